@@ -1,0 +1,216 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Cordon kernel ABI: every struct, code and limit that crosses the boundary
+ * between the eBPF program (bpf/cordon.bpf.c) and user space.
+ *
+ * Mirrors (keep in step when anything here changes):
+ *   - native/lib/abi.ts            (TypeScript encoders/decoders, constants)
+ *   - native/src/datapath.h        (includes this header directly)
+ *   - proto/cordon/v1/*.proto      (Verdict and DropReason enums)
+ *
+ * All multi-byte fields are host order unless typed __be*. IPv4 addresses are
+ * stored everywhere as IPv4-mapped IPv6 (::ffff:a.b.c.d), so one LPM trie and
+ * one flow table serve both families.
+ */
+#ifndef CORDON_H
+#define CORDON_H
+
+#include <linux/types.h>
+
+/* ---- identities -------------------------------------------------------- */
+/* Reserved identities; segments get ids from CORDON_ID_FIRST_USER upwards. */
+#define CORDON_ID_UNKNOWN 0	/* never valid in a map entry */
+#define CORDON_ID_WORLD 1	/* no ipcache entry matched */
+#define CORDON_ID_HOST 2	/* the enforcing host's own addresses */
+#define CORDON_ID_QUARANTINE 3	/* devices moved out of their segments */
+#define CORDON_ID_FIRST_USER 256
+
+/* ---- verdicts and drop reasons ------------------------------------------ */
+/* Mirrored by the Verdict enum in proto/ and VERDICT in native/lib/abi.ts. */
+#define CORDON_VERDICT_NONE 0
+#define CORDON_VERDICT_ALLOW 1
+#define CORDON_VERDICT_DENY 2
+#define CORDON_VERDICT_AUDIT 3	/* would be denied; passed because of audit mode */
+
+/* Mirrored by the DropReason enum in proto/ and REASON in native/lib/abi.ts. */
+#define CORDON_REASON_NONE 0
+#define CORDON_REASON_POLICY 1		/* no allow, or an explicit deny */
+#define CORDON_REASON_SPOOFED 2		/* source address bound to another MAC */
+#define CORDON_REASON_MALFORMED 3	/* truncated or invalid headers */
+#define CORDON_REASON_FRAGMENT 4	/* later fragment without an allowed first */
+#define CORDON_REASON_NO_CONNECTION 5	/* reply-looking packet, no connection */
+#define CORDON_REASON_PLAINTEXT 6	/* encryption required, payload in clear */
+#define CORDON_REASON_MAX 8
+
+/* ---- limits -------------------------------------------------------------- */
+#define CORDON_MAX_IPCACHE 262144
+#define CORDON_MAX_POLICY 524288
+#define CORDON_MAX_RULES 262144		/* rule ids are < this */
+#define CORDON_MAX_FLOWS 262144
+#define CORDON_MAX_FRAGS 16384
+#define CORDON_MAX_PAIRS 65536
+#define CORDON_SLOTS 2			/* generations double-buffered */
+
+/* ---- ipcache: address -> identity (LPM trie, one per slot) -------------- */
+struct cordon_ipcache_key {
+	__u32 prefixlen;	/* 0..128; IPv4 /n is stored as 96 + n */
+	__u8 addr[16];		/* IPv6, or IPv4-mapped IPv6 */
+};
+
+#define CORDON_IPC_F_AUDIT 0x1	/* the segment is in audit mode */
+#define CORDON_IPC_F_MAC 0x2	/* mac is bound: anti-spoofing applies */
+
+struct cordon_ipcache_value {
+	__u32 identity;
+	__u32 flags;		/* CORDON_IPC_F_* */
+	__u8 mac[6];
+	__u16 pad;
+};
+
+/* ---- policy: (src id, dst id, proto, port prefix) -> verdict (LPM trie) -- */
+/*
+ * The key data is matched as one big-endian bit string:
+ *   bits  0..31  src_identity   (always matched)
+ *   bits 32..63  dst_identity   (always matched)
+ *   bits 64..71  protocol       (IP protocol number)
+ *   bits 72..79  pad            (always 0)
+ *   bits 80..95  port           (network order; ICMP: type << 8 | code)
+ * prefixlen is therefore 64 (any protocol), 72 (a protocol, every port) or
+ * 80 + n (a protocol and the first n bits of the port, a port range being
+ * split into such blocks by the compiler).
+ *
+ * Longest prefix wins, so the compiler resolves precedence before it writes
+ * entries: an entry contained in an enforced deny carries DENY, one contained
+ * in an audit deny carries AUDIT, so that the longest match is always right.
+ */
+#define CORDON_POLICY_PLEN_ANY_PROTO 64
+#define CORDON_POLICY_PLEN_PROTO 72
+#define CORDON_POLICY_PLEN_PORT_BASE 80
+
+struct cordon_policy_key {
+	__u32 prefixlen;
+	__u32 src_identity;	/* host order: always matched whole */
+	__u32 dst_identity;
+	__u8 protocol;
+	__u8 pad;
+	__be16 port;
+};
+
+#define CORDON_POL_F_ENCRYPT_REQUIRED 0x1
+
+struct cordon_policy_value {
+	__u32 rule_id;		/* index into cordon_rule_stats; 0 = default deny */
+	__u8 verdict;		/* CORDON_VERDICT_ALLOW | DENY | AUDIT */
+	__u8 flags;		/* CORDON_POL_F_* */
+	__u16 pad;
+};
+
+/* ---- state: which slot is live (array, one entry) ------------------------ */
+#define CORDON_STATE_F_AUDIT_ALL 0x1	/* global audit mode: never drop */
+
+struct cordon_state {
+	__u64 epoch;		/* bumped on every swap; live slot = epoch & 1 */
+	__u64 generation;	/* the controller's generation in the live slot */
+	__u32 flags;		/* CORDON_STATE_F_* */
+	__u32 pad;
+};
+
+/* ---- flows: connection tracking and per-flow counters (LRU hash) -------- */
+struct cordon_flow_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__be16 sport;		/* ICMP echo: identifier for requests, 0 for replies */
+	__be16 dport;		/* ICMP echo: 0 for requests, identifier for replies */
+	__u8 protocol;
+	__u8 family;		/* 4 or 6 */
+	__u16 pad;
+};
+
+/* TCP state bits in cordon_flow_value.tcp_flags */
+#define CORDON_TCP_SYN_FWD 0x01
+#define CORDON_TCP_SYN_REV 0x02
+#define CORDON_TCP_FIN_FWD 0x04
+#define CORDON_TCP_FIN_REV 0x08
+#define CORDON_TCP_RST 0x10
+
+struct cordon_flow_value {
+	__u64 first_seen_ns;	/* bpf_ktime_get_ns() clock */
+	__u64 last_seen_ns;
+	__u64 packets_fwd;
+	__u64 bytes_fwd;
+	__u64 packets_rev;
+	__u64 bytes_rev;
+	__u64 epoch;		/* epoch under which verdict was decided */
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 rule_id;
+	__u32 ifindex;		/* interface of the first packet */
+	__u8 verdict;		/* CORDON_VERDICT_* */
+	__u8 reason;		/* CORDON_REASON_* (when verdict is DENY) */
+	__u8 tcp_flags;		/* CORDON_TCP_* */
+	__u8 encryption;	/* CORDON_ENC_* (classification of first payload) */
+	__u32 pad;
+};
+
+#define CORDON_ENC_UNKNOWN 0
+
+/* ---- fragments: first fragment's verdict for later ones (LRU hash) ------ */
+struct cordon_frag_key {
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__u32 id;
+	__u8 protocol;
+	__u8 pad[3];
+};
+
+struct cordon_frag_value {
+	__u64 last_seen_ns;
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 rule_id;
+	__u8 verdict;
+	__u8 pad[3];
+};
+
+/* ---- counters ------------------------------------------------------------ */
+struct cordon_counter {
+	__u64 packets;
+	__u64 bytes;
+};
+
+/* Per identity pair and outcome (LRU per-CPU hash). */
+struct cordon_pair_key {
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u8 verdict;
+	__u8 reason;
+	__u16 pad;
+};
+
+/* ---- events (ring buffer) ------------------------------------------------ */
+struct cordon_event {
+	__u64 ts_ns;
+	__u8 saddr[16];
+	__u8 daddr[16];
+	__be16 sport;
+	__be16 dport;
+	__u8 protocol;
+	__u8 family;
+	__u8 verdict;
+	__u8 reason;
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u32 rule_id;
+	__u32 ifindex;
+	__u8 smac[6];
+	__u16 pad;
+};
+
+/* Per-CPU token bucket that keeps events from flooding user space. */
+struct cordon_event_budget {
+	__u64 tokens;
+	__u64 last_ns;
+	__u64 suppressed;
+};
+
+#endif /* CORDON_H */
