@@ -1,0 +1,94 @@
+/**
+ * Schema migrations, numbered and applied in order inside one transaction each.
+ * Both drivers (PGlite and PostgreSQL) run exactly these statements: the SQL is
+ * PostgreSQL 15 everywhere, so what works embedded works on a shared server.
+ * Never edit a released migration; append a new one.
+ */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string;
+}
+
+export const MIGRATIONS: Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    sql: `
+create table documents (
+  kind        text not null,
+  name        text not null,
+  api_version text not null default 'cordon/v1',
+  labels      jsonb not null default '{}'::jsonb,
+  spec        jsonb not null,
+  version     integer not null default 1,
+  created_at  timestamptz not null default now(),
+  updated_at  timestamptz not null default now(),
+  primary key (kind, name)
+);
+
+-- A segment's identity number is never reused, even after the segment is deleted:
+-- enforcers and flow records keep referring to old numbers for a while.
+create table identities (
+  segment    text primary key,
+  id         integer not null unique,
+  created_at timestamptz not null default now()
+);
+
+create table bundles (
+  generation integer primary key,
+  hash       text not null,
+  created_at timestamptz not null default now(),
+  bundle     jsonb not null
+);
+
+create table tokens (
+  id         serial primary key,
+  hash       text not null unique,
+  kind       text not null check (kind in ('api', 'enrollment')),
+  role       text not null check (role in ('viewer', 'operator', 'admin', 'enforcer')),
+  name       text not null,
+  created_at timestamptz not null default now(),
+  expires_at timestamptz,
+  used_at    timestamptz,
+  revoked    boolean not null default false
+);
+
+create table audit (
+  id        integer primary key,
+  at        text not null,
+  actor     text not null,
+  source    text,
+  action    text not null,
+  target    text,
+  diff      jsonb,
+  prev_hash text not null,
+  hash      text not null
+);
+
+-- The chain head is kept apart so that removing the newest entries is noticed too.
+create table audit_head (
+  one     boolean primary key default true check (one),
+  last_id integer not null,
+  hash    text not null
+);
+
+create table enforcers (
+  name        text primary key,
+  enrolled_at timestamptz not null default now(),
+  last_seen   timestamptz,
+  generation  integer,
+  status      jsonb not null default '{}'::jsonb,
+  cert_serial text,
+  revoked     boolean not null default false
+);
+
+create table quarantined (
+  device text primary key,
+  reason text,
+  actor  text,
+  at     timestamptz not null default now()
+);
+`,
+  },
+];

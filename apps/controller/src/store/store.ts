@@ -1,0 +1,461 @@
+import { SqlDatabase, SqlExecutor } from './sql';
+import { MIGRATIONS } from './migrations';
+import { canonicalJson, sha256Hex } from './canonical';
+import {
+  AuditEntry,
+  AuditEntryInput,
+  DocumentKind,
+  DocumentWrite,
+  EnforcerRecord,
+  Page,
+  QuarantineRecord,
+  Role,
+  StoredBundle,
+  StoredDocument,
+  TokenKind,
+  TokenRecord,
+} from './types';
+
+export * from './types';
+
+/** The hash before the first audit entry. */
+export const AUDIT_GENESIS = '0'.repeat(64);
+/** NOTIFY channel carrying the new generation number after each committed change. */
+export const GENERATION_CHANNEL = 'cordon_generation';
+/** Advisory lock key serialising every change (documents, bundles, audit) across controllers. */
+const CHANGE_LOCK = 7470_7471;
+
+export interface StoreReader {
+  listDocuments(kind?: string): Promise<StoredDocument[]>;
+  pageDocuments(kind: string, limit: number, cursor?: string | null): Promise<Page<StoredDocument>>;
+  getDocument(kind: string, name: string): Promise<StoredDocument | null>;
+  countDocuments(): Promise<Record<string, number>>;
+  getIdentities(): Promise<Record<string, number>>;
+  latestGeneration(): Promise<number>;
+  getBundle(generation: number): Promise<StoredBundle | null>;
+  latestBundle(): Promise<StoredBundle | null>;
+  listQuarantined(): Promise<QuarantineRecord[]>;
+  pageAudit(limit: number, afterId?: number): Promise<Page<AuditEntry>>;
+  // Tokens are looked up by the sha256 of their secret; the secret itself is never stored.
+  findApiToken(hash: string): Promise<TokenRecord | null>;
+  listTokens(): Promise<TokenRecord[]>;
+  countTokens(role?: string): Promise<number>;
+  listEnforcers(): Promise<EnforcerRecord[]>;
+  getEnforcer(name: string): Promise<EnforcerRecord | null>;
+}
+
+export interface StoreWriter extends StoreReader {
+  upsertDocument(doc: DocumentWrite): Promise<void>;
+  deleteDocument(kind: string, name: string): Promise<boolean>;
+  insertIdentities(ids: Record<string, number>): Promise<void>;
+  insertBundle(generation: number, hash: string, bundle: unknown): Promise<void>;
+  addQuarantine(device: string, reason: string | null, actor: string | null): Promise<boolean>;
+  removeQuarantine(device: string): Promise<boolean>;
+  /** Appends one hash-chained entry. Only call inside Store.change (it needs the lock). */
+  appendAudit(entry: AuditEntryInput): Promise<AuditEntry>;
+  insertToken(t: { hash: string; kind: TokenKind; role: Role | 'enforcer'; name: string; expiresAt: Date | null }): Promise<TokenRecord>;
+  revokeToken(id: number): Promise<boolean>;
+  /** Marks a one-time enrollment token used; null when unknown, used, revoked or expired. Atomic. */
+  consumeEnrollmentToken(hash: string): Promise<TokenRecord | null>;
+  /** Records a (re-)enrollment: clears `revoked`, sets the certificate serial. */
+  upsertEnforcer(name: string, certSerial: string | null): Promise<EnforcerRecord>;
+  setEnforcerCertSerial(name: string, certSerial: string): Promise<void>;
+  /** Heartbeat/status from a connected enforcer. */
+  recordEnforcerSeen(name: string, update: { generation?: number | null; status?: Record<string, unknown> }): Promise<void>;
+  revokeEnforcer(name: string): Promise<boolean>;
+  /** Tells every controller sharing the database that `generation` is committed (sent at COMMIT). */
+  notifyGeneration(generation: number): Promise<void>;
+}
+
+export interface AuditVerifyResult {
+  ok: boolean;
+  entries: number;
+  /** The first entry id found altered, removed or out of order. */
+  firstBadId?: number;
+  reason?: string;
+}
+
+export interface Store extends StoreWriter {
+  readonly driver: 'pglite' | 'postgres';
+  /** Runs fn in one transaction holding the cluster-wide change lock. */
+  change<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T>;
+  verifyAudit(): Promise<AuditVerifyResult>;
+  exportAudit(onEntry: (e: AuditEntry) => void | Promise<void>): Promise<void>;
+  /** Calls cb with each generation announced by any controller (PostgreSQL only; else a no-op). */
+  listenGenerations(cb: (generation: number) => void): Promise<() => Promise<void>>;
+  /** The underlying SQL, for tests and maintenance. */
+  readonly sql: SqlExecutor;
+  close(): Promise<void>;
+}
+
+const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+const isoOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : iso(v));
+
+function toDoc(r: Record<string, unknown>): StoredDocument {
+  return {
+    apiVersion: String(r.api_version),
+    kind: r.kind as DocumentKind,
+    name: String(r.name),
+    labels: (r.labels as Record<string, string>) ?? {},
+    spec: r.spec,
+    version: Number(r.version),
+    createdAt: iso(r.created_at),
+    updatedAt: iso(r.updated_at),
+  };
+}
+
+function toToken(r: Record<string, unknown>): TokenRecord {
+  return {
+    id: Number(r.id),
+    kind: r.kind as TokenKind,
+    role: r.role as TokenRecord['role'],
+    name: String(r.name),
+    createdAt: iso(r.created_at),
+    expiresAt: isoOrNull(r.expires_at),
+    usedAt: isoOrNull(r.used_at),
+    revoked: Boolean(r.revoked),
+  };
+}
+
+function toEnforcer(r: Record<string, unknown>): EnforcerRecord {
+  return {
+    name: String(r.name),
+    enrolledAt: iso(r.enrolled_at),
+    lastSeen: isoOrNull(r.last_seen),
+    generation: r.generation === null || r.generation === undefined ? null : Number(r.generation),
+    status: (r.status as Record<string, unknown>) ?? {},
+    certSerial: (r.cert_serial as string | null) ?? null,
+    revoked: Boolean(r.revoked),
+  };
+}
+
+function toAudit(r: Record<string, unknown>): AuditEntry {
+  return {
+    id: Number(r.id),
+    at: String(r.at),
+    actor: String(r.actor),
+    source: (r.source as string | null) ?? null,
+    action: String(r.action),
+    target: (r.target as string | null) ?? null,
+    diff: r.diff ?? null,
+    prevHash: String(r.prev_hash),
+    hash: String(r.hash),
+  };
+}
+
+/** What the hash of an audit entry covers: every column but the hashes, in canonical JSON. */
+export function auditEntryHash(prevHash: string, e: Omit<AuditEntry, 'prevHash' | 'hash'>): string {
+  const row = { id: e.id, at: e.at, actor: e.actor, source: e.source, action: e.action, target: e.target, diff: e.diff ?? null };
+  return sha256Hex(prevHash + canonicalJson(row));
+}
+
+export const encodeCursor = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
+export const decodeCursor = (s: string): string => Buffer.from(s, 'base64url').toString('utf8');
+
+class SqlRepo implements StoreWriter {
+  constructor(protected readonly x: SqlExecutor) {}
+
+  async listDocuments(kind?: string) {
+    const rows = kind
+      ? await this.x.query('select * from documents where kind = $1 order by name', [kind])
+      : await this.x.query('select * from documents order by kind, name');
+    return rows.map(toDoc);
+  }
+
+  async pageDocuments(kind: string, limit: number, cursor?: string | null) {
+    const after = cursor ? decodeCursor(cursor) : '';
+    const rows = await this.x.query(
+      'select * from documents where kind = $1 and name > $2 order by name limit $3',
+      [kind, after, limit + 1],
+    );
+    const items = rows.slice(0, limit).map(toDoc);
+    return { items, nextCursor: rows.length > limit ? encodeCursor(items[items.length - 1].name) : null };
+  }
+
+  async getDocument(kind: string, name: string) {
+    const rows = await this.x.query('select * from documents where kind = $1 and name = $2', [kind, name]);
+    return rows.length ? toDoc(rows[0]) : null;
+  }
+
+  async countDocuments() {
+    const rows = await this.x.query<{ kind: string; n: number }>('select kind, count(*)::int as n from documents group by kind');
+    return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]));
+  }
+
+  async upsertDocument(d: DocumentWrite) {
+    await this.x.query(
+      `insert into documents (kind, name, api_version, labels, spec)
+       values ($1, $2, $3, $4::jsonb, $5::jsonb)
+       on conflict (kind, name) do update set
+         api_version = excluded.api_version, labels = excluded.labels, spec = excluded.spec,
+         version = documents.version + 1, updated_at = now()`,
+      [d.kind, d.name, d.apiVersion, JSON.stringify(d.labels ?? {}), JSON.stringify(d.spec ?? null)],
+    );
+  }
+
+  async deleteDocument(kind: string, name: string) {
+    const rows = await this.x.query('delete from documents where kind = $1 and name = $2 returning name', [kind, name]);
+    return rows.length > 0;
+  }
+
+  async getIdentities() {
+    const rows = await this.x.query<{ segment: string; id: number }>('select segment, id from identities');
+    return Object.fromEntries(rows.map((r) => [r.segment, Number(r.id)]));
+  }
+
+  async insertIdentities(ids: Record<string, number>) {
+    for (const [segment, id] of Object.entries(ids)) {
+      await this.x.query('insert into identities (segment, id) values ($1, $2) on conflict (segment) do nothing', [segment, id]);
+    }
+  }
+
+  async latestGeneration() {
+    const rows = await this.x.query<{ g: number | null }>('select max(generation) as g from bundles');
+    return rows[0]?.g == null ? 0 : Number(rows[0].g);
+  }
+
+  async getBundle(generation: number) {
+    const rows = await this.x.query('select * from bundles where generation = $1', [generation]);
+    return rows.length ? this.toBundle(rows[0]) : null;
+  }
+
+  async latestBundle() {
+    const rows = await this.x.query('select * from bundles order by generation desc limit 1');
+    return rows.length ? this.toBundle(rows[0]) : null;
+  }
+
+  private toBundle(r: Record<string, unknown>): StoredBundle {
+    return { generation: Number(r.generation), hash: String(r.hash), createdAt: iso(r.created_at), bundle: r.bundle };
+  }
+
+  async insertBundle(generation: number, hash: string, bundle: unknown) {
+    await this.x.query('insert into bundles (generation, hash, bundle) values ($1, $2, $3::jsonb)', [
+      generation,
+      hash,
+      JSON.stringify(bundle),
+    ]);
+  }
+
+  async listQuarantined() {
+    const rows = await this.x.query('select * from quarantined order by device');
+    return rows.map((r) => ({
+      device: String(r.device),
+      reason: (r.reason as string | null) ?? null,
+      actor: (r.actor as string | null) ?? null,
+      at: iso(r.at),
+    }));
+  }
+
+  async addQuarantine(device: string, reason: string | null, actor: string | null) {
+    const rows = await this.x.query(
+      'insert into quarantined (device, reason, actor) values ($1, $2, $3) on conflict (device) do nothing returning device',
+      [device, reason, actor],
+    );
+    return rows.length > 0;
+  }
+
+  async removeQuarantine(device: string) {
+    const rows = await this.x.query('delete from quarantined where device = $1 returning device', [device]);
+    return rows.length > 0;
+  }
+
+  async pageAudit(limit: number, afterId = 0) {
+    const rows = await this.x.query('select * from audit where id > $1 order by id limit $2', [afterId, limit + 1]);
+    const items = rows.slice(0, limit).map(toAudit);
+    return { items, nextCursor: rows.length > limit ? String(items[items.length - 1].id) : null };
+  }
+
+  async appendAudit(e: AuditEntryInput) {
+    const head = await this.x.query<{ last_id: number; hash: string }>('select last_id, hash from audit_head');
+    const prevHash = head.length ? String(head[0].hash) : AUDIT_GENESIS;
+    const id = head.length ? Number(head[0].last_id) + 1 : 1;
+    // The diff is hashed as it will read back from jsonb (which drops undefined and reorders keys).
+    const diff = e.diff === undefined ? null : JSON.parse(JSON.stringify(e.diff));
+    const entry = { id, at: new Date().toISOString(), actor: e.actor, source: e.source ?? null, action: e.action, target: e.target ?? null, diff };
+    const hash = auditEntryHash(prevHash, entry);
+    await this.x.query(
+      `insert into audit (id, at, actor, source, action, target, diff, prev_hash, hash)
+       values ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9)`,
+      [id, entry.at, entry.actor, entry.source, entry.action, entry.target, JSON.stringify(diff), prevHash, hash],
+    );
+    await this.x.query(
+      `insert into audit_head (one, last_id, hash) values (true, $1, $2)
+       on conflict (one) do update set last_id = excluded.last_id, hash = excluded.hash`,
+      [id, hash],
+    );
+    return { ...entry, prevHash, hash };
+  }
+
+  async findApiToken(hash: string) {
+    const rows = await this.x.query(
+      `select * from tokens where hash = $1 and kind = 'api' and not revoked
+         and (expires_at is null or expires_at > now())`,
+      [hash],
+    );
+    return rows.length ? toToken(rows[0]) : null;
+  }
+
+  async listTokens() {
+    return (await this.x.query('select * from tokens order by id')).map(toToken);
+  }
+
+  async countTokens(role?: string) {
+    const rows = role
+      ? await this.x.query<{ n: number }>('select count(*)::int as n from tokens where role = $1 and not revoked', [role])
+      : await this.x.query<{ n: number }>('select count(*)::int as n from tokens');
+    return Number(rows[0].n);
+  }
+
+  async insertToken(t: { hash: string; kind: TokenKind; role: Role | 'enforcer'; name: string; expiresAt: Date | null }) {
+    const rows = await this.x.query(
+      'insert into tokens (hash, kind, role, name, expires_at) values ($1, $2, $3, $4, $5) returning *',
+      [t.hash, t.kind, t.role, t.name, t.expiresAt ? t.expiresAt.toISOString() : null],
+    );
+    return toToken(rows[0]);
+  }
+
+  async revokeToken(id: number) {
+    return (await this.x.query('update tokens set revoked = true where id = $1 returning id', [id])).length > 0;
+  }
+
+  async consumeEnrollmentToken(hash: string) {
+    const rows = await this.x.query(
+      `update tokens set used_at = now()
+        where hash = $1 and kind = 'enrollment' and used_at is null and not revoked
+          and (expires_at is null or expires_at > now())
+        returning *`,
+      [hash],
+    );
+    return rows.length ? toToken(rows[0]) : null;
+  }
+
+  async listEnforcers() {
+    return (await this.x.query('select * from enforcers order by name')).map(toEnforcer);
+  }
+
+  async getEnforcer(name: string) {
+    const rows = await this.x.query('select * from enforcers where name = $1', [name]);
+    return rows.length ? toEnforcer(rows[0]) : null;
+  }
+
+  async upsertEnforcer(name: string, certSerial: string | null) {
+    const rows = await this.x.query(
+      `insert into enforcers (name, cert_serial) values ($1, $2)
+       on conflict (name) do update set cert_serial = excluded.cert_serial, enrolled_at = now(), revoked = false
+       returning *`,
+      [name, certSerial],
+    );
+    return toEnforcer(rows[0]);
+  }
+
+  async setEnforcerCertSerial(name: string, certSerial: string) {
+    await this.x.query('update enforcers set cert_serial = $2 where name = $1', [name, certSerial]);
+  }
+
+  async recordEnforcerSeen(name: string, u: { generation?: number | null; status?: Record<string, unknown> }) {
+    await this.x.query(
+      `update enforcers set last_seen = now(),
+         generation = coalesce($2, generation),
+         status = coalesce($3::jsonb, status)
+       where name = $1`,
+      [name, u.generation ?? null, u.status ? JSON.stringify(u.status) : null],
+    );
+  }
+
+  async revokeEnforcer(name: string) {
+    return (await this.x.query('update enforcers set revoked = true where name = $1 returning name', [name])).length > 0;
+  }
+
+  async notifyGeneration(generation: number) {
+    await this.x.query('select pg_notify($1, $2)', [GENERATION_CHANNEL, String(generation)]);
+  }
+}
+
+export class SqlStore extends SqlRepo implements Store {
+  constructor(private readonly db: SqlDatabase) {
+    super(db);
+  }
+
+  get driver() {
+    return this.db.driver;
+  }
+
+  get sql(): SqlExecutor {
+    return this.db;
+  }
+
+  /** Applies pending migrations; safe when several controllers start at once. */
+  async migrate(): Promise<void> {
+    await this.db.transaction(async (tx) => {
+      await tx.query('select pg_advisory_xact_lock($1)', [CHANGE_LOCK + 1]);
+      await tx.query('create table if not exists schema_migrations (version integer primary key, name text, applied_at timestamptz not null default now())');
+      const done = new Set((await tx.query<{ version: number }>('select version from schema_migrations')).map((r) => Number(r.version)));
+      for (const m of MIGRATIONS) {
+        if (done.has(m.version)) continue;
+        await tx.query(m.sql);
+        await tx.query('insert into schema_migrations (version, name) values ($1, $2)', [m.version, m.name]);
+      }
+    });
+  }
+
+  change<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T> {
+    return this.db.transaction(async (tx) => {
+      await tx.query('select pg_advisory_xact_lock($1)', [CHANGE_LOCK]);
+      return fn(new SqlRepo(tx));
+    });
+  }
+
+  async verifyAudit(): Promise<AuditVerifyResult> {
+    let prevHash = AUDIT_GENESIS;
+    let expectId = 1;
+    let entries = 0;
+    let after = 0;
+    for (;;) {
+      const page = await this.pageAudit(500, after);
+      for (const e of page.items) {
+        if (e.id !== expectId) {
+          return { ok: false, entries, firstBadId: Math.min(e.id, expectId), reason: e.id > expectId ? `entry ${expectId} is missing` : `entry ${e.id} is out of order` };
+        }
+        if (e.prevHash !== prevHash) {
+          return { ok: false, entries, firstBadId: e.id, reason: `entry ${e.id} does not follow entry ${e.id - 1} (an entry before it was altered or removed)` };
+        }
+        if (auditEntryHash(prevHash, e) !== e.hash) {
+          return { ok: false, entries, firstBadId: e.id, reason: `entry ${e.id} was altered: its content does not match its hash` };
+        }
+        prevHash = e.hash;
+        expectId++;
+        entries++;
+      }
+      if (!page.nextCursor) break;
+      after = Number(page.nextCursor);
+    }
+    const head = await this.db.query<{ last_id: number; hash: string }>('select last_id, hash from audit_head');
+    const headId = head.length ? Number(head[0].last_id) : 0;
+    if (headId !== expectId - 1 || (head.length && head[0].hash !== prevHash)) {
+      return { ok: false, entries, firstBadId: expectId, reason: `the log ends at entry ${expectId - 1} but its head records entry ${headId}: newest entries were removed or altered` };
+    }
+    return { ok: true, entries };
+  }
+
+  async exportAudit(onEntry: (e: AuditEntry) => void | Promise<void>) {
+    let after = 0;
+    for (;;) {
+      const page = await this.pageAudit(500, after);
+      for (const e of page.items) await onEntry(e);
+      if (!page.nextCursor) return;
+      after = Number(page.nextCursor);
+    }
+  }
+
+  async listenGenerations(cb: (generation: number) => void) {
+    if (!this.db.listen) return async () => undefined;
+    return this.db.listen(GENERATION_CHANNEL, (p) => {
+      const g = Number(p);
+      if (Number.isInteger(g)) cb(g);
+    });
+  }
+
+  close() {
+    return this.db.close();
+  }
+}

@@ -1,0 +1,85 @@
+/** Rows as the rest of the controller sees them: camelCase, ISO timestamps. */
+
+export type DocumentKind = 'Segment' | 'Device' | 'Policy' | 'PolicyTest' | 'PostureRule';
+
+export interface StoredDocument {
+  apiVersion: string;
+  kind: DocumentKind;
+  name: string;
+  labels: Record<string, string>;
+  spec: unknown;
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface DocumentWrite {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  labels: Record<string, string>;
+  spec: unknown;
+}
+
+export interface StoredBundle {
+  generation: number;
+  hash: string;
+  createdAt: string;
+  bundle: unknown;
+}
+
+export type Role = 'viewer' | 'operator' | 'admin';
+export type TokenKind = 'api' | 'enrollment';
+
+export interface TokenRecord {
+  id: number;
+  kind: TokenKind;
+  role: Role | 'enforcer';
+  name: string;
+  createdAt: string;
+  expiresAt: string | null;
+  usedAt: string | null;
+  revoked: boolean;
+}
+
+export interface AuditEntryInput {
+  actor: string;
+  source?: string | null;
+  action: string;
+  target?: string | null;
+  diff?: unknown;
+}
+
+export interface AuditEntry {
+  id: number;
+  at: string;
+  actor: string;
+  source: string | null;
+  action: string;
+  target: string | null;
+  diff: unknown;
+  prevHash: string;
+  hash: string;
+}
+
+export interface EnforcerRecord {
+  name: string;
+  enrolledAt: string;
+  lastSeen: string | null;
+  generation: number | null;
+  status: Record<string, unknown>;
+  certSerial: string | null;
+  revoked: boolean;
+}
+
+export interface QuarantineRecord {
+  device: string;
+  reason: string | null;
+  actor: string | null;
+  at: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  nextCursor: string | null;
+}
