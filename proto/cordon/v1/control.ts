@@ -1,0 +1,245 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The control channel as TypeScript sees it: where control.proto is, how it is
+ * loaded, the one gRPC options object shared by the controller's server, the
+ * enforcer's client and the tests, and the wire shapes of its messages.
+ *
+ * Generated code is not committed: @grpc/proto-loader reads the .proto at start.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+
+/** Found beside this file in the checkout, or from dist/proto/cordon/v1 after `npm run build:ts`. */
+export const CONTROL_PROTO_PATH = [
+  path.join(__dirname, 'control.proto'),
+  path.resolve(__dirname, '../../../../proto/cordon/v1/control.proto'),
+].find((p) => fs.existsSync(p)) ?? path.join(__dirname, 'control.proto');
+
+const MiB = 1024 * 1024;
+
+/**
+ * Shared by server, client and tests. Requests (enforcer -> controller) are
+ * small by construction (flow batches are cut at FLOW_BATCH_MAX_RECORDS), so the
+ * server refuses anything bigger than 4 MiB with RESOURCE_EXHAUSTED before
+ * decoding it; bundles (controller -> enforcer) may be large: a full snapshot
+ * of maximal maps is ~60 MiB.
+ */
+export const CONTROL_GRPC = {
+  protoPath: CONTROL_PROTO_PATH,
+  package: 'cordon.v1',
+  service: 'Control',
+  loader: { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true } satisfies protoLoader.Options,
+  requestMaxBytes: 4 * MiB,
+  bundleMaxBytes: 128 * MiB,
+  server: {
+    'grpc.max_receive_message_length': 4 * MiB,
+    'grpc.max_send_message_length': 128 * MiB,
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+    'grpc.max_connection_idle_ms': 0,
+  } satisfies grpc.ChannelOptions,
+  client: {
+    'grpc.max_receive_message_length': 128 * MiB,
+    'grpc.max_send_message_length': 4 * MiB,
+    'grpc.keepalive_time_ms': 30_000,
+    'grpc.keepalive_timeout_ms': 10_000,
+    'grpc.keepalive_permit_without_calls': 1,
+    // Reconnection is ours (exponential backoff with jitter in the enforcer).
+    'grpc.initial_reconnect_backoff_ms': 1000,
+    'grpc.max_reconnect_backoff_ms': 30_000,
+  } satisfies grpc.ChannelOptions,
+  /** Subject CN of the controller's server certificate: what enforcers check instead of a host name. */
+  serverName: 'cordon-controller',
+} as const;
+
+/** Upper bound on flow records per batch, so a batch stays well under requestMaxBytes. */
+export const FLOW_BATCH_MAX_RECORDS = 5000;
+
+/** A decoded request that failed to parse: handlers answer INVALID_ARGUMENT instead of grpc-js's INTERNAL. */
+export interface Undecodable {
+  __undecodable: string;
+}
+export function isUndecodable(x: unknown): x is Undecodable {
+  return typeof x === 'object' && x !== null && '__undecodable' in x;
+}
+
+let cached: grpc.ServiceDefinition | null = null;
+
+/**
+ * The Control service definition. Request deserializers never throw: garbage
+ * becomes an Undecodable marker the handler turns into INVALID_ARGUMENT
+ * (grpc-js would otherwise answer INTERNAL, server-interceptors.js).
+ */
+export function controlService(): grpc.ServiceDefinition {
+  if (cached) return cached;
+  const def = protoLoader.loadSync(CONTROL_GRPC.protoPath, CONTROL_GRPC.loader);
+  const svc = def[`${CONTROL_GRPC.package}.${CONTROL_GRPC.service}`] as unknown as grpc.ServiceDefinition;
+  const wrapped: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, m] of Object.entries(svc)) {
+    const decode = m.requestDeserialize;
+    wrapped[name] = {
+      ...m,
+      requestDeserialize: (buf: Buffer) => {
+        try {
+          return decode(buf);
+        } catch (err) {
+          return { __undecodable: (err as Error).message } satisfies Undecodable;
+        }
+      },
+    };
+  }
+  cached = wrapped as grpc.ServiceDefinition;
+  return cached;
+}
+
+/** A client constructor for the Control service. */
+export function controlClientConstructor(): grpc.ServiceClientConstructor {
+  return grpc.makeClientConstructor(controlService(), `${CONTROL_GRPC.package}.${CONTROL_GRPC.service}`);
+}
+
+// ---- wire shapes (camelCase, as proto-loader gives them with CONTROL_GRPC.loader) ----
+
+export type WireVerdict = 'VERDICT_NONE' | 'VERDICT_ALLOW' | 'VERDICT_DENY' | 'VERDICT_AUDIT';
+export type WireReason =
+  | 'DROP_REASON_NONE'
+  | 'DROP_REASON_POLICY'
+  | 'DROP_REASON_SPOOFED'
+  | 'DROP_REASON_MALFORMED'
+  | 'DROP_REASON_FRAGMENT'
+  | 'DROP_REASON_NO_CONNECTION'
+  | 'DROP_REASON_PLAINTEXT';
+
+export interface EnrollRequest { token: string; csrPem: string; name: string }
+export interface EnrollResponse { certificatePem: string; caPem: string; expiresAt: number; serial: string }
+export interface RenewRequest { csrPem: string }
+export interface WatchRequest { enforcer: string; lastGeneration: number; lastHash: string }
+export interface WireIpcacheEntry { cidr: string; identity: number; audit: boolean; mac: string }
+export interface WirePolicyKey {
+  srcIdentity: number;
+  dstIdentity: number;
+  anyProtocol: boolean;
+  protocol: number;
+  port: number;
+  portPrefixLen: number;
+}
+export interface WirePolicyEntry { key: WirePolicyKey; verdict: WireVerdict; ruleId: number; encryptionRequired: boolean }
+export interface WireRuleInfo { id: number; policy: string; detailJson: string }
+export interface BundleSnapshot {
+  identities: Record<string, number>;
+  ipcache: WireIpcacheEntry[];
+  policy: WirePolicyEntry[];
+  rules: WireRuleInfo[];
+  auditAll: boolean;
+  warnings: string[];
+}
+export interface BundleDelta {
+  baseGeneration: number;
+  identitiesSet: Record<string, number>;
+  identitiesRemoved: string[];
+  ipcacheUpsert: WireIpcacheEntry[];
+  ipcacheRemove: string[];
+  policyUpsert: WirePolicyEntry[];
+  policyRemove: WirePolicyKey[];
+  rulesUpsert: WireRuleInfo[];
+  rulesRemove: number[];
+  auditAll: boolean;
+  warnings: string[];
+}
+export interface BundleUpdate {
+  generation: number;
+  hash: string;
+  digest: string;
+  body?: 'snapshot' | 'delta';
+  snapshot?: BundleSnapshot | null;
+  delta?: BundleDelta | null;
+  sentAt: number;
+}
+export interface WireFlowRecord {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  protocol: number;
+  family: number;
+  srcIdentity: number;
+  dstIdentity: number;
+  verdict: WireVerdict;
+  reason: WireReason;
+  ruleId: number;
+  packetsFwd: number;
+  bytesFwd: number;
+  packetsRev: number;
+  bytesRev: number;
+  firstSeen: number;
+  lastSeen: number;
+  ifindex: number;
+}
+export interface WirePairCounter {
+  srcIdentity: number;
+  dstIdentity: number;
+  srcSegment: string;
+  dstSegment: string;
+  verdict: WireVerdict;
+  reason: WireReason;
+  packets: number;
+  bytes: number;
+}
+export interface FlowBatch {
+  enforcer: string;
+  seq: number;
+  generation: number;
+  windowStart: number;
+  windowEnd: number;
+  flows: WireFlowRecord[];
+  pairs: WirePairCounter[];
+  droppedBatches: number;
+}
+export interface FlowAck { batches: number; lastSeq: number }
+export interface WireReasonCount { reason: WireReason; packets: number; bytes: number }
+export interface EnforcerStatus {
+  enforcer: string;
+  generation: number;
+  mapFill: Record<string, { entries: number; max: number }>;
+  health: { healthy: boolean; detail: string; interfaces: string[]; adopted: boolean; epoch: number } | null;
+  drops: WireReasonCount[];
+  version: string;
+  certificateExpiresAt: number;
+  droppedBatches: number;
+}
+export interface StatusAck { receivedAt: number }
+
+// ---- enums <-> the ABI's names ----------------------------------------------
+
+export type VerdictName = 'none' | 'allow' | 'deny' | 'audit';
+export const VERDICT_TO_WIRE: Record<VerdictName, WireVerdict> = {
+  none: 'VERDICT_NONE',
+  allow: 'VERDICT_ALLOW',
+  deny: 'VERDICT_DENY',
+  audit: 'VERDICT_AUDIT',
+};
+export const WIRE_TO_VERDICT: Record<string, VerdictName> = Object.fromEntries(
+  Object.entries(VERDICT_TO_WIRE).map(([k, v]) => [v, k as VerdictName]),
+);
+export function reasonToWire(reason: string): WireReason {
+  const w = `DROP_REASON_${reason.toUpperCase()}`;
+  return (WIRE_REASONS as readonly string[]).includes(w) ? (w as WireReason) : 'DROP_REASON_NONE';
+}
+export function wireToReason(w: string): string {
+  return w.startsWith('DROP_REASON_') ? w.slice('DROP_REASON_'.length).toLowerCase() : 'none';
+}
+export const WIRE_REASONS = [
+  'DROP_REASON_NONE',
+  'DROP_REASON_POLICY',
+  'DROP_REASON_SPOOFED',
+  'DROP_REASON_MALFORMED',
+  'DROP_REASON_FRAGMENT',
+  'DROP_REASON_NO_CONNECTION',
+  'DROP_REASON_PLAINTEXT',
+] as const;
+
+/** Enforcer names: the certificate CN, metric label values and REST path segments. */
+export const ENFORCER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
