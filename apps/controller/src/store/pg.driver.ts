@@ -11,6 +11,10 @@ export async function openPostgres(url: string): Promise<SqlDatabase> {
   probe.release();
 
   const exec = (c: { query: Pool['query'] }): SqlExecutor => ({
+    async exec(script: string) {
+      // Without parameters pg uses the simple protocol, which accepts several statements.
+      await (c.query as (t: string) => Promise<unknown>)(script);
+    },
     async query<T>(text: string, params: unknown[] = []) {
       const res = await (c.query as (t: string, p: unknown[]) => Promise<{ rows: T[] }>)(text, params);
       return res.rows;
@@ -22,6 +26,7 @@ export async function openPostgres(url: string): Promise<SqlDatabase> {
   return {
     driver: 'postgres',
     query: root.query,
+    exec: root.exec,
     async transaction(fn) {
       const client = await pool.connect();
       try {

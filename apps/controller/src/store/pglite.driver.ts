@@ -6,7 +6,10 @@ import { SqlDatabase, SqlExecutor } from './sql';
 export async function openPglite(dataDir: string): Promise<SqlDatabase> {
   fs.mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const db = await PGlite.create(dataDir);
-  const exec = (q: { query: PGlite['query'] }): SqlExecutor => ({
+  const exec = (q: { query: PGlite['query']; exec: PGlite['exec'] }): SqlExecutor => ({
+    async exec(script: string) {
+      await q.exec(script);
+    },
     async query<T>(text: string, params: unknown[] = []) {
       const res = await q.query<T>(text, params);
       return res.rows;
@@ -16,7 +19,8 @@ export async function openPglite(dataDir: string): Promise<SqlDatabase> {
   return {
     driver: 'pglite',
     query: root.query,
-    transaction: (fn) => db.transaction((tx) => fn(exec(tx as unknown as { query: PGlite['query'] }))),
+    exec: root.exec,
+    transaction: (fn) => db.transaction((tx) => fn(exec(tx as unknown as { query: PGlite['query']; exec: PGlite['exec'] }))),
     async close() {
       if (!db.closed) await db.close();
     },

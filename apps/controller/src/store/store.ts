@@ -88,7 +88,9 @@ export interface Store extends StoreWriter {
   close(): Promise<void>;
 }
 
-const iso = (v: unknown): string => (v instanceof Date ? v.toISOString() : new Date(String(v)).toISOString());
+// Not `instanceof Date`: PGlite may hand back Dates from another realm (see pglite.driver.ts).
+const isDate = (v: unknown): v is Date => Object.prototype.toString.call(v) === '[object Date]';
+const iso = (v: unknown): string => (isDate(v) ? new Date(v.getTime()).toISOString() : new Date(String(v)).toISOString());
 const isoOrNull = (v: unknown): string | null => (v === null || v === undefined ? null : iso(v));
 
 function toDoc(r: Record<string, unknown>): StoredDocument {
@@ -392,7 +394,7 @@ export class SqlStore extends SqlRepo implements Store {
       const done = new Set((await tx.query<{ version: number }>('select version from schema_migrations')).map((r) => Number(r.version)));
       for (const m of MIGRATIONS) {
         if (done.has(m.version)) continue;
-        await tx.query(m.sql);
+        await tx.exec(m.sql);
         await tx.query('insert into schema_migrations (version, name) values ($1, $2)', [m.version, m.name]);
       }
     });
