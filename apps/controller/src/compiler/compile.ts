@@ -303,7 +303,9 @@ function compilePolicies(
   const policy: PolicyEntry[] = [];
   const sortedPairs = [...pairs.values()].sort((a, b) => a.src - b.src || a.dst - b.dst);
   for (const pair of sortedPairs) {
-    const keys = [...pair.entries.keys()].sort((a, b) => a - b);
+    // Within a pair: any-protocol first, then by protocol, prefix length and port.
+    const protoOf = (k: number) => (k === 0 ? -1 : Math.floor(k / 65536) % 256);
+    const keys = [...pair.entries.keys()].sort((a, b) => protoOf(a) - protoOf(b) || a - b);
     for (const k of keys) {
       let rec = pair.entries.get(k)!;
       if (pair.hasDeny && rec.rank < RANK_DENY) rec = strongestCover(pair.entries, k, rec);
