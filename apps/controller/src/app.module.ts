@@ -1,0 +1,74 @@
+import { DynamicModule, Global, Module, Type } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import type { Logger } from 'pino';
+import { ApplyController } from './apply/apply.controller';
+import { ApplyService } from './apply/apply.service';
+import { AuditController } from './audit/audit.controller';
+import { AuditService } from './audit/audit.service';
+import { AuthGuard } from './auth/auth.guard';
+import { BundleService } from './bundles/bundle.service';
+import { BundlesController } from './bundles/bundles.controller';
+import type { ControllerConfig } from './config';
+import { ControlModule } from './control/control.module';
+import { DocumentsController } from './documents/documents.controller';
+import { EnforcersController } from './enforcers/enforcers.controller';
+import { OpenApiController } from './http/openapi';
+import { HealthController } from './metrics/health.controller';
+import { MetricsService } from './metrics/metrics.service';
+import { QuarantineController } from './quarantine/quarantine.controller';
+import type { Store } from './store/store';
+import { TokensController } from './tokens/tokens.controller';
+import { TokensService } from './tokens/tokens.service';
+import { CONFIG, LOGGER, STORE } from './tokens';
+import { TraceController } from './trace/trace.controller';
+
+export interface AppContext {
+  config: ControllerConfig;
+  store: Store;
+  logger: Logger;
+}
+
+/**
+ * What every feature module may inject: STORE, CONFIG, LOGGER (symbols in ./tokens),
+ * BundleService, TokensService, AuditService, ApplyService, MetricsService.
+ */
+@Global()
+@Module({})
+export class CoreModule {
+  static forRoot(ctx: AppContext): DynamicModule {
+    const services: Type[] = [BundleService, TokensService, AuditService, ApplyService, MetricsService];
+    return {
+      module: CoreModule,
+      providers: [
+        { provide: STORE, useValue: ctx.store },
+        { provide: CONFIG, useValue: ctx.config },
+        { provide: LOGGER, useValue: ctx.logger },
+        ...services,
+      ],
+      exports: [STORE, CONFIG, LOGGER, ...services],
+    };
+  }
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(ctx: AppContext): DynamicModule {
+    return {
+      module: AppModule,
+      imports: [CoreModule.forRoot(ctx), ControlModule],
+      controllers: [
+        HealthController,
+        OpenApiController,
+        ApplyController,
+        DocumentsController,
+        BundlesController,
+        TraceController,
+        AuditController,
+        TokensController,
+        EnforcersController,
+        QuarantineController,
+      ],
+      providers: [{ provide: APP_GUARD, useClass: AuthGuard }],
+    };
+  }
+}

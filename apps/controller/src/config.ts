@@ -1,0 +1,90 @@
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { z } from 'zod';
+
+/** What `cordon controller` accepts (flags) and startController() takes. */
+export interface ControllerOptions {
+  http?: string;
+  grpc?: string;
+  dataDir?: string;
+  databaseUrl?: string;
+  logLevel?: string;
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface ControllerConfig {
+  http: HostPort;
+  grpc: HostPort;
+  /** `--grpc` as given, host:port. */
+  grpcAddress: string;
+  dataDir: string;
+  databaseUrl?: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** How often to look for generations made by other controllers when NOTIFY is missed. */
+  pollIntervalMs: number;
+}
+
+export const DEFAULTS = {
+  http: '127.0.0.1:7470',
+  grpc: '0.0.0.0:7471',
+  dataDir: path.join(os.homedir(), '.cordon'),
+  logLevel: 'info',
+} as const;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid controller configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const hostPort = (flag: string) =>
+  z.string().transform((s, ctx): HostPort => {
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(s.trim());
+    const port = m ? Number(m[3]) : NaN;
+    if (!m || port > 65535) {
+      ctx.addIssue({ code: 'custom', message: `${flag} must be HOST:PORT (for example 127.0.0.1:7470), got "${s}"` });
+      return z.NEVER;
+    }
+    return { host: m[1] ?? m[2], port };
+  });
+
+const schema = z.object({
+  http: hostPort('--http'),
+  grpc: hostPort('--grpc'),
+  dataDir: z.string().min(1, '--data-dir must not be empty'),
+  databaseUrl: z
+    .string()
+    .regex(/^postgres(ql)?:\/\/.+/, '--database-url must be a postgres:// or postgresql:// URL')
+    .optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+    message: '--log-level must be one of fatal, error, warn, info, debug, trace, silent',
+  }),
+});
+
+/** Validates the flags once, at boot, so a bad one stops the controller with a clear message. */
+export function validateConfig(opts: ControllerOptions): ControllerConfig {
+  const raw = {
+    http: opts.http ?? DEFAULTS.http,
+    grpc: opts.grpc ?? DEFAULTS.grpc,
+    dataDir: expandHome(opts.dataDir ?? DEFAULTS.dataDir),
+    databaseUrl: opts.databaseUrl || undefined,
+    logLevel: opts.logLevel ?? DEFAULTS.logLevel,
+  };
+  const r = schema.safeParse(raw);
+  if (!r.success) throw new ConfigError(r.error.issues.map((i) => i.message));
+  return {
+    ...r.data,
+    dataDir: path.resolve(r.data.dataDir),
+    grpcAddress: raw.grpc,
+    pollIntervalMs: Number(process.env.CORDON_POLL_INTERVAL_MS) || 2000,
+  };
+}
+
+function expandHome(p: string): string {
+  return p === '~' || p.startsWith('~/') ? path.join(os.homedir(), p.slice(1)) : p;
+}

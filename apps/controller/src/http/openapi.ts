@@ -1,0 +1,104 @@
+import { Controller, Get } from '@nestjs/common';
+import { Public } from '../auth/roles';
+import { COLLECTION_NAMES, COLLECTIONS } from '../documents/kinds';
+
+const problem = { description: 'Problem details (RFC 7807)', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
+const ok = (description: string, schema: object = { type: 'object' }) => ({ description, content: { 'application/json': { schema } } });
+const errors = { 400: problem, 401: problem, 403: problem };
+const page = (item: string) => ({ type: 'object', properties: { items: { type: 'array', items: { $ref: `#/components/schemas/${item}` } }, nextCursor: { type: 'string', nullable: true } } });
+const paging = [
+  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500 } },
+  { name: 'cursor', in: 'query', schema: { type: 'string' } },
+];
+const traceParams = ['from', 'to', 'protocol', 'port', 'type'].map((n) => ({ name: n, in: 'query', required: ['from', 'to', 'protocol'].includes(n), schema: { type: 'string' } }));
+
+function documentPaths() {
+  const out: Record<string, object> = {};
+  for (const c of COLLECTION_NAMES) {
+    const kind = COLLECTIONS[c];
+    out[`/v1/${c}`] = { get: { summary: `List ${kind} documents`, tags: ['documents'], parameters: paging, responses: { 200: ok('A page', page('StoredDocument')), ...errors } } };
+    out[`/v1/${c}/{name}`] = {
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+      get: { summary: `Get one ${kind}`, tags: ['documents'], responses: { 200: ok('The document', { $ref: '#/components/schemas/StoredDocument' }), 404: problem, ...errors } },
+      delete: {
+        summary: `Delete one ${kind} and recompile (operator)`,
+        tags: ['documents'],
+        parameters: [{ name: 'dryRun', in: 'query', schema: { type: 'boolean' } }],
+        responses: { 200: ok('The change', { $ref: '#/components/schemas/ChangeResult' }), 404: problem, 422: problem, ...errors },
+      },
+    };
+  }
+  return out;
+}
+
+export const OPENAPI = {
+  openapi: '3.0.3',
+  info: { title: 'Cordon controller', version: '1', description: 'Bearer tokens with roles viewer (reads), operator (changes), admin (tokens, enforcers).' },
+  components: {
+    securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+    schemas: {
+      Problem: { type: 'object', properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, issues: { type: 'array', items: { type: 'object' } }, failures: { type: 'array', items: { type: 'object' } } } },
+      Document: { type: 'object', required: ['apiVersion', 'kind', 'metadata', 'spec'], properties: { apiVersion: { type: 'string', example: 'cordon/v1' }, kind: { type: 'string', enum: Object.values(COLLECTIONS) }, metadata: { type: 'object', properties: { name: { type: 'string' }, labels: { type: 'object', additionalProperties: { type: 'string' } } } }, spec: {} } },
+      StoredDocument: { allOf: [{ $ref: '#/components/schemas/Document' }, { type: 'object', properties: { version: { type: 'integer' }, createdAt: { type: 'string' }, updatedAt: { type: 'string' } } }] },
+      ChangeResult: { type: 'object', properties: { dryRun: { type: 'boolean' }, changed: { type: 'boolean' }, generation: { type: 'integer' }, hash: { type: 'string' }, documents: { type: 'array', items: { type: 'object' } }, warnings: { type: 'array', items: { type: 'string' } } } },
+      AuditEntry: { type: 'object', properties: { id: { type: 'integer' }, at: { type: 'string' }, actor: { type: 'string' }, source: { type: 'string' }, action: { type: 'string' }, target: { type: 'string' }, diff: {}, prevHash: { type: 'string' }, hash: { type: 'string' } } },
+      Enforcer: { type: 'object', properties: { name: { type: 'string' }, enrolledAt: { type: 'string' }, lastSeen: { type: 'string' }, generation: { type: 'integer' }, status: { type: 'object' }, certSerial: { type: 'string' }, revoked: { type: 'boolean' } } },
+    },
+  },
+  security: [{ bearer: [] }],
+  paths: {
+    '/healthz': { get: { summary: 'Liveness (no token)', security: [], responses: { 200: ok('Healthy') } } },
+    '/metrics': { get: { summary: 'Prometheus metrics (no token)', security: [], responses: { 200: { description: 'Prometheus text format' } } } },
+    '/v1/openapi.json': { get: { summary: 'This description (no token)', security: [], responses: { 200: ok('OpenAPI 3') } } },
+    '/v1/apply': {
+      post: {
+        summary: 'Create or update documents (operator); every PolicyTest must pass',
+        tags: ['documents'],
+        parameters: [{ name: 'dryRun', in: 'query', schema: { type: 'boolean' }, description: 'for YAML bodies' }],
+        requestBody: {
+          required: true,
+          content: {
+            'application/json': { schema: { type: 'object', required: ['documents'], properties: { documents: { type: 'array', items: { $ref: '#/components/schemas/Document' } }, dryRun: { type: 'boolean' } } } },
+            'application/yaml': { schema: { type: 'string' } },
+          },
+        },
+        responses: { 200: ok('The diff and new generation', { $ref: '#/components/schemas/ChangeResult' }), 413: problem, 422: problem, ...errors },
+      },
+    },
+    ...documentPaths(),
+    '/v1/bundles/current': { get: { summary: 'The newest compiled bundle', tags: ['bundles'], responses: { 200: ok('Bundle'), 404: problem, ...errors } } },
+    '/v1/bundles/{generation}': { get: { summary: 'One bundle generation', tags: ['bundles'], parameters: [{ name: 'generation', in: 'path', required: true, schema: { type: 'integer' } }], responses: { 200: ok('Bundle'), 404: problem, ...errors } } },
+    '/v1/trace': {
+      get: { summary: 'Verdict for a packet', tags: ['trace'], parameters: traceParams, responses: { 200: ok('verdict, policy, ruleId, from, to'), 404: problem, ...errors } },
+      post: { summary: 'Verdict for a packet (body: from, to, protocol, port, type)', tags: ['trace'], requestBody: { content: { 'application/json': { schema: { type: 'object' } } } }, responses: { 200: ok('verdict, policy, ruleId, from, to'), 404: problem, ...errors } },
+    },
+    '/v1/audit': { get: { summary: 'Audit log page, oldest first', tags: ['audit'], parameters: paging, responses: { 200: ok('A page', page('AuditEntry')), ...errors } } },
+    '/v1/audit/export': { get: { summary: 'Whole audit log as JSON lines', tags: ['audit'], responses: { 200: { description: 'application/x-ndjson' }, ...errors } } },
+    '/v1/audit/verify': { post: { summary: 'Check the hash chain', tags: ['audit'], responses: { 200: ok('{ok, entries, firstBadId?, reason?}'), ...errors } } },
+    '/v1/tokens': {
+      get: { summary: 'Token metadata (admin)', tags: ['tokens'], responses: { 200: ok('Tokens'), ...errors } },
+      post: {
+        summary: 'Create an API token ({role}) or a one-time enrollment token ({kind: "enrollment", ttl}) (admin)',
+        tags: ['tokens'],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { kind: { type: 'string', enum: ['api', 'enrollment'] }, role: { type: 'string', enum: ['viewer', 'operator', 'admin'] }, ttl: { type: 'string', example: '1h' }, name: { type: 'string' } } } } } },
+        responses: { 201: ok('{token, expiresAt}'), ...errors },
+      },
+    },
+    '/v1/enforcers': { get: { summary: 'Enrolled enforcers', tags: ['enforcers'], responses: { 200: ok('Enforcers', page('Enforcer')), ...errors } } },
+    '/v1/enforcers/{name}': { get: { summary: 'One enforcer', tags: ['enforcers'], parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: ok('Enforcer'), 404: problem, ...errors } } },
+    '/v1/quarantine': {
+      get: { summary: 'Quarantined devices', tags: ['quarantine'], responses: { 200: ok('Devices'), ...errors } },
+      post: { summary: 'Quarantine a device (operator)', tags: ['quarantine'], requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { device: { type: 'string' }, reason: { type: 'string' } } } } } }, responses: { 200: ok('The change'), 404: problem, ...errors } },
+    },
+    '/v1/quarantine/{device}': { delete: { summary: 'Release a device (operator)', tags: ['quarantine'], parameters: [{ name: 'device', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: ok('The change'), 404: problem, ...errors } } },
+  } as Record<string, object>,
+};
+
+@Controller('v1')
+@Public()
+export class OpenApiController {
+  @Get('openapi.json')
+  get() {
+    return OPENAPI;
+  }
+}

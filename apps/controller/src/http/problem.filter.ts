@@ -1,0 +1,65 @@
+import { ArgumentsHost, Catch, ExceptionFilter, HttpException } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { DocumentValidationError } from '../policy/parse';
+import { Problem } from './problem';
+
+interface ExpressLikeResponse {
+  headersSent: boolean;
+  status(code: number): this;
+  setHeader(name: string, value: string): void;
+  end(body: string): void;
+}
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  409: 'Conflict',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  422: 'Unprocessable Entity',
+  500: 'Internal Server Error',
+};
+
+export function toProblem(err: unknown): Problem {
+  if (err instanceof Problem) return err;
+  if (err instanceof DocumentValidationError) {
+    return new Problem(400, 'Invalid documents', err.message, { issues: err.issues }, 'https://cordon.dev/problems/invalid-documents');
+  }
+  if (err instanceof HttpException) {
+    const status = err.getStatus();
+    const body = err.getResponse();
+    const msg = typeof body === 'string' ? body : (body as { message?: unknown }).message;
+    return new Problem(status, TITLES[status] ?? 'Error', Array.isArray(msg) ? msg.join('; ') : String(msg ?? err.message));
+  }
+  // body-parser errors carry an http status and a type.
+  const e = err as { status?: number; statusCode?: number; type?: string; message?: string };
+  const status = e?.status ?? e?.statusCode;
+  if (typeof status === 'number' && status >= 400 && status < 500) {
+    const detail =
+      e.type === 'entity.parse.failed'
+        ? `the request body is not valid JSON: ${e.message}`
+        : e.type === 'entity.too.large'
+          ? 'the request body is larger than the 1 MiB limit; split the documents into several applies'
+          : (e.message ?? 'bad request');
+    return new Problem(status, TITLES[status] ?? 'Bad Request', detail);
+  }
+  return new Problem(500, 'Internal Server Error', 'the controller failed to handle this request; its log has the details');
+}
+
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  constructor(private readonly log: Logger) {}
+
+  catch(err: unknown, host: ArgumentsHost): void {
+    const p = toProblem(err);
+    if (p.status >= 500) this.log.error({ err }, 'request failed');
+    const res = host.switchToHttp().getResponse<ExpressLikeResponse>();
+    if (res.headersSent) return;
+    res.status(p.status);
+    res.setHeader('Content-Type', 'application/problem+json');
+    res.end(JSON.stringify({ type: p.type, title: p.title, status: p.status, detail: p.detail, ...p.extra }));
+  }
+}

@@ -1,0 +1,91 @@
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { LoggerService } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import type { NestExpressApplication } from '@nestjs/platform-express';
+import pino, { type Logger } from 'pino';
+import { AppModule } from './app.module';
+import { ControllerOptions, validateConfig } from './config';
+import { ProblemFilter } from './http/problem.filter';
+import { openStore } from './store/open';
+import { ensureAdminToken } from './tokens/bootstrap';
+
+export { ConfigError, DEFAULTS, validateConfig } from './config';
+export type { ControllerOptions, ControllerConfig } from './config';
+
+export interface RunningController {
+  /** Base URL of the REST API, e.g. http://127.0.0.1:7470 (the real port when --http asked for :0). */
+  url: string;
+  adminTokenPath: string;
+  close(): Promise<void>;
+}
+
+/** 1 MiB: a site's whole policy fits many times over; anything bigger is a mistake or an attack. */
+export const BODY_LIMIT = '1mb';
+
+/** Nest's own messages go to pino; route mapping chatter only at debug. */
+class PinoNestLogger implements LoggerService {
+  constructor(private readonly pino: Logger) {}
+  log(message: unknown, context?: string) {
+    this.pino.debug({ context }, String(message));
+  }
+  error(message: unknown, trace?: string, context?: string) {
+    this.pino.error({ context, trace }, String(message));
+  }
+  warn(message: unknown, context?: string) {
+    this.pino.warn({ context }, String(message));
+  }
+  debug(message: unknown, context?: string) {
+    this.pino.debug({ context }, String(message));
+  }
+  verbose(message: unknown, context?: string) {
+    this.pino.trace({ context }, String(message));
+  }
+}
+
+/**
+ * Starts the controller: validates the options (ConfigError on a bad one), opens and
+ * migrates the store, makes the first admin token, serves REST + /metrics on `http`.
+ */
+export async function startController(opts: ControllerOptions): Promise<RunningController> {
+  const config = validateConfig(opts);
+  const logger = pino({ level: config.logLevel, base: { svc: 'cordon-controller' }, redact: ['req.headers.authorization', 'token', '*.token'] }, pino.destination(2));
+  fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
+  let app: NestExpressApplication | undefined;
+  try {
+    const adminTokenPath = await ensureAdminToken(store, config.dataDir, (msg) => process.stderr.write(msg));
+    app = await NestFactory.create<NestExpressApplication>(AppModule.forRoot({ config, store, logger }), {
+      bodyParser: false,
+      logger: new PinoNestLogger(logger),
+      abortOnError: false,
+    });
+    app.disable('x-powered-by');
+    app.useBodyParser('json', { limit: BODY_LIMIT });
+    app.useBodyParser('text', { limit: BODY_LIMIT, type: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'] });
+    app.useGlobalFilters(new ProblemFilter(logger));
+    await app.listen(config.http.port, config.http.host);
+    const addr = app.getHttpServer().address() as AddressInfo;
+    const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${addr.port}`;
+    logger.info({ url, store: store.driver, dataDir: config.dataDir, grpc: config.grpcAddress }, 'controller started');
+    let closed = false;
+    const running = app;
+    return {
+      url,
+      adminTokenPath,
+      async close() {
+        if (closed) return;
+        closed = true;
+        await running.close();
+        await store.close();
+        logger.flush?.();
+      },
+    };
+  } catch (err) {
+    await app?.close().catch(() => undefined);
+    await store.close().catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,63 @@
+import { Body, Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/common';
+import { toDocument } from '../apply/apply.service';
+import { BundleService } from '../bundles/bundle.service';
+import { trace } from '../compiler/trace';
+import { badRequest, notFound } from '../http/problem';
+import type { Store } from '../store/store';
+import { STORE } from '../tokens';
+import { MinRole } from '../auth/roles';
+
+interface TraceQuery {
+  from?: unknown;
+  to?: unknown;
+  protocol?: unknown;
+  port?: unknown;
+  type?: unknown;
+}
+
+@Controller('v1/trace')
+export class TraceController {
+  constructor(
+    @Inject(STORE) private readonly store: Store,
+    @Inject(BundleService) private readonly bundles: BundleService,
+  ) {}
+
+  @Get()
+  get(@Query() q: TraceQuery) {
+    return this.run(q);
+  }
+
+  /** Read-only, so a viewer may POST it too. */
+  @Post()
+  @HttpCode(200)
+  @MinRole('viewer')
+  post(@Body() body: TraceQuery) {
+    return this.run(body ?? {});
+  }
+
+  private async run(q: TraceQuery) {
+    const missing = ['from', 'to', 'protocol'].filter((k) => q[k as keyof TraceQuery] === undefined || q[k as keyof TraceQuery] === '');
+    if (missing.length) throw badRequest(`trace needs ${missing.join(', ')} (for example from=cam-07&to=broker&protocol=tcp&port=8883)`);
+    let port: number | undefined;
+    if (q.port !== undefined && q.port !== '') {
+      port = Number(q.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw badRequest(`port must be 0-65535, got "${String(q.port)}"`);
+    }
+    const bundle = await this.bundles.current();
+    if (!bundle) throw notFound('no bundle yet: apply some documents first (cordon apply -f FILE)');
+    const docs = (await this.store.listDocuments()).map(toDocument);
+    try {
+      return trace(bundle, docs, {
+        from: String(q.from),
+        to: String(q.to),
+        protocol: String(q.protocol),
+        port,
+        type: q.type === undefined || q.type === '' ? undefined : (q.type as string),
+      } as Parameters<typeof trace>[2]);
+    } catch (err) {
+      // The tracer rejects unknown names and bad protocols with a plain message; those are the caller's to fix.
+      if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) throw badRequest(err.message);
+      throw err;
+    }
+  }
+}
