@@ -142,15 +142,7 @@ export class CertificateAuthority {
    * holds the key) and its key must be ECDSA P-256; its subject is ignored.
    */
   async signEnforcerCsr(csrPem: string, name: string, ttlMs: number): Promise<SignedCert> {
-    let csr: x509.Pkcs10CertificateRequest;
-    try {
-      csr = new x509.Pkcs10CertificateRequest(csrPem);
-    } catch (err) {
-      throw new CaError(`csr_pem is not a PEM PKCS#10 request: ${(err as Error).message}`);
-    }
-    const alg = csr.publicKey.algorithm as EcKeyAlgorithm;
-    if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') throw new CaError('csr_pem: the key must be ECDSA P-256');
-    if (!(await csr.verify().catch(() => false))) throw new CaError('csr_pem: signature does not verify');
+    const csr = await this.parseCsr(csrPem);
     const now = Date.now();
     const serial = randomSerial();
     const notAfter = new Date(now + ttlMs);
@@ -173,6 +165,20 @@ export class CertificateAuthority {
     this.issued.set(serial, { serial, name, kind: 'enforcer', issuedAt: new Date(now).toISOString(), notAfter: notAfter.toISOString() });
     this.saveIssued();
     return { certificatePem: cert.toString('pem') + '\n', serial, notAfter };
+  }
+
+  /** Parses a CSR and checks its key (ECDSA P-256) and self-signature; throws CaError. */
+  async parseCsr(csrPem: string): Promise<x509.Pkcs10CertificateRequest> {
+    let csr: x509.Pkcs10CertificateRequest;
+    try {
+      csr = new x509.Pkcs10CertificateRequest(csrPem);
+    } catch (err) {
+      throw new CaError(`csr_pem is not a PEM PKCS#10 request: ${(err as Error).message}`);
+    }
+    const alg = csr.publicKey.algorithm as EcKeyAlgorithm;
+    if (alg.name !== 'ECDSA' || alg.namedCurve !== 'P-256') throw new CaError('csr_pem: the key must be ECDSA P-256');
+    if (!(await csr.verify().catch(() => false))) throw new CaError('csr_pem: signature does not verify');
+    return csr;
   }
 
   /** The controller's gRPC server certificate and key (new on every start, never written to disk). */

@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * What the control channel needs from the rest of the controller, as the
+ * smallest interfaces it can live with. The store (apps/controller/src/store)
+ * and the bundle service (apps/controller/src/bundles) satisfy them structurally.
+ */
+import type { Observable } from 'rxjs';
+import type { SourceBundle } from '../../../../proto/cordon/v1/bundle';
+
+export const CONTROL_STORE = Symbol('CONTROL_STORE');
+export const BUNDLE_SOURCE = Symbol('BUNDLE_SOURCE');
+export const CONTROL_CONFIG = Symbol('CONTROL_CONFIG');
+
+/** A subset of SqlStore. */
+export interface ControlStore {
+  /** Marks a one-time enrollment token (by sha256 hex of its secret) used; null when unknown, used, revoked or expired. */
+  consumeEnrollmentToken(hash: string): Promise<unknown | null>;
+  getEnforcer(name: string): Promise<{ name: string; revoked: boolean; certSerial: string | null } | null>;
+  upsertEnforcer(name: string, certSerial: string | null): Promise<unknown>;
+  setEnforcerCertSerial(name: string, certSerial: string): Promise<void>;
+  recordEnforcerSeen(name: string, update: { generation?: number | null; status?: Record<string, unknown> }): Promise<void>;
+  revokeEnforcer(name: string): Promise<boolean>;
+}
+
+/** A subset of BundleService. */
+export interface BundleSource {
+  current(): Promise<SourceBundle | null>;
+  get(generation: number): Promise<SourceBundle | null>;
+  /** Emits each new generation number once it is stored. */
+  generation$: Observable<number>;
+}
+
+export interface ControlConfig {
+  /** gRPC listen address, `0.0.0.0:7471`. */
+  grpc: string;
+  dataDir: string;
+  /** Enforcer certificate lifetime, ms (default 24h). */
+  certTtlMs?: number;
+  /** Extra DNS names / addresses for the server certificate. */
+  serverNames?: string[];
+}

@@ -1,0 +1,103 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Every request is checked before use: proto decoding guarantees types, not
+ * sizes, ranges, names or enum values. Each check returns the first problem
+ * (field and reason) or null; handlers answer INVALID_ARGUMENT with it.
+ */
+import {
+  ENFORCER_NAME,
+  EnforcerStatus,
+  EnrollRequest,
+  FLOW_BATCH_MAX_RECORDS,
+  FlowBatch,
+  RenewRequest,
+  WIRE_REASONS,
+  WIRE_TO_VERDICT,
+  WatchRequest,
+  isUndecodable,
+} from '../../../../../proto/cordon/v1/control';
+
+type Problem = string | null;
+
+const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
+const uint = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
+const str = (v: unknown, max: number) => typeof v === 'string' && v.length <= max;
+
+function decodable(r: unknown): Problem {
+  if (isUndecodable(r)) return `the request is not a valid protobuf message (${r.__undecodable})`;
+  if (!isObj(r)) return 'the request is empty';
+  return null;
+}
+function name(field: string, v: unknown): Problem {
+  return typeof v === 'string' && ENFORCER_NAME.test(v) ? null : `${field}: must be 1-63 of [a-z0-9-] starting with a letter or digit`;
+}
+function csr(field: string, v: unknown): Problem {
+  if (!str(v, 16384) || !(v as string).includes('-----BEGIN CERTIFICATE REQUEST-----')) return `${field}: must be a PEM certificate request of at most 16 KiB`;
+  return null;
+}
+
+export function checkEnroll(r: unknown): Problem {
+  const p = decodable(r);
+  if (p) return p;
+  const q = r as EnrollRequest;
+  if (!str(q.token, 512) || q.token.length === 0) return 'token: required, at most 512 characters';
+  return name('name', q.name) ?? csr('csr_pem', q.csrPem);
+}
+
+export function checkRenew(r: unknown): Problem {
+  return decodable(r) ?? csr('csr_pem', (r as RenewRequest).csrPem);
+}
+
+export function checkWatch(r: unknown): Problem {
+  const p = decodable(r);
+  if (p) return p;
+  const q = r as WatchRequest;
+  if (!uint(q.lastGeneration)) return 'last_generation: must be a non-negative integer';
+  if (!str(q.lastHash, 128)) return 'last_hash: at most 128 characters';
+  return name('enforcer', q.enforcer);
+}
+
+const REASONS = new Set<string>(WIRE_REASONS);
+const verdictOk = (v: unknown) => typeof v === 'string' && v in WIRE_TO_VERDICT;
+
+export function checkFlowBatch(r: unknown): Problem {
+  const p = decodable(r);
+  if (p) return p;
+  const b = r as FlowBatch;
+  const n = name('enforcer', b.enforcer);
+  if (n) return n;
+  for (const f of ['seq', 'generation', 'windowStart', 'windowEnd', 'droppedBatches'] as const) if (!uint(b[f])) return `${f}: must be a non-negative integer`;
+  if (!Array.isArray(b.flows) || b.flows.length > FLOW_BATCH_MAX_RECORDS) return `flows: at most ${FLOW_BATCH_MAX_RECORDS} records per batch`;
+  if (!Array.isArray(b.pairs) || b.pairs.length > FLOW_BATCH_MAX_RECORDS) return `pairs: at most ${FLOW_BATCH_MAX_RECORDS} per batch`;
+  for (const [i, f] of b.flows.entries()) {
+    if (!str(f.src, 64) || !str(f.dst, 64)) return `flows[${i}]: src/dst at most 64 characters`;
+    if (!verdictOk(f.verdict) || !REASONS.has(f.reason)) return `flows[${i}]: unknown verdict or reason`;
+    if (f.family !== 4 && f.family !== 6) return `flows[${i}].family: must be 4 or 6`;
+    if (f.sport > 65535 || f.dport > 65535 || f.protocol > 255) return `flows[${i}]: port or protocol out of range`;
+    for (const k of ['packetsFwd', 'bytesFwd', 'packetsRev', 'bytesRev', 'firstSeen', 'lastSeen', 'srcIdentity', 'dstIdentity', 'ruleId'] as const) {
+      if (!uint(f[k])) return `flows[${i}].${k}: must be a non-negative integer`;
+    }
+  }
+  for (const [i, c] of b.pairs.entries()) {
+    if (!verdictOk(c.verdict) || !REASONS.has(c.reason)) return `pairs[${i}]: unknown verdict or reason`;
+    if (!str(c.srcSegment, 253) || !str(c.dstSegment, 253)) return `pairs[${i}]: segment names at most 253 characters`;
+    if (!uint(c.packets) || !uint(c.bytes) || !uint(c.srcIdentity) || !uint(c.dstIdentity)) return `pairs[${i}]: counters must be non-negative integers`;
+  }
+  return null;
+}
+
+export function checkStatus(r: unknown): Problem {
+  const p = decodable(r);
+  if (p) return p;
+  const s = r as EnforcerStatus;
+  const n = name('enforcer', s.enforcer);
+  if (n) return n;
+  if (!uint(s.generation)) return 'generation: must be a non-negative integer';
+  if (Object.keys(s.mapFill ?? {}).length > 64) return 'map_fill: at most 64 maps';
+  for (const [k, v] of Object.entries(s.mapFill ?? {})) if (!str(k, 64) || !uint(v.entries) || !uint(v.max)) return `map_fill.${k}: bad entry`;
+  if ((s.drops ?? []).length > 32) return 'drops: at most 32 reasons';
+  for (const d of s.drops ?? []) if (!REASONS.has(d.reason) || !uint(d.packets) || !uint(d.bytes)) return 'drops: unknown reason or bad counter';
+  if (!str(s.version, 64)) return 'version: at most 64 characters';
+  if (s.health && (!str(s.health.detail, 1024) || (s.health.interfaces ?? []).length > 256)) return 'health: detail at most 1 KiB, at most 256 interfaces';
+  return null;
+}
