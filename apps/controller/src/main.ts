@@ -9,6 +9,7 @@ import { AppModule } from './app.module';
 import { ControllerOptions, validateConfig } from './config';
 import { ProblemFilter } from './http/problem.filter';
 import { openStore } from './store/open';
+import type { Store } from './store/store';
 import { ensureAdminToken } from './tokens/bootstrap';
 
 export { ConfigError, DEFAULTS, validateConfig } from './config';
@@ -18,6 +19,8 @@ export interface RunningController {
   /** Base URL of the REST API, e.g. http://127.0.0.1:7470 (the real port when --http asked for :0). */
   url: string;
   adminTokenPath: string;
+  /** The open store (tests and in-process tools; not a stable API). */
+  store: Store;
   close(): Promise<void>;
 }
 
@@ -75,6 +78,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     return {
       url,
       adminTokenPath,
+      store,
       async close() {
         if (closed) return;
         closed = true;

@@ -50,9 +50,9 @@ export class TraceController {
       return trace(bundle, docs, {
         from: String(q.from),
         to: String(q.to),
-        protocol: String(q.protocol),
+        protocol: numeric(q.protocol),
         port,
-        type: q.type === undefined || q.type === '' ? undefined : (q.type as string),
+        type: q.type === undefined || q.type === '' ? undefined : numeric(q.type),
       } as Parameters<typeof trace>[2]);
     } catch (err) {
       // The tracer rejects unknown names and bad protocols with a plain message; those are the caller's to fix.
@@ -60,4 +60,9 @@ export class TraceController {
       throw err;
     }
   }
+}
+
+/** Query strings carry numbers as text: "6" is protocol 6, "tcp" stays a name. */
+function numeric(v: unknown): string | number {
+  return typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : (v as string | number);
 }
