@@ -6,7 +6,7 @@
  * Mirrors (keep in step when anything here changes):
  *   - native/lib/abi.ts            (TypeScript encoders/decoders, constants)
  *   - native/src/datapath.h        (includes this header directly)
- *   - proto/cordon/v1/*.proto      (Verdict and DropReason enums)
+ *   - proto/cordon/v1/control.proto     (Verdict and DropReason enums)
  *
  * All multi-byte fields are host order unless typed __be*. IPv4 addresses are
  * stored everywhere as IPv4-mapped IPv6 (::ffff:a.b.c.d), so one LPM trie and
@@ -149,7 +149,8 @@ struct cordon_flow_value {
 	__u8 reason;		/* CORDON_REASON_* (when verdict is DENY) */
 	__u8 tcp_flags;		/* CORDON_TCP_* */
 	__u8 encryption;	/* CORDON_ENC_* (classification of first payload) */
-	__u32 pad;
+	__be16 policy_port;	/* port (ICMP: type << 8 | code) the policy judged */
+	__u16 pad;
 };
 
 #define CORDON_ENC_UNKNOWN 0

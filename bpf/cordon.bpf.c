@@ -1,0 +1,273 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * Cordon datapath: judges every packet of a managed interface on tc ingress
+ * (and the host's own packets on tc egress) against the live generation of
+ * identities and policy, tracks connections, counts every verdict and reports
+ * drops. See ../shared/DESIGN.md "Semantics" for what each rule promises.
+ */
+#include "lib/common.h"
+#include "lib/parse.h"
+#include "lib/state.h"
+#include "lib/ipcache.h"
+#include "lib/policy.h"
+#include "lib/conntrack.h"
+#include "lib/frag.h"
+#include "lib/counters.h"
+#include "lib/events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* The generation a packet is judged by, read once at its start. */
+struct view {
+	__u64 epoch;
+	void *ipcache;
+	void *policy;
+	int audit_all;
+};
+
+static __always_inline void view_read(struct view *v,
+				      const struct cordon_state *st)
+{
+	__u32 slot;
+
+	v->epoch = *(volatile const __u64 *)&st->epoch;
+	v->audit_all = st->flags & CORDON_STATE_F_AUDIT_ALL;
+	v->ipcache = NULL;
+	v->policy = NULL;
+	if (!v->epoch)
+		return;		/* nothing loaded: world everywhere, default deny */
+	slot = v->epoch & 1;
+	v->ipcache = bpf_map_lookup_elem(&cordon_ipcache, &slot);
+	v->policy = bpf_map_lookup_elem(&cordon_policy, &slot);
+}
+
+/*
+ * User space fills the idle slot, then bumps the epoch; it touches a slot
+ * again only after the epoch has moved past it. So if the epoch is the same
+ * before and after the two lookups, both tries belong to one generation;
+ * if not, the generation changed under us and one more read is enough.
+ */
+static __always_inline void view_load(struct view *v)
+{
+	__u32 zero = 0;
+	const struct cordon_state *st = bpf_map_lookup_elem(&cordon_state, &zero);
+
+	if (!st) {
+		__builtin_memset(v, 0, sizeof(*v));
+		return;
+	}
+	view_read(v, st);
+	if (*(volatile const __u64 *)&st->epoch != v->epoch)
+		view_read(v, st);
+}
+
+/* Audit mode turns a drop into a pass that is still counted and reported. */
+static __always_inline __u8 audited(__u8 verdict, int audit)
+{
+	return verdict == CORDON_VERDICT_DENY && audit ? CORDON_VERDICT_AUDIT :
+							  verdict;
+}
+
+/* A TCP packet other than an opening SYN, or an ICMP echo reply. */
+static __always_inline int looks_like_reply(const struct cordon_pkt *p)
+{
+	if (p->protocol == IPPROTO_TCP)
+		return (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN;
+	return p->icmp_kind == ICMP_KIND_ECHO_REPLY;
+}
+
+static __always_inline int finish(struct __sk_buff *skb,
+				  const struct cordon_pkt *p, __u32 src_id,
+				  __u32 dst_id, __u32 rule_id, __u8 verdict,
+				  __u8 reason, __u64 now)
+{
+	count_verdict(rule_id, src_id, dst_id, verdict, reason, p->len);
+	if (verdict != CORDON_VERDICT_ALLOW)
+		event_emit(skb, p, src_id, dst_id, rule_id, verdict, reason, now);
+	return verdict == CORDON_VERDICT_DENY ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
+static __always_inline void flow_decide(struct cordon_flow_value *v,
+					const struct decision *d, __u8 verdict,
+					__u32 src_id, __u32 dst_id, __u64 epoch)
+{
+	v->verdict = verdict;
+	v->reason = d->reason;
+	v->rule_id = d->rule_id;
+	v->src_identity = src_id;
+	v->dst_identity = dst_id;
+	v->epoch = epoch;
+}
+
+static __always_inline void flow_start(void *map, const struct cordon_flow_key *k,
+				       struct __sk_buff *skb,
+				       const struct cordon_pkt *p,
+				       const struct decision *d, __u8 verdict,
+				       __u32 src_id, __u32 dst_id, __u64 epoch,
+				       __u64 now)
+{
+	struct cordon_flow_value v = {
+		.first_seen_ns = now,
+		.last_seen_ns = now,
+		.packets_fwd = 1,
+		.bytes_fwd = p->len,
+		.ifindex = skb->ifindex,
+		.policy_port = p->policy_port,
+	};
+
+	flow_decide(&v, d, verdict, src_id, dst_id, epoch);
+	if (p->protocol == IPPROTO_TCP) {
+		if (p->tcp_flags & TCP_FLAG_SYN)
+			v.tcp_flags |= CORDON_TCP_SYN_FWD;
+		if (p->tcp_flags & TCP_FLAG_FIN)
+			v.tcp_flags |= CORDON_TCP_FIN_FWD;
+		if (p->tcp_flags & TCP_FLAG_RST)
+			v.tcp_flags |= CORDON_TCP_RST;
+	}
+	bpf_map_update_elem(map, k, &v, BPF_ANY);
+}
+
+static __always_inline int judge(struct __sk_buff *skb, int ingress)
+{
+	struct cordon_ipcache_value src, dst;
+	struct cordon_flow_value *fv, *rv;
+	struct cordon_flow_key key, rkey;
+	struct cordon_pkt p = {};
+	struct decision d;
+	struct view view;
+	__u64 now;
+	__u8 verdict;
+	int rc, audit;
+
+	rc = parse_packet(skb, &p);
+	if (rc == PARSE_PASS)
+		return TC_ACT_OK;
+	now = bpf_ktime_get_ns();
+	view_load(&view);
+
+	if (rc == PARSE_MALFORMED)
+		return finish(skb, &p, CORDON_ID_UNKNOWN, CORDON_ID_UNKNOWN, 0,
+			      audited(CORDON_VERDICT_DENY, view.audit_all),
+			      CORDON_REASON_MALFORMED, now);
+	if (rc == PARSE_NOT_IP)
+		return finish(skb, &p, CORDON_ID_UNKNOWN, CORDON_ID_UNKNOWN, 0,
+			      audited(CORDON_VERDICT_DENY, view.audit_all),
+			      CORDON_REASON_POLICY, now);
+
+	ipcache_lookup(view.ipcache, p.saddr, &src);
+
+	/* 1. anti-spoofing: a bound address from another MAC is dropped */
+	if (ingress && (src.flags & CORDON_IPC_F_MAC) &&
+	    !mac_eq(src.mac, p.smac)) {
+		audit = view.audit_all || (src.flags & CORDON_IPC_F_AUDIT);
+		return finish(skb, &p, src.identity, CORDON_ID_UNKNOWN, 0,
+			      audited(CORDON_VERDICT_DENY, audit),
+			      CORDON_REASON_SPOOFED, now);
+	}
+	if (rc == PARSE_ARP_CHECK)
+		return TC_ACT_OK;
+
+	/* 2. a later fragment passes only after its first fragment passed */
+	if (p.frag_later) {
+		const struct cordon_frag_value *f = frag_lookup(&p, now);
+
+		if (f)
+			return finish(skb, &p, f->src_identity, f->dst_identity,
+				      f->rule_id, f->verdict, CORDON_REASON_NONE,
+				      now);
+		ipcache_lookup(view.ipcache, p.daddr, &dst);
+		audit = view.audit_all || ((src.flags | dst.flags) & CORDON_IPC_F_AUDIT);
+		return finish(skb, &p, src.identity, dst.identity, 0,
+			      audited(CORDON_VERDICT_DENY, audit),
+			      CORDON_REASON_FRAGMENT, now);
+	}
+
+	/* 3. the forward direction of a flow judged under this epoch */
+	flow_key_of(&key, &p);
+	fv = bpf_map_lookup_elem(&cordon_flows, &key);
+	if (fv && flow_expired(fv, p.protocol, now))
+		fv = NULL;
+	if (fv && fv->epoch == view.epoch) {
+		flow_account(fv, &p, 0, now);
+		verdict = fv->verdict;
+		if (p.frag_first && verdict != CORDON_VERDICT_DENY)
+			frag_remember(&p, fv->src_identity, fv->dst_identity,
+				      fv->rule_id, verdict, now);
+		return finish(skb, &p, fv->src_identity, fv->dst_identity,
+			      fv->rule_id, verdict, fv->reason, now);
+	}
+
+	ipcache_lookup(view.ipcache, p.daddr, &dst);
+	audit = view.audit_all || ((src.flags | dst.flags) & CORDON_IPC_F_AUDIT);
+
+	/* 4. a reply of a tracked connection; judged again if policy changed */
+	if (!fv) {
+		flow_key_reverse(&rkey, &p);
+		rv = bpf_map_lookup_elem(&cordon_flows, &rkey);
+		if (rv && !flow_expired(rv, p.protocol, now)) {
+			if (rv->epoch != view.epoch) {
+				d = policy_decide(view.policy, dst.identity,
+						  src.identity, p.protocol,
+						  rv->policy_port);
+				flow_decide(rv, &d, audited(d.verdict, audit),
+					    dst.identity, src.identity,
+					    view.epoch);
+			}
+			flow_account(rv, &p, 1, now);
+			return finish(skb, &p, rv->src_identity,
+				      rv->dst_identity, rv->rule_id,
+				      rv->verdict, rv->reason, now);
+		}
+	}
+
+	/* 5. a new flow (or one whose epoch is stale): ask the policy */
+	d = policy_decide(view.policy, src.identity, dst.identity, p.protocol,
+			  p.policy_port);
+	if (d.verdict == CORDON_VERDICT_DENY && looks_like_reply(&p))
+		d.reason = CORDON_REASON_NO_CONNECTION;
+	verdict = audited(d.verdict, audit);
+
+	if (fv) {
+		/* re-judged under the new epoch, counters kept */
+		flow_decide(fv, &d, verdict, src.identity, dst.identity,
+			    view.epoch);
+		flow_account(fv, &p, 0, now);
+	} else if (verdict != CORDON_VERDICT_DENY) {
+		flow_start(&cordon_flows, &key, skb, &p, &d, verdict,
+			   src.identity, dst.identity, view.epoch, now);
+	} else {
+		struct cordon_flow_value *dv = bpf_map_lookup_elem(&cordon_denied, &key);
+
+		if (dv) {
+			flow_decide(dv, &d, verdict, src.identity,
+				    dst.identity, view.epoch);
+			flow_account(dv, &p, 0, now);
+		} else {
+			flow_start(&cordon_denied, &key, skb, &p, &d, verdict,
+				   src.identity, dst.identity, view.epoch, now);
+		}
+	}
+	if (p.frag_first && verdict != CORDON_VERDICT_DENY)
+		frag_remember(&p, src.identity, dst.identity, d.rule_id,
+			      verdict, now);
+	return finish(skb, &p, src.identity, dst.identity, d.rule_id, verdict,
+		      d.reason, now);
+}
+
+SEC("tc")
+int cordon_ingress(struct __sk_buff *skb)
+{
+	return judge(skb, 1);
+}
+
+/*
+ * On egress only the host's own packets are judged: forwarded ones were
+ * judged when they came in (ingress_ifindex is set for them).
+ */
+SEC("tc")
+int cordon_egress(struct __sk_buff *skb)
+{
+	if (skb->ingress_ifindex)
+		return TC_ACT_OK;
+	return judge(skb, 0);
+}

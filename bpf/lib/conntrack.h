@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Flows: connection tracking and per-flow counters.
+ *
+ * Two LRU tables with one layout: cordon_flows holds connections that were
+ * allowed (or passed in audit mode), and is what lets replies through;
+ * cordon_denied holds denied flows for their counters. Keeping them apart
+ * means a flood of denied packets with random tuples evicts other denied
+ * entries, never the connections that replies depend on.
+ */
+#ifndef CORDON_LIB_CONNTRACK_H
+#define CORDON_LIB_CONNTRACK_H
+
+#include "common.h"
+#include "parse.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct cordon_flow_key);
+	__type(value, struct cordon_flow_value);
+	__uint(max_entries, CORDON_MAX_FLOWS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cordon_flows SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, struct cordon_flow_key);
+	__type(value, struct cordon_flow_value);
+	__uint(max_entries, CORDON_MAX_FLOWS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cordon_denied SEC(".maps");
+
+/* Timeouts, set by user space before load. */
+const volatile __u64 ct_timeout_tcp_ns = 21600ULL * NSEC_PER_SEC;
+const volatile __u64 ct_timeout_tcp_syn_ns = 60ULL * NSEC_PER_SEC;
+const volatile __u64 ct_timeout_tcp_close_ns = 10ULL * NSEC_PER_SEC;
+const volatile __u64 ct_timeout_udp_ns = 120ULL * NSEC_PER_SEC;
+const volatile __u64 ct_timeout_other_ns = 60ULL * NSEC_PER_SEC;
+
+#define TCP_FLAG_FIN 0x01
+#define TCP_FLAG_SYN 0x02
+#define TCP_FLAG_RST 0x04
+#define TCP_FLAG_ACK 0x10
+
+static __always_inline void flow_key_of(struct cordon_flow_key *k,
+					const struct cordon_pkt *p)
+{
+	addr_copy(k->saddr, p->saddr);
+	addr_copy(k->daddr, p->daddr);
+	k->sport = p->sport;
+	k->dport = p->dport;
+	k->protocol = p->protocol;
+	k->family = p->family;
+	k->pad = 0;
+}
+
+/* The key the other direction of this packet's connection was stored under. */
+static __always_inline void flow_key_reverse(struct cordon_flow_key *k,
+					     const struct cordon_pkt *p)
+{
+	addr_copy(k->saddr, p->daddr);
+	addr_copy(k->daddr, p->saddr);
+	k->sport = p->dport;
+	k->dport = p->sport;
+	k->protocol = p->protocol;
+	k->family = p->family;
+	k->pad = 0;
+}
+
+static __always_inline __u64 flow_timeout(const struct cordon_flow_value *v,
+					  __u8 protocol)
+{
+	if (protocol == IPPROTO_TCP) {
+		if (v->tcp_flags & CORDON_TCP_RST)
+			return ct_timeout_tcp_close_ns;
+		if ((v->tcp_flags & (CORDON_TCP_FIN_FWD | CORDON_TCP_FIN_REV)) ==
+		    (CORDON_TCP_FIN_FWD | CORDON_TCP_FIN_REV))
+			return ct_timeout_tcp_close_ns;
+		if (!(v->tcp_flags & CORDON_TCP_SYN_REV))
+			return ct_timeout_tcp_syn_ns;
+		return ct_timeout_tcp_ns;
+	}
+	if (protocol == IPPROTO_UDP)
+		return ct_timeout_udp_ns;
+	return ct_timeout_other_ns;
+}
+
+static __always_inline int flow_expired(const struct cordon_flow_value *v,
+					__u8 protocol, __u64 now)
+{
+	return now - v->last_seen_ns > flow_timeout(v, protocol);
+}
+
+/* Counters and TCP state of one packet; entries are shared by all CPUs. */
+static __always_inline void flow_account(struct cordon_flow_value *v,
+					 const struct cordon_pkt *p, int reply,
+					 __u64 now)
+{
+	__u8 bits = 0;
+
+	if (p->protocol == IPPROTO_TCP) {
+		if (p->tcp_flags & TCP_FLAG_SYN)
+			bits |= reply ? CORDON_TCP_SYN_REV : CORDON_TCP_SYN_FWD;
+		if (p->tcp_flags & TCP_FLAG_FIN)
+			bits |= reply ? CORDON_TCP_FIN_REV : CORDON_TCP_FIN_FWD;
+		if (p->tcp_flags & TCP_FLAG_RST)
+			bits |= CORDON_TCP_RST;
+		/* BPF has no 8-bit atomics; bits are only ever set, and a
+		 * lost race costs at worst a longer timeout. */
+		if (bits && (v->tcp_flags & bits) != bits)
+			v->tcp_flags |= bits;
+	}
+	if (reply) {
+		__sync_fetch_and_add(&v->packets_rev, 1);
+		__sync_fetch_and_add(&v->bytes_rev, p->len);
+	} else {
+		__sync_fetch_and_add(&v->packets_fwd, 1);
+		__sync_fetch_and_add(&v->bytes_fwd, p->len);
+	}
+	if (v->last_seen_ns != now)
+		v->last_seen_ns = now;
+}
+
+#endif

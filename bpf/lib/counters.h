@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/* Verdict counters: per rule, per identity pair, per drop reason (per-CPU). */
+#ifndef CORDON_LIB_COUNTERS_H
+#define CORDON_LIB_COUNTERS_H
+
+#include "common.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct cordon_counter);
+	__uint(max_entries, CORDON_MAX_RULES);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cordon_rule_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+	__type(key, struct cordon_pair_key);
+	__type(value, struct cordon_counter);
+	__uint(max_entries, CORDON_MAX_PAIRS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cordon_pair_stats SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct cordon_counter);
+	__uint(max_entries, CORDON_REASON_MAX);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cordon_reason_stats SEC(".maps");
+
+static __always_inline void counter_add(void *map, const void *key, __u32 len)
+{
+	struct cordon_counter *c = bpf_map_lookup_elem(map, key);
+
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+	}
+}
+
+static __always_inline void count_verdict(__u32 rule_id, __u32 src_id,
+					  __u32 dst_id, __u8 verdict,
+					  __u8 reason, __u32 len)
+{
+	struct cordon_pair_key pk = {
+		.src_identity = src_id,
+		.dst_identity = dst_id,
+		.verdict = verdict,
+		.reason = reason,
+	};
+	struct cordon_counter *c;
+	__u32 r = reason;
+
+	if (rule_id < CORDON_MAX_RULES)
+		counter_add(&cordon_rule_stats, &rule_id, len);
+	if (reason != CORDON_REASON_NONE)
+		counter_add(&cordon_reason_stats, &r, len);
+
+	c = bpf_map_lookup_elem(&cordon_pair_stats, &pk);
+	if (c) {
+		c->packets++;
+		c->bytes += len;
+	} else {
+		struct cordon_counter first = { .packets = 1, .bytes = len };
+
+		bpf_map_update_elem(&cordon_pair_stats, &pk, &first, BPF_NOEXIST);
+	}
+}
+
+#endif

@@ -1,0 +1,307 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Packet parsing: Ethernet, ARP, IPv4 (options, fragments), IPv6 (extension
+ * header chain, fragments), TCP, UDP, ICMP, ICMPv6.
+ *
+ * Every header is read with bpf_skb_load_bytes(), which bounds-checks against
+ * the whole skb (linear or not), so a truncated packet fails the read and gets
+ * the one safe verdict for it: PARSE_MALFORMED (dropped, reason malformed).
+ */
+#ifndef CORDON_LIB_PARSE_H
+#define CORDON_LIB_PARSE_H
+
+#include "common.h"
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+
+/* From linux/icmp.h and linux/icmpv6.h, which drag in libc socket headers. */
+#define ICMP_ECHOREPLY 0
+#define ICMP_ECHO 8
+#define ICMPV6_ECHO_REQUEST 128
+#define ICMPV6_ECHO_REPLY 129
+
+#define IPV6_MAX_EXT_HEADERS 8	/* a longer chain is malformed */
+
+enum parse_result {
+	PARSE_IP = 0,		/* an IP packet to judge */
+	PARSE_PASS,		/* ARP / neighbour discovery: let through */
+	PARSE_ARP_CHECK,	/* ARP: pass if the sender address is not spoofed */
+	PARSE_MALFORMED,	/* truncated or invalid: drop */
+	PARSE_NOT_IP,		/* other ethertypes: default deny */
+};
+
+enum icmp_kind {
+	ICMP_KIND_NONE = 0,
+	ICMP_KIND_ECHO_REQUEST,
+	ICMP_KIND_ECHO_REPLY,
+	ICMP_KIND_OTHER,
+};
+
+struct cordon_pkt {
+	__u8 saddr[16];		/* IPv6 or IPv4-mapped */
+	__u8 daddr[16];
+	__u8 smac[6];
+	__u8 family;		/* 4 or 6 */
+	__u8 protocol;		/* L4 protocol (after extension headers) */
+	__be16 sport;		/* flow key ports (ICMP echo: id, see cordon.h) */
+	__be16 dport;
+	__be16 policy_port;	/* TCP/UDP dport, ICMP type << 8 | code */
+	__u8 tcp_flags;
+	__u8 icmp_kind;		/* enum icmp_kind */
+	__u8 frag_first;	/* first fragment of a fragmented datagram */
+	__u8 frag_later;	/* a later fragment: no L4 header */
+	__u8 has_l4;
+	__u8 pad;
+	__u32 frag_id;
+	__u32 len;
+};
+
+struct arp_ipv4 {
+	__be16 htype;
+	__be16 ptype;
+	__u8 hlen;
+	__u8 plen;
+	__be16 op;
+	__u8 sha[6];
+	__u8 spa[4];
+	__u8 tha[6];
+	__u8 tpa[4];
+} __attribute__((packed));
+
+static __always_inline void v4_mapped(__u8 *dst, __be32 addr)
+{
+	__builtin_memset(dst, 0, 10);
+	dst[10] = 0xff;
+	dst[11] = 0xff;
+	__builtin_memcpy(dst + 12, &addr, 4);
+}
+
+/* ICMPv4 and ICMPv6 share the first 8 bytes: type, code, csum, id, seq. */
+static __always_inline int parse_icmp(struct __sk_buff *skb, __u32 off,
+				      struct cordon_pkt *p, __u8 echo_req,
+				      __u8 echo_reply)
+{
+	struct { __u8 type; __u8 code; __be16 csum; __be16 id; __be16 seq; } h;
+
+	if (bpf_skb_load_bytes(skb, off, &h, sizeof(h)) < 0)
+		return PARSE_MALFORMED;
+	p->policy_port = bpf_htons(((__u16)h.type << 8) | h.code);
+	if (h.type == echo_req) {
+		p->icmp_kind = ICMP_KIND_ECHO_REQUEST;
+		p->sport = h.id;
+		p->dport = 0;
+	} else if (h.type == echo_reply) {
+		p->icmp_kind = ICMP_KIND_ECHO_REPLY;
+		p->sport = 0;
+		p->dport = h.id;
+	} else {
+		p->icmp_kind = ICMP_KIND_OTHER;
+		p->sport = p->policy_port;
+		p->dport = 0;
+	}
+	return PARSE_IP;
+}
+
+static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off,
+				    struct cordon_pkt *p)
+{
+	p->has_l4 = 1;
+	switch (p->protocol) {
+	case IPPROTO_TCP: {
+		struct tcphdr th;
+
+		if (bpf_skb_load_bytes(skb, off, &th, sizeof(th)) < 0)
+			return PARSE_MALFORMED;
+		if (th.doff < 5)
+			return PARSE_MALFORMED;
+		p->sport = th.source;
+		p->dport = th.dest;
+		p->policy_port = th.dest;
+		p->tcp_flags = ((__u8 *)&th)[13];
+		return PARSE_IP;
+	}
+	case IPPROTO_UDP: {
+		struct udphdr uh;
+
+		if (bpf_skb_load_bytes(skb, off, &uh, sizeof(uh)) < 0)
+			return PARSE_MALFORMED;
+		p->sport = uh.source;
+		p->dport = uh.dest;
+		p->policy_port = uh.dest;
+		return PARSE_IP;
+	}
+	case IPPROTO_ICMP:
+		if (p->family != 4)
+			return PARSE_MALFORMED;
+		return parse_icmp(skb, off, p, ICMP_ECHO, ICMP_ECHOREPLY);
+	case IPPROTO_ICMPV6:
+		if (p->family != 6)
+			return PARSE_MALFORMED;
+		return parse_icmp(skb, off, p, ICMPV6_ECHO_REQUEST,
+				  ICMPV6_ECHO_REPLY);
+	default:
+		/* Other protocols are judged by protocol number alone. */
+		p->has_l4 = 0;
+		return PARSE_IP;
+	}
+}
+
+static __always_inline int parse_ipv4(struct __sk_buff *skb, __u32 off,
+				      struct cordon_pkt *p)
+{
+	struct iphdr ip;
+	__u16 frag;
+	__u32 hlen;
+
+	if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)) < 0)
+		return PARSE_MALFORMED;
+	if (ip.version != 4 || ip.ihl < 5)
+		return PARSE_MALFORMED;
+	hlen = ip.ihl * 4;
+	if (bpf_ntohs(ip.tot_len) < hlen ||
+	    off + bpf_ntohs(ip.tot_len) > skb->len)
+		return PARSE_MALFORMED;
+	p->family = 4;
+	p->protocol = ip.protocol;
+	v4_mapped(p->saddr, ip.saddr);
+	v4_mapped(p->daddr, ip.daddr);
+
+	frag = bpf_ntohs(ip.frag_off);
+	if (frag & 0x1fff) {		/* offset != 0: a later fragment */
+		p->frag_later = 1;
+		p->frag_id = bpf_ntohs(ip.id);
+		return PARSE_IP;
+	}
+	if (frag & 0x2000) {		/* MF with offset 0: the first one */
+		p->frag_first = 1;
+		p->frag_id = bpf_ntohs(ip.id);
+	}
+	return parse_l4(skb, off + hlen, p);
+}
+
+static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off,
+				      struct cordon_pkt *p)
+{
+	struct ipv6hdr ip6;
+	__u8 nexthdr;
+	int i;
+
+	if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)) < 0)
+		return PARSE_MALFORMED;
+	if (ip6.version != 6)
+		return PARSE_MALFORMED;
+	if (off + sizeof(ip6) + bpf_ntohs(ip6.payload_len) > skb->len)
+		return PARSE_MALFORMED;
+	p->family = 6;
+	__builtin_memcpy(p->saddr, &ip6.saddr, 16);
+	__builtin_memcpy(p->daddr, &ip6.daddr, 16);
+	nexthdr = ip6.nexthdr;
+	off += sizeof(ip6);
+
+	/* Walk the extension header chain, bounded. */
+	for (i = 0; i < IPV6_MAX_EXT_HEADERS; i++) {
+		struct { __u8 nexthdr; __u8 hdrlen; __be16 frag_off; __be32 id; } eh;
+
+		switch (nexthdr) {
+		case IPPROTO_HOPOPTS:
+		case IPPROTO_ROUTING:
+		case IPPROTO_DSTOPTS:
+			if (bpf_skb_load_bytes(skb, off, &eh, 2) < 0)
+				return PARSE_MALFORMED;
+			nexthdr = eh.nexthdr;
+			off += (eh.hdrlen + 1) * 8;
+			continue;
+		case IPPROTO_AH:
+			if (bpf_skb_load_bytes(skb, off, &eh, 2) < 0)
+				return PARSE_MALFORMED;
+			nexthdr = eh.nexthdr;
+			off += (eh.hdrlen + 2) * 4;
+			continue;
+		case IPPROTO_FRAGMENT:
+			if (p->frag_first)	/* two fragment headers */
+				return PARSE_MALFORMED;
+			if (bpf_skb_load_bytes(skb, off, &eh, sizeof(eh)) < 0)
+				return PARSE_MALFORMED;
+			nexthdr = eh.nexthdr;
+			p->frag_id = bpf_ntohl(eh.id);
+			off += 8;
+			if (bpf_ntohs(eh.frag_off) & 0xfff8) {
+				p->frag_later = 1;
+				p->protocol = nexthdr;
+				return PARSE_IP;
+			}
+			/* Offset 0: an atomic fragment (no M flag) is judged
+			 * like an unfragmented packet (RFC 6946). */
+			if (bpf_ntohs(eh.frag_off) & 1)
+				p->frag_first = 1;
+			continue;
+		case IPPROTO_NONE:
+			p->protocol = nexthdr;
+			return PARSE_IP;
+		default:
+			p->protocol = nexthdr;
+			return parse_l4(skb, off, p);
+		}
+	}
+	return PARSE_MALFORMED;	/* extension header chain too long */
+}
+
+/*
+ * Neighbour discovery (RFC 4861) a segment needs: router and neighbour
+ * solicitations and advertisements, and redirects, only with hop limit 255
+ * (which proves they were not forwarded).
+ */
+static __always_inline int is_neighbour_discovery(struct __sk_buff *skb,
+						  const struct cordon_pkt *p)
+{
+	__u8 type = bpf_ntohs(p->policy_port) >> 8;
+	__u8 hop_limit;
+
+	if (p->family != 6 || p->protocol != IPPROTO_ICMPV6 || !p->has_l4)
+		return 0;
+	if (type < 133 || type > 137)
+		return 0;
+	if (bpf_skb_load_bytes(skb, ETH_HLEN + 7, &hop_limit, 1) < 0)
+		return 0;
+	return hop_limit == 255;
+}
+
+static __always_inline int parse_packet(struct __sk_buff *skb,
+					struct cordon_pkt *p)
+{
+	struct ethhdr eth;
+	int rc;
+
+	if (bpf_skb_load_bytes(skb, 0, &eth, sizeof(eth)) < 0)
+		return PARSE_MALFORMED;
+	__builtin_memcpy(p->smac, eth.h_source, 6);
+	p->len = skb->len;
+
+	switch (bpf_ntohs(eth.h_proto)) {
+	case ETH_P_IP:
+		return parse_ipv4(skb, ETH_HLEN, p);
+	case ETH_P_IPV6:
+		rc = parse_ipv6(skb, ETH_HLEN, p);
+		if (rc == PARSE_IP && is_neighbour_discovery(skb, p))
+			return PARSE_PASS;
+		return rc;
+	case ETH_P_ARP: {
+		struct arp_ipv4 arp;
+
+		if (bpf_skb_load_bytes(skb, ETH_HLEN, &arp, sizeof(arp)) < 0)
+			return PARSE_MALFORMED;
+		if (arp.ptype != bpf_htons(ETH_P_IP) || arp.plen != 4 ||
+		    arp.hlen != 6)
+			return PARSE_PASS;	/* not IPv4 ARP: nothing to bind */
+		v4_mapped(p->saddr, *(__be32 *)arp.spa);
+		__builtin_memcpy(p->smac, arp.sha, 6);
+		return PARSE_ARP_CHECK;
+	}
+	default:
+		return PARSE_NOT_IP;
+	}
+}
+
+#endif

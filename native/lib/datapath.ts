@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The typed facade of the datapath: what apps see of the native addon and
+ * the eBPF program. Encoding of map entries lives in abi.ts.
+ */
+import {
+  addressText,
+  encodeIpcache,
+  encodePolicy,
+  IpcacheEntry,
+  LIMITS,
+  macText,
+  PolicyEntry,
+  REASON_NAME,
+  SIZE,
+  STATE_FLAG,
+  VERDICT_NAME,
+} from './abi';
+import { binding, RawHandle } from './binding';
+
+export type Direction = 'ingress' | 'egress';
+export type Verdict = 'allow' | 'deny' | 'audit';
+
+export interface DatapathOptions {
+  /** Pins live under PIN_ROOT/<name>/; a second open of the same name adopts them. */
+  name: string;
+  pinRoot?: string;
+  ctTimeoutTcpSeconds?: number;
+  ctTimeoutUdpSeconds?: number;
+  ctTimeoutOtherSeconds?: number;
+  /** Drop events per second per CPU (token bucket) and burst. */
+  eventRate?: number;
+  eventBurst?: number;
+}
+
+export interface Generation {
+  generation: number;
+  ipcache: readonly IpcacheEntry[];
+  policy: readonly PolicyEntry[];
+  /** Global audit mode: count and report, drop nothing. */
+  auditAll?: boolean;
+}
+
+export interface FlowRecord {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  protocol: number;
+  family: 4 | 6;
+  srcIdentity: number;
+  dstIdentity: number;
+  verdict: Verdict;
+  reason: string;
+  ruleId: number;
+  packetsFwd: number;
+  bytesFwd: number;
+  packetsRev: number;
+  bytesRev: number;
+  firstSeenNs: number;
+  lastSeenNs: number;
+  ifindex: number;
+  tcpFlags: number;
+  encryption: number;
+  policyPort: number;
+}
+
+export interface PairStat {
+  srcIdentity: number;
+  dstIdentity: number;
+  verdict: Verdict;
+  reason: string;
+  packets: number;
+  bytes: number;
+}
+
+export interface DropEvent {
+  tsNs: number;
+  src: string;
+  dst: string;
+  sport: number;
+  /** Destination port, or ICMP type << 8 | code. */
+  dport: number;
+  protocol: number;
+  family: 4 | 6;
+  verdict: Verdict;
+  reason: string;
+  srcIdentity: number;
+  dstIdentity: number;
+  ruleId: number;
+  ifindex: number;
+  srcMac: string;
+}
+
+export interface TestRunResult {
+  /** tc action: 0 TC_ACT_OK (pass), 2 TC_ACT_SHOT (drop). */
+  action: number;
+  passed: boolean;
+  /** Average in-kernel run time per repeat. */
+  durationNs: number;
+}
+
+const TC_ACT_OK = 0;
+const MAPS = ['cordon_flows', 'cordon_denied', 'cordon_frags', 'cordon_pair_stats'] as const;
+const MAP_MAX: Record<(typeof MAPS)[number], number> = {
+  cordon_flows: LIMITS.FLOWS,
+  cordon_denied: LIMITS.FLOWS,
+  cordon_frags: LIMITS.FRAGS,
+  cordon_pair_stats: LIMITS.PAIRS,
+};
+
+function u64(b: Buffer, off: number): number {
+  return Number(b.readBigUInt64LE(off));
+}
+
+function decodeFlows(buf: Buffer): FlowRecord[] {
+  const stride = SIZE.FLOW_KEY + SIZE.FLOW_VALUE;
+  const out: FlowRecord[] = [];
+  for (let o = 0; o + stride <= buf.length; o += stride) {
+    const v = o + SIZE.FLOW_KEY;
+    out.push({
+      src: addressText(buf, o),
+      dst: addressText(buf, o + 16),
+      sport: buf.readUInt16BE(o + 32),
+      dport: buf.readUInt16BE(o + 34),
+      protocol: buf[o + 36],
+      family: buf[o + 37] === 6 ? 6 : 4,
+      firstSeenNs: u64(buf, v),
+      lastSeenNs: u64(buf, v + 8),
+      packetsFwd: u64(buf, v + 16),
+      bytesFwd: u64(buf, v + 24),
+      packetsRev: u64(buf, v + 32),
+      bytesRev: u64(buf, v + 40),
+      srcIdentity: buf.readUInt32LE(v + 56),
+      dstIdentity: buf.readUInt32LE(v + 60),
+      ruleId: buf.readUInt32LE(v + 64),
+      ifindex: buf.readUInt32LE(v + 68),
+      verdict: (VERDICT_NAME[buf[v + 72]] ?? 'deny') as Verdict,
+      reason: REASON_NAME[buf[v + 73]] ?? 'unknown',
+      tcpFlags: buf[v + 74],
+      encryption: buf[v + 75],
+      policyPort: buf.readUInt16BE(v + 76),
+    });
+  }
+  return out;
+}
+
+function decodeEvents(buf: Buffer): DropEvent[] {
+  const out: DropEvent[] = [];
+  for (let o = 0; o + SIZE.EVENT <= buf.length; o += SIZE.EVENT) {
+    out.push({
+      tsNs: u64(buf, o),
+      src: addressText(buf, o + 8),
+      dst: addressText(buf, o + 24),
+      sport: buf.readUInt16BE(o + 40),
+      dport: buf.readUInt16BE(o + 42),
+      protocol: buf[o + 44],
+      family: buf[o + 45] === 6 ? 6 : 4,
+      verdict: (VERDICT_NAME[buf[o + 46]] ?? 'deny') as Verdict,
+      reason: REASON_NAME[buf[o + 47]] ?? 'unknown',
+      srcIdentity: buf.readUInt32LE(o + 48),
+      dstIdentity: buf.readUInt32LE(o + 52),
+      ruleId: buf.readUInt32LE(o + 56),
+      ifindex: buf.readUInt32LE(o + 60),
+      srcMac: macText(buf.subarray(o + 64, o + 70)),
+    });
+  }
+  return out;
+}
+
+export class Datapath {
+  private writes: Promise<unknown> = Promise.resolve();
+  private pollers = 0;
+
+  private constructor(
+    readonly name: string,
+    private readonly raw: RawHandle,
+  ) {}
+
+  /** Loads the program through the verifier; maps already pinned for this name are adopted. */
+  static async open(opts: DatapathOptions): Promise<Datapath> {
+    const raw = await binding().open({ ...opts });
+    return new Datapath(opts.name, raw);
+  }
+
+  /** True when this open found the maps of an earlier run pinned and took them over. */
+  get adopted(): boolean {
+    return this.raw.adopted;
+  }
+
+  get pinDir(): string {
+    return this.raw.pinDir;
+  }
+
+  /** Attaches to tc clsact of an interface (atomically replacing an earlier Cordon program). */
+  attach(ifname: string, direction: Direction, opts: { netns?: string } = {}): Promise<void> {
+    return this.raw.attach(ifname, direction === 'ingress', opts.netns);
+  }
+
+  detach(ifname: string, direction: Direction, opts: { netns?: string } = {}): Promise<void> {
+    return this.raw.detach(ifname, direction === 'ingress', opts.netns);
+  }
+
+  /** Writes a whole generation into the idle slot and swaps it in; writes are serialised. */
+  applyGeneration(g: Generation): Promise<{ epoch: number; durationMs: number }> {
+    const run = async () => {
+      const ipc = encodeIpcache(g.ipcache);
+      const pol = encodePolicy(g.policy);
+      const r = await this.raw.applyGeneration({
+        ipcacheKeys: ipc.keys,
+        ipcacheValues: ipc.values,
+        ipcacheCount: ipc.count,
+        policyKeys: pol.keys,
+        policyValues: pol.values,
+        policyCount: pol.count,
+        generation: g.generation,
+        flags: g.auditAll ? STATE_FLAG.AUDIT_ALL : 0,
+      });
+      return { epoch: r.epoch, durationMs: r.durationNs / 1e6 };
+    };
+    const next = this.writes.then(run, run);
+    this.writes = next.catch(() => undefined);
+    return next;
+  }
+
+  state(): { epoch: number; generation: number; auditAll: boolean } {
+    const s = this.raw.readState();
+    return { epoch: s.epoch, generation: s.generation, auditAll: (s.flags & STATE_FLAG.AUDIT_ALL) !== 0 };
+  }
+
+  setAuditAll(on: boolean): void {
+    this.raw.setFlags(on ? STATE_FLAG.AUDIT_ALL : 0);
+  }
+
+  /** Tracked connections (allowed or audited) and denied flows, with their counters. */
+  async flows(): Promise<FlowRecord[]> {
+    const [live, denied] = await Promise.all([this.raw.dumpFlows(false), this.raw.dumpFlows(true)]);
+    return [...decodeFlows(live), ...decodeFlows(denied)];
+  }
+
+  pairStats(): PairStat[] {
+    const buf = this.raw.dumpPairStats();
+    const stride = SIZE.PAIR_KEY + SIZE.COUNTER;
+    const out: PairStat[] = [];
+    for (let o = 0; o + stride <= buf.length; o += stride) {
+      out.push({
+        srcIdentity: buf.readUInt32LE(o),
+        dstIdentity: buf.readUInt32LE(o + 4),
+        verdict: (VERDICT_NAME[buf[o + 8]] ?? 'deny') as Verdict,
+        reason: REASON_NAME[buf[o + 9]] ?? 'unknown',
+        packets: u64(buf, o + 12),
+        bytes: u64(buf, o + 20),
+      });
+    }
+    return out;
+  }
+
+  /** Packets and bytes by drop reason (audit passes included: they are drops enforce mode would make). */
+  reasonStats(): Record<string, { packets: number; bytes: number }> {
+    const buf = this.raw.dumpReasonStats();
+    const out: Record<string, { packets: number; bytes: number }> = {};
+    for (let r = 1; r * SIZE.COUNTER < buf.length; r++) {
+      const name = REASON_NAME[r];
+      if (name) out[name] = { packets: u64(buf, r * SIZE.COUNTER), bytes: u64(buf, r * SIZE.COUNTER + 8) };
+    }
+    return out;
+  }
+
+  ruleStats(ids: readonly number[]): Map<number, { packets: number; bytes: number }> {
+    const buf = this.raw.readRuleStats(Uint32Array.from(ids));
+    const out = new Map<number, { packets: number; bytes: number }>();
+    ids.forEach((id, i) => out.set(id, { packets: u64(buf, i * 16), bytes: u64(buf, i * 16 + 8) }));
+    return out;
+  }
+
+  mapFill(): Record<string, { entries: number; max: number }> {
+    const out: Record<string, { entries: number; max: number }> = {};
+    for (const m of MAPS) out[m.replace('cordon_', '')] = { entries: this.raw.countEntries(m), max: MAP_MAX[m] };
+    return out;
+  }
+
+  /** Events the rate limit held back. */
+  suppressedEvents(): number {
+    return this.raw.suppressedEvents();
+  }
+
+  /**
+   * Calls cb with batches of drop/audit events from the ring buffer, polled on
+   * a worker thread; returns a function that stops it. One subscriber at a time.
+   */
+  onEvents(cb: (events: DropEvent[]) => void, pollMs = 200): () => void {
+    if (this.pollers > 0) throw new Error('events already have a subscriber on this datapath');
+    this.pollers++;
+    let stopped = false;
+    const loop = async () => {
+      while (!stopped) {
+        let buf: Buffer;
+        try {
+          buf = await this.raw.pollEvents(pollMs);
+        } catch (e) {
+          if (stopped) break;
+          throw e;
+        }
+        if (buf.length && !stopped) cb(decodeEvents(buf));
+      }
+    };
+    const done = loop().finally(() => this.pollers--);
+    done.catch(() => undefined);
+    return () => {
+      stopped = true;
+    };
+  }
+
+  /** Runs the real program on one packet through BPF_PROG_TEST_RUN. */
+  async testRun(packet: Buffer, opts: { repeat?: number; direction?: Direction } = {}): Promise<TestRunResult> {
+    const r = await this.raw.testRun(packet, opts.repeat ?? 1, (opts.direction ?? 'ingress') === 'ingress');
+    return { action: r.retval, passed: r.retval === TC_ACT_OK, durationNs: r.durationNs };
+  }
+
+  /** Closes this process's handles; programs stay attached and maps pinned. */
+  close(): void {
+    this.raw.close();
+  }
+
+  /** Removes the pins; detach interfaces first, or the attached program keeps running. */
+  unpin(): void {
+    this.raw.unpin();
+  }
+}
+
+export { decodeEvents, decodeFlows };

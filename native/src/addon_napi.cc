@@ -1,0 +1,318 @@
+// SPDX-License-Identifier: Apache-2.0
+// JavaScript glue: argument checks and marshalling only. Everything that can
+// block runs in a named AsyncWorker that settles a promise; Execute() never
+// touches JavaScript. The typed facade is native/lib/datapath.ts.
+#include <napi.h>
+
+#include <chrono>
+#include <memory>
+
+#include "datapath.h"
+
+namespace cordon {
+namespace {
+
+using DatapathPtr = std::shared_ptr<Datapath>;
+
+std::vector<uint8_t> BytesOf(const Napi::Value& v, const char* what) {
+  if (!v.IsBuffer()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a Buffer");
+  auto b = v.As<Napi::Buffer<uint8_t>>();
+  return std::vector<uint8_t>(b.Data(), b.Data() + b.Length());
+}
+
+std::string StringOf(const Napi::Value& v, const char* what) {
+  if (!v.IsString()) throw Napi::TypeError::New(v.Env(), std::string(what) + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+uint64_t NumberOf(const Napi::Object& o, const char* key, uint64_t fallback) {
+  Napi::Value v = o.Get(key);
+  if (v.IsUndefined()) return fallback;
+  if (!v.IsNumber() || v.As<Napi::Number>().DoubleValue() < 0)
+    throw Napi::TypeError::New(o.Env(), std::string(key) + " must be a non-negative number");
+  return static_cast<uint64_t>(v.As<Napi::Number>().DoubleValue());
+}
+
+Napi::Buffer<uint8_t> ToBuffer(Napi::Env env, const std::vector<uint8_t>& v) {
+  return Napi::Buffer<uint8_t>::Copy(env, v.data(), v.size());
+}
+
+// A promise-settling worker around one call on the datapath.
+class Job : public Napi::AsyncWorker {
+ public:
+  Job(Napi::Env env, const char* name) : Napi::AsyncWorker(env, name), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      Run();
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  virtual void Run() = 0;
+  virtual Napi::Value Result() { return Env().Undefined(); }
+  void OnOK() override { deferred_.Resolve(Result()); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+};
+
+template <typename RunFn, typename ResultFn>
+class LambdaJob : public Job {
+ public:
+  LambdaJob(Napi::Env env, const char* name, RunFn run, ResultFn result)
+      : Job(env, name), run_(std::move(run)), result_(std::move(result)) {}
+
+ protected:
+  void Run() override { run_(); }
+  Napi::Value Result() override { return result_(Env()); }
+
+ private:
+  RunFn run_;
+  ResultFn result_;
+};
+
+template <typename RunFn, typename ResultFn>
+Napi::Value Queue(Napi::Env env, const char* name, RunFn run, ResultFn result) {
+  auto* job = new LambdaJob<RunFn, ResultFn>(env, name, std::move(run), std::move(result));
+  Napi::Promise p = job->Promise();
+  job->Queue();
+  return p;
+}
+
+Napi::Value Undefined(Napi::Env env) { return env.Undefined(); }
+
+class Handle : public Napi::ObjectWrap<Handle> {
+ public:
+  static Napi::FunctionReference* ctor;
+
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "DatapathHandle",
+                       {InstanceMethod("attach", &Handle::Attach), InstanceMethod("detach", &Handle::Detach),
+                        InstanceMethod("applyGeneration", &Handle::ApplyGeneration),
+                        InstanceMethod("readState", &Handle::ReadState), InstanceMethod("setFlags", &Handle::SetFlags),
+                        InstanceMethod("dumpFlows", &Handle::DumpFlows),
+                        InstanceMethod("dumpPairStats", &Handle::DumpPairStats),
+                        InstanceMethod("dumpReasonStats", &Handle::DumpReasonStats),
+                        InstanceMethod("readRuleStats", &Handle::ReadRuleStats),
+                        InstanceMethod("countEntries", &Handle::CountEntries),
+                        InstanceMethod("suppressedEvents", &Handle::SuppressedEvents),
+                        InstanceMethod("testRun", &Handle::TestRun), InstanceMethod("pollEvents", &Handle::PollEvents),
+                        InstanceMethod("unpin", &Handle::Unpin), InstanceMethod("close", &Handle::Close),
+                        InstanceAccessor("adopted", &Handle::Adopted, nullptr),
+                        InstanceAccessor("pinDir", &Handle::PinDir, nullptr)});
+  }
+
+  explicit Handle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Handle>(info) {
+    if (info.Length() != 1 || !info[0].IsExternal())
+      throw Napi::TypeError::New(info.Env(), "use open() to make a datapath handle");
+    dp_ = *info[0].As<Napi::External<DatapathPtr>>().Data();
+  }
+
+ private:
+  DatapathPtr Dp(Napi::Env env) {
+    if (!dp_) throw Napi::Error::New(env, "datapath handle is closed");
+    return dp_;
+  }
+
+  Napi::Value Attach(const Napi::CallbackInfo& info) { return AttachOrDetach(info, true); }
+  Napi::Value Detach(const Napi::CallbackInfo& info) { return AttachOrDetach(info, false); }
+
+  Napi::Value AttachOrDetach(const Napi::CallbackInfo& info, bool attach) {
+    auto dp = Dp(info.Env());
+    std::string ifname = StringOf(info[0], "interface");
+    bool ingress = info[1].ToBoolean();
+    std::string netns = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+    return Queue(
+        info.Env(), attach ? "CordonAttach" : "CordonDetach",
+        [=] { attach ? dp->Attach(ifname, ingress, netns) : dp->Detach(ifname, ingress, netns); }, Undefined);
+  }
+
+  Napi::Value ApplyGeneration(const Napi::CallbackInfo& info) {
+    auto dp = Dp(info.Env());
+    if (!info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "applyGeneration takes an object");
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto in = std::make_shared<GenerationInput>();
+    in->ipcache_keys = BytesOf(o.Get("ipcacheKeys"), "ipcacheKeys");
+    in->ipcache_values = BytesOf(o.Get("ipcacheValues"), "ipcacheValues");
+    in->policy_keys = BytesOf(o.Get("policyKeys"), "policyKeys");
+    in->policy_values = BytesOf(o.Get("policyValues"), "policyValues");
+    in->ipcache_count = NumberOf(o, "ipcacheCount", 0);
+    in->policy_count = NumberOf(o, "policyCount", 0);
+    in->generation = NumberOf(o, "generation", 0);
+    in->flags = NumberOf(o, "flags", 0);
+    auto epoch = std::make_shared<uint64_t>(0);
+    auto ns = std::make_shared<double>(0);
+    return Queue(
+        info.Env(), "CordonApplyGeneration",
+        [=] {
+          auto t0 = std::chrono::steady_clock::now();
+          *epoch = dp->ApplyGeneration(*in);
+          *ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
+        },
+        [=](Napi::Env env) {
+          Napi::Object r = Napi::Object::New(env);
+          r.Set("epoch", Napi::Number::New(env, static_cast<double>(*epoch)));
+          r.Set("durationNs", Napi::Number::New(env, *ns));
+          return r;
+        });
+  }
+
+  Napi::Value ReadState(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    cordon_state st = Wrap(env, [&] { return Dp(env)->ReadState(); });
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("epoch", Napi::Number::New(env, static_cast<double>(st.epoch)));
+    r.Set("generation", Napi::Number::New(env, static_cast<double>(st.generation)));
+    r.Set("flags", Napi::Number::New(env, st.flags));
+    return r;
+  }
+
+  Napi::Value SetFlags(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint32_t flags = info[0].As<Napi::Number>().Uint32Value();
+    Wrap(env, [&] { Dp(env)->SetFlags(flags); return 0; });
+    return env.Undefined();
+  }
+
+  Napi::Value DumpFlows(const Napi::CallbackInfo& info) {
+    auto dp = Dp(info.Env());
+    bool denied = info[0].ToBoolean();
+    auto out = std::make_shared<std::vector<uint8_t>>();
+    return Queue(
+        info.Env(), "CordonDumpFlows", [=] { *out = dp->DumpFlows(denied); },
+        [=](Napi::Env env) { return ToBuffer(env, *out); });
+  }
+
+  Napi::Value DumpPairStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return ToBuffer(env, Wrap(env, [&] { return Dp(env)->DumpPairStats(); }));
+  }
+
+  Napi::Value DumpReasonStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return ToBuffer(env, Wrap(env, [&] { return Dp(env)->DumpReasonStats(); }));
+  }
+
+  Napi::Value ReadRuleStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsTypedArray()) throw Napi::TypeError::New(env, "rule ids must be a Uint32Array");
+    auto arr = info[0].As<Napi::Uint32Array>();
+    std::vector<uint32_t> ids(arr.Data(), arr.Data() + arr.ElementLength());
+    return ToBuffer(env, Wrap(env, [&] { return Dp(env)->ReadRuleStats(ids); }));
+  }
+
+  Napi::Value CountEntries(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string map = StringOf(info[0], "map name");
+    return Napi::Number::New(env, Wrap(env, [&] { return Dp(env)->CountEntries(map); }));
+  }
+
+  Napi::Value SuppressedEvents(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    return Napi::Number::New(env, static_cast<double>(Wrap(env, [&] { return Dp(env)->SuppressedEvents(); })));
+  }
+
+  Napi::Value TestRun(const Napi::CallbackInfo& info) {
+    auto dp = Dp(info.Env());
+    auto packet = std::make_shared<std::vector<uint8_t>>(BytesOf(info[0], "packet"));
+    uint32_t repeat = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 1;
+    bool ingress = info[2].IsUndefined() ? true : info[2].ToBoolean();
+    auto res = std::make_shared<TestRunResult>();
+    return Queue(
+        info.Env(), "CordonTestRun", [=] { *res = dp->TestRun(*packet, repeat, ingress); },
+        [=](Napi::Env env) {
+          Napi::Object r = Napi::Object::New(env);
+          r.Set("retval", Napi::Number::New(env, res->retval));
+          r.Set("durationNs", Napi::Number::New(env, res->duration_ns));
+          return r;
+        });
+  }
+
+  Napi::Value PollEvents(const Napi::CallbackInfo& info) {
+    auto dp = Dp(info.Env());
+    int timeout = info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 100;
+    auto out = std::make_shared<std::vector<uint8_t>>();
+    return Queue(
+        info.Env(), "CordonPollEvents", [=] { *out = dp->PollEvents(timeout); },
+        [=](Napi::Env env) { return ToBuffer(env, *out); });
+  }
+
+  Napi::Value Unpin(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Wrap(env, [&] { Dp(env)->Unpin(); return 0; });
+    return env.Undefined();
+  }
+
+  // Drops this handle's reference; workers still running keep theirs.
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    dp_.reset();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Adopted(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), Dp(info.Env())->adopted()); }
+  Napi::Value PinDir(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), Dp(info.Env())->pin_dir()); }
+
+  template <typename Fn>
+  static auto Wrap(Napi::Env env, Fn fn) -> decltype(fn()) {
+    try {
+      return fn();
+    } catch (const DatapathError& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+  }
+
+  DatapathPtr dp_;
+};
+
+Napi::FunctionReference* Handle::ctor = nullptr;
+
+Napi::Value Open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsObject()) throw Napi::TypeError::New(env, "open takes an options object");
+  Napi::Object o = info[0].As<Napi::Object>();
+  LoadOptions opts;
+  opts.name = StringOf(o.Get("name"), "name");
+  if (o.Get("pinRoot").IsString()) opts.pin_root = o.Get("pinRoot").As<Napi::String>().Utf8Value();
+  opts.ct_timeout_tcp_s = NumberOf(o, "ctTimeoutTcpSeconds", opts.ct_timeout_tcp_s);
+  opts.ct_timeout_udp_s = NumberOf(o, "ctTimeoutUdpSeconds", opts.ct_timeout_udp_s);
+  opts.ct_timeout_other_s = NumberOf(o, "ctTimeoutOtherSeconds", opts.ct_timeout_other_s);
+  opts.event_rate = NumberOf(o, "eventRate", opts.event_rate);
+  opts.event_burst = NumberOf(o, "eventBurst", opts.event_burst);
+  auto made = std::make_shared<DatapathPtr>();
+  return Queue(
+      env, "CordonOpen", [=] { *made = std::make_shared<Datapath>(opts); },
+      [=](Napi::Env env) {
+        DatapathPtr copy = *made;
+        auto ext = Napi::External<DatapathPtr>::New(env, &copy);
+        return Handle::ctor->New({ext});
+      });
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Handle::ctor = new Napi::FunctionReference(Napi::Persistent(Handle::Define(env)));
+  exports.Set("open", Napi::Function::New(env, Open));
+  Napi::Object sizes = Napi::Object::New(env);
+  sizes.Set("ipcacheKey", sizeof(cordon_ipcache_key));
+  sizes.Set("ipcacheValue", sizeof(cordon_ipcache_value));
+  sizes.Set("policyKey", sizeof(cordon_policy_key));
+  sizes.Set("policyValue", sizeof(cordon_policy_value));
+  sizes.Set("flowKey", sizeof(cordon_flow_key));
+  sizes.Set("flowValue", sizeof(cordon_flow_value));
+  sizes.Set("pairKey", sizeof(cordon_pair_key));
+  sizes.Set("counter", sizeof(cordon_counter));
+  sizes.Set("event", sizeof(cordon_event));
+  sizes.Set("state", sizeof(cordon_state));
+  exports.Set("abiSizes", sizes);
+  return exports;
+}
+
+}  // namespace
+}  // namespace cordon
+
+Napi::Object InitCordon(Napi::Env env, Napi::Object exports) { return cordon::Init(env, exports); }
+
+NODE_API_MODULE(cordon_native, InitCordon)

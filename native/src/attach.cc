@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+// tc clsact attach and detach, optionally inside another network namespace.
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include "datapath.h"
+
+extern "C" {
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "cordon.skel.h"
+}
+
+namespace cordon {
+namespace {
+
+constexpr uint32_t kHandle = 0xc0d;  // ours: detach removes only this filter
+constexpr uint32_t kPriority = 1;
+
+// Switches this thread into a network namespace for its lifetime; the worker
+// thread is restored before it runs anything else.
+class NetnsGuard {
+ public:
+  explicit NetnsGuard(const std::string& path) {
+    if (path.empty()) return;
+    saved_ = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
+    if (saved_ < 0) throw DatapathError(ErrnoText("open own network namespace", errno));
+    int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+      int e = errno;
+      close(saved_);
+      throw DatapathError(ErrnoText("open network namespace " + path, e) + " — does `ip netns list` show it?");
+    }
+    int rc = setns(fd, CLONE_NEWNET);
+    int e = errno;
+    close(fd);
+    if (rc < 0) {
+      close(saved_);
+      throw DatapathError(ErrnoText("enter network namespace " + path, e));
+    }
+  }
+  ~NetnsGuard() {
+    if (saved_ < 0) return;
+    setns(saved_, CLONE_NEWNET);
+    close(saved_);
+  }
+
+ private:
+  int saved_ = -1;
+};
+
+int IfIndex(const std::string& ifname, const std::string& netns, const char* what) {
+  unsigned idx = if_nametoindex(ifname.c_str());
+  if (!idx)
+    throw DatapathError(std::string(what) + " " + ifname + ": no such device — is the interface up in " +
+                        (netns.empty() ? "this namespace" : netns) + "?");
+  return static_cast<int>(idx);
+}
+
+}  // namespace
+
+void Datapath::Attach(const std::string& ifname, bool ingress, const std::string& netns) {
+  NetnsGuard ns(netns);
+  const std::string what = std::string("attach to ") + ifname + (ingress ? " ingress" : " egress");
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = IfIndex(ifname, netns, "attach to"),
+              .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+  int err = bpf_tc_hook_create(&hook);
+  if (err && err != -EEXIST) throw DatapathError(ErrnoText(what + ": create clsact qdisc", err));
+  bpf_program* prog = ingress ? skel_->progs.cordon_ingress : skel_->progs.cordon_egress;
+  // REPLACE swaps the program in place: an upgraded or restarted daemon
+  // takes over without a moment where the interface is unfiltered.
+  LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = bpf_program__fd(prog), .flags = BPF_TC_F_REPLACE,
+              .handle = kHandle, .priority = kPriority);
+  err = bpf_tc_attach(&hook, &opts);
+  if (err) throw DatapathError(ErrnoText(what, err));
+}
+
+void Datapath::Detach(const std::string& ifname, bool ingress, const std::string& netns) {
+  NetnsGuard ns(netns);
+  const std::string what = std::string("detach from ") + ifname + (ingress ? " ingress" : " egress");
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = IfIndex(ifname, netns, "detach from"),
+              .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+  LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kHandle, .priority = kPriority);
+  int err = bpf_tc_detach(&hook, &opts);
+  if (err && err != -ENOENT && err != -EINVAL) throw DatapathError(ErrnoText(what, err));
+}
+
+}  // namespace cordon

@@ -1,0 +1,127 @@
+// SPDX-License-Identifier: Apache-2.0
+// Reading counters and flows: raw key+value records, per-CPU values summed.
+#include <errno.h>
+#include <string.h>
+
+#include "datapath.h"
+
+extern "C" {
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "cordon.skel.h"
+}
+
+namespace cordon {
+namespace {
+
+// Walks a hash map with get_next_key; entries evicted meanwhile are skipped.
+template <typename Key, typename Fn>
+void ForEachKey(int fd, Fn fn) {
+  Key cur{}, next{};
+  bool first = true;
+  while (bpf_map_get_next_key(fd, first ? nullptr : &cur, &next) == 0) {
+    fn(next);
+    cur = next;
+    first = false;
+  }
+}
+
+void Append(std::vector<uint8_t>& out, const void* p, size_t n) {
+  const uint8_t* b = static_cast<const uint8_t*>(p);
+  out.insert(out.end(), b, b + n);
+}
+
+int NumCpus() {
+  int n = libbpf_num_possible_cpus();
+  if (n <= 0) throw DatapathError(ErrnoText("count possible CPUs", n));
+  return n;
+}
+
+bool SumPerCpu(int fd, const void* key, cordon_counter* out, int ncpu) {
+  std::vector<cordon_counter> vals(ncpu);
+  if (bpf_map_lookup_elem(fd, key, vals.data()) < 0) return false;
+  *out = {};
+  for (auto& v : vals) {
+    out->packets += v.packets;
+    out->bytes += v.bytes;
+  }
+  return true;
+}
+
+}  // namespace
+
+std::vector<uint8_t> Datapath::DumpFlows(bool denied) const {
+  int fd = bpf_map__fd(denied ? skel_->maps.cordon_denied : skel_->maps.cordon_flows);
+  std::vector<uint8_t> out;
+  ForEachKey<cordon_flow_key>(fd, [&](const cordon_flow_key& k) {
+    cordon_flow_value v;
+    if (bpf_map_lookup_elem(fd, &k, &v) == 0) {
+      Append(out, &k, sizeof(k));
+      Append(out, &v, sizeof(v));
+    }
+  });
+  return out;
+}
+
+std::vector<uint8_t> Datapath::DumpPairStats() const {
+  int fd = bpf_map__fd(skel_->maps.cordon_pair_stats), ncpu = NumCpus();
+  std::vector<uint8_t> out;
+  ForEachKey<cordon_pair_key>(fd, [&](const cordon_pair_key& k) {
+    cordon_counter c;
+    if (SumPerCpu(fd, &k, &c, ncpu)) {
+      Append(out, &k, sizeof(k));
+      Append(out, &c, sizeof(c));
+    }
+  });
+  return out;
+}
+
+std::vector<uint8_t> Datapath::DumpReasonStats() const {
+  int fd = bpf_map__fd(skel_->maps.cordon_reason_stats), ncpu = NumCpus();
+  std::vector<uint8_t> out;
+  for (uint32_t r = 0; r < CORDON_REASON_MAX; r++) {
+    cordon_counter c{};
+    SumPerCpu(fd, &r, &c, ncpu);
+    Append(out, &c, sizeof(c));
+  }
+  return out;
+}
+
+std::vector<uint8_t> Datapath::ReadRuleStats(const std::vector<uint32_t>& ids) const {
+  int fd = bpf_map__fd(skel_->maps.cordon_rule_stats), ncpu = NumCpus();
+  std::vector<uint8_t> out;
+  for (uint32_t id : ids) {
+    cordon_counter c{};
+    if (id < CORDON_MAX_RULES) SumPerCpu(fd, &id, &c, ncpu);
+    Append(out, &c, sizeof(c));
+  }
+  return out;
+}
+
+uint32_t Datapath::CountEntries(const std::string& map) const {
+  int fd = MapFd(map.c_str());
+  bpf_map_info info{};
+  uint32_t len = sizeof(info);
+  if (bpf_obj_get_info_by_fd(fd, &info, &len) < 0) throw DatapathError(ErrnoText("inspect map " + map, errno));
+  std::vector<uint8_t> cur(info.key_size), next(info.key_size);
+  uint32_t n = 0;
+  bool first = true;
+  while (bpf_map_get_next_key(fd, first ? nullptr : cur.data(), next.data()) == 0) {
+    n++;
+    cur.swap(next);
+    first = false;
+  }
+  return n;
+}
+
+uint64_t Datapath::SuppressedEvents() const {
+  int fd = bpf_map__fd(skel_->maps.cordon_event_budget), ncpu = NumCpus();
+  std::vector<cordon_event_budget> vals(ncpu);
+  uint32_t zero = 0;
+  if (bpf_map_lookup_elem(fd, &zero, vals.data()) < 0) return 0;
+  uint64_t total = 0;
+  for (auto& v : vals) total += v.suppressed;
+  return total;
+}
+
+}  // namespace cordon
