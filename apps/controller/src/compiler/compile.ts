@@ -19,6 +19,7 @@ import { IDENTITY, IpcacheEntry, PolicyEntry, VERDICT } from '../../../../native
 import { hostPrefix, MASKS, parseAddress, parseCidr, Prefix, PrefixIndex } from '../policy/net';
 import { hasPorts, icmpType, isIcmp, parsePortSpec, protocolNumber } from '../policy/protocols';
 import { Device, Document, Policy, Rule, Segment } from '../policy/schema';
+import { selectingSegments } from '../policy/selectors';
 import { assignIdentities } from './identities';
 import { icmpTypeBlocks, portBlocks } from './ports';
 
@@ -133,33 +134,6 @@ function cmp(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function selectorMatches(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
-  const keys = Object.keys(selector);
-  if (keys.length === 0 || !labels) return false;
-  return keys.every((k) => labels[k] === selector[k]);
-}
-
-/** Segments whose selector matches each device, via an index on one label of each selector. */
-function selectorIndex(segments: readonly Segment[]): (labels: Record<string, string> | undefined) => Segment[] {
-  const index = new Map<string, Segment[]>();
-  for (const s of segments) {
-    const keys = Object.keys(s.spec.selector).sort();
-    if (keys.length === 0) continue;
-    const k = `${keys[0]}=${s.spec.selector[keys[0]]}`;
-    const list = index.get(k);
-    if (list) list.push(s);
-    else index.set(k, [s]);
-  }
-  return (labels) => {
-    if (!labels) return [];
-    const found = new Set<Segment>();
-    for (const [k, v] of Object.entries(labels)) {
-      for (const s of index.get(`${k}=${v}`) ?? []) if (selectorMatches(s.spec.selector, labels)) found.add(s);
-    }
-    return [...found].sort((a, b) => cmp(a.metadata.name, b.metadata.name));
-  };
-}
-
 interface IpcRow {
   prefix: Prefix;
   entry: IpcacheEntry;
@@ -196,7 +170,7 @@ function compileIpcache(
     segCidrs.set(s, prefixes);
   }
 
-  const selecting = selectorIndex(segments);
+  const selecting = selectingSegments(segments);
   for (const d of devices) {
     const name = d.metadata.name;
     const sel = selecting(d.metadata.labels);
