@@ -1,0 +1,21 @@
+import type { Command } from 'commander';
+import { DEFAULTS, startController } from '../../../controller/src/main';
+import type { CliContext } from '../context';
+
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('controller')
+    .description('run the controller: REST API and /metrics, gRPC for enforcers, the policy store')
+    .option('--http <host:port>', 'REST and /metrics address', DEFAULTS.http)
+    .option('--grpc <host:port>', 'gRPC address for enforcers', DEFAULTS.grpc)
+    .option('--data-dir <dir>', 'state directory (PGlite database, admin.token, CA)', DEFAULTS.dataDir)
+    .option('--database-url <url>', 'PostgreSQL URL, to share state between controllers (default: embedded PGlite)')
+    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', DEFAULTS.logLevel)
+    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string }) => {
+      const ctl = await startController({ http: o.http, grpc: o.grpc, dataDir: o.dataDir, databaseUrl: o.databaseUrl ?? ctx.env.CORDON_DATABASE_URL, logLevel: o.logLevel });
+      ctx.err(`cordon controller listening on ${ctl.url} (admin token: ${ctl.adminTokenPath})\n`);
+      const sig = await ctx.stopSignal();
+      ctx.err(`cordon controller: ${sig}, stopping\n`);
+      await ctl.close();
+    });
+}

@@ -1,0 +1,34 @@
+import type { Command } from 'commander';
+import { CliContext, CliError, Client, clientOptions, ClientOptions, outputFormat } from '../context';
+
+interface End {
+  address: string;
+  segment: string;
+  device: string | null;
+}
+
+export function register(program: Command, ctx: CliContext): void {
+  clientOptions(
+    program
+      .command('trace')
+      .description('the verdict for a packet, the segments and the policy that decided it')
+      .requiredOption('--from <addr>', 'address, device or segment')
+      .requiredOption('--to <addr>', 'address, device or segment')
+      .option('--protocol <proto>', 'tcp, udp, icmp, icmpv6 or a number', 'tcp')
+      .option('--port <port>', 'destination port (tcp, udp)')
+      .option('--type <type>', 'icmp type (name or number)'),
+  ).action(async (o: ClientOptions & { from: string; to: string; protocol: string; port?: string; type?: string }) => {
+    const format = outputFormat(o);
+    let port: number | undefined;
+    if (o.port !== undefined) {
+      port = Number(o.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0-65535, got "${o.port}"`, 2);
+    }
+    const protocol = /^\d+$/.test(o.protocol) ? Number(o.protocol) : o.protocol;
+    const type = o.type !== undefined && /^\d+$/.test(o.type) ? Number(o.type) : o.type;
+    const r = await new Client(o, ctx.env).json('POST', '/v1/trace', { from: o.from, to: o.to, protocol, port, type });
+    if (format === 'json') return ctx.out(JSON.stringify(r, null, 2) + '\n');
+    const end = (e: End) => `${e.address} (${e.device ? `device ${e.device}, ` : ''}segment ${e.segment})`;
+    ctx.out(`${r.verdict}  ${r.packet ?? ''}\n  from ${end(r.from)}\n  to   ${end(r.to)}\n  decided by ${r.policy ? `policy ${r.policy} (rule ${r.ruleId})` : 'the default deny'}\n`);
+  });
+}
