@@ -1,0 +1,54 @@
+import fc from 'fast-check';
+import { Document, Policy } from '../policy/schema';
+import { makeScaleDocs, scalePolicy } from './bench-compile';
+import { compile } from './compile';
+import { applyDelta, DeltaMismatchError, diffBundles } from './delta';
+
+const SMALL = { segments: 12, devices: 40, policies: 30 };
+
+describe('diffBundles / applyDelta', () => {
+  const base = makeScaleDocs(SMALL);
+  const first = compile(base, { identities: {}, generation: 1 });
+
+  it('a one-policy change is a small delta that applies back to the exact next bundle', () => {
+    const docs = base.map((d) => (d.kind === 'Policy' && d.metadata.name === 'pol-00003' ? scalePolicy(3, SMALL, 9443) : d));
+    const next = compile(docs, { identities: first.identities, generation: 2 });
+    const delta = diffBundles(first, next);
+    expect(delta).toMatchObject({ fromGeneration: 1, toGeneration: 2, ipcache: { upsert: [], remove: [] }, policy: { remove: [] } });
+    expect(delta.policy.upsert).toEqual([expect.objectContaining({ port: 9443, portPrefixLen: 16 })]);
+    expect(applyDelta(first, delta)).toEqual(next);
+  });
+
+  it('refuses a delta for another generation or that does not lead to its hash', () => {
+    const next = compile(base.slice(1), { identities: first.identities, generation: 2 });
+    const delta = diffBundles(first, next);
+    expect(() => applyDelta(next, delta)).toThrow(DeltaMismatchError);
+    expect(() => applyDelta(first, { ...delta, policy: { upsert: [], remove: [] } })).toThrow(/expected/);
+  });
+
+  it('round-trips for random removals, additions, quarantines and changes', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.nat(base.length - 1), { maxLength: 20 }),
+        fc.uniqueArray(fc.nat(SMALL.policies + 10), { maxLength: 5 }),
+        fc.uniqueArray(fc.nat(SMALL.devices - 1), { maxLength: 3 }),
+        (drop, changed, quarantined) => {
+          const dropSet = new Set(drop);
+          const docs: Document[] = base.filter((_, i) => !dropSet.has(i)).map((d) => {
+            const n = d.kind === 'Policy' ? Number(d.metadata.name.slice(4)) : -1;
+            return changed.includes(n) ? scalePolicy(n, SMALL, 7000 + n) : d;
+          });
+          for (const n of changed) if (n >= SMALL.policies) docs.push(scalePolicy(n, SMALL) as Policy);
+          const next = compile(docs, {
+            identities: first.identities,
+            generation: 5,
+            quarantined: quarantined.map((j) => `dev-${String(j).padStart(5, '0')}`),
+          });
+          const out = applyDelta(first, diffBundles(first, next));
+          return out.hash === next.hash && JSON.stringify(out.policy) === JSON.stringify(next.policy) && JSON.stringify(out.ipcache) === JSON.stringify(next.ipcache);
+        },
+      ),
+      { numRuns: 40 },
+    );
+  });
+});

@@ -1,0 +1,62 @@
+import { parseDocuments } from './parse';
+import { checkReferences } from './references';
+
+const seg = (name: string, spec: object) => ({ apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name }, spec });
+const dev = (name: string, labels: Record<string, string>, addresses: string[]) => ({ apiVersion: 'cordon/v1', kind: 'Device', metadata: { name, labels }, spec: { addresses } });
+const pol = (name: string, spec: object) => ({ apiVersion: 'cordon/v1', kind: 'Policy', metadata: { name }, spec });
+const test = (name: string, spec: object[]) => ({ apiVersion: 'cordon/v1', kind: 'PolicyTest', metadata: { name }, spec });
+
+const line = (i: { kind?: string; name?: string; path: string; message: string }) => `${i.kind}/${i.name} ${i.path}: ${i.message}`;
+
+describe('checkReferences', () => {
+  it('accepts a consistent set', () => {
+    const docs = parseDocuments([
+      seg('sensors', { cidrs: ['10.0.1.0/24'], selector: { type: 'sensor' } }),
+      seg('broker', { cidrs: ['10.0.9.0/24'] }),
+      dev('s1', { type: 'sensor' }, ['10.0.1.5']),
+      pol('p', { from: ['sensors'], to: ['broker', 'world'], allow: [{ protocol: 'tcp', ports: [8883] }] }),
+      test('t', [{ from: 's1', to: 'broker', protocol: 'tcp', port: 8883, expect: 'allow' }, { from: 'sensors', to: '8.8.8.8', protocol: 'udp', port: 53, expect: 'deny' }]),
+    ]);
+    expect(checkReferences(docs)).toEqual({ errors: [], warnings: [] });
+  });
+
+  it('reports unknown segments, duplicate prefixes, strays and unknown test endpoints', () => {
+    const docs = parseDocuments([
+      seg('a', { cidrs: ['10.0.0.0/24'], selector: { type: 'cam' } }),
+      seg('b', { cidrs: ['10.0.0.0/24', 'fd00::/64'] }),
+      dev('cam1', { type: 'cam' }, ['10.9.9.9', 'fd00::9']),
+      dev('cam2', { type: 'cam' }, ['10.0.0.9']),
+      dev('cam3', { type: 'cam' }, ['10.0.0.9']),
+      pol('p', { from: ['a', 'nope'], to: ['world'], allow: [{ protocol: 'any' }] }),
+      test('t', [{ from: 'ghost', to: 'host', protocol: 'tcp', port: 1, expect: 'deny' }]),
+    ]);
+    const { errors } = checkReferences(docs);
+    expect(errors.map(line)).toEqual([
+      'Segment/b spec.cidrs[0]: 10.0.0.0/24 is also claimed by segment a; a prefix belongs to one segment',
+      "Device/cam1 spec.addresses[0]: 10.9.9.9 is outside every segment that selects this device (a); fix the address, the labels or the segment's cidrs",
+      'Device/cam3 spec.addresses[0]: 10.0.0.9 is also an address of device cam2',
+      'Policy/p spec.from[1]: unknown segment nope',
+      'PolicyTest/t spec[0].from: ghost is not a device, a segment or an address',
+      'PolicyTest/t spec[0].to: host has no address the controller knows; name an address instead',
+    ]);
+  });
+
+  it('warns about allow equal to deny, devices in no segment, and several selecting segments', () => {
+    const docs = parseDocuments([
+      seg('a', { selector: { x: '1' } }),
+      seg('b', { selector: { x: '1' } }),
+      dev('d', { x: '1' }, ['10.0.0.1']),
+      dev('stray', {}, ['192.168.0.1']),
+      pol('same', { from: ['a'], to: ['b'], allow: [{ protocol: 'tcp', ports: ['80', 443] }], deny: [{ protocol: 'tcp', ports: ['443', 80] }] }),
+      pol('partly', { from: ['a'], to: ['b'], allow: [{ protocol: 'udp' }, { protocol: 'tcp' }], deny: [{ protocol: 'udp' }] }),
+    ]);
+    const { errors, warnings } = checkReferences(docs);
+    expect(errors).toEqual([]);
+    expect(warnings.map(line)).toEqual([
+      'Device/d metadata.labels: selected by several segments (a, b); each address joins the one whose CIDR holds it',
+      'Device/stray spec.addresses[0]: 192.168.0.1 is in no segment; the device counts as world',
+      'Policy/same spec: allow and deny are the same rules: the deny wins and the allow does nothing',
+      'Policy/partly spec.allow[0]: the same as deny[0]; the deny wins and this allow does nothing',
+    ]);
+  });
+});
