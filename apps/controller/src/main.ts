@@ -6,6 +6,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import pino, { type Logger } from 'pino';
 import { AppModule } from './app.module';
+import { BundleService } from './bundles/bundle.service';
 import { ControllerOptions, validateConfig } from './config';
 import { ProblemFilter } from './http/problem.filter';
 import { openStore } from './store/open';
@@ -21,6 +22,8 @@ export interface RunningController {
   adminTokenPath: string;
   /** The open store (tests and in-process tools; not a stable API). */
   store: Store;
+  /** Bundles and the generation$ stream of this controller. */
+  bundles: BundleService;
   close(): Promise<void>;
 }
 
@@ -79,6 +82,7 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       url,
       adminTokenPath,
       store,
+      bundles: app.get(BundleService),
       async close() {
         if (closed) return;
         closed = true;
