@@ -40,7 +40,6 @@ export const CONTROL_GRPC = {
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.keepalive_permit_without_calls': 1,
     'grpc.http2.min_ping_interval_without_data_ms': 10_000,
-    'grpc.max_connection_idle_ms': 0,
   } satisfies grpc.ChannelOptions,
   client: {
     'grpc.max_receive_message_length': 128 * MiB,
@@ -48,6 +47,8 @@ export const CONTROL_GRPC = {
     'grpc.keepalive_time_ms': 30_000,
     'grpc.keepalive_timeout_ms': 10_000,
     'grpc.keepalive_permit_without_calls': 1,
+    // SNI: the server certificate's CN (what we check), not the dialled address (DEP0123 for IPs).
+    'grpc.ssl_target_name_override': 'cordon-controller',
     // Reconnection is ours (exponential backoff with jitter in the enforcer).
     'grpc.initial_reconnect_backoff_ms': 1000,
     'grpc.max_reconnect_backoff_ms': 30_000,

@@ -1,0 +1,73 @@
+// SPDX-License-Identifier: Apache-2.0
+/** In-memory stand-ins for the store and bundle service, for the control channel's own tests. */
+import { BehaviorSubject } from 'rxjs';
+import { createHash, webcrypto } from 'node:crypto';
+import * as x509 from '@peculiar/x509';
+import type { SourceBundle } from '../../../../../proto/cordon/v1/bundle';
+import type { BundleSource, ControlStore } from '../control.ports';
+import { EC_ALG, toPem } from '../ca/certificate-authority';
+
+export class MemoryControlStore implements ControlStore {
+  tokens = new Map<string, { expiresAt: number; used: boolean }>();
+  enforcers = new Map<string, { name: string; revoked: boolean; certSerial: string | null; generation?: number | null; status?: unknown }>();
+
+  addToken(secret: string, ttlMs = 3600_000) {
+    this.tokens.set(createHash('sha256').update(secret).digest('hex'), { expiresAt: Date.now() + ttlMs, used: false });
+  }
+  async consumeEnrollmentToken(hash: string) {
+    const t = this.tokens.get(hash);
+    if (!t || t.used || t.expiresAt < Date.now()) return null;
+    t.used = true;
+    return t;
+  }
+  async getEnforcer(name: string) {
+    return this.enforcers.get(name) ?? null;
+  }
+  async upsertEnforcer(name: string, certSerial: string | null) {
+    const e = { name, revoked: false, certSerial };
+    this.enforcers.set(name, e);
+    return e;
+  }
+  async setEnforcerCertSerial(name: string, certSerial: string) {
+    const e = this.enforcers.get(name);
+    if (e) e.certSerial = certSerial;
+  }
+  async recordEnforcerSeen(name: string, u: { generation?: number | null; status?: Record<string, unknown> }) {
+    const e = this.enforcers.get(name);
+    if (e) Object.assign(e, u);
+  }
+  async revokeEnforcer(name: string) {
+    const e = this.enforcers.get(name);
+    if (!e) return false;
+    e.revoked = true;
+    return true;
+  }
+}
+
+export class MemoryBundles implements BundleSource {
+  bundles = new Map<number, SourceBundle>();
+  private gen = new BehaviorSubject<number>(0);
+  generation$ = this.gen.asObservable();
+  publish(b: Omit<SourceBundle, 'hash'> & { hash?: string }) {
+    const full = { ...b, hash: b.hash ?? createHash('sha256').update(JSON.stringify(b)).digest('hex') } as SourceBundle;
+    this.bundles.set(b.generation, full);
+    this.gen.next(b.generation);
+    return full;
+  }
+  async current() {
+    return this.bundles.get(this.gen.value) ?? null;
+  }
+  async get(g: number) {
+    return this.bundles.get(g) ?? null;
+  }
+  complete() {
+    this.gen.complete();
+  }
+}
+
+/** A fresh P-256 key and a CSR for it (what the enforcer does), PEM. */
+export async function keyAndCsr(cn = 'ignored'): Promise<{ keyPem: string; csrPem: string }> {
+  const keys = (await webcrypto.subtle.generateKey(EC_ALG, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
+  const csr = await x509.Pkcs10CertificateRequestGenerator.create({ name: `CN=${cn}`, keys, signingAlgorithm: EC_ALG });
+  return { keyPem: toPem(await webcrypto.subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY'), csrPem: csr.toString('pem') };
+}
