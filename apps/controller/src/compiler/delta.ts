@@ -5,7 +5,7 @@
  */
 import { IpcacheEntry, PolicyEntry } from '../../../../native/lib/abi';
 import { parseCidr } from '../policy/net';
-import { Bundle, bundleHash, canonicalIpcacheEntry, canonicalPolicyEntry, canonicalRule, entryInnerKey, portMask, RuleInfo } from './compile';
+import { Bundle, bundleHash, canonicalIpcacheEntry, canonicalRule, entryInnerKey, portMask, RuleInfo } from './compile';
 
 /** The key of a policy entry (what the datapath map is keyed by). */
 export interface PolicyKeyRef {
@@ -59,9 +59,31 @@ function diffKeyed<T, K>(prev: readonly T[], next: readonly T[], key: (t: T) => 
   return { upsert, remove: [...prevByKey.values()] };
 }
 
+/** Policy entries differ by key only through (pair, inner key); compared field by field, as 100,000+ canonical strings cost too much. */
+function diffPolicy(prev: readonly PolicyEntry[], next: readonly PolicyEntry[]): { upsert: PolicyEntry[]; remove: PolicyEntry[] } {
+  const before = new Map<string, Map<number, PolicyEntry>>();
+  for (const e of prev) {
+    const pk = `${e.srcIdentity}/${e.dstIdentity}`;
+    let m = before.get(pk);
+    if (!m) before.set(pk, (m = new Map()));
+    m.set(entryInnerKey(e), e);
+  }
+  const upsert: PolicyEntry[] = [];
+  for (const e of next) {
+    const m = before.get(`${e.srcIdentity}/${e.dstIdentity}`);
+    const k = entryInnerKey(e);
+    const old = m?.get(k);
+    if (!old || old.verdict !== e.verdict || old.ruleId !== e.ruleId || !!old.encryptionRequired !== !!e.encryptionRequired) upsert.push(e);
+    if (old) m!.delete(k);
+  }
+  const remove: PolicyEntry[] = [];
+  for (const m of before.values()) for (const e of m.values()) remove.push(e);
+  return { upsert, remove };
+}
+
 export function diffBundles(prev: Bundle, next: Bundle): BundleDelta {
   const ipc = diffKeyed(prev.ipcache, next.ipcache, (e) => e.cidr, canonicalIpcacheEntry);
-  const pol = diffKeyed(prev.policy, next.policy, policyKey, canonicalPolicyEntry);
+  const pol = diffPolicy(prev.policy, next.policy);
   const rules = diffKeyed(prev.rules, next.rules, (r) => r.ruleId, canonicalRule);
   const upsertIds: Record<string, number> = {};
   for (const [n, id] of Object.entries(next.identities)) if (prev.identities[n] !== id) upsertIds[n] = id;
