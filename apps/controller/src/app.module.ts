@@ -10,6 +10,7 @@ import { BundleService } from './bundles/bundle.service';
 import { BundlesController } from './bundles/bundles.controller';
 import type { ControllerConfig } from './config';
 import { ControlModule } from './control/control.module';
+import { BUNDLE_SOURCE, CONTROL_CONFIG, CONTROL_STORE, type ControlConfig } from './control/control.ports';
 import { DocumentsController } from './documents/documents.controller';
 import { EnforcersController } from './enforcers/enforcers.controller';
 import { OpenApiController } from './http/openapi';
@@ -44,8 +45,12 @@ export class CoreModule {
         { provide: CONFIG, useValue: ctx.config },
         { provide: LOGGER, useValue: ctx.logger },
         ...services,
+        // What the control channel asks for (control/control.ports.ts), from the same instances.
+        { provide: CONTROL_STORE, useExisting: STORE },
+        { provide: BUNDLE_SOURCE, useExisting: BundleService },
+        { provide: CONTROL_CONFIG, useValue: { grpc: ctx.config.grpcAddress, dataDir: ctx.config.dataDir } satisfies ControlConfig },
       ],
-      exports: [STORE, CONFIG, LOGGER, ...services],
+      exports: [STORE, CONFIG, LOGGER, ...services, CONTROL_STORE, BUNDLE_SOURCE, CONTROL_CONFIG],
     };
   }
 }

@@ -8,7 +8,7 @@ import { runPolicyTests } from '../compiler/trace';
 import { Problem } from '../http/problem';
 import { MetricsService } from '../metrics/metrics.service';
 import { DocumentValidationError, formatIssue, parseDocuments, type Issue } from '../policy/parse';
-import { checkReferences } from './references';
+import { checkReferences } from '../policy/references';
 import type { Document } from '../policy/schema';
 import { canonicalJson } from '../store/canonical';
 import type { StoredDocument, Store, StoreWriter } from '../store/store';
