@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * REST of the control channel: revoke an enforcer (ends its streams at once),
+ * the flows enforcers report (`cordon flows [--watch]`), the enforcer CA.
+ */
+import { Controller, Get, Header, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { CurrentActor } from '../auth/actor.decorator';
+import { Actor, MinRole, Public } from '../auth/roles';
+import { AuditService } from '../audit/audit.service';
+import { badRequest, notFound } from '../http/problem';
+import { ENFORCER_NAME } from '../../../../proto/cordon/v1/control';
+import { ControlService } from './control.service';
+
+@Controller('v1')
+export class ControlController {
+  constructor(
+    @Inject(ControlService) private readonly control: ControlService,
+    @Inject(AuditService) private readonly audit: AuditService,
+  ) {}
+
+  /** Revokes every certificate of the enforcer and cuts its open streams; it must enroll again with a new token. */
+  @Post('enforcers/:name/revoke')
+  @HttpCode(200)
+  @MinRole('admin')
+  async revoke(@Param('name') name: string, @CurrentActor() actor: Actor) {
+    if (!ENFORCER_NAME.test(name)) throw badRequest(`"${name}" is not an enforcer name ([a-z0-9-], at most 63)`);
+    const r = await this.control.revoke(name);
+    if (!r.known) throw notFound(`enforcer "${name}" is not enrolled`);
+    await this.audit.record(actor, 'enforcer.revoke', name, { serials: r.serials, callsCut: r.callsCut });
+    return { name, revoked: true, serials: r.serials, streamsCut: r.callsCut };
+  }
+
+  /** Connected enforcers and the status each last reported. */
+  @Get('enforcers-connected')
+  connected() {
+    return {
+      items: this.control.connectedEnforcers().map((name) => {
+        const live = this.control.liveStatus(name);
+        return { name, generation: live?.status.generation ?? null, health: live?.status.health ?? null, reportedAt: live?.at.toISOString() ?? null };
+      }),
+    };
+  }
+
+  /**
+   * Flows reported by enforcers, most recently seen first.
+   * `since` (ms since the epoch or an ISO time) returns only flows seen after it: `cordon flows --watch` polls with the
+   * `now` of the previous answer.
+   */
+  @Get('flows')
+  flows(
+    @Query('limit') limit?: string,
+    @Query('since') since?: string,
+    @Query('verdict') verdict?: string,
+    @Query('segment') segment?: string,
+    @Query('enforcer') enforcer?: string,
+  ) {
+    const now = Date.now();
+    let sinceMs: number | undefined;
+    if (since !== undefined && since !== '') {
+      sinceMs = /^\d+$/.test(since) ? Number(since) : Date.parse(since);
+      if (!Number.isFinite(sinceMs)) throw badRequest(`since must be milliseconds since the epoch or an ISO time, got "${since}"`);
+    }
+    const lim = limit === undefined ? undefined : Number(limit);
+    if (lim !== undefined && (!Number.isInteger(lim) || lim < 1 || lim > 10000)) throw badRequest('limit must be an integer from 1 to 10000');
+    if (verdict !== undefined && !['allow', 'deny', 'audit'].includes(verdict)) throw badRequest('verdict must be allow, deny or audit');
+    return { now, items: this.control.flows.list({ limit: lim, since: sinceMs, verdict, segment, enforcer }) };
+  }
+
+  /** The enforcer CA certificate (what `--ca-sha256` of `cordon enforcer` pins). */
+  @Get('control/ca.pem')
+  @Public()
+  @Header('content-type', 'application/x-pem-file')
+  caCert() {
+    const pem = this.control.caPem;
+    if (!pem) throw notFound('the control channel CA is not ready');
+    return pem;
+  }
+
+  @Get('control/crl.pem')
+  @Public()
+  @Header('content-type', 'application/x-pem-file')
+  crl() {
+    const pem = this.control.crlPem;
+    if (!pem) throw notFound('the control channel CA is not ready');
+    return pem;
+  }
+}

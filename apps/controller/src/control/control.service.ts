@@ -1,0 +1,81 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The control channel as a Nest provider: opens the CA, serves the Control
+ * gRPC service once the app has started, stops it with the app, and exposes
+ * revocation and flows to the REST controller.
+ */
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { Gauge, Registry } from 'prom-client';
+import { LOGGER } from '../tokens';
+import { MetricsService } from '../metrics/metrics.service';
+import { CertificateAuthority } from './ca/certificate-authority';
+import { BUNDLE_SOURCE, BundleSource, CONTROL_CONFIG, CONTROL_STORE, ControlConfig, ControlStore } from './control.ports';
+import { FlowAggregator } from './flows/flow-aggregator';
+import { ControlServer, DEFAULT_CERT_TTL_MS } from './grpc/control.server';
+
+@Injectable()
+export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
+  private server: ControlServer | null = null;
+  private ca: CertificateAuthority | null = null;
+  readonly flows: FlowAggregator;
+  private readonly registry: Registry;
+  private readonly connected: Gauge;
+
+  constructor(
+    @Inject(CONTROL_CONFIG) private readonly config: ControlConfig,
+    @Inject(CONTROL_STORE) private readonly store: ControlStore,
+    @Inject(BUNDLE_SOURCE) private readonly bundles: BundleSource,
+    @Inject(LOGGER) private readonly log: Logger,
+    @Inject(MetricsService) metrics: MetricsService,
+  ) {
+    this.registry = metrics.registry;
+    this.flows = new FlowAggregator(this.registry, (id) => this.server?.segmentOf(id) ?? 'unknown');
+    this.connected =
+      (this.registry.getSingleMetric('cordon_enforcers_connected') as Gauge | undefined) ??
+      new Gauge({ name: 'cordon_enforcers_connected', help: 'Enforcers with an open policy stream', registers: [this.registry] });
+    this.connected.set(0);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    this.ca = await CertificateAuthority.open(this.config.dataDir);
+    this.server = new ControlServer({
+      ca: this.ca,
+      store: this.store,
+      bundles: this.bundles,
+      flows: this.flows,
+      log: this.log.child({ feature: 'control' }),
+      certTtlMs: this.config.certTtlMs ?? DEFAULT_CERT_TTL_MS,
+      serverNames: this.config.serverNames,
+      onConnectedChange: (names) => this.connected.set(names.length),
+    });
+    await this.server.listen(this.config.grpc);
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.server?.close();
+    this.server = null;
+  }
+
+  /** The bound gRPC port (useful with --grpc HOST:0). */
+  get grpcPort(): number {
+    return this.server?.port ?? 0;
+  }
+  get caPem(): string | null {
+    return this.ca?.certificatePem ?? null;
+  }
+  get crlPem(): string | null {
+    return this.ca?.crl ?? null;
+  }
+  connectedEnforcers(): string[] {
+    return this.server?.sessions.connected() ?? [];
+  }
+  liveStatus(name: string) {
+    return this.server?.live.get(name) ?? null;
+  }
+
+  revoke(name: string) {
+    if (!this.server) throw new Error('the control channel is not running');
+    return this.server.revoke(name);
+  }
+}

@@ -1,0 +1,95 @@
+/**
+ * The control channel inside the real controller (startController): enrollment
+ * with a token made over REST, bundles after an apply, revocation over REST
+ * cutting the stream. No root, no addon.
+ */
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { startController } from '../../apps/controller/src/main';
+import { controlClient, rpc } from '../../proto/cordon/v1/client';
+import { BundleUpdate } from '../../proto/cordon/v1/control';
+import { keyAndCsr } from '../../apps/controller/src/control/testing/fakes';
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+describe('control channel in the running controller', () => {
+  let dir: string;
+  let ctl: Awaited<ReturnType<typeof startController>>;
+  let grpcAddr: string;
+  let admin: string;
+  const api = async (method: string, p: string, body?: unknown) => {
+    const r = await fetch(`${ctl.url}${p}`, {
+      method,
+      headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    return { status: r.status, body: text.startsWith('{') || text.startsWith('[') ? JSON.parse(text) : text };
+  };
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-e2e-ctl-'));
+    const port = await freePort();
+    grpcAddr = `127.0.0.1:${port}`;
+    ctl = await startController({ http: '127.0.0.1:0', grpc: grpcAddr, dataDir: dir, logLevel: 'silent' });
+    admin = fs.readFileSync(ctl.adminTokenPath, 'utf8').trim();
+  });
+  afterAll(async () => {
+    await ctl?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('enrolls with a REST-made token, streams a bundle after apply, and a REST revoke cuts the stream', async () => {
+    const tok = await api('POST', '/v1/tokens', { kind: 'enrollment', ttl: '10m' });
+    expect(tok.status).toBeLessThan(300);
+    const { keyPem, csrPem } = await keyAndCsr();
+    const res = await rpc.enroll(controlClient(grpcAddr, { caPem: null }), { token: tok.body.token, csrPem, name: 'gw-e2e' });
+    const ca = await api('GET', '/v1/control/ca.pem');
+    expect(ca.body).toBe(res.caPem);
+    const c = controlClient(grpcAddr, { caPem: res.caPem, certPem: res.certificatePem, keyPem });
+
+    const got: BundleUpdate[] = [];
+    const call = c.WatchBundles({ enforcer: 'gw-e2e', lastGeneration: 0, lastHash: '' });
+    const ended = new Promise<grpc.ServiceError | null>((resolve) => {
+      call.on('error', (e: grpc.ServiceError) => resolve(e));
+      call.on('end', () => resolve(null));
+    });
+    call.on('data', (u: BundleUpdate) => got.push(u));
+
+    const docs = [
+      { apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'sensors' }, spec: { cidrs: ['10.10.1.0/24'] } },
+      { apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'broker' }, spec: { cidrs: ['10.10.9.0/24'] } },
+      { apiVersion: 'cordon/v1', kind: 'Policy', metadata: { name: 's2b' }, spec: { from: ['sensors'], to: ['broker'], allow: [{ protocol: 'tcp', ports: ['8883'] }] } },
+    ];
+    const applied = await api('POST', '/v1/apply', { documents: docs, dryRun: false });
+    expect(applied.status).toBeLessThan(300);
+    const t0 = Date.now();
+    while (got.length === 0 && Date.now() - t0 < 10_000) await new Promise((r) => setTimeout(r, 20));
+    expect(got[0]).toMatchObject({ body: 'snapshot' });
+    expect(Object.keys(got[0].snapshot!.identities)).toEqual(expect.arrayContaining(['sensors', 'broker']));
+    expect(got[0].snapshot!.policy.length).toBeGreaterThan(0);
+
+    const metrics = await fetch(`${ctl.url}/metrics`).then((r) => r.text());
+    expect(metrics).toMatch(/cordon_enforcers_connected 1/);
+
+    const rv = await api('POST', '/v1/enforcers/gw-e2e/revoke');
+    expect(rv).toMatchObject({ status: 200, body: { revoked: true, streamsCut: 1 } });
+    expect(await ended).toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    c.close();
+    const audit = await api('GET', '/v1/audit');
+    expect(JSON.stringify(audit.body)).toContain('enforcer.revoke');
+    expect((await api('POST', '/v1/enforcers/nobody/revoke')).status).toBe(404);
+    expect((await api('GET', '/v1/flows')).body).toMatchObject({ items: [] });
+  });
+});
