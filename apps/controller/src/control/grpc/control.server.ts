@@ -241,6 +241,8 @@ export class ControlServer {
     call.on('close', cleanup);
     call.on('finish', cleanup);
     call.on('error', cleanup);
+    // Headers now, so the enforcer knows it was accepted even when it is up to date and nothing follows.
+    call.sendMetadata(new grpc.Metadata());
 
     // The enforcer's base, when it holds a generation we still know with the same hash.
     let sent: BundleState | null = null;

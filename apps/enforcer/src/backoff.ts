@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+/** Exponential backoff with full jitter (AWS architecture blog), reset after a success. */
+export class Backoff {
+  private attempt = 0;
+  constructor(
+    private readonly baseMs = 500,
+    private readonly maxMs = 30_000,
+    private readonly random: () => number = Math.random,
+  ) {}
+  next(): number {
+    const cap = Math.min(this.maxMs, this.baseMs * 2 ** Math.min(this.attempt, 16));
+    this.attempt++;
+    return Math.floor(cap / 2 + this.random() * (cap / 2));
+  }
+  reset(): void {
+    this.attempt = 0;
+  }
+}
+
+export const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => {
+      clearTimeout(t);
+      resolve();
+    }, { once: true });
+  });

@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+/** `cordon enforcer` flags, validated at start so a bad flag stops the daemon with a clear message. */
+import * as os from 'node:os';
+import type { Logger } from 'pino';
+import { ENFORCER_NAME } from '../../../proto/cordon/v1/control';
+import type { DatapathPort } from './datapath.port';
+
+export interface EnforcerFlags {
+  controller: string;
+  token?: string;
+  interface: string[];
+  stateDir?: string;
+  metrics?: string;
+  name?: string;
+  detach?: boolean;
+  caSha256?: string;
+  flowInterval?: string;
+}
+
+export interface EnforcerConfig {
+  controller: string;
+  token?: string;
+  interfaces: string[];
+  stateDir: string;
+  metrics: string;
+  name: string;
+  detach: boolean;
+  caSha256?: string;
+  flowIntervalMs: number;
+  statusIntervalMs: number;
+  flowQueueBatches: number;
+  /** Pins under PIN_ROOT/<datapathName>/. */
+  datapathName: string;
+  pinRoot?: string;
+  /** For tests: a datapath instead of the native addon. */
+  datapath?: DatapathPort;
+  log?: Logger;
+}
+
+export const ENFORCER_DEFAULTS = { stateDir: '/var/lib/cordon', metrics: '127.0.0.1:7472', flowInterval: '5s' } as const;
+
+export class EnforcerConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`invalid enforcer configuration:\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+}
+
+export function defaultName(): string {
+  const n = os.hostname().toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+/, '').slice(0, 63);
+  return n || 'enforcer';
+}
+
+function ms(text: string): number | null {
+  const m = /^(\d+)(ms|s|m)?$/.exec(text.trim());
+  if (!m) return null;
+  return Number(m[1]) * (m[2] === 'm' ? 60_000 : m[2] === 'ms' ? 1 : 1000);
+}
+
+export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<EnforcerConfig> = {}): EnforcerConfig {
+  const problems: string[] = [];
+  const hp = /^(?:\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/;
+  if (!f.controller || !hp.test(f.controller)) problems.push(`--controller must be HOST:PORT (for example 10.0.0.1:7471), got "${f.controller ?? ''}"`);
+  const interfaces = f.interface ?? [];
+  if (interfaces.length === 0) problems.push('--interface IF is required (once per interface to enforce on)');
+  for (const i of interfaces) if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(i)) problems.push(`--interface "${i}" is not an interface name (at most 15 characters)`);
+  const metrics = f.metrics ?? ENFORCER_DEFAULTS.metrics;
+  if (!hp.test(metrics)) problems.push(`--metrics must be HOST:PORT, got "${metrics}"`);
+  const name = f.name ?? defaultName();
+  if (!ENFORCER_NAME.test(name)) problems.push(`--name "${name}" must be 1-63 of [a-z0-9-], starting with a letter or digit`);
+  if (f.caSha256 && !/^(sha256:)?[0-9a-fA-F:]{64,95}$/.test(f.caSha256)) problems.push('--ca-sha256 must be the hex SHA-256 of the CA certificate (GET /v1/control/ca.pem)');
+  const flowIntervalMs = ms(f.flowInterval ?? ENFORCER_DEFAULTS.flowInterval);
+  if (flowIntervalMs === null || flowIntervalMs < 100) problems.push(`--flow-interval must be a duration such as 5s or 500ms (at least 100ms), got "${f.flowInterval}"`);
+  if (problems.length) throw new EnforcerConfigError(problems);
+  return {
+    controller: f.controller,
+    token: f.token,
+    interfaces: [...new Set(interfaces)],
+    stateDir: f.stateDir ?? ENFORCER_DEFAULTS.stateDir,
+    metrics,
+    name,
+    detach: f.detach === true,
+    caSha256: f.caSha256,
+    flowIntervalMs: flowIntervalMs!,
+    statusIntervalMs: 15_000,
+    flowQueueBatches: 120,
+    datapathName: 'enforcer',
+    ...extra,
+  };
+}

@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * What the enforcer needs of the datapath: the part of native/lib/datapath.ts's
+ * Datapath it uses. The real Datapath satisfies it; tests of ordering logic use
+ * a recording implementation (never for claims about packets).
+ */
+import type { IpcacheEntry, PolicyEntry } from '../../../native/lib/abi';
+
+export type Direction = 'ingress' | 'egress';
+export type Verdict = 'allow' | 'deny' | 'audit';
+
+export interface DatapathFlow {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  protocol: number;
+  family: 4 | 6;
+  srcIdentity: number;
+  dstIdentity: number;
+  verdict: Verdict;
+  reason: string;
+  ruleId: number;
+  packetsFwd: number;
+  bytesFwd: number;
+  packetsRev: number;
+  bytesRev: number;
+  firstSeenNs: number;
+  lastSeenNs: number;
+  ifindex: number;
+}
+
+export interface DatapathPair {
+  srcIdentity: number;
+  dstIdentity: number;
+  verdict: Verdict;
+  reason: string;
+  packets: number;
+  bytes: number;
+}
+
+export interface DatapathPort {
+  readonly adopted: boolean;
+  attach(ifname: string, direction: Direction): Promise<void>;
+  detach(ifname: string, direction: Direction): Promise<void>;
+  applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean }): Promise<{ epoch: number; durationMs: number }>;
+  state(): { epoch: number; generation: number; auditAll: boolean };
+  flows(): Promise<DatapathFlow[]> | DatapathFlow[];
+  pairStats(): DatapathPair[];
+  reasonStats(): Record<string, { packets: number; bytes: number }>;
+  mapFill(): Record<string, { entries: number; max: number }>;
+  /** Leaves programs attached and maps pinned. */
+  close(): void;
+  /** Removes the pins (after detaching). */
+  unpin(): void;
+}
+
+/** Opens the real datapath (the native addon is loaded only here, only when asked). */
+export async function openDatapath(name: string, pinRoot?: string): Promise<DatapathPort> {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { Datapath } = require('../../../native/lib/datapath') as typeof import('../../../native/lib/datapath');
+  return Datapath.open({ name, pinRoot });
+}

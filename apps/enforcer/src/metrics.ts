@@ -1,0 +1,61 @@
+// SPDX-License-Identifier: Apache-2.0
+/** The enforcer's Prometheus metrics and the /metrics listener (up from the moment the daemon starts). */
+import * as http from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class EnforcerMetrics {
+  readonly registry = new Registry();
+  readonly generation = new Gauge({ name: 'cordon_policy_generation', help: 'Policy generation the datapath enforces (0 until the first bundle)', registers: [this.registry] });
+  readonly packets = new Counter({ name: 'cordon_flow_packets_total', help: 'Packets by segment pair and verdict', labelNames: ['src_segment', 'dst_segment', 'verdict'], registers: [this.registry] });
+  readonly bytes = new Counter({ name: 'cordon_flow_bytes_total', help: 'Bytes by segment pair and verdict', labelNames: ['src_segment', 'dst_segment', 'verdict'], registers: [this.registry] });
+  readonly drops = new Counter({ name: 'cordon_drops_total', help: 'Packets dropped (or, in audit mode, that would be) by reason', labelNames: ['reason'], registers: [this.registry] });
+  readonly applyDuration = new Histogram({
+    name: 'cordon_apply_duration_seconds',
+    help: 'Time to write a generation into the datapath and swap it in',
+    buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+    registers: [this.registry],
+  });
+  readonly mapEntries = new Gauge({ name: 'cordon_map_entries', help: 'Entries in each datapath map', labelNames: ['map'], registers: [this.registry] });
+  readonly mapMax = new Gauge({ name: 'cordon_map_max_entries', help: 'Capacity of each datapath map', labelNames: ['map'], registers: [this.registry] });
+  readonly connected = new Gauge({ name: 'cordon_controller_connected', help: '1 while the policy stream to the controller is open', registers: [this.registry] });
+  readonly batchesDropped = new Counter({ name: 'cordon_flow_batches_dropped_total', help: 'Flow batches dropped (oldest first) while the controller was away', registers: [this.registry] });
+  readonly certExpiry = new Gauge({ name: 'cordon_certificate_expiry_timestamp_seconds', help: 'When the enforcer certificate expires', registers: [this.registry] });
+
+  constructor() {
+    this.generation.set(0);
+    this.connected.set(0);
+    collectDefaultMetrics({ register: this.registry, prefix: 'cordon_enforcer_' });
+  }
+
+  /** Serves /metrics (and /healthz) on host:port; resolves with the bound port. */
+  async listen(address: string): Promise<{ port: number; close(): Promise<void> }> {
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(address);
+    if (!m) throw new Error(`--metrics must be HOST:PORT (for example 127.0.0.1:7472), got "${address}"`);
+    const server = http.createServer((req, res) => {
+      if (req.url === '/metrics') {
+        this.registry.metrics().then(
+          (text) => {
+            res.writeHead(200, { 'content-type': this.registry.contentType });
+            res.end(text);
+          },
+          (err) => {
+            res.writeHead(500);
+            res.end(String(err));
+          },
+        );
+      } else if (req.url === '/healthz') {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('ok\n');
+      } else {
+        res.writeHead(404);
+        res.end();
+      }
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', (e) => reject(new Error(`--metrics ${address}: ${(e as Error).message}`)));
+      server.listen(Number(m[3]), m[1] ?? m[2], () => resolve());
+    });
+    const port = (server.address() as { port: number }).port;
+    return { port, close: () => new Promise((r) => server.close(() => r())) };
+  }
+}
