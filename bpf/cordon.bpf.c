@@ -20,8 +20,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* The generation a packet is judged by, read once at its start. */
 struct view {
 	__u64 epoch;
-	void *ipcache;
+	void *hosts;
+	void *prefixes;
 	void *policy;
+	void *policy_mask;
 	int audit_all;
 };
 
@@ -32,19 +34,23 @@ static __always_inline void view_read(struct view *v,
 
 	v->epoch = *(volatile const __u64 *)&st->epoch;
 	v->audit_all = st->flags & CORDON_STATE_F_AUDIT_ALL;
-	v->ipcache = NULL;
+	v->hosts = NULL;
+	v->prefixes = NULL;
 	v->policy = NULL;
+	v->policy_mask = NULL;
 	if (!v->epoch)
 		return;		/* nothing loaded: world everywhere, default deny */
 	slot = v->epoch & 1;
-	v->ipcache = bpf_map_lookup_elem(&cordon_ipcache, &slot);
+	v->hosts = bpf_map_lookup_elem(&cordon_hosts, &slot);
+	v->prefixes = bpf_map_lookup_elem(&cordon_prefixes, &slot);
 	v->policy = bpf_map_lookup_elem(&cordon_policy, &slot);
+	v->policy_mask = bpf_map_lookup_elem(&cordon_policy_mask, &slot);
 }
 
 /*
  * User space fills the idle slot, then bumps the epoch; it touches a slot
  * again only after the epoch has moved past it. So if the epoch is the same
- * before and after the two lookups, both tries belong to one generation;
+ * before and after the two lookups, all four maps belong to one generation;
  * if not, the generation changed under us and one more read is enough.
  */
 static __always_inline void view_load(struct view *v)
@@ -154,7 +160,7 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 			      audited(CORDON_VERDICT_DENY, view.audit_all),
 			      CORDON_REASON_POLICY, now);
 
-	ipcache_lookup(view.ipcache, p.saddr, &src);
+	ipcache_lookup(view.hosts, view.prefixes, p.saddr, &src);
 
 	/* 1. anti-spoofing: a bound address from another MAC is dropped */
 	if (ingress && (src.flags & CORDON_IPC_F_MAC) &&
@@ -175,7 +181,7 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 			return finish(skb, &p, f->src_identity, f->dst_identity,
 				      f->rule_id, f->verdict, CORDON_REASON_NONE,
 				      now);
-		ipcache_lookup(view.ipcache, p.daddr, &dst);
+		ipcache_lookup(view.hosts, view.prefixes, p.daddr, &dst);
 		audit = view.audit_all || ((src.flags | dst.flags) & CORDON_IPC_F_AUDIT);
 		return finish(skb, &p, src.identity, dst.identity, 0,
 			      audited(CORDON_VERDICT_DENY, audit),
@@ -197,7 +203,7 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 			      fv->rule_id, verdict, fv->reason, now);
 	}
 
-	ipcache_lookup(view.ipcache, p.daddr, &dst);
+	ipcache_lookup(view.hosts, view.prefixes, p.daddr, &dst);
 	audit = view.audit_all || ((src.flags | dst.flags) & CORDON_IPC_F_AUDIT);
 
 	/* 4. a reply of a tracked connection; judged again if policy changed */
@@ -206,7 +212,7 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 		rv = bpf_map_lookup_elem(&cordon_flows, &rkey);
 		if (rv && !flow_expired(rv, p.protocol, now)) {
 			if (rv->epoch != view.epoch) {
-				d = policy_decide(view.policy, dst.identity,
+				d = policy_decide(view.policy, view.policy_mask, dst.identity,
 						  src.identity, p.protocol,
 						  rv->policy_port);
 				flow_decide(rv, &d, audited(d.verdict, audit),
@@ -221,7 +227,7 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 	}
 
 	/* 5. a new flow (or one whose epoch is stale): ask the policy */
-	d = policy_decide(view.policy, src.identity, dst.identity, p.protocol,
+	d = policy_decide(view.policy, view.policy_mask, src.identity, dst.identity, p.protocol,
 			  p.policy_port);
 	if (d.verdict == CORDON_VERDICT_DENY && looks_like_reply(&p))
 		d.reason = CORDON_REASON_NO_CONNECTION;

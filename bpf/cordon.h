@@ -43,18 +43,29 @@
 #define CORDON_REASON_MAX 8
 
 /* ---- limits -------------------------------------------------------------- */
-#define CORDON_MAX_IPCACHE 262144
+#define CORDON_MAX_IPCACHE 262144	/* host entries; as many prefixes */
 #define CORDON_MAX_POLICY 524288
+#define CORDON_MAX_POLICY_MASKS 262144
 #define CORDON_MAX_RULES 262144		/* rule ids are < this */
 #define CORDON_MAX_FLOWS 262144
 #define CORDON_MAX_FRAGS 16384
 #define CORDON_MAX_PAIRS 65536
 #define CORDON_SLOTS 2			/* generations double-buffered */
 
-/* ---- ipcache: address -> identity (LPM trie, one per slot) -------------- */
+/* ---- ipcache: address -> identity, per slot ----------------------------- */
+/*
+ * Host addresses (/32, /128: devices, the host) live in a hash keyed by the
+ * address; shorter prefixes (segment CIDRs) in an LPM trie. A host entry is
+ * the longest prefix there can be, so "hash first, then trie" is exactly
+ * longest-prefix match, at a cost that does not grow with the device count.
+ */
 struct cordon_ipcache_key {
 	__u32 prefixlen;	/* 0..128; IPv4 /n is stored as 96 + n */
 	__u8 addr[16];		/* IPv6, or IPv4-mapped IPv6 */
+};
+
+struct cordon_host_key {
+	__u8 addr[16];
 };
 
 #define CORDON_IPC_F_AUDIT 0x1	/* the segment is in audit mode */
@@ -67,33 +78,31 @@ struct cordon_ipcache_value {
 	__u16 pad;
 };
 
-/* ---- policy: (src id, dst id, proto, port prefix) -> verdict (LPM trie) -- */
+/* ---- policy: (src id, dst id, proto, port prefix) -> verdict, per slot -- */
 /*
- * The key data is matched as one big-endian bit string:
- *   bits  0..31  src_identity   (always matched)
- *   bits 32..63  dst_identity   (always matched)
- *   bits 64..71  protocol       (IP protocol number)
- *   bits 72..79  pad            (always 0)
- *   bits 80..95  port           (network order; ICMP: type << 8 | code)
- * prefixlen is therefore 64 (any protocol), 72 (a protocol, every port) or
- * 80 + n (a protocol and the first n bits of the port, a port range being
- * split into such blocks by the compiler).
+ * A rule is a block of (protocol, port) space for an identity pair: one
+ * port (port_plen 16), a power-of-two aligned run of ports (port_plen 1..15,
+ * a range being split into such blocks by the compiler), every port of a
+ * protocol (port_plen 0), or every protocol (protocol 0, port_plen
+ * CORDON_PORT_PLEN_ANY_PROTO). ICMP "ports" are type << 8 | code.
+ *
+ * The entries sit in a hash; cordon_policy_mask tells, per (pair, protocol),
+ * which port_plen values exist, so a lookup tries only those, longest
+ * first, then the any-protocol entry: longest-prefix match in a few hash
+ * lookups, whatever the number of rules.
  *
  * Longest prefix wins, so the compiler resolves precedence before it writes
  * entries: an entry contained in an enforced deny carries DENY, one contained
  * in an audit deny carries AUDIT, so that the longest match is always right.
  */
-#define CORDON_POLICY_PLEN_ANY_PROTO 64
-#define CORDON_POLICY_PLEN_PROTO 72
-#define CORDON_POLICY_PLEN_PORT_BASE 80
+#define CORDON_PORT_PLEN_ANY_PROTO 0xff
 
 struct cordon_policy_key {
-	__u32 prefixlen;
-	__u32 src_identity;	/* host order: always matched whole */
+	__u32 src_identity;
 	__u32 dst_identity;
-	__u8 protocol;
-	__u8 pad;
-	__be16 port;
+	__u8 protocol;		/* 0 with port_plen ANY_PROTO */
+	__u8 port_plen;		/* 0..16, or CORDON_PORT_PLEN_ANY_PROTO */
+	__be16 port;		/* first port of the block (low bits zero) */
 };
 
 #define CORDON_POL_F_ENCRYPT_REQUIRED 0x1
@@ -103,6 +112,17 @@ struct cordon_policy_value {
 	__u8 verdict;		/* CORDON_VERDICT_ALLOW | DENY | AUDIT */
 	__u8 flags;		/* CORDON_POL_F_* */
 	__u16 pad;
+};
+
+struct cordon_policy_mask_key {
+	__u32 src_identity;
+	__u32 dst_identity;
+	__u8 protocol;
+	__u8 pad[3];
+};
+
+struct cordon_policy_mask {
+	__u32 port_plens;	/* bit n set: entries with port_plen n exist */
 };
 
 /* ---- state: which slot is live (array, one entry) ------------------------ */

@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * ipcache: address -> identity by longest prefix, one LPM trie per slot.
- * User space fills the inactive slot with a fresh trie, then flips the epoch
- * (see state.h), so a packet sees one whole generation or the other.
+ * ipcache: address -> identity, per slot: a hash of host addresses and an
+ * LPM trie of shorter prefixes (see cordon.h). User space fills the inactive
+ * slot with fresh maps, then flips the epoch (see state.h), so a packet sees
+ * one whole generation or the other.
  */
 #ifndef CORDON_LIB_IPCACHE_H
 #define CORDON_LIB_IPCACHE_H
 
 #include "common.h"
 
-struct cordon_ipcache_inner {
+struct cordon_prefixes_inner {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(key_size, sizeof(struct cordon_ipcache_key));
 	__uint(value_size, sizeof(struct cordon_ipcache_value));
@@ -22,24 +23,44 @@ struct {
 	__uint(max_entries, CORDON_SLOTS);
 	__type(key, __u32);
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct cordon_ipcache_inner);
-} cordon_ipcache SEC(".maps");
+	__array(values, struct cordon_prefixes_inner);
+} cordon_prefixes SEC(".maps");
+
+struct cordon_hosts_inner {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(key_size, sizeof(struct cordon_host_key));
+	__uint(value_size, sizeof(struct cordon_ipcache_value));
+	__uint(max_entries, CORDON_MAX_IPCACHE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, CORDON_SLOTS);
+	__type(key, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+	__array(values, struct cordon_hosts_inner);
+} cordon_hosts SEC(".maps");
 
 /* The entry of the most specific prefix holding addr; world if none. */
-static __always_inline void ipcache_lookup(void *trie, const __u8 *addr,
+static __always_inline void ipcache_lookup(void *hosts, void *prefixes,
+					   const __u8 *addr,
 					   struct cordon_ipcache_value *out)
 {
-	struct cordon_ipcache_key key = { .prefixlen = 128 };
 	const struct cordon_ipcache_value *v = NULL;
 
-	if (trie) {
+	if (hosts)
+		v = bpf_map_lookup_elem(hosts, addr);	/* 1. a host route: longest */
+	if (!v && prefixes) {
+		struct cordon_ipcache_key key = { .prefixlen = 128 };
+
 		addr_copy(key.addr, addr);
-		v = bpf_map_lookup_elem(trie, &key);
+		v = bpf_map_lookup_elem(prefixes, &key);	/* 2. a segment CIDR */
 	}
 	if (v) {
 		*out = *v;
 	} else {
-		__builtin_memset(out, 0, sizeof(*out));
+		__builtin_memset(out, 0, sizeof(*out));	/* 3. world */
 		out->identity = CORDON_ID_WORLD;
 	}
 }

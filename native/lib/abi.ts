@@ -55,13 +55,17 @@ export const LIMITS = {
 export const IPC_FLAG = { AUDIT: 0x1, MAC: 0x2 } as const;
 export const POLICY_FLAG = { ENCRYPT_REQUIRED: 0x1 } as const;
 export const STATE_FLAG = { AUDIT_ALL: 0x1 } as const;
-export const POLICY_PLEN = { ANY_PROTO: 64, PROTO: 72, PORT_BASE: 80 } as const;
+/** port_plen of an entry for every protocol. */
+export const PORT_PLEN_ANY_PROTO = 0xff;
 
 export const SIZE = {
   IPCACHE_KEY: 20,
+  HOST_KEY: 16,
   IPCACHE_VALUE: 16,
-  POLICY_KEY: 16,
+  POLICY_KEY: 12,
   POLICY_VALUE: 8,
+  POLICY_MASK_KEY: 12,
+  POLICY_MASK: 4,
   FLOW_KEY: 40,
   FLOW_VALUE: 80,
   PAIR_KEY: 12,
@@ -152,50 +156,88 @@ export function macText(b: Buffer | Uint8Array): string {
   return Array.from(b.subarray(0, 6), (x) => x.toString(16).padStart(2, '0')).join(':');
 }
 
-/** Packs ipcache entries into the key and value arrays the addon writes in one batch. */
-export function encodeIpcache(entries: readonly IpcacheEntry[]): { keys: Buffer; values: Buffer; count: number } {
-  const keys = Buffer.alloc(entries.length * SIZE.IPCACHE_KEY);
-  const values = Buffer.alloc(entries.length * SIZE.IPCACHE_VALUE);
-  entries.forEach((e, i) => {
+/** Keys and values packed back to back, as the addon writes them in batches. */
+export interface PackedEntries {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+}
+
+function pack(count: number, keySize: number, valueSize: number): PackedEntries {
+  return { keys: Buffer.alloc(count * keySize), values: Buffer.alloc(count * valueSize), count };
+}
+
+/**
+ * Splits ipcache entries into host addresses (/32, /128: a hash) and shorter
+ * prefixes (an LPM trie), see cordon.h.
+ */
+export function encodeIpcache(entries: readonly IpcacheEntry[]): { hosts: PackedEntries; prefixes: PackedEntries } {
+  const parsed = entries.map((e) => {
     const [addr, lenText] = e.cidr.split('/');
     const v4 = isIPv4(addr);
     const max = v4 ? 32 : 128;
     const len = lenText === undefined ? max : Number(lenText);
     if (!Number.isInteger(len) || len < 0 || len > max) throw new Error(`bad prefix length in ${e.cidr}`);
-    const k = i * SIZE.IPCACHE_KEY;
-    keys.writeUInt32LE(v4 ? 96 + len : len, k);
-    addressBytes(addr).copy(keys, k + 4);
-    const o = i * SIZE.IPCACHE_VALUE;
-    values.writeUInt32LE(e.identity, o);
-    values.writeUInt32LE((e.audit ? IPC_FLAG.AUDIT : 0) | (e.mac ? IPC_FLAG.MAC : 0), o + 4);
-    if (e.mac) macBytes(e.mac).copy(values, o + 8);
+    return { e, bytes: addressBytes(addr), plen: v4 ? 96 + len : len };
   });
-  return { keys, values, count: entries.length };
+  const hostList = parsed.filter((p) => p.plen === 128);
+  const prefixList = parsed.filter((p) => p.plen < 128);
+  const hosts = pack(hostList.length, SIZE.HOST_KEY, SIZE.IPCACHE_VALUE);
+  const prefixes = pack(prefixList.length, SIZE.IPCACHE_KEY, SIZE.IPCACHE_VALUE);
+  const value = (out: Buffer, o: number, e: IpcacheEntry) => {
+    out.writeUInt32LE(e.identity, o);
+    out.writeUInt32LE((e.audit ? IPC_FLAG.AUDIT : 0) | (e.mac ? IPC_FLAG.MAC : 0), o + 4);
+    if (e.mac) macBytes(e.mac).copy(out, o + 8);
+  };
+  hostList.forEach((p, i) => {
+    p.bytes.copy(hosts.keys, i * SIZE.HOST_KEY);
+    value(hosts.values, i * SIZE.IPCACHE_VALUE, p.e);
+  });
+  prefixList.forEach((p, i) => {
+    prefixes.keys.writeUInt32LE(p.plen, i * SIZE.IPCACHE_KEY);
+    p.bytes.copy(prefixes.keys, i * SIZE.IPCACHE_KEY + 4);
+    value(prefixes.values, i * SIZE.IPCACHE_VALUE, p.e);
+  });
+  return { hosts, prefixes };
 }
 
-/** Packs policy entries into the key and value arrays the addon writes in one batch. */
-export function encodePolicy(entries: readonly PolicyEntry[]): { keys: Buffer; values: Buffer; count: number } {
-  const keys = Buffer.alloc(entries.length * SIZE.POLICY_KEY);
-  const values = Buffer.alloc(entries.length * SIZE.POLICY_VALUE);
+/**
+ * Packs policy entries (a hash) and, per (pair, protocol), the mask of port
+ * block sizes present, which tells the datapath which lookups to try.
+ */
+export function encodePolicy(entries: readonly PolicyEntry[]): { policy: PackedEntries; masks: PackedEntries } {
+  const policy = pack(entries.length, SIZE.POLICY_KEY, SIZE.POLICY_VALUE);
+  const masks = new Map<string, { src: number; dst: number; protocol: number; bits: number }>();
   entries.forEach((e, i) => {
     const k = i * SIZE.POLICY_KEY;
-    let plen: number = POLICY_PLEN.ANY_PROTO;
-    if (e.protocol !== null) {
-      const portLen = e.portPrefixLen ?? 0;
-      plen = portLen > 0 ? POLICY_PLEN.PORT_BASE + portLen : POLICY_PLEN.PROTO;
-      keys.writeUInt8(e.protocol, k + 12);
-      if (portLen > 0) {
-        const mask = (0xffff << (16 - portLen)) & 0xffff;
-        keys.writeUInt16BE((e.port ?? 0) & mask, k + 14);
-      }
+    policy.keys.writeUInt32LE(e.srcIdentity, k);
+    policy.keys.writeUInt32LE(e.dstIdentity, k + 4);
+    if (e.protocol === null) {
+      policy.keys.writeUInt8(PORT_PLEN_ANY_PROTO, k + 9);
+    } else {
+      const plen = e.portPrefixLen ?? 0;
+      if (!Number.isInteger(plen) || plen < 0 || plen > 16) throw new Error(`bad port prefix length ${plen}`);
+      if (!Number.isInteger(e.protocol) || e.protocol < 0 || e.protocol > 255) throw new Error(`bad protocol ${e.protocol}`);
+      const mask = plen === 0 ? 0 : (0xffff << (16 - plen)) & 0xffff;
+      policy.keys.writeUInt8(e.protocol, k + 8);
+      policy.keys.writeUInt8(plen, k + 9);
+      policy.keys.writeUInt16BE((e.port ?? 0) & mask, k + 10);
+      const id = `${e.srcIdentity}/${e.dstIdentity}/${e.protocol}`;
+      const m = masks.get(id) ?? { src: e.srcIdentity, dst: e.dstIdentity, protocol: e.protocol, bits: 0 };
+      m.bits |= 1 << plen;
+      masks.set(id, m);
     }
-    keys.writeUInt32LE(plen, k);
-    keys.writeUInt32LE(e.srcIdentity, k + 4);
-    keys.writeUInt32LE(e.dstIdentity, k + 8);
     const o = i * SIZE.POLICY_VALUE;
-    values.writeUInt32LE(e.ruleId, o);
-    values.writeUInt8(e.verdict, o + 4);
-    values.writeUInt8(e.encryptionRequired ? POLICY_FLAG.ENCRYPT_REQUIRED : 0, o + 5);
+    policy.values.writeUInt32LE(e.ruleId, o);
+    policy.values.writeUInt8(e.verdict, o + 4);
+    policy.values.writeUInt8(e.encryptionRequired ? POLICY_FLAG.ENCRYPT_REQUIRED : 0, o + 5);
   });
-  return { keys, values, count: entries.length };
+  const packed = pack(masks.size, SIZE.POLICY_MASK_KEY, SIZE.POLICY_MASK);
+  [...masks.values()].forEach((m, i) => {
+    packed.keys.writeUInt32LE(m.src, i * SIZE.POLICY_MASK_KEY);
+    packed.keys.writeUInt32LE(m.dst, i * SIZE.POLICY_MASK_KEY + 4);
+    packed.keys.writeUInt8(m.protocol, i * SIZE.POLICY_MASK_KEY + 8);
+    packed.values.writeUInt32LE(m.bits >>> 0, i * SIZE.POLICY_MASK);
+  });
+  return { policy, masks: packed };
 }

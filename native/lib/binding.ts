@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /** Loads the compiled addon; the only place that sees it untyped. */
 import * as path from 'node:path';
+import type { PackedEntries } from './abi';
 
 export interface RawHandle {
   readonly adopted: boolean;
@@ -8,12 +9,10 @@ export interface RawHandle {
   attach(ifname: string, ingress: boolean, netns?: string): Promise<void>;
   detach(ifname: string, ingress: boolean, netns?: string): Promise<void>;
   applyGeneration(g: {
-    ipcacheKeys: Buffer;
-    ipcacheValues: Buffer;
-    ipcacheCount: number;
-    policyKeys: Buffer;
-    policyValues: Buffer;
-    policyCount: number;
+    hosts: PackedEntries;
+    prefixes: PackedEntries;
+    policy: PackedEntries;
+    policyMasks: PackedEntries;
     generation: number;
     flags: number;
   }): Promise<{ epoch: number; durationNs: number }>;

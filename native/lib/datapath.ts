@@ -3,6 +3,8 @@
  * The typed facade of the datapath: what apps see of the native addon and
  * the eBPF program. Encoding of map entries lives in abi.ts.
  */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import {
   addressText,
   encodeIpcache,
@@ -177,6 +179,11 @@ export class Datapath {
     private readonly raw: RawHandle,
   ) {}
 
+  /** Removes every pin of a datapath by name, compatible or not (a fresh start). */
+  static removePins(name: string, pinRoot = '/sys/fs/bpf/cordon'): void {
+    fs.rmSync(path.join(pinRoot, name), { recursive: true, force: true });
+  }
+
   /** Loads the program through the verifier; maps already pinned for this name are adopted. */
   static async open(opts: DatapathOptions): Promise<Datapath> {
     const raw = await binding().open({ ...opts });
@@ -207,12 +214,10 @@ export class Datapath {
       const ipc = encodeIpcache(g.ipcache);
       const pol = encodePolicy(g.policy);
       const r = await this.raw.applyGeneration({
-        ipcacheKeys: ipc.keys,
-        ipcacheValues: ipc.values,
-        ipcacheCount: ipc.count,
-        policyKeys: pol.keys,
-        policyValues: pol.values,
-        policyCount: pol.count,
+        hosts: ipc.hosts,
+        prefixes: ipc.prefixes,
+        policy: pol.policy,
+        policyMasks: pol.masks,
         generation: g.generation,
         flags: g.auditAll ? STATE_FLAG.AUDIT_ALL : 0,
       });

@@ -136,12 +136,18 @@ class Handle : public Napi::ObjectWrap<Handle> {
     if (!info[0].IsObject()) throw Napi::TypeError::New(info.Env(), "applyGeneration takes an object");
     Napi::Object o = info[0].As<Napi::Object>();
     auto in = std::make_shared<GenerationInput>();
-    in->ipcache_keys = BytesOf(o.Get("ipcacheKeys"), "ipcacheKeys");
-    in->ipcache_values = BytesOf(o.Get("ipcacheValues"), "ipcacheValues");
-    in->policy_keys = BytesOf(o.Get("policyKeys"), "policyKeys");
-    in->policy_values = BytesOf(o.Get("policyValues"), "policyValues");
-    in->ipcache_count = NumberOf(o, "ipcacheCount", 0);
-    in->policy_count = NumberOf(o, "policyCount", 0);
+    auto entries = [&](const char* key, MapEntries& e) {
+      Napi::Value v = o.Get(key);
+      if (!v.IsObject()) throw Napi::TypeError::New(info.Env(), std::string(key) + " must be {keys, values, count}");
+      Napi::Object m = v.As<Napi::Object>();
+      e.keys = BytesOf(m.Get("keys"), "keys");
+      e.values = BytesOf(m.Get("values"), "values");
+      e.count = NumberOf(m, "count", 0);
+    };
+    entries("hosts", in->hosts);
+    entries("prefixes", in->prefixes);
+    entries("policy", in->policy);
+    entries("policyMasks", in->policy_masks);
     in->generation = NumberOf(o, "generation", 0);
     in->flags = NumberOf(o, "flags", 0);
     auto epoch = std::make_shared<uint64_t>(0);
@@ -300,6 +306,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sizes.Set("ipcacheValue", sizeof(cordon_ipcache_value));
   sizes.Set("policyKey", sizeof(cordon_policy_key));
   sizes.Set("policyValue", sizeof(cordon_policy_value));
+  sizes.Set("hostKey", sizeof(cordon_host_key));
+  sizes.Set("policyMaskKey", sizeof(cordon_policy_mask_key));
+  sizes.Set("policyMask", sizeof(cordon_policy_mask));
   sizes.Set("flowKey", sizeof(cordon_flow_key));
   sizes.Set("flowValue", sizeof(cordon_flow_value));
   sizes.Set("pairKey", sizeof(cordon_pair_key));

@@ -35,10 +35,14 @@ struct LoadOptions {
   uint64_t event_burst = 1000;
 };
 
+// Keys and values packed back to back, as native/lib/abi.ts encodes them.
+struct MapEntries {
+  std::vector<uint8_t> keys, values;
+  uint32_t count = 0;
+};
+
 struct GenerationInput {
-  std::vector<uint8_t> ipcache_keys, ipcache_values;
-  std::vector<uint8_t> policy_keys, policy_values;
-  uint32_t ipcache_count = 0, policy_count = 0;
+  MapEntries hosts, prefixes, policy, policy_masks;
   uint64_t generation = 0;
   uint32_t flags = 0;  // CORDON_STATE_F_*
 };

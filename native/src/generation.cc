@@ -4,6 +4,8 @@
 #include <errno.h>
 #include <unistd.h>
 
+#include <memory>
+
 #include "datapath.h"
 
 #ifndef ENOTSUPP
@@ -28,33 +30,34 @@ class Fd {
   int fd_;
 };
 
-int CreateTrie(const char* name, uint32_t key_size, uint32_t value_size, uint32_t max) {
+int CreateMap(bpf_map_type type, const char* name, uint32_t key_size, uint32_t value_size, uint32_t max) {
   LIBBPF_OPTS(bpf_map_create_opts, opts, .map_flags = BPF_F_NO_PREALLOC);
-  int fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, name, key_size, value_size, max, &opts);
-  if (fd < 0) throw DatapathError(ErrnoText(std::string("create ") + name + " trie", errno));
+  int fd = bpf_map_create(type, name, key_size, value_size, max, &opts);
+  if (fd < 0) throw DatapathError(ErrnoText(std::string("create map ") + name, errno));
   return fd;
 }
 
-void FillTrie(int fd, const char* what, const std::vector<uint8_t>& keys,
-              const std::vector<uint8_t>& values, uint32_t count, size_t ksz, size_t vsz) {
-  if (keys.size() != count * ksz || values.size() != count * vsz)
+void Fill(int fd, const char* what, const MapEntries& e, size_t ksz, size_t vsz, uint32_t max) {
+  if (e.count > max)
+    throw DatapathError(std::string("generation has ") + std::to_string(e.count) + " " + what + " entries, more than " +
+                        std::to_string(max));
+  if (e.keys.size() != e.count * ksz || e.values.size() != e.count * vsz)
     throw DatapathError(std::string(what) + ": key/value buffers do not match the entry count");
   const uint32_t kBatch = 8192;
-  for (uint32_t done = 0; done < count;) {
-    uint32_t n = std::min(kBatch, count - done);
+  for (uint32_t done = 0; done < e.count;) {
+    uint32_t n = std::min(kBatch, e.count - done);
     LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
-    int err = bpf_map_update_batch(fd, keys.data() + done * ksz, values.data() + done * vsz, &n, &opts);
+    int err = bpf_map_update_batch(fd, e.keys.data() + done * ksz, e.values.data() + done * vsz, &n, &opts);
     if (err && (errno == EINVAL || errno == ENOTSUPP || errno == EOPNOTSUPP) && n == 0) {
-      // Kernels without batch ops for LPM tries: one element at a time.
-      for (uint32_t i = done; i < count; i++)
-        if (bpf_map_update_elem(fd, keys.data() + i * ksz, values.data() + i * vsz, BPF_ANY) < 0)
-          throw DatapathError(ErrnoText(std::string("write ") + what + " entry " + std::to_string(i), errno));
+      // Maps without batch ops (LPM tries on older kernels): one at a time.
+      for (uint32_t i = done; i < e.count; i++)
+        if (bpf_map_update_elem(fd, e.keys.data() + i * ksz, e.values.data() + i * vsz, BPF_ANY) < 0)
+          throw DatapathError(ErrnoText(std::string("write ") + what + " entry " + std::to_string(i) +
+                                            " (bad prefix length?)", errno));
       return;
     }
     if (err)
-      throw DatapathError(ErrnoText(std::string("write ") + what + " entries " + std::to_string(done + n) +
-                                        "..: (bad prefix length or too many entries?)",
-                                    errno));
+      throw DatapathError(ErrnoText(std::string("write ") + what + " entries from " + std::to_string(done + n), errno));
     done += n;
   }
 }
@@ -62,30 +65,40 @@ void FillTrie(int fd, const char* what, const std::vector<uint8_t>& keys,
 }  // namespace
 
 uint64_t Datapath::ApplyGeneration(const GenerationInput& in) {
-  if (in.ipcache_count > CORDON_MAX_IPCACHE)
-    throw DatapathError("generation has " + std::to_string(in.ipcache_count) + " ipcache entries, more than " +
-                        std::to_string(CORDON_MAX_IPCACHE));
-  if (in.policy_count > CORDON_MAX_POLICY)
-    throw DatapathError("generation has " + std::to_string(in.policy_count) + " policy entries, more than " +
-                        std::to_string(CORDON_MAX_POLICY));
   cordon_state st = ReadState();
   uint64_t next = st.epoch + 1;
   uint32_t slot = next & 1;
 
-  Fd ipc(CreateTrie("cordon_ipc_gen", sizeof(cordon_ipcache_key), sizeof(cordon_ipcache_value), CORDON_MAX_IPCACHE));
-  Fd pol(CreateTrie("cordon_pol_gen", sizeof(cordon_policy_key), sizeof(cordon_policy_value), CORDON_MAX_POLICY));
-  FillTrie(ipc.get(), "ipcache", in.ipcache_keys, in.ipcache_values, in.ipcache_count, sizeof(cordon_ipcache_key),
-           sizeof(cordon_ipcache_value));
-  FillTrie(pol.get(), "policy", in.policy_keys, in.policy_values, in.policy_count, sizeof(cordon_policy_key),
-           sizeof(cordon_policy_value));
-
+  struct Part {
+    const MapEntries& entries;
+    bpf_map* outer;
+    bpf_map_type type;
+    const char* name;
+    uint32_t ksz, vsz, max;
+  } parts[] = {
+      {in.hosts, skel_->maps.cordon_hosts, BPF_MAP_TYPE_HASH, "hosts", sizeof(cordon_host_key),
+       sizeof(cordon_ipcache_value), CORDON_MAX_IPCACHE},
+      {in.prefixes, skel_->maps.cordon_prefixes, BPF_MAP_TYPE_LPM_TRIE, "prefixes", sizeof(cordon_ipcache_key),
+       sizeof(cordon_ipcache_value), CORDON_MAX_IPCACHE},
+      {in.policy, skel_->maps.cordon_policy, BPF_MAP_TYPE_HASH, "policy", sizeof(cordon_policy_key),
+       sizeof(cordon_policy_value), CORDON_MAX_POLICY},
+      {in.policy_masks, skel_->maps.cordon_policy_mask, BPF_MAP_TYPE_HASH, "policy_mask",
+       sizeof(cordon_policy_mask_key), sizeof(cordon_policy_mask), CORDON_MAX_POLICY_MASKS},
+  };
+  // Fill all four before touching the slot: a bad entry fails the whole
+  // generation and leaves the datapath as it was.
+  std::vector<std::unique_ptr<Fd>> fds;
+  for (auto& p : parts) {
+    fds.push_back(std::make_unique<Fd>(CreateMap(p.type, (std::string("cordon_g_") + p.name).substr(0, 15).c_str(),
+                                                 p.ksz, p.vsz, p.max)));
+    Fill(fds.back()->get(), p.name, p.entries, p.ksz, p.vsz, p.max);
+  }
   // The idle slot: no packet reads it (its epoch is past), see view_load().
-  int ipc_fd = ipc.get(), pol_fd = pol.get();
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.cordon_ipcache), &slot, &ipc_fd, BPF_ANY) < 0)
-    throw DatapathError(ErrnoText("install ipcache trie in slot " + std::to_string(slot), errno));
-  if (bpf_map_update_elem(bpf_map__fd(skel_->maps.cordon_policy), &slot, &pol_fd, BPF_ANY) < 0)
-    throw DatapathError(ErrnoText("install policy trie in slot " + std::to_string(slot), errno));
-
+  for (size_t i = 0; i < fds.size(); i++) {
+    int fd = fds[i]->get();
+    if (bpf_map_update_elem(bpf_map__fd(parts[i].outer), &slot, &fd, BPF_ANY) < 0)
+      throw DatapathError(ErrnoText(std::string("install ") + parts[i].name + " in slot " + std::to_string(slot), errno));
+  }
   // One write makes the slot live; the 8-byte epoch is stored whole.
   st.epoch = next;
   st.generation = in.generation;

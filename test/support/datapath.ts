@@ -6,9 +6,7 @@ import { packet, PacketSpec } from './packets';
 export async function openTestDatapath(name: string, opts: Partial<DatapathOptions> = {}): Promise<Datapath> {
   if (process.getuid?.() !== 0) throw new Error('datapath tests load eBPF programs: run them as root');
   // A crashed earlier run may have left pins: start afresh.
-  const stale = await Datapath.open({ name });
-  stale.unpin();
-  stale.close();
+  Datapath.removePins(name);
   return Datapath.open({ name, ...opts });
 }
 

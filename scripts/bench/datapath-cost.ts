@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * In-kernel cost per packet (BPF_PROG_TEST_RUN) at 10, 1,000, 10,000 and
+ * 100,000 policy entries, and the time to write and swap a generation.
+ * Prints JSON on stdout: { sizes: [{entries, establishedNs, decisionNs, newConnNs, applyMs}], ratios }.
+ */
+import { Datapath } from '../../native/lib/datapath';
+import { packet, TCP_FLAGS } from '../../test/support/packets';
+import { benchGeneration } from './fixtures';
+
+const SIZES = [10, 1000, 10000, 100000];
+const REPEAT = Number(process.env.BENCH_REPEAT ?? 1000000);
+const NEW_CONNS = Number(process.env.BENCH_NEW_CONNS ?? 20000);
+
+async function measure(entries: number) {
+  const name = `bench-cost-${entries}`;
+  Datapath.removePins(name);
+  const dp = await Datapath.open({ name, eventRate: 1000, eventBurst: 1000 });
+  try {
+    const gen = benchGeneration(entries, { client4: '10.1.0.0/16', server4: '10.2.0.0/16' });
+    const applyMs = (await dp.applyGeneration(gen)).durationMs;
+    // established: an allowed TCP flow's forward packets, after the first
+    const est = packet({ src: '10.1.0.5', dst: '10.2.0.9', protocol: 'tcp', sport: 40000, dport: 5201, tcpFlags: TCP_FLAGS.ACK });
+    await dp.testRun(est);
+    const established = await dp.testRun(est, { repeat: REPEAT });
+    // decision: a denied packet is judged against the policy every time
+    const denied = packet({ src: '10.2.0.9', dst: '10.1.0.5', protocol: 'udp', sport: 53, dport: 40000 });
+    const decision = await dp.testRun(denied, { repeat: REPEAT });
+    // new connections: distinct SYNs, each inserted into the flow table
+    // (one run each, so the median resists the page faults and timer ticks a single run can catch)
+    const runs: number[] = [];
+    for (let i = 0; i < NEW_CONNS; i++) {
+      const syn = packet({ src: `10.1.${(i >> 8) & 255}.${i & 255}`, dst: '10.2.0.9', protocol: 'tcp', sport: 10000 + (i % 50000), dport: 5201 });
+      runs.push((await dp.testRun(syn)).durationNs);
+    }
+    runs.sort((a, b) => a - b);
+    if (!established.passed || decision.passed) throw new Error('benchmark packets got the wrong verdict');
+    return { entries, establishedNs: established.durationNs, decisionNs: decision.durationNs, newConnNs: runs[runs.length >> 1], applyMs: Math.round(applyMs * 10) / 10 };
+  } finally {
+    dp.unpin();
+    dp.close();
+  }
+}
+
+async function main() {
+  const sizes = [];
+  for (const n of SIZES) {
+    sizes.push(await measure(n));
+    process.stderr.write(`datapath cost: ${JSON.stringify(sizes[sizes.length - 1])}\n`);
+  }
+  const base = sizes[0];
+  const ratios = sizes.map((s) => ({
+    entries: s.entries,
+    established: +(s.establishedNs / base.establishedNs).toFixed(3),
+    decision: +(s.decisionNs / base.decisionNs).toFixed(3),
+    newConn: +(s.newConnNs / base.newConnNs).toFixed(3),
+  }));
+  process.stdout.write(JSON.stringify({ repeat: REPEAT, newConnections: NEW_CONNS, sizes, ratiosTo10Entries: ratios }) + '\n');
+}
+
+main().catch((e) => {
+  process.stderr.write(`${(e as Error).stack}\n`);
+  process.exit(1);
+});
