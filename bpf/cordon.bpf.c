@@ -25,7 +25,15 @@ struct view {
 	void *policy;
 	void *policy_mask;
 	int audit_all;
+	int maps_loaded;
 };
+
+static __always_inline const struct cordon_state *state_get(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&cordon_state, &zero);
+}
 
 static __always_inline void view_read(struct view *v,
 				      const struct cordon_state *st)
@@ -38,6 +46,7 @@ static __always_inline void view_read(struct view *v,
 	v->prefixes = NULL;
 	v->policy = NULL;
 	v->policy_mask = NULL;
+	v->maps_loaded = 1;
 	if (!v->epoch)
 		return;		/* nothing loaded: world everywhere, default deny */
 	slot = v->epoch & 1;
@@ -47,21 +56,31 @@ static __always_inline void view_read(struct view *v,
 	v->policy_mask = bpf_map_lookup_elem(&cordon_policy_mask, &slot);
 }
 
+/* The epoch alone: enough for packets of flows judged under it. */
+static __always_inline void view_begin(struct view *v)
+{
+	const struct cordon_state *st = state_get();
+
+	__builtin_memset(v, 0, sizeof(*v));
+	if (st) {
+		v->epoch = *(volatile const __u64 *)&st->epoch;
+		v->audit_all = st->flags & CORDON_STATE_F_AUDIT_ALL;
+	}
+}
+
 /*
+ * The maps of the live slot, for packets that need identities or policy.
  * User space fills the idle slot, then bumps the epoch; it touches a slot
  * again only after the epoch has moved past it. So if the epoch is the same
- * before and after the two lookups, all four maps belong to one generation;
- * if not, the generation changed under us and one more read is enough.
+ * before and after the lookups, all four maps belong to one generation; if
+ * not, the generation changed under us and one more read is enough.
  */
-static __always_inline void view_load(struct view *v)
+static __always_inline void view_load_maps(struct view *v)
 {
-	__u32 zero = 0;
-	const struct cordon_state *st = bpf_map_lookup_elem(&cordon_state, &zero);
+	const struct cordon_state *st = state_get();
 
-	if (!st) {
-		__builtin_memset(v, 0, sizeof(*v));
+	if (!st || v->maps_loaded)
 		return;
-	}
 	view_read(v, st);
 	if (*(volatile const __u64 *)&st->epoch != v->epoch)
 		view_read(v, st);
@@ -93,24 +112,50 @@ static __always_inline int finish(struct __sk_buff *skb,
 	return verdict == CORDON_VERDICT_DENY ? TC_ACT_SHOT : TC_ACT_OK;
 }
 
+/* The sender's address is bound to another MAC than the frame's. */
+static __always_inline int spoofed(const __u8 *bound_mac, int bound,
+				   const struct cordon_pkt *p)
+{
+	return bound && !mac_eq(bound_mac, p->smac);
+}
+
+static __always_inline int finish_spoofed(struct __sk_buff *skb,
+					  const struct cordon_pkt *p,
+					  __u32 src_id, int audit, __u64 now)
+{
+	return finish(skb, p, src_id, CORDON_ID_UNKNOWN, 0,
+		      audited(CORDON_VERDICT_DENY, audit),
+		      CORDON_REASON_SPOOFED, now);
+}
+
+/* Records a decision, and what the ipcache said of both ends when it was made. */
 static __always_inline void flow_decide(struct cordon_flow_value *v,
 					const struct decision *d, __u8 verdict,
-					__u32 src_id, __u32 dst_id, __u64 epoch)
+					const struct cordon_ipcache_value *src,
+					const struct cordon_ipcache_value *dst,
+					__u64 epoch)
 {
 	v->verdict = verdict;
 	v->reason = d->reason;
 	v->rule_id = d->rule_id;
-	v->src_identity = src_id;
-	v->dst_identity = dst_id;
+	v->src_identity = src->identity;
+	v->dst_identity = dst->identity;
 	v->epoch = epoch;
+	v->flags = ((src->flags & CORDON_IPC_F_MAC) ? CORDON_FLOW_F_SRC_MAC : 0) |
+		   ((dst->flags & CORDON_IPC_F_MAC) ? CORDON_FLOW_F_DST_MAC : 0) |
+		   ((src->flags & CORDON_IPC_F_AUDIT) ? CORDON_FLOW_F_SRC_AUDIT : 0) |
+		   ((dst->flags & CORDON_IPC_F_AUDIT) ? CORDON_FLOW_F_DST_AUDIT : 0);
+	__builtin_memcpy(v->src_mac, src->mac, 6);
+	__builtin_memcpy(v->dst_mac, dst->mac, 6);
 }
 
 static __always_inline void flow_start(void *map, const struct cordon_flow_key *k,
 				       struct __sk_buff *skb,
 				       const struct cordon_pkt *p,
 				       const struct decision *d, __u8 verdict,
-				       __u32 src_id, __u32 dst_id, __u64 epoch,
-				       __u64 now)
+				       const struct cordon_ipcache_value *src,
+				       const struct cordon_ipcache_value *dst,
+				       __u64 epoch, __u64 now)
 {
 	struct cordon_flow_value v = {
 		.first_seen_ns = now,
@@ -121,7 +166,7 @@ static __always_inline void flow_start(void *map, const struct cordon_flow_key *
 		.policy_port = p->policy_port,
 	};
 
-	flow_decide(&v, d, verdict, src_id, dst_id, epoch);
+	flow_decide(&v, d, verdict, src, dst, epoch);
 	if (p->protocol == IPPROTO_TCP) {
 		if (p->tcp_flags & TCP_FLAG_SYN)
 			v.tcp_flags |= CORDON_TCP_SYN_FWD;
@@ -133,10 +178,33 @@ static __always_inline void flow_start(void *map, const struct cordon_flow_key *
 	bpf_map_update_elem(map, k, &v, BPF_ANY);
 }
 
+/* A packet of a flow judged under the live epoch: no ipcache, no policy. */
+static __always_inline int judge_known(struct __sk_buff *skb,
+				       const struct cordon_pkt *p,
+				       struct cordon_flow_value *f, int reply,
+				       int ingress, int audit_all, __u64 now)
+{
+	const __u8 *mac = reply ? f->dst_mac : f->src_mac;
+	int bound = f->flags & (reply ? CORDON_FLOW_F_DST_MAC : CORDON_FLOW_F_SRC_MAC);
+	int audit = audit_all ||
+		    (f->flags & (reply ? CORDON_FLOW_F_DST_AUDIT : CORDON_FLOW_F_SRC_AUDIT));
+
+	/* 1. anti-spoofing, against the binding the flow was judged with */
+	if (ingress && spoofed(mac, bound, p))
+		return finish_spoofed(skb, p, reply ? f->dst_identity : f->src_identity,
+				      audit, now);
+	flow_account(f, p, reply, now);
+	if (!reply && p->frag_first && f->verdict != CORDON_VERDICT_DENY)
+		frag_remember(p, f->src_identity, f->dst_identity, f->rule_id,
+			      f->verdict, now);
+	return finish(skb, p, f->src_identity, f->dst_identity, f->rule_id,
+		      f->verdict, f->reason, now);
+}
+
 static __always_inline int judge(struct __sk_buff *skb, int ingress)
 {
 	struct cordon_ipcache_value src, dst;
-	struct cordon_flow_value *fv, *rv;
+	struct cordon_flow_value *fv = NULL, *rv = NULL;
 	struct cordon_flow_key key, rkey;
 	struct cordon_pkt p = {};
 	struct decision d;
@@ -149,7 +217,7 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 	if (rc == PARSE_PASS)
 		return TC_ACT_OK;
 	now = bpf_ktime_get_ns();
-	view_load(&view);
+	view_begin(&view);
 
 	if (rc == PARSE_MALFORMED)
 		return finish(skb, &p, CORDON_ID_UNKNOWN, CORDON_ID_UNKNOWN, 0,
@@ -160,18 +228,40 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 			      audited(CORDON_VERDICT_DENY, view.audit_all),
 			      CORDON_REASON_POLICY, now);
 
+	/*
+	 * Fast path: a packet of a flow judged under this epoch, either way.
+	 * The flow's entry carries its verdict and the MAC bindings it was
+	 * judged with, so the ipcache and policy are not consulted.
+	 */
+	if (rc == PARSE_IP && !p.frag_later) {
+		flow_key_of(&key, &p);
+		fv = bpf_map_lookup_elem(&cordon_flows, &key);
+		if (fv && flow_expired(fv, p.protocol, now))
+			fv = NULL;
+		if (fv && fv->epoch == view.epoch)
+			return judge_known(skb, &p, fv, 0, ingress, view.audit_all, now);
+		if (!fv) {
+			flow_key_reverse(&rkey, &p);
+			rv = bpf_map_lookup_elem(&cordon_flows, &rkey);
+			if (rv && flow_expired(rv, p.protocol, now))
+				rv = NULL;
+			if (rv && rv->epoch == view.epoch)
+				return judge_known(skb, &p, rv, 1, ingress, view.audit_all, now);
+		}
+	}
+
+	view_load_maps(&view);
 	ipcache_lookup(view.hosts, view.prefixes, p.saddr, &src);
 
 	/* 1. anti-spoofing: a bound address from another MAC is dropped */
-	if (ingress && (src.flags & CORDON_IPC_F_MAC) &&
-	    !mac_eq(src.mac, p.smac)) {
-		audit = view.audit_all || (src.flags & CORDON_IPC_F_AUDIT);
-		return finish(skb, &p, src.identity, CORDON_ID_UNKNOWN, 0,
-			      audited(CORDON_VERDICT_DENY, audit),
-			      CORDON_REASON_SPOOFED, now);
-	}
+	if (ingress && spoofed(src.mac, src.flags & CORDON_IPC_F_MAC, &p))
+		return finish_spoofed(skb, &p, src.identity,
+				      view.audit_all || (src.flags & CORDON_IPC_F_AUDIT), now);
 	if (rc == PARSE_ARP_CHECK)
 		return TC_ACT_OK;
+
+	ipcache_lookup(view.hosts, view.prefixes, p.daddr, &dst);
+	audit = view.audit_all || ((src.flags | dst.flags) & CORDON_IPC_F_AUDIT);
 
 	/* 2. a later fragment passes only after its first fragment passed */
 	if (p.frag_later) {
@@ -181,76 +271,46 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 			return finish(skb, &p, f->src_identity, f->dst_identity,
 				      f->rule_id, f->verdict, CORDON_REASON_NONE,
 				      now);
-		ipcache_lookup(view.hosts, view.prefixes, p.daddr, &dst);
-		audit = view.audit_all || ((src.flags | dst.flags) & CORDON_IPC_F_AUDIT);
 		return finish(skb, &p, src.identity, dst.identity, 0,
 			      audited(CORDON_VERDICT_DENY, audit),
 			      CORDON_REASON_FRAGMENT, now);
 	}
 
-	/* 3. the forward direction of a flow judged under this epoch */
-	flow_key_of(&key, &p);
-	fv = bpf_map_lookup_elem(&cordon_flows, &key);
-	if (fv && flow_expired(fv, p.protocol, now))
-		fv = NULL;
-	if (fv && fv->epoch == view.epoch) {
-		flow_account(fv, &p, 0, now);
-		verdict = fv->verdict;
-		if (p.frag_first && verdict != CORDON_VERDICT_DENY)
-			frag_remember(&p, fv->src_identity, fv->dst_identity,
-				      fv->rule_id, verdict, now);
-		return finish(skb, &p, fv->src_identity, fv->dst_identity,
-			      fv->rule_id, verdict, fv->reason, now);
+	/* 3. a reply of a connection judged under an older epoch: judge its
+	 * original direction again */
+	if (rv) {
+		d = policy_decide(view.policy, view.policy_mask, dst.identity,
+				  src.identity, p.protocol, rv->policy_port);
+		flow_decide(rv, &d, audited(d.verdict, audit), &dst, &src,
+			    view.epoch);
+		flow_account(rv, &p, 1, now);
+		return finish(skb, &p, rv->src_identity, rv->dst_identity,
+			      rv->rule_id, rv->verdict, rv->reason, now);
 	}
 
-	ipcache_lookup(view.hosts, view.prefixes, p.daddr, &dst);
-	audit = view.audit_all || ((src.flags | dst.flags) & CORDON_IPC_F_AUDIT);
-
-	/* 4. a reply of a tracked connection; judged again if policy changed */
-	if (!fv) {
-		flow_key_reverse(&rkey, &p);
-		rv = bpf_map_lookup_elem(&cordon_flows, &rkey);
-		if (rv && !flow_expired(rv, p.protocol, now)) {
-			if (rv->epoch != view.epoch) {
-				d = policy_decide(view.policy, view.policy_mask, dst.identity,
-						  src.identity, p.protocol,
-						  rv->policy_port);
-				flow_decide(rv, &d, audited(d.verdict, audit),
-					    dst.identity, src.identity,
-					    view.epoch);
-			}
-			flow_account(rv, &p, 1, now);
-			return finish(skb, &p, rv->src_identity,
-				      rv->dst_identity, rv->rule_id,
-				      rv->verdict, rv->reason, now);
-		}
-	}
-
-	/* 5. a new flow (or one whose epoch is stale): ask the policy */
-	d = policy_decide(view.policy, view.policy_mask, src.identity, dst.identity, p.protocol,
-			  p.policy_port);
+	/* 4. a new flow (or one whose epoch is stale): ask the policy */
+	d = policy_decide(view.policy, view.policy_mask, src.identity,
+			  dst.identity, p.protocol, p.policy_port);
 	if (d.verdict == CORDON_VERDICT_DENY && looks_like_reply(&p))
 		d.reason = CORDON_REASON_NO_CONNECTION;
 	verdict = audited(d.verdict, audit);
 
 	if (fv) {
 		/* re-judged under the new epoch, counters kept */
-		flow_decide(fv, &d, verdict, src.identity, dst.identity,
-			    view.epoch);
+		flow_decide(fv, &d, verdict, &src, &dst, view.epoch);
 		flow_account(fv, &p, 0, now);
 	} else if (verdict != CORDON_VERDICT_DENY) {
-		flow_start(&cordon_flows, &key, skb, &p, &d, verdict,
-			   src.identity, dst.identity, view.epoch, now);
+		flow_start(&cordon_flows, &key, skb, &p, &d, verdict, &src, &dst,
+			   view.epoch, now);
 	} else {
 		struct cordon_flow_value *dv = bpf_map_lookup_elem(&cordon_denied, &key);
 
 		if (dv) {
-			flow_decide(dv, &d, verdict, src.identity,
-				    dst.identity, view.epoch);
+			flow_decide(dv, &d, verdict, &src, &dst, view.epoch);
 			flow_account(dv, &p, 0, now);
 		} else {
 			flow_start(&cordon_denied, &key, skb, &p, &d, verdict,
-				   src.identity, dst.identity, view.epoch, now);
+				   &src, &dst, view.epoch, now);
 		}
 	}
 	if (p.frag_first && verdict != CORDON_VERDICT_DENY)

@@ -170,8 +170,17 @@ struct cordon_flow_value {
 	__u8 tcp_flags;		/* CORDON_TCP_* */
 	__u8 encryption;	/* CORDON_ENC_* (classification of first payload) */
 	__be16 policy_port;	/* port (ICMP: type << 8 | code) the policy judged */
-	__u16 pad;
+	__u8 pad;
+	__u8 flags;		/* CORDON_FLOW_F_*, from the ipcache at decision */
+	__u8 src_mac[6];	/* bindings of both ends at decision, so packets */
+	__u8 dst_mac[6];	/* of a known flow are checked without the ipcache */
+	__u32 pad2;
 };
+
+#define CORDON_FLOW_F_SRC_MAC 0x1	/* src_mac is bound */
+#define CORDON_FLOW_F_DST_MAC 0x2	/* dst_mac is bound */
+#define CORDON_FLOW_F_SRC_AUDIT 0x4	/* the source's segment is in audit mode */
+#define CORDON_FLOW_F_DST_AUDIT 0x8
 
 #define CORDON_ENC_UNKNOWN 0
 
@@ -214,7 +223,7 @@ struct cordon_event {
 	__u8 saddr[16];
 	__u8 daddr[16];
 	__be16 sport;
-	__be16 dport;
+	__be16 dport;		/* the port policy judged (ICMP: type << 8 | code) */
 	__u8 protocol;
 	__u8 family;
 	__u8 verdict;

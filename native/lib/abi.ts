@@ -67,7 +67,7 @@ export const SIZE = {
   POLICY_MASK_KEY: 12,
   POLICY_MASK: 4,
   FLOW_KEY: 40,
-  FLOW_VALUE: 80,
+  FLOW_VALUE: 96,
   PAIR_KEY: 12,
   COUNTER: 16,
   EVENT: 72,

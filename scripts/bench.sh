@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# npm run bench: every figure as a ratio to a baseline measured in the same run.
+#  1. the datapath's in-kernel cost per packet at 10..100,000 entries (BPF_PROG_TEST_RUN)
+#  2. the controller's compile time at site scale and for a one-policy delta
+#  3. the namespace gateway through ../shared/bench/netbench: no filter,
+#     iptables, nftables and Cordon with the same rule count
+# Results: bench-results/*.json; a summary on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RULES=${BENCH_RULES:-10000}
+DURATION=${BENCH_DURATION:-5}
+out=bench-results
+mkdir -p "$out"
+if [ "$(id -u)" != 0 ]; then echo "bench: run as root (it loads eBPF programs and makes namespaces)" >&2; exit 1; fi
+[ -f native/build/Release/cordon_native.node ] || bash scripts/setup.sh
+
+echo "== datapath: in-kernel cost per packet (BPF_PROG_TEST_RUN), ratios to 10 entries"
+npx tsx scripts/bench/datapath-cost.ts > "$out/datapath-cost.json"
+node -e '
+const r = require("./'"$out"'/datapath-cost.json");
+console.log("entries   established ns  decision ns  new-conn ns  apply ms | ratios est/dec/new");
+r.sizes.forEach((s, i) => { const q = r.ratiosTo10Entries[i];
+  console.log(String(s.entries).padEnd(9), String(s.establishedNs).padStart(14), String(s.decisionNs).padStart(12),
+    String(s.newConnNs).padStart(12), String(s.applyMs).padStart(9), "|", q.established, q.decision, q.newConn); });'
+
+if [ -f scripts/bench/compile.ts ]; then
+  echo "== controller: compile at site scale"
+  npx tsx scripts/bench/compile.ts | tee "$out/compile.json"
+fi
+
+NETBENCH=../shared/bench/netbench
+if [ -x "$NETBENCH" ] || [ -f "$NETBENCH" ]; then
+  echo "== gateway: netbench compare --rules $RULES (about 3 minutes)"
+  tsx="$(pwd)/node_modules/.bin/tsx"
+  filter="$(pwd)/scripts/bench/netbench-filter.ts"
+  bash "$NETBENCH" deps
+  bash "$NETBENCH" compare --rules "$RULES" --duration "$DURATION" --label cordon --json \
+    --custom-up "$tsx $filter up $RULES" --custom-down "$tsx $filter down" > "$out/netbench.json" || {
+      echo "bench: netbench reported a failed metric or an error (see $out/netbench.json)" >&2; }
+else
+  echo "== gateway: ../shared/bench/netbench is not here (a user's clone): skipped"
+fi
+echo "results in $out/"
