@@ -13,7 +13,7 @@ import 'reflect-metadata'; // @peculiar/x509 uses tsyringe, which needs it loade
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { createHash, createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
-import type { PeerCertificate } from 'node:tls';
+import * as tls from 'node:tls';
 import * as x509 from '@peculiar/x509';
 import { controlClient, rpc } from '../../../proto/cordon/v1/client';
 import type { EnrollResponse } from '../../../proto/cordon/v1/control';
@@ -120,8 +120,10 @@ export function renewAt(c: Credentials): number {
  */
 export async function enroll(opts: { controller: string; token: string; name: string; caSha256?: string; store: IdentityStore }): Promise<Credentials> {
   const { keyPem, csrPem } = await newKeyAndCsr(opts.name);
-  let serverCert: PeerCertificate | null = null;
-  const client = controlClient(opts.controller, { caPem: null, onServerCert: (c) => (serverCert = c) });
+  // Node calls checkServerIdentity only for verified chains, so with no CA to verify
+  // against yet the server certificate is fetched with a bare TLS handshake.
+  const serverCert = await probeServerCertificate(opts.controller);
+  const client = controlClient(opts.controller, { caPem: null });
   let res: EnrollResponse;
   try {
     res = await rpc.enroll(client, { token: opts.token, csrPem, name: opts.name });
@@ -133,11 +135,26 @@ export async function enroll(opts: { controller: string; token: string; name: st
     const want = opts.caSha256.toLowerCase().replace(/^sha256:/, '').replace(/:/g, '');
     if (fingerprint(res.caPem) !== want) throw new IdentityError(`the controller's CA fingerprint is ${fingerprint(res.caPem)}, not the --ca-sha256 given`);
   }
-  const presented = serverCert as PeerCertificate | null;
+  const presented = serverCert;
   if (!presented?.raw) throw new IdentityError('the controller presented no TLS certificate');
   const server = new x509.X509Certificate(presented.raw);
   if (!(await server.verify({ publicKey: ca.publicKey, signatureOnly: true }).catch(() => false))) {
     throw new IdentityError('the controller\'s TLS certificate is not signed by the CA it returned: refusing (man in the middle?)');
   }
   return opts.store.save(keyPem, res);
+}
+
+/** The certificate the controller presents (no verification: only compared with the CA Enroll returns). */
+function probeServerCertificate(address: string): Promise<tls.PeerCertificate | null> {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(address);
+  if (!m) return Promise.reject(new IdentityError(`--controller must be HOST:PORT, got "${address}"`));
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: m[1] ?? m[2], port: Number(m[3]), rejectUnauthorized: false, ALPNProtocols: ['h2'], servername: 'cordon-controller' }, () => {
+      const c = s.getPeerCertificate();
+      s.destroy();
+      resolve(c?.raw ? c : null);
+    });
+    s.setTimeout(15_000, () => s.destroy(new Error('timed out')));
+    s.on('error', (e) => reject(Object.assign(new Error(`controller ${address}: ${e.message}`), { code: 14 })));
+  });
 }

@@ -1,0 +1,210 @@
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import pino from 'pino';
+import { Registry } from 'prom-client';
+import { CertificateAuthority } from '../../controller/src/control/ca/certificate-authority';
+import { FlowAggregator } from '../../controller/src/control/flows/flow-aggregator';
+import { ControlServer } from '../../controller/src/control/grpc/control.server';
+import { MemoryBundles, MemoryControlStore } from '../../controller/src/control/testing/fakes';
+import type { Datapath } from '../../../native/lib/datapath';
+import type { DatapathPort } from './datapath.port';
+import { validateEnforcerConfig } from './config';
+import { Enforcer } from './enforcer';
+import { BoundedQueue } from './flow-collector';
+import { RecordingDatapath } from './testing/recording-datapath';
+import { Backoff } from './backoff';
+
+// The real facade must fit the port (compile-time check).
+const _fits: DatapathPort = null as unknown as Datapath;
+void _fits;
+
+const log = pino({ level: 'silent' });
+const bundle = (generation: number, n = 1) => ({
+  generation,
+  identities: { sensors: 256, broker: 257, ...Object.fromEntries(Array.from({ length: n }, (_, i) => [`s${i}`, 300 + i])) },
+  ipcache: [
+    { cidr: '10.10.1.0/24', identity: 256 },
+    { cidr: '10.10.9.1/32', identity: 257, mac: '02:00:00:00:00:07' },
+    ...Array.from({ length: n }, (_, i) => ({ cidr: `10.20.${i}.0/24`, identity: 300 + i, ...(i % 2 === 0 ? { audit: true } : {}) })),
+  ],
+  policy: [
+    { srcIdentity: 256, dstIdentity: 257, protocol: 6, port: 8883, portPrefixLen: 16, verdict: 1 as const, ruleId: 1 },
+    ...Array.from({ length: n }, (_, i) => ({ srcIdentity: 300 + i, dstIdentity: 1, protocol: null, verdict: 2 as const, ruleId: 2 + i })),
+  ],
+  rules: [{ ruleId: 1, policy: 'sensors-to-broker' }],
+  warnings: [],
+});
+
+async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 8000) {
+  const t0 = Date.now();
+  while (!(await fn())) {
+    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+describe('enforcer daemon against the real control server (recording datapath)', () => {
+  let dir: string;
+  let ca: CertificateAuthority;
+  let store: MemoryControlStore;
+  let bundles: MemoryBundles;
+  let server: ControlServer;
+  let registry: Registry;
+  let controller: string;
+  const running: Enforcer[] = [];
+
+  const start = async (dp: RecordingDatapath, flags: { token?: string } = {}) => {
+    const cfg = validateEnforcerConfig(
+      { controller, token: flags.token, interface: ['eth1', 'eth2'], stateDir: path.join(dir, 'state'), metrics: '127.0.0.1:0', name: 'gw-1', flowInterval: '100ms' },
+      { datapath: dp, log },
+    );
+    const e = await new Enforcer(cfg).start();
+    running.push(e);
+    return e;
+  };
+  const scrape = (e: Enforcer) => fetch(`http://127.0.0.1:${e.metricsPort}/metrics`).then((r) => r.text());
+
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-enf-'));
+    ca = await CertificateAuthority.open(path.join(dir, 'ctl'));
+    store = new MemoryControlStore();
+    bundles = new MemoryBundles();
+    registry = new Registry();
+    server = new ControlServer({ ca, store, bundles, log, flows: new FlowAggregator(registry, (id) => server.segmentOf(id)) });
+    controller = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
+  });
+  afterAll(async () => {
+    for (const e of running) await e.stop();
+    await server.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('enrolls, serves generation 0 before any bundle, applies before attaching, then follows deltas', async () => {
+    store.addToken('tok');
+    const dp = new RecordingDatapath();
+    const e = await start(dp, { token: 'tok' });
+    expect(fs.statSync(path.join(dir, 'state', 'key.pem')).mode & 0o777).toBe(0o600);
+    expect(await scrape(e)).toMatch(/^cordon_policy_generation 0$/m);
+    expect(dp.calls).toEqual([]); // nothing attached with empty maps
+
+    bundles.publish(bundle(1));
+    await until('generation 1', () => dp.applied().includes(1));
+    await until('attached', () => dp.ops().includes('attach:eth2:egress'));
+    expect(dp.ops()).toEqual(['apply:1', 'attach:eth1:ingress', 'attach:eth1:egress', 'attach:eth2:ingress', 'attach:eth2:egress']);
+    await until('metric 1', async () => /^cordon_policy_generation 1$/m.test(await scrape(e)));
+
+    bundles.publish(bundle(2, 3));
+    await until('generation 2', () => dp.applied().includes(2));
+    const last = dp.calls.at(-1)!;
+    expect(last).toMatchObject({ op: 'apply', generation: 2 });
+    // The datapath got the whole generation 2, rebuilt from a delta.
+    const want = bundle(2, 3);
+    const sortBy = <T>(xs: T[]) => xs.map((x) => JSON.stringify(x)).sort();
+    expect(sortBy((last as { ipcache: unknown[] }).ipcache)).toEqual(sortBy(want.ipcache));
+    expect(sortBy((last as { policy: unknown[] }).policy)).toEqual(sortBy(want.policy));
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'state', 'bundle.json'), 'utf8')).state.generation).toBe(2);
+    await until('status reported', () => (store.enforcers.get('gw-1')?.generation ?? 0) === 2);
+  });
+
+  it('reports flows as increments into metrics and to the controller', async () => {
+    const e = running[0];
+    const dp = (e.cfg.datapath as RecordingDatapath);
+    dp.pairs = [
+      { srcIdentity: 256, dstIdentity: 257, verdict: 'allow', reason: 'none', packets: 10, bytes: 1000 },
+      { srcIdentity: 300, dstIdentity: 1, verdict: 'deny', reason: 'policy', packets: 4, bytes: 240 },
+    ];
+    dp.reasons = { policy: { packets: 4, bytes: 240 } };
+    const ns = Number(process.hrtime.bigint());
+    dp.flowTable = [
+      { src: '10.10.1.5', dst: '10.10.9.1', sport: 40000, dport: 8883, protocol: 6, family: 4, srcIdentity: 256, dstIdentity: 257, verdict: 'allow', reason: 'none', ruleId: 1, packetsFwd: 6, bytesFwd: 600, packetsRev: 4, bytesRev: 400, firstSeenNs: ns - 1e9, lastSeenNs: ns, ifindex: 3 },
+    ];
+    await until('metrics', async () => (await scrape(e)).includes('cordon_flow_packets_total{src_segment="sensors",dst_segment="broker",verdict="allow"} 10'));
+    dp.pairs[0] = { ...dp.pairs[0], packets: 15, bytes: 1500 };
+    dp.flowTable[0] = { ...dp.flowTable[0], packetsFwd: 9, bytesFwd: 900 };
+    await until('increment', async () => (await scrape(e)).includes('cordon_flow_packets_total{src_segment="sensors",dst_segment="broker",verdict="allow"} 15'));
+    const text = await scrape(e);
+    expect(text).toContain('cordon_flow_packets_total{src_segment="s0",dst_segment="world",verdict="deny"} 4');
+    expect(text).toContain('cordon_drops_total{reason="policy"} 4');
+    expect(text).toContain('cordon_drops_total{reason="spoofed"} 0');
+    expect(text).toMatch(/cordon_apply_duration_seconds_count 2/);
+    expect(text).toContain('cordon_map_entries{map="flows"} 1');
+    await until('controller metrics', async () => (await registry.metrics()).includes('cordon_flow_packets_total{src_segment="sensors",dst_segment="broker",verdict="allow"} 15'));
+    const flows = server['d'].flows.list();
+    expect(flows[0]).toMatchObject({ enforcer: 'gw-1', src: '10.10.1.5', packets: 13, srcSegment: 'sensors', verdict: 'allow' });
+  });
+
+  it('renews its certificate without dropping the policy stream', async () => {
+    const e = running[0];
+    const dp = e.cfg.datapath as RecordingDatapath;
+    const before = fs.readFileSync(path.join(dir, 'state', 'cert.pem'), 'utf8');
+    const cut = jest.spyOn(server.sessions, 'remove');
+    await e.renew();
+    const after = fs.readFileSync(path.join(dir, 'state', 'cert.pem'), 'utf8');
+    expect(after).not.toBe(before);
+    expect(server.sessions.connected()).toEqual(['gw-1']);
+    bundles.publish(bundle(3, 2));
+    await until('generation 3 on the new stream', () => dp.applied().includes(3));
+    expect(cut).toHaveBeenCalled(); // the old stream went, after the new one was accepted
+    expect(dp.ops().filter((o) => o.startsWith('detach'))).toEqual([]);
+    cut.mockRestore();
+  });
+
+  it('on stop leaves enforcement in place; a restart needs no token, adopts, and resumes from its generation', async () => {
+    const e = running.shift()!;
+    const dp = e.cfg.datapath as RecordingDatapath;
+    await e.stop();
+    expect(dp.ops().slice(-1)).toEqual(['close']);
+    expect(dp.ops().some((o) => o.startsWith('detach') || o === 'unpin')).toBe(false);
+
+    const dp2 = new RecordingDatapath(true, 3); // adopted pins, enforcing generation 3
+    const e2 = await start(dp2); // no token
+    expect(dp2.applied()).toEqual([]);
+    expect(dp2.ops()).toEqual(['attach:eth1:ingress', 'attach:eth1:egress', 'attach:eth2:ingress', 'attach:eth2:egress']);
+    expect(await scrape(e2)).toMatch(/^cordon_policy_generation 3$/m);
+    bundles.publish(bundle(4, 4));
+    await until('generation 4', () => dp2.applied().includes(4));
+    expect(dp2.applied()).toEqual([4]);
+
+    // After a reboot (fresh maps), bundle.json is enforced again before the controller says anything.
+    await e2.stop();
+    running.splice(running.indexOf(e2), 1);
+    const dp3 = new RecordingDatapath(false, 0);
+    await start(dp3);
+    expect(dp3.ops().slice(0, 2)).toEqual(['apply:4', 'attach:eth1:ingress']);
+  });
+
+  it('keeps enforcing when revoked, and detaches only with --detach', async () => {
+    const e = running[0];
+    const dp = e.cfg.datapath as RecordingDatapath;
+    await server.revoke('gw-1');
+    await until('disconnected', async () => /^cordon_controller_connected 0$/m.test(await scrape(e)));
+    expect(dp.ops().some((o) => o.startsWith('detach'))).toBe(false);
+    await e.stop({ detach: true });
+    running.splice(running.indexOf(e), 1);
+    expect(dp.ops().slice(-6)).toEqual(['detach:eth1:ingress', 'detach:eth1:egress', 'detach:eth2:ingress', 'detach:eth2:egress', 'unpin', 'close']);
+  });
+});
+
+describe('enforcer pieces', () => {
+  it('bounded queue drops the oldest and counts', () => {
+    const q = new BoundedQueue<number>(3);
+    for (let i = 1; i <= 5; i++) q.push(i);
+    expect([q.shift(), q.shift(), q.shift()]).toEqual([3, 4, 5]);
+    expect(q.dropped).toBe(2);
+  });
+  it('backoff grows, is jittered within [cap/2, cap], and resets', () => {
+    const b = new Backoff(100, 1000, () => 0.999);
+    expect([b.next(), b.next(), b.next(), b.next(), b.next()]).toEqual([99, 199, 399, 799, 999]);
+    const lo = new Backoff(100, 1000, () => 0);
+    expect(lo.next()).toBe(50);
+    b.reset();
+    expect(b.next()).toBe(99);
+  });
+  it('refuses bad flags with every problem named', () => {
+    expect(() => validateEnforcerConfig({ controller: 'nope', interface: [], metrics: 'x', name: 'Bad!' })).toThrow(
+      /--controller must be HOST:PORT[\s\S]*--interface IF is required[\s\S]*--metrics must be[\s\S]*--name "Bad!"/,
+    );
+  });
+});

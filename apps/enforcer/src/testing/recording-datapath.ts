@@ -1,0 +1,72 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * A DatapathPort that records calls, for tests of the daemon's ordering logic
+ * (apply before attach, resume without re-apply, detach only when asked).
+ * It judges no packet: every claim about packets is tested with the real addon.
+ */
+import type { DatapathFlow, DatapathPair, DatapathPort, Direction } from '../datapath.port';
+import type { IpcacheEntry, PolicyEntry } from '../../../../native/lib/abi';
+
+export type Call =
+  | { op: 'attach' | 'detach'; ifname: string; direction: Direction }
+  | { op: 'apply'; generation: number; ipcache: IpcacheEntry[]; policy: PolicyEntry[]; auditAll: boolean }
+  | { op: 'close' | 'unpin' };
+
+export class RecordingDatapath implements DatapathPort {
+  calls: Call[] = [];
+  flowTable: DatapathFlow[] = [];
+  pairs: DatapathPair[] = [];
+  reasons: Record<string, { packets: number; bytes: number }> = {};
+  private st = { epoch: 0, generation: 0, auditAll: false };
+  failNextApply: Error | null = null;
+
+  constructor(
+    readonly adopted = false,
+    generation = 0,
+  ) {
+    this.st.generation = generation;
+  }
+  async attach(ifname: string, direction: Direction) {
+    this.calls.push({ op: 'attach', ifname, direction });
+  }
+  async detach(ifname: string, direction: Direction) {
+    this.calls.push({ op: 'detach', ifname, direction });
+  }
+  async applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean }) {
+    if (this.failNextApply) {
+      const e = this.failNextApply;
+      this.failNextApply = null;
+      throw e;
+    }
+    this.calls.push({ op: 'apply', generation: g.generation, ipcache: [...g.ipcache], policy: [...g.policy], auditAll: g.auditAll === true });
+    this.st = { epoch: this.st.epoch + 1, generation: g.generation, auditAll: g.auditAll === true };
+    return { epoch: this.st.epoch, durationMs: 0.1 };
+  }
+  state() {
+    return { ...this.st };
+  }
+  async flows() {
+    return this.flowTable.map((f) => ({ ...f }));
+  }
+  pairStats() {
+    return this.pairs.map((p) => ({ ...p }));
+  }
+  reasonStats() {
+    return { ...this.reasons };
+  }
+  mapFill() {
+    return { flows: { entries: this.flowTable.length, max: 262144 } };
+  }
+  close() {
+    this.calls.push({ op: 'close' });
+  }
+  unpin() {
+    this.calls.push({ op: 'unpin' });
+  }
+  applied(): number[] {
+    return this.calls.flatMap((c) => (c.op === 'apply' ? [c.generation] : []));
+  }
+  ops(): string[] {
+    return this.calls.map((c) => (c.op === 'apply' ? `apply:${c.generation}` : 'ifname' in c ? `${c.op}:${c.ifname}:${c.direction}` : c.op));
+  }
+}
