@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `cordon enforcer` (the daemon) and `cordon enforcer revoke NAME`.
+ */
+import type { Command } from 'commander';
+import { Client, CliContext, CliError, clientOptions, ClientOptions, outputFormat } from '../context';
+import { ENFORCER_DEFAULTS, EnforcerConfigError, validateEnforcerConfig } from '../../../enforcer/src/config';
+import { Enforcer } from '../../../enforcer/src/enforcer';
+import { IdentityError } from '../../../enforcer/src/identity';
+
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+export function register(program: Command, ctx: CliContext): void {
+  const cmd = program
+    .command('enforcer')
+    .description('run the enforcer daemon on this host (needs root: loads eBPF), or manage enforcers')
+    .option('--controller <host:port>', 'controller gRPC address')
+    .option('--token <token>', 'one-time enrollment token (only needed until a certificate is stored)')
+    .option('--interface <if>', 'interface to enforce on (repeat for more)', collect, [] as string[])
+    .option('--state-dir <dir>', 'key, certificate and last bundle', ENFORCER_DEFAULTS.stateDir)
+    .option('--metrics <host:port>', 'Prometheus /metrics address', ENFORCER_DEFAULTS.metrics)
+    .option('--name <name>', 'enforcer name (default: host name)')
+    .option('--ca-sha256 <hex>', 'expected SHA-256 of the controller CA certificate, checked at enrollment')
+    .option('--flow-interval <duration>', 'how often flow counters are read and sent', ENFORCER_DEFAULTS.flowInterval)
+    .option('--detach', 'on SIGTERM, detach from the interfaces and remove the pins (default: enforcement stays)')
+    .action(async (o: { controller?: string; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; flowInterval: string; detach?: boolean }) => {
+      let cfg;
+      try {
+        cfg = validateEnforcerConfig({ ...o, controller: o.controller ?? '', token: o.token ?? ctx.env.CORDON_ENROLL_TOKEN });
+      } catch (err) {
+        if (err instanceof EnforcerConfigError) throw new CliError(err.message, 2);
+        throw err;
+      }
+      let enforcer: Enforcer;
+      try {
+        enforcer = await new Enforcer(cfg).start();
+      } catch (err) {
+        if (err instanceof IdentityError) throw new CliError(err.message, 1);
+        throw err;
+      }
+      ctx.err(`cordon enforcer ${enforcer.name} running (metrics on ${cfg.metrics}, controller ${cfg.controller})\n`);
+      const sig = await ctx.stopSignal();
+      ctx.err(`cordon enforcer: ${sig}, stopping${cfg.detach ? ' and detaching' : '; enforcement stays in place'}\n`);
+      await enforcer.stop();
+    });
+
+  clientOptions(cmd.command('revoke <name>').description('revoke an enforcer: its certificates are refused and its streams cut at once'), true).action(
+    async (name: string, o: ClientOptions) => {
+      const client = new Client(o, ctx.env);
+      const r = await client.json<{ name: string; serials: string[]; streamsCut: number }>('POST', `/v1/enforcers/${encodeURIComponent(name)}/revoke`);
+      if (outputFormat(o) === 'json') ctx.out(JSON.stringify(r) + '\n');
+      else ctx.out(`enforcer ${r.name} revoked (${r.serials.length} certificate(s), ${r.streamsCut} stream(s) cut)\n`);
+    },
+  );
+
+  // `cordon flows [--watch]`: the flows enforcers report (GET /v1/flows), here because the control channel serves them.
+  clientOptions(program.command('flows').description('flows reported by the enforcers, most recent first'), true)
+    .option('--watch', 'keep printing flows as they are seen')
+    .option('--verdict <v>', 'allow, deny or audit')
+    .option('--segment <name>', 'only flows from or to this segment')
+    .option('--limit <n>', 'at most this many', '100')
+    .option('--interval <ms>', 'poll interval with --watch', '2000')
+    .action(async (o: ClientOptions & { watch?: boolean; verdict?: string; segment?: string; limit: string; interval: string }) => {
+      const client = new Client(o, ctx.env);
+      const json = outputFormat(o) === 'json';
+      const q = (since?: number) => {
+        const p = new URLSearchParams({ limit: o.limit });
+        if (o.verdict) p.set('verdict', o.verdict);
+        if (o.segment) p.set('segment', o.segment);
+        if (since !== undefined) p.set('since', String(since));
+        return `/v1/flows?${p}`;
+      };
+      type Flow = { enforcer: string; src: string; sport: number; dst: string; dport: number; protocol: number; srcSegment: string; dstSegment: string; verdict: string; reason: string; packets: number; bytes: number; lastSeen: string };
+      const print = (items: Flow[], header: boolean) => {
+        if (json) {
+          if (o.watch) for (const f of items) ctx.out(JSON.stringify(f) + '\n');
+          else ctx.out(JSON.stringify({ items }, null, 2) + '\n');
+          return;
+        }
+        if (header) ctx.out(['LAST SEEN', 'ENFORCER', 'FROM', 'TO', 'PROTO', 'SEGMENTS', 'VERDICT', 'PACKETS', 'BYTES'].join('\t') + '\n');
+        for (const f of items) {
+          const verdict = f.verdict === 'allow' ? 'allow' : `${f.verdict}(${f.reason})`;
+          ctx.out([f.lastSeen, f.enforcer, `${f.src}:${f.sport}`, `${f.dst}:${f.dport}`, f.protocol, `${f.srcSegment}->${f.dstSegment}`, verdict, f.packets, f.bytes].join('\t') + '\n');
+        }
+      };
+      let page = await client.json<{ now: number; items: Flow[] }>('GET', q());
+      print(page.items, true);
+      if (!o.watch) return;
+      let stop = false;
+      void ctx.stopSignal().then(() => (stop = true));
+      while (!stop) {
+        await new Promise((r) => setTimeout(r, Math.max(200, Number(o.interval) || 2000)));
+        page = await client.json<{ now: number; items: Flow[] }>('GET', q(page.now));
+        print(page.items.reverse(), false);
+      }
+    });
+}
