@@ -3,6 +3,8 @@
  * Every semantic rule of DESIGN.md, proven with crafted packets through the
  * real program (BPF_PROG_TEST_RUN). Names: family_number_scenario.
  */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { IDENTITY, IpcacheEntry, PolicyEntry, VERDICT } from '../../native/lib/abi';
 import { Datapath, DropEvent } from '../../native/lib/datapath';
 import { openTestDatapath, passes } from '../support/datapath';
@@ -436,6 +438,19 @@ describe('events and errors', () => {
 
   test('errors_1_attach_to_a_missing_interface_says_why', async () => {
     await expect(dp.attach('cordon-nope0', 'ingress')).rejects.toThrow(/cordon-nope0: no such device/);
+  });
+
+  test('errors_3_an_incompatible_pinned_map_fails_the_load_with_the_reason', async () => {
+    const name = 'test-incompatible';
+    Datapath.removePins(name);
+    fs.mkdirSync(`/sys/fs/bpf/cordon/${name}`, { recursive: true });
+    // A cordon_state of another shape, as an older version might have left.
+    execFileSync('bpftool', ['map', 'create', `/sys/fs/bpf/cordon/${name}/cordon_state`, 'type', 'array', 'key', '4', 'value', '8', 'entries', '1', 'name', 'cordon_state']);
+    try {
+      await expect(Datapath.open({ name })).rejects.toThrow(/load the datapath into the kernel: .*incompatible version[\s\S]*cordon_state/);
+    } finally {
+      Datapath.removePins(name);
+    }
   });
 
   test('errors_2_test_run_rejects_runt_frames', async () => {
