@@ -5,7 +5,6 @@
  */
 import 'reflect-metadata';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
@@ -13,15 +12,7 @@ import { startController } from '../../apps/controller/src/main';
 import { controlClient, rpc } from '../../proto/cordon/v1/client';
 import { BundleUpdate } from '../../proto/cordon/v1/control';
 import { keyAndCsr } from '../../apps/controller/src/control/testing/fakes';
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
+import { freePort } from './helpers';
 
 describe('control channel in the running controller', () => {
   let dir: string;

@@ -1,0 +1,11 @@
+import * as net from 'node:net';
+
+/** A TCP port free right now on 127.0.0.1 (for --grpc, whose bound port the controller does not report). */
+export async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = net.createServer().listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
