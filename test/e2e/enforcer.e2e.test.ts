@@ -67,7 +67,7 @@ const root = process.getuid?.() === 0;
   const enforcers: Enforcer[] = [];
   const api = async (method: string, p: string, body?: unknown) => {
     const r = await fetch(`${ctl.url}${p}`, { method, headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: r.status, body: await r.json().catch(() => null) };
+    return { status: r.status, body: (await r.json().catch(() => null)) as any };
   };
   const docs = (ports: string[]) => [
     { apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'clients' }, spec: { cidrs: [client.subnet4, client.subnet6] } },
