@@ -1,11 +1,11 @@
 /**
  * Site-scale fixture and the compile benchmark the bench runner calls:
  * 1,000 segments, 10,000 devices, 10,000 policies (100,000+ policy entries),
- * then a one-policy change compiled and diffed as a delta.
+ * then one-document changes applied incrementally (a policy, a device, a
+ * segment's CIDRs, the quarantine list), each giving a delta and the new hash.
  */
 import { Device, Document, Policy, Segment } from '../policy/schema';
-import { compile } from './compile';
-import { diffBundles } from './delta';
+import { IncrementalCompiler } from './incremental';
 
 export interface ScaleSize {
   segments: number;
@@ -71,31 +71,61 @@ export function scalePolicy(i: number, size: ScaleSize = SITE_SCALE, extraPort?:
 export interface BenchResult {
   entries: number;
   ipcacheEntries: number;
+  /** Compiling the whole site from documents (IncrementalCompiler's first build, what compile() does). */
   compileMs: number;
-  /** Recompiling after one policy changed, plus computing the delta. */
+  /** One policy changed (a port added): the incremental update, delta and new bundle hash included. */
   deltaMs: number;
   deltaEntries: number;
+  /** Other one-document changes on the same state, each the median of a few runs, in ms. */
+  deltas: { policyAdd: number; policyRemove: number; deviceMove: number; segmentCidrs: number; quarantine: number };
   heapMb: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
 }
 
 export function benchCompile(size: ScaleSize = SITE_SCALE): BenchResult {
   const docs = makeScaleDocs(size);
   const t0 = performance.now();
-  const first = compile(docs, { identities: {}, generation: 1 });
+  const inc = new IncrementalCompiler(docs, { identities: {}, generation: 1 });
   const compileMs = performance.now() - t0;
+  const first = inc.bundle;
 
-  const changed = docs.map((d) => (d.kind === 'Policy' && d.metadata.name === 'pol-00042' ? scalePolicy(42, size, 9443) : d));
   const t1 = performance.now();
-  const second = compile(changed, { identities: first.identities, generation: 2 });
-  const delta = diffBundles(first, second);
+  const { delta } = inc.update({ upsert: [scalePolicy(42, size, 9443)] }, 2);
   const deltaMs = performance.now() - t1;
+
+  let gen = 3;
+  const time = (fn: () => void) => {
+    const t = performance.now();
+    fn();
+    return performance.now() - t;
+  };
+  const runs = (n: number, fn: (i: number) => void) => median(Array.from({ length: n }, (_, i) => time(() => fn(i))));
+  const lastSeg = size.segments - 1;
+  const deltas = {
+    policyAdd: runs(5, (i) => inc.update({ upsert: [{ ...scalePolicy(size.policies + i, size), metadata: { name: `pol-extra-${i}` } }] }, gen++)),
+    policyRemove: runs(5, (i) => inc.update({ remove: [{ kind: 'Policy', name: `pol-extra-${i}` }] }, gen++)),
+    deviceMove: runs(5, (i) => {
+      const d = docs.find((x): x is Device => x.kind === 'Device' && x.metadata.name === `dev-${String(i).padStart(5, '0')}`)!;
+      inc.update({ upsert: [{ ...d, metadata: { ...d.metadata, labels: { seg: segName(lastSeg) } }, spec: { ...d.spec, addresses: [`10.${lastSeg >> 8}.${lastSeg & 255}.${200 + i}`] } }] }, gen++);
+    }),
+    segmentCidrs: runs(5, (i) => {
+      const s = docs.find((x): x is Segment => x.kind === 'Segment' && x.metadata.name === segName(i))!;
+      inc.update({ upsert: [{ ...s, spec: { ...s.spec, cidrs: [...s.spec.cidrs, `172.16.${i}.0/24`] } }] }, gen++);
+    }),
+    quarantine: runs(5, (i) => inc.update({ quarantined: [`dev-0000${i}`] }, gen++)),
+  };
 
   return {
     entries: first.policy.length,
     ipcacheEntries: first.ipcache.length,
     compileMs: Math.round(compileMs),
-    deltaMs: Math.round(deltaMs),
+    deltaMs: Math.round(deltaMs * 10) / 10,
     deltaEntries: delta.policy.upsert.length + delta.policy.remove.length + delta.ipcache.upsert.length + delta.ipcache.remove.length,
+    deltas: Object.fromEntries(Object.entries(deltas).map(([k, v]) => [k, Math.round(v * 10) / 10])) as BenchResult['deltas'],
     heapMb: Math.round(process.memoryUsage().heapUsed / 1048576),
   };
 }

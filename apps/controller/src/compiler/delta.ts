@@ -5,7 +5,9 @@
  */
 import { IpcacheEntry, PolicyEntry } from '../../../../native/lib/abi';
 import { parseCidr } from '../policy/net';
-import { Bundle, bundleHash, canonicalIpcacheEntry, canonicalRule, entryInnerKey, portMask, RuleInfo } from './compile';
+import type { Bundle, RuleInfo } from './compile';
+import { bundleHash, canonicalIpcacheEntry, canonicalRule } from './hash';
+import { compareInnerKeys, entryInnerKey, portMask } from './keys';
 
 /** The key of a policy entry (what the datapath map is keyed by). */
 export interface PolicyKeyRef {
@@ -108,10 +110,7 @@ function sortIpcache(entries: IpcacheEntry[]): IpcacheEntry[] {
 }
 
 function comparePolicy(a: PolicyEntry, b: PolicyEntry): number {
-  const ka = entryInnerKey(a);
-  const kb = entryInnerKey(b);
-  const protoOf = (k: number) => (k === 0 ? -1 : Math.floor(k / 65536) % 256);
-  return a.srcIdentity - b.srcIdentity || a.dstIdentity - b.dstIdentity || protoOf(ka) - protoOf(kb) || ka - kb;
+  return a.srcIdentity - b.srcIdentity || a.dstIdentity - b.dstIdentity || compareInnerKeys(entryInnerKey(a), entryInnerKey(b));
 }
 
 /** Applies a delta to the bundle it was computed from; throws DeltaMismatchError when it does not fit. */

@@ -1,0 +1,564 @@
+/**
+ * The compiler as a long-lived state: documents in, then changes in, each
+ * change giving the next bundle and the delta to it, at a cost that follows
+ * the size of the change rather than the size of the site.
+ *
+ * What it keeps:
+ *   - per policy: the identities of its `from` and `to`, its rules with their
+ *     ids and port/type blocks (so a pair never re-parses a rule);
+ *   - per identity pair: the policies covering it, its sorted entries and
+ *     their digest (see hash.ts), so a change recompiles only the pairs of the
+ *     policies it touches and rehashes only those;
+ *   - the ipcache rows and their owners (see ipcache.ts);
+ *   - rules by id, hashed in buckets of 256 ids.
+ *
+ * Determinism: the bundle is a function of the documents, the quarantine list
+ * and the ids already handed out (identities, and rule ids when given), never
+ * of the path taken: IncrementalCompiler(docs1).update(change) gives the same
+ * bundle, hash included, as compile(docs2, { identities: history, rules:
+ * previous rules }) (incremental.spec.ts checks it on random edit sequences).
+ *
+ * Rule ids are stable: a rule (policy, allow|deny, index) keeps the id it had
+ * in the previous generation; new rules get, in (policy, action, index) order,
+ * the lowest ids the previous generation did not hold. So per-rule counters keep
+ * their meaning across generations, and a one-policy change does not renumber
+ * every later policy.
+ */
+import type { PolicyEntry } from '../../../../native/lib/abi';
+import type { Device, Document, Policy, Segment } from '../policy/schema';
+import type { Bundle, CompileOptions, RuleInfo } from './compile';
+import { BundleDelta, diffBundles, policyKeyRef, PolicyKeyRef } from './delta';
+import { canonicalRule, combineDigests, identitiesDigest, pairDigest, policyDigest, RULE_BUCKET, ruleBucketDigest, rulesDigest } from './hash';
+import { assignIdentities } from './identities';
+import { IpcacheState } from './ipcache';
+import { compareInnerKeys, entryInnerKey, ruleKeys } from './keys';
+import { compilePair, CompiledRule, RANK_ALLOW, RANK_AUDIT_DENY, RANK_DENY, sameDecision } from './pair';
+
+export interface DocumentRef {
+  kind: Document['kind'];
+  name: string;
+}
+
+export interface CompileChange {
+  /** Documents created or replaced (by kind and name). */
+  upsert?: readonly Document[];
+  remove?: readonly DocumentRef[];
+  /** The whole new quarantine list; omitted: unchanged. */
+  quarantined?: readonly string[];
+}
+
+export interface CompileStep {
+  bundle: Bundle;
+  delta: BundleDelta;
+}
+
+interface PolicyState {
+  doc: Policy;
+  froms: number[];
+  tos: number[];
+  rules: CompiledRule[];
+  infos: RuleInfo[];
+  warnings: string[];
+}
+
+interface PairState {
+  key: string;
+  src: number;
+  dst: number;
+  policies: Set<string>;
+  entries: PolicyEntry[];
+  digest: string;
+}
+
+const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const cmpPair = (a: { src: number; dst: number }, b: { src: number; dst: number }) => a.src - b.src || a.dst - b.dst;
+const pairKey = (src: number, dst: number) => `${src}/${dst}`;
+const ruleKey = (policy: string, action: string, index: number) => `${policy}\u0000${action}\u0000${index}`;
+const validRuleId = (id: unknown): id is number => Number.isInteger(id) && (id as number) >= 1 && (id as number) <= 0xffffffff;
+const COMPILED_KINDS = new Set(['Segment', 'Device', 'Policy']);
+
+export class IncrementalCompiler {
+  private segments = new Map<string, Segment>();
+  private devices = new Map<string, Device>();
+  private policies = new Map<string, PolicyState>();
+  private quarantined = new Set<string>();
+  private identities: Record<string, number> = {};
+  private known: Record<string, number> = {};
+  private ipc = new IpcacheState();
+
+  private pairs = new Map<string, PairState>();
+  private sortedPairs: PairState[] = [];
+  /** Segment name (known or not) -> policies naming it in from or to. */
+  private refs = new Map<string, Set<string>>();
+  private rulesById = new Map<number, RuleInfo>();
+  private ruleIdByKey = new Map<string, number>();
+  private ruleBuckets = new Map<number, string>();
+
+  private generation = 0;
+  private current!: Bundle;
+  private policyCache: PolicyEntry[] | null = null;
+  private policyDigestCache: string | null = null;
+  private rulesCache: RuleInfo[] | null = null;
+  private rulesDigestCache: string | null = null;
+  private idsDigestCache: string | null = null;
+  private policyWarnings: string[] | null = null;
+
+  constructor(docs: readonly Document[], opts: CompileOptions) {
+    this.reset(docs, opts);
+  }
+
+  /** The bundle of the current state. */
+  get bundle(): Bundle {
+    return this.current;
+  }
+
+  /**
+   * Every identity handed out so far (those given to the constructor and every
+   * one assigned since), segment names no longer present included: what a store
+   * persists so that an id is never reused for another segment.
+   */
+  get identityHistory(): Record<string, number> {
+    return { ...this.known };
+  }
+
+  /** The compiled documents (segments, devices, policies) as they stand. */
+  documents(): Document[] {
+    return [...this.segments.values(), ...this.devices.values(), ...[...this.policies.values()].map((p) => p.doc)];
+  }
+
+  /**
+   * Applies a change and returns the next bundle (with `generation`) and the
+   * delta from the previous one. Documents of kinds the compiler ignores
+   * (PolicyTest, PostureRule) are ignored; an upsert equal to what is held is a no-op.
+   */
+  update(change: CompileChange, generation: number): CompileStep {
+    const prev = this.current;
+    const segUp = new Map<string, Segment | undefined>();
+    const devUp = new Map<string, Device | undefined>();
+    const polUp = new Map<string, Policy | undefined>();
+    const same = (a: Document | undefined, b: Document | undefined) => a === b || (a !== undefined && b !== undefined && JSON.stringify(a) === JSON.stringify(b));
+    for (const r of change.remove ?? []) {
+      if (r.kind === 'Segment' && this.segments.has(r.name)) segUp.set(r.name, undefined);
+      else if (r.kind === 'Device' && this.devices.has(r.name)) devUp.set(r.name, undefined);
+      else if (r.kind === 'Policy' && this.policies.has(r.name)) polUp.set(r.name, undefined);
+    }
+    for (const d of change.upsert ?? []) {
+      const n = d.metadata.name;
+      if (d.kind === 'Segment') same(this.segments.get(n), d) ? segUp.delete(n) : segUp.set(n, d);
+      else if (d.kind === 'Device') same(this.devices.get(n), d) ? devUp.delete(n) : devUp.set(n, d);
+      else if (d.kind === 'Policy') same(this.policies.get(n)?.doc, d) ? polUp.delete(n) : polUp.set(n, d);
+    }
+    const quarantined = change.quarantined ? new Set(change.quarantined) : this.quarantined;
+
+    // Identities: only segments coming or going get or lose one.
+    const added: string[] = [];
+    const removed: string[] = [];
+    for (const [n, d] of segUp) {
+      if (d && !this.segments.has(n)) added.push(n);
+      if (!d && this.segments.has(n)) removed.push(n);
+    }
+    let ids = this.identities;
+    if (added.length || removed.length) {
+      const names = [...this.segments.keys()].filter((n) => !removed.includes(n)).concat(added);
+      ids = assignIdentities(names, this.known);
+      // A corrupt history can move a kept segment's id; then nothing incremental holds.
+      if (names.some((n) => this.segments.has(n) && ids[n] !== this.identities[n])) {
+        return this.rebuild(prev, segUp, devUp, polUp, quarantined, generation);
+      }
+    }
+
+    this.generation = generation;
+    const idDelta: BundleDelta['identities'] = { upsert: {}, remove: [...removed].sort(cmpStr) };
+    for (const n of added) idDelta.upsert[n] = ids[n];
+    if (ids !== this.identities) {
+      this.identities = ids;
+      Object.assign(this.known, ids);
+      this.idsDigestCache = null;
+      this.ipc.setIdentities(ids);
+    }
+
+    // Policies: the changed ones, and those naming a segment that came or went.
+    const recompile = new Map<string, Policy | undefined>(polUp);
+    for (const n of [...added, ...removed]) {
+      for (const pn of this.refs.get(n) ?? []) if (!recompile.has(pn)) recompile.set(pn, this.policies.get(pn)!.doc);
+    }
+    const dirtyPairs = new Set<PairState>();
+    const ruleChanges = this.recompilePolicies(recompile, new Set(polUp.keys()), dirtyPairs);
+    const policyDelta = this.recompilePairs(dirtyPairs);
+
+    // Ipcache: segments first (they decide where devices go), then devices, then quarantine.
+    for (const [n, d] of segUp) {
+      if (d) {
+        this.segments.set(n, d);
+        this.ipc.upsertSegment(d);
+      } else {
+        this.segments.delete(n);
+        this.ipc.removeSegment(n);
+      }
+    }
+    for (const [n, d] of devUp) {
+      if (d) {
+        this.devices.set(n, d);
+        this.ipc.upsertDevice(d);
+      } else {
+        this.devices.delete(n);
+        this.ipc.removeDevice(n);
+      }
+    }
+    if (quarantined !== this.quarantined) {
+      this.quarantined = quarantined;
+      this.ipc.setQuarantined(quarantined);
+    }
+    const ipcDelta = this.ipc.flush();
+
+    const bundle = this.materialize();
+    return {
+      bundle,
+      delta: {
+        fromGeneration: prev.generation,
+        toGeneration: generation,
+        hash: bundle.hash,
+        identities: idDelta,
+        ipcache: ipcDelta,
+        policy: policyDelta,
+        rules: ruleChanges,
+        warnings: bundle.warnings,
+      },
+    };
+  }
+
+  /** Replaces the whole document set (and quarantine list): the change is worked out by comparing. */
+  replaceDocuments(docs: readonly Document[], opts: { generation: number; quarantined?: readonly string[] }): CompileStep {
+    const present = new Set<string>();
+    const upsert: Document[] = [];
+    for (const d of docs) {
+      if (!COMPILED_KINDS.has(d.kind)) continue;
+      present.add(`${d.kind}/${d.metadata.name}`);
+      upsert.push(d);
+    }
+    const remove: DocumentRef[] = [];
+    for (const n of this.segments.keys()) if (!present.has(`Segment/${n}`)) remove.push({ kind: 'Segment', name: n });
+    for (const n of this.devices.keys()) if (!present.has(`Device/${n}`)) remove.push({ kind: 'Device', name: n });
+    for (const n of this.policies.keys()) if (!present.has(`Policy/${n}`)) remove.push({ kind: 'Policy', name: n });
+    return this.update({ upsert, remove, quarantined: opts.quarantined ?? [] }, opts.generation);
+  }
+
+  // ---- building -------------------------------------------------------------------
+
+  private reset(docs: readonly Document[], opts: CompileOptions) {
+    this.segments = new Map();
+    this.devices = new Map();
+    this.policies = new Map();
+    this.pairs = new Map();
+    this.sortedPairs = [];
+    this.refs = new Map();
+    this.rulesById = new Map();
+    this.ruleIdByKey = new Map();
+    this.ruleBuckets = new Map();
+    this.ipc = new IpcacheState();
+    this.policyCache = this.policyDigestCache = this.rulesCache = this.rulesDigestCache = this.idsDigestCache = null;
+    this.policyWarnings = null;
+    this.generation = opts.generation;
+
+    // A later document of the same kind and name replaces an earlier one.
+    const policyDocs = new Map<string, Policy>();
+    for (const d of docs) {
+      if (d.kind === 'Segment') this.segments.set(d.metadata.name, d);
+      else if (d.kind === 'Device') this.devices.set(d.metadata.name, d);
+      else if (d.kind === 'Policy') policyDocs.set(d.metadata.name, d);
+    }
+    this.quarantined = new Set(opts.quarantined ?? []);
+    this.identities = assignIdentities([...this.segments.keys()], opts.identities);
+    this.known = { ...opts.identities, ...this.identities };
+
+    // Rule ids of the previous generation, if given: the first entry of a key counts.
+    const prevIds = new Map<string, number>();
+    const used = new Set<number>();
+    for (const r of opts.rules ?? []) {
+      used.add(r.ruleId);
+      const k = ruleKey(r.policy, r.action, r.index);
+      if (!prevIds.has(k)) prevIds.set(k, r.ruleId);
+    }
+    this.ruleIdByKey = prevIds;
+    const dirtyPairs = new Set<PairState>();
+    this.recompilePolicies(policyDocs, new Set(policyDocs.keys()), dirtyPairs, used);
+    this.recompilePairs(dirtyPairs, true);
+    // From now on only the rules held count (a key of opts.rules no policy has is forgotten).
+    this.ruleIdByKey = new Map([...this.rulesById.values()].map((r) => [ruleKey(r.policy, r.action, r.index), r.ruleId] as const));
+
+    this.ipc.setIdentities(this.identities);
+    this.ipc.setQuarantined(this.quarantined);
+    for (const s of this.segments.values()) this.ipc.upsertSegment(s);
+    for (const d of this.devices.values()) this.ipc.upsertDevice(d);
+    this.ipc.flush();
+    this.materialize();
+  }
+
+  /** The slow path: a fresh build of the new document set, and a delta by comparison. */
+  private rebuild(
+    prev: Bundle,
+    segUp: Map<string, Segment | undefined>,
+    devUp: Map<string, Device | undefined>,
+    polUp: Map<string, Policy | undefined>,
+    quarantined: Set<string>,
+    generation: number,
+  ): CompileStep {
+    const docs = new Map<string, Document>();
+    for (const d of this.documents()) docs.set(`${d.kind}/${d.metadata.name}`, d);
+    for (const [kind, up] of [['Segment', segUp], ['Device', devUp], ['Policy', polUp]] as const) {
+      for (const [n, d] of up as Map<string, Document | undefined>) {
+        if (d) docs.set(`${kind}/${n}`, d);
+        else docs.delete(`${kind}/${n}`);
+      }
+    }
+    const known = this.known;
+    this.reset([...docs.values()], { identities: known, generation, quarantined: [...quarantined], rules: prev.rules });
+    this.known = { ...known, ...this.identities };
+    return { bundle: this.current, delta: diffBundles(prev, this.current) };
+  }
+
+  /**
+   * Compiles the given policies (undefined: removed) and moves them between
+   * pairs; `docChanged` names those whose rules may have changed (the others only
+   * re-resolve segment names). `used`: rule ids the previous generation held
+   * (default: those held now). Returns the rules section of the delta.
+   */
+  private recompilePolicies(
+    changes: Map<string, Policy | undefined>,
+    docChanged: Set<string>,
+    dirtyPairs: Set<PairState>,
+    used?: ReadonlySet<number>,
+  ): BundleDelta['rules'] {
+    if (changes.size === 0) return { upsert: [], remove: [] };
+    this.policyWarnings = null;
+    const names = [...changes.keys()].sort(cmpStr);
+
+    // Rule ids: kept by (policy, action, index); new ones get the lowest ids not held before.
+    // Until the second loop below, rulesById is the previous generation's.
+    const batch = new Set<number>();
+    const taken = (id: number) => {
+      if (batch.has(id)) return true;
+      const r = this.rulesById.get(id);
+      return r !== undefined && !docChanged.has(r.policy);
+    };
+    const wasUsed = used ? (id: number) => used.has(id) : (id: number) => this.rulesById.has(id);
+    const newIds = new Map<string, number>();
+    const fresh: string[] = [];
+    for (const n of names) {
+      const doc = changes.get(n);
+      if (!doc) continue;
+      if (!docChanged.has(n)) {
+        // Same rules, only re-resolving segment names: same ids.
+        for (const r of this.policies.get(n)!.infos) newIds.set(ruleKey(n, r.action, r.index), r.ruleId);
+        continue;
+      }
+      for (const action of ['allow', 'deny'] as const) {
+        (doc.spec[action] ?? []).forEach((_, index) => {
+          const k = ruleKey(n, action, index);
+          const id = this.ruleIdByKey.get(k);
+          if (validRuleId(id) && !taken(id)) {
+            batch.add(id);
+            newIds.set(k, id);
+          } else {
+            fresh.push(k);
+          }
+        });
+      }
+    }
+    let next = 1;
+    for (const k of fresh) {
+      while (wasUsed(next) || taken(next)) next++;
+      batch.add(next);
+      newIds.set(k, next);
+    }
+
+    const upsert: RuleInfo[] = [];
+    const removedIds = new Set<number>();
+    for (const n of names) {
+      const old = this.policies.get(n);
+      const doc = changes.get(n);
+      if (old) {
+        this.forPairs(old, (src, dst) => {
+          const pair = this.pairs.get(pairKey(src, dst))!;
+          pair.policies.delete(n);
+          dirtyPairs.add(pair);
+        });
+        for (const ref of new Set([...old.doc.spec.from, ...old.doc.spec.to])) {
+          const set = this.refs.get(ref)!;
+          set.delete(n);
+          if (set.size === 0) this.refs.delete(ref);
+        }
+        for (const r of old.infos) {
+          this.ruleIdByKey.delete(ruleKey(r.policy, r.action, r.index));
+          this.rulesById.delete(r.ruleId);
+          removedIds.add(r.ruleId);
+        }
+      }
+      if (!doc) {
+        this.policies.delete(n);
+        continue;
+      }
+      const st = this.compilePolicy(doc, newIds);
+      this.policies.set(n, st);
+      this.forPairs(st, (src, dst) => {
+        const k = pairKey(src, dst);
+        let pair = this.pairs.get(k);
+        if (!pair) this.pairs.set(k, (pair = { key: k, src, dst, policies: new Set(), entries: [], digest: '' }));
+        pair.policies.add(n);
+        dirtyPairs.add(pair);
+      });
+      for (const ref of new Set([...doc.spec.from, ...doc.spec.to])) {
+        let set = this.refs.get(ref);
+        if (!set) this.refs.set(ref, (set = new Set()));
+        set.add(n);
+      }
+      for (const r of st.infos) {
+        this.ruleIdByKey.set(ruleKey(r.policy, r.action, r.index), r.ruleId);
+        const before = old?.infos.find((x) => x.ruleId === r.ruleId);
+        if (!before || canonicalRule(before) !== canonicalRule(r)) upsert.push(r);
+        removedIds.delete(r.ruleId);
+        this.rulesById.set(r.ruleId, r);
+      }
+    }
+    // An id removed from one policy may have been kept by none and reused by another.
+    for (const r of upsert) removedIds.delete(r.ruleId);
+    const touched = new Set<number>([...upsert.map((r) => r.ruleId), ...removedIds]);
+    if (touched.size) {
+      this.rulesCache = this.rulesDigestCache = null;
+      for (const id of touched) this.ruleBuckets.delete(Math.floor(id / RULE_BUCKET));
+    }
+    return { upsert: upsert.sort((a, b) => a.ruleId - b.ruleId), remove: [...removedIds].sort((a, b) => a - b) };
+  }
+
+  private compilePolicy(doc: Policy, ruleIds: Map<string, number>): PolicyState {
+    const name = doc.metadata.name;
+    const warnings: string[] = [];
+    const idsOf = (names: readonly string[], field: string): number[] => {
+      const out = new Set<number>();
+      for (const n of names) {
+        const id = this.identities[n];
+        if (id === undefined) warnings.push(`policy ${name}: ${field} names unknown segment ${n}; ignored`);
+        else out.add(id);
+      }
+      return [...out];
+    };
+    const froms = idsOf(doc.spec.from, 'from');
+    const tos = idsOf(doc.spec.to, 'to');
+    const rules: CompiledRule[] = [];
+    const infos: RuleInfo[] = [];
+    const mode = doc.spec.mode;
+    for (const action of ['allow', 'deny'] as const) {
+      (doc.spec[action] ?? []).forEach((rule, index) => {
+        const ruleId = ruleIds.get(ruleKey(name, action, index))!;
+        infos.push({ ruleId, policy: name, action, index, mode });
+        const rank = action === 'allow' ? RANK_ALLOW : mode === 'audit' ? RANK_AUDIT_DENY : RANK_DENY;
+        rules.push({ ruleId, rank, encrypt: action === 'allow' && rule.encryption === 'required', keys: ruleKeys(rule) });
+      });
+    }
+    return { doc, froms, tos, rules, infos, warnings };
+  }
+
+  private forPairs(p: PolicyState, fn: (src: number, dst: number) => void) {
+    if (p.rules.length === 0) return;
+    for (const src of p.froms) for (const dst of p.tos) fn(src, dst);
+  }
+
+  /** Recompiles pairs and returns the policy section of the delta. */
+  private recompilePairs(dirty: Set<PairState>, fresh = false): BundleDelta['policy'] {
+    const upsert: PolicyEntry[] = [];
+    const remove: PolicyKeyRef[] = [];
+    if (dirty.size === 0) return { upsert, remove };
+    this.policyCache = this.policyDigestCache = null;
+    const born: PairState[] = [];
+    const dead: PairState[] = [];
+    for (const pair of dirty) {
+      const before = pair.entries;
+      const after = pair.policies.size ? compilePair(pair.src, pair.dst, [...pair.policies].map((n) => this.policies.get(n)!.rules)) : [];
+      if (!fresh) diffEntries(before, after, upsert, remove);
+      const wasListed = before.length > 0;
+      pair.entries = after;
+      pair.digest = after.length ? pairDigest(after) : '';
+      if (pair.policies.size === 0) this.pairs.delete(pair.key);
+      if (!wasListed && after.length) born.push(pair);
+      else if (wasListed && !after.length) dead.push(pair);
+    }
+    if (fresh || born.length + dead.length > 64) {
+      this.sortedPairs = [...this.pairs.values()].filter((p) => p.entries.length).sort(cmpPair);
+    } else {
+      for (const p of dead) this.sortedPairs.splice(this.pairIndex(p), 1);
+      for (const p of born) this.sortedPairs.splice(this.pairIndex(p), 0, p);
+    }
+    return { upsert, remove };
+  }
+
+  private pairIndex(p: { src: number; dst: number }): number {
+    let lo = 0;
+    let hi = this.sortedPairs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmpPair(this.sortedPairs[mid], p) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  // ---- output ---------------------------------------------------------------------
+
+  private materialize(): Bundle {
+    if (!this.policyCache) {
+      let n = 0;
+      for (const p of this.sortedPairs) n += p.entries.length;
+      const out: PolicyEntry[] = new Array(n);
+      let i = 0;
+      for (const p of this.sortedPairs) for (const e of p.entries) out[i++] = e;
+      this.policyCache = out;
+    }
+    this.policyDigestCache ??= policyDigest(this.sortedPairs);
+    if (!this.rulesCache) this.rulesCache = [...this.rulesById.values()].sort((a, b) => a.ruleId - b.ruleId);
+    if (!this.rulesDigestCache) {
+      const buckets: { bucket: number; digest: string }[] = [];
+      const rules = this.rulesCache;
+      for (let i = 0; i < rules.length; ) {
+        const bucket = Math.floor(rules[i].ruleId / RULE_BUCKET);
+        let j = i + 1;
+        while (j < rules.length && Math.floor(rules[j].ruleId / RULE_BUCKET) === bucket) j++;
+        let digest = this.ruleBuckets.get(bucket);
+        if (digest === undefined) this.ruleBuckets.set(bucket, (digest = ruleBucketDigest(rules.slice(i, j))));
+        buckets.push({ bucket, digest });
+        i = j;
+      }
+      this.rulesDigestCache = rulesDigest(buckets);
+    }
+    this.idsDigestCache ??= identitiesDigest(this.identities);
+    if (!this.policyWarnings) {
+      this.policyWarnings = [];
+      for (const n of [...this.policies.keys()].sort(cmpStr)) this.policyWarnings.push(...this.policies.get(n)!.warnings);
+    }
+    this.current = {
+      generation: this.generation,
+      hash: combineDigests({ identities: this.idsDigestCache, ipcache: this.ipc.digest(), policy: this.policyDigestCache, rules: this.rulesDigestCache }),
+      identities: this.identities,
+      ipcache: this.ipc.entries(),
+      policy: this.policyCache,
+      rules: this.rulesCache,
+      warnings: [...this.ipc.warnings(), ...this.policyWarnings],
+    };
+    return this.current;
+  }
+}
+
+/** Adds to upsert/remove what turns `before` into `after` (both in inner-key order, one pair). */
+function diffEntries(before: readonly PolicyEntry[], after: readonly PolicyEntry[], upsert: PolicyEntry[], remove: PolicyKeyRef[]) {
+  let i = 0;
+  let j = 0;
+  while (i < before.length || j < after.length) {
+    const c = i >= before.length ? 1 : j >= after.length ? -1 : compareInnerKeys(entryInnerKey(before[i]), entryInnerKey(after[j]));
+    if (c < 0) remove.push(policyKeyRef(before[i++]));
+    else if (c > 0) upsert.push(after[j++]);
+    else {
+      if (!sameDecision(before[i], after[j])) upsert.push(after[j]);
+      i++;
+      j++;
+    }
+  }
+}

@@ -1,0 +1,455 @@
+/**
+ * The ipcache (address -> identity) kept up to date under document changes.
+ *
+ * Rows are keyed by the datapath's key, (128-bit value, prefix length), so
+ * `10.0.0.1/32` and `::ffff:10.0.0.1/128` are one row, as they are one LPM
+ * key in the kernel. Who owns a row:
+ *   - a segment CIDR belongs to the first segment by name that lists it
+ *     (later claimants get a warning);
+ *   - a device address belongs to the first device by name that lists it, and
+ *     beats a segment CIDR of the same key;
+ *   - a device address joins, among the segments whose selector matches the
+ *     device, the one with the most specific CIDR holding it (else the first of
+ *     them by name); a device no segment selects joins the segment whose CIDR
+ *     is the longest match; else it is world. Quarantine overrides all.
+ * A change to one segment re-resolves only the devices it selects (before or
+ * after) and those with an address inside one of its CIDRs (before or after);
+ * a change to one device re-resolves that device only.
+ */
+import { IDENTITY, IpcacheEntry } from '../../../../native/lib/abi';
+import { hostPrefix, MASKS, parseAddress, parseCidr, Prefix } from '../policy/net';
+import type { Device, Segment } from '../policy/schema';
+import { selectorMatches } from '../policy/selectors';
+import { canonicalIpcacheEntry, ipcacheDigest } from './hash';
+
+interface Claim {
+  name: string;
+  /** Index in the segment's cidrs or the device's addresses. */
+  idx: number;
+  prefix: Prefix;
+}
+
+interface SegState {
+  doc: Segment;
+  prefixes: Prefix[];
+}
+
+interface DevAddr {
+  idx: number;
+  prefix: Prefix;
+  key: string;
+  /** The segment the address joins (before quarantine), or null for world. */
+  segment: string | null;
+}
+
+interface DevState {
+  doc: Device;
+  /** Selecting segments, by name. */
+  sel: string[];
+  addrs: DevAddr[];
+}
+
+interface Row {
+  key: string;
+  prefix: Prefix;
+  entry: IpcacheEntry;
+  line: string;
+}
+
+export interface IpcacheDelta {
+  upsert: IpcacheEntry[];
+  remove: string[];
+}
+
+const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+const cmpClaim = (a: Claim, b: Claim) => cmpStr(a.name, b.name) || a.idx - b.idx;
+const cmpPrefix = (a: Prefix, b: Prefix) => (a.value < b.value ? -1 : a.value > b.value ? 1 : a.len - b.len);
+
+export function prefixKey(p: { value: bigint; len: number }): string {
+  return `${p.value.toString(16)}/${p.len}`;
+}
+
+function labelKey(k: string, v: string): string {
+  return `${k}\u0000${v}`;
+}
+
+/** Longest-prefix index over owned segment CIDRs, with removal. */
+class Lpm {
+  private readonly byLen = new Map<number, Map<bigint, string>>();
+  private lens: number[] = [];
+
+  set(p: Prefix, owner: string | undefined) {
+    let m = this.byLen.get(p.len);
+    if (owner === undefined) {
+      m?.delete(p.value);
+      return;
+    }
+    if (!m) {
+      this.byLen.set(p.len, (m = new Map()));
+      this.lens = [...this.byLen.keys()].sort((a, b) => b - a);
+    }
+    m.set(p.value, owner);
+  }
+
+  lookup(value: bigint): string | undefined {
+    for (const len of this.lens) {
+      const hit = this.byLen.get(len)!.get(value & MASKS[len]);
+      if (hit !== undefined) return hit;
+    }
+    return undefined;
+  }
+}
+
+function addClaim(map: Map<string, Claim[]>, key: string, c: Claim) {
+  const list = map.get(key);
+  if (!list) {
+    map.set(key, [c]);
+    return;
+  }
+  let i = list.length;
+  while (i > 0 && cmpClaim(list[i - 1], c) > 0) i--;
+  list.splice(i, 0, c);
+}
+
+function removeClaim(map: Map<string, Claim[]>, key: string, name: string, idx: number) {
+  const list = map.get(key);
+  if (!list) return;
+  const i = list.findIndex((c) => c.name === name && c.idx === idx);
+  if (i >= 0) list.splice(i, 1);
+  if (list.length === 0) map.delete(key);
+}
+
+export class IpcacheState {
+  private readonly segments = new Map<string, SegState>();
+  private readonly devices = new Map<string, DevState>();
+  private quarantined = new Set<string>();
+  private identities: Record<string, number> = {};
+
+  private readonly cidrClaims = new Map<string, Claim[]>();
+  private readonly hostClaims = new Map<string, Claim[]>();
+  private readonly lpm = new Lpm();
+  /** Segments by the first (sorted) key of their selector: a device can only match through a label it has. */
+  private readonly segByLabel = new Map<string, Set<string>>();
+  private readonly devByLabel = new Map<string, Set<string>>();
+
+  private readonly rows = new Map<string, Row>();
+  private sorted: Row[] = [];
+  private entriesCache: IpcacheEntry[] | null = [];
+  private digestCache: string | null = null;
+  private warningsCache: string[] | null = [];
+  private segNames: string[] | null = [];
+  private devNames: string[] | null = [];
+  private readonly dirty = new Set<string>();
+
+  setIdentities(ids: Record<string, number>) {
+    this.identities = ids;
+  }
+
+  upsertSegment(doc: Segment) {
+    this.changeSegment(doc.metadata.name, doc);
+  }
+
+  removeSegment(name: string) {
+    this.changeSegment(name, undefined);
+  }
+
+  upsertDevice(doc: Device) {
+    const name = doc.metadata.name;
+    const old = this.devices.get(name);
+    if (old) this.indexDeviceLabels(name, old.doc, false);
+    else this.devNames = null;
+    this.devices.set(name, { doc, sel: [], addrs: [] });
+    this.indexDeviceLabels(name, doc, true);
+    this.resolveDevice(name, old);
+  }
+
+  removeDevice(name: string) {
+    const old = this.devices.get(name);
+    if (!old) return;
+    this.indexDeviceLabels(name, old.doc, false);
+    this.devices.delete(name);
+    this.devNames = null;
+    this.resolveDevice(name, old);
+  }
+
+  setQuarantined(names: ReadonlySet<string>) {
+    const changed = new Set<string>();
+    for (const n of names) if (!this.quarantined.has(n)) changed.add(n);
+    for (const n of this.quarantined) if (!names.has(n)) changed.add(n);
+    this.quarantined = new Set(names);
+    for (const n of changed) {
+      const d = this.devices.get(n);
+      if (!d) continue;
+      for (const a of d.addrs) this.dirty.add(a.key);
+      this.warningsCache = null; // the "in no segment" warning is not given for a quarantined device
+    }
+  }
+
+  /** Writes pending changes into the rows; returns what changed, as a bundle delta section. */
+  flush(): IpcacheDelta {
+    const delta: IpcacheDelta = { upsert: [], remove: [] };
+    if (this.dirty.size === 0) return delta;
+    this.warningsCache = null;
+    const added: Row[] = [];
+    const gone: Row[] = [];
+    for (const key of this.dirty) {
+      const old = this.rows.get(key);
+      const row = this.rowAt(key);
+      if (old && row && old.line === row.line) continue;
+      if (old) {
+        gone.push(old);
+        this.rows.delete(key);
+        if (!row || row.entry.cidr !== old.entry.cidr) delta.remove.push(old.entry.cidr);
+      }
+      if (row) {
+        added.push(row);
+        this.rows.set(key, row);
+        delta.upsert.push(row.entry);
+      }
+    }
+    this.dirty.clear();
+    if (added.length + gone.length === 0) return delta;
+    this.entriesCache = null;
+    this.digestCache = null;
+    if (added.length + gone.length > 64) {
+      this.sorted = [...this.rows.values()].sort((a, b) => cmpPrefix(a.prefix, b.prefix));
+    } else {
+      for (const r of gone) this.sorted.splice(this.indexOf(r.prefix), 1);
+      for (const r of added) this.sorted.splice(this.indexOf(r.prefix), 0, r);
+    }
+    return delta;
+  }
+
+  /** Entries by address in the 128-bit space, then prefix length. */
+  entries(): IpcacheEntry[] {
+    return (this.entriesCache ??= this.sorted.map((r) => r.entry));
+  }
+
+  digest(): string {
+    return (this.digestCache ??= ipcacheDigest(this.sorted.map((r) => r.line)));
+  }
+
+  warnings(): string[] {
+    return (this.warningsCache ??= this.computeWarnings());
+  }
+
+  // ---- segments ---------------------------------------------------------------
+
+  private changeSegment(name: string, doc: Segment | undefined) {
+    const old = this.segments.get(name);
+    const prefixes = doc ? doc.spec.cidrs.map((c) => parseCidr(c)) : [];
+    // Devices whose segment may change: selected before or after, or inside a CIDR before or after.
+    const affected = new Set<string>();
+    if (old) this.devicesSelectedBy(old.doc, affected);
+    if (doc) this.devicesSelectedBy(doc, affected);
+    const within = [...(old?.prefixes ?? []), ...prefixes];
+    if (within.length) {
+      for (const [dn, d] of this.devices) {
+        if (affected.has(dn)) continue;
+        if (d.addrs.some((a) => within.some((p) => (a.prefix.value & MASKS[p.len]) === p.value))) affected.add(dn);
+      }
+    }
+
+    const touched = new Map<string, Prefix>();
+    old?.prefixes.forEach((p, idx) => {
+      const key = prefixKey(p);
+      removeClaim(this.cidrClaims, key, name, idx);
+      touched.set(key, p);
+    });
+    if (old) this.indexSegmentLabels(name, old.doc, false);
+    if (doc) {
+      this.segments.set(name, { doc, prefixes });
+      this.indexSegmentLabels(name, doc, true);
+      prefixes.forEach((p, idx) => {
+        const key = prefixKey(p);
+        addClaim(this.cidrClaims, key, { name, idx, prefix: p });
+        touched.set(key, p);
+      });
+    } else {
+      this.segments.delete(name);
+    }
+    if (!old !== !doc) this.segNames = null;
+    for (const [key, p] of touched) {
+      this.lpm.set(p, this.cidrClaims.get(key)?.[0].name);
+      this.dirty.add(key);
+    }
+    for (const dn of affected) {
+      const d = this.devices.get(dn)!;
+      this.resolveDevice(dn, d);
+    }
+    this.warningsCache = null;
+  }
+
+  private indexSegmentLabels(name: string, doc: Segment, add: boolean) {
+    const keys = Object.keys(doc.spec.selector).sort();
+    if (keys.length === 0) return;
+    const k = labelKey(keys[0], doc.spec.selector[keys[0]]);
+    let set = this.segByLabel.get(k);
+    if (add) {
+      if (!set) this.segByLabel.set(k, (set = new Set()));
+      set.add(name);
+    } else if (set) {
+      set.delete(name);
+      if (set.size === 0) this.segByLabel.delete(k);
+    }
+  }
+
+  private devicesSelectedBy(seg: Segment, out: Set<string>) {
+    const sel = seg.spec.selector;
+    const keys = Object.keys(sel).sort();
+    if (keys.length === 0) return;
+    for (const dn of this.devByLabel.get(labelKey(keys[0], sel[keys[0]])) ?? []) {
+      if (selectorMatches(sel, this.devices.get(dn)!.doc.metadata.labels)) out.add(dn);
+    }
+  }
+
+  /** Prefixes of a segment that it owns (first claimant), in its order. */
+  private ownedPrefixes(name: string): Prefix[] {
+    const s = this.segments.get(name);
+    if (!s) return [];
+    return s.prefixes.filter((p, idx) => {
+      const c = this.cidrClaims.get(prefixKey(p))?.[0];
+      return c !== undefined && c.name === name && c.idx === idx;
+    });
+  }
+
+  // ---- devices ----------------------------------------------------------------
+
+  private indexDeviceLabels(name: string, doc: Device, add: boolean) {
+    for (const [k, v] of Object.entries(doc.metadata.labels ?? {})) {
+      const lk = labelKey(k, v);
+      let set = this.devByLabel.get(lk);
+      if (add) {
+        if (!set) this.devByLabel.set(lk, (set = new Set()));
+        set.add(name);
+      } else if (set) {
+        set.delete(name);
+        if (set.size === 0) this.devByLabel.delete(lk);
+      }
+    }
+  }
+
+  private selecting(labels: Record<string, string> | undefined): string[] {
+    if (!labels) return [];
+    const found = new Set<string>();
+    for (const [k, v] of Object.entries(labels)) {
+      for (const sn of this.segByLabel.get(labelKey(k, v)) ?? []) {
+        if (selectorMatches(this.segments.get(sn)!.doc.spec.selector, labels)) found.add(sn);
+      }
+    }
+    return [...found].sort(cmpStr);
+  }
+
+  /** Recomputes a device's addresses and claims; `old` is its state before the change. */
+  private resolveDevice(name: string, old: DevState | undefined) {
+    for (const a of old?.addrs ?? []) {
+      removeClaim(this.hostClaims, a.key, name, a.idx);
+      this.dirty.add(a.key);
+    }
+    const d = this.devices.get(name);
+    this.warningsCache = null;
+    if (!d) return;
+    d.sel = this.selecting(d.doc.metadata.labels);
+    const owned = d.sel.map((s) => this.ownedPrefixes(s));
+    d.addrs = [];
+    d.doc.spec.addresses.forEach((text, idx) => {
+      const addr = parseAddress(text);
+      if (!addr) return; // validation rejects these
+      let segment: string | undefined;
+      if (d.sel.length > 0) {
+        let best = -1;
+        d.sel.forEach((s, i) => {
+          for (const p of owned[i]) {
+            if (p.family === addr.family && (addr.value & MASKS[p.len]) === p.value && p.len > best) {
+              best = p.len;
+              segment = s;
+            }
+          }
+        });
+        segment ??= d.sel[0];
+      } else {
+        segment = this.lpm.lookup(addr.value);
+      }
+      const prefix = hostPrefix(addr);
+      const key = prefixKey(prefix);
+      d.addrs.push({ idx, prefix, key, segment: segment ?? null });
+      addClaim(this.hostClaims, key, { name, idx, prefix });
+      this.dirty.add(key);
+    });
+  }
+
+  // ---- rows -------------------------------------------------------------------
+
+  private rowAt(key: string): Row | undefined {
+    const host = this.hostClaims.get(key)?.[0];
+    if (host) {
+      const d = this.devices.get(host.name)!;
+      const a = d.addrs.find((x) => x.idx === host.idx)!;
+      let identity: number;
+      let audit = false;
+      if (this.quarantined.has(host.name)) {
+        identity = IDENTITY.QUARANTINE;
+      } else if (a.segment !== null) {
+        identity = this.identities[a.segment];
+        audit = this.segments.get(a.segment)!.doc.spec.mode === 'audit';
+      } else {
+        identity = IDENTITY.WORLD;
+      }
+      const entry: IpcacheEntry = { cidr: a.prefix.text, identity };
+      if (audit) entry.audit = true;
+      if (d.doc.spec.mac) entry.mac = d.doc.spec.mac;
+      return { key, prefix: a.prefix, entry, line: canonicalIpcacheEntry(entry) };
+    }
+    const seg = this.cidrClaims.get(key)?.[0];
+    if (seg) {
+      const entry: IpcacheEntry = { cidr: seg.prefix.text, identity: this.identities[seg.name] };
+      if (this.segments.get(seg.name)!.doc.spec.mode === 'audit') entry.audit = true;
+      return { key, prefix: seg.prefix, entry, line: canonicalIpcacheEntry(entry) };
+    }
+    return undefined;
+  }
+
+  private indexOf(p: Prefix): number {
+    let lo = 0;
+    let hi = this.sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (cmpPrefix(this.sorted[mid].prefix, p) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  // ---- warnings ---------------------------------------------------------------
+
+  private computeWarnings(): string[] {
+    const out: string[] = [];
+    this.segNames ??= [...this.segments.keys()].sort(cmpStr);
+    this.devNames ??= [...this.devices.keys()].sort(cmpStr);
+    for (const name of this.segNames) {
+      this.segments.get(name)!.prefixes.forEach((p, idx) => {
+        const owner = this.cidrClaims.get(prefixKey(p))![0];
+        if (owner.name !== name || owner.idx !== idx) out.push(`segments ${owner.name} and ${name} both claim ${p.text}; ${owner.name} keeps it`);
+      });
+    }
+    for (const name of this.devNames) {
+      const d = this.devices.get(name)!;
+      if (d.sel.length > 1) {
+        out.push(`device ${name} is selected by segments ${d.sel.join(', ')}; each address joins the one with the most specific CIDR holding it, else ${d.sel[0]}`);
+      }
+      for (const a of d.addrs) {
+        if (a.segment === null && !this.quarantined.has(name)) {
+          out.push(`device ${name} (${d.doc.spec.addresses[a.idx]}) is in no segment; it counts as world`);
+        }
+        const owner = this.hostClaims.get(a.key)![0];
+        if (owner.name !== name || owner.idx !== a.idx) {
+          out.push(`devices ${owner.name} and ${name} both claim ${a.prefix.text}; ${owner.name} keeps it`);
+          continue;
+        }
+        const seg = this.cidrClaims.get(a.key)?.[0];
+        if (seg) out.push(`device ${name} address ${a.prefix.text} is also a CIDR of segment ${seg.name}; the device entry wins`);
+      }
+    }
+    return out;
+  }
+}

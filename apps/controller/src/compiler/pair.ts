@@ -1,0 +1,98 @@
+/**
+ * The entries of one identity pair, from the rules of every policy that
+ * covers the pair. The datapath takes the single longest-prefix match of
+ * (src identity, dst identity, protocol, port), so every precedence rule of
+ * DESIGN.md is resolved here, before an entry is written:
+ *   1. deny wins: an entry contained in (or equal to) an enforced deny block
+ *      carries DENY with that deny's rule id;
+ *   2. an entry contained in an audit-mode deny carries AUDIT;
+ *   3. otherwise the allow stands;
+ * and entries with the same key merge by enforce-deny > audit-deny > allow,
+ * the lowest rule id breaking ties. Blocks are prefixes, so two blocks are
+ * either nested or disjoint; every deny that covers a packet is therefore an
+ * ancestor of (or equal to) the longest entry that matches it, and checking
+ * each entry's ancestors (at most 18 keys) is enough.
+ *
+ * A pair depends on nothing but its rules, which is what lets the
+ * incremental compiler recompile only the pairs a change touches.
+ */
+import { PolicyEntry, VERDICT } from '../../../../native/lib/abi';
+import { compareInnerKeys, decodeInnerKey, innerKey, portMask } from './keys';
+
+export const RANK_ALLOW = 0;
+export const RANK_AUDIT_DENY = 1;
+export const RANK_DENY = 2;
+
+/** One rule of a policy, reduced to what a pair needs. */
+export interface CompiledRule {
+  ruleId: number;
+  rank: number;
+  encrypt: boolean;
+  keys: readonly number[];
+}
+
+interface Rec {
+  rank: number;
+  ruleId: number;
+  encrypt: boolean;
+}
+
+/** Sorted entries of the pair; the result does not depend on the order of `ruleSets`. */
+export function compilePair(src: number, dst: number, ruleSets: Iterable<readonly CompiledRule[]>): PolicyEntry[] {
+  const entries = new Map<number, Rec>();
+  let hasDeny = false;
+  for (const rules of ruleSets) {
+    for (const r of rules) {
+      if (r.rank > RANK_ALLOW) hasDeny = true;
+      for (const k of r.keys) {
+        const old = entries.get(k);
+        if (!old || r.rank > old.rank || (r.rank === old.rank && r.ruleId < old.ruleId)) entries.set(k, r);
+      }
+    }
+  }
+  const keys = [...entries.keys()].sort(compareInnerKeys);
+  const out: PolicyEntry[] = new Array(keys.length);
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    let rec = entries.get(k)!;
+    if (hasDeny && rec.rank < RANK_DENY) rec = strongestCover(entries, k, rec);
+    const { plen, proto, port } = decodeInnerKey(k);
+    const e: PolicyEntry = {
+      srcIdentity: src,
+      dstIdentity: dst,
+      protocol: plen === 64 ? null : proto,
+      verdict: rec.rank === RANK_DENY ? VERDICT.DENY : rec.rank === RANK_AUDIT_DENY ? VERDICT.AUDIT : VERDICT.ALLOW,
+      ruleId: rec.ruleId,
+    };
+    if (plen > 72) {
+      e.port = port;
+      e.portPrefixLen = plen - 80;
+    }
+    if (rec.rank === RANK_ALLOW && rec.encrypt) e.encryptionRequired = true;
+    out[i] = e;
+  }
+  return out;
+}
+
+/**
+ * The record that decides packets matching key k: the strongest deny among k's
+ * ancestors (the most specific one among equals), or k's own record.
+ */
+function strongestCover(entries: Map<number, Rec>, k: number, own: Rec): Rec {
+  const { plen, proto, port } = decodeInnerKey(k);
+  let best = own;
+  const consider = (key: number) => {
+    const r = entries.get(key);
+    if (r && r.rank > best.rank) best = r;
+  };
+  // From the most specific ancestor up, so that among equal ranks the nearest wins.
+  if (plen > 80) for (let n = plen - 81; n >= 1; n--) consider(innerKey(80 + n, proto, port & portMask(n)));
+  if (plen > 72) consider(innerKey(72, proto, 0));
+  if (plen > 64) consider(innerKey(64, 0, 0));
+  return best;
+}
+
+/** True when two entries of the same key decide alike. */
+export function sameDecision(a: PolicyEntry, b: PolicyEntry): boolean {
+  return a.verdict === b.verdict && a.ruleId === b.ruleId && !!a.encryptionRequired === !!b.encryptionRequired;
+}
