@@ -1,6 +1,8 @@
-/** The policy compiler: documents → bundle of datapath entries, deltas, and trace over a bundle. */
+/** The policy compiler: documents → bundle of datapath entries (at once, or incrementally with deltas), and trace over a bundle. */
 export { compile, bundleHash } from './compile';
 export type { Bundle, RuleInfo, CompileOptions } from './compile';
+export { IncrementalCompiler } from './incremental';
+export type { CompileChange, CompileStep, DocumentRef } from './incremental';
 export { assignIdentities, BUILTIN_IDENTITIES } from './identities';
 export { diffBundles, applyDelta, DeltaMismatchError } from './delta';
 export type { BundleDelta, PolicyKeyRef } from './delta';
