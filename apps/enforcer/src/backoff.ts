@@ -21,6 +21,7 @@ export const sleep = (ms: number, signal?: AbortSignal) =>
   new Promise<void>((resolve) => {
     if (signal?.aborted) return resolve();
     const t = setTimeout(resolve, ms);
+    t.unref(); // the daemon is kept alive by its listeners, not by waits
     signal?.addEventListener('abort', () => {
       clearTimeout(t);
       resolve();

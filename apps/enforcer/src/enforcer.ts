@@ -238,7 +238,7 @@ export class Enforcer {
       // Make before break: the new watch must be accepted before the old one goes.
       if (oldWatch) {
         const w = this.openWatch(this.client);
-        if (await Promise.race([w.accepted, sleep(10_000).then(() => false)])) {
+        if (await Promise.race([w.accepted, sleep(10_000, this.abort.signal).then(() => false)])) {
           this.watch = w;
           oldWatch.call.cancel();
         } else {
