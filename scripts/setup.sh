@@ -15,6 +15,7 @@ PACKAGES=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake make g++
   iproute2 iputils-ping ethtool iperf3 iptables nftables
   postgresql
+  python3 softhsm2 opensc mosquitto mosquitto-clients openssl curl
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
