@@ -91,4 +91,22 @@ create table quarantined (
 );
 `,
   },
+  {
+    // Numbered 6 (issue 6) so that migrations other features add meanwhile do not collide.
+    version: 6,
+    name: 'security events (monitoring, SIEM export)',
+    sql: `
+create table security_events (
+  id       bigserial primary key,
+  at       timestamptz not null,
+  type     text not null,
+  action   text not null,
+  severity text not null,
+  device   text,
+  body     jsonb not null
+);
+create index security_events_type on security_events (type, id);
+create index security_events_device on security_events (device, id);
+`,
+  },
 ];

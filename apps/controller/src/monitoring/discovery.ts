@@ -1,0 +1,87 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Unknown devices: every source address no Device claims, with what the
+ * network saw of it. Bounded: at most `max` addresses (least recently seen
+ * forgotten first), each with at most `maxTargets` distinct things it tried.
+ */
+import { FlowRecord, shortVerdict, transportName } from './flow-record';
+
+export interface UnknownDevice {
+  address: string;
+  mac: string | null;
+  interface: string | null;
+  enforcer: string;
+  segment: string;
+  firstSeen: string;
+  lastSeen: string;
+  flows: number;
+  packets: number;
+  bytes: number;
+  denied: number;
+  /** What it tried to reach: `dst:port/proto verdict`, distinct, at most maxTargets. */
+  tried: string[];
+}
+
+export class UnknownDevices {
+  private readonly table = new Map<string, UnknownDevice>();
+  constructor(
+    private readonly max = 10_000,
+    private readonly maxTargets = 32,
+  ) {}
+
+  /** Records one flow from an unclaimed source; returns the entry when it is new. */
+  observe(enforcer: string, r: FlowRecord, segment: string, t: number): UnknownDevice | null {
+    const iso = new Date(t).toISOString();
+    let u = this.table.get(r.src);
+    let fresh = false;
+    if (u) {
+      this.table.delete(r.src); // re-insert: Map order is LRU order
+    } else {
+      fresh = true;
+      u = {
+        address: r.src,
+        mac: null,
+        interface: null,
+        enforcer,
+        segment,
+        firstSeen: new Date(Math.min(t, r.firstSeen || t)).toISOString(),
+        lastSeen: iso,
+        flows: 0,
+        packets: 0,
+        bytes: 0,
+        denied: 0,
+        tried: [],
+      };
+    }
+    if (r.mac) u.mac = r.mac.toLowerCase();
+    if (r.interface) u.interface = r.interface;
+    else if (!u.interface && r.ifindex) u.interface = `ifindex ${r.ifindex}`;
+    u.enforcer = enforcer;
+    u.segment = segment;
+    if (iso > u.lastSeen) u.lastSeen = iso;
+    u.flows++;
+    u.packets += (r.packetsFwd || 0) + (r.packetsRev || 0);
+    u.bytes += (r.bytesFwd || 0) + (r.bytesRev || 0);
+    const v = shortVerdict(r.verdict);
+    if (v === 'deny' || v === 'audit') u.denied += r.packetsFwd || 1;
+    const target = `${r.dst}:${r.dport}/${transportName(r.protocol)} ${v}`;
+    if (u.tried.length < this.maxTargets && !u.tried.includes(target)) u.tried.push(target);
+    this.table.set(r.src, u);
+    if (this.table.size > this.max) this.table.delete(this.table.keys().next().value as string);
+    return fresh ? u : null;
+  }
+
+  get(address: string): UnknownDevice | undefined {
+    return this.table.get(address);
+  }
+
+  /** An address a Device now claims is no longer unknown. */
+  drop(address: string): boolean {
+    return this.table.delete(address);
+  }
+
+  /** Most recently seen first. */
+  list(): UnknownDevice[] {
+    return [...this.table.values()].reverse();
+  }
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The security event stream: what monitoring concludes (unknown devices,
+ * anomalies, posture, quarantine moves, summarised drops, spoofing) and what
+ * the audit log records, in one shape that siem/ecs.ts turns into Elastic
+ * Common Schema. Kept in a bounded ring in memory and, by MonitoringStore, in
+ * the database, so `GET /v1/events` pages and `cordon events --follow` tails it.
+ */
+import { Subject } from 'rxjs';
+
+export type SecurityEventType =
+  | 'drop'
+  | 'spoofing'
+  | 'unknown_device'
+  | 'anomaly'
+  | 'quarantine'
+  | 'posture'
+  | 'audit'
+  | 'enrollment'
+  | 'revocation';
+
+export type EventSeverity = 'info' | 'low' | 'medium' | 'high' | 'critical';
+
+export interface SecurityEvent {
+  /** Increasing, per controller database. 0 until stored. */
+  id: number;
+  at: string;
+  type: SecurityEventType;
+  /** ECS event.action, e.g. `anomaly-scan`, `device-quarantined`, `flow-dropped`. */
+  action: string;
+  severity: EventSeverity;
+  outcome?: 'success' | 'failure' | 'unknown';
+  message: string;
+  device?: string | null;
+  source?: { ip?: string; port?: number; mac?: string; segment?: string };
+  destination?: { ip?: string; port?: number; segment?: string };
+  protocol?: number;
+  enforcer?: string;
+  rule?: string;
+  reason?: string;
+  packets?: number;
+  bytes?: number;
+  actor?: string;
+  data?: Record<string, unknown>;
+}
+
+export const SEVERITY_NUMBER: Record<EventSeverity, number> = { info: 1, low: 3, medium: 5, high: 7, critical: 9 };
+
+/** In-process fan-out of events once they have an id. */
+export class EventBus {
+  readonly events$ = new Subject<SecurityEvent>();
+  private readonly ring: SecurityEvent[] = [];
+  constructor(private readonly max = 10_000) {}
+
+  publish(e: SecurityEvent): void {
+    this.ring.push(e);
+    if (this.ring.length > this.max) this.ring.splice(0, this.ring.length - this.max);
+    this.events$.next(e);
+  }
+
+  recent(afterId = 0, limit = 1000, filter?: (e: SecurityEvent) => boolean): SecurityEvent[] {
+    const out: SecurityEvent[] = [];
+    for (const e of this.ring) {
+      if (e.id <= afterId) continue;
+      if (filter && !filter(e)) continue;
+      out.push(e);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The flow record monitoring consumes: the FlowBatch record of control.proto as
+ * @grpc/proto-loader decodes it (camelCase, enums as strings), so the control
+ * channel can hand `batch.flows` over unchanged. Verdict and reason may also be
+ * given short (`deny`, `policy`), as tests and replays write them.
+ */
+export interface FlowRecord {
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  protocol: number;
+  family?: number;
+  srcIdentity: number;
+  dstIdentity: number;
+  /** VERDICT_ALLOW | VERDICT_DENY | VERDICT_AUDIT | allow | deny | audit. */
+  verdict: string;
+  /** DROP_REASON_POLICY | policy | spoofed | ... */
+  reason?: string;
+  ruleId?: number;
+  packetsFwd: number;
+  bytesFwd: number;
+  packetsRev?: number;
+  bytesRev?: number;
+  /** Unix ms. */
+  firstSeen?: number;
+  lastSeen?: number;
+  ifindex?: number;
+  /** Not in FlowRecord yet: when a drop event or the enforcer knows them. */
+  mac?: string;
+  interface?: string;
+}
+
+export type ShortVerdict = 'allow' | 'deny' | 'audit' | 'none';
+
+export function shortVerdict(v: string | undefined): ShortVerdict {
+  if (!v) return 'none';
+  const s = v.startsWith('VERDICT_') ? v.slice(8).toLowerCase() : v.toLowerCase();
+  return s === 'allow' || s === 'deny' || s === 'audit' ? s : 'none';
+}
+
+export function shortReason(r: string | undefined): string {
+  if (!r) return 'none';
+  return r.startsWith('DROP_REASON_') ? r.slice(12).toLowerCase() : r.toLowerCase();
+}
+
+const TRANSPORT: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'ipv6-icmp', 132: 'sctp' };
+/** ECS network.transport. */
+export function transportName(p: number): string {
+  return TRANSPORT[p] ?? String(p);
+}
