@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /** `cordon enforcer` flags, validated at start so a bad flag stops the daemon with a clear message. */
+import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Logger } from 'pino';
 import { ENFORCER_NAME } from '../../../proto/cordon/v1/control';
@@ -15,6 +16,7 @@ export interface EnforcerFlags {
   detach?: boolean;
   caSha256?: string;
   flowInterval?: string;
+  netns?: string;
 }
 
 export interface EnforcerConfig {
@@ -29,6 +31,13 @@ export interface EnforcerConfig {
   flowIntervalMs: number;
   statusIntervalMs: number;
   flowQueueBatches: number;
+  /**
+   * Network namespace (a bind-mounted nsfs file such as /run/netns/gw, or
+   * /proc/PID/ns/net) that holds the managed interfaces. Only attach/detach
+   * happen there (the addon enters it on its worker thread); the daemon's own
+   * sockets (gRPC, /metrics) stay in the namespace it was started in.
+   */
+  netns?: string;
   /** Pins under PIN_ROOT/<datapathName>/. */
   datapathName: string;
   pinRoot?: string;
@@ -56,6 +65,25 @@ function ms(text: string): number | null {
   return Number(m[1]) * (m[2] === 'm' ? 60_000 : m[2] === 'ms' ? 1 : 1000);
 }
 
+/** Why PATH cannot be the --netns of the managed interfaces, or null. */
+export function netnsProblem(p: string): string | null {
+  if (!p || !p.startsWith('/')) return `--netns must be an absolute path such as /run/netns/gw (ip netns add NAME creates one), got "${p}"`;
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return `--netns ${p}: ${code === 'ENOENT' ? 'no such file' : code ?? String(err)} — is the namespace created (ip netns list) and is this the host's /run?`;
+  }
+  if (st.isDirectory()) return `--netns ${p} is a directory; give the namespace file itself (for example /run/netns/gw or /proc/PID/ns/net)`;
+  try {
+    fs.accessSync(p, fs.constants.R_OK);
+  } catch {
+    return `--netns ${p}: not readable; the enforcer needs root (CAP_SYS_ADMIN) to enter it`;
+  }
+  return null;
+}
+
 export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<EnforcerConfig> = {}): EnforcerConfig {
   const problems: string[] = [];
   const hp = /^(?:\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/;
@@ -70,6 +98,10 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
   if (f.caSha256 && !/^(sha256:)?[0-9a-fA-F:]{64,95}$/.test(f.caSha256)) problems.push('--ca-sha256 must be the hex SHA-256 of the CA certificate (GET /v1/control/ca.pem)');
   const flowIntervalMs = ms(f.flowInterval ?? ENFORCER_DEFAULTS.flowInterval);
   if (flowIntervalMs === null || flowIntervalMs < 100) problems.push(`--flow-interval must be a duration such as 5s or 500ms (at least 100ms), got "${f.flowInterval}"`);
+  if (f.netns !== undefined) {
+    const p = netnsProblem(f.netns);
+    if (p) problems.push(p);
+  }
   if (problems.length) throw new EnforcerConfigError(problems);
   return {
     controller: f.controller,
@@ -84,6 +116,7 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     statusIntervalMs: 15_000,
     flowQueueBatches: 120,
     datapathName: 'enforcer',
+    netns: f.netns,
     ...extra,
   };
 }

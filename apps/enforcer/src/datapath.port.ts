@@ -41,8 +41,9 @@ export interface DatapathPair {
 
 export interface DatapathPort {
   readonly adopted: boolean;
-  attach(ifname: string, direction: Direction): Promise<void>;
-  detach(ifname: string, direction: Direction): Promise<void>;
+  /** opts.netns: the namespace file the interface lives in (the addon enters it on its worker thread). */
+  attach(ifname: string, direction: Direction, opts?: { netns?: string }): Promise<void>;
+  detach(ifname: string, direction: Direction, opts?: { netns?: string }): Promise<void>;
   applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean }): Promise<{ epoch: number; durationMs: number }>;
   state(): { epoch: number; generation: number; auditAll: boolean };
   flows(): Promise<DatapathFlow[]> | DatapathFlow[];

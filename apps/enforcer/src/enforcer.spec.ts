@@ -57,7 +57,7 @@ describe('enforcer daemon against the real control server (recording datapath)',
 
   const start = async (dp: RecordingDatapath, flags: { token?: string } = {}) => {
     const cfg = validateEnforcerConfig(
-      { controller, token: flags.token, interface: ['eth1', 'eth2'], stateDir: path.join(dir, 'state'), metrics: '127.0.0.1:0', name: 'gw-1', flowInterval: '100ms' },
+      { controller, token: flags.token, interface: ['eth1', 'eth2'], stateDir: path.join(dir, 'state'), metrics: '127.0.0.1:0', name: 'gw-1', flowInterval: '100ms', netns: '/proc/self/ns/net' },
       { datapath: dp, log },
     );
     const e = await new Enforcer(cfg).start();
@@ -93,6 +93,7 @@ describe('enforcer daemon against the real control server (recording datapath)',
     await until('generation 1', () => dp.applied().includes(1));
     await until('attached', () => dp.ops().includes('attach:eth2:egress'));
     expect(dp.ops()).toEqual(['apply:1', 'attach:eth1:ingress', 'attach:eth1:egress', 'attach:eth2:ingress', 'attach:eth2:egress']);
+    expect(dp.calls.filter((c) => c.op === 'attach').every((c) => 'netns' in c && c.netns === '/proc/self/ns/net')).toBe(true); // --netns reaches the addon
     await until('metric 1', async () => /^cordon_policy_generation 1$/m.test(await scrape(e)));
 
     bundles.publish(bundle(2, 3));
@@ -184,6 +185,7 @@ describe('enforcer daemon against the real control server (recording datapath)',
     await e.stop({ detach: true });
     running.splice(running.indexOf(e), 1);
     expect(dp.ops().slice(-6)).toEqual(['detach:eth1:ingress', 'detach:eth1:egress', 'detach:eth2:ingress', 'detach:eth2:egress', 'unpin', 'close']);
+    expect(dp.calls.filter((c) => c.op === 'detach').every((c) => 'netns' in c && c.netns === '/proc/self/ns/net')).toBe(true);
   });
 });
 
@@ -206,5 +208,13 @@ describe('enforcer pieces', () => {
     expect(() => validateEnforcerConfig({ controller: 'nope', interface: [], metrics: 'x', name: 'Bad!' })).toThrow(
       /--controller must be HOST:PORT[\s\S]*--interface IF is required[\s\S]*--metrics must be[\s\S]*--name "Bad!"/,
     );
+  });
+  it('--netns must name an existing namespace file, and is kept for attach/detach', () => {
+    const base = { controller: '127.0.0.1:7471', interface: ['eth1'] };
+    expect(() => validateEnforcerConfig({ ...base, netns: '/run/netns/does-not-exist-cordon' })).toThrow(/--netns \/run\/netns\/does-not-exist-cordon: no such file/);
+    expect(() => validateEnforcerConfig({ ...base, netns: 'gw' })).toThrow(/--netns must be an absolute path/);
+    expect(() => validateEnforcerConfig({ ...base, netns: os.tmpdir() })).toThrow(/is a directory/);
+    expect(validateEnforcerConfig({ ...base, netns: '/proc/self/ns/net' }).netns).toBe('/proc/self/ns/net');
+    expect(validateEnforcerConfig(base).netns).toBeUndefined();
   });
 });

@@ -94,7 +94,7 @@ export class Enforcer {
     this.every(this.cfg.statusIntervalMs, () => this.reportStatus());
     this.loops.push(this.watchLoop(), this.flowLoop());
     this.scheduleRenewal();
-    this.log.info({ name: this.name, controller: this.cfg.controller, interfaces: this.cfg.interfaces, generation: this.enforcedGeneration }, 'enforcer started');
+    this.log.info({ name: this.name, controller: this.cfg.controller, interfaces: this.cfg.interfaces, netns: this.cfg.netns, generation: this.enforcedGeneration }, 'enforcer started');
     return this;
   }
 
@@ -111,7 +111,7 @@ export class Enforcer {
     this.client?.close();
     if (this.dp) {
       if (opts.detach ?? this.cfg.detach) {
-        for (const ifname of this.cfg.interfaces) for (const d of DIRECTIONS) await this.dp.detach(ifname, d).catch((e) => this.log.warn({ ifname, err: String(e) }, 'detach failed'));
+        for (const ifname of this.cfg.interfaces) for (const d of DIRECTIONS) await this.dp.detach(ifname, d, this.nsOpts).catch((e) => this.log.warn({ ifname, err: String(e) }, 'detach failed'));
         this.dp.unpin();
         this.log.info('detached: enforcement removed');
       } else {
@@ -137,9 +137,14 @@ export class Enforcer {
     }
   }
 
+  /** Where the managed interfaces live; undefined: this process's namespace. */
+  private get nsOpts(): { netns?: string } {
+    return this.cfg.netns ? { netns: this.cfg.netns } : {};
+  }
+
   private async attachAll(): Promise<void> {
     if (this.attached) return;
-    for (const ifname of this.cfg.interfaces) for (const d of DIRECTIONS) await this.dp.attach(ifname, d);
+    for (const ifname of this.cfg.interfaces) for (const d of DIRECTIONS) await this.dp.attach(ifname, d, this.nsOpts);
     this.attached = true;
   }
 

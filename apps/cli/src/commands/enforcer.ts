@@ -22,8 +22,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--name <name>', 'enforcer name (default: host name)')
     .option('--ca-sha256 <hex>', 'expected SHA-256 of the controller CA certificate, checked at enrollment')
     .option('--flow-interval <duration>', 'how often flow counters are read and sent', ENFORCER_DEFAULTS.flowInterval)
+    .option('--netns <path>', 'network namespace holding the interfaces (e.g. /run/netns/gw); gRPC and /metrics stay in this one')
     .option('--detach', 'on SIGTERM, detach from the interfaces and remove the pins (default: enforcement stays)')
-    .action(async (o: { controller?: string; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; flowInterval: string; detach?: boolean }) => {
+    .action(async (o: { controller?: string; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; flowInterval: string; detach?: boolean; netns?: string }) => {
       let cfg;
       try {
         cfg = validateEnforcerConfig({ ...o, controller: o.controller ?? '', token: o.token ?? ctx.env.CORDON_ENROLL_TOKEN });
@@ -38,7 +39,7 @@ export function register(program: Command, ctx: CliContext): void {
         if (err instanceof IdentityError) throw new CliError(err.message, 1);
         throw err;
       }
-      ctx.err(`cordon enforcer ${enforcer.name} running (metrics on ${cfg.metrics}, controller ${cfg.controller})\n`);
+      ctx.err(`cordon enforcer ${enforcer.name} running (metrics on ${cfg.metrics}, controller ${cfg.controller}${cfg.netns ? `, interfaces in ${cfg.netns}` : ''})\n`);
       const sig = await ctx.stopSignal();
       ctx.err(`cordon enforcer: ${sig}, stopping${cfg.detach ? ' and detaching' : '; enforcement stays in place'}\n`);
       await enforcer.stop();

@@ -8,7 +8,7 @@ import type { DatapathFlow, DatapathPair, DatapathPort, Direction } from '../dat
 import type { IpcacheEntry, PolicyEntry } from '../../../../native/lib/abi';
 
 export type Call =
-  | { op: 'attach' | 'detach'; ifname: string; direction: Direction }
+  | { op: 'attach' | 'detach'; ifname: string; direction: Direction; netns?: string }
   | { op: 'apply'; generation: number; ipcache: IpcacheEntry[]; policy: PolicyEntry[]; auditAll: boolean }
   | { op: 'close' | 'unpin' };
 
@@ -26,11 +26,11 @@ export class RecordingDatapath implements DatapathPort {
   ) {
     this.st.generation = generation;
   }
-  async attach(ifname: string, direction: Direction) {
-    this.calls.push({ op: 'attach', ifname, direction });
+  async attach(ifname: string, direction: Direction, opts: { netns?: string } = {}) {
+    this.calls.push({ op: 'attach', ifname, direction, ...(opts.netns ? { netns: opts.netns } : {}) });
   }
-  async detach(ifname: string, direction: Direction) {
-    this.calls.push({ op: 'detach', ifname, direction });
+  async detach(ifname: string, direction: Direction, opts: { netns?: string } = {}) {
+    this.calls.push({ op: 'detach', ifname, direction, ...(opts.netns ? { netns: opts.netns } : {}) });
   }
   async applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean }) {
     if (this.failNextApply) {
