@@ -14,6 +14,7 @@
 #include "lib/frag.h"
 #include "lib/counters.h"
 #include "lib/events.h"
+#include "lib/classify.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -144,7 +145,8 @@ static __always_inline void flow_decide(struct cordon_flow_value *v,
 	v->flags = ((src->flags & CORDON_IPC_F_MAC) ? CORDON_FLOW_F_SRC_MAC : 0) |
 		   ((dst->flags & CORDON_IPC_F_MAC) ? CORDON_FLOW_F_DST_MAC : 0) |
 		   ((src->flags & CORDON_IPC_F_AUDIT) ? CORDON_FLOW_F_SRC_AUDIT : 0) |
-		   ((dst->flags & CORDON_IPC_F_AUDIT) ? CORDON_FLOW_F_DST_AUDIT : 0);
+		   ((dst->flags & CORDON_IPC_F_AUDIT) ? CORDON_FLOW_F_DST_AUDIT : 0) |
+		   ((d->flags & CORDON_POL_F_ENCRYPT_REQUIRED) ? CORDON_FLOW_F_ENCRYPT_REQUIRED : 0);
 	__builtin_memcpy(v->src_mac, src->mac, 6);
 	__builtin_memcpy(v->dst_mac, dst->mac, 6);
 }
@@ -155,7 +157,7 @@ static __always_inline void flow_start(void *map, const struct cordon_flow_key *
 				       const struct decision *d, __u8 verdict,
 				       const struct cordon_ipcache_value *src,
 				       const struct cordon_ipcache_value *dst,
-				       __u64 epoch, __u64 now)
+				       __u8 encryption, __u64 epoch, __u64 now)
 {
 	struct cordon_flow_value v = {
 		.first_seen_ns = now,
@@ -164,6 +166,7 @@ static __always_inline void flow_start(void *map, const struct cordon_flow_key *
 		.bytes_fwd = p->len,
 		.ifindex = skb->ifindex,
 		.policy_port = p->policy_port,
+		.encryption = encryption,
 	};
 
 	flow_decide(&v, d, verdict, src, dst, epoch);
@@ -176,6 +179,19 @@ static __always_inline void flow_start(void *map, const struct cordon_flow_key *
 			v.tcp_flags |= CORDON_TCP_RST;
 	}
 	bpf_map_update_elem(map, k, &v, BPF_ANY);
+}
+
+/*
+ * A flow whose rule requires encryption and whose first payload is in clear
+ * is dropped from that packet on (in audit mode: reported, passed).
+ */
+static __always_inline void require_encryption(struct cordon_flow_value *f, int audit)
+{
+	if ((f->flags & CORDON_FLOW_F_ENCRYPT_REQUIRED) && is_plaintext(f->encryption) &&
+	    f->verdict != CORDON_VERDICT_DENY) {
+		f->verdict = audited(CORDON_VERDICT_DENY, audit);
+		f->reason = CORDON_REASON_PLAINTEXT;
+	}
 }
 
 /* A packet of a flow judged under the live epoch: no ipcache, no policy. */
@@ -193,6 +209,12 @@ static __always_inline int judge_known(struct __sk_buff *skb,
 	if (ingress && spoofed(mac, bound, p))
 		return finish_spoofed(skb, p, reply ? f->dst_identity : f->src_identity,
 				      audit, now);
+	/* 2. the first payload of the forward direction is classified, once */
+	if (!reply && f->encryption == CORDON_ENC_PENDING && p->payload_len) {
+		f->encryption = classify(skb, p);
+		require_encryption(f, audit_all || (f->flags & (CORDON_FLOW_F_SRC_AUDIT |
+								CORDON_FLOW_F_DST_AUDIT)));
+	}
 	flow_account(f, p, reply, now);
 	if (!reply && p->frag_first && f->verdict != CORDON_VERDICT_DENY)
 		frag_remember(p, f->src_identity, f->dst_identity, f->rule_id,
@@ -283,6 +305,7 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 				  src.identity, p.protocol, rv->policy_port);
 		flow_decide(rv, &d, audited(d.verdict, audit), &dst, &src,
 			    view.epoch);
+		require_encryption(rv, audit);
 		flow_account(rv, &p, 1, now);
 		return finish(skb, &p, rv->src_identity, rv->dst_identity,
 			      rv->rule_id, rv->verdict, rv->reason, now);
@@ -296,12 +319,24 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 	verdict = audited(d.verdict, audit);
 
 	if (fv) {
-		/* re-judged under the new epoch, counters kept */
+		/* re-judged under the new epoch, counters and class kept */
 		flow_decide(fv, &d, verdict, &src, &dst, view.epoch);
+		if (fv->encryption == CORDON_ENC_PENDING && p.payload_len)
+			fv->encryption = classify(skb, &p);
+		require_encryption(fv, audit);
 		flow_account(fv, &p, 0, now);
+		verdict = fv->verdict;
+		d.reason = fv->reason;
 	} else if (verdict != CORDON_VERDICT_DENY) {
+		__u8 enc = classify(skb, &p);
+
+		if ((d.flags & CORDON_POL_F_ENCRYPT_REQUIRED) && is_plaintext(enc)) {
+			verdict = audited(CORDON_VERDICT_DENY, audit);
+			d.reason = CORDON_REASON_PLAINTEXT;
+		}
+		/* kept with the connections, so its next packets take the fast path */
 		flow_start(&cordon_flows, &key, skb, &p, &d, verdict, &src, &dst,
-			   view.epoch, now);
+			   enc, view.epoch, now);
 	} else {
 		struct cordon_flow_value *dv = bpf_map_lookup_elem(&cordon_denied, &key);
 
@@ -310,7 +345,7 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 			flow_account(dv, &p, 0, now);
 		} else {
 			flow_start(&cordon_denied, &key, skb, &p, &d, verdict,
-				   &src, &dst, view.epoch, now);
+				   &src, &dst, CORDON_ENC_PENDING, view.epoch, now);
 		}
 	}
 	if (p.frag_first && verdict != CORDON_VERDICT_DENY)

@@ -181,8 +181,22 @@ struct cordon_flow_value {
 #define CORDON_FLOW_F_DST_MAC 0x2	/* dst_mac is bound */
 #define CORDON_FLOW_F_SRC_AUDIT 0x4	/* the source's segment is in audit mode */
 #define CORDON_FLOW_F_DST_AUDIT 0x8
+#define CORDON_FLOW_F_ENCRYPT_REQUIRED 0x10	/* the deciding rule wants encryption */
 
-#define CORDON_ENC_UNKNOWN 0
+/*
+ * What the first payload of a flow's forward direction looked like
+ * (cordon_flow_value.encryption). Mirrored by ENCRYPTION in native/lib/abi.ts.
+ */
+#define CORDON_ENC_PENDING 0	/* no payload seen yet (or classification off) */
+#define CORDON_ENC_TLS 1
+#define CORDON_ENC_DTLS 2
+#define CORDON_ENC_SSH 3
+#define CORDON_ENC_QUIC 4
+#define CORDON_ENC_PLAINTEXT 5	/* not recognised as encrypted */
+#define CORDON_ENC_MQTT 6	/* plaintext: MQTT CONNECT */
+#define CORDON_ENC_HTTP 7	/* plaintext: an HTTP request or response line */
+#define CORDON_ENC_COAP 8	/* plaintext: CoAP */
+#define CORDON_ENC_FIRST_PLAINTEXT CORDON_ENC_PLAINTEXT
 
 /* ---- fragments: first fragment's verdict for later ones (LRU hash) ------ */
 struct cordon_frag_key {

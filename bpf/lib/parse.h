@@ -56,6 +56,8 @@ struct cordon_pkt {
 	__u8 pad;
 	__u32 frag_id;
 	__u32 len;
+	__u32 payload_off;	/* L4 payload (TCP, UDP): offset and length */
+	__u32 payload_len;
 };
 
 struct arp_ipv4 {
@@ -104,8 +106,15 @@ static __always_inline int parse_icmp(struct __sk_buff *skb, __u32 off,
 	return PARSE_IP;
 }
 
+/* end: where the IP datagram ends (its length field), so payload excludes padding. */
+static __always_inline void set_payload(struct cordon_pkt *p, __u32 off, __u32 end)
+{
+	p->payload_off = off;
+	p->payload_len = end > off ? end - off : 0;
+}
+
 static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off,
-				    struct cordon_pkt *p)
+				    __u32 end, struct cordon_pkt *p)
 {
 	p->has_l4 = 1;
 	switch (p->protocol) {
@@ -120,6 +129,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off,
 		p->dport = th.dest;
 		p->policy_port = th.dest;
 		p->tcp_flags = ((__u8 *)&th)[13];
+		set_payload(p, off + th.doff * 4, end);
 		return PARSE_IP;
 	}
 	case IPPROTO_UDP: {
@@ -130,6 +140,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off,
 		p->sport = uh.source;
 		p->dport = uh.dest;
 		p->policy_port = uh.dest;
+		set_payload(p, off + sizeof(uh), end);
 		return PARSE_IP;
 	}
 	case IPPROTO_ICMP:
@@ -178,7 +189,7 @@ static __always_inline int parse_ipv4(struct __sk_buff *skb, __u32 off,
 		p->frag_first = 1;
 		p->frag_id = bpf_ntohs(ip.id);
 	}
-	return parse_l4(skb, off + hlen, p);
+	return parse_l4(skb, off + hlen, off + bpf_ntohs(ip.tot_len), p);
 }
 
 static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off,
@@ -186,6 +197,7 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off,
 {
 	struct ipv6hdr ip6;
 	__u8 nexthdr;
+	__u32 end;
 	int i;
 
 	if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)) < 0)
@@ -199,6 +211,7 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off,
 	__builtin_memcpy(p->daddr, &ip6.daddr, 16);
 	nexthdr = ip6.nexthdr;
 	off += sizeof(ip6);
+	end = off + bpf_ntohs(ip6.payload_len);
 
 	/* Walk the extension header chain, bounded. */
 	for (i = 0; i < IPV6_MAX_EXT_HEADERS; i++) {
@@ -242,7 +255,7 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off,
 			return PARSE_IP;
 		default:
 			p->protocol = nexthdr;
-			return parse_l4(skb, off, p);
+			return parse_l4(skb, off, end, p);
 		}
 	}
 	return PARSE_MALFORMED;	/* extension header chain too long */

@@ -43,6 +43,12 @@ export const REASON_NAME: Record<number, string> = {
   6: 'plaintext',
 };
 
+/** Classes of a flow's first payload (cordon_flow_value.encryption). */
+export const ENCRYPTION_NAME = ['pending', 'tls', 'dtls', 'ssh', 'quic', 'plaintext', 'mqtt', 'http', 'coap'] as const;
+export type EncryptionClass = (typeof ENCRYPTION_NAME)[number];
+/** Classes that are traffic in clear. */
+export const PLAINTEXT_CLASSES: readonly EncryptionClass[] = ['plaintext', 'mqtt', 'http', 'coap'];
+
 export const LIMITS = {
   IPCACHE: 262144,
   POLICY: 524288,

@@ -38,6 +38,7 @@ export interface RawOpenOptions {
   ctTimeoutOtherSeconds?: number;
   eventRate?: number;
   eventBurst?: number;
+  classifyPayload?: boolean;
 }
 
 export interface Binding {

@@ -14,6 +14,8 @@ import {
   macText,
   PolicyEntry,
   REASON_NAME,
+  ENCRYPTION_NAME,
+  EncryptionClass,
   SIZE,
   STATE_FLAG,
   VERDICT_NAME,
@@ -33,6 +35,8 @@ export interface DatapathOptions {
   /** Drop events per second per CPU (token bucket) and burst. */
   eventRate?: number;
   eventBurst?: number;
+  /** Classify each flow's first payload (encrypted or plaintext); default on. */
+  classifyPayload?: boolean;
 }
 
 export interface Generation {
@@ -63,7 +67,8 @@ export interface FlowRecord {
   lastSeenNs: number;
   ifindex: number;
   tcpFlags: number;
-  encryption: number;
+  /** What the flow's first payload looked like: pending, tls, dtls, ssh, quic, plaintext, mqtt, http, coap. */
+  encryption: EncryptionClass;
   policyPort: number;
 }
 
@@ -140,7 +145,7 @@ function decodeFlows(buf: Buffer): FlowRecord[] {
       verdict: (VERDICT_NAME[buf[v + 72]] ?? 'deny') as Verdict,
       reason: REASON_NAME[buf[v + 73]] ?? 'unknown',
       tcpFlags: buf[v + 74],
-      encryption: buf[v + 75],
+      encryption: ENCRYPTION_NAME[buf[v + 75]] ?? 'plaintext',
       policyPort: buf.readUInt16BE(v + 76),
     });
   }

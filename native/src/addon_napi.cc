@@ -288,6 +288,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   opts.ct_timeout_other_s = NumberOf(o, "ctTimeoutOtherSeconds", opts.ct_timeout_other_s);
   opts.event_rate = NumberOf(o, "eventRate", opts.event_rate);
   opts.event_burst = NumberOf(o, "eventBurst", opts.event_burst);
+  if (!o.Get("classifyPayload").IsUndefined()) opts.classify_payload = o.Get("classifyPayload").ToBoolean();
   auto made = std::make_shared<DatapathPtr>();
   return Queue(
       env, "CordonOpen", [=] { *made = std::make_shared<Datapath>(opts); },

@@ -103,6 +103,7 @@ Datapath::Datapath(const LoadOptions& opts) {
   ro->ct_timeout_other_ns = opts.ct_timeout_other_s * ns;
   ro->event_rate_per_sec = opts.event_rate;
   ro->event_burst = opts.event_burst;
+  ro->classify_payload = opts.classify_payload ? 1 : 0;
 
   int err = cordon_bpf__load(skel_);
   if (err) {

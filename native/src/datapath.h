@@ -33,6 +33,7 @@ struct LoadOptions {
   uint64_t ct_timeout_other_s = 60;
   uint64_t event_rate = 1000;
   uint64_t event_burst = 1000;
+  bool classify_payload = true;
 };
 
 // Keys and values packed back to back, as native/lib/abi.ts encodes them.

@@ -49,6 +49,10 @@ const policy: PolicyEntry[] = [
   { srcIdentity: IDENTITY.HOST, dstIdentity: SENSORS, ...tcp(22), verdict: VERDICT.ALLOW, ruleId: 8 },
   // IP protocol number only (GRE, 47), every "port"
   { srcIdentity: SENSORS, dstIdentity: BROKER, protocol: 47, verdict: VERDICT.ALLOW, ruleId: 9 },
+  // encryption required: MQTT over TLS and CoAP over DTLS
+  { srcIdentity: SENSORS, dstIdentity: BROKER, ...tcp(8885), verdict: VERDICT.ALLOW, ruleId: 10, encryptionRequired: true },
+  { srcIdentity: SENSORS, dstIdentity: BROKER, protocol: 17, port: 5685, portPrefixLen: 16, verdict: VERDICT.ALLOW, ruleId: 11, encryptionRequired: true },
+  { srcIdentity: AUDITED, dstIdentity: BROKER, ...tcp(8885), verdict: VERDICT.ALLOW, ruleId: 12, encryptionRequired: true },
 ];
 const HOST_ENTRY: IpcacheEntry = { cidr: '10.10.9.254/32', identity: IDENTITY.HOST };
 
@@ -79,7 +83,7 @@ describe('policy', () => {
 
   test('policy_v4_2_port_range_edges', async () => {
     const verdicts = [];
-    for (const port of [5682, 5683, 5684, 5685, 9007, 9008, 9023, 9024])
+    for (const port of [5682, 5683, 5684, 5686, 9007, 9008, 9023, 9024])
       verdicts.push(await passes(dp, { src: S, dst: B, protocol: port < 9000 ? 'udp' : 'tcp', sport: nextPort(), dport: port }));
     expect(verdicts).toEqual([false, true, true, false, false, true, true, false]);
   });
@@ -400,6 +404,101 @@ describe('generations', () => {
     } finally {
       d4.unpin();
       d4.close();
+    }
+  });
+});
+
+describe('encryption', () => {
+  const PAYLOAD = {
+    tls: Buffer.from([0x16, 0x03, 0x01, 0x00, 0x2f, 0x01, 0x00, 0x00, 0x2b, 0x03, 0x03, 0x11]),
+    mqtt: Buffer.from([0x10, 0x10, 0x00, 0x04, 0x4d, 0x51, 0x54, 0x54, 0x04, 0x02, 0x00, 0x3c]),
+    dtls: Buffer.from([0x16, 0xfe, 0xfd, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00]),
+    coap: Buffer.from([0x40, 0x01, 0x12, 0x34, 0xb4, 0x74, 0x65, 0x6d, 0x70]),
+    quic: Buffer.from([0xc3, 0x00, 0x00, 0x00, 0x01, 0x08, 0xaa, 0xbb, 0xcc, 0xdd, 0xee]),
+    ssh: Buffer.from('SSH-2.0-OpenSSH_9.2\r\n'),
+    http: Buffer.from('GET /status HTTP/1.1\r\n'),
+  };
+  const data = (payload: Buffer) => ({ tcpFlags: TCP_FLAGS.ACK | TCP_FLAGS.PSH, payload });
+  const flowOf = async (sport: number) => (await dp.flows()).find((f) => f.sport === sport && f.src === S);
+
+  test('enc_v4_1_tls_on_a_required_port_passes_and_is_classified_once', async () => {
+    const p = nextPort();
+    const base = { src: S, dst: B, protocol: 'tcp' as const, sport: p, dport: 8885 };
+    expect(await passes(dp, { ...base, tcpFlags: TCP_FLAGS.SYN })).toBe(true);
+    expect(await passes(dp, { ...base, ...data(PAYLOAD.tls) })).toBe(true);
+    // later packets are not classified again: even clear bytes pass now
+    expect(await passes(dp, { ...base, ...data(PAYLOAD.http) })).toBe(true);
+    expect((await flowOf(p))?.encryption).toBe('tls');
+  });
+
+  test('enc_v4_2_plaintext_mqtt_on_a_required_port_is_dropped_from_that_packet_on', async () => {
+    const p = nextPort();
+    const base = { src: S, dst: B, protocol: 'tcp' as const, sport: p, dport: 8885 };
+    const before = dp.reasonStats().plaintext.packets;
+    expect(await passes(dp, { ...base, tcpFlags: TCP_FLAGS.SYN })).toBe(true);
+    expect(await passes(dp, { src: B, dst: S, protocol: 'tcp', sport: 8885, dport: p, tcpFlags: 0x12 })).toBe(true);
+    expect(await passes(dp, { ...base, ...data(PAYLOAD.mqtt) })).toBe(false);
+    expect(await passes(dp, { ...base, ...data(PAYLOAD.tls) })).toBe(false);
+    expect(await passes(dp, { src: B, dst: S, protocol: 'tcp', sport: 8885, dport: p, tcpFlags: TCP_FLAGS.ACK })).toBe(false);
+    expect(dp.reasonStats().plaintext.packets).toBe(before + 3);
+    expect(await flowOf(p)).toMatchObject({ encryption: 'mqtt', verdict: 'deny', reason: 'plaintext' });
+  });
+
+  test('enc_v4_3_plaintext_passes_where_encryption_is_not_required_and_is_still_classified', async () => {
+    const p = nextPort();
+    const base = { src: S, dst: B, protocol: 'tcp' as const, sport: p, dport: 8883 };
+    expect(await passes(dp, { ...base, tcpFlags: TCP_FLAGS.SYN })).toBe(true);
+    expect(await passes(dp, { ...base, ...data(PAYLOAD.mqtt) })).toBe(true);
+    expect(await flowOf(p)).toMatchObject({ encryption: 'mqtt', verdict: 'allow' });
+  });
+
+  test('enc_v4_4_udp_dtls_passes_coap_in_clear_drops', async () => {
+    const p1 = nextPort();
+    const p2 = nextPort();
+    expect(await passes(dp, { src: S, dst: B, protocol: 'udp', sport: p1, dport: 5685, payload: PAYLOAD.dtls })).toBe(true);
+    expect(await passes(dp, { src: S, dst: B, protocol: 'udp', sport: p2, dport: 5685, payload: PAYLOAD.coap })).toBe(false);
+    expect((await flowOf(p1))?.encryption).toBe('dtls');
+    expect(await flowOf(p2)).toMatchObject({ encryption: 'coap', reason: 'plaintext' });
+  });
+
+  test('enc_x_1_each_class_is_recognised', async () => {
+    const cases: [string, 'tcp' | 'udp', number, Buffer][] = [
+      ['ssh', 'tcp', 8883, PAYLOAD.ssh],
+      ['http', 'tcp', 8883, PAYLOAD.http],
+      ['quic', 'udp', 5683, PAYLOAD.quic],
+      ['coap', 'udp', 5683, PAYLOAD.coap],
+      ['plaintext', 'tcp', 8883, Buffer.from('hello broker')],
+    ];
+    for (const [cls, protocol, dport, payload] of cases) {
+      const p = nextPort();
+      await passes(dp, { src: S, dst: B, protocol, sport: p, dport, ...(protocol === 'tcp' ? data(payload) : { payload }) });
+      expect([cls, (await flowOf(p))?.encryption]).toEqual([cls, cls]);
+    }
+  });
+
+  test('enc_v6_1_required_encryption_over_ipv6', async () => {
+    const p = nextPort();
+    expect(await passes(dp, { src: S6, dst: B6, protocol: 'tcp', sport: p, dport: 8885, ...data(PAYLOAD.tls) })).toBe(true);
+    expect(await passes(dp, { src: S6, dst: B6, protocol: 'tcp', sport: p + 1, dport: 8885, ...data(PAYLOAD.http) })).toBe(false);
+  });
+
+  test('enc_v4_5_audit_segment_reports_plaintext_and_passes_it', async () => {
+    const p = nextPort();
+    expect(await passes(dp, { src: '10.10.7.3', dst: B, protocol: 'tcp', sport: p, dport: 8885, ...data(PAYLOAD.mqtt) })).toBe(true);
+    const f = (await dp.flows()).find((x) => x.sport === p && x.src === '10.10.7.3');
+    expect(f).toMatchObject({ verdict: 'audit', reason: 'plaintext', encryption: 'mqtt' });
+  });
+
+  test('enc_x_2_classification_off_leaves_flows_pending', async () => {
+    const d6 = await openTestDatapath('test-classify-off', { classifyPayload: false });
+    try {
+      await d6.applyGeneration({ generation: 1, ipcache, policy });
+      const p = nextPort();
+      expect(await passes(d6, { src: S, dst: B, protocol: 'tcp', sport: p, dport: 8883, ...data(PAYLOAD.mqtt) })).toBe(true);
+      expect((await d6.flows()).find((f) => f.sport === p)?.encryption).toBe('pending');
+    } finally {
+      d6.unpin();
+      d6.close();
     }
   });
 });

@@ -1,0 +1,519 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `cordon trace` answers without a kernel; the datapath answers with one. The
+ * two must agree: every packet of a corpus is traced over the compiled bundle
+ * and sent, as the first packet of a new flow, through the real program
+ * (BPF_PROG_TEST_RUN) loaded with that bundle. Compared per packet: passed or
+ * dropped (trace allow/audit pass, deny drops), and from the flow table the
+ * verdict, the deciding rule and both identities.
+ *
+ * Flows never meet: every TCP/UDP packet has its own source port (TCP as a SYN),
+ * every ICMP echo its own id, and no packet is sent whose reverse was sent
+ * before for the keys that have no ports (other IP protocols, ICMP errors),
+ * so no packet is taken for the reply of another.
+ */
+import fc from 'fast-check';
+import { addressBytes, addressText } from '../../native/lib/abi';
+import { Datapath, FlowRecord } from '../../native/lib/datapath';
+import { compile } from '../../apps/controller/src/compiler/compile';
+import { BundleIndex, TraceResult } from '../../apps/controller/src/compiler/trace';
+import { parseDocuments } from '../../apps/controller/src/policy/parse';
+import { checkReferences } from '../../apps/controller/src/policy/references';
+import { Device, Document, Policy, Rule, Segment } from '../../apps/controller/src/policy/schema';
+import { openTestDatapath } from '../support/datapath';
+import { packet, PacketSpec, TCP_FLAGS } from '../support/packets';
+
+let dp: Datapath;
+let generation = 0;
+// Source ports from 40000 and ICMP ids from 0xa000, destination ports below 40000 (or 65535) and
+// ICMP types below 0xa0: no packet is the reply of another. They wrap only after thousands of
+// packets, by when the flows they could meet are of an older generation and judged afresh.
+let sport = 40000;
+let icmpId = 0xa000;
+const nextSport = () => (sport = sport >= 65000 ? 40000 : sport + 1);
+const nextIcmpId = () => (icmpId = icmpId >= 0xfff0 ? 0xa000 : icmpId + 1);
+
+beforeAll(async () => {
+  dp = await openTestDatapath('test-trace-corpus');
+});
+afterAll(() => {
+  dp?.unpin();
+  dp?.close();
+});
+
+const canon = (a: string) => addressText(addressBytes(a));
+const v4 = (a: string) => !a.includes(':');
+
+interface Probe {
+  src: string;
+  dst: string;
+  protocol: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | number;
+  port?: number;
+  type?: number;
+  code?: number;
+}
+
+interface Outcome {
+  probe: Probe;
+  spec: PacketSpec;
+  trace: TraceResult;
+  passed: boolean;
+  flow?: FlowRecord;
+}
+
+function describeProbe(p: Probe): string {
+  const what = p.port !== undefined ? `/${p.port}` : p.type !== undefined ? ` type ${p.type} code ${p.code ?? 0}` : '';
+  return `${p.src} -> ${p.dst} ${p.protocol}${what}`;
+}
+
+const flowKey = (src: string, dst: string, protocol: number, sport: number, dport: number) => `${canon(src)} ${canon(dst)} ${protocol} ${sport} ${dport}`;
+
+/** Builds the packet for a probe; null when it could be mistaken for the reply of an earlier one. */
+function packetOf(p: Probe, sentPortless: Set<string>): { spec: PacketSpec; key: string } | null {
+  const proto = typeof p.protocol === 'number' ? p.protocol : { tcp: 6, udp: 17, icmp: 1, icmpv6: 58 }[p.protocol];
+  if (proto === 6 || proto === 17) {
+    const sport = nextSport();
+    const spec: PacketSpec = { src: p.src, dst: p.dst, protocol: p.protocol, sport, dport: p.port, tcpFlags: TCP_FLAGS.SYN };
+    return { spec, key: flowKey(p.src, p.dst, proto, sport, p.port!) };
+  }
+  if (proto === 1 || proto === 58) {
+    const echoReq = p.type === (proto === 1 ? 8 : 128);
+    const echoRep = p.type === (proto === 1 ? 0 : 129);
+    const value = ((p.type! & 0xff) << 8) | (p.code ?? 0);
+    if (!echoReq && !echoRep) {
+      // An ICMP error's flow key is (src, dst, type << 8 | code, 0): never the reverse of an echo (ids >= 0xa000).
+      const k = `${canon(p.src)} ${canon(p.dst)} ${proto} ${value}`;
+      if (sentPortless.has(`${canon(p.dst)} ${canon(p.src)} ${proto} ${value}`) && p.src !== p.dst) return null;
+      sentPortless.add(k);
+    }
+    const id = nextIcmpId();
+    const spec: PacketSpec = { src: p.src, dst: p.dst, protocol: p.protocol, icmpType: p.type, icmpCode: p.code ?? 0, icmpId: id };
+    const key = echoReq ? flowKey(p.src, p.dst, proto, id, 0) : echoRep ? flowKey(p.src, p.dst, proto, 0, id) : flowKey(p.src, p.dst, proto, value, 0);
+    return { spec, key };
+  }
+  // Other protocols: one flow per address pair and protocol, either way.
+  if (sentPortless.has(`${canon(p.dst)} ${canon(p.src)} ${proto}`) && p.src !== p.dst) return null;
+  sentPortless.add(`${canon(p.src)} ${canon(p.dst)} ${proto}`);
+  return { spec: { src: p.src, dst: p.dst, protocol: proto }, key: flowKey(p.src, p.dst, proto, 0, 0) };
+}
+
+/** Loads the bundle of `docs`, sends every probe, and returns each outcome next to its trace. */
+async function run(docs: Document[], probes: Probe[], macs: Map<string, string>, quarantined: string[] = []): Promise<Outcome[]> {
+  const bundle = compile(docs, { identities: {}, generation: ++generation, quarantined });
+  await dp.applyGeneration({ generation: bundle.generation, ipcache: bundle.ipcache, policy: bundle.policy });
+  const index = new BundleIndex(bundle, docs);
+  const sentPortless = new Set<string>();
+  const outcomes: (Outcome & { key: string })[] = [];
+  for (const probe of probes) {
+    const built = packetOf(probe, sentPortless);
+    if (!built) continue;
+    const spec = { ...built.spec, srcMac: macs.get(canon(probe.src)) };
+    const trace = index.trace({ from: probe.src, to: probe.dst, protocol: probe.protocol, port: probe.port, type: probe.type, code: probe.code });
+    const passed = (await dp.testRun(packet(spec), { direction: 'ingress' })).passed;
+    outcomes.push({ probe, spec, trace, passed, key: built.key });
+  }
+  const flows = new Map<string, FlowRecord>();
+  for (const f of await dp.flows()) flows.set(flowKey(f.src, f.dst, f.protocol, f.sport, f.dport), f);
+  for (const o of outcomes) o.flow = flows.get(o.key);
+  return outcomes;
+}
+
+/** Every disagreement, one line each, with what the bundle holds for the pair. */
+function mismatches(outcomes: Outcome[], bundlePolicy?: (src: number, dst: number) => string): string[] {
+  const out: string[] = [];
+  for (const o of outcomes) {
+    const t = o.trace;
+    const want = t.verdict !== 'deny';
+    const problems: string[] = [];
+    if (o.passed !== want) problems.push(`kernel ${o.passed ? 'passed' : 'dropped'} it`);
+    if (!o.flow) problems.push('no flow entry');
+    else {
+      if (o.flow.verdict !== t.verdict) problems.push(`flow verdict ${o.flow.verdict}`);
+      if (o.flow.ruleId !== t.ruleId) problems.push(`flow rule ${o.flow.ruleId}`);
+      if (o.flow.srcIdentity !== t.from.identity || o.flow.dstIdentity !== t.to.identity) problems.push(`flow identities ${o.flow.srcIdentity} -> ${o.flow.dstIdentity}`);
+    }
+    if (problems.length) {
+      out.push(
+        `${describeProbe(o.probe)}: trace ${t.verdict} (rule ${t.ruleId}, ${t.policy ?? 'default deny'}, ${t.from.segment}/${t.from.identity} -> ${t.to.segment}/${t.to.identity}); ${problems.join(', ')}` +
+          (bundlePolicy ? `\n    entries: ${bundlePolicy(t.from.identity, t.to.identity)}` : ''),
+      );
+    }
+  }
+  return out;
+}
+
+// ---- corpus 1: a site written by hand, with every overlap DESIGN.md names -----------------
+
+const SITE = `
+apiVersion: cordon/v1
+kind: Segment
+metadata: { name: sensors }
+spec: { cidrs: [10.10.1.0/24, "fd00:10:1::/64"], selector: { type: sensor } }
+---
+apiVersion: cordon/v1
+kind: Segment
+metadata: { name: broker }
+spec: { cidrs: [10.10.9.0/24, "fd00:10:9::/64"] }
+---
+apiVersion: cordon/v1
+kind: Segment
+metadata: { name: cameras }
+spec: { cidrs: [10.10.2.0/24, "fd00:10:2::/64"], selector: { type: camera } }
+---
+apiVersion: cordon/v1
+kind: Segment
+metadata: { name: lab }
+spec: { cidrs: [10.10.7.0/24, "fd00:10:7::/64"], mode: audit }
+---
+apiVersion: cordon/v1
+kind: Segment
+metadata: { name: wide }
+spec: { cidrs: [10.0.0.0/8, "fd00::/16"] }
+---
+apiVersion: cordon/v1
+kind: Segment
+metadata: { name: printers }
+spec: { selector: { type: printer } }
+---
+apiVersion: cordon/v1
+kind: Segment
+metadata: { name: update }
+spec: { cidrs: [192.168.50.0/24] }
+---
+apiVersion: cordon/v1
+kind: Device
+metadata: { name: cam-07, labels: { type: camera } }
+spec: { mac: "02:00:00:00:00:07", addresses: [10.10.2.7, "fd00:10:2::7"] }
+---
+apiVersion: cordon/v1
+kind: Device
+metadata: { name: cam-99, labels: { type: camera } }
+spec: { mac: "02:00:00:00:00:99", addresses: [10.10.2.99] }
+---
+apiVersion: cordon/v1
+kind: Device
+metadata: { name: th-01, labels: { type: sensor } }
+spec: { addresses: [10.10.1.50] }
+---
+apiVersion: cordon/v1
+kind: Device
+metadata: { name: prn-1, labels: { type: printer } }
+spec: { addresses: [10.10.9.60, "fd00:10:9::60"] }
+---
+apiVersion: cordon/v1
+kind: Device
+metadata: { name: lab-pc }
+spec: { mac: "02:00:00:00:07:20", addresses: [10.10.7.20] }
+---
+apiVersion: cordon/v1
+kind: Device
+metadata: { name: stray }
+spec: { addresses: [172.16.5.5] }
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: sensors-to-broker }
+spec:
+  from: [sensors]
+  to: [broker]
+  allow:
+    - { protocol: tcp, ports: ["8883", "1000-2000"] }
+    - { protocol: udp, ports: ["5683-5684"] }
+    - { protocol: icmp, types: [echo-request] }
+    - { protocol: icmpv6, types: [echo-request] }
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: sensors-broker-deny }
+spec:
+  from: [sensors]
+  to: [broker]
+  deny: [ { protocol: tcp, ports: ["1500-1600"] } ]
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: sensors-broker-try-deny }
+spec:
+  from: [sensors]
+  to: [broker]
+  mode: audit
+  deny: [ { protocol: tcp, ports: ["1024-1279", "1550-1700"] } ]
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: cameras-to-broker }
+spec:
+  from: [cameras]
+  to: [broker]
+  allow: [ { protocol: tcp }, { protocol: udp, ports: ["0-65535"] } ]
+  deny: [ { protocol: tcp, ports: ["22"] }, { protocol: udp, ports: ["53"] } ]
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: cameras-web }
+spec:
+  from: [cameras, sensors]
+  to: [world, update]
+  allow: [ { protocol: tcp, ports: ["80"] }, { protocol: tcp, ports: ["443"], encryption: required } ]
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: no-camera-to-world }
+spec:
+  from: [cameras]
+  to: [world]
+  deny: [ { protocol: any } ]
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: lab-to-broker }
+spec:
+  from: [lab]
+  to: [broker]
+  allow: [ { protocol: tcp, ports: ["80"] } ]
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: world-to-broker }
+spec:
+  from: [world]
+  to: [broker]
+  allow: [ { protocol: tcp, ports: ["443", "8000-8999"] } ]
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: world-to-broker-try-deny }
+spec:
+  from: [world]
+  to: [broker]
+  mode: audit
+  deny: [ { protocol: any } ]
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: world-to-broker-hard-deny }
+spec:
+  from: [world]
+  to: [broker]
+  deny: [ { protocol: tcp, ports: ["8080-8089"] } ]
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: printers-to-sensors }
+spec:
+  from: [printers]
+  to: [sensors]
+  allow:
+    - { protocol: icmp, types: [echo-request, destination-unreachable, time-exceeded] }
+    - { protocol: icmpv6, types: [echo-request, 1, 2, 3] }
+    - { protocol: 47 }
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: wide-in }
+spec:
+  from: [wide]
+  to: [sensors, broker]
+  allow: [ { protocol: tcp, ports: ["10000-20000"] }, { protocol: udp } ]
+  deny: [ { protocol: udp, ports: ["10000-10003", "19999"] } ]
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: broker-to-sensors-ssh-only }
+spec:
+  from: [broker]
+  to: [sensors]
+  allow: [ { protocol: tcp, ports: ["22"] } ]
+  deny: [ { protocol: any } ]
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: sensors-intra }
+spec:
+  from: [sensors]
+  to: [sensors]
+  allow: [ { protocol: udp, ports: ["5000-5010"] }, { protocol: icmp }, { protocol: icmpv6 } ]
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: quarantine-to-updates }
+spec:
+  from: [quarantine]
+  to: [update]
+  allow: [ { protocol: tcp, ports: ["443"] } ]
+`;
+
+/** Addresses by role: CIDR addresses, device addresses (one quarantined), world, an IPv4-mapped IPv6 one. */
+const SITE_V4 = [
+  '10.10.1.1', '10.10.1.200', '10.10.1.50', // sensors, th-01
+  '10.10.9.1', '10.10.9.254', '10.10.9.60', // broker, prn-1 (a printer inside broker's CIDR)
+  '10.10.2.1', '10.10.2.7', '10.10.2.99', // cameras, cam-07, cam-99 (quarantined)
+  '10.10.7.1', '10.10.7.20', // lab (audit), lab-pc
+  '10.20.0.5', '10.200.3.4', // wide
+  '192.168.50.10', // update
+  '203.0.113.9', '8.8.8.8', '172.16.5.5', // world, stray (world)
+];
+const SITE_V6 = ['fd00:10:1::1', 'fd00:10:1::beef', 'fd00:10:9::1', 'fd00:10:9::60', 'fd00:10:2::7', 'fd00:10:2::1', 'fd00:10:7::1', 'fd00:20::5', '2001:db8::9', '2001:4860::1', '::ffff:10.10.1.5', '::ffff:10.10.9.9'];
+const SITE_MACS = new Map([['10.10.2.7', '02:00:00:00:00:07'], ['fd00:10:2::7', '02:00:00:00:00:07'], ['10.10.2.99', '02:00:00:00:00:99'], ['10.10.7.20', '02:00:00:00:07:20']].map(([a, m]) => [canon(a), m]));
+
+/** The range edges of the corpus's port rules, each side. */
+const EDGES = [0, 1, 21, 22, 23, 52, 53, 54, 79, 80, 81, 442, 443, 444, 999, 1000, 1023, 1024, 1279, 1280, 1499, 1500, 1549, 1550, 1600, 1601, 1700, 1701, 2000, 2001, 4999, 5000, 5010, 5011, 5682, 5683, 5684, 5685, 7999, 8000, 8079, 8080, 8089, 8090, 8882, 8883, 8884, 8999, 9000, 9999, 10000, 10003, 10004, 19998, 19999, 20000, 20001, 65534, 65535];
+const V4_ICMP = [[0, 0], [3, 0], [3, 3], [4, 0], [8, 0], [8, 1], [11, 0], [11, 1], [12, 0], [13, 0]];
+const V6_ICMP = [[1, 0], [1, 4], [2, 0], [3, 0], [4, 0], [128, 0], [129, 0], [130, 0]];
+
+/** A seeded PRNG, so a failure names a corpus that can be replayed. */
+function mulberry32(seed: number): () => number {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function siteProbes(count: number, seed: number): Probe[] {
+  const rnd = mulberry32(seed);
+  const pick = <T>(xs: readonly T[]) => xs[Math.floor(rnd() * xs.length)];
+  const probes: Probe[] = [];
+  for (let i = 0; i < count; i++) {
+    const pool = rnd() < 0.7 ? SITE_V4 : SITE_V6;
+    const src = pick(pool);
+    const dst = pick(pool);
+    const r = rnd();
+    if (r < 0.7) {
+      // Ports at range edges mostly, some anywhere below the source port range.
+      const port = rnd() < 0.8 ? pick(EDGES) : Math.floor(rnd() * 39999) + 1;
+      probes.push({ src, dst, protocol: rnd() < 0.6 ? 'tcp' : 'udp', port });
+    } else if (r < 0.92) {
+      const [type, code] = pick(v4(src) ? V4_ICMP : V6_ICMP);
+      probes.push({ src, dst, protocol: v4(src) ? 'icmp' : 'icmpv6', type, code });
+    } else {
+      probes.push({ src, dst, protocol: pick([47, 50, 132]) });
+    }
+  }
+  return probes;
+}
+
+describe('trace and datapath agree', () => {
+  test('trace_corpus_1_handwritten_site_v4_v6_overlaps_audit_quarantine', async () => {
+    const docs = parseDocuments(SITE);
+    expect(checkReferences(docs).errors).toEqual([]);
+    const probes = siteProbes(700, 20261126);
+    const outcomes = await run(docs, probes, SITE_MACS, ['cam-99']);
+    expect(outcomes.length).toBeGreaterThan(600);
+    // The corpus reaches every verdict, every kind of deciding entry and both families.
+    const seen = (f: (o: Outcome) => boolean) => outcomes.filter(f).length;
+    expect(seen((o) => o.trace.verdict === 'allow')).toBeGreaterThan(20);
+    expect(seen((o) => o.trace.verdict === 'audit' && o.trace.policy !== null)).toBeGreaterThan(5);
+    expect(seen((o) => o.trace.verdict === 'audit' && o.trace.policy === null)).toBeGreaterThan(5);
+    expect(seen((o) => o.trace.verdict === 'deny' && o.trace.policy !== null)).toBeGreaterThan(10);
+    expect(seen((o) => o.trace.from.segment === 'quarantine')).toBeGreaterThan(3);
+    expect(seen((o) => o.trace.from.segment === 'printers' && o.trace.verdict === 'allow')).toBeGreaterThan(0);
+    expect(seen((o) => !v4(o.probe.src) && o.trace.verdict === 'allow')).toBeGreaterThan(5);
+    expect(mismatches(outcomes)).toEqual([]);
+  });
+});
+
+// ---- corpus 2: random policies over nested segments ---------------------------------------
+
+const RSEGS = ['a', 'b', 'c', 'd'];
+const RCIDRS: Record<string, string[]> = {
+  a: ['10.1.0.0/16', 'fd00:1::/48'],
+  b: ['10.1.2.0/24', 'fd00:1:0:2::/64'], // inside a
+  c: ['10.2.0.0/16'],
+  d: ['10.1.2.128/25'], // inside b
+};
+const RDEVICES: { name: string; address: string; labels?: Record<string, string>; mac?: string }[] = [
+  { name: 'dev-b-in-a', address: '10.1.0.9', labels: { seg: 'b' } }, // selected by b, outside b's CIDRs: joins b
+  { name: 'dev-c-in-d', address: '10.1.2.200', labels: { seg: 'c' }, mac: '02:00:00:00:0c:01' },
+  { name: 'dev-plain', address: '10.1.2.130' }, // in d by longest prefix
+  { name: 'dev-v6', address: 'fd00:1:0:2::9', labels: { seg: 'a' } },
+];
+const RV4 = ['10.1.0.1', '10.1.0.9', '10.1.2.1', '10.1.2.130', '10.1.2.200', '10.1.2.250', '10.2.0.1', '10.2.9.9', '198.51.100.7'];
+const RV6 = ['fd00:1::1', 'fd00:1:0:2::1', 'fd00:1:0:2::9', '2001:db8::7'];
+
+const rPort = fc.oneof(
+  fc.integer({ min: 0, max: 70 }),
+  fc.tuple(fc.integer({ min: 0, max: 70 }), fc.integer({ min: 0, max: 40 })).map(([a, l]) => `${a}-${a + l}`),
+  fc.constantFrom('0-65535', '1-65535', '0-32767', '32-63', '64'),
+);
+const rRule: fc.Arbitrary<Rule> = fc.oneof(
+  fc.constant({ protocol: 'any' as const }),
+  fc.record({ protocol: fc.constantFrom('tcp' as const, 'udp' as const) }),
+  fc.record({ protocol: fc.constantFrom('tcp' as const, 'udp' as const), ports: fc.array(rPort, { minLength: 1, maxLength: 3 }) }),
+  fc.record({ protocol: fc.constant('icmp' as const), types: fc.array(fc.constantFrom('echo-request', 'echo-reply', 3, 11, 0), { minLength: 1, maxLength: 2 }) }),
+  fc.record({ protocol: fc.constant('icmpv6' as const), types: fc.array(fc.constantFrom('echo-request', 'echo-reply', 1, 2), { minLength: 1, maxLength: 2 }) }),
+  fc.record({ protocol: fc.constantFrom('icmp' as const, 'icmpv6' as const) }),
+  fc.constant({ protocol: 47 }),
+);
+const rPolicy = fc.record({
+  from: fc.subarray([...RSEGS, 'world', 'quarantine'], { minLength: 1, maxLength: 3 }),
+  to: fc.subarray([...RSEGS, 'world'], { minLength: 1, maxLength: 3 }),
+  allow: fc.array(rRule, { maxLength: 3 }),
+  deny: fc.array(rRule, { maxLength: 2 }),
+  audit: fc.boolean(),
+});
+const rProbe: fc.Arbitrary<Probe> = fc.oneof(
+  fc.record({ fam: fc.constant(4), src: fc.constantFrom(...RV4), dst: fc.constantFrom(...RV4) }),
+  fc.record({ fam: fc.constant(6), src: fc.constantFrom(...RV6), dst: fc.constantFrom(...RV6) }),
+).chain(({ fam, src, dst }) =>
+  fc.oneof(
+    { weight: 6, arbitrary: fc.record({ src: fc.constant(src), dst: fc.constant(dst), protocol: fc.constantFrom('tcp' as const, 'udp' as const), port: fc.oneof(fc.integer({ min: 0, max: 115 }), fc.constantFrom(32767, 32768, 39999, 65535)) }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        src: fc.constant(src),
+        dst: fc.constant(dst),
+        protocol: fc.constant(fam === 4 ? ('icmp' as const) : ('icmpv6' as const)),
+        type: fam === 4 ? fc.constantFrom(0, 3, 8, 11, 12) : fc.constantFrom(1, 2, 4, 128, 129),
+        code: fc.constantFrom(0, 1),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ src: fc.constant(src), dst: fc.constant(dst), protocol: fc.constantFrom(47, 50) }) },
+  ),
+);
+
+describe('trace and datapath agree on random policies', () => {
+  test('trace_corpus_2_random_policies_precedence', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(rPolicy, { minLength: 1, maxLength: 7 }),
+        fc.array(fc.boolean(), { minLength: 4, maxLength: 4 }),
+        fc.boolean(),
+        fc.array(rProbe, { minLength: 120, maxLength: 120 }),
+        async (ps, audits, quarantine, probes) => {
+          const docs: Document[] = RSEGS.map(
+            (name, i): Segment => ({
+              apiVersion: 'cordon/v1',
+              kind: 'Segment',
+              metadata: { name },
+              spec: { cidrs: RCIDRS[name], selector: { seg: name }, mode: audits[i] ? 'audit' : 'enforce', onAnomaly: 'alert' },
+            }),
+          );
+          for (const d of RDEVICES) {
+            const dev: Device = { apiVersion: 'cordon/v1', kind: 'Device', metadata: d.labels ? { name: d.name, labels: d.labels } : { name: d.name }, spec: d.mac ? { addresses: [d.address], mac: d.mac } : { addresses: [d.address] } };
+            docs.push(dev);
+          }
+          ps.forEach((p, i) => {
+            if (p.allow.length + p.deny.length === 0) return;
+            const pol: Policy = {
+              apiVersion: 'cordon/v1',
+              kind: 'Policy',
+              metadata: { name: `p${i}` },
+              spec: { from: p.from, to: p.to, ...(p.allow.length ? { allow: p.allow } : {}), ...(p.deny.length ? { deny: p.deny } : {}), mode: p.audit ? 'audit' : 'enforce' },
+            };
+            docs.push(pol);
+          });
+          const macs = new Map(RDEVICES.filter((d) => d.mac).map((d) => [canon(d.address), d.mac!]));
+          const outcomes = await run(docs, probes, macs, quarantine ? ['dev-plain'] : []);
+          const bundle = compile(docs, { identities: {}, generation, quarantined: quarantine ? ['dev-plain'] : [] });
+          const entries = (s: number, d: number) =>
+            JSON.stringify(bundle.policy.filter((e) => e.srcIdentity === s && e.dstIdentity === d).map((e) => [e.protocol, e.port, e.portPrefixLen, e.verdict, e.ruleId]));
+          const bad = mismatches(outcomes, entries);
+          if (bad.length) throw new Error(`${bad.length} of ${outcomes.length} packets disagree:\n${bad.slice(0, 10).join('\n')}\npolicies: ${JSON.stringify(docs.filter((d) => d.kind === 'Policy').map((d) => d.spec))}`);
+        },
+      ),
+      { numRuns: 40, endOnFailure: true },
+    );
+  });
+});
