@@ -18,7 +18,6 @@ import type { DatapathPort, Direction } from '../../apps/enforcer/src/datapath.p
 import { Enforcer } from '../../apps/enforcer/src/enforcer';
 import { Datapath } from '../../native/lib/datapath';
 import { down, gatewayInterfaces, gatewayNs, runIn, site, spawnIn, Topology, up } from '../../scripts/topology';
-import { freePort } from './helpers';
 
 const topo: Topology = { prefix: 'cde', net: 233, sites: [{ name: 'client', index: 1 }, { name: 'server', index: 2 }] };
 const client = site(topo, 'client');
@@ -89,8 +88,8 @@ const root = process.getuid?.() === 0;
     up(topo);
     Datapath.removePins(PIN_NAME);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-e2e-enf-'));
-    grpcAddr = `127.0.0.1:${await freePort()}`;
-    ctl = await startController({ http: '127.0.0.1:0', grpc: grpcAddr, dataDir: path.join(dir, 'controller'), logLevel: 'silent' });
+    ctl = await startController({ http: '127.0.0.1:0', grpc: '127.0.0.1:0', dataDir: path.join(dir, 'controller'), logLevel: 'silent' });
+    grpcAddr = ctl.grpcAddress;
     admin = fs.readFileSync(ctl.adminTokenPath, 'utf8').trim();
     stops.push(await serve(7000), await serve(7001));
   });

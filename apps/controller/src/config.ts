@@ -9,6 +9,8 @@ export interface ControllerOptions {
   dataDir?: string;
   databaseUrl?: string;
   logLevel?: string;
+  /** Enforcer certificate lifetime, a duration such as 24h, 30m or 90s (default 24h). */
+  certTtl?: string;
 }
 
 export interface HostPort {
@@ -26,6 +28,8 @@ export interface ControllerConfig {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** How often to look for generations made by other controllers when NOTIFY is missed. */
   pollIntervalMs: number;
+  /** `--cert-ttl`: lifetime of the enforcer certificates the CA signs, ms. */
+  certTtlMs: number;
 }
 
 export const DEFAULTS = {
@@ -33,7 +37,16 @@ export const DEFAULTS = {
   grpc: '0.0.0.0:7471',
   dataDir: path.join(os.homedir(), '.cordon'),
   logLevel: 'info',
+  certTtl: '24h',
 } as const;
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `24h`, `30m`, `90s`, `1d`, `500ms` → ms; null when it is not such a duration. */
+export function parseDuration(text: string): number | null {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
+  return m ? Number(m[1]) * UNIT_MS[m[2]] : null;
+}
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -64,6 +77,15 @@ const schema = z.object({
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
     message: '--log-level must be one of fatal, error, warn, info, debug, trace, silent',
   }),
+  certTtl: z.string().transform((s, ctx): number => {
+    const ms = parseDuration(s);
+    // Below a few seconds an enforcer would spend its life renewing; above a year a stolen key lives too long.
+    if (ms === null || ms < 5000 || ms > 366 * UNIT_MS.d) {
+      ctx.addIssue({ code: 'custom', message: `--cert-ttl must be a duration between 5s and 366d such as 24h, 30m or 90s, got "${s}"` });
+      return z.NEVER;
+    }
+    return ms;
+  }),
 });
 
 /** Validates the flags once, at boot, so a bad one stops the controller with a clear message. */
@@ -74,11 +96,14 @@ export function validateConfig(opts: ControllerOptions): ControllerConfig {
     dataDir: expandHome(opts.dataDir ?? DEFAULTS.dataDir),
     databaseUrl: opts.databaseUrl || undefined,
     logLevel: opts.logLevel ?? DEFAULTS.logLevel,
+    certTtl: opts.certTtl ?? DEFAULTS.certTtl,
   };
   const r = schema.safeParse(raw);
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => i.message));
+  const { certTtl, ...rest } = r.data;
   return {
-    ...r.data,
+    ...rest,
+    certTtlMs: certTtl,
     dataDir: path.resolve(r.data.dataDir),
     grpcAddress: raw.grpc,
     pollIntervalMs: Number(process.env.CORDON_POLL_INTERVAL_MS) || 2000,

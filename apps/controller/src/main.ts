@@ -7,6 +7,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import pino, { type Logger } from 'pino';
 import { AppModule } from './app.module';
 import { BundleService } from './bundles/bundle.service';
+import { ControlService } from './control/control.service';
 import { ControllerOptions, validateConfig } from './config';
 import { ProblemFilter } from './http/problem.filter';
 import { openStore } from './store/open';
@@ -24,6 +25,10 @@ export interface RunningController {
   store: Store;
   /** Bundles and the generation$ stream of this controller. */
   bundles: BundleService;
+  /** The bound gRPC port (the real one when --grpc asked for port 0). */
+  grpcPort: number;
+  /** host:port enforcers on this host can dial (0.0.0.0 and :: become loopback). */
+  grpcAddress: string;
   close(): Promise<void>;
 }
 
@@ -75,7 +80,11 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     const addr = app.getHttpServer().address() as AddressInfo;
     const host = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host === '[::]' ? '[::1]' : host}:${addr.port}`;
-    logger.info({ url, store: store.driver, dataDir: config.dataDir, grpc: config.grpcAddress }, 'controller started');
+    const grpcPort = app.get(ControlService).grpcPort;
+    const g = config.grpc.host;
+    const grpcHost = g === '0.0.0.0' ? '127.0.0.1' : g === '::' ? '[::1]' : g.includes(':') ? `[${g}]` : g;
+    const grpcAddress = `${grpcHost}:${grpcPort}`;
+    logger.info({ url, store: store.driver, dataDir: config.dataDir, grpc: grpcAddress, certTtlMs: config.certTtlMs }, 'controller started');
     let closed = false;
     const running = app;
     return {
@@ -83,6 +92,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       adminTokenPath,
       store,
       bundles: app.get(BundleService),
+      grpcPort,
+      grpcAddress,
       async close() {
         if (closed) return;
         closed = true;

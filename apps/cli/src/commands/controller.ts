@@ -11,9 +11,11 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--data-dir <dir>', 'state directory (PGlite database, admin.token, CA)', DEFAULTS.dataDir)
     .option('--database-url <url>', 'PostgreSQL URL, to share state between controllers (default: embedded PGlite)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', DEFAULTS.logLevel)
-    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string }) => {
-      const ctl = await startController({ http: o.http, grpc: o.grpc, dataDir: o.dataDir, databaseUrl: o.databaseUrl ?? ctx.env.CORDON_DATABASE_URL, logLevel: o.logLevel });
-      ctx.err(`cordon controller listening on ${ctl.url} (admin token: ${ctl.adminTokenPath})\n`);
+    .option('--cert-ttl <duration>', 'lifetime of enforcer certificates (enforcers renew them on their own), e.g. 24h, 30m', DEFAULTS.certTtl)
+    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string }) => {
+      const ctl = await startController({ http: o.http, grpc: o.grpc, dataDir: o.dataDir, databaseUrl: o.databaseUrl ?? ctx.env.CORDON_DATABASE_URL, logLevel: o.logLevel, certTtl: o.certTtl });
+      // Scripts (and the e2e tests) read the bound addresses from this line, so --http/--grpc may ask for port 0.
+      ctx.err(`cordon controller listening on ${ctl.url} grpc ${ctl.grpcAddress} (admin token: ${ctl.adminTokenPath})\n`);
       const sig = await ctx.stopSignal();
       ctx.err(`cordon controller: ${sig}, stopping\n`);
       await ctl.close();

@@ -4,10 +4,11 @@
  * gRPC service once the app has started, stops it with the app, and exposes
  * revocation and flows to the REST controller.
  */
-import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
-import { LOGGER } from '../tokens';
+import { CONFIG, LOGGER } from '../tokens';
+import type { ControllerConfig } from '../config';
 import { MetricsService } from '../metrics/metrics.service';
 import { CertificateAuthority } from './ca/certificate-authority';
 import { BUNDLE_SOURCE, BundleSource, CONTROL_CONFIG, CONTROL_STORE, ControlConfig, ControlStore } from './control.ports';
@@ -28,6 +29,8 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(BUNDLE_SOURCE) private readonly bundles: BundleSource,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(MetricsService) metrics: MetricsService,
+    // `--cert-ttl` lives in the controller's config; CONTROL_CONFIG (built in app.module) may not carry it.
+    @Optional() @Inject(CONFIG) private readonly controller?: Pick<ControllerConfig, 'certTtlMs'>,
   ) {
     this.registry = metrics.registry;
     this.flows = new FlowAggregator(this.registry, (id) => this.server?.segmentOf(id) ?? 'unknown');
@@ -45,7 +48,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
       bundles: this.bundles,
       flows: this.flows,
       log: this.log.child({ feature: 'control' }),
-      certTtlMs: this.config.certTtlMs ?? DEFAULT_CERT_TTL_MS,
+      certTtlMs: this.config.certTtlMs ?? this.controller?.certTtlMs ?? DEFAULT_CERT_TTL_MS,
       serverNames: this.config.serverNames,
       onConnectedChange: (names) => this.connected.set(names.length),
     });
