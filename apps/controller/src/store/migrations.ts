@@ -4,6 +4,8 @@
  * PostgreSQL 15 everywhere, so what works embedded works on a shared server.
  * Never edit a released migration; append a new one.
  */
+import { CREDENTIALS_MIGRATION } from './migration-0003-credentials';
+
 export interface Migration {
   version: number;
   name: string;
@@ -109,4 +111,5 @@ create index security_events_type on security_events (type, id);
 create index security_events_device on security_events (device, id);
 `,
   },
+  CREDENTIALS_MIGRATION,
 ];
