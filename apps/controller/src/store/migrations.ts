@@ -4,7 +4,7 @@
  * PostgreSQL 15 everywhere, so what works embedded works on a shared server.
  * Never edit a released migration; append a new one.
  */
-import { CREDENTIALS_MIGRATION } from './migration-0003-credentials';
+import { CREDENTIALS_MIGRATION } from './migration-0007-credentials';
 
 export interface Migration {
   version: number;

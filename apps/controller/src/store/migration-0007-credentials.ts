@@ -7,7 +7,7 @@ import type { Migration } from './migrations';
  * fingerprint; the PSK itself lives only in the --psk-file the checking service reads.
  */
 export const CREDENTIALS_MIGRATION: Migration = {
-  version: 3,
+  version: 7,
   name: 'device credentials',
   sql: `
 create table device_credentials (
