@@ -71,7 +71,7 @@ describe('controller process (bin/cordon.js)', () => {
     const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' };
     const r = await fetch(`${c.url}/v1/apply`, { method: 'POST', headers, body: JSON.stringify({ documents: SITE }) });
     expect(r.status).toBe(200);
-    const applied = await r.json();
+    const applied = (await r.json()) as { generation: number; hash: string };
     c.child.kill('SIGKILL');
     await killed(c.child);
 
