@@ -14,7 +14,7 @@ fi
 PACKAGES=(
   clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config cmake make g++
   iproute2 iputils-ping ethtool iperf3 iptables nftables
-  postgresql
+  postgresql rsyslog
   python3 softhsm2 opensc mosquitto mosquitto-clients openssl curl
 )
 missing=()

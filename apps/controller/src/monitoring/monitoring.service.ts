@@ -1,0 +1,393 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Continuous monitoring: every flow record the enforcers report goes through
+ * ingest() (the FLOW_SINK), which
+ *   - lists sources no Device claims as unknown devices (an event when new),
+ *   - feeds each device's baseline and raises anomalies (an event; a quarantine
+ *     when the device's segment says onAnomaly: quarantine),
+ *   - summarises drops per flow and interval (events; spoofing apart),
+ *   - keeps the distinct observed tuples and rule use for recommend / report unused.
+ * A tick (settings.tickMs) closes volume intervals, flushes drop summaries,
+ * tails the audit log into the event stream and re-evaluates posture.
+ */
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
+import type { Logger } from 'pino';
+import type { Subscription } from 'rxjs';
+import { toDocument } from '../apply/apply.service';
+import type { Actor } from '../auth/roles';
+import { BundleService } from '../bundles/bundle.service';
+import type { Bundle } from '../compiler/compile';
+import type { Store } from '../store/store';
+import { CONFIG, LOGGER, STORE } from '../tokens';
+import { Anomaly, AnomalyDetector } from './detector';
+import { UnknownDevices } from './discovery';
+import { EventStore } from './event-store';
+import { EventBus, SecurityEvent } from './events';
+import { FlowRecord, shortReason, shortVerdict, transportName } from './flow-record';
+import type { FlowSink } from './flow-sink';
+import { ObservedFlows } from './observed-flows';
+import { applyPatch, initialSettings, MonitoringSettings } from './settings';
+import { PolicyView } from './view';
+
+export const MONITOR_ACTOR: Actor = { name: 'anomaly-detector', role: 'admin', tokenId: 0, source: 'controller' };
+
+interface DropSummary {
+  enforcer: string;
+  src: string;
+  dst: string;
+  dport: number;
+  protocol: number;
+  verdict: string;
+  reason: string;
+  ruleId: number;
+  srcSegment: string;
+  dstSegment: string;
+  device: string | null;
+  packets: number;
+  bytes: number;
+  first: number;
+  last: number;
+}
+
+/** Things that act on anomalies and posture, wired by the module (avoids a cycle with PostureService). */
+export interface QuarantineActions {
+  quarantine(device: string, reason: string, actor: Actor): Promise<void>;
+}
+
+@Injectable()
+export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnModuleDestroy {
+  settings: MonitoringSettings;
+  readonly detector: AnomalyDetector;
+  readonly unknown = new UnknownDevices();
+  readonly bus = new EventBus();
+  readonly events: EventStore;
+  readonly observed = new ObservedFlows();
+  /** Last flow seen per device (ms), for posture's lastSeenWithin. */
+  readonly lastSeen = new Map<string, number>();
+  view = new PolicyView([], null);
+  /** Set by PostureService: run after each new view and each tick. */
+  onTick: Array<(reason: 'generation' | 'tick', generation: number) => Promise<void>> = [];
+  actions: QuarantineActions | null = null;
+
+  private readonly seenBatches = new WeakSet<object>();
+  private drops = new Map<string, DropSummary>();
+  private dropsOverflow = 0;
+  private timer: NodeJS.Timeout | null = null;
+  private sub: Subscription | null = null;
+  private lastAuditId = -1;
+  private ticking: Promise<void> | null = null;
+  private viewGeneration = -1;
+  private lastDropFlush = Date.now();
+  private closed = false;
+  /** Generation announced → the time it was announced (posture latency measures from it). */
+  readonly announcedAt = new Map<number, number>();
+
+  constructor(
+    @Inject(STORE) private readonly store: Store,
+    @Inject(BundleService) private readonly bundles: BundleService,
+    @Inject(LOGGER) private readonly log: Logger,
+    @Inject(CONFIG) config: Record<string, unknown>,
+    @Optional() @Inject(ModuleRef) private readonly moduleRef?: ModuleRef,
+  ) {
+    this.settings = initialSettings(config ?? {});
+    this.detector = new AnomalyDetector(this.settings);
+    this.events = new EventStore(store, this.bus, log.child({ feature: 'monitoring' }));
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.refreshView();
+    this.lastAuditId = await this.events.maxAuditId().catch(() => 0);
+    this.bridgeControlChannel();
+    this.sub = this.bundles.generation$.subscribe((g) => {
+      if (!this.announcedAt.has(g)) this.announcedAt.set(g, Date.now());
+      if (this.announcedAt.size > 64) this.announcedAt.delete(this.announcedAt.keys().next().value as number);
+      void this.runTick('generation');
+    });
+    this.schedule();
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.sub?.unsubscribe();
+    await this.ticking?.catch(() => undefined);
+    await this.events.drain();
+  }
+
+  updateSettings(patch: unknown): MonitoringSettings {
+    const next = applyPatch(this.settings, patch);
+    const detectorChanged = (Object.keys(this.detector.options) as (keyof typeof this.detector.options)[]).some((k) => this.detector.options[k] !== next[k]);
+    this.settings = next;
+    if (detectorChanged) this.detector.reset(next);
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.schedule();
+    }
+    return next;
+  }
+
+  /**
+   * Until the control module calls FLOW_SINK itself: tee the flow aggregator's
+   * ingest. Harmless once it does (batches are counted once).
+   */
+  private bridgeControlChannel(): void {
+    let control: { flows?: { ingest: (enforcer: string, b: { flows: FlowRecord[] }) => void } } | undefined;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { ControlService } = require('../control/control.service');
+      control = this.moduleRef?.get(ControlService, { strict: false });
+    } catch {
+      return;
+    }
+    const agg = control?.flows;
+    if (!agg || (agg as { __monitoring?: boolean }).__monitoring) return;
+    const orig = agg.ingest.bind(agg);
+    agg.ingest = (enforcer, b) => {
+      orig(enforcer, b);
+      try {
+        this.ingest(enforcer, b.flows ?? [], new Date());
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'monitoring could not ingest a flow batch');
+      }
+    };
+    (agg as { __monitoring?: boolean }).__monitoring = true;
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    this.timer = setTimeout(() => {
+      void this.runTick('tick').finally(() => this.schedule());
+    }, this.settings.tickMs);
+    this.timer.unref?.();
+  }
+
+  /** Serialised: a tick asked for while one runs runs once after it. */
+  runTick(reason: 'generation' | 'tick'): Promise<void> {
+    const run = async () => {
+      if (this.closed) return;
+      try {
+        await this.refreshView();
+        if (reason === 'tick') {
+          const out: Anomaly[] = [];
+          this.detector.flush(Date.now(), out);
+          for (const a of out) await this.raise(a);
+          if (Date.now() - this.lastDropFlush >= this.settings.dropSummaryMs) await this.flushDrops();
+        }
+        for (const f of this.onTick) await f(reason, this.viewGeneration);
+        await this.tailAudit();
+      } catch (err) {
+        if (!this.closed) this.log.warn({ err: (err as Error).message }, 'monitoring tick failed');
+      }
+    };
+    const p = (this.ticking ?? Promise.resolve()).then(run);
+    this.ticking = p;
+    return p;
+  }
+
+  private async refreshView(): Promise<void> {
+    const gen = await this.store.latestGeneration();
+    if (gen === this.viewGeneration) return;
+    const rows = await this.store.listDocuments();
+    const latest = await this.store.latestBundle();
+    const since = new Map(rows.filter((d) => d.kind === 'Device').map((d) => [d.name, Date.parse(d.updatedAt)]));
+    this.view = new PolicyView(rows.map(toDocument), (latest?.bundle as Bundle | undefined) ?? null, since);
+    this.viewGeneration = gen;
+    // An address a Device now claims is no longer unknown.
+    for (const u of this.unknown.list()) if (this.view.deviceOf(u.address)) this.unknown.drop(u.address);
+  }
+
+  // ---- the sink -------------------------------------------------------------
+
+  ingest(enforcer: string, flows: FlowRecord[], at: Date): void {
+    if (this.seenBatches.has(flows)) return;
+    this.seenBatches.add(flows);
+    const now = at.getTime();
+    const view = this.view;
+    const anomalies: Anomaly[] = [];
+    for (const r of flows) {
+      const t = r.lastSeen || now;
+      const srcDev = view.deviceOf(r.src);
+      const dstDev = view.deviceOf(r.dst);
+      const verdict = shortVerdict(r.verdict);
+      const reason = shortReason(r.reason);
+      const srcSegment = view.identityName(r.srcIdentity);
+      const dstSegment = view.identityName(r.dstIdentity);
+      if (srcDev) {
+        this.lastSeen.set(srcDev, Math.max(this.lastSeen.get(srcDev) ?? 0, t));
+        this.detector.observe(srcDev, r, 'src', t, anomalies);
+      } else if (r.srcIdentity !== 2 /* host */) {
+        const fresh = this.unknown.observe(enforcer, r, srcSegment, t);
+        if (fresh) void this.emitUnknown(fresh.address);
+      }
+      if (dstDev) {
+        this.lastSeen.set(dstDev, Math.max(this.lastSeen.get(dstDev) ?? 0, t));
+        this.detector.observe(dstDev, r, 'dst', t, anomalies);
+      }
+      const packets = (r.packetsFwd || 0) + (r.packetsRev || 0);
+      const bytes = (r.bytesFwd || 0) + (r.bytesRev || 0);
+      if (verdict === 'allow' || verdict === 'audit' || (verdict === 'deny' && reason === 'policy')) {
+        if (r.srcIdentity !== 3 && r.dstIdentity !== 3) {
+          this.observed.observe(
+            { srcSegment, dstSegment, protocol: r.protocol, port: r.protocol === 6 || r.protocol === 17 ? r.dport : 0, verdict, reason, packets, bytes, sample: `${r.src} -> ${r.dst}` },
+            t,
+          );
+        }
+      }
+      const rule = r.ruleId ? view.rules.get(r.ruleId) : undefined;
+      if (rule && packets > 0) this.observed.useRule(rule.policy, rule.action, rule.index, packets, t);
+      if (verdict === 'deny' || verdict === 'audit') this.summariseDrop(enforcer, r, verdict, reason, srcSegment, dstSegment, srcDev ?? null, t);
+    }
+    for (const a of anomalies) void this.raise(a);
+  }
+
+  // ---- events ---------------------------------------------------------------
+
+  emit(e: Omit<SecurityEvent, 'id'>): Promise<SecurityEvent> {
+    return this.events.append(e);
+  }
+
+  private emitUnknown(address: string): Promise<SecurityEvent> | undefined {
+    const u = this.unknown.get(address);
+    if (!u) return;
+    return this.emit({
+      at: u.firstSeen,
+      type: 'unknown_device',
+      action: 'unknown-device-seen',
+      severity: 'medium',
+      message: `unknown device ${u.address} on ${u.enforcer} (segment ${u.segment}) tried ${u.tried[0] ?? 'nothing yet'}`,
+      device: null,
+      source: { ip: u.address, mac: u.mac ?? undefined, segment: u.segment },
+      enforcer: u.enforcer,
+      data: { unknown: { ...u } },
+    });
+  }
+
+  async raise(a: Anomaly): Promise<void> {
+    const segment = this.view.segmentOfDevice.get(a.device);
+    const action = this.view.devices.has(a.device) ? this.view.onAnomaly(a.device) : 'alert';
+    const ev = a.evidence as { peer?: string; port?: number; protocol?: string };
+    await this.emit({
+      at: a.at,
+      type: 'anomaly',
+      action: `anomaly-${a.kind.replace('_', '-')}`,
+      severity: a.severity,
+      message: `${a.kind} from ${a.device}: ${summariseEvidence(a)}`,
+      device: a.device,
+      source: { segment },
+      destination: ev.peer ? { ip: ev.peer, port: ev.port } : undefined,
+      data: { anomaly: { device: a.device, kind: a.kind, severity: a.severity, evidence: a.evidence, at: a.at }, onAnomaly: action },
+    });
+    if (action === 'quarantine' && this.actions) {
+      try {
+        await this.actions.quarantine(a.device, `anomaly ${a.kind}: ${summariseEvidence(a)}`, MONITOR_ACTOR);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, device: a.device }, 'anomaly quarantine failed');
+      }
+    }
+  }
+
+  private summariseDrop(enforcer: string, r: FlowRecord, verdict: string, reason: string, srcSegment: string, dstSegment: string, device: string | null, t: number): void {
+    const key = `${enforcer}|${r.src}|${r.dst}|${r.protocol}|${r.dport}|${verdict}|${reason}`;
+    const d = this.drops.get(key);
+    const packets = Math.max(r.packetsFwd || 0, 1);
+    const bytes = r.bytesFwd || 0;
+    if (d) {
+      d.packets += packets;
+      d.bytes += bytes;
+      d.last = Math.max(d.last, t);
+      return;
+    }
+    if (this.drops.size >= 5000) {
+      this.dropsOverflow += packets;
+      return;
+    }
+    this.drops.set(key, { enforcer, src: r.src, dst: r.dst, dport: r.dport, protocol: r.protocol, verdict, reason, ruleId: r.ruleId ?? 0, srcSegment, dstSegment, device, packets, bytes, first: t, last: t });
+  }
+
+  /** One event per dropped flow and interval; spoofing is its own type. */
+  async flushDrops(): Promise<void> {
+    const drops = this.drops;
+    const overflow = this.dropsOverflow;
+    this.drops = new Map();
+    this.dropsOverflow = 0;
+    this.lastDropFlush = Date.now();
+    for (const d of drops.values()) {
+      const spoof = d.reason === 'spoofed';
+      const rule = d.ruleId ? this.view.rules.get(d.ruleId) : undefined;
+      await this.emit({
+        at: new Date(d.last).toISOString(),
+        type: spoof ? 'spoofing' : 'drop',
+        action: spoof ? 'spoofed-packet-dropped' : d.verdict === 'audit' ? 'flow-would-drop' : 'flow-dropped',
+        severity: spoof ? 'high' : 'low',
+        outcome: d.verdict === 'audit' ? 'success' : 'failure',
+        message: `${d.verdict === 'audit' ? 'would drop' : 'dropped'} ${d.packets} packet(s) ${d.src} -> ${d.dst} ${transportName(d.protocol)}/${d.dport} (${d.reason})`,
+        device: d.device,
+        source: { ip: d.src, segment: d.srcSegment },
+        destination: { ip: d.dst, port: d.dport, segment: d.dstSegment },
+        protocol: d.protocol,
+        enforcer: d.enforcer,
+        rule: rule ? `${rule.policy}#${rule.action}[${rule.index}]` : 'default-deny',
+        reason: d.reason,
+        packets: d.packets,
+        bytes: d.bytes,
+        data: { interval: { start: new Date(d.first).toISOString(), end: new Date(d.last).toISOString() }, verdict: d.verdict },
+      });
+    }
+    if (overflow) {
+      await this.emit({ at: new Date().toISOString(), type: 'drop', action: 'flow-dropped-summary', severity: 'low', message: `${overflow} more dropped packet(s) in flows beyond the summary table`, packets: overflow });
+    }
+  }
+
+  private async tailAudit(): Promise<void> {
+    if (this.lastAuditId < 0) return;
+    for (;;) {
+      const page = await this.store.pageAudit(200, this.lastAuditId);
+      for (const e of page.items) {
+        this.lastAuditId = e.id;
+        let type: SecurityEvent['type'] = 'audit';
+        let device: string | null = null;
+        let reason: string | undefined;
+        let severity: SecurityEvent['severity'] = 'info';
+        if (e.action.startsWith('quarantine.')) {
+          type = 'quarantine';
+          severity = 'high';
+          device = e.target?.replace(/^Device\//, '') ?? null;
+          if (e.action === 'quarantine.add' && device) reason = (await this.store.listQuarantined()).find((q) => q.device === device)?.reason ?? undefined;
+        } else if (/enroll/.test(e.action)) type = 'enrollment';
+        else if (/revoke/.test(e.action)) {
+          type = 'revocation';
+          severity = 'medium';
+        }
+        await this.emit({
+          at: e.at,
+          type,
+          action: e.action.replace(/\./g, '-'),
+          severity,
+          outcome: 'success',
+          message: `${e.actor} ${e.action} ${e.target ?? ''}${reason ? ` (${reason})` : ''}`.trim(),
+          device,
+          actor: e.actor,
+          reason,
+          data: { auditId: e.id, target: e.target, source: e.source, diff: e.diff, hash: e.hash },
+        });
+      }
+      if (!page.nextCursor || page.items.length === 0) break;
+    }
+  }
+}
+
+export function summariseEvidence(a: Anomaly): string {
+  const e = a.evidence as Record<string, any>;
+  switch (a.kind) {
+    case 'new_peer':
+    case 'new_port':
+      return `${e.peer} ${e.protocol}/${e.port} not in baseline`;
+    case 'volume':
+      return `${e.bytes} bytes in ${e.intervalSeconds}s (median ${Math.round(e.medianBytes)}, MAD ${Math.round(e.madBytes)}, score ${e.score})`;
+    case 'scan':
+      return `${e.distinctDestinations} destinations / ${e.distinctTargets} targets in ${e.windowSeconds}s`;
+    case 'denied_burst':
+      return `${e.deniedPackets} denied packets in ${e.windowSeconds}s`;
+  }
+}

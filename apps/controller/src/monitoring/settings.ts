@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Monitoring settings: defaults, then the controller's flags when config.ts
+ * carries them (learningWindow, syslog, syslogFormat), then the environment
+ * (CORDON_LEARNING_WINDOW=7d, CORDON_SYSLOG=udp://127.0.0.1:514,
+ * CORDON_SYSLOG_FORMAT=rfc5424|cef), then PUT /v1/monitoring/settings at run time.
+ */
+import { z } from 'zod';
+import { DEFAULT_DETECTOR, DetectorOptions } from './detector';
+import { durationMs } from './posture';
+
+export interface MonitoringSettings extends DetectorOptions {
+  /** Posture re-evaluation, interval closing and audit tailing period. */
+  tickMs: number;
+  /** Drops are summarised per flow over this interval. */
+  dropSummaryMs: number;
+  syslog: string | null;
+  syslogFormat: 'rfc5424' | 'cef';
+}
+
+export const DEFAULT_SETTINGS: MonitoringSettings = {
+  ...DEFAULT_DETECTOR,
+  tickMs: 2000,
+  dropSummaryMs: 10_000,
+  syslog: null,
+  syslogFormat: 'rfc5424',
+};
+
+const duration = z.union([z.number().int().positive(), z.string().transform((s, ctx) => {
+  try {
+    return durationMs(s);
+  } catch (e) {
+    ctx.addIssue({ code: 'custom', message: (e as Error).message });
+    return z.NEVER;
+  }
+})]);
+
+export const SyslogUrl = z
+  .string()
+  .regex(/^(udp|tcp):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/, { error: 'syslog is udp://HOST:PORT or tcp://HOST:PORT' })
+  .nullable();
+
+/** What PUT /v1/monitoring/settings accepts (durations as numbers of ms or "30s"). */
+export const SettingsPatch = z.strictObject({
+  learningWindow: duration.optional(),
+  interval: duration.optional(),
+  scanWindow: duration.optional(),
+  deniedWindow: duration.optional(),
+  tick: duration.optional(),
+  dropSummary: duration.optional(),
+  scanDistinct: z.number().int().min(2).optional(),
+  deniedBurst: z.number().int().min(1).optional(),
+  volumeScore: z.number().positive().optional(),
+  volumeMinSamples: z.number().int().min(2).max(256).optional(),
+  volumeFloorBytes: z.number().min(0).optional(),
+  historySize: z.number().int().min(4).max(256).optional(),
+  syslog: SyslogUrl.optional(),
+  syslogFormat: z.enum(['rfc5424', 'cef']).optional(),
+});
+export type SettingsPatch = z.input<typeof SettingsPatch>;
+
+export function applyPatch(s: MonitoringSettings, raw: unknown): MonitoringSettings {
+  const p = SettingsPatch.parse(raw);
+  const out = { ...s };
+  if (p.learningWindow !== undefined) out.learningWindowMs = p.learningWindow;
+  if (p.interval !== undefined) out.intervalMs = p.interval;
+  if (p.scanWindow !== undefined) out.scanWindowMs = p.scanWindow;
+  if (p.deniedWindow !== undefined) out.deniedWindowMs = p.deniedWindow;
+  if (p.tick !== undefined) out.tickMs = p.tick;
+  if (p.dropSummary !== undefined) out.dropSummaryMs = p.dropSummary;
+  for (const k of ['scanDistinct', 'deniedBurst', 'volumeScore', 'volumeMinSamples', 'volumeFloorBytes', 'historySize', 'syslogFormat'] as const) {
+    if (p[k] !== undefined) (out as Record<string, unknown>)[k] = p[k];
+  }
+  if (p.syslog !== undefined) out.syslog = p.syslog;
+  return out;
+}
+
+/** Boot-time settings; a bad value stops the controller with the variable's name. */
+export function initialSettings(config: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): MonitoringSettings {
+  const patch: Record<string, unknown> = {};
+  const from = (key: string, envName: string) => config[key] ?? env[envName];
+  const lw = from('learningWindow', 'CORDON_LEARNING_WINDOW');
+  if (lw !== undefined && lw !== '') patch.learningWindow = lw;
+  const sl = from('syslog', 'CORDON_SYSLOG');
+  if (sl) patch.syslog = sl;
+  const sf = from('syslogFormat', 'CORDON_SYSLOG_FORMAT');
+  if (sf) patch.syslogFormat = sf;
+  const tick = env.CORDON_MONITORING_TICK;
+  if (tick) patch.tick = tick;
+  try {
+    return applyPatch(DEFAULT_SETTINGS, patch);
+  } catch (err) {
+    const issues = (err as z.ZodError).issues?.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new Error(`invalid monitoring setting (--learning-window / --syslog / CORDON_* variables): ${issues ?? (err as Error).message}`);
+  }
+}

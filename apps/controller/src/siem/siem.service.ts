@@ -1,0 +1,56 @@
+// SPDX-License-Identifier: Apache-2.0
+/** Sends every security event to the configured syslog collector (settings.syslog). */
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import type { Logger } from 'pino';
+import type { Subscription } from 'rxjs';
+import { MonitoringService } from '../monitoring/monitoring.service';
+import { LOGGER } from '../tokens';
+import { formatCef, formatRfc5424, parseSyslogUrl, SyslogSender } from './syslog';
+
+@Injectable()
+export class SiemService implements OnModuleInit, OnModuleDestroy {
+  private sender: SyslogSender | null = null;
+  private url: string | null = null;
+  private sub: Subscription | null = null;
+
+  constructor(
+    @Inject(MonitoringService) private readonly monitoring: MonitoringService,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
+
+  onModuleInit(): void {
+    this.reconfigure();
+    this.sub = this.monitoring.bus.events$.subscribe((e) => {
+      if (this.url !== this.monitoring.settings.syslog) this.reconfigure();
+      if (!this.sender) return;
+      try {
+        this.sender.send(this.monitoring.settings.syslogFormat === 'cef' ? formatCef(e) : formatRfc5424(e));
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'syslog export failed');
+      }
+    });
+  }
+
+  /** Picks up settings.syslog (boot flags, or PUT /v1/monitoring/settings). */
+  reconfigure(): void {
+    const url = this.monitoring.settings.syslog;
+    if (url === this.url) return;
+    const old = this.sender;
+    this.sender = null;
+    void old?.close();
+    this.url = url;
+    if (url) {
+      this.sender = new SyslogSender(parseSyslogUrl(url));
+      this.log.info({ syslog: url, format: this.monitoring.settings.syslogFormat }, 'security events go to syslog');
+    }
+  }
+
+  status() {
+    return { format: this.monitoring.settings.syslogFormat, ...(this.sender?.status() ?? { target: null }) };
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    this.sub?.unsubscribe();
+    await this.sender?.close();
+  }
+}
