@@ -39,6 +39,24 @@ export interface DatapathPair {
   bytes: number;
 }
 
+/** A drop (or audit) event from the datapath's ring buffer (DropEvent of native/lib/datapath.ts). */
+export interface DatapathEvent {
+  tsNs: number;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  protocol: number;
+  family: 4 | 6;
+  verdict: Verdict;
+  reason: string;
+  srcIdentity: number;
+  dstIdentity: number;
+  ruleId: number;
+  ifindex: number;
+  srcMac: string;
+}
+
 export interface DatapathPort {
   readonly adopted: boolean;
   /** opts.netns: the namespace file the interface lives in (the addon enters it on its worker thread). */
@@ -50,6 +68,10 @@ export interface DatapathPort {
   pairStats(): DatapathPair[];
   reasonStats(): Record<string, { packets: number; bytes: number }>;
   mapFill(): Record<string, { entries: number; max: number }>;
+  /** Batches of drop/audit events (rate-limited in the kernel); returns a stop function. One subscriber. */
+  onEvents?(cb: (events: DatapathEvent[]) => void, pollMs?: number): () => void;
+  /** Events the kernel's rate limit held back, since load. */
+  suppressedEvents?(): number;
   /** Leaves programs attached and maps pinned. */
   close(): void;
   /** Removes the pins (after detaching). */

@@ -7,6 +7,7 @@ import { Registry } from 'prom-client';
 import { CertificateAuthority } from '../../controller/src/control/ca/certificate-authority';
 import { FlowAggregator } from '../../controller/src/control/flows/flow-aggregator';
 import { ControlServer } from '../../controller/src/control/grpc/control.server';
+import { ControlFeeds, type FlowFeedItem, type SecurityEvent } from '../../controller/src/control/feeds';
 import { MemoryBundles, MemoryControlStore } from '../../controller/src/control/testing/fakes';
 import type { Datapath } from '../../../native/lib/datapath';
 import type { DatapathPort } from './datapath.port';
@@ -52,6 +53,7 @@ describe('enforcer daemon against the real control server (recording datapath)',
   let bundles: MemoryBundles;
   let server: ControlServer;
   let registry: Registry;
+  const feeds = new ControlFeeds();
   let controller: string;
   const running: Enforcer[] = [];
 
@@ -72,7 +74,7 @@ describe('enforcer daemon against the real control server (recording datapath)',
     store = new MemoryControlStore();
     bundles = new MemoryBundles();
     registry = new Registry();
-    server = new ControlServer({ ca, store, bundles, log, flows: new FlowAggregator(registry, (id) => server.segmentOf(id)) });
+    server = new ControlServer({ ca, store, bundles, log, flows: new FlowAggregator(registry, (id) => server.segmentOf(id)), feeds });
     controller = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
   });
   afterAll(async () => {
@@ -136,6 +138,34 @@ describe('enforcer daemon against the real control server (recording datapath)',
     expect(flows[0]).toMatchObject({ enforcer: 'gw-1', src: '10.10.1.5', packets: 13, srcSegment: 'sensors', verdict: 'allow' });
   });
 
+  it('forwards drop events to the controller within about a second: SECURITY_EVENTS, FLOW_FEED and metrics', async () => {
+    const e = running[0];
+    const dp = e.cfg.datapath as RecordingDatapath;
+    const got: SecurityEvent[] = [];
+    const fed: FlowFeedItem[] = [];
+    const subs = [feeds.events.subscribe((x) => got.push(x)), feeds.flows.subscribe((x) => fed.push(x))];
+    dp.suppressed = 4;
+    const ev = (i: number) => ({
+      tsNs: Number(process.hrtime.bigint()), src: '10.10.1.5', dst: '10.10.9.1', sport: 40000 + i, dport: 22, protocol: 6, family: 4 as const,
+      verdict: 'deny' as const, reason: 'policy', srcIdentity: 256, dstIdentity: 257, ruleId: 0, ifindex: 3, srcMac: '02:00:00:00:00:05',
+    });
+    expect(dp.emit([ev(1), ev(2), { ...ev(3), verdict: 'audit' as const, reason: 'spoofed' }])).toBe(true);
+    const t0 = Date.now();
+    await until('events at the controller', () => got.length === 3);
+    expect(Date.now() - t0).toBeLessThan(2500);
+    expect(got[0]).toMatchObject({ enforcer: 'gw-1', verdict: 'deny', reason: 'policy', srcSegment: 'sensors', dstSegment: 'broker', dport: 22, policy: null, srcMac: '02:00:00:00:00:05' });
+    expect(got[2]).toMatchObject({ verdict: 'audit', reason: 'spoofed' });
+    expect(Math.abs(got[0].at.getTime() - Date.now())).toBeLessThan(5000);
+    const withEvents = fed.find((f) => f.events.length > 0)!;
+    expect(withEvents).toMatchObject({ enforcer: 'gw-1', flows: expect.any(Array) });
+    expect(withEvents.at).toBeInstanceOf(Date);
+    const text = await registry.metrics();
+    expect(text).toContain('cordon_security_events_total{verdict="deny",reason="policy"} 2');
+    expect(text).toContain('cordon_security_events_lost{enforcer="gw-1"} 4');
+    expect(await scrape(e)).toMatch(/cordon_security_events_total\{verdict="audit",reason="spoofed"\} 1/);
+    for (const s of subs) s.unsubscribe();
+  });
+
   it('renews its certificate without dropping the policy stream', async () => {
     const e = running[0];
     const dp = e.cfg.datapath as RecordingDatapath;
@@ -190,6 +220,13 @@ describe('enforcer daemon against the real control server (recording datapath)',
 });
 
 describe('enforcer pieces', () => {
+  it('bounded queue takes in order', () => {
+    const q = new BoundedQueue<number>(10);
+    for (let i = 1; i <= 5; i++) q.push(i);
+    expect(q.take(2)).toEqual([1, 2]);
+    expect(q.take(10)).toEqual([3, 4, 5]);
+    expect(q.length).toBe(0);
+  });
   it('bounded queue drops the oldest and counts', () => {
     const q = new BoundedQueue<number>(3);
     for (let i = 1; i <= 5; i++) q.push(i);

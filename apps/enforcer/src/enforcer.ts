@@ -31,6 +31,8 @@ import type { EnforcerConfig } from './config';
 
 const VERSION = '0.1.0';
 const DIRECTIONS: Direction[] = ['ingress', 'egress'];
+const EVENT_POLL_MS = 200;
+const EVENT_FLUSH_MS = 1000;
 
 interface Watch {
   call: grpc.ClientReadableStream<BundleUpdate>;
@@ -56,6 +58,7 @@ export class Enforcer {
   private timers: NodeJS.Timeout[] = [];
   private loops: Promise<void>[] = [];
   private health = { healthy: true, detail: '' };
+  private stopEvents: (() => void) | null = null;
   readonly log: Logger;
 
   constructor(readonly cfg: EnforcerConfig) {
@@ -91,6 +94,12 @@ export class Enforcer {
       baseline: this.dp.adopted,
     });
     this.every(this.cfg.flowIntervalMs, () => this.collector.poll());
+    // Drop events: the datapath rate-limits them; the collector queues a bounded number and they
+    // leave within EVENT_FLUSH_MS rather than waiting for the next counter poll.
+    if (this.dp.onEvents) {
+      this.stopEvents = this.dp.onEvents((evs) => this.collector.pushEvents(evs), EVENT_POLL_MS);
+      this.every(Math.min(EVENT_FLUSH_MS, this.cfg.flowIntervalMs), async () => this.collector.flushEvents());
+    }
     this.every(this.cfg.statusIntervalMs, () => this.reportStatus());
     this.loops.push(this.watchLoop(), this.flowLoop());
     this.scheduleRenewal();
@@ -104,6 +113,12 @@ export class Enforcer {
     this.stopped = true;
     this.abort.abort();
     for (const t of this.timers) clearInterval(t);
+    if (this.stopEvents) {
+      this.stopEvents();
+      this.stopEvents = null;
+      // The event poll in flight on the addon's worker must end before the datapath's handles close.
+      await sleep(EVENT_POLL_MS + 100);
+    }
     this.watch?.call.cancel();
     this.flowStream?.end();
     await Promise.race([Promise.allSettled(this.loops), sleep(2000)]);

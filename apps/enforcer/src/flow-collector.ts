@@ -5,10 +5,10 @@
  * controller, queued in a bounded queue (oldest dropped and counted) while the
  * controller is away.
  */
-import type { FlowBatch, WireFlowRecord, WirePairCounter } from '../../../proto/cordon/v1/control';
-import { FLOW_BATCH_MAX_RECORDS, VERDICT_TO_WIRE, reasonToWire } from '../../../proto/cordon/v1/control';
+import type { FlowBatch, WireFlowRecord, WirePairCounter, WireSecurityEvent } from '../../../proto/cordon/v1/control';
+import { FLOW_BATCH_MAX_EVENTS, FLOW_BATCH_MAX_RECORDS, VERDICT_TO_WIRE, reasonToWire } from '../../../proto/cordon/v1/control';
 import { segmentNames } from '../../../proto/cordon/v1/bundle';
-import type { DatapathFlow, DatapathPort } from './datapath.port';
+import type { DatapathEvent, DatapathFlow, DatapathPort } from './datapath.port';
 import type { EnforcerMetrics } from './metrics';
 
 export class BoundedQueue<T> {
@@ -27,6 +27,10 @@ export class BoundedQueue<T> {
   }
   shift(): T | undefined {
     return this.items.shift();
+  }
+  /** Removes and returns up to n items, oldest first. */
+  take(n: number): T[] {
+    return this.items.splice(0, n);
   }
   get length(): number {
     return this.items.length;
@@ -50,6 +54,8 @@ export class FlowCollector {
   private seq = 0;
   private windowStart = Date.now();
   readonly queue: BoundedQueue<FlowBatch>;
+  /** Drop/audit events waiting for the next batch; bounded, oldest dropped (counted in events_lost). */
+  readonly events: BoundedQueue<WireSecurityEvent>;
 
   constructor(
     private readonly dp: DatapathPort,
@@ -58,13 +64,73 @@ export class FlowCollector {
     /** Identities of the enforced generation (segment names for labels). */
     private readonly identities: () => Record<string, number>,
     private readonly generation: () => number,
-    opts: { queueBatches?: number; baseline?: boolean } = {},
+    opts: { queueBatches?: number; baseline?: boolean; queueEvents?: number } = {},
   ) {
     this.queue = new BoundedQueue(opts.queueBatches ?? 120);
+    this.events = new BoundedQueue(opts.queueEvents ?? 10_000);
     this.baseline = opts.baseline ?? false;
   }
   /** When true, the first poll only records where counters stand (an adopted datapath's history was reported by the previous run). */
   private baseline: boolean;
+
+  /** Takes events from the datapath's ring buffer (called on its poller's batches). */
+  pushEvents(evs: readonly DatapathEvent[]): void {
+    for (const e of evs) {
+      if (e.verdict !== 'deny' && e.verdict !== 'audit') continue;
+      this.metrics.events.inc({ verdict: e.verdict, reason: e.reason });
+      this.events.push({
+        at: monoNsToEpochMs(e.tsNs) || Date.now(),
+        src: e.src,
+        dst: e.dst,
+        sport: e.sport,
+        dport: e.dport,
+        protocol: e.protocol,
+        family: e.family,
+        verdict: VERDICT_TO_WIRE[e.verdict],
+        reason: reasonToWire(e.reason),
+        srcIdentity: e.srcIdentity,
+        dstIdentity: e.dstIdentity,
+        ruleId: e.ruleId,
+        ifindex: e.ifindex,
+        srcMac: e.srcMac ?? '',
+      });
+    }
+    this.metrics.eventsLost.set(this.eventsLost());
+  }
+
+  /** Events lost since start: the kernel's rate limit plus our queue's overflow. */
+  eventsLost(): number {
+    let suppressed = 0;
+    try {
+      suppressed = this.dp.suppressedEvents?.() ?? 0;
+    } catch {
+      /* a datapath without the counter */
+    }
+    return suppressed + this.events.dropped;
+  }
+
+  /** Sends pending events now, in batches of their own, without waiting for the next counter poll. */
+  flushEvents(): void {
+    const now = Date.now();
+    while (this.events.length > 0) this.cut([], [], this.events.take(FLOW_BATCH_MAX_EVENTS), now, now);
+  }
+
+  private cut(flows: WireFlowRecord[], pairs: WirePairCounter[], events: WireSecurityEvent[], windowStart: number, windowEnd: number): void {
+    const before = this.queue.dropped;
+    this.queue.push({
+      enforcer: this.enforcer,
+      seq: ++this.seq,
+      generation: this.generation(),
+      windowStart,
+      windowEnd,
+      flows,
+      pairs,
+      droppedBatches: this.queue.dropped,
+      events,
+      eventsLost: this.eventsLost(),
+    });
+    if (this.queue.dropped > before) this.metrics.batchesDropped.inc(this.queue.dropped - before);
+  }
 
   /** Reads the datapath once; updates metrics; queues one or more batches. */
   async poll(): Promise<void> {
@@ -147,24 +213,12 @@ export class FlowCollector {
       this.metrics.mapMax.set({ map }, fill.max);
     }
 
-    if (wireFlows.length === 0 && wirePairs.length === 0) {
-      this.windowStart = now;
-      return;
-    }
+    this.metrics.eventsLost.set(this.eventsLost());
+
     for (let i = 0; i < Math.max(wireFlows.length, wirePairs.length); i += FLOW_BATCH_MAX_RECORDS) {
-      const before = this.queue.dropped;
-      this.queue.push({
-        enforcer: this.enforcer,
-        seq: ++this.seq,
-        generation: this.generation(),
-        windowStart: this.windowStart,
-        windowEnd: now,
-        flows: wireFlows.slice(i, i + FLOW_BATCH_MAX_RECORDS),
-        pairs: wirePairs.slice(i, i + FLOW_BATCH_MAX_RECORDS),
-        droppedBatches: this.queue.dropped,
-      });
-      if (this.queue.dropped > before) this.metrics.batchesDropped.inc(this.queue.dropped - before);
+      this.cut(wireFlows.slice(i, i + FLOW_BATCH_MAX_RECORDS), wirePairs.slice(i, i + FLOW_BATCH_MAX_RECORDS), this.events.take(FLOW_BATCH_MAX_EVENTS), this.windowStart, now);
     }
+    this.flushEvents();
     this.windowStart = now;
   }
 }

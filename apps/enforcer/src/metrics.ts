@@ -19,6 +19,13 @@ export class EnforcerMetrics {
   readonly mapMax = new Gauge({ name: 'cordon_map_max_entries', help: 'Capacity of each datapath map', labelNames: ['map'], registers: [this.registry] });
   readonly connected = new Gauge({ name: 'cordon_controller_connected', help: '1 while the policy stream to the controller is open', registers: [this.registry] });
   readonly batchesDropped = new Counter({ name: 'cordon_flow_batches_dropped_total', help: 'Flow batches dropped (oldest first) while the controller was away', registers: [this.registry] });
+  readonly events = new Counter({
+    name: 'cordon_security_events_total',
+    help: 'Drop and audit events read from the datapath (a rate-limited sample; cordon_drops_total has the exact counts)',
+    labelNames: ['verdict', 'reason'],
+    registers: [this.registry],
+  });
+  readonly eventsLost = new Gauge({ name: 'cordon_security_events_lost', help: 'Events lost since start: held back by the datapath rate limit or dropped from the full queue', registers: [this.registry] });
   readonly certExpiry = new Gauge({ name: 'cordon_certificate_expiry_timestamp_seconds', help: 'When the enforcer certificate expires', registers: [this.registry] });
 
   constructor() {

@@ -59,6 +59,8 @@ export const CONTROL_GRPC = {
 
 /** Upper bound on flow records per batch, so a batch stays well under requestMaxBytes. */
 export const FLOW_BATCH_MAX_RECORDS = 5000;
+/** Upper bound on security events per batch (~100 bytes each). */
+export const FLOW_BATCH_MAX_EVENTS = 2000;
 
 /** A decoded request that failed to parse: handlers answer INVALID_ARGUMENT instead of grpc-js's INTERNAL. */
 export interface Undecodable {
@@ -189,6 +191,22 @@ export interface WirePairCounter {
   packets: number;
   bytes: number;
 }
+export interface WireSecurityEvent {
+  at: number;
+  src: string;
+  dst: string;
+  sport: number;
+  dport: number;
+  protocol: number;
+  family: number;
+  verdict: WireVerdict;
+  reason: WireReason;
+  srcIdentity: number;
+  dstIdentity: number;
+  ruleId: number;
+  ifindex: number;
+  srcMac: string;
+}
 export interface FlowBatch {
   enforcer: string;
   seq: number;
@@ -198,6 +216,9 @@ export interface FlowBatch {
   flows: WireFlowRecord[];
   pairs: WirePairCounter[];
   droppedBatches: number;
+  /** Optional when sending (proto3 default: none); always present when received. */
+  events?: WireSecurityEvent[];
+  eventsLost?: number;
 }
 export interface FlowAck { batches: number; lastSeq: number }
 export interface WireReasonCount { reason: WireReason; packets: number; bytes: number }

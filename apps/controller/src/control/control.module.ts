@@ -1,17 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
-import { Module } from '@nestjs/common';
+import { Global, Module } from '@nestjs/common';
 import { ControlController } from './control.controller';
 import { ControlService } from './control.service';
+import { ControlFeeds, FLOW_FEED, SECURITY_EVENTS } from './feeds';
 
 /**
  * The control channel: enforcer CA, the Control gRPC service (enroll, renew,
  * bundle watch, flow and status reports) and its REST endpoints.
  * Needs (from the global CoreModule): CONTROL_CONFIG, CONTROL_STORE, BUNDLE_SOURCE,
  * LOGGER, MetricsService, AuditService.
+ *
+ * Global so that other features can inject FLOW_FEED and SECURITY_EVENTS
+ * (./feeds.ts documents them) without importing this module.
  */
+@Global()
 @Module({
-  providers: [ControlService],
+  providers: [
+    ControlFeeds,
+    { provide: FLOW_FEED, useFactory: (f: ControlFeeds) => f.flows, inject: [ControlFeeds] },
+    { provide: SECURITY_EVENTS, useFactory: (f: ControlFeeds) => f.events, inject: [ControlFeeds] },
+    ControlService,
+  ],
   controllers: [ControlController],
-  exports: [ControlService],
+  exports: [ControlService, FLOW_FEED, SECURITY_EVENTS],
 })
 export class ControlModule {}

@@ -13,6 +13,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { CertificateAuthority } from './ca/certificate-authority';
 import { BUNDLE_SOURCE, BundleSource, CONTROL_CONFIG, CONTROL_STORE, ControlConfig, ControlStore } from './control.ports';
 import { FlowAggregator } from './flows/flow-aggregator';
+import { ControlFeeds } from './feeds';
 import { ControlServer, DEFAULT_CERT_TTL_MS } from './grpc/control.server';
 
 @Injectable()
@@ -29,6 +30,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(BUNDLE_SOURCE) private readonly bundles: BundleSource,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(MetricsService) metrics: MetricsService,
+    @Inject(ControlFeeds) readonly feeds: ControlFeeds,
     // `--cert-ttl` lives in the controller's config; CONTROL_CONFIG (built in app.module) may not carry it.
     @Optional() @Inject(CONFIG) private readonly controller?: Pick<ControllerConfig, 'certTtlMs'>,
   ) {
@@ -51,6 +53,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
       certTtlMs: this.config.certTtlMs ?? this.controller?.certTtlMs ?? DEFAULT_CERT_TTL_MS,
       serverNames: this.config.serverNames,
       onConnectedChange: (names) => this.connected.set(names.length),
+      feeds: this.feeds,
     });
     await this.server.listen(this.config.grpc);
   }
@@ -58,6 +61,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
   async onModuleDestroy(): Promise<void> {
     await this.server?.close();
     this.server = null;
+    this.feeds.complete();
   }
 
   /** The bound gRPC port (useful with --grpc HOST:0). */

@@ -4,7 +4,7 @@
  * (apply before attach, resume without re-apply, detach only when asked).
  * It judges no packet: every claim about packets is tested with the real addon.
  */
-import type { DatapathFlow, DatapathPair, DatapathPort, Direction } from '../datapath.port';
+import type { DatapathEvent, DatapathFlow, DatapathPair, DatapathPort, Direction } from '../datapath.port';
 import type { IpcacheEntry, PolicyEntry } from '../../../../native/lib/abi';
 
 export type Call =
@@ -19,6 +19,8 @@ export class RecordingDatapath implements DatapathPort {
   reasons: Record<string, { packets: number; bytes: number }> = {};
   private st = { epoch: 0, generation: 0, auditAll: false };
   failNextApply: Error | null = null;
+  suppressed = 0;
+  private eventSink: ((e: DatapathEvent[]) => void) | null = null;
 
   constructor(
     readonly adopted = false,
@@ -56,6 +58,21 @@ export class RecordingDatapath implements DatapathPort {
   }
   mapFill() {
     return { flows: { entries: this.flowTable.length, max: 262144 } };
+  }
+  onEvents(cb: (e: DatapathEvent[]) => void) {
+    if (this.eventSink) throw new Error('events already have a subscriber on this datapath');
+    this.eventSink = cb;
+    return () => {
+      this.eventSink = null;
+    };
+  }
+  suppressedEvents() {
+    return this.suppressed;
+  }
+  /** Delivers events as the ring-buffer poller would; false when nobody listens. */
+  emit(events: DatapathEvent[]): boolean {
+    this.eventSink?.(events);
+    return this.eventSink !== null;
   }
   close() {
     this.calls.push({ op: 'close' });

@@ -41,6 +41,9 @@ export interface FlowQuery {
   enforcer?: string;
 }
 
+/** cordon_drops_total's reason label values (DESIGN.md). */
+export const DROP_REASONS = ['policy', 'spoofed', 'malformed', 'fragment', 'no_connection', 'plaintext'] as const;
+
 function reuse<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
 }
@@ -51,6 +54,16 @@ export function flowMetrics(registry: Registry) {
     packets: reuse(registry, 'cordon_flow_packets_total', () => new Counter({ name: 'cordon_flow_packets_total', help: 'Packets by segment pair and verdict', labelNames, registers: [registry] })),
     bytes: reuse(registry, 'cordon_flow_bytes_total', () => new Counter({ name: 'cordon_flow_bytes_total', help: 'Bytes by segment pair and verdict', labelNames, registers: [registry] })),
     drops: reuse(registry, 'cordon_drops_total', () => new Counter({ name: 'cordon_drops_total', help: 'Dropped packets by reason', labelNames: ['reason'], registers: [registry] })),
+    events: reuse(
+      registry,
+      'cordon_security_events_total',
+      () => new Counter({ name: 'cordon_security_events_total', help: 'Drop and audit events received from enforcers (a rate-limited sample; cordon_drops_total has the exact counts)', labelNames: ['verdict', 'reason'], registers: [registry] }),
+    ),
+    eventsLost: reuse(
+      registry,
+      'cordon_security_events_lost',
+      () => new Gauge({ name: 'cordon_security_events_lost', help: 'Events an enforcer lost since it started (datapath rate limit or its full queue)', labelNames: ['enforcer'], registers: [registry] }),
+    ),
   };
 }
 
@@ -68,6 +81,8 @@ export class FlowAggregator {
   ) {
     this.m = flowMetrics(registry);
     this.batches = reuse(registry, 'cordon_flow_batches_total', () => new Counter({ name: 'cordon_flow_batches_total', help: 'Flow batches received', labelNames: ['enforcer'], registers: [registry] }));
+    // Every reason from the start, so dashboards and alerts see 0 rather than no series.
+    for (const r of DROP_REASONS) this.m.drops.inc({ reason: r }, 0);
     this.batchesDropped = reuse(registry, 'cordon_flow_batches_dropped', () => new Gauge({ name: 'cordon_flow_batches_dropped', help: 'Flow batches an enforcer dropped while the controller was away', labelNames: ['enforcer'], registers: [registry] }));
   }
 
@@ -82,6 +97,8 @@ export class FlowAggregator {
       if (p.bytes > 0) this.m.bytes.inc(labels, p.bytes);
       if (verdict === 'deny' && p.packets > 0) this.m.drops.inc({ reason: wireToReason(p.reason) }, p.packets);
     }
+    for (const e of b.events ?? []) this.m.events.inc({ verdict: WIRE_TO_VERDICT[e.verdict] ?? 'deny', reason: wireToReason(e.reason) });
+    if (b.eventsLost !== undefined) this.m.eventsLost.set({ enforcer }, b.eventsLost);
     for (const f of b.flows) {
       const key = `${enforcer}|${f.family}|${f.protocol}|${f.src}|${f.sport}|${f.dst}|${f.dport}`;
       let v = this.flows.get(key);

@@ -22,12 +22,16 @@ import {
   RenewRequest,
   StatusAck,
   WatchRequest,
+  WIRE_TO_VERDICT,
+  WireSecurityEvent,
   controlService,
+  wireToReason,
 } from '../../../../../proto/cordon/v1/control';
 import { BundleState, bundleDigest, deltaSize, diffBundles, fromSourceBundle, toSnapshot } from '../../../../../proto/cordon/v1/bundle';
 import { CaError, CertificateAuthority } from '../ca/certificate-authority';
 import type { BundleSource, ControlStore } from '../control.ports';
 import type { FlowAggregator } from '../flows/flow-aggregator';
+import type { ControlFeeds, SecurityEvent } from '../feeds';
 import { Sessions } from '../sessions';
 import { OptionalClientCertCredentials } from './optional-client-cert.credentials';
 import { checkEnroll, checkFlowBatch, checkRenew, checkStatus, checkWatch } from './validate';
@@ -62,6 +66,8 @@ export interface ControlServerDeps {
   serverNames?: string[];
   /** Called when the set of connected enforcers changes. */
   onConnectedChange?: (names: string[]) => void;
+  /** FLOW_FEED and SECURITY_EVENTS (feeds.ts): every accepted batch and each of its events. */
+  feeds?: ControlFeeds;
 }
 
 /** Last statuses reported, by enforcer (for GET /v1/enforcers and tests). */
@@ -204,6 +210,13 @@ export class ControlServer {
     return this.states.get(b.generation) ?? (await this.state(b.generation)) ?? fromSourceBundle(b);
   }
 
+  /** The Policy document a rule id of the newest generation seen comes from; null for 0 (default deny) or unknown. */
+  policyOf = (ruleId: number): string | null => {
+    if (!ruleId) return null;
+    const s = this.states.get(Math.max(0, ...this.states.keys()));
+    return s?.rules.find((r) => r.id === ruleId)?.policy ?? null;
+  };
+
   /** Segment name of each identity in the newest generation seen. */
   segmentOf = (identity: number): string => {
     const newest = Math.max(0, ...this.states.keys());
@@ -319,6 +332,7 @@ export class ControlServer {
       }
       batches++;
       lastSeq = b.seq;
+      this.publish(peer.name, b);
     });
     call.on('end', () => {
       unregister();
@@ -333,6 +347,42 @@ export class ControlServer {
       done = true;
     });
     call.resume();
+  }
+
+  /** Hands an accepted batch to FLOW_FEED and its events to SECURITY_EVENTS; a failing subscriber never reaches the enforcer. */
+  private publish(enforcer: string, b: FlowBatch): void {
+    const feeds = this.d.feeds;
+    if (!feeds) return;
+    const events = b.events ?? [];
+    try {
+      feeds.flows.next({ enforcer, flows: b.flows, events, at: new Date() });
+      for (const e of events) feeds.events.next(this.decodeEvent(enforcer, e));
+    } catch (err) {
+      this.d.log.warn({ enforcer, err: String((err as Error)?.stack ?? err) }, 'a flow feed subscriber failed');
+    }
+  }
+
+  private decodeEvent(enforcer: string, e: WireSecurityEvent): SecurityEvent {
+    return {
+      enforcer,
+      at: new Date(e.at || Date.now()),
+      verdict: WIRE_TO_VERDICT[e.verdict] === 'audit' ? 'audit' : 'deny',
+      reason: wireToReason(e.reason),
+      src: e.src,
+      dst: e.dst,
+      sport: e.sport,
+      dport: e.dport,
+      protocol: e.protocol,
+      family: e.family,
+      srcIdentity: e.srcIdentity,
+      dstIdentity: e.dstIdentity,
+      srcSegment: this.segmentOf(e.srcIdentity),
+      dstSegment: this.segmentOf(e.dstIdentity),
+      ruleId: e.ruleId,
+      policy: this.policyOf(e.ruleId),
+      ifindex: e.ifindex,
+      srcMac: e.srcMac,
+    };
   }
 
   private async reportStatus(call: grpc.ServerUnaryCall<EnforcerStatus, StatusAck>): Promise<StatusAck> {

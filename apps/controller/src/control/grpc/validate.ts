@@ -8,6 +8,7 @@ import {
   ENFORCER_NAME,
   EnforcerStatus,
   EnrollRequest,
+  FLOW_BATCH_MAX_EVENTS,
   FLOW_BATCH_MAX_RECORDS,
   FlowBatch,
   RenewRequest,
@@ -77,6 +78,17 @@ export function checkFlowBatch(r: unknown): Problem {
     for (const k of ['packetsFwd', 'bytesFwd', 'packetsRev', 'bytesRev', 'firstSeen', 'lastSeen', 'srcIdentity', 'dstIdentity', 'ruleId'] as const) {
       if (!uint(f[k])) return `flows[${i}].${k}: must be a non-negative integer`;
     }
+  }
+  const events = b.events ?? [];
+  if (!Array.isArray(events) || events.length > FLOW_BATCH_MAX_EVENTS) return `events: at most ${FLOW_BATCH_MAX_EVENTS} per batch`;
+  if (b.eventsLost !== undefined && !uint(b.eventsLost)) return 'events_lost: must be a non-negative integer';
+  for (const [i, e] of events.entries()) {
+    if (!str(e.src, 64) || !str(e.dst, 64) || !str(e.srcMac, 17)) return `events[${i}]: src/dst at most 64 characters, src_mac at most 17`;
+    if (e.verdict !== 'VERDICT_DENY' && e.verdict !== 'VERDICT_AUDIT') return `events[${i}].verdict: must be DENY or AUDIT`;
+    if (!REASONS.has(e.reason)) return `events[${i}].reason: unknown`;
+    if (e.family !== 4 && e.family !== 6) return `events[${i}].family: must be 4 or 6`;
+    if (e.sport > 65535 || e.dport > 65535 || e.protocol > 255) return `events[${i}]: port or protocol out of range`;
+    for (const k of ['at', 'srcIdentity', 'dstIdentity', 'ruleId', 'ifindex'] as const) if (!uint(e[k])) return `events[${i}].${k}: must be a non-negative integer`;
   }
   for (const [i, c] of b.pairs.entries()) {
     if (!verdictOk(c.verdict) || !REASONS.has(c.reason)) return `pairs[${i}]: unknown verdict or reason`;

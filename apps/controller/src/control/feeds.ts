@@ -1,0 +1,79 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * What the control channel hands to the rest of the controller, as rxjs
+ * Subjects behind Nest provider tokens. ControlModule is global, so any module
+ * may inject them without importing it:
+ *
+ *   constructor(@Inject(FLOW_FEED) feed: FlowFeed, @Inject(SECURITY_EVENTS) events: SecurityEventFeed) {
+ *     feed.subscribe(({ enforcer, flows, events, at }) => ...);
+ *     events.subscribe((e) => ...);
+ *   }
+ *
+ * - FLOW_FEED emits `{enforcer, flows, events, at}` once for every FlowBatch
+ *   the controller accepted (authenticated, validated, aggregated into
+ *   /metrics and /v1/flows), in arrival order. `flows` are the batch's records
+ *   as @grpc/proto-loader decodes them (camelCase, verdict/reason as the enum
+ *   names `VERDICT_DENY`, `DROP_REASON_POLICY`; counters are increments since
+ *   the enforcer's previous batch); `events` are the batch's SecurityEvents,
+ *   same encoding; `at` is when the controller received the batch.
+ * - SECURITY_EVENTS emits each drop/audit event, decoded (short verdict and
+ *   reason, segment names of the newest generation, the deciding policy).
+ *
+ * Both are hot and never replay: subscribe at bootstrap. A subscriber runs on
+ * the gRPC receive path, so it must not block (queue and work elsewhere); an
+ * exception in it is logged and does not reach the enforcer. They complete
+ * when the controller stops. Treat them as read-only (do not call next()).
+ */
+import { Subject } from 'rxjs';
+import type { WireFlowRecord, WireSecurityEvent } from '../../../../proto/cordon/v1/control';
+
+export const FLOW_FEED = Symbol('cordon.control.flowFeed');
+export const SECURITY_EVENTS = Symbol('cordon.control.securityEvents');
+
+export interface FlowFeedItem {
+  /** The enforcer's name (its certificate's CN). */
+  enforcer: string;
+  flows: WireFlowRecord[];
+  events: WireSecurityEvent[];
+  /** When the controller received the batch. */
+  at: Date;
+}
+
+export interface SecurityEvent {
+  enforcer: string;
+  /** When the datapath saw the packet. */
+  at: Date;
+  verdict: 'deny' | 'audit';
+  /** policy, spoofed, malformed, fragment, no_connection, plaintext. */
+  reason: string;
+  src: string;
+  dst: string;
+  sport: number;
+  /** Destination port, or ICMP type << 8 | code. */
+  dport: number;
+  protocol: number;
+  family: number;
+  srcIdentity: number;
+  dstIdentity: number;
+  srcSegment: string;
+  dstSegment: string;
+  ruleId: number;
+  /** The Policy document of ruleId, null for the default deny. */
+  policy: string | null;
+  ifindex: number;
+  /** Empty when unknown. */
+  srcMac: string;
+}
+
+export type FlowFeed = Subject<FlowFeedItem>;
+export type SecurityEventFeed = Subject<SecurityEvent>;
+
+/** The two Subjects, one per controller (a provider; FLOW_FEED and SECURITY_EVENTS are its fields). */
+export class ControlFeeds {
+  readonly flows: FlowFeed = new Subject<FlowFeedItem>();
+  readonly events: SecurityEventFeed = new Subject<SecurityEvent>();
+  complete(): void {
+    this.flows.complete();
+    this.events.complete();
+  }
+}
