@@ -240,6 +240,14 @@ describe('trace', () => {
     expect(trace(b.bundle, b.docs, { from: 'sensors', to: 'fd00:10:9::1', protocol: 'tcp', port: 8883 }).from.address).toBe('fd00:10:1::1');
   });
 
+  it('traces icmp over IPv4 and icmpv6 over IPv6, as the datapath sees them', () => {
+    // sensors has IPv4 and IPv6 CIDRs: the name resolves to the family the protocol runs over.
+    expect(trace(b.bundle, b.docs, { from: 'sensors', to: 'broker', protocol: 'icmpv6', type: 'echo-request' }).from.address).toBe('fd00:10:1::1');
+    expect(trace(b.bundle, b.docs, { from: 'sensors', to: 'broker', protocol: 'icmp', type: 'echo-request' }).from.address).toBe('10.10.1.1');
+    expect(() => trace(b.bundle, b.docs, { from: 'fd00:10:1::7', to: 'fd00:10:9::1', protocol: 'icmp', type: 8 })).toThrow(/icmp runs over IPv4 only/);
+    expect(() => trace(b.bundle, b.docs, { from: 'cam-07', to: 'broker', protocol: 'icmpv6', type: 128 })).toThrow(/share no IPv6 address/);
+  });
+
   it('rejects unknown names', () => {
     expect(() => trace(b.bundle, b.docs, { from: 'nope', to: 'broker', protocol: 'tcp', port: 1 })).toThrow(/not an address, a device or a segment/);
   });

@@ -145,18 +145,23 @@ export class BundleIndex {
   trace(q: TraceQuery): TraceResult {
     const froms = this.candidates(q.from);
     const tos = this.candidates(q.to);
+    const proto = protocolNumber(q.protocol) as number;
+    // ICMP runs over IPv4 and ICMPv6 over IPv6 only (the datapath drops either on
+    // the other family as malformed), so a name resolves to the family the protocol needs.
+    const family = proto === 1 ? 4 : proto === 58 ? 6 : undefined;
     let pair: [Address, Address] | undefined;
     for (const f of froms) {
+      if (family !== undefined && f.family !== family) continue;
       const t = tos.find((x) => x.family === f.family);
       if (t) {
         pair = [f, t];
         break;
       }
     }
+    if (!pair && family !== undefined) throw new Error(`${protocolLabel(proto)} runs over IPv${family} only, and ${q.from} and ${q.to} share no IPv${family} address`);
     if (!pair) throw new Error(`${q.from} and ${q.to} share no address family`);
     const [fa, ta] = pair;
 
-    const proto = protocolNumber(q.protocol) as number;
     let port: number | undefined;
     let portText = '';
     if (isIcmp(proto)) {
