@@ -21,12 +21,18 @@ const r = require("./'"$out"'/datapath-cost.json");
 console.log("entries   established ns  decision ns  new-conn ns  apply ms | ratios est/dec/new");
 r.sizes.forEach((s, i) => { const q = r.ratiosTo10Entries[i];
   console.log(String(s.entries).padEnd(9), String(s.establishedNs).padStart(14), String(s.decisionNs).padStart(12),
-    String(s.newConnNs).padStart(12), String(s.applyMs).padStart(9), "|", q.established, q.decision, q.newConn); });'
+    String(s.newConnNs).padStart(12), String(s.applyMs).padStart(9), "|", q.established, q.decision, q.newConn); });
+console.log("payload classification, established flow with payload: on", r.classification.onNs, "ns, off", r.classification.offNs, "ns, ratio", r.classification.ratioOnToOff);'
 
-if [ -f scripts/bench/compile.ts ]; then
-  echo "== controller: compile at site scale"
-  npx tsx scripts/bench/compile.ts | tee "$out/compile.json"
-fi
+echo "== controller: compile at site scale (1,000 segments, 10,000 devices, 10,000 policies), REST apply, memory"
+npx tsx scripts/bench/controller.ts | tee "$out/controller.json"
+
+for extra in control-latency flow-throughput enforcer-memory; do
+  if [ -f "scripts/bench/$extra.ts" ]; then
+    echo "== $extra"
+    npx tsx "scripts/bench/$extra.ts" | tee "$out/$extra.json"
+  fi
+done
 
 NETBENCH=../shared/bench/netbench
 if [ -x "$NETBENCH" ] || [ -f "$NETBENCH" ]; then

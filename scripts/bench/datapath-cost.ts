@@ -42,7 +42,31 @@ async function measure(entries: number) {
   }
 }
 
+/** Established-flow cost of packets with a payload, payload classification on and off. */
+async function classificationCost() {
+  const out: Record<string, number> = {};
+  for (const on of [false, true]) {
+    const name = `bench-classify-${on ? 'on' : 'off'}`;
+    Datapath.removePins(name);
+    const dp = await Datapath.open({ name, classifyPayload: on });
+    try {
+      await dp.applyGeneration(benchGeneration(10000, { client4: '10.1.0.0/16', server4: '10.2.0.0/16' }));
+      const tls = Buffer.concat([Buffer.from([0x16, 0x03, 0x01, 0x00, 0x5b]), Buffer.alloc(91, 0x11)]);
+      const est = packet({ src: '10.1.0.5', dst: '10.2.0.9', protocol: 'tcp', sport: 40001, dport: 8883, tcpFlags: TCP_FLAGS.ACK | TCP_FLAGS.PSH, payload: tls });
+      await dp.testRun(est);
+      out[on ? 'onNs' : 'offNs'] = (await dp.testRun(est, { repeat: REPEAT })).durationNs;
+    } finally {
+      dp.unpin();
+      dp.close();
+    }
+  }
+  return { ...out, ratioOnToOff: +(out.onNs / out.offNs).toFixed(3) };
+}
+
 async function main() {
+  const classification = await classificationCost();
+  process.stderr.write(`classification: ${JSON.stringify(classification)}\n`);
+  await measure(SIZES[0]); // warm-up: the kernel's map allocators and caches, not recorded
   const sizes = [];
   for (const n of SIZES) {
     sizes.push(await measure(n));
@@ -55,7 +79,7 @@ async function main() {
     decision: +(s.decisionNs / base.decisionNs).toFixed(3),
     newConn: +(s.newConnNs / base.newConnNs).toFixed(3),
   }));
-  process.stdout.write(JSON.stringify({ repeat: REPEAT, newConnections: NEW_CONNS, sizes, ratiosTo10Entries: ratios }) + '\n');
+  process.stdout.write(JSON.stringify({ repeat: REPEAT, newConnections: NEW_CONNS, sizes, ratiosTo10Entries: ratios, classification }) + '\n');
 }
 
 main().catch((e) => {

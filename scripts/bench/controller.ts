@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The controller at site scale: compile time (1,000 segments, 10,000 devices,
+ * 10,000 policies) and a one-policy delta; REST apply throughput; the
+ * controller process's memory with the whole site loaded. Prints one JSON line.
+ */
+import { ChildProcess, spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { benchCompile, makeScaleDocs, scalePolicy, SITE_SCALE } from '../../apps/controller/src/compiler/bench-compile';
+
+const ROOT = path.resolve(__dirname, '..', '..');
+const HTTP = `127.0.0.1:${17470 + (process.pid % 1000)}`;
+const GRPC = `127.0.0.1:${18470 + (process.pid % 1000)}`;
+
+function rssMb(pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Math.round(Number(m[1]) / 1024) : NaN;
+}
+
+async function apply(token: string, documents: unknown[]): Promise<void> {
+  const r = await fetch(`http://${HTTP}/v1/apply`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ documents, dryRun: false }),
+  });
+  if (!r.ok) throw new Error(`apply: ${r.status} ${(await r.text()).slice(0, 300)}`);
+}
+
+async function main() {
+  const compile = benchCompile();
+  process.stderr.write(`compile: ${JSON.stringify(compile)}\n`);
+
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-bench-'));
+  let child: ChildProcess | undefined;
+  try {
+    child = spawn(process.execPath, [path.join(ROOT, 'bin', 'cordon.js'), 'controller', '--data-dir', dir, '--http', HTTP, '--grpc', GRPC], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    const tokenFile = path.join(dir, 'admin.token');
+    const until = Date.now() + 30000;
+    while (!(fs.existsSync(tokenFile) && (await fetch(`http://${HTTP}/healthz`).then((r) => r.ok).catch(() => false)))) {
+      if (Date.now() > until) throw new Error('controller did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const token = fs.readFileSync(tokenFile, 'utf8').trim();
+    const idleMb = rssMb(child.pid!);
+
+    // REST apply throughput: one small policy per request, on a small site.
+    const small = makeScaleDocs({ segments: 20, devices: 50, policies: 20 });
+    await apply(token, small);
+    const n = 100;
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) await apply(token, [scalePolicy(i, { segments: 20, devices: 50, policies: 20 }, 20000 + i)]);
+    const appliesPerSecond = n / ((performance.now() - t0) / 1000);
+
+    // The whole site, loaded in chunks under the REST body limit.
+    const site = makeScaleDocs(SITE_SCALE);
+    const t1 = performance.now();
+    for (let i = 0; i < site.length; i += 1500) await apply(token, site.slice(i, i + 1500));
+    const siteLoadMs = performance.now() - t1;
+    const t2 = performance.now();
+    await apply(token, [scalePolicy(1, SITE_SCALE, 30001)]);
+    const siteApplyOneMs = performance.now() - t2;
+    const siteMb = rssMb(child.pid!);
+    process.stdout.write(
+      JSON.stringify({
+        compile,
+        rest: { appliesPerSecond: Math.round(appliesPerSecond), siteLoadMs: Math.round(siteLoadMs), siteApplyOnePolicyMs: Math.round(siteApplyOneMs) },
+        controllerRssMb: { idle: idleMb, site: siteMb },
+      }) + '\n',
+    );
+  } finally {
+    child?.kill('SIGTERM');
+    await new Promise((r) => setTimeout(r, 500));
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`${(e as Error).stack}\n`);
+  process.exit(1);
+});
