@@ -10,6 +10,7 @@ import { BundleService } from './bundles/bundle.service';
 import { BundlesController } from './bundles/bundles.controller';
 import type { ControllerConfig } from './config';
 import { ControlModule } from './control/control.module';
+import { CredentialsModule } from './credentials/credentials.module';
 import { BUNDLE_SOURCE, CONTROL_CONFIG, CONTROL_STORE, type ControlConfig } from './control/control.ports';
 import { DocumentsController } from './documents/documents.controller';
 import { EnforcersController } from './enforcers/enforcers.controller';
@@ -60,7 +61,7 @@ export class AppModule {
   static forRoot(ctx: AppContext): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(ctx), ControlModule],
+      imports: [CoreModule.forRoot(ctx), ControlModule, CredentialsModule],
       controllers: [
         HealthController,
         OpenApiController,
