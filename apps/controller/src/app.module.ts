@@ -11,6 +11,7 @@ import { BundlesController } from './bundles/bundles.controller';
 import type { ControllerConfig } from './config';
 import { ControlModule } from './control/control.module';
 import { CredentialsModule } from './credentials/credentials.module';
+import { MonitoringModule } from './monitoring/monitoring.module';
 import { BUNDLE_SOURCE, CONTROL_CONFIG, CONTROL_STORE, type ControlConfig } from './control/control.ports';
 import { DocumentsController } from './documents/documents.controller';
 import { EnforcersController } from './enforcers/enforcers.controller';
@@ -61,7 +62,7 @@ export class AppModule {
   static forRoot(ctx: AppContext): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(ctx), ControlModule, CredentialsModule],
+      imports: [CoreModule.forRoot(ctx), ControlModule, CredentialsModule, MonitoringModule],
       controllers: [
         HealthController,
         OpenApiController,

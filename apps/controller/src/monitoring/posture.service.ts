@@ -9,6 +9,7 @@
  * Every change of a device's posture is a security event.
  */
 import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import type { Logger } from 'pino';
 import { Histogram } from 'prom-client';
 import { ApplyService } from '../apply/apply.service';
@@ -50,7 +51,8 @@ export class PostureService implements OnModuleInit {
     @Inject(STORE) private readonly store: Store,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(MetricsService) metrics: MetricsService,
-    @Optional() @Inject(CREDENTIAL_STATUS_PROVIDER) private readonly credentials?: CredentialStatusProvider,
+    @Optional() @Inject(CREDENTIAL_STATUS_PROVIDER) private credentials?: CredentialStatusProvider,
+    @Optional() @Inject(ModuleRef) private readonly moduleRef?: ModuleRef,
   ) {
     this.latencyHist =
       (metrics.registry.getSingleMetric('cordon_posture_quarantine_seconds') as Histogram | undefined) ??
@@ -63,6 +65,15 @@ export class PostureService implements OnModuleInit {
   }
 
   onModuleInit(): void {
+    if (!this.credentials) {
+      try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { CredentialsService } = require('../credentials/credentials.service');
+        this.credentials = this.moduleRef?.get(CredentialsService, { strict: false }) ?? undefined;
+      } catch {
+        // no credentials feature in this build: the Device's spec.credential decides
+      }
+    }
     this.monitoring.onTick.push((_reason, generation) => this.evaluate(generation));
     this.monitoring.actions = {
       quarantine: async (device, reason, actor) => {
@@ -80,7 +91,7 @@ export class PostureService implements OnModuleInit {
   private async credentialOf(d: Device, now: number): Promise<CredentialStatus> {
     if (!this.credentials) return credentialFromSpec(d, now);
     try {
-      return await this.credentials.credentialStatus(d);
+      return await this.credentials.credentialStatus(d.metadata.name);
     } catch (err) {
       this.log.warn({ err: (err as Error).message, device: d.metadata.name }, 'credential status unavailable; treated as none');
       return 'none';

@@ -7,9 +7,13 @@ import type { Device, PostureRule } from '../policy/schema';
 
 export type CredentialStatus = 'valid' | 'expired' | 'revoked' | 'none';
 
-/** Provided (optionally) by the credentials feature under CREDENTIAL_STATUS_PROVIDER. */
+/**
+ * Answers PostureRule `credential: valid`. Found as CREDENTIAL_STATUS_PROVIDER, else
+ * the credentials feature's CredentialsService (same method), else the Device's
+ * own spec.credential, else 'none'.
+ */
 export interface CredentialStatusProvider {
-  credentialStatus(device: Device): CredentialStatus | Promise<CredentialStatus>;
+  credentialStatus(deviceName: string): CredentialStatus | Promise<CredentialStatus>;
 }
 export const CREDENTIAL_STATUS_PROVIDER = Symbol('cordon.credentialStatusProvider');
 
