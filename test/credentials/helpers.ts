@@ -249,7 +249,7 @@ export async function startBroker(opts: { deviceCa: string; crl: Buffer | string
     if (proc.exitCode !== null || proc.signalCode !== null) return;
     const done = new Promise((r) => proc.once('exit', r));
     proc.kill('SIGTERM');
-    await Promise.race([done, new Promise((r) => setTimeout(r, 5000))]);
+    await Promise.race([done, new Promise((r) => setTimeout(r, 5000).unref())]);
     if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
   };
   const broker: Broker = {
