@@ -2,7 +2,7 @@
 // SPDX-License-Identifier: Apache-2.0
 // Traffic for namespace tests, run inside a namespace with `ip netns exec`.
 // Every mode is bounded in count and time and prints one JSON line.
-//   serve PORT [SECONDS]            TCP echo and UDP counter on PORT (both), prints stats on SIGTERM or timeout
+//   serve PORT [SECONDS]            TCP echo and UDP counter on PORT, IPv4 and IPv6; stats on SIGTERM or timeout
 //   connect HOST PORT [TIMEOUT_MS]  one TCP round trip: {"ok":true|false}
 //   stream HOST PORT SECONDS        TCP messages every 5 ms, each echoed: {"sent","echoed","errors"}
 //   udp HOST PORT COUNT             COUNT datagrams, 2 ms apart: {"sent"}
@@ -21,12 +21,12 @@ if (mode === 'serve') {
     s.on('data', (d) => { stats.tcpBytes += d.length; s.write(d); });
     s.on('error', () => {});
   });
-  const family = args[2] === '6' ? 'udp6' : 'udp4';
-  const udp = dgram.createSocket(family);
+  // dual stack: IPv4 and IPv6 on one socket each
+  const udp = dgram.createSocket({ type: 'udp6', ipv6Only: false });
   udp.on('message', () => stats.udpDatagrams++);
   let ready = 0;
   const onReady = () => { if (++ready === 2) out({ ready: true }); };
-  tcp.listen(port, args[2] === '6' ? '::' : '0.0.0.0', onReady);
+  tcp.listen({ port, host: '::', ipv6Only: false }, onReady);
   udp.bind(port, onReady);
   const finish = () => { out(stats); process.exit(0); };
   process.on('SIGTERM', finish);
