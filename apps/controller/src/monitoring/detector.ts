@@ -47,7 +47,7 @@ export interface DetectorOptions {
   /** Distinct destinations, or distinct (destination, port) pairs, in a scan window (default 24). */
   scanDistinct: number;
   deniedWindowMs: number;
-  /** Denied packets in a window (default 30). */
+  /** Denied attempts (flow records with verdict deny or audit) in a window (default 30). */
   deniedBurst: number;
   peerCapacity: number;
   portCapacity: number;
@@ -89,6 +89,7 @@ class DeviceState {
   scanRaised = false;
   deniedStart: number;
   denied = 0;
+  deniedPackets = 0;
   deniedSample: string[] = [];
   deniedRaised = false;
   constructor(t: number, o: DetectorOptions) {
@@ -243,20 +244,24 @@ export class AnomalyDetector {
       if (t >= s.deniedStart + o.deniedWindowMs) {
         s.deniedStart = t;
         s.denied = 0;
+        s.deniedPackets = 0;
         s.deniedSample = [];
         s.deniedRaised = false;
       }
-      s.denied += Math.max(1, r.packetsFwd || 0);
+      // Attempts are flow records (a new connection attempt is a new source port, a new record).
+      s.denied++;
+      s.deniedPackets += Math.max(1, r.packetsFwd || 0);
       if (s.deniedSample.length < SAMPLE) s.deniedSample.push(`${r.dst}:${r.dport}/${transportName(r.protocol)} ${shortReason(r.reason)}`);
       // A scan raised in this window already explains the denials.
       if (scanned || s.scanRaised) s.deniedRaised = true;
-      if (!s.deniedRaised && s.denied >= o.deniedBurst) {
+      // A burst is repeated attempts: many denied packets over few targets (many targets is a scan).
+      if (!s.deniedRaised && s.denied >= o.deniedBurst && s.scanPairs.size * 2 <= s.denied) {
         s.deniedRaised = true;
         out.push({
           device,
           kind: 'denied_burst',
           severity: s.denied >= 4 * o.deniedBurst ? 'high' : 'medium',
-          evidence: { deniedPackets: s.denied, windowSeconds: o.deniedWindowMs / 1000, sample: s.deniedSample.slice() },
+          evidence: { deniedAttempts: s.denied, deniedPackets: s.deniedPackets, distinctTargets: s.scanPairs.size, windowSeconds: o.deniedWindowMs / 1000, sample: s.deniedSample.slice() },
           at: new Date(t).toISOString(),
         });
       }

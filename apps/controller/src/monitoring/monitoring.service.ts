@@ -388,6 +388,6 @@ export function summariseEvidence(a: Anomaly): string {
     case 'scan':
       return `${e.distinctDestinations} destinations / ${e.distinctTargets} targets in ${e.windowSeconds}s`;
     case 'denied_burst':
-      return `${e.deniedPackets} denied packets in ${e.windowSeconds}s`;
+      return `${e.deniedAttempts} denied attempts (${e.deniedPackets} packets) to ${e.distinctTargets} target(s) in ${e.windowSeconds}s`;
   }
 }
