@@ -4,7 +4,8 @@
  *
  * It is a two-level hash tree so that a small change costs a small rehash:
  *   pair digest    = sha256 of the canonical lines of one identity pair's entries
- *   policy digest  = sha256 of "src dst pair-digest" lines, pairs in (src, dst) order
+ *   source digest  = sha256 of "dst pair-digest" lines of one source identity's pairs, by dst
+ *   policy digest  = sha256 of "src source-digest" lines, by src
  *   rule bucket    = sha256 of the canonical lines of rules with ids in [256b, 256b + 256)
  *   rules digest   = sha256 of "b bucket-digest" lines, in bucket order
  *   ipcache digest = sha256 of the canonical lines of the ipcache, in bundle order
@@ -53,18 +54,18 @@ export function pairDigest(entries: readonly PolicyEntry[]): string {
   return sha256(s);
 }
 
-/** Digest of (src, dst, pair digest) triples, given in (src, dst) order. */
-export function policyDigest(pairs: Iterable<{ src: number; dst: number; digest: string }>): string {
-  const h = createHash('sha256');
-  let chunk = '';
-  for (const p of pairs) {
-    chunk += `${p.src} ${p.dst} ${p.digest}\n`;
-    if (chunk.length > 1 << 16) {
-      h.update(chunk);
-      chunk = '';
-    }
-  }
-  return h.update(chunk).digest('hex');
+/** Digest of one source identity's (dst, pair digest) pairs, given in dst order. */
+export function sourceDigest(pairs: Iterable<{ dst: number; digest: string }>): string {
+  let s = '';
+  for (const p of pairs) s += `${p.dst} ${p.digest}\n`;
+  return sha256(s);
+}
+
+/** Digest of (src, source digest) pairs, given in src order. */
+export function policyDigest(sources: Iterable<{ src: number; digest: string }>): string {
+  let s = '';
+  for (const p of sources) s += `${p.src} ${p.digest}\n`;
+  return sha256(s);
 }
 
 /** Digest of canonical ipcache lines, given in bundle order. */
@@ -107,12 +108,17 @@ export function combineDigests(d: { identities: string; ipcache: string; policy:
 
 /** The hash of a whole bundle (policy entries grouped by pair and rules by id, as compile() orders them). */
 export function bundleHash(b: Pick<Bundle, 'identities' | 'ipcache' | 'policy' | 'rules'>): string {
-  const pairs: { src: number; dst: number; digest: string }[] = [];
+  const sources: { src: number; digest: string }[] = [];
+  let pairs: { dst: number; digest: string }[] = [];
   for (let i = 0; i < b.policy.length; ) {
     const { srcIdentity: src, dstIdentity: dst } = b.policy[i];
     let j = i + 1;
     while (j < b.policy.length && b.policy[j].srcIdentity === src && b.policy[j].dstIdentity === dst) j++;
-    pairs.push({ src, dst, digest: pairDigest(b.policy.slice(i, j)) });
+    pairs.push({ dst, digest: pairDigest(b.policy.slice(i, j)) });
+    if (j === b.policy.length || b.policy[j].srcIdentity !== src) {
+      sources.push({ src, digest: sourceDigest(pairs) });
+      pairs = [];
+    }
     i = j;
   }
   const buckets: { bucket: number; digest: string }[] = [];
@@ -126,7 +132,7 @@ export function bundleHash(b: Pick<Bundle, 'identities' | 'ipcache' | 'policy' |
   return combineDigests({
     identities: identitiesDigest(b.identities),
     ipcache: ipcacheDigest(b.ipcache.map(canonicalIpcacheEntry)),
-    policy: policyDigest(pairs),
+    policy: policyDigest(sources),
     rules: rulesDigest(buckets),
   });
 }

@@ -28,7 +28,7 @@ import type { PolicyEntry } from '../../../../native/lib/abi';
 import type { Device, Document, Policy, Segment } from '../policy/schema';
 import type { Bundle, CompileOptions, RuleInfo } from './compile';
 import { BundleDelta, diffBundles, policyKeyRef, PolicyKeyRef } from './delta';
-import { canonicalRule, combineDigests, identitiesDigest, pairDigest, policyDigest, RULE_BUCKET, ruleBucketDigest, rulesDigest } from './hash';
+import { canonicalRule, combineDigests, identitiesDigest, pairDigest, policyDigest, RULE_BUCKET, ruleBucketDigest, rulesDigest, sourceDigest } from './hash';
 import { assignIdentities } from './identities';
 import { IpcacheState } from './ipcache';
 import { compareInnerKeys, entryInnerKey, ruleKeys } from './keys';
@@ -97,11 +97,17 @@ export class IncrementalCompiler {
   private generation = 0;
   private current!: Bundle;
   private policyCache: PolicyEntry[] | null = null;
+  /** Splices turning the previous policy array into the next (null: rebuild it whole). */
+  private policyEdits: { pair: PairState; offset: number; remove: number; insert: PolicyEntry[] }[] | null = null;
   private policyDigestCache: string | null = null;
+  /** Digest of each source identity's pairs (see hash.ts). */
+  private sourceDigests = new Map<number, string>();
   private rulesCache: RuleInfo[] | null = null;
   private rulesDigestCache: string | null = null;
   private idsDigestCache: string | null = null;
   private policyWarnings: string[] | null = null;
+  /** Policies with warnings (few, usually none): all that the warnings list needs. */
+  private warned = new Set<string>();
 
   constructor(docs: readonly Document[], opts: CompileOptions) {
     this.reset(docs, opts);
@@ -257,7 +263,10 @@ export class IncrementalCompiler {
     this.ruleBuckets = new Map();
     this.ipc = new IpcacheState();
     this.policyCache = this.policyDigestCache = this.rulesCache = this.rulesDigestCache = this.idsDigestCache = null;
+    this.policyEdits = null;
+    this.sourceDigests = new Map();
     this.policyWarnings = null;
+    this.warned = new Set();
     this.generation = opts.generation;
 
     // A later document of the same kind and name replaces an earlier one.
@@ -330,7 +339,6 @@ export class IncrementalCompiler {
     used?: ReadonlySet<number>,
   ): BundleDelta['rules'] {
     if (changes.size === 0) return { upsert: [], remove: [] };
-    this.policyWarnings = null;
     const names = [...changes.keys()].sort(cmpStr);
 
     // Rule ids: kept by (policy, action, index); new ones get the lowest ids not held before.
@@ -377,6 +385,7 @@ export class IncrementalCompiler {
     for (const n of names) {
       const old = this.policies.get(n);
       const doc = changes.get(n);
+      if (this.warned.delete(n)) this.policyWarnings = null;
       if (old) {
         this.forPairs(old, (src, dst) => {
           const pair = this.pairs.get(pairKey(src, dst))!;
@@ -400,6 +409,10 @@ export class IncrementalCompiler {
       }
       const st = this.compilePolicy(doc, newIds);
       this.policies.set(n, st);
+      if (st.warnings.length) {
+        this.warned.add(n);
+        this.policyWarnings = null;
+      }
       this.forPairs(st, (src, dst) => {
         const k = pairKey(src, dst);
         let pair = this.pairs.get(k);
@@ -468,19 +481,36 @@ export class IncrementalCompiler {
     const upsert: PolicyEntry[] = [];
     const remove: PolicyKeyRef[] = [];
     if (dirty.size === 0) return { upsert, remove };
-    this.policyCache = this.policyDigestCache = null;
-    const born: PairState[] = [];
-    const dead: PairState[] = [];
+    this.policyDigestCache = null;
+    const results: { pair: PairState; before: PolicyEntry[]; after: PolicyEntry[] }[] = [];
     for (const pair of dirty) {
       const before = pair.entries;
       const after = pair.policies.size ? compilePair(pair.src, pair.dst, [...pair.policies].map((n) => this.policies.get(n)!.rules)) : [];
       if (!fresh) diffEntries(before, after, upsert, remove);
-      const wasListed = before.length > 0;
+      results.push({ pair, before, after });
+      this.sourceDigests.delete(pair.src);
+    }
+
+    // The next flat policy array as splices of the previous one, located in the old layout.
+    const canSplice = !fresh && this.policyCache !== null && this.policyEdits === null && results.length <= 256 && results.every((r) => r.after.length <= 4096);
+    if (canSplice) {
+      const starts = new Array<number>(this.sortedPairs.length + 1);
+      starts[0] = 0;
+      for (let i = 0; i < this.sortedPairs.length; i++) starts[i + 1] = starts[i] + this.sortedPairs[i].entries.length;
+      this.policyEdits = results.map(({ pair, before, after }) => ({ pair, offset: starts[this.pairIndex(pair)], remove: before.length, insert: after }));
+    } else {
+      this.policyCache = null;
+      this.policyEdits = null;
+    }
+
+    const born: PairState[] = [];
+    const dead: PairState[] = [];
+    for (const { pair, before, after } of results) {
       pair.entries = after;
       pair.digest = after.length ? pairDigest(after) : '';
       if (pair.policies.size === 0) this.pairs.delete(pair.key);
-      if (!wasListed && after.length) born.push(pair);
-      else if (wasListed && !after.length) dead.push(pair);
+      if (!before.length && after.length) born.push(pair);
+      else if (before.length && !after.length) dead.push(pair);
     }
     if (fresh || born.length + dead.length > 64) {
       this.sortedPairs = [...this.pairs.values()].filter((p) => p.entries.length).sort(cmpPair);
@@ -504,8 +534,31 @@ export class IncrementalCompiler {
 
   // ---- output ---------------------------------------------------------------------
 
+  /** The policy digest from the cached source digests, recomputing those of changed sources. */
+  private computePolicyDigest(): string {
+    const sources: { src: number; digest: string }[] = [];
+    const pairs = this.sortedPairs;
+    for (let i = 0; i < pairs.length; ) {
+      const src = pairs[i].src;
+      let j = i + 1;
+      while (j < pairs.length && pairs[j].src === src) j++;
+      let digest = this.sourceDigests.get(src);
+      if (digest === undefined) this.sourceDigests.set(src, (digest = sourceDigest(pairs.slice(i, j))));
+      sources.push({ src, digest });
+      i = j;
+    }
+    return policyDigest(sources);
+  }
+
   private materialize(): Bundle {
-    if (!this.policyCache) {
+    if (this.policyCache && this.policyEdits) {
+      // Bundles handed out are never changed: splice a copy. Later offsets first, so
+      // earlier ones stay valid; at one offset the later pair first, so inserts end up in order.
+      const out = this.policyCache.slice();
+      this.policyEdits.sort((a, b) => b.offset - a.offset || cmpPair(b.pair, a.pair));
+      for (const e of this.policyEdits) out.splice(e.offset, e.remove, ...e.insert);
+      this.policyCache = out;
+    } else if (!this.policyCache) {
       let n = 0;
       for (const p of this.sortedPairs) n += p.entries.length;
       const out: PolicyEntry[] = new Array(n);
@@ -513,7 +566,8 @@ export class IncrementalCompiler {
       for (const p of this.sortedPairs) for (const e of p.entries) out[i++] = e;
       this.policyCache = out;
     }
-    this.policyDigestCache ??= policyDigest(this.sortedPairs);
+    this.policyEdits = null;
+    this.policyDigestCache ??= this.computePolicyDigest();
     if (!this.rulesCache) this.rulesCache = [...this.rulesById.values()].sort((a, b) => a.ruleId - b.ruleId);
     if (!this.rulesDigestCache) {
       const buckets: { bucket: number; digest: string }[] = [];
@@ -532,7 +586,7 @@ export class IncrementalCompiler {
     this.idsDigestCache ??= identitiesDigest(this.identities);
     if (!this.policyWarnings) {
       this.policyWarnings = [];
-      for (const n of [...this.policies.keys()].sort(cmpStr)) this.policyWarnings.push(...this.policies.get(n)!.warnings);
+      for (const n of [...this.warned].sort(cmpStr)) this.policyWarnings.push(...this.policies.get(n)!.warnings);
     }
     this.current = {
       generation: this.generation,
