@@ -2,7 +2,7 @@
 /**
  * Baselines and anomalies, per device, incremental and bounded in memory.
  *
- * Each device keeps (about 2 KB, whatever its traffic):
+ * Each device keeps (under 4 KB with its map entry, whatever its traffic):
  *   - the peers and (protocol, port) pairs it initiated flows to, as capped hash
  *     sets (a device too diverse to fill them is not judged on novelty);
  *   - bytes per interval (default a minute) over the last `historySize`
@@ -66,8 +66,8 @@ export const DEFAULT_DETECTOR: DetectorOptions = {
   scanDistinct: 24,
   deniedWindowMs: 10_000,
   deniedBurst: 30,
-  peerCapacity: 128,
-  portCapacity: 64,
+  peerCapacity: 64,
+  portCapacity: 32,
   maxDevices: 100_000,
 };
 
@@ -83,8 +83,9 @@ class DeviceState {
   bucketBytes = 0;
   bucketPackets = 0;
   scanStart: number;
-  readonly scanDsts = new CappedHashSet(64);
-  readonly scanPairs = new CappedHashSet(64);
+  // Sized to count up to scanDistinct (32 slots hold 24, the default), which is all a scan needs.
+  readonly scanDsts: CappedHashSet;
+  readonly scanPairs: CappedHashSet;
   scanSample: string[] = [];
   scanRaised = false;
   deniedStart: number;
@@ -97,6 +98,10 @@ class DeviceState {
     this.peers = new CappedHashSet(o.peerCapacity);
     this.ports = new CappedHashSet(o.portCapacity);
     this.volume = new RobustWindow(o.historySize);
+    let cap = 8;
+    while ((cap * 3) >> 2 < o.scanDistinct) cap <<= 1;
+    this.scanDsts = new CappedHashSet(cap);
+    this.scanPairs = new CappedHashSet(cap);
     this.bucketStart = t - (t % o.intervalMs);
     this.scanStart = t;
     this.deniedStart = t;
@@ -182,7 +187,9 @@ export class AnomalyDetector {
 
     // new peer / new port (only flows the network let through or would have: a denied
     // attempt is the denied-burst detector's business)
-    if (learning) {
+    if (verdict === 'deny') {
+      // refused by policy: not behaviour the network carried, and not baseline
+    } else if (learning) {
       s.peers.add(peerH);
       s.ports.add(portH);
     } else {
