@@ -17,6 +17,7 @@ export interface EnforcerFlags {
   caSha256?: string;
   flowInterval?: string;
   netns?: string;
+  datapathName?: string;
 }
 
 export interface EnforcerConfig {
@@ -98,6 +99,8 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
   if (f.caSha256 && !/^(sha256:)?[0-9a-fA-F:]{64,95}$/.test(f.caSha256)) problems.push('--ca-sha256 must be the hex SHA-256 of the CA certificate (GET /v1/control/ca.pem)');
   const flowIntervalMs = ms(f.flowInterval ?? ENFORCER_DEFAULTS.flowInterval);
   if (flowIntervalMs === null || flowIntervalMs < 100) problems.push(`--flow-interval must be a duration such as 5s or 500ms (at least 100ms), got "${f.flowInterval}"`);
+  const datapathName = f.datapathName ?? 'enforcer';
+  if (!/^[a-z0-9][a-z0-9_-]{0,62}$/.test(datapathName)) problems.push(`--datapath-name "${datapathName}" must be 1-63 of [a-z0-9_-] (pins go under /sys/fs/bpf/cordon/NAME)`);
   if (f.netns !== undefined) {
     const p = netnsProblem(f.netns);
     if (p) problems.push(p);
@@ -115,7 +118,7 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     flowIntervalMs: flowIntervalMs!,
     statusIntervalMs: 15_000,
     flowQueueBatches: 120,
-    datapathName: 'enforcer',
+    datapathName,
     netns: f.netns,
     ...extra,
   };

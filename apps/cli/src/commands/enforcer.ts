@@ -23,8 +23,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--ca-sha256 <hex>', 'expected SHA-256 of the controller CA certificate, checked at enrollment')
     .option('--flow-interval <duration>', 'how often flow counters are read and sent', ENFORCER_DEFAULTS.flowInterval)
     .option('--netns <path>', 'network namespace holding the interfaces (e.g. /run/netns/gw); gRPC and /metrics stay in this one')
+    .option('--datapath-name <name>', 'pins under /sys/fs/bpf/cordon/NAME; only for several enforcers on one host (tests, benches)', 'enforcer')
     .option('--detach', 'on SIGTERM, detach from the interfaces and remove the pins (default: enforcement stays)')
-    .action(async (o: { controller?: string; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; flowInterval: string; detach?: boolean; netns?: string }) => {
+    .action(async (o: { controller?: string; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; flowInterval: string; detach?: boolean; netns?: string; datapathName: string }) => {
       let cfg;
       try {
         cfg = validateEnforcerConfig({ ...o, controller: o.controller ?? '', token: o.token ?? ctx.env.CORDON_ENROLL_TOKEN });
@@ -47,7 +48,8 @@ export function register(program: Command, ctx: CliContext): void {
 
   clientOptions(cmd.command('revoke <name>').description('revoke an enforcer: its certificates are refused and its streams cut at once'), true).action(
     async (name: string, o: ClientOptions) => {
-      const client = new Client(o, ctx.env);
+      // `enforcer` has an enrollment --token of its own, and commander gives it `revoke NAME --token T`'s value: take it back.
+      const client = new Client({ ...o, token: o.token ?? (cmd.opts() as { token?: string }).token }, ctx.env);
       const r = await client.json<{ name: string; serials: string[]; streamsCut: number }>('POST', `/v1/enforcers/${encodeURIComponent(name)}/revoke`);
       if (outputFormat(o) === 'json') ctx.out(JSON.stringify(r) + '\n');
       else ctx.out(`enforcer ${r.name} revoked (${r.serials.length} certificate(s), ${r.streamsCut} stream(s) cut)\n`);
