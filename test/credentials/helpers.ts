@@ -298,3 +298,84 @@ export function publishWithCert(b: Broker, cert: string, key: string, id = 'dev'
 export function publishWithPsk(b: Broker, identity: string, psk: string, id = 'psk-dev'): Promise<Run> {
   return run('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(b.pskPort), '--psk', psk, '--psk-identity', identity, '-i', id, '-t', 'cordon/test', '-m', 'hello', '-q', '1'], { timeoutMs: 10_000 });
 }
+
+// ---- controller as a process -----------------------------------------------------------
+
+const ROOT = path.resolve(__dirname, '../..');
+const CLI = path.join(ROOT, 'apps/cli/src/main.ts');
+
+/** Runs the cordon CLI from source (node --import tsx), as a separate process. */
+export function cordonArgs(args: string[]): [string, string[]] {
+  return [process.execPath, ['--import', 'tsx', CLI, ...args]];
+}
+
+export interface ControllerProcess {
+  url: string;
+  token: string;
+  dataDir: string;
+  estPort: number;
+  proc: ChildProcess;
+  stderr(): string;
+  call: CaController['call'];
+  stop(): Promise<void>;
+}
+
+/**
+ * `cordon controller` in its own process with the given extra flags. The PKCS#11
+ * tests need this: SoftHSM2 reads SOFTHSM2_CONF from the real process
+ * environment, which Jest's sandboxed process.env does not reach.
+ */
+export async function spawnController(extra: string[], env: NodeJS.ProcessEnv, dataDir = tmpDir('cordon-cred-proc-')): Promise<ControllerProcess> {
+  const estPort = await freePort();
+  const [cmd, args] = cordonArgs(['controller', '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn', '--est', `127.0.0.1:${estPort}`, ...extra]);
+  const proc = spawn(cmd, args, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let err = '';
+  proc.stderr?.on('data', (d) => (err += String(d)));
+  const url = await waitFor(
+    'the controller to listen',
+    async () => {
+      if (proc.exitCode !== null) throw new Error(`controller exited ${proc.exitCode}: ${err}`);
+      return /listening on (http:\/\/\S+)/.exec(err)?.[1];
+    },
+    45_000,
+  ).catch((e) => {
+    proc.kill('SIGKILL');
+    throw e;
+  });
+  const token = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();
+  const call: CaController['call'] = async (method, p, body) => {
+    const res = await fetch(url + p, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const raw = Buffer.from(await res.arrayBuffer());
+    const type = res.headers.get('content-type') ?? '';
+    return { status: res.status, raw, type, body: /json/.test(type) ? JSON.parse(raw.toString('utf8')) : raw.toString('utf8') };
+  };
+  return {
+    url,
+    token,
+    dataDir,
+    estPort,
+    proc,
+    stderr: () => err,
+    call,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const done = new Promise((r) => proc.once('exit', r));
+      proc.kill('SIGTERM');
+      await Promise.race([done, new Promise((r) => setTimeout(r, 10_000).unref())]);
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
+    },
+  };
+}
+
+/** Runs `cordon controller` expecting it to fail at start; returns its exit code and stderr. */
+export async function controllerFails(extra: string[], env: NodeJS.ProcessEnv): Promise<Run> {
+  const dataDir = tmpDir('cordon-cred-fail-');
+  const [cmd, args] = cordonArgs(['controller', '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'error', '--est', '127.0.0.1:0', ...extra]);
+  const r = await run(cmd, args, { env: { ...process.env, ...env }, timeoutMs: 45_000, cwd: ROOT });
+  fs.rmSync(dataDir, { recursive: true, force: true });
+  return r;
+}
