@@ -84,3 +84,52 @@ describe('control channel in the running controller', () => {
     expect((await api('GET', '/v1/flows')).body).toMatchObject({ items: [] });
   });
 });
+
+describe('the running controller refuses expired certificates and bad messages (--cert-ttl 5s)', () => {
+  let dir: string;
+  let ctl: Awaited<ReturnType<typeof startController>>;
+  beforeAll(async () => {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-e2e-ttl-'));
+    ctl = await startController({ http: '127.0.0.1:0', grpc: '127.0.0.1:0', dataDir: dir, logLevel: 'silent', certTtl: '5s' });
+  });
+  afterAll(async () => {
+    await ctl?.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('accepts a fresh certificate, refuses it once expired, answers garbage and oversized messages and keeps serving', async () => {
+    const admin = fs.readFileSync(ctl.adminTokenPath, 'utf8').trim();
+    const token = async () =>
+      ((await fetch(`${ctl.url}/v1/tokens`, { method: 'POST', headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: JSON.stringify({ kind: 'enrollment', ttl: '10m' }) }).then((r) => r.json())) as { token: string }).token;
+    const { keyPem, csrPem } = await keyAndCsr();
+    const anon = controlClient(ctl.grpcAddress, { caPem: null });
+    const res = await rpc.enroll(anon, { token: await token(), csrPem, name: 'gw-ttl' });
+    expect(Number(res.expiresAt) - Date.now()).toBeLessThan(6000);
+    const c = controlClient(ctl.grpcAddress, { caPem: res.caPem, certPem: res.certificatePem, keyPem });
+    const status = { enforcer: 'gw-ttl', generation: 0, mapFill: {}, health: null, drops: [], version: 't', certificateExpiresAt: Number(res.expiresAt), droppedBatches: 0 };
+    await expect(rpc.reportStatus(c, status)).resolves.toBeDefined();
+
+    // Garbage and oversized messages while we wait for the certificate to expire.
+    const raw = (method: string, bytes: Buffer, client: grpc.Client) =>
+      new Promise<grpc.ServiceError | null>((resolve) => client.makeUnaryRequest(`/cordon.v1.Control/${method}`, (b: Buffer) => b, (b: Buffer) => b, bytes, (err) => resolve(err)));
+    const garbage = Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]);
+    expect(await raw('Enroll', garbage, anon)).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    expect(await raw('ReportStatus', garbage, c)).toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    const { controlCredentials } = await import('../../proto/cordon/v1/client');
+    const { CONTROL_GRPC } = await import('../../proto/cordon/v1/control');
+    const big = new grpc.Client(ctl.grpcAddress, controlCredentials({ caPem: res.caPem }), { ...CONTROL_GRPC.client, 'grpc.max_send_message_length': -1 });
+    expect(await raw('Enroll', Buffer.alloc(5 * 1024 * 1024, 0x41), big)).toMatchObject({ code: grpc.status.RESOURCE_EXHAUSTED });
+    big.close();
+
+    await new Promise((r) => setTimeout(r, Math.max(0, Number(res.expiresAt) - Date.now() + 1000)));
+    // A new connection (TLS checks the dates at the handshake), with the now expired certificate.
+    const expired = controlClient(ctl.grpcAddress, { caPem: res.caPem, certPem: res.certificatePem, keyPem });
+    await expect(rpc.reportStatus(expired, status)).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    expired.close();
+    c.close();
+    // Still serving.
+    const k2 = await keyAndCsr();
+    await expect(rpc.enroll(anon, { token: await token(), csrPem: k2.csrPem, name: 'gw-ttl2' })).resolves.toBeDefined();
+    anon.close();
+  }, 30_000);
+});
