@@ -83,7 +83,7 @@ describe('recommend', () => {
     for (const [from, to, protocol, port] of denied) {
       expect([from, to, protocol, port, idx.trace({ from: ADDR[from], to: ADDR[to], protocol, port }).verdict]).toEqual([from, to, protocol, port, 'deny']);
     }
-    expect(idx.trace({ from: ADDR.sensors, to: ADDR.broker, protocol: 'icmp', type: 'timestamp' }).verdict).toBe('deny');
+    expect(idx.trace({ from: ADDR.sensors, to: ADDR.broker, protocol: 'icmp', type: 13 }).verdict).toBe('deny');
     expect(parseYaml(r.yaml.split('---\n')[0])).toMatchObject({ kind: 'Policy' });
   });
 });
