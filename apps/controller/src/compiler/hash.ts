@@ -8,7 +8,9 @@
  *   policy digest  = sha256 of "src source-digest" lines, by src
  *   rule bucket    = sha256 of the canonical lines of rules with ids in [256b, 256b + 256)
  *   rules digest   = sha256 of "b bucket-digest" lines, in bucket order
- *   ipcache digest = sha256 of the canonical lines of the ipcache, in bundle order
+ *   ipcache bucket = sha256 of the sorted canonical lines of the ipcache entries
+ *                    whose CIDR text hashes (FNV-1a) to that bucket, of 1024
+ *   ipcache digest = sha256 of "b bucket-digest" lines, in bucket order
  *   identities     = sha256 of "name id" lines, by name
  *   hash           = sha256 of "cordon-bundle-v2" and the four digests.
  * Every level is sha256 over an unambiguous encoding, so the tree is as
@@ -68,18 +70,25 @@ export function policyDigest(sources: Iterable<{ src: number; digest: string }>)
   return sha256(s);
 }
 
-/** Digest of canonical ipcache lines, given in bundle order. */
-export function ipcacheDigest(lines: Iterable<string>): string {
-  const h = createHash('sha256');
-  let chunk = '';
-  for (const l of lines) {
-    chunk += l + '\n';
-    if (chunk.length > 1 << 16) {
-      h.update(chunk);
-      chunk = '';
-    }
-  }
-  return h.update(chunk).digest('hex');
+export const IPCACHE_BUCKETS = 1024;
+
+/** The ipcache bucket of a CIDR text: FNV-1a, so that it needs no parsing and spreads evenly. */
+export function ipcacheBucket(cidr: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < cidr.length; i++) h = Math.imul(h ^ cidr.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % IPCACHE_BUCKETS;
+}
+
+/** Digest of one ipcache bucket's canonical lines (sorted here). */
+export function ipcacheBucketDigest(lines: Iterable<string>): string {
+  return sha256([...lines].sort().join('\n') + '\n');
+}
+
+/** Digest of (bucket, digest) pairs of the non-empty ipcache buckets, in bucket order. */
+export function ipcacheDigest(buckets: Iterable<{ bucket: number; digest: string }>): string {
+  let s = '';
+  for (const b of buckets) s += `${b.bucket} ${b.digest}\n`;
+  return sha256(s);
 }
 
 /** Digest of the rules of one bucket, given in rule id order. */
@@ -129,9 +138,16 @@ export function bundleHash(b: Pick<Bundle, 'identities' | 'ipcache' | 'policy' |
     buckets.push({ bucket, digest: ruleBucketDigest(b.rules.slice(i, j)) });
     i = j;
   }
+  const ipc = new Map<number, string[]>();
+  for (const e of b.ipcache) {
+    const k = ipcacheBucket(e.cidr);
+    let lines = ipc.get(k);
+    if (!lines) ipc.set(k, (lines = []));
+    lines.push(canonicalIpcacheEntry(e));
+  }
   return combineDigests({
     identities: identitiesDigest(b.identities),
-    ipcache: ipcacheDigest(b.ipcache.map(canonicalIpcacheEntry)),
+    ipcache: ipcacheDigest([...ipc.keys()].sort((x, y) => x - y).map((bucket) => ({ bucket, digest: ipcacheBucketDigest(ipc.get(bucket)!) }))),
     policy: policyDigest(sources),
     rules: rulesDigest(buckets),
   });

@@ -20,7 +20,7 @@ import { IDENTITY, IpcacheEntry } from '../../../../native/lib/abi';
 import { hostPrefix, MASKS, parseAddress, parseCidr, Prefix } from '../policy/net';
 import type { Device, Segment } from '../policy/schema';
 import { selectorMatches } from '../policy/selectors';
-import { canonicalIpcacheEntry, ipcacheDigest } from './hash';
+import { canonicalIpcacheEntry, ipcacheBucket, ipcacheBucketDigest, ipcacheDigest } from './hash';
 
 interface Claim {
   name: string;
@@ -64,6 +64,8 @@ export interface IpcacheDelta {
 const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const cmpClaim = (a: Claim, b: Claim) => cmpStr(a.name, b.name) || a.idx - b.idx;
 const cmpPrefix = (a: Prefix, b: Prefix) => (a.value < b.value ? -1 : a.value > b.value ? 1 : a.len - b.len);
+
+const NET_LEN = 120;
 
 export function prefixKey(p: { value: bigint; len: number }): string {
   return `${p.value.toString(16)}/${p.len}`;
@@ -131,15 +133,24 @@ export class IpcacheState {
   /** Segments by the first (sorted) key of their selector: a device can only match through a label it has. */
   private readonly segByLabel = new Map<string, Set<string>>();
   private readonly devByLabel = new Map<string, Set<string>>();
+  /** Devices by the /120 (IPv4: /24) holding each of their addresses, to find those inside a CIDR. */
+  private readonly devByNet = new Map<bigint, Map<string, number>>();
 
   private readonly rows = new Map<string, Row>();
   private sorted: Row[] = [];
   private entriesCache: IpcacheEntry[] | null = [];
   private digestCache: string | null = null;
-  private warningsCache: string[] | null = [];
-  private segNames: string[] | null = [];
-  private devNames: string[] | null = [];
+  /** Canonical lines by hash bucket (see hash.ts), and the digests of buckets not changed since. */
+  private readonly buckets = new Map<number, Map<string, string>>();
+  private readonly bucketDigests = new Map<number, string>();
   private readonly dirty = new Set<string>();
+
+  /** Warnings of the few segments and devices that have any, by name; recomputed for those marked. */
+  private readonly segWarnings = new Map<string, string[]>();
+  private readonly devWarnings = new Map<string, string[]>();
+  private readonly warnSegs = new Set<string>();
+  private readonly warnDevs = new Set<string>();
+  private warningsCache: string[] | null = [];
 
   setIdentities(ids: Record<string, number>) {
     this.identities = ids;
@@ -157,7 +168,6 @@ export class IpcacheState {
     const name = doc.metadata.name;
     const old = this.devices.get(name);
     if (old) this.indexDeviceLabels(name, old.doc, false);
-    else this.devNames = null;
     this.devices.set(name, { doc, sel: [], addrs: [] });
     this.indexDeviceLabels(name, doc, true);
     this.resolveDevice(name, old);
@@ -168,7 +178,6 @@ export class IpcacheState {
     if (!old) return;
     this.indexDeviceLabels(name, old.doc, false);
     this.devices.delete(name);
-    this.devNames = null;
     this.resolveDevice(name, old);
   }
 
@@ -181,7 +190,7 @@ export class IpcacheState {
       const d = this.devices.get(n);
       if (!d) continue;
       for (const a of d.addrs) this.dirty.add(a.key);
-      this.warningsCache = null; // the "in no segment" warning is not given for a quarantined device
+      this.warnDevs.add(n); // the "in no segment" warning is not given for a quarantined device
     }
   }
 
@@ -189,7 +198,11 @@ export class IpcacheState {
   flush(): IpcacheDelta {
     const delta: IpcacheDelta = { upsert: [], remove: [] };
     if (this.dirty.size === 0) return delta;
-    this.warningsCache = null;
+    for (const key of this.dirty) {
+      // Who owns a key decides the warnings of everyone claiming it.
+      for (const c of this.cidrClaims.get(key) ?? []) this.warnSegs.add(c.name);
+      for (const c of this.hostClaims.get(key) ?? []) this.warnDevs.add(c.name);
+    }
     const added: Row[] = [];
     const gone: Row[] = [];
     for (const key of this.dirty) {
@@ -199,11 +212,13 @@ export class IpcacheState {
       if (old) {
         gone.push(old);
         this.rows.delete(key);
+        this.unbucket(old);
         if (!row || row.entry.cidr !== old.entry.cidr) delta.remove.push(old.entry.cidr);
       }
       if (row) {
         added.push(row);
         this.rows.set(key, row);
+        this.bucket(row);
         delta.upsert.push(row.entry);
       }
     }
@@ -226,11 +241,55 @@ export class IpcacheState {
   }
 
   digest(): string {
-    return (this.digestCache ??= ipcacheDigest(this.sorted.map((r) => r.line)));
+    if (this.digestCache === null) {
+      const list: { bucket: number; digest: string }[] = [];
+      for (const b of [...this.buckets.keys()].sort((x, y) => x - y)) {
+        let digest = this.bucketDigests.get(b);
+        if (digest === undefined) this.bucketDigests.set(b, (digest = ipcacheBucketDigest(this.buckets.get(b)!.values())));
+        list.push({ bucket: b, digest });
+      }
+      this.digestCache = ipcacheDigest(list);
+    }
+    return this.digestCache;
   }
 
+  /** Segments' CIDR clashes (by segment name), then devices' (by device name). */
   warnings(): string[] {
-    return (this.warningsCache ??= this.computeWarnings());
+    const update = (marked: Set<string>, store: Map<string, string[]>, compute: (n: string) => string[]) => {
+      for (const n of marked) {
+        const w = compute(n);
+        const had = store.get(n);
+        if (w.length === 0 ? had !== undefined : had === undefined || had.join('\n') !== w.join('\n')) this.warningsCache = null;
+        if (w.length) store.set(n, w);
+        else store.delete(n);
+      }
+      marked.clear();
+    };
+    update(this.warnSegs, this.segWarnings, (n) => this.segmentWarnings(n));
+    update(this.warnDevs, this.devWarnings, (n) => this.deviceWarnings(n));
+    if (this.warningsCache === null) {
+      const out: string[] = [];
+      for (const n of [...this.segWarnings.keys()].sort(cmpStr)) out.push(...this.segWarnings.get(n)!);
+      for (const n of [...this.devWarnings.keys()].sort(cmpStr)) out.push(...this.devWarnings.get(n)!);
+      this.warningsCache = out;
+    }
+    return this.warningsCache;
+  }
+
+  private bucket(r: Row) {
+    const b = ipcacheBucket(r.entry.cidr);
+    let m = this.buckets.get(b);
+    if (!m) this.buckets.set(b, (m = new Map()));
+    m.set(r.entry.cidr, r.line);
+    this.bucketDigests.delete(b);
+  }
+
+  private unbucket(r: Row) {
+    const b = ipcacheBucket(r.entry.cidr);
+    const m = this.buckets.get(b)!;
+    m.delete(r.entry.cidr);
+    if (m.size === 0) this.buckets.delete(b);
+    this.bucketDigests.delete(b);
   }
 
   // ---- segments ---------------------------------------------------------------
@@ -242,13 +301,7 @@ export class IpcacheState {
     const affected = new Set<string>();
     if (old) this.devicesSelectedBy(old.doc, affected);
     if (doc) this.devicesSelectedBy(doc, affected);
-    const within = [...(old?.prefixes ?? []), ...prefixes];
-    if (within.length) {
-      for (const [dn, d] of this.devices) {
-        if (affected.has(dn)) continue;
-        if (d.addrs.some((a) => within.some((p) => (a.prefix.value & MASKS[p.len]) === p.value))) affected.add(dn);
-      }
-    }
+    for (const p of [...(old?.prefixes ?? []), ...prefixes]) this.devicesWithin(p, affected);
 
     const touched = new Map<string, Prefix>();
     old?.prefixes.forEach((p, idx) => {
@@ -268,7 +321,7 @@ export class IpcacheState {
     } else {
       this.segments.delete(name);
     }
-    if (!old !== !doc) this.segNames = null;
+    this.warnSegs.add(name);
     for (const [key, p] of touched) {
       this.lpm.set(p, this.cidrClaims.get(key)?.[0].name);
       this.dirty.add(key);
@@ -277,7 +330,40 @@ export class IpcacheState {
       const d = this.devices.get(dn)!;
       this.resolveDevice(dn, d);
     }
-    this.warningsCache = null;
+  }
+
+  /** Adds the devices with an address inside p (of either family: the datapath's key space is one). */
+  private devicesWithin(p: Prefix, out: Set<string>) {
+    const add = (net: bigint, devs: Map<string, number>) => {
+      if (p.len < NET_LEN) {
+        if ((net & MASKS[p.len]) === p.value) for (const dn of devs.keys()) out.add(dn);
+        return;
+      }
+      for (const dn of devs.keys()) {
+        if (this.devices.get(dn)!.addrs.some((a) => (a.prefix.value & MASKS[p.len]) === p.value)) out.add(dn);
+      }
+    };
+    if (p.len >= NET_LEN) {
+      const net = p.value & MASKS[NET_LEN];
+      const devs = this.devByNet.get(net);
+      if (devs) add(net, devs);
+    } else {
+      for (const [net, devs] of this.devByNet) add(net, devs);
+    }
+  }
+
+  private indexNet(name: string, a: DevAddr, add: boolean) {
+    const net = a.prefix.value & MASKS[NET_LEN];
+    let m = this.devByNet.get(net);
+    if (add) {
+      if (!m) this.devByNet.set(net, (m = new Map()));
+      m.set(name, (m.get(name) ?? 0) + 1);
+    } else if (m) {
+      const n = (m.get(name) ?? 0) - 1;
+      if (n > 0) m.set(name, n);
+      else m.delete(name);
+      if (m.size === 0) this.devByNet.delete(net);
+    }
   }
 
   private indexSegmentLabels(name: string, doc: Segment, add: boolean) {
@@ -344,10 +430,11 @@ export class IpcacheState {
   private resolveDevice(name: string, old: DevState | undefined) {
     for (const a of old?.addrs ?? []) {
       removeClaim(this.hostClaims, a.key, name, a.idx);
+      this.indexNet(name, a, false);
       this.dirty.add(a.key);
     }
+    this.warnDevs.add(name);
     const d = this.devices.get(name);
-    this.warningsCache = null;
     if (!d) return;
     d.sel = this.selecting(d.doc.metadata.labels);
     const owned = d.sel.map((s) => this.ownedPrefixes(s));
@@ -372,7 +459,9 @@ export class IpcacheState {
       }
       const prefix = hostPrefix(addr);
       const key = prefixKey(prefix);
-      d.addrs.push({ idx, prefix, key, segment: segment ?? null });
+      const da: DevAddr = { idx, prefix, key, segment: segment ?? null };
+      d.addrs.push(da);
+      this.indexNet(name, da, true);
       addClaim(this.hostClaims, key, { name, idx, prefix });
       this.dirty.add(key);
     });
@@ -422,33 +511,33 @@ export class IpcacheState {
 
   // ---- warnings ---------------------------------------------------------------
 
-  private computeWarnings(): string[] {
+  private segmentWarnings(name: string): string[] {
     const out: string[] = [];
-    this.segNames ??= [...this.segments.keys()].sort(cmpStr);
-    this.devNames ??= [...this.devices.keys()].sort(cmpStr);
-    for (const name of this.segNames) {
-      this.segments.get(name)!.prefixes.forEach((p, idx) => {
-        const owner = this.cidrClaims.get(prefixKey(p))![0];
-        if (owner.name !== name || owner.idx !== idx) out.push(`segments ${owner.name} and ${name} both claim ${p.text}; ${owner.name} keeps it`);
-      });
+    this.segments.get(name)?.prefixes.forEach((p, idx) => {
+      const owner = this.cidrClaims.get(prefixKey(p))![0];
+      if (owner.name !== name || owner.idx !== idx) out.push(`segments ${owner.name} and ${name} both claim ${p.text}; ${owner.name} keeps it`);
+    });
+    return out;
+  }
+
+  private deviceWarnings(name: string): string[] {
+    const out: string[] = [];
+    const d = this.devices.get(name);
+    if (!d) return out;
+    if (d.sel.length > 1) {
+      out.push(`device ${name} is selected by segments ${d.sel.join(', ')}; each address joins the one with the most specific CIDR holding it, else ${d.sel[0]}`);
     }
-    for (const name of this.devNames) {
-      const d = this.devices.get(name)!;
-      if (d.sel.length > 1) {
-        out.push(`device ${name} is selected by segments ${d.sel.join(', ')}; each address joins the one with the most specific CIDR holding it, else ${d.sel[0]}`);
+    for (const a of d.addrs) {
+      if (a.segment === null && !this.quarantined.has(name)) {
+        out.push(`device ${name} (${d.doc.spec.addresses[a.idx]}) is in no segment; it counts as world`);
       }
-      for (const a of d.addrs) {
-        if (a.segment === null && !this.quarantined.has(name)) {
-          out.push(`device ${name} (${d.doc.spec.addresses[a.idx]}) is in no segment; it counts as world`);
-        }
-        const owner = this.hostClaims.get(a.key)![0];
-        if (owner.name !== name || owner.idx !== a.idx) {
-          out.push(`devices ${owner.name} and ${name} both claim ${a.prefix.text}; ${owner.name} keeps it`);
-          continue;
-        }
-        const seg = this.cidrClaims.get(a.key)?.[0];
-        if (seg) out.push(`device ${name} address ${a.prefix.text} is also a CIDR of segment ${seg.name}; the device entry wins`);
+      const owner = this.hostClaims.get(a.key)![0];
+      if (owner.name !== name || owner.idx !== a.idx) {
+        out.push(`devices ${owner.name} and ${name} both claim ${a.prefix.text}; ${owner.name} keeps it`);
+        continue;
       }
+      const seg = this.cidrClaims.get(a.key)?.[0];
+      if (seg) out.push(`device ${name} address ${a.prefix.text} is also a CIDR of segment ${seg.name}; the device entry wins`);
     }
     return out;
   }
