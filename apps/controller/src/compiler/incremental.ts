@@ -103,6 +103,10 @@ export class IncrementalCompiler {
   /** Digest of each source identity's pairs (see hash.ts). */
   private sourceDigests = new Map<number, string>();
   private rulesCache: RuleInfo[] | null = null;
+  /** Rule changes not yet merged into rulesCache (null: sort it afresh). */
+  private ruleEdits: { upsert: RuleInfo[]; remove: Set<number> } | null = null;
+  /** The highest rule id held: when every id up to it is held, the next free one is just above. */
+  private maxRuleId = 0;
   private rulesDigestCache: string | null = null;
   private idsDigestCache: string | null = null;
   private policyWarnings: string[] | null = null;
@@ -264,6 +268,8 @@ export class IncrementalCompiler {
     this.ipc = new IpcacheState();
     this.policyCache = this.policyDigestCache = this.rulesCache = this.rulesDigestCache = this.idsDigestCache = null;
     this.policyEdits = null;
+    this.ruleEdits = null;
+    this.maxRuleId = 0;
     this.sourceDigests = new Map();
     this.policyWarnings = null;
     this.warned = new Set();
@@ -373,7 +379,8 @@ export class IncrementalCompiler {
         });
       }
     }
-    let next = 1;
+    // Ids 1..maxRuleId all held before (kept ones are among them): the first free one is above.
+    let next = !used && this.rulesById.size === this.maxRuleId ? this.maxRuleId + 1 : 1;
     for (const k of fresh) {
       while (wasUsed(next) || taken(next)) next++;
       batch.add(next);
@@ -435,12 +442,20 @@ export class IncrementalCompiler {
     }
     // An id removed from one policy may have been kept by none and reused by another.
     for (const r of upsert) removedIds.delete(r.ruleId);
+    upsert.sort((a, b) => a.ruleId - b.ruleId);
     const touched = new Set<number>([...upsert.map((r) => r.ruleId), ...removedIds]);
     if (touched.size) {
-      this.rulesCache = this.rulesDigestCache = null;
+      this.rulesDigestCache = null;
       for (const id of touched) this.ruleBuckets.delete(Math.floor(id / RULE_BUCKET));
+      if (this.rulesCache && !this.ruleEdits && touched.size <= 1024) this.ruleEdits = { upsert, remove: removedIds };
+      else this.rulesCache = this.ruleEdits = null;
+      for (const r of upsert) if (r.ruleId > this.maxRuleId) this.maxRuleId = r.ruleId;
+      if (removedIds.has(this.maxRuleId)) {
+        this.maxRuleId = 0;
+        for (const id of this.rulesById.keys()) if (id > this.maxRuleId) this.maxRuleId = id;
+      }
     }
-    return { upsert: upsert.sort((a, b) => a.ruleId - b.ruleId), remove: [...removedIds].sort((a, b) => a - b) };
+    return { upsert, remove: [...removedIds].sort((a, b) => a - b) };
   }
 
   private compilePolicy(doc: Policy, ruleIds: Map<string, number>): PolicyState {
@@ -568,7 +583,12 @@ export class IncrementalCompiler {
     }
     this.policyEdits = null;
     this.policyDigestCache ??= this.computePolicyDigest();
-    if (!this.rulesCache) this.rulesCache = [...this.rulesById.values()].sort((a, b) => a.ruleId - b.ruleId);
+    if (this.rulesCache && this.ruleEdits) {
+      this.rulesCache = mergeRules(this.rulesCache, this.ruleEdits.upsert, this.ruleEdits.remove);
+    } else if (!this.rulesCache) {
+      this.rulesCache = [...this.rulesById.values()].sort((a, b) => a.ruleId - b.ruleId);
+    }
+    this.ruleEdits = null;
     if (!this.rulesDigestCache) {
       const buckets: { bucket: number; digest: string }[] = [];
       const rules = this.rulesCache;
@@ -599,6 +619,19 @@ export class IncrementalCompiler {
     };
     return this.current;
   }
+}
+
+/** `rules` (by id) without the ids in `remove`, with `upsert` (by id) replacing or joining. */
+function mergeRules(rules: readonly RuleInfo[], upsert: readonly RuleInfo[], remove: ReadonlySet<number>): RuleInfo[] {
+  const out: RuleInfo[] = [];
+  let j = 0;
+  for (const r of rules) {
+    while (j < upsert.length && upsert[j].ruleId < r.ruleId) out.push(upsert[j++]);
+    if (j < upsert.length && upsert[j].ruleId === r.ruleId) out.push(upsert[j++]);
+    else if (!remove.has(r.ruleId)) out.push(r);
+  }
+  while (j < upsert.length) out.push(upsert[j++]);
+  return out;
 }
 
 /** Adds to upsert/remove what turns `before` into `after` (both in inner-key order, one pair). */
