@@ -15,6 +15,7 @@
 #include "lib/counters.h"
 #include "lib/events.h"
 #include "lib/classify.h"
+#include "lib/related.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -282,10 +283,19 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 	if (rc == PARSE_ARP_CHECK)
 		return TC_ACT_OK;
 
+	/* 2. an ICMP error about a tracked connection passes as that connection */
+	if (p.icmp_error) {
+		struct cordon_flow_value *rel = related_flow(skb, &p, now);
+
+		if (rel)
+			return finish(skb, &p, rel->src_identity, rel->dst_identity,
+				      rel->rule_id, rel->verdict, CORDON_REASON_NONE, now);
+	}
+
 	ipcache_lookup(view.hosts, view.prefixes, p.daddr, &dst);
 	audit = view.audit_all || ((src.flags | dst.flags) & CORDON_IPC_F_AUDIT);
 
-	/* 2. a later fragment passes only after its first fragment passed */
+	/* 3. a later fragment passes only after its first fragment passed */
 	if (p.frag_later) {
 		const struct cordon_frag_value *f = frag_lookup(&p, now);
 
@@ -298,7 +308,7 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 			      CORDON_REASON_FRAGMENT, now);
 	}
 
-	/* 3. a reply of a connection judged under an older epoch: judge its
+	/* 4. a reply of a connection judged under an older epoch: judge its
 	 * original direction again */
 	if (rv) {
 		d = policy_decide(view.policy, view.policy_mask, dst.identity,
@@ -311,7 +321,7 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 			      rv->rule_id, rv->verdict, rv->reason, now);
 	}
 
-	/* 4. a new flow (or one whose epoch is stale): ask the policy */
+	/* 5. a new flow (or one whose epoch is stale): ask the policy */
 	d = policy_decide(view.policy, view.policy_mask, src.identity,
 			  dst.identity, p.protocol, p.policy_port);
 	if (d.verdict == CORDON_VERDICT_DENY && looks_like_reply(&p))

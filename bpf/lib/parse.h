@@ -58,6 +58,9 @@ struct cordon_pkt {
 	__u32 len;
 	__u32 payload_off;	/* L4 payload (TCP, UDP): offset and length */
 	__u32 payload_len;
+	__u32 inner_off;	/* ICMP error: where the quoted packet starts */
+	__u8 icmp_error;	/* an ICMP error quoting a packet (related.h) */
+	__u8 pad2[3];
 };
 
 struct arp_ipv4 {
@@ -81,6 +84,16 @@ static __always_inline void v4_mapped(__u8 *dst, __be32 addr)
 }
 
 /* ICMPv4 and ICMPv6 share the first 8 bytes: type, code, csum, id, seq. */
+/* Errors that quote the packet they are about: v4 unreachable, source
+ * quench, time exceeded, parameter problem; v6 unreachable, packet too big,
+ * time exceeded, parameter problem. */
+static __always_inline int icmp_is_error(__u8 family, __u8 type)
+{
+	if (family == 4)
+		return type == 3 || type == 4 || type == 11 || type == 12;
+	return type >= 1 && type <= 4;
+}
+
 static __always_inline int parse_icmp(struct __sk_buff *skb, __u32 off,
 				      struct cordon_pkt *p, __u8 echo_req,
 				      __u8 echo_reply)
@@ -102,6 +115,10 @@ static __always_inline int parse_icmp(struct __sk_buff *skb, __u32 off,
 		p->icmp_kind = ICMP_KIND_OTHER;
 		p->sport = p->policy_port;
 		p->dport = 0;
+		if (icmp_is_error(p->family, h.type)) {
+			p->icmp_error = 1;
+			p->inner_off = off + sizeof(h);
+		}
 	}
 	return PARSE_IP;
 }

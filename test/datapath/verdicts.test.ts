@@ -190,6 +190,47 @@ describe('stateful', () => {
   });
 });
 
+describe('related icmp errors', () => {
+  /** The IP header and first 8 bytes of L4 of a packet, as an ICMP error quotes it. */
+  const quote = (spec: Parameters<typeof packet>[0]) => {
+    const full = packet(spec);
+    const ipLen = spec.src.includes(':') ? 40 : 20;
+    return Buffer.from(full.subarray(14, 14 + ipLen + 8));
+  };
+
+  test('related_v4_1_errors_about_a_tracked_connection_pass', async () => {
+    const p = nextPort();
+    expect(await passes(dp, { src: S, dst: B, protocol: 'tcp', sport: p, dport: 8883 })).toBe(true);
+    const quoted = quote({ src: S, dst: B, protocol: 'tcp', sport: p, dport: 8883 });
+    // fragmentation needed, from the broker and from a router in the world
+    expect(await passes(dp, { src: B, dst: S, protocol: 'icmp', icmpType: 3, icmpCode: 4, payload: quoted })).toBe(true);
+    expect(await passes(dp, { src: '192.0.2.1', dst: S, protocol: 'icmp', icmpType: 11, icmpCode: 0, payload: quoted })).toBe(true);
+  });
+
+  test('related_v4_2_errors_about_unknown_or_foreign_flows_drop', async () => {
+    const p = nextPort();
+    const untracked = quote({ src: S, dst: B, protocol: 'tcp', sport: p, dport: 8883 });
+    expect(await passes(dp, { src: B, dst: S, protocol: 'icmp', icmpType: 3, icmpCode: 4, payload: untracked })).toBe(false);
+    // a tracked connection, but the error is aimed at another host than its sender
+    await passes(dp, { src: S, dst: B, protocol: 'tcp', sport: p, dport: 8883 });
+    const quoted = quote({ src: S, dst: B, protocol: 'tcp', sport: p, dport: 8883 });
+    expect(await passes(dp, { src: B, dst: '10.10.1.11', protocol: 'icmp', icmpType: 3, icmpCode: 1, payload: quoted })).toBe(false);
+  });
+
+  test('related_v6_1_packet_too_big_for_a_tracked_connection_passes', async () => {
+    const p = nextPort();
+    expect(await passes(dp, { src: S6, dst: B6, protocol: 'tcp', sport: p, dport: 8883 })).toBe(true);
+    const mtu = Buffer.from([0, 0, 0x05, 0x00]);
+    const quoted = quote({ src: S6, dst: B6, protocol: 'tcp', sport: p, dport: 8883 });
+    // type 2: the 4-byte MTU sits where the echo id would; the quote follows the 8-byte header
+    const pkt = packet({ src: 'fd00:10:9::1', dst: S6, protocol: 'icmpv6', icmpType: 2, icmpCode: 0, payload: quoted });
+    mtu.copy(pkt, 14 + 40 + 4);
+    expect((await dp.testRun(pkt)).passed).toBe(true);
+    const stray = packet({ src: 'fd00:10:9::1', dst: S6, protocol: 'icmpv6', icmpType: 2, payload: quote({ src: S6, dst: B6, protocol: 'tcp', sport: p + 1, dport: 8883 }) });
+    expect((await dp.testRun(stray)).passed).toBe(false);
+  });
+});
+
 describe('fragments', () => {
   test('frag_v4_1_later_fragment_follows_its_first', async () => {
     const id = 0x4001;

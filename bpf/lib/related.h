@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * ICMP errors related to a tracked connection (unreachable, packet too big,
+ * time exceeded, parameter problem) pass with that connection's verdict:
+ * without them path MTU discovery, over IPv6 above all, breaks under default
+ * deny. The quoted packet must have been sent by the error's destination,
+ * so an error cannot be aimed at a host on behalf of someone else's flow.
+ */
+#ifndef CORDON_LIB_RELATED_H
+#define CORDON_LIB_RELATED_H
+
+#include "common.h"
+#include "parse.h"
+#include "conntrack.h"
+
+/* The quoted packet's flow key: addresses, protocol and ports (or echo id). */
+static __always_inline int quoted_flow_key(struct __sk_buff *skb,
+					   const struct cordon_pkt *p,
+					   struct cordon_flow_key *k)
+{
+	__u32 off = p->inner_off;
+
+	if (p->family == 4) {
+		struct iphdr ip;
+
+		if (bpf_skb_load_bytes(skb, off, &ip, sizeof(ip)) < 0)
+			return -1;
+		if (ip.version != 4 || ip.ihl < 5)
+			return -1;
+		v4_mapped(k->saddr, ip.saddr);
+		v4_mapped(k->daddr, ip.daddr);
+		k->protocol = ip.protocol;
+		off += ip.ihl * 4;
+	} else {
+		struct ipv6hdr ip6;
+
+		if (bpf_skb_load_bytes(skb, off, &ip6, sizeof(ip6)) < 0)
+			return -1;
+		if (ip6.version != 6)
+			return -1;
+		__builtin_memcpy(k->saddr, &ip6.saddr, 16);
+		__builtin_memcpy(k->daddr, &ip6.daddr, 16);
+		k->protocol = ip6.nexthdr;	/* quoted extension headers: not related */
+		off += sizeof(ip6);
+	}
+	k->family = p->family;
+	k->pad = 0;
+	if (k->protocol == IPPROTO_TCP || k->protocol == IPPROTO_UDP) {
+		__be16 ports[2];
+
+		if (bpf_skb_load_bytes(skb, off, ports, sizeof(ports)) < 0)
+			return -1;
+		k->sport = ports[0];
+		k->dport = ports[1];
+		return 0;
+	}
+	if (k->protocol == IPPROTO_ICMP || k->protocol == IPPROTO_ICMPV6) {
+		struct { __u8 type; __u8 code; __be16 csum; __be16 id; } h;
+		__u8 req = k->protocol == IPPROTO_ICMP ? ICMP_ECHO : ICMPV6_ECHO_REQUEST;
+		__u8 rep = k->protocol == IPPROTO_ICMP ? ICMP_ECHOREPLY : ICMPV6_ECHO_REPLY;
+
+		if (bpf_skb_load_bytes(skb, off, &h, sizeof(h)) < 0)
+			return -1;
+		if (h.type == req) {
+			k->sport = h.id;
+			k->dport = 0;
+		} else if (h.type == rep) {
+			k->sport = 0;
+			k->dport = h.id;
+		} else {
+			return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/* The tracked, unexpired connection an ICMP error is about, if any. */
+static __always_inline struct cordon_flow_value *
+related_flow(struct __sk_buff *skb, const struct cordon_pkt *p, __u64 now)
+{
+	struct cordon_flow_key k, r;
+	struct cordon_flow_value *f;
+
+	if (quoted_flow_key(skb, p, &k) < 0)
+		return NULL;
+	if (!addr_eq(k.saddr, p->daddr))	/* not about a packet this host sent */
+		return NULL;
+	f = bpf_map_lookup_elem(&cordon_flows, &k);	/* the quoted packet went forward */
+	if (!f) {
+		addr_copy(r.saddr, k.daddr);		/* or it was a reply */
+		addr_copy(r.daddr, k.saddr);
+		r.sport = k.dport;
+		r.dport = k.sport;
+		r.protocol = k.protocol;
+		r.family = k.family;
+		r.pad = 0;
+		f = bpf_map_lookup_elem(&cordon_flows, &r);
+	}
+	if (!f || flow_expired(f, k.protocol, now) || f->verdict == CORDON_VERDICT_DENY)
+		return NULL;
+	return f;
+}
+
+#endif
