@@ -294,12 +294,9 @@ export class IncrementalCompiler {
       const k = ruleKey(r.policy, r.action, r.index);
       if (!prevIds.has(k)) prevIds.set(k, r.ruleId);
     }
-    this.ruleIdByKey = prevIds;
     const dirtyPairs = new Set<PairState>();
-    this.recompilePolicies(policyDocs, new Set(policyDocs.keys()), dirtyPairs, used);
+    this.recompilePolicies(policyDocs, new Set(policyDocs.keys()), dirtyPairs, { ids: prevIds, used });
     this.recompilePairs(dirtyPairs, true);
-    // From now on only the rules held count (a key of opts.rules no policy has is forgotten).
-    this.ruleIdByKey = new Map([...this.rulesById.values()].map((r) => [ruleKey(r.policy, r.action, r.index), r.ruleId] as const));
 
     this.ipc.setIdentities(this.identities);
     this.ipc.setQuarantined(this.quarantined);
@@ -335,15 +332,18 @@ export class IncrementalCompiler {
   /**
    * Compiles the given policies (undefined: removed) and moves them between
    * pairs; `docChanged` names those whose rules may have changed (the others only
-   * re-resolve segment names). `used`: rule ids the previous generation held
-   * (default: those held now). Returns the rules section of the delta.
+   * re-resolve segment names). `prev`: the previous generation's rule ids by
+   * key and all the ids it held (default: the rules held now). Returns the rules
+   * section of the delta.
    */
   private recompilePolicies(
     changes: Map<string, Policy | undefined>,
     docChanged: Set<string>,
     dirtyPairs: Set<PairState>,
-    used?: ReadonlySet<number>,
+    prev?: { ids: ReadonlyMap<string, number>; used: ReadonlySet<number> },
   ): BundleDelta['rules'] {
+    const used = prev?.used;
+    const prevIds = prev?.ids ?? this.ruleIdByKey;
     if (changes.size === 0) return { upsert: [], remove: [] };
     const names = [...changes.keys()].sort(cmpStr);
 
@@ -369,7 +369,7 @@ export class IncrementalCompiler {
       for (const action of ['allow', 'deny'] as const) {
         (doc.spec[action] ?? []).forEach((_, index) => {
           const k = ruleKey(n, action, index);
-          const id = this.ruleIdByKey.get(k);
+          const id = prevIds.get(k);
           if (validRuleId(id) && !taken(id)) {
             batch.add(id);
             newIds.set(k, id);
