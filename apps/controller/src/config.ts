@@ -11,6 +11,12 @@ export interface ControllerOptions {
   logLevel?: string;
   /** Enforcer certificate lifetime, a duration such as 24h, 30m or 90s (default 24h). */
   certTtl?: string;
+  /** How long baselines learn before anomalies are judged, a duration such as 7d, 12h or 5s (default 7d). */
+  learningWindow?: string;
+  /** Syslog collector for security events: udp://HOST:PORT or tcp://HOST:PORT (default: none). */
+  syslog?: string;
+  /** Syslog message body: rfc5424 (ECS JSON in an RFC 5424 message) or cef (default rfc5424). */
+  syslogFormat?: string;
 }
 
 export interface HostPort {
@@ -30,6 +36,14 @@ export interface ControllerConfig {
   pollIntervalMs: number;
   /** `--cert-ttl`: lifetime of the enforcer certificates the CA signs, ms. */
   certTtlMs: number;
+  /**
+   * `--learning-window`, `--syslog`, `--syslog-format` as given; monitoring/settings.ts
+   * reads them by these names and, when a flag is absent, falls back to its
+   * CORDON_* variable and then to the default (7d, no collector, rfc5424).
+   */
+  learningWindow?: string;
+  syslog?: string;
+  syslogFormat?: 'rfc5424' | 'cef';
 }
 
 export const DEFAULTS = {
@@ -38,6 +52,8 @@ export const DEFAULTS = {
   dataDir: path.join(os.homedir(), '.cordon'),
   logLevel: 'info',
   certTtl: '24h',
+  learningWindow: '7d',
+  syslogFormat: 'rfc5424',
 } as const;
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -86,6 +102,17 @@ const schema = z.object({
     }
     return ms;
   }),
+  learningWindow: z.string().optional().refine((s) => {
+    if (s === undefined) return true;
+    const ms = parseDuration(s);
+    return ms !== null && ms >= 1000;
+  }, { message: '--learning-window must be a duration of at least 1s such as 7d, 12h or 30s' }),
+  syslog: z
+    .string()
+    .regex(/^(udp|tcp):\/\/(\[[0-9a-fA-F:.]+\]|[^:/\s]+):\d{1,5}$/, '--syslog must be udp://HOST:PORT or tcp://HOST:PORT (for example tcp://127.0.0.1:514)')
+    .refine((s) => Number(/:(\d+)$/.exec(s)?.[1]) <= 65535, '--syslog port must be at most 65535')
+    .optional(),
+  syslogFormat: z.enum(['rfc5424', 'cef'], { message: '--syslog-format must be rfc5424 or cef' }).optional(),
 });
 
 /** Validates the flags once, at boot, so a bad one stops the controller with a clear message. */
@@ -97,6 +124,9 @@ export function validateConfig(opts: ControllerOptions): ControllerConfig {
     databaseUrl: opts.databaseUrl || undefined,
     logLevel: opts.logLevel ?? DEFAULTS.logLevel,
     certTtl: opts.certTtl ?? DEFAULTS.certTtl,
+    learningWindow: opts.learningWindow || undefined,
+    syslog: opts.syslog || undefined,
+    syslogFormat: opts.syslogFormat || undefined,
   };
   const r = schema.safeParse(raw);
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => i.message));

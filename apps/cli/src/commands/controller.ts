@@ -12,8 +12,21 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--database-url <url>', 'PostgreSQL URL, to share state between controllers (default: embedded PGlite)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', DEFAULTS.logLevel)
     .option('--cert-ttl <duration>', 'lifetime of enforcer certificates (enforcers renew them on their own), e.g. 24h, 30m', DEFAULTS.certTtl)
-    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string }) => {
-      const ctl = await startController({ http: o.http, grpc: o.grpc, dataDir: o.dataDir, databaseUrl: o.databaseUrl ?? ctx.env.CORDON_DATABASE_URL, logLevel: o.logLevel, certTtl: o.certTtl });
+    .option('--learning-window <duration>', `how long device baselines learn before anomalies are raised, e.g. 7d, 12h, 30s (default: ${DEFAULTS.learningWindow}, or CORDON_LEARNING_WINDOW)`)
+    .option('--syslog <url>', 'send security events to a syslog collector: udp://HOST:PORT or tcp://HOST:PORT')
+    .option('--syslog-format <format>', `syslog message body: rfc5424 (ECS JSON) or cef (default: ${DEFAULTS.syslogFormat}, or CORDON_SYSLOG_FORMAT)`)
+    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string }) => {
+      const ctl = await startController({
+        http: o.http,
+        grpc: o.grpc,
+        dataDir: o.dataDir,
+        databaseUrl: o.databaseUrl ?? ctx.env.CORDON_DATABASE_URL,
+        logLevel: o.logLevel,
+        certTtl: o.certTtl,
+        learningWindow: o.learningWindow,
+        syslog: o.syslog,
+        syslogFormat: o.syslogFormat,
+      });
       // Scripts (and the e2e tests) read the bound addresses from this line, so --http/--grpc may ask for port 0.
       ctx.err(`cordon controller listening on ${ctl.url} grpc ${ctl.grpcAddress} (admin token: ${ctl.adminTokenPath})\n`);
       const sig = await ctx.stopSignal();
