@@ -59,6 +59,8 @@ export class Enforcer {
   private loops: Promise<void>[] = [];
   private health = { healthy: true, detail: '' };
   private stopEvents: (() => void) | null = null;
+  /** Wakes the flow loop when a batch is queued, so it does not sit out its idle wait. */
+  private wakeFlows: (() => void) | null = null;
   readonly log: Logger;
 
   constructor(readonly cfg: EnforcerConfig) {
@@ -92,6 +94,7 @@ export class Enforcer {
     this.collector = new FlowCollector(this.dp, this.metrics, this.name, () => this.keeper.current?.identities ?? {}, () => this.enforcedGeneration, {
       queueBatches: this.cfg.flowQueueBatches,
       baseline: this.dp.adopted,
+      onQueued: () => this.wakeFlows?.(),
     });
     this.every(this.cfg.flowIntervalMs, () => this.collector.poll());
     // Drop events: the datapath rate-limits them; the collector queues a bounded number and they
@@ -112,6 +115,7 @@ export class Enforcer {
     if (this.stopped) return;
     this.stopped = true;
     this.abort.abort();
+    this.wakeFlows?.();
     for (const t of this.timers) clearInterval(t);
     if (this.stopEvents) {
       this.stopEvents();
@@ -338,7 +342,7 @@ export class Enforcer {
     while (!this.stopped) {
       const queue = this.collector.queue;
       if (queue.length === 0) {
-        await sleep(Math.min(1000, this.cfg.flowIntervalMs), this.abort.signal);
+        await this.idleFlows();
         continue;
       }
       const client = this.client!;
@@ -349,7 +353,7 @@ export class Enforcer {
           while (!this.stopped && this.flowStream === (s as unknown) && this.client === client) {
             const b = queue.peek();
             if (!b) {
-              await sleep(Math.min(1000, this.cfg.flowIntervalMs), this.abort.signal);
+              await this.idleFlows();
               continue;
             }
             const ok = await new Promise<boolean>((r) => s.write({ ...b, droppedBatches: queue.dropped }, (e: unknown) => r(!e)));
@@ -369,6 +373,21 @@ export class Enforcer {
         await sleep(ms, this.abort.signal);
       }
     }
+  }
+
+  /** Waits for a queued batch (or a second at most, to notice a stop or a new client). */
+  private idleFlows(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(t);
+        this.wakeFlows = null;
+        resolve();
+      };
+      const t = setTimeout(done, Math.min(1000, this.cfg.flowIntervalMs));
+      t.unref();
+      this.wakeFlows = done;
+      if (this.stopped) done();
+    });
   }
 
   private status(): EnforcerStatus {

@@ -64,12 +64,14 @@ export class FlowCollector {
     /** Identities of the enforced generation (segment names for labels). */
     private readonly identities: () => Record<string, number>,
     private readonly generation: () => number,
-    opts: { queueBatches?: number; baseline?: boolean; queueEvents?: number } = {},
+    opts: { queueBatches?: number; baseline?: boolean; queueEvents?: number; onQueued?: () => void } = {},
   ) {
+    this.onQueued = opts.onQueued ?? (() => undefined);
     this.queue = new BoundedQueue(opts.queueBatches ?? 120);
     this.events = new BoundedQueue(opts.queueEvents ?? 10_000);
     this.baseline = opts.baseline ?? false;
   }
+  private readonly onQueued: () => void;
   /** When true, the first poll only records where counters stand (an adopted datapath's history was reported by the previous run). */
   private baseline: boolean;
 
@@ -130,6 +132,7 @@ export class FlowCollector {
       eventsLost: this.eventsLost(),
     });
     if (this.queue.dropped > before) this.metrics.batchesDropped.inc(this.queue.dropped - before);
+    this.onQueued();
   }
 
   /** Reads the datapath once; updates metrics; queues one or more batches. */
