@@ -22,6 +22,21 @@ export interface UnknownDevice {
   tried: string[];
 }
 
+/** What a drop event tells about its source. */
+export interface DropSighting {
+  src: string;
+  dst: string;
+  /** Destination port, or ICMP type << 8 | code. */
+  dport: number;
+  protocol: number;
+  verdict: string;
+  mac?: string;
+  ifindex?: number;
+  segment: string;
+  /** Unix ms. */
+  at: number;
+}
+
 export class UnknownDevices {
   private readonly table = new Map<string, UnknownDevice>();
   constructor(
@@ -67,6 +82,34 @@ export class UnknownDevices {
     const target = `${r.dst}:${r.dport}/${transportName(r.protocol)} ${v}`;
     if (u.tried.length < this.maxTargets && !u.tried.includes(target)) u.tried.push(target);
     this.table.set(r.src, u);
+    if (this.table.size > this.max) this.table.delete(this.table.keys().next().value as string);
+    return fresh ? u : null;
+  }
+
+  /**
+   * A drop event from an unclaimed source: fills in its MAC and interface and
+   * what it tried, creating the entry when its flow records have not arrived
+   * yet. Counters are left to observe() (the flow records count every packet;
+   * events are rate-limited samples). Returns the entry when it is new.
+   */
+  observeEvent(enforcer: string, e: DropSighting): UnknownDevice | null {
+    const iso = new Date(e.at).toISOString();
+    let u = this.table.get(e.src);
+    let fresh = false;
+    if (u) {
+      this.table.delete(e.src);
+    } else {
+      fresh = true;
+      u = { address: e.src, mac: null, interface: null, enforcer, segment: e.segment, firstSeen: iso, lastSeen: iso, flows: 0, packets: 0, bytes: 0, denied: 0, tried: [] };
+    }
+    if (e.mac) u.mac = e.mac.toLowerCase();
+    if (!u.interface && e.ifindex) u.interface = `ifindex ${e.ifindex}`;
+    u.enforcer = enforcer;
+    if (iso > u.lastSeen) u.lastSeen = iso;
+    if (iso < u.firstSeen) u.firstSeen = iso;
+    const target = `${e.dst}:${e.dport}/${transportName(e.protocol)} ${shortVerdict(e.verdict)}`;
+    if (u.tried.length < this.maxTargets && !u.tried.includes(target)) u.tried.push(target);
+    this.table.set(e.src, u);
     if (this.table.size > this.max) this.table.delete(this.table.keys().next().value as string);
     return fresh ? u : null;
   }

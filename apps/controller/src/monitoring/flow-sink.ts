@@ -1,13 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Where the control channel hands flow records to monitoring. The control
- * module injects FLOW_SINK (optional) and calls, for every FlowBatch accepted:
- *
- *   this.flowSink?.ingest(peer.name, batch.flows, new Date());
- *
- * Monitoring also accepts the same batch twice without counting it twice (the
- * arrays are remembered weakly), so a temporary bridge and the real call can
- * coexist.
+ * The monitoring input as a provider: `ingest(enforcer, flows, at)`. Monitoring
+ * itself subscribes to the control channel's FLOW_FEED (control/feeds.ts);
+ * FLOW_SINK is for other in-process sources (replays, other sensors). The same
+ * batch array handed over twice is counted once (remembered weakly).
  */
 import type { FlowRecord } from './flow-record';
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Continuous monitoring: every flow record the enforcers report goes through
- * ingest() (the FLOW_SINK), which
+ * Continuous monitoring: every flow record the enforcers report (FLOW_FEED of
+ * the control channel, or POST /v1/monitoring/flows) goes through ingest(), which
  *   - lists sources no Device claims as unknown devices (an event when new),
  *   - feeds each device's baseline and raises anomalies (an event; a quarantine
  *     when the device's segment says onAnomaly: quarantine),
@@ -11,7 +11,6 @@
  * tails the audit log into the event stream and re-evaluates posture.
  */
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
 import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
 import { toDocument } from '../apply/apply.service';
@@ -19,6 +18,7 @@ import type { Actor } from '../auth/roles';
 import { BundleService } from '../bundles/bundle.service';
 import type { Bundle } from '../compiler/compile';
 import type { Store } from '../store/store';
+import { FLOW_FEED, SECURITY_EVENTS, type FlowFeed, type SecurityEvent as ControlSecurityEvent, type SecurityEventFeed } from '../control/feeds';
 import { CONFIG, LOGGER, STORE } from '../tokens';
 import { Anomaly, AnomalyDetector } from './detector';
 import { UnknownDevices } from './discovery';
@@ -75,6 +75,7 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
   private dropsOverflow = 0;
   private timer: NodeJS.Timeout | null = null;
   private sub: Subscription | null = null;
+  private readonly feedSubs: Subscription[] = [];
   private lastAuditId = -1;
   private ticking: Promise<void> | null = null;
   private viewGeneration = -1;
@@ -88,7 +89,8 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
     @Inject(BundleService) private readonly bundles: BundleService,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(CONFIG) config: Record<string, unknown>,
-    @Optional() @Inject(ModuleRef) private readonly moduleRef?: ModuleRef,
+    @Optional() @Inject(FLOW_FEED) private readonly flowFeed?: FlowFeed,
+    @Optional() @Inject(SECURITY_EVENTS) private readonly securityEvents?: SecurityEventFeed,
   ) {
     this.settings = initialSettings(config ?? {});
     this.detector = new AnomalyDetector(this.settings);
@@ -98,7 +100,7 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
   async onApplicationBootstrap(): Promise<void> {
     await this.refreshView();
     this.lastAuditId = await this.events.maxAuditId().catch(() => 0);
-    this.bridgeControlChannel();
+    this.subscribeControlFeeds();
     this.sub = this.bundles.generation$.subscribe((g) => {
       if (!this.announcedAt.has(g)) this.announcedAt.set(g, Date.now());
       if (this.announcedAt.size > 64) this.announcedAt.delete(this.announcedAt.keys().next().value as number);
@@ -111,6 +113,7 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
     this.closed = true;
     if (this.timer) clearTimeout(this.timer);
     this.sub?.unsubscribe();
+    for (const x of this.feedSubs) x.unsubscribe();
     await this.ticking?.catch(() => undefined);
     await this.events.drain();
   }
@@ -128,30 +131,53 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
   }
 
   /**
-   * Until the control module calls FLOW_SINK itself: tee the flow aggregator's
-   * ingest. Harmless once it does (batches are counted once).
+   * The control channel's feeds (control/feeds.ts): every accepted FlowBatch,
+   * and each drop event decoded. Both run on the gRPC receive path, so what
+   * they do here is bounded, synchronous bookkeeping; anything slow (events,
+   * quarantines) is queued by ingest() itself. Absent in a controller built
+   * without the control module (unit tests), where POST /v1/monitoring/flows
+   * is the only input.
    */
-  private bridgeControlChannel(): void {
-    let control: { flows?: { ingest: (enforcer: string, b: { flows: FlowRecord[] }) => void } } | undefined;
-    try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
-      const { ControlService } = require('../control/control.service');
-      control = this.moduleRef?.get(ControlService, { strict: false });
-    } catch {
-      return;
-    }
-    const agg = control?.flows;
-    if (!agg || (agg as { __monitoring?: boolean }).__monitoring) return;
-    const orig = agg.ingest.bind(agg);
-    agg.ingest = (enforcer, b) => {
-      orig(enforcer, b);
-      try {
-        this.ingest(enforcer, b.flows ?? [], new Date());
-      } catch (err) {
-        this.log.warn({ err: (err as Error).message }, 'monitoring could not ingest a flow batch');
-      }
-    };
-    (agg as { __monitoring?: boolean }).__monitoring = true;
+  private subscribeControlFeeds(): void {
+    this.feedSubs.push(
+      ...[
+        this.flowFeed?.subscribe((b) => {
+          try {
+            this.ingest(b.enforcer, b.flows as FlowRecord[], b.at);
+          } catch (err) {
+            this.log.warn({ err: (err as Error).message, enforcer: b.enforcer }, 'monitoring could not ingest a flow batch');
+          }
+        }),
+        this.securityEvents?.subscribe((e) => {
+          try {
+            this.ingestDropEvent(e);
+          } catch (err) {
+            this.log.warn({ err: (err as Error).message, enforcer: e.enforcer }, 'monitoring could not read a drop event');
+          }
+        }),
+      ].filter((x): x is Subscription => !!x),
+    );
+  }
+
+  /**
+   * A drop event is where the MAC of a source shows (flow records carry none):
+   * an unknown source gets its MAC and interface, and is listed even before the
+   * flow records of its attempts arrive. Counters stay the flow records' job.
+   */
+  ingestDropEvent(e: ControlSecurityEvent): void {
+    if (e.srcIdentity === 2 /* host */ || this.view.deviceOf(e.src)) return;
+    const fresh = this.unknown.observeEvent(e.enforcer, {
+      src: e.src,
+      dst: e.dst,
+      dport: e.dport,
+      protocol: e.protocol,
+      verdict: e.verdict,
+      mac: e.srcMac || undefined,
+      ifindex: e.ifindex,
+      segment: e.srcSegment || this.view.identityName(e.srcIdentity),
+      at: e.at.getTime(),
+    });
+    if (fresh) void this.emitUnknown(fresh.address);
   }
 
   private schedule(): void {
