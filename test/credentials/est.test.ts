@@ -118,6 +118,12 @@ describe('EST enrollment, the credential CLI, and device deletion', () => {
     expect(st.status).toBe('valid'); // the rotated certificate
     expect(st.items.map((i: { kind: string; status: string }) => `${i.kind}:${i.status}`)).toEqual(['certificate:revoked', 'psk:revoked', 'certificate:valid']);
 
+    // Lifetime from a Segment the device is in (here by CIDR).
+    const seg = { apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'meters', labels: { 'cordon.dev/credential-lifetime': '2d' } }, spec: { cidrs: ['10.20.0.0/24'] } };
+    expect((await t.call('POST', '/v1/apply', { documents: [seg, device('meter-3', {}, '10.20.0.5')] })).status).toBe(200);
+    const m3 = await t.call('POST', '/v1/devices/meter-3/credentials', { kind: 'certificate' });
+    expect((Date.parse(m3.body.notAfter) - Date.now()) / 86400_000).toBeCloseTo(2, 1);
+
     // Errors name the thing and the next step.
     const missing = await cli('credential', 'issue', 'nope');
     expect(missing.code).not.toBe(0);

@@ -68,17 +68,23 @@ async function pkcs11Rate(tmp: string, seconds: number): Promise<number | null> 
   fs.mkdirSync(path.join(hsm, 'tokens'), { recursive: true });
   const conf = path.join(hsm, 'softhsm2.conf');
   fs.writeFileSync(conf, `directories.tokendir = ${path.join(hsm, 'tokens')}\nobjectstore.backend = file\nlog.level = ERROR\n`);
+  const saved = process.env.SOFTHSM2_CONF;
   process.env.SOFTHSM2_CONF = conf;
   try {
-    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'bench', '--so-pin', '1234', '--pin', '5678'], { stdio: 'ignore', env: process.env });
-  } catch {
-    return null;
-  }
-  const key = await Pkcs11CaKey.open({ module: SOFTHSM, token: 'bench', pin: '5678' });
-  try {
-    return await certsPerSecond(key, path.join(tmp, 'pkcs11-ca'), seconds);
+    try {
+      execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'bench', '--so-pin', '1234', '--pin', '5678'], { stdio: 'ignore', env: process.env });
+    } catch {
+      return null;
+    }
+    const key = await Pkcs11CaKey.open({ module: SOFTHSM, token: 'bench', pin: '5678' });
+    try {
+      return await certsPerSecond(key, path.join(tmp, 'pkcs11-ca'), seconds);
+    } finally {
+      await key.close();
+    }
   } finally {
-    await key.close();
+    if (saved === undefined) delete process.env.SOFTHSM2_CONF;
+    else process.env.SOFTHSM2_CONF = saved;
   }
 }
 
