@@ -69,7 +69,10 @@ export class EstServer {
     this.server.headersTimeout = 10_000;
     this.server.requestTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
-      this.server!.once('error', reject);
+      // Not the raw EADDRINUSE: the CLI would blame --http. Name the EST flag.
+      this.server!.once('error', (err: NodeJS.ErrnoException) =>
+        reject(new Error(`EST cannot listen on ${host}:${port}: ${err.code ?? err.message} — pick another address with --est HOST:PORT, or --est off`)),
+      );
       this.server!.listen(port, host, () => {
         this.server!.off('error', reject);
         resolve();
