@@ -1,0 +1,66 @@
+#!/usr/bin/env node
+// SPDX-License-Identifier: Apache-2.0
+// Traffic for the monitoring e2e tests, run inside a namespace with `ip netns exec`.
+// Every mode is bounded in count and time.
+//   probe HOST PORT EVERY_MS COUNT TIMEOUT_MS   sequential TCP round trips, one JSON line each: {"t":start ms,"ok":bool}
+//   scan HOST FROM_PORT TO_PORT TIMEOUT_MS      one TCP attempt per port, 16 at a time: {"attempted","ok"}
+//   burst HOST PORT COUNT TIMEOUT_MS            COUNT TCP attempts to one port (each a new source port), 16 at a time: {"attempted","ok"}
+'use strict';
+const net = require('node:net');
+const [mode, ...args] = process.argv.slice(2);
+const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+// Whatever happens, this process ends.
+setTimeout(() => { out({ error: 'deadline' }); process.exit(0); }, 120_000).unref();
+
+function attempt(host, port, timeoutMs) {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    let done = false;
+    const finish = (ok) => { if (done) return; done = true; clearTimeout(timer); s.destroy(); resolve(ok); };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    s.on('connect', () => s.write('ping'));
+    s.on('data', () => finish(true));
+    s.on('error', () => finish(false));
+  });
+}
+
+async function pool(jobs, width) {
+  let ok = 0;
+  let next = 0;
+  await Promise.all(Array.from({ length: width }, async () => {
+    while (next < jobs.length) {
+      const j = jobs[next++];
+      if (await j()) ok++;
+    }
+  }));
+  return ok;
+}
+
+(async () => {
+  if (mode === 'probe') {
+    const [host, port, every, count, timeout] = args.map((a, i) => (i === 0 ? a : Number(a)));
+    for (let i = 0; i < Math.min(count, 5000); i++) {
+      const t = Date.now();
+      const ok = await attempt(host, port, timeout);
+      out({ t, ok });
+      const wait = t + every - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    process.exit(0);
+  } else if (mode === 'scan') {
+    const [host, from, to, timeout] = [args[0], Number(args[1]), Number(args[2]), Number(args[3])];
+    const ports = [];
+    for (let p = from; p <= to && ports.length < 1024; p++) ports.push(p);
+    const ok = await pool(ports.map((p) => () => attempt(host, p, timeout)), 16);
+    out({ attempted: ports.length, ok });
+    process.exit(0);
+  } else if (mode === 'burst') {
+    const [host, port, count, timeout] = [args[0], Number(args[1]), Math.min(Number(args[2]), 1000), Number(args[3])];
+    const ok = await pool(Array.from({ length: count }, () => () => attempt(host, port, timeout)), 16);
+    out({ attempted: count, ok });
+    process.exit(0);
+  } else {
+    process.stderr.write('usage: probe-agent probe|scan|burst ...\n');
+    process.exit(2);
+  }
+})();
