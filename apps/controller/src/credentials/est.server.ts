@@ -70,14 +70,15 @@ export class EstServer {
     this.server.requestTimeout = 30_000;
     await new Promise<void>((resolve, reject) => {
       // Not the raw EADDRINUSE: the CLI would blame --http. Name the EST flag.
-      this.server!.once('error', (err: NodeJS.ErrnoException) =>
-        reject(new Error(`EST cannot listen on ${host}:${port}: ${err.code ?? err.message} — pick another address with --est HOST:PORT, or --est off`)),
-      );
+      const onError = (err: NodeJS.ErrnoException) =>
+        reject(new Error(`EST cannot listen on ${host}:${port}: ${err.code ?? err.message} — pick another address with --est HOST:PORT, or --est off`));
+      this.server!.once('error', onError);
       this.server!.listen(port, host, () => {
-        this.server!.off('error', reject);
+        this.server!.off('error', onError);
         resolve();
       });
     });
+    this.server.on('error', (err) => this.log.error({ err: String(err) }, 'EST server error'));
     const a = this.server.address() as AddressInfo;
     this.address = a.family === 'IPv6' ? `[${a.address}]:${a.port}` : `${a.address === '0.0.0.0' ? '127.0.0.1' : a.address}:${a.port}`;
   }
