@@ -26,15 +26,9 @@ export const HASH_VERSION = 'cordon-bundle-v2';
 export const RULE_BUCKET = 256;
 
 export function canonicalPolicyEntry(e: PolicyEntry): string {
-  return [
-    e.srcIdentity,
-    e.dstIdentity,
-    e.protocol ?? '*',
-    e.portPrefixLen ? `${(e.port ?? 0) & portMask(e.portPrefixLen)}/${e.portPrefixLen}` : '*',
-    e.verdict,
-    e.ruleId,
-    e.encryptionRequired ? 'E' : '',
-  ].join(' ');
+  // A template rather than [...].join(' '): this runs for every one of 100,000+ entries.
+  const port = e.portPrefixLen ? `${(e.port ?? 0) & portMask(e.portPrefixLen)}/${e.portPrefixLen}` : '*';
+  return `${e.srcIdentity} ${e.dstIdentity} ${e.protocol ?? '*'} ${port} ${e.verdict} ${e.ruleId} ${e.encryptionRequired ? 'E' : ''}`;
 }
 
 export function canonicalIpcacheEntry(e: IpcacheEntry): string {

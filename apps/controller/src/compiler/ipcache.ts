@@ -130,6 +130,8 @@ export class IpcacheState {
   private readonly cidrClaims = new Map<string, Claim[]>();
   private readonly hostClaims = new Map<string, Claim[]>();
   private readonly lpm = new Lpm();
+  /** ownedPrefixes() by segment, dropped when a claim on one of its keys changes. */
+  private readonly owned = new Map<string, Prefix[]>();
   /** Segments by the first (sorted) key of their selector: a device can only match through a label it has. */
   private readonly segByLabel = new Map<string, Set<string>>();
   private readonly devByLabel = new Map<string, Set<string>>();
@@ -322,8 +324,11 @@ export class IpcacheState {
       this.segments.delete(name);
     }
     this.warnSegs.add(name);
+    this.owned.delete(name);
     for (const [key, p] of touched) {
-      this.lpm.set(p, this.cidrClaims.get(key)?.[0].name);
+      const claims = this.cidrClaims.get(key);
+      this.lpm.set(p, claims?.[0].name);
+      for (const c of claims ?? []) this.owned.delete(c.name);
       this.dirty.add(key);
     }
     for (const dn of affected) {
@@ -391,12 +396,16 @@ export class IpcacheState {
 
   /** Prefixes of a segment that it owns (first claimant), in its order. */
   private ownedPrefixes(name: string): Prefix[] {
+    let list = this.owned.get(name);
+    if (list) return list;
     const s = this.segments.get(name);
     if (!s) return [];
-    return s.prefixes.filter((p, idx) => {
+    list = s.prefixes.filter((p, idx) => {
       const c = this.cidrClaims.get(prefixKey(p))?.[0];
       return c !== undefined && c.name === name && c.idx === idx;
     });
+    this.owned.set(name, list);
+    return list;
   }
 
   // ---- devices ----------------------------------------------------------------
