@@ -9,6 +9,8 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { Datapath } from '../../native/lib/datapath';
+import { packet, TCP_FLAGS } from '../../test/support/packets';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 const cleanups: Array<() => void | Promise<void>> = [];
@@ -46,6 +48,9 @@ export async function startController(extra: string[] = []): Promise<Controller>
   });
   let err = '';
   child.stderr!.on('data', (d) => (err += d));
+  child.on('exit', (code, sig) => {
+    if (code !== 0 && sig !== 'SIGTERM') process.stderr.write(`controller exited (${code ?? sig}):\n${err.slice(-4000)}\n`);
+  });
   const t0 = Date.now();
   let m: RegExpExecArray | null = null;
   while (!(m = /listening on (http:\/\/\S+) grpc (\S+) /.exec(err))) {
@@ -149,3 +154,37 @@ export function run(main: () => Promise<unknown>): void {
       process.exit(1);
     });
 }
+
+/** Clients in 10.64.0.0/10, one server: one allowed TCP flow per (src, sport). */
+export const FLOW_SITE = [
+  { apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'clients' }, spec: { cidrs: ['10.64.0.0/10'] } },
+  { apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'servers' }, spec: { cidrs: ['10.2.0.0/16'] } },
+  { apiVersion: 'cordon/v1', kind: 'Policy', metadata: { name: 'clients-to-servers' }, spec: { from: ['clients'], to: ['servers'], allow: [{ protocol: 'tcp', ports: ['5201'] }] } },
+];
+
+/** Runs the program on one packet of each of n flows (a SYN first, an ACK on later rounds), 16 at a time. */
+export async function touchFlows(dp: Datapath, n: number, round: number): Promise<number> {
+  const t0 = performance.now();
+  let next = 0;
+  let passed = 0;
+  await Promise.all(
+    Array.from({ length: 16 }, async () => {
+      while (next < n) {
+        const i = next++;
+        const src = `10.${64 + ((i >> 16) & 63)}.${(i >> 8) & 255}.${i & 255}`;
+        const p = packet({ src, dst: '10.2.0.9', protocol: 'tcp', sport: 40000 + (i % 20000), dport: 5201, tcpFlags: round === 0 ? TCP_FLAGS.SYN : TCP_FLAGS.ACK });
+        if ((await dp.testRun(p)).passed) passed++;
+      }
+    }),
+  );
+  if (passed < n * 0.99) throw new Error(`only ${passed} of ${n} bench packets passed: is the policy enforced?`);
+  return performance.now() - t0;
+}
+
+export async function batchesAccepted(ctl: Controller, enforcer: string): Promise<number> {
+  if (ctl.child.exitCode !== null) throw new Error(`the controller exited (${ctl.child.exitCode})`);
+  // A busy controller may answer slowly or drop a scrape: count it as no news.
+  const text = await fetch(`${ctl.url}/metrics`, { signal: AbortSignal.timeout(30_000) }).then((r) => r.text()).catch(() => '');
+  return Number(new RegExp(`^cordon_flow_batches_total\\{enforcer="${enforcer}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
+}
+

@@ -19,43 +19,11 @@ import type { DatapathPort } from '../../apps/enforcer/src/datapath.port';
 import { Enforcer } from '../../apps/enforcer/src/enforcer';
 import { FLOW_BATCH_MAX_RECORDS } from '../../proto/cordon/v1/control';
 import { Datapath } from '../../native/lib/datapath';
-import { packet, TCP_FLAGS } from '../../test/support/packets';
-import { apply, Controller, enrollmentToken, gatewayNamespace, log, onCleanup, percentile, requireRoot, run, sleep, startController } from './control-support';
+import { apply, batchesAccepted, enrollmentToken, FLOW_SITE, gatewayNamespace, log, onCleanup, percentile, requireRoot, run, sleep, startController, touchFlows } from './control-support';
 
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PIN_NAME = 'bench-flow-throughput';
-
-/** Clients in 10.64.0.0/10, one server: one allowed TCP flow per (src, sport). */
-export const FLOW_SITE = [
-  { apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'clients' }, spec: { cidrs: ['10.64.0.0/10'] } },
-  { apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'servers' }, spec: { cidrs: ['10.2.0.0/16'] } },
-  { apiVersion: 'cordon/v1', kind: 'Policy', metadata: { name: 'clients-to-servers' }, spec: { from: ['clients'], to: ['servers'], allow: [{ protocol: 'tcp', ports: ['5201'] }] } },
-];
-
-/** Runs the program on one packet of each of n flows (a SYN first, an ACK on later rounds), 16 at a time. */
-export async function touchFlows(dp: Datapath, n: number, round: number): Promise<number> {
-  const t0 = performance.now();
-  let next = 0;
-  let passed = 0;
-  await Promise.all(
-    Array.from({ length: 16 }, async () => {
-      while (next < n) {
-        const i = next++;
-        const src = `10.${64 + ((i >> 16) & 63)}.${(i >> 8) & 255}.${i & 255}`;
-        const p = packet({ src, dst: '10.2.0.9', protocol: 'tcp', sport: 40000 + (i % 20000), dport: 5201, tcpFlags: round === 0 ? TCP_FLAGS.SYN : TCP_FLAGS.ACK });
-        if ((await dp.testRun(p)).passed) passed++;
-      }
-    }),
-  );
-  if (passed < n * 0.99) throw new Error(`only ${passed} of ${n} bench packets passed: is the policy enforced?`);
-  return performance.now() - t0;
-}
-
-export async function batchesAccepted(ctl: Controller, enforcer: string): Promise<number> {
-  const text = await fetch(`${ctl.url}/metrics`).then((r) => r.text());
-  return Number(new RegExp(`^cordon_flow_batches_total\\{enforcer="${enforcer}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
-}
 
 run(async () => {
   requireRoot('flow-throughput');
