@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /** Loads the compiled addon; the only place that sees it untyped. */
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { PackedEntries } from './abi';
 
@@ -50,7 +51,14 @@ let cached: Binding | undefined;
 
 export function binding(): Binding {
   if (!cached) {
-    const file = path.resolve(__dirname, '..', 'build', 'Release', 'cordon_native.node');
+    // native/lib/ when run from sources, dist/native/lib/ when compiled: the
+    // addon is built once, under native/build/, for both.
+    const candidates = [
+      path.resolve(__dirname, '..', 'build', 'Release', 'cordon_native.node'),
+      path.resolve(__dirname, '..', '..', '..', 'native', 'build', 'Release', 'cordon_native.node'),
+    ];
+    const file = candidates.find((f) => fs.existsSync(f));
+    if (!file) throw new Error(`the native addon is not built (looked for ${candidates[0]}) — run \`npm run build\` (or the README's setup) first`);
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       cached = require(file) as Binding;
@@ -58,5 +66,5 @@ export function binding(): Binding {
       throw new Error(`cannot load the native addon at ${file}: ${(e as Error).message} — run \`npm run build\` (or the README's setup) first`);
     }
   }
-  return cached;
+  return cached!;
 }

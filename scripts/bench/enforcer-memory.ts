@@ -26,9 +26,6 @@ const rssMb = (pid: number) => Math.round(Number(/VmRSS:\s+(\d+)/.exec(fs.readFi
 run(async () => {
   requireRoot('enforcer-memory');
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] });
-  // Until native/lib/binding.ts also finds <repo>/native/build when run from dist/.
-  const distBuild = path.join(ROOT, 'dist', 'native', 'build');
-  if (!fs.existsSync(distBuild)) fs.symlinkSync(path.join(ROOT, 'native', 'build'), distBuild);
 
   const ctl = await startController();
   const { netns, ifname } = gatewayNamespace('cbench-mem');

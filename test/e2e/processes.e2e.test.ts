@@ -163,9 +163,6 @@ const root = process.getuid?.() === 0;
   beforeAll(async () => {
     // The CLI runs from dist: build it (incremental enough: ~15 s).
     execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'inherit' });
-    // Workaround until native/lib/binding.ts also looks in <repo>/native/build when run from dist/.
-    const distBuild = path.join(ROOT, 'dist', 'native', 'build');
-    if (!fs.existsSync(distBuild)) fs.symlinkSync(path.join(ROOT, 'native', 'build'), distBuild);
     up(topo);
     Datapath.removePins(PIN_NAME);
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-e2e-proc-'));
