@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { DEFAULTS, startController } from '../../../controller/src/main';
+import { DEFAULTS } from '../../../controller/src/config';
 import type { CliContext } from '../context';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -16,6 +16,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--syslog <url>', 'send security events to a syslog collector: udp://HOST:PORT or tcp://HOST:PORT')
     .option('--syslog-format <format>', `syslog message body: rfc5424 (ECS JSON) or cef (default: ${DEFAULTS.syslogFormat}, or CORDON_SYSLOG_FORMAT)`)
     .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string }) => {
+      // Loaded here, not at the top: every other command (the enforcer above all) stays light.
+      const { startController } = await import('../../../controller/src/main');
       const ctl = await startController({
         http: o.http,
         grpc: o.grpc,
