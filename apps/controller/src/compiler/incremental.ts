@@ -93,6 +93,8 @@ export class IncrementalCompiler {
   private rulesById = new Map<number, RuleInfo>();
   private ruleIdByKey = new Map<string, number>();
   private ruleBuckets = new Map<number, string>();
+  /** Blocks of a rule by what it matches: sites repeat the same few rules thousands of times. */
+  private blocks = new Map<string, readonly number[]>();
 
   private generation = 0;
   private current!: Bundle;
@@ -480,7 +482,10 @@ export class IncrementalCompiler {
         const ruleId = ruleIds.get(ruleKey(name, action, index))!;
         infos.push({ ruleId, policy: name, action, index, mode });
         const rank = action === 'allow' ? RANK_ALLOW : mode === 'audit' ? RANK_AUDIT_DENY : RANK_DENY;
-        rules.push({ ruleId, rank, encrypt: action === 'allow' && rule.encryption === 'required', keys: ruleKeys(rule) });
+        const sig = `${rule.protocol}|${rule.ports?.join(',') ?? ''}|${rule.types?.join(',') ?? ''}`;
+        let keys = this.blocks.get(sig);
+        if (!keys) this.blocks.set(sig, (keys = ruleKeys(rule)));
+        rules.push({ ruleId, rank, encrypt: action === 'allow' && rule.encryption === 'required', keys });
       });
     }
     return { doc, froms, tos, rules, infos, warnings };

@@ -17,7 +17,10 @@
  * incremental compiler recompile only the pairs a change touches.
  */
 import { PolicyEntry, VERDICT } from '../../../../native/lib/abi';
-import { compareInnerKeys, decodeInnerKey, innerKey, portMask } from './keys';
+import { decodeInnerKey, innerKey, portMask } from './keys';
+
+/** Above every inner key (< 2^30), so protocol * PROTO_STRIDE + key sorts by protocol first. */
+const PROTO_STRIDE = 2 ** 30;
 
 export const RANK_ALLOW = 0;
 export const RANK_AUDIT_DENY = 1;
@@ -50,13 +53,20 @@ export function compilePair(src: number, dst: number, ruleSets: Iterable<readonl
       }
     }
   }
-  const keys = [...entries.keys()].sort(compareInnerKeys);
-  const out: PolicyEntry[] = new Array(keys.length);
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i];
+  // compareInnerKeys order, as plain numbers: (protocol, key), any-protocol (key 0) first.
+  const order = new Float64Array(entries.size);
+  let n = 0;
+  for (const k of entries.keys()) order[n++] = k === 0 ? -1 : (Math.floor(k / 65536) % 256) * PROTO_STRIDE + k;
+  order.sort();
+  const out: PolicyEntry[] = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const k = order[i] < 0 ? 0 : order[i] % PROTO_STRIDE;
     let rec = entries.get(k)!;
     if (hasDeny && rec.rank < RANK_DENY) rec = strongestCover(entries, k, rec);
-    const { plen, proto, port } = decodeInnerKey(k);
+    const port = k % 65536;
+    const rest = (k - port) / 65536;
+    const plen = 64 + Math.floor(rest / 256);
+    const proto = rest % 256;
     const e: PolicyEntry = {
       srcIdentity: src,
       dstIdentity: dst,
