@@ -31,11 +31,12 @@ export const AGENT = path.join(ROOT, 'test', 'support', 'traffic-agent.js');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `fn` until it returns something truthy; throws naming `what` after `ms`. Returns the value. */
-export async function until<T>(what: string, fn: () => Promise<T> | T, ms = 15_000, every = 50): Promise<T> {
+type Falsy = undefined | null | false | 0 | '';
+export async function until<T>(what: string, fn: () => Promise<T | Falsy> | T | Falsy, ms = 15_000, every = 50): Promise<T> {
   const t0 = Date.now();
   for (;;) {
     const v = await fn();
-    if (v) return v;
+    if (v) return v as T;
     if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
     await sleep(every);
   }
