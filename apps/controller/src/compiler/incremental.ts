@@ -119,7 +119,11 @@ export class IncrementalCompiler {
     this.reset(docs, opts);
   }
 
-  /** The bundle of the current state. */
+  /**
+   * The bundle of the current state. Bundles are values: successive ones share
+   * the arrays and entries that did not change (the next policy array is spliced
+   * from this one), so never modify a bundle in place.
+   */
   get bundle(): Bundle {
     return this.current;
   }
