@@ -14,8 +14,9 @@
  *
  * Needs root, bpffs and the built addon (npm run build:bpf build:native).
  */
+import { execFileSync } from 'node:child_process';
 import * as path from 'node:path';
-import type { Topology } from '../../scripts/topology';
+import { gatewayNs, type Topology } from '../../scripts/topology';
 import { TestSite, until } from '../support/site';
 
 const PROBE = path.join(__dirname, 'probe-agent.js');
@@ -111,6 +112,20 @@ const root = process.getuid?.() === 0;
     // ...and is no longer listed as unknown after it talks again.
     await new Promise((r) => setTimeout(r, 1000));
     expect(JSON.parse((await s.cli(['get', 'devices', '--unknown', '--output', 'json'])).stdout)).toEqual([]);
+
+    // A source outside every segment (world): a second address on the same host, routed by the gateway.
+    const outside = `10.${topology.net}.200.2`;
+    execFileSync('ip', ['netns', 'exec', stray.ns, 'ip', 'addr', 'add', `${outside}/32`, 'dev', 'eth0']);
+    execFileSync('ip', ['netns', 'exec', gatewayNs(topology), 'ip', 'route', 'add', `${outside}/32`, 'dev', stray.gwIf]);
+    const w = await s.runIn('stray', ['env', `PROBE_FROM=${outside}`, 'node', PROBE, 'scan', A('server').v4, '7000', '7000', '300']);
+    expect(JSON.parse(w.stdout.trim())).toEqual({ attempted: 1, ok: 0 }); // no policy from world
+    const wu = await until(
+      'the world source in cordon get devices --unknown',
+      async () => (JSON.parse((await s.cli(['get', 'devices', '--unknown', '--output', 'json'])).stdout) as Unknown[]).find((d) => d.address === outside && d.mac),
+      20_000,
+      300,
+    );
+    expect(wu).toMatchObject({ address: outside, segment: 'world', mac: stray.mac, enforcer: 'gw-mon-dp', tried: [`${A('server').v4}:7000/tcp deny`] });
   }, 90_000);
 
   test('mon_e2e_2_failing_posture_quarantines_with_packets_within_a_bound_and_compliance_releases', async () => {

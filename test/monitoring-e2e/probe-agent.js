@@ -5,6 +5,7 @@
 //   probe HOST PORT EVERY_MS COUNT TIMEOUT_MS   sequential TCP round trips, one JSON line each: {"t":start ms,"ok":bool}
 //   scan HOST FROM_PORT TO_PORT TIMEOUT_MS      one TCP attempt per port, 16 at a time: {"attempted","ok"}
 //   burst HOST PORT COUNT TIMEOUT_MS            COUNT TCP attempts to one port (each a new source port), 16 at a time: {"attempted","ok"}
+// PROBE_FROM=ADDRESS binds every attempt to that source address.
 'use strict';
 const net = require('node:net');
 const [mode, ...args] = process.argv.slice(2);
@@ -14,7 +15,7 @@ setTimeout(() => { out({ error: 'deadline' }); process.exit(0); }, 120_000).unre
 
 function attempt(host, port, timeoutMs) {
   return new Promise((resolve) => {
-    const s = net.connect({ host, port });
+    const s = net.connect({ host, port, ...(process.env.PROBE_FROM ? { localAddress: process.env.PROBE_FROM } : {}) });
     let done = false;
     const finish = (ok) => { if (done) return; done = true; clearTimeout(timer); s.destroy(); resolve(ok); };
     const timer = setTimeout(() => finish(false), timeoutMs);
