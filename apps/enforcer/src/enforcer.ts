@@ -14,6 +14,7 @@
  *  5. the bundle watch, flow stream, status reports and certificate renewal run
  *     until stop(); losing the controller never touches enforcement.
  */
+import { hostAddresses, withHostEntries } from './host-addresses';
 import * as grpc from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import { controlClient, rpc, RawControlClient } from '../../../proto/cordon/v1/client';
@@ -156,6 +157,16 @@ export class Enforcer {
     }
   }
 
+  /** This host's addresses where the interfaces live (the `host` identity); none if they cannot be read. */
+  private ownAddresses(): string[] {
+    try {
+      return hostAddresses(this.cfg.netns);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'cannot read this host\'s addresses: they will not carry the host identity');
+      return [];
+    }
+  }
+
   /** Where the managed interfaces live; undefined: this process's namespace. */
   private get nsOpts(): { netns?: string } {
     return this.cfg.netns ? { netns: this.cfg.netns } : {};
@@ -170,7 +181,8 @@ export class Enforcer {
   private async applyToDatapath(s: BundleState): Promise<void> {
     const end = this.metrics.applyDuration.startTimer();
     try {
-      const r = await this.dp.applyGeneration({ generation: s.generation, ipcache: s.ipcache, policy: s.policy, auditAll: s.auditAll });
+      const ipcache = withHostEntries(s.ipcache, this.ownAddresses());
+      const r = await this.dp.applyGeneration({ generation: s.generation, ipcache, policy: s.policy, auditAll: s.auditAll });
       end();
       this.metrics.generation.set(s.generation);
       this.health = { healthy: true, detail: '' };
