@@ -29,7 +29,7 @@ import { parseDuration } from '../tokens/duration';
 import { CONFIG, LOGGER, STORE } from '../tokens';
 import { credentialsConfig, LIFETIME_LABEL, type CredentialsConfig } from './credentials.config';
 import { CredentialsRepo, type CredentialKind, type CredentialRow } from './credentials.store';
-import { buildCrl, REASON } from './crl';
+import { CrlBuilder, REASON } from './crl';
 import { DeviceCa, deviceUris } from './device-ca';
 import { EstServer } from './est.server';
 import { PskFile } from './psk-file';
@@ -73,6 +73,7 @@ export class CredentialsService implements OnModuleInit, OnModuleDestroy {
   private psk: PskFile;
   private est: EstServer | null = null;
   private crl: { der: Buffer; pem: string; number: number; at: Date } | null = null;
+  private crlBuilder: CrlBuilder | null = null;
   private crlJob: Promise<void> | null = null;
   private crlDirty = false;
   private timer: NodeJS.Timeout | null = null;
@@ -109,6 +110,7 @@ export class CredentialsService implements OnModuleInit, OnModuleDestroy {
     this.key = await openCaKey(this.cfg.keys);
     try {
       this.ca = await DeviceCa.open(this.cfg.dir, this.key);
+      this.crlBuilder = new CrlBuilder(this.ca);
       this.psk.load();
       await this.publishCrl();
       await this.writePskFile();
@@ -387,13 +389,12 @@ export class CredentialsService implements OnModuleInit, OnModuleDestroy {
   }
 
   private async buildCrl() {
-    const ca = this.ca;
-    if (!ca) return;
+    const builder = this.crlBuilder;
+    if (!this.ca || !builder) return;
     const rows = await this.repo.revokedCertificates();
     const number = Math.max((this.crl?.number ?? 0) + 1, Date.now());
     const now = new Date();
-    const der = await buildCrl(
-      ca,
+    const der = await builder.build(
       rows.map((r) => ({ serial: r.id, revokedAt: new Date(r.revokedAt), reason: REASONS[r.reason ?? 'unspecified'] ?? 0 })),
       { number, thisUpdate: new Date(now.getTime() - 1000), nextUpdate: new Date(now.getTime() + 2 * 86400_000) },
     );
