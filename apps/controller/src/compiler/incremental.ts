@@ -73,7 +73,11 @@ interface PairState {
 const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 const cmpPair = (a: { src: number; dst: number }, b: { src: number; dst: number }) => a.src - b.src || a.dst - b.dst;
 const pairKey = (src: number, dst: number) => `${src}/${dst}`;
-const ruleKey = (policy: string, action: string, index: number) => `${policy}\u0000${action}\u0000${index}`;
+/** Rule ids of one policy, by action and index. */
+interface PolicyRuleIds {
+  allow: number[];
+  deny: number[];
+}
 const validRuleId = (id: unknown): id is number => Number.isInteger(id) && (id as number) >= 1 && (id as number) <= 0xffffffff;
 const COMPILED_KINDS = new Set(['Segment', 'Device', 'Policy']);
 
@@ -91,7 +95,8 @@ export class IncrementalCompiler {
   /** Segment name (known or not) -> policies naming it in from or to. */
   private refs = new Map<string, Set<string>>();
   private rulesById = new Map<number, RuleInfo>();
-  private ruleIdByKey = new Map<string, number>();
+  /** Rule ids held, by policy (what keeps a rule's id: its policy, action and index). */
+  private ruleIds = new Map<string, PolicyRuleIds>();
   private ruleBuckets = new Map<number, string>();
   /** Blocks of a rule by what it matches: sites repeat the same few rules thousands of times. */
   private blocks = new Map<string, readonly number[]>();
@@ -269,7 +274,7 @@ export class IncrementalCompiler {
     this.sortedPairs = [];
     this.refs = new Map();
     this.rulesById = new Map();
-    this.ruleIdByKey = new Map();
+    this.ruleIds = new Map();
     this.ruleBuckets = new Map();
     this.ipc = new IpcacheState();
     this.policyCache = this.policyDigestCache = this.rulesCache = this.rulesDigestCache = this.idsDigestCache = null;
@@ -293,12 +298,14 @@ export class IncrementalCompiler {
     this.known = { ...opts.identities, ...this.identities };
 
     // Rule ids of the previous generation, if given: the first entry of a key counts.
-    const prevIds = new Map<string, number>();
+    const prevIds = new Map<string, PolicyRuleIds>();
     const used = new Set<number>();
     for (const r of opts.rules ?? []) {
       used.add(r.ruleId);
-      const k = ruleKey(r.policy, r.action, r.index);
-      if (!prevIds.has(k)) prevIds.set(k, r.ruleId);
+      let ids = prevIds.get(r.policy);
+      if (!ids) prevIds.set(r.policy, (ids = { allow: [], deny: [] }));
+      const list = r.action === 'deny' ? ids.deny : ids.allow;
+      if (Number.isInteger(r.index) && r.index >= 0 && list[r.index] === undefined) list[r.index] = r.ruleId;
     }
     const dirtyPairs = new Set<PairState>();
     this.recompilePolicies(policyDocs, new Set(policyDocs.keys()), dirtyPairs, { ids: prevIds, used });
@@ -346,10 +353,10 @@ export class IncrementalCompiler {
     changes: Map<string, Policy | undefined>,
     docChanged: Set<string>,
     dirtyPairs: Set<PairState>,
-    prev?: { ids: ReadonlyMap<string, number>; used: ReadonlySet<number> },
+    prev?: { ids: ReadonlyMap<string, PolicyRuleIds>; used: ReadonlySet<number> },
   ): BundleDelta['rules'] {
     const used = prev?.used;
-    const prevIds = prev?.ids ?? this.ruleIdByKey;
+    const prevIds = prev?.ids ?? this.ruleIds;
     if (changes.size === 0) return { upsert: [], remove: [] };
     const names = [...changes.keys()].sort(cmpStr);
 
@@ -362,35 +369,38 @@ export class IncrementalCompiler {
       return r !== undefined && !docChanged.has(r.policy);
     };
     const wasUsed = used ? (id: number) => used.has(id) : (id: number) => this.rulesById.has(id);
-    const newIds = new Map<string, number>();
-    const fresh: string[] = [];
+    const newIds = new Map<string, PolicyRuleIds>();
+    const fresh: { list: number[]; index: number }[] = [];
     for (const n of names) {
       const doc = changes.get(n);
       if (!doc) continue;
       if (!docChanged.has(n)) {
         // Same rules, only re-resolving segment names: same ids.
-        for (const r of this.policies.get(n)!.infos) newIds.set(ruleKey(n, r.action, r.index), r.ruleId);
+        newIds.set(n, this.ruleIds.get(n)!);
         continue;
       }
+      const before = prevIds.get(n);
+      const ids: PolicyRuleIds = { allow: [], deny: [] };
+      newIds.set(n, ids);
       for (const action of ['allow', 'deny'] as const) {
-        (doc.spec[action] ?? []).forEach((_, index) => {
-          const k = ruleKey(n, action, index);
-          const id = prevIds.get(k);
+        const count = doc.spec[action]?.length ?? 0;
+        for (let index = 0; index < count; index++) {
+          const id = before?.[action][index];
           if (validRuleId(id) && !taken(id)) {
             batch.add(id);
-            newIds.set(k, id);
+            ids[action][index] = id;
           } else {
-            fresh.push(k);
+            fresh.push({ list: ids[action], index });
           }
-        });
+        }
       }
     }
     // Ids 1..maxRuleId all held before (kept ones are among them): the first free one is above.
     let next = !used && this.rulesById.size === this.maxRuleId ? this.maxRuleId + 1 : 1;
-    for (const k of fresh) {
+    for (const f of fresh) {
       while (wasUsed(next) || taken(next)) next++;
       batch.add(next);
-      newIds.set(k, next);
+      f.list[f.index] = next;
     }
 
     const upsert: RuleInfo[] = [];
@@ -411,17 +421,18 @@ export class IncrementalCompiler {
           if (set.size === 0) this.refs.delete(ref);
         }
         for (const r of old.infos) {
-          this.ruleIdByKey.delete(ruleKey(r.policy, r.action, r.index));
           this.rulesById.delete(r.ruleId);
           removedIds.add(r.ruleId);
         }
       }
       if (!doc) {
         this.policies.delete(n);
+        this.ruleIds.delete(n);
         continue;
       }
-      const st = this.compilePolicy(doc, newIds);
+      const st = this.compilePolicy(doc, newIds.get(n)!);
       this.policies.set(n, st);
+      this.ruleIds.set(n, newIds.get(n)!);
       if (st.warnings.length) {
         this.warned.add(n);
         this.policyWarnings = null;
@@ -439,7 +450,6 @@ export class IncrementalCompiler {
         set.add(n);
       }
       for (const r of st.infos) {
-        this.ruleIdByKey.set(ruleKey(r.policy, r.action, r.index), r.ruleId);
         const before = old?.infos.find((x) => x.ruleId === r.ruleId);
         if (!before || canonicalRule(before) !== canonicalRule(r)) upsert.push(r);
         removedIds.delete(r.ruleId);
@@ -464,7 +474,7 @@ export class IncrementalCompiler {
     return { upsert, remove: [...removedIds].sort((a, b) => a - b) };
   }
 
-  private compilePolicy(doc: Policy, ruleIds: Map<string, number>): PolicyState {
+  private compilePolicy(doc: Policy, ruleIds: PolicyRuleIds): PolicyState {
     const name = doc.metadata.name;
     const warnings: string[] = [];
     const idsOf = (names: readonly string[], field: string): number[] => {
@@ -483,7 +493,7 @@ export class IncrementalCompiler {
     const mode = doc.spec.mode;
     for (const action of ['allow', 'deny'] as const) {
       (doc.spec[action] ?? []).forEach((rule, index) => {
-        const ruleId = ruleIds.get(ruleKey(name, action, index))!;
+        const ruleId = ruleIds[action][index];
         infos.push({ ruleId, policy: name, action, index, mode });
         const rank = action === 'allow' ? RANK_ALLOW : mode === 'audit' ? RANK_AUDIT_DENY : RANK_DENY;
         const sig = `${rule.protocol}|${rule.ports?.join(',') ?? ''}|${rule.types?.join(',') ?? ''}`;
