@@ -143,8 +143,16 @@ struct cordon_flow_key {
 	__be16 dport;		/* ICMP echo: 0 for requests, identifier for replies */
 	__u8 protocol;
 	__u8 family;		/* 4 or 6 */
-	__u16 pad;
+	__u8 kind;		/* CORDON_FLOW_KIND_*: keeps other ICMP apart from echo */
+	__u8 pad;
 };
+
+/*
+ * ICMP messages other than echo carry type << 8 | code where echo carries
+ * its identifier: the kind keeps an echo id from ever naming the same flow.
+ */
+#define CORDON_FLOW_KIND_PORTS 0	/* TCP, UDP, ICMP echo, other protocols */
+#define CORDON_FLOW_KIND_ICMP_MESSAGE 1
 
 /* TCP state bits in cordon_flow_value.tcp_flags */
 #define CORDON_TCP_SYN_FWD 0x01

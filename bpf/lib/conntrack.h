@@ -42,6 +42,12 @@ const volatile __u64 ct_timeout_other_ns = 60ULL * NSEC_PER_SEC;
 #define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
 
+static __always_inline __u8 flow_kind(const struct cordon_pkt *p)
+{
+	return p->icmp_kind == ICMP_KIND_OTHER ? CORDON_FLOW_KIND_ICMP_MESSAGE :
+						  CORDON_FLOW_KIND_PORTS;
+}
+
 static __always_inline void flow_key_of(struct cordon_flow_key *k,
 					const struct cordon_pkt *p)
 {
@@ -51,6 +57,7 @@ static __always_inline void flow_key_of(struct cordon_flow_key *k,
 	k->dport = p->dport;
 	k->protocol = p->protocol;
 	k->family = p->family;
+	k->kind = flow_kind(p);
 	k->pad = 0;
 }
 
@@ -64,6 +71,7 @@ static __always_inline void flow_key_reverse(struct cordon_flow_key *k,
 	k->dport = p->sport;
 	k->protocol = p->protocol;
 	k->family = p->family;
+	k->kind = flow_kind(p);
 	k->pad = 0;
 }
 

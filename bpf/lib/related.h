@@ -44,6 +44,7 @@ static __always_inline int quoted_flow_key(struct __sk_buff *skb,
 		off += sizeof(ip6);
 	}
 	k->family = p->family;
+	k->kind = CORDON_FLOW_KIND_PORTS;	/* only echo and ports are tracked below */
 	k->pad = 0;
 	if (k->protocol == IPPROTO_TCP || k->protocol == IPPROTO_UDP) {
 		__be16 ports[2];
@@ -94,6 +95,7 @@ related_flow(struct __sk_buff *skb, const struct cordon_pkt *p, __u64 now)
 		r.dport = k.sport;
 		r.protocol = k.protocol;
 		r.family = k.family;
+		r.kind = k.kind;
 		r.pad = 0;
 		f = bpf_map_lookup_elem(&cordon_flows, &r);
 	}

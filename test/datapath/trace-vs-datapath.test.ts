@@ -562,13 +562,11 @@ spec: { from: [world], to: [zz-mapped], allow: [{ protocol: tcp, ports: ["81"] }
 });
 
 describe('known disagreement: ICMP flows keyed by echo id and by type/code alike', () => {
-  // The flow key of an ICMP echo is (src, dst, id, 0) and that of any other ICMP message
-  // (src, dst, type << 8 | code, 0): an allowed echo request with id 0x0d00 makes a flow
-  // that a later timestamp request (type 13, code 0) between the same hosts hits on the fast
-  // path, so it passes although no policy allows it (and trace says deny). The fix belongs in
-  // bpf/ (tell the kinds apart in the key); until then this test fails as expected, and
-  // Jest reports it when it starts to pass.
-  test.failing('trace_corpus_4_icmp_message_after_echo_with_matching_id', async () => {
+  // An ICMP echo's flow key carries its id where any other ICMP message carries
+  // type << 8 | code: an allowed echo with id 0x0d00 once opened a flow that a timestamp
+  // request (type 13, code 0) between the same hosts then hit on the fast path. The key's
+  // kind now keeps them apart.
+  test('trace_corpus_4_icmp_message_after_echo_with_matching_id', async () => {
     const docs = parseDocuments(`
 apiVersion: cordon/v1
 kind: Segment
