@@ -103,9 +103,8 @@ export class IncrementalCompiler {
 
   private generation = 0;
   private current!: Bundle;
-  private policyCache: PolicyEntry[] | null = null;
-  /** Splices turning the previous policy array into the next (null: rebuild it whole). */
-  private policyEdits: { pair: PairState; offset: number; remove: number; insert: PolicyEntry[] }[] | null = null;
+  /** The current policy list, built on first read (null: the pairs changed since). */
+  private policyList: (() => PolicyEntry[]) | null = null;
   private policyDigestCache: string | null = null;
   /** Digest of each source identity's pairs (see hash.ts). */
   private sourceDigests = new Map<number, string>();
@@ -126,8 +125,8 @@ export class IncrementalCompiler {
 
   /**
    * The bundle of the current state. Bundles are values: successive ones share
-   * the arrays and entries that did not change (the next policy array is spliced
-   * from this one), so never modify a bundle in place.
+   * the arrays and entries that did not change, so never modify one in place.
+   * Its `policy` list is built on first read (see materialize()).
    */
   get bundle(): Bundle {
     return this.current;
@@ -277,8 +276,7 @@ export class IncrementalCompiler {
     this.ruleIds = new Map();
     this.ruleBuckets = new Map();
     this.ipc = new IpcacheState();
-    this.policyCache = this.policyDigestCache = this.rulesCache = this.rulesDigestCache = this.idsDigestCache = null;
-    this.policyEdits = null;
+    this.policyList = this.policyDigestCache = this.rulesCache = this.rulesDigestCache = this.idsDigestCache = null;
     this.ruleEdits = null;
     this.maxRuleId = 0;
     this.sourceDigests = new Map();
@@ -525,17 +523,7 @@ export class IncrementalCompiler {
       this.sourceDigests.delete(pair.src);
     }
 
-    // The next flat policy array as splices of the previous one, located in the old layout.
-    const canSplice = !fresh && this.policyCache !== null && this.policyEdits === null && results.length <= 256 && results.every((r) => r.after.length <= 4096);
-    if (canSplice) {
-      const starts = new Array<number>(this.sortedPairs.length + 1);
-      starts[0] = 0;
-      for (let i = 0; i < this.sortedPairs.length; i++) starts[i + 1] = starts[i] + this.sortedPairs[i].entries.length;
-      this.policyEdits = results.map(({ pair, before, after }) => ({ pair, offset: starts[this.pairIndex(pair)], remove: before.length, insert: after }));
-    } else {
-      this.policyCache = null;
-      this.policyEdits = null;
-    }
+    this.policyList = null;
 
     const born: PairState[] = [];
     const dead: PairState[] = [];
@@ -585,22 +573,13 @@ export class IncrementalCompiler {
   }
 
   private materialize(): Bundle {
-    if (this.policyCache && this.policyEdits) {
-      // Bundles handed out are never changed: splice a copy. Later offsets first, so
-      // earlier ones stay valid; at one offset the later pair first, so inserts end up in order.
-      const out = this.policyCache.slice();
-      this.policyEdits.sort((a, b) => b.offset - a.offset || cmpPair(b.pair, a.pair));
-      for (const e of this.policyEdits) out.splice(e.offset, e.remove, ...e.insert);
-      this.policyCache = out;
-    } else if (!this.policyCache) {
-      let n = 0;
-      for (const p of this.sortedPairs) n += p.entries.length;
-      const out: PolicyEntry[] = new Array(n);
-      let i = 0;
-      for (const p of this.sortedPairs) for (const e of p.entries) out[i++] = e;
-      this.policyCache = out;
+    if (!this.policyList) {
+      // Each pair's entries are replaced, never changed, when it is recompiled: the
+      // list of them now is this generation's policy, whatever later updates do.
+      const parts = this.sortedPairs.map((p) => p.entries);
+      let list: PolicyEntry[] | null = null;
+      this.policyList = () => (list ??= concatParts(parts));
     }
-    this.policyEdits = null;
     this.policyDigestCache ??= this.computePolicyDigest();
     if (this.rulesCache && this.ruleEdits) {
       this.rulesCache = mergeRules(this.rulesCache, this.ruleEdits.upsert, this.ruleEdits.remove);
@@ -627,17 +606,39 @@ export class IncrementalCompiler {
       this.policyWarnings = [];
       for (const n of [...this.warned].sort(cmpStr)) this.policyWarnings.push(...this.policies.get(n)!.warnings);
     }
-    this.current = {
+    const bundle = {
       generation: this.generation,
       hash: combineDigests({ identities: this.idsDigestCache, ipcache: this.ipc.digest(), policy: this.policyDigestCache, rules: this.rulesDigestCache }),
       identities: this.identities,
       ipcache: this.ipc.entries(),
-      policy: this.policyCache,
+      policy: [] as PolicyEntry[],
       rules: this.rulesCache,
       warnings: [...this.ipc.warnings(), ...this.policyWarnings],
     };
-    return this.current;
+    // The flat policy list (100,000+ entries) is built when first read: an update that
+    // is only streamed as a delta never pays for it. It reads as a plain property
+    // (JSON, spread, deep equality); assigning to it replaces it.
+    const policyList = this.policyList;
+    Object.defineProperty(bundle, 'policy', {
+      enumerable: true,
+      configurable: true,
+      get: policyList,
+      set(v: PolicyEntry[]) {
+        Object.defineProperty(bundle, 'policy', { value: v, enumerable: true, configurable: true, writable: true });
+      },
+    });
+    this.current = bundle;
+    return bundle;
   }
+}
+
+function concatParts(parts: readonly PolicyEntry[][]): PolicyEntry[] {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out: PolicyEntry[] = new Array(n);
+  let i = 0;
+  for (const p of parts) for (const e of p) out[i++] = e;
+  return out;
 }
 
 /** `rules` (by id) without the ids in `remove`, with `upsert` (by id) replacing or joining. */
