@@ -28,6 +28,8 @@ export interface DatapathFlow {
   firstSeenNs: number;
   lastSeenNs: number;
   ifindex: number;
+  /** Class of the first payload (EncryptionClass of native/lib/abi.ts); optional for recording datapaths. */
+  encryption?: string;
 }
 
 export interface DatapathPair {

@@ -172,6 +172,7 @@ export class FlowCollector {
         firstSeen: monoNsToEpochMs(f.firstSeenNs),
         lastSeen: monoNsToEpochMs(f.lastSeenNs),
         ifindex: f.ifindex,
+        encryption: f.encryption ?? '',
       });
     }
     this.prevFlows = nextFlows;

@@ -180,6 +180,8 @@ export interface WireFlowRecord {
   firstSeen: number;
   lastSeen: number;
   ifindex: number;
+  /** The datapath's class of the first payload (EncryptionClass); optional when sending, always present when received. */
+  encryption?: string;
 }
 export interface WirePairCounter {
   srcIdentity: number;
