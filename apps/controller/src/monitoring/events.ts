@@ -46,21 +46,28 @@ export interface SecurityEvent {
 
 export const SEVERITY_NUMBER: Record<EventSeverity, number> = { info: 1, low: 3, medium: 5, high: 7, critical: 9 };
 
-/** In-process fan-out of events once they have an id. */
+/** In-process fan-out of events once they have an id; the last `max` kept in a ring. */
 export class EventBus {
   readonly events$ = new Subject<SecurityEvent>();
-  private readonly ring: SecurityEvent[] = [];
-  constructor(private readonly max = 10_000) {}
+  // A fixed ring, not an array spliced at its head: a full array made every publish O(max).
+  private readonly ring: (SecurityEvent | undefined)[];
+  private head = 0;
+  private size = 0;
+  constructor(private readonly max = 10_000) {
+    this.ring = new Array(max);
+  }
 
   publish(e: SecurityEvent): void {
-    this.ring.push(e);
-    if (this.ring.length > this.max) this.ring.splice(0, this.ring.length - this.max);
+    this.ring[(this.head + this.size) % this.max] = e;
+    if (this.size < this.max) this.size++;
+    else this.head = (this.head + 1) % this.max;
     this.events$.next(e);
   }
 
   recent(afterId = 0, limit = 1000, filter?: (e: SecurityEvent) => boolean): SecurityEvent[] {
     const out: SecurityEvent[] = [];
-    for (const e of this.ring) {
+    for (let i = 0; i < this.size; i++) {
+      const e = this.ring[(this.head + i) % this.max]!;
       if (e.id <= afterId) continue;
       if (filter && !filter(e)) continue;
       out.push(e);

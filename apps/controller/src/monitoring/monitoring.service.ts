@@ -30,6 +30,13 @@ import { ObservedFlows } from './observed-flows';
 import { applyPatch, initialSettings, MonitoringSettings } from './settings';
 import { PolicyView } from './view';
 
+/**
+ * unknown_device events per tick at most; the rest of a storm (a scan from
+ * spoofed sources, an unknown table churning) is one summary event at the next
+ * tick, so the event store and the SIEM see a bounded rate whatever the sources.
+ */
+export const UNKNOWN_EVENTS_PER_TICK = 500;
+
 export const MONITOR_ACTOR: Actor = { name: 'anomaly-detector', role: 'admin', tokenId: 0, source: 'controller' };
 
 interface DropSummary {
@@ -80,6 +87,9 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
   private ticking: Promise<void> | null = null;
   private viewGeneration = -1;
   private lastDropFlush = Date.now();
+  private unknownBudget = UNKNOWN_EVENTS_PER_TICK;
+  private unknownSuppressed: string[] = [];
+  private unknownSuppressedCount = 0;
   private closed = false;
   /** Generation announced → the time it was announced (posture latency measures from it). */
   readonly announcedAt = new Map<number, number>();
@@ -160,7 +170,8 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
   }
 
   /**
-   * A drop event is where the MAC of a source shows (flow records carry none):
+   * A drop event shows the MAC of a source that no Device binds (flow records
+   * carry it only once the enforcer has seen such an event, or for bound MACs):
    * an unknown source gets its MAC and interface, and is listed even before the
    * flow records of its attempts arrive. Counters stay the flow records' job.
    */
@@ -174,6 +185,7 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
       verdict: e.verdict,
       mac: e.srcMac || undefined,
       ifindex: e.ifindex,
+      interface: e.interface || undefined,
       segment: e.srcSegment || this.view.identityName(e.srcIdentity),
       at: e.at.getTime(),
     });
@@ -197,8 +209,9 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
         if (reason === 'tick') {
           const out: Anomaly[] = [];
           this.detector.flush(Date.now(), out);
-          for (const a of out) await this.raise(a);
+          await Promise.all(out.map((a) => this.raise(a)));
           if (Date.now() - this.lastDropFlush >= this.settings.dropSummaryMs) await this.flushDrops();
+          await this.flushUnknownSummary();
         }
         for (const f of this.onTick) await f(reason, this.viewGeneration);
         await this.tailAudit();
@@ -276,6 +289,12 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
   private emitUnknown(address: string): Promise<SecurityEvent> | undefined {
     const u = this.unknown.get(address);
     if (!u) return;
+    if (this.unknownBudget <= 0) {
+      this.unknownSuppressedCount++;
+      if (this.unknownSuppressed.length < 10) this.unknownSuppressed.push(address);
+      return;
+    }
+    this.unknownBudget--;
     return this.emit({
       at: u.firstSeen,
       type: 'unknown_device',
@@ -286,6 +305,25 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
       source: { ip: u.address, mac: u.mac ?? undefined, segment: u.segment },
       enforcer: u.enforcer,
       data: { unknown: { ...u } },
+    });
+  }
+
+  /** One event for the unknown devices beyond this tick's budget; a fresh budget. */
+  private async flushUnknownSummary(): Promise<void> {
+    this.unknownBudget = UNKNOWN_EVENTS_PER_TICK;
+    const n = this.unknownSuppressedCount;
+    if (n === 0) return;
+    const examples = this.unknownSuppressed;
+    this.unknownSuppressedCount = 0;
+    this.unknownSuppressed = [];
+    await this.emit({
+      at: new Date().toISOString(),
+      type: 'unknown_device',
+      action: 'unknown-devices-seen-summary',
+      severity: 'medium',
+      message: `${n} more unknown device(s) seen beyond ${UNKNOWN_EVENTS_PER_TICK} events per ${this.settings.tickMs} ms (e.g. ${examples.join(', ')}); cordon get devices --unknown lists them`,
+      device: null,
+      data: { unknownDevices: n, examples },
     });
   }
 
@@ -338,10 +376,12 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
     this.drops = new Map();
     this.dropsOverflow = 0;
     this.lastDropFlush = Date.now();
+    // Queued together, written by the event store in a few multi-row statements.
+    const written: Promise<unknown>[] = [];
     for (const d of drops.values()) {
       const spoof = d.reason === 'spoofed';
       const rule = d.ruleId ? this.view.rules.get(d.ruleId) : undefined;
-      await this.emit({
+      written.push(this.emit({
         at: new Date(d.last).toISOString(),
         type: spoof ? 'spoofing' : 'drop',
         action: spoof ? 'spoofed-packet-dropped' : d.verdict === 'audit' ? 'flow-would-drop' : 'flow-dropped',
@@ -358,17 +398,19 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
         packets: d.packets,
         bytes: d.bytes,
         data: { interval: { start: new Date(d.first).toISOString(), end: new Date(d.last).toISOString() }, verdict: d.verdict },
-      });
+      }));
     }
     if (overflow) {
-      await this.emit({ at: new Date().toISOString(), type: 'drop', action: 'flow-dropped-summary', severity: 'low', message: `${overflow} more dropped packet(s) in flows beyond the summary table`, packets: overflow });
+      written.push(this.emit({ at: new Date().toISOString(), type: 'drop', action: 'flow-dropped-summary', severity: 'low', message: `${overflow} more dropped packet(s) in flows beyond the summary table`, packets: overflow }));
     }
+    await Promise.all(written);
   }
 
   private async tailAudit(): Promise<void> {
     if (this.lastAuditId < 0) return;
     for (;;) {
       const page = await this.store.pageAudit(200, this.lastAuditId);
+      const written: Promise<unknown>[] = [];
       for (const e of page.items) {
         this.lastAuditId = e.id;
         let type: SecurityEvent['type'] = 'audit';
@@ -385,7 +427,7 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
           type = 'revocation';
           severity = 'medium';
         }
-        await this.emit({
+        written.push(this.emit({
           at: e.at,
           type,
           action: e.action.replace(/\./g, '-'),
@@ -396,8 +438,9 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
           actor: e.actor,
           reason,
           data: { auditId: e.id, target: e.target, source: e.source, diff: e.diff, hash: e.hash },
-        });
+        }));
       }
+      await Promise.all(written);
       if (!page.nextCursor || page.items.length === 0) break;
     }
   }
