@@ -4,6 +4,8 @@
 #  2. the controller's compile time at site scale and for a one-policy delta
 #  3. the namespace gateway through ../shared/bench/netbench: no filter,
 #     iptables, nftables and Cordon with the same rule count
+#  4. the extras in scripts/bench/ (control latency, flow throughput, enforcer
+#     memory, device credentials: certs/s, revoke to CRL, CRL at 100,000)
 # Results: bench-results/*.json; a summary on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,7 +29,7 @@ console.log("payload classification, established flow with payload: on", r.class
 echo "== controller: compile at site scale (1,000 segments, 10,000 devices, 10,000 policies), REST apply, memory"
 npx tsx scripts/bench/controller.ts | tee "$out/controller.json"
 
-for extra in control-latency flow-throughput enforcer-memory; do
+for extra in control-latency flow-throughput enforcer-memory credentials; do
   if [ -f "scripts/bench/$extra.ts" ]; then
     echo "== $extra"
     npx tsx "scripts/bench/$extra.ts" | tee "$out/$extra.json"
