@@ -5,6 +5,7 @@
  * a recording implementation (never for claims about packets).
  */
 import type { IpcacheEntry, PolicyEntry } from '../../../native/lib/abi';
+import type { RawFlows } from '../../../native/lib/datapath';
 
 export type Direction = 'ingress' | 'egress';
 export type Verdict = 'allow' | 'deny' | 'audit';
@@ -30,6 +31,8 @@ export interface DatapathFlow {
   ifindex: number;
   /** Class of the first payload (EncryptionClass of native/lib/abi.ts); optional for recording datapaths. */
   encryption?: string;
+  /** The source's bound MAC, '' or absent when not bound. */
+  srcMac?: string;
 }
 
 export interface DatapathPair {
@@ -67,6 +70,8 @@ export interface DatapathPort {
   applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean }): Promise<{ epoch: number; durationMs: number }>;
   state(): { epoch: number; generation: number; auditAll: boolean };
   flows(): Promise<DatapathFlow[]> | DatapathFlow[];
+  /** Both flow tables undecoded (native/lib/datapath.ts FLOW_ENTRY layout); the collector prefers it to flows(). */
+  flowsRaw?(): Promise<RawFlows>;
   pairStats(): DatapathPair[];
   reasonStats(): Record<string, { packets: number; bytes: number }>;
   mapFill(): Record<string, { entries: number; max: number }>;

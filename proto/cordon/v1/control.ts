@@ -180,6 +180,10 @@ export interface WireFlowRecord {
   firstSeen: number;
   lastSeen: number;
   ifindex: number;
+  /** Optional when sending (proto3 default: empty); always present when received. */
+  srcMac?: string;
+  /** The interface's name on the enforcer; optional when sending, always present when received. */
+  interface?: string;
   /** The datapath's class of the first payload (EncryptionClass); optional when sending, always present when received. */
   encryption?: string;
 }
@@ -208,6 +212,8 @@ export interface WireSecurityEvent {
   ruleId: number;
   ifindex: number;
   srcMac: string;
+  /** The interface's name on the enforcer; optional when sending, always present when received. */
+  interface?: string;
 }
 export interface FlowBatch {
   enforcer: string;

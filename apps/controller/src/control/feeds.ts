@@ -63,6 +63,8 @@ export interface SecurityEvent {
   ifindex: number;
   /** Empty when unknown. */
   srcMac: string;
+  /** The interface's name on the enforcer; empty when unknown. */
+  interface?: string;
 }
 
 export type FlowFeed = Subject<FlowFeedItem>;

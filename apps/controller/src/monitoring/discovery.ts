@@ -32,6 +32,8 @@ export interface DropSighting {
   verdict: string;
   mac?: string;
   ifindex?: number;
+  /** The interface's name, when the enforcer resolved it. */
+  interface?: string;
   segment: string;
   /** Unix ms. */
   at: number;
@@ -68,7 +70,8 @@ export class UnknownDevices {
         tried: [],
       };
     }
-    if (r.mac) u.mac = r.mac.toLowerCase();
+    const mac = r.srcMac || r.mac;
+    if (mac) u.mac = mac.toLowerCase();
     if (r.interface) u.interface = r.interface;
     else if (!u.interface && r.ifindex) u.interface = `ifindex ${r.ifindex}`;
     u.enforcer = enforcer;
@@ -103,7 +106,8 @@ export class UnknownDevices {
       u = { address: e.src, mac: null, interface: null, enforcer, segment: e.segment, firstSeen: iso, lastSeen: iso, flows: 0, packets: 0, bytes: 0, denied: 0, tried: [] };
     }
     if (e.mac) u.mac = e.mac.toLowerCase();
-    if (!u.interface && e.ifindex) u.interface = `ifindex ${e.ifindex}`;
+    if (e.interface) u.interface = e.interface;
+    else if (!u.interface && e.ifindex) u.interface = `ifindex ${e.ifindex}`;
     u.enforcer = enforcer;
     if (iso > u.lastSeen) u.lastSeen = iso;
     if (iso < u.firstSeen) u.firstSeen = iso;

@@ -27,9 +27,12 @@ export interface FlowRecord {
   firstSeen?: number;
   lastSeen?: number;
   ifindex?: number;
-  /** Not in FlowRecord yet: when a drop event or the enforcer knows them. */
-  mac?: string;
+  /** FlowRecord.src_mac: the source's MAC when the enforcer knows it ('' when not). */
+  srcMac?: string;
+  /** FlowRecord.interface: the name of ifindex on the enforcer ('' when not resolved). */
   interface?: string;
+  /** The source MAC as tests and replays may give it (srcMac is the wire's). */
+  mac?: string;
 }
 
 export type ShortVerdict = 'allow' | 'deny' | 'audit' | 'none';

@@ -382,6 +382,7 @@ export class ControlServer {
       policy: this.policyOf(e.ruleId),
       ifindex: e.ifindex,
       srcMac: e.srcMac,
+      interface: e.interface ?? '',
     };
   }
 

@@ -75,6 +75,7 @@ export function checkFlowBatch(r: unknown): Problem {
     if (!verdictOk(f.verdict) || !REASONS.has(f.reason)) return `flows[${i}]: unknown verdict or reason`;
     if (f.family !== 4 && f.family !== 6) return `flows[${i}].family: must be 4 or 6`;
     if (f.sport > 65535 || f.dport > 65535 || f.protocol > 255) return `flows[${i}]: port or protocol out of range`;
+    if ((f.srcMac !== undefined && !str(f.srcMac, 17)) || (f.interface !== undefined && !str(f.interface, 64))) return `flows[${i}]: src_mac at most 17 characters, interface at most 64`;
     for (const k of ['packetsFwd', 'bytesFwd', 'packetsRev', 'bytesRev', 'firstSeen', 'lastSeen', 'srcIdentity', 'dstIdentity', 'ruleId'] as const) {
       if (!uint(f[k])) return `flows[${i}].${k}: must be a non-negative integer`;
     }
@@ -84,6 +85,7 @@ export function checkFlowBatch(r: unknown): Problem {
   if (b.eventsLost !== undefined && !uint(b.eventsLost)) return 'events_lost: must be a non-negative integer';
   for (const [i, e] of events.entries()) {
     if (!str(e.src, 64) || !str(e.dst, 64) || !str(e.srcMac, 17)) return `events[${i}]: src/dst at most 64 characters, src_mac at most 17`;
+    if (e.interface !== undefined && !str(e.interface, 64)) return `events[${i}].interface: at most 64 characters`;
     if (e.verdict !== 'VERDICT_DENY' && e.verdict !== 'VERDICT_AUDIT') return `events[${i}].verdict: must be DENY or AUDIT`;
     if (!REASONS.has(e.reason)) return `events[${i}].reason: unknown`;
     if (e.family !== 4 && e.family !== 6) return `events[${i}].family: must be 4 or 6`;
