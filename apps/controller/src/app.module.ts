@@ -12,6 +12,7 @@ import type { ControllerConfig } from './config';
 import { ControlModule } from './control/control.module';
 import { CredentialsModule } from './credentials/credentials.module';
 import { MonitoringModule } from './monitoring/monitoring.module';
+import { PlaintextModule } from './plaintext/plaintext.module';
 import { BUNDLE_SOURCE, CONTROL_CONFIG, CONTROL_STORE, type ControlConfig } from './control/control.ports';
 import { DocumentsController } from './documents/documents.controller';
 import { EnforcersController } from './enforcers/enforcers.controller';
@@ -62,7 +63,7 @@ export class AppModule {
   static forRoot(ctx: AppContext): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(ctx), ControlModule, CredentialsModule, MonitoringModule],
+      imports: [CoreModule.forRoot(ctx), ControlModule, CredentialsModule, MonitoringModule, PlaintextModule],
       controllers: [
         HealthController,
         OpenApiController,

@@ -1,0 +1,118 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Traffic in clear (issue 7): every flow batch the enforcers send (FLOW_FEED of
+ * control/feeds.ts) is counted by the class of each flow's first payload, per
+ * source device and per source segment (encryption-stats.ts), for
+ * GET /v1/report/plaintext and the controller's /metrics:
+ *
+ *   cordon_flows_by_encryption_total{src_segment,class}   flows, counted once
+ *   cordon_bytes_by_encryption_total{src_segment,class}   bytes, both directions
+ *   cordon_plaintext_share{src_segment,measure}           flows|bytes in clear / all
+ *
+ * Labels are bounded by the segments of the policy (and the fixed classes),
+ * never by devices: per device numbers are in the report only.
+ */
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { Counter, Gauge } from 'prom-client';
+import type { Subscription } from 'rxjs';
+import { toDocument } from '../apply/apply.service';
+import { BundleService } from '../bundles/bundle.service';
+import type { Bundle } from '../compiler/compile';
+import { FLOW_FEED, type FlowFeed } from '../control/feeds';
+import { MetricsService } from '../metrics/metrics.service';
+import { PolicyView } from '../monitoring/view';
+import type { Store } from '../store/store';
+import { LOGGER, STORE } from '../tokens';
+import { EncryptionStats, type EncryptionFlowRecord, type SourceOf } from './encryption-stats';
+
+@Injectable()
+export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy {
+  readonly stats: EncryptionStats;
+  private view = new PolicyView([], null);
+  private viewGeneration = -1;
+  private refreshing: Promise<void> | null = null;
+  private readonly subs: Subscription[] = [];
+  private readonly log: Logger;
+
+  constructor(
+    @Inject(STORE) private readonly store: Store,
+    @Inject(BundleService) private readonly bundles: BundleService,
+    @Inject(MetricsService) metrics: MetricsService,
+    @Inject(LOGGER) log: Logger,
+    @Optional() @Inject(FLOW_FEED) private readonly flowFeed?: FlowFeed,
+  ) {
+    this.log = log.child({ feature: 'plaintext' });
+    const registry = metrics.registry;
+    const labelNames = ['src_segment', 'class'] as const;
+    const flows = new Counter({ name: 'cordon_flows_by_encryption_total', help: 'TCP and UDP flows by source segment and the class of their first payload (tls, dtls, ssh, quic; in clear: plaintext, mqtt, http, coap; unknown)', labelNames, registers: [registry] });
+    const bytes = new Counter({ name: 'cordon_bytes_by_encryption_total', help: 'Bytes (both directions) of TCP and UDP flows by source segment and class of their first payload', labelNames, registers: [registry] });
+    this.stats = new EncryptionStats((segment, cls, n, b) => {
+      const labels = { src_segment: segment, class: cls };
+      if (n) flows.inc(labels, n);
+      if (b) bytes.inc(labels, b);
+    });
+    const stats = this.stats;
+    new Gauge({
+      name: 'cordon_plaintext_share',
+      help: 'Share (0..1) of a source segment\'s flows or bytes sent in clear, since the controller started',
+      labelNames: ['src_segment', 'measure'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [segment, s] of stats.segmentSummaries()) {
+          if (s.flowShareInClear !== null) this.set({ src_segment: segment, measure: 'flows' }, s.flowShareInClear);
+          if (s.bytesShareInClear !== null) this.set({ src_segment: segment, measure: 'bytes' }, s.bytesShareInClear);
+        }
+      },
+    });
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    await this.refreshView().catch((err) => this.log.warn({ err: (err as Error).message }, 'plaintext: could not read the policy'));
+    this.subs.push(this.bundles.generation$.subscribe(() => void this.refreshView().catch((err) => this.log.warn({ err: (err as Error).message }, 'plaintext: could not read the policy'))));
+    if (this.flowFeed) {
+      this.subs.push(
+        this.flowFeed.subscribe((b) => {
+          try {
+            this.ingest(b.enforcer, b.flows as EncryptionFlowRecord[], b.at);
+          } catch (err) {
+            this.log.warn({ err: (err as Error).message, enforcer: b.enforcer }, 'plaintext: could not count a flow batch');
+          }
+        }),
+      );
+    }
+  }
+
+  onModuleDestroy(): void {
+    for (const s of this.subs) s.unsubscribe();
+  }
+
+  /** Counts one batch with the policy known now (device names, segments). Synchronous: runs on the gRPC receive path. */
+  ingest(enforcer: string, flows: EncryptionFlowRecord[], at: Date = new Date()): void {
+    const view = this.view;
+    const sourceOf = (r: EncryptionFlowRecord): SourceOf => {
+      const device = view.deviceOf(r.src) ?? null;
+      // The identity the datapath gave the source is the segment it enforced;
+      // a Device outside every segment's CIDRs falls back to the policy's answer.
+      const bySegment = view.identityName(r.srcIdentity);
+      return { device, segment: r.srcIdentity ? bySegment : device ? (view.segmentOfDevice.get(device) ?? bySegment) : bySegment };
+    };
+    this.stats.ingest(enforcer, flows, sourceOf, at.getTime());
+  }
+
+  /** The policy view: rebuilt when the generation moves, one refresh at a time. */
+  refreshView(): Promise<void> {
+    const run = async () => {
+      const gen = await this.store.latestGeneration();
+      if (gen === this.viewGeneration) return;
+      const rows = await this.store.listDocuments();
+      const latest = await this.store.latestBundle();
+      this.view = new PolicyView(rows.map(toDocument), (latest?.bundle as Bundle | undefined) ?? null);
+      this.viewGeneration = gen;
+    };
+    const p = (this.refreshing ?? Promise.resolve()).then(run, run);
+    this.refreshing = p;
+    return p;
+  }
+}
