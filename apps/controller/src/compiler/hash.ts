@@ -3,8 +3,8 @@
  * (fresh or incrementally) and of its generation and warnings.
  *
  * It is a two-level hash tree so that a small change costs a small rehash:
- *   pair digest    = sha256 of the canonical lines of one identity pair's entries
- *   source digest  = sha256 of "dst pair-digest" lines of one source identity's pairs, by dst
+ *   source digest  = sha256 of the canonical lines of one source identity's
+ *                    entries, in bundle order (each line names its pair)
  *   policy digest  = sha256 of "src source-digest" lines, by src
  *   rule bucket    = sha256 of the canonical lines of rules with ids in [256b, 256b + 256)
  *   rules digest   = sha256 of "b bucket-digest" lines, in bucket order
@@ -43,18 +43,19 @@ function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-/** Digest of one pair's entries, in bundle order. */
-export function pairDigest(entries: readonly PolicyEntry[]): string {
-  let s = '';
-  for (const e of entries) s += canonicalPolicyEntry(e) + '\n';
-  return sha256(s);
-}
 
-/** Digest of one source identity's (dst, pair digest) pairs, given in dst order. */
-export function sourceDigest(pairs: Iterable<{ dst: number; digest: string }>): string {
-  let s = '';
-  for (const p of pairs) s += `${p.dst} ${p.digest}\n`;
-  return sha256(s);
+/** Digest of one source identity's entries, given as its pairs' entry lists in dst order. */
+export function sourceDigest(pairs: Iterable<readonly PolicyEntry[]>): string {
+  const h = createHash('sha256');
+  let chunk = '';
+  for (const entries of pairs) {
+    for (const e of entries) chunk += canonicalPolicyEntry(e) + '\n';
+    if (chunk.length > 1 << 16) {
+      h.update(chunk);
+      chunk = '';
+    }
+  }
+  return h.update(chunk).digest('hex');
 }
 
 /** Digest of (src, source digest) pairs, given in src order. */
@@ -112,16 +113,11 @@ export function combineDigests(d: { identities: string; ipcache: string; policy:
 /** The hash of a whole bundle (policy entries grouped by pair and rules by id, as compile() orders them). */
 export function bundleHash(b: Pick<Bundle, 'identities' | 'ipcache' | 'policy' | 'rules'>): string {
   const sources: { src: number; digest: string }[] = [];
-  let pairs: { dst: number; digest: string }[] = [];
   for (let i = 0; i < b.policy.length; ) {
-    const { srcIdentity: src, dstIdentity: dst } = b.policy[i];
+    const src = b.policy[i].srcIdentity;
     let j = i + 1;
-    while (j < b.policy.length && b.policy[j].srcIdentity === src && b.policy[j].dstIdentity === dst) j++;
-    pairs.push({ dst, digest: pairDigest(b.policy.slice(i, j)) });
-    if (j === b.policy.length || b.policy[j].srcIdentity !== src) {
-      sources.push({ src, digest: sourceDigest(pairs) });
-      pairs = [];
-    }
+    while (j < b.policy.length && b.policy[j].srcIdentity === src) j++;
+    sources.push({ src, digest: sourceDigest([b.policy.slice(i, j)]) });
     i = j;
   }
   const buckets: { bucket: number; digest: string }[] = [];

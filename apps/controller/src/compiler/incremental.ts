@@ -6,9 +6,10 @@
  * What it keeps:
  *   - per policy: the identities of its `from` and `to`, its rules with their
  *     ids and port/type blocks (so a pair never re-parses a rule);
- *   - per identity pair: the policies covering it, its sorted entries and
- *     their digest (see hash.ts), so a change recompiles only the pairs of the
- *     policies it touches and rehashes only those;
+ *   - per identity pair: the policies covering it and its sorted entries, and
+ *     per source identity the digest of its pairs (see hash.ts), so a change
+ *     recompiles only the pairs of the policies it touches and rehashes only
+ *     their sources;
  *   - the ipcache rows and their owners (see ipcache.ts);
  *   - rules by id, hashed in buckets of 256 ids.
  *
@@ -28,7 +29,7 @@ import type { PolicyEntry } from '../../../../native/lib/abi';
 import type { Device, Document, Policy, Segment } from '../policy/schema';
 import type { Bundle, CompileOptions, RuleInfo } from './compile';
 import { BundleDelta, diffBundles, policyKeyRef, PolicyKeyRef } from './delta';
-import { canonicalRule, combineDigests, identitiesDigest, pairDigest, policyDigest, RULE_BUCKET, ruleBucketDigest, rulesDigest, sourceDigest } from './hash';
+import { canonicalRule, combineDigests, identitiesDigest, policyDigest, RULE_BUCKET, ruleBucketDigest, rulesDigest, sourceDigest } from './hash';
 import { assignIdentities } from './identities';
 import { IpcacheState } from './ipcache';
 import { compareInnerKeys, entryInnerKey, ruleKeys } from './keys';
@@ -67,7 +68,6 @@ interface PairState {
   dst: number;
   policies: Set<string>;
   entries: PolicyEntry[];
-  digest: string;
 }
 
 const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -438,7 +438,7 @@ export class IncrementalCompiler {
       this.forPairs(st, (src, dst) => {
         const k = pairKey(src, dst);
         let pair = this.pairs.get(k);
-        if (!pair) this.pairs.set(k, (pair = { key: k, src, dst, policies: new Set(), entries: [], digest: '' }));
+        if (!pair) this.pairs.set(k, (pair = { key: k, src, dst, policies: new Set(), entries: [] }));
         pair.policies.add(n);
         dirtyPairs.add(pair);
       });
@@ -529,7 +529,6 @@ export class IncrementalCompiler {
     const dead: PairState[] = [];
     for (const { pair, before, after } of results) {
       pair.entries = after;
-      pair.digest = after.length ? pairDigest(after) : '';
       if (pair.policies.size === 0) this.pairs.delete(pair.key);
       if (!before.length && after.length) born.push(pair);
       else if (before.length && !after.length) dead.push(pair);
@@ -565,7 +564,7 @@ export class IncrementalCompiler {
       let j = i + 1;
       while (j < pairs.length && pairs[j].src === src) j++;
       let digest = this.sourceDigests.get(src);
-      if (digest === undefined) this.sourceDigests.set(src, (digest = sourceDigest(pairs.slice(i, j))));
+      if (digest === undefined) this.sourceDigests.set(src, (digest = sourceDigest(pairs.slice(i, j).map((p) => p.entries))));
       sources.push({ src, digest });
       i = j;
     }
