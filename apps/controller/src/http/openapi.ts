@@ -42,6 +42,63 @@ export const OPENAPI = {
       StoredDocument: { allOf: [{ $ref: '#/components/schemas/Document' }, { type: 'object', properties: { version: { type: 'integer' }, createdAt: { type: 'string' }, updatedAt: { type: 'string' } } }] },
       ChangeResult: { type: 'object', properties: { dryRun: { type: 'boolean' }, changed: { type: 'boolean' }, generation: { type: 'integer' }, hash: { type: 'string' }, documents: { type: 'array', items: { type: 'object' } }, warnings: { type: 'array', items: { type: 'string' } } } },
       AuditEntry: { type: 'object', properties: { id: { type: 'integer' }, at: { type: 'string' }, actor: { type: 'string' }, source: { type: 'string' }, action: { type: 'string' }, target: { type: 'string' }, diff: {}, prevHash: { type: 'string' }, hash: { type: 'string' } } },
+      ShareSummary: {
+        type: 'object',
+        description: 'TCP/UDP flows by the class of their first payload (encrypted: tls, dtls, ssh, quic; in clear: plaintext, mqtt, http, coap; unknown). A flow counts once, its bytes both directions.',
+        properties: {
+          flows: { type: 'integer' },
+          flowsInClear: { type: 'integer' },
+          flowsEncrypted: { type: 'integer' },
+          flowShareInClear: { type: 'number', nullable: true, minimum: 0, maximum: 1 },
+          bytes: { type: 'integer' },
+          bytesInClear: { type: 'integer' },
+          bytesEncrypted: { type: 'integer' },
+          bytesShareInClear: { type: 'number', nullable: true, minimum: 0, maximum: 1 },
+          refusedInClear: { type: 'integer', description: 'flows in clear dropped by a rule with encryption: required (reason plaintext)' },
+          byClass: { type: 'object', additionalProperties: { type: 'object', properties: { flows: { type: 'integer' }, bytes: { type: 'integer' } } } },
+          clearTo: { type: 'array', items: { type: 'string', example: '10.0.2.2:1883/tcp' } },
+          lastSeen: { type: 'string', nullable: true },
+        },
+      },
+      PlaintextReport: {
+        type: 'object',
+        properties: {
+          since: { type: 'string', description: 'counted since the controller started' },
+          total: { $ref: '#/components/schemas/ShareSummary' },
+          segments: { type: 'array', items: { allOf: [{ $ref: '#/components/schemas/ShareSummary' }, { type: 'object', properties: { segment: { type: 'string' } } }] } },
+          devices: {
+            type: 'array',
+            description: 'by source, most in clear first; device is null for an address no Device claims',
+            items: { allOf: [{ $ref: '#/components/schemas/ShareSummary' }, { type: 'object', properties: { device: { type: 'string', nullable: true }, addresses: { type: 'array', items: { type: 'string' } }, segment: { type: 'string' } } }] },
+          },
+          sourcesOverflow: { type: 'integer' },
+          classes: { type: 'object', properties: { encrypted: { type: 'array', items: { type: 'string' } }, inClear: { type: 'array', items: { type: 'string' } } } },
+        },
+      },
+      CredentialRequest: {
+        type: 'object',
+        properties: {
+          kind: { type: 'string', enum: ['certificate', 'psk'], default: 'certificate' },
+          csr: { type: 'string', description: 'PKCS#10 (PEM); without it the controller makes the key and returns it once' },
+          overlap: { type: 'string', example: '24h', description: 'rotate: how long the previous credentials keep working' },
+        },
+      },
+      IssuedCredential: {
+        type: 'object',
+        description: 'privateKey and psk appear in this answer only',
+        properties: {
+          device: { type: 'string' },
+          kind: { type: 'string', enum: ['certificate', 'psk'] },
+          id: { type: 'string', description: 'certificate serial (hex) or PSK identity' },
+          notAfter: { type: 'string' },
+          certificate: { type: 'string' },
+          privateKey: { type: 'string' },
+          identity: { type: 'string' },
+          psk: { type: 'string' },
+          pskFile: { type: 'string' },
+          retiring: { type: 'object', properties: { ids: { type: 'array', items: { type: 'string' } }, at: { type: 'string' } } },
+        },
+      },
       Enforcer: { type: 'object', properties: { name: { type: 'string' }, enrolledAt: { type: 'string' }, lastSeen: { type: 'string' }, generation: { type: 'integer' }, status: { type: 'object' }, certSerial: { type: 'string' }, revoked: { type: 'boolean' } } },
     },
   },
@@ -89,6 +146,86 @@ export const OPENAPI = {
     '/v1/quarantine': {
       get: { summary: 'Quarantined devices', tags: ['quarantine'], responses: { 200: ok('Devices'), ...errors } },
       post: { summary: 'Quarantine a device (operator)', tags: ['quarantine'], requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { device: { type: 'string' }, reason: { type: 'string' } } } } } }, responses: { 200: ok('The change'), 404: problem, ...errors } },
+    },
+    '/v1/report/plaintext': {
+      get: {
+        summary: 'Share of flows and bytes sent in clear, per source device and segment, since the controller started (cordon report plaintext)',
+        tags: ['reports'],
+        parameters: [
+          { name: 'segment', in: 'query', schema: { type: 'string' }, description: 'only this source segment' },
+          { name: 'device', in: 'query', schema: { type: 'string' }, description: 'only this Device (or source address)' },
+          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 0, maximum: 100000 }, description: 'at most this many devices' },
+        ],
+        responses: { 200: ok('The report', { $ref: '#/components/schemas/PlaintextReport' }), ...errors },
+      },
+    },
+    '/v1/ca/cert': {
+      get: {
+        summary: 'The device CA certificate (no token); EST /.well-known/est/cacerts serves it too, on the --est listener',
+        tags: ['credentials'],
+        security: [],
+        parameters: [{ name: 'format', in: 'query', schema: { type: 'string', enum: ['pem', 'der'], default: 'pem' } }],
+        responses: { 200: { description: 'application/x-pem-file or application/pkix-cert' } },
+      },
+    },
+    '/v1/ca/crl': {
+      get: {
+        summary: 'The CRL, republished on every revocation (no token); header X-CRL-Number',
+        tags: ['credentials'],
+        security: [],
+        parameters: [{ name: 'format', in: 'query', schema: { type: 'string', enum: ['der', 'pem'], default: 'der' } }],
+        responses: { 200: { description: 'application/pkix-crl or application/x-pem-file' } },
+      },
+    },
+    '/v1/devices/{name}/credentials': {
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' }, description: 'the Device' }],
+      get: { summary: 'Credential status of a device: valid, revoked, expired or none, and each credential (no secrets)', tags: ['credentials'], responses: { 200: ok('Status and items'), 404: problem, ...errors } },
+      post: {
+        summary: 'Issue a certificate (from a CSR, or with a key made here and returned once) or a PSK (operator; audited)',
+        tags: ['credentials'],
+        requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/CredentialRequest' } } } },
+        responses: { 201: ok('The credential; secrets shown once', { $ref: '#/components/schemas/IssuedCredential' }), 404: problem, ...errors },
+      },
+    },
+    '/v1/devices/{name}/credentials/rotate': {
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' }, description: 'the Device' }],
+      post: {
+        summary: 'Issue a new certificate or PSK; the previous ones keep working for the overlap, then are revoked (operator; audited)',
+        tags: ['credentials'],
+        requestBody: { content: { 'application/json': { schema: { $ref: '#/components/schemas/CredentialRequest' } } } },
+        responses: { 201: ok('The new credential and what retires when', { $ref: '#/components/schemas/IssuedCredential' }), 404: problem, ...errors },
+      },
+    },
+    '/v1/devices/{name}/credentials/revoke': {
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' }, description: 'the Device' }],
+      post: {
+        summary: 'Revoke at once (operator; audited): all credentials of the device, one kind, or one id; the CRL and PSK file are republished',
+        tags: ['credentials'],
+        requestBody: {
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  kind: { type: 'string', enum: ['certificate', 'psk'] },
+                  id: { type: 'string', description: 'certificate serial or PSK identity' },
+                  reason: { type: 'string', enum: ['unspecified', 'keyCompromise', 'superseded', 'cessationOfOperation'] },
+                },
+              },
+            },
+          },
+        },
+        responses: { 200: ok('{device, revoked: [ids]}'), 404: problem, ...errors },
+      },
+    },
+    '/v1/devices/{name}/enrollment-tokens': {
+      parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' }, description: 'the Device' }],
+      post: {
+        summary: 'A one-time token for EST simpleenroll (HTTP Basic: the device name and this token) (operator)',
+        tags: ['credentials'],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { ttl: { type: 'string', example: '1h' } } } } } },
+        responses: { 201: ok('{device, username, token, expiresAt, est}; the token is shown once'), 404: problem, ...errors },
+      },
     },
     '/v1/quarantine/{device}': { delete: { summary: 'Release a device (operator)', tags: ['quarantine'], parameters: [{ name: 'device', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: ok('The change'), 404: problem, ...errors } } },
   } as Record<string, object>,
