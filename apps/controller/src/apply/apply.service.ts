@@ -2,18 +2,19 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Actor } from '../auth/roles';
 import { BundleService } from '../bundles/bundle.service';
-import { compile, type Bundle } from '../compiler/compile';
-import { assignIdentities } from '../compiler/identities';
-import { runPolicyTests } from '../compiler/trace';
+import type { Bundle } from '../compiler/compile';
+import type { BundleDelta } from '../compiler/delta';
+import type { DocumentRef, IncrementalCompiler } from '../compiler/incremental';
 import { Problem } from '../http/problem';
 import { MetricsService } from '../metrics/metrics.service';
 import { DocumentValidationError, formatIssue, parseDocuments, type Issue } from '../policy/parse';
-import { checkReferences } from '../policy/references';
-import type { Document } from '../policy/schema';
-import { canonicalJson } from '../store/canonical';
-import type { StoredDocument, Store, StoreWriter } from '../store/store';
+import type { Document, PolicyTest } from '../policy/schema';
+import type { Store, StoreWriter } from '../store/store';
 import { LOGGER, STORE } from '../tokens';
 import { fieldDiff, type FieldChange } from './field-diff';
+import { runPolicyTestsScoped } from './policy-tests';
+import { scopedReferenceCheck } from './scoped-references';
+import { docKey, loadSiteState, normalize, type SiteState } from './site-state';
 
 export interface DocumentChange {
   kind: string;
@@ -32,27 +33,42 @@ export interface ChangeResult {
   warnings: string[];
 }
 
-/** Stored rows → documents as the compiler takes them. */
-export function toDocument(d: StoredDocument): Document {
-  return {
-    apiVersion: d.apiVersion,
-    kind: d.kind,
-    metadata: Object.keys(d.labels ?? {}).length ? { name: d.name, labels: d.labels } : { name: d.name },
-    spec: d.spec,
-  } as Document;
-}
+export { toDocument } from './site-state';
 
-const key = (kind: string, name: string) => `${kind}/${name}`;
+const key = docKey;
 const comparable = (d: Document) => ({ apiVersion: d.apiVersion, metadata: { labels: d.metadata.labels ?? {} }, spec: d.spec });
+
+/** What a change does, worked out against the in-memory site before anything is compiled or stored. */
+interface ChangePlan {
+  /** Documents created or changed (normalized), of any kind. */
+  upsert: Document[];
+  remove: DocumentRef[];
+  /** The new quarantine list; omitted: unchanged. */
+  quarantined?: string[];
+  /** Keys of the documents the request named (their warnings are shown). */
+  named: Set<string>;
+  changes: DocumentChange[];
+  write: () => Promise<void>;
+}
 
 /**
  * Every change to documents or quarantine goes through here: in one transaction
  * holding the change lock, it validates, compiles the would-be bundle, runs every
  * PolicyTest against it and only then stores documents, identities, the new bundle
  * generation and the audit entry. A dry run does the same and rolls back.
+ *
+ * The site is kept in memory (site-state.ts) at the newest generation this
+ * controller knows: a change is compiled incrementally on it, checked against
+ * what it touches, and undone again when the apply is refused, a dry run or
+ * not committed. When the store holds a newer generation (another controller
+ * applied) the site is read again from the store first.
  */
 @Injectable()
 export class ApplyService {
+  private site: SiteState | null = null;
+  /** Changes from this process one at a time (the store's lock orders them across controllers). */
+  private queue: Promise<unknown> = Promise.resolve();
+
   constructor(
     @Inject(STORE) private readonly store: Store,
     @Inject(BundleService) private readonly bundles: BundleService,
@@ -67,7 +83,7 @@ export class ApplyService {
 
   async apply(input: string | unknown[], opts: { dryRun: boolean; actor: Actor; source?: string }): Promise<ChangeResult> {
     return this.timed(async () => {
-      const docs = this.parse(input, opts.source);
+      const docs = this.parse(input, opts.source).map(normalize);
       const seen = new Map<string, number>();
       docs.forEach((d, i) => {
         const k = key(d.kind, d.metadata.name);
@@ -78,37 +94,31 @@ export class ApplyService {
         }
         seen.set(k, i);
       });
-      return this.change(opts.dryRun, opts.actor, 'apply', `${docs.length} document(s)`, async (tx, stored, quarantined) => {
-        const merged = new Map(stored.map((d) => [key(d.kind, d.metadata.name), d]));
+      return this.change(opts.dryRun, opts.actor, 'apply', `${docs.length} document(s)`, (tx, site) => {
         const changes: DocumentChange[] = [];
+        const upsert: Document[] = [];
         for (const d of docs) {
-          const k = key(d.kind, d.metadata.name);
-          const prev = merged.get(k);
+          const prev = site.docs.get(d.kind, d.metadata.name);
           const diff = prev ? fieldDiff(comparable(prev), comparable(d)) : [];
           const action = !prev ? 'created' : diff.length ? 'updated' : 'unchanged';
           changes.push({ kind: d.kind, name: d.metadata.name, action, changes: action === 'created' ? [] : diff });
-          merged.set(k, d);
+          if (action !== 'unchanged') upsert.push(d);
         }
-        const write = async () => {
-          for (const d of docs) {
-            const c = changes.find((x) => x.kind === d.kind && x.name === d.metadata.name);
-            if (c?.action === 'unchanged') continue;
-            await tx.upsertDocument({ apiVersion: d.apiVersion, kind: d.kind, name: d.metadata.name, labels: d.metadata.labels ?? {}, spec: d.spec });
-          }
-        };
-        return { docs: [...merged.values()], quarantined, changes, write };
+        const write = () =>
+          tx.upsertDocuments(upsert.map((d) => ({ apiVersion: d.apiVersion, kind: d.kind, name: d.metadata.name, labels: d.metadata.labels ?? {}, spec: d.spec })));
+        return { upsert, remove: [], named: new Set(seen.keys()), changes, write };
       });
     });
   }
 
   async delete(kind: string, name: string, opts: { dryRun?: boolean; actor: Actor }): Promise<ChangeResult> {
     return this.timed(() =>
-      this.change(!!opts.dryRun, opts.actor, 'delete', key(kind, name), async (tx, stored, quarantined) => {
-        const rest = stored.filter((d) => !(d.kind === kind && d.metadata.name === name));
-        if (rest.length === stored.length) throw new Problem(404, 'Not Found', `${kind} "${name}" does not exist`);
+      this.change(!!opts.dryRun, opts.actor, 'delete', key(kind, name), (tx, site) => {
+        if (!site.docs.get(kind, name)) throw new Problem(404, 'Not Found', `${kind} "${name}" does not exist`);
         return {
-          docs: rest,
-          quarantined,
+          upsert: [],
+          remove: [{ kind: kind as DocumentRef['kind'], name }],
+          named: new Set([key(kind, name)]),
           changes: [{ kind, name, action: 'deleted', changes: [] }],
           write: async () => void (await tx.deleteDocument(kind, name)),
         };
@@ -118,15 +128,18 @@ export class ApplyService {
 
   /** Moves a device to (or out of) the quarantine identity on every enforcer. */
   async quarantine(device: string, on: boolean, opts: { actor: Actor; reason?: string }): Promise<ChangeResult> {
-    return this.change(false, opts.actor, on ? 'quarantine.add' : 'quarantine.release', `Device/${device}`, async (tx, stored, quarantined) => {
-      if (!stored.some((d) => d.kind === 'Device' && d.metadata.name === device)) {
+    return this.change(false, opts.actor, on ? 'quarantine.add' : 'quarantine.release', `Device/${device}`, (tx, site) => {
+      if (!site.docs.get('Device', device)) {
         throw new Problem(404, 'Not Found', `Device "${device}" does not exist (cordon get devices lists them)`);
       }
+      const quarantined = site.quarantined;
       const isIn = quarantined.includes(device);
       const next = on ? [...new Set([...quarantined, device])] : quarantined.filter((d) => d !== device);
       return {
-        docs: stored,
-        quarantined: next,
+        upsert: [],
+        remove: [],
+        quarantined: isIn === on ? undefined : next,
+        named: new Set([key('Device', device)]),
         changes: isIn === on ? [] : [{ kind: 'Device', name: device, action: 'updated', changes: [{ path: 'quarantined', from: isIn, to: on }] }],
         write: async () => {
           if (on) await tx.addQuarantine(device, opts.reason ?? null, opts.actor.name);
@@ -148,37 +161,46 @@ export class ApplyService {
     }
   }
 
-  private async change(
-    dryRun: boolean,
-    actor: Actor,
-    action: string,
-    target: string,
-    plan: (
-      tx: StoreWriter,
-      stored: Document[],
-      quarantined: string[],
-    ) => Promise<{ docs: Document[]; quarantined: string[]; changes: DocumentChange[]; write: () => Promise<void> }>,
-  ): Promise<ChangeResult> {
+  private change(dryRun: boolean, actor: Actor, action: string, target: string, plan: (tx: StoreWriter, site: SiteState) => ChangePlan): Promise<ChangeResult> {
+    const run = this.queue.then(() => this.changeNow(dryRun, actor, action, target, plan));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async changeNow(dryRun: boolean, actor: Actor, action: string, target: string, plan: (tx: StoreWriter, site: SiteState) => ChangePlan): Promise<ChangeResult> {
     const rollback = Symbol('dry-run');
     let result: ChangeResult | undefined;
+    /** Puts the in-memory site back as it was (or drops it) when the change does not commit. */
+    let undo: (() => void) | null = null;
+    /** Brings the in-memory site's documents to the committed state. */
+    let commit: (() => void) | null = null;
     try {
       result = await this.store.change(async (tx) => {
-        const stored = (await tx.listDocuments()).map(toDocument);
-        const quarantinedNow = (await tx.listQuarantined()).map((q) => q.device);
-        const p = await plan(tx, stored, quarantinedNow);
+        const prevGen = await tx.latestGeneration();
+        if (!this.site || this.site.generation !== prevGen) {
+          const t0 = performance.now();
+          this.site = await loadSiteState(tx, prevGen);
+          this.log.info({ generation: prevGen, documents: this.site.docs.size, ms: Math.round(performance.now() - t0) }, 'site loaded from the store');
+        }
+        const site = this.site;
+        const p = plan(tx, site);
 
-        const refs = checkReferences(p.docs);
+        const refs = scopedReferenceCheck(site, p);
         if (refs.errors.length) throw new DocumentValidationError(refs.errors.map((e: Issue) => ({ ...e, document: e.document ?? -1 })));
         const warnings = refs.warnings.map((w: Issue) => formatIssue(w));
 
-        const prevGen = await tx.latestGeneration();
-        const existing = await tx.getIdentities();
-        const segments = p.docs.filter((d) => d.kind === 'Segment').map((d) => d.metadata.name);
-        const identities = assignIdentities(segments, existing);
-        const bundle = compileOrExplain(p.docs, { identities, generation: prevGen + 1, quarantined: p.quarantined });
+        const changed = p.changes.some((c) => c.action !== 'unchanged');
+        let bundle: Bundle = site.compiler.bundle;
+        let delta: BundleDelta | null = null;
+        if (changed) {
+          undo = this.undoer(site, p);
+          const step = compileOrExplain(site.compiler, { upsert: p.upsert, remove: p.remove, quarantined: p.quarantined }, prevGen + 1, () => (this.site = null));
+          bundle = step.bundle;
+          delta = step.delta;
+        }
         warnings.push(...(bundle.warnings ?? []));
 
-        const { failures } = runPolicyTests(bundle, p.docs);
+        const { failures } = runPolicyTestsScoped(bundle, testsAfter(site, p), (kind, name) => docAfter(site, p, kind, name));
         if (failures.length) {
           throw new Problem(
             422,
@@ -189,13 +211,11 @@ export class ApplyService {
           );
         }
 
-        const changed = p.changes.some((c) => c.action !== 'unchanged');
-        const prev = changed ? null : await tx.latestBundle();
         const out: ChangeResult = {
           dryRun,
           changed,
-          generation: changed ? bundle.generation : prevGen,
-          hash: changed || !prev ? bundle.hash : prev.hash,
+          generation: changed ? prevGen + 1 : prevGen,
+          hash: bundle.hash,
           documents: p.changes,
           warnings,
         };
@@ -205,36 +225,104 @@ export class ApplyService {
         }
         if (!changed) return out;
         await p.write();
-        const fresh = Object.fromEntries(Object.entries(identities).filter(([s]) => !(s in existing)));
+        const fresh = Object.fromEntries(Object.entries(bundle.identities).filter(([s]) => !(s in site.identities)));
         await tx.insertIdentities(fresh);
-        await tx.insertBundle(bundle.generation, bundle.hash, bundle);
+        await tx.insertBundle(prevGen + 1, bundle.hash, bundle, site.storedMatches && delta ? { delta, baseHash: site.hash } : null);
         await tx.appendAudit({
           actor: actor.name,
           source: actor.source,
           action,
           target,
-          diff: { generation: bundle.generation, hash: bundle.hash, documents: p.changes.filter((c) => c.action !== 'unchanged') },
+          diff: { generation: prevGen + 1, hash: bundle.hash, documents: p.changes.filter((c) => c.action !== 'unchanged') },
         });
-        await tx.notifyGeneration(bundle.generation);
+        await tx.notifyGeneration(prevGen + 1);
+        commit = () => {
+          for (const d of p.upsert) site.docs.set(d);
+          for (const r of p.remove) site.docs.delete(r.kind, r.name);
+          if (site.addresses) {
+            for (const d of p.upsert) if (d.kind === 'Device') site.addresses.set(d);
+            for (const r of p.remove) if (r.kind === 'Device') site.addresses.remove(r.name);
+          }
+          if (p.quarantined) site.quarantined = p.quarantined;
+          Object.assign(site.identities, fresh);
+          site.generation = prevGen + 1;
+          site.hash = bundle.hash;
+          site.storedMatches = true;
+        };
         return out;
       });
     } catch (err) {
+      (undo as (() => void) | null)?.();
       if (err === rollback && result) return result;
       throw err;
     }
+    (commit as (() => void) | null)?.();
     if (result.changed) {
       this.bundles.announce(result.generation);
       this.log.info({ actor: actor.name, action, target, generation: result.generation }, 'policy changed');
     }
     return result;
   }
+
+  /**
+   * The inverse change, to put the compiler back after a refused apply or a dry
+   * run. Rule ids may come back differently (a removed rule's id is handed out
+   * anew) and an identity handed out stays in the compiler's history: when the
+   * compiler does not end where it started, the site is dropped and loaded
+   * from the store at the next change.
+   */
+  private undoer(site: SiteState, p: ChangePlan): () => void {
+    const upsert: Document[] = [];
+    const remove: DocumentRef[] = [];
+    for (const d of p.upsert) {
+      const old = site.docs.get(d.kind, d.metadata.name);
+      if (old) upsert.push(old);
+      else remove.push({ kind: d.kind, name: d.metadata.name });
+    }
+    for (const r of p.remove) {
+      const old = site.docs.get(r.kind, r.name);
+      if (old) upsert.push(old);
+    }
+    const quarantined = p.quarantined ? site.quarantined : undefined;
+    const known = Object.keys(site.compiler.identityHistory).length;
+    return () => {
+      if (this.site !== site) return;
+      try {
+        site.compiler.update({ upsert, remove, quarantined }, site.generation);
+        if (site.compiler.bundle.hash === site.hash && Object.keys(site.compiler.identityHistory).length === known) return;
+      } catch {
+        // dropped below
+      }
+      this.site = null;
+    };
+  }
 }
 
-/** Compiler errors that concern the documents (say, overlapping CIDRs) are the user's to fix: 400. */
-function compileOrExplain(docs: Document[], opts: Parameters<typeof compile>[1]): Bundle {
+function docAfter(site: SiteState, p: ChangePlan, kind: string, name: string): Document | undefined {
+  if (p.remove.some((r) => r.kind === kind && r.name === name)) return undefined;
+  return p.upsert.find((d) => d.kind === kind && d.metadata.name === name) ?? site.docs.get(kind, name);
+}
+
+function testsAfter(site: SiteState, p: ChangePlan): PolicyTest[] {
+  const changed = new Map(p.upsert.filter((d): d is PolicyTest => d.kind === 'PolicyTest').map((d) => [d.metadata.name, d]));
+  const out: PolicyTest[] = [];
+  for (const t of site.docs.of('PolicyTest')) {
+    if (changed.has(t.metadata.name) || p.remove.some((r) => r.kind === 'PolicyTest' && r.name === t.metadata.name)) continue;
+    out.push(t);
+  }
+  return [...out, ...changed.values()];
+}
+
+/**
+ * Compiler errors that concern the documents (say, overlapping CIDRs) are the
+ * user's to fix: 400. A compiler that threw half-way holds no trustworthy state:
+ * `drop` makes the next change load the site afresh.
+ */
+function compileOrExplain(compiler: IncrementalCompiler, change: Parameters<IncrementalCompiler['update']>[0], generation: number, drop: () => void) {
   try {
-    return compile(docs, opts);
+    return compiler.update(change, generation);
   } catch (err) {
+    drop();
     const issues = (err as { issues?: Issue[] }).issues;
     if (err instanceof DocumentValidationError) throw err;
     if (Array.isArray(issues)) throw new DocumentValidationError(issues.map((i) => ({ ...i, document: i.document ?? -1 })));

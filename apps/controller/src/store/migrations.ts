@@ -5,6 +5,7 @@
  * Never edit a released migration; append a new one.
  */
 import { CREDENTIALS_MIGRATION } from './migration-0007-credentials';
+import { BUNDLE_DELTAS_MIGRATION } from './migration-0008-bundle-deltas';
 
 export interface Migration {
   version: number;
@@ -112,4 +113,5 @@ create index security_events_device on security_events (device, id);
 `,
   },
   CREDENTIALS_MIGRATION,
+  BUNDLE_DELTAS_MIGRATION,
 ];

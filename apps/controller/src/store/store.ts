@@ -1,6 +1,9 @@
+import type { Bundle } from '../compiler/compile';
+import type { BundleDelta } from '../compiler/delta';
 import { SqlDatabase, SqlExecutor } from './sql';
 import { MIGRATIONS } from './migrations';
 import { canonicalJson, sha256Hex } from './canonical';
+import { decodeJson, encodeJson, encodeJsonAsync, replay, SNAPSHOT_EVERY } from './bundle-codec';
 import {
   AuditEntry,
   AuditEntryInput,
@@ -46,9 +49,16 @@ export interface StoreReader {
 
 export interface StoreWriter extends StoreReader {
   upsertDocument(doc: DocumentWrite): Promise<void>;
+  /** Several documents in one statement (an apply of a few thousand documents is one round trip). */
+  upsertDocuments(docs: readonly DocumentWrite[]): Promise<void>;
   deleteDocument(kind: string, name: string): Promise<boolean>;
   insertIdentities(ids: Record<string, number>): Promise<void>;
-  insertBundle(generation: number, hash: string, bundle: unknown): Promise<void>;
+  /**
+   * Stores a new generation. With `delta` (from the previous generation, whose
+   * stored hash must be `delta.baseHash`) only the delta is written; without,
+   * a full compressed snapshot. Either way getBundle() gives the whole bundle back.
+   */
+  insertBundle(generation: number, hash: string, bundle: Bundle, delta?: { delta: BundleDelta; baseHash: string } | null): Promise<void>;
   addQuarantine(device: string, reason: string | null, actor: string | null): Promise<boolean>;
   removeQuarantine(device: string): Promise<boolean>;
   /** Appends one hash-chained entry. Only call inside Store.change (it needs the lock). */
@@ -151,11 +161,48 @@ export function auditEntryHash(prevHash: string, e: Omit<AuditEntry, 'prevHash' 
   return sha256Hex(prevHash + canonicalJson(row));
 }
 
+/**
+ * Whole bundles recently written or read, by generation. A generation's bundle
+ * never changes once committed, so an entry never goes stale; bundles are
+ * values (see compiler/incremental.ts), shared and never modified.
+ */
+export class BundleCache {
+  private readonly items = new Map<number, StoredBundle>();
+  constructor(private readonly size = 3) {}
+
+  get(generation: number): StoredBundle | undefined {
+    return this.items.get(generation);
+  }
+
+  put(b: StoredBundle) {
+    this.items.set(b.generation, b);
+    while (this.items.size > this.size) this.items.delete(Math.min(...this.items.keys()));
+  }
+
+  /** The newest cached generation at or below `generation`. */
+  nearest(generation: number): StoredBundle | undefined {
+    let best: StoredBundle | undefined;
+    for (const b of this.items.values()) if (b.generation <= generation && (!best || b.generation > best.generation)) best = b;
+    return best;
+  }
+}
+
+/** A bundle written inside a transaction, cached once it commits; `snapshot`: write a snapshot of it after commit. */
+interface PendingBundle {
+  stored: StoredBundle;
+  snapshot: boolean;
+}
+
 export const encodeCursor = (s: string): string => Buffer.from(s, 'utf8').toString('base64url');
 export const decodeCursor = (s: string): string => Buffer.from(s, 'base64url').toString('utf8');
 
 class SqlRepo implements StoreWriter {
-  constructor(protected readonly x: SqlExecutor) {}
+  /** pending: null outside a transaction (a write commits at once). */
+  constructor(
+    protected readonly x: SqlExecutor,
+    protected readonly bundleCache: BundleCache,
+    private readonly pending: PendingBundle[] | null = null,
+  ) {}
 
   async listDocuments(kind?: string) {
     const rows = kind
@@ -195,6 +242,22 @@ class SqlRepo implements StoreWriter {
     );
   }
 
+  async upsertDocuments(docs: readonly DocumentWrite[]) {
+    // One statement per 1,000 documents: jsonb_to_recordset turns a JSON array into rows.
+    for (let i = 0; i < docs.length; i += 1000) {
+      const rows = docs.slice(i, i + 1000).map((d) => ({ kind: d.kind, name: d.name, api_version: d.apiVersion, labels: d.labels ?? {}, spec: d.spec ?? null }));
+      await this.x.query(
+        `insert into documents (kind, name, api_version, labels, spec)
+         select kind, name, api_version, labels, spec
+           from jsonb_to_recordset($1::jsonb) as x(kind text, name text, api_version text, labels jsonb, spec jsonb)
+         on conflict (kind, name) do update set
+           api_version = excluded.api_version, labels = excluded.labels, spec = excluded.spec,
+           version = documents.version + 1, updated_at = now()`,
+        [JSON.stringify(rows)],
+      );
+    }
+  }
+
   async deleteDocument(kind: string, name: string) {
     const rows = await this.x.query('delete from documents where kind = $1 and name = $2 returning name', [kind, name]);
     return rows.length > 0;
@@ -216,26 +279,82 @@ class SqlRepo implements StoreWriter {
     return rows[0]?.g == null ? 0 : Number(rows[0].g);
   }
 
-  async getBundle(generation: number) {
-    const rows = await this.x.query('select * from bundles where generation = $1', [generation]);
-    return rows.length ? this.toBundle(rows[0]) : null;
+  async getBundle(generation: number): Promise<StoredBundle | null> {
+    const hit = this.bundleCache.get(generation);
+    if (hit) return hit;
+    const rows = await this.x.query('select generation, hash, created_at, bundle from bundles where generation = $1', [generation]);
+    if (!rows.length) return null;
+    const r = rows[0];
+    const out: StoredBundle = { generation: Number(r.generation), hash: String(r.hash), createdAt: iso(r.created_at), bundle: r.bundle ?? (await this.rebuildBundle(generation, String(r.hash))) };
+    this.bundleCache.put(out);
+    return out;
   }
 
   async latestBundle() {
-    const rows = await this.x.query('select * from bundles order by generation desc limit 1');
-    return rows.length ? this.toBundle(rows[0]) : null;
+    const g = await this.latestGeneration();
+    return g ? this.getBundle(g) : null;
   }
 
-  private toBundle(r: Record<string, unknown>): StoredBundle {
-    return { generation: Number(r.generation), hash: String(r.hash), createdAt: iso(r.created_at), bundle: r.bundle };
+  /** A generation stored as a delta or a snapshot: the nearest base at or below it, then the deltas after it (see bundle-codec.ts). */
+  private async rebuildBundle(generation: number, hash: string): Promise<Bundle> {
+    const cached = this.bundleCache.nearest(generation);
+    const bases = await this.x.query<{ generation: number; snapshot: boolean }>(
+      `select generation, snapshot from (
+         select generation, true as snapshot from bundle_snapshots where generation <= $1
+         union all
+         select generation, false as snapshot from bundles where generation <= $1 and bundle is not null
+       ) b order by generation desc limit 1`,
+      [generation],
+    );
+    let base: Bundle;
+    if (cached && (!bases.length || cached.generation >= Number(bases[0].generation))) {
+      base = cached.bundle as Bundle;
+    } else if (bases.length && bases[0].snapshot) {
+      const s = await this.x.query<{ data: Uint8Array }>('select data from bundle_snapshots where generation = $1', [bases[0].generation]);
+      base = decodeJson<Bundle>(s[0].data);
+    } else if (bases.length) {
+      base = (await this.x.query<{ bundle: Bundle }>('select bundle from bundles where generation = $1', [bases[0].generation]))[0].bundle;
+    } else {
+      throw new Error(`bundle generation ${generation} has no snapshot at or below it: the bundles table is damaged`);
+    }
+    const rows = await this.x.query<{ generation: number; delta: Uint8Array | null }>(
+      'select generation, delta from bundles where generation > $1 and generation <= $2 order by generation',
+      [base.generation, generation],
+    );
+    const deltas = rows.map((r) => {
+      if (!r.delta) throw new Error(`bundle generation ${r.generation} has neither a delta nor a snapshot: the bundles table is damaged`);
+      return decodeJson<BundleDelta>(r.delta);
+    });
+    const out = replay(base, deltas);
+    if (out.hash !== hash) throw new Error(`bundle generation ${generation} rebuilt with hash ${out.hash}, stored ${hash}`);
+    return out;
   }
 
-  async insertBundle(generation: number, hash: string, bundle: unknown) {
-    await this.x.query('insert into bundles (generation, hash, bundle) values ($1, $2, $3::jsonb)', [
+  async insertBundle(generation: number, hash: string, bundle: Bundle, base?: { delta: BundleDelta; baseHash: string } | null) {
+    let delta = base?.delta ?? null;
+    if (delta && (delta.fromGeneration !== generation - 1 || delta.toGeneration !== generation || delta.hash !== hash)) delta = null;
+    if (delta) {
+      // The delta is only worth keeping if the previous generation stored is the one it starts from.
+      const prev = await this.x.query<{ hash: string }>('select hash from bundles where generation = $1', [generation - 1]);
+      if (!prev.length || prev[0].hash !== base!.baseHash) delta = null;
+    }
+    const rows = await this.x.query<{ created_at: unknown }>('insert into bundles (generation, hash, delta) values ($1, $2, $3) returning created_at', [
       generation,
       hash,
-      JSON.stringify(bundle),
+      delta ? encodeJson(delta) : null,
     ]);
+    let snapshot = false;
+    if (!delta) {
+      await this.x.query('insert into bundle_snapshots (generation, data) values ($1, $2)', [generation, encodeJson(bundle)]);
+    } else {
+      const last = await this.x.query<{ g: number | null }>(
+        `select greatest((select max(generation) from bundle_snapshots), (select max(generation) from bundles where bundle is not null)) as g`,
+      );
+      snapshot = generation - Number(last[0]?.g ?? 0) >= SNAPSHOT_EVERY;
+    }
+    const p = { stored: { generation, hash, createdAt: iso(rows[0].created_at), bundle }, snapshot };
+    if (this.pending) this.pending.push(p);
+    else this.bundleCache.put(p.stored);
   }
 
   async listQuarantined() {
@@ -374,8 +493,10 @@ class SqlRepo implements StoreWriter {
 }
 
 export class SqlStore extends SqlRepo implements Store {
+  private snapshots: Promise<void> = Promise.resolve();
+
   constructor(private readonly db: SqlDatabase) {
-    super(db);
+    super(db, new BundleCache());
   }
 
   get driver() {
@@ -400,11 +521,31 @@ export class SqlStore extends SqlRepo implements Store {
     });
   }
 
-  change<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T> {
-    return this.db.transaction(async (tx) => {
+  async change<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T> {
+    const pending: PendingBundle[] = [];
+    const out = await this.db.transaction(async (tx) => {
       await tx.query('select pg_advisory_xact_lock($1)', [CHANGE_LOCK]);
-      return fn(new SqlRepo(tx));
+      return fn(new SqlRepo(tx, this.bundleCache, pending));
     });
+    for (const p of pending) {
+      this.bundleCache.put(p.stored);
+      if (p.snapshot) this.snapshotLater(p.stored);
+    }
+    return out;
+  }
+
+  /**
+   * A snapshot after commit, so that no apply pays for serialising the whole
+   * bundle; until it lands, reads fold a few more deltas. Any controller may
+   * write one: they are all the same bytes' worth of bundle.
+   */
+  private snapshotLater(b: StoredBundle) {
+    this.snapshots = this.snapshots
+      .then(async () => {
+        const data = await encodeJsonAsync(b.bundle);
+        await this.db.query('insert into bundle_snapshots (generation, data) values ($1, $2) on conflict (generation) do nothing', [b.generation, data]);
+      })
+      .catch(() => undefined);
   }
 
   async verifyAudit(): Promise<AuditVerifyResult> {
@@ -457,7 +598,8 @@ export class SqlStore extends SqlRepo implements Store {
     });
   }
 
-  close() {
+  async close() {
+    await this.snapshots;
     return this.db.close();
   }
 }

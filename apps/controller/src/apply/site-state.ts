@@ -1,0 +1,153 @@
+/**
+ * What the apply path keeps in memory between applies: every stored document,
+ * the quarantine list, the identities, and an IncrementalCompiler holding the
+ * compiled bundle of one generation. An apply changes it by the documents it
+ * touches instead of re-reading and recompiling the whole site; when the
+ * store's newest generation is not this one (another controller on the same
+ * PostgreSQL applied, or a failed apply could not be undone exactly), it is
+ * loaded afresh from the store.
+ */
+import type { Bundle } from '../compiler/compile';
+import { IncrementalCompiler } from '../compiler/incremental';
+import { hostPrefix, parseAddress, type Address } from '../policy/net';
+import type { Document, Policy, PolicyTest, Segment, Device } from '../policy/schema';
+import type { StoredDocument, StoreReader } from '../store/store';
+
+export type Kind = Document['kind'];
+
+/** Stored rows → documents as the compiler takes them. */
+export function toDocument(d: { apiVersion: string; kind: string; name: string; labels?: Record<string, string> | null; spec: unknown }): Document {
+  return {
+    apiVersion: d.apiVersion,
+    kind: d.kind,
+    metadata: Object.keys(d.labels ?? {}).length ? { name: d.name, labels: d.labels } : { name: d.name },
+    spec: d.spec,
+  } as Document;
+}
+
+/** A parsed document in the shape it reads back from the store, so that memory and store never differ. */
+export function normalize(d: Document): Document {
+  return toDocument({ apiVersion: d.apiVersion, kind: d.kind, name: d.metadata.name, labels: d.metadata.labels ?? {}, spec: d.spec });
+}
+
+export const docKey = (kind: string, name: string) => `${kind}/${name}`;
+
+/** Documents by kind, then name. */
+export class DocumentSet {
+  private readonly byKind = new Map<Kind, Map<string, Document>>();
+
+  constructor(docs: Iterable<Document> = []) {
+    for (const d of docs) this.set(d);
+  }
+
+  get(kind: string, name: string): Document | undefined {
+    return this.byKind.get(kind as Kind)?.get(name);
+  }
+
+  set(d: Document) {
+    let m = this.byKind.get(d.kind);
+    if (!m) this.byKind.set(d.kind, (m = new Map()));
+    m.set(d.metadata.name, d);
+  }
+
+  delete(kind: string, name: string): boolean {
+    return this.byKind.get(kind as Kind)?.delete(name) ?? false;
+  }
+
+  of<K extends Kind>(kind: K): IterableIterator<Extract<Document, { kind: K }>> {
+    return ((this.byKind.get(kind) ?? new Map()) as Map<string, Extract<Document, { kind: K }>>).values();
+  }
+
+  all(): Document[] {
+    const out: Document[] = [];
+    for (const m of this.byKind.values()) out.push(...m.values());
+    return out;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const m of this.byKind.values()) n += m.size;
+    return n;
+  }
+}
+
+/** Device addresses, parsed once: who holds an address, and what each device's addresses are. */
+export class DeviceAddresses {
+  private readonly holders = new Map<string, Set<string>>();
+  private readonly parsed = new Map<string, { addr: Address; host: string }[]>();
+
+  constructor(devices: Iterable<Device>) {
+    for (const d of devices) this.set(d);
+  }
+
+  set(d: Device) {
+    this.remove(d.metadata.name);
+    const list: { addr: Address; host: string }[] = [];
+    for (const a of d.spec.addresses) {
+      const addr = parseAddress(a);
+      if (!addr) continue;
+      const host = hostPrefix(addr).text;
+      list.push({ addr, host });
+      let s = this.holders.get(host);
+      if (!s) this.holders.set(host, (s = new Set()));
+      s.add(d.metadata.name);
+    }
+    this.parsed.set(d.metadata.name, list);
+  }
+
+  remove(name: string) {
+    for (const { host } of this.parsed.get(name) ?? []) {
+      const s = this.holders.get(host);
+      s?.delete(name);
+      if (s?.size === 0) this.holders.delete(host);
+    }
+    this.parsed.delete(name);
+  }
+
+  holdersOf(host: string): ReadonlySet<string> {
+    return this.holders.get(host) ?? new Set();
+  }
+
+  entries(): IterableIterator<[string, { addr: Address; host: string }[]]> {
+    return this.parsed.entries();
+  }
+}
+
+export interface SiteState {
+  /** The generation the compiler's bundle is for. */
+  generation: number;
+  /** Its hash. */
+  hash: string;
+  /** Whether the store holds this very bundle for `generation` (then the next one is stored as a delta from it). */
+  storedMatches: boolean;
+  docs: DocumentSet;
+  quarantined: string[];
+  /** Identities as stored (every one ever handed out). */
+  identities: Record<string, number>;
+  compiler: IncrementalCompiler;
+  /** Built on first use (reference checks of devices). */
+  addresses?: DeviceAddresses;
+}
+
+/** Reads the whole site from the store (inside the change transaction) and compiles it. */
+export async function loadSiteState(tx: StoreReader, generation: number): Promise<SiteState> {
+  const rows: StoredDocument[] = await tx.listDocuments();
+  const docs = new DocumentSet(rows.map(toDocument));
+  const quarantined = (await tx.listQuarantined()).map((q) => q.device);
+  const identities = await tx.getIdentities();
+  const stored = generation ? await tx.getBundle(generation) : null;
+  const prev = stored?.bundle as Bundle | undefined;
+  // The previous generation's rules, so that each rule keeps its id (per-rule counters keep their meaning).
+  const compiler = new IncrementalCompiler(docs.all(), { identities, generation, quarantined, rules: prev?.rules });
+  return {
+    generation,
+    hash: compiler.bundle.hash,
+    storedMatches: !!stored && stored.hash === compiler.bundle.hash,
+    docs,
+    quarantined,
+    identities,
+    compiler,
+  };
+}
+
+export type { Policy, PolicyTest, Segment, Device };
