@@ -16,6 +16,19 @@
 #define NSEC_PER_SEC 1000000000ULL
 #endif
 
+/*
+ * An outer map holding one inner map per generation slot (see state.h),
+ * pinned so a restarted daemon adopts the live generation.
+ */
+#define CORDON_SLOTS_OF(inner)					\
+	struct {						\
+		__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);	\
+		__uint(max_entries, CORDON_SLOTS);		\
+		__type(key, __u32);				\
+		__uint(pinning, LIBBPF_PIN_BY_NAME);		\
+		__array(values, struct inner);			\
+	}
+
 static __always_inline int addr_eq(const __u8 *a, const __u8 *b)
 {
 	const __u64 *x = (const __u64 *)a, *y = (const __u64 *)b;

@@ -48,31 +48,32 @@ static __always_inline __u8 flow_kind(const struct cordon_pkt *p)
 						  CORDON_FLOW_KIND_PORTS;
 }
 
-static __always_inline void flow_key_of(struct cordon_flow_key *k,
-					const struct cordon_pkt *p)
+static __always_inline void flow_key_fill(struct cordon_flow_key *k,
+					 const struct cordon_pkt *p,
+					 const __u8 *saddr, const __u8 *daddr,
+					 __be16 sport, __be16 dport)
 {
-	addr_copy(k->saddr, p->saddr);
-	addr_copy(k->daddr, p->daddr);
-	k->sport = p->sport;
-	k->dport = p->dport;
+	addr_copy(k->saddr, saddr);
+	addr_copy(k->daddr, daddr);
+	k->sport = sport;
+	k->dport = dport;
 	k->protocol = p->protocol;
 	k->family = p->family;
 	k->kind = flow_kind(p);
 	k->pad = 0;
 }
 
+static __always_inline void flow_key_of(struct cordon_flow_key *k,
+					const struct cordon_pkt *p)
+{
+	flow_key_fill(k, p, p->saddr, p->daddr, p->sport, p->dport);
+}
+
 /* The key the other direction of this packet's connection was stored under. */
 static __always_inline void flow_key_reverse(struct cordon_flow_key *k,
 					     const struct cordon_pkt *p)
 {
-	addr_copy(k->saddr, p->daddr);
-	addr_copy(k->daddr, p->saddr);
-	k->sport = p->dport;
-	k->dport = p->sport;
-	k->protocol = p->protocol;
-	k->family = p->family;
-	k->kind = flow_kind(p);
-	k->pad = 0;
+	flow_key_fill(k, p, p->daddr, p->saddr, p->dport, p->sport);
 }
 
 static __always_inline __u64 flow_timeout(const struct cordon_flow_value *v,

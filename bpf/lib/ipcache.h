@@ -18,13 +18,7 @@ struct cordon_prefixes_inner {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, CORDON_SLOTS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct cordon_prefixes_inner);
-} cordon_prefixes SEC(".maps");
+CORDON_SLOTS_OF(cordon_prefixes_inner) cordon_prefixes SEC(".maps");
 
 struct cordon_hosts_inner {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -34,13 +28,7 @@ struct cordon_hosts_inner {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, CORDON_SLOTS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct cordon_hosts_inner);
-} cordon_hosts SEC(".maps");
+CORDON_SLOTS_OF(cordon_hosts_inner) cordon_hosts SEC(".maps");
 
 /* The entry of the most specific prefix holding addr; world if none. */
 static __always_inline void ipcache_lookup(void *hosts, void *prefixes,

@@ -18,13 +18,7 @@ struct cordon_policy_inner {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, CORDON_SLOTS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct cordon_policy_inner);
-} cordon_policy SEC(".maps");
+CORDON_SLOTS_OF(cordon_policy_inner) cordon_policy SEC(".maps");
 
 struct cordon_policy_mask_inner {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -34,13 +28,7 @@ struct cordon_policy_mask_inner {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 };
 
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
-	__uint(max_entries, CORDON_SLOTS);
-	__type(key, __u32);
-	__uint(pinning, LIBBPF_PIN_BY_NAME);
-	__array(values, struct cordon_policy_mask_inner);
-} cordon_policy_mask SEC(".maps");
+CORDON_SLOTS_OF(cordon_policy_mask_inner) cordon_policy_mask SEC(".maps");
 
 struct decision {
 	__u32 rule_id;
