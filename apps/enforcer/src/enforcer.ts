@@ -26,6 +26,7 @@ import { BundleKeeper, ResyncNeeded } from './bundle-keeper';
 import type { DatapathPort, Direction } from './datapath.port';
 import { openDatapath } from './datapath.port';
 import { FlowCollector } from './flow-collector';
+import { InterfaceNames } from './interface-names';
 import { Credentials, IdentityError, IdentityStore, enroll, newKeyAndCsr, renewAt, usable } from './identity';
 import { EnforcerMetrics } from './metrics';
 import type { EnforcerConfig } from './config';
@@ -96,6 +97,8 @@ export class Enforcer {
       queueBatches: this.cfg.flowQueueBatches,
       baseline: this.dp.adopted,
       onQueued: () => this.wakeFlows?.(),
+      // Names of the interfaces flows arrive on, read where they live (--netns), once per ifindex.
+      interfaceNames: new InterfaceNames(this.cfg.netns),
     });
     this.every(this.cfg.flowIntervalMs, () => this.collector.poll());
     // Drop events: the datapath rate-limits them; the collector queues a bounded number and they
