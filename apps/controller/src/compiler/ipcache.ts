@@ -17,7 +17,8 @@
  * a change to one device re-resolves that device only.
  */
 import { IDENTITY, IpcacheEntry } from '../../../../native/lib/abi';
-import { hostPrefix, MASKS, parseAddress, parseCidr, Prefix } from '../policy/net';
+import { hostPrefix, MASKS, parseAddress, parseCidr, Prefix, prefixKey } from '../policy/net';
+
 import type { Device, Segment } from '../policy/schema';
 import { selectorMatches } from '../policy/selectors';
 import { canonicalIpcacheEntry, ipcacheBucket, ipcacheBucketDigest, ipcacheDigest } from './hash';
@@ -66,10 +67,6 @@ const cmpClaim = (a: Claim, b: Claim) => cmpStr(a.name, b.name) || a.idx - b.idx
 const cmpPrefix = (a: Prefix, b: Prefix) => (a.value < b.value ? -1 : a.value > b.value ? 1 : a.len - b.len);
 
 const NET_LEN = 120;
-
-export function prefixKey(p: { value: bigint; len: number }): string {
-  return `${p.value.toString(16)}/${p.len}`;
-}
 
 function labelKey(k: string, v: string): string {
   return `${k}\u0000${v}`;

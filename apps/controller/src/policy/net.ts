@@ -90,6 +90,14 @@ export function parseCidr(text: string): Prefix {
 }
 
 /** The host route of an address (`/32` or `/128`). */
+/**
+ * The prefix as the kernel keys it: one key for every spelling of it
+ * (10.0.0.0/24 and ::ffff:10.0.0.0/120 are the same trie entry).
+ */
+export function prefixKey(p: { value: bigint; len: number }): string {
+  return `${p.value.toString(16)}/${p.len}`;
+}
+
 export function hostPrefix(a: Address): Prefix {
   return { ...a, len: 128, text: `${formatAddress(a)}/${a.family === 4 ? 32 : 128}` };
 }

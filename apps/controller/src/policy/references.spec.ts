@@ -20,6 +20,13 @@ describe('checkReferences', () => {
     expect(checkReferences(docs)).toEqual({ errors: [], warnings: [] });
   });
 
+  it('sees one prefix in its IPv4 and IPv4-mapped IPv6 spellings (one kernel key)', () => {
+    const docs = parseDocuments([seg('a', { cidrs: ['10.0.0.0/24'] }), seg('b', { cidrs: ['::ffff:10.0.0.0/120'] })]);
+    expect(checkReferences(docs).errors.map(line)).toEqual([
+      'Segment/b spec.cidrs[0]: ::ffff:10.0.0.0/120 is also claimed by segment a; a prefix belongs to one segment',
+    ]);
+  });
+
   it('reports unknown segments, duplicate prefixes, strays and unknown test endpoints', () => {
     const docs = parseDocuments([
       seg('a', { cidrs: ['10.0.0.0/24'], selector: { type: 'cam' } }),

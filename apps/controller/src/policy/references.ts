@@ -3,7 +3,7 @@
  * (what is stored, with the apply's documents replacing theirs by kind+name).
  * Errors refuse the apply; warnings are shown and let it through.
  */
-import { hostPrefix, parseAddress, parseCidr, Prefix, prefixContains } from './net';
+import { hostPrefix, parseAddress, parseCidr, Prefix, prefixContains, prefixKey } from './net';
 import type { Issue } from './parse';
 import { BUILTIN_SEGMENTS, Device, Document, Policy, PolicyTest, Rule, Segment } from './schema';
 import { protocolNumber } from './protocols';
@@ -43,8 +43,8 @@ export function checkReferences(docs: readonly Document[]): ReferenceReport {
     s.spec.cidrs.forEach((c, i) => {
       const p = parseCidr(c);
       list.push(p);
-      const owner = prefixOwner.get(p.text);
-      if (owner === undefined) prefixOwner.set(p.text, s.metadata.name);
+      const owner = prefixOwner.get(prefixKey(p));
+      if (owner === undefined) prefixOwner.set(prefixKey(p), s.metadata.name);
       else if (owner === s.metadata.name) warnings.push(issue(s, `spec.cidrs[${i}]`, `${p.text} is listed twice`));
       else errors.push(issue(s, `spec.cidrs[${i}]`, `${p.text} is also claimed by segment ${owner}; a prefix belongs to one segment`));
     });
