@@ -162,7 +162,14 @@ class SourceMacs {
     if (this.macs.get(src) === mac) return;
     this.macs.delete(src);
     this.macs.set(src, mac);
-    if (this.macs.size > this.max) this.macs.delete(this.macs.keys().next().value as string);
+    // Oldest out in one pass down to 7/8 (one delete per insert rescans the holes deletes leave).
+    if (this.macs.size > this.max) {
+      let n = this.macs.size - (this.max - (this.max >> 3));
+      for (const k of this.macs.keys()) {
+        if (n-- <= 0) break;
+        this.macs.delete(k);
+      }
+    }
   }
   get(src: string): string {
     return this.macs.get(src) ?? '';

@@ -4,6 +4,7 @@
  * network saw of it. Bounded: at most `max` addresses (least recently seen
  * forgotten first), each with at most `maxTargets` distinct things it tried.
  */
+import { trimOldest } from './bounded';
 import { FlowRecord, shortVerdict, transportName } from './flow-record';
 
 export interface UnknownDevice {
@@ -85,7 +86,7 @@ export class UnknownDevices {
     const target = `${r.dst}:${r.dport}/${transportName(r.protocol)} ${v}`;
     if (u.tried.length < this.maxTargets && !u.tried.includes(target)) u.tried.push(target);
     this.table.set(r.src, u);
-    if (this.table.size > this.max) this.table.delete(this.table.keys().next().value as string);
+    trimOldest(this.table, this.max);
     return fresh ? u : null;
   }
 
@@ -114,7 +115,7 @@ export class UnknownDevices {
     const target = `${e.dst}:${e.dport}/${transportName(e.protocol)} ${shortVerdict(e.verdict)}`;
     if (u.tried.length < this.maxTargets && !u.tried.includes(target)) u.tried.push(target);
     this.table.set(e.src, u);
-    if (this.table.size > this.max) this.table.delete(this.table.keys().next().value as string);
+    trimOldest(this.table, this.max);
     return fresh ? u : null;
   }
 

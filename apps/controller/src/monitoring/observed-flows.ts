@@ -4,6 +4,8 @@
  * (source segment, destination segment, protocol, port) tuples with counters,
  * and when each policy rule last decided a packet. Bounded.
  */
+import { trimOldest } from './bounded';
+
 export interface ObservedFlow {
   srcSegment: string;
   dstSegment: string;
@@ -42,8 +44,8 @@ export class ObservedFlows {
       if (t > v.lastSeen) v.lastSeen = t;
       return;
     }
-    if (this.tuples.size >= this.max) this.tuples.delete(this.tuples.keys().next().value as string);
     this.tuples.set(key, { ...f, firstSeen: t, lastSeen: t });
+    trimOldest(this.tuples, this.max);
   }
 
   useRule(policy: string, action: 'allow' | 'deny', index: number, packets: number, t: number): void {

@@ -38,6 +38,7 @@ import { checkEnroll, checkFlowBatch, checkRenew, checkStatus, checkWatch } from
 import { hashToken } from './token-hash';
 
 const S = grpc.status;
+const BUILTIN_SEGMENTS: Record<number, string> = { 1: 'world', 2: 'host', 3: 'quarantine' };
 export const DEFAULT_CERT_TTL_MS = 24 * 3600_000;
 
 export class RpcError extends Error {
@@ -217,13 +218,19 @@ export class ControlServer {
     return s?.rules.find((r) => r.id === ruleId)?.policy ?? null;
   };
 
-  /** Segment name of each identity in the newest generation seen. */
+  /** Segment name of each identity in the newest generation seen (called per flow record: a Map built once per generation). */
   segmentOf = (identity: number): string => {
-    const newest = Math.max(0, ...this.states.keys());
-    const s = this.states.get(newest);
-    if (s) for (const [n, id] of Object.entries(s.identities)) if (id === identity) return n;
-    return ({ 1: 'world', 2: 'host', 3: 'quarantine' } as Record<number, string>)[identity] ?? 'unknown';
+    let newest: BundleState | undefined;
+    for (const s of this.states.values()) if (!newest || s.generation > newest.generation) newest = s;
+    if (newest !== this.namesOf) {
+      this.namesOf = newest;
+      this.names = new Map();
+      for (const [n, id] of Object.entries(newest?.identities ?? {})) if (!this.names.has(id)) this.names.set(id, n);
+    }
+    return this.names.get(identity) ?? BUILTIN_SEGMENTS[identity] ?? 'unknown';
   };
+  private namesOf: BundleState | undefined;
+  private names = new Map<number, string>();
 
   private async watch(call: grpc.ServerWritableStream<WatchRequest, BundleUpdate>): Promise<void> {
     let closed = false;

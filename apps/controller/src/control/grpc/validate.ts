@@ -61,6 +61,8 @@ export function checkWatch(r: unknown): Problem {
 const REASONS = new Set<string>(WIRE_REASONS);
 const verdictOk = (v: unknown) => typeof v === 'string' && v in WIRE_TO_VERDICT;
 
+const FLOW_UINTS = ['packetsFwd', 'bytesFwd', 'packetsRev', 'bytesRev', 'firstSeen', 'lastSeen', 'srcIdentity', 'dstIdentity', 'ruleId'] as const;
+
 export function checkFlowBatch(r: unknown): Problem {
   const p = decodable(r);
   if (p) return p;
@@ -70,13 +72,15 @@ export function checkFlowBatch(r: unknown): Problem {
   for (const f of ['seq', 'generation', 'windowStart', 'windowEnd', 'droppedBatches'] as const) if (!uint(b[f])) return `${f}: must be a non-negative integer`;
   if (!Array.isArray(b.flows) || b.flows.length > FLOW_BATCH_MAX_RECORDS) return `flows: at most ${FLOW_BATCH_MAX_RECORDS} records per batch`;
   if (!Array.isArray(b.pairs) || b.pairs.length > FLOW_BATCH_MAX_RECORDS) return `pairs: at most ${FLOW_BATCH_MAX_RECORDS} per batch`;
-  for (const [i, f] of b.flows.entries()) {
+  // Indexed loops and hoisted field lists: this runs for every record of every batch.
+  for (let i = 0; i < b.flows.length; i++) {
+    const f = b.flows[i];
     if (!str(f.src, 64) || !str(f.dst, 64)) return `flows[${i}]: src/dst at most 64 characters`;
     if (!verdictOk(f.verdict) || !REASONS.has(f.reason)) return `flows[${i}]: unknown verdict or reason`;
     if (f.family !== 4 && f.family !== 6) return `flows[${i}].family: must be 4 or 6`;
     if (f.sport > 65535 || f.dport > 65535 || f.protocol > 255) return `flows[${i}]: port or protocol out of range`;
     if ((f.srcMac !== undefined && !str(f.srcMac, 17)) || (f.interface !== undefined && !str(f.interface, 64))) return `flows[${i}]: src_mac at most 17 characters, interface at most 64`;
-    for (const k of ['packetsFwd', 'bytesFwd', 'packetsRev', 'bytesRev', 'firstSeen', 'lastSeen', 'srcIdentity', 'dstIdentity', 'ruleId'] as const) {
+    for (const k of FLOW_UINTS) {
       if (!uint(f[k])) return `flows[${i}].${k}: must be a non-negative integer`;
     }
   }
