@@ -19,23 +19,26 @@ function rssMb(pid: number): number {
   return m ? Math.round(Number(m[1]) / 1024) : NaN;
 }
 
-async function apply(token: string, documents: unknown[]): Promise<void> {
+async function apply(token: string, documents: unknown[], dryRun = false): Promise<void> {
   const r = await fetch(`http://${HTTP}/v1/apply`, {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ documents, dryRun: false }),
+    body: JSON.stringify({ documents, dryRun }),
   });
   if (!r.ok) throw new Error(`apply: ${r.status} ${(await r.text()).slice(0, 300)}`);
 }
 
 async function main() {
-  const compile = benchCompile();
+  // CORDON_BENCH_SKIP_COMPILE=1: only the controller part (the compile bench is npm run bench's too).
+  const compile = process.env.CORDON_BENCH_SKIP_COMPILE ? null : benchCompile();
   process.stderr.write(`compile: ${JSON.stringify(compile)}\n`);
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-bench-'));
   let child: ChildProcess | undefined;
   try {
-    child = spawn(process.execPath, [path.join(ROOT, 'bin', 'cordon.js'), 'controller', '--data-dir', dir, '--http', HTTP, '--grpc', GRPC], {
+    // CORDON_BENCH_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof" profiles the controller.
+    const nodeArgs = (process.env.CORDON_BENCH_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
+    child = spawn(process.execPath, [...nodeArgs, path.join(ROOT, 'bin', 'cordon.js'), 'controller', '--data-dir', dir, '--http', HTTP, '--grpc', GRPC], {
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     const tokenFile = path.join(dir, 'admin.token');
@@ -63,11 +66,25 @@ async function main() {
     const t2 = performance.now();
     await apply(token, [scalePolicy(1, SITE_SCALE, 30001)]);
     const siteApplyOneMs = performance.now() - t2;
+    // Then the steady state: the median of further one-policy applies and dry runs.
+    const timeOne = async (i: number, dryRun: boolean) => {
+      const t = performance.now();
+      await apply(token, [scalePolicy(2 + i, SITE_SCALE, 30002 + i)], dryRun);
+      return performance.now() - t;
+    };
+    const steady: number[] = [];
+    const dry: number[] = [];
+    for (let i = 0; i < 9; i++) steady.push(await timeOne(i, false));
+    for (let i = 0; i < 9; i++) dry.push(await timeOne(20 + i, true));
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
     const siteMb = rssMb(child.pid!);
     process.stdout.write(
       JSON.stringify({
         compile,
-        rest: { appliesPerSecond: Math.round(appliesPerSecond), siteLoadMs: Math.round(siteLoadMs), siteApplyOnePolicyMs: Math.round(siteApplyOneMs) },
+        rest: { appliesPerSecond: Math.round(appliesPerSecond), siteLoadMs: Math.round(siteLoadMs), siteApplyOnePolicyMs: Math.round(siteApplyOneMs),
+          siteApplyOnePolicyMedianMs: Math.round(median(steady)),
+          siteDryRunOnePolicyMedianMs: Math.round(median(dry)),
+        },
         controllerRssMb: { idle: idleMb, site: siteMb },
       }) + '\n',
     );

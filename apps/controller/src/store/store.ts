@@ -187,6 +187,35 @@ export class BundleCache {
   }
 }
 
+/**
+ * Every stored document, as of one documents_version (see migration 8): several
+ * services re-read the whole set when the generation moves (21,000 rows, ~1 s
+ * through PGlite at site scale); they now get it from memory, and a change
+ * made through this store is folded in after it commits.
+ */
+interface DocumentCache {
+  v: number;
+  byKey: Map<string, StoredDocument>;
+  sorted: StoredDocument[] | null;
+}
+
+const docCacheKey = (kind: string, name: string) => `${kind}\u0000${name}`;
+const byKindName = (a: StoredDocument, b: StoredDocument) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+/** Document writes of one transaction, to fold into the cache once it commits. */
+interface DocumentWrites {
+  /** documents_version before the first write. */
+  before: number | null;
+  upsert: StoredDocument[];
+  remove: [string, string][];
+}
+
+/** Shared by a store and the repositories of its transactions. */
+class Caches {
+  bundles = new BundleCache();
+  documents: DocumentCache | null = null;
+}
+
 /** A bundle written inside a transaction, cached once it commits; `snapshot`: write a snapshot of it after commit. */
 interface PendingBundle {
   stored: StoredBundle;
@@ -198,17 +227,46 @@ export const decodeCursor = (s: string): string => Buffer.from(s, 'base64url').t
 
 class SqlRepo implements StoreWriter {
   /** pending: null outside a transaction (a write commits at once). */
+  protected readonly bundleCache: BundleCache;
+
   constructor(
     protected readonly x: SqlExecutor,
-    protected readonly bundleCache: BundleCache,
+    protected readonly caches: Caches,
     private readonly pending: PendingBundle[] | null = null,
-  ) {}
+    /** Set inside a transaction: the document writes made in it. */
+    readonly docWrites: DocumentWrites | null = null,
+  ) {
+    this.bundleCache = caches.bundles;
+  }
+
+  private async documentsVersion(): Promise<number> {
+    const rows = await this.x.query<{ v: number | string }>('select v from documents_version');
+    return Number(rows[0]?.v ?? 0);
+  }
 
   async listDocuments(kind?: string) {
-    const rows = kind
-      ? await this.x.query('select * from documents where kind = $1 order by name', [kind])
-      : await this.x.query('select * from documents order by kind, name');
-    return rows.map(toDoc);
+    // A transaction that wrote documents sees its own writes: not the cache's business.
+    if (this.docWrites && (this.docWrites.upsert.length || this.docWrites.remove.length)) {
+      const rows = kind
+        ? await this.x.query('select * from documents where kind = $1 order by name', [kind])
+        : await this.x.query('select * from documents order by kind, name');
+      return rows.map(toDoc).sort(byKindName);
+    }
+    // The version first: rows read after it are at least as new, so a cache is never labelled newer than it is.
+    const v = await this.documentsVersion();
+    let c = this.caches.documents;
+    if (!c || c.v !== v) {
+      const rows = (await this.x.query('select * from documents')).map(toDoc);
+      c = { v, byKey: new Map(rows.map((d) => [docCacheKey(d.kind, d.name), d])), sorted: null };
+      if (!this.docWrites) this.caches.documents = c;
+      else if (!this.caches.documents || this.caches.documents.v < v) this.caches.documents = c;
+    }
+    c.sorted ??= [...c.byKey.values()].sort(byKindName);
+    return kind ? c.sorted.filter((d) => d.kind === kind) : [...c.sorted];
+  }
+
+  private async noteWrite() {
+    if (this.docWrites && this.docWrites.before === null) this.docWrites.before = await this.documentsVersion();
   }
 
   async pageDocuments(kind: string, limit: number, cursor?: string | null) {
@@ -232,33 +290,50 @@ class SqlRepo implements StoreWriter {
   }
 
   async upsertDocument(d: DocumentWrite) {
-    await this.x.query(
+    await this.noteWrite();
+    const rows = await this.x.query(
       `insert into documents (kind, name, api_version, labels, spec)
        values ($1, $2, $3, $4::jsonb, $5::jsonb)
        on conflict (kind, name) do update set
          api_version = excluded.api_version, labels = excluded.labels, spec = excluded.spec,
-         version = documents.version + 1, updated_at = now()`,
+         version = documents.version + 1, updated_at = now()
+       returning *`,
       [d.kind, d.name, d.apiVersion, JSON.stringify(d.labels ?? {}), JSON.stringify(d.spec ?? null)],
     );
+    this.docWrites?.upsert.push(toDoc(rows[0]));
   }
 
   async upsertDocuments(docs: readonly DocumentWrite[]) {
     // One statement per 1,000 documents: jsonb_to_recordset turns a JSON array into rows.
+    if (docs.length) await this.noteWrite();
     for (let i = 0; i < docs.length; i += 1000) {
-      const rows = docs.slice(i, i + 1000).map((d) => ({ kind: d.kind, name: d.name, api_version: d.apiVersion, labels: d.labels ?? {}, spec: d.spec ?? null }));
-      await this.x.query(
+      const batch = docs.slice(i, i + 1000);
+      const rows = batch.map((d) => ({ kind: d.kind, name: d.name, api_version: d.apiVersion, labels: d.labels ?? {}, spec: d.spec ?? null }));
+      // Only the bookkeeping comes back: the documents themselves are what was sent.
+      const back = await this.x.query<{ kind: string; name: string; version: number; created_at: unknown; updated_at: unknown }>(
         `insert into documents (kind, name, api_version, labels, spec)
          select kind, name, api_version, labels, spec
            from jsonb_to_recordset($1::jsonb) as x(kind text, name text, api_version text, labels jsonb, spec jsonb)
          on conflict (kind, name) do update set
            api_version = excluded.api_version, labels = excluded.labels, spec = excluded.spec,
-           version = documents.version + 1, updated_at = now()`,
+           version = documents.version + 1, updated_at = now()
+         returning kind, name, version, created_at, updated_at`,
         [JSON.stringify(rows)],
       );
+      if (this.docWrites) {
+        const sent = new Map(batch.map((d) => [docCacheKey(d.kind, d.name), d]));
+        for (const r of back) {
+          const d = sent.get(docCacheKey(r.kind, r.name))!;
+          // Through JSON like the table gives them back (undefined dropped), so the cache reads like the table.
+          this.docWrites.upsert.push(toDoc({ ...r, api_version: d.apiVersion, labels: JSON.parse(JSON.stringify(d.labels ?? {})), spec: JSON.parse(JSON.stringify(d.spec ?? null)) }));
+        }
+      }
     }
   }
 
   async deleteDocument(kind: string, name: string) {
+    await this.noteWrite();
+    this.docWrites?.remove.push([kind, name]);
     const rows = await this.x.query('delete from documents where kind = $1 and name = $2 returning name', [kind, name]);
     return rows.length > 0;
   }
@@ -496,7 +571,7 @@ export class SqlStore extends SqlRepo implements Store {
   private snapshots: Promise<void> = Promise.resolve();
 
   constructor(private readonly db: SqlDatabase) {
-    super(db, new BundleCache());
+    super(db, new Caches());
   }
 
   get driver() {
@@ -523,15 +598,34 @@ export class SqlStore extends SqlRepo implements Store {
 
   async change<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T> {
     const pending: PendingBundle[] = [];
+    const writes: DocumentWrites = { before: null, upsert: [], remove: [] };
+    let after: number | null = null;
     const out = await this.db.transaction(async (tx) => {
       await tx.query('select pg_advisory_xact_lock($1)', [CHANGE_LOCK]);
-      return fn(new SqlRepo(tx, this.bundleCache, pending));
+      const repo = new SqlRepo(tx, this.caches, pending, writes);
+      const r = await fn(repo);
+      if (writes.before !== null) after = Number((await tx.query<{ v: number }>('select v from documents_version'))[0].v);
+      return r;
     });
+    if (writes.before !== null) this.foldWrites(writes, after!);
     for (const p of pending) {
       this.bundleCache.put(p.stored);
       if (p.snapshot) this.snapshotLater(p.stored);
     }
     return out;
+  }
+
+  /** Folds a committed transaction's document writes into the cache, if the cache was current before it. */
+  private foldWrites(w: DocumentWrites, after: number) {
+    const c = this.caches.documents;
+    if (!c || c.v !== w.before) {
+      if (c && c.v < after) this.caches.documents = null;
+      return;
+    }
+    for (const [kind, name] of w.remove) c.byKey.delete(docCacheKey(kind, name));
+    for (const d of w.upsert) c.byKey.set(docCacheKey(d.kind, d.name), d);
+    c.sorted = null;
+    c.v = after;
   }
 
   /**
