@@ -154,7 +154,9 @@ const root = process.getuid?.() === 0;
   afterAll(async () => {
     if (broker && broker.exitCode === null) {
       broker.kill('SIGTERM');
-      await Promise.race([new Promise((r) => broker!.once('exit', r)), new Promise((r) => setTimeout(r, 3000))]);
+      let t: NodeJS.Timeout | undefined;
+      await Promise.race([new Promise((r) => broker!.once('exit', r)), new Promise((r) => (t = setTimeout(r, 3000)))]);
+      clearTimeout(t);
       if (broker.exitCode === null && broker.signalCode === null) broker.kill('SIGKILL');
     }
     await s?.close();
