@@ -40,36 +40,40 @@ export interface DropSighting {
   at: number;
 }
 
+/** An entry as the table keeps it: times as numbers (ISO text is made when listed, not per record). */
+type Entry = Omit<UnknownDevice, 'firstSeen' | 'lastSeen'> & { firstMs: number; lastMs: number };
+
+function view(u: Entry): UnknownDevice {
+  const { firstMs, lastMs, ...rest } = u;
+  return { ...rest, tried: [...u.tried], firstSeen: new Date(firstMs).toISOString(), lastSeen: new Date(lastMs).toISOString() };
+}
+
 export class UnknownDevices {
-  private readonly table = new Map<string, UnknownDevice>();
+  private readonly table = new Map<string, Entry>();
   constructor(
     private readonly max = 10_000,
     private readonly maxTargets = 32,
   ) {}
 
-  /** Records one flow from an unclaimed source; returns the entry when it is new. */
-  observe(enforcer: string, r: FlowRecord, segment: string, t: number): UnknownDevice | null {
-    const iso = new Date(t).toISOString();
+  private entry(address: string, enforcer: string, segment: string, firstMs: number): Entry {
+    return { address, mac: null, interface: null, enforcer, segment, firstMs, lastMs: firstMs, flows: 0, packets: 0, bytes: 0, denied: 0, tried: [] };
+  }
+
+  private tried(u: Entry, dst: string, dport: number, protocol: number, verdict: string): void {
+    if (u.tried.length >= this.maxTargets) return;
+    const target = `${dst}:${dport}/${transportName(protocol)} ${verdict}`;
+    if (!u.tried.includes(target)) u.tried.push(target);
+  }
+
+  /** Records one flow from an unclaimed source; true when the source is new (get() has it). */
+  observe(enforcer: string, r: FlowRecord, segment: string, t: number): boolean {
     let u = this.table.get(r.src);
     let fresh = false;
     if (u) {
       this.table.delete(r.src); // re-insert: Map order is LRU order
     } else {
       fresh = true;
-      u = {
-        address: r.src,
-        mac: null,
-        interface: null,
-        enforcer,
-        segment,
-        firstSeen: new Date(Math.min(t, r.firstSeen || t)).toISOString(),
-        lastSeen: iso,
-        flows: 0,
-        packets: 0,
-        bytes: 0,
-        denied: 0,
-        tried: [],
-      };
+      u = this.entry(r.src, enforcer, segment, Math.min(t, r.firstSeen || t));
     }
     const mac = r.srcMac || r.mac;
     if (mac) u.mac = mac.toLowerCase();
@@ -77,50 +81,48 @@ export class UnknownDevices {
     else if (!u.interface && r.ifindex) u.interface = `ifindex ${r.ifindex}`;
     u.enforcer = enforcer;
     u.segment = segment;
-    if (iso > u.lastSeen) u.lastSeen = iso;
+    if (t > u.lastMs) u.lastMs = t;
     u.flows++;
     u.packets += (r.packetsFwd || 0) + (r.packetsRev || 0);
     u.bytes += (r.bytesFwd || 0) + (r.bytesRev || 0);
     const v = shortVerdict(r.verdict);
     if (v === 'deny' || v === 'audit') u.denied += r.packetsFwd || 1;
-    const target = `${r.dst}:${r.dport}/${transportName(r.protocol)} ${v}`;
-    if (u.tried.length < this.maxTargets && !u.tried.includes(target)) u.tried.push(target);
+    this.tried(u, r.dst, r.dport, r.protocol, v);
     this.table.set(r.src, u);
     trimOldest(this.table, this.max);
-    return fresh ? u : null;
+    return fresh;
   }
 
   /**
    * A drop event from an unclaimed source: fills in its MAC and interface and
    * what it tried, creating the entry when its flow records have not arrived
    * yet. Counters are left to observe() (the flow records count every packet;
-   * events are rate-limited samples). Returns the entry when it is new.
+   * events are rate-limited samples). True when the source is new.
    */
-  observeEvent(enforcer: string, e: DropSighting): UnknownDevice | null {
-    const iso = new Date(e.at).toISOString();
+  observeEvent(enforcer: string, e: DropSighting): boolean {
     let u = this.table.get(e.src);
     let fresh = false;
     if (u) {
       this.table.delete(e.src);
     } else {
       fresh = true;
-      u = { address: e.src, mac: null, interface: null, enforcer, segment: e.segment, firstSeen: iso, lastSeen: iso, flows: 0, packets: 0, bytes: 0, denied: 0, tried: [] };
+      u = this.entry(e.src, enforcer, e.segment, e.at);
     }
     if (e.mac) u.mac = e.mac.toLowerCase();
     if (e.interface) u.interface = e.interface;
     else if (!u.interface && e.ifindex) u.interface = `ifindex ${e.ifindex}`;
     u.enforcer = enforcer;
-    if (iso > u.lastSeen) u.lastSeen = iso;
-    if (iso < u.firstSeen) u.firstSeen = iso;
-    const target = `${e.dst}:${e.dport}/${transportName(e.protocol)} ${shortVerdict(e.verdict)}`;
-    if (u.tried.length < this.maxTargets && !u.tried.includes(target)) u.tried.push(target);
+    if (e.at > u.lastMs) u.lastMs = e.at;
+    if (e.at < u.firstMs) u.firstMs = e.at;
+    this.tried(u, e.dst, e.dport, e.protocol, shortVerdict(e.verdict));
     this.table.set(e.src, u);
     trimOldest(this.table, this.max);
-    return fresh ? u : null;
+    return fresh;
   }
 
   get(address: string): UnknownDevice | undefined {
-    return this.table.get(address);
+    const u = this.table.get(address);
+    return u && view(u);
   }
 
   /** An address a Device now claims is no longer unknown. */
@@ -130,6 +132,6 @@ export class UnknownDevices {
 
   /** Most recently seen first. */
   list(): UnknownDevice[] {
-    return [...this.table.values()].reverse();
+    return [...this.table.values()].reverse().map(view);
   }
 }

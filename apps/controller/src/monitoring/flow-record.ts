@@ -37,15 +37,26 @@ export interface FlowRecord {
 
 export type ShortVerdict = 'allow' | 'deny' | 'audit' | 'none';
 
+// The wire's names answered from a table: these run for every flow record.
+const SHORT_VERDICT: Record<string, ShortVerdict> = { VERDICT_ALLOW: 'allow', VERDICT_DENY: 'deny', VERDICT_AUDIT: 'audit', VERDICT_NONE: 'none', allow: 'allow', deny: 'deny', audit: 'audit' };
+const SHORT_REASON = new Map<string, string>();
+
 export function shortVerdict(v: string | undefined): ShortVerdict {
   if (!v) return 'none';
+  const hit = SHORT_VERDICT[v];
+  if (hit) return hit;
   const s = v.startsWith('VERDICT_') ? v.slice(8).toLowerCase() : v.toLowerCase();
   return s === 'allow' || s === 'deny' || s === 'audit' ? s : 'none';
 }
 
 export function shortReason(r: string | undefined): string {
   if (!r) return 'none';
-  return r.startsWith('DROP_REASON_') ? r.slice(12).toLowerCase() : r.toLowerCase();
+  let s = SHORT_REASON.get(r);
+  if (s === undefined) {
+    s = r.startsWith('DROP_REASON_') ? r.slice(12).toLowerCase() : r.toLowerCase();
+    if (SHORT_REASON.size < 256) SHORT_REASON.set(r, s);
+  }
+  return s;
 }
 
 const TRANSPORT: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'ipv6-icmp', 132: 'sctp' };

@@ -189,7 +189,7 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
       segment: e.srcSegment || this.view.identityName(e.srcIdentity),
       at: e.at.getTime(),
     });
-    if (fresh) void this.emitUnknown(fresh.address);
+    if (fresh) void this.emitUnknown(e.src);
   }
 
   private schedule(): void {
@@ -256,8 +256,7 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
         this.lastSeen.set(srcDev, Math.max(this.lastSeen.get(srcDev) ?? 0, t));
         this.detector.observe(srcDev, r, 'src', t, anomalies);
       } else if (r.srcIdentity !== 2 /* host */) {
-        const fresh = this.unknown.observe(enforcer, r, srcSegment, t);
-        if (fresh) void this.emitUnknown(fresh.address);
+        if (this.unknown.observe(enforcer, r, srcSegment, t)) void this.emitUnknown(r.src);
       }
       if (dstDev) {
         this.lastSeen.set(dstDev, Math.max(this.lastSeen.get(dstDev) ?? 0, t));
@@ -287,13 +286,13 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
   }
 
   private emitUnknown(address: string): Promise<SecurityEvent> | undefined {
-    const u = this.unknown.get(address);
-    if (!u) return;
     if (this.unknownBudget <= 0) {
       this.unknownSuppressedCount++;
       if (this.unknownSuppressed.length < 10) this.unknownSuppressed.push(address);
       return;
     }
+    const u = this.unknown.get(address);
+    if (!u) return;
     this.unknownBudget--;
     return this.emit({
       at: u.firstSeen,
