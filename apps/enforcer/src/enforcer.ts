@@ -26,7 +26,7 @@ import { BundleKeeper, ResyncNeeded } from './bundle-keeper';
 import type { DatapathPort, Direction } from './datapath.port';
 import { openDatapath } from './datapath.port';
 import { FlowCollector } from './flow-collector';
-import { InterfaceNames } from './interface-names';
+import { InterfaceNames, NeighbourMacs } from './interface-names';
 import { Credentials, IdentityError, IdentityStore, enroll, newKeyAndCsr, renewAt, usable } from './identity';
 import { EnforcerMetrics } from './metrics';
 import type { EnforcerConfig } from './config';
@@ -99,6 +99,7 @@ export class Enforcer {
       onQueued: () => this.wakeFlows?.(),
       // Names of the interfaces flows arrive on, read where they live (--netns), once per ifindex.
       interfaceNames: new InterfaceNames(this.cfg.netns),
+      neighbours: new NeighbourMacs(this.cfg.netns),
     });
     this.every(this.cfg.flowIntervalMs, () => this.collector.poll());
     // Drop events: the datapath rate-limits them; the collector queues a bounded number and they

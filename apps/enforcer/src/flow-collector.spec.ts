@@ -10,7 +10,7 @@ import { FLOW_BATCH_MAX_RECORDS } from '../../../proto/cordon/v1/control';
 import { FLOW_ENTRY } from '../../../native/lib/datapath';
 import type { DatapathFlow, DatapathPort } from './datapath.port';
 import { FlowCollector, FlowCounters } from './flow-collector';
-import { InterfaceNames } from './interface-names';
+import { InterfaceNames, NeighbourMacs } from './interface-names';
 import { EnforcerMetrics } from './metrics';
 
 interface Entry {
@@ -148,14 +148,18 @@ describe('FlowCollector on raw dumps', () => {
     expect(batches().flatMap((b) => b.flows)).toEqual([expect.objectContaining({ packetsFwd: 1, bytesFwd: 100 })]);
   });
 
-  it('carries the bound source MAC, else the one a drop event of that source showed, and the interface name', async () => {
+  it('carries the bound source MAC, else the one a drop event of that source showed, else the neighbour table\'s, and the interface name', async () => {
     const dp = new RawDatapath();
     const lists: Array<string | undefined> = [];
     const names = new InterfaceNames('/run/netns/gw', async (netns) => {
       lists.push(netns);
       return [{ ifindex: 3, ifname: 'eth1' }];
     });
-    const { c, batches } = collector(dp, { interfaceNames: names });
+    const neighbours = new NeighbourMacs('/run/netns/gw', async () => [
+      { dst: '10.10.1.6', lladdr: '02:00:00:00:00:99' },
+      { dst: '10.10.1.8', lladdr: '02:00:00:00:00:0A' },
+    ]);
+    const { c, batches } = collector(dp, { interfaceNames: names, neighbours });
     c.pushEvents([
       { tsNs: ns, src: '10.10.1.6', dst: '10.10.9.1', sport: 1, dport: 22, protocol: 6, family: 4, verdict: 'deny', reason: 'policy', srcIdentity: 256, dstIdentity: 257, ruleId: 0, ifindex: 3, srcMac: '02:00:00:00:00:06' },
     ]);
@@ -170,7 +174,7 @@ describe('FlowCollector on raw dumps', () => {
     expect(flows.map((f) => [f.src, f.srcMac, f.interface])).toEqual([
       ['10.10.1.5', '02:00:00:00:00:05', 'eth1'],
       ['10.10.1.6', '02:00:00:00:00:06', 'eth1'],
-      ['10.10.1.8', '', ''],
+      ['10.10.1.8', '02:00:00:00:00:0a', ''],
     ]);
     expect(all.flatMap((b) => b.events ?? [])).toEqual([expect.objectContaining({ src: '10.10.1.6', srcMac: '02:00:00:00:00:06' })]);
     expect(lists).toEqual(['/run/netns/gw']);

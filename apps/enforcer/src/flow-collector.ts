@@ -5,22 +5,25 @@
  * controller, queued in a bounded queue (oldest dropped and counted) while the
  * controller is away.
  *
- * Between polls only each flow's four counters are kept (FlowCounters, typed
- * arrays behind a Map keyed by the entry's raw 5-tuple and first packet time);
+ * Between polls only each flow's four counters are kept (RawFlowCounters: a
+ * typed-array hash table keyed by the entry's raw 5-tuple and first packet time);
  * the kernel's tables are read as raw dumps and only the flows whose counters
- * moved are decoded and sent. Records carry the source's MAC (bound, or the
- * last a drop event of that source showed) and the interface's name.
+ * moved are decoded and sent. Records carry the source's MAC (bound, else the
+ * last a drop event of that source showed, else the namespace's neighbour
+ * table's) and the interface's name.
  */
 import type { FlowBatch, WireFlowRecord, WirePairCounter, WireSecurityEvent } from '../../../proto/cordon/v1/control';
 import { FLOW_BATCH_MAX_EVENTS, FLOW_BATCH_MAX_RECORDS, VERDICT_TO_WIRE, reasonToWire } from '../../../proto/cordon/v1/control';
 import { segmentNames } from '../../../proto/cordon/v1/bundle';
 import { decodeFlow, FLOW_ENTRY, FLOW_FLAG, readU64 } from '../../../native/lib/datapath';
 import type { DatapathEvent, DatapathFlow, DatapathPort } from './datapath.port';
-import type { InterfaceNames } from './interface-names';
+import type { InterfaceNames, NeighbourMacs } from './interface-names';
+import { RawFlowCounters } from './raw-flow-counters';
 import type { EnforcerMetrics } from './metrics';
 
 export class BoundedQueue<T> {
   private items: T[] = [];
+  private waiters: Array<{ n: number; done: (ok: boolean) => void }> = [];
   dropped = 0;
   constructor(readonly max: number) {}
   push(x: T): void {
@@ -34,14 +37,37 @@ export class BoundedQueue<T> {
     return this.items[0];
   }
   shift(): T | undefined {
-    return this.items.shift();
+    const x = this.items.shift();
+    this.wake();
+    return x;
   }
   /** Removes and returns up to n items, oldest first. */
   take(n: number): T[] {
-    return this.items.splice(0, n);
+    const out = this.items.splice(0, n);
+    this.wake();
+    return out;
   }
   get length(): number {
     return this.items.length;
+  }
+  /** Resolves true once fewer than n items are queued, false when timeoutMs passes first. */
+  waitBelow(n: number, timeoutMs: number): Promise<boolean> {
+    if (this.items.length < n) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const w = {
+        n,
+        done: (ok: boolean) => {
+          clearTimeout(t);
+          this.waiters = this.waiters.filter((x) => x !== w);
+          resolve(ok);
+        },
+      };
+      const t = setTimeout(() => w.done(false), timeoutMs);
+      this.waiters.push(w);
+    });
+  }
+  private wake(): void {
+    for (const w of [...this.waiters]) if (this.items.length < w.n) w.done(true);
   }
 }
 
@@ -57,11 +83,10 @@ const flowKey = (f: DatapathFlow) => `${f.family}|${f.protocol}|${f.src}|${f.spo
 const pairKey = (p: { srcIdentity: number; dstIdentity: number; verdict: string; reason: string }) => `${p.srcIdentity}|${p.dstIdentity}|${p.verdict}|${p.reason}`;
 
 /**
- * The counters each flow had at the previous poll, and nothing else: a Map from
- * the flow's identity (for raw dumps, the 48 bytes of 5-tuple and first_seen as
- * a latin1 string) to a slot in typed arrays. About 100 bytes a flow, where a
- * decoded flow object kept between polls was several hundred (600 MB RSS at
- * 100,000 flows). Flows absent from a poll are forgotten by sweep().
+ * The counters each decoded flow (datapaths without flowsRaw()) had at the
+ * previous poll: a Map from the flow's identity string to a slot in typed
+ * arrays. Raw dumps use RawFlowCounters, which needs no key object at all.
+ * Flows absent from a poll are forgotten by sweep().
  */
 export class FlowCounters {
   private readonly slots = new Map<string, number>();
@@ -183,6 +208,11 @@ interface Changed {
   ifindexes: Set<number>;
 }
 
+/** Batches of one poll queued ahead of the stream before the next is built. */
+const BATCHES_AHEAD = 2;
+/** How long a poll waits for the stream to take a batch before queueing the rest at once. */
+const STALL_MS = 1000;
+
 /** How often a poll counts every map's entries when the flow tables come as raw dumps. */
 const MAP_FILL_EVERY_MS = 10_000;
 
@@ -190,11 +220,12 @@ const yieldToIo = () => new Promise<void>((r) => setImmediate(r));
 
 export class FlowCollector {
   /** Previous counters: of the live and denied tables of a raw dump, or of flows() objects. */
-  private readonly live = new FlowCounters();
-  private readonly denied = new FlowCounters();
+  private readonly live = new RawFlowCounters();
+  private readonly denied = new RawFlowCounters();
   private readonly objects = new FlowCounters();
   private readonly macs = new SourceMacs();
   private readonly ifnames: InterfaceNames | null;
+  private readonly neighbours: NeighbourMacs | null;
   private lastMapFill = -Infinity;
   private prevPairs = new Map<string, { packets: number; bytes: number }>();
   private prevReasons = new Map<string, number>();
@@ -211,9 +242,10 @@ export class FlowCollector {
     /** Identities of the enforced generation (segment names for labels). */
     private readonly identities: () => Record<string, number>,
     private readonly generation: () => number,
-    opts: { queueBatches?: number; baseline?: boolean; queueEvents?: number; onQueued?: () => void; interfaceNames?: InterfaceNames } = {},
+    opts: { queueBatches?: number; baseline?: boolean; queueEvents?: number; onQueued?: () => void; interfaceNames?: InterfaceNames; neighbours?: NeighbourMacs } = {},
   ) {
     this.ifnames = opts.interfaceNames ?? null;
+    this.neighbours = opts.neighbours ?? null;
     this.onQueued = opts.onQueued ?? (() => undefined);
     this.queue = new BoundedQueue(opts.queueBatches ?? 120);
     this.events = new BoundedQueue(opts.queueEvents ?? 10_000);
@@ -311,11 +343,11 @@ export class FlowCollector {
       changed.inc.push(inc[0], inc[1], inc[2], inc[3]);
       changed.ifindexes.add(ifindex);
     };
-    const tables: Array<[FlowCounters, Buffer]> = raw ? [[this.live, raw.live], [this.denied, raw.denied]] : [];
+    const tables: Array<[RawFlowCounters, Buffer]> = raw ? [[this.live, raw.live], [this.denied, raw.denied]] : [];
     for (const [t, buf] of tables) {
       t.begin();
       for (let o = 0; o + FLOW_ENTRY.STRIDE <= buf.length; o += FLOW_ENTRY.STRIDE) {
-        t.seen(buf.toString('latin1', o, o + FLOW_ENTRY.IDENTITY_END), readU64(buf, o + FLOW_ENTRY.PACKETS_FWD), readU64(buf, o + FLOW_ENTRY.BYTES_FWD), readU64(buf, o + FLOW_ENTRY.PACKETS_REV), readU64(buf, o + FLOW_ENTRY.BYTES_REV), inc);
+        t.seen(buf, o, readU64(buf, o + FLOW_ENTRY.PACKETS_FWD), readU64(buf, o + FLOW_ENTRY.BYTES_FWD), readU64(buf, o + FLOW_ENTRY.PACKETS_REV), readU64(buf, o + FLOW_ENTRY.BYTES_REV), inc);
         // Live and denied entries told apart by the sign of their position.
         note(t === this.live ? o : -1 - o, buf.readUInt32LE(o + FLOW_ENTRY.IFINDEX));
       }
@@ -330,6 +362,7 @@ export class FlowCollector {
       this.objects.sweep();
     }
     if (this.ifnames && changed.ifindexes.size > 0) await this.ifnames.resolve(changed.ifindexes);
+    if (this.neighbours && changed.at.length > 0) await this.neighbours.refresh();
 
     // 2. Decode only the changed flows, FLOW_BATCH_MAX_RECORDS at a time.
     const flowAt = (i: number): DatapathFlow => {
@@ -360,7 +393,7 @@ export class FlowCollector {
         lastSeen: monoNsToEpochMs(f.lastSeenNs),
         ifindex: f.ifindex,
         encryption: f.encryption ?? '',
-        srcMac: f.srcMac || this.macs.get(f.src),
+        srcMac: f.srcMac || this.macs.get(f.src) || (this.neighbours?.get(f.src) ?? ''),
         interface: this.ifnames?.get(f.ifindex) ?? '',
       };
     };
@@ -416,9 +449,16 @@ export class FlowCollector {
 
     this.metrics.eventsLost.set(this.eventsLost());
 
+    // Batches are built as the stream takes them (at most BATCHES_AHEAD waiting), so a poll of
+    // 100,000 new flows holds a few thousand records, not all of them; a stream that does not
+    // move within STALL_MS (the controller is away) gets the rest at once, into the bounded queue.
     const n = changed.at.length;
+    let stalled = false;
     for (let i = 0; i < Math.max(n, wirePairs.length); i += FLOW_BATCH_MAX_RECORDS) {
-      if (i > 0) await yieldToIo();
+      if (i > 0) {
+        await yieldToIo();
+        if (!stalled) stalled = !(await this.queue.waitBelow(BATCHES_AHEAD, STALL_MS));
+      }
       const flows: WireFlowRecord[] = [];
       for (let k = i; k < Math.min(n, i + FLOW_BATCH_MAX_RECORDS); k++) flows.push(wireFlow(k));
       this.cut(flows, wirePairs.slice(i, i + FLOW_BATCH_MAX_RECORDS), this.events.take(FLOW_BATCH_MAX_EVENTS), this.windowStart, now);
