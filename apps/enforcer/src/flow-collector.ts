@@ -365,6 +365,9 @@ export class FlowCollector {
     if (this.neighbours && changed.at.length > 0) await this.neighbours.refresh();
 
     // 2. Decode only the changed flows, FLOW_BATCH_MAX_RECORDS at a time.
+    // Monotonic ns to wall-clock ms with one clock reading per poll, not two per flow.
+    const offsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
+    const epochMs = (ns: number) => (ns ? Math.max(0, Math.round(ns / 1e6 + offsetMs)) : 0);
     const flowAt = (i: number): DatapathFlow => {
       const at = changed.at[i];
       if (objects) return objects[at];
@@ -389,8 +392,8 @@ export class FlowCollector {
         bytesFwd: changed.inc[k + 1],
         packetsRev: changed.inc[k + 2],
         bytesRev: changed.inc[k + 3],
-        firstSeen: monoNsToEpochMs(f.firstSeenNs),
-        lastSeen: monoNsToEpochMs(f.lastSeenNs),
+        firstSeen: epochMs(f.firstSeenNs),
+        lastSeen: epochMs(f.lastSeenNs),
         ifindex: f.ifindex,
         encryption: f.encryption ?? '',
         srcMac: f.srcMac || this.macs.get(f.src) || (this.neighbours?.get(f.src) ?? ''),
