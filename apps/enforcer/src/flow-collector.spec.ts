@@ -171,7 +171,7 @@ describe('FlowCollector on raw dumps', () => {
     await c.poll();
     const all = batches();
     const flows = all.flatMap((b) => b.flows);
-    expect(flows.map((f) => [f.src, f.srcMac, f.interface])).toEqual([
+    expect(flows.map((f) => [f.src, f.srcMac ?? '', f.interface ?? ''])).toEqual([
       ['10.10.1.5', '02:00:00:00:00:05', 'eth1'],
       ['10.10.1.6', '02:00:00:00:00:06', 'eth1'],
       ['10.10.1.8', '02:00:00:00:00:0a', ''],

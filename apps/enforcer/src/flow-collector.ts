@@ -376,7 +376,7 @@ export class FlowCollector {
     const wireFlow = (i: number): WireFlowRecord => {
       const f = flowAt(i);
       const k = i * 4;
-      return {
+      const w: WireFlowRecord = {
         src: f.src,
         dst: f.dst,
         sport: f.sport,
@@ -395,10 +395,15 @@ export class FlowCollector {
         firstSeen: epochMs(f.firstSeenNs),
         lastSeen: epochMs(f.lastSeenNs),
         ifindex: f.ifindex,
-        encryption: f.encryption ?? '',
-        srcMac: f.srcMac || this.macs.get(f.src) || (this.neighbours?.get(f.src) ?? ''),
-        interface: this.ifnames?.get(f.ifindex) ?? '',
       };
+      // Optional strings only when known: an empty one still costs the encoder a field (proto3 reads it back as '').
+      const encryption = f.encryption;
+      if (encryption) w.encryption = encryption;
+      const srcMac = f.srcMac || this.macs.get(f.src) || (this.neighbours?.get(f.src) ?? '');
+      if (srcMac) w.srcMac = srcMac;
+      const ifname = this.ifnames?.get(f.ifindex);
+      if (ifname) w.interface = ifname;
+      return w;
     };
 
     const wirePairs: WirePairCounter[] = [];
