@@ -5,6 +5,8 @@ import { COLLECTION_NAMES, COLLECTIONS } from '../documents/kinds';
 const problem = { description: 'Problem details (RFC 7807)', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
 const ok = (description: string, schema: object = { type: 'object' }) => ({ description, content: { 'application/json': { schema } } });
 const errors = { 400: problem, 401: problem, 403: problem };
+const pathParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+const queryParam = (name: string, description: string, type = 'string') => ({ name, in: 'query', schema: { type }, description });
 const page = (item: string) => ({ type: 'object', properties: { items: { type: 'array', items: { $ref: `#/components/schemas/${item}` } }, nextCursor: { type: 'string', nullable: true } } });
 const paging = [
   { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500 } },
@@ -227,6 +229,29 @@ export const OPENAPI = {
         responses: { 201: ok('{device, username, token, expiresAt, est}; the token is shown once'), 404: problem, ...errors },
       },
     },
+    // Control channel (enforcers) and flows.
+    '/v1/enforcers/{name}/revoke': { post: { summary: 'Revoke an enforcer: its certificate is refused and its streams cut at once (admin; audited)', tags: ['enforcers'], parameters: [pathParam('name')], responses: { 200: ok('The revoked enforcer'), 404: problem, ...errors } } },
+    '/v1/enforcers-connected': { get: { summary: 'Enforcers with a live stream now', tags: ['enforcers'], responses: { 200: ok('[{name, since, generation}]'), ...errors } } },
+    '/v1/flows': { get: { summary: 'Flows reported by enforcers, most recent first', tags: ['flows'], parameters: [queryParam('since', 'ISO time'), queryParam('verdict', 'allow | deny | audit'), queryParam('segment', 'source or destination segment'), queryParam('limit', 'at most this many', 'integer')], responses: { 200: ok('{items}'), ...errors } } },
+    '/v1/control/ca.pem': { get: { summary: 'The enforcer CA certificate (PEM; pin it with --ca-sha256)', tags: ['enforcers'], security: [], responses: { 200: { description: 'PEM' } } } },
+    '/v1/control/crl.pem': { get: { summary: 'Revoked enforcer certificates (PEM CRL)', tags: ['enforcers'], security: [], responses: { 200: { description: 'PEM' } } } },
+    // Continuous verification.
+    '/v1/unknown-devices': { get: { summary: 'Sources no Device claims: address, MAC, interface, enforcer, first and last seen, what they tried to reach', tags: ['monitoring'], responses: { 200: ok('{items}'), ...errors } } },
+    '/v1/admit': { post: { summary: 'Turn an unknown source into a Device (operator; through apply, audited)', tags: ['monitoring'], requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['address', 'name'], properties: { address: { type: 'string' }, name: { type: 'string' }, labels: { type: 'object', additionalProperties: { type: 'string' } }, mac: { type: 'string' }, firmware: { type: 'string' }, dryRun: { type: 'boolean' } } } } } }, responses: { 200: ok('The change'), 404: problem, 422: problem, ...errors } } },
+    '/v1/anomalies': { get: { summary: 'Anomalies: device, kind (new_peer, new_port, volume, scan, denied_burst), severity, evidence, at', tags: ['monitoring'], parameters: [queryParam('device', 'one device'), queryParam('kind', 'one kind')], responses: { 200: ok('{items}'), ...errors } } },
+    '/v1/baselines/{device}': { get: { summary: "A device's learned baseline", tags: ['monitoring'], parameters: [pathParam('device')], responses: { 200: ok('Baseline'), 404: problem, ...errors } } },
+    '/v1/posture': { get: { summary: 'Posture of every device under a PostureRule, and posture-to-quarantine latencies', tags: ['monitoring'], responses: { 200: ok('Posture'), ...errors } } },
+    '/v1/events': { get: { summary: 'Security events (ECS field names); format=ecs answers JSON lines', tags: ['monitoring'], parameters: [queryParam('after', 'event id'), queryParam('type', 'event type'), queryParam('device', 'one device'), queryParam('format', 'json | ecs')], responses: { 200: ok('{items} or JSON lines'), ...errors } } },
+    '/v1/monitoring/settings': {
+      get: { summary: 'Learning window, detector windows and thresholds, syslog target', tags: ['monitoring'], responses: { 200: ok('Settings'), ...errors } },
+      put: { summary: 'Change monitoring settings (admin)', tags: ['monitoring'], requestBody: { content: { 'application/json': { schema: { type: 'object' } } } }, responses: { 200: ok('Settings'), ...errors } },
+    },
+    '/v1/monitoring/flows': { post: { summary: 'Feed flow records directly (admin; tests and replays)', tags: ['monitoring'], requestBody: { content: { 'application/json': { schema: { type: 'object' } } } }, responses: { 200: ok('Accepted'), ...errors } } },
+    '/v1/monitoring/tick': { post: { summary: 'Run one monitoring pass now (admin)', tags: ['monitoring'], responses: { 200: ok('Done'), ...errors } } },
+    // Least privilege.
+    '/v1/recommend': { get: { summary: 'The smallest set of Policy documents that allows exactly the observed flows', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d'), queryParam('includeDenied', 'also denied flows', 'boolean'), queryParam('format', 'json | yaml')], responses: { 200: ok('Policy documents'), ...errors } } },
+    '/v1/report/unused': { get: { summary: 'Allow rules no packet used over the window', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d')], responses: { 200: ok('{observedSince, items}'), ...errors } } },
+    '/v1/mud/import': { post: { summary: 'Segments and policies from a Manufacturer Usage Description (RFC 8520); apply=true applies them', tags: ['least-privilege'], requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['mud'], properties: { mud: { type: 'object' }, name: { type: 'string' }, apply: { type: 'boolean' } } } } } }, responses: { 200: ok('Documents'), 422: problem, ...errors } } },
     '/v1/quarantine/{device}': { delete: { summary: 'Release a device (operator)', tags: ['quarantine'], parameters: [{ name: 'device', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: ok('The change'), 404: problem, ...errors } } },
   } as Record<string, object>,
 };
