@@ -8,6 +8,7 @@ import type { Bundle, RuleInfo } from '../compiler/compile';
 import { formatAddress, parseAddress, parseCidr, PrefixIndex } from '../policy/net';
 import type { Device, Document, PostureRule, Segment } from '../policy/schema';
 import { selectingSegments } from '../policy/selectors';
+import { trimOldest } from './bounded';
 
 export class PolicyView {
   readonly deviceByAddress = new Map<string, string>();
@@ -54,9 +55,18 @@ export class PolicyView {
   deviceOf(address: string): string | undefined {
     const hit = this.deviceByAddress.get(address);
     if (hit !== undefined || this.deviceByAddress.size === 0) return hit;
-    const a = parseAddress(address);
-    return a ? this.deviceByAddress.get(formatAddress(a)) : undefined;
+    // Every record's source and destination land here when no Device claims them: parse and
+    // format each distinct spelling once (records spell addresses canonically, so this is rare work).
+    let canonical = this.canonical.get(address);
+    if (canonical === undefined) {
+      const a = parseAddress(address);
+      canonical = a ? formatAddress(a) : '';
+      this.canonical.set(address, canonical);
+      trimOldest(this.canonical, 50_000);
+    }
+    return canonical && canonical !== address ? this.deviceByAddress.get(canonical) : undefined;
   }
+  private readonly canonical = new Map<string, string>();
 
   identityName(id: number): string {
     return this.identityNames.get(id) ?? (id === 1 ? 'world' : id === 2 ? 'host' : id === 3 ? 'quarantine' : `identity-${id}`);
