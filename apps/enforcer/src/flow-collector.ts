@@ -299,20 +299,30 @@ export class FlowCollector {
     while (this.events.length > 0) this.cut([], [], this.events.take(FLOW_BATCH_MAX_EVENTS), now, now);
   }
 
-  private cut(flows: WireFlowRecord[], pairs: WirePairCounter[], events: WireSecurityEvent[], windowStart: number, windowEnd: number): void {
+  /**
+   * Queues a batch. flows may be a function that builds the records: the batch
+   * then builds them each time its `flows` is read (the flow loop reads it once,
+   * right before serialising), so the records live for one write instead of
+   * from the poll until the stream takes them, long enough to be promoted to
+   * the old generation and keep the heap (and RSS) large after an export.
+   */
+  private cut(flows: WireFlowRecord[] | (() => WireFlowRecord[]), pairs: WirePairCounter[], events: WireSecurityEvent[], windowStart: number, windowEnd: number): void {
     const before = this.queue.dropped;
-    this.queue.push({
+    const batch: FlowBatch = {
       enforcer: this.enforcer,
       seq: ++this.seq,
       generation: this.generation(),
       windowStart,
       windowEnd,
-      flows,
+      flows: [],
       pairs,
       droppedBatches: this.queue.dropped,
       events,
       eventsLost: this.eventsLost(),
-    });
+    };
+    if (typeof flows === 'function') Object.defineProperty(batch, 'flows', { get: flows, enumerable: true });
+    else batch.flows = flows;
+    this.queue.push(batch);
     if (this.queue.dropped > before) this.metrics.batchesDropped.inc(this.queue.dropped - before);
     this.onQueued();
   }
@@ -467,8 +477,12 @@ export class FlowCollector {
         await yieldToIo();
         if (!stalled) stalled = !(await this.queue.waitBelow(BATCHES_AHEAD, STALL_MS));
       }
-      const flows: WireFlowRecord[] = [];
-      for (let k = i; k < Math.min(n, i + FLOW_BATCH_MAX_RECORDS); k++) flows.push(wireFlow(k));
+      const end = Math.min(n, i + FLOW_BATCH_MAX_RECORDS);
+      const flows = () => {
+        const out: WireFlowRecord[] = [];
+        for (let k = i; k < end; k++) out.push(wireFlow(k));
+        return out;
+      };
       this.cut(flows, wirePairs.slice(i, i + FLOW_BATCH_MAX_RECORDS), this.events.take(FLOW_BATCH_MAX_EVENTS), this.windowStart, now);
     }
     this.flushEvents();
