@@ -15,7 +15,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Datapath } from '../../native/lib/datapath';
-import { FLOW_BATCH_MAX_RECORDS } from '../../proto/cordon/v1/control';
+import { FLOW_BATCH_RECORDS } from '../../apps/enforcer/src/flow-collector';
 import { apply, batchesAccepted, enrollmentToken, FLOW_SITE, gatewayNamespace, log, onCleanup, requireRoot, ROOT, run, sleep, startController, touchFlows } from './control-support';
 
 const FLOWS = Number(process.env.BENCH_FLOWS ?? 100_000);
@@ -66,7 +66,7 @@ run(async () => {
   const fillMs = await touchFlows(dp, FLOWS, 0);
   const tracked = dp.mapFill().flows.entries;
   dp.close();
-  const expected = Math.ceil(FLOWS / FLOW_BATCH_MAX_RECORDS);
+  const expected = Math.ceil(FLOWS / FLOW_BATCH_RECORDS);
   const t1 = Date.now();
   let peak = idle;
   while ((await batchesAccepted(ctl, 'bench-mem')) < before + expected) {

@@ -17,7 +17,7 @@ import pino from 'pino';
 import { validateEnforcerConfig } from '../../apps/enforcer/src/config';
 import type { DatapathPort } from '../../apps/enforcer/src/datapath.port';
 import { Enforcer } from '../../apps/enforcer/src/enforcer';
-import { FLOW_BATCH_MAX_RECORDS } from '../../proto/cordon/v1/control';
+import { FLOW_BATCH_RECORDS } from '../../apps/enforcer/src/flow-collector';
 import { Datapath } from '../../native/lib/datapath';
 import { apply, batchesAccepted, enrollmentToken, FLOW_SITE, gatewayNamespace, log, onCleanup, percentile, requireRoot, run, sleep, startController, touchFlows } from './control-support';
 
@@ -49,7 +49,7 @@ run(async () => {
   for (let r = 0; r < ROUNDS; r++) {
     const fillMs = await touchFlows(dp, FLOWS, r);
     const before = await batchesAccepted(ctl, 'bench-flow');
-    const expected = Math.ceil(FLOWS / FLOW_BATCH_MAX_RECORDS);
+    const expected = Math.ceil(FLOWS / FLOW_BATCH_RECORDS);
     const t0 = performance.now();
     await collector.poll(); // read the kernel's flow table, diff, cut batches
     const pollMs = performance.now() - t0;
@@ -71,7 +71,7 @@ run(async () => {
     bench: 'flow-throughput',
     measure: 'flow records read from the kernel, batched, sent over mTLS gRPC and accepted by the controller, per second',
     flowsPerRound: FLOWS,
-    batchRecords: FLOW_BATCH_MAX_RECORDS,
+    batchRecords: FLOW_BATCH_RECORDS,
     flowsPerSecondMedian: percentile(rates, 50),
     // The enforcer's side alone: reading the kernel's flow table, diffing and cutting batches.
     enforcerPollFlowsPerSecond: Math.round(FLOWS / (percentile(rounds.map((r) => r.pollMs), 50) / 1000)),
