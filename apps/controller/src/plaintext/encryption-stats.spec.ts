@@ -65,7 +65,8 @@ describe('EncryptionStats', () => {
   test('bounded: tracked flows and sources', () => {
     const s = new EncryptionStats(undefined, { flows: 100, sources: 10 });
     for (let i = 0; i < 1000; i++) s.ingest('gw', [rec({ src: `10.3.${i >> 8}.${i & 255}`, sport: i, encryption: 'coap', protocol: 17 })], who);
-    expect(s.trackedFlows).toBe(100);
+    expect(s.trackedFlows).toBeLessThanOrEqual(100); // trimmed an eighth at a time
+    expect(s.trackedFlows).toBeGreaterThanOrEqual(87);
     const r = s.report();
     expect(r.devices).toHaveLength(10);
     expect(r.sourcesOverflow).toBe(990);
