@@ -5,62 +5,23 @@
  * a recording implementation (never for claims about packets).
  */
 import type { IpcacheEntry, PolicyEntry } from '../../../native/lib/abi';
-import type { RawFlows } from '../../../native/lib/datapath';
+import type { Direction, DropEvent, FlowRecord, PairStat, RawFlows } from '../../../native/lib/datapath';
 
-export type Direction = 'ingress' | 'egress';
-export type Verdict = 'allow' | 'deny' | 'audit';
+export type { Direction, Verdict } from '../../../native/lib/datapath';
 
-export interface DatapathFlow {
-  src: string;
-  dst: string;
-  sport: number;
-  dport: number;
-  protocol: number;
-  family: 4 | 6;
-  srcIdentity: number;
-  dstIdentity: number;
-  verdict: Verdict;
-  reason: string;
-  ruleId: number;
-  packetsFwd: number;
-  bytesFwd: number;
-  packetsRev: number;
-  bytesRev: number;
-  firstSeenNs: number;
-  lastSeenNs: number;
-  ifindex: number;
-  /** Class of the first payload (EncryptionClass of native/lib/abi.ts); optional for recording datapaths. */
+/**
+ * A flow as the enforcer reads it: the facade's FlowRecord, where the payload
+ * class and the bound MAC may be missing (recording datapaths leave them out).
+ */
+export type DatapathFlow = Omit<FlowRecord, 'tcpFlags' | 'policyPort' | 'flags' | 'dstMac' | 'encryption' | 'srcMac'> & {
   encryption?: string;
-  /** The source's bound MAC, '' or absent when not bound. */
   srcMac?: string;
-}
+};
 
-export interface DatapathPair {
-  srcIdentity: number;
-  dstIdentity: number;
-  verdict: Verdict;
-  reason: string;
-  packets: number;
-  bytes: number;
-}
+export type DatapathPair = PairStat;
 
-/** A drop (or audit) event from the datapath's ring buffer (DropEvent of native/lib/datapath.ts). */
-export interface DatapathEvent {
-  tsNs: number;
-  src: string;
-  dst: string;
-  sport: number;
-  dport: number;
-  protocol: number;
-  family: 4 | 6;
-  verdict: Verdict;
-  reason: string;
-  srcIdentity: number;
-  dstIdentity: number;
-  ruleId: number;
-  ifindex: number;
-  srcMac: string;
-}
+/** A drop (or audit) event from the datapath's ring buffer. */
+export type DatapathEvent = DropEvent;
 
 export interface DatapathPort {
   readonly adopted: boolean;
