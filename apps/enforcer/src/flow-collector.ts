@@ -18,7 +18,7 @@ import { segmentNames } from '../../../proto/cordon/v1/bundle';
 import { decodeFlow, FLOW_ENTRY, FLOW_FLAG, readU64 } from '../../../native/lib/datapath';
 import type { DatapathEvent, DatapathFlow, DatapathPort } from './datapath.port';
 import type { InterfaceNames, NeighbourMacs } from './interface-names';
-import { RawFlowCounters } from './raw-flow-counters';
+import { advanceCounters, RawFlowCounters } from './raw-flow-counters';
 import type { EnforcerMetrics } from './metrics';
 
 export class BoundedQueue<T> {
@@ -116,23 +116,8 @@ export class FlowCounters {
     if (slot === undefined) {
       slot = this.free.pop() ?? this.grow();
       this.slots.set(key, slot);
-      inc[0] = pf;
-      inc[1] = bf;
-      inc[2] = pr;
-      inc[3] = br;
-    } else {
-      const c = this.counters;
-      const o = slot * 4;
-      inc[0] = pf >= c[o] ? pf - c[o] : pf;
-      inc[1] = bf >= c[o + 1] ? bf - c[o + 1] : bf;
-      inc[2] = pr >= c[o + 2] ? pr - c[o + 2] : pr;
-      inc[3] = br >= c[o + 3] ? br - c[o + 3] : br;
     }
-    const o = slot * 4;
-    this.counters[o] = pf;
-    this.counters[o + 1] = bf;
-    this.counters[o + 2] = pr;
-    this.counters[o + 3] = br;
+    advanceCounters(this.counters, slot * 4, fresh, pf, bf, pr, br, inc);
     this.marks[slot] = this.epoch;
     return fresh;
   }

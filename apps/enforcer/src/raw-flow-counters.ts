@@ -17,6 +17,25 @@
 const WORDS = 12; // FLOW_ENTRY.IDENTITY_END / 4
 const MIN_CAP = 1024;
 
+/**
+ * Stores a flow's cumulative counters at counters[o..o+3] and writes the
+ * increments since the last poll into inc. A counter lower than before means
+ * the entry was evicted and re-created: it counts whole.
+ */
+export function advanceCounters(counters: Float64Array, o: number, fresh: boolean, pf: number, bf: number, pr: number, br: number, inc: Float64Array): void {
+  // Unrolled, no array: this runs for every flow of every poll.
+  advanceOne(counters, o, fresh, pf, inc, 0);
+  advanceOne(counters, o, fresh, bf, inc, 1);
+  advanceOne(counters, o, fresh, pr, inc, 2);
+  advanceOne(counters, o, fresh, br, inc, 3);
+}
+
+function advanceOne(counters: Float64Array, o: number, fresh: boolean, now: number, inc: Float64Array, i: number): void {
+  const before = counters[o + i];
+  inc[i] = fresh || now < before ? now : now - before;
+  counters[o + i] = now;
+}
+
 export class RawFlowCounters {
   private cap = MIN_CAP;
   private keys = new Uint32Array(MIN_CAP * WORDS);
@@ -52,23 +71,8 @@ export class RawFlowCounters {
       slot = ~this.find(k);
       this.keys.set(k, slot * WORDS);
       this.count++;
-      inc[0] = pf;
-      inc[1] = bf;
-      inc[2] = pr;
-      inc[3] = br;
-    } else {
-      const c = this.counters;
-      const x = slot * 4;
-      inc[0] = pf >= c[x] ? pf - c[x] : pf;
-      inc[1] = bf >= c[x + 1] ? bf - c[x + 1] : bf;
-      inc[2] = pr >= c[x + 2] ? pr - c[x + 2] : pr;
-      inc[3] = br >= c[x + 3] ? br - c[x + 3] : br;
     }
-    const x = slot * 4;
-    this.counters[x] = pf;
-    this.counters[x + 1] = bf;
-    this.counters[x + 2] = pr;
-    this.counters[x + 3] = br;
+    advanceCounters(this.counters, slot * 4, fresh, pf, bf, pr, br, inc);
     this.marks[slot] = this.epoch;
     return fresh;
   }
