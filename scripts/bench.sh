@@ -29,7 +29,7 @@ console.log("payload classification, established flow with payload: on", r.class
 echo "== controller: compile at site scale (1,000 segments, 10,000 devices, 10,000 policies), REST apply, memory"
 npx tsx scripts/bench/controller.ts | tee "$out/controller.json"
 
-for extra in control-latency flow-throughput enforcer-memory credentials; do
+for extra in control-latency flow-throughput enforcer-memory monitoring credentials; do
   if [ -f "scripts/bench/$extra.ts" ]; then
     echo "== $extra"
     npx tsx "scripts/bench/$extra.ts" | tee "$out/$extra.json"
