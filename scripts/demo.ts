@@ -66,6 +66,7 @@ export function stopDemo(): void {
     fs.rmSync(pidFile);
   }
   down(topo);
+  // the enforcer's pins (--datapath-name): a new demo starts from empty maps
   fs.rmSync('/sys/fs/bpf/cordon/demo-gateway', { recursive: true, force: true });
 }
 
@@ -100,7 +101,7 @@ async function main() {
   const enroll = JSON.parse(cli(['token', 'create', '--output', 'json'], env)) as { token: string };
   const ifArgs = gatewayInterfaces(topo).flatMap((i) => ['--interface', i]);
   daemon('enforcer', [
-    'enforcer', '--controller', GRPC, '--token', enroll.token, '--name', 'demo-gateway',
+    'enforcer', '--controller', GRPC, '--token', enroll.token, '--name', 'demo-gateway', '--datapath-name', 'demo-gateway',
     '--netns', `/run/netns/${gatewayNs(topo)}`, ...ifArgs,
     '--state-dir', path.join(DIR, 'enforcer'), '--metrics', METRICS, '--flow-interval', '1s',
   ]);
