@@ -84,6 +84,9 @@ export class Enforcer {
   async start(): Promise<this> {
     this.metricsServer = await this.metrics.listen(this.cfg.metrics);
     this.dp = this.cfg.datapath ?? (await openDatapath(this.cfg.datapathName, this.cfg.pinRoot));
+    // An adopted datapath's counters as they stand now: the previous run reported up to
+    // here (give or take its last interval); everything after, enrollment included, is ours.
+    const baselineFlows = this.dp.adopted && this.dp.flowsRaw ? await this.dp.flowsRaw() : undefined;
     await this.restore();
 
     let creds = this.identity.load();
@@ -95,7 +98,8 @@ export class Enforcer {
 
     this.collector = new FlowCollector(this.dp, this.metrics, this.name, () => this.keeper.current?.identities ?? {}, () => this.enforcedGeneration, {
       queueBatches: this.cfg.flowQueueBatches,
-      baseline: this.dp.adopted,
+      baseline: this.dp.adopted && !baselineFlows,
+      baselineFlows,
       onQueued: () => this.wakeFlows?.(),
       // Names of the interfaces flows arrive on, read where they live (--netns), once per ifindex.
       interfaceNames: new InterfaceNames(this.cfg.netns),

@@ -148,6 +148,22 @@ describe('FlowCollector on raw dumps', () => {
     expect(batches().flatMap((b) => b.flows)).toEqual([expect.objectContaining({ packetsFwd: 1, bytesFwd: 100 })]);
   });
 
+  it('a baseline taken when the datapath was adopted reports everything that moved since, including before the first poll', async () => {
+    const dp = new RawDatapath();
+    dp.live = [{ src: '10.10.1.5', dst: '10.10.9.1', sport: 40000, dport: 8883, firstSeenNs: ns - 1e9, pf: 6, bf: 600 }];
+    const { c, batches } = collector(dp, { baselineFlows: await dp.flowsRaw() });
+    // between adoption and the first poll: the old flow moves and a new one starts
+    dp.live = [
+      { ...dp.live[0], pf: 8, bf: 800 },
+      { src: '10.10.1.6', dst: '10.10.9.1', sport: 40001, dport: 8883, firstSeenNs: ns, pf: 2, bf: 120 },
+    ];
+    await c.poll();
+    expect(batches().flatMap((b) => b.flows)).toEqual([
+      expect.objectContaining({ src: '10.10.1.5', packetsFwd: 2, bytesFwd: 200 }),
+      expect.objectContaining({ src: '10.10.1.6', packetsFwd: 2, bytesFwd: 120 }),
+    ]);
+  });
+
   it('carries the bound source MAC, else the one a drop event of that source showed, else the neighbour table\'s, and the interface name', async () => {
     const dp = new RawDatapath();
     const lists: Array<string | undefined> = [];

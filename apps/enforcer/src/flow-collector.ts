@@ -16,6 +16,7 @@ import type { FlowBatch, WireFlowRecord, WirePairCounter, WireSecurityEvent } fr
 import { FLOW_BATCH_MAX_EVENTS, FLOW_BATCH_MAX_RECORDS, VERDICT_TO_WIRE, reasonToWire } from '../../../proto/cordon/v1/control';
 import { segmentNames } from '../../../proto/cordon/v1/bundle';
 import { decodeFlow, FLOW_ENTRY, FLOW_FLAG, readU64 } from '../../../native/lib/datapath';
+import type { RawFlows } from '../../../native/lib/datapath';
 import type { DatapathEvent, DatapathFlow, DatapathPort } from './datapath.port';
 import type { InterfaceNames, NeighbourMacs } from './interface-names';
 import { advanceCounters, RawFlowCounters } from './raw-flow-counters';
@@ -234,7 +235,16 @@ export class FlowCollector {
     /** Identities of the enforced generation (segment names for labels). */
     private readonly identities: () => Record<string, number>,
     private readonly generation: () => number,
-    opts: { queueBatches?: number; baseline?: boolean; queueEvents?: number; onQueued?: () => void; interfaceNames?: InterfaceNames; neighbours?: NeighbourMacs } = {},
+    opts: {
+      queueBatches?: number;
+      baseline?: boolean;
+      /** Where an adopted datapath's counters stood when the daemon opened it: only what moved since is reported. */
+      baselineFlows?: RawFlows;
+      queueEvents?: number;
+      onQueued?: () => void;
+      interfaceNames?: InterfaceNames;
+      neighbours?: NeighbourMacs;
+    } = {},
   ) {
     this.ifnames = opts.interfaceNames ?? null;
     this.neighbours = opts.neighbours ?? null;
@@ -242,10 +252,31 @@ export class FlowCollector {
     this.queue = new BoundedQueue(opts.queueBatches ?? 120);
     this.events = new BoundedQueue(opts.queueEvents ?? 10_000);
     this.baseline = opts.baseline ?? false;
+    if (opts.baselineFlows) {
+      this.diffRaw(opts.baselineFlows, new Float64Array(4), () => undefined);
+      this.baseline = false;
+    }
   }
   private readonly onQueued: () => void;
   /** When true, the first poll only records where counters stand (an adopted datapath's history was reported by the previous run). */
   private baseline: boolean;
+
+  /**
+   * Diffs both raw flow tables against the previous poll, calling note(at,
+   * ifindex) after each entry with its increments in inc; live and denied
+   * entries are told apart by the sign of at.
+   */
+  private diffRaw(raw: RawFlows, inc: Float64Array, note: (at: number, ifindex: number) => void): void {
+    const tables: Array<[RawFlowCounters, Buffer]> = [[this.live, raw.live], [this.denied, raw.denied]];
+    for (const [t, buf] of tables) {
+      t.begin();
+      for (let o = 0; o + FLOW_ENTRY.STRIDE <= buf.length; o += FLOW_ENTRY.STRIDE) {
+        t.seen(buf, o, readU64(buf, o + FLOW_ENTRY.PACKETS_FWD), readU64(buf, o + FLOW_ENTRY.BYTES_FWD), readU64(buf, o + FLOW_ENTRY.PACKETS_REV), readU64(buf, o + FLOW_ENTRY.BYTES_REV), inc);
+        note(t === this.live ? o : -1 - o, buf.readUInt32LE(o + FLOW_ENTRY.IFINDEX));
+      }
+      t.sweep();
+    }
+  }
 
   /** Takes events from the datapath's ring buffer (called on its poller's batches). */
   pushEvents(evs: readonly DatapathEvent[]): void {
@@ -345,16 +376,7 @@ export class FlowCollector {
       changed.inc.push(inc[0], inc[1], inc[2], inc[3]);
       changed.ifindexes.add(ifindex);
     };
-    const tables: Array<[RawFlowCounters, Buffer]> = raw ? [[this.live, raw.live], [this.denied, raw.denied]] : [];
-    for (const [t, buf] of tables) {
-      t.begin();
-      for (let o = 0; o + FLOW_ENTRY.STRIDE <= buf.length; o += FLOW_ENTRY.STRIDE) {
-        t.seen(buf, o, readU64(buf, o + FLOW_ENTRY.PACKETS_FWD), readU64(buf, o + FLOW_ENTRY.BYTES_FWD), readU64(buf, o + FLOW_ENTRY.PACKETS_REV), readU64(buf, o + FLOW_ENTRY.BYTES_REV), inc);
-        // Live and denied entries told apart by the sign of their position.
-        note(t === this.live ? o : -1 - o, buf.readUInt32LE(o + FLOW_ENTRY.IFINDEX));
-      }
-      t.sweep();
-    }
+    if (raw) this.diffRaw(raw, inc, note);
     if (objects) {
       this.objects.begin();
       objects.forEach((f, i) => {
