@@ -161,7 +161,8 @@ export interface BundleUpdate {
   delta?: BundleDelta | null;
   sentAt: number;
 }
-export interface WireFlowRecord {
+/** Who talked to whom: the fields every flow and event record shares (addresses as text, ports host order). */
+export interface FlowTuple {
   src: string;
   dst: string;
   sport: number;
@@ -170,6 +171,8 @@ export interface WireFlowRecord {
   family: number;
   srcIdentity: number;
   dstIdentity: number;
+}
+export interface WireFlowRecord extends FlowTuple {
   verdict: WireVerdict;
   reason: WireReason;
   ruleId: number;
@@ -197,18 +200,10 @@ export interface WirePairCounter {
   packets: number;
   bytes: number;
 }
-export interface WireSecurityEvent {
+export interface WireSecurityEvent extends FlowTuple {
   at: number;
-  src: string;
-  dst: string;
-  sport: number;
-  dport: number;
-  protocol: number;
-  family: number;
   verdict: WireVerdict;
   reason: WireReason;
-  srcIdentity: number;
-  dstIdentity: number;
   ruleId: number;
   ifindex: number;
   srcMac: string;

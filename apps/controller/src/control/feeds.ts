@@ -25,7 +25,7 @@
  * when the controller stops. Treat them as read-only (do not call next()).
  */
 import { Subject } from 'rxjs';
-import type { WireFlowRecord, WireSecurityEvent } from '../../../../proto/cordon/v1/control';
+import type { FlowTuple, WireFlowRecord, WireSecurityEvent } from '../../../../proto/cordon/v1/control';
 
 export const FLOW_FEED = Symbol('cordon.control.flowFeed');
 export const SECURITY_EVENTS = Symbol('cordon.control.securityEvents');
@@ -39,22 +39,14 @@ export interface FlowFeedItem {
   at: Date;
 }
 
-export interface SecurityEvent {
+/** dport: the destination port, or ICMP type << 8 | code. */
+export interface SecurityEvent extends FlowTuple {
   enforcer: string;
   /** When the datapath saw the packet. */
   at: Date;
   verdict: 'deny' | 'audit';
   /** policy, spoofed, malformed, fragment, no_connection, plaintext. */
   reason: string;
-  src: string;
-  dst: string;
-  sport: number;
-  /** Destination port, or ICMP type << 8 | code. */
-  dport: number;
-  protocol: number;
-  family: number;
-  srcIdentity: number;
-  dstIdentity: number;
   srcSegment: string;
   dstSegment: string;
   ruleId: number;

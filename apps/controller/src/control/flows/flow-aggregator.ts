@@ -5,18 +5,10 @@
  * per flow into a bounded table behind GET /v1/flows.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import { FlowBatch, WIRE_TO_VERDICT, wireToReason } from '../../../../../proto/cordon/v1/control';
+import { FlowBatch, FlowTuple, WIRE_TO_VERDICT, wireToReason } from '../../../../../proto/cordon/v1/control';
 
-export interface FlowView {
+export interface FlowView extends FlowTuple {
   enforcer: string;
-  src: string;
-  dst: string;
-  sport: number;
-  dport: number;
-  protocol: number;
-  family: number;
-  srcIdentity: number;
-  dstIdentity: number;
   srcSegment: string;
   dstSegment: string;
   verdict: string;
@@ -73,16 +65,8 @@ export function flowMetrics(registry: Registry) {
  * view's strings (two ISO dates, names) on every record was a third of the
  * control channel's time per record under a flow storm.
  */
-interface FlowEntry {
+interface FlowEntry extends FlowTuple {
   enforcer: string;
-  src: string;
-  dst: string;
-  sport: number;
-  dport: number;
-  protocol: number;
-  family: number;
-  srcIdentity: number;
-  dstIdentity: number;
   verdict: string;
   reason: string;
   ruleId: number;
