@@ -3,6 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { PackedEntries } from './abi';
+import type { DatapathOptions } from './datapath';
 
 export interface RawHandle {
   readonly adopted: boolean;
@@ -31,16 +32,8 @@ export interface RawHandle {
   close(): void;
 }
 
-export interface RawOpenOptions {
-  name: string;
-  pinRoot?: string;
-  ctTimeoutTcpSeconds?: number;
-  ctTimeoutUdpSeconds?: number;
-  ctTimeoutOtherSeconds?: number;
-  eventRate?: number;
-  eventBurst?: number;
-  classifyPayload?: boolean;
-}
+/** The addon takes the facade's options as they are. */
+export type RawOpenOptions = DatapathOptions;
 
 export interface Binding {
   open(opts: RawOpenOptions): Promise<RawHandle>;
