@@ -82,7 +82,7 @@ describe.each<Driver>(['pglite', 'postgres'])('controller REST on %s', (driver) 
     const r = await t.call('POST', '/v1/apply', '{"documents": [', {});
     expect(r.status).toBe(400);
     expect(r.type).toMatch(/problem\+json/);
-    const big = await t.call('POST', '/v1/apply', { documents: [], pad: 'x'.repeat(2 * 1024 * 1024) });
+    const big = await t.call('POST', '/v1/apply', { documents: [], pad: 'x'.repeat(65 * 1024 * 1024) }); // over the default --max-body of 64 MiB
     expect(big.status).toBe(413);
   });
 

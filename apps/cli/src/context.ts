@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import type { Command } from 'commander';
 
 /** Where a command writes, and the environment it reads: in-process tests swap these. */
@@ -26,6 +27,8 @@ export class CliError extends Error {
 }
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:7470';
+/** Request bodies larger than this (bytes) are sent gzip-compressed. */
+const GZIP_ABOVE = 256 * 1024;
 
 export interface ClientOptions {
   server?: string;
@@ -86,9 +89,15 @@ export class Client {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = contentType;
+    let payload: string | Buffer | undefined = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    // A site-scale apply is megabytes of YAML that compresses ~10x: send it gzipped.
+    if (payload !== undefined && payload.length > GZIP_ABOVE) {
+      payload = zlib.gzipSync(payload, { level: 1 });
+      headers['content-encoding'] = 'gzip';
+    }
     let res: Response;
     try {
-      res = await fetch(this.server + p, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+      res = await fetch(this.server + p, { method, headers, body: payload });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new CliError(`cannot reach the controller at ${this.server}: ${cause?.code ?? cause?.message ?? (err as Error).message} — is it running (cordon controller), and is --server right?`);
