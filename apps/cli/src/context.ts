@@ -1,4 +1,5 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
@@ -34,12 +35,15 @@ export interface ClientOptions {
   server?: string;
   token?: string;
   output?: string;
+  /** Send the token over plain http:// to a host that is not this one. */
+  insecure?: boolean;
 }
 
 /** --server/--token on every client command, plus --output on reads. */
 export function clientOptions(cmd: Command, read = true): Command {
   cmd.option('--server <url>', `controller URL (env CORDON_SERVER, default ${DEFAULT_SERVER})`);
   cmd.option('--token <token>', 'API token (env CORDON_TOKEN, default: ~/.cordon/admin.token)');
+  cmd.option('--insecure', 'allow sending the token over plain http:// to a host other than this one (anyone on the path can read it)');
   if (read) cmd.option('-o, --output <format>', 'json or table', 'table');
   return cmd;
 }
@@ -83,6 +87,13 @@ export class Client {
     }
     this.server = server;
     this.token = o.token ?? env.CORDON_TOKEN ?? readDefaultToken(env);
+    const u = new URL(server);
+    if (this.token && u.protocol === 'http:' && !isLoopback(u.hostname) && !o.insecure) {
+      throw new CliError(
+        `refusing to send the API token in clear to ${u.host} (plain http:// to another host): use https://, reach the controller on this host (127.0.0.1, an SSH tunnel), or pass --insecure if the path is trusted`,
+        2,
+      );
+    }
   }
 
   async request(method: string, p: string, body?: unknown, contentType = 'application/json'): Promise<Response> {
@@ -133,6 +144,15 @@ export class Client {
     } while (cursor);
     return items;
   }
+}
+
+/** This host: localhost, 127.0.0.0/8, ::1 (and ::ffff:127.x). */
+export function isLoopback(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (net.isIPv4(h)) return h.startsWith('127.');
+  if (net.isIPv6(h)) return h === '::1' || /^::ffff:127\./.test(h) || /^::ffff:7f[0-9a-f]{2}:/.test(h);
+  return false;
 }
 
 function readDefaultToken(env: NodeJS.ProcessEnv): string | undefined {

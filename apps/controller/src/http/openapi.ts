@@ -101,6 +101,41 @@ export const OPENAPI = {
           retiring: { type: 'object', properties: { ids: { type: 'array', items: { type: 'string' } }, at: { type: 'string' } } },
         },
       },
+      Token: {
+        type: 'object',
+        properties: {
+          id: { type: 'integer' },
+          name: { type: 'string' },
+          kind: { type: 'string', enum: ['api', 'enrollment'] },
+          role: { type: 'string', enum: ['viewer', 'operator', 'admin', 'enforcer'] },
+          state: { type: 'string', enum: ['active', 'used', 'expired', 'revoked'] },
+          createdAt: { type: 'string' },
+          expiresAt: { type: 'string', nullable: true },
+          lastUsedAt: { type: 'string', nullable: true, description: 'API tokens: the last request it authenticated, to the minute (written at most once a minute per token and controller)' },
+          usedAt: { type: 'string', nullable: true, description: 'enrollment tokens: when it was spent' },
+          usedBy: { type: 'string', nullable: true, description: 'enrollment tokens: the enforcer name it was spent on' },
+          enforcer: { type: 'string', nullable: true, description: 'enrollment tokens: the enforcer name it may take (null: only a new name)' },
+          replace: { type: 'boolean' },
+          bootstrap: { type: 'boolean', description: 'the admin token of DATA_DIR/admin.token' },
+          revoked: { type: 'boolean' },
+        },
+      },
+      CreatedToken: {
+        type: 'object',
+        required: ['token', 'expiresAt'],
+        properties: {
+          token: { type: 'string' },
+          expiresAt: { type: 'string' },
+          id: { type: 'integer' },
+          kind: { type: 'string' },
+          role: { type: 'string' },
+          name: { type: 'string' },
+          enforcer: { type: 'string', nullable: true },
+          replace: { type: 'boolean' },
+          caCertHash: { type: 'string', example: 'sha256:3f…', description: 'enrollment tokens: SHA-256 of the enforcer CA certificate (DER)' },
+          join: { type: 'string', description: 'enrollment tokens: TOKEN.CAHEX, for cordon enforcer --token: the enforcer checks the CA pin before it sends the token' },
+        },
+      },
       Enforcer: { type: 'object', properties: { name: { type: 'string' }, enrolledAt: { type: 'string' }, lastSeen: { type: 'string' }, generation: { type: 'integer' }, status: { type: 'object' }, certSerial: { type: 'string' }, revoked: { type: 'boolean' } } },
     },
   },
@@ -135,12 +170,44 @@ export const OPENAPI = {
     '/v1/audit/export': { get: { summary: 'Whole audit log as JSON lines', tags: ['audit'], responses: { 200: { description: 'application/x-ndjson' }, ...errors } } },
     '/v1/audit/verify': { post: { summary: 'Check the hash chain', tags: ['audit'], responses: { 200: ok('{ok, entries, firstBadId?, reason?}'), ...errors } } },
     '/v1/tokens': {
-      get: { summary: 'Token metadata (admin)', tags: ['tokens'], responses: { 200: ok('Tokens'), ...errors } },
+      get: { summary: 'Token metadata: kind, role, state (active, used, expired, revoked), expiry, last use; never a secret (admin)', tags: ['tokens'], responses: { 200: ok('Tokens', page('Token')), ...errors } },
       post: {
-        summary: 'Create an API token ({role}) or a one-time enrollment token ({kind: "enrollment", ttl}) (admin)',
+        summary:
+          'Create an API token ({role, ttl}; ttl default 90d) or a one-time enforcer enrollment token ({kind: "enrollment", ttl, name, replace}; ttl default 1h). An enrollment token without name may take only a new enforcer name; with name, only that one, and a live enforcer of that name only with replace (its certificates are then revoked). The answer of an enrollment token carries caCertHash and join (TOKEN.CAHEX), what `cordon enforcer --token` takes (admin)',
         tags: ['tokens'],
-        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { kind: { type: 'string', enum: ['api', 'enrollment'] }, role: { type: 'string', enum: ['viewer', 'operator', 'admin'] }, ttl: { type: 'string', example: '1h' }, name: { type: 'string' } } } } } },
-        responses: { 201: ok('{token, expiresAt}'), ...errors },
+        requestBody: {
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  kind: { type: 'string', enum: ['api', 'enrollment'] },
+                  role: { type: 'string', enum: ['viewer', 'operator', 'admin'] },
+                  ttl: { type: 'string', example: '90d', description: 'API tokens: default 90d; enrollment tokens: default 1h' },
+                  name: { type: 'string', description: 'API token: a label; enrollment token: the enforcer name it may take' },
+                  replace: { type: 'boolean', description: 'enrollment token with name: may replace the live enforcer of that name' },
+                },
+              },
+            },
+          },
+        },
+        responses: { 201: ok('The token, shown once', { $ref: '#/components/schemas/CreatedToken' }), ...errors },
+      },
+    },
+    '/v1/tokens/{ref}/revoke': {
+      post: {
+        summary: 'Revoke a token by id, or by name when one unrevoked token has it: refused (401) from the next request on, on every controller. The last usable admin token cannot be revoked (409) (admin)',
+        tags: ['tokens'],
+        parameters: [pathParam('ref')],
+        responses: { 200: ok('The revoked token', { $ref: '#/components/schemas/Token' }), 404: problem, 409: problem, ...errors },
+      },
+    },
+    '/v1/tokens/rotate-admin': {
+      post: {
+        summary: 'Replace the bootstrap admin token: the previous one is revoked, the new one (ttl default 90d) written to DATA_DIR/admin.token (0600) of this controller and returned once (admin)',
+        tags: ['tokens'],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { ttl: { type: 'string', example: '90d' } } } } } },
+        responses: { 200: ok('{token, expiresAt, id, file, revoked}'), ...errors },
       },
     },
     '/v1/enforcers': { get: { summary: 'Enrolled enforcers', tags: ['enforcers'], responses: { 200: ok('Enforcers', page('Enforcer')), ...errors } } },
