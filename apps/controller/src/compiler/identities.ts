@@ -25,7 +25,7 @@ export function assignIdentities(segmentNames: readonly string[], existing: Read
   const fresh: string[] = [];
   for (const name of names) {
     // hasOwn: a segment may be named `constructor`, which every plain object inherits.
-    const id = Object.hasOwn(existing, name) ? existing[name] : undefined;
+    const id = Object.hasOwn(existing, name) ? existing[name] : -1;
     // A corrupt map (reserved id, or one id under two names) must not leak into
     // the datapath: the later name by sort order gets a new id.
     if (Number.isInteger(id) && id >= IDENTITY.FIRST_USER && id <= 0xffffffff && !taken.has(id)) {
