@@ -56,9 +56,17 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
       feeds: this.feeds,
     });
     await this.server.listen(this.config.grpc);
+    const server = this.server;
+    this.unlisten = (await this.store.listenRevocations?.((name) => {
+      const cut = server.cutRevoked(name);
+      if (cut) this.log.warn({ enforcer: name, callsCut: cut }, 'enforcer revoked by another controller: streams cut');
+    })) ?? null;
   }
+  private unlisten: (() => Promise<void>) | null = null;
 
   async onModuleDestroy(): Promise<void> {
+    await this.unlisten?.().catch(() => undefined);
+    this.unlisten = null;
     await this.server?.close();
     this.server = null;
     this.feeds.complete();

@@ -129,9 +129,16 @@ export class ControlServer {
   async revoke(name: string): Promise<{ serials: string[]; callsCut: number; known: boolean }> {
     const serials = await this.d.ca.revokeName(name);
     const known = (await this.d.store.revokeEnforcer(name)) || serials.length > 0;
-    const callsCut = this.sessions.cutEnforcer(name, S.PERMISSION_DENIED, `enforcer ${name} was revoked: enroll it again with a new token`);
+    const callsCut = this.cutRevoked(name);
+    // Every other controller sharing the database cuts its streams of this enforcer too.
+    await this.d.store.notifyRevocation?.(name).catch((err: Error) => this.d.log.error({ enforcer: name, err: err.message }, 'could not tell the other controllers of a revocation'));
     this.d.log.warn({ enforcer: name, serials, callsCut }, 'enforcer revoked');
     return { serials, callsCut, known };
+  }
+
+  /** Ends every open call of a revoked enforcer (here, or announced by another controller). */
+  cutRevoked(name: string): number {
+    return this.sessions.cutEnforcer(name, S.PERMISSION_DENIED, `enforcer ${name} was revoked: enroll it again with a new token`);
   }
 
   // ---- authentication ----------------------------------------------------
@@ -144,12 +151,43 @@ export class ControlServer {
       throw new RpcError(S.UNAUTHENTICATED, 'a valid client certificate from this controller\'s CA is required (missing, expired or foreign): enroll with a token');
     }
     const r = await this.d.ca.check(cert.raw);
-    if (!r.ok) {
+    let peer: Peer;
+    if (r.ok) peer = { name: r.name, serial: r.serial, notAfter: r.notAfter };
+    else if (r.why === 'unknown' && r.claimed) {
+      // Issued by another controller of this site (same CA): the shared store says whether it is the
+      // enforcer's current certificate.
+      const rec = await this.d.store.getEnforcer(r.claimed.name);
+      if (!rec || rec.revoked || rec.certSerial?.toLowerCase() !== r.claimed.serial) {
+        throw new RpcError(rec?.revoked ? S.PERMISSION_DENIED : S.UNAUTHENTICATED, 'client certificate refused: unknown');
+      }
+      peer = r.claimed;
+    } else {
       throw new RpcError(r.why === 'revoked' ? S.PERMISSION_DENIED : S.UNAUTHENTICATED, `client certificate refused: ${r.why}`);
     }
-    const rec = await this.d.store.getEnforcer(r.name);
-    if (rec?.revoked) throw new RpcError(S.PERMISSION_DENIED, `enforcer ${r.name} is revoked: enroll it again with a new token`);
-    return { name: r.name, serial: r.serial, notAfter: r.notAfter };
+    await this.assertNotRevoked(peer);
+    return peer;
+  }
+
+  /** Throws PERMISSION_DENIED when the enforcer (or this certificate) is revoked, by any controller of the site. */
+  private async assertNotRevoked(peer: Peer): Promise<void> {
+    const rec = await this.d.store.getEnforcer(peer.name);
+    if (rec?.revoked || this.d.ca.isRevoked(peer.serial)) throw new RpcError(S.PERMISSION_DENIED, `enforcer ${peer.name} is revoked: enroll it again with a new token`);
+  }
+
+  /**
+   * A stream registers only after authenticate() has read the store; a revocation in
+   * between finds nothing to cut. So every stream checks once more after it is
+   * registered: a revocation either sees the registered stream or is seen here.
+   */
+  private async recheckRegistered(peer: Peer, cut: (code: grpc.status, details: string) => void): Promise<boolean> {
+    try {
+      await this.assertNotRevoked(peer);
+      return true;
+    } catch (err) {
+      const s = this.toStatus(err);
+      cut(s.code ?? S.PERMISSION_DENIED, s.details ?? 'revoked');
+      return false;
+    }
   }
 
   private unary<Req, Res>(fn: (call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>) {
@@ -252,6 +290,7 @@ export class ControlServer {
 
     let sub: Subscription | null = null;
     const unregister = this.sessions.add({ enforcer: peer.name, serial: peer.serial, kind: 'watch', cut: end }, peer.notAfter);
+    if (!(await this.recheckRegistered(peer, end))) return unregister();
     const cleanup = () => {
       closed = true;
       sub?.unsubscribe();
@@ -325,6 +364,7 @@ export class ControlServer {
       { enforcer: peer.name, serial: peer.serial, kind: 'flows', cut: (code, details) => finish({ code, details }) },
       peer.notAfter,
     );
+    if (!(await this.recheckRegistered(peer, (code, details) => finish({ code, details })))) return unregister();
     let batches = 0;
     let lastSeq = 0;
     call.on('data', (b: FlowBatch) => {
