@@ -31,6 +31,7 @@ import { BundleState, bundleDigest, deltaSize, diffBundles, fromSourceBundle, to
 import { CaError, CertificateAuthority } from '../ca/certificate-authority';
 import type { BundleSource, ControlStore } from '../control.ports';
 import type { FlowAggregator } from '../flows/flow-aggregator';
+import type { ReportGuard } from '../flows/report-guard';
 import type { ControlFeeds, SecurityEvent } from '../feeds';
 import { Sessions } from '../sessions';
 import { OptionalClientCertCredentials } from './optional-client-cert.credentials';
@@ -69,6 +70,10 @@ export interface ControlServerDeps {
   onConnectedChange?: (names: string[]) => void;
   /** FLOW_FEED and SECURITY_EVENTS (feeds.ts): every accepted batch and each of its events. */
   feeds?: ControlFeeds;
+  /** What each enforcer may report (flows/report-guard.ts); without it every record is taken. */
+  guard?: ReportGuard;
+  /** Operator-declared scopes, read when a flow stream opens (so a change on any controller applies). */
+  scopes?: { get(name: string): Promise<string[] | null> };
 }
 
 /** Last statuses reported, by enforcer (for GET /v1/enforcers and tests). */
@@ -365,6 +370,15 @@ export class ControlServer {
       peer.notAfter,
     );
     if (!(await this.recheckRegistered(peer, (code, details) => finish({ code, details })))) return unregister();
+    const guard = this.d.guard;
+    if (guard && this.d.scopes) {
+      try {
+        guard.setDeclared(peer.name, await this.d.scopes.get(peer.name));
+      } catch (err) {
+        unregister();
+        return finish(this.toStatus(err));
+      }
+    }
     let batches = 0;
     let lastSeq = 0;
     call.on('data', (b: FlowBatch) => {
@@ -372,14 +386,16 @@ export class ControlServer {
       const p = checkFlowBatch(b);
       if (p) return finish({ code: S.INVALID_ARGUMENT, details: p });
       if (b.enforcer !== peer.name) return finish({ code: S.PERMISSION_DENIED, details: `enforcer "${b.enforcer}" does not match the certificate's "${peer.name}"` });
+      // Only what this enforcer serves, within its clock skew, goes on (flows/report-guard.ts).
+      const accepted = guard ? guard.filter(peer.name, b) : b;
       try {
-        this.d.flows.ingest(peer.name, b);
+        this.d.flows.ingest(peer.name, accepted);
       } catch (err) {
         return finish(this.toStatus(err));
       }
       batches++;
       lastSeq = b.seq;
-      this.publish(peer.name, b);
+      this.publish(peer.name, accepted);
     });
     call.on('end', () => {
       unregister();
