@@ -50,6 +50,9 @@ export interface ControllerConfig {
   maxBodyBytes: number;
 }
 
+/** The longest --cert-ttl: 7 days. */
+export const MAX_CERT_TTL_MS = 7 * 86_400_000;
+
 export const DEFAULTS = {
   http: '127.0.0.1:7470',
   grpc: '0.0.0.0:7471',
@@ -110,9 +113,10 @@ const schema = z.object({
   }),
   certTtl: z.string().transform((s, ctx): number => {
     const ms = parseDuration(s);
-    // Below a few seconds an enforcer would spend its life renewing; above a year a stolen key lives too long.
-    if (ms === null || ms < 5000 || ms > 366 * UNIT_MS.d) {
-      ctx.addIssue({ code: 'custom', message: `--cert-ttl must be a duration between 5s and 366d such as 24h, 30m or 90s, got "${s}"` });
+    // Below a few seconds an enforcer would spend its life renewing. Above 7 days a stolen key lives too
+    // long, and every open stream is cut when its certificate expires (a timer: it must stay armable).
+    if (ms === null || ms < 5000 || ms > MAX_CERT_TTL_MS) {
+      ctx.addIssue({ code: 'custom', message: `--cert-ttl must be a duration between 5s and 7d such as 24h, 30m or 90s, got "${s}" (enforcers renew on their own: a short lifetime costs nothing)` });
       return z.NEVER;
     }
     return ms;

@@ -24,6 +24,10 @@ export interface ControlStore {
   setEnforcerCertSerial(name: string, certSerial: string): Promise<void>;
   recordEnforcerSeen(name: string, update: { generation?: number | null; status?: Record<string, unknown> }): Promise<void>;
   revokeEnforcer(name: string): Promise<boolean>;
+  /** Tells every controller sharing the database (PostgreSQL) that an enforcer was revoked. */
+  notifyRevocation?(enforcer: string): Promise<void>;
+  /** Calls cb with each enforcer revoked by any controller sharing the database. */
+  listenRevocations?(cb: (enforcer: string) => void): Promise<() => Promise<void>>;
 }
 
 /** A subset of BundleService. */

@@ -298,6 +298,16 @@ export const OPENAPI = {
     },
     // Control channel (enforcers) and flows.
     '/v1/enforcers/{name}/revoke': { post: { summary: 'Revoke an enforcer: its certificate is refused and its streams cut at once (admin; audited)', tags: ['enforcers'], parameters: [pathParam('name')], responses: { 200: ok('The revoked enforcer'), 404: problem, ...errors } } },
+    '/v1/enforcers/{name}/scope': {
+      get: { summary: 'The addresses an enforcer serves (null: the site\'s own addresses)', tags: ['enforcers'], parameters: [pathParam('name')], responses: { 200: ok('{name, prefixes}'), ...errors } },
+      put: {
+        summary: 'Declare the addresses an enforcer serves: flows and events it reports about neither end in them are refused and counted (admin; audited)',
+        tags: ['enforcers'],
+        parameters: [pathParam('name')],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['prefixes'], properties: { prefixes: { type: 'array', nullable: true, items: { type: 'string' } } } } } } },
+        responses: { 200: ok('{name, prefixes}'), ...errors },
+      },
+    },
     '/v1/enforcers-connected': { get: { summary: 'Enforcers with a live stream now', tags: ['enforcers'], responses: { 200: ok('[{name, since, generation}]'), ...errors } } },
     '/v1/flows': { get: { summary: 'Flows reported by enforcers, most recent first', tags: ['flows'], parameters: [queryParam('since', 'ISO time'), queryParam('verdict', 'allow | deny | audit'), queryParam('segment', 'source or destination segment'), queryParam('limit', 'at most this many', 'integer')], responses: { 200: ok('{items}'), ...errors } } },
     '/v1/control/ca.pem': { get: { summary: 'The enforcer CA certificate (PEM; pin it with --ca-sha256)', tags: ['enforcers'], security: [], responses: { 200: { description: 'PEM' } } } },

@@ -26,6 +26,8 @@ export * from './types';
 export const AUDIT_GENESIS = '0'.repeat(64);
 /** NOTIFY channel carrying the new generation number after each committed change. */
 export const GENERATION_CHANNEL = 'cordon_generation';
+/** NOTIFY channel carrying the name of an enforcer just revoked, so every controller cuts its streams. */
+export const REVOCATION_CHANNEL = 'cordon_enforcer_revoked';
 /** Advisory lock key serialising every change (documents, bundles, audit) across controllers. */
 const CHANGE_LOCK = 7470_7471;
 
@@ -112,6 +114,10 @@ export interface Store extends StoreWriter {
   claimEnrollment(hash: string, name: string, refuse: EnrollmentRefusal): Promise<EnrollmentClaim>;
   /** Calls cb with each generation announced by any controller (PostgreSQL only; else a no-op). */
   listenGenerations(cb: (generation: number) => void): Promise<() => Promise<void>>;
+  /** Tells every controller sharing the database that an enforcer was revoked (PostgreSQL only; else a no-op). */
+  notifyRevocation(enforcer: string): Promise<void>;
+  /** Calls cb with each enforcer name revoked by any controller (PostgreSQL only; else a no-op). */
+  listenRevocations(cb: (enforcer: string) => void): Promise<() => Promise<void>>;
   /** The underlying SQL, for tests and maintenance. */
   readonly sql: SqlExecutor;
   close(): Promise<void>;
@@ -771,6 +777,16 @@ export class SqlStore extends SqlRepo implements Store {
       const g = Number(p);
       if (Number.isInteger(g)) cb(g);
     });
+  }
+
+  async notifyRevocation(enforcer: string) {
+    if (this.db.driver !== 'postgres') return;
+    await this.db.query('select pg_notify($1, $2)', [REVOCATION_CHANNEL, enforcer]);
+  }
+
+  async listenRevocations(cb: (enforcer: string) => void) {
+    if (!this.db.listen) return async () => undefined;
+    return this.db.listen(REVOCATION_CHANNEL, cb);
   }
 
   async close() {

@@ -31,6 +31,7 @@ import { BundleState, bundleDigest, deltaSize, diffBundles, fromSourceBundle, to
 import { CaError, CertificateAuthority } from '../ca/certificate-authority';
 import type { BundleSource, ControlStore } from '../control.ports';
 import type { FlowAggregator } from '../flows/flow-aggregator';
+import type { ReportGuard } from '../flows/report-guard';
 import type { ControlFeeds, SecurityEvent } from '../feeds';
 import { Sessions } from '../sessions';
 import { OptionalClientCertCredentials } from './optional-client-cert.credentials';
@@ -71,6 +72,10 @@ export interface ControlServerDeps {
   onConnectedChange?: (names: string[]) => void;
   /** FLOW_FEED and SECURITY_EVENTS (feeds.ts): every accepted batch and each of its events. */
   feeds?: ControlFeeds;
+  /** What each enforcer may report (flows/report-guard.ts); without it every record is taken. */
+  guard?: ReportGuard;
+  /** Operator-declared scopes, read when a flow stream opens (so a change on any controller applies). */
+  scopes?: { get(name: string): Promise<string[] | null> };
 }
 
 /** Last statuses reported, by enforcer (for GET /v1/enforcers and tests). */
@@ -133,9 +138,16 @@ export class ControlServer {
   async revoke(name: string): Promise<{ serials: string[]; callsCut: number; known: boolean }> {
     const serials = await this.d.ca.revokeName(name);
     const known = (await this.d.store.revokeEnforcer(name)) || serials.length > 0;
-    const callsCut = this.sessions.cutEnforcer(name, S.PERMISSION_DENIED, `enforcer ${name} was revoked: enroll it again with a new token`);
+    const callsCut = this.cutRevoked(name);
+    // Every other controller sharing the database cuts its streams of this enforcer too.
+    await this.d.store.notifyRevocation?.(name).catch((err: Error) => this.d.log.error({ enforcer: name, err: err.message }, 'could not tell the other controllers of a revocation'));
     this.d.log.warn({ enforcer: name, serials, callsCut }, 'enforcer revoked');
     return { serials, callsCut, known };
+  }
+
+  /** Ends every open call of a revoked enforcer (here, or announced by another controller). */
+  cutRevoked(name: string): number {
+    return this.sessions.cutEnforcer(name, S.PERMISSION_DENIED, `enforcer ${name} was revoked: enroll it again with a new token`);
   }
 
   // ---- authentication ----------------------------------------------------
@@ -148,12 +160,43 @@ export class ControlServer {
       throw new RpcError(S.UNAUTHENTICATED, 'a valid client certificate from this controller\'s CA is required (missing, expired or foreign): enroll with a token');
     }
     const r = await this.d.ca.check(cert.raw);
-    if (!r.ok) {
+    let peer: Peer;
+    if (r.ok) peer = { name: r.name, serial: r.serial, notAfter: r.notAfter };
+    else if (r.why === 'unknown' && r.claimed) {
+      // Issued by another controller of this site (same CA): the shared store says whether it is the
+      // enforcer's current certificate.
+      const rec = await this.d.store.getEnforcer(r.claimed.name);
+      if (!rec || rec.revoked || rec.certSerial?.toLowerCase() !== r.claimed.serial) {
+        throw new RpcError(rec?.revoked ? S.PERMISSION_DENIED : S.UNAUTHENTICATED, 'client certificate refused: unknown');
+      }
+      peer = r.claimed;
+    } else {
       throw new RpcError(r.why === 'revoked' ? S.PERMISSION_DENIED : S.UNAUTHENTICATED, `client certificate refused: ${r.why}`);
     }
-    const rec = await this.d.store.getEnforcer(r.name);
-    if (rec?.revoked) throw new RpcError(S.PERMISSION_DENIED, `enforcer ${r.name} is revoked: enroll it again with a new token`);
-    return { name: r.name, serial: r.serial, notAfter: r.notAfter };
+    await this.assertNotRevoked(peer);
+    return peer;
+  }
+
+  /** Throws PERMISSION_DENIED when the enforcer (or this certificate) is revoked, by any controller of the site. */
+  private async assertNotRevoked(peer: Peer): Promise<void> {
+    const rec = await this.d.store.getEnforcer(peer.name);
+    if (rec?.revoked || this.d.ca.isRevoked(peer.serial)) throw new RpcError(S.PERMISSION_DENIED, `enforcer ${peer.name} is revoked: enroll it again with a new token`);
+  }
+
+  /**
+   * A stream registers only after authenticate() has read the store; a revocation in
+   * between finds nothing to cut. So every stream checks once more after it is
+   * registered: a revocation either sees the registered stream or is seen here.
+   */
+  private async recheckRegistered(peer: Peer, cut: (code: grpc.status, details: string) => void): Promise<boolean> {
+    try {
+      await this.assertNotRevoked(peer);
+      return true;
+    } catch (err) {
+      const s = this.toStatus(err);
+      cut(s.code ?? S.PERMISSION_DENIED, s.details ?? 'revoked');
+      return false;
+    }
   }
 
   private unary<Req, Res>(fn: (call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>) {
@@ -265,6 +308,7 @@ export class ControlServer {
 
     let sub: Subscription | null = null;
     const unregister = this.sessions.add({ enforcer: peer.name, serial: peer.serial, kind: 'watch', cut: end }, peer.notAfter);
+    if (!(await this.recheckRegistered(peer, end))) return unregister();
     const cleanup = () => {
       closed = true;
       sub?.unsubscribe();
@@ -338,6 +382,16 @@ export class ControlServer {
       { enforcer: peer.name, serial: peer.serial, kind: 'flows', cut: (code, details) => finish({ code, details }) },
       peer.notAfter,
     );
+    if (!(await this.recheckRegistered(peer, (code, details) => finish({ code, details })))) return unregister();
+    const guard = this.d.guard;
+    if (guard && this.d.scopes) {
+      try {
+        guard.setDeclared(peer.name, await this.d.scopes.get(peer.name));
+      } catch (err) {
+        unregister();
+        return finish(this.toStatus(err));
+      }
+    }
     let batches = 0;
     let lastSeq = 0;
     call.on('data', (b: FlowBatch) => {
@@ -345,14 +399,16 @@ export class ControlServer {
       const p = checkFlowBatch(b);
       if (p) return finish({ code: S.INVALID_ARGUMENT, details: p });
       if (b.enforcer !== peer.name) return finish({ code: S.PERMISSION_DENIED, details: `enforcer "${b.enforcer}" does not match the certificate's "${peer.name}"` });
+      // Only what this enforcer serves, within its clock skew, goes on (flows/report-guard.ts).
+      const accepted = guard ? guard.filter(peer.name, b) : b;
       try {
-        this.d.flows.ingest(peer.name, b);
+        this.d.flows.ingest(peer.name, accepted);
       } catch (err) {
         return finish(this.toStatus(err));
       }
       batches++;
       lastSeq = b.seq;
-      this.publish(peer.name, b);
+      this.publish(peer.name, accepted);
     });
     call.on('end', () => {
       unregister();
