@@ -1,20 +1,36 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Baselines and anomalies, per device, incremental and bounded in memory.
+ * Baselines and anomalies, per device, incremental and bounded in memory
+ * (under 4 KB per device with its map entry, whatever its traffic; issue 18).
  *
- * Each device keeps (under 4 KB with its map entry, whatever its traffic):
- *   - the peers and (protocol, port) pairs it initiated flows to, as capped hash
- *     sets (a device too diverse to fill them is not judged on novelty);
- *   - bytes per interval (default a minute) over the last `historySize`
- *     intervals, judged by a robust score: (x - median) / (1.4826 * MAD), so a
- *     few past spikes do not move the threshold, and an anomalous interval is
- *     clipped before it joins the history so an attack cannot teach itself in;
- *   - a short scan window: distinct destinations and distinct (destination,
- *     port) pairs, and denied attempts (packets with verdict deny or audit).
- * Novelty and volume are judged only once the device's learning window is over;
- * scans and denied bursts are judged from the first flow.
+ * Each device keeps:
+ *   - the peers and (protocol, port) pairs it initiated flows to, as usage-
+ *     counted sets that evict the least used member when full (never freeze).
+ *     A world address counts by its prefix (/24, /48: a cloud endpoint rotating
+ *     inside its provider's block is one peer), a name when the record has one;
+ *     a port on which the device has learnt many peers (NTP pools) accepts any;
+ *   - a ring of recent *novel* targets (peer or port not in the baseline),
+ *     allowed or denied alike: scans are counted on it over three sliding
+ *     windows (fast, slow, long), horizontal (distinct destinations) or
+ *     vertical (distinct destination ports). A target joins the baseline only
+ *     once it leaves the ring without having been part of a scan: a scan is a
+ *     scan, and teaches the baseline nothing;
+ *   - bytes in buckets of `intervalMs` (default 10 s) over the last 10 minutes,
+ *     judged on sliding windows at several scales at once (default 10 s, 1 min,
+ *     10 min) against the history of past windows of the same scale:
+ *     above ratio x the 95th percentile and above median + score x MAD. The
+ *     history is divided by an hour-of-day profile the device learns (day and
+ *     night), and a scale shorter than the device's own period (the mean gap
+ *     between its flows) is not judged, where it could only be noise. The open
+ *     bucket is judged on every record, so a burst is seen when its bytes come,
+ *     and anomalous windows are clipped before they join the history;
+ *   - denied attempts over a short window (a burst of knocks on one door).
+ * Novelty and volume are judged once the learning window is over (volume once
+ * a scale also has a few windows of history, at most volumeMinSamples, fewer
+ * when the learning window is short); scans and denied bursts from the first flow.
  */
-import { CappedHashSet, hash32, mix32, RobustWindow } from './sketch';
+import { DistributedScans } from './distributed-scan';
+import { CappedHashSet, hash32, mix32, robustStats, UsageSet } from './sketch';
 import { FlowRecord, shortReason, shortVerdict, transportName } from './flow-record';
 
 export const ANOMALY_KINDS = ['new_peer', 'new_port', 'volume', 'scan', 'denied_burst'] as const;
@@ -26,94 +42,189 @@ export interface Anomaly {
   kind: AnomalyKind;
   severity: Severity;
   evidence: Record<string, unknown>;
-  /** ISO time of the flow (or interval end) that raised it. */
+  /** ISO time of the flow (or window end) that raised it. */
   at: string;
 }
 
-export interface DetectorOptions {
-  /** How long a device's baseline learns before it is judged (default 7 days). */
+/** What a segment may set for its own devices (Segment spec.monitoring); the rest is site-wide. */
+export interface Thresholds {
+  /** How long a device's baseline learns before novelty and volume are judged (default 7 days). */
   learningWindowMs: number;
-  /** Volume interval (default 60 s). */
-  intervalMs: number;
-  /** Intervals of volume history kept (default 60, at most 256). */
-  historySize: number;
-  /** Intervals of history needed before volume is judged (default 10). */
-  volumeMinSamples: number;
-  /** Robust score above which an interval is anomalous (default 8). */
+  /** Per volume window: how many times the 95th percentile of past windows is anomalous (default 4, 3, 2). */
+  volumeRatios: number[];
+  /** ... and how many robust deviations (1.4826 x MAD) above the median (default 8). */
   volumeScore: number;
-  /** Bytes per interval below which nothing is called a volume anomaly (default 64 KiB). */
+  /** Bytes in a window below which nothing is a volume anomaly (default 8 KiB). */
   volumeFloorBytes: number;
-  scanWindowMs: number;
-  /** Distinct destinations, or distinct (destination, port) pairs, in a scan window (default 24). */
+  /** Fast scan: distinct novel targets in scanWindowMs (default 16 in 10 s). */
   scanDistinct: number;
-  deniedWindowMs: number;
-  /** Denied attempts (flow records with verdict deny or audit) in a window (default 30). */
+  scanWindowMs: number;
+  /** Slow scan (default 20 in 60 s: 30 addresses over 40 s is a scan). */
+  slowScanDistinct: number;
+  slowScanWindowMs: number;
+  /** Long scan (default 32 in 10 min). */
+  longScanDistinct: number;
+  longScanWindowMs: number;
+  /** Distinct novel targets of one segment's devices in slowScanWindowMs that make a distributed scan (default 24). */
+  distributedScanDistinct: number;
+  /** Devices of one segment that must share in it (default 3). */
+  distributedScanDevices: number;
+  /** Denied attempts in deniedWindowMs that make a denied burst (default 30 in 10 s). */
   deniedBurst: number;
+  deniedWindowMs: number;
+  /** new_peer / new_port anomalies per device per incident window; the rest are counted into the incident (default 3). */
+  noveltyPerIncident: number;
+  /** A port on which the device learnt this many world peers accepts any world peer (an NTP pool; default 8). */
+  diversePeers: number;
+  /** Anomalies of one device less than this apart are one incident (default 10 min). */
+  incidentWindowMs: number;
+}
+
+export interface DetectorOptions extends Thresholds {
+  /** Volume bucket (default 10 s); volume windows are multiples of it. */
+  intervalMs: number;
+  /** Volume windows (default 10 s, 1 min, 10 min; at most 4, each at most 60 intervals). */
+  volumeWindowsMs: number[];
+  /** Windows of history needed before a volume scale is judged, at most (default 8). */
+  volumeMinSamples: number;
+  /** World addresses are compared by this prefix (default /24 and /48). */
+  peerPrefixV4: number;
+  peerPrefixV6: number;
   peerCapacity: number;
   portCapacity: number;
-  /** Devices tracked at once; the least recently seen is forgotten first. */
+  /** Devices tracked at once; the least recently created is forgotten first. */
   maxDevices: number;
 }
 
-export const DEFAULT_DETECTOR: DetectorOptions = {
+export const DEFAULT_THRESHOLDS: Thresholds = {
   learningWindowMs: 7 * 24 * 3600_000,
-  intervalMs: 60_000,
-  historySize: 60,
-  volumeMinSamples: 10,
+  volumeRatios: [4, 3, 2],
   volumeScore: 8,
-  volumeFloorBytes: 64 * 1024,
+  volumeFloorBytes: 8 * 1024,
+  scanDistinct: 16,
   scanWindowMs: 10_000,
-  scanDistinct: 24,
-  deniedWindowMs: 10_000,
+  slowScanDistinct: 20,
+  slowScanWindowMs: 60_000,
+  longScanDistinct: 32,
+  longScanWindowMs: 600_000,
+  distributedScanDistinct: 24,
+  distributedScanDevices: 3,
   deniedBurst: 30,
+  deniedWindowMs: 10_000,
+  noveltyPerIncident: 3,
+  diversePeers: 8,
+  incidentWindowMs: 600_000,
+};
+
+export const DEFAULT_DETECTOR: DetectorOptions = {
+  ...DEFAULT_THRESHOLDS,
+  intervalMs: 10_000,
+  volumeWindowsMs: [10_000, 60_000, 600_000],
+  volumeMinSamples: 8,
+  peerPrefixV4: 24,
+  peerPrefixV6: 48,
   peerCapacity: 64,
   portCapacity: 32,
   maxDevices: 100_000,
 };
 
 const SAMPLE = 6;
+/** Recent buckets of volume (10 minutes at the default interval). */
+const BUCKETS = 60;
+/** Past windows kept per volume scale. */
+const HISTORY = 32;
+const MAX_SCALES = 4;
+/** Novel targets remembered for scan counting. */
+const RING = 48;
+const F_PEER = 1;
+const F_PORT = 2;
+const F_LEARNED = 4;
+const F_SCANNED = 8;
+const F_WORLD = 16;
+const QUANTILE = 0.95;
+
+// Float32 layout of a device's volume state.
+const V_RECENT = 0;
+const V_HIST = V_RECENT + BUCKETS;
+const V_BASE = V_HIST + HISTORY * MAX_SCALES; // threshold before the seasonal index, per scale
+const V_Q = V_BASE + MAX_SCALES; // 95th percentile of the history, per scale (for clipping)
+const V_PROFILE = V_Q + MAX_SCALES; // bytes per hour of day
+const V_SIZE = V_PROFILE + 24;
 
 class DeviceState {
   firstSeen: number;
   lastSeen: number;
-  readonly peers: CappedHashSet;
-  readonly ports: CappedHashSet;
-  readonly volume: RobustWindow;
+  readonly peers: UsageSet;
+  readonly ports: UsageSet;
+  // --- novel-target ring: peerKey, portKey, dst hash, time (0.1 s since firstSeen)
+  readonly ring = new Uint32Array(RING * 4);
+  readonly ringFlags = new Uint8Array(RING);
+  ringHead = 0;
+  ringSize = 0;
+  scanUntil = 0;
+  scanWindow = 0;
+  scanTargets = 0;
+  noveltyUntil = 0;
+  novelty = 0;
+  noveltySuppressed = 0;
+  /** The last few novel targets as text, for a scan's evidence (allocated on the first). */
+  novelSample: string[] | null = null;
+  // --- volume
+  readonly vol = new Float32Array(V_SIZE);
+  /** Per scale: history count, history next slot. */
+  readonly histMeta = new Uint8Array(MAX_SCALES * 2);
+  readonly raisedUntil = new Float64Array(MAX_SCALES);
+  recentHead = 0;
   bucketStart: number;
-  bucketBytes = 0;
-  bucketPackets = 0;
-  scanStart: number;
-  // Sized to count up to scanDistinct (32 slots hold 24, the default), which is all a scan needs.
-  readonly scanDsts: CappedHashSet;
-  readonly scanPairs: CappedHashSet;
-  scanSample: string[] = [];
-  scanRaised = false;
+  bucketIndex: number;
+  cur = 0;
+  curPackets = 0;
+  hourStart: number;
+  hourBytes = 0;
+  hourAnomalous = false;
+  seenHours = 0;
+  lastSrc = 0;
+  gap = 0;
+  // --- denied burst
   deniedStart: number;
   denied = 0;
   deniedPackets = 0;
-  deniedSample: string[] = [];
+  readonly deniedTargets = new CappedHashSet(16);
+  deniedSample: string[] | null = null;
   deniedRaised = false;
   constructor(t: number, o: DetectorOptions) {
     this.firstSeen = this.lastSeen = t;
-    this.peers = new CappedHashSet(o.peerCapacity);
-    this.ports = new CappedHashSet(o.portCapacity);
-    this.volume = new RobustWindow(o.historySize);
-    let cap = 8;
-    while ((cap * 3) >> 2 < o.scanDistinct) cap <<= 1;
-    this.scanDsts = new CappedHashSet(cap);
-    this.scanPairs = new CappedHashSet(cap);
-    this.bucketStart = t - (t % o.intervalMs);
-    this.scanStart = t;
+    this.peers = new UsageSet(o.peerCapacity);
+    this.ports = new UsageSet(o.portCapacity);
+    this.bucketIndex = Math.floor(t / o.intervalMs);
+    this.bucketStart = this.bucketIndex * o.intervalMs;
+    this.hourStart = t - (t % 3600_000);
     this.deniedStart = t;
   }
+}
+
+/** What a scan counted in one window. */
+interface ScanCount {
+  targets: number;
+  destinations: number;
+  ports: number;
 }
 
 export class AnomalyDetector {
   readonly options: DetectorOptions;
   private readonly devices = new Map<string, DeviceState>();
+  private readonly distributed = new DistributedScans();
+  private scaleBuckets: number[] = [];
 
   constructor(opts: Partial<DetectorOptions> = {}) {
     this.options = { ...DEFAULT_DETECTOR, ...opts };
+    this.configure();
+  }
+
+  private configure(): void {
+    const o = this.options;
+    const ws = o.volumeWindowsMs.slice(0, MAX_SCALES);
+    this.scaleBuckets = ws.map((w) => Math.max(1, Math.min(BUCKETS, Math.round(w / o.intervalMs))));
   }
 
   get size(): number {
@@ -123,33 +234,47 @@ export class AnomalyDetector {
   /** Forget every baseline (e.g. after changing the options). */
   reset(opts: Partial<DetectorOptions> = {}): void {
     Object.assign(this.options, opts);
+    this.configure();
     this.devices.clear();
+    this.distributed.clear();
   }
 
   forget(device: string): void {
     this.devices.delete(device);
   }
 
-  learning(device: string, now: number): boolean | null {
+  learning(device: string, now: number, o: Thresholds = this.options): boolean | null {
     const s = this.devices.get(device);
-    return s ? now < s.firstSeen + this.options.learningWindowMs : null;
+    return s ? now < s.firstSeen + o.learningWindowMs : null;
   }
 
-  baseline(device: string, now = Date.now()) {
+  baseline(device: string, now = Date.now(), o: Thresholds = this.options) {
     const s = this.devices.get(device);
     if (!s) return null;
-    const { median, mad } = s.volume.stats();
+    const judgedFrom = s.firstSeen + o.learningWindowMs;
     return {
       device,
       firstSeen: new Date(s.firstSeen).toISOString(),
       lastSeen: new Date(s.lastSeen).toISOString(),
-      learning: now < s.firstSeen + this.options.learningWindowMs,
-      learningUntil: new Date(s.firstSeen + this.options.learningWindowMs).toISOString(),
+      learning: now < judgedFrom,
+      learningUntil: new Date(judgedFrom).toISOString(),
       peers: s.peers.size,
-      peersSaturated: s.peers.full,
+      peersEvicted: s.peers.evictions,
       ports: s.ports.size,
-      portsSaturated: s.ports.full,
-      volume: { intervals: s.volume.count, medianBytes: median, madBytes: mad, ewmaBytes: s.volume.ewma, intervalSeconds: this.options.intervalMs / 1000 },
+      portsEvicted: s.ports.evictions,
+      novelTargets: s.ringSize,
+      noveltySuppressed: s.noveltySuppressed,
+      volume: {
+        intervalSeconds: this.options.intervalMs / 1000,
+        periodSeconds: Math.round(s.gap / 100) / 10,
+        seasonalHours: popcount(s.seenHours),
+        windows: this.scaleBuckets.map((k, i) => ({
+          seconds: (k * this.options.intervalMs) / 1000,
+          samples: s.histMeta[i * 2],
+          judged: this.judged(s, i, s.bucketStart, o),
+          thresholdBytes: Math.round(s.vol[V_BASE + i] * this.seasonalIndex(s, s.bucketStart)),
+        })),
+      },
     };
   }
 
@@ -165,157 +290,447 @@ export class AnomalyDetector {
 
   /**
    * One flow record in which `device` is the source (`role` src: it initiated the
-   * flow) or the destination. Pushes any anomaly raised into `out`.
+   * flow) or the destination. Pushes any anomaly raised into `out`. `o` carries
+   * the device's segment's thresholds (the detector's own by default); with
+   * `segment`, its novel targets also count towards a distributed scan.
    */
-  observe(device: string, r: FlowRecord, role: 'src' | 'dst', t: number, out: Anomaly[]): void {
-    const o = this.options;
+  observe(device: string, r: FlowRecord, role: 'src' | 'dst', t: number, out: Anomaly[], o: Thresholds = this.options, segment?: string): void {
     const s = this.state(device, t);
     if (t > s.lastSeen) s.lastSeen = t;
     const bytes = (r.bytesFwd || 0) + (r.bytesRev || 0);
-    const packets = (r.packetsFwd || 0) + (r.packetsRev || 0);
-
-    // volume: close finished intervals first
-    if (t >= s.bucketStart + o.intervalMs) this.closeIntervals(device, s, t, out);
-    s.bucketBytes += bytes;
-    s.bucketPackets += packets;
+    this.volume(device, s, t, bytes, (r.packetsFwd || 0) + (r.packetsRev || 0), out, o);
     if (role !== 'src') return;
 
+    if (t > s.lastSrc) {
+      if (s.lastSrc) {
+        const gap = Math.min(t - s.lastSrc, 600_000);
+        s.gap = s.gap ? s.gap + 0.1 * (gap - s.gap) : gap;
+      }
+      s.lastSrc = t;
+    }
     const learning = t < s.firstSeen + o.learningWindowMs;
-    const peerH = hash32(r.dst);
-    const portH = mix32(mix32(0x9e3779b9, r.protocol), r.protocol === 6 || r.protocol === 17 ? r.dport : 0);
     const verdict = shortVerdict(r.verdict);
-
-    // new peer / new port (only flows the network let through or would have: a denied
-    // attempt is the denied-burst detector's business)
-    if (verdict === 'deny') {
-      // refused by policy: not behaviour the network carried, and not baseline
-    } else if (learning) {
-      s.peers.add(peerH);
-      s.ports.add(portH);
-    } else {
-      if (!s.peers.has(peerH) && !s.peers.full) {
-        s.peers.add(peerH);
-        out.push({
-          device,
-          kind: 'new_peer',
-          severity: r.dstIdentity === 1 ? 'high' : 'medium',
-          evidence: { peer: r.dst, protocol: transportName(r.protocol), port: r.dport, verdict, baselinePeers: s.peers.size - 1 },
-          at: new Date(t).toISOString(),
-        });
-      }
-      if (!s.ports.has(portH) && !s.ports.full) {
-        s.ports.add(portH);
-        out.push({
-          device,
-          kind: 'new_port',
-          severity: 'medium',
-          evidence: { peer: r.dst, protocol: transportName(r.protocol), port: r.dport, verdict, baselinePorts: s.ports.size - 1 },
-          at: new Date(t).toISOString(),
-        });
-      }
+    const portKey = mix32(mix32(0x9e3779b9, r.protocol), r.protocol === 6 || r.protocol === 17 ? r.dport : 0);
+    const peerKey = this.peerKey(r);
+    const peerSlot = s.peers.find(peerKey);
+    const portSlot = s.ports.find(portKey);
+    if (peerSlot >= 0) s.peers.touch(peerSlot);
+    if (portSlot >= 0) s.ports.touch(portSlot);
+    const world = r.dstIdentity === 1;
+    const novelPeer = peerSlot < 0 && !(world && portSlot >= 0 && s.ports.aux[portSlot] >= o.diversePeers);
+    const novelPort = portSlot < 0;
+    let scanning = false;
+    if (novelPeer || novelPort) scanning = this.novel(device, s, r, t, learning, novelPeer, novelPort, peerKey, portKey, verdict, out, o, segment);
+    else if (peerSlot < 0 && learning) {
+      // A new peer on a diverse port, while learning: learnt, no scan evidence.
+      s.peers.add(peerKey);
     }
 
-    // scan: many distinct destinations or (destination, port) pairs in a short window
-    if (t >= s.scanStart + o.scanWindowMs) {
-      s.scanStart = t;
-      s.scanDsts.clear();
-      s.scanPairs.clear();
-      s.scanSample = [];
-      s.scanRaised = false;
+    if (verdict === 'deny' || verdict === 'audit') this.deniedAttempt(device, s, r, t, scanning, out, o);
+  }
+
+  /** The baseline's key of a peer: its name when the record has one, a world address's prefix, else the address. */
+  private peerKey(r: FlowRecord): number {
+    const name = (r as { dstName?: string }).dstName;
+    if (name) return hash32(name, 0x2545f491);
+    if (r.dstIdentity !== 1) return hash32(r.dst);
+    return hash32(addressPrefix(r.dst, this.options.peerPrefixV4, this.options.peerPrefixV6));
+  }
+
+  /** A target not in the baseline: scan evidence, maybe new_peer / new_port. Returns whether it belongs to a scan. */
+  private novel(
+    device: string,
+    s: DeviceState,
+    r: FlowRecord,
+    t: number,
+    learning: boolean,
+    novelPeer: boolean,
+    novelPort: boolean,
+    peerKey: number,
+    portKey: number,
+    verdict: string,
+    out: Anomaly[],
+    o: Thresholds,
+    segment: string | undefined,
+  ): boolean {
+    const dstH = hash32(r.dst);
+    const now = Math.floor((t - s.firstSeen) / 100);
+    this.expire(s, now, o);
+    // Already counted (a target tried twice): nothing new.
+    for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
+      j = (j + RING - 1) % RING;
+      if (s.ring[j * 4 + 2] === dstH && s.ring[j * 4 + 1] === portKey) return (s.ringFlags[j] & F_SCANNED) !== 0;
     }
-    const pairH = mix32(peerH, r.dport);
-    const newDst = s.scanDsts.add(peerH);
-    const newPair = s.scanPairs.add(pairH);
-    if ((newDst || newPair) && s.scanSample.length < SAMPLE) s.scanSample.push(`${r.dst}:${r.dport}/${transportName(r.protocol)}`);
-    let scanned = false;
-    if (!s.scanRaised && (s.scanDsts.size >= o.scanDistinct || s.scanPairs.size >= o.scanDistinct)) {
-      s.scanRaised = scanned = true;
-      const horizontal = s.scanDsts.size >= o.scanDistinct;
+    // Was this peer or port already news in the ring (a second target of the same new peer)?
+    let peerInRing = false;
+    let portInRing = false;
+    for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
+      j = (j + RING - 1) % RING;
+      if (s.ring[j * 4] === peerKey) peerInRing = true;
+      if (s.ring[j * 4 + 1] === portKey) portInRing = true;
+    }
+    let flags = (novelPeer ? F_PEER : 0) | (novelPort ? F_PORT : 0) | (r.dstIdentity === 1 ? F_WORLD : 0);
+    const scanning = t < s.scanUntil;
+    if (scanning) flags |= F_SCANNED;
+    else if (learning && verdict !== 'deny') {
+      flags |= F_LEARNED;
+      this.learn(s, peerKey, portKey, novelPeer && r.dstIdentity === 1);
+    }
+    this.push(s, peerKey, portKey, dstH, now, flags);
+    const target = `${r.dst}:${r.dport}/${transportName(r.protocol)}`;
+    const sample = (s.novelSample ??= []);
+    // The first targets, and the latest.
+    if (sample.length < SAMPLE) sample.push(target);
+    else sample[SAMPLE - 1] = target;
+    if (scanning) {
+      s.scanTargets++;
+      s.scanUntil = Math.max(s.scanUntil, t + s.scanWindow);
+      return true;
+    }
+    // Scans, fastest scale first.
+    const scales: [number, number][] = [
+      [o.scanWindowMs, o.scanDistinct],
+      [o.slowScanWindowMs, o.slowScanDistinct],
+      [o.longScanWindowMs, o.longScanDistinct],
+    ];
+    for (const [w, distinct] of scales) {
+      const c = this.count(s, now - Math.ceil(w / 100));
+      if (c.destinations < distinct && c.targets < distinct) continue;
+      const horizontal = c.destinations >= distinct;
+      this.markScan(s, now - Math.ceil(w / 100));
+      s.scanUntil = t + w;
+      s.scanWindow = w;
+      s.scanTargets = c.targets;
       out.push({
         device,
         kind: 'scan',
         severity: 'high',
         evidence: {
           type: horizontal ? 'horizontal' : 'vertical',
-          distinctDestinations: s.scanDsts.size,
-          distinctTargets: s.scanPairs.size,
-          windowSeconds: o.scanWindowMs / 1000,
-          sample: s.scanSample.slice(),
+          distinctDestinations: c.destinations,
+          distinctPorts: c.ports,
+          distinctTargets: c.targets,
+          windowSeconds: w / 1000,
+          sample: sample.slice(),
+          verdict,
         },
         at: new Date(t).toISOString(),
       });
+      return true;
     }
+    if (segment !== undefined) {
+      const d = this.distributed.observe(segment, device, mix32(dstH, portKey), t, o.slowScanWindowMs, o.distributedScanDistinct, o.distributedScanDevices);
+      if (d) {
+        for (const name of d.fresh) {
+          const st = this.devices.get(name);
+          if (!st) continue;
+          this.markScan(st, Math.floor((t - st.firstSeen) / 100) - Math.ceil(o.slowScanWindowMs / 100));
+          st.scanUntil = t + o.slowScanWindowMs;
+          st.scanWindow = o.slowScanWindowMs;
+          out.push({
+            device: name,
+            kind: 'scan',
+            severity: 'high',
+            evidence: { type: 'distributed', segment, devices: d.devices, distinctTargets: d.distinctTargets, windowSeconds: d.windowSeconds, sample: (st.novelSample ?? []).slice(), verdict },
+            at: new Date(t).toISOString(),
+          });
+        }
+        if (t < s.scanUntil) return true;
+      }
+    }
+    if (learning) return false;
+    if (t >= s.noveltyUntil) {
+      s.novelty = 0;
+      s.noveltyUntil = t + o.incidentWindowMs;
+    }
+    if (s.novelty >= o.noveltyPerIncident) {
+      s.noveltySuppressed++;
+      return false;
+    }
+    const raisePeer = novelPeer && !peerInRing;
+    const raisePort = novelPort && !portInRing;
+    if (!raisePeer && !raisePort) return false;
+    s.novelty++;
+    const base = { peer: r.dst, protocol: transportName(r.protocol), port: r.dport, verdict };
+    if (raisePeer) out.push({ device, kind: 'new_peer', severity: r.dstIdentity === 1 ? 'high' : 'medium', evidence: { ...base, baselinePeers: s.peers.size }, at: new Date(t).toISOString() });
+    if (raisePort) out.push({ device, kind: 'new_port', severity: 'medium', evidence: { ...base, baselinePorts: s.ports.size }, at: new Date(t).toISOString() });
+    return false;
+  }
 
-    // denied burst
-    if (verdict === 'deny' || verdict === 'audit') {
-      if (t >= s.deniedStart + o.deniedWindowMs) {
-        s.deniedStart = t;
-        s.denied = 0;
-        s.deniedPackets = 0;
-        s.deniedSample = [];
-        s.deniedRaised = false;
-      }
-      // Attempts are flow records (a new connection attempt is a new source port, a new record).
-      s.denied++;
-      s.deniedPackets += Math.max(1, r.packetsFwd || 0);
-      if (s.deniedSample.length < SAMPLE) s.deniedSample.push(`${r.dst}:${r.dport}/${transportName(r.protocol)} ${shortReason(r.reason)}`);
-      // A scan raised in this window already explains the denials.
-      if (scanned || s.scanRaised) s.deniedRaised = true;
-      // A burst is repeated attempts: many denied packets over few targets (many targets is a scan).
-      if (!s.deniedRaised && s.denied >= o.deniedBurst && s.scanPairs.size * 2 <= s.denied) {
-        s.deniedRaised = true;
-        out.push({
-          device,
-          kind: 'denied_burst',
-          severity: s.denied >= 4 * o.deniedBurst ? 'high' : 'medium',
-          evidence: { deniedAttempts: s.denied, deniedPackets: s.deniedPackets, distinctTargets: s.scanPairs.size, windowSeconds: o.deniedWindowMs / 1000, sample: s.deniedSample.slice() },
-          at: new Date(t).toISOString(),
-        });
-      }
+  /** Into the baseline; `newWorldPeer` counts one more world peer learnt on the port. */
+  private learn(s: DeviceState, peerKey: number, portKey: number, newWorldPeer: boolean): void {
+    s.peers.add(peerKey);
+    const slot = s.ports.add(portKey);
+    if (newWorldPeer && s.ports.aux[slot] < 255) s.ports.aux[slot]++;
+  }
+
+  private push(s: DeviceState, peerKey: number, portKey: number, dstH: number, now: number, flags: number): void {
+    if (s.ringSize === RING) this.retire(s, s.ringHead); // full: the oldest sits where the next is written
+    const j = s.ringHead;
+    s.ring[j * 4] = peerKey;
+    s.ring[j * 4 + 1] = portKey;
+    s.ring[j * 4 + 2] = dstH;
+    s.ring[j * 4 + 3] = now;
+    s.ringFlags[j] = flags;
+    s.ringHead = (j + 1) % RING;
+    if (s.ringSize < RING) s.ringSize++;
+  }
+
+  /** The oldest entry leaves the ring: a target that was no scan joins the baseline now. */
+  private retire(s: DeviceState, j: number): void {
+    const f = s.ringFlags[j];
+    if (!(f & (F_SCANNED | F_LEARNED))) this.learn(s, s.ring[j * 4], s.ring[j * 4 + 1], (f & F_PEER) !== 0 && (f & F_WORLD) !== 0);
+    s.ringSize--;
+  }
+
+  /** Entries older than the longest scan window leave the ring. */
+  private expire(s: DeviceState, now: number, o: Thresholds): void {
+    const horizon = Math.ceil(Math.max(o.scanWindowMs, o.slowScanWindowMs, o.longScanWindowMs) / 100);
+    while (s.ringSize > 0) {
+      const oldest = (s.ringHead + RING - s.ringSize) % RING;
+      if (now - s.ring[oldest * 4 + 3] <= horizon) break;
+      this.retire(s, oldest);
     }
   }
 
-  /** Closes every interval that ended before `now` (call periodically so a quiet device is judged too). */
-  flush(now: number, out: Anomaly[]): void {
-    for (const [device, s] of this.devices) if (now >= s.bucketStart + this.options.intervalMs) this.closeIntervals(device, s, now, out);
+  /** Distinct targets, destinations and ports among the ring's entries since `from`. */
+  private count(s: DeviceState, from: number): ScanCount {
+    let targets = 0;
+    let destinations = 0;
+    let ports = 0;
+    for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
+      j = (j + RING - 1) % RING;
+      if (s.ring[j * 4 + 3] < from) break;
+      targets++;
+      let dupDst = false;
+      let dupPort = false;
+      for (let k = (j + 1) % RING; k !== s.ringHead && !(dupDst && dupPort); k = (k + 1) % RING) {
+        if (s.ring[k * 4 + 2] === s.ring[j * 4 + 2]) dupDst = true;
+        if (s.ring[k * 4 + 1] === s.ring[j * 4 + 1]) dupPort = true;
+      }
+      if (!dupDst) destinations++;
+      if (!dupPort) ports++;
+    }
+    return { targets, destinations, ports };
   }
 
-  private closeIntervals(device: string, s: DeviceState, t: number, out: Anomaly[]): void {
-    const o = this.options;
-    const end = s.bucketStart + o.intervalMs;
-    const v = s.bucketBytes;
-    const judged = end > s.firstSeen + o.learningWindowMs && s.volume.count >= o.volumeMinSamples;
-    let pushed = v;
-    if (judged) {
-      const { median, mad } = s.volume.stats();
-      const spread = Math.max(1.4826 * mad, 0.1 * median, 1);
-      const score = (v - median) / spread;
-      if (score > o.volumeScore && v >= o.volumeFloorBytes) {
-        out.push({
-          device,
-          kind: 'volume',
-          severity: score > 4 * o.volumeScore ? 'critical' : 'high',
-          evidence: {
-            bytes: v,
-            packets: s.bucketPackets,
-            intervalSeconds: o.intervalMs / 1000,
-            intervalStart: new Date(s.bucketStart).toISOString(),
-            medianBytes: median,
-            madBytes: mad,
-            ewmaBytes: Math.round(s.volume.ewma),
-            score: Math.round(score * 10) / 10,
-          },
-          at: new Date(end).toISOString(),
-        });
-        pushed = median + o.volumeScore * spread;
+  /** Marks the ring's entries since `from` as a scan; what they taught the baseline while learning is taken back. */
+  private markScan(s: DeviceState, from: number): void {
+    for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
+      j = (j + RING - 1) % RING;
+      if (s.ring[j * 4 + 3] < from) break;
+      const f = s.ringFlags[j];
+      if (f & F_LEARNED) {
+        if (f & F_PEER) s.peers.delete(s.ring[j * 4]);
+        if (f & F_PORT) s.ports.delete(s.ring[j * 4 + 1]);
+      }
+      s.ringFlags[j] = (f & ~F_LEARNED) | F_SCANNED;
+    }
+  }
+
+  private deniedAttempt(device: string, s: DeviceState, r: FlowRecord, t: number, scanning: boolean, out: Anomaly[], o: Thresholds): void {
+    if (t >= s.deniedStart + o.deniedWindowMs) {
+      s.deniedStart = t;
+      s.denied = 0;
+      s.deniedPackets = 0;
+      s.deniedTargets.clear();
+      s.deniedSample = null;
+      s.deniedRaised = false;
+    }
+    // Attempts are flow records (a new connection attempt is a new source port, a new record).
+    s.denied++;
+    s.deniedPackets += Math.max(1, r.packetsFwd || 0);
+    s.deniedTargets.add(mix32(hash32(r.dst), r.dport));
+    const sample = (s.deniedSample ??= []);
+    if (sample.length < SAMPLE) sample.push(`${r.dst}:${r.dport}/${transportName(r.protocol)} ${shortReason(r.reason)}`);
+    // A scan explains the denials it made.
+    if (scanning || t < s.scanUntil) s.deniedRaised = true;
+    // A burst is repeated attempts: many denied packets over few targets (many targets is a scan).
+    if (!s.deniedRaised && s.denied >= o.deniedBurst && s.deniedTargets.size * 2 <= s.denied) {
+      s.deniedRaised = true;
+      out.push({
+        device,
+        kind: 'denied_burst',
+        severity: s.denied >= 4 * o.deniedBurst ? 'high' : 'medium',
+        evidence: { deniedAttempts: s.denied, deniedPackets: s.deniedPackets, distinctTargets: s.deniedTargets.size, windowSeconds: o.deniedWindowMs / 1000, sample: sample.slice() },
+        at: new Date(t).toISOString(),
+      });
+    }
+  }
+
+  // ---- volume ---------------------------------------------------------------
+
+  private volume(device: string, s: DeviceState, t: number, bytes: number, packets: number, out: Anomaly[], o: Thresholds): void {
+    const io = this.options;
+    if (t >= s.bucketStart + io.intervalMs) this.closeBuckets(s, t, o);
+    s.cur += bytes;
+    s.curPackets += packets;
+    s.hourBytes += bytes;
+    if (bytes === 0) return;
+    const k = this.scaleBuckets;
+    let index = -1;
+    for (let i = 0; i < k.length; i++) {
+      const base = s.vol[V_BASE + i];
+      if (base <= 0 || t < s.raisedUntil[i]) continue;
+      if (index < 0) index = this.seasonalIndex(s, t);
+      const threshold = base * index;
+      const sum = this.windowSum(s, k[i] - 1) + s.cur;
+      if (sum <= threshold || sum < o.volumeFloorBytes) continue;
+      const windowMs = k[i] * io.intervalMs;
+      const expected = s.vol[V_Q + i] * index;
+      // One anomaly per burst: every scale is quiet until its window has let the anomalous bytes go.
+      // (until the longest window has passed: a sustained anomaly is one anomaly per longest window).
+      const quietUntil = s.bucketStart + io.intervalMs + k[k.length - 1] * io.intervalMs;
+      for (let j = 0; j < k.length; j++) s.raisedUntil[j] = Math.max(s.raisedUntil[j], quietUntil);
+      s.hourAnomalous = true;
+      const ratio = expected > 0 ? sum / expected : Infinity;
+      out.push({
+        device,
+        kind: 'volume',
+        severity: ratio > 4 * o.volumeRatios[Math.min(i, o.volumeRatios.length - 1)] ? 'critical' : 'high',
+        evidence: {
+          bytes: Math.round(sum),
+          windowSeconds: windowMs / 1000,
+          windowStart: new Date(s.bucketStart - (k[i] - 1) * io.intervalMs).toISOString(),
+          usualBytes: Math.round(expected),
+          thresholdBytes: Math.round(threshold),
+          ratio: Number.isFinite(ratio) ? Math.round(ratio * 10) / 10 : null,
+          seasonalIndex: Math.round(index * 100) / 100,
+          periodSeconds: Math.round(s.gap / 100) / 10,
+        },
+        at: new Date(t).toISOString(),
+      });
+      return;
+    }
+  }
+
+  /** Sum of the last `n` closed buckets. */
+  private windowSum(s: DeviceState, n: number): number {
+    let sum = 0;
+    for (let i = 1; i <= n; i++) sum += s.vol[V_RECENT + ((s.recentHead + BUCKETS - i) % BUCKETS)];
+    return sum;
+  }
+
+  /** Closes every bucket that ended before `now` (call periodically so a quiet device is judged too). */
+  flush(now: number, out: Anomaly[], thresholdsOf?: (device: string) => Thresholds): void {
+    for (const [device, s] of this.devices) if (now >= s.bucketStart + this.options.intervalMs) this.closeBuckets(s, now, thresholdsOf?.(device) ?? this.options);
+    void out;
+  }
+
+  private closeBuckets(s: DeviceState, t: number, o: Thresholds): void {
+    const io = this.options;
+    const n = Math.floor((t - s.bucketStart) / io.intervalMs);
+    const steps = Math.min(n, BUCKETS + 1);
+    const changed = [false, false, false, false];
+    for (let step = 0; step < steps; step++) {
+      const end = s.bucketStart + (step + 1) * io.intervalMs;
+      s.vol[V_RECENT + s.recentHead] = step === 0 ? s.cur : 0;
+      s.recentHead = (s.recentHead + 1) % BUCKETS;
+      s.bucketIndex++;
+      for (let i = 0; i < this.scaleBuckets.length; i++) {
+        const k = this.scaleBuckets[i];
+        if (s.bucketIndex % k !== 0) continue;
+        const sum = this.windowSum(s, k);
+        let v = sum / this.seasonalIndex(s, end - 1);
+        // An anomalous window joins the history clipped to what was usual.
+        if (s.raisedUntil[i] > end - k * io.intervalMs && s.histMeta[i * 2] > 0) v = Math.min(v, s.vol[V_Q + i]);
+        const c = s.histMeta[i * 2];
+        const next = s.histMeta[i * 2 + 1];
+        s.vol[V_HIST + i * HISTORY + next] = v;
+        s.histMeta[i * 2 + 1] = (next + 1) % HISTORY;
+        if (c < HISTORY) s.histMeta[i * 2] = c + 1;
+        changed[i] = true;
+      }
+      if (end >= s.hourStart + 3600_000) this.closeHour(s, end);
+    }
+    if (n > steps) {
+      s.hourStart = t - (t % 3600_000);
+      s.hourBytes = 0;
+    }
+    s.bucketStart += n * io.intervalMs;
+    s.bucketIndex = Math.floor(s.bucketStart / io.intervalMs);
+    s.cur = 0;
+    s.curPackets = 0;
+    for (let i = 0; i < this.scaleBuckets.length; i++) if (changed[i] || s.vol[V_BASE + i] === 0) this.threshold(s, i, o);
+  }
+
+  /** Whether scale i is judged now: past learning, enough history, and not shorter than the device's period. */
+  private judged(s: DeviceState, i: number, t: number, o: Thresholds): boolean {
+    const w = this.scaleBuckets[i] * this.options.intervalMs;
+    if (t < s.firstSeen + o.learningWindowMs) return false;
+    const need = Math.max(3, Math.min(this.options.volumeMinSamples, Math.floor(o.learningWindowMs / w)));
+    if (s.histMeta[i * 2] < need) return false;
+    return s.gap === 0 || s.gap <= w;
+  }
+
+  private threshold(s: DeviceState, i: number, o: Thresholds): void {
+    if (!this.judged(s, i, s.bucketStart, o)) {
+      s.vol[V_BASE + i] = 0;
+      if (s.histMeta[i * 2] > 0) s.vol[V_Q + i] = robustStats(s.vol, V_HIST + i * HISTORY, s.histMeta[i * 2], QUANTILE).quantile;
+      return;
+    }
+    const { median, mad, quantile } = robustStats(s.vol, V_HIST + i * HISTORY, s.histMeta[i * 2], QUANTILE);
+    const ratio = o.volumeRatios[Math.min(i, o.volumeRatios.length - 1)];
+    s.vol[V_Q + i] = quantile;
+    s.vol[V_BASE + i] = Math.max(ratio * quantile, median + o.volumeScore * Math.max(1.4826 * mad, 0.1 * median), 1);
+  }
+
+  /** The device's load at this hour of day against its mean over the hours it has learnt (1 until it has). */
+  private seasonalIndex(s: DeviceState, t: number): number {
+    if (s.seenHours === 0) return 1;
+    const h = Math.floor(t / 3600_000) % 24;
+    if (!(s.seenHours & (1 << h))) return 1;
+    let sum = 0;
+    let n = 0;
+    for (let i = 0; i < 24; i++) {
+      if (s.seenHours & (1 << i)) {
+        sum += s.vol[V_PROFILE + i];
+        n++;
       }
     }
-    s.volume.push(pushed);
-    // Quiet intervals since count as zero (at most a history's worth).
-    const missed = Math.min(Math.floor((t - end) / o.intervalMs), o.historySize);
-    for (let i = 0; i < missed; i++) s.volume.push(0);
-    s.bucketStart = t - (t % o.intervalMs);
-    s.bucketBytes = 0;
-    s.bucketPackets = 0;
+    const mean = sum / n;
+    if (mean <= 0) return 1;
+    return Math.max(0.1, Math.min(10, s.vol[V_PROFILE + h] / mean));
   }
+
+  private closeHour(s: DeviceState, end: number): void {
+    const h = Math.floor(s.hourStart / 3600_000) % 24;
+    // A partial first hour says nothing of the hour's load.
+    if (s.hourStart >= s.firstSeen) {
+      const seen = (s.seenHours & (1 << h)) !== 0;
+      const old = s.vol[V_PROFILE + h];
+      const v = seen && s.hourAnomalous ? Math.min(s.hourBytes, 1.5 * old) : s.hourBytes;
+      s.vol[V_PROFILE + h] = seen ? old + 0.3 * (v - old) : v;
+      s.seenHours |= 1 << h;
+    }
+    s.hourStart = end - (end % 3600_000);
+    s.hourBytes = 0;
+    s.hourAnomalous = false;
+  }
+}
+
+/** A world address's prefix as a string key: the first /24 (three octets) or /48 (three groups). */
+export function addressPrefix(addr: string, v4: number, v6: number): string {
+  if (addr.includes(':')) {
+    const groups = Math.ceil(v6 / 16);
+    let n = 0;
+    for (let i = 0; i < addr.length; i++) {
+      if (addr.charCodeAt(i) === 58 /* : */) {
+        if (addr.charCodeAt(i + 1) === 58) return addr; // compressed early: the whole address
+        if (++n === groups) return addr.slice(0, i);
+      }
+    }
+    return addr;
+  }
+  const octets = Math.ceil(v4 / 8);
+  if (octets >= 4) return addr;
+  let n = 0;
+  for (let i = 0; i < addr.length; i++) if (addr.charCodeAt(i) === 46 /* . */ && ++n === octets) return addr.slice(0, i);
+  return addr;
+}
+
+function popcount(x: number): number {
+  let n = 0;
+  for (; x; x &= x - 1) n++;
+  return n;
 }

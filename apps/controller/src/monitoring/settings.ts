@@ -6,7 +6,7 @@
  * CORDON_SYSLOG_FORMAT=rfc5424|cef), then PUT /v1/monitoring/settings at run time.
  */
 import { z } from 'zod';
-import { DEFAULT_DETECTOR, DetectorOptions } from './detector';
+import { DEFAULT_DETECTOR, DetectorOptions, Thresholds } from './detector';
 import { durationMs } from './posture';
 
 export interface MonitoringSettings extends DetectorOptions {
@@ -48,12 +48,22 @@ export const SettingsPatch = z.strictObject({
   deniedWindow: duration.optional(),
   tick: duration.optional(),
   dropSummary: duration.optional(),
-  scanDistinct: z.number().int().min(2).optional(),
+  scanDistinct: z.number().int().min(2).max(48).optional(),
+  slowScanWindow: duration.optional(),
+  slowScanDistinct: z.number().int().min(2).max(48).optional(),
+  longScanWindow: duration.optional(),
+  longScanDistinct: z.number().int().min(2).max(48).optional(),
+  distributedScanDistinct: z.number().int().min(2).max(96).optional(),
+  distributedScanDevices: z.number().int().min(2).max(48).optional(),
   deniedBurst: z.number().int().min(1).optional(),
+  noveltyPerIncident: z.number().int().min(0).max(1000).optional(),
+  diversePeers: z.number().int().min(2).max(255).optional(),
+  incidentWindow: duration.optional(),
+  volumeWindows: z.array(duration).min(1).max(4).optional(),
+  volumeRatios: z.array(z.number().positive()).min(1).max(4).optional(),
   volumeScore: z.number().positive().optional(),
-  volumeMinSamples: z.number().int().min(2).max(256).optional(),
+  volumeMinSamples: z.number().int().min(3).max(32).optional(),
   volumeFloorBytes: z.number().min(0).optional(),
-  historySize: z.number().int().min(4).max(256).optional(),
   syslog: SyslogUrl.optional(),
   syslogFormat: z.enum(['rfc5424', 'cef']).optional(),
 });
@@ -68,10 +78,29 @@ export function applyPatch(s: MonitoringSettings, raw: unknown): MonitoringSetti
   if (p.deniedWindow !== undefined) out.deniedWindowMs = p.deniedWindow;
   if (p.tick !== undefined) out.tickMs = p.tick;
   if (p.dropSummary !== undefined) out.dropSummaryMs = p.dropSummary;
-  for (const k of ['scanDistinct', 'deniedBurst', 'volumeScore', 'volumeMinSamples', 'volumeFloorBytes', 'historySize', 'syslogFormat'] as const) {
+  if (p.slowScanWindow !== undefined) out.slowScanWindowMs = p.slowScanWindow;
+  if (p.longScanWindow !== undefined) out.longScanWindowMs = p.longScanWindow;
+  if (p.incidentWindow !== undefined) out.incidentWindowMs = p.incidentWindow;
+  if (p.volumeWindows !== undefined) out.volumeWindowsMs = p.volumeWindows;
+  for (const k of ['scanDistinct', 'slowScanDistinct', 'longScanDistinct', 'distributedScanDistinct', 'distributedScanDevices', 'deniedBurst', 'noveltyPerIncident', 'diversePeers', 'volumeRatios', 'volumeScore', 'volumeMinSamples', 'volumeFloorBytes', 'syslogFormat'] as const) {
     if (p[k] !== undefined) (out as Record<string, unknown>)[k] = p[k];
   }
   if (p.syslog !== undefined) out.syslog = p.syslog;
+  const bucketsPerWindow = out.volumeWindowsMs.map((w) => w / out.intervalMs);
+  if (bucketsPerWindow.some((k) => k < 1 || k > 60 || !Number.isInteger(k))) throw new z.ZodError([{ code: 'custom', path: ['volumeWindows'], message: `each volume window is 1 to 60 intervals of ${out.intervalMs} ms`, input: out.volumeWindowsMs }]);
+  return out;
+}
+
+/** The thresholds of a segment's devices: the site's, with what its spec.monitoring sets (durations as "30s"). */
+export function segmentThresholds(site: Thresholds, spec: Record<string, unknown> | undefined): Thresholds {
+  if (!spec) return site;
+  const out: Thresholds = { ...site };
+  const ms: Record<string, keyof Thresholds> = { learningWindow: 'learningWindowMs', scanWindow: 'scanWindowMs', slowScanWindow: 'slowScanWindowMs', longScanWindow: 'longScanWindowMs', deniedWindow: 'deniedWindowMs', incidentWindow: 'incidentWindowMs' };
+  for (const [k, v] of Object.entries(spec)) {
+    if (v === undefined) continue;
+    if (ms[k]) (out as unknown as Record<string, unknown>)[ms[k]] = typeof v === 'number' ? v : durationMs(String(v));
+    else if (k in out) (out as unknown as Record<string, unknown>)[k] = v;
+  }
   return out;
 }
 
