@@ -127,7 +127,7 @@ describe('anomaly detector', () => {
     const d = new AnomalyDetector({ learningWindowMs: 30_000, intervalMs: 1000, volumeWindowsMs: [1000, 5000, 10_000] });
     const out: Anomaly[] = [];
     for (let t = 0; t < 40_000; t += 200) d.observe('dev', rec('10.0.1.1', 8883, { bytesFwd: 1000 + ((t / 200) % 7) * 50 }), 'src', T0 + t, out);
-    expect(d.baseline('dev', T0 + 40_000)!.volume.windows.every((w) => w.judged)).toBe(true);
+    expect(d.baseline('dev', T0 + 40_000)!.volume.tracks[1].windows.every((w) => w.judged)).toBe(true);
     for (let t = 40_000; t < 45_000; t += 200) d.observe('dev', rec('10.0.1.1', 8883, { bytesFwd: 40_000 }), 'src', T0 + t, out);
     expect(out.filter((a) => a.kind === 'volume')).toHaveLength(1);
   });

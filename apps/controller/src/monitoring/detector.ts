@@ -128,14 +128,14 @@ export const DEFAULT_DETECTOR: DetectorOptions = {
   maxDevices: 100_000,
 };
 
-const SAMPLE = 6;
+const SAMPLE = 5;
 /** Recent buckets of volume (10 minutes at the default interval). */
 const BUCKETS = 60;
 /** Past windows kept per volume scale. */
-const HISTORY = 32;
+const HISTORY = 24;
 const MAX_SCALES = 4;
 /** Novel targets remembered for scan counting. */
-const RING = 48;
+const RING = 40;
 const F_PEER = 1;
 const F_PORT = 2;
 const F_LEARNED = 4;
@@ -143,13 +143,15 @@ const F_SCANNED = 8;
 const F_WORLD = 16;
 const QUANTILE = 0.95;
 
-// Float32 layout of a device's volume state.
-const V_RECENT = 0;
-const V_HIST = V_RECENT + BUCKETS;
-const V_BASE = V_HIST + HISTORY * MAX_SCALES; // threshold before the seasonal index, per scale
-const V_Q = V_BASE + MAX_SCALES; // 95th percentile of the history, per scale (for clipping)
-const V_PROFILE = V_Q + MAX_SCALES; // bytes per hour of day
-const V_SIZE = V_PROFILE + 24;
+// Per track (world, local), in a device's Float32Array: recent buckets, history per
+// scale, threshold before the seasonal index per scale, 95th percentile per scale
+// (for clipping), bytes per hour of day. Offsets depend on the number of scales.
+// Per track in its Float64Array: quiet-until per scale, then these fields:
+const M_CUR = 0; // bytes of the open bucket
+const M_HOUR = 1; // bytes of the open hour
+const M_SEEN = 2; // hours of day learnt (bit mask)
+const M_ANOMALOUS = 3; // the open hour had a volume anomaly
+const M_FIELDS = 4;
 
 class DeviceState {
   firstSeen: number;
@@ -169,31 +171,29 @@ class DeviceState {
   noveltySuppressed = 0;
   /** The last few novel targets as text, for a scan's evidence (allocated on the first). */
   novelSample: string[] | null = null;
-  // --- volume
-  readonly vol = new Float32Array(V_SIZE);
-  /** Per scale: history count, history next slot. */
-  readonly histMeta = new Uint8Array(MAX_SCALES * 2);
-  readonly raisedUntil = new Float64Array(MAX_SCALES);
+  // --- volume (layout above)
+  readonly vol: Float32Array;
+  readonly vmeta: Float64Array;
+  /** Per track and scale: history count, next slot. */
+  readonly histMeta: Uint8Array;
   recentHead = 0;
   bucketStart: number;
   bucketIndex: number;
-  cur = 0;
-  curPackets = 0;
   hourStart: number;
-  hourBytes = 0;
-  hourAnomalous = false;
-  seenHours = 0;
   lastSrc = 0;
   gap = 0;
   // --- denied burst
   deniedStart: number;
   denied = 0;
   deniedPackets = 0;
-  readonly deniedTargets = new CappedHashSet(16);
+  deniedTargets: CappedHashSet | null = null;
   deniedSample: string[] | null = null;
   deniedRaised = false;
-  constructor(t: number, o: DetectorOptions) {
+  constructor(t: number, o: DetectorOptions, scales: number, trackSize: number) {
     this.firstSeen = this.lastSeen = t;
+    this.vol = new Float32Array(2 * trackSize);
+    this.vmeta = new Float64Array(2 * (scales + M_FIELDS));
+    this.histMeta = new Uint8Array(2 * scales * 2);
     this.peers = new UsageSet(o.peerCapacity);
     this.ports = new UsageSet(o.portCapacity);
     this.bucketIndex = Math.floor(t / o.intervalMs);
@@ -215,6 +215,11 @@ export class AnomalyDetector {
   private readonly devices = new Map<string, DeviceState>();
   private readonly distributed = new DistributedScans();
   private scaleBuckets: number[] = [];
+  private trackSize = 0;
+  private vHist = 0;
+  private vBase = 0;
+  private vQ = 0;
+  private vProfile = 0;
 
   constructor(opts: Partial<DetectorOptions> = {}) {
     this.options = { ...DEFAULT_DETECTOR, ...opts };
@@ -225,6 +230,12 @@ export class AnomalyDetector {
     const o = this.options;
     const ws = o.volumeWindowsMs.slice(0, MAX_SCALES);
     this.scaleBuckets = ws.map((w) => Math.max(1, Math.min(BUCKETS, Math.round(w / o.intervalMs))));
+    const S = this.scaleBuckets.length;
+    this.vHist = BUCKETS;
+    this.vBase = this.vHist + HISTORY * S;
+    this.vQ = this.vBase + S;
+    this.vProfile = this.vQ + S;
+    this.trackSize = this.vProfile + 24;
   }
 
   get size(): number {
@@ -267,12 +278,15 @@ export class AnomalyDetector {
       volume: {
         intervalSeconds: this.options.intervalMs / 1000,
         periodSeconds: Math.round(s.gap / 100) / 10,
-        seasonalHours: popcount(s.seenHours),
-        windows: this.scaleBuckets.map((k, i) => ({
-          seconds: (k * this.options.intervalMs) / 1000,
-          samples: s.histMeta[i * 2],
-          judged: this.judged(s, i, s.bucketStart, o),
-          thresholdBytes: Math.round(s.vol[V_BASE + i] * this.seasonalIndex(s, s.bucketStart)),
+        tracks: (['world', 'local'] as const).map((traffic, tr) => ({
+          traffic,
+          seasonalHours: popcount(s.vmeta[tr * (this.scaleBuckets.length + M_FIELDS) + this.scaleBuckets.length + M_SEEN]),
+          windows: this.scaleBuckets.map((k, i) => ({
+            seconds: (k * this.options.intervalMs) / 1000,
+            samples: s.histMeta[(tr * this.scaleBuckets.length + i) * 2],
+            judged: this.judged(s, tr, i, s.bucketStart, o),
+            thresholdBytes: Math.round(s.vol[tr * this.trackSize + this.vBase + i] * this.seasonalIndex(s, tr, s.bucketStart)),
+          })),
         })),
       },
     };
@@ -282,7 +296,7 @@ export class AnomalyDetector {
     let s = this.devices.get(device);
     if (!s) {
       if (this.devices.size >= this.options.maxDevices) this.devices.delete(this.devices.keys().next().value as string);
-      s = new DeviceState(t, this.options);
+      s = new DeviceState(t, this.options, this.scaleBuckets.length, this.trackSize);
       this.devices.set(device, s);
     }
     return s;
@@ -298,7 +312,7 @@ export class AnomalyDetector {
     const s = this.state(device, t);
     if (t > s.lastSeen) s.lastSeen = t;
     const bytes = (r.bytesFwd || 0) + (r.bytesRev || 0);
-    this.volume(device, s, t, bytes, (r.packetsFwd || 0) + (r.packetsRev || 0), out, o);
+    this.volume(device, s, t, bytes, r.dstIdentity === 1 || r.srcIdentity === 1, out, o);
     if (role !== 'src') return;
 
     if (t > s.lastSrc) {
@@ -317,7 +331,7 @@ export class AnomalyDetector {
     if (peerSlot >= 0) s.peers.touch(peerSlot);
     if (portSlot >= 0) s.ports.touch(portSlot);
     const world = r.dstIdentity === 1;
-    const novelPeer = peerSlot < 0 && !(world && portSlot >= 0 && s.ports.aux[portSlot] >= o.diversePeers);
+    const novelPeer = peerSlot < 0 && !(world && portSlot >= 0 && s.ports.aux(portSlot) >= o.diversePeers);
     const novelPort = portSlot < 0;
     let scanning = false;
     if (novelPeer || novelPort) scanning = this.novel(device, s, r, t, learning, novelPeer, novelPort, peerKey, portKey, verdict, out, o, segment);
@@ -388,12 +402,11 @@ export class AnomalyDetector {
       return true;
     }
     // Scans, fastest scale first.
-    const scales: [number, number][] = [
-      [o.scanWindowMs, o.scanDistinct],
-      [o.slowScanWindowMs, o.slowScanDistinct],
-      [o.longScanWindowMs, o.longScanDistinct],
-    ];
-    for (const [w, distinct] of scales) {
+    for (let sc = 0; sc < 3; sc++) {
+      const w = sc === 0 ? o.scanWindowMs : sc === 1 ? o.slowScanWindowMs : o.longScanWindowMs;
+      const distinct = sc === 0 ? o.scanDistinct : sc === 1 ? o.slowScanDistinct : o.longScanDistinct;
+      // Cheap first: too few targets in the window for either kind of scan.
+      if (this.targetsSince(s, now - Math.ceil(w / 100)) < distinct) continue;
       const c = this.count(s, now - Math.ceil(w / 100));
       if (c.destinations < distinct && c.targets < distinct) continue;
       const horizontal = c.destinations >= distinct;
@@ -461,7 +474,7 @@ export class AnomalyDetector {
   private learn(s: DeviceState, peerKey: number, portKey: number, newWorldPeer: boolean): void {
     s.peers.add(peerKey);
     const slot = s.ports.add(portKey);
-    if (newWorldPeer && s.ports.aux[slot] < 255) s.ports.aux[slot]++;
+    if (newWorldPeer) s.ports.bumpAux(slot);
   }
 
   private push(s: DeviceState, peerKey: number, portKey: number, dstH: number, now: number, flags: number): void {
@@ -491,6 +504,16 @@ export class AnomalyDetector {
       if (now - s.ring[oldest * 4 + 3] <= horizon) break;
       this.retire(s, oldest);
     }
+  }
+
+  private targetsSince(s: DeviceState, from: number): number {
+    let n = 0;
+    for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
+      j = (j + RING - 1) % RING;
+      if (s.ring[j * 4 + 3] < from) break;
+      n++;
+    }
+    return n;
   }
 
   /** Distinct targets, destinations and ports among the ring's entries since `from`. */
@@ -533,14 +556,14 @@ export class AnomalyDetector {
       s.deniedStart = t;
       s.denied = 0;
       s.deniedPackets = 0;
-      s.deniedTargets.clear();
+      s.deniedTargets?.clear();
       s.deniedSample = null;
       s.deniedRaised = false;
     }
     // Attempts are flow records (a new connection attempt is a new source port, a new record).
     s.denied++;
     s.deniedPackets += Math.max(1, r.packetsFwd || 0);
-    s.deniedTargets.add(mix32(hash32(r.dst), r.dport));
+    (s.deniedTargets ??= new CappedHashSet(16)).add(mix32(hash32(r.dst), r.dport));
     const sample = (s.deniedSample ??= []);
     if (sample.length < SAMPLE) sample.push(`${r.dst}:${r.dport}/${transportName(r.protocol)} ${shortReason(r.reason)}`);
     // A scan explains the denials it made.
@@ -559,40 +582,46 @@ export class AnomalyDetector {
   }
 
   // ---- volume ---------------------------------------------------------------
+  // Two tracks per device: bytes exchanged with the world (track 0) and with local
+  // peers (track 1), so a burst to the cloud is not hidden by a camera's local stream.
 
-  private volume(device: string, s: DeviceState, t: number, bytes: number, packets: number, out: Anomaly[], o: Thresholds): void {
+  private volume(device: string, s: DeviceState, t: number, bytes: number, world: boolean, out: Anomaly[], o: Thresholds): void {
     const io = this.options;
     if (t >= s.bucketStart + io.intervalMs) this.closeBuckets(s, t, o);
-    s.cur += bytes;
-    s.curPackets += packets;
-    s.hourBytes += bytes;
     if (bytes === 0) return;
+    const tr = world ? 0 : 1;
+    const S = this.scaleBuckets.length;
+    const m = tr * (S + M_FIELDS);
+    s.vmeta[m + S + M_CUR] += bytes;
+    s.vmeta[m + S + M_HOUR] += bytes;
+    const cur = s.vmeta[m + S + M_CUR];
     const k = this.scaleBuckets;
+    const v = tr * this.trackSize;
     let index = -1;
-    for (let i = 0; i < k.length; i++) {
-      const base = s.vol[V_BASE + i];
-      if (base <= 0 || t < s.raisedUntil[i]) continue;
-      if (index < 0) index = this.seasonalIndex(s, t);
+    for (let i = 0; i < S; i++) {
+      const base = s.vol[v + this.vBase + i];
+      if (base <= 0 || t < s.vmeta[m + i]) continue;
+      if (index < 0) index = this.seasonalIndex(s, tr, t);
       const threshold = base * index;
-      const sum = this.windowSum(s, k[i] - 1) + s.cur;
+      const sum = this.windowSum(s, tr, k[i] - 1) + cur;
       if (sum <= threshold || sum < o.volumeFloorBytes) continue;
       const windowMs = k[i] * io.intervalMs;
-      const expected = s.vol[V_Q + i] * index;
-      // One anomaly per burst: every scale is quiet until its window has let the anomalous bytes go.
-      // (until the longest window has passed: a sustained anomaly is one anomaly per longest window).
-      const quietUntil = s.bucketStart + io.intervalMs + k[k.length - 1] * io.intervalMs;
-      for (let j = 0; j < k.length; j++) s.raisedUntil[j] = Math.max(s.raisedUntil[j], quietUntil);
-      s.hourAnomalous = true;
-      const ratio = expected > 0 ? sum / expected : Infinity;
+      const usual = s.vol[v + this.vQ + i] * index;
+      // One anomaly per burst: every scale of the track is quiet until the longest window has let it go.
+      const quietUntil = s.bucketStart + io.intervalMs + k[S - 1] * io.intervalMs;
+      for (let j = 0; j < S; j++) s.vmeta[m + j] = Math.max(s.vmeta[m + j], quietUntil);
+      s.vmeta[m + S + M_ANOMALOUS] = 1;
+      const ratio = usual > 0 ? sum / usual : Infinity;
       out.push({
         device,
         kind: 'volume',
         severity: ratio > 4 * o.volumeRatios[Math.min(i, o.volumeRatios.length - 1)] ? 'critical' : 'high',
         evidence: {
+          traffic: world ? 'world' : 'local',
           bytes: Math.round(sum),
           windowSeconds: windowMs / 1000,
           windowStart: new Date(s.bucketStart - (k[i] - 1) * io.intervalMs).toISOString(),
-          usualBytes: Math.round(expected),
+          usualBytes: Math.round(usual),
           thresholdBytes: Math.round(threshold),
           ratio: Number.isFinite(ratio) ? Math.round(ratio * 10) / 10 : null,
           seasonalIndex: Math.round(index * 100) / 100,
@@ -604,10 +633,11 @@ export class AnomalyDetector {
     }
   }
 
-  /** Sum of the last `n` closed buckets. */
-  private windowSum(s: DeviceState, n: number): number {
+  /** Sum of the last `n` closed buckets of a track. */
+  private windowSum(s: DeviceState, tr: number, n: number): number {
+    const v = tr * this.trackSize;
     let sum = 0;
-    for (let i = 1; i <= n; i++) sum += s.vol[V_RECENT + ((s.recentHead + BUCKETS - i) % BUCKETS)];
+    for (let i = 1; i <= n; i++) sum += s.vol[v + ((s.recentHead + BUCKETS - i) % BUCKETS)];
     return sum;
   }
 
@@ -619,93 +649,115 @@ export class AnomalyDetector {
 
   private closeBuckets(s: DeviceState, t: number, o: Thresholds): void {
     const io = this.options;
+    const S = this.scaleBuckets.length;
     const n = Math.floor((t - s.bucketStart) / io.intervalMs);
     const steps = Math.min(n, BUCKETS + 1);
-    const changed = [false, false, false, false];
+    let changed = 0;
     for (let step = 0; step < steps; step++) {
       const end = s.bucketStart + (step + 1) * io.intervalMs;
-      s.vol[V_RECENT + s.recentHead] = step === 0 ? s.cur : 0;
+      for (let tr = 0; tr < 2; tr++) {
+        const m = tr * (S + M_FIELDS);
+        s.vol[tr * this.trackSize + s.recentHead] = step === 0 ? s.vmeta[m + S + M_CUR] : 0;
+      }
       s.recentHead = (s.recentHead + 1) % BUCKETS;
       s.bucketIndex++;
-      for (let i = 0; i < this.scaleBuckets.length; i++) {
+      for (let i = 0; i < S; i++) {
         const k = this.scaleBuckets[i];
         if (s.bucketIndex % k !== 0) continue;
-        const sum = this.windowSum(s, k);
-        let v = sum / this.seasonalIndex(s, end - 1);
-        // An anomalous window joins the history clipped to what was usual.
-        if (s.raisedUntil[i] > end - k * io.intervalMs && s.histMeta[i * 2] > 0) v = Math.min(v, s.vol[V_Q + i]);
-        const c = s.histMeta[i * 2];
-        const next = s.histMeta[i * 2 + 1];
-        s.vol[V_HIST + i * HISTORY + next] = v;
-        s.histMeta[i * 2 + 1] = (next + 1) % HISTORY;
-        if (c < HISTORY) s.histMeta[i * 2] = c + 1;
-        changed[i] = true;
+        for (let tr = 0; tr < 2; tr++) {
+          const v = tr * this.trackSize;
+          const m = tr * (S + M_FIELDS);
+          let x = this.windowSum(s, tr, k) / this.seasonalIndex(s, tr, end - 1);
+          const hm = (tr * S + i) * 2;
+          // An anomalous window joins the history clipped to what was usual.
+          if (s.vmeta[m + i] > end - k * io.intervalMs && s.histMeta[hm] > 0) x = Math.min(x, s.vol[v + this.vQ + i]);
+          const c = s.histMeta[hm];
+          const next = s.histMeta[hm + 1];
+          s.vol[v + this.vHist + i * HISTORY + next] = x;
+          s.histMeta[hm + 1] = (next + 1) % HISTORY;
+          if (c < HISTORY) s.histMeta[hm] = c + 1;
+        }
+        changed |= 1 << i;
       }
       if (end >= s.hourStart + 3600_000) this.closeHour(s, end);
     }
-    if (n > steps) {
-      s.hourStart = t - (t % 3600_000);
-      s.hourBytes = 0;
-    }
+    if (n > steps) s.hourStart = t - (t % 3600_000);
     s.bucketStart += n * io.intervalMs;
     s.bucketIndex = Math.floor(s.bucketStart / io.intervalMs);
-    s.cur = 0;
-    s.curPackets = 0;
-    for (let i = 0; i < this.scaleBuckets.length; i++) if (changed[i] || s.vol[V_BASE + i] === 0) this.threshold(s, i, o);
+    for (let tr = 0; tr < 2; tr++) s.vmeta[tr * (S + M_FIELDS) + S + M_CUR] = 0;
+    for (let i = 0; i < S; i++) for (let tr = 0; tr < 2; tr++) if (changed & (1 << i) || s.vol[tr * this.trackSize + this.vBase + i] === 0) this.threshold(s, tr, i, o);
   }
 
-  /** Whether scale i is judged now: past learning, enough history, and not shorter than the device's period. */
-  private judged(s: DeviceState, i: number, t: number, o: Thresholds): boolean {
+  /** Whether scale i of a track is judged now: past learning, enough history, and not shorter than the device's period. */
+  private judged(s: DeviceState, tr: number, i: number, t: number, o: Thresholds): boolean {
     const w = this.scaleBuckets[i] * this.options.intervalMs;
     if (t < s.firstSeen + o.learningWindowMs) return false;
     const need = Math.max(3, Math.min(this.options.volumeMinSamples, Math.floor(o.learningWindowMs / w)));
-    if (s.histMeta[i * 2] < need) return false;
+    if (s.histMeta[(tr * this.scaleBuckets.length + i) * 2] < need) return false;
     return s.gap === 0 || s.gap <= w;
   }
 
-  private threshold(s: DeviceState, i: number, o: Thresholds): void {
-    if (!this.judged(s, i, s.bucketStart, o)) {
-      s.vol[V_BASE + i] = 0;
-      if (s.histMeta[i * 2] > 0) s.vol[V_Q + i] = robustStats(s.vol, V_HIST + i * HISTORY, s.histMeta[i * 2], QUANTILE).quantile;
+  private threshold(s: DeviceState, tr: number, i: number, o: Thresholds): void {
+    const v = tr * this.trackSize;
+    const count = s.histMeta[(tr * this.scaleBuckets.length + i) * 2];
+    if (count === 0) {
+      s.vol[v + this.vBase + i] = 0;
       return;
     }
-    const { median, mad, quantile } = robustStats(s.vol, V_HIST + i * HISTORY, s.histMeta[i * 2], QUANTILE);
+    const st = robustStats(s.vol, v + this.vHist + i * HISTORY, count, QUANTILE);
+    const { median, mad } = st;
+    // Sparse traffic (mostly empty windows): the largest window is the usual one.
+    const quantile = st.quantile > 0 ? st.quantile : st.max;
+    s.vol[v + this.vQ + i] = quantile;
+    // A track that never carried anything is novelty's business, not volume's.
+    if (quantile === 0 || !this.judged(s, tr, i, s.bucketStart, o)) {
+      s.vol[v + this.vBase + i] = 0;
+      return;
+    }
     const ratio = o.volumeRatios[Math.min(i, o.volumeRatios.length - 1)];
-    s.vol[V_Q + i] = quantile;
-    s.vol[V_BASE + i] = Math.max(ratio * quantile, median + o.volumeScore * Math.max(1.4826 * mad, 0.1 * median), 1);
+    s.vol[v + this.vBase + i] = Math.max(ratio * quantile, median + o.volumeScore * Math.max(1.4826 * mad, 0.1 * median), 1);
   }
 
-  /** The device's load at this hour of day against its mean over the hours it has learnt (1 until it has). */
-  private seasonalIndex(s: DeviceState, t: number): number {
-    if (s.seenHours === 0) return 1;
+  /** The track's load at this hour of day against its mean over the hours it has learnt (1 until it has). */
+  private seasonalIndex(s: DeviceState, tr: number, t: number): number {
+    const seen = s.vmeta[tr * (this.scaleBuckets.length + M_FIELDS) + this.scaleBuckets.length + M_SEEN];
+    if (seen === 0) return 1;
     const h = Math.floor(t / 3600_000) % 24;
-    if (!(s.seenHours & (1 << h))) return 1;
+    if (!(seen & (1 << h))) return 1;
+    const p = tr * this.trackSize + this.vProfile;
     let sum = 0;
     let n = 0;
     for (let i = 0; i < 24; i++) {
-      if (s.seenHours & (1 << i)) {
-        sum += s.vol[V_PROFILE + i];
+      if (seen & (1 << i)) {
+        sum += s.vol[p + i];
         n++;
       }
     }
     const mean = sum / n;
     if (mean <= 0) return 1;
-    return Math.max(0.1, Math.min(10, s.vol[V_PROFILE + h] / mean));
+    return Math.max(0.1, Math.min(10, s.vol[p + h] / mean));
   }
 
   private closeHour(s: DeviceState, end: number): void {
     const h = Math.floor(s.hourStart / 3600_000) % 24;
-    // A partial first hour says nothing of the hour's load.
-    if (s.hourStart >= s.firstSeen) {
-      const seen = (s.seenHours & (1 << h)) !== 0;
-      const old = s.vol[V_PROFILE + h];
-      const v = seen && s.hourAnomalous ? Math.min(s.hourBytes, 1.5 * old) : s.hourBytes;
-      s.vol[V_PROFILE + h] = seen ? old + 0.3 * (v - old) : v;
-      s.seenHours |= 1 << h;
+    const S = this.scaleBuckets.length;
+    for (let tr = 0; tr < 2; tr++) {
+      const m = tr * (S + M_FIELDS) + S;
+      // A partial first hour says nothing of the hour's load.
+      if (s.hourStart >= s.firstSeen) {
+        const p = tr * this.trackSize + this.vProfile + h;
+        const seenMask = s.vmeta[m + M_SEEN];
+        const seen = (seenMask & (1 << h)) !== 0;
+        const old = s.vol[p];
+        const bytes = s.vmeta[m + M_HOUR];
+        const x = seen && s.vmeta[m + M_ANOMALOUS] ? Math.min(bytes, 1.5 * old) : bytes;
+        s.vol[p] = seen ? old + 0.3 * (x - old) : x;
+        s.vmeta[m + M_SEEN] = seenMask | (1 << h);
+      }
+      s.vmeta[m + M_HOUR] = 0;
+      s.vmeta[m + M_ANOMALOUS] = 0;
     }
     s.hourStart = end - (end % 3600_000);
-    s.hourBytes = 0;
-    s.hourAnomalous = false;
   }
 }
 

@@ -61,8 +61,15 @@ export class DistributedScans {
     s.at[j] = t;
     s.head = (j + 1) % RING;
     if (s.size < RING) s.size++;
-    // Count the window: distinct targets, and targets per device.
+    // Count the window: distinct targets, and targets per device (cheap check first).
     const from = t - windowMs;
+    let inWindow = 0;
+    for (let i = 0, k = s.head; i < s.size; i++) {
+      k = (k + RING - 1) % RING;
+      if (s.at[k] < from) break;
+      inWindow++;
+    }
+    if (inWindow < distinct) return null;
     const targets = new Set<number>();
     const perDevice = new Map<number, number>();
     for (let i = 0, k = s.head; i < s.size; i++) {
