@@ -146,7 +146,8 @@ const QUANTILE = 0.95;
 // Per track (world, local), in a device's Float32Array: recent buckets, history per
 // scale, threshold before the seasonal index per scale, 95th percentile per scale
 // (for clipping), bytes per hour of day. Offsets depend on the number of scales.
-// Per track in its Float64Array: quiet-until per scale, then these fields:
+// Per track in its Float64Array: quiet-until per scale, the sum of the scale's closed buckets
+// in the window (all but the open one) per scale, then these fields:
 const M_CUR = 0; // bytes of the open bucket
 const M_HOUR = 1; // bytes of the open hour
 const M_SEEN = 2; // hours of day learnt (bit mask)
@@ -192,7 +193,7 @@ class DeviceState {
   constructor(t: number, o: DetectorOptions, scales: number, trackSize: number) {
     this.firstSeen = this.lastSeen = t;
     this.vol = new Float32Array(2 * trackSize);
-    this.vmeta = new Float64Array(2 * (scales + M_FIELDS));
+    this.vmeta = new Float64Array(2 * (2 * scales + M_FIELDS));
     this.histMeta = new Uint8Array(2 * scales * 2);
     this.peers = new UsageSet(o.peerCapacity);
     this.ports = new UsageSet(o.portCapacity);
@@ -280,7 +281,7 @@ export class AnomalyDetector {
         periodSeconds: Math.round(s.gap / 100) / 10,
         tracks: (['world', 'local'] as const).map((traffic, tr) => ({
           traffic,
-          seasonalHours: popcount(s.vmeta[tr * (this.scaleBuckets.length + M_FIELDS) + this.scaleBuckets.length + M_SEEN]),
+          seasonalHours: popcount(s.vmeta[tr * (2 * this.scaleBuckets.length + M_FIELDS) + 2 * this.scaleBuckets.length + M_SEEN]),
           windows: this.scaleBuckets.map((k, i) => ({
             seconds: (k * this.options.intervalMs) / 1000,
             samples: s.histMeta[(tr * this.scaleBuckets.length + i) * 2],
@@ -591,10 +592,10 @@ export class AnomalyDetector {
     if (bytes === 0) return;
     const tr = world ? 0 : 1;
     const S = this.scaleBuckets.length;
-    const m = tr * (S + M_FIELDS);
-    s.vmeta[m + S + M_CUR] += bytes;
-    s.vmeta[m + S + M_HOUR] += bytes;
-    const cur = s.vmeta[m + S + M_CUR];
+    const m = tr * (2 * S + M_FIELDS);
+    s.vmeta[m + 2 * S + M_CUR] += bytes;
+    s.vmeta[m + 2 * S + M_HOUR] += bytes;
+    const cur = s.vmeta[m + 2 * S + M_CUR];
     const k = this.scaleBuckets;
     const v = tr * this.trackSize;
     let index = -1;
@@ -603,14 +604,14 @@ export class AnomalyDetector {
       if (base <= 0 || t < s.vmeta[m + i]) continue;
       if (index < 0) index = this.seasonalIndex(s, tr, t);
       const threshold = base * index;
-      const sum = this.windowSum(s, tr, k[i] - 1) + cur;
+      const sum = s.vmeta[m + S + i] + cur;
       if (sum <= threshold || sum < o.volumeFloorBytes) continue;
       const windowMs = k[i] * io.intervalMs;
       const usual = s.vol[v + this.vQ + i] * index;
       // One anomaly per burst: every scale of the track is quiet until the longest window has let it go.
       const quietUntil = s.bucketStart + io.intervalMs + k[S - 1] * io.intervalMs;
       for (let j = 0; j < S; j++) s.vmeta[m + j] = Math.max(s.vmeta[m + j], quietUntil);
-      s.vmeta[m + S + M_ANOMALOUS] = 1;
+      s.vmeta[m + 2 * S + M_ANOMALOUS] = 1;
       const ratio = usual > 0 ? sum / usual : Infinity;
       out.push({
         device,
@@ -655,18 +656,26 @@ export class AnomalyDetector {
     let changed = 0;
     for (let step = 0; step < steps; step++) {
       const end = s.bucketStart + (step + 1) * io.intervalMs;
+      const head = (s.recentHead + 1) % BUCKETS;
       for (let tr = 0; tr < 2; tr++) {
-        const m = tr * (S + M_FIELDS);
-        s.vol[tr * this.trackSize + s.recentHead] = step === 0 ? s.vmeta[m + S + M_CUR] : 0;
+        const m = tr * (2 * S + M_FIELDS);
+        const v = tr * this.trackSize;
+        const x = step === 0 ? s.vmeta[m + 2 * S + M_CUR] : 0;
+        s.vol[v + s.recentHead] = x;
+        // Each scale's sum of its closed buckets: the new one in, the k-th most recent out.
+        for (let i = 0; i < S; i++) {
+          const k = this.scaleBuckets[i];
+          if (k > 1) s.vmeta[m + S + i] += x - s.vol[v + ((head + BUCKETS - k) % BUCKETS)];
+        }
       }
-      s.recentHead = (s.recentHead + 1) % BUCKETS;
+      s.recentHead = head;
       s.bucketIndex++;
       for (let i = 0; i < S; i++) {
         const k = this.scaleBuckets[i];
         if (s.bucketIndex % k !== 0) continue;
         for (let tr = 0; tr < 2; tr++) {
           const v = tr * this.trackSize;
-          const m = tr * (S + M_FIELDS);
+          const m = tr * (2 * S + M_FIELDS);
           let x = this.windowSum(s, tr, k) / this.seasonalIndex(s, tr, end - 1);
           const hm = (tr * S + i) * 2;
           // An anomalous window joins the history clipped to what was usual.
@@ -677,14 +686,20 @@ export class AnomalyDetector {
           s.histMeta[hm + 1] = (next + 1) % HISTORY;
           if (c < HISTORY) s.histMeta[hm] = c + 1;
         }
-        changed |= 1 << i;
+        // The 95th percentile of 24 windows moves slowly: short scales recompute it once a minute of buckets.
+        if ((s.bucketIndex / k) % Math.max(1, Math.ceil(6 / k)) === 0) changed |= 1 << i;
       }
       if (end >= s.hourStart + 3600_000) this.closeHour(s, end);
     }
     if (n > steps) s.hourStart = t - (t % 3600_000);
     s.bucketStart += n * io.intervalMs;
     s.bucketIndex = Math.floor(s.bucketStart / io.intervalMs);
-    for (let tr = 0; tr < 2; tr++) s.vmeta[tr * (S + M_FIELDS) + S + M_CUR] = 0;
+    for (let tr = 0; tr < 2; tr++) {
+      const m = tr * (2 * S + M_FIELDS);
+      s.vmeta[m + 2 * S + M_CUR] = 0;
+      // Now and then from scratch, so rounding never accumulates.
+      if (s.bucketIndex % BUCKETS === 0 || n > 1) for (let i = 0; i < S; i++) s.vmeta[m + S + i] = this.windowSum(s, tr, this.scaleBuckets[i] - 1);
+    }
     for (let i = 0; i < S; i++) for (let tr = 0; tr < 2; tr++) if (changed & (1 << i) || s.vol[tr * this.trackSize + this.vBase + i] === 0) this.threshold(s, tr, i, o);
   }
 
@@ -704,6 +719,13 @@ export class AnomalyDetector {
       s.vol[v + this.vBase + i] = 0;
       return;
     }
+    let any = false;
+    for (let j = 0; j < count && !any; j++) any = s.vol[v + this.vHist + i * HISTORY + j] > 0;
+    if (!any) {
+      s.vol[v + this.vBase + i] = 0;
+      s.vol[v + this.vQ + i] = 0;
+      return;
+    }
     const st = robustStats(s.vol, v + this.vHist + i * HISTORY, count, QUANTILE);
     const { median, mad } = st;
     // Sparse traffic (mostly empty windows): the largest window is the usual one.
@@ -720,7 +742,7 @@ export class AnomalyDetector {
 
   /** The track's load at this hour of day against its mean over the hours it has learnt (1 until it has). */
   private seasonalIndex(s: DeviceState, tr: number, t: number): number {
-    const seen = s.vmeta[tr * (this.scaleBuckets.length + M_FIELDS) + this.scaleBuckets.length + M_SEEN];
+    const seen = s.vmeta[tr * (2 * this.scaleBuckets.length + M_FIELDS) + 2 * this.scaleBuckets.length + M_SEEN];
     if (seen === 0) return 1;
     const h = Math.floor(t / 3600_000) % 24;
     if (!(seen & (1 << h))) return 1;
@@ -742,7 +764,7 @@ export class AnomalyDetector {
     const h = Math.floor(s.hourStart / 3600_000) % 24;
     const S = this.scaleBuckets.length;
     for (let tr = 0; tr < 2; tr++) {
-      const m = tr * (S + M_FIELDS) + S;
+      const m = tr * (2 * S + M_FIELDS) + 2 * S;
       // A partial first hour says nothing of the hour's load.
       if (s.hourStart >= s.firstSeen) {
         const p = tr * this.trackSize + this.vProfile + h;
