@@ -415,6 +415,8 @@ export class AnomalyDetector {
       s.scanUntil = t + w;
       s.scanWindow = w;
       s.scanTargets = c.targets;
+      // The scan explains the novelty before it: what comes after it is news again.
+      s.novelty = 0;
       out.push({
         device,
         kind: 'scan',
