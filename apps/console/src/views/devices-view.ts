@@ -112,7 +112,7 @@ export function devicesView(state: ConsoleState): View {
               'tbody',
               {},
               u.items.map((x) => {
-                const name = h('input', { name: 'name', placeholder: 'device name', required: true, pattern: '[a-z0-9]([a-z0-9.-]*[a-z0-9])?' });
+                const name = h('input', { name: 'name', placeholder: 'device name', required: true, pattern: '[a-z0-9]([a-z0-9.\\-]*[a-z0-9])?' });
                 const lab = h('input', { name: 'labels', placeholder: 'type=sensor vendor=acme' });
                 return h(
                   'tr',

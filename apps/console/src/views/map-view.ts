@@ -88,7 +88,7 @@ export function mapView(state: ConsoleState): View {
           'g',
           { class: `node${u ? ' has-unknown' : ''}`, 'data-segment': n, transform: `translate(${at.x} ${at.y})` },
           u ? s('circle', { r: NODE_R + 6, class: 'unknown-ring' }) : null,
-          s('circle', { r: NODE_R, class: n === 'world' ? 'world' : n === 'quarantine' ? 'quarantine' : 'segment' }),
+          s('circle', { r: NODE_R, class: n === 'world' || n === 'host' ? 'world' : n === 'quarantine' ? 'quarantine' : 'segment' }),
           s('text', { 'text-anchor': 'middle', dy: '0.35em' }, n),
           u ? s('text', { 'text-anchor': 'middle', dy: NODE_R + 20, class: 'unknown-label' }, `${u} unknown`) : null,
           s('title', {}, `${n}${u ? `: ${u} unknown device(s)` : ''}`),
