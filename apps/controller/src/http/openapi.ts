@@ -42,7 +42,27 @@ export const OPENAPI = {
       Problem: { type: 'object', properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, issues: { type: 'array', items: { type: 'object' } }, failures: { type: 'array', items: { type: 'object' } } } },
       Document: { type: 'object', required: ['apiVersion', 'kind', 'metadata', 'spec'], properties: { apiVersion: { type: 'string', example: 'cordon/v1' }, kind: { type: 'string', enum: Object.values(COLLECTIONS) }, metadata: { type: 'object', properties: { name: { type: 'string' }, labels: { type: 'object', additionalProperties: { type: 'string' } } } }, spec: {} } },
       StoredDocument: { allOf: [{ $ref: '#/components/schemas/Document' }, { type: 'object', properties: { version: { type: 'integer' }, createdAt: { type: 'string' }, updatedAt: { type: 'string' } } }] },
-      ChangeResult: { type: 'object', properties: { dryRun: { type: 'boolean' }, changed: { type: 'boolean' }, generation: { type: 'integer' }, hash: { type: 'string' }, documents: { type: 'array', items: { type: 'object' } }, warnings: { type: 'array', items: { type: 'string' } } } },
+      ChangeResult: { type: 'object', properties: { dryRun: { type: 'boolean' }, changed: { type: 'boolean' }, generation: { type: 'integer' }, hash: { type: 'string' }, documents: { type: 'array', items: { type: 'object' } }, warnings: { type: 'array', items: { type: 'string' } }, flows: { $ref: '#/components/schemas/FlowImpact' } } },
+      FlowImpact: {
+        type: 'object',
+        description: 'Which already observed flows (GET /v1/flows) the change newly denies or newly allows, each judged by the bundle before and after; omitted when no flow was observed',
+        properties: {
+          checked: { type: 'integer', description: 'distinct (source, destination, protocol, port) judged' },
+          newlyDenied: { type: 'array', items: { $ref: '#/components/schemas/ImpactedFlow' } },
+          newlyAllowed: { type: 'array', items: { $ref: '#/components/schemas/ImpactedFlow' } },
+          truncated: { type: 'boolean', description: 'a list was cut at 100 entries (most packets first)' },
+        },
+      },
+      ImpactedFlow: {
+        type: 'object',
+        properties: {
+          src: { type: 'string' }, dst: { type: 'string' }, protocol: { type: 'string' }, port: { type: 'integer', nullable: true },
+          srcSegment: { type: 'string' }, dstSegment: { type: 'string' }, enforcer: { type: 'string' },
+          before: { type: 'string', enum: ['allow', 'deny', 'audit'] }, after: { type: 'string', enum: ['allow', 'deny', 'audit'] },
+          policyBefore: { type: 'string', nullable: true, description: 'null: the default deny' }, policyAfter: { type: 'string', nullable: true },
+          packets: { type: 'integer' }, lastSeen: { type: 'string', format: 'date-time' },
+        },
+      },
       AuditEntry: { type: 'object', properties: { id: { type: 'integer' }, at: { type: 'string' }, actor: { type: 'string' }, source: { type: 'string' }, action: { type: 'string' }, target: { type: 'string' }, diff: {}, prevHash: { type: 'string' }, hash: { type: 'string' } } },
       ShareSummary: {
         type: 'object',
@@ -330,6 +350,9 @@ export const OPENAPI = {
     '/v1/recommend': { get: { summary: 'The smallest set of Policy documents that allows exactly the observed flows', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d'), queryParam('includeDenied', 'also denied flows', 'boolean'), queryParam('format', 'json | yaml')], responses: { 200: ok('Policy documents'), ...errors } } },
     '/v1/report/unused': { get: { summary: 'Allow rules no packet used over the window', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d')], responses: { 200: ok('{observedSince, items}'), ...errors } } },
     '/v1/mud/import': { post: { summary: 'Segments and policies from a Manufacturer Usage Description (RFC 8520); apply=true applies them', tags: ['least-privilege'], requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['mud'], properties: { mud: { type: 'object' }, name: { type: 'string' }, apply: { type: 'boolean' } } } } } }, responses: { 200: ok('Documents'), 422: problem, ...errors } } },
+    // The web console (apps/console), public: it signs in with an API token held in the page's memory.
+    '/': { get: { summary: 'The web console (HTML, strict Content-Security-Policy)', tags: ['console'], security: [], responses: { 200: { description: 'HTML' }, 503: problem } } },
+    '/console/{file}': { get: { summary: "The console's script and style sheet (app.js, app.css)", tags: ['console'], security: [], parameters: [pathParam('file')], responses: { 200: { description: 'JavaScript or CSS' }, 404: problem } } },
     '/v1/quarantine/{device}': { delete: { summary: 'Release a device (operator)', tags: ['quarantine'], parameters: [{ name: 'device', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: ok('The change'), 404: problem, ...errors } } },
   } as Record<string, object>,
 };
