@@ -137,6 +137,8 @@ export interface SiteOptions {
   controllerEnv?: NodeJS.ProcessEnv;
   /** --flow-interval of the enforcer (default 300ms, so flows reach the controller quickly). */
   flowInterval?: string;
+  /** Extra `cordon enforcer` flags, e.g. ['--failsafe', 'none']. */
+  enforcerArgs?: string[];
 }
 
 /** A traffic-agent server in a namespace; stop() returns its counters. */
@@ -213,6 +215,7 @@ export class TestSite {
       ...gatewayInterfaces(this.opts.topology).flatMap((i) => ['--interface', i]),
       '--netns', this.netns, '--state-dir', path.join(this.dir, 'enf'), '--metrics', `127.0.0.1:${this.metricsPort}`,
       '--name', this.opts.enforcer, '--flow-interval', this.opts.flowInterval ?? '300ms', '--datapath-name', this.pinName,
+      ...(this.opts.enforcerArgs ?? []),
     ];
     this.enf = new Daemon('enforcer', args);
     await this.enf.waitFor(new RegExp(`cordon enforcer ${this.opts.enforcer} running`));
