@@ -8,7 +8,7 @@
  *      reported as audit (the segment is in audit mode).
  */
 import { IDENTITY, IpcacheEntry, PolicyEntry, VERDICT } from '../../../../native/lib/abi';
-import { Address, firstUsable, formatAddress, MASKS, parseAddress, parseCidr, PrefixIndex } from '../policy/net';
+import { Address, firstUsable, formatAddress, isV4MappedV6, MASKS, parseAddress, parseCidr, PrefixIndex } from '../policy/net';
 import { icmpType, isIcmp, protocolLabel, protocolNumber } from '../policy/protocols';
 import { Device, Document, PolicyTest, Segment } from '../policy/schema';
 import { Bundle, entryInnerKey, innerKey, portMask, RuleInfo } from './compile';
@@ -46,6 +46,11 @@ export interface TraceResult {
   to: TraceEndpoint;
   /** The packet traced, e.g. `10.0.0.1 -> 10.0.0.2 tcp/8883`. */
   packet: string;
+  /**
+   * Set when the datapath drops the packet before any policy: an IPv6 packet to or
+   * from an IPv4-mapped address (::ffff:a.b.c.d) is malformed, never the IPv4 device.
+   */
+  reason?: 'malformed';
 }
 
 /** Lookup structures over one bundle's entries (built once per bundle and document set). */
@@ -183,6 +188,8 @@ export class BundleIndex {
     const hit = this.lookupPolicy(from.identity, to.identity, proto, port);
     let verdict: Verdict = !hit || hit.verdict === VERDICT.DENY ? 'deny' : hit.verdict === VERDICT.AUDIT ? 'audit' : 'allow';
     if (verdict === 'deny' && (srcEntry?.audit || dstEntry?.audit)) verdict = 'audit';
+    const packet = `${from.address} -> ${to.address} ${protocolLabel(proto)}${portText}`;
+    if (isV4MappedV6(fa) || isV4MappedV6(ta)) return { verdict: 'deny', policy: null, ruleId: 0, rule: null, from, to, packet, reason: 'malformed' };
     const rule = hit ? (this.rules.get(hit.ruleId) ?? null) : null;
     return {
       verdict,
@@ -191,7 +198,7 @@ export class BundleIndex {
       rule,
       from,
       to,
-      packet: `${from.address} -> ${to.address} ${protocolLabel(proto)}${portText}`,
+      packet,
     };
   }
 }

@@ -24,6 +24,9 @@ export interface Prefix extends Address {
 
 const ALL = (1n << 128n) - 1n;
 const V4_MAPPED = 0xffffn << 32n;
+
+/** An IPv6 address in ::ffff:0:0/96: how IPv4 is keyed, never a real IPv6 packet's source or destination. */
+export const isV4MappedV6 = (a: Address): boolean => a.family === 6 && a.value >> 32n === 0xffffn;
 /** MASKS[n] keeps the first n of 128 bits. */
 export const MASKS: readonly bigint[] = Array.from({ length: 129 }, (_, n) =>
   n === 0 ? 0n : ALL ^ ((1n << BigInt(128 - n)) - 1n),
