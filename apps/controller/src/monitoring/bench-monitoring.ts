@@ -385,7 +385,7 @@ function throughput(total: number): number {
 }
 
 /** Heap per tracked device in the worst case: peer and port sets full, the novel-target ring full, every volume history full. */
-function memoryPerDevice(): number {
+export function memoryPerDevice(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
   gc?.();
   const n = 20_000;
