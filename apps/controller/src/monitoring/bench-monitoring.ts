@@ -253,8 +253,10 @@ function scheduleAttacks(devices: Device[], rnd: () => number, perKind: number, 
       const start = Math.round(from + slot++ * span + rnd() * span * 0.5);
       let group: Device[];
       if (kind === 'distributed_scan') {
-        const seg = `seg-${i % 6}`;
+        // Four devices of one segment (the one with the most devices left).
+        const seg = [0, 1, 2, 3, 4, 5].map((k) => `seg-${k}`).sort((x, y) => free(y).length - free(x).length)[0];
         group = free(seg).slice(0, 4);
+        if (group.length < 4) continue;
       } else {
         const f = free().filter((d) => kind !== 'vertical_scan' || d.flows.some((x) => x.dst() === '10.9.0.1'));
         group = [f[Math.floor(rnd() * f.length)]];
@@ -328,6 +330,7 @@ export function benchMonitoring(opts: { devices?: number; days?: number; perKind
           found++;
           delays.push((Date.parse(hit.at) - a.start) / 1000);
         }
+        if (!hit && process.env.CORDON_BENCH_DEBUG) process.stderr.write(`missed ${kind} on ${d.name} (${d.segment}) at ${new Date(a.start).toISOString()}: ${mine.map((x) => x.kind).join(',') || 'nothing'}\n`);
         if (mine.length) incidentDelays.push((Date.parse(mine[0].at) - a.start) / 1000);
       }
     }
