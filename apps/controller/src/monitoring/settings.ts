@@ -26,14 +26,41 @@ export const DEFAULT_SETTINGS: MonitoringSettings = {
   syslogFormat: 'rfc5424',
 };
 
-const duration = z.union([z.number().int().positive(), z.string().transform((s, ctx) => {
-  try {
-    return durationMs(s);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-})]);
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const show = (ms: number) => (ms % DAY === 0 ? `${ms / DAY}d` : ms % HOUR === 0 ? `${ms / HOUR}h` : ms % MINUTE === 0 ? `${ms / MINUTE}m` : ms % SECOND === 0 ? `${ms / SECOND}s` : `${ms}ms`);
+
+/**
+ * A duration (ms as a number, or "30s") between min and max. Every duration here
+ * drives a timer or a window: below the floor the controller spins (a 1 ms tick
+ * is a busy loop), and above ~24.8 days setTimeout overflows and fires at once,
+ * which is the same busy loop; so each has bounds that say why.
+ */
+function duration(field: string, min: number, max: number) {
+  return z.union([z.number(), z.string()]).transform((v, ctx): number => {
+    let ms: number;
+    if (typeof v === 'number') ms = v;
+    else {
+      try {
+        ms = durationMs(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }
+    if (!Number.isSafeInteger(ms) || ms < min || ms > max) {
+      ctx.addIssue({ code: 'custom', message: `${field} must be between ${show(min)} and ${show(max)}, got ${typeof v === 'number' ? v : JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+const int = (field: string, min: number, max: number) =>
+  z.number().refine((n) => Number.isInteger(n) && n >= min && n <= max, { message: `${field} must be an integer from ${min} to ${max}` });
+const num = (field: string, min: number, max: number, exclusiveMin = false) =>
+  z.number().refine((n) => Number.isFinite(n) && (exclusiveMin ? n > min : n >= min) && n <= max, { message: `${field} must be a number ${exclusiveMin ? 'above' : 'from'} ${min} ${exclusiveMin ? 'and at most' : 'to'} ${max}` });
 
 export const SyslogUrl = z
   .string()
@@ -42,28 +69,30 @@ export const SyslogUrl = z
 
 /** What PUT /v1/monitoring/settings accepts (durations as numbers of ms or "30s"). */
 export const SettingsPatch = z.strictObject({
-  learningWindow: duration.optional(),
-  interval: duration.optional(),
-  scanWindow: duration.optional(),
-  deniedWindow: duration.optional(),
-  tick: duration.optional(),
-  dropSummary: duration.optional(),
-  scanDistinct: z.number().int().min(2).max(40).optional(),
-  slowScanWindow: duration.optional(),
-  slowScanDistinct: z.number().int().min(2).max(40).optional(),
-  longScanWindow: duration.optional(),
-  longScanDistinct: z.number().int().min(2).max(40).optional(),
-  distributedScanDistinct: z.number().int().min(2).max(96).optional(),
-  distributedScanDevices: z.number().int().min(2).max(48).optional(),
-  deniedBurst: z.number().int().min(1).optional(),
-  noveltyPerIncident: z.number().int().min(0).max(1000).optional(),
-  diversePeers: z.number().int().min(2).max(255).optional(),
-  incidentWindow: duration.optional(),
-  volumeWindows: z.array(duration).min(1).max(4).optional(),
-  volumeRatios: z.array(z.number().positive()).min(1).max(4).optional(),
-  volumeScore: z.number().positive().optional(),
-  volumeMinSamples: z.number().int().min(3).max(32).optional(),
-  volumeFloorBytes: z.number().min(0).optional(),
+  learningWindow: duration('learningWindow', SECOND, 365 * DAY).optional(),
+  interval: duration('interval', SECOND, DAY).optional(),
+  scanWindow: duration('scanWindow', SECOND, DAY).optional(),
+  deniedWindow: duration('deniedWindow', SECOND, DAY).optional(),
+  // The tick also tails the audit log and re-evaluates posture: at most a few per second.
+  tick: duration('tick', 100, HOUR).optional(),
+  dropSummary: duration('dropSummary', SECOND, DAY).optional(),
+  // The detector sizes per-device tables to count up to these: a huge one is memory per device.
+  scanDistinct: int('scanDistinct', 2, 40).optional(),
+  slowScanWindow: duration('slowScanWindow', SECOND, DAY).optional(),
+  slowScanDistinct: int('slowScanDistinct', 2, 40).optional(),
+  longScanWindow: duration('longScanWindow', SECOND, DAY).optional(),
+  longScanDistinct: int('longScanDistinct', 2, 40).optional(),
+  distributedScanDistinct: int('distributedScanDistinct', 2, 96).optional(),
+  distributedScanDevices: int('distributedScanDevices', 2, 48).optional(),
+  deniedBurst: int('deniedBurst', 1, 1_000_000).optional(),
+  noveltyPerIncident: int('noveltyPerIncident', 0, 1000).optional(),
+  diversePeers: int('diversePeers', 2, 255).optional(),
+  incidentWindow: duration('incidentWindow', SECOND, DAY).optional(),
+  volumeWindows: z.array(duration('volumeWindows', SECOND, DAY)).min(1).max(4).optional(),
+  volumeRatios: z.array(num('volumeRatios', 0, 1000, true)).min(1).max(4).optional(),
+  volumeScore: num('volumeScore', 0, 1000, true).optional(),
+  volumeMinSamples: int('volumeMinSamples', 3, 32).optional(),
+  volumeFloorBytes: num('volumeFloorBytes', 0, Number.MAX_SAFE_INTEGER).optional(),
   syslog: SyslogUrl.optional(),
   syslogFormat: z.enum(['rfc5424', 'cef']).optional(),
 });
