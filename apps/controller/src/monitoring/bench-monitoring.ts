@@ -330,6 +330,7 @@ export function benchMonitoring(opts: { devices?: number; days?: number; perKind
           found++;
           delays.push((Date.parse(hit.at) - a.start) / 1000);
         }
+        if (hit && process.env.CORDON_BENCH_DEBUG === 'all') process.stderr.write(`hit ${kind} on ${d.name} after ${(Date.parse(hit.at) - a.start) / 1000}s: ${JSON.stringify(hit.evidence)}\n`);
         if (!hit && process.env.CORDON_BENCH_DEBUG) process.stderr.write(`missed ${kind} on ${d.name} (${d.segment}) at ${new Date(a.start).toISOString()}: ${mine.map((x) => x.kind).join(',') || 'nothing'}\n`);
         if (mine.length) incidentDelays.push((Date.parse(mine[0].at) - a.start) / 1000);
       }
