@@ -756,7 +756,14 @@ export class AnomalyDetector {
   private seasonalIndex(s: DeviceState, tr: number, t: number): number {
     const seen = s.vmeta[tr * (2 * this.scaleBuckets.length + M_FIELDS) + 2 * this.scaleBuckets.length + M_SEEN];
     if (seen === 0) return 1;
-    const h = Math.floor(t / 3600_000) % 24;
+    let h = Math.floor(t / 3600_000) % 24;
+    // An hour not learnt yet (the partial first one) takes its nearest learnt neighbour's load.
+    for (let d = 1; d < 12 && !(seen & (1 << h)); d++) {
+      const before = (h + 24 - d) % 24;
+      const after = (h + d) % 24;
+      if (seen & (1 << before)) h = before;
+      else if (seen & (1 << after)) h = after;
+    }
     if (!(seen & (1 << h))) return 1;
     const p = tr * this.trackSize + this.vProfile;
     let sum = 0;
