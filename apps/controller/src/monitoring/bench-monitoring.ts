@@ -351,7 +351,7 @@ export function benchMonitoring(opts: { devices?: number; days?: number; perKind
   // ---- false positives on the same site, clean ----------------------------------------
   const clean = replay(makeSite(nDevices, lcg(42)), days, learning, [], 7);
   const cleanJudged = clean.anomalies.filter((a) => Date.parse(a.at) >= T0 + learning);
-  if (process.env.CORDON_BENCH_DEBUG) for (const a of cleanJudged) process.stderr.write(`clean alarm ${a.kind} on ${a.device} at ${a.at}: ${JSON.stringify(a.evidence)}\n`);
+  if (process.env.CORDON_BENCH_DEBUG) for (const a of clean.anomalies) process.stderr.write(`clean alarm ${a.kind} on ${a.device} at ${a.at}: ${JSON.stringify(a.evidence)}\n`);
   const falsePositivesPerDeviceDay = cleanJudged.length / (nDevices * (days - learning / DAY));
 
   return {

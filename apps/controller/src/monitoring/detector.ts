@@ -441,7 +441,9 @@ export class AnomalyDetector {
       s.novelSample = null;
       return true;
     }
-    if (segment !== undefined) {
+    // A learning device's first contacts are its baseline forming, not a share of a segment's scan
+    // (a whole site comes up together when monitoring starts).
+    if (segment !== undefined && !learning) {
       const d = this.distributed.observe(segment, device, mix32(dstH, portKey), t, o.slowScanWindowMs, o.distributedScanDistinct, o.distributedScanDevices);
       if (d) {
         for (const name of d.fresh) {
