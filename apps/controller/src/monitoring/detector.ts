@@ -27,7 +27,7 @@
  *   - denied attempts over a short window (a burst of knocks on one door).
  * Novelty and volume are judged once the learning window is over (volume once
  * a scale also has a few windows of history, at most volumeMinSamples, fewer
- * when the learning window is short); scans and denied bursts from the first flow.
+ * when the learning window is short); scans and denied bursts from the first flow (distributed scans once the devices have learnt).
  */
 import { DistributedScans } from './distributed-scan';
 import { CappedHashSet, hash32, mix32, robustStats, UsageSet } from './sketch';
