@@ -166,6 +166,10 @@ describe('anomaly detector', () => {
     steady(d, T0 + 2 * H + 10_000, T0 + 3 * H, out, 3);
     d.observe('dev', rec('10.0.1.2', 5000), 'src', T0 + 3 * H, out);
     expect(out.map((a) => a.kind)).toEqual(['new_port']);
+    // ... and so is one a minute after the scan, while the scan is still in the slow and long windows.
+    out.length = 0;
+    d.observe('dev', rec('10.0.1.1', 200), 'src', T0 + 2 * H + 30_000, out);
+    expect(out.map((a) => a.kind)).toEqual(['new_port']);
   });
 
   it('a scan during learning teaches the baseline nothing', () => {

@@ -27,7 +27,7 @@
  *   - denied attempts over a short window (a burst of knocks on one door).
  * Novelty and volume are judged once the learning window is over (volume once
  * a scale also has a few windows of history, at most volumeMinSamples, fewer
- * when the learning window is short); scans and denied bursts from the first flow.
+ * when the learning window is short); scans and denied bursts from the first flow (distributed scans once the devices have learnt).
  */
 import { DistributedScans } from './distributed-scan';
 import { CappedHashSet, hash32, mix32, robustStats, UsageSet } from './sketch';
@@ -83,7 +83,7 @@ export interface Thresholds {
 export interface DetectorOptions extends Thresholds {
   /** Volume bucket (default 10 s); volume windows are multiples of it. */
   intervalMs: number;
-  /** Volume windows (default 10 s, 1 min, 10 min; at most 4, each at most 60 intervals). */
+  /** Volume windows (default 10 s, 1 min, 5 min; at most 4, each at most 30 intervals). */
   volumeWindowsMs: number[];
   /** Windows of history needed before a volume scale is judged, at most (default 8). */
   volumeMinSamples: number;
@@ -119,20 +119,20 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
 export const DEFAULT_DETECTOR: DetectorOptions = {
   ...DEFAULT_THRESHOLDS,
   intervalMs: 10_000,
-  volumeWindowsMs: [10_000, 60_000, 600_000],
+  volumeWindowsMs: [10_000, 60_000, 300_000],
   volumeMinSamples: 8,
   peerPrefixV4: 24,
   peerPrefixV6: 48,
-  peerCapacity: 64,
-  portCapacity: 32,
+  peerCapacity: 32,
+  portCapacity: 16,
   maxDevices: 100_000,
 };
 
-const SAMPLE = 5;
-/** Recent buckets of volume (10 minutes at the default interval). */
-const BUCKETS = 60;
+const SAMPLE = 3;
+/** Recent buckets of volume (5 minutes at the default interval). */
+const BUCKETS = 30;
 /** Past windows kept per volume scale. */
-const HISTORY = 24;
+const HISTORY = 16;
 const MAX_SCALES = 4;
 /** Novel targets remembered for scan counting. */
 const RING = 40;
@@ -141,6 +141,8 @@ const F_PORT = 2;
 const F_LEARNED = 4;
 const F_SCANNED = 8;
 const F_WORLD = 16;
+/** A ring entry's time (seconds since the device was first seen) shares its word with the flags. */
+const TIME_MASK = (1 << 27) - 1;
 const QUANTILE = 0.95;
 
 // Per track (world, local), in a device's Float32Array: recent buckets, history per
@@ -159,9 +161,8 @@ class DeviceState {
   lastSeen: number;
   readonly peers: UsageSet;
   readonly ports: UsageSet;
-  // --- novel-target ring: peerKey, portKey, dst hash, time (0.1 s since firstSeen)
-  readonly ring = new Uint32Array(RING * 4);
-  readonly ringFlags = new Uint8Array(RING);
+  // --- novel-target ring: peerKey, portKey, dst hash, flags and time (seconds since firstSeen)
+  readonly ring: Uint32Array;
   ringHead = 0;
   ringSize = 0;
   scanUntil = 0;
@@ -175,8 +176,6 @@ class DeviceState {
   // --- volume (layout above)
   readonly vol: Float32Array;
   readonly vmeta: Float64Array;
-  /** Per track and scale: history count, next slot. */
-  readonly histMeta: Uint8Array;
   recentHead = 0;
   bucketStart: number;
   bucketIndex: number;
@@ -192,11 +191,16 @@ class DeviceState {
   deniedRaised = false;
   constructor(t: number, o: DetectorOptions, scales: number, trackSize: number) {
     this.firstSeen = this.lastSeen = t;
-    this.vol = new Float32Array(2 * trackSize);
-    this.vmeta = new Float64Array(2 * (2 * scales + M_FIELDS));
-    this.histMeta = new Uint8Array(2 * scales * 2);
-    this.peers = new UsageSet(o.peerCapacity);
-    this.ports = new UsageSet(o.portCapacity);
+    // One buffer for the volume state, one for the hash sets and the ring (views, not copies).
+    // Per track and scale at the end of vmeta: history count, next slot.
+    const metaLength = 2 * (2 * scales + M_FIELDS) + 2 * scales * 2;
+    const buf = new ArrayBuffer(metaLength * 8 + 2 * trackSize * 4);
+    this.vmeta = new Float64Array(buf, 0, metaLength);
+    this.vol = new Float32Array(buf, metaLength * 8, 2 * trackSize);
+    const words = new Uint32Array(2 * o.peerCapacity + 2 * o.portCapacity + RING * 4);
+    this.peers = new UsageSet(o.peerCapacity, words.subarray(0, 2 * o.peerCapacity));
+    this.ports = new UsageSet(o.portCapacity, words.subarray(2 * o.peerCapacity, 2 * o.peerCapacity + 2 * o.portCapacity));
+    this.ring = words.subarray(2 * o.peerCapacity + 2 * o.portCapacity);
     this.bucketIndex = Math.floor(t / o.intervalMs);
     this.bucketStart = this.bucketIndex * o.intervalMs;
     this.hourStart = t - (t % 3600_000);
@@ -221,6 +225,7 @@ export class AnomalyDetector {
   private vBase = 0;
   private vQ = 0;
   private vProfile = 0;
+  private histAt = 0;
 
   constructor(opts: Partial<DetectorOptions> = {}) {
     this.options = { ...DEFAULT_DETECTOR, ...opts };
@@ -237,6 +242,7 @@ export class AnomalyDetector {
     this.vQ = this.vBase + S;
     this.vProfile = this.vQ + S;
     this.trackSize = this.vProfile + 24;
+    this.histAt = 2 * (2 * S + M_FIELDS);
   }
 
   get size(): number {
@@ -284,7 +290,7 @@ export class AnomalyDetector {
           seasonalHours: popcount(s.vmeta[tr * (2 * this.scaleBuckets.length + M_FIELDS) + 2 * this.scaleBuckets.length + M_SEEN]),
           windows: this.scaleBuckets.map((k, i) => ({
             seconds: (k * this.options.intervalMs) / 1000,
-            samples: s.histMeta[(tr * this.scaleBuckets.length + i) * 2],
+            samples: s.vmeta[this.histAt + (tr * this.scaleBuckets.length + i) * 2],
             judged: this.judged(s, tr, i, s.bucketStart, o),
             thresholdBytes: Math.round(s.vol[tr * this.trackSize + this.vBase + i] * this.seasonalIndex(s, tr, s.bucketStart)),
           })),
@@ -369,12 +375,12 @@ export class AnomalyDetector {
     segment: string | undefined,
   ): boolean {
     const dstH = hash32(r.dst);
-    const now = Math.floor((t - s.firstSeen) / 100);
+    const now = Math.floor((t - s.firstSeen) / 1000);
     this.expire(s, now, o);
     // Already counted (a target tried twice): nothing new.
     for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
       j = (j + RING - 1) % RING;
-      if (s.ring[j * 4 + 2] === dstH && s.ring[j * 4 + 1] === portKey) return (s.ringFlags[j] & F_SCANNED) !== 0;
+      if (s.ring[j * 4 + 2] === dstH && s.ring[j * 4 + 1] === portKey) return ((s.ring[j * 4 + 3] >>> 27) & F_SCANNED) !== 0;
     }
     // Was this peer or port already news in the ring (a second target of the same new peer)?
     let peerInRing = false;
@@ -407,11 +413,11 @@ export class AnomalyDetector {
       const w = sc === 0 ? o.scanWindowMs : sc === 1 ? o.slowScanWindowMs : o.longScanWindowMs;
       const distinct = sc === 0 ? o.scanDistinct : sc === 1 ? o.slowScanDistinct : o.longScanDistinct;
       // Cheap first: too few targets in the window for either kind of scan.
-      if (this.targetsSince(s, now - Math.ceil(w / 100)) < distinct) continue;
-      const c = this.count(s, now - Math.ceil(w / 100));
+      if (this.targetsSince(s, now - Math.ceil(w / 1000)) < distinct) continue;
+      const c = this.count(s, now - Math.ceil(w / 1000));
       if (c.destinations < distinct && c.targets < distinct) continue;
       const horizontal = c.destinations >= distinct;
-      this.markScan(s, now - Math.ceil(w / 100));
+      this.markScan(s, now - Math.ceil(w / 1000));
       s.scanUntil = t + w;
       s.scanWindow = w;
       s.scanTargets = c.targets;
@@ -432,15 +438,18 @@ export class AnomalyDetector {
         },
         at: new Date(t).toISOString(),
       });
+      s.novelSample = null;
       return true;
     }
-    if (segment !== undefined) {
+    // A learning device's first contacts are its baseline forming, not a share of a segment's scan
+    // (a whole site comes up together when monitoring starts).
+    if (segment !== undefined && !learning) {
       const d = this.distributed.observe(segment, device, mix32(dstH, portKey), t, o.slowScanWindowMs, o.distributedScanDistinct, o.distributedScanDevices);
       if (d) {
         for (const name of d.fresh) {
           const st = this.devices.get(name);
           if (!st) continue;
-          this.markScan(st, Math.floor((t - st.firstSeen) / 100) - Math.ceil(o.slowScanWindowMs / 100));
+          this.markScan(st, Math.floor((t - st.firstSeen) / 1000) - Math.ceil(o.slowScanWindowMs / 1000));
           st.scanUntil = t + o.slowScanWindowMs;
           st.scanWindow = o.slowScanWindowMs;
           out.push({
@@ -486,25 +495,25 @@ export class AnomalyDetector {
     s.ring[j * 4] = peerKey;
     s.ring[j * 4 + 1] = portKey;
     s.ring[j * 4 + 2] = dstH;
-    s.ring[j * 4 + 3] = now;
-    s.ringFlags[j] = flags;
+    s.ring[j * 4 + 3] = (now & TIME_MASK) | (flags << 27);
     s.ringHead = (j + 1) % RING;
     if (s.ringSize < RING) s.ringSize++;
   }
 
   /** The oldest entry leaves the ring: a target that was no scan joins the baseline now. */
   private retire(s: DeviceState, j: number): void {
-    const f = s.ringFlags[j];
+    const f = (s.ring[j * 4 + 3] >>> 27);
     if (!(f & (F_SCANNED | F_LEARNED))) this.learn(s, s.ring[j * 4], s.ring[j * 4 + 1], (f & F_PEER) !== 0 && (f & F_WORLD) !== 0);
-    s.ringSize--;
+    // The sample shows the targets of what is in the ring now.
+    if (--s.ringSize === 0) s.novelSample = null;
   }
 
   /** Entries older than the longest scan window leave the ring. */
   private expire(s: DeviceState, now: number, o: Thresholds): void {
-    const horizon = Math.ceil(Math.max(o.scanWindowMs, o.slowScanWindowMs, o.longScanWindowMs) / 100);
+    const horizon = Math.ceil(Math.max(o.scanWindowMs, o.slowScanWindowMs, o.longScanWindowMs) / 1000);
     while (s.ringSize > 0) {
       const oldest = (s.ringHead + RING - s.ringSize) % RING;
-      if (now - s.ring[oldest * 4 + 3] <= horizon) break;
+      if (now - (s.ring[oldest * 4 + 3] & TIME_MASK) <= horizon) break;
       this.retire(s, oldest);
     }
   }
@@ -513,8 +522,8 @@ export class AnomalyDetector {
     let n = 0;
     for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
       j = (j + RING - 1) % RING;
-      if (s.ring[j * 4 + 3] < from) break;
-      n++;
+      if ((s.ring[j * 4 + 3] & TIME_MASK) < from) break;
+      if (!((s.ring[j * 4 + 3] >>> 27) & F_SCANNED)) n++;
     }
     return n;
   }
@@ -526,11 +535,14 @@ export class AnomalyDetector {
     let ports = 0;
     for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
       j = (j + RING - 1) % RING;
-      if (s.ring[j * 4 + 3] < from) break;
+      if ((s.ring[j * 4 + 3] & TIME_MASK) < from) break;
+      // What a scan already reported is not evidence of another.
+      if ((s.ring[j * 4 + 3] >>> 27) & F_SCANNED) continue;
       targets++;
       let dupDst = false;
       let dupPort = false;
       for (let k = (j + 1) % RING; k !== s.ringHead && !(dupDst && dupPort); k = (k + 1) % RING) {
+        if ((s.ring[k * 4 + 3] >>> 27) & F_SCANNED) continue;
         if (s.ring[k * 4 + 2] === s.ring[j * 4 + 2]) dupDst = true;
         if (s.ring[k * 4 + 1] === s.ring[j * 4 + 1]) dupPort = true;
       }
@@ -544,13 +556,13 @@ export class AnomalyDetector {
   private markScan(s: DeviceState, from: number): void {
     for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
       j = (j + RING - 1) % RING;
-      if (s.ring[j * 4 + 3] < from) break;
-      const f = s.ringFlags[j];
+      if ((s.ring[j * 4 + 3] & TIME_MASK) < from) break;
+      const f = s.ring[j * 4 + 3] >>> 27;
       if (f & F_LEARNED) {
         if (f & F_PEER) s.peers.delete(s.ring[j * 4]);
         if (f & F_PORT) s.ports.delete(s.ring[j * 4 + 1]);
       }
-      s.ringFlags[j] = (f & ~F_LEARNED) | F_SCANNED;
+      s.ring[j * 4 + 3] = (s.ring[j * 4 + 3] & TIME_MASK) | (((f & ~F_LEARNED) | F_SCANNED) << 27);
     }
   }
 
@@ -681,12 +693,12 @@ export class AnomalyDetector {
           let x = this.windowSum(s, tr, k) / this.seasonalIndex(s, tr, end - 1);
           const hm = (tr * S + i) * 2;
           // An anomalous window joins the history clipped to what was usual.
-          if (s.vmeta[m + i] > end - k * io.intervalMs && s.histMeta[hm] > 0) x = Math.min(x, s.vol[v + this.vQ + i]);
-          const c = s.histMeta[hm];
-          const next = s.histMeta[hm + 1];
+          if (s.vmeta[m + i] > end - k * io.intervalMs && s.vmeta[this.histAt + hm] > 0) x = Math.min(x, s.vol[v + this.vQ + i]);
+          const c = s.vmeta[this.histAt + hm];
+          const next = s.vmeta[this.histAt + hm + 1];
           s.vol[v + this.vHist + i * HISTORY + next] = x;
-          s.histMeta[hm + 1] = (next + 1) % HISTORY;
-          if (c < HISTORY) s.histMeta[hm] = c + 1;
+          s.vmeta[this.histAt + hm + 1] = (next + 1) % HISTORY;
+          if (c < HISTORY) s.vmeta[this.histAt + hm] = c + 1;
         }
         // The 95th percentile of 24 windows moves slowly: short scales recompute it once a minute of buckets.
         if ((s.bucketIndex / k) % Math.max(1, Math.ceil(6 / k)) === 0) changed |= 1 << i;
@@ -710,13 +722,13 @@ export class AnomalyDetector {
     const w = this.scaleBuckets[i] * this.options.intervalMs;
     if (t < s.firstSeen + o.learningWindowMs) return false;
     const need = Math.max(3, Math.min(this.options.volumeMinSamples, Math.floor(o.learningWindowMs / w)));
-    if (s.histMeta[(tr * this.scaleBuckets.length + i) * 2] < need) return false;
+    if (s.vmeta[this.histAt + (tr * this.scaleBuckets.length + i) * 2] < need) return false;
     return s.gap === 0 || s.gap <= w;
   }
 
   private threshold(s: DeviceState, tr: number, i: number, o: Thresholds): void {
     const v = tr * this.trackSize;
-    const count = s.histMeta[(tr * this.scaleBuckets.length + i) * 2];
+    const count = s.vmeta[this.histAt + (tr * this.scaleBuckets.length + i) * 2];
     if (count === 0) {
       s.vol[v + this.vBase + i] = 0;
       return;
@@ -746,7 +758,14 @@ export class AnomalyDetector {
   private seasonalIndex(s: DeviceState, tr: number, t: number): number {
     const seen = s.vmeta[tr * (2 * this.scaleBuckets.length + M_FIELDS) + 2 * this.scaleBuckets.length + M_SEEN];
     if (seen === 0) return 1;
-    const h = Math.floor(t / 3600_000) % 24;
+    let h = Math.floor(t / 3600_000) % 24;
+    // An hour not learnt yet (the partial first one) takes its nearest learnt neighbour's load.
+    for (let d = 1; d < 12 && !(seen & (1 << h)); d++) {
+      const before = (h + 24 - d) % 24;
+      const after = (h + d) % 24;
+      if (seen & (1 << before)) h = before;
+      else if (seen & (1 << after)) h = after;
+    }
     if (!(seen & (1 << h))) return 1;
     const p = tr * this.trackSize + this.vProfile;
     let sum = 0;

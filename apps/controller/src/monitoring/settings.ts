@@ -116,7 +116,7 @@ export function applyPatch(s: MonitoringSettings, raw: unknown): MonitoringSetti
   }
   if (p.syslog !== undefined) out.syslog = p.syslog;
   const bucketsPerWindow = out.volumeWindowsMs.map((w) => w / out.intervalMs);
-  if (bucketsPerWindow.some((k) => k < 1 || k > 60 || !Number.isInteger(k))) throw new z.ZodError([{ code: 'custom', path: ['volumeWindows'], message: `each volume window is 1 to 60 intervals of ${out.intervalMs} ms`, input: out.volumeWindowsMs }]);
+  if (bucketsPerWindow.some((k) => k < 1 || k > 30 || !Number.isInteger(k))) throw new z.ZodError([{ code: 'custom', path: ['volumeWindows'], message: `each volume window is 1 to 30 intervals of ${out.intervalMs} ms`, input: out.volumeWindowsMs }]);
   return out;
 }
 

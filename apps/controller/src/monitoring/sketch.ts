@@ -121,8 +121,12 @@ export class UsageSet {
   private readonly slots: Uint32Array;
   size = 0;
   evictions = 0;
-  constructor(readonly capacity: number) {
-    this.slots = new Uint32Array(capacity * 2);
+  /** `slots`, when given, is a view of 2 x capacity words of a larger buffer (one allocation per device). */
+  constructor(
+    readonly capacity: number,
+    slots?: Uint32Array,
+  ) {
+    this.slots = slots ?? new Uint32Array(capacity * 2);
   }
   get limit(): number {
     return (this.capacity * 3) >> 2;
