@@ -244,7 +244,7 @@ export class ApplyService {
         }
         if (!changed) return out;
         await p.write();
-        const fresh = Object.fromEntries(Object.entries(bundle.identities).filter(([s]) => !(s in site.identities)));
+        const fresh = Object.fromEntries(Object.entries(bundle.identities).filter(([s]) => !Object.hasOwn(site.identities, s)));
         await tx.insertIdentities(fresh);
         await tx.insertBundle(prevGen + 1, bundle.hash, bundle, site.storedMatches && delta ? { delta, baseHash: site.hash } : null);
         await tx.appendAudit({
