@@ -128,6 +128,9 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
     expect(text).toContain('segment lan');
     expect(text).toContain('No policy allows anything from lan to broker');
     await shot(page, 'flows');
+    // ...and on the map, as a deny edge from lan to broker.
+    await tab('map');
+    await page.waitForSelector('svg.map path.edge[data-src="lan"][data-dst="broker"][data-verdict="deny"]', { timeout: 10_000 });
   }, 60_000);
 
   test('console_4_the_matrix_cell_of_an_allowed_pair_shows_its_port_and_its_traffic', async () => {
@@ -174,7 +177,19 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
     await shot(page, 'devices-admitted');
   }, 90_000);
 
-  test('console_6_a_viewer_sees_but_cannot_apply', async () => {
+  test('console_6_the_enforcers_view_shows_the_enforcer_connected_and_in_sync_with_its_map_fill', async () => {
+    await tab('enforcers');
+    const row = page.locator('#view-enforcers tr[data-enforcer="gw-console"]');
+    const gen = await s.currentGeneration();
+    await until('gw-console connected and in sync', async () => {
+      await page.click('#tab-enforcers');
+      const t = (await row.textContent().catch(() => '')) ?? '';
+      return t.includes('connected') && t.includes(`${gen} of ${gen} (in sync)`) && /%/.test(t);
+    }, 15_000, 1000);
+    await shot(page, 'enforcers');
+  }, 30_000);
+
+  test('console_7_a_viewer_sees_but_cannot_apply', async () => {
     const t = await s.api('POST', '/v1/tokens', { kind: 'api', role: 'viewer', ttl: '10m', name: 'console-viewer' });
     expect(t.status).toBe(201);
     const before = await s.currentGeneration();
@@ -195,7 +210,7 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
     await viewer.close();
   });
 
-  test('console_7_an_editor_dry_run_lists_the_observed_flow_the_change_would_newly_deny', async () => {
+  test('console_8_an_editor_dry_run_lists_the_observed_flow_the_change_would_newly_deny', async () => {
     expect(await s.connect('sensor', A('broker').v4, 7000)).toBe(true);
     const before = await s.currentGeneration();
     await tab('policy');
@@ -211,6 +226,14 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
     expect(await page.textContent('#policy-result')).toContain('Policy/sensors-to-broker updated');
     expect(await s.currentGeneration()).toBe(before); // a dry run stores nothing
     await shot(page, 'policy-dry-run');
+    // The same change from the CLI: cordon apply --dry-run prints the flow it would newly deny.
+    const file = path.join(s.dir, 'narrower.yaml');
+    fs.writeFileSync(file, yaml);
+    const cli = await s.cli(['apply', '-f', file, '--dry-run']);
+    expect({ code: cli.code, stderr: cli.stderr }).toEqual({ code: 0, stderr: '' });
+    expect(cli.stdout).toContain(`newly denied: ${A('sensor').v4} (sensors) -> ${A('broker').v4} (broker) tcp/7000`);
+    expect(cli.stdout).toContain('allow by policy sensors-to-broker before, deny by the default deny after');
+    expect(await s.currentGeneration()).toBe(before);
     // No script error and no CSP violation on any page (the refusals the tests provoked are logged as failed loads).
     expect(browser.problems.filter((p) => !/Failed to load resource: the server responded with a status of (401|403)/.test(p))).toEqual([]);
   }, 60_000);

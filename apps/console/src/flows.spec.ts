@@ -33,3 +33,12 @@ test('the store merges a flow by its 5-tuple, keeps at most maxRows (least recen
   expect(st.between('sensors', 'broker', 'deny')).toEqual([]);
   expect(st.between('sensors', 'broker', 'allow')).toHaveLength(3);
 });
+
+test('the map has an edge for every pair a held row names, even before its counter does', async () => {
+  const { withRows } = await import('./state');
+  const pairs = withRows([{ src: 'sensors', dst: 'broker', verdict: 'allow', packets: 100, bytes: 1000 }], [flow(), flow({ srcSegment: 'lan', verdict: 'deny', packets: 2 }), flow({ srcSegment: 'lan', sport: 2, verdict: 'deny', packets: 3 })]);
+  expect(pairs).toEqual([
+    { src: 'sensors', dst: 'broker', verdict: 'allow', packets: 100, bytes: 1000 },
+    { src: 'lan', dst: 'broker', verdict: 'deny', packets: 5, bytes: 800 },
+  ]);
+});

@@ -18,6 +18,25 @@ export interface DeviceDoc {
   spec: { addresses: string[]; mac?: string; firmware?: string };
 }
 
+/**
+ * The counters' pairs, plus the pairs of rows the counters do not name yet (a
+ * flow reported before its pair counter, or a verdict the enforcer counts per
+ * flow only): an edge for every flow the page holds.
+ */
+export function withRows(pairs: PairTraffic[], rows: readonly Flow[]): PairTraffic[] {
+  const out = new Map(pairs.map((p) => [`${p.src}|${p.dst}|${p.verdict}`, p]));
+  const extra = new Map<string, PairTraffic>();
+  for (const f of rows) {
+    const k = `${f.srcSegment}|${f.dstSegment}|${f.verdict}`;
+    if (out.has(k)) continue;
+    let p = extra.get(k);
+    if (!p) extra.set(k, (p = { src: f.srcSegment, dst: f.dstSegment, verdict: f.verdict, packets: 0, bytes: 0 }));
+    p.packets += f.packets;
+    p.bytes += f.bytes;
+  }
+  return [...out.values(), ...extra.values()];
+}
+
 export class ConsoleState {
   readonly flows = new FlowStore(5000);
   pairs: PairTraffic[] = [];
@@ -87,7 +106,7 @@ export class ConsoleState {
       get<BundleLike>('/v1/bundles/current').catch(() => null),
       get<{ items: DeviceDoc[] }>('/v1/devices?limit=500'),
     ]);
-    this.pairs = parsePairs(metrics);
+    this.pairs = withRows(parsePairs(metrics), this.flows.values());
     this.bundle = bundle;
     this.devices = devices.items;
     this.deviceByAddress = new Map(devices.items.flatMap((d) => d.spec.addresses.map((a) => [a, d.metadata.name] as [string, string])));

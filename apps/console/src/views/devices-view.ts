@@ -59,7 +59,7 @@ export function devicesView(state: ConsoleState): View {
       get<{ items: { device: string; reason: string | null }[] }>('/v1/quarantine'),
       get<{ items: Unknown[] }>('/v1/unknown-devices'),
       get<{ items: { device?: string; kind?: string; severity?: string; evidence?: unknown; at?: string }[] }>('/v1/anomalies?limit=100').catch(() => ({ items: [] })),
-      get<{ items?: { device: string; ok?: boolean; failing?: string[] }[] }>('/v1/posture').catch(() => ({ items: [] })),
+      get<{ items?: { device: string; compliant: boolean; rules: string[]; failures: { rule: string; requirement: string; expected: string; actual: string }[] }[] }>('/v1/posture').catch(() => ({ items: [] })),
     ]);
     const quarantined = new Map(q.items.map((x) => [x.device, x]));
     const postureOf = new Map((posture.items ?? []).map((p) => [p.device, p]));
@@ -85,7 +85,7 @@ export function devicesView(state: ConsoleState): View {
               h('td', {}, Object.entries(d.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')),
               h('td', {}, d.spec.mac ?? ''),
               h('td', {}, d.spec.firmware ?? ''),
-              h('td', {}, p ? (p.ok === false ? `failing ${(p.failing ?? []).join(', ')}` : 'ok') : ''),
+              h('td', {}, p ? (p.compliant ? `compliant (${p.rules.join(', ')})` : `failing: ${p.failures.map((f) => `${f.rule}: ${f.requirement} ${f.actual} (needs ${f.expected})`).join('; ')}`) : ''),
               h('td', {}, qd ? h('span', { class: 'badge deny' }, `quarantined${qd.reason ? `: ${qd.reason}` : ''}`) : 'enforced'),
               h(
                 'td',

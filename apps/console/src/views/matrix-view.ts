@@ -11,7 +11,7 @@ export function matrixView(state: ConsoleState): View {
     'section',
     { id: 'view-matrix', class: 'view' },
     h('h2', {}, 'Matrix'),
-    h('p', { class: 'muted' }, 'Rows: source segment; columns: destination. Each cell lists what the compiled policy allows, then the packets observed by verdict. 🔒 encryption required.'),
+    h('p', { class: 'muted' }, 'Rows: source segment; columns: destination. Each cell lists what the compiled policy allows, then the packets observed by verdict. “enc” marks a rule with encryption: required.'),
     body,
   );
   function draw() {
@@ -43,7 +43,7 @@ export function matrixView(state: ConsoleState): View {
                 return h(
                   'td',
                   { class: `cell${list.length ? ' allows' : ''}`, 'data-src': src, 'data-dst': dst },
-                  list.map((c) => h('div', { class: `rule ${c.verdict}`, title: c.policy ?? '' }, `${c.what}${c.encryptionRequired ? ' 🔒' : ''}${c.verdict === 'audit' ? ' (audit)' : ''}`)),
+                  list.map((c) => h('div', { class: `rule ${c.verdict}`, title: c.policy ?? '' }, `${c.what}${c.encryptionRequired ? ' enc' : ''}${c.verdict === 'audit' ? ' (audit)' : ''}`)),
                   seen ? h('div', { class: 'seen' }, Object.entries(seen).map(([v, n]) => h('span', { class: `badge ${v}` }, `${v} ${count(n, 'pkts')}`))) : null,
                 );
               }),
