@@ -23,7 +23,7 @@ describe('hole 16: monitoring settings', () => {
       [{ dropSummary: 0 }, /dropSummary must be between 1s and 1d/],
       [{ scanWindow: 1e300 }, /scanWindow must be between/],
       [{ learningWindow: '9999d' }, /learningWindow must be between 1s and 365d/],
-      [{ scanDistinct: 1e9 }, /scanDistinct must be an integer from 2 to 1024/],
+      [{ scanDistinct: 1e9 }, /scanDistinct must be an integer from 2 to 40/],
       [{ deniedBurst: 0.5 }, /deniedBurst must be an integer/],
       [{ volumeScore: Infinity }, /volumeScore/],
     ];

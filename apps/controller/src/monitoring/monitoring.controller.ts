@@ -101,9 +101,17 @@ export class MonitoringController {
     return { items, nextCursor: events.length ? String(events[events.length - 1].id) : null };
   }
 
+  /** Incidents: one per device and window, with all its evidence, one severity, one action. */
+  @Get('incidents')
+  async incidents(@Query('device') device?: string, @Query('after') after?: string, @Query('limit') limit?: string) {
+    await this.monitoring.events.drain();
+    const items = this.monitoring.incidents.list({ device: device || undefined, after: Number(after) || 0, limit: Number(limit) || 1000 });
+    return { items, nextCursor: items.length ? String(items[items.length - 1].id) : null };
+  }
+
   @Get('baselines/:device')
   baseline(@Param('device') device: string) {
-    const b = this.monitoring.detector.baseline(device);
+    const b = this.monitoring.detector.baseline(device, Date.now(), this.monitoring.thresholdsOf(device));
     if (!b) throw notFound(`no flows seen from or to ${device} yet`);
     return b;
   }

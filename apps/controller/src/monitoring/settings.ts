@@ -6,7 +6,7 @@
  * CORDON_SYSLOG_FORMAT=rfc5424|cef), then PUT /v1/monitoring/settings at run time.
  */
 import { z } from 'zod';
-import { DEFAULT_DETECTOR, DetectorOptions } from './detector';
+import { DEFAULT_DETECTOR, DetectorOptions, Thresholds } from './detector';
 import { durationMs } from './posture';
 
 export interface MonitoringSettings extends DetectorOptions {
@@ -76,13 +76,23 @@ export const SettingsPatch = z.strictObject({
   // The tick also tails the audit log and re-evaluates posture: at most a few per second.
   tick: duration('tick', 100, HOUR).optional(),
   dropSummary: duration('dropSummary', SECOND, DAY).optional(),
-  // The detector sizes a per-device table to count up to scanDistinct: a huge one is memory per device.
-  scanDistinct: int('scanDistinct', 2, 1024).optional(),
+  // The detector sizes per-device tables to count up to these: a huge one is memory per device.
+  scanDistinct: int('scanDistinct', 2, 40).optional(),
+  slowScanWindow: duration('slowScanWindow', SECOND, DAY).optional(),
+  slowScanDistinct: int('slowScanDistinct', 2, 40).optional(),
+  longScanWindow: duration('longScanWindow', SECOND, DAY).optional(),
+  longScanDistinct: int('longScanDistinct', 2, 40).optional(),
+  distributedScanDistinct: int('distributedScanDistinct', 2, 96).optional(),
+  distributedScanDevices: int('distributedScanDevices', 2, 48).optional(),
   deniedBurst: int('deniedBurst', 1, 1_000_000).optional(),
+  noveltyPerIncident: int('noveltyPerIncident', 0, 1000).optional(),
+  diversePeers: int('diversePeers', 2, 255).optional(),
+  incidentWindow: duration('incidentWindow', SECOND, DAY).optional(),
+  volumeWindows: z.array(duration('volumeWindows', SECOND, DAY)).min(1).max(4).optional(),
+  volumeRatios: z.array(num('volumeRatios', 0, 1000, true)).min(1).max(4).optional(),
   volumeScore: num('volumeScore', 0, 1000, true).optional(),
-  volumeMinSamples: int('volumeMinSamples', 2, 256).optional(),
+  volumeMinSamples: int('volumeMinSamples', 3, 32).optional(),
   volumeFloorBytes: num('volumeFloorBytes', 0, Number.MAX_SAFE_INTEGER).optional(),
-  historySize: int('historySize', 4, 256).optional(),
   syslog: SyslogUrl.optional(),
   syslogFormat: z.enum(['rfc5424', 'cef']).optional(),
 });
@@ -97,10 +107,29 @@ export function applyPatch(s: MonitoringSettings, raw: unknown): MonitoringSetti
   if (p.deniedWindow !== undefined) out.deniedWindowMs = p.deniedWindow;
   if (p.tick !== undefined) out.tickMs = p.tick;
   if (p.dropSummary !== undefined) out.dropSummaryMs = p.dropSummary;
-  for (const k of ['scanDistinct', 'deniedBurst', 'volumeScore', 'volumeMinSamples', 'volumeFloorBytes', 'historySize', 'syslogFormat'] as const) {
+  if (p.slowScanWindow !== undefined) out.slowScanWindowMs = p.slowScanWindow;
+  if (p.longScanWindow !== undefined) out.longScanWindowMs = p.longScanWindow;
+  if (p.incidentWindow !== undefined) out.incidentWindowMs = p.incidentWindow;
+  if (p.volumeWindows !== undefined) out.volumeWindowsMs = p.volumeWindows;
+  for (const k of ['scanDistinct', 'slowScanDistinct', 'longScanDistinct', 'distributedScanDistinct', 'distributedScanDevices', 'deniedBurst', 'noveltyPerIncident', 'diversePeers', 'volumeRatios', 'volumeScore', 'volumeMinSamples', 'volumeFloorBytes', 'syslogFormat'] as const) {
     if (p[k] !== undefined) (out as Record<string, unknown>)[k] = p[k];
   }
   if (p.syslog !== undefined) out.syslog = p.syslog;
+  const bucketsPerWindow = out.volumeWindowsMs.map((w) => w / out.intervalMs);
+  if (bucketsPerWindow.some((k) => k < 1 || k > 60 || !Number.isInteger(k))) throw new z.ZodError([{ code: 'custom', path: ['volumeWindows'], message: `each volume window is 1 to 60 intervals of ${out.intervalMs} ms`, input: out.volumeWindowsMs }]);
+  return out;
+}
+
+/** The thresholds of a segment's devices: the site's, with what its spec.monitoring sets (durations as "30s"). */
+export function segmentThresholds(site: Thresholds, spec: Record<string, unknown> | undefined): Thresholds {
+  if (!spec) return site;
+  const out: Thresholds = { ...site };
+  const ms: Record<string, keyof Thresholds> = { learningWindow: 'learningWindowMs', scanWindow: 'scanWindowMs', slowScanWindow: 'slowScanWindowMs', longScanWindow: 'longScanWindowMs', deniedWindow: 'deniedWindowMs', incidentWindow: 'incidentWindowMs' };
+  for (const [k, v] of Object.entries(spec)) {
+    if (v === undefined) continue;
+    if (ms[k]) (out as unknown as Record<string, unknown>)[ms[k]] = typeof v === 'number' ? v : durationMs(String(v));
+    else if (k in out) (out as unknown as Record<string, unknown>)[k] = v;
+  }
   return out;
 }
 

@@ -10,8 +10,11 @@
  *    declared, the site's own addresses (every segment CIDR and device address
  *    of the current generation). A flow or event is accepted when its source or
  *    its destination is served; otherwise it is refused (`out_of_scope`).
- * 2. MAC. A source MAC is kept only when the source itself is served: an
- *    enforcer cannot bind a MAC to a device it does not serve.
+ * 2. MAC. A source MAC is dropped when the source is one of the site's own
+ *    addresses that this enforcer does not serve: an enforcer cannot bind a MAC
+ *    to a device it does not serve. A source outside every segment (world) is
+ *    nobody's to serve, and the gateway it reached is the only one that knows its
+ *    MAC, so that MAC stays (discovery shows it beside the unknown address).
  * 3. Clock. Times (first/last seen, an event's time) more than `futureMs`
  *    ahead of the controller's clock, or older than `pastMs`, are refused
  *    (`clock`); a batch window in the future is clamped to now. A far-future
@@ -107,6 +110,7 @@ export class ReportGuard {
     // Under the site scope the gateway's own flows (host identity) are its own to report; a declared
     // scope names the gateway's addresses itself when it wants them.
     const own = (r: { srcIdentity: number; dstIdentity: number }) => !declared && (r.srcIdentity === HOST || r.dstIdentity === HOST);
+    const othersMac = (src: string) => this.site !== null && this.site.serves(src);
     const lo = now - this.pastMs;
     const hi = now + this.futureMs;
     const timeOk = (t: number) => t === 0 || (t >= lo && t <= hi);
@@ -125,7 +129,7 @@ export class ReportGuard {
         outOfScope++;
         continue;
       }
-      if (!src && f.srcMac) {
+      if (!src && f.srcMac && othersMac(f.src)) {
         flows.push({ ...f, srcMac: '' });
         changed = true;
       } else flows.push(f);
@@ -141,7 +145,7 @@ export class ReportGuard {
         outOfScope++;
         continue;
       }
-      if (!src && e.srcMac) {
+      if (!src && e.srcMac && othersMac(e.src)) {
         events.push({ ...e, srcMac: '' });
         changed = true;
       } else events.push(e);

@@ -37,6 +37,8 @@ import { Sessions } from '../sessions';
 import { OptionalClientCertCredentials } from './optional-client-cert.credentials';
 import { checkEnroll, checkFlowBatch, checkRenew, checkStatus, checkWatch } from './validate';
 import { hashToken } from './token-hash';
+import { parseJoin } from '../../../../../proto/cordon/v1/join';
+import { enrollmentRefusal, reservedNameProblem } from '../../tokens/enrollment-binding';
 
 const S = grpc.status;
 const BUILTIN_SEGMENTS: Record<number, string> = { 1: 'world', 2: 'host', 3: 'quarantine' };
@@ -98,7 +100,9 @@ export class ControlServer {
 
   async listen(address: string): Promise<number> {
     const { certPem, keyPem } = await this.d.ca.issueServerCertificate(this.d.serverNames);
-    const creds = new OptionalClientCertCredentials(Buffer.from(this.d.ca.certificatePem), Buffer.from(certPem), Buffer.from(keyPem));
+    // The chain carries the CA: an enrolling enforcer compares it with the pin of its join string before it sends the token.
+    const chain = certPem.trimEnd() + '\n' + this.d.ca.certificatePem;
+    const creds = new OptionalClientCertCredentials(Buffer.from(this.d.ca.certificatePem), Buffer.from(chain), Buffer.from(keyPem));
     const server = new grpc.Server(CONTROL_GRPC.server);
     server.addService(controlService(), {
       Enroll: this.unary((call) => this.enroll(call.request as EnrollRequest, call.getPeer?.())),
@@ -215,16 +219,25 @@ export class ControlServer {
 
   // ---- Enroll / Renew -----------------------------------------------------
 
+  /**
+   * Spends the token on the name it may take (tokens/enrollment-binding.ts): a
+   * refused name spends nothing; a token made with --replace revokes the live
+   * enforcer's certificates (and cuts its streams) before the new one is signed.
+   */
   private async enroll(req: EnrollRequest, peerAddress?: string): Promise<EnrollResponse> {
-    const p = checkEnroll(req);
+    const p = checkEnroll(req) ?? reservedNameProblem(req.name);
     if (p) throw invalid(p);
     await this.d.ca.parseCsr(req.csrPem); // before spending the token on a CSR we would refuse
-    const token = await this.d.store.consumeEnrollmentToken(hashToken(req.token));
-    if (!token) throw new RpcError(S.PERMISSION_DENIED, 'enrollment token unknown, already used, revoked or expired: create one with `cordon token create`');
+    // A client may send the whole join string; its pin is for the client, only the token is checked here.
+    const claim = await this.d.store.claimEnrollment(hashToken(parseJoin(req.token).token), req.name, enrollmentRefusal);
+    if (!claim.ok && claim.reason === 'refused') throw new RpcError(S.PERMISSION_DENIED, claim.message);
+    if (!claim.ok) throw new RpcError(S.PERMISSION_DENIED, 'enrollment token unknown, already used, revoked or expired: create one with `cordon token create`');
+    let replaced: string[] = [];
+    if (claim.existing && !claim.existing.revoked) replaced = (await this.revoke(req.name)).serials;
     const signed = await this.d.ca.signEnforcerCsr(req.csrPem, req.name, this.d.certTtlMs ?? DEFAULT_CERT_TTL_MS);
     await this.d.store.upsertEnforcer(req.name, signed.serial);
-    this.d.log.info({ enforcer: req.name, serial: signed.serial, expiresAt: signed.notAfter }, 'enforcer enrolled');
-    await this.d.audit?.({ name: `enforcer:${req.name}`, source: peerAddress ?? null }, 'enforcer.enroll', req.name, { serial: signed.serial, expiresAt: signed.notAfter.toISOString() });
+    this.d.log.info({ enforcer: req.name, serial: signed.serial, expiresAt: signed.notAfter, replaced }, 'enforcer enrolled');
+    await this.d.audit?.({ name: `enforcer:${req.name}`, source: peerAddress ?? null }, 'enforcer.enroll', req.name, { serial: signed.serial, expiresAt: signed.notAfter.toISOString(), replaced });
     return { certificatePem: signed.certificatePem, caPem: this.d.ca.certificatePem, expiresAt: signed.notAfter.getTime(), serial: signed.serial };
   }
 
