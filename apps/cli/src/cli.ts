@@ -17,7 +17,7 @@ import { register as trace } from './commands/trace';
  * name to OPTIONAL_GROUPS.
  */
 const GROUPS: RegisterCommands[] = [controller, apply, get, del, trace, token, audit, quarantine];
-const OPTIONAL_GROUPS = ['enforcer', 'credential', 'monitoring', 'report-plaintext'];
+const OPTIONAL_GROUPS = ['enforcer', 'credential', 'monitoring', 'report-plaintext', 'controller-ca'];
 
 function optionalGroups(): RegisterCommands[] {
   const out: RegisterCommands[] = [];

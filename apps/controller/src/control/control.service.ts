@@ -10,7 +10,9 @@ import { Gauge, Registry } from 'prom-client';
 import { CONFIG, LOGGER } from '../tokens';
 import type { ControllerConfig } from '../config';
 import { MetricsService } from '../metrics/metrics.service';
+import { AuditService } from '../audit/audit.service';
 import { CertificateAuthority } from './ca/certificate-authority';
+import { CREDENTIAL_ENV } from '../credentials/credentials.config';
 import { BUNDLE_SOURCE, BundleSource, CONTROL_CONFIG, CONTROL_STORE, ControlConfig, ControlStore } from './control.ports';
 import { FlowAggregator } from './flows/flow-aggregator';
 import { ReportGuard } from './flows/report-guard';
@@ -37,6 +39,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(ControlFeeds) readonly feeds: ControlFeeds,
     // `--cert-ttl` lives in the controller's config; CONTROL_CONFIG (built in app.module) may not carry it.
     @Optional() @Inject(CONFIG) private readonly controller?: Pick<ControllerConfig, 'certTtlMs'>,
+    @Optional() @Inject(AuditService) private readonly audit?: AuditService,
   ) {
     this.registry = metrics.registry;
     this.flows = new FlowAggregator(this.registry, (id) => this.server?.segmentOf(id) ?? 'unknown');
@@ -59,7 +62,15 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    this.ca = await CertificateAuthority.open(this.config.dataDir);
+    // The enforcer CA key is kept like the device CA's: --kek-file seals it, a PKCS#11 token holds it.
+    const env = process.env;
+    this.ca = await CertificateAuthority.open(this.config.dataDir, {
+      kekFile: env[CREDENTIAL_ENV.kekFile] || undefined,
+      pkcs11Module: env[CREDENTIAL_ENV.pkcs11Module] || undefined,
+      pkcs11Token: env[CREDENTIAL_ENV.pkcs11Token] || undefined,
+      pkcs11PinFile: env[CREDENTIAL_ENV.pkcs11PinFile] || undefined,
+      pkcs11Pin: env[CREDENTIAL_ENV.pkcs11Pin] || undefined,
+    });
     this.server = new ControlServer({
       ca: this.ca,
       store: this.store,
@@ -71,6 +82,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
       onConnectedChange: (names) => this.connected.set(names.length),
       feeds: this.feeds,
       guard: this.guard,
+      audit: this.audit ? (actor, action, target, diff) => this.audit!.record(actor, action, target, diff) : undefined,
       scopes: this.scopes ?? undefined,
     });
     this.siteSub = this.bundles.generation$.subscribe(() => void this.refreshSite().catch((err: Error) => this.log.warn({ err: err.message }, 'could not read the site addresses')));
@@ -108,6 +120,12 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
   }
   liveStatus(name: string) {
     return this.server?.live.get(name) ?? null;
+  }
+
+  /** Signs with the enforcer CA key (ECDSA P-256, SHA-256, r||s): audit checkpoints. */
+  async sign(message: Buffer): Promise<Buffer> {
+    if (!this.ca) throw new Error('the control channel CA is not ready');
+    return Buffer.from(await this.ca.key.sign(message));
   }
 
   revoke(name: string) {

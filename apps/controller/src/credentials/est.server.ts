@@ -112,12 +112,17 @@ export class EstServer {
     const client = await this.clientCertificate(req);
     let device: string;
     let replaces: string[] | undefined;
+    // simpleenroll with a live certificate replaces that certificate at once (RFC 7030 §4.2.1 leaves it to
+    // the server): a device, or a thief of its key, cannot mint itself more certificates than it had.
+    let replaceNow = false;
     if (re) {
       if (!client) throw new Problem(401, 'Unauthorized', 'simplereenroll needs the current certificate of the device (TLS client authentication)');
       device = client.device;
       replaces = [client.serial];
     } else if (client) {
       device = client.device;
+      replaces = [client.serial];
+      replaceNow = true;
     } else {
       const basic = parseBasic(req.headers.authorization);
       if (!basic) throw new Problem(401, 'Unauthorized', 'simpleenroll needs HTTP Basic (user: the device name, password: a one-time enrollment token) or a client certificate');
@@ -131,7 +136,8 @@ export class EstServer {
     const issued = await this.credentials.issueCertificate(device, {
       csr: body,
       actor: { name: `est:${device}`, source: req.socket.remoteAddress ?? null },
-      rotate: re,
+      rotate: re || replaceNow,
+      ...(replaceNow ? { overlapMs: 0 } : {}),
       replaces,
       via: re ? 'est-simplereenroll' : 'est-simpleenroll',
     });

@@ -328,6 +328,7 @@ export const OPENAPI = {
         responses: { 200: ok('{name, prefixes}'), ...errors },
       },
     },
+    '/v1/audit/checkpoint': { post: { summary: 'Sign the audit chain\'s head with the controller key and send it down the event stream now (admin)', tags: ['audit'], responses: { 200: ok('{lastId, hash, at, signature}'), 404: problem, ...errors } } },
     '/v1/enforcers-connected': { get: { summary: 'Enforcers with a live stream now', tags: ['enforcers'], responses: { 200: ok('[{name, since, generation}]'), ...errors } } },
     '/v1/flows': { get: { summary: 'Flows reported by enforcers, most recent first', tags: ['flows'], parameters: [queryParam('since', 'ISO time'), queryParam('verdict', 'allow | deny | audit'), queryParam('segment', 'source or destination segment'), queryParam('limit', 'at most this many', 'integer')], responses: { 200: ok('{items}'), ...errors } } },
     '/v1/control/ca.pem': { get: { summary: 'The enforcer CA certificate (PEM; pin it with --ca-sha256)', tags: ['enforcers'], security: [], responses: { 200: { description: 'PEM' } } } },

@@ -20,6 +20,10 @@ export interface FileKeyOptions {
   keyFile: string;
   /** --kek-file; required. */
   kekFile?: string;
+  /** What the sealed envelope is for (authenticated with it): `device-ca-key` by default. */
+  purpose?: string;
+  /** The key's name in errors: `the device CA key` by default. */
+  what?: string;
 }
 
 export class FileCaKey implements CaKey {
@@ -35,7 +39,7 @@ export class FileCaKey implements CaKey {
   static async open(opts: FileKeyOptions): Promise<FileCaKey> {
     if (!opts.kekFile) {
       throw new KeyStoreError(
-        'the device CA key would be stored in a file, and Cordon does not keep a CA key in clear: give --kek-file FILE ' +
+        `${opts.what ?? 'the device CA key'} would be stored in a file, and Cordon does not keep a CA key in clear: give --kek-file FILE ` +
           '(32 random bytes kept apart from --data-dir: head -c 32 /dev/urandom > FILE && chmod 600 FILE) or a PKCS#11 token with --pkcs11-module and --pkcs11-token',
       );
     }
@@ -52,6 +56,7 @@ export class FileCaKey implements CaKey {
       } catch (err) {
         throw new KeyStoreError(`${keyFile} is not a sealed key file: ${(err as Error).message}`);
       }
+      if (env?.purpose !== (opts.purpose ?? PURPOSE)) throw new KeyStoreError(`${keyFile} is sealed for "${env?.purpose}", not for ${opts.purpose ?? PURPOSE}: is it another CA's key file?`);
       const pkcs8 = unseal(kek, env, keyFile);
       try {
         const privateKey = await subtle.importKey('pkcs8', pkcs8, CA_ALG, false, ['sign']);
@@ -69,7 +74,7 @@ export class FileCaKey implements CaKey {
     const pkcs8 = Buffer.from(await subtle.exportKey('pkcs8', pair.privateKey));
     fs.mkdirSync(path.dirname(keyFile), { recursive: true, mode: 0o700 });
     const tmp = `${keyFile}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(seal(kek, PURPOSE, pkcs8), null, 2) + '\n', { mode: 0o600 });
+    fs.writeFileSync(tmp, JSON.stringify(seal(kek, opts.purpose ?? PURPOSE, pkcs8), null, 2) + '\n', { mode: 0o600 });
     fs.renameSync(tmp, keyFile);
     const privateKey = await subtle.importKey('pkcs8', pkcs8, CA_ALG, false, ['sign']);
     pkcs8.fill(0);

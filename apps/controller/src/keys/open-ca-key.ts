@@ -13,6 +13,9 @@ export interface KeyStoreConfig {
   pkcs11PinFile?: string;
   pkcs11Pin?: string;
   pkcs11KeyLabel?: string;
+  /** The sealed file's purpose and the key's name in errors (file-key.ts); the device CA's by default. */
+  purpose?: string;
+  what?: string;
 }
 
 /** True when a CA key store is configured at all (a token, or a KEK for a file key). */
@@ -27,5 +30,5 @@ export async function openCaKey(c: KeyStoreConfig): Promise<CaKey> {
     if (!c.pkcs11Token) throw new KeyStoreError('--pkcs11-module needs --pkcs11-token LABEL (the token to keep the CA key in)');
     return Pkcs11CaKey.open({ module: c.pkcs11Module, token: c.pkcs11Token, pin: readPin(c.pkcs11PinFile, c.pkcs11Pin), keyLabel: c.pkcs11KeyLabel });
   }
-  return FileCaKey.open({ keyFile: path.join(c.dir, 'ca.key.sealed'), kekFile: c.kekFile });
+  return FileCaKey.open({ keyFile: path.join(c.dir, 'ca.key.sealed'), kekFile: c.kekFile, purpose: c.purpose, what: c.what });
 }

@@ -175,6 +175,17 @@ export class MonitoringController {
     return this.settings();
   }
 
+  /** Signs the audit chain's head now and sends it down the event stream (siem/audit-checkpoints.ts). */
+  @Post('audit/checkpoint')
+  @MinRole('admin')
+  @HttpCode(200)
+  async checkpoint() {
+    const cp = await this.siem.checkpoints?.checkpoint(true);
+    if (!cp) throw notFound('no audit checkpoint: the log is empty or the control channel key is not ready');
+    await this.monitoring.events.drain();
+    return cp;
+  }
+
   /** Runs one monitoring pass now (posture, intervals, drop summaries, audit tail). */
   @Post('monitoring/tick')
   @MinRole('admin')

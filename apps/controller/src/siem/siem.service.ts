@@ -5,7 +5,12 @@ import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
 import { MonitoringService } from '../monitoring/monitoring.service';
 import { LOGGER } from '../tokens';
+import { Optional } from '@nestjs/common';
 import { formatCef, formatRfc5424, parseSyslogUrl, SyslogSender } from './syslog';
+import { AuditCheckpoints } from './audit-checkpoints';
+import { ControlService } from '../control/control.service';
+import { STORE } from '../tokens';
+import type { Store } from '../store/store';
 
 @Injectable()
 export class SiemService implements OnModuleInit, OnModuleDestroy {
@@ -16,9 +21,19 @@ export class SiemService implements OnModuleInit, OnModuleDestroy {
   constructor(
     @Inject(MonitoringService) private readonly monitoring: MonitoringService,
     @Inject(LOGGER) private readonly log: Logger,
+    @Optional() @Inject(ControlService) private readonly control?: ControlService,
+    @Optional() @Inject(STORE) private readonly store?: Store,
   ) {}
 
+  /** Signed heads of the audit chain on the event stream (audit-checkpoints.ts); null without the control channel's key. */
+  checkpoints: AuditCheckpoints | null = null;
+
   onModuleInit(): void {
+    if (this.control && this.store) {
+      const control = this.control;
+      this.checkpoints = new AuditCheckpoints(this.store.sql, (m) => control.sign(m), (e) => this.monitoring.emit(e), this.log, Number(process.env.CORDON_AUDIT_CHECKPOINT_MS) || 300_000);
+      this.checkpoints.start();
+    }
     this.reconfigure();
     this.sub = this.monitoring.bus.events$.subscribe((e) => {
       if (this.url !== this.monitoring.settings.syslog) this.reconfigure();
@@ -50,6 +65,7 @@ export class SiemService implements OnModuleInit, OnModuleDestroy {
   }
 
   async onModuleDestroy(): Promise<void> {
+    this.checkpoints?.stop();
     this.sub?.unsubscribe();
     await this.sender?.close();
   }

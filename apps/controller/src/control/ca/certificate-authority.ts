@@ -5,7 +5,10 @@
  * leaves the enforcer), issues the controller's own gRPC server certificate,
  * records every serial it issues, and keeps the revocation list.
  *
- * Files: ca.key (PKCS#8 PEM, mode 0600), ca.crt, issued.json, revoked.json, crl.pem.
+ * Files: ca.crt, issued.json, revoked.json, crl.pem, and the key: like the device
+ * CA's (keys/), sealed with --kek-file in ca.key.sealed or kept in a PKCS#11 token
+ * (label cordon-enforcer-ca); without either, a plain ca.key (PKCS#8 PEM, mode
+ * 0600) as before, which `cordon controller ca seal` migrates.
  */
 import 'reflect-metadata'; // @peculiar/x509 uses tsyringe, which needs it loaded first
 import * as fs from 'node:fs';
@@ -13,6 +16,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
+import { signingCrypto, type CaKey } from '../../keys/ca-key';
+import { keyStoreConfigured, openCaKey, type KeyStoreConfig } from '../../keys/open-ca-key';
 
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 type EcKeyAlgorithm = webcrypto.EcKeyAlgorithm;
@@ -44,6 +49,26 @@ export type CertRefusal = 'unknown' | 'revoked' | 'expired' | 'not-yet-valid' | 
 
 export class CaError extends Error {}
 
+/** How the enforcer CA key is kept in a key store (keys/open-ca-key.ts). */
+export const ENFORCER_CA_KEY = { purpose: 'enforcer-ca-key', pkcs11KeyLabel: 'cordon-enforcer-ca', what: 'the enforcer CA key' } as const;
+
+/** A plain PKCS#8 key file as a CaKey (the default when no key store is configured). */
+class PlainCaKey implements CaKey {
+  readonly kind = 'file' as const;
+  constructor(
+    private readonly privateKey: webcrypto.CryptoKey,
+    readonly publicKey: webcrypto.CryptoKey,
+    private readonly file: string,
+  ) {}
+  sign(data: ArrayBuffer | Uint8Array): Promise<ArrayBuffer> {
+    return subtle.sign(EC_ALG, this.privateKey, data);
+  }
+  describe() {
+    return { store: 'plain-file', keyFile: this.file, sealed: false };
+  }
+  async close() {}
+}
+
 export function randomSerial(): string {
   const b = randomBytes(16);
   b[0] &= 0x7f; // positive INTEGER
@@ -70,52 +95,97 @@ export class CertificateAuthority {
   private revoked = new Map<string, RevokedCert>();
   private crlPem = '';
 
+  private readonly crypto: webcrypto.Crypto;
+  private readonly keys: { publicKey: webcrypto.CryptoKey };
+
   private constructor(
     readonly dir: string,
-    private readonly keys: CryptoKeyPair,
+    readonly key: CaKey,
     readonly certificate: x509.X509Certificate,
-  ) {}
+  ) {
+    this.crypto = signingCrypto(key);
+    // Signing goes through `crypto`, which signs with `key` when handed its public half.
+    this.keys = { publicKey: key.publicKey };
+  }
 
-  /** Opens the CA under dataDir/ca, creating it (key mode 0600) on first start. */
-  static async open(dataDir: string): Promise<CertificateAuthority> {
+  /**
+   * Opens the CA under dataDir/ca, creating it on first start. With a key store
+   * (keyStore.kekFile or a PKCS#11 token) the key lives there; a plain ca.key
+   * left from before is refused with the command that migrates it.
+   */
+  static async open(dataDir: string, keyStore?: Omit<KeyStoreConfig, 'dir'>): Promise<CertificateAuthority> {
     const dir = path.join(dataDir, 'ca');
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const keyFile = path.join(dir, 'ca.key');
     const certFile = path.join(dir, 'ca.crt');
-    let ca: CertificateAuthority;
-    if (fs.existsSync(keyFile) && fs.existsSync(certFile)) {
+    let key: CaKey;
+    if (keyStore && keyStoreConfigured({ dir, ...keyStore })) {
+      if (fs.existsSync(keyFile)) {
+        throw new CaError(
+          `${keyFile} holds the enforcer CA key in clear, and a key store is configured: seal it first with ` +
+            `\`cordon controller ca seal --data-dir ${dataDir} --kek-file FILE\` (the same --kek-file), then start again`,
+        );
+      }
+      key = await openCaKey({ dir, ...keyStore, ...ENFORCER_CA_KEY });
+    } else if (fs.existsSync(keyFile)) {
       const st = fs.statSync(keyFile);
       if ((st.mode & 0o077) !== 0) {
         throw new CaError(`${keyFile} is readable by others (mode ${(st.mode & 0o777).toString(8)}): run chmod 600 ${keyFile}`);
       }
-      const cert = new x509.X509Certificate(fs.readFileSync(certFile, 'utf8'));
-      const der = x509.PemConverter.decodeFirst(fs.readFileSync(keyFile, 'utf8'));
-      const privateKey = await subtle.importKey('pkcs8', der, EC_ALG, false, ['sign']);
-      const publicKey = await cert.publicKey.export(EC_ALG, ['verify']);
-      ca = new CertificateAuthority(dir, { privateKey, publicKey } as CryptoKeyPair, cert);
+      key = await CertificateAuthority.importPlain(fs.readFileSync(keyFile, 'utf8'), keyFile);
+    } else if (fs.existsSync(path.join(dir, 'ca.key.sealed'))) {
+      throw new CaError(`the enforcer CA key in ${path.join(dir, 'ca.key.sealed')} is sealed: give the --kek-file it was sealed with`);
     } else {
       const keys = (await subtle.generateKey(EC_ALG, true, ['sign', 'verify'])) as CryptoKeyPair;
-      const now = Date.now();
-      const cert = await x509.X509CertificateGenerator.createSelfSigned({
-        serialNumber: randomSerial(),
-        name: `CN=Cordon enforcer CA ${os.hostname()}, O=Cordon`,
-        notBefore: new Date(now - 60_000),
-        notAfter: new Date(now + 10 * 365 * 86400_000),
-        signingAlgorithm: EC_ALG,
-        keys,
-        extensions: [
-          new x509.BasicConstraintsExtension(true, 0, true),
-          new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
-          await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
-        ],
-      });
       writePrivate(keyFile, toPem(await subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY'));
-      fs.writeFileSync(certFile, cert.toString('pem') + '\n');
-      ca = new CertificateAuthority(dir, keys, cert);
+      key = new PlainCaKey(keys.privateKey, keys.publicKey, keyFile);
     }
+    let cert: x509.X509Certificate;
+    const spki = Buffer.from(await subtle.exportKey('spki', key.publicKey));
+    if (fs.existsSync(certFile)) {
+      cert = new x509.X509Certificate(fs.readFileSync(certFile, 'utf8'));
+      if (!Buffer.from(cert.publicKey.rawData).equals(spki)) {
+        throw new CaError(`${certFile} belongs to another key than the configured enforcer CA key (${JSON.stringify(key.describe())}): give the key store it was made with`);
+      }
+    } else {
+      const now = Date.now();
+      const crypto = signingCrypto(key);
+      const name = `CN=Cordon enforcer CA ${os.hostname()}, O=Cordon`;
+      cert = await x509.X509CertificateGenerator.create(
+        {
+          serialNumber: randomSerial(),
+          subject: name,
+          issuer: name,
+          notBefore: new Date(now - 60_000),
+          notAfter: new Date(now + 10 * 365 * 86400_000),
+          signingAlgorithm: EC_ALG,
+          publicKey: key.publicKey,
+          signingKey: key.publicKey,
+          extensions: [
+            new x509.BasicConstraintsExtension(true, 0, true),
+            new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
+            await x509.SubjectKeyIdentifierExtension.create(key.publicKey, false, crypto),
+          ],
+        },
+        crypto,
+      );
+      fs.writeFileSync(certFile, cert.toString('pem') + '\n');
+    }
+    const ca = new CertificateAuthority(dir, key, cert);
     ca.load();
     await ca.publishCrl();
     return ca;
+  }
+
+  /** A plain PKCS#8 PEM key as a CaKey (non-extractable private half). */
+  static async importPlain(pem: string, where: string): Promise<CaKey> {
+    const der = x509.PemConverter.decodeFirst(pem);
+    const privateKey = await subtle.importKey('pkcs8', der, EC_ALG, false, ['sign']);
+    const tmp = await subtle.importKey('pkcs8', der, EC_ALG, true, ['sign']);
+    const jwk = await subtle.exportKey('jwk', tmp);
+    delete jwk.d;
+    const publicKey = await subtle.importKey('jwk', { ...jwk, key_ops: ['verify'] }, EC_ALG, true, ['verify']);
+    return new PlainCaKey(privateKey, publicKey, where);
   }
 
   get certificatePem(): string {
@@ -154,14 +224,14 @@ export class CertificateAuthority {
       notAfter,
       signingAlgorithm: EC_ALG,
       publicKey: csr.publicKey,
-      signingKey: this.keys.privateKey,
+      signingKey: this.key.publicKey,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.clientAuth]),
-        await x509.AuthorityKeyIdentifierExtension.create(this.keys.publicKey),
+        await x509.AuthorityKeyIdentifierExtension.create(this.key.publicKey, false, this.crypto),
       ],
-    });
+    }, this.crypto);
     this.issued.set(serial, { serial, name, kind: 'enforcer', issuedAt: new Date(now).toISOString(), notAfter: notAfter.toISOString() });
     this.saveIssued();
     return { certificatePem: cert.toString('pem') + '\n', serial, notAfter };
@@ -198,15 +268,15 @@ export class CertificateAuthority {
       notAfter,
       signingAlgorithm: EC_ALG,
       publicKey: keys.publicKey,
-      signingKey: this.keys.privateKey,
+      signingKey: this.key.publicKey,
       extensions: [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
         new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
         new x509.SubjectAlternativeNameExtension([...names].map((n) => ({ type: isIp(n) ? 'ip' : 'dns', value: n }))),
-        await x509.AuthorityKeyIdentifierExtension.create(this.keys.publicKey),
+        await x509.AuthorityKeyIdentifierExtension.create(this.key.publicKey, false, this.crypto),
       ],
-    });
+    }, this.crypto);
     this.issued.set(serial, { serial, name: 'cordon-controller', kind: 'server', issuedAt: new Date(now).toISOString(), notAfter: notAfter.toISOString() });
     this.saveIssued();
     return { certPem: cert.toString('pem') + '\n', keyPem: toPem(await subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY') };
@@ -279,9 +349,9 @@ export class CertificateAuthority {
       thisUpdate: now,
       nextUpdate: new Date(now.getTime() + 86400_000),
       entries: [...this.revoked.values()].map((r) => ({ serialNumber: r.serial, revocationDate: new Date(r.revokedAt) })),
-      signingKey: this.keys.privateKey,
+      signingKey: this.key.publicKey,
       signingAlgorithm: EC_ALG,
-    });
+    }, this.crypto);
     this.crlPem = crl.toString('pem') + '\n';
     fs.writeFileSync(path.join(this.dir, 'crl.pem'), this.crlPem);
     return this.crlPem;

@@ -72,6 +72,8 @@ export interface ControlServerDeps {
   onConnectedChange?: (names: string[]) => void;
   /** FLOW_FEED and SECURITY_EVENTS (feeds.ts): every accepted batch and each of its events. */
   feeds?: ControlFeeds;
+  /** Appends an audit entry (enroll, renew): AuditService.record. */
+  audit?: (actor: { name: string; source: string | null }, action: string, target: string, diff: unknown) => Promise<unknown>;
   /** What each enforcer may report (flows/report-guard.ts); without it every record is taken. */
   guard?: ReportGuard;
   /** Operator-declared scopes, read when a flow stream opens (so a change on any controller applies). */
@@ -103,7 +105,7 @@ export class ControlServer {
     const creds = new OptionalClientCertCredentials(Buffer.from(this.d.ca.certificatePem), Buffer.from(chain), Buffer.from(keyPem));
     const server = new grpc.Server(CONTROL_GRPC.server);
     server.addService(controlService(), {
-      Enroll: this.unary((call) => this.enroll(call.request as EnrollRequest)),
+      Enroll: this.unary((call) => this.enroll(call.request as EnrollRequest, call.getPeer?.())),
       Renew: this.unary((call) => this.renew(call)),
       WatchBundles: (call: grpc.ServerWritableStream<WatchRequest, BundleUpdate>) => void this.watch(call),
       ReportFlows: (call: grpc.ServerReadableStream<FlowBatch, FlowAck>, cb: grpc.sendUnaryData<FlowAck>) => void this.reportFlows(call, cb),
@@ -222,7 +224,7 @@ export class ControlServer {
    * refused name spends nothing; a token made with --replace revokes the live
    * enforcer's certificates (and cuts its streams) before the new one is signed.
    */
-  private async enroll(req: EnrollRequest): Promise<EnrollResponse> {
+  private async enroll(req: EnrollRequest, peerAddress?: string): Promise<EnrollResponse> {
     const p = checkEnroll(req) ?? reservedNameProblem(req.name);
     if (p) throw invalid(p);
     await this.d.ca.parseCsr(req.csrPem); // before spending the token on a CSR we would refuse
@@ -235,6 +237,7 @@ export class ControlServer {
     const signed = await this.d.ca.signEnforcerCsr(req.csrPem, req.name, this.d.certTtlMs ?? DEFAULT_CERT_TTL_MS);
     await this.d.store.upsertEnforcer(req.name, signed.serial);
     this.d.log.info({ enforcer: req.name, serial: signed.serial, expiresAt: signed.notAfter, replaced }, 'enforcer enrolled');
+    await this.d.audit?.({ name: `enforcer:${req.name}`, source: peerAddress ?? null }, 'enforcer.enroll', req.name, { serial: signed.serial, expiresAt: signed.notAfter.toISOString(), replaced });
     return { certificatePem: signed.certificatePem, caPem: this.d.ca.certificatePem, expiresAt: signed.notAfter.getTime(), serial: signed.serial };
   }
 
@@ -245,6 +248,7 @@ export class ControlServer {
     const signed = await this.d.ca.signEnforcerCsr(call.request.csrPem, peer.name, this.d.certTtlMs ?? DEFAULT_CERT_TTL_MS);
     await this.d.store.setEnforcerCertSerial(peer.name, signed.serial);
     this.d.log.info({ enforcer: peer.name, serial: signed.serial }, 'enforcer certificate renewed');
+    await this.d.audit?.({ name: `enforcer:${peer.name}`, source: call.getPeer?.() ?? null }, 'enforcer.renew', peer.name, { serial: signed.serial, previous: peer.serial, expiresAt: signed.notAfter.toISOString() });
     return { certificatePem: signed.certificatePem, caPem: this.d.ca.certificatePem, expiresAt: signed.notAfter.getTime(), serial: signed.serial };
   }
 
