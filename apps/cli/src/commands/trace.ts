@@ -29,6 +29,6 @@ export function register(program: Command, ctx: CliContext): void {
     const r = await new Client(o, ctx.env).json('POST', '/v1/trace', { from: o.from, to: o.to, protocol, port, type });
     if (format === 'json') return ctx.out(JSON.stringify(r, null, 2) + '\n');
     const end = (e: End) => `${e.address} (${e.device ? `device ${e.device}, ` : ''}segment ${e.segment})`;
-    ctx.out(`${r.verdict}  ${r.packet ?? ''}\n  from ${end(r.from)}\n  to   ${end(r.to)}\n  decided by ${r.reason === 'malformed' ? 'the parser: an IPv6 packet to or from an IPv4-mapped address is malformed' : r.policy ? `policy ${r.policy} (rule ${r.ruleId})` : 'the default deny'}\n`);
+    ctx.out(`${r.verdict}  ${r.packet ?? ''}\n  from ${end(r.from)}\n  to   ${end(r.to)}\n  decided by ${r.reason === 'malformed' ? 'the parser: an IPv6 packet between an IPv4-mapped and an IPv6 address is malformed' : r.policy ? `policy ${r.policy} (rule ${r.ruleId})` : 'the default deny'}\n`);
   });
 }

@@ -47,8 +47,8 @@ export interface TraceResult {
   /** The packet traced, e.g. `10.0.0.1 -> 10.0.0.2 tcp/8883`. */
   packet: string;
   /**
-   * Set when the datapath drops the packet before any policy: an IPv6 packet to or
-   * from an IPv4-mapped address (::ffff:a.b.c.d) is malformed, never the IPv4 device.
+   * Set when the datapath drops the packet before any policy: an IPv6 packet between
+   * an IPv4-mapped address (::ffff:a.b.c.d) and a real IPv6 one is malformed.
    */
   reason?: 'malformed';
 }
@@ -189,7 +189,9 @@ export class BundleIndex {
     let verdict: Verdict = !hit || hit.verdict === VERDICT.DENY ? 'deny' : hit.verdict === VERDICT.AUDIT ? 'audit' : 'allow';
     if (verdict === 'deny' && (srcEntry?.audit || dstEntry?.audit)) verdict = 'audit';
     const packet = `${from.address} -> ${to.address} ${protocolLabel(proto)}${portText}`;
-    if (isV4MappedV6(fa) || isV4MappedV6(ta)) return { verdict: 'deny', policy: null, ruleId: 0, rule: null, from, to, packet, reason: 'malformed' };
+    // Both ends ::ffff:a.b.c.d name IPv4 hosts (one ipcache key with a.b.c.d): an IPv4 packet. One
+    // mapped end beside a real IPv6 one can only be an IPv6 packet, which the datapath drops as malformed.
+    if (isV4MappedV6(fa) !== isV4MappedV6(ta)) return { verdict: 'deny', policy: null, ruleId: 0, rule: null, from, to, packet, reason: 'malformed' };
     const rule = hit ? (this.rules.get(hit.ruleId) ?? null) : null;
     return {
       verdict,
