@@ -157,6 +157,14 @@ describe('compile: precedence', () => {
     expect(trace(b.bundle, b.docs, { from: 'fd00:10:1::5', to: 'broker', protocol: 'icmpv6', type: 'echo-reply' }).verdict).toBe('allow');
   });
 
+  it('traces ::ffff:a.b.c.d on both ends as IPv4, and beside a real IPv6 address as malformed (hole 5)', () => {
+    const b = build(pol('p', '  from: [sensors]\n  to: [broker]\n  allow: [{ protocol: tcp }]'));
+    expect(verdict(b, '::ffff:10.10.1.5', '::ffff:10.10.9.1', 'tcp', 80)).toBe('allow:p');
+    const mixed = trace(b.bundle, b.docs, { from: '::ffff:10.10.1.5', to: 'fd00:10:9::1', protocol: 'tcp', port: 80 });
+    expect(mixed).toMatchObject({ verdict: 'deny', policy: null, reason: 'malformed' });
+    expect(verdict(b, 'fd00:10:1::5', 'fd00:10:9::1', 'tcp', 80)).toBe('allow:p');
+  });
+
   it('assigns rule ids by policy name, then allow before deny, then index', () => {
     const b = build(pol('b', '  from: [sensors]\n  to: [broker]\n  deny: [{ protocol: any }]') + pol('a', '  from: [sensors]\n  to: [broker]\n  allow: [{ protocol: tcp }, { protocol: udp }]\n  deny: [{ protocol: icmp }]'));
     expect(b.bundle.rules.map((r) => `${r.ruleId} ${r.policy} ${r.action}[${r.index}]`)).toEqual(['1 a allow[0]', '2 a allow[1]', '3 a deny[0]', '4 b deny[0]']);
