@@ -16,6 +16,9 @@ PACKAGES=(
   iproute2 iputils-ping ethtool iperf3 iptables nftables
   postgresql rsyslog
   python3 softhsm2 opensc mosquitto mosquitto-clients openssl curl
+  # The failsafe tests (test/e2e/failsafe.e2e.test.ts): a real DHCP client (busybox udhcpc) and a
+  # DHCP server and resolver on the gateway (dnsmasq-base: the binary only, no system service on port 53).
+  busybox dnsmasq-base
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -54,7 +54,7 @@ const sitePolicy = (ports: string[]) => [
 /** dnsmasq on the gateway: DHCP for the dev segment, DNS on the sensors and dev interfaces. Stopped by the returned function. */
 async function startDnsmasq(dir: string): Promise<() => void> {
   const child = spawnIn(GW, [
-    'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--bind-interfaces', `--interface=${sensors.gwIf}`, `--interface=${dev.gwIf}`,
+    'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--bind-dynamic', `--interface=${sensors.gwIf}`, `--interface=${dev.gwIf}`,
     '--except-interface=lo', `--dhcp-range=10.${topology.net}.3.50,10.${topology.net}.3.60,255.255.255.0,2m`, '--no-resolv', '--no-hosts',
     `--address=/${PROBE.name}/${PROBE.address}`, '--pid-file=', `--dhcp-leasefile=${path.join(dir, 'leases')}`, '--user=root', '--log-facility=-',
   ]);
@@ -73,12 +73,12 @@ async function lease(): Promise<string | null> {
   return /lease of (\S+) obtained/.exec(r.stdout + r.stderr)?.[1] ?? null;
 }
 
-/** Asks the gateway's resolver (its address on the sensors segment) from sensors; the answer, or null. */
-async function resolveAtGateway(): Promise<string[] | null> {
+/** Asks the gateway's resolver (by default at its address on the sensors segment) from sensors; the answer, or null. */
+async function resolveAtGateway(server = sensors.gw4): Promise<string[] | null> {
   const script =
     "const r=new (require('dns').promises.Resolver)({timeout:1000,tries:2});r.setServers([process.argv[1]]);" +
     'r.resolve4(process.argv[2]).then((a)=>console.log(JSON.stringify({ok:true,a})),(e)=>console.log(JSON.stringify({ok:false,e:e.code})))';
-  const r = await runIn(sensors.ns, ['node', '-e', script, sensors.gw4, PROBE.name], 15_000);
+  const r = await runIn(sensors.ns, ['node', '-e', script, server, PROBE.name], 15_000);
   const out = lastJson(r.stdout);
   return out.ok ? out.a : null;
 }
@@ -126,6 +126,10 @@ const root = process.getuid?.() === 0;
       // Before: the discover (world -> world udp 67) and the query (sensors -> host udp 53) were dropped.
       expect(await lease()).toMatch(new RegExp(`^10\\.${topology.net}\\.3\\.`));
       expect(await resolveAtGateway()).toEqual([PROBE.address]);
+      // An address the gateway gains later (inside the sensors segment's CIDR) becomes `host` within a few seconds.
+      const added = `10.${topology.net}.1.254`;
+      await runIn(GW, ['ip', 'addr', 'add', `${added}/24`, 'dev', sensors.gwIf]);
+      await until(`DNS at the gateway's new address ${added}`, async () => (await resolveAtGateway(added))?.[0] === PROBE.address, 15_000, 250);
       for (const x of servers) x.kill();
     } finally {
       stopDns();
