@@ -16,6 +16,7 @@
 #include "lib/events.h"
 #include "lib/classify.h"
 #include "lib/related.h"
+#include "lib/budget.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -24,9 +25,8 @@ struct view {
 	__u64 epoch;
 	void *hosts;
 	void *prefixes;
-	void *policy;
-	void *policy_mask;
 	int audit_all;
+	int link_local_drop;
 	int maps_loaded;
 };
 
@@ -46,16 +46,12 @@ static __always_inline void view_read(struct view *v,
 	v->audit_all = st->flags & CORDON_STATE_F_AUDIT_ALL;
 	v->hosts = NULL;
 	v->prefixes = NULL;
-	v->policy = NULL;
-	v->policy_mask = NULL;
 	v->maps_loaded = 1;
 	if (!v->epoch)
 		return;		/* nothing loaded: world everywhere, default deny */
 	slot = v->epoch & 1;
 	v->hosts = bpf_map_lookup_elem(&cordon_hosts, &slot);
 	v->prefixes = bpf_map_lookup_elem(&cordon_prefixes, &slot);
-	v->policy = bpf_map_lookup_elem(&cordon_policy, &slot);
-	v->policy_mask = bpf_map_lookup_elem(&cordon_policy_mask, &slot);
 }
 
 /* The epoch alone: enough for packets of flows judged under it. */
@@ -67,6 +63,7 @@ static __always_inline void view_begin(struct view *v)
 	if (st) {
 		v->epoch = *(volatile const __u64 *)&st->epoch;
 		v->audit_all = st->flags & CORDON_STATE_F_AUDIT_ALL;
+		v->link_local_drop = st->flags & CORDON_STATE_F_LINK_LOCAL_DROP;
 	}
 }
 
@@ -93,6 +90,13 @@ static __always_inline __u8 audited(__u8 verdict, int audit)
 {
 	return verdict == CORDON_VERDICT_DENY && audit ? CORDON_VERDICT_AUDIT :
 							  verdict;
+}
+
+/* A TCP SYN without ACK: the opening of a connection, whichever way it goes. */
+static __always_inline int tcp_opening(const struct cordon_pkt *p)
+{
+	return p->protocol == IPPROTO_TCP &&
+	       (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
 }
 
 /* A TCP packet other than an opening SYN, or an ICMP echo reply. */
@@ -158,7 +162,8 @@ static __always_inline void flow_start(void *map, const struct cordon_flow_key *
 				       const struct decision *d, __u8 verdict,
 				       const struct cordon_ipcache_value *src,
 				       const struct cordon_ipcache_value *dst,
-				       __u8 encryption, __u64 epoch, __u64 now)
+				       __u8 encryption, __u32 enc_next_seq,
+				       __u64 epoch, __u64 now)
 {
 	struct cordon_flow_value v = {
 		.first_seen_ns = now,
@@ -168,6 +173,8 @@ static __always_inline void flow_start(void *map, const struct cordon_flow_key *
 		.ifindex = skb->ifindex,
 		.policy_port = p->policy_port,
 		.encryption = encryption,
+		.enc_next_seq = enc_next_seq,
+		.enc_state = enc_next_seq ? CORDON_ENC_S_FWD_RECORD : 0,
 	};
 
 	flow_decide(&v, d, verdict, src, dst, epoch);
@@ -186,13 +193,140 @@ static __always_inline void flow_start(void *map, const struct cordon_flow_key *
  * A flow whose rule requires encryption and whose first payload is in clear
  * is dropped from that packet on (in audit mode: reported, passed).
  */
+static __always_inline void refuse_plaintext(struct cordon_flow_value *f, int audit)
+{
+	f->verdict = audited(CORDON_VERDICT_DENY, audit);
+	f->reason = CORDON_REASON_PLAINTEXT;
+}
+
 static __always_inline void require_encryption(struct cordon_flow_value *f, int audit)
 {
 	if ((f->flags & CORDON_FLOW_F_ENCRYPT_REQUIRED) && is_plaintext(f->encryption) &&
-	    f->verdict != CORDON_VERDICT_DENY) {
-		f->verdict = audited(CORDON_VERDICT_DENY, audit);
-		f->reason = CORDON_REASON_PLAINTEXT;
+	    f->verdict != CORDON_VERDICT_DENY)
+		refuse_plaintext(f, audit);
+}
+
+/* Where the TLS record this first payload starts ends (0: not a TLS record over TCP). */
+static __always_inline __u32 tls_first_record_end(struct __sk_buff *skb,
+						  const struct cordon_pkt *p, __u8 enc)
+{
+	__u32 len;
+
+	if (enc != CORDON_ENC_TLS || p->protocol != IPPROTO_TCP ||
+	    !tls_record_at(skb, p, 0, &len))
+		return 0;
+	return (p->tcp_seq + 5 + len) ?: 1;
+}
+
+#define TLS_RECORDS_PER_SEGMENT 4
+
+/*
+ * A later forward TCP payload of a TLS flow whose server has not answered
+ * yet: its bytes must continue the records already seen, and every record
+ * that starts in it must be a TLS record. A segment past a gap cannot be
+ * told from a plaintext one, so it is refused too.
+ */
+static __always_inline int tls_continues(struct __sk_buff *skb,
+					 const struct cordon_pkt *p,
+					 struct cordon_flow_value *f)
+{
+	__u32 end = p->tcp_seq + p->payload_len, next = f->enc_next_seq, len;
+	int i;
+
+	if ((__s32)(end - next) <= 0)
+		return 1;		/* inside what was judged (a retransmission, or
+					 * the rest of the first record) */
+	if ((__s32)(p->tcp_seq - next) > 0)
+		return 0;
+	for (i = 0; i < TLS_RECORDS_PER_SEGMENT; i++) {
+		if (!tls_record_at(skb, p, next - p->tcp_seq, &len))
+			return 0;
+		next += 5 + len;
+		if ((__s32)(end - next) <= 0) {
+			f->enc_next_seq = next;
+			return 1;
+		}
 	}
+	return 0;
+}
+
+/*
+ * Every payload of a flow whose rule requires encryption is judged until its
+ * handshake is established both ways: the first forward payload is of an
+ * encrypted class, the first reverse one answers with one too. Until then a
+ * later forward payload continues TLS records (TCP) or is itself of an
+ * encrypted class (DTLS, QUIC); anything in clear drops the flow.
+ */
+__noinline int cordon_judge_encryption(struct __sk_buff *skb,
+				       const struct cordon_pkt *p,
+				       struct cordon_flow_value *f,
+				       int reply, int audit)
+{
+	__u8 c;
+
+	/* a function of its own, verified once: its paths do not multiply the caller's */
+	if (!p || !f)
+		return 0;
+	if (reply) {
+		if (f->enc_state & CORDON_ENC_S_REV_SEEN)
+			return 0;
+		if (is_plaintext(classify(skb, p)))
+			refuse_plaintext(f, audit);
+		else
+			f->enc_state |= CORDON_ENC_S_REV_SEEN;
+		return 0;
+	}
+	if (f->encryption == CORDON_ENC_PENDING) {
+		c = classify(skb, p);
+		f->encryption = c;
+		if (is_plaintext(c)) {
+			refuse_plaintext(f, audit);
+			return 0;
+		}
+		f->enc_next_seq = tls_first_record_end(skb, p, c);
+		if (f->enc_next_seq)
+			f->enc_state |= CORDON_ENC_S_FWD_RECORD;
+		return 0;
+	}
+	if (f->enc_state & CORDON_ENC_S_FWD_RECORD) {
+		if (!tls_continues(skb, p, f))
+			refuse_plaintext(f, audit);
+		return 0;
+	}
+	if (is_plaintext(classify(skb, p)))
+		refuse_plaintext(f, audit);
+	return 0;
+}
+
+/* The payload of a packet of a known flow: classified, and judged where encryption is required. */
+static __always_inline void flow_payload(struct __sk_buff *skb,
+					 const struct cordon_pkt *p,
+					 struct cordon_flow_value *f, int reply,
+					 int audit)
+{
+	if (!p->payload_len)
+		return;
+	if (f->flags & CORDON_FLOW_F_ENCRYPT_REQUIRED) {
+		if (f->verdict == CORDON_VERDICT_DENY || f->reason == CORDON_REASON_PLAINTEXT)
+			return;
+		if ((f->enc_state & CORDON_ENC_S_REV_SEEN) &&
+		    f->encryption != CORDON_ENC_PENDING)
+			return;		/* established both ways */
+		cordon_judge_encryption(skb, p, f, reply, audit);
+	} else if (!reply && f->encryption == CORDON_ENC_PENDING) {
+		f->encryption = classify(skb, p);
+	}
+}
+
+/* Remembers a first fragment for its later ones, within the source's budget. */
+static __always_inline int frag_admit(const struct cordon_pkt *p, __u32 src_id,
+				      __u32 dst_id, __u32 rule_id, __u8 verdict,
+				      __u32 sender_id, __u64 now)
+{
+	if (sender_id != CORDON_ID_HOST && !budget_take(p->saddr, now))
+		return 0;
+	frag_remember(p, src_id, dst_id, rule_id, verdict, now);
+	return 1;
 }
 
 /* A packet of a flow judged under the live epoch: no ipcache, no policy. */
@@ -210,25 +344,119 @@ static __always_inline int judge_known(struct __sk_buff *skb,
 	if (ingress && spoofed(mac, bound, p))
 		return finish_spoofed(skb, p, reply ? f->dst_identity : f->src_identity,
 				      audit, now);
-	/* 2. the first payload of the forward direction is classified, once */
-	if (!reply && f->encryption == CORDON_ENC_PENDING && p->payload_len) {
-		f->encryption = classify(skb, p);
-		require_encryption(f, audit_all || (f->flags & (CORDON_FLOW_F_SRC_AUDIT |
-								CORDON_FLOW_F_DST_AUDIT)));
-	}
+	/* 2. payloads: classified; judged while a required handshake is under way */
+	flow_payload(skb, p, f, reply,
+		     audit_all || (f->flags & (CORDON_FLOW_F_SRC_AUDIT | CORDON_FLOW_F_DST_AUDIT)));
 	flow_account(f, p, reply, now);
-	if (!reply && p->frag_first && f->verdict != CORDON_VERDICT_DENY)
-		frag_remember(p, f->src_identity, f->dst_identity, f->rule_id,
-			      f->verdict, now);
+	/* 3. a first fragment, either way, vouches for its later ones */
+	if (p->frag_first && f->verdict != CORDON_VERDICT_DENY &&
+	    !frag_admit(p, f->src_identity, f->dst_identity, f->rule_id, f->verdict,
+			reply ? f->dst_identity : f->src_identity, now))
+		return finish(skb, p, f->src_identity, f->dst_identity, f->rule_id,
+			      audited(CORDON_VERDICT_DENY, audit),
+			      CORDON_REASON_FLOW_BUDGET, now);
 	return finish(skb, p, f->src_identity, f->dst_identity, f->rule_id,
 		      f->verdict, f->reason, now);
 }
 
-static __always_inline int judge(struct __sk_buff *skb, int ingress)
+/*
+ * The policy lookup of a packet, out of line: a global function is verified
+ * once, so its loop over port block sizes is not walked again for every path
+ * that reaches it. It takes the epoch the packet's view read (global
+ * functions cannot take map pointers) and looks up that slot's maps; user
+ * space refills a slot only after the epoch has moved past it twice, so
+ * they are the maps the view saw. proto_port: protocol << 16 | port (as on
+ * the wire).
+ */
+__noinline int cordon_policy_query(__u64 epoch, __u32 src_id, __u32 dst_id,
+				   __u32 proto_port, struct decision *d)
+{
+	void *entries = NULL, *masks = NULL;
+	__u32 slot = epoch & 1;
+
+	if (!d)
+		return 0;
+	if (epoch) {
+		entries = bpf_map_lookup_elem(&cordon_policy, &slot);
+		masks = bpf_map_lookup_elem(&cordon_policy_mask, &slot);
+	}
+	*d = policy_decide(entries, masks, src_id, dst_id, proto_port >> 16,
+			   (__be16)(proto_port & 0xffff));
+	return 0;
+}
+
+/* A binding says entry's address lives at another MAC than this frame's, or than the link-layer address it announces. */
+static __always_inline int nd_spoofed(const struct cordon_ipcache_value *entry,
+				      const struct cordon_pkt *p,
+				      const struct nd_claim *c, int announces)
+{
+	if (!(entry->flags & CORDON_IPC_F_MAC))
+		return 0;
+	if (!mac_eq(entry->mac, p->smac))
+		return 1;
+	return announces && c->has_lladdr && !mac_eq(entry->mac, c->lladdr);
+}
+
+static __always_inline int addr_unspecified(const __u8 *a)
+{
+	const __u64 *w = (const __u64 *)a;
+
+	return w[0] == 0 && w[1] == 0;
+}
+
+/*
+ * Neighbour discovery, as ARP: a bound address (the sender's, or the one an
+ * advertisement or a duplicate address probe claims) is only claimed from
+ * its MAC, in the frame and in the link-layer address option; nobody on a
+ * segment claims the gateway's own addresses; router advertisements and
+ * redirects come only from declared routers (ipcache CORDON_IPC_F_ROUTER).
+ * The host's own messages (egress) pass.
+ */
+static __always_inline int judge_nd(struct __sk_buff *skb, const struct cordon_pkt *p,
+				    struct view *view, int ingress, __u64 now)
+{
+	__u8 type = bpf_ntohs(p->policy_port) >> 8;
+	struct cordon_ipcache_value who;
+	struct nd_claim c;
+	int audit;
+
+	if (parse_nd(skb, p, &c) != PARSE_ND)
+		return finish(skb, p, CORDON_ID_UNKNOWN, CORDON_ID_UNKNOWN, 0,
+			      audited(CORDON_VERDICT_DENY, view->audit_all),
+			      CORDON_REASON_MALFORMED, now);
+	if (!ingress)
+		return TC_ACT_OK;
+	view_load_maps(view);
+	ipcache_lookup(view->hosts, view->prefixes, p->saddr, &who);
+	audit = view->audit_all || (who.flags & CORDON_IPC_F_AUDIT);
+	if (who.identity == CORDON_ID_HOST ||
+	    nd_spoofed(&who, p, &c, type != ND_NEIGHBOUR_ADVERT))
+		return finish_spoofed(skb, p, who.identity, audit, now);
+	if ((type == ND_ROUTER_ADVERT || type == ND_REDIRECT) &&
+	    !(who.flags & CORDON_IPC_F_ROUTER))
+		return finish(skb, p, who.identity, CORDON_ID_UNKNOWN, 0,
+			      audited(CORDON_VERDICT_DENY, audit),
+			      CORDON_REASON_POLICY, now);
+	if (c.has_target && (type == ND_NEIGHBOUR_ADVERT ||
+			     (type == ND_NEIGHBOUR_SOLICIT && addr_unspecified(p->saddr)))) {
+		ipcache_lookup(view->hosts, view->prefixes, c.target, &who);
+		if (who.identity == CORDON_ID_HOST ||
+		    nd_spoofed(&who, p, &c, type == ND_NEIGHBOUR_ADVERT))
+			return finish_spoofed(skb, p, who.identity,
+					      audit || (who.flags & CORDON_IPC_F_AUDIT), now);
+	}
+	return TC_ACT_OK;
+}
+
+/*
+ * One function, verified once for both hooks (inlined into each, its paths
+ * would be verified twice).
+ */
+__noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 {
 	struct cordon_ipcache_value src, dst;
 	struct cordon_flow_value *fv = NULL, *rv = NULL;
-	struct cordon_flow_key key, rkey;
+	struct cordon_flow_key key;	/* this packet's flow, or its reverse while looking */
 	struct cordon_pkt p = {};
 	struct decision d;
 	struct view view;
@@ -246,10 +474,16 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 		return finish(skb, &p, CORDON_ID_UNKNOWN, CORDON_ID_UNKNOWN, 0,
 			      audited(CORDON_VERDICT_DENY, view.audit_all),
 			      CORDON_REASON_MALFORMED, now);
-	if (rc == PARSE_NOT_IP)
+	if (rc == PARSE_NOT_IP || (rc == PARSE_LINK_LOCAL && view.link_local_drop))
 		return finish(skb, &p, CORDON_ID_UNKNOWN, CORDON_ID_UNKNOWN, 0,
 			      audited(CORDON_VERDICT_DENY, view.audit_all),
 			      CORDON_REASON_POLICY, now);
+	if (rc == PARSE_LINK_LOCAL) {
+		count_link_local(p.len);
+		return TC_ACT_OK;
+	}
+	if (rc == PARSE_ND)
+		return judge_nd(skb, &p, &view, ingress, now);
 
 	/*
 	 * Fast path: a packet of a flow judged under this epoch, either way.
@@ -263,9 +497,10 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 			fv = NULL;
 		if (fv && fv->epoch == view.epoch)
 			return judge_known(skb, &p, fv, 0, ingress, view.audit_all, now);
-		if (!fv) {
-			flow_key_reverse(&rkey, &p);
-			rv = bpf_map_lookup_elem(&cordon_flows, &rkey);
+		/* a SYN the other way is a new connection, for the policy to judge */
+		if (!fv && !tcp_opening(&p)) {
+			flow_key_reverse(&key, &p);
+			rv = bpf_map_lookup_elem(&cordon_flows, &key);
 			if (rv && flow_expired(rv, p.protocol, now))
 				rv = NULL;
 			if (rv && rv->epoch == view.epoch)
@@ -280,12 +515,16 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 	if (ingress && spoofed(src.mac, src.flags & CORDON_IPC_F_MAC, &p))
 		return finish_spoofed(skb, &p, src.identity,
 				      view.audit_all || (src.flags & CORDON_IPC_F_AUDIT), now);
-	if (rc == PARSE_ARP_CHECK)
+	if (rc == PARSE_ARP_CHECK) {
+		/* nobody on a segment speaks for the gateway's own addresses */
+		if (ingress && src.identity == CORDON_ID_HOST)
+			return finish_spoofed(skb, &p, src.identity, view.audit_all, now);
 		return TC_ACT_OK;
+	}
 
 	/* 2. an ICMP error about a tracked connection passes as that connection */
 	if (p.icmp_error) {
-		struct cordon_flow_value *rel = related_flow(skb, &p, now);
+		struct cordon_flow_value *rel = related_flow(skb, &p, src.identity, now);
 
 		if (rel)
 			return finish(skb, &p, rel->src_identity, rel->dst_identity,
@@ -308,22 +547,30 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 			      CORDON_REASON_FRAGMENT, now);
 	}
 
-	/* 4. a reply of a connection judged under an older epoch: judge its
-	 * original direction again */
+	/* 4. ask the policy: for a new flow (or one whose epoch is stale), or,
+	 * for a reply of a connection judged under an older epoch, of its
+	 * original direction (one call site: the verifier walks it once) */
+	if (rv)
+		cordon_policy_query(view.epoch, dst.identity, src.identity,
+				    (__u32)p.protocol << 16 | rv->policy_port, &d);
+	else
+		cordon_policy_query(view.epoch, src.identity, dst.identity,
+				    (__u32)p.protocol << 16 | p.policy_port, &d);
 	if (rv) {
-		d = policy_decide(view.policy, view.policy_mask, dst.identity,
-				  src.identity, p.protocol, rv->policy_port);
 		flow_decide(rv, &d, audited(d.verdict, audit), &dst, &src,
 			    view.epoch);
 		require_encryption(rv, audit);
+		flow_payload(skb, &p, rv, 1, audit);
 		flow_account(rv, &p, 1, now);
+		if (p.frag_first && rv->verdict != CORDON_VERDICT_DENY)
+			frag_admit(&p, rv->src_identity, rv->dst_identity, rv->rule_id,
+				   rv->verdict, rv->dst_identity, now);
 		return finish(skb, &p, rv->src_identity, rv->dst_identity,
 			      rv->rule_id, rv->verdict, rv->reason, now);
 	}
 
-	/* 5. a new flow (or one whose epoch is stale): ask the policy */
-	d = policy_decide(view.policy, view.policy_mask, src.identity,
-			  dst.identity, p.protocol, p.policy_port);
+	/* 5. a new flow (or one whose epoch is stale) */
+	flow_key_of(&key, &p);
 	if (d.verdict == CORDON_VERDICT_DENY && looks_like_reply(&p))
 		d.reason = CORDON_REASON_NO_CONNECTION;
 	verdict = audited(d.verdict, audit);
@@ -331,22 +578,29 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 	if (fv) {
 		/* re-judged under the new epoch, counters and class kept */
 		flow_decide(fv, &d, verdict, &src, &dst, view.epoch);
-		if (fv->encryption == CORDON_ENC_PENDING && p.payload_len)
-			fv->encryption = classify(skb, &p);
 		require_encryption(fv, audit);
+		flow_payload(skb, &p, fv, 0, audit);
 		flow_account(fv, &p, 0, now);
 		verdict = fv->verdict;
 		d.reason = fv->reason;
+	} else if (verdict != CORDON_VERDICT_DENY &&
+		   src.identity != CORDON_ID_HOST && !budget_take(p.saddr, now)) {
+		/* over its source's budget: refused, and not tracked */
+		verdict = audited(CORDON_VERDICT_DENY, audit);
+		d.reason = CORDON_REASON_FLOW_BUDGET;
 	} else if (verdict != CORDON_VERDICT_DENY) {
 		__u8 enc = classify(skb, &p);
+		__u32 next_seq = 0;
 
 		if ((d.flags & CORDON_POL_F_ENCRYPT_REQUIRED) && is_plaintext(enc)) {
 			verdict = audited(CORDON_VERDICT_DENY, audit);
 			d.reason = CORDON_REASON_PLAINTEXT;
+		} else if (d.flags & CORDON_POL_F_ENCRYPT_REQUIRED) {
+			next_seq = tls_first_record_end(skb, &p, enc);
 		}
 		/* kept with the connections, so its next packets take the fast path */
 		flow_start(&cordon_flows, &key, skb, &p, &d, verdict, &src, &dst,
-			   enc, view.epoch, now);
+			   enc, next_seq, view.epoch, now);
 	} else {
 		struct cordon_flow_value *dv = bpf_map_lookup_elem(&cordon_denied, &key);
 
@@ -355,12 +609,15 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 			flow_account(dv, &p, 0, now);
 		} else {
 			flow_start(&cordon_denied, &key, skb, &p, &d, verdict,
-				   &src, &dst, CORDON_ENC_PENDING, view.epoch, now);
+				   &src, &dst, CORDON_ENC_PENDING, 0, view.epoch, now);
 		}
 	}
-	if (p.frag_first && verdict != CORDON_VERDICT_DENY)
-		frag_remember(&p, src.identity, dst.identity, d.rule_id,
-			      verdict, now);
+	if (p.frag_first && verdict != CORDON_VERDICT_DENY &&
+	    !frag_admit(&p, src.identity, dst.identity, d.rule_id, verdict,
+			src.identity, now)) {
+		verdict = audited(CORDON_VERDICT_DENY, audit);
+		d.reason = CORDON_REASON_FLOW_BUDGET;
+	}
 	return finish(skb, &p, src.identity, dst.identity, d.rule_id, verdict,
 		      d.reason, now);
 }
@@ -368,7 +625,7 @@ static __always_inline int judge(struct __sk_buff *skb, int ingress)
 SEC("tc")
 int cordon_ingress(struct __sk_buff *skb)
 {
-	return judge(skb, 1);
+	return cordon_judge(skb, 1);
 }
 
 /*
@@ -380,5 +637,5 @@ int cordon_egress(struct __sk_buff *skb)
 {
 	if (skb->ingress_ifindex)
 		return TC_ACT_OK;
-	return judge(skb, 0);
+	return cordon_judge(skb, 0);
 }

@@ -40,6 +40,7 @@
 #define CORDON_REASON_FRAGMENT 4	/* later fragment without an allowed first */
 #define CORDON_REASON_NO_CONNECTION 5	/* reply-looking packet, no connection */
 #define CORDON_REASON_PLAINTEXT 6	/* encryption required, payload in clear */
+#define CORDON_REASON_FLOW_BUDGET 7	/* the source opened more new flows than its budget */
 #define CORDON_REASON_MAX 8
 
 /* ---- limits -------------------------------------------------------------- */
@@ -50,6 +51,7 @@
 #define CORDON_MAX_FLOWS 262144
 #define CORDON_MAX_FRAGS 16384
 #define CORDON_MAX_PAIRS 65536
+#define CORDON_MAX_BUDGETS 65536	/* sources with a new-flow budget (LRU) */
 #define CORDON_SLOTS 2			/* generations double-buffered */
 
 /* ---- ipcache: address -> identity, per slot ----------------------------- */
@@ -70,6 +72,7 @@ struct cordon_host_key {
 
 #define CORDON_IPC_F_AUDIT 0x1	/* the segment is in audit mode */
 #define CORDON_IPC_F_MAC 0x2	/* mac is bound: anti-spoofing applies */
+#define CORDON_IPC_F_ROUTER 0x4	/* a declared router: may send IPv6 RAs and redirects */
 
 struct cordon_ipcache_value {
 	__u32 identity;
@@ -127,6 +130,7 @@ struct cordon_policy_mask {
 
 /* ---- state: which slot is live (array, one entry) ------------------------ */
 #define CORDON_STATE_F_AUDIT_ALL 0x1	/* global audit mode: never drop */
+#define CORDON_STATE_F_LINK_LOCAL_DROP 0x2	/* drop EAPOL and LLDP frames (default: pass, counted) */
 
 struct cordon_state {
 	__u64 epoch;		/* bumped on every swap; live slot = epoch & 1 */
@@ -178,12 +182,22 @@ struct cordon_flow_value {
 	__u8 tcp_flags;		/* CORDON_TCP_* */
 	__u8 encryption;	/* CORDON_ENC_* (classification of first payload) */
 	__be16 policy_port;	/* port (ICMP: type << 8 | code) the policy judged */
-	__u8 pad;
+	__u8 enc_state;		/* CORDON_ENC_S_*: how far an encrypted handshake got */
 	__u8 flags;		/* CORDON_FLOW_F_*, from the ipcache at decision */
 	__u8 src_mac[6];	/* bindings of both ends at decision, so packets */
 	__u8 dst_mac[6];	/* of a known flow are checked without the ipcache */
-	__u32 pad2;
+	__u32 enc_next_seq;	/* TCP: sequence number where the next TLS record of
+				 * the forward direction starts (CORDON_ENC_S_FWD_RECORD) */
 };
+
+/*
+ * A flow whose rule requires encryption is judged on every payload until its
+ * handshake is established both ways: the forward direction started with an
+ * encrypted class and the reverse direction answered with one. Until then a
+ * forward payload must continue the first TLS record or start another one.
+ */
+#define CORDON_ENC_S_REV_SEEN 0x1	/* the reverse direction answered encrypted */
+#define CORDON_ENC_S_FWD_RECORD 0x2	/* enc_next_seq holds the next record's start */
 
 #define CORDON_FLOW_F_SRC_MAC 0x1	/* src_mac is bound */
 #define CORDON_FLOW_F_DST_MAC 0x2	/* dst_mac is bound */
@@ -224,11 +238,34 @@ struct cordon_frag_value {
 	__u8 pad[3];
 };
 
+/* ---- new-flow budget per source address (LRU hash) ----------------------- */
+/*
+ * A token bucket per source address: each new tracked flow (and each
+ * remembered fragment) takes one token; an empty bucket refuses the flow
+ * (CORDON_REASON_FLOW_BUDGET), so one device cannot fill the tables and evict
+ * everyone else's connections. The host's own flows are not budgeted.
+ */
+struct cordon_budget_key {
+	__u8 addr[16];
+};
+
+struct cordon_budget_value {
+	__u64 tokens;		/* in 1e-9 tokens: one flow costs 1e9 */
+	__u64 last_ns;
+};
+
 /* ---- counters ------------------------------------------------------------ */
 struct cordon_counter {
 	__u64 packets;
 	__u64 bytes;
 };
+
+/*
+ * Link-local control frames that are not IP (802.1X/EAPOL 0x888E, LLDP
+ * 0x88CC) passed: one per-CPU counter (array of one entry).
+ */
+#define CORDON_ETH_P_EAPOL 0x888E
+#define CORDON_ETH_P_LLDP 0x88CC
 
 /* Per identity pair and outcome (LRU per-CPU hash). */
 struct cordon_pair_key {

@@ -97,6 +97,26 @@ static __always_inline __u8 classify(struct __sk_buff *skb,
 	return classify_bytes(b, n, p->protocol);
 }
 
+/*
+ * A TLS record header `off` bytes into this TCP payload: content type 20-24
+ * (change cipher spec, alert, handshake, application data, heartbeat),
+ * version 3.x; *len is the record's length after its 5-byte header.
+ */
+static __always_inline int tls_record_at(struct __sk_buff *skb,
+					 const struct cordon_pkt *p, __u32 off,
+					 __u32 *len)
+{
+	__u8 h[5];
+
+	if (off + 5 > p->payload_len ||
+	    bpf_skb_load_bytes(skb, p->payload_off + off, h, 5) < 0)
+		return 0;
+	if (h[0] < 0x14 || h[0] > 0x18 || h[1] != 0x03 || h[2] > 0x04)
+		return 0;
+	*len = ((__u32)h[3] << 8) | h[4];
+	return 1;
+}
+
 static __always_inline int is_plaintext(__u8 enc)
 {
 	return enc >= CORDON_ENC_FIRST_PLAINTEXT;

@@ -29,6 +29,15 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cordon_reason_stats SEC(".maps");
 
+/* Link-local control frames passed (EAPOL, LLDP): index 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct cordon_counter);
+	__uint(max_entries, 1);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cordon_link_local SEC(".maps");
+
 static __always_inline void counter_add(void *map, const void *key, __u32 len)
 {
 	struct cordon_counter *c = bpf_map_lookup_elem(map, key);
@@ -66,6 +75,13 @@ static __always_inline void count_verdict(__u32 rule_id, __u32 src_id,
 
 		bpf_map_update_elem(&cordon_pair_stats, &pk, &first, BPF_NOEXIST);
 	}
+}
+
+static __always_inline void count_link_local(__u32 len)
+{
+	__u32 zero = 0;
+
+	counter_add(&cordon_link_local, &zero, len);
 }
 
 #endif

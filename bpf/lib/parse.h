@@ -30,7 +30,19 @@ enum parse_result {
 	PARSE_ARP_CHECK,	/* ARP: pass if the sender address is not spoofed */
 	PARSE_MALFORMED,	/* truncated or invalid: drop */
 	PARSE_NOT_IP,		/* other ethertypes: default deny */
+	PARSE_ND,		/* IPv6 neighbour discovery: bindings and routers checked */
+	PARSE_LINK_LOCAL,	/* EAPOL, LLDP: pass and count, unless told to drop */
 };
+
+/* ICMPv6 neighbour discovery types (RFC 4861). */
+#define ND_ROUTER_SOLICIT 133
+#define ND_ROUTER_ADVERT 134
+#define ND_NEIGHBOUR_SOLICIT 135
+#define ND_NEIGHBOUR_ADVERT 136
+#define ND_REDIRECT 137
+#define ND_OPT_SOURCE_LLADDR 1
+#define ND_OPT_TARGET_LLADDR 2
+#define ND_MAX_OPTIONS 4	/* options looked at for a link-layer address */
 
 enum icmp_kind {
 	ICMP_KIND_NONE = 0,
@@ -61,6 +73,15 @@ struct cordon_pkt {
 	__u32 inner_off;	/* ICMP error: where the quoted packet starts */
 	__u8 icmp_error;	/* an ICMP error quoting a packet (related.h) */
 	__u8 pad2[3];
+	__u32 tcp_seq;		/* TCP: sequence number, host order */
+};
+
+/* What a neighbour discovery message claims (parse_nd). */
+struct nd_claim {
+	__u8 target[16];	/* NS, NA, redirect */
+	__u8 lladdr[6];		/* the link-layer address option neighbours cache */
+	__u8 has_target;
+	__u8 has_lladdr;
 };
 
 struct arp_ipv4 {
@@ -81,6 +102,14 @@ static __always_inline void v4_mapped(__u8 *dst, __be32 addr)
 	dst[10] = 0xff;
 	dst[11] = 0xff;
 	__builtin_memcpy(dst + 12, &addr, 4);
+}
+
+/* ::ffff:0:0/96 (RFC 4291 2.5.5.2): an IPv4 address in IPv6 form. */
+static __always_inline int is_v4_mapped(const __u8 *a)
+{
+	const __u32 *w = (const __u32 *)a;
+
+	return w[0] == 0 && w[1] == 0 && w[2] == bpf_htonl(0x0000ffff);
 }
 
 /* ICMPv4 and ICMPv6 share the first 8 bytes: type, code, csum, id, seq. */
@@ -146,6 +175,7 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off,
 		p->dport = th.dest;
 		p->policy_port = th.dest;
 		p->tcp_flags = ((__u8 *)&th)[13];
+		p->tcp_seq = bpf_ntohl(th.seq);
 		set_payload(p, off + th.doff * 4, end);
 		return PARSE_IP;
 	}
@@ -167,6 +197,9 @@ static __always_inline int parse_l4(struct __sk_buff *skb, __u32 off,
 	case IPPROTO_ICMPV6:
 		if (p->family != 6)
 			return PARSE_MALFORMED;
+		/* neighbour discovery reads its body from here (parse_nd) */
+		p->payload_off = off;
+		p->inner_off = end;
 		return parse_icmp(skb, off, p, ICMPV6_ECHO_REQUEST,
 				  ICMPV6_ECHO_REPLY);
 	default:
@@ -226,6 +259,9 @@ static __always_inline int parse_ipv6(struct __sk_buff *skb, __u32 off,
 	p->family = 6;
 	__builtin_memcpy(p->saddr, &ip6.saddr, 16);
 	__builtin_memcpy(p->daddr, &ip6.daddr, 16);
+	/* ::ffff:a.b.c.d is how IPv4 is keyed here: never on an IPv6 wire */
+	if (is_v4_mapped(p->saddr) || is_v4_mapped(p->daddr))
+		return PARSE_MALFORMED;
 	nexthdr = ip6.nexthdr;
 	off += sizeof(ip6);
 	end = off + bpf_ntohs(ip6.payload_len);
@@ -291,11 +327,71 @@ static __always_inline int is_neighbour_discovery(struct __sk_buff *skb,
 
 	if (p->family != 6 || p->protocol != IPPROTO_ICMPV6 || !p->has_l4)
 		return 0;
-	if (type < 133 || type > 137)
+	if (type < ND_ROUTER_SOLICIT || type > ND_REDIRECT)
 		return 0;
 	if (bpf_skb_load_bytes(skb, ETH_HLEN + 7, &hop_limit, 1) < 0)
 		return 0;
 	return hop_limit == 255;
+}
+
+/*
+ * What a neighbour discovery message claims: its target address (NS, NA,
+ * redirect) and the link-layer address option that neighbours will cache
+ * (source for RS, RA, NS, redirect; target for NA). A message too short for
+ * its target, or with a zero-length option, is malformed (RFC 4861 7.1.1).
+ */
+static __always_inline int parse_nd(struct __sk_buff *skb,
+				    const struct cordon_pkt *p, struct nd_claim *c)
+{
+	/* parse_l4 left the ICMPv6 message's start and end here for ND */
+	__u32 l4 = p->payload_off, end = p->inner_off, off;
+	__u8 type = bpf_ntohs(p->policy_port) >> 8;
+	__u8 want;
+	int i;
+
+	c->has_target = 0;
+	c->has_lladdr = 0;
+	switch (type) {
+	case ND_ROUTER_SOLICIT:
+		off = l4 + 8;
+		want = ND_OPT_SOURCE_LLADDR;
+		break;
+	case ND_ROUTER_ADVERT:
+		off = l4 + 16;
+		want = ND_OPT_SOURCE_LLADDR;
+		break;
+	case ND_NEIGHBOUR_SOLICIT:
+	case ND_NEIGHBOUR_ADVERT:
+		off = l4 + 24;
+		want = type == ND_NEIGHBOUR_ADVERT ? ND_OPT_TARGET_LLADDR :
+							   ND_OPT_SOURCE_LLADDR;
+		break;
+	default:		/* redirect: target, then destination */
+		off = l4 + 40;
+		want = ND_OPT_TARGET_LLADDR;
+		break;
+	}
+	if (type >= ND_NEIGHBOUR_SOLICIT) {
+		if (off > end || bpf_skb_load_bytes(skb, l4 + 8, c->target, 16) < 0)
+			return PARSE_MALFORMED;
+		c->has_target = 1;
+	}
+	for (i = 0; i < ND_MAX_OPTIONS; i++) {
+		__u8 opt[2];
+
+		if (off + 2 > end)
+			break;
+		if (bpf_skb_load_bytes(skb, off, opt, 2) < 0 || opt[1] == 0)
+			return PARSE_MALFORMED;
+		if (opt[0] == want && opt[1] == 1) {
+			if (bpf_skb_load_bytes(skb, off + 2, c->lladdr, 6) < 0)
+				return PARSE_MALFORMED;
+			c->has_lladdr = 1;
+			break;
+		}
+		off += opt[1] * 8;
+	}
+	return PARSE_ND;
 }
 
 static __always_inline int parse_packet(struct __sk_buff *skb,
@@ -315,8 +411,11 @@ static __always_inline int parse_packet(struct __sk_buff *skb,
 	case ETH_P_IPV6:
 		rc = parse_ipv6(skb, ETH_HLEN, p);
 		if (rc == PARSE_IP && is_neighbour_discovery(skb, p))
-			return PARSE_PASS;
+			return PARSE_ND;
 		return rc;
+	case CORDON_ETH_P_EAPOL:
+	case CORDON_ETH_P_LLDP:
+		return PARSE_LINK_LOCAL;
 	case ETH_P_ARP: {
 		struct arp_ipv4 arp;
 

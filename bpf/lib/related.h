@@ -4,7 +4,12 @@
  * time exceeded, parameter problem) pass with that connection's verdict:
  * without them path MTU discovery, over IPv6 above all, breaks under default
  * deny. The quoted packet must have been sent by the error's destination,
- * so an error cannot be aimed at a host on behalf of someone else's flow.
+ * so an error cannot be aimed at a host on behalf of someone else's flow;
+ * and the error must come from the quoted packet's own destination (the
+ * flow's peer), from the gateway itself (host identity: it routes between
+ * the segments), or, for a peer in the world, from the world (the routers
+ * on that path; a device could as well forge the peer's own address). Any
+ * other sender is judged by the policy like any packet.
  */
 #ifndef CORDON_LIB_RELATED_H
 #define CORDON_LIB_RELATED_H
@@ -76,19 +81,23 @@ static __always_inline int quoted_flow_key(struct __sk_buff *skb,
 	return -1;
 }
 
-/* The tracked, unexpired connection an ICMP error is about, if any. */
+/* The tracked, unexpired connection an ICMP error is about, if its sender may speak for it. */
 static __always_inline struct cordon_flow_value *
-related_flow(struct __sk_buff *skb, const struct cordon_pkt *p, __u64 now)
+related_flow(struct __sk_buff *skb, const struct cordon_pkt *p, __u32 sender_id,
+	     __u64 now)
 {
 	struct cordon_flow_key k, r;
 	struct cordon_flow_value *f;
+	__u32 peer_id;
 
 	if (quoted_flow_key(skb, p, &k) < 0)
 		return NULL;
 	if (!addr_eq(k.saddr, p->daddr))	/* not about a packet this host sent */
 		return NULL;
 	f = bpf_map_lookup_elem(&cordon_flows, &k);	/* the quoted packet went forward */
-	if (!f) {
+	if (f) {
+		peer_id = f->dst_identity;
+	} else {
 		addr_copy(r.saddr, k.daddr);		/* or it was a reply */
 		addr_copy(r.daddr, k.saddr);
 		r.sport = k.dport;
@@ -98,8 +107,14 @@ related_flow(struct __sk_buff *skb, const struct cordon_pkt *p, __u64 now)
 		r.kind = k.kind;
 		r.pad = 0;
 		f = bpf_map_lookup_elem(&cordon_flows, &r);
+		if (!f)
+			return NULL;
+		peer_id = f->src_identity;
 	}
-	if (!f || flow_expired(f, k.protocol, now) || f->verdict == CORDON_VERDICT_DENY)
+	if (flow_expired(f, k.protocol, now) || f->verdict == CORDON_VERDICT_DENY)
+		return NULL;
+	if (!addr_eq(p->saddr, k.daddr) && sender_id != CORDON_ID_HOST &&
+	    !(sender_id == CORDON_ID_WORLD && peer_id == CORDON_ID_WORLD))
 		return NULL;
 	return f;
 }

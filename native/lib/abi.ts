@@ -32,6 +32,7 @@ export const REASON = {
   FRAGMENT: 4,
   NO_CONNECTION: 5,
   PLAINTEXT: 6,
+  FLOW_BUDGET: 7,
 } as const;
 export const REASON_NAME: Record<number, string> = {
   0: 'none',
@@ -41,6 +42,7 @@ export const REASON_NAME: Record<number, string> = {
   4: 'fragment',
   5: 'no_connection',
   6: 'plaintext',
+  7: 'flow_budget',
 };
 
 /** Classes of a flow's first payload (cordon_flow_value.encryption). */
@@ -56,11 +58,12 @@ export const LIMITS = {
   FLOWS: 262144,
   FRAGS: 16384,
   PAIRS: 65536,
+  BUDGETS: 65536,
 } as const;
 
-export const IPC_FLAG = { AUDIT: 0x1, MAC: 0x2 } as const;
+export const IPC_FLAG = { AUDIT: 0x1, MAC: 0x2, ROUTER: 0x4 } as const;
 export const POLICY_FLAG = { ENCRYPT_REQUIRED: 0x1 } as const;
-export const STATE_FLAG = { AUDIT_ALL: 0x1 } as const;
+export const STATE_FLAG = { AUDIT_ALL: 0x1, LINK_LOCAL_DROP: 0x2 } as const;
 /** port_plen of an entry for every protocol. */
 export const PORT_PLEN_ANY_PROTO = 0xff;
 
@@ -78,6 +81,8 @@ export const SIZE = {
   COUNTER: 16,
   EVENT: 72,
   STATE: 24,
+  BUDGET_KEY: 16,
+  BUDGET_VALUE: 16,
 } as const;
 
 /** An address -> identity entry of a generation (a segment CIDR or a device address). */
@@ -89,6 +94,8 @@ export interface IpcacheEntry {
   audit?: boolean;
   /** Bound MAC (`02:00:00:00:00:07`): packets from this address with another MAC are spoofed. */
   mac?: string;
+  /** A declared router: may send IPv6 router advertisements and redirects onto its segment. */
+  router?: boolean;
 }
 
 /** A policy entry: identity pair, protocol and a port prefix, and what it decides. */
@@ -192,7 +199,7 @@ export function encodeIpcache(entries: readonly IpcacheEntry[]): { hosts: Packed
   const prefixes = pack(prefixList.length, SIZE.IPCACHE_KEY, SIZE.IPCACHE_VALUE);
   const value = (out: Buffer, o: number, e: IpcacheEntry) => {
     out.writeUInt32LE(e.identity, o);
-    out.writeUInt32LE((e.audit ? IPC_FLAG.AUDIT : 0) | (e.mac ? IPC_FLAG.MAC : 0), o + 4);
+    out.writeUInt32LE((e.audit ? IPC_FLAG.AUDIT : 0) | (e.mac ? IPC_FLAG.MAC : 0) | (e.router ? IPC_FLAG.ROUTER : 0), o + 4);
     if (e.mac) macBytes(e.mac).copy(out, o + 8);
   };
   hostList.forEach((p, i) => {

@@ -26,6 +26,7 @@ export interface RawHandle {
   readRuleStats(ids: Uint32Array): Buffer;
   countEntries(map: string): number;
   suppressedEvents(): number;
+  linkLocalFrames(): { packets: number; bytes: number };
   testRun(packet: Buffer, repeat: number, ingress: boolean): Promise<{ retval: number; durationNs: number }>;
   pollEvents(timeoutMs: number): Promise<Buffer>;
   unpin(): void;
@@ -38,6 +39,8 @@ export type RawOpenOptions = DatapathOptions;
 export interface Binding {
   open(opts: RawOpenOptions): Promise<RawHandle>;
   abiSizes: Record<string, number>;
+  /** Codes and flags of bpf/cordon.h, as compiled into the addon. */
+  abiConstants: Record<string, number>;
 }
 
 let cached: Binding | undefined;

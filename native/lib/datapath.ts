@@ -37,6 +37,14 @@ export interface DatapathOptions {
   eventBurst?: number;
   /** Classify each flow's first payload (encrypted or plaintext); default on. */
   classifyPayload?: boolean;
+  /**
+   * Budget of new tracked flows (and remembered fragments) per source address:
+   * a token bucket of this rate per second (default 1000; 0 = no budget) and
+   * burst (default 8192). A flow over it is dropped, reason `flow_budget`.
+   * The host's own flows are not budgeted.
+   */
+  newFlowsPerSecond?: number;
+  newFlowBurst?: number;
 }
 
 export interface Generation {
@@ -45,6 +53,8 @@ export interface Generation {
   policy: readonly PolicyEntry[];
   /** Global audit mode: count and report, drop nothing. */
   auditAll?: boolean;
+  /** Drop link-local control frames that are not IP (EAPOL, LLDP); by default they pass and are counted. */
+  linkLocalDrop?: boolean;
 }
 
 export interface FlowRecord {
@@ -274,7 +284,7 @@ export class Datapath {
         policy: pol.policy,
         policyMasks: pol.masks,
         generation: g.generation,
-        flags: g.auditAll ? STATE_FLAG.AUDIT_ALL : 0,
+        flags: (g.auditAll ? STATE_FLAG.AUDIT_ALL : 0) | (g.linkLocalDrop ? STATE_FLAG.LINK_LOCAL_DROP : 0),
       });
       return { epoch: r.epoch, durationMs: r.durationNs / 1e6 };
     };
@@ -283,13 +293,25 @@ export class Datapath {
     return next;
   }
 
-  state(): { epoch: number; generation: number; auditAll: boolean } {
+  state(): { epoch: number; generation: number; auditAll: boolean; linkLocalDrop: boolean } {
     const s = this.raw.readState();
-    return { epoch: s.epoch, generation: s.generation, auditAll: (s.flags & STATE_FLAG.AUDIT_ALL) !== 0 };
+    return {
+      epoch: s.epoch,
+      generation: s.generation,
+      auditAll: (s.flags & STATE_FLAG.AUDIT_ALL) !== 0,
+      linkLocalDrop: (s.flags & STATE_FLAG.LINK_LOCAL_DROP) !== 0,
+    };
   }
 
+  /** Global audit mode on or off; the other state flags are kept. */
   setAuditAll(on: boolean): void {
-    this.raw.setFlags(on ? STATE_FLAG.AUDIT_ALL : 0);
+    const flags = this.raw.readState().flags & ~STATE_FLAG.AUDIT_ALL;
+    this.raw.setFlags(flags | (on ? STATE_FLAG.AUDIT_ALL : 0));
+  }
+
+  /** Link-local control frames (EAPOL, LLDP) that passed since the datapath was loaded. */
+  linkLocalFrames(): number {
+    return this.raw.linkLocalFrames().packets;
   }
 
   /** Tracked connections (allowed or audited) and denied flows, with their counters. */

@@ -101,6 +101,7 @@ class Handle : public Napi::ObjectWrap<Handle> {
                         InstanceMethod("readRuleStats", &Handle::ReadRuleStats),
                         InstanceMethod("countEntries", &Handle::CountEntries),
                         InstanceMethod("suppressedEvents", &Handle::SuppressedEvents),
+                        InstanceMethod("linkLocalFrames", &Handle::LinkLocalFrames),
                         InstanceMethod("testRun", &Handle::TestRun), InstanceMethod("pollEvents", &Handle::PollEvents),
                         InstanceMethod("unpin", &Handle::Unpin), InstanceMethod("close", &Handle::Close),
                         InstanceAccessor("adopted", &Handle::Adopted, nullptr),
@@ -223,6 +224,15 @@ class Handle : public Napi::ObjectWrap<Handle> {
     return Napi::Number::New(env, static_cast<double>(Wrap(env, [&] { return Dp(env)->SuppressedEvents(); })));
   }
 
+  Napi::Value LinkLocalFrames(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    cordon_counter c = Wrap(env, [&] { return Dp(env)->LinkLocalFrames(); });
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("packets", Napi::Number::New(env, static_cast<double>(c.packets)));
+    r.Set("bytes", Napi::Number::New(env, static_cast<double>(c.bytes)));
+    return r;
+  }
+
   Napi::Value TestRun(const Napi::CallbackInfo& info) {
     auto dp = Dp(info.Env());
     auto packet = std::make_shared<std::vector<uint8_t>>(BytesOf(info[0], "packet"));
@@ -290,6 +300,8 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   opts.event_rate = NumberOf(o, "eventRate", opts.event_rate);
   opts.event_burst = NumberOf(o, "eventBurst", opts.event_burst);
   if (!o.Get("classifyPayload").IsUndefined()) opts.classify_payload = o.Get("classifyPayload").ToBoolean();
+  opts.flow_budget_rate = NumberOf(o, "newFlowsPerSecond", opts.flow_budget_rate);
+  opts.flow_budget_burst = NumberOf(o, "newFlowBurst", opts.flow_budget_burst);
   auto made = std::make_shared<DatapathPtr>();
   return Queue(
       env, "CordonOpen", [=] { *made = std::make_shared<Datapath>(opts); },
@@ -321,7 +333,20 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sizes.Set("counter", sizeof(cordon_counter));
   sizes.Set("event", sizeof(cordon_event));
   sizes.Set("state", sizeof(cordon_state));
+  sizes.Set("budgetKey", sizeof(cordon_budget_key));
+  sizes.Set("budgetValue", sizeof(cordon_budget_value));
   exports.Set("abiSizes", sizes);
+  // Codes and flags of cordon.h that abi.ts mirrors (test/datapath/abi.test.ts).
+  Napi::Object consts = Napi::Object::New(env);
+  consts.Set("reasonFlowBudget", CORDON_REASON_FLOW_BUDGET);
+  consts.Set("reasonPlaintext", CORDON_REASON_PLAINTEXT);
+  consts.Set("stateFlagAuditAll", CORDON_STATE_F_AUDIT_ALL);
+  consts.Set("stateFlagLinkLocalDrop", CORDON_STATE_F_LINK_LOCAL_DROP);
+  consts.Set("ipcFlagAudit", CORDON_IPC_F_AUDIT);
+  consts.Set("ipcFlagMac", CORDON_IPC_F_MAC);
+  consts.Set("ipcFlagRouter", CORDON_IPC_F_ROUTER);
+  consts.Set("maxBudgets", CORDON_MAX_BUDGETS);
+  exports.Set("abiConstants", consts);
   return exports;
 }
 

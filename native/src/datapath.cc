@@ -104,6 +104,8 @@ Datapath::Datapath(const LoadOptions& opts) {
   ro->event_rate_per_sec = opts.event_rate;
   ro->event_burst = opts.event_burst;
   ro->classify_payload = opts.classify_payload ? 1 : 0;
+  ro->flow_budget_rate = opts.flow_budget_rate;
+  ro->flow_budget_burst = opts.flow_budget_burst;
 
   int err = cordon_bpf__load(skel_);
   if (err) {

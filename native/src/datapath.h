@@ -34,6 +34,8 @@ struct LoadOptions {
   uint64_t event_rate = 1000;
   uint64_t event_burst = 1000;
   bool classify_payload = true;
+  uint64_t flow_budget_rate = 1000;   // new flows per second per source; 0 = no budget
+  uint64_t flow_budget_burst = 8192;
 };
 
 // Keys and values packed back to back, as native/lib/abi.ts encodes them.
@@ -85,6 +87,8 @@ class Datapath {
   std::vector<uint8_t> ReadRuleStats(const std::vector<uint32_t>& ids) const;
   uint32_t CountEntries(const std::string& map) const;
   uint64_t SuppressedEvents() const;
+  // EAPOL and LLDP frames passed (packets, bytes), summed over CPUs.
+  cordon_counter LinkLocalFrames() const;
 
   TestRunResult TestRun(const std::vector<uint8_t>& packet, uint32_t repeat, bool ingress) const;
 

@@ -114,6 +114,14 @@ uint32_t Datapath::CountEntries(const std::string& map) const {
   return n;
 }
 
+cordon_counter Datapath::LinkLocalFrames() const {
+  int fd = bpf_map__fd(skel_->maps.cordon_link_local), ncpu = NumCpus();
+  uint32_t zero = 0;
+  cordon_counter c{};
+  SumPerCpu(fd, &zero, &c, ncpu);
+  return c;
+}
+
 uint64_t Datapath::SuppressedEvents() const {
   int fd = bpf_map__fd(skel_->maps.cordon_event_budget), ncpu = NumCpus();
   std::vector<cordon_event_budget> vals(ncpu);

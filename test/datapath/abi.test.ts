@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /** The TypeScript mirror of bpf/cordon.h agrees with the compiled header's sizes. */
-import { SIZE } from '../../native/lib/abi';
+import { IPC_FLAG, LIMITS, REASON, SIZE, STATE_FLAG } from '../../native/lib/abi';
 import { binding } from '../../native/lib/binding';
 
 test('abi_1_struct_sizes_match_the_c_header', () => {
@@ -19,5 +19,20 @@ test('abi_1_struct_sizes_match_the_c_header', () => {
     counter: SIZE.COUNTER,
     event: SIZE.EVENT,
     state: SIZE.STATE,
+    budgetKey: SIZE.BUDGET_KEY,
+    budgetValue: SIZE.BUDGET_VALUE,
   }).toEqual(c);
+});
+
+test('abi_2_codes_and_flags_match_the_c_header', () => {
+  expect({
+    reasonFlowBudget: REASON.FLOW_BUDGET,
+    reasonPlaintext: REASON.PLAINTEXT,
+    stateFlagAuditAll: STATE_FLAG.AUDIT_ALL,
+    stateFlagLinkLocalDrop: STATE_FLAG.LINK_LOCAL_DROP,
+    ipcFlagAudit: IPC_FLAG.AUDIT,
+    ipcFlagMac: IPC_FLAG.MAC,
+    ipcFlagRouter: IPC_FLAG.ROUTER,
+    maxBudgets: LIMITS.BUDGETS,
+  }).toEqual(binding().abiConstants);
 });

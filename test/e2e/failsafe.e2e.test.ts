@@ -177,7 +177,7 @@ const root = process.getuid?.() === 0;
       expect(tok.code).toBe(0);
       const enforcerEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('CORDON_') || k === 'CORDON_E2E_CLI'));
       const enf = spawn('nsenter', [
-        `--net=/run/netns/${GW}`, process.execPath, ...cliCommand(), 'enforcer', '--controller', `${ctl.v4}:7471`, '--token', JSON.parse(tok.stdout).token,
+        `--net=/run/netns/${GW}`, process.execPath, ...cliCommand(), 'enforcer', '--controller', `${ctl.v4}:7471`, '--token', JSON.parse(tok.stdout).join, // token and CA pin
         ...gatewayInterfaces(topology).flatMap((i) => ['--interface', i]), '--state-dir', path.join(dir, 'enf'), '--metrics', '127.0.0.1:0',
         '--name', 'cfs-c', '--flow-interval', '300ms', '--datapath-name', pinName,
       ], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'], env: enforcerEnv });

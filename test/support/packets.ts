@@ -19,6 +19,8 @@ export interface PacketSpec {
   sport?: number;
   dport?: number;
   tcpFlags?: number;
+  /** TCP sequence number (default 1). */
+  seq?: number;
   icmpType?: number;
   icmpCode?: number;
   icmpId?: number;
@@ -43,7 +45,7 @@ function l4Header(spec: PacketSpec, proto: number, v4: boolean): Buffer {
     const h = Buffer.alloc(20);
     h.writeUInt16BE(spec.sport ?? 40000, 0);
     h.writeUInt16BE(spec.dport ?? 80, 2);
-    h.writeUInt32BE(1, 4);
+    h.writeUInt32BE((spec.seq ?? 1) >>> 0, 4);
     h[12] = 5 << 4;
     h[13] = spec.tcpFlags ?? TCP_FLAGS.SYN;
     h.writeUInt16BE(65535, 14);
@@ -67,7 +69,7 @@ function l4Header(spec: PacketSpec, proto: number, v4: boolean): Buffer {
   return payload;
 }
 
-function ethernet(spec: PacketSpec, ethertype: number): Buffer {
+export function ethernet(spec: Pick<PacketSpec, 'srcMac' | 'dstMac'>, ethertype: number): Buffer {
   const e = Buffer.alloc(14);
   macBytes(spec.dstMac ?? '02:00:00:00:00:fe').copy(e, 0);
   macBytes(spec.srcMac ?? '02:00:00:00:00:01').copy(e, 6);
@@ -130,5 +132,42 @@ export function arp(senderIp: string, senderMac: string, targetIp: string, op: 1
   macBytes(senderMac).copy(a, 8);
   addressBytes(senderIp).copy(a, 14, 12, 16);
   addressBytes(targetIp).copy(a, 24, 12, 16);
-  return Buffer.concat([ethernet({ src: senderIp, dst: targetIp, srcMac: senderMac, dstMac: 'ff:ff:ff:ff:ff:ff', protocol: 0 }, 0x0806), a]);
+  return Buffer.concat([ethernet({ srcMac: senderMac, dstMac: 'ff:ff:ff:ff:ff:ff' }, 0x0806), a]);
+}
+
+/** ICMPv6 neighbour discovery types (RFC 4861). */
+export const ND = { ROUTER_SOLICIT: 133, ROUTER_ADVERT: 134, NEIGHBOUR_SOLICIT: 135, NEIGHBOUR_ADVERT: 136, REDIRECT: 137 } as const;
+
+export interface NdSpec {
+  type: (typeof ND)[keyof typeof ND];
+  src: string;
+  dst: string;
+  srcMac?: string;
+  /** NS, NA, redirect: the address solicited, advertised or redirected to. */
+  target?: string;
+  /** The link-layer address option (source for RS/RA/NS/redirect, target for NA). */
+  lladdr?: string;
+  /** Default 255, as RFC 4861 requires. */
+  hopLimit?: number;
+}
+
+/** A neighbour discovery message with its body: target (NS, NA, redirect: target then destination) and options. */
+export function nd(spec: NdSpec): Buffer {
+  // after the 8-byte ICMPv6 header: RA's reachable and retransmit timers, the target (and a redirect's destination)
+  const fixed = { 133: 0, 134: 8, 135: 16, 136: 16, 137: 32 }[spec.type];
+  const body = Buffer.alloc(fixed);
+  if (spec.type >= ND.NEIGHBOUR_SOLICIT) addressBytes(spec.target ?? '::').copy(body, 0);
+  const opts: Buffer[] = [];
+  if (spec.lladdr) {
+    const o = Buffer.alloc(8);
+    o[0] = spec.type === ND.NEIGHBOUR_ADVERT || spec.type === ND.REDIRECT ? 2 : 1;
+    o[1] = 1;
+    macBytes(spec.lladdr).copy(o, 2);
+    opts.push(o);
+  }
+  // type, code, checksum and the first 4 bytes come from packet()'s ICMP header; the rest is the payload
+  const full = packet({ src: spec.src, dst: spec.dst, srcMac: spec.srcMac, protocol: 'icmpv6', icmpType: spec.type, icmpCode: 0, icmpId: 0, ttl: spec.hopLimit ?? 255, payload: Buffer.concat([body, ...opts]) });
+  // packet() writes an id and a sequence number into bytes 4-7 of the ICMP header: ND has flags and reserved bytes there
+  full.fill(0, 14 + 40 + 4, 14 + 40 + 8);
+  return full;
 }

@@ -184,7 +184,7 @@ export class TestSite {
       await s.startController();
       const tok = await s.cli(['token', 'create', '--ttl', '10m', '--output', 'json']);
       if (tok.code !== 0) throw new Error(`cordon token create failed (${tok.code}): ${tok.stderr}`);
-      await s.startEnforcer(JSON.parse(tok.stdout).token);
+      await s.startEnforcer(JSON.parse(tok.stdout).join); // token and CA pin
       return s;
     } catch (err) {
       const logs = s.logs();

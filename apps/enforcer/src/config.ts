@@ -16,6 +16,8 @@ export interface EnforcerFlags {
   name?: string;
   detach?: boolean;
   caSha256?: string;
+  /** Enroll without a CA pin (trust the first controller that answers). */
+  insecureSkipCaCheck?: boolean;
   flowInterval?: string;
   netns?: string;
   datapathName?: string;
@@ -35,6 +37,8 @@ export interface EnforcerConfig {
   name: string;
   detach: boolean;
   caSha256?: string;
+  /** Enroll without a CA pin (the join string's or --ca-sha256): trust on first use. */
+  insecureSkipCaCheck: boolean;
   flowIntervalMs: number;
   statusIntervalMs: number;
   flowQueueBatches: number;
@@ -134,6 +138,7 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     name,
     detach: f.detach === true,
     caSha256: f.caSha256,
+    insecureSkipCaCheck: f.insecureSkipCaCheck === true,
     flowIntervalMs: flowIntervalMs!,
     statusIntervalMs: 15_000,
     flowQueueBatches: 120,

@@ -13,6 +13,7 @@ import { MemoryBundles, MemoryControlStore } from '../../controller/src/control/
 import type { Datapath } from '../../../native/lib/datapath';
 import type { DatapathPort } from './datapath.port';
 import { validateEnforcerConfig } from './config';
+import { caCertSha256, formatJoin } from '../../../proto/cordon/v1/join';
 import { Enforcer } from './enforcer';
 import { BoundedQueue } from './flow-collector';
 import { RecordingDatapath } from './testing/recording-datapath';
@@ -88,7 +89,7 @@ describe('enforcer daemon against the real control server (recording datapath)',
   it('enrolls, enforces default deny plus the failsafe before any bundle (attached at once), then follows deltas', async () => {
     store.addToken('tok');
     const dp = new RecordingDatapath();
-    const e = await start(dp, { token: 'tok' });
+    const e = await start(dp, { token: formatJoin('tok', caCertSha256(ca.certificatePem)) }); // the join string: token and CA pin
     expect(fs.statSync(path.join(dir, 'state', 'key.pem')).mode & 0o777).toBe(0o600);
     expect(await scrape(e)).toMatch(/^cordon_policy_generation 0$/m);
     // Generation 0 (failsafe only) applied, then attached, all before the controller said anything.

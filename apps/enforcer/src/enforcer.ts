@@ -312,7 +312,7 @@ export class Enforcer {
     const backoff = new Backoff(1000, 30_000);
     for (;;) {
       try {
-        const c = await enroll({ controller: this.cfg.controller, token: this.cfg.token, name: this.cfg.name, caSha256: this.cfg.caSha256, store: this.identity });
+        const c = await enroll({ controller: this.cfg.controller, token: this.cfg.token, name: this.cfg.name, caSha256: this.cfg.caSha256, insecureSkipCaCheck: this.cfg.insecureSkipCaCheck, store: this.identity });
         this.log.info({ name: c.name, serial: c.serial, expiresAt: c.notAfter }, 'enrolled');
         return c;
       } catch (err) {
