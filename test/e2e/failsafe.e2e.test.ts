@@ -83,6 +83,19 @@ async function resolveAtGateway(server = sensors.gw4): Promise<string[] | null> 
   return out.ok ? out.a : null;
 }
 
+/** Sends `count` 802.1X EAPOL-Start frames from the dev namespace's eth0 (a raw packet socket). */
+async function sendEapolStart(count: number): Promise<void> {
+  const script =
+    'import socket,sys\n' +
+    "s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW);s.bind(('eth0',0))\n" +
+    "mac=bytes.fromhex(open('/sys/class/net/eth0/address').read().strip().replace(':',''))\n" +
+    "f=bytes.fromhex('0180c2000003')+mac+bytes.fromhex('888e')+bytes.fromhex('01010000')+bytes(42)\n" +
+    'for _ in range(int(sys.argv[1])): s.send(f)\n';
+  const r = await runIn(dev.ns, ['python3', '-c', script, String(count)]);
+  if (r.code !== 0) throw new Error(`sending EAPOL frames failed: ${r.stderr}`);
+}
+const linkLocalPassed = async (s: TestSite) => Number(/^cordon_link_local_frames_total (\d+)$/m.exec(await s.scrapeEnforcer())?.[1] ?? -1);
+
 const root = process.getuid?.() === 0;
 (root ? describe : describe.skip)('hole 8: fail closed, with a way back in (root)', () => {
   let dir: string;
@@ -106,6 +119,10 @@ const root = process.getuid?.() === 0;
       // The failsafe keeps onboarding and name service working.
       expect(await lease()).toMatch(new RegExp(`^10\\.${topology.net}\\.3\\.`));
       expect(await resolveAtGateway()).toEqual([PROBE.address]);
+      // 802.1X onboarding frames pass (--link-local pass, the default) and are counted.
+      const before = await linkLocalPassed(s);
+      await sendEapolStart(3);
+      await until('3 EAPOL frames counted as passed', async () => (await linkLocalPassed(s)) >= before + 3, 10_000, 100);
       for (const x of servers) x.kill();
     } finally {
       stopDns();
@@ -217,14 +234,18 @@ const root = process.getuid?.() === 0;
     }
   }, 150_000);
 
-  test('hole_8d_failsafe_none_drops_dhcp_and_dns', async () => {
-    const s = await TestSite.start({ topology, enforcer: 'cfs-d', enforcerArgs: ['--failsafe', 'none'] });
+  test('hole_8d_failsafe_none_drops_dhcp_and_dns_and_link_local_drop_refuses_eapol', async () => {
+    const s = await TestSite.start({ topology, enforcer: 'cfs-d', enforcerArgs: ['--failsafe', 'none', '--link-local', 'drop'] });
     let stopDns = () => {};
     try {
       stopDns = await startDnsmasq(dir);
       expect(await s.enforcedGeneration()).toBe(0);
       expect(await lease()).toBeNull();
       expect(await resolveAtGateway()).toBeNull();
+      await sendEapolStart(3);
+      const drops = async () => Number(/^cordon_drops_total\{reason="policy"\} (\d+)$/m.exec(await s.scrapeEnforcer())?.[1] ?? 0);
+      await until('the EAPOL frames counted as drops', async () => (await drops()) > 0, 10_000, 200);
+      expect(await linkLocalPassed(s)).toBe(0);
     } finally {
       stopDns();
       await s.close();
