@@ -241,7 +241,7 @@ describe('enforcer flags that reach the datapath (recording datapath)', () => {
     store.addToken('tok');
     const dp = Object.assign(new RecordingDatapath(), { linkLocalFrames: () => 7 });
     const cfg = validateEnforcerConfig(
-      { controller, token: 'tok', interface: ['eth1'], stateDir: path.join(dir, 'state'), metrics: '127.0.0.1:0', name: 'gw-ll', flowInterval: '100ms', failsafe: ['none'], linkLocal: 'drop', readyFile: path.join(dir, 'ready') },
+      { controller, token: 'tok', insecureSkipCaCheck: true, interface: ['eth1'], stateDir: path.join(dir, 'state'), metrics: '127.0.0.1:0', name: 'gw-ll', flowInterval: '100ms', failsafe: ['none'], linkLocal: 'drop', readyFile: path.join(dir, 'ready') },
       { datapath: dp, log },
     );
     const e = await new Enforcer(cfg).start();
