@@ -18,6 +18,9 @@ PACKAGES=(
   postgresql rsyslog
   python3 softhsm2 opensc mosquitto mosquitto-clients openssl curl
   chromium prometheus
+  # The failsafe tests (test/e2e/failsafe.e2e.test.ts): a real DHCP client (busybox udhcpc) and a
+  # DHCP server and resolver on the gateway (dnsmasq-base: the binary only, no system service on port 53).
+  busybox dnsmasq-base
 )
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -54,7 +54,7 @@ const sitePolicy = (ports: string[]) => [
 /** dnsmasq on the gateway: DHCP for the dev segment, DNS on the sensors and dev interfaces. Stopped by the returned function. */
 async function startDnsmasq(dir: string): Promise<() => void> {
   const child = spawnIn(GW, [
-    'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--bind-interfaces', `--interface=${sensors.gwIf}`, `--interface=${dev.gwIf}`,
+    'dnsmasq', '--keep-in-foreground', '--conf-file=/dev/null', '--bind-dynamic', `--interface=${sensors.gwIf}`, `--interface=${dev.gwIf}`,
     '--except-interface=lo', `--dhcp-range=10.${topology.net}.3.50,10.${topology.net}.3.60,255.255.255.0,2m`, '--no-resolv', '--no-hosts',
     `--address=/${PROBE.name}/${PROBE.address}`, '--pid-file=', `--dhcp-leasefile=${path.join(dir, 'leases')}`, '--user=root', '--log-facility=-',
   ]);
@@ -73,15 +73,28 @@ async function lease(): Promise<string | null> {
   return /lease of (\S+) obtained/.exec(r.stdout + r.stderr)?.[1] ?? null;
 }
 
-/** Asks the gateway's resolver (its address on the sensors segment) from sensors; the answer, or null. */
-async function resolveAtGateway(): Promise<string[] | null> {
+/** Asks the gateway's resolver (by default at its address on the sensors segment) from sensors; the answer, or null. */
+async function resolveAtGateway(server = sensors.gw4): Promise<string[] | null> {
   const script =
     "const r=new (require('dns').promises.Resolver)({timeout:1000,tries:2});r.setServers([process.argv[1]]);" +
     'r.resolve4(process.argv[2]).then((a)=>console.log(JSON.stringify({ok:true,a})),(e)=>console.log(JSON.stringify({ok:false,e:e.code})))';
-  const r = await runIn(sensors.ns, ['node', '-e', script, sensors.gw4, PROBE.name], 15_000);
+  const r = await runIn(sensors.ns, ['node', '-e', script, server, PROBE.name], 15_000);
   const out = lastJson(r.stdout);
   return out.ok ? out.a : null;
 }
+
+/** Sends `count` 802.1X EAPOL-Start frames from the dev namespace's eth0 (a raw packet socket). */
+async function sendEapolStart(count: number): Promise<void> {
+  const script =
+    'import socket,sys\n' +
+    "s=socket.socket(socket.AF_PACKET,socket.SOCK_RAW);s.bind(('eth0',0))\n" +
+    "mac=bytes.fromhex(open('/sys/class/net/eth0/address').read().strip().replace(':',''))\n" +
+    "f=bytes.fromhex('0180c2000003')+mac+bytes.fromhex('888e')+bytes.fromhex('01010000')+bytes(42)\n" +
+    'for _ in range(int(sys.argv[1])): s.send(f)\n';
+  const r = await runIn(dev.ns, ['python3', '-c', script, String(count)]);
+  if (r.code !== 0) throw new Error(`sending EAPOL frames failed: ${r.stderr}`);
+}
+const linkLocalPassed = async (s: TestSite) => Number(/^cordon_link_local_frames_total (\d+)$/m.exec(await s.scrapeEnforcer())?.[1] ?? -1);
 
 const root = process.getuid?.() === 0;
 (root ? describe : describe.skip)('hole 8: fail closed, with a way back in (root)', () => {
@@ -106,6 +119,10 @@ const root = process.getuid?.() === 0;
       // The failsafe keeps onboarding and name service working.
       expect(await lease()).toMatch(new RegExp(`^10\\.${topology.net}\\.3\\.`));
       expect(await resolveAtGateway()).toEqual([PROBE.address]);
+      // 802.1X onboarding frames pass (--link-local pass, the default) and are counted.
+      const before = await linkLocalPassed(s);
+      await sendEapolStart(3);
+      await until('3 EAPOL frames counted as passed', async () => (await linkLocalPassed(s)) >= before + 3, 10_000, 100);
       for (const x of servers) x.kill();
     } finally {
       stopDns();
@@ -126,6 +143,10 @@ const root = process.getuid?.() === 0;
       // Before: the discover (world -> world udp 67) and the query (sensors -> host udp 53) were dropped.
       expect(await lease()).toMatch(new RegExp(`^10\\.${topology.net}\\.3\\.`));
       expect(await resolveAtGateway()).toEqual([PROBE.address]);
+      // An address the gateway gains later (inside the sensors segment's CIDR) becomes `host` within a few seconds.
+      const added = `10.${topology.net}.1.254`;
+      await runIn(GW, ['ip', 'addr', 'add', `${added}/24`, 'dev', sensors.gwIf]);
+      await until(`DNS at the gateway's new address ${added}`, async () => (await resolveAtGateway(added))?.[0] === PROBE.address, 15_000, 250);
       for (const x of servers) x.kill();
     } finally {
       stopDns();
@@ -213,14 +234,18 @@ const root = process.getuid?.() === 0;
     }
   }, 150_000);
 
-  test('hole_8d_failsafe_none_drops_dhcp_and_dns', async () => {
-    const s = await TestSite.start({ topology, enforcer: 'cfs-d', enforcerArgs: ['--failsafe', 'none'] });
+  test('hole_8d_failsafe_none_drops_dhcp_and_dns_and_link_local_drop_refuses_eapol', async () => {
+    const s = await TestSite.start({ topology, enforcer: 'cfs-d', enforcerArgs: ['--failsafe', 'none', '--link-local', 'drop'] });
     let stopDns = () => {};
     try {
       stopDns = await startDnsmasq(dir);
       expect(await s.enforcedGeneration()).toBe(0);
       expect(await lease()).toBeNull();
       expect(await resolveAtGateway()).toBeNull();
+      await sendEapolStart(3);
+      const drops = async () => Number(/^cordon_drops_total\{reason="policy"\} (\d+)$/m.exec(await s.scrapeEnforcer())?.[1] ?? 0);
+      await until('the EAPOL frames counted as drops', async () => (await drops()) > 0, 10_000, 200);
+      expect(await linkLocalPassed(s)).toBe(0);
     } finally {
       stopDns();
       await s.close();

@@ -230,6 +230,39 @@ describe('enforcer daemon against the real control server (recording datapath)',
   });
 });
 
+describe('enforcer flags that reach the datapath (recording datapath)', () => {
+  it('--link-local drop reaches every generation, --failsafe none leaves only the bundle, and the link-local count is a metric', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-enf-ll-'));
+    const ca = await CertificateAuthority.open(path.join(dir, 'ctl'));
+    const store = new MemoryControlStore();
+    const bundles = new MemoryBundles();
+    const server: ControlServer = new ControlServer({ ca, store, bundles, log, flows: new FlowAggregator(new Registry(), (id): string => server.segmentOf(id)), feeds: new ControlFeeds() });
+    const controller = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
+    store.addToken('tok');
+    const dp = Object.assign(new RecordingDatapath(), { linkLocalFrames: () => 7 });
+    const cfg = validateEnforcerConfig(
+      { controller, token: 'tok', insecureSkipCaCheck: true, interface: ['eth1'], stateDir: path.join(dir, 'state'), metrics: '127.0.0.1:0', name: 'gw-ll', flowInterval: '100ms', failsafe: ['none'], linkLocal: 'drop', readyFile: path.join(dir, 'ready') },
+      { datapath: dp, log },
+    );
+    const e = await new Enforcer(cfg).start();
+    try {
+      expect(fs.readFileSync(path.join(dir, 'ready'), 'utf8')).toBe('0\n');
+      expect(dp.calls[0]).toMatchObject({ op: 'apply', generation: 0, policy: [], linkLocalDrop: true });
+      bundles.publish(bundle(1));
+      await until('generation 1', () => dp.applied().includes(1));
+      const last = dp.calls.filter((c) => c.op === 'apply').at(-1) as { policy: unknown[]; linkLocalDrop: boolean };
+      expect(last.linkLocalDrop).toBe(true);
+      expect(last.policy).toEqual(bundle(1).policy);
+      const text = await fetch(`http://127.0.0.1:${e.metricsPort}/metrics`).then((r) => r.text());
+      expect(text).toMatch(/^cordon_link_local_frames_total 7$/m);
+    } finally {
+      await e.stop();
+      await server.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('enforcer pieces', () => {
   it('bounded queue takes in order', () => {
     const q = new BoundedQueue<number>(10);
