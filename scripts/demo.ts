@@ -98,10 +98,10 @@ async function main() {
   say(cli(['apply', '-f', path.join(ROOT, 'examples', 'site.yaml')], env).trimEnd());
 
   say(`4. an enforcer on the gateway's interfaces (${gatewayInterfaces(topo).join(', ')})`);
-  const enroll = JSON.parse(cli(['token', 'create', '--output', 'json'], env)) as { token: string };
+  const enroll = JSON.parse(cli(['token', 'create', '--name', 'demo-gateway', '--output', 'json'], env)) as { join: string };
   const ifArgs = gatewayInterfaces(topo).flatMap((i) => ['--interface', i]);
   daemon('enforcer', [
-    'enforcer', '--controller', GRPC, '--token', enroll.token, '--name', 'demo-gateway', '--datapath-name', 'demo-gateway',
+    'enforcer', '--controller', GRPC, '--token', enroll.join, '--name', 'demo-gateway', '--datapath-name', 'demo-gateway',
     '--netns', `/run/netns/${gatewayNs(topo)}`, ...ifArgs,
     '--state-dir', path.join(DIR, 'enforcer'), '--metrics', METRICS, '--flow-interval', '1s',
   ]);

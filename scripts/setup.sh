@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs everything Cordon needs on a fresh Debian machine and builds it:
 # Debian packages (clang, libbpf, bpftool, cmake, iproute2, PostgreSQL for the
-# tests, the benchmark's peers), npm packages, the eBPF object, the native
-# addon and the TypeScript. Safe to run again: it installs only what is missing.
+# tests, the benchmark's peers, Chromium for the console's browser tests,
+# promtool for the alerting rules), npm packages, the eBPF object, the native
+# addon, the TypeScript and the console bundle. Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +17,7 @@ PACKAGES=(
   iproute2 iputils-ping ethtool iperf3 iptables nftables
   postgresql rsyslog
   python3 softhsm2 opensc mosquitto mosquitto-clients openssl curl
+  chromium prometheus
 )
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -29,6 +31,10 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 # The Debian postgresql package starts a cluster; the tests start their own.
 if systemctl is-active --quiet postgresql 2>/dev/null; then systemctl stop postgresql || true; fi
+# The prometheus package is here for promtool; its server and exporter are not wanted.
+for s in prometheus prometheus-node-exporter; do
+  if systemctl is-active --quiet "$s" 2>/dev/null; then systemctl stop "$s" || true; fi
+done
 
 # bpffs: pins live there and outlive the daemon.
 if ! mount | grep -q ' /sys/fs/bpf type bpf'; then
@@ -40,8 +46,9 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error
 fi
 
-echo "setup: building the eBPF object, the native addon and the TypeScript"
+echo "setup: building the eBPF object, the native addon, the TypeScript and the console"
 npm run --silent build:bpf
 npx cmake-js compile -d native --log-level error >/dev/null
 npm run --silent build:ts
+npm run --silent build:console
 echo "setup: done"

@@ -83,10 +83,11 @@ export async function startController(extra: string[] = []): Promise<Controller>
   };
 }
 
+/** The join string (token and CA pin), what an enforcer's --token takes; the controller takes it for Enroll too. */
 export async function enrollmentToken(ctl: Controller): Promise<string> {
-  const r = await ctl.api<{ token: string }>('POST', '/v1/tokens', { kind: 'enrollment', ttl: '1h' });
+  const r = await ctl.api<{ join: string }>('POST', '/v1/tokens', { kind: 'enrollment', ttl: '1h' });
   if (r.status >= 300) throw new Error(`token create: ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body.token;
+  return r.body.join;
 }
 
 /** Two segments and a policy whose allowed port is `port`: each new port is a new generation. */

@@ -57,10 +57,11 @@ describe('cordon CLI', () => {
 
   it('creates tokens, verifies and exports the audit log', async () => {
     const e = JSON.parse((await cli('token', 'create', '--output', 'json')).stdout);
-    expect(Object.keys(e).sort()).toEqual(['expiresAt', 'token']);
+    expect(Object.keys(e).sort()).toEqual(['caCertHash', 'expiresAt', 'join', 'token']);
+    expect(e.join).toBe(`${e.token}.${e.caCertHash.replace('sha256:', '')}`);
     const v = await cli('token', 'create', '--role', 'viewer', '--output', 'json');
     const viewer = JSON.parse(v.stdout);
-    expect(viewer.expiresAt).toBeNull();
+    expect(Date.parse(viewer.expiresAt) - Date.now()).toBeGreaterThan(89 * 86400_000); // API tokens expire: 90d by default
     const denied = await runCli(['apply', '-f', path.join(t.dataDir, 'site.yaml')], { env: { ...env, CORDON_TOKEN: viewer.token } });
     expect(denied.code).toBe(1);
     expect(denied.stderr).toMatch(/Forbidden/);

@@ -82,7 +82,7 @@ describe.each<Driver>(['pglite', 'postgres'])('controller REST on %s', (driver) 
     const r = await t.call('POST', '/v1/apply', '{"documents": [', {});
     expect(r.status).toBe(400);
     expect(r.type).toMatch(/problem\+json/);
-    const big = await t.call('POST', '/v1/apply', { documents: [], pad: 'x'.repeat(2 * 1024 * 1024) });
+    const big = await t.call('POST', '/v1/apply', { documents: [], pad: 'x'.repeat(65 * 1024 * 1024) }); // over the default --max-body of 64 MiB
     expect(big.status).toBe(413);
   });
 
@@ -143,7 +143,7 @@ describe.each<Driver>(['pglite', 'postgres'])('controller REST on %s', (driver) 
     expect((await t.call('GET', '/v1/segments', undefined, { token: null })).status).toBe(401);
     expect((await t.call('GET', '/v1/segments', undefined, { token: 'cdn_nope' })).status).toBe(401);
     const viewer = (await t.call('POST', '/v1/tokens', { role: 'viewer' })).body;
-    expect(viewer).toMatchObject({ token: expect.stringMatching(/^cdn_/), expiresAt: null });
+    expect(viewer).toMatchObject({ token: expect.stringMatching(/^cdn_/), expiresAt: expect.any(String) });
     const operator = (await t.call('POST', '/v1/tokens', { role: 'operator', ttl: '1h' })).body;
     expect(Date.parse(operator.expiresAt)).toBeGreaterThan(Date.now());
     expect((await t.call('GET', '/v1/segments', undefined, { token: viewer.token })).status).toBe(200);

@@ -1,6 +1,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import type { ControllerOptions } from '../../apps/controller/src/config';
 import { startController, type RunningController } from '../../apps/controller/src/main';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 
@@ -18,7 +19,7 @@ export interface TestController {
   close(): Promise<void>;
 }
 
-export async function startTestController(driver: Driver, shared?: { pg: TestPostgres; databaseUrl: string }): Promise<TestController> {
+export async function startTestController(driver: Driver, shared?: { pg: TestPostgres; databaseUrl: string }, options: ControllerOptions = {}): Promise<TestController> {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-api-'));
   let pg = shared?.pg;
   let ownPg = false;
@@ -33,7 +34,7 @@ export async function startTestController(driver: Driver, shared?: { pg: TestPos
   process.stderr.write = (() => true) as typeof process.stderr.write;
   let ctl: RunningController;
   try {
-    ctl = await startController({ http: '127.0.0.1:0', grpc: '127.0.0.1:0', dataDir, databaseUrl, logLevel: 'error' });
+    ctl = await startController({ http: '127.0.0.1:0', grpc: '127.0.0.1:0', dataDir, databaseUrl, logLevel: 'error', ...options });
   } finally {
     process.stderr.write = stderr;
   }

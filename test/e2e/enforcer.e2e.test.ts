@@ -105,7 +105,7 @@ const root = process.getuid?.() === 0;
   test('e2e_1_enrolls_enforces_the_bundle_and_follows_a_policy_change', async () => {
     expect((await api('POST', '/v1/apply', { documents: docs(['7000']), dryRun: false })).status).toBeLessThan(300);
     const tok = await api('POST', '/v1/tokens', { kind: 'enrollment', ttl: '10m' });
-    const e = await startEnforcer(tok.body.token);
+    const e = await startEnforcer(tok.body.join); // token and CA pin
     await until('generation', async () => /^cordon_policy_generation [1-9]/m.test(await scrape(e)));
     expect(await connect(7000)).toBe(true);
     expect(await connect(7001)).toBe(false);

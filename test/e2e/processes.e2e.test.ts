@@ -190,7 +190,7 @@ const root = process.getuid?.() === 0;
   test('proc_a_allowed_passes_and_denied_is_dropped_within_a_bound_of_apply_and_the_generation_shows', async () => {
     const tok = await cli(['token', 'create', '--ttl', '10m', '--server', url, '--token', admin, '--output', 'json']);
     expect(tok.code).toBe(0);
-    await startEnforcer(JSON.parse(tok.stdout).token);
+    await startEnforcer(JSON.parse(tok.stdout).join); // token and CA pin
     expect(await enforcedGeneration()).toBe(0); // exposed from the start, before any bundle
 
     const { generation, at } = await apply(policy());

@@ -5,6 +5,8 @@
 //   probe HOST PORT EVERY_MS COUNT TIMEOUT_MS   sequential TCP round trips, one JSON line each: {"t":start ms,"ok":bool}
 //   scan HOST FROM_PORT TO_PORT TIMEOUT_MS      one TCP attempt per port, 16 at a time: {"attempted","ok"}
 //   burst HOST PORT COUNT TIMEOUT_MS            COUNT TCP attempts to one port (each a new source port), 16 at a time: {"attempted","ok"}
+//   sweep PREFIX FROM TO PORT EVERY_MS TIMEOUT_MS  one TCP attempt to PREFIX.FROM .. PREFIX.TO, one every EVERY_MS: {"attempted","ok"}
+//   send HOST PORT BYTES TIMEOUT_MS             one connection sending BYTES (at most 64 MiB), waiting for the echo: {"sent","echoed"}
 // PROBE_FROM=ADDRESS binds every attempt to that source address.
 'use strict';
 const net = require('node:net');
@@ -60,8 +62,44 @@ async function pool(jobs, width) {
     const ok = await pool(Array.from({ length: count }, () => () => attempt(host, port, timeout)), 16);
     out({ attempted: count, ok });
     process.exit(0);
+  } else if (mode === 'sweep') {
+    const [prefix, from, to, port, every, timeout] = [args[0], ...args.slice(1).map(Number)];
+    let ok = 0;
+    let attempted = 0;
+    for (let h = from; h <= to && attempted < 256; h++, attempted++) {
+      const t = Date.now();
+      attempt(`${prefix}.${h}`, port, timeout).then((x) => { if (x) ok++; });
+      const wait = t + every - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    await new Promise((r) => setTimeout(r, timeout));
+    out({ attempted, ok });
+    process.exit(0);
+  } else if (mode === 'send') {
+    const [host, port, bytes, timeout] = [args[0], Number(args[1]), Math.min(Number(args[2]), 64 << 20), Number(args[3])];
+    const r = await new Promise((resolve) => {
+      const s = net.connect({ host, port });
+      let echoed = 0;
+      const timer = setTimeout(() => { s.destroy(); resolve({ sent: bytes, echoed }); }, timeout);
+      s.on('connect', () => {
+        const chunk = Buffer.alloc(64 * 1024, 0x61);
+        let left = bytes;
+        const pump = () => {
+          while (left > 0) {
+            const n = Math.min(left, chunk.length);
+            left -= n;
+            if (!s.write(n === chunk.length ? chunk : chunk.subarray(0, n))) return s.once('drain', pump);
+          }
+        };
+        pump();
+      });
+      s.on('data', (d) => { echoed += d.length; if (echoed >= bytes) { clearTimeout(timer); s.destroy(); resolve({ sent: bytes, echoed }); } });
+      s.on('error', () => { clearTimeout(timer); resolve({ sent: bytes, echoed }); });
+    });
+    out(r);
+    process.exit(0);
   } else {
-    process.stderr.write('usage: probe-agent probe|scan|burst ...\n');
+    process.stderr.write('usage: probe-agent probe|scan|burst|sweep|send ...\n');
     process.exit(2);
   }
 })();

@@ -137,6 +137,8 @@ export interface SiteOptions {
   controllerEnv?: NodeJS.ProcessEnv;
   /** --flow-interval of the enforcer (default 300ms, so flows reach the controller quickly). */
   flowInterval?: string;
+  /** Extra `cordon enforcer` flags, e.g. ['--failsafe', 'none']. */
+  enforcerArgs?: string[];
 }
 
 /** A traffic-agent server in a namespace; stop() returns its counters. */
@@ -182,7 +184,7 @@ export class TestSite {
       await s.startController();
       const tok = await s.cli(['token', 'create', '--ttl', '10m', '--output', 'json']);
       if (tok.code !== 0) throw new Error(`cordon token create failed (${tok.code}): ${tok.stderr}`);
-      await s.startEnforcer(JSON.parse(tok.stdout).token);
+      await s.startEnforcer(JSON.parse(tok.stdout).join); // token and CA pin
       return s;
     } catch (err) {
       const logs = s.logs();
@@ -213,6 +215,7 @@ export class TestSite {
       ...gatewayInterfaces(this.opts.topology).flatMap((i) => ['--interface', i]),
       '--netns', this.netns, '--state-dir', path.join(this.dir, 'enf'), '--metrics', `127.0.0.1:${this.metricsPort}`,
       '--name', this.opts.enforcer, '--flow-interval', this.opts.flowInterval ?? '300ms', '--datapath-name', this.pinName,
+      ...(this.opts.enforcerArgs ?? []),
     ];
     this.enf = new Daemon('enforcer', args);
     await this.enf.waitFor(new RegExp(`cordon enforcer ${this.opts.enforcer} running`));

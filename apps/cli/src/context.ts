@@ -1,6 +1,8 @@
 import * as fs from 'node:fs';
+import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import * as zlib from 'node:zlib';
 import type { Command } from 'commander';
 
 /** Where a command writes, and the environment it reads: in-process tests swap these. */
@@ -26,17 +28,22 @@ export class CliError extends Error {
 }
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:7470';
+/** Request bodies larger than this (bytes) are sent gzip-compressed. */
+const GZIP_ABOVE = 256 * 1024;
 
 export interface ClientOptions {
   server?: string;
   token?: string;
   output?: string;
+  /** Send the token over plain http:// to a host that is not this one. */
+  insecure?: boolean;
 }
 
 /** --server/--token on every client command, plus --output on reads. */
 export function clientOptions(cmd: Command, read = true): Command {
   cmd.option('--server <url>', `controller URL (env CORDON_SERVER, default ${DEFAULT_SERVER})`);
   cmd.option('--token <token>', 'API token (env CORDON_TOKEN, default: ~/.cordon/admin.token)');
+  cmd.option('--insecure', 'allow sending the token over plain http:// to a host other than this one (anyone on the path can read it)');
   if (read) cmd.option('-o, --output <format>', 'json or table', 'table');
   return cmd;
 }
@@ -80,15 +87,28 @@ export class Client {
     }
     this.server = server;
     this.token = o.token ?? env.CORDON_TOKEN ?? readDefaultToken(env);
+    const u = new URL(server);
+    if (this.token && u.protocol === 'http:' && !isLoopback(u.hostname) && !o.insecure) {
+      throw new CliError(
+        `refusing to send the API token in clear to ${u.host} (plain http:// to another host): use https://, reach the controller on this host (127.0.0.1, an SSH tunnel), or pass --insecure if the path is trusted`,
+        2,
+      );
+    }
   }
 
   async request(method: string, p: string, body?: unknown, contentType = 'application/json'): Promise<Response> {
     const headers: Record<string, string> = { accept: 'application/json' };
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers['content-type'] = contentType;
+    let payload: string | Buffer | undefined = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+    // A site-scale apply is megabytes of YAML that compresses ~10x: send it gzipped.
+    if (payload !== undefined && payload.length > GZIP_ABOVE) {
+      payload = zlib.gzipSync(payload, { level: 1 });
+      headers['content-encoding'] = 'gzip';
+    }
     let res: Response;
     try {
-      res = await fetch(this.server + p, { method, headers, body: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body) });
+      res = await fetch(this.server + p, { method, headers, body: payload });
     } catch (err) {
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       throw new CliError(`cannot reach the controller at ${this.server}: ${cause?.code ?? cause?.message ?? (err as Error).message} — is it running (cordon controller), and is --server right?`);
@@ -124,6 +144,15 @@ export class Client {
     } while (cursor);
     return items;
   }
+}
+
+/** This host: localhost, 127.0.0.0/8, ::1 (and ::ffff:127.x). */
+export function isLoopback(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, '').toLowerCase();
+  if (h === 'localhost' || h.endsWith('.localhost')) return true;
+  if (net.isIPv4(h)) return h.startsWith('127.');
+  if (net.isIPv6(h)) return h === '::1' || /^::ffff:127\./.test(h) || /^::ffff:7f[0-9a-f]{2}:/.test(h);
+  return false;
 }
 
 function readDefaultToken(env: NodeJS.ProcessEnv): string | undefined {

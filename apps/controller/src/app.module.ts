@@ -9,6 +9,7 @@ import { AuthGuard } from './auth/auth.guard';
 import { BundleService } from './bundles/bundle.service';
 import { BundlesController } from './bundles/bundles.controller';
 import type { ControllerConfig } from './config';
+import { ConsoleModule } from './console/console.module';
 import { ControlModule } from './control/control.module';
 import { CredentialsModule } from './credentials/credentials.module';
 import { MonitoringModule } from './monitoring/monitoring.module';
@@ -63,7 +64,7 @@ export class AppModule {
   static forRoot(ctx: AppContext): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(ctx), ControlModule, CredentialsModule, MonitoringModule, PlaintextModule],
+      imports: [CoreModule.forRoot(ctx), ControlModule, ConsoleModule, CredentialsModule, MonitoringModule, PlaintextModule],
       controllers: [
         HealthController,
         OpenApiController,

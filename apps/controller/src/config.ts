@@ -17,6 +17,8 @@ export interface ControllerOptions {
   syslog?: string;
   /** Syslog message body: rfc5424 (ECS JSON in an RFC 5424 message) or cef (default rfc5424). */
   syslogFormat?: string;
+  /** Largest request body (after gzip is undone), a size such as 64MiB or 512KiB (default 64MiB). */
+  maxBody?: string;
 }
 
 export interface HostPort {
@@ -44,7 +46,12 @@ export interface ControllerConfig {
   learningWindow?: string;
   syslog?: string;
   syslogFormat?: 'rfc5424' | 'cef';
+  /** `--max-body` in bytes: a whole site (21,000 documents is ~4 MB of YAML) fits in one apply. */
+  maxBodyBytes: number;
 }
+
+/** The longest --cert-ttl: 7 days. */
+export const MAX_CERT_TTL_MS = 7 * 86_400_000;
 
 export const DEFAULTS = {
   http: '127.0.0.1:7470',
@@ -54,7 +61,18 @@ export const DEFAULTS = {
   certTtl: '24h',
   learningWindow: '7d',
   syslogFormat: 'rfc5424',
+  maxBody: '64MiB',
 } as const;
+
+const SIZE_UNIT: Record<string, number> = { b: 1, kib: 1024, kb: 1000, mib: 1024 ** 2, mb: 1000 ** 2, gib: 1024 ** 3, gb: 1000 ** 3 };
+
+/** "64MiB", "512KiB", "4mb", "100000" → bytes; null when malformed. */
+export function parseSize(s: string): number | null {
+  const m = /^(\d+)\s*([a-z]*)$/i.exec(s.trim());
+  if (!m) return null;
+  const unit = SIZE_UNIT[(m[2] || 'b').toLowerCase()];
+  return unit === undefined ? null : Number(m[1]) * unit;
+}
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -95,9 +113,10 @@ const schema = z.object({
   }),
   certTtl: z.string().transform((s, ctx): number => {
     const ms = parseDuration(s);
-    // Below a few seconds an enforcer would spend its life renewing; above a year a stolen key lives too long.
-    if (ms === null || ms < 5000 || ms > 366 * UNIT_MS.d) {
-      ctx.addIssue({ code: 'custom', message: `--cert-ttl must be a duration between 5s and 366d such as 24h, 30m or 90s, got "${s}"` });
+    // Below a few seconds an enforcer would spend its life renewing. Above 7 days a stolen key lives too
+    // long, and every open stream is cut when its certificate expires (a timer: it must stay armable).
+    if (ms === null || ms < 5000 || ms > MAX_CERT_TTL_MS) {
+      ctx.addIssue({ code: 'custom', message: `--cert-ttl must be a duration between 5s and 7d such as 24h, 30m or 90s, got "${s}" (enforcers renew on their own: a short lifetime costs nothing)` });
       return z.NEVER;
     }
     return ms;
@@ -113,6 +132,15 @@ const schema = z.object({
     .refine((s) => Number(/:(\d+)$/.exec(s)?.[1]) <= 65535, '--syslog port must be at most 65535')
     .optional(),
   syslogFormat: z.enum(['rfc5424', 'cef'], { message: '--syslog-format must be rfc5424 or cef' }).optional(),
+  maxBody: z.string().transform((s, ctx): number => {
+    const n = parseSize(s);
+    // Below 64 KiB a normal apply fails; above 1 GiB one request could exhaust the controller's memory.
+    if (n === null || n < 64 * 1024 || n > 1024 ** 3) {
+      ctx.addIssue({ code: 'custom', message: `--max-body must be a size between 64KiB and 1GiB such as 64MiB or 512KiB, got "${s}"` });
+      return z.NEVER;
+    }
+    return n;
+  }),
 });
 
 /** Validates the flags once, at boot, so a bad one stops the controller with a clear message. */
@@ -127,13 +155,15 @@ export function validateConfig(opts: ControllerOptions): ControllerConfig {
     learningWindow: opts.learningWindow || undefined,
     syslog: opts.syslog || undefined,
     syslogFormat: opts.syslogFormat || undefined,
+    maxBody: opts.maxBody ?? DEFAULTS.maxBody,
   };
   const r = schema.safeParse(raw);
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => i.message));
-  const { certTtl, ...rest } = r.data;
+  const { certTtl, maxBody, ...rest } = r.data;
   return {
     ...rest,
     certTtlMs: certTtl,
+    maxBodyBytes: maxBody,
     dataDir: path.resolve(r.data.dataDir),
     grpcAddress: raw.grpc,
     pollIntervalMs: Number(process.env.CORDON_POLL_INTERVAL_MS) || 2000,

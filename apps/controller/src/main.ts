@@ -32,9 +32,6 @@ export interface RunningController {
   close(): Promise<void>;
 }
 
-/** 1 MiB: a site's whole policy fits many times over; anything bigger is a mistake or an attack. */
-export const BODY_LIMIT = '1mb';
-
 /** Nest's own messages go to pino; route mapping chatter only at debug. */
 class PinoNestLogger implements LoggerService {
   constructor(private readonly pino: Logger) {}
@@ -73,8 +70,9 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
       abortOnError: false,
     });
     app.disable('x-powered-by');
-    app.useBodyParser('json', { limit: BODY_LIMIT });
-    app.useBodyParser('text', { limit: BODY_LIMIT, type: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'] });
+    // gzip and deflate bodies are inflated by body-parser; the limit counts the inflated bytes.
+    app.useBodyParser('json', { limit: config.maxBodyBytes });
+    app.useBodyParser('text', { limit: config.maxBodyBytes, type: ['application/yaml', 'application/x-yaml', 'text/yaml', 'text/x-yaml'] });
     app.useGlobalFilters(new ProblemFilter(logger));
     await app.listen(config.http.port, config.http.host);
     const addr = app.getHttpServer().address() as AddressInfo;

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import type { Logger } from 'pino';
 import { ENFORCER_NAME } from '../../../proto/cordon/v1/control';
 import type { DatapathPort } from './datapath.port';
+import { FailsafeSpec, parseFailsafe } from './failsafe';
 
 export interface EnforcerFlags {
   controller: string;
@@ -15,9 +16,16 @@ export interface EnforcerFlags {
   name?: string;
   detach?: boolean;
   caSha256?: string;
+  /** Enroll without a CA pin (trust the first controller that answers). */
+  insecureSkipCaCheck?: boolean;
   flowInterval?: string;
   netns?: string;
   datapathName?: string;
+  /** --failsafe values (repeatable): none, control, dhcp, dns, PROTO:PORT[-PORT]; none given: the defaults. */
+  failsafe?: string[];
+  /** --link-local pass|drop: 802.1X/EAPOL and LLDP frames. */
+  linkLocal?: string;
+  readyFile?: string;
 }
 
 export interface EnforcerConfig {
@@ -29,6 +37,8 @@ export interface EnforcerConfig {
   name: string;
   detach: boolean;
   caSha256?: string;
+  /** Enroll without a CA pin (the join string's or --ca-sha256): trust on first use. */
+  insecureSkipCaCheck: boolean;
   flowIntervalMs: number;
   statusIntervalMs: number;
   flowQueueBatches: number;
@@ -42,6 +52,14 @@ export interface EnforcerConfig {
   /** Pins under PIN_ROOT/<datapathName>/. */
   datapathName: string;
   pinRoot?: string;
+  /** What stays reachable whatever the policy (failsafe.ts), in every generation applied. */
+  failsafe: FailsafeSpec;
+  /** Link-local control frames (802.1X/EAPOL, LLDP): passed and counted, or dropped. */
+  linkLocal: 'pass' | 'drop';
+  /** Written once enforcement is attached (the unit's ExecStartPost waits for it). */
+  readyFile?: string;
+  /** How often this host's addresses (the `host` identity) are read again; a change re-applies the generation. */
+  hostAddressIntervalMs: number;
   /** For tests: a datapath instead of the native addon. */
   datapath?: DatapathPort;
   log?: Logger;
@@ -105,6 +123,11 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     const p = netnsProblem(f.netns);
     if (p) problems.push(p);
   }
+  const failsafe = parseFailsafe(f.failsafe ?? []);
+  problems.push(...failsafe.problems);
+  const linkLocal = f.linkLocal ?? 'pass';
+  if (linkLocal !== 'pass' && linkLocal !== 'drop') problems.push(`--link-local must be pass or drop, got "${linkLocal}"`);
+  if (f.readyFile !== undefined && !f.readyFile.startsWith('/')) problems.push(`--ready-file must be an absolute path, got "${f.readyFile}"`);
   if (problems.length) throw new EnforcerConfigError(problems);
   return {
     controller: f.controller,
@@ -115,11 +138,16 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     name,
     detach: f.detach === true,
     caSha256: f.caSha256,
+    insecureSkipCaCheck: f.insecureSkipCaCheck === true,
     flowIntervalMs: flowIntervalMs!,
     statusIntervalMs: 15_000,
     flowQueueBatches: 120,
     datapathName,
     netns: f.netns,
+    failsafe: failsafe.spec,
+    linkLocal: linkLocal as 'pass' | 'drop',
+    readyFile: f.readyFile,
+    hostAddressIntervalMs: 2000,
     ...extra,
   };
 }

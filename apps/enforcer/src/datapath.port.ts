@@ -28,7 +28,8 @@ export interface DatapathPort {
   /** opts.netns: the namespace file the interface lives in (the addon enters it on its worker thread). */
   attach(ifname: string, direction: Direction, opts?: { netns?: string }): Promise<void>;
   detach(ifname: string, direction: Direction, opts?: { netns?: string }): Promise<void>;
-  applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean }): Promise<{ epoch: number; durationMs: number }>;
+  /** linkLocalDrop: refuse 802.1X/EAPOL and LLDP frames (a datapath that predates it ignores it: they drop as non-IP). */
+  applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean; linkLocalDrop?: boolean }): Promise<{ epoch: number; durationMs: number }>;
   state(): { epoch: number; generation: number; auditAll: boolean };
   flows(): Promise<DatapathFlow[]> | DatapathFlow[];
   /** Both flow tables undecoded (native/lib/datapath.ts FLOW_ENTRY layout); the collector prefers it to flows(). */
@@ -40,6 +41,8 @@ export interface DatapathPort {
   onEvents?(cb: (events: DatapathEvent[]) => void, pollMs?: number): () => void;
   /** Events the kernel's rate limit held back, since load. */
   suppressedEvents?(): number;
+  /** Link-local control frames (EAPOL, LLDP) passed since load; absent on a datapath that predates them. */
+  linkLocalFrames?(): number;
   /** Leaves programs attached and maps pinned. */
   close(): void;
   /** Removes the pins (after detaching). */

@@ -13,10 +13,12 @@ import { MemoryBundles, MemoryControlStore } from '../../controller/src/control/
 import type { Datapath } from '../../../native/lib/datapath';
 import type { DatapathPort } from './datapath.port';
 import { validateEnforcerConfig } from './config';
+import { caCertSha256, formatJoin } from '../../../proto/cordon/v1/join';
 import { Enforcer } from './enforcer';
 import { BoundedQueue } from './flow-collector';
 import { RecordingDatapath } from './testing/recording-datapath';
 import { Backoff } from './backoff';
+import { FAILSAFE_RULE } from './failsafe';
 
 // The real facade must fit the port (compile-time check).
 const _fits: DatapathPort = null as unknown as Datapath;
@@ -84,18 +86,21 @@ describe('enforcer daemon against the real control server (recording datapath)',
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it('enrolls, serves generation 0 before any bundle, applies before attaching, then follows deltas', async () => {
+  it('enrolls, enforces default deny plus the failsafe before any bundle (attached at once), then follows deltas', async () => {
     store.addToken('tok');
     const dp = new RecordingDatapath();
-    const e = await start(dp, { token: 'tok' });
+    const e = await start(dp, { token: formatJoin('tok', caCertSha256(ca.certificatePem)) }); // the join string: token and CA pin
     expect(fs.statSync(path.join(dir, 'state', 'key.pem')).mode & 0o777).toBe(0o600);
     expect(await scrape(e)).toMatch(/^cordon_policy_generation 0$/m);
-    expect(dp.calls).toEqual([]); // nothing attached with empty maps
+    // Generation 0 (failsafe only) applied, then attached, all before the controller said anything.
+    expect(dp.ops()).toEqual(['apply:0', 'attach:eth1:ingress', 'attach:eth1:egress', 'attach:eth2:ingress', 'attach:eth2:egress']);
+    const first = dp.calls[0] as { policy: { ruleId: number }[] };
+    expect(first.policy.length).toBeGreaterThan(0);
+    expect(first.policy.every((p) => p.ruleId >= FAILSAFE_RULE.ports)).toBe(true);
 
     bundles.publish(bundle(1));
     await until('generation 1', () => dp.applied().includes(1));
-    await until('attached', () => dp.ops().includes('attach:eth2:egress'));
-    expect(dp.ops()).toEqual(['apply:1', 'attach:eth1:ingress', 'attach:eth1:egress', 'attach:eth2:ingress', 'attach:eth2:egress']);
+    expect(dp.ops().slice(5)).toEqual(['apply:1']);
     expect(dp.calls.filter((c) => c.op === 'attach').every((c) => 'netns' in c && c.netns === '/proc/self/ns/net')).toBe(true); // --netns reaches the addon
     await until('metric 1', async () => /^cordon_policy_generation 1$/m.test(await scrape(e)));
 
@@ -110,7 +115,9 @@ describe('enforcer daemon against the real control server (recording datapath)',
     const got = (last as { ipcache: { identity: number }[] }).ipcache;
     expect(sortBy(got.filter((e) => e.identity !== IDENTITY.HOST))).toEqual(sortBy(want.ipcache));
     expect(got.filter((e) => e.identity === IDENTITY.HOST).length).toBeGreaterThan(0);
-    expect(sortBy((last as { policy: unknown[] }).policy)).toEqual(sortBy(want.policy));
+    const policy = (last as { policy: { ruleId: number }[] }).policy;
+    expect(sortBy(policy.filter((p) => p.ruleId < FAILSAFE_RULE.ports))).toEqual(sortBy(want.policy));
+    expect(policy.filter((p) => p.ruleId >= FAILSAFE_RULE.ports).length).toBeGreaterThan(0); // the failsafe in every generation
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'state', 'bundle.json'), 'utf8')).state.generation).toBe(2);
     await until('status reported', () => (store.enforcers.get('gw-1')?.generation ?? 0) === 2);
   });
@@ -135,7 +142,7 @@ describe('enforcer daemon against the real control server (recording datapath)',
     expect(text).toContain('cordon_flow_packets_total{src_segment="s0",dst_segment="world",verdict="deny"} 4');
     expect(text).toContain('cordon_drops_total{reason="policy"} 4');
     expect(text).toContain('cordon_drops_total{reason="spoofed"} 0');
-    expect(text).toMatch(/cordon_apply_duration_seconds_count 2/);
+    expect(text).toMatch(/cordon_apply_duration_seconds_count 3/); // the failsafe generation 0, then 1 and 2
     expect(text).toContain('cordon_map_entries{map="flows"} 1');
     await until('controller metrics', async () => (await registry.metrics()).includes('cordon_flow_packets_total{src_segment="sensors",dst_segment="broker",verdict="allow"} 15'));
     const flows = server['d'].flows.list();
@@ -195,12 +202,12 @@ describe('enforcer daemon against the real control server (recording datapath)',
 
     const dp2 = new RecordingDatapath(true, 3); // adopted pins, enforcing generation 3
     const e2 = await start(dp2); // no token
-    expect(dp2.applied()).toEqual([]);
-    expect(dp2.ops()).toEqual(['attach:eth1:ingress', 'attach:eth1:egress', 'attach:eth2:ingress', 'attach:eth2:egress']);
+    // The kept generation is re-applied over the adopted maps (atomically), with this run's failsafe set.
+    expect(dp2.ops()).toEqual(['apply:3', 'attach:eth1:ingress', 'attach:eth1:egress', 'attach:eth2:ingress', 'attach:eth2:egress']);
     expect(await scrape(e2)).toMatch(/^cordon_policy_generation 3$/m);
     bundles.publish(bundle(4, 4));
     await until('generation 4', () => dp2.applied().includes(4));
-    expect(dp2.applied()).toEqual([4]);
+    expect(dp2.applied()).toEqual([3, 4]);
 
     // After a reboot (fresh maps), bundle.json is enforced again before the controller says anything.
     await e2.stop();

@@ -5,16 +5,20 @@
  *
  * Order of start-up, and why:
  *  1. /metrics first, so cordon_policy_generation (0) is scrapeable at once;
- *  2. the datapath, adopting pinned maps of an earlier run; the generation kept
- *     in bundle.json is re-applied if the datapath does not already enforce it
- *     (after a reboot), so enforcement resumes before the controller answers;
- *  3. interfaces are attached once a generation is loaded: attaching empty maps
- *     would drop everything (default deny) until the first bundle;
+ *  2. the datapath, adopting pinned maps of an earlier run, and at once a
+ *     generation: the one kept in bundle.json if there is one, otherwise
+ *     default deny plus the failsafe set (generation 0); every generation
+ *     carries the failsafe set (failsafe.ts) and this host's addresses;
+ *  3. the interfaces are attached right after: the enforcer enforces from its
+ *     first moment, before the controller has said anything (fail closed, with
+ *     the failsafe as the way back in), and --ready-file says so;
  *  4. identity: enroll with the token only when no usable certificate is stored;
  *  5. the bundle watch, flow stream, status reports and certificate renewal run
- *     until stop(); losing the controller never touches enforcement.
+ *     until stop(); losing the controller never touches enforcement. This
+ *     host's addresses (and the controller's, if named) are read again every
+ *     few seconds: a change re-applies the generation with them.
  */
-import { hostAddresses, withHostEntries } from './host-addresses';
+import { hostAddresses } from './host-addresses';
 import * as grpc from '@grpc/grpc-js';
 import pino, { type Logger } from 'pino';
 import { controlClient, rpc, RawControlClient } from '../../../proto/cordon/v1/client';
@@ -30,11 +34,19 @@ import { InterfaceNames, NeighbourMacs } from './interface-names';
 import { Credentials, IdentityError, IdentityStore, enroll, newKeyAndCsr, renewAt, usable } from './identity';
 import { EnforcerMetrics } from './metrics';
 import type { EnforcerConfig } from './config';
+import { describeFailsafe, withFailsafe, type GenerationEntries } from './failsafe';
+import { resolveController, type ControllerEndpoint } from './controller-address';
+import * as fs from 'node:fs';
+import { isIP } from 'node:net';
 
 const VERSION = '0.1.0';
 const DIRECTIONS: Direction[] = ['ingress', 'egress'];
 const EVENT_POLL_MS = 200;
 const EVENT_FLUSH_MS = 1000;
+/** A controller given by name is resolved again at most this often. */
+const RESOLVE_EVERY_MS = 30_000;
+/** The generation before the first bundle: default deny plus the failsafe set. */
+const FAILSAFE_ONLY: GenerationEntries & { generation: number; auditAll: boolean } = { generation: 0, ipcache: [], policy: [], identities: {}, auditAll: false };
 
 interface Watch {
   call: grpc.ClientReadableStream<BundleUpdate>;
@@ -52,6 +64,10 @@ export class Enforcer {
   private collector!: FlowCollector;
   private metricsServer: { port: number; close(): Promise<void> } | null = null;
   private attached = false;
+  /** What the last applied generation was built with; a change re-applies it. */
+  private applied: { entries: GenerationEntries & { generation: number; auditAll: boolean }; inputs: string } | null = null;
+  private controllerAt: ControllerEndpoint;
+  private resolvedAt = 0;
   private stopped = false;
   private readonly abort = new AbortController();
   private watch: Watch | null = null;
@@ -69,6 +85,7 @@ export class Enforcer {
     this.keeper = BundleKeeper.inDir(cfg.stateDir);
     this.identity = new IdentityStore(cfg.stateDir);
     this.log = cfg.log ?? pino({ level: 'info', base: { svc: 'cordon-enforcer' } }, pino.destination(2));
+    this.controllerAt = { addresses: [], port: Number(/:(\d+)$/.exec(cfg.controller)?.[1] ?? 0) };
   }
 
   get metricsPort(): number {
@@ -87,7 +104,13 @@ export class Enforcer {
     // An adopted datapath's counters as they stand now: the previous run reported up to
     // here (give or take its last interval); everything after, enrollment included, is ours.
     const baselineFlows = this.dp.adopted && this.dp.flowsRaw ? await this.dp.flowsRaw() : undefined;
+    const dp = this.dp;
+    if (typeof dp.linkLocalFrames === 'function') this.metrics.watchLinkLocal(() => dp.linkLocalFrames!());
+    await this.resolveControllerAddresses();
     await this.restore();
+    await this.attachAll();
+    this.signalReady();
+    this.every(this.cfg.hostAddressIntervalMs, () => this.refreshAddresses());
 
     let creds = this.identity.load();
     if (!usable(creds)) creds = await this.enrollLoop();
@@ -152,17 +175,65 @@ export class Enforcer {
 
   // ---- datapath --------------------------------------------------------------
 
+  /**
+   * A generation in the datapath before anything is attached or asked of the
+   * controller: the kept one (re-applied even over adopted maps of the same
+   * generation, so the failsafe set, this host's addresses and --link-local are
+   * those of this run), else the failsafe alone. Maps adopted without a kept
+   * bundle.json stay as they are: they hold a real generation, and a
+   * snapshot follows.
+   */
   private async restore(): Promise<void> {
     const saved = this.keeper.load();
     const live = this.dp.state();
     if (saved) {
-      if (!(this.dp.adopted && live.generation === saved.generation)) await this.applyToDatapath(saved);
-      else this.metrics.generation.set(saved.generation);
-      await this.attachAll();
+      await this.applyToDatapath(saved);
     } else if (this.dp.adopted && live.generation > 0) {
-      // Maps from an earlier run but no bundle.json: keep enforcing them; a snapshot will follow.
-      await this.attachAll();
+      this.metrics.generation.set(live.generation);
+      this.log.info({ generation: live.generation }, 'adopted a generation without a kept bundle: enforcing it until the controller sends a snapshot');
+    } else {
+      await this.applyToDatapath(FAILSAFE_ONLY);
+      this.log.info({ failsafe: describeFailsafe(this.cfg.failsafe) }, 'no bundle yet: enforcing default deny plus the failsafe set');
     }
+  }
+
+  /** Writes --ready-file: enforcement is attached (the systemd unit waits for it before the network comes up). */
+  private signalReady(): void {
+    if (!this.cfg.readyFile) return;
+    try {
+      fs.writeFileSync(this.cfg.readyFile, `${this.enforcedGeneration}\n`);
+    } catch (err) {
+      this.log.warn({ file: this.cfg.readyFile, err: String(err) }, 'cannot write the ready file');
+    }
+  }
+
+  /** The controller's addresses, for the control channel's failsafe entry (a name is looked up; failure: none yet). */
+  private async resolveControllerAddresses(): Promise<void> {
+    this.resolvedAt = Date.now();
+    try {
+      this.controllerAt = await resolveController(this.cfg.controller);
+    } catch (err) {
+      this.log.warn({ controller: this.cfg.controller, err: String(err) }, 'cannot resolve the controller: its control channel is not in the failsafe set until it resolves');
+    }
+  }
+
+  /** Re-applies the generation when this host's addresses (or a named controller's) moved. */
+  private async refreshAddresses(): Promise<void> {
+    const host = /^(?:\[([^\]]+)\]|([^:]+)):\d+$/.exec(this.cfg.controller);
+    if (host && !isIP(host[1] ?? host[2]) && Date.now() - this.resolvedAt >= RESOLVE_EVERY_MS) await this.resolveControllerAddresses();
+    const run = async () => {
+      if (this.stopped || !this.applied) return;
+      if (this.inputs() === this.applied.inputs) return;
+      this.log.info('this host\'s or the controller\'s addresses changed: re-applying the generation with them');
+      await this.applyToDatapath(this.applied.entries).catch((err) => this.log.error({ err: String(err) }, 're-applying the generation failed; the previous one stays enforced'));
+    };
+    this.applyChain = this.applyChain.then(run, run);
+    await this.applyChain;
+  }
+
+  /** Everything besides the bundle that a generation is built from. */
+  private inputs(): string {
+    return JSON.stringify([this.ownAddresses(), this.controllerAt]);
   }
 
   /** This host's addresses where the interfaces live (the `host` identity); none if they cannot be read. */
@@ -186,15 +257,18 @@ export class Enforcer {
     this.attached = true;
   }
 
-  private async applyToDatapath(s: BundleState): Promise<void> {
+  private async applyToDatapath(s: GenerationEntries & { generation: number; auditAll: boolean }): Promise<void> {
     const end = this.metrics.applyDuration.startTimer();
     try {
-      const ipcache = withHostEntries(s.ipcache, this.ownAddresses());
-      const r = await this.dp.applyGeneration({ generation: s.generation, ipcache, policy: s.policy, auditAll: s.auditAll });
+      const hostAddresses = this.ownAddresses();
+      const inputs = JSON.stringify([hostAddresses, this.controllerAt]);
+      const { ipcache, policy } = withFailsafe(s, this.cfg.failsafe, { hostAddresses, controllerAddresses: this.controllerAt.addresses, controllerPort: this.controllerAt.port });
+      const r = await this.dp.applyGeneration({ generation: s.generation, ipcache, policy, auditAll: s.auditAll, linkLocalDrop: this.cfg.linkLocal === 'drop' });
       end();
+      this.applied = { entries: s, inputs };
       this.metrics.generation.set(s.generation);
       this.health = { healthy: true, detail: '' };
-      this.log.info({ generation: s.generation, epoch: r.epoch, ms: r.durationMs, ipcache: s.ipcache.length, policy: s.policy.length }, 'generation applied');
+      this.log.info({ generation: s.generation, epoch: r.epoch, ms: r.durationMs, ipcache: s.ipcache.length, policy: s.policy.length, failsafe: policy.length - s.policy.length }, 'generation applied');
     } catch (err) {
       this.health = { healthy: false, detail: `apply generation ${s.generation}: ${(err as Error).message}` };
       throw err;
@@ -225,7 +299,6 @@ export class Enforcer {
         return;
       }
       this.keeper.commit(next);
-      await this.attachAll();
       void this.reportStatus();
     }).catch((err) => this.log.error({ err: String(err) }, 'bundle update failed'));
   }
@@ -239,7 +312,7 @@ export class Enforcer {
     const backoff = new Backoff(1000, 30_000);
     for (;;) {
       try {
-        const c = await enroll({ controller: this.cfg.controller, token: this.cfg.token, name: this.cfg.name, caSha256: this.cfg.caSha256, store: this.identity });
+        const c = await enroll({ controller: this.cfg.controller, token: this.cfg.token, name: this.cfg.name, caSha256: this.cfg.caSha256, insecureSkipCaCheck: this.cfg.insecureSkipCaCheck, store: this.identity });
         this.log.info({ name: c.name, serial: c.serial, expiresAt: c.notAfter }, 'enrolled');
         return c;
       } catch (err) {

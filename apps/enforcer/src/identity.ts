@@ -12,11 +12,12 @@
 import 'reflect-metadata'; // @peculiar/x509 uses tsyringe, which needs it loaded first
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { createHash, createPrivateKey, createPublicKey, webcrypto } from 'node:crypto';
+import { createHash, createPrivateKey, createPublicKey, webcrypto, X509Certificate } from 'node:crypto';
 import * as tls from 'node:tls';
 import * as x509 from '@peculiar/x509';
 import { controlClient, rpc } from '../../../proto/cordon/v1/client';
 import type { EnrollResponse } from '../../../proto/cordon/v1/control';
+import { normalizeCaHash, parseJoin } from '../../../proto/cordon/v1/join';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
@@ -56,8 +57,10 @@ function sameKey(certPem: string, keyPem: string): boolean {
   }
 }
 
-export function fingerprint(pem: string): string {
-  return createHash('sha256').update(Buffer.from(new x509.X509Certificate(pem).rawData)).digest('hex');
+/** Lower-case hex SHA-256 of a certificate's DER (PEM or DER given). */
+export function fingerprint(cert: string | Buffer): string {
+  const der = typeof cert === 'string' ? Buffer.from(new x509.X509Certificate(cert).rawData) : cert;
+  return createHash('sha256').update(der).digest('hex');
 }
 
 export class IdentityStore {
@@ -114,45 +117,86 @@ export function renewAt(c: Credentials): number {
 }
 
 /**
- * Enrolls with a one-time token. The controller's CA is not known yet: the
- * server certificate of this handshake is recorded and must have been signed by
- * the CA that Enroll returns, and that CA must match --ca-sha256 when given.
+ * Enrolls with a one-time token, sending it only to the controller whose CA
+ * the token's join string (or --ca-sha256) pins (issue 11, hole 9):
+ *
+ *  1. a bare TLS handshake fetches the chain the controller presents, which
+ *     carries its CA; the CA whose SHA-256 (DER) is the pin is taken from it,
+ *     and a chain without it ends enrollment here, before any token is sent;
+ *  2. the Enroll call runs on a connection that verifies the server against
+ *     that CA (chain and CN cordon-controller), so a man in the middle, who
+ *     cannot sign with the CA key, never completes the handshake that carries
+ *     the token;
+ *  3. the CA Enroll returns must be the pinned one.
+ *
+ * Without a pin, enrollment is refused unless insecureSkipCaCheck: then the
+ * CA of the first handshake is trusted (trust on first use), as before.
  */
-export async function enroll(opts: { controller: string; token: string; name: string; caSha256?: string; store: IdentityStore }): Promise<Credentials> {
+export async function enroll(opts: { controller: string; token: string; name: string; caSha256?: string; insecureSkipCaCheck?: boolean; store: IdentityStore }): Promise<Credentials> {
+  const join = parseJoin(opts.token);
+  const flagPin = opts.caSha256 ? normalizeCaHash(opts.caSha256) : null;
+  if (opts.caSha256 && !flagPin) throw new IdentityError('--ca-sha256 must be the hex SHA-256 of the CA certificate (64 hex digits, optionally sha256: and colons)');
+  if (join.caHex && flagPin && join.caHex !== flagPin) throw new IdentityError('the CA pin of the join string and --ca-sha256 differ: give one of them');
+  const pin = join.caHex ?? flagPin;
+  if (!pin && !opts.insecureSkipCaCheck) {
+    throw new IdentityError(
+      'refusing to enroll without the controller\'s CA pin: pass the join string that `cordon token create` prints (TOKEN.CAHEX) as --token, or --ca-sha256, or --insecure-skip-ca-check to trust the first controller that answers',
+    );
+  }
+  const chain = await probeServerChain(opts.controller);
+  const caCert = pin ? chain.find((c) => fingerprint(c) === pin) : chain.find((c) => isCa(c)) ?? chain[chain.length - 1];
+  if (!caCert || !isCa(caCert)) {
+    const seen = chain.filter(isCa).map((c) => fingerprint(c));
+    throw new IdentityError(
+      pin
+        ? `the controller at ${opts.controller} presents ${seen.length ? `the CA sha256:${seen.join(', sha256:')}` : 'no CA certificate'}, not the pinned sha256:${pin}: the enrollment token was not sent (another controller, or a man in the middle?)`
+        : `the controller at ${opts.controller} presents no CA certificate in its TLS chain: cannot enroll`,
+    );
+  }
   const { keyPem, csrPem } = await newKeyAndCsr(opts.name);
-  // Node calls checkServerIdentity only for verified chains, so with no CA to verify
-  // against yet the server certificate is fetched with a bare TLS handshake.
-  const serverCert = await probeServerCertificate(opts.controller);
-  const client = controlClient(opts.controller, { caPem: null });
+  let servedBy: string | null = null;
+  const client = controlClient(opts.controller, { caPem: caCert, onServerCert: (c) => {
+    // Node hands checkServerIdentity the detailed certificate (tls.js onConnectSecure: getPeerCertificate(true)).
+    const issuer = (c as tls.DetailedPeerCertificate).issuerCertificate;
+    servedBy = issuer?.raw ? fingerprint(issuer.raw) : null;
+  } });
   let res: EnrollResponse;
   try {
-    res = await rpc.enroll(client, { token: opts.token, csrPem, name: opts.name });
+    res = await rpc.enroll(client, { token: join.token, csrPem, name: opts.name });
   } finally {
     client.close();
   }
-  const ca = new x509.X509Certificate(res.caPem);
-  if (opts.caSha256) {
-    const want = opts.caSha256.toLowerCase().replace(/^sha256:/, '').replace(/:/g, '');
-    if (fingerprint(res.caPem) !== want) throw new IdentityError(`the controller's CA fingerprint is ${fingerprint(res.caPem)}, not the --ca-sha256 given`);
-  }
-  const presented = serverCert;
-  if (!presented?.raw) throw new IdentityError('the controller presented no TLS certificate');
-  const server = new x509.X509Certificate(presented.raw);
-  if (!(await server.verify({ publicKey: ca.publicKey, signatureOnly: true }).catch(() => false))) {
-    throw new IdentityError('the controller\'s TLS certificate is not signed by the CA it returned: refusing (man in the middle?)');
-  }
+  if (fingerprint(res.caPem) !== fingerprint(caCert)) throw new IdentityError(`the controller returned the CA sha256:${fingerprint(res.caPem)}, not the one it presented (sha256:${fingerprint(caCert)}): refusing`);
+  if (servedBy !== null && servedBy !== fingerprint(caCert)) throw new IdentityError('the Enroll connection was served under another CA than the pinned one: refusing');
   return opts.store.save(keyPem, res);
 }
 
-/** The certificate the controller presents (no verification: only compared with the CA Enroll returns). */
-function probeServerCertificate(address: string): Promise<tls.PeerCertificate | null> {
+function isCa(pem: string): boolean {
+  try {
+    return new X509Certificate(pem).ca;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The certificates the controller presents, leaf first, as PEM (no verification:
+ * only used to find the pinned CA, which the Enroll connection then verifies against).
+ */
+function probeServerChain(address: string): Promise<string[]> {
   const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(address);
   if (!m) return Promise.reject(new IdentityError(`--controller must be HOST:PORT, got "${address}"`));
   return new Promise((resolve, reject) => {
     const s = tls.connect({ host: m[1] ?? m[2], port: Number(m[3]), rejectUnauthorized: false, ALPNProtocols: ['h2'], servername: 'cordon-controller' }, () => {
-      const c = s.getPeerCertificate();
+      const out: string[] = [];
+      const seen = new Set<string>();
+      for (let c: tls.DetailedPeerCertificate | undefined = s.getPeerCertificate(true); c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {
+        seen.add(c.fingerprint256);
+        out.push(new X509Certificate(c.raw).toString());
+      }
       s.destroy();
-      resolve(c?.raw ? c : null);
+      if (!out.length) reject(new IdentityError(`the controller at ${address} presented no TLS certificate`));
+      else resolve(out);
     });
     s.setTimeout(15_000, () => s.destroy(new Error('timed out')));
     s.on('error', (e) => reject(Object.assign(new Error(`controller ${address}: ${e.message}`), { code: 14 })));

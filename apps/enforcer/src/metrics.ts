@@ -28,6 +28,29 @@ export class EnforcerMetrics {
   readonly eventsLost = new Gauge({ name: 'cordon_security_events_lost', help: 'Events lost since start: held back by the datapath rate limit or dropped from the full queue', registers: [this.registry] });
   readonly certExpiry = new Gauge({ name: 'cordon_certificate_expiry_timestamp_seconds', help: 'When the enforcer certificate expires', registers: [this.registry] });
 
+  /**
+   * cordon_link_local_frames_total, read from the datapath at each scrape; only
+   * registered when the datapath counts them (`read` is its linkLocalFrames).
+   */
+  watchLinkLocal(read: () => number): void {
+    if (this.registry.getSingleMetric('cordon_link_local_frames_total')) return;
+    new Counter({
+      name: 'cordon_link_local_frames_total',
+      help: 'Link-local control frames (802.1X/EAPOL, LLDP) the datapath passed since it was loaded (--link-local pass)',
+      registers: [this.registry],
+      collect() {
+        let n: number;
+        try {
+          n = read();
+        } catch {
+          return; // the datapath is closing: keep the last value
+        }
+        this.reset();
+        this.inc(n);
+      },
+    });
+  }
+
   constructor() {
     this.generation.set(0);
     this.connected.set(0);

@@ -15,6 +15,26 @@ interface ChangeResult {
   hash: string;
   documents: Array<{ kind: string; name: string; action: string; changes: FieldChange[] }>;
   warnings: string[];
+  flows?: FlowImpact;
+}
+interface ImpactedFlow {
+  src: string;
+  dst: string;
+  protocol: string;
+  port: number | null;
+  srcSegment: string;
+  dstSegment: string;
+  before: string;
+  after: string;
+  policyBefore: string | null;
+  policyAfter: string | null;
+  packets: number;
+}
+interface FlowImpact {
+  checked: number;
+  newlyDenied: ImpactedFlow[];
+  newlyAllowed: ImpactedFlow[];
+  truncated: boolean;
 }
 
 const SIGN: Record<string, string> = { created: '+', updated: '~', unchanged: '=', deleted: '-' };
@@ -27,10 +47,26 @@ export function formatChange(r: ChangeResult): string {
     for (const c of d.changes) lines.push(`    ${c.path}: ${show(c.from)} -> ${show(c.to)}`);
   }
   for (const w of r.warnings) lines.push(`warning: ${w}`);
+  if (r.flows) lines.push(...formatImpact(r.flows, r.dryRun));
   if (r.dryRun) lines.push(`dry run: would be generation ${r.generation}; nothing was stored`);
   else if (!r.changed) lines.push(`no change; still generation ${r.generation}`);
   else lines.push(`applied: generation ${r.generation} (${r.hash.slice(0, 12)})`);
   return lines.join('\n') + '\n';
+}
+
+const decidedBy = (p: string | null) => (p ? `policy ${p}` : 'the default deny');
+const flowText = (f: ImpactedFlow) =>
+  `${f.src} (${f.srcSegment}) -> ${f.dst} (${f.dstSegment}) ${f.protocol}${f.port !== null ? `/${f.port}` : ''}, ${f.packets} packet(s)`;
+
+/** The observed flows whose verdict the change turns around, one line each. */
+export function formatImpact(impact: FlowImpact, dryRun: boolean): string[] {
+  const would = dryRun ? 'would be' : 'now';
+  const lines = [`observed flows: ${impact.checked} checked, ${impact.newlyDenied.length} ${would} newly denied, ${impact.newlyAllowed.length} ${would} newly allowed`];
+  const why = (f: ImpactedFlow) => `${f.before} by ${decidedBy(f.policyBefore)} before, ${f.after} by ${decidedBy(f.policyAfter)} after`;
+  for (const f of impact.newlyDenied) lines.push(`  newly denied: ${flowText(f)}: ${why(f)}`);
+  for (const f of impact.newlyAllowed) lines.push(`  newly allowed: ${flowText(f)}: ${why(f)}`);
+  if (impact.truncated) lines.push('  (more flows changed than are listed; see --output json)');
+  return lines;
 }
 
 /** Prints a refused change the user's way (file, document, field, reason) and exits non-zero. */

@@ -15,7 +15,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--learning-window <duration>', `how long device baselines learn before anomalies are raised, e.g. 7d, 12h, 30s (default: ${DEFAULTS.learningWindow}, or CORDON_LEARNING_WINDOW)`)
     .option('--syslog <url>', 'send security events to a syslog collector: udp://HOST:PORT or tcp://HOST:PORT')
     .option('--syslog-format <format>', `syslog message body: rfc5424 (ECS JSON) or cef (default: ${DEFAULTS.syslogFormat}, or CORDON_SYSLOG_FORMAT)`)
-    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string }) => {
+    .option('--max-body <size>', 'largest request body accepted (a whole site goes in one apply), e.g. 64MiB, 512KiB', DEFAULTS.maxBody)
+    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string; maxBody: string }) => {
       // Loaded here, not at the top: every other command (the enforcer above all) stays light.
       const { startController } = await import('../../../controller/src/main');
       const ctl = await startController({
@@ -28,6 +29,7 @@ export function register(program: Command, ctx: CliContext): void {
         learningWindow: o.learningWindow,
         syslog: o.syslog,
         syslogFormat: o.syslogFormat,
+        maxBody: o.maxBody,
       });
       // Scripts (and the e2e tests) read the bound addresses from this line, so --http/--grpc may ask for port 0.
       ctx.err(`cordon controller listening on ${ctl.url} grpc ${ctl.grpcAddress} (admin token: ${ctl.adminTokenPath})\n`);

@@ -2,11 +2,12 @@
 /**
  * `cordon enforcer` (the daemon) and `cordon enforcer revoke NAME`.
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { Client, CliContext, CliError, clientOptions, ClientOptions, outputFormat } from '../context';
 import { ENFORCER_DEFAULTS, EnforcerConfigError, validateEnforcerConfig } from '../../../enforcer/src/config';
 import { Enforcer } from '../../../enforcer/src/enforcer';
 import { IdentityError } from '../../../enforcer/src/identity';
+import { FAILSAFE_DEFAULTS } from '../../../enforcer/src/failsafe';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -15,17 +16,30 @@ export function register(program: Command, ctx: CliContext): void {
     .command('enforcer')
     .description('run the enforcer daemon on this host (needs root: loads eBPF), or manage enforcers')
     .option('--controller <host:port>', 'controller gRPC address')
-    .option('--token <token>', 'one-time enrollment token (only needed until a certificate is stored)')
+    .option('--token <join>', 'the join string of `cordon token create` (TOKEN.CAHEX: one-time enrollment token and CA pin), needed only until a certificate is stored (env CORDON_ENROLL_TOKEN)')
     .option('--interface <if>', 'interface to enforce on (repeat for more)', collect, [] as string[])
     .option('--state-dir <dir>', 'key, certificate and last bundle', ENFORCER_DEFAULTS.stateDir)
     .option('--metrics <host:port>', 'Prometheus /metrics address', ENFORCER_DEFAULTS.metrics)
     .option('--name <name>', 'enforcer name (default: host name)')
-    .option('--ca-sha256 <hex>', 'expected SHA-256 of the controller CA certificate, checked at enrollment')
+    .option('--ca-sha256 <hex>', 'SHA-256 of the controller CA certificate, checked before the token is sent (the join string carries it already)')
+    .option('--insecure-skip-ca-check', 'enroll with a bare token and no CA pin, trusting the first controller that answers (man in the middle possible)')
     .option('--flow-interval <duration>', 'how often flow counters are read and sent', ENFORCER_DEFAULTS.flowInterval)
     .option('--netns <path>', 'network namespace holding the interfaces (e.g. /run/netns/gw); gRPC and /metrics stay in this one')
     .option('--datapath-name <name>', 'pins under /sys/fs/bpf/cordon/NAME; only for several enforcers on one host (tests, benches)', 'enforcer')
     .option('--detach', 'on SIGTERM, detach from the interfaces and remove the pins (default: enforcement stays)')
-    .action(async (o: { controller?: string; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; flowInterval: string; detach?: boolean; netns?: string; datapathName: string }) => {
+    .addOption(
+      new Option(
+        '--failsafe <entry>',
+        'what stays reachable whatever the policy, before the first bundle and in every generation (repeat for more): ' +
+          'control (this host to the controller), dhcp (to and from this host, 0.0.0.0 -> 255.255.255.255 and relays), dns (udp/tcp 53 to this host), ' +
+          'PROTO:PORT[-PORT] to this host (e.g. tcp:22); none removes the defaults',
+      )
+        .argParser(collect)
+        .default([] as string[], FAILSAFE_DEFAULTS.join(', ')),
+    )
+    .option('--link-local <pass|drop>', 'link-local control frames (802.1X/EAPOL, LLDP): pass and count, or drop', 'pass')
+    .option('--ready-file <path>', 'written once enforcement is attached (the systemd unit waits for it)')
+    .action(async (o: { controller?: string; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; insecureSkipCaCheck?: boolean; flowInterval: string; detach?: boolean; netns?: string; datapathName: string; failsafe: string[]; linkLocal: string; readyFile?: string }) => {
       let cfg;
       try {
         cfg = validateEnforcerConfig({ ...o, controller: o.controller ?? '', token: o.token ?? ctx.env.CORDON_ENROLL_TOKEN });

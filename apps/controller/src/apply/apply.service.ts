@@ -1,4 +1,5 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { ModuleRef } from '@nestjs/core';
 import type { Logger } from 'pino';
 import type { Actor } from '../auth/roles';
 import { BundleService } from '../bundles/bundle.service';
@@ -11,7 +12,10 @@ import { DocumentValidationError, formatIssue, parseDocuments, type Issue } from
 import type { Document, PolicyTest } from '../policy/schema';
 import type { Store, StoreWriter } from '../store/store';
 import { LOGGER, STORE } from '../tokens';
+import { BundleIndex } from '../compiler/trace';
+import { ControlService } from '../control/control.service';
 import { fieldDiff, type FieldChange } from './field-diff';
+import { flowImpact, type FlowImpact, type ObservedFlowRow } from './flow-impact';
 import { runPolicyTestsScoped } from './policy-tests';
 import { scopedReferenceCheck } from './scoped-references';
 import { docKey, loadSiteState, normalize, type SiteState } from './site-state';
@@ -31,6 +35,8 @@ export interface ChangeResult {
   hash: string;
   documents: DocumentChange[];
   warnings: string[];
+  /** Which already observed flows the change newly denies or newly allows (omitted when no flow was observed). */
+  flows?: FlowImpact;
 }
 
 export { toDocument } from './site-state';
@@ -74,7 +80,17 @@ export class ApplyService {
     @Inject(BundleService) private readonly bundles: BundleService,
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(LOGGER) private readonly log: Logger,
+    @Optional() @Inject(ModuleRef) private readonly moduleRef?: ModuleRef,
   ) {}
+
+  /** The flows enforcers reported to this controller (none when the control channel is not part of this app). */
+  private observedFlows(): ObservedFlowRow[] {
+    try {
+      return this.moduleRef?.get(ControlService, { strict: false })?.flows.list({ limit: 10_000 }) ?? [];
+    } catch {
+      return [];
+    }
+  }
 
   /** Parses and validates input (YAML text or objects) without touching the store. */
   parse(input: string | unknown[], source?: string): Document[] {
@@ -192,6 +208,8 @@ export class ApplyService {
         const changed = p.changes.some((c) => c.action !== 'unchanged');
         let bundle: Bundle = site.compiler.bundle;
         let delta: BundleDelta | null = null;
+        const observed = changed ? this.observedFlows() : [];
+        const indexBefore = observed.length ? new BundleIndex(site.compiler.bundle, [...site.docs.of('Device'), ...site.docs.of('Segment')]) : null;
         if (changed) {
           undo = this.undoer(site, p);
           const step = compileOrExplain(site.compiler, { upsert: p.upsert, remove: p.remove, quarantined: p.quarantined }, prevGen + 1, () => (this.site = null));
@@ -219,13 +237,14 @@ export class ApplyService {
           documents: p.changes,
           warnings,
         };
+        if (indexBefore) out.flows = flowImpact(indexBefore, new BundleIndex(bundle, docsAfter(site, p)), observed);
         if (dryRun) {
           result = out;
           throw rollback;
         }
         if (!changed) return out;
         await p.write();
-        const fresh = Object.fromEntries(Object.entries(bundle.identities).filter(([s]) => !(s in site.identities)));
+        const fresh = Object.fromEntries(Object.entries(bundle.identities).filter(([s]) => !Object.hasOwn(site.identities, s)));
         await tx.insertIdentities(fresh);
         await tx.insertBundle(prevGen + 1, bundle.hash, bundle, site.storedMatches && delta ? { delta, baseHash: site.hash } : null);
         await tx.appendAudit({
@@ -301,6 +320,15 @@ export class ApplyService {
 function docAfter(site: SiteState, p: ChangePlan, kind: string, name: string): Document | undefined {
   if (p.remove.some((r) => r.kind === kind && r.name === name)) return undefined;
   return p.upsert.find((d) => d.kind === kind && d.metadata.name === name) ?? site.docs.get(kind, name);
+}
+
+/** The Devices and Segments after the change (what the tracer needs of the documents). */
+function docsAfter(site: SiteState, p: ChangePlan): Document[] {
+  const out = new Map<string, Document>();
+  for (const d of [...site.docs.of('Device'), ...site.docs.of('Segment')]) out.set(key(d.kind, d.metadata.name), d);
+  for (const r of p.remove) out.delete(key(r.kind, r.name));
+  for (const d of p.upsert) if (d.kind === 'Device' || d.kind === 'Segment') out.set(key(d.kind, d.metadata.name), d);
+  return [...out.values()];
 }
 
 function testsAfter(site: SiteState, p: ChangePlan): PolicyTest[] {

@@ -13,8 +13,8 @@ export function fieldDiff(a: unknown, b: unknown, path = ''): FieldChange[] {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
     return keys.flatMap((k) => {
       const p = path ? `${path}.${k}` : k;
-      if (!(k in b) || b[k] === undefined) return a[k] === undefined ? [] : [{ path: p, from: a[k] }];
-      if (!(k in a) || a[k] === undefined) return [{ path: p, to: b[k] }];
+      if (!Object.hasOwn(b, k) || b[k] === undefined) return a[k] === undefined ? [] : [{ path: p, from: a[k] }];
+      if (!Object.hasOwn(a, k) || a[k] === undefined) return [{ path: p, to: b[k] }];
       return fieldDiff(a[k], b[k], p);
     });
   }

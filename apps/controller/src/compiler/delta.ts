@@ -93,7 +93,7 @@ export function diffBundles(prev: Bundle, next: Bundle): BundleDelta {
     fromGeneration: prev.generation,
     toGeneration: next.generation,
     hash: next.hash,
-    identities: { upsert: upsertIds, remove: Object.keys(prev.identities).filter((n) => !(n in next.identities)).sort() },
+    identities: { upsert: upsertIds, remove: Object.keys(prev.identities).filter((n) => !Object.hasOwn(next.identities, n)).sort() },
     ipcache: { upsert: ipc.upsert, remove: ipc.remove.map((e) => e.cidr) },
     policy: { upsert: pol.upsert, remove: pol.remove.map(policyKeyRef) },
     rules: { upsert: rules.upsert, remove: rules.remove.map((r) => r.ruleId) },

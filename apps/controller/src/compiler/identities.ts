@@ -21,10 +21,11 @@ export function assignIdentities(segmentNames: readonly string[], existing: Read
   const out: Record<string, number> = { ...BUILTIN_IDENTITIES };
   const used = new Set<number>(Object.values(existing));
   const taken = new Set<number>();
-  const names = [...new Set(segmentNames)].filter((n) => !(n in BUILTIN_IDENTITIES)).sort();
+  const names = [...new Set(segmentNames)].filter((n) => !Object.hasOwn(BUILTIN_IDENTITIES, n)).sort();
   const fresh: string[] = [];
   for (const name of names) {
-    const id = existing[name];
+    // hasOwn: a segment may be named `constructor`, which every plain object inherits.
+    const id = Object.hasOwn(existing, name) ? existing[name] : -1;
     // A corrupt map (reserved id, or one id under two names) must not leak into
     // the datapath: the later name by sort order gets a new id.
     if (Number.isInteger(id) && id >= IDENTITY.FIRST_USER && id <= 0xffffffff && !taken.has(id)) {

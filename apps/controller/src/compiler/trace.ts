@@ -112,7 +112,7 @@ export class BundleIndex {
     if (addr) return [addr];
     const dev = this.devices.get(name);
     if (dev) return dev.spec.addresses.map((a) => parseAddress(a)).filter((a): a is Address => a !== null);
-    const id = this.bundle.identities[name];
+    const id = Object.hasOwn(this.bundle.identities, name) ? this.bundle.identities[name] : undefined;
     if (id === undefined) throw new Error(`${name} is not an address, a device or a segment`);
     const out: Address[] = [];
     const belongs = (a: Address) => (this.lookupAddress(a)?.identity ?? IDENTITY.WORLD) === id;

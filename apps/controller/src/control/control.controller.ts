@@ -3,13 +3,14 @@
  * REST of the control channel: revoke an enforcer (ends its streams at once),
  * the flows enforcers report (`cordon flows [--watch]`), the enforcer CA.
  */
-import { Controller, Get, Header, HttpCode, Inject, Param, Post, Query } from '@nestjs/common';
+import { Body, Controller, Get, Header, HttpCode, Inject, Param, Post, Put, Query } from '@nestjs/common';
 import { CurrentActor } from '../auth/actor.decorator';
 import { Actor, MinRole, Public } from '../auth/roles';
 import { AuditService } from '../audit/audit.service';
 import { badRequest, notFound } from '../http/problem';
 import { ENFORCER_NAME } from '../../../../proto/cordon/v1/control';
 import { ControlService } from './control.service';
+import { scopeError } from './flows/report-guard';
 
 @Controller('v1')
 export class ControlController {
@@ -28,6 +29,34 @@ export class ControlController {
     if (!r.known) throw notFound(`enforcer "${name}" is not enrolled`);
     await this.audit.record(actor, 'enforcer.revoke', name, { serials: r.serials, callsCut: r.callsCut });
     return { name, revoked: true, serials: r.serials, streamsCut: r.callsCut };
+  }
+
+  /**
+   * The addresses an enforcer serves: flows and events it reports about neither end in them are
+   * refused (cordon_control_records_refused_total). `{"prefixes": null}` returns it to the default,
+   * the site's own addresses.
+   */
+  @Put('enforcers/:name/scope')
+  @MinRole('admin')
+  async setScope(@Param('name') name: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
+    if (!ENFORCER_NAME.test(name)) throw badRequest(`"${name}" is not an enforcer name ([a-z0-9-], at most 63)`);
+    const prefixes = (body as { prefixes?: unknown } | null)?.prefixes;
+    if (prefixes !== null) {
+      const p = scopeError(prefixes);
+      if (p) throw badRequest(p);
+    }
+    if (!this.control.scopes) throw badRequest('this controller has no store for enforcer scopes');
+    await this.control.scopes.set(name, prefixes as string[] | null, actor.name);
+    this.control.guard.setDeclared(name, prefixes as string[] | null);
+    await this.audit.record(actor, 'enforcer.scope', name, { prefixes });
+    // At once on this controller; on the others sharing the database when the enforcer's flow stream reopens.
+    return { name, prefixes };
+  }
+
+  @Get('enforcers/:name/scope')
+  async getScope(@Param('name') name: string) {
+    if (!ENFORCER_NAME.test(name)) throw badRequest(`"${name}" is not an enforcer name ([a-z0-9-], at most 63)`);
+    return { name, prefixes: (await this.control.scopes?.get(name)) ?? null };
   }
 
   /** Connected enforcers and the status each last reported. */

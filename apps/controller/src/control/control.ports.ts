@@ -6,6 +6,7 @@
  */
 import type { Observable } from 'rxjs';
 import type { SourceBundle } from '../../../../proto/cordon/v1/bundle';
+import type { EnrollmentClaim, EnrollmentRefusal } from '../store/store';
 
 export const CONTROL_STORE = Symbol('CONTROL_STORE');
 export const BUNDLE_SOURCE = Symbol('BUNDLE_SOURCE');
@@ -13,13 +14,20 @@ export const CONTROL_CONFIG = Symbol('CONTROL_CONFIG');
 
 /** A subset of SqlStore. */
 export interface ControlStore {
-  /** Marks a one-time enrollment token (by sha256 hex of its secret) used; null when unknown, used, revoked or expired. */
-  consumeEnrollmentToken(hash: string): Promise<unknown | null>;
+  /**
+   * Spends a one-time enrollment token (by sha256 hex of its secret) on an enforcer
+   * name, when `refuse` lets it take that name (store.ts documents the rest).
+   */
+  claimEnrollment(hash: string, name: string, refuse: EnrollmentRefusal): Promise<EnrollmentClaim>;
   getEnforcer(name: string): Promise<{ name: string; revoked: boolean; certSerial: string | null } | null>;
   upsertEnforcer(name: string, certSerial: string | null): Promise<unknown>;
   setEnforcerCertSerial(name: string, certSerial: string): Promise<void>;
   recordEnforcerSeen(name: string, update: { generation?: number | null; status?: Record<string, unknown> }): Promise<void>;
   revokeEnforcer(name: string): Promise<boolean>;
+  /** Tells every controller sharing the database (PostgreSQL) that an enforcer was revoked. */
+  notifyRevocation?(enforcer: string): Promise<void>;
+  /** Calls cb with each enforcer revoked by any controller sharing the database. */
+  listenRevocations?(cb: (enforcer: string) => void): Promise<() => Promise<void>>;
 }
 
 /** A subset of BundleService. */

@@ -13,6 +13,10 @@ import { MetricsService } from '../metrics/metrics.service';
 import { CertificateAuthority } from './ca/certificate-authority';
 import { BUNDLE_SOURCE, BundleSource, CONTROL_CONFIG, CONTROL_STORE, ControlConfig, ControlStore } from './control.ports';
 import { FlowAggregator } from './flows/flow-aggregator';
+import { ReportGuard } from './flows/report-guard';
+import { EnforcerScopes } from './scope.repo';
+import type { SqlExecutor } from '../store/sql';
+import type { Subscription } from 'rxjs';
 import { ControlFeeds } from './feeds';
 import { ControlServer, DEFAULT_CERT_TTL_MS } from './grpc/control.server';
 
@@ -40,6 +44,18 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
       (this.registry.getSingleMetric('cordon_enforcers_connected') as Gauge | undefined) ??
       new Gauge({ name: 'cordon_enforcers_connected', help: 'Enforcers with an open policy stream', registers: [this.registry] });
     this.connected.set(0);
+    this.guard = new ReportGuard(this.registry);
+    const sql = (store as { sql?: SqlExecutor }).sql;
+    this.scopes = sql ? new EnforcerScopes(sql) : null;
+  }
+  readonly guard: ReportGuard;
+  readonly scopes: EnforcerScopes | null;
+  private siteSub: Subscription | null = null;
+
+  /** The site's own addresses (what an enforcer without a declared scope serves), from the newest generation. */
+  private async refreshSite(): Promise<void> {
+    const b = await this.bundles.current();
+    if (b) this.guard.setSite(b.ipcache.map((e) => e.cidr));
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -54,11 +70,24 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
       serverNames: this.config.serverNames,
       onConnectedChange: (names) => this.connected.set(names.length),
       feeds: this.feeds,
+      guard: this.guard,
+      scopes: this.scopes ?? undefined,
     });
+    this.siteSub = this.bundles.generation$.subscribe(() => void this.refreshSite().catch((err: Error) => this.log.warn({ err: err.message }, 'could not read the site addresses')));
+    await this.refreshSite();
     await this.server.listen(this.config.grpc);
+    const server = this.server;
+    this.unlisten = (await this.store.listenRevocations?.((name) => {
+      const cut = server.cutRevoked(name);
+      if (cut) this.log.warn({ enforcer: name, callsCut: cut }, 'enforcer revoked by another controller: streams cut');
+    })) ?? null;
   }
+  private unlisten: (() => Promise<void>) | null = null;
 
   async onModuleDestroy(): Promise<void> {
+    this.siteSub?.unsubscribe();
+    await this.unlisten?.().catch(() => undefined);
+    this.unlisten = null;
     await this.server?.close();
     this.server = null;
     this.feeds.complete();

@@ -21,15 +21,31 @@ export class Sessions {
   /** Registers a call; it is cut with UNAUTHENTICATED when its certificate expires. */
   add(call: OpenCall, notAfter: Date): () => void {
     this.calls.add(call);
-    const ms = Math.max(0, notAfter.getTime() - Date.now());
-    // setTimeout overflows past ~24.8 days; certificates are shorter-lived than that.
-    if (ms < 2 ** 31 - 1) {
-      const t = setTimeout(() => call.cut(Status.UNAUTHENTICATED, 'client certificate expired: renew it or enroll again'), ms);
-      t.unref();
-      this.expiry.set(call, t);
-    }
+    this.arm(call, notAfter.getTime());
     this.onChange();
     return () => this.remove(call);
+  }
+
+  /**
+   * setTimeout overflows past 2^31-1 ms (~24.8 days) and then fires at once; so a
+   * far expiry is reached in steps of at most a day, and every call gets its cut.
+   */
+  private arm(call: OpenCall, at: number): void {
+    const ms = Math.max(0, at - Date.now());
+    const t = setTimeout(() => {
+      if (!this.calls.has(call)) return;
+      if (Date.now() < at) return this.arm(call, at);
+      this.remove(call);
+      call.cut(Status.UNAUTHENTICATED, 'client certificate expired: renew it or enroll again');
+    }, Math.min(ms, Sessions.MAX_TIMER_MS));
+    t.unref();
+    this.expiry.set(call, t);
+  }
+  static MAX_TIMER_MS = 86_400_000;
+
+  /** Whether a call is still registered (not cut, not ended). */
+  has(call: OpenCall): boolean {
+    return this.calls.has(call);
   }
 
   remove(call: OpenCall): void {

@@ -260,7 +260,7 @@ export class CredentialsService implements OnModuleInit, OnModuleDestroy {
   async revoke(device: string, opts: { actor: Who; kind?: CredentialKind; id?: string; reason?: string }): Promise<{ device: string; revoked: string[] }> {
     this.requireCa();
     const reason = opts.reason ?? 'unspecified';
-    if (!(reason in REASONS)) throw new Problem(400, 'Bad Request', `reason must be one of ${Object.keys(REASONS).join(', ')}`);
+    if (!Object.hasOwn(REASONS, reason)) throw new Problem(400, 'Bad Request', `reason must be one of ${Object.keys(REASONS).join(', ')}`);
     const live = (await this.repo.live(device, opts.kind)).filter((r) => !opts.id || r.id === opts.id);
     if (opts.id && !live.length) {
       const known = await this.repo.get(opts.id);

@@ -42,7 +42,27 @@ export const OPENAPI = {
       Problem: { type: 'object', properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, issues: { type: 'array', items: { type: 'object' } }, failures: { type: 'array', items: { type: 'object' } } } },
       Document: { type: 'object', required: ['apiVersion', 'kind', 'metadata', 'spec'], properties: { apiVersion: { type: 'string', example: 'cordon/v1' }, kind: { type: 'string', enum: Object.values(COLLECTIONS) }, metadata: { type: 'object', properties: { name: { type: 'string' }, labels: { type: 'object', additionalProperties: { type: 'string' } } } }, spec: {} } },
       StoredDocument: { allOf: [{ $ref: '#/components/schemas/Document' }, { type: 'object', properties: { version: { type: 'integer' }, createdAt: { type: 'string' }, updatedAt: { type: 'string' } } }] },
-      ChangeResult: { type: 'object', properties: { dryRun: { type: 'boolean' }, changed: { type: 'boolean' }, generation: { type: 'integer' }, hash: { type: 'string' }, documents: { type: 'array', items: { type: 'object' } }, warnings: { type: 'array', items: { type: 'string' } } } },
+      ChangeResult: { type: 'object', properties: { dryRun: { type: 'boolean' }, changed: { type: 'boolean' }, generation: { type: 'integer' }, hash: { type: 'string' }, documents: { type: 'array', items: { type: 'object' } }, warnings: { type: 'array', items: { type: 'string' } }, flows: { $ref: '#/components/schemas/FlowImpact' } } },
+      FlowImpact: {
+        type: 'object',
+        description: 'Which already observed flows (GET /v1/flows) the change newly denies or newly allows, each judged by the bundle before and after; omitted when no flow was observed',
+        properties: {
+          checked: { type: 'integer', description: 'distinct (source, destination, protocol, port) judged' },
+          newlyDenied: { type: 'array', items: { $ref: '#/components/schemas/ImpactedFlow' } },
+          newlyAllowed: { type: 'array', items: { $ref: '#/components/schemas/ImpactedFlow' } },
+          truncated: { type: 'boolean', description: 'a list was cut at 100 entries (most packets first)' },
+        },
+      },
+      ImpactedFlow: {
+        type: 'object',
+        properties: {
+          src: { type: 'string' }, dst: { type: 'string' }, protocol: { type: 'string' }, port: { type: 'integer', nullable: true },
+          srcSegment: { type: 'string' }, dstSegment: { type: 'string' }, enforcer: { type: 'string' },
+          before: { type: 'string', enum: ['allow', 'deny', 'audit'] }, after: { type: 'string', enum: ['allow', 'deny', 'audit'] },
+          policyBefore: { type: 'string', nullable: true, description: 'null: the default deny' }, policyAfter: { type: 'string', nullable: true },
+          packets: { type: 'integer' }, lastSeen: { type: 'string', format: 'date-time' },
+        },
+      },
       AuditEntry: { type: 'object', properties: { id: { type: 'integer' }, at: { type: 'string' }, actor: { type: 'string' }, source: { type: 'string' }, action: { type: 'string' }, target: { type: 'string' }, diff: {}, prevHash: { type: 'string' }, hash: { type: 'string' } } },
       ShareSummary: {
         type: 'object',
@@ -101,6 +121,41 @@ export const OPENAPI = {
           retiring: { type: 'object', properties: { ids: { type: 'array', items: { type: 'string' } }, at: { type: 'string' } } },
         },
       },
+      Token: {
+        type: 'object',
+        properties: {
+          id: { type: 'integer' },
+          name: { type: 'string' },
+          kind: { type: 'string', enum: ['api', 'enrollment'] },
+          role: { type: 'string', enum: ['viewer', 'operator', 'admin', 'enforcer'] },
+          state: { type: 'string', enum: ['active', 'used', 'expired', 'revoked'] },
+          createdAt: { type: 'string' },
+          expiresAt: { type: 'string', nullable: true },
+          lastUsedAt: { type: 'string', nullable: true, description: 'API tokens: the last request it authenticated, to the minute (written at most once a minute per token and controller)' },
+          usedAt: { type: 'string', nullable: true, description: 'enrollment tokens: when it was spent' },
+          usedBy: { type: 'string', nullable: true, description: 'enrollment tokens: the enforcer name it was spent on' },
+          enforcer: { type: 'string', nullable: true, description: 'enrollment tokens: the enforcer name it may take (null: only a new name)' },
+          replace: { type: 'boolean' },
+          bootstrap: { type: 'boolean', description: 'the admin token of DATA_DIR/admin.token' },
+          revoked: { type: 'boolean' },
+        },
+      },
+      CreatedToken: {
+        type: 'object',
+        required: ['token', 'expiresAt'],
+        properties: {
+          token: { type: 'string' },
+          expiresAt: { type: 'string' },
+          id: { type: 'integer' },
+          kind: { type: 'string' },
+          role: { type: 'string' },
+          name: { type: 'string' },
+          enforcer: { type: 'string', nullable: true },
+          replace: { type: 'boolean' },
+          caCertHash: { type: 'string', example: 'sha256:3f…', description: 'enrollment tokens: SHA-256 of the enforcer CA certificate (DER)' },
+          join: { type: 'string', description: 'enrollment tokens: TOKEN.CAHEX, for cordon enforcer --token: the enforcer checks the CA pin before it sends the token' },
+        },
+      },
       Enforcer: { type: 'object', properties: { name: { type: 'string' }, enrolledAt: { type: 'string' }, lastSeen: { type: 'string' }, generation: { type: 'integer' }, status: { type: 'object' }, certSerial: { type: 'string' }, revoked: { type: 'boolean' } } },
     },
   },
@@ -135,12 +190,44 @@ export const OPENAPI = {
     '/v1/audit/export': { get: { summary: 'Whole audit log as JSON lines', tags: ['audit'], responses: { 200: { description: 'application/x-ndjson' }, ...errors } } },
     '/v1/audit/verify': { post: { summary: 'Check the hash chain', tags: ['audit'], responses: { 200: ok('{ok, entries, firstBadId?, reason?}'), ...errors } } },
     '/v1/tokens': {
-      get: { summary: 'Token metadata (admin)', tags: ['tokens'], responses: { 200: ok('Tokens'), ...errors } },
+      get: { summary: 'Token metadata: kind, role, state (active, used, expired, revoked), expiry, last use; never a secret (admin)', tags: ['tokens'], responses: { 200: ok('Tokens', page('Token')), ...errors } },
       post: {
-        summary: 'Create an API token ({role}) or a one-time enrollment token ({kind: "enrollment", ttl}) (admin)',
+        summary:
+          'Create an API token ({role, ttl}; ttl default 90d) or a one-time enforcer enrollment token ({kind: "enrollment", ttl, name, replace}; ttl default 1h). An enrollment token without name may take only a new enforcer name; with name, only that one, and a live enforcer of that name only with replace (its certificates are then revoked). The answer of an enrollment token carries caCertHash and join (TOKEN.CAHEX), what `cordon enforcer --token` takes (admin)',
         tags: ['tokens'],
-        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { kind: { type: 'string', enum: ['api', 'enrollment'] }, role: { type: 'string', enum: ['viewer', 'operator', 'admin'] }, ttl: { type: 'string', example: '1h' }, name: { type: 'string' } } } } } },
-        responses: { 201: ok('{token, expiresAt}'), ...errors },
+        requestBody: {
+          content: {
+            'application/json': {
+              schema: {
+                type: 'object',
+                properties: {
+                  kind: { type: 'string', enum: ['api', 'enrollment'] },
+                  role: { type: 'string', enum: ['viewer', 'operator', 'admin'] },
+                  ttl: { type: 'string', example: '90d', description: 'API tokens: default 90d; enrollment tokens: default 1h' },
+                  name: { type: 'string', description: 'API token: a label; enrollment token: the enforcer name it may take' },
+                  replace: { type: 'boolean', description: 'enrollment token with name: may replace the live enforcer of that name' },
+                },
+              },
+            },
+          },
+        },
+        responses: { 201: ok('The token, shown once', { $ref: '#/components/schemas/CreatedToken' }), ...errors },
+      },
+    },
+    '/v1/tokens/{ref}/revoke': {
+      post: {
+        summary: 'Revoke a token by id, or by name when one unrevoked token has it: refused (401) from the next request on, on every controller. The last usable admin token cannot be revoked (409) (admin)',
+        tags: ['tokens'],
+        parameters: [pathParam('ref')],
+        responses: { 200: ok('The revoked token', { $ref: '#/components/schemas/Token' }), 404: problem, 409: problem, ...errors },
+      },
+    },
+    '/v1/tokens/rotate-admin': {
+      post: {
+        summary: 'Replace the bootstrap admin token: the previous one is revoked, the new one (ttl default 90d) written to DATA_DIR/admin.token (0600) of this controller and returned once (admin)',
+        tags: ['tokens'],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { ttl: { type: 'string', example: '90d' } } } } } },
+        responses: { 200: ok('{token, expiresAt, id, file, revoked}'), ...errors },
       },
     },
     '/v1/enforcers': { get: { summary: 'Enrolled enforcers', tags: ['enforcers'], responses: { 200: ok('Enforcers', page('Enforcer')), ...errors } } },
@@ -231,6 +318,16 @@ export const OPENAPI = {
     },
     // Control channel (enforcers) and flows.
     '/v1/enforcers/{name}/revoke': { post: { summary: 'Revoke an enforcer: its certificate is refused and its streams cut at once (admin; audited)', tags: ['enforcers'], parameters: [pathParam('name')], responses: { 200: ok('The revoked enforcer'), 404: problem, ...errors } } },
+    '/v1/enforcers/{name}/scope': {
+      get: { summary: 'The addresses an enforcer serves (null: the site\'s own addresses)', tags: ['enforcers'], parameters: [pathParam('name')], responses: { 200: ok('{name, prefixes}'), ...errors } },
+      put: {
+        summary: 'Declare the addresses an enforcer serves: flows and events it reports about neither end in them are refused and counted (admin; audited)',
+        tags: ['enforcers'],
+        parameters: [pathParam('name')],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['prefixes'], properties: { prefixes: { type: 'array', nullable: true, items: { type: 'string' } } } } } } },
+        responses: { 200: ok('{name, prefixes}'), ...errors },
+      },
+    },
     '/v1/enforcers-connected': { get: { summary: 'Enforcers with a live stream now', tags: ['enforcers'], responses: { 200: ok('[{name, since, generation}]'), ...errors } } },
     '/v1/flows': { get: { summary: 'Flows reported by enforcers, most recent first', tags: ['flows'], parameters: [queryParam('since', 'ISO time'), queryParam('verdict', 'allow | deny | audit'), queryParam('segment', 'source or destination segment'), queryParam('limit', 'at most this many', 'integer')], responses: { 200: ok('{items}'), ...errors } } },
     '/v1/control/ca.pem': { get: { summary: 'The enforcer CA certificate (PEM; pin it with --ca-sha256)', tags: ['enforcers'], security: [], responses: { 200: { description: 'PEM' } } } },
@@ -239,6 +336,7 @@ export const OPENAPI = {
     '/v1/unknown-devices': { get: { summary: 'Sources no Device claims: address, MAC, interface, enforcer, first and last seen, what they tried to reach', tags: ['monitoring'], responses: { 200: ok('{items}'), ...errors } } },
     '/v1/admit': { post: { summary: 'Turn an unknown source into a Device (operator; through apply, audited)', tags: ['monitoring'], requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['address', 'name'], properties: { address: { type: 'string' }, name: { type: 'string' }, labels: { type: 'object', additionalProperties: { type: 'string' } }, mac: { type: 'string' }, firmware: { type: 'string' }, dryRun: { type: 'boolean' } } } } } }, responses: { 200: ok('The change'), 404: problem, 422: problem, ...errors } } },
     '/v1/anomalies': { get: { summary: 'Anomalies: device, kind (new_peer, new_port, volume, scan, denied_burst), severity, evidence, at', tags: ['monitoring'], parameters: [queryParam('device', 'one device'), queryParam('kind', 'one kind')], responses: { 200: ok('{items}'), ...errors } } },
+    '/v1/incidents': { get: { summary: "Incidents: one device's anomalies within the incident window grouped, with all their evidence, one severity, the action taken (onAnomaly)", tags: ['monitoring'], parameters: [queryParam('device', 'one device'), queryParam('after', 'incident id')], responses: { 200: ok('{items}'), ...errors } } },
     '/v1/baselines/{device}': { get: { summary: "A device's learned baseline", tags: ['monitoring'], parameters: [pathParam('device')], responses: { 200: ok('Baseline'), 404: problem, ...errors } } },
     '/v1/posture': { get: { summary: 'Posture of every device under a PostureRule, and posture-to-quarantine latencies', tags: ['monitoring'], responses: { 200: ok('Posture'), ...errors } } },
     '/v1/events': { get: { summary: 'Security events (ECS field names); format=ecs answers JSON lines', tags: ['monitoring'], parameters: [queryParam('after', 'event id'), queryParam('type', 'event type'), queryParam('device', 'one device'), queryParam('format', 'json | ecs')], responses: { 200: ok('{items} or JSON lines'), ...errors } } },
@@ -252,6 +350,9 @@ export const OPENAPI = {
     '/v1/recommend': { get: { summary: 'The smallest set of Policy documents that allows exactly the observed flows', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d'), queryParam('includeDenied', 'also denied flows', 'boolean'), queryParam('format', 'json | yaml')], responses: { 200: ok('Policy documents'), ...errors } } },
     '/v1/report/unused': { get: { summary: 'Allow rules no packet used over the window', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d')], responses: { 200: ok('{observedSince, items}'), ...errors } } },
     '/v1/mud/import': { post: { summary: 'Segments and policies from a Manufacturer Usage Description (RFC 8520); apply=true applies them', tags: ['least-privilege'], requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['mud'], properties: { mud: { type: 'object' }, name: { type: 'string' }, apply: { type: 'boolean' } } } } } }, responses: { 200: ok('Documents'), 422: problem, ...errors } } },
+    // The web console (apps/console), public: it signs in with an API token held in the page's memory.
+    '/': { get: { summary: 'The web console (HTML, strict Content-Security-Policy)', tags: ['console'], security: [], responses: { 200: { description: 'HTML' }, 503: problem } } },
+    '/console/{file}': { get: { summary: "The console's script and style sheet (app.js, app.css)", tags: ['console'], security: [], parameters: [pathParam('file')], responses: { 200: { description: 'JavaScript or CSS' }, 404: problem } } },
     '/v1/quarantine/{device}': { delete: { summary: 'Release a device (operator)', tags: ['quarantine'], parameters: [{ name: 'device', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: ok('The change'), 404: problem, ...errors } } },
   } as Record<string, object>,
 };

@@ -35,18 +35,23 @@ export function toProblem(err: unknown): Problem {
     return new Problem(status, TITLES[status] ?? 'Error', Array.isArray(msg) ? msg.join('; ') : String(msg ?? err.message));
   }
   // body-parser errors carry an http status and a type.
-  const e = err as { status?: number; statusCode?: number; type?: string; message?: string };
+  const e = err as { status?: number; statusCode?: number; type?: string; message?: string; limit?: number };
   const status = e?.status ?? e?.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     const detail =
       e.type === 'entity.parse.failed'
         ? `the request body is not valid JSON: ${e.message}`
         : e.type === 'entity.too.large'
-          ? 'the request body is larger than the 1 MiB limit; split the documents into several applies'
+          ? `the request body is larger than the controller's limit of ${formatBytes(e.limit)}; raise it with cordon controller --max-body`
           : (e.message ?? 'bad request');
     return new Problem(status, TITLES[status] ?? 'Bad Request', detail);
   }
   return new Problem(500, 'Internal Server Error', 'the controller failed to handle this request; its log has the details');
+}
+
+function formatBytes(n: number | undefined): string {
+  if (typeof n !== 'number') return 'its --max-body';
+  return n >= 1024 ** 2 ? `${+(n / 1024 ** 2).toFixed(1)} MiB` : `${+(n / 1024).toFixed(1)} KiB`;
 }
 
 @Catch()

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-import { Anomaly, AnomalyDetector } from './detector';
+import { Anomaly, AnomalyDetector, addressPrefix } from './detector';
 import type { FlowRecord } from './flow-record';
+import { Incidents } from './incidents';
 
 const T0 = Date.UTC(2026, 0, 1);
 const rec = (dst: string, dport: number, o: Partial<FlowRecord> = {}): FlowRecord => ({
@@ -19,37 +20,45 @@ const rec = (dst: string, dport: number, o: Partial<FlowRecord> = {}): FlowRecor
   ...o,
 });
 
-/** A day of steady traffic: every 10 s, one of 3 peers on port 8883, bytes jittering ±20%. */
-function steady(d: AnomalyDetector, from: number, to: number, out: Anomaly[], seed = 1) {
+/** Steady traffic: every 5 s (±30 %), one of 3 peers on port 8883, bytes ±30 %. */
+function steady(d: AnomalyDetector, from: number, to: number, out: Anomaly[], seed = 1, dev = 'dev') {
   let x = seed;
-  const rnd = () => ((x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  for (let t = from; t < to; t += 10_000) {
+  const rnd = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  for (let t = from; t < to; t += Math.round(5000 * (0.7 + 0.6 * rnd()))) {
     const peer = `10.0.1.${1 + Math.floor(rnd() * 3)}`;
-    d.observe('dev', rec(peer, 8883, { bytesFwd: Math.round(2000 * (0.8 + 0.4 * rnd())) }), 'src', t, out);
+    d.observe(dev, rec(peer, 8883, { bytesFwd: Math.round(2000 * (0.7 + 0.6 * rnd())) }), 'src', t, out);
   }
 }
 
 describe('anomaly detector', () => {
-  const opts = { learningWindowMs: 3600_000, intervalMs: 60_000 };
+  const opts = { learningWindowMs: 3600_000 };
+  const H = 3600_000;
 
-  it('steady traffic raises nothing, during or after learning', () => {
+  it('steady traffic with jitter raises nothing, during or after learning', () => {
     const d = new AnomalyDetector(opts);
     const out: Anomaly[] = [];
-    steady(d, T0, T0 + 6 * 3600_000, out);
-    d.flush(T0 + 6 * 3600_000 + 120_000, out);
+    steady(d, T0, T0 + 6 * H, out);
+    d.flush(T0 + 6 * H + 120_000, out);
     expect(out).toEqual([]);
-    expect(d.baseline('dev', T0 + 6 * 3600_000)).toMatchObject({ learning: false, peers: 3, ports: 1 });
+    expect(d.baseline('dev', T0 + 6 * H)).toMatchObject({ learning: false, peers: 3, ports: 1 });
   });
 
   it('a new peer and a new port after learning are raised once, with evidence', () => {
     const d = new AnomalyDetector(opts);
     const out: Anomaly[] = [];
-    steady(d, T0, T0 + 2 * 3600_000, out);
-    const t = T0 + 2 * 3600_000;
-    d.observe('dev', rec('203.0.113.9', 443, { dstIdentity: 1 }), 'src', t, out);
-    d.observe('dev', rec('203.0.113.9', 443, { dstIdentity: 1 }), 'src', t + 1000, out);
+    steady(d, T0, T0 + 2 * H, out);
+    const t = T0 + 2 * H;
+    for (let i = 0; i < 3; i++) d.observe('dev', rec('203.0.113.9', 443, { dstIdentity: 1 }), 'src', t + i * 1000, out);
     expect(out.map((a) => a.kind)).toEqual(['new_peer', 'new_port']);
     expect(out[0]).toMatchObject({ device: 'dev', severity: 'high', evidence: { peer: '203.0.113.9', protocol: 'tcp', port: 443, baselinePeers: 3 } });
+  });
+
+  it('a denied attempt to a new peer after learning is evidence: new_peer with verdict deny', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    steady(d, T0, T0 + 2 * H, out);
+    d.observe('dev', rec('10.0.9.9', 8883, { verdict: 'VERDICT_DENY', reason: 'DROP_REASON_POLICY' }), 'src', T0 + 2 * H, out);
+    expect(out).toEqual([expect.objectContaining({ kind: 'new_peer', evidence: expect.objectContaining({ peer: '10.0.9.9', verdict: 'deny' }) })]);
   });
 
   it('novelty during learning is learnt, not raised', () => {
@@ -60,38 +69,124 @@ describe('anomaly detector', () => {
     expect(out).toEqual([]);
   });
 
-  it('a volume burst far outside the usual range raises volume with median and MAD; the burst does not teach itself in', () => {
+  it('a world peer rotating inside its /24 is one peer; another /24 is new', () => {
     const d = new AnomalyDetector(opts);
     const out: Anomaly[] = [];
-    steady(d, T0, T0 + 3 * 3600_000, out);
-    const t = T0 + 3 * 3600_000;
-    for (let i = 0; i < 20; i++) d.observe('dev', rec('10.0.1.1', 8883, { bytesFwd: 5_000_000 }), 'src', t + i * 1000, out);
-    d.observe('dev', rec('10.0.1.1', 8883), 'src', t + 70_000, out);
+    for (let i = 0; i < 50; i++) d.observe('dev', rec(`52.94.1.${i}`, 443, { dstIdentity: 1 }), 'src', T0 + i * 60_000, out);
+    for (let i = 50; i < 80; i++) d.observe('dev', rec(`52.94.1.${i}`, 443, { dstIdentity: 1 }), 'src', T0 + H + i * 60_000, out);
+    expect(out).toEqual([]);
+    d.observe('dev', rec('52.95.7.1', 443, { dstIdentity: 1 }), 'src', T0 + 3 * H, out);
+    expect(out.map((a) => a.kind)).toEqual(['new_peer']);
+    expect(addressPrefix('2001:db8:1:2::5', 24, 48)).toBe('2001:db8:1');
+  });
+
+  it('a port on which many peers were learnt (an NTP pool) accepts a new peer', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    for (let i = 0; i < 10; i++) d.observe('dev', rec(`198.51.${i}.1`, 123, { protocol: 17, dstIdentity: 1 }), 'src', T0 + i * 300_000, out);
+    d.observe('dev', rec('203.0.113.77', 123, { protocol: 17, dstIdentity: 1 }), 'src', T0 + 2 * H, out);
+    expect(out).toEqual([]);
+  });
+
+  it('a 20x burst to the usual peer raises volume within seconds, once', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    steady(d, T0, T0 + 3 * H, out);
+    const t = T0 + 3 * H;
+    // 20x the usual ~800 B/s for 30 s, reported every second
+    for (let i = 0; i < 30; i++) d.observe('dev', rec('10.0.1.1', 8883, { bytesFwd: 16_000, bytesRev: 0 }), 'src', t + i * 1000, out);
     const v = out.filter((a) => a.kind === 'volume');
     expect(v).toHaveLength(1);
-    expect(v[0].evidence).toMatchObject({ intervalSeconds: 60 });
-    expect((v[0].evidence as { bytes: number }).bytes).toBeGreaterThan(100_000_000);
-    expect((v[0].evidence as { score: number }).score).toBeGreaterThan(8);
-    // a second burst is still anomalous
-    for (let i = 0; i < 20; i++) d.observe('dev', rec('10.0.1.1', 8883, { bytesFwd: 5_000_000 }), 'src', t + 130_000 + i * 1000, out);
-    d.flush(t + 200_000, out);
-    expect(out.filter((a) => a.kind === 'volume')).toHaveLength(2);
+    expect(Date.parse(v[0].at) - t).toBeLessThan(5000);
+    expect(v[0].evidence).toMatchObject({ windowSeconds: expect.any(Number), usualBytes: expect.any(Number) });
+    expect((v[0].evidence as { bytes: number }).bytes).toBeGreaterThan((v[0].evidence as { thresholdBytes: number }).thresholdBytes);
   });
 
-  it('a scan (many destinations in a short window) raises one scan, and no denied_burst beside it', () => {
-    const d = new AnomalyDetector({ ...opts, scanDistinct: 20, deniedBurst: 10 });
-    const out: Anomaly[] = [];
-    for (let i = 0; i < 60; i++) d.observe('dev', rec(`10.0.5.${i}`, 22, { verdict: 'VERDICT_DENY', reason: 'DROP_REASON_POLICY', packetsFwd: 1 }), 'src', T0 + i * 50, out);
-    expect(out).toHaveLength(1);
-    expect(out[0]).toMatchObject({ kind: 'scan', severity: 'high', evidence: { type: 'horizontal', distinctDestinations: 20, windowSeconds: 10 } });
-    expect((out[0].evidence as { sample: string[] }).sample).toContain('10.0.5.0:22/tcp');
+  it('a ramp to 5x over a minute is caught, and exfiltration at 3x over ten minutes within the window', () => {
+    for (const [factor, ramp, hold] of [
+      [5, 60_000, 120_000],
+      [3, 0, 600_000],
+    ]) {
+      const d = new AnomalyDetector(opts);
+      const out: Anomaly[] = [];
+      steady(d, T0, T0 + 4 * H, out, 7);
+      const t = T0 + 4 * H;
+      for (let dt = 0; dt < ramp + hold; dt += 1000) {
+        const f = dt < ramp ? 1 + ((factor - 1) * dt) / ramp : factor;
+        // usual rate ~ 4000 B / 5 s = 800 B/s; the extra on top of steady traffic
+        d.observe('dev', rec('10.0.1.2', 8883, { bytesFwd: Math.round(800 * (f - 1)), bytesRev: 0 }), 'src', t + dt, out);
+      }
+      steady(d, t, t + ramp + hold, out, 9);
+      const v = out.filter((a) => a.kind === 'volume');
+      expect(v.length).toBeGreaterThanOrEqual(1);
+      expect(Date.parse(v[0].at) - t).toBeLessThanOrEqual(ramp + hold);
+    }
   });
 
-  it('a vertical scan (many ports on one host) is a scan too', () => {
-    const d = new AnomalyDetector({ ...opts, scanDistinct: 20 });
+  it('a short learning window gets volume judged right after it, not after minutes of fixed buckets', () => {
+    const d = new AnomalyDetector({ learningWindowMs: 30_000, intervalMs: 1000, volumeWindowsMs: [1000, 5000, 10_000] });
     const out: Anomaly[] = [];
-    for (let p = 1; p <= 30; p++) d.observe('dev', rec('10.0.5.1', p, { verdict: 'deny' }), 'src', T0 + p, out);
-    expect(out[0]).toMatchObject({ kind: 'scan', evidence: { type: 'vertical', distinctDestinations: 1, distinctTargets: 20 } });
+    for (let t = 0; t < 40_000; t += 200) d.observe('dev', rec('10.0.1.1', 8883, { bytesFwd: 1000 + ((t / 200) % 7) * 50 }), 'src', T0 + t, out);
+    expect(d.baseline('dev', T0 + 40_000)!.volume.tracks[1].windows.every((w) => w.judged)).toBe(true);
+    for (let t = 40_000; t < 45_000; t += 200) d.observe('dev', rec('10.0.1.1', 8883, { bytesFwd: 40_000 }), 'src', T0 + t, out);
+    expect(out.filter((a) => a.kind === 'volume')).toHaveLength(1);
+  });
+
+  it('a fast scan raises one scan, no new_port beside it, and no denied_burst', () => {
+    const d = new AnomalyDetector({ ...opts, deniedBurst: 10 });
+    const out: Anomaly[] = [];
+    steady(d, T0, T0 + 2 * H, out);
+    for (let i = 0; i < 60; i++) d.observe('dev', rec(`10.0.5.${i}`, 22, { verdict: 'VERDICT_DENY', reason: 'DROP_REASON_POLICY', packetsFwd: 1, bytesFwd: 60, bytesRev: 0 }), 'src', T0 + 2 * H + i * 50, out);
+    expect(out.map((a) => a.kind)).toEqual(['new_peer', 'new_port', 'new_peer', 'new_peer', 'scan']);
+    expect(out[4]).toMatchObject({ kind: 'scan', severity: 'high', evidence: { type: 'horizontal', distinctDestinations: 16, windowSeconds: 10 } });
+    expect((out[4].evidence as { sample: string[] }).sample).toContain('10.0.5.0:22/tcp');
+  });
+
+  it('a slow scan (30 addresses over 40 s) is one scan, not 30 new_peer', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    steady(d, T0, T0 + 2 * H, out);
+    for (let i = 0; i < 30; i++) d.observe('dev', rec(`10.0.6.${i}`, 8883), 'src', T0 + 2 * H + Math.round((i * 40_000) / 30), out);
+    const kinds = out.map((a) => a.kind);
+    expect(kinds.filter((k) => k === 'scan')).toHaveLength(1);
+    expect(kinds.filter((k) => k === 'new_peer').length).toBeLessThanOrEqual(3);
+    expect(out.find((a) => a.kind === 'scan')!.evidence).toMatchObject({ type: 'horizontal', windowSeconds: 60 });
+  });
+
+  it('a vertical scan (many ports on one host) is a scan, and does not blind the port baseline', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    steady(d, T0, T0 + 2 * H, out);
+    for (let p = 1; p <= 100; p++) d.observe('dev', rec('10.0.1.1', p, { verdict: 'audit' }), 'src', T0 + 2 * H + p * 20, out);
+    expect(out.filter((a) => a.kind === 'scan')).toEqual([expect.objectContaining({ evidence: expect.objectContaining({ type: 'vertical', distinctDestinations: 1 }) })]);
+    expect(out.filter((a) => a.kind === 'new_port').length).toBeLessThanOrEqual(3);
+    expect(d.baseline('dev', T0 + 3 * H)).toMatchObject({ ports: 1 });
+    // Well after the scan, a new port is still news.
+    out.length = 0;
+    steady(d, T0 + 2 * H + 10_000, T0 + 3 * H, out, 3);
+    d.observe('dev', rec('10.0.1.2', 5000), 'src', T0 + 3 * H, out);
+    expect(out.map((a) => a.kind)).toEqual(['new_port']);
+  });
+
+  it('a scan during learning teaches the baseline nothing', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    steady(d, T0, T0 + 600_000, out);
+    for (let p = 1; p <= 40; p++) d.observe('dev', rec('10.0.1.1', 1000 + p), 'src', T0 + 600_000 + p * 10, out);
+    expect(out.map((a) => a.kind)).toEqual(['scan']);
+    expect(d.baseline('dev', T0 + 700_000)).toMatchObject({ ports: 1 });
+  });
+
+  it('a distributed scan across devices of one segment, each under its own threshold', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    for (const dev of ['a', 'b', 'c', 'e']) steady(d, T0, T0 + 2 * H, out, dev.charCodeAt(0), dev);
+    let n = 0;
+    for (let i = 0; i < 10; i++) for (const dev of ['a', 'b', 'c']) d.observe(dev, rec(`10.0.7.${n++}`, 22), 'src', T0 + 2 * H + n * 1000, out, d.options, 'seg');
+    const scans = out.filter((a) => a.kind === 'scan');
+    expect(scans.map((a) => a.device).sort()).toEqual(['a', 'b', 'c']);
+    expect(scans[0].evidence).toMatchObject({ type: 'distributed', segment: 'seg' });
+    expect(out.filter((a) => a.device === 'e')).toEqual([]);
   });
 
   it('a burst of denied attempts to one target raises denied_burst with samples', () => {
@@ -108,15 +203,32 @@ describe('anomaly detector', () => {
     expect(out).toEqual([]);
   });
 
-  it('bounded: state per device stays small however many peers it has', () => {
+  it('bounded: a full peer set evicts the least used, so the usual peers stay and novelty is still judged', () => {
     const d = new AnomalyDetector({ ...opts, learningWindowMs: 0 });
     const out: Anomaly[] = [];
-    for (let i = 0; i < 10_000; i++) d.observe('dev', rec(`10.${i >> 16}.${(i >> 8) & 255}.${i & 255}`, 1000 + (i % 5000)), 'src', T0 + i * 20_000, out);
-    const b = d.baseline('dev', T0)!;
-    expect(b.peersSaturated).toBe(true);
-    expect(b.portsSaturated).toBe(true);
-    // once saturated, novelty stops being reported (too diverse to judge)
-    const n = out.filter((a) => a.kind === 'new_peer').length;
-    expect(n).toBeLessThanOrEqual(96);
+    // 200 new peers, one a minute (no scan), among steady traffic to the usual three.
+    steady(d, T0, T0 + 5 * H, out);
+    for (let i = 0; i < 200; i++) d.observe('dev', rec(`10.50.${i >> 8}.${i & 255}`, 8883), 'src', T0 + H + i * 60_000, out);
+    const b = d.baseline('dev', T0 + 5 * H)!;
+    expect(b.peers).toBeLessThanOrEqual(48);
+    expect(b.peersEvicted).toBeGreaterThan(0);
+    out.length = 0;
+    steady(d, T0 + 5 * H, T0 + 6 * H, out, 5);
+    expect(out).toEqual([]);
+    d.observe('dev', rec('10.99.0.1', 8883), 'src', T0 + 6 * H, out);
+    expect(out.map((a) => a.kind)).toEqual(['new_peer']);
+  });
+});
+
+describe('incidents', () => {
+  it("groups one device's anomalies within the window into one incident with all the evidence, the highest severity, one action", () => {
+    const inc = new Incidents();
+    const at = (s: number) => new Date(T0 + s * 1000).toISOString();
+    const a = inc.add({ device: 'd', kind: 'new_port', severity: 'medium', evidence: { peer: '10.0.0.1', protocol: 'tcp', port: 22, verdict: 'audit' }, at: at(0) }, 's', 'quarantine', 600_000);
+    const b = inc.add({ device: 'd', kind: 'scan', severity: 'high', evidence: { type: 'vertical', distinctTargets: 16, windowSeconds: 10 }, at: at(2) }, 's', 'quarantine', 600_000);
+    const c = inc.add({ device: 'd', kind: 'new_peer', severity: 'medium', evidence: { peer: '10.0.0.9', protocol: 'tcp', port: 22, verdict: 'allow' }, at: at(1000) }, 's', 'quarantine', 600_000);
+    expect([a.opened, b.opened, c.opened]).toEqual([true, false, true]);
+    expect(inc.list()).toHaveLength(2);
+    expect(inc.get(a.incident.id)).toMatchObject({ severity: 'high', kinds: ['new_port', 'scan'], anomalies: 2, action: 'quarantine', open: false, evidence: { newPorts: ['tcp/22 to 10.0.0.1 (audit)'], scans: [expect.objectContaining({ type: 'vertical' })] } });
   });
 });

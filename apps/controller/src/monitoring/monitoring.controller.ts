@@ -4,6 +4,7 @@ import { Body, Controller, Get, HttpCode, Inject, Param, Post, Put, Query, Res }
 type Response = { type(contentType: string): unknown };
 import { z } from 'zod';
 import { ApplyService } from '../apply/apply.service';
+import { AuditService } from '../audit/audit.service';
 import { CurrentActor } from '../auth/actor.decorator';
 import { MinRole, type Actor } from '../auth/roles';
 import { badRequest, notFound } from '../http/problem';
@@ -59,6 +60,7 @@ export class MonitoringController {
     @Inject(PostureService) private readonly posture: PostureService,
     @Inject(SiemService) private readonly siem: SiemService,
     @Inject(ApplyService) private readonly apply: ApplyService,
+    @Inject(AuditService) private readonly audit: AuditService,
   ) {}
 
   @Get('unknown-devices')
@@ -99,9 +101,17 @@ export class MonitoringController {
     return { items, nextCursor: events.length ? String(events[events.length - 1].id) : null };
   }
 
+  /** Incidents: one per device and window, with all its evidence, one severity, one action. */
+  @Get('incidents')
+  async incidents(@Query('device') device?: string, @Query('after') after?: string, @Query('limit') limit?: string) {
+    await this.monitoring.events.drain();
+    const items = this.monitoring.incidents.list({ device: device || undefined, after: Number(after) || 0, limit: Number(limit) || 1000 });
+    return { items, nextCursor: items.length ? String(items[items.length - 1].id) : null };
+  }
+
   @Get('baselines/:device')
   baseline(@Param('device') device: string) {
-    const b = this.monitoring.detector.baseline(device);
+    const b = this.monitoring.detector.baseline(device, Date.now(), this.monitoring.thresholdsOf(device));
     if (!b) throw notFound(`no flows seen from or to ${device} yet`);
     return b;
   }
@@ -149,7 +159,8 @@ export class MonitoringController {
 
   @Put('monitoring/settings')
   @MinRole('admin')
-  updateSettings(@Body() body: unknown) {
+  async updateSettings(@Body() body: unknown, @CurrentActor() actor: Actor) {
+    const before = this.monitoring.settings;
     try {
       this.monitoring.updateSettings(body ?? {});
     } catch (err) {
@@ -157,6 +168,10 @@ export class MonitoringController {
       throw err;
     }
     this.siem.reconfigure();
+    const after = this.monitoring.settings as unknown as Record<string, unknown>;
+    const changed: Record<string, { from: unknown; to: unknown }> = {};
+    for (const [k, v] of Object.entries(before)) if (after[k] !== v) changed[k] = { from: v, to: after[k] };
+    await this.audit.record(actor, 'monitoring.settings', 'monitoring/settings', { changed });
     return this.settings();
   }
 

@@ -20,14 +20,15 @@ import type { Bundle } from '../compiler/compile';
 import type { Store } from '../store/store';
 import { FLOW_FEED, SECURITY_EVENTS, type FlowFeed, type SecurityEvent as ControlSecurityEvent, type SecurityEventFeed } from '../control/feeds';
 import { CONFIG, LOGGER, STORE } from '../tokens';
-import { Anomaly, AnomalyDetector } from './detector';
+import { Anomaly, AnomalyDetector, Thresholds } from './detector';
+import { Incidents } from './incidents';
 import { UnknownDevices } from './discovery';
 import { EventStore } from './event-store';
 import { EventBus, SecurityEvent } from './events';
 import { FlowRecord, shortReason, shortVerdict, transportName } from './flow-record';
 import type { FlowSink } from './flow-sink';
 import { ObservedFlows } from './observed-flows';
-import { applyPatch, initialSettings, MonitoringSettings } from './settings';
+import { applyPatch, initialSettings, MonitoringSettings, segmentThresholds } from './settings';
 import { PolicyView } from './view';
 
 /**
@@ -70,6 +71,9 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
   readonly bus = new EventBus();
   readonly events: EventStore;
   readonly observed = new ObservedFlows();
+  readonly incidents = new Incidents();
+  /** Thresholds per segment (its spec.monitoring over the site's), rebuilt with the view and the settings. */
+  private thresholds = new Map<string, Thresholds>();
   /** Last flow seen per device (ms), for posture's lastSeenWithin. */
   readonly lastSeen = new Map<string, number>();
   view = new PolicyView([], null);
@@ -130,9 +134,11 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
 
   updateSettings(patch: unknown): MonitoringSettings {
     const next = applyPatch(this.settings, patch);
-    const detectorChanged = (Object.keys(this.detector.options) as (keyof typeof this.detector.options)[]).some((k) => this.detector.options[k] !== next[k]);
+    const opts = this.detector.options as unknown as Record<string, unknown>;
+    const detectorChanged = Object.keys(opts).some((k) => JSON.stringify(opts[k]) !== JSON.stringify((next as unknown as Record<string, unknown>)[k]));
     this.settings = next;
     if (detectorChanged) this.detector.reset(next);
+    this.rebuildThresholds();
     if (this.timer) {
       clearTimeout(this.timer);
       this.schedule();
@@ -208,7 +214,8 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
         await this.refreshView();
         if (reason === 'tick') {
           const out: Anomaly[] = [];
-          this.detector.flush(Date.now(), out);
+          this.detector.flush(Date.now(), out, (d) => this.thresholdsOf(d));
+          this.incidents.expire(Date.now(), this.settings.incidentWindowMs);
           await Promise.all(out.map((a) => this.raise(a)));
           if (Date.now() - this.lastDropFlush >= this.settings.dropSummaryMs) await this.flushDrops();
           await this.flushUnknownSummary();
@@ -232,8 +239,24 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
     const since = new Map(rows.filter((d) => d.kind === 'Device').map((d) => [d.name, Date.parse(d.updatedAt)]));
     this.view = new PolicyView(rows.map(toDocument), (latest?.bundle as Bundle | undefined) ?? null, since);
     this.viewGeneration = gen;
+    this.rebuildThresholds();
     // An address a Device now claims is no longer unknown.
     for (const u of this.unknown.list()) if (this.view.deviceOf(u.address)) this.unknown.drop(u.address);
+  }
+
+  private rebuildThresholds(): void {
+    const m = new Map<string, Thresholds>();
+    for (const [name, seg] of this.view.segments) {
+      const spec = (seg.spec as { monitoring?: Record<string, unknown> }).monitoring;
+      if (spec) m.set(name, segmentThresholds(this.settings, spec));
+    }
+    this.thresholds = m;
+  }
+
+  /** The thresholds that judge a device: its segment's, else the site's. */
+  thresholdsOf(device: string): Thresholds {
+    const seg = this.view.segmentOfDevice.get(device);
+    return (seg && this.thresholds.get(seg)) || this.settings;
   }
 
   // ---- the sink -------------------------------------------------------------
@@ -254,13 +277,14 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
       const dstSegment = view.identityName(r.dstIdentity);
       if (srcDev) {
         this.lastSeen.set(srcDev, Math.max(this.lastSeen.get(srcDev) ?? 0, t));
-        this.detector.observe(srcDev, r, 'src', t, anomalies);
+        const seg = view.segmentOfDevice.get(srcDev);
+        this.detector.observe(srcDev, r, 'src', t, anomalies, (seg && this.thresholds.get(seg)) || this.settings, seg);
       } else if (r.srcIdentity !== 2 /* host */) {
         if (this.unknown.observe(enforcer, r, srcSegment, t)) void this.emitUnknown(r.src);
       }
       if (dstDev) {
         this.lastSeen.set(dstDev, Math.max(this.lastSeen.get(dstDev) ?? 0, t));
-        this.detector.observe(dstDev, r, 'dst', t, anomalies);
+        this.detector.observe(dstDev, r, 'dst', t, anomalies, this.thresholdsOf(dstDev));
       }
       const packets = (r.packetsFwd || 0) + (r.packetsRev || 0);
       const bytes = (r.bytesFwd || 0) + (r.bytesRev || 0);
@@ -326,9 +350,14 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
     });
   }
 
+  /**
+   * One anomaly: grouped into its device's incident, stored as an event (the
+   * detail), and the incident's action taken once, when it opens.
+   */
   async raise(a: Anomaly): Promise<void> {
     const segment = this.view.segmentOfDevice.get(a.device);
     const action = this.view.devices.has(a.device) ? this.view.onAnomaly(a.device) : 'alert';
+    const { incident, opened } = this.incidents.add(a, segment ?? 'world', action, this.thresholdsOf(a.device).incidentWindowMs);
     const ev = a.evidence as { peer?: string; port?: number; protocol?: string };
     await this.emit({
       at: a.at,
@@ -339,11 +368,11 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
       device: a.device,
       source: { segment },
       destination: ev.peer ? { ip: ev.peer, port: ev.port } : undefined,
-      data: { anomaly: { device: a.device, kind: a.kind, severity: a.severity, evidence: a.evidence, at: a.at }, onAnomaly: action },
+      data: { anomaly: { device: a.device, kind: a.kind, severity: a.severity, evidence: a.evidence, at: a.at, incident: incident.id }, onAnomaly: action },
     });
-    if (action === 'quarantine' && this.actions) {
+    if (opened && action === 'quarantine' && this.actions) {
       try {
-        await this.actions.quarantine(a.device, `anomaly ${a.kind}: ${summariseEvidence(a)}`, MONITOR_ACTOR);
+        await this.actions.quarantine(a.device, `incident ${incident.id}, anomaly ${a.kind}: ${summariseEvidence(a)}`, MONITOR_ACTOR);
       } catch (err) {
         this.log.warn({ err: (err as Error).message, device: a.device }, 'anomaly quarantine failed');
       }
@@ -452,9 +481,11 @@ export function summariseEvidence(a: Anomaly): string {
     case 'new_port':
       return `${e.peer} ${e.protocol}/${e.port} not in baseline`;
     case 'volume':
-      return `${e.bytes} bytes in ${e.intervalSeconds}s (median ${Math.round(e.medianBytes)}, MAD ${Math.round(e.madBytes)}, score ${e.score})`;
+      return `${e.bytes} bytes in ${e.windowSeconds}s (usual ${e.usualBytes}, threshold ${e.thresholdBytes})`;
     case 'scan':
-      return `${e.distinctDestinations} destinations / ${e.distinctTargets} targets in ${e.windowSeconds}s`;
+      return e.type === 'distributed'
+        ? `distributed scan of ${e.distinctTargets} targets in ${e.windowSeconds}s by ${(e.devices as string[]).length} devices of ${e.segment}`
+        : `${e.type} scan: ${e.distinctDestinations} destinations / ${e.distinctTargets} targets in ${e.windowSeconds}s`;
     case 'denied_burst':
       return `${e.deniedAttempts} denied attempts (${e.deniedPackets} packets) to ${e.distinctTargets} target(s) in ${e.windowSeconds}s`;
   }

@@ -6,7 +6,7 @@
  * CORDON_SYSLOG_FORMAT=rfc5424|cef), then PUT /v1/monitoring/settings at run time.
  */
 import { z } from 'zod';
-import { DEFAULT_DETECTOR, DetectorOptions } from './detector';
+import { DEFAULT_DETECTOR, DetectorOptions, Thresholds } from './detector';
 import { durationMs } from './posture';
 
 export interface MonitoringSettings extends DetectorOptions {
@@ -26,14 +26,41 @@ export const DEFAULT_SETTINGS: MonitoringSettings = {
   syslogFormat: 'rfc5424',
 };
 
-const duration = z.union([z.number().int().positive(), z.string().transform((s, ctx) => {
-  try {
-    return durationMs(s);
-  } catch (e) {
-    ctx.addIssue({ code: 'custom', message: (e as Error).message });
-    return z.NEVER;
-  }
-})]);
+const SECOND = 1000;
+const MINUTE = 60 * SECOND;
+const HOUR = 60 * MINUTE;
+const DAY = 24 * HOUR;
+const show = (ms: number) => (ms % DAY === 0 ? `${ms / DAY}d` : ms % HOUR === 0 ? `${ms / HOUR}h` : ms % MINUTE === 0 ? `${ms / MINUTE}m` : ms % SECOND === 0 ? `${ms / SECOND}s` : `${ms}ms`);
+
+/**
+ * A duration (ms as a number, or "30s") between min and max. Every duration here
+ * drives a timer or a window: below the floor the controller spins (a 1 ms tick
+ * is a busy loop), and above ~24.8 days setTimeout overflows and fires at once,
+ * which is the same busy loop; so each has bounds that say why.
+ */
+function duration(field: string, min: number, max: number) {
+  return z.union([z.number(), z.string()]).transform((v, ctx): number => {
+    let ms: number;
+    if (typeof v === 'number') ms = v;
+    else {
+      try {
+        ms = durationMs(v);
+      } catch (e) {
+        ctx.addIssue({ code: 'custom', message: (e as Error).message });
+        return z.NEVER;
+      }
+    }
+    if (!Number.isSafeInteger(ms) || ms < min || ms > max) {
+      ctx.addIssue({ code: 'custom', message: `${field} must be between ${show(min)} and ${show(max)}, got ${typeof v === 'number' ? v : JSON.stringify(v)}` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+}
+const int = (field: string, min: number, max: number) =>
+  z.number().refine((n) => Number.isInteger(n) && n >= min && n <= max, { message: `${field} must be an integer from ${min} to ${max}` });
+const num = (field: string, min: number, max: number, exclusiveMin = false) =>
+  z.number().refine((n) => Number.isFinite(n) && (exclusiveMin ? n > min : n >= min) && n <= max, { message: `${field} must be a number ${exclusiveMin ? 'above' : 'from'} ${min} ${exclusiveMin ? 'and at most' : 'to'} ${max}` });
 
 export const SyslogUrl = z
   .string()
@@ -42,18 +69,30 @@ export const SyslogUrl = z
 
 /** What PUT /v1/monitoring/settings accepts (durations as numbers of ms or "30s"). */
 export const SettingsPatch = z.strictObject({
-  learningWindow: duration.optional(),
-  interval: duration.optional(),
-  scanWindow: duration.optional(),
-  deniedWindow: duration.optional(),
-  tick: duration.optional(),
-  dropSummary: duration.optional(),
-  scanDistinct: z.number().int().min(2).optional(),
-  deniedBurst: z.number().int().min(1).optional(),
-  volumeScore: z.number().positive().optional(),
-  volumeMinSamples: z.number().int().min(2).max(256).optional(),
-  volumeFloorBytes: z.number().min(0).optional(),
-  historySize: z.number().int().min(4).max(256).optional(),
+  learningWindow: duration('learningWindow', SECOND, 365 * DAY).optional(),
+  interval: duration('interval', SECOND, DAY).optional(),
+  scanWindow: duration('scanWindow', SECOND, DAY).optional(),
+  deniedWindow: duration('deniedWindow', SECOND, DAY).optional(),
+  // The tick also tails the audit log and re-evaluates posture: at most a few per second.
+  tick: duration('tick', 100, HOUR).optional(),
+  dropSummary: duration('dropSummary', SECOND, DAY).optional(),
+  // The detector sizes per-device tables to count up to these: a huge one is memory per device.
+  scanDistinct: int('scanDistinct', 2, 40).optional(),
+  slowScanWindow: duration('slowScanWindow', SECOND, DAY).optional(),
+  slowScanDistinct: int('slowScanDistinct', 2, 40).optional(),
+  longScanWindow: duration('longScanWindow', SECOND, DAY).optional(),
+  longScanDistinct: int('longScanDistinct', 2, 40).optional(),
+  distributedScanDistinct: int('distributedScanDistinct', 2, 96).optional(),
+  distributedScanDevices: int('distributedScanDevices', 2, 48).optional(),
+  deniedBurst: int('deniedBurst', 1, 1_000_000).optional(),
+  noveltyPerIncident: int('noveltyPerIncident', 0, 1000).optional(),
+  diversePeers: int('diversePeers', 2, 255).optional(),
+  incidentWindow: duration('incidentWindow', SECOND, DAY).optional(),
+  volumeWindows: z.array(duration('volumeWindows', SECOND, DAY)).min(1).max(4).optional(),
+  volumeRatios: z.array(num('volumeRatios', 0, 1000, true)).min(1).max(4).optional(),
+  volumeScore: num('volumeScore', 0, 1000, true).optional(),
+  volumeMinSamples: int('volumeMinSamples', 3, 32).optional(),
+  volumeFloorBytes: num('volumeFloorBytes', 0, Number.MAX_SAFE_INTEGER).optional(),
   syslog: SyslogUrl.optional(),
   syslogFormat: z.enum(['rfc5424', 'cef']).optional(),
 });
@@ -68,10 +107,29 @@ export function applyPatch(s: MonitoringSettings, raw: unknown): MonitoringSetti
   if (p.deniedWindow !== undefined) out.deniedWindowMs = p.deniedWindow;
   if (p.tick !== undefined) out.tickMs = p.tick;
   if (p.dropSummary !== undefined) out.dropSummaryMs = p.dropSummary;
-  for (const k of ['scanDistinct', 'deniedBurst', 'volumeScore', 'volumeMinSamples', 'volumeFloorBytes', 'historySize', 'syslogFormat'] as const) {
+  if (p.slowScanWindow !== undefined) out.slowScanWindowMs = p.slowScanWindow;
+  if (p.longScanWindow !== undefined) out.longScanWindowMs = p.longScanWindow;
+  if (p.incidentWindow !== undefined) out.incidentWindowMs = p.incidentWindow;
+  if (p.volumeWindows !== undefined) out.volumeWindowsMs = p.volumeWindows;
+  for (const k of ['scanDistinct', 'slowScanDistinct', 'longScanDistinct', 'distributedScanDistinct', 'distributedScanDevices', 'deniedBurst', 'noveltyPerIncident', 'diversePeers', 'volumeRatios', 'volumeScore', 'volumeMinSamples', 'volumeFloorBytes', 'syslogFormat'] as const) {
     if (p[k] !== undefined) (out as Record<string, unknown>)[k] = p[k];
   }
   if (p.syslog !== undefined) out.syslog = p.syslog;
+  const bucketsPerWindow = out.volumeWindowsMs.map((w) => w / out.intervalMs);
+  if (bucketsPerWindow.some((k) => k < 1 || k > 60 || !Number.isInteger(k))) throw new z.ZodError([{ code: 'custom', path: ['volumeWindows'], message: `each volume window is 1 to 60 intervals of ${out.intervalMs} ms`, input: out.volumeWindowsMs }]);
+  return out;
+}
+
+/** The thresholds of a segment's devices: the site's, with what its spec.monitoring sets (durations as "30s"). */
+export function segmentThresholds(site: Thresholds, spec: Record<string, unknown> | undefined): Thresholds {
+  if (!spec) return site;
+  const out: Thresholds = { ...site };
+  const ms: Record<string, keyof Thresholds> = { learningWindow: 'learningWindowMs', scanWindow: 'scanWindowMs', slowScanWindow: 'slowScanWindowMs', longScanWindow: 'longScanWindowMs', deniedWindow: 'deniedWindowMs', incidentWindow: 'incidentWindowMs' };
+  for (const [k, v] of Object.entries(spec)) {
+    if (v === undefined) continue;
+    if (ms[k]) (out as unknown as Record<string, unknown>)[ms[k]] = typeof v === 'number' ? v : durationMs(String(v));
+    else if (k in out) (out as unknown as Record<string, unknown>)[k] = v;
+  }
   return out;
 }
 

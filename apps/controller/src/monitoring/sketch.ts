@@ -108,3 +108,121 @@ export class RobustWindow {
     return this.values.byteLength;
   }
 }
+
+/**
+ * A set of at most 3/4 of `capacity` 32-bit hashes (capacity a power of two),
+ * each with a saturating use count. When it is full, adding evicts the least
+ * used member (ties: the first found), so a set an attacker floods keeps what
+ * the device uses most instead of freezing: it never stops learning.
+ * Deletion shifts the probe chain back (no tombstones).
+ */
+export class UsageSet {
+  /** key at 2i, use count (low byte) and aux (second byte) at 2i+1: one array, one object. */
+  private readonly slots: Uint32Array;
+  size = 0;
+  evictions = 0;
+  constructor(readonly capacity: number) {
+    this.slots = new Uint32Array(capacity * 2);
+  }
+  get limit(): number {
+    return (this.capacity * 3) >> 2;
+  }
+  /** The slot of `h`, or -1. */
+  find(h: number): number {
+    const mask = this.capacity - 1;
+    for (let i = h & mask, n = 0; n < this.capacity; i = (i + 1) & mask, n++) {
+      const v = this.slots[i * 2];
+      if (v === 0) return -1;
+      if (v === h) return i;
+    }
+    return -1;
+  }
+  has(h: number): boolean {
+    return this.find(h) >= 0;
+  }
+  uses(slot: number): number {
+    return this.slots[slot * 2 + 1] & 0xff;
+  }
+  aux(slot: number): number {
+    return (this.slots[slot * 2 + 1] >> 8) & 0xff;
+  }
+  bumpAux(slot: number): void {
+    if (this.aux(slot) < 255) this.slots[slot * 2 + 1] += 0x100;
+  }
+  /** Counts one use of a member. */
+  touch(slot: number): void {
+    if (this.uses(slot) < 255) this.slots[slot * 2 + 1]++;
+  }
+  /** Adds `h` (evicting the least used member when full); returns its slot. */
+  add(h: number): number {
+    const at = this.find(h);
+    if (at >= 0) return at;
+    if (this.size >= this.limit) this.evictLeastUsed();
+    const mask = this.capacity - 1;
+    let i = h & mask;
+    while (this.slots[i * 2] !== 0) i = (i + 1) & mask;
+    this.slots[i * 2] = h;
+    this.slots[i * 2 + 1] = 1;
+    this.size++;
+    return i;
+  }
+  delete(h: number): boolean {
+    const slot = this.find(h);
+    if (slot < 0) return false;
+    this.removeSlot(slot);
+    return true;
+  }
+  private evictLeastUsed(): void {
+    let best = -1;
+    for (let i = 0; i < this.capacity; i++) if (this.slots[i * 2] !== 0 && (best < 0 || this.uses(i) < this.uses(best))) best = i;
+    if (best < 0) return;
+    this.removeSlot(best);
+    this.evictions++;
+    // Every `capacity` evictions, age the counts, so members used long ago give way to members used lately.
+    if (this.evictions % this.capacity === 0) for (let i = 0; i < this.capacity; i++) this.slots[i * 2 + 1] = (this.slots[i * 2 + 1] & ~0xff) | ((this.slots[i * 2 + 1] & 0xff) >> 1);
+  }
+  private removeSlot(slot: number): void {
+    const mask = this.capacity - 1;
+    this.slots[slot * 2] = 0;
+    this.slots[slot * 2 + 1] = 0;
+    this.size--;
+    // Backward-shift: re-place the rest of the probe chain.
+    let i = (slot + 1) & mask;
+    while (this.slots[i * 2] !== 0) {
+      const k = this.slots[i * 2];
+      const meta = this.slots[i * 2 + 1];
+      this.slots[i * 2] = 0;
+      this.slots[i * 2 + 1] = 0;
+      let j = k & mask;
+      while (this.slots[j * 2] !== 0) j = (j + 1) & mask;
+      this.slots[j * 2] = k;
+      this.slots[j * 2 + 1] = meta;
+      i = (i + 1) & mask;
+    }
+  }
+  clear(): void {
+    this.slots.fill(0);
+    this.size = 0;
+  }
+  get bytes(): number {
+    return this.slots.byteLength;
+  }
+}
+
+/**
+ * The q-quantile (0..1) and the median of `n` values of `src` starting at
+ * `from`, with the median absolute deviation; synchronous, on the shared scratch.
+ */
+export function robustStats(src: Float32Array, from: number, n: number, q: number): { median: number; mad: number; quantile: number; max: number } {
+  if (n <= 0) return { median: 0, mad: 0, quantile: 0, max: 0 };
+  const s = SCRATCH.subarray(0, n);
+  s.set(src.subarray(from, from + n));
+  s.sort();
+  const median = n % 2 ? s[n >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  const quantile = s[Math.min(n - 1, Math.floor(q * (n - 1) + 0.5))];
+  const max = s[n - 1];
+  for (let i = 0; i < n; i++) s[i] = Math.abs(s[i] - median);
+  s.sort();
+  const mad = n % 2 ? s[n >> 1] : (s[n / 2 - 1] + s[n / 2]) / 2;
+  return { median, mad, quantile, max };
+}

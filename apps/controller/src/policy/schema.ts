@@ -47,6 +47,27 @@ function doc<K extends Kind, S extends z.ZodType>(kind: K, spec: S) {
 }
 
 // ---- Segment ---------------------------------------------------------------
+const Duration = z.union([z.number().int().positive(), z.string().regex(/^\d+(ms|s|m|h|d)$/, { error: 'a duration looks like 500ms, 30s, 10m, 1h or 7d' })]);
+const Count = z.number().int().min(2).max(96);
+const SegmentMonitoring = z.strictObject({
+  learningWindow: Duration.optional(),
+  incidentWindow: Duration.optional(),
+  scanWindow: Duration.optional(),
+  scanDistinct: Count.optional(),
+  slowScanWindow: Duration.optional(),
+  slowScanDistinct: Count.optional(),
+  longScanWindow: Duration.optional(),
+  longScanDistinct: Count.optional(),
+  distributedScanDistinct: Count.optional(),
+  distributedScanDevices: Count.optional(),
+  deniedWindow: Duration.optional(),
+  deniedBurst: z.number().int().min(1).optional(),
+  noveltyPerIncident: z.number().int().min(0).max(1000).optional(),
+  diversePeers: z.number().int().min(2).max(255).optional(),
+  volumeRatios: z.array(z.number().positive()).min(1).max(4).optional(),
+  volumeScore: z.number().positive().optional(),
+  volumeFloorBytes: z.number().min(0).optional(),
+});
 export const SegmentSpec = z
   .strictObject({
     cidrs: z.array(Cidr).default([]),
@@ -54,6 +75,8 @@ export const SegmentSpec = z
     selector: Labels.default({}),
     mode: Mode.default('enforce'),
     onAnomaly: z.enum(['alert', 'quarantine'], { error: 'onAnomaly is alert or quarantine' }).default('alert'),
+    /** Anomaly thresholds for this segment's devices (monitoring/detector.ts Thresholds; defaults in the README). */
+    monitoring: SegmentMonitoring.optional(),
   })
   .superRefine((s, ctx) => {
     if (s.cidrs.length === 0 && Object.keys(s.selector).length === 0) {

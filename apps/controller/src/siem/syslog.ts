@@ -61,8 +61,17 @@ export function formatRfc5424(e: SecurityEvent, hostname = os.hostname()): strin
   return `${h} ${msg}`;
 }
 
-const cefHeader = (s: string) => s.replace(/[\\|]/g, (c) => `\\${c}`).replace(/[\r\n]/g, ' ');
-const cefExt = (s: string) => s.replace(/[\\=]/g, (c) => `\\${c}`).replace(/\r?\n/g, '\\n');
+export const cefHeader = (s: string) => s.replace(/[\\|]/g, (c) => `\\${c}`).replace(/[\r\n]/g, ' ');
+/**
+ * CEF extension values escape backslash and `=`, and encode line breaks as `\n` or `\r`
+ * (the spec's two multi-line escapes): a CRLF is one `\n`, a lone CR is `\r`, so no
+ * raw CR ever reaches a collector that splits records on it (a forged second line).
+ */
+export const cefExt = (s: string) =>
+  s
+    .replace(/[\\=]/g, (c) => `\\${c}`)
+    .replace(/\r\n|\n/g, '\\n')
+    .replace(/\r/g, '\\r');
 
 /** ArcSight CEF:0 as the MSG of an RFC 5424 message. */
 export function formatCef(e: SecurityEvent, hostname = os.hostname()): string {

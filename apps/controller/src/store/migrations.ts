@@ -6,6 +6,8 @@
  */
 import { CREDENTIALS_MIGRATION } from './migration-0007-credentials';
 import { BUNDLE_DELTAS_MIGRATION } from './migration-0008-bundle-deltas';
+import { TOKEN_LIFECYCLE_MIGRATION } from './migration-0014-token-lifecycle';
+import { ENFORCER_SCOPES_MIGRATION } from './migration-0111-enforcer-scopes';
 
 export interface Migration {
   version: number;
@@ -114,4 +116,6 @@ create index security_events_device on security_events (device, id);
   },
   CREDENTIALS_MIGRATION,
   BUNDLE_DELTAS_MIGRATION,
+  TOKEN_LIFECYCLE_MIGRATION,
+  ENFORCER_SCOPES_MIGRATION,
 ];

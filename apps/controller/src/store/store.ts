@@ -15,6 +15,7 @@ import {
   Role,
   StoredBundle,
   StoredDocument,
+  TokenInsert,
   TokenKind,
   TokenRecord,
 } from './types';
@@ -25,6 +26,8 @@ export * from './types';
 export const AUDIT_GENESIS = '0'.repeat(64);
 /** NOTIFY channel carrying the new generation number after each committed change. */
 export const GENERATION_CHANNEL = 'cordon_generation';
+/** NOTIFY channel carrying the name of an enforcer just revoked, so every controller cuts its streams. */
+export const REVOCATION_CHANNEL = 'cordon_enforcer_revoked';
 /** Advisory lock key serialising every change (documents, bundles, audit) across controllers. */
 const CHANGE_LOCK = 7470_7471;
 
@@ -42,6 +45,11 @@ export interface StoreReader {
   // Tokens are looked up by the sha256 of their secret; the secret itself is never stored.
   findApiToken(hash: string): Promise<TokenRecord | null>;
   listTokens(): Promise<TokenRecord[]>;
+  /** Any token by the hash of its secret, whatever its state (revoked, expired, used). */
+  getTokenByHash(hash: string): Promise<TokenRecord | null>;
+  getToken(id: number): Promise<TokenRecord | null>;
+  /** A one-time enrollment token that can still be spent (known, unused, unrevoked, unexpired). */
+  findEnrollmentToken(hash: string): Promise<TokenRecord | null>;
   countTokens(role?: string): Promise<number>;
   listEnforcers(): Promise<EnforcerRecord[]>;
   getEnforcer(name: string): Promise<EnforcerRecord | null>;
@@ -63,10 +71,14 @@ export interface StoreWriter extends StoreReader {
   removeQuarantine(device: string): Promise<boolean>;
   /** Appends one hash-chained entry. Only call inside Store.change (it needs the lock). */
   appendAudit(entry: AuditEntryInput): Promise<AuditEntry>;
-  insertToken(t: { hash: string; kind: TokenKind; role: Role | 'enforcer'; name: string; expiresAt: Date | null }): Promise<TokenRecord>;
+  insertToken(t: TokenInsert): Promise<TokenRecord>;
   revokeToken(id: number): Promise<boolean>;
-  /** Marks a one-time enrollment token used; null when unknown, used, revoked or expired. Atomic. */
-  consumeEnrollmentToken(hash: string): Promise<TokenRecord | null>;
+  /** Revokes every unrevoked bootstrap admin token; returns their ids. */
+  revokeBootstrapTokens(): Promise<number[]>;
+  /** Records a use of an API token (last_used_at = now). */
+  touchToken(id: number): Promise<void>;
+  /** Marks a one-time enrollment token used (by `usedBy`); null when unknown, used, revoked or expired. Atomic. */
+  consumeEnrollmentToken(hash: string, usedBy?: string): Promise<TokenRecord | null>;
   /** Records a (re-)enrollment: clears `revoked`, sets the certificate serial. */
   upsertEnforcer(name: string, certSerial: string | null): Promise<EnforcerRecord>;
   setEnforcerCertSerial(name: string, certSerial: string): Promise<void>;
@@ -91,12 +103,33 @@ export interface Store extends StoreWriter {
   change<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T>;
   verifyAudit(): Promise<AuditVerifyResult>;
   exportAudit(onEntry: (e: AuditEntry) => void | Promise<void>): Promise<void>;
+  /**
+   * Spends an enrollment token on the enforcer name `name`, under the change lock,
+   * so that two enrollments never both take one name. `refuse` says why the token
+   * may not take the name (given the enforcer of that name, if any); a refusal
+   * spends nothing. Unless the token replaces a live enforcer, the name is taken
+   * at once (a row without certificate, revoked = false). The audit entry
+   * (`enforcer.enroll`) is written in the same transaction.
+   */
+  claimEnrollment(hash: string, name: string, refuse: EnrollmentRefusal): Promise<EnrollmentClaim>;
   /** Calls cb with each generation announced by any controller (PostgreSQL only; else a no-op). */
   listenGenerations(cb: (generation: number) => void): Promise<() => Promise<void>>;
+  /** Tells every controller sharing the database that an enforcer was revoked (PostgreSQL only; else a no-op). */
+  notifyRevocation(enforcer: string): Promise<void>;
+  /** Calls cb with each enforcer name revoked by any controller (PostgreSQL only; else a no-op). */
+  listenRevocations(cb: (enforcer: string) => void): Promise<() => Promise<void>>;
   /** The underlying SQL, for tests and maintenance. */
   readonly sql: SqlExecutor;
   close(): Promise<void>;
 }
+
+/** Why `token` may not enroll as `name` (the enforcer of that name, if any), or null when it may. */
+export type EnrollmentRefusal = (token: TokenRecord, name: string, existing: EnforcerRecord | null) => string | null;
+
+export type EnrollmentClaim =
+  | { ok: true; token: TokenRecord; existing: EnforcerRecord | null }
+  | { ok: false; reason: 'unknown' }
+  | { ok: false; reason: 'refused'; message: string };
 
 // Not `instanceof Date`: PGlite may hand back Dates from another realm (see pglite.driver.ts).
 const isDate = (v: unknown): v is Date => Object.prototype.toString.call(v) === '[object Date]';
@@ -126,6 +159,11 @@ function toToken(r: Record<string, unknown>): TokenRecord {
     expiresAt: isoOrNull(r.expires_at),
     usedAt: isoOrNull(r.used_at),
     revoked: Boolean(r.revoked),
+    enforcer: (r.enforcer as string | null) ?? null,
+    replace: Boolean(r.replace),
+    usedBy: (r.used_by as string | null) ?? null,
+    lastUsedAt: isoOrNull(r.last_used_at),
+    bootstrap: Boolean(r.bootstrap),
   };
 }
 
@@ -495,6 +533,34 @@ class SqlRepo implements StoreWriter {
     return (await this.x.query('select * from tokens order by id')).map(toToken);
   }
 
+  async getTokenByHash(hash: string) {
+    const rows = await this.x.query('select * from tokens where hash = $1', [hash]);
+    return rows.length ? toToken(rows[0]) : null;
+  }
+
+  async getToken(id: number) {
+    const rows = await this.x.query('select * from tokens where id = $1', [id]);
+    return rows.length ? toToken(rows[0]) : null;
+  }
+
+  async findEnrollmentToken(hash: string) {
+    const rows = await this.x.query(
+      `select * from tokens where hash = $1 and kind = 'enrollment' and used_at is null and not revoked
+         and (expires_at is null or expires_at > now())`,
+      [hash],
+    );
+    return rows.length ? toToken(rows[0]) : null;
+  }
+
+  async revokeBootstrapTokens() {
+    const rows = await this.x.query<{ id: number }>("update tokens set revoked = true where bootstrap and kind = 'api' and not revoked returning id");
+    return rows.map((r) => Number(r.id));
+  }
+
+  async touchToken(id: number) {
+    await this.x.query('update tokens set last_used_at = now() where id = $1', [id]);
+  }
+
   async countTokens(role?: string) {
     const rows = role
       ? await this.x.query<{ n: number }>('select count(*)::int as n from tokens where role = $1 and not revoked', [role])
@@ -502,10 +568,10 @@ class SqlRepo implements StoreWriter {
     return Number(rows[0].n);
   }
 
-  async insertToken(t: { hash: string; kind: TokenKind; role: Role | 'enforcer'; name: string; expiresAt: Date | null }) {
+  async insertToken(t: TokenInsert) {
     const rows = await this.x.query(
-      'insert into tokens (hash, kind, role, name, expires_at) values ($1, $2, $3, $4, $5) returning *',
-      [t.hash, t.kind, t.role, t.name, t.expiresAt ? t.expiresAt.toISOString() : null],
+      'insert into tokens (hash, kind, role, name, expires_at, enforcer, replace, bootstrap) values ($1, $2, $3, $4, $5, $6, $7, $8) returning *',
+      [t.hash, t.kind, t.role, t.name, t.expiresAt ? t.expiresAt.toISOString() : null, t.enforcer ?? null, t.replace === true, t.bootstrap === true],
     );
     return toToken(rows[0]);
   }
@@ -514,13 +580,13 @@ class SqlRepo implements StoreWriter {
     return (await this.x.query('update tokens set revoked = true where id = $1 returning id', [id])).length > 0;
   }
 
-  async consumeEnrollmentToken(hash: string) {
+  async consumeEnrollmentToken(hash: string, usedBy?: string) {
     const rows = await this.x.query(
-      `update tokens set used_at = now()
+      `update tokens set used_at = now(), used_by = $2
         where hash = $1 and kind = 'enrollment' and used_at is null and not revoked
           and (expires_at is null or expires_at > now())
         returning *`,
-      [hash],
+      [hash, usedBy ?? null],
     );
     return rows.length ? toToken(rows[0]) : null;
   }
@@ -593,6 +659,27 @@ export class SqlStore extends SqlRepo implements Store {
         await tx.exec(m.sql);
         await tx.query('insert into schema_migrations (version, name) values ($1, $2)', [m.version, m.name]);
       }
+    });
+  }
+
+  async claimEnrollment(hash: string, name: string, refuse: EnrollmentRefusal): Promise<EnrollmentClaim> {
+    return this.change(async (tx) => {
+      const token = await tx.findEnrollmentToken(hash);
+      if (!token) return { ok: false, reason: 'unknown' } as const;
+      const existing = await tx.getEnforcer(name);
+      const why = refuse(token, name, existing);
+      if (why) return { ok: false, reason: 'refused', message: why } as const;
+      const spent = await tx.consumeEnrollmentToken(hash, name);
+      if (!spent) return { ok: false, reason: 'unknown' } as const;
+      // A live enforcer being replaced keeps its row until its certificates are revoked; any other name is taken now.
+      if (!existing || existing.revoked) await tx.upsertEnforcer(name, null);
+      await tx.appendAudit({
+        actor: `token:${spent.name}`,
+        action: 'enforcer.enroll',
+        target: name,
+        diff: { token: spent.id, boundTo: spent.enforcer, replace: spent.replace && !!existing && !existing.revoked },
+      });
+      return { ok: true, token: spent, existing } as const;
     });
   }
 
@@ -690,6 +777,16 @@ export class SqlStore extends SqlRepo implements Store {
       const g = Number(p);
       if (Number.isInteger(g)) cb(g);
     });
+  }
+
+  async notifyRevocation(enforcer: string) {
+    if (this.db.driver !== 'postgres') return;
+    await this.db.query('select pg_notify($1, $2)', [REVOCATION_CHANNEL, enforcer]);
+  }
+
+  async listenRevocations(cb: (enforcer: string) => void) {
+    if (!this.db.listen) return async () => undefined;
+    return this.db.listen(REVOCATION_CHANNEL, cb);
   }
 
   async close() {

@@ -40,6 +40,27 @@ export interface TokenRecord {
   expiresAt: string | null;
   usedAt: string | null;
   revoked: boolean;
+  /** Enrollment: the enforcer name it may take (null: only a name never used). */
+  enforcer: string | null;
+  /** Enrollment: it may take `enforcer` from a live enforcer (whose certificates are revoked). */
+  replace: boolean;
+  /** Enrollment: the name it was spent on. */
+  usedBy: string | null;
+  /** API: when it last authenticated a request (to the minute, see tokens.service.ts). */
+  lastUsedAt: string | null;
+  /** API: the admin token of DATA_DIR/admin.token (`cordon token rotate-admin` replaces it). */
+  bootstrap: boolean;
+}
+
+export interface TokenInsert {
+  hash: string;
+  kind: TokenKind;
+  role: Role | 'enforcer';
+  name: string;
+  expiresAt: Date | null;
+  enforcer?: string | null;
+  replace?: boolean;
+  bootstrap?: boolean;
 }
 
 export interface AuditEntryInput {

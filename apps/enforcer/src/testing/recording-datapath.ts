@@ -9,7 +9,7 @@ import type { IpcacheEntry, PolicyEntry } from '../../../../native/lib/abi';
 
 export type Call =
   | { op: 'attach' | 'detach'; ifname: string; direction: Direction; netns?: string }
-  | { op: 'apply'; generation: number; ipcache: IpcacheEntry[]; policy: PolicyEntry[]; auditAll: boolean }
+  | { op: 'apply'; generation: number; ipcache: IpcacheEntry[]; policy: PolicyEntry[]; auditAll: boolean; linkLocalDrop: boolean }
   | { op: 'close' | 'unpin' };
 
 export class RecordingDatapath implements DatapathPort {
@@ -34,13 +34,13 @@ export class RecordingDatapath implements DatapathPort {
   async detach(ifname: string, direction: Direction, opts: { netns?: string } = {}) {
     this.calls.push({ op: 'detach', ifname, direction, ...(opts.netns ? { netns: opts.netns } : {}) });
   }
-  async applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean }) {
+  async applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean; linkLocalDrop?: boolean }) {
     if (this.failNextApply) {
       const e = this.failNextApply;
       this.failNextApply = null;
       throw e;
     }
-    this.calls.push({ op: 'apply', generation: g.generation, ipcache: [...g.ipcache], policy: [...g.policy], auditAll: g.auditAll === true });
+    this.calls.push({ op: 'apply', generation: g.generation, ipcache: [...g.ipcache], policy: [...g.policy], auditAll: g.auditAll === true, linkLocalDrop: g.linkLocalDrop === true });
     this.st = { epoch: this.st.epoch + 1, generation: g.generation, auditAll: g.auditAll === true };
     return { epoch: this.st.epoch, durationMs: 0.1 };
   }

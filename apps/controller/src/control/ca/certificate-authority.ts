@@ -227,7 +227,10 @@ export class CertificateAuthority {
    * is acceptable now: issued by this CA, as an enforcer certificate, in its
    * validity period and not revoked.
    */
-  async check(certPemOrDer: string | Buffer, at = new Date()): Promise<{ ok: true; name: string; serial: string; notAfter: Date } | { ok: false; why: CertRefusal }> {
+  async check(
+    certPemOrDer: string | Buffer,
+    at = new Date(),
+  ): Promise<{ ok: true; name: string; serial: string; notAfter: Date } | { ok: false; why: CertRefusal; claimed?: { name: string; serial: string; notAfter: Date } }> {
     let cert: x509.X509Certificate;
     try {
       cert = new x509.X509Certificate(certPemOrDer);
@@ -237,7 +240,13 @@ export class CertificateAuthority {
     if (!(await cert.verify({ publicKey: this.keys.publicKey, signatureOnly: true }).catch(() => false))) return { ok: false, why: 'bad-signature' };
     const serial = cert.serialNumber.toLowerCase();
     const rec = this.issued.get(serial);
-    if (!rec) return { ok: false, why: 'unknown' };
+    if (!rec) {
+      // Signed by this CA but issued by another controller sharing it: the caller may know it (the store).
+      const cn = /CN=([a-z0-9-]+)/.exec(cert.subject)?.[1];
+      const inDates = at >= cert.notBefore && at <= cert.notAfter;
+      const enforcerCert = cert.subject.includes('O=Cordon enforcers');
+      return { ok: false, why: 'unknown', claimed: cn && inDates && enforcerCert && !this.revoked.has(serial) ? { name: cn, serial, notAfter: cert.notAfter } : undefined };
+    }
     if (rec.kind !== 'enforcer') return { ok: false, why: 'wrong-kind' };
     if (this.revoked.has(serial)) return { ok: false, why: 'revoked' };
     if (at < cert.notBefore) return { ok: false, why: 'not-yet-valid' };

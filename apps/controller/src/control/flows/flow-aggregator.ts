@@ -79,6 +79,9 @@ interface FlowEntry extends FlowTuple {
   lastSeen: number;
 }
 
+/** A time as ISO text; one out of Date's range (which toISOString throws on) reads as the epoch rather than failing the list. */
+const isoTime = (ms: number) => new Date(Math.abs(ms) <= 8.64e15 ? ms : 0).toISOString();
+
 /** Segment names are looked up when listed: a flow that arrived before its generation was known gets them too. */
 function view(e: FlowEntry, segmentOf: (identity: number) => string): FlowView {
   return {
@@ -102,8 +105,8 @@ function view(e: FlowEntry, segmentOf: (identity: number) => string): FlowView {
     bytesRev: e.bytesRev,
     packets: e.packetsFwd + e.packetsRev,
     bytes: e.bytesFwd + e.bytesRev,
-    firstSeen: new Date(e.firstSeen).toISOString(),
-    lastSeen: new Date(e.lastSeen).toISOString(),
+    firstSeen: isoTime(e.firstSeen),
+    lastSeen: isoTime(e.lastSeen),
   };
 }
 

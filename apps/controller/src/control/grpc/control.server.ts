@@ -31,11 +31,14 @@ import { BundleState, bundleDigest, deltaSize, diffBundles, fromSourceBundle, to
 import { CaError, CertificateAuthority } from '../ca/certificate-authority';
 import type { BundleSource, ControlStore } from '../control.ports';
 import type { FlowAggregator } from '../flows/flow-aggregator';
+import type { ReportGuard } from '../flows/report-guard';
 import type { ControlFeeds, SecurityEvent } from '../feeds';
 import { Sessions } from '../sessions';
 import { OptionalClientCertCredentials } from './optional-client-cert.credentials';
 import { checkEnroll, checkFlowBatch, checkRenew, checkStatus, checkWatch } from './validate';
 import { hashToken } from './token-hash';
+import { parseJoin } from '../../../../../proto/cordon/v1/join';
+import { enrollmentRefusal, reservedNameProblem } from '../../tokens/enrollment-binding';
 
 const S = grpc.status;
 const BUILTIN_SEGMENTS: Record<number, string> = { 1: 'world', 2: 'host', 3: 'quarantine' };
@@ -69,6 +72,10 @@ export interface ControlServerDeps {
   onConnectedChange?: (names: string[]) => void;
   /** FLOW_FEED and SECURITY_EVENTS (feeds.ts): every accepted batch and each of its events. */
   feeds?: ControlFeeds;
+  /** What each enforcer may report (flows/report-guard.ts); without it every record is taken. */
+  guard?: ReportGuard;
+  /** Operator-declared scopes, read when a flow stream opens (so a change on any controller applies). */
+  scopes?: { get(name: string): Promise<string[] | null> };
 }
 
 /** Last statuses reported, by enforcer (for GET /v1/enforcers and tests). */
@@ -91,7 +98,9 @@ export class ControlServer {
 
   async listen(address: string): Promise<number> {
     const { certPem, keyPem } = await this.d.ca.issueServerCertificate(this.d.serverNames);
-    const creds = new OptionalClientCertCredentials(Buffer.from(this.d.ca.certificatePem), Buffer.from(certPem), Buffer.from(keyPem));
+    // The chain carries the CA: an enrolling enforcer compares it with the pin of its join string before it sends the token.
+    const chain = certPem.trimEnd() + '\n' + this.d.ca.certificatePem;
+    const creds = new OptionalClientCertCredentials(Buffer.from(this.d.ca.certificatePem), Buffer.from(chain), Buffer.from(keyPem));
     const server = new grpc.Server(CONTROL_GRPC.server);
     server.addService(controlService(), {
       Enroll: this.unary((call) => this.enroll(call.request as EnrollRequest)),
@@ -129,9 +138,16 @@ export class ControlServer {
   async revoke(name: string): Promise<{ serials: string[]; callsCut: number; known: boolean }> {
     const serials = await this.d.ca.revokeName(name);
     const known = (await this.d.store.revokeEnforcer(name)) || serials.length > 0;
-    const callsCut = this.sessions.cutEnforcer(name, S.PERMISSION_DENIED, `enforcer ${name} was revoked: enroll it again with a new token`);
+    const callsCut = this.cutRevoked(name);
+    // Every other controller sharing the database cuts its streams of this enforcer too.
+    await this.d.store.notifyRevocation?.(name).catch((err: Error) => this.d.log.error({ enforcer: name, err: err.message }, 'could not tell the other controllers of a revocation'));
     this.d.log.warn({ enforcer: name, serials, callsCut }, 'enforcer revoked');
     return { serials, callsCut, known };
+  }
+
+  /** Ends every open call of a revoked enforcer (here, or announced by another controller). */
+  cutRevoked(name: string): number {
+    return this.sessions.cutEnforcer(name, S.PERMISSION_DENIED, `enforcer ${name} was revoked: enroll it again with a new token`);
   }
 
   // ---- authentication ----------------------------------------------------
@@ -144,12 +160,43 @@ export class ControlServer {
       throw new RpcError(S.UNAUTHENTICATED, 'a valid client certificate from this controller\'s CA is required (missing, expired or foreign): enroll with a token');
     }
     const r = await this.d.ca.check(cert.raw);
-    if (!r.ok) {
+    let peer: Peer;
+    if (r.ok) peer = { name: r.name, serial: r.serial, notAfter: r.notAfter };
+    else if (r.why === 'unknown' && r.claimed) {
+      // Issued by another controller of this site (same CA): the shared store says whether it is the
+      // enforcer's current certificate.
+      const rec = await this.d.store.getEnforcer(r.claimed.name);
+      if (!rec || rec.revoked || rec.certSerial?.toLowerCase() !== r.claimed.serial) {
+        throw new RpcError(rec?.revoked ? S.PERMISSION_DENIED : S.UNAUTHENTICATED, 'client certificate refused: unknown');
+      }
+      peer = r.claimed;
+    } else {
       throw new RpcError(r.why === 'revoked' ? S.PERMISSION_DENIED : S.UNAUTHENTICATED, `client certificate refused: ${r.why}`);
     }
-    const rec = await this.d.store.getEnforcer(r.name);
-    if (rec?.revoked) throw new RpcError(S.PERMISSION_DENIED, `enforcer ${r.name} is revoked: enroll it again with a new token`);
-    return { name: r.name, serial: r.serial, notAfter: r.notAfter };
+    await this.assertNotRevoked(peer);
+    return peer;
+  }
+
+  /** Throws PERMISSION_DENIED when the enforcer (or this certificate) is revoked, by any controller of the site. */
+  private async assertNotRevoked(peer: Peer): Promise<void> {
+    const rec = await this.d.store.getEnforcer(peer.name);
+    if (rec?.revoked || this.d.ca.isRevoked(peer.serial)) throw new RpcError(S.PERMISSION_DENIED, `enforcer ${peer.name} is revoked: enroll it again with a new token`);
+  }
+
+  /**
+   * A stream registers only after authenticate() has read the store; a revocation in
+   * between finds nothing to cut. So every stream checks once more after it is
+   * registered: a revocation either sees the registered stream or is seen here.
+   */
+  private async recheckRegistered(peer: Peer, cut: (code: grpc.status, details: string) => void): Promise<boolean> {
+    try {
+      await this.assertNotRevoked(peer);
+      return true;
+    } catch (err) {
+      const s = this.toStatus(err);
+      cut(s.code ?? S.PERMISSION_DENIED, s.details ?? 'revoked');
+      return false;
+    }
   }
 
   private unary<Req, Res>(fn: (call: grpc.ServerUnaryCall<Req, Res>) => Promise<Res>) {
@@ -170,15 +217,24 @@ export class ControlServer {
 
   // ---- Enroll / Renew -----------------------------------------------------
 
+  /**
+   * Spends the token on the name it may take (tokens/enrollment-binding.ts): a
+   * refused name spends nothing; a token made with --replace revokes the live
+   * enforcer's certificates (and cuts its streams) before the new one is signed.
+   */
   private async enroll(req: EnrollRequest): Promise<EnrollResponse> {
-    const p = checkEnroll(req);
+    const p = checkEnroll(req) ?? reservedNameProblem(req.name);
     if (p) throw invalid(p);
     await this.d.ca.parseCsr(req.csrPem); // before spending the token on a CSR we would refuse
-    const token = await this.d.store.consumeEnrollmentToken(hashToken(req.token));
-    if (!token) throw new RpcError(S.PERMISSION_DENIED, 'enrollment token unknown, already used, revoked or expired: create one with `cordon token create`');
+    // A client may send the whole join string; its pin is for the client, only the token is checked here.
+    const claim = await this.d.store.claimEnrollment(hashToken(parseJoin(req.token).token), req.name, enrollmentRefusal);
+    if (!claim.ok && claim.reason === 'refused') throw new RpcError(S.PERMISSION_DENIED, claim.message);
+    if (!claim.ok) throw new RpcError(S.PERMISSION_DENIED, 'enrollment token unknown, already used, revoked or expired: create one with `cordon token create`');
+    let replaced: string[] = [];
+    if (claim.existing && !claim.existing.revoked) replaced = (await this.revoke(req.name)).serials;
     const signed = await this.d.ca.signEnforcerCsr(req.csrPem, req.name, this.d.certTtlMs ?? DEFAULT_CERT_TTL_MS);
     await this.d.store.upsertEnforcer(req.name, signed.serial);
-    this.d.log.info({ enforcer: req.name, serial: signed.serial, expiresAt: signed.notAfter }, 'enforcer enrolled');
+    this.d.log.info({ enforcer: req.name, serial: signed.serial, expiresAt: signed.notAfter, replaced }, 'enforcer enrolled');
     return { certificatePem: signed.certificatePem, caPem: this.d.ca.certificatePem, expiresAt: signed.notAfter.getTime(), serial: signed.serial };
   }
 
@@ -252,6 +308,7 @@ export class ControlServer {
 
     let sub: Subscription | null = null;
     const unregister = this.sessions.add({ enforcer: peer.name, serial: peer.serial, kind: 'watch', cut: end }, peer.notAfter);
+    if (!(await this.recheckRegistered(peer, end))) return unregister();
     const cleanup = () => {
       closed = true;
       sub?.unsubscribe();
@@ -325,6 +382,16 @@ export class ControlServer {
       { enforcer: peer.name, serial: peer.serial, kind: 'flows', cut: (code, details) => finish({ code, details }) },
       peer.notAfter,
     );
+    if (!(await this.recheckRegistered(peer, (code, details) => finish({ code, details })))) return unregister();
+    const guard = this.d.guard;
+    if (guard && this.d.scopes) {
+      try {
+        guard.setDeclared(peer.name, await this.d.scopes.get(peer.name));
+      } catch (err) {
+        unregister();
+        return finish(this.toStatus(err));
+      }
+    }
     let batches = 0;
     let lastSeq = 0;
     call.on('data', (b: FlowBatch) => {
@@ -332,14 +399,16 @@ export class ControlServer {
       const p = checkFlowBatch(b);
       if (p) return finish({ code: S.INVALID_ARGUMENT, details: p });
       if (b.enforcer !== peer.name) return finish({ code: S.PERMISSION_DENIED, details: `enforcer "${b.enforcer}" does not match the certificate's "${peer.name}"` });
+      // Only what this enforcer serves, within its clock skew, goes on (flows/report-guard.ts).
+      const accepted = guard ? guard.filter(peer.name, b) : b;
       try {
-        this.d.flows.ingest(peer.name, b);
+        this.d.flows.ingest(peer.name, accepted);
       } catch (err) {
         return finish(this.toStatus(err));
       }
       batches++;
       lastSeq = b.seq;
-      this.publish(peer.name, b);
+      this.publish(peer.name, accepted);
     });
     call.on('end', () => {
       unregister();

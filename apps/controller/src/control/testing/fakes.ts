@@ -5,20 +5,26 @@ import { createHash, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { SourceBundle } from '../../../../../proto/cordon/v1/bundle';
 import type { BundleSource, ControlStore } from '../control.ports';
+import type { EnforcerRecord, EnrollmentClaim, EnrollmentRefusal } from '../../store/store';
 import { EC_ALG, toPem } from '../ca/certificate-authority';
 
 export class MemoryControlStore implements ControlStore {
-  tokens = new Map<string, { expiresAt: number; used: boolean }>();
+  tokens = new Map<string, { expiresAt: number; used: boolean; enforcer: string | null; replace: boolean }>();
   enforcers = new Map<string, { name: string; revoked: boolean; certSerial: string | null; generation?: number | null; status?: unknown }>();
 
-  addToken(secret: string, ttlMs = 3600_000) {
-    this.tokens.set(createHash('sha256').update(secret).digest('hex'), { expiresAt: Date.now() + ttlMs, used: false });
+  addToken(secret: string, ttlMs = 3600_000, bind: { enforcer?: string; replace?: boolean } = {}) {
+    this.tokens.set(createHash('sha256').update(secret).digest('hex'), { expiresAt: Date.now() + ttlMs, used: false, enforcer: bind.enforcer ?? null, replace: bind.replace === true });
   }
-  async consumeEnrollmentToken(hash: string) {
+  async claimEnrollment(hash: string, name: string, refuse: EnrollmentRefusal): Promise<EnrollmentClaim> {
     const t = this.tokens.get(hash);
-    if (!t || t.used || t.expiresAt < Date.now()) return null;
+    if (!t || t.used || t.expiresAt < Date.now()) return { ok: false, reason: 'unknown' };
+    const existing = this.enforcers.get(name) ?? null;
+    const rec = { id: 0, kind: 'enrollment', role: 'enforcer', name: 'enroll', createdAt: '', expiresAt: null, usedAt: null, revoked: false, usedBy: null, lastUsedAt: null, bootstrap: false, enforcer: t.enforcer, replace: t.replace } as const;
+    const why = refuse(rec, name, existing as EnforcerRecord | null);
+    if (why) return { ok: false, reason: 'refused', message: why };
     t.used = true;
-    return t;
+    if (!existing || existing.revoked) await this.upsertEnforcer(name, null);
+    return { ok: true, token: rec, existing: existing as EnforcerRecord | null };
   }
   async getEnforcer(name: string) {
     return this.enforcers.get(name) ?? null;

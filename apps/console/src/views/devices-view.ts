@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Devices: the known ones (quarantine and release), the unknown sources (Admit
+ * as a form, through POST /v1/admit, which applies a Device), and anomalies
+ * with their evidence. Every button is a REST call; a viewer's is refused by
+ * the controller and the refusal shown.
+ */
+import { call, get } from '../api';
+import { h, replace } from '../dom';
+import type { ConsoleState } from '../state';
+import { problemText } from './problem';
+import type { View } from './view';
+
+interface Unknown {
+  address: string;
+  mac: string | null;
+  interface: string | null;
+  enforcer: string;
+  segment: string;
+  tried: string[];
+  lastSeen?: string;
+}
+
+export function labels(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(/[\s,]+/).filter(Boolean)) {
+    const i = part.indexOf('=');
+    if (i <= 0) throw new Error(`label "${part}" is not key=value`);
+    out[part.slice(0, i)] = part.slice(i + 1);
+  }
+  return out;
+}
+
+export function devicesView(state: ConsoleState): View {
+  const known = h('div', {});
+  const unknownBox = h('div', {});
+  const anomalies = h('div', {});
+  const message = h('p', { class: 'message', role: 'status', id: 'devices-message' });
+  let last = 0;
+  const say = (text: string, ok: boolean) => {
+    message.className = `message ${ok ? 'ok' : 'error'}`;
+    replace(message, text);
+  };
+  const act = async (what: string, fn: () => Promise<unknown>) => {
+    try {
+      await fn();
+      say(`${what}: done`, true);
+      last = 0;
+      await draw(true);
+    } catch (e) {
+      say(`${what}: ${problemText(e)}`, false);
+    }
+  };
+
+  async function draw(force = false) {
+    if (!force && Date.now() - last < 3000) return;
+    last = Date.now();
+    const [q, u, an, posture] = await Promise.all([
+      get<{ items: { device: string; reason: string | null }[] }>('/v1/quarantine'),
+      get<{ items: Unknown[] }>('/v1/unknown-devices'),
+      get<{ items: { device?: string; kind?: string; severity?: string; evidence?: unknown; at?: string }[] }>('/v1/anomalies?limit=100').catch(() => ({ items: [] })),
+      get<{ items?: { device: string; ok?: boolean; failing?: string[] }[] }>('/v1/posture').catch(() => ({ items: [] })),
+    ]);
+    const quarantined = new Map(q.items.map((x) => [x.device, x]));
+    const postureOf = new Map((posture.items ?? []).map((p) => [p.device, p]));
+    replace(
+      known,
+      h('h3', {}, `Devices (${state.devices.length})`),
+      h(
+        'table',
+        { class: 'devices' },
+        h('thead', {}, h('tr', {}, ['name', 'addresses', 'labels', 'MAC', 'firmware', 'posture', 'state', ''].map((c) => h('th', {}, c)))),
+        h(
+          'tbody',
+          {},
+          state.devices.map((d) => {
+            const name = d.metadata.name;
+            const qd = quarantined.get(name);
+            const p = postureOf.get(name);
+            return h(
+              'tr',
+              { 'data-device': name },
+              h('td', {}, name),
+              h('td', {}, d.spec.addresses.join(', ')),
+              h('td', {}, Object.entries(d.metadata.labels ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')),
+              h('td', {}, d.spec.mac ?? ''),
+              h('td', {}, d.spec.firmware ?? ''),
+              h('td', {}, p ? (p.ok === false ? `failing ${(p.failing ?? []).join(', ')}` : 'ok') : ''),
+              h('td', {}, qd ? h('span', { class: 'badge deny' }, `quarantined${qd.reason ? `: ${qd.reason}` : ''}`) : 'enforced'),
+              h(
+                'td',
+                {},
+                qd
+                  ? h('button', { type: 'button', class: 'release', onclick: () => act(`release ${name}`, () => call('DELETE', `/v1/quarantine/${encodeURIComponent(name)}`)) }, 'Release')
+                  : h('button', { type: 'button', class: 'quarantine', onclick: () => act(`quarantine ${name}`, () => call('POST', '/v1/quarantine', { device: name, reason: 'from the console' })) }, 'Quarantine'),
+              ),
+            );
+          }),
+        ),
+      ),
+    );
+    replace(
+      unknownBox,
+      h('h3', {}, `Unknown devices (${u.items.length})`),
+      u.items.length === 0
+        ? h('p', { class: 'muted' }, 'every source the enforcers saw is a Device')
+        : h(
+            'table',
+            { class: 'unknown' },
+            h('thead', {}, h('tr', {}, ['address', 'MAC', 'segment', 'enforcer / interface', 'tried', 'admit as'].map((c) => h('th', {}, c)))),
+            h(
+              'tbody',
+              {},
+              u.items.map((x) => {
+                const name = h('input', { name: 'name', placeholder: 'device name', required: true, pattern: '[a-z0-9]([a-z0-9.\\-]*[a-z0-9])?' });
+                const lab = h('input', { name: 'labels', placeholder: 'type=sensor vendor=acme' });
+                return h(
+                  'tr',
+                  { 'data-address': x.address },
+                  h('td', {}, x.address),
+                  h('td', {}, x.mac ?? ''),
+                  h('td', {}, x.segment),
+                  h('td', {}, `${x.enforcer}${x.interface ? ` / ${x.interface}` : ''}`),
+                  h('td', {}, x.tried.slice(0, 5).join('; ')),
+                  h(
+                    'td',
+                    {},
+                    h(
+                      'form',
+                      {
+                        class: 'admit',
+                        onsubmit: (e: Event) => {
+                          e.preventDefault();
+                          void act(`admit ${x.address}`, async () => call('POST', '/v1/admit', { address: x.address, name: name.value.trim(), labels: labels(lab.value) }));
+                        },
+                      },
+                      name,
+                      lab,
+                      h('button', { type: 'submit' }, 'Admit'),
+                    ),
+                  ),
+                );
+              }),
+            ),
+          ),
+    );
+    replace(
+      anomalies,
+      h('h3', {}, `Anomalies (${an.items.length})`),
+      an.items.length === 0
+        ? h('p', { class: 'muted' }, 'none')
+        : h(
+            'table',
+            {},
+            h('thead', {}, h('tr', {}, ['at', 'device', 'kind', 'severity', 'evidence'].map((c) => h('th', {}, c)))),
+            h('tbody', {}, an.items.map((a) => h('tr', {}, h('td', {}, a.at ?? ''), h('td', {}, a.device ?? ''), h('td', {}, a.kind ?? ''), h('td', {}, a.severity ?? ''), h('td', { class: 'evidence' }, JSON.stringify(a.evidence ?? {}))))),
+          ),
+    );
+  }
+  const el = h('section', { id: 'view-devices', class: 'view' }, h('h2', {}, 'Devices'), message, known, unknownBox, anomalies);
+  return { el, refresh: () => void draw().catch((e) => say(problemText(e), false)) };
+}

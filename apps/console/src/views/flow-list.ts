@@ -1,0 +1,42 @@
+// SPDX-License-Identifier: Apache-2.0
+/** A table of flows; a click on a row opens its explanation (the trace). Shared by the flow table and the map. */
+import { h } from '../dom';
+import { protocolName, type Flow } from '../flows';
+import type { ConsoleState } from '../state';
+import { explain } from './explain';
+
+export function flowTable(state: ConsoleState, rows: readonly Flow[], detail: HTMLElement): HTMLTableElement {
+  const name = (a: string) => state.deviceOf(a);
+  return h(
+    'table',
+    { class: 'flows' },
+    h('thead', {}, h('tr', {}, ...['last seen', 'source', 'destination', 'protocol/port', 'verdict', 'reason', 'encryption', 'packets', 'enforcer'].map((c) => h('th', {}, c)))),
+    h(
+      'tbody',
+      {},
+      rows.map((f) =>
+        h(
+          'tr',
+          {
+            class: `flow verdict-${f.verdict}`,
+            'data-src': f.src,
+            'data-dst': f.dst,
+            'data-verdict': f.verdict,
+            tabindex: 0,
+            onclick: () => void explain(state, f, detail),
+            onkeydown: (e: Event) => (e as KeyboardEvent).key === 'Enter' && void explain(state, f, detail),
+          },
+          h('td', {}, new Date(f.lastSeen).toLocaleTimeString()),
+          h('td', {}, `${f.src}${name(f.src) ? ` (${name(f.src)})` : ''}`, h('div', { class: 'seg' }, f.srcSegment)),
+          h('td', {}, `${f.dst}${name(f.dst) ? ` (${name(f.dst)})` : ''}`, h('div', { class: 'seg' }, f.dstSegment)),
+          h('td', {}, `${protocolName(f.protocol)}${f.protocol === 6 || f.protocol === 17 ? `/${f.dport}` : ''}`),
+          h('td', {}, h('span', { class: `badge ${f.verdict}` }, f.verdict)),
+          h('td', {}, f.reason),
+          h('td', {}, f.encryption ?? '—'),
+          h('td', { class: 'num' }, String(f.packets)),
+          h('td', {}, f.enforcer),
+        ),
+      ),
+    ),
+  );
+}
