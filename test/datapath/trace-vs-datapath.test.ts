@@ -512,7 +512,7 @@ describe('trace and datapath agree', () => {
     expect(checkReferences(docs).errors).toEqual([]);
     const probes = siteProbes(docs, 1500, 20261126);
     const outcomes = await run(docs, probes, SITE_MACS, ['cam-99']);
-    expect(outcomes.length).toBeGreaterThan(1250) // of 1,500: probes no wire carries (IPv4 to IPv6 via a mapped address) are skipped;
+    expect(outcomes.length).toBeGreaterThan(1250); // of 1,500: probes no wire carries (IPv4 to IPv6 via a mapped address) are skipped
     // The corpus reaches every verdict, every kind of deciding entry and both families.
     const seen = (f: (o: Outcome) => boolean) => outcomes.filter(f).length;
     expect(seen((o) => o.trace.verdict === 'allow')).toBeGreaterThan(20);
