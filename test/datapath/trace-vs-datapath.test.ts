@@ -86,8 +86,26 @@ function shaped(spec: PacketSpec): PacketSpec {
   return n === 1 ? { ...spec, extHeaders: [0, 60] } : n === 3 ? { ...spec, extHeaders: [43] } : spec;
 }
 
-/** Builds the packet for a probe; null when it could be mistaken for the reply of an earlier one. */
-function packetOf(p: Probe, sentPortless: Set<string>): { spec: PacketSpec; key: string } | null {
+/**
+ * The probe as a packet on a wire can carry it: an IPv4-mapped address
+ * (::ffff:a.b.c.d, one ipcache key with a.b.c.d) travels as IPv4; null when
+ * one end is IPv4 and the other IPv6, or ICMP of the other family: no wire
+ * carries those (an IPv6 packet with a mapped address is malformed,
+ * test/datapath/holes.test.ts "hole 5").
+ */
+function onTheWire(p: Probe): Probe | null {
+  const unmap = (a: string) => (/^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(a) ? a.slice(7) : a);
+  const w = { ...p, src: unmap(p.src), dst: unmap(p.dst) };
+  if (v4(w.src) !== v4(w.dst)) return null;
+  if ((w.protocol === 'icmpv6' || w.protocol === 58) && v4(w.src)) return null;
+  if ((w.protocol === 'icmp' || w.protocol === 1) && !v4(w.src)) return null;
+  return w;
+}
+
+/** Builds the packet for a probe; null when it could be mistaken for the reply of an earlier one, or no wire carries it. */
+function packetOf(probe: Probe, sentPortless: Set<string>): { spec: PacketSpec; key: string } | null {
+  const p = onTheWire(probe);
+  if (!p) return null;
   const proto = typeof p.protocol === 'number' ? p.protocol : { tcp: 6, udp: 17, icmp: 1, icmpv6: 58 }[p.protocol];
   if (proto === 6 || proto === 17) {
     const sport = nextSport();
@@ -494,7 +512,7 @@ describe('trace and datapath agree', () => {
     expect(checkReferences(docs).errors).toEqual([]);
     const probes = siteProbes(docs, 1500, 20261126);
     const outcomes = await run(docs, probes, SITE_MACS, ['cam-99']);
-    expect(outcomes.length).toBeGreaterThan(1400);
+    expect(outcomes.length).toBeGreaterThan(1250); // of 1,500: probes no wire carries (IPv4 to IPv6 via a mapped address) are skipped
     // The corpus reaches every verdict, every kind of deciding entry and both families.
     const seen = (f: (o: Outcome) => boolean) => outcomes.filter(f).length;
     expect(seen((o) => o.trace.verdict === 'allow')).toBeGreaterThan(20);
@@ -545,7 +563,7 @@ spec: { from: [world], to: [zz-mapped], allow: [{ protocol: tcp, ports: ["81"] }
 `);
     const probes: Probe[] = [];
     for (const dst of ['192.168.50.10', '10.9.0.7']) for (const port of [80, 81]) probes.push({ src: '203.0.113.9', dst, protocol: 'tcp', port });
-    for (const dst of ['::ffff:192.168.50.10', '::ffff:10.9.0.7']) for (const port of [80, 81]) probes.push({ src: '2001:db8::9', dst, protocol: 'tcp', port });
+    for (const dst of ['::ffff:192.168.50.10', '::ffff:10.9.0.7']) for (const port of [80, 81]) probes.push({ src: '::ffff:203.0.113.9', dst, protocol: 'tcp', port });
     const outcomes = await run(docs, probes, new Map());
     expect(outcomes.map((o) => `${o.probe.dst}/${o.probe.port} ${o.trace.verdict} ${o.trace.to.segment}`)).toEqual([
       '192.168.50.10/80 allow plain',

@@ -114,7 +114,8 @@ export type WireReason =
   | 'DROP_REASON_MALFORMED'
   | 'DROP_REASON_FRAGMENT'
   | 'DROP_REASON_NO_CONNECTION'
-  | 'DROP_REASON_PLAINTEXT';
+  | 'DROP_REASON_PLAINTEXT'
+  | 'DROP_REASON_FLOW_BUDGET';
 
 export interface EnrollRequest { token: string; csrPem: string; name: string }
 export interface EnrollResponse { certificatePem: string; caPem: string; expiresAt: number; serial: string }
@@ -264,6 +265,7 @@ export const WIRE_REASONS = [
   'DROP_REASON_FRAGMENT',
   'DROP_REASON_NO_CONNECTION',
   'DROP_REASON_PLAINTEXT',
+  'DROP_REASON_FLOW_BUDGET',
 ] as const;
 
 /** Enforcer names: the certificate CN, metric label values and REST path segments. */
