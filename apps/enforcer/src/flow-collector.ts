@@ -17,6 +17,7 @@ import { FLOW_BATCH_MAX_EVENTS, FLOW_BATCH_MAX_RECORDS, VERDICT_TO_WIRE, reasonT
 import { segmentNames } from '../../../proto/cordon/v1/bundle';
 import { decodeFlow, FLOW_ENTRY, FLOW_FLAG, readU64 } from '../../../native/lib/datapath';
 import type { RawFlows } from '../../../native/lib/datapath';
+import { REASON, REASON_NAME } from '../../../native/lib/abi';
 import type { DatapathEvent, DatapathFlow, DatapathPort } from './datapath.port';
 import type { InterfaceNames, NeighbourMacs } from './interface-names';
 import { advanceCounters, RawFlowCounters } from './raw-flow-counters';
@@ -463,7 +464,7 @@ export class FlowCollector {
       if (record && inc > 0) this.metrics.drops.inc({ reason }, inc);
     }
     // Label sets exist from the start, so dashboards see 0 rather than nothing.
-    for (const r of ['policy', 'spoofed', 'malformed', 'fragment', 'no_connection', 'plaintext']) this.metrics.drops.inc({ reason: r }, 0);
+    for (const [code, r] of Object.entries(REASON_NAME)) if (Number(code) !== REASON.NONE) this.metrics.drops.inc({ reason: r }, 0);
 
     // Counting a map's entries walks its keys (a syscall each: 70 ms at 20,000 flows), so with
     // raw dumps the flow tables are counted from them and the whole count runs now and then.

@@ -17,7 +17,7 @@ const FIELDS: [keyof FlowFilter, string][] = [
 ];
 const CHOICES: [keyof FlowFilter, string, string[]][] = [
   ['verdict', 'verdict', ['allow', 'deny', 'audit']],
-  ['reason', 'reason', ['none', 'policy', 'spoofed', 'malformed', 'fragment', 'no_connection', 'plaintext']],
+  ['reason', 'reason', ['none', 'policy', 'spoofed', 'malformed', 'fragment', 'no_connection', 'plaintext', 'flow_budget']],
   ['encryption', 'encryption', ['tls', 'dtls', 'ssh', 'quic', 'plaintext', 'mqtt', 'http', 'coap', 'unknown']],
 ];
 const WINDOWS: [string, number][] = [['any time', 0], ['last minute', 60_000], ['last 5 minutes', 300_000], ['last hour', 3_600_000]];

@@ -6,6 +6,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import { FlowBatch, FlowTuple, WIRE_TO_VERDICT, wireToReason } from '../../../../../proto/cordon/v1/control';
+import { REASON_NAME } from '../../../../../native/lib/abi';
 
 export interface FlowView extends FlowTuple {
   enforcer: string;
@@ -33,8 +34,8 @@ export interface FlowQuery {
   enforcer?: string;
 }
 
-/** cordon_drops_total's reason label values (DESIGN.md). */
-export const DROP_REASONS = ['policy', 'spoofed', 'malformed', 'fragment', 'no_connection', 'plaintext'] as const;
+/** cordon_drops_total's reason label values (DESIGN.md): every drop reason of the kernel ABI. */
+export const DROP_REASONS: readonly string[] = Object.values(REASON_NAME).filter((r) => r !== 'none');
 
 function reuse<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
