@@ -1,6 +1,7 @@
+import type { FlowImpactEntry } from '../../../controller/src/apply/flow-impact';
 import { formatChange, formatImpact } from './apply';
 
-const flow = { src: '10.0.1.2', dst: '10.0.9.2', protocol: 'tcp', port: 1883, srcSegment: 'sensors', dstSegment: 'broker', before: 'allow', after: 'deny', policyBefore: 'sensors-to-broker', policyAfter: null, packets: 12 };
+const flow: FlowImpactEntry = { src: '10.0.1.2', dst: '10.0.9.2', protocol: 'tcp', port: 1883, srcSegment: 'sensors', dstSegment: 'broker', enforcer: 'gw-1', before: 'allow', after: 'deny', policyBefore: 'sensors-to-broker', policyAfter: null, packets: 12, lastSeen: '2026-12-01T00:00:00.000Z' };
 
 test('cordon apply --dry-run prints each observed flow the change would newly deny or allow, with the deciding policy before and after', () => {
   const out = formatChange({

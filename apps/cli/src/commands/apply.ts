@@ -1,5 +1,6 @@
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
+import type { FlowImpact, FlowImpactEntry } from '../../../controller/src/apply/flow-impact';
 import { parseDocuments } from '../../../controller/src/policy/parse';
 import { ApiError, CliContext, CliError, Client, clientOptions, ClientOptions, formatProblem, outputFormat } from '../context';
 
@@ -16,25 +17,6 @@ interface ChangeResult {
   documents: Array<{ kind: string; name: string; action: string; changes: FieldChange[] }>;
   warnings: string[];
   flows?: FlowImpact;
-}
-interface ImpactedFlow {
-  src: string;
-  dst: string;
-  protocol: string;
-  port: number | null;
-  srcSegment: string;
-  dstSegment: string;
-  before: string;
-  after: string;
-  policyBefore: string | null;
-  policyAfter: string | null;
-  packets: number;
-}
-interface FlowImpact {
-  checked: number;
-  newlyDenied: ImpactedFlow[];
-  newlyAllowed: ImpactedFlow[];
-  truncated: boolean;
 }
 
 const SIGN: Record<string, string> = { created: '+', updated: '~', unchanged: '=', deleted: '-' };
@@ -55,14 +37,14 @@ export function formatChange(r: ChangeResult): string {
 }
 
 const decidedBy = (p: string | null) => (p ? `policy ${p}` : 'the default deny');
-const flowText = (f: ImpactedFlow) =>
+const flowText = (f: FlowImpactEntry) =>
   `${f.src} (${f.srcSegment}) -> ${f.dst} (${f.dstSegment}) ${f.protocol}${f.port !== null ? `/${f.port}` : ''}, ${f.packets} packet(s)`;
 
 /** The observed flows whose verdict the change turns around, one line each. */
 export function formatImpact(impact: FlowImpact, dryRun: boolean): string[] {
   const would = dryRun ? 'would be' : 'now';
   const lines = [`observed flows: ${impact.checked} checked, ${impact.newlyDenied.length} ${would} newly denied, ${impact.newlyAllowed.length} ${would} newly allowed`];
-  const why = (f: ImpactedFlow) => `${f.before} by ${decidedBy(f.policyBefore)} before, ${f.after} by ${decidedBy(f.policyAfter)} after`;
+  const why = (f: FlowImpactEntry) => `${f.before} by ${decidedBy(f.policyBefore)} before, ${f.after} by ${decidedBy(f.policyAfter)} after`;
   for (const f of impact.newlyDenied) lines.push(`  newly denied: ${flowText(f)}: ${why(f)}`);
   for (const f of impact.newlyAllowed) lines.push(`  newly allowed: ${flowText(f)}: ${why(f)}`);
   if (impact.truncated) lines.push('  (more flows changed than are listed; see --output json)');
