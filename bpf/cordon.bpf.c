@@ -347,6 +347,9 @@ static __always_inline int judge_known(struct __sk_buff *skb,
 	/* 2. payloads: classified; judged while a required handshake is under way */
 	flow_payload(skb, p, f, reply,
 		     audit_all || (f->flags & (CORDON_FLOW_F_SRC_AUDIT | CORDON_FLOW_F_DST_AUDIT)));
+	/* an answered flow gives its source's token back */
+	if (reply && !f->packets_rev && f->src_identity != CORDON_ID_HOST)
+		budget_refund(p->daddr);
 	flow_account(f, p, reply, now);
 	/* 3. a first fragment, either way, vouches for its later ones */
 	if (p->frag_first && f->verdict != CORDON_VERDICT_DENY &&

@@ -241,7 +241,8 @@ struct cordon_frag_value {
 /* ---- new-flow budget per source address (LRU hash) ----------------------- */
 /*
  * A token bucket per source address: each new tracked flow (and each
- * remembered fragment) takes one token; an empty bucket refuses the flow
+ * remembered fragment) takes one token, given back when the flow's first
+ * reply comes (so it bounds unanswered flows); an empty bucket refuses the flow
  * (CORDON_REASON_FLOW_BUDGET), so one device cannot fill the tables and evict
  * everyone else's connections. The host's own flows are not budgeted.
  */

@@ -2,10 +2,13 @@
 /*
  * New-flow budget per source address: a token bucket (rate per second,
  * burst) in an LRU hash. Each new tracked flow, and each fragment remembered
- * for a later one, takes a token; an empty bucket refuses it. One device
- * flooding new flows then fills neither the connection table nor the
- * fragment table, and the connections of others are not evicted. The
- * buckets are approximate under races between CPUs (a few tokens either way).
+ * for a later one, takes a token; an empty bucket refuses it. A flow gives
+ * its token back when its first reply comes: what the budget bounds is the
+ * flows nobody answers (a SYN flood, a sweep of dead addresses), not the
+ * connection rate of a device whose peers answer. One device flooding new
+ * flows then fills neither the connection table nor the fragment table, and
+ * the connections of others are not evicted. The buckets are approximate
+ * under races between CPUs (a few tokens either way).
  */
 #ifndef CORDON_LIB_BUDGET_H
 #define CORDON_LIB_BUDGET_H
@@ -55,6 +58,23 @@ static __always_inline int budget_take(const __u8 *saddr, __u64 now)
 		return 0;
 	b->tokens -= NSEC_PER_SEC;
 	return 1;
+}
+
+/* Gives back the token of a flow from saddr that was just answered. */
+static __always_inline void budget_refund(const __u8 *saddr)
+{
+	struct cordon_budget_value *b;
+	__u64 cap = flow_budget_burst * NSEC_PER_SEC;
+
+	if (!flow_budget_rate)
+		return;
+	b = bpf_map_lookup_elem(&cordon_budget, saddr);
+	if (!b)
+		return;
+	if (b->tokens + NSEC_PER_SEC < cap)
+		b->tokens += NSEC_PER_SEC;
+	else
+		b->tokens = cap;
 }
 
 #endif

@@ -218,7 +218,7 @@ describe('hole 6', () => {
       const seconds = (Date.now() - t0) / 1000;
       // and a flood of first fragments from it (more than the fragment table holds)
       for (let i = 0; i < 20000; i++) await passes(d, { src: S, dst: B, protocol: 'udp', sport: 40999, dport: 5683, fragment: { id: 100 + i, offset: 0, more: true } });
-      // the budget (8,192 at once, 1,000 a second) let through what it allows, and refused the rest
+      // the budget (8,192 unanswered at once, 1,000 a second) let through what it allows, and refused the rest
       expect(passed).toBeLessThanOrEqual(8192 + Math.ceil(seconds * 1000) + 10);
       expect(d.reasonStats().flow_budget.packets).toBeGreaterThanOrEqual(FLOOD - passed);
       // 0 of the other sensor's replies lost, and its fragment still follows its first
@@ -226,6 +226,37 @@ describe('hole 6', () => {
       expect(await passes(d, { ...v, sport: 41000, tcpFlags: TCP_FLAGS.ACK })).toBe(true);
       expect(await passes(d, { src: S2, dst: B, protocol: 'udp', fragment: { id: 7, offset: 1480, more: false } })).toBe(true);
       expect(d.mapFill().flows.entries).toBeLessThan(100000);
+    } finally {
+      d.unpin();
+      d.close();
+    }
+  }, 300000);
+});
+
+describe('hole 6, answered flows', () => {
+  test('hole 6: a device whose peers answer opens more connections than the budget holds; each unanswered one costs a token', async () => {
+    const d = await openTestDatapath('test-holes-answered');
+    try {
+      await d.applyGeneration({ generation: 1, ipcache, policy });
+      // 12,000 connections, more than the 8,192 burst, in far less than the 4 s the rate would refill
+      const CONNECTIONS = 12000;
+      let answered = 0;
+      for (let i = 0; i < CONNECTIONS; i++) {
+        const sport = 1024 + i;
+        const syn = packet({ src: S, dst: B, protocol: 'tcp', sport, dport: 8883, tcpFlags: TCP_FLAGS.SYN });
+        const synAck = packet({ src: B, dst: S, protocol: 'tcp', sport: 8883, dport: sport, tcpFlags: TCP_FLAGS.SYN | TCP_FLAGS.ACK });
+        if ((await d.testRun(syn)).passed && (await d.testRun(synAck)).passed) answered++;
+      }
+      expect(answered).toBe(CONNECTIONS);
+      expect(d.reasonStats().flow_budget?.packets ?? 0).toBe(0);
+      // the same device's unanswered SYNs still spend the bucket: after about 8,192 of them, refusals
+      let passed = 0;
+      for (let i = 0; i < 10000; i++) {
+        const syn = packet({ src: S, dst: '10.20.9.10', protocol: 'tcp', sport: 1024 + i, dport: 8883, tcpFlags: TCP_FLAGS.SYN });
+        if ((await d.testRun(syn)).passed) passed++;
+      }
+      expect(passed).toBeLessThan(10000);
+      expect(d.reasonStats().flow_budget.packets).toBe(10000 - passed);
     } finally {
       d.unpin();
       d.close();
