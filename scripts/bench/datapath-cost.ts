@@ -1,9 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * In-kernel cost per packet (BPF_PROG_TEST_RUN) at 10, 1,000, 10,000 and
- * 100,000 policy entries, and the time to write and swap a generation.
- * Prints JSON on stdout: { sizes: [{entries, establishedNs, decisionNs, newConnNs, applyMs}], ratios }.
+ * 100,000 policy entries, and the time to write and swap a generation, each
+ * also as a ratio to the reference program (bpf/bench/reference.bpf.c: parse,
+ * one hash lookup, one counter) run on the same packet in the same run.
+ * Prints JSON on stdout: { sizes: [{entries, establishedNs, decisionNs, newConnNs, applyMs}], ratios, reference }.
  */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Datapath } from '../../native/lib/datapath';
 import { packet, TCP_FLAGS } from '../../test/support/packets';
 import { benchGeneration } from './fixtures';
@@ -63,6 +69,31 @@ async function classificationCost() {
   return { ...out, ratioOnToOff: +(out.onNs / out.offNs).toFixed(3) };
 }
 
+const REFERENCE_PIN = '/sys/fs/bpf/cordon-bench-reference';
+
+/** The reference program's cost on a packet: repeated (as established and decision are) and the median of single runs (as new connections are). */
+function referenceCost(pkt: Buffer) {
+  const dir = mkdtempSync(join(tmpdir(), 'cordon-ref-'));
+  const file = join(dir, 'packet');
+  writeFileSync(file, pkt);
+  rmSync(REFERENCE_PIN, { force: true });
+  execFileSync('bpftool', ['prog', 'load', join(__dirname, '../../bpf/bench/reference.bpf.o'), REFERENCE_PIN, 'type', 'classifier']);
+  const run = (repeat: number) => {
+    const out = execFileSync('bpftool', ['prog', 'run', 'pinned', REFERENCE_PIN, 'data_in', file, 'repeat', String(repeat)], { encoding: 'utf8' });
+    const m = /duration(?: \(average\))?: (\d+)ns/.exec(out);
+    if (!m) throw new Error(`bpftool prog run printed no duration: ${out}`);
+    return Number(m[1]);
+  };
+  try {
+    const repeatedNs = run(REPEAT);
+    const singles = Array.from({ length: 301 }, () => run(1)).sort((a, b) => a - b);
+    return { repeatedNs, singleRunNs: singles[singles.length >> 1] };
+  } finally {
+    rmSync(REFERENCE_PIN, { force: true });
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   const classification = await classificationCost();
   process.stderr.write(`classification: ${JSON.stringify(classification)}\n`);
@@ -72,6 +103,15 @@ async function main() {
     sizes.push(await measure(n));
     process.stderr.write(`datapath cost: ${JSON.stringify(sizes[sizes.length - 1])}\n`);
   }
+  const reference = referenceCost(packet({ src: '10.1.0.5', dst: '10.2.0.9', protocol: 'tcp', sport: 40000, dport: 5201, tcpFlags: TCP_FLAGS.ACK }));
+  process.stderr.write(`reference program: ${JSON.stringify(reference)}\n`);
+  const toReference = sizes.map((s) => ({
+    entries: s.entries,
+    established: +(s.establishedNs / reference.repeatedNs).toFixed(2),
+    decision: +(s.decisionNs / reference.repeatedNs).toFixed(2),
+    // a single run carries a fixed overhead (the reference's single run less its repeated cost): taken off first
+    newConn: +((s.newConnNs - (reference.singleRunNs - reference.repeatedNs)) / reference.repeatedNs).toFixed(2),
+  }));
   const base = sizes[0];
   const ratios = sizes.map((s) => ({
     entries: s.entries,
@@ -79,7 +119,7 @@ async function main() {
     decision: +(s.decisionNs / base.decisionNs).toFixed(3),
     newConn: +(s.newConnNs / base.newConnNs).toFixed(3),
   }));
-  process.stdout.write(JSON.stringify({ repeat: REPEAT, newConnections: NEW_CONNS, sizes, ratiosTo10Entries: ratios, classification }) + '\n');
+  process.stdout.write(JSON.stringify({ repeat: REPEAT, newConnections: NEW_CONNS, sizes, ratiosTo10Entries: ratios, reference, ratiosToReference: toReference, classification }) + '\n');
 }
 
 main().catch((e) => {
