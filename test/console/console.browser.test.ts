@@ -9,7 +9,9 @@
  * console bundle (npm run build:console) and /usr/bin/chromium. Run it under
  * the kernel lock. Screenshots: test/console/screenshots/*.png.
  */
+import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type { Page } from 'playwright-core';
 import type { Topology } from '../../scripts/topology';
@@ -52,7 +54,10 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
   };
 
   beforeAll(async () => {
-    s = await TestSite.start({ topology, enforcer: 'gw-console' });
+    // a device CA, its key-encryption key outside the controller's data dir, for the credentials view
+    const kek = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-console-kek-')), 'kek');
+    fs.writeFileSync(kek, randomBytes(32), { mode: 0o600 });
+    s = await TestSite.start({ topology, enforcer: 'gw-console', controllerEnv: { CORDON_KEK_FILE: kek, CORDON_EST: '127.0.0.1:0' } });
     const { generation } = await s.apply(siteDocs());
     await s.waitEnforced(generation);
     await s.serve('broker', 7000);
@@ -188,6 +193,51 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
     }, 15_000, 1000);
     await shot(page, 'enforcers');
   }, 30_000);
+
+  test('console_6b_a_click_on_a_segment_zooms_into_its_devices_and_their_flows', async () => {
+    expect(await s.connect('sensor', A('broker').v4, 7000)).toBe(true);
+    await tab('map');
+    await until('the sensors segment on the map', async () => (await page.locator('svg.map g.node[data-segment="sensors"]').count()) > 0, 15_000, 500);
+    await page.click('svg.map g.node[data-segment="sensors"]');
+    expect(await page.textContent('#map-title')).toBe('devices of sensors');
+    // sensor-1 is a device node (by its Device name), the broker a peer segment, and an allow edge joins them
+    const edge = 'svg.map path.edge.verdict-allow[data-src="sensor-1"][data-dst="broker"]';
+    await until('sensor-1 → broker in the zoomed map', async () => {
+      await page.click('#tab-map');
+      return (await page.locator('svg.map g.node.device[data-device="sensor-1"]').count()) > 0 && (await page.locator(edge).count()) > 0;
+    }, 15_000, 500);
+    expect(await page.locator('svg.map g.node[data-segment="broker"]').count()).toBe(1);
+    await page.locator(edge).dispatchEvent('click'); // a curve's box centre may miss its stroke
+    await page.waitForSelector('#map-detail tr.flow');
+    expect(await page.textContent('#map-detail')).toContain('sensor-1 → broker');
+    await shot(page, 'map-zoomed');
+    await page.click('#map-back');
+    expect(await page.textContent('#map-title')).toBe('segments');
+    expect(await page.locator('svg.map g.node[data-segment="sensors"]').count()).toBe(1);
+  }, 45_000);
+
+  test('console_6c_the_devices_view_shows_a_credential_with_its_expiry_and_revokes_it', async () => {
+    const issued = await s.api('POST', '/v1/devices/sensor-1/credentials', { kind: 'certificate' });
+    expect(issued.status).toBe(201);
+    await tab('devices');
+    const button = '#view-devices tr[data-device="sensor-1"] button.show-credentials';
+    await page.waitForSelector(button);
+    await page.click(button);
+    const row = '#device-credentials tr[data-credential]';
+    await page.waitForSelector(row);
+    expect(await page.textContent('#device-credentials h3')).toContain('Credentials of sensor-1: valid');
+    expect(await page.textContent(row)).toMatch(/certificate.*\(in \d+ days\).*valid/);
+    await shot(page, 'devices-credentials');
+    await page.selectOption(`${row} select[name=reason]`, 'keyCompromise');
+    await page.click(`${row} button.revoke`);
+    await until('the revocation answered', async () => /^revoke /.test((await page.textContent('#devices-message')) ?? ''), 10_000, 200);
+    expect(await page.textContent('#devices-message')).toMatch(/^revoke .*: done$/);
+    await until('the credential shown revoked', async () => /revoked/.test((await page.textContent(row)) ?? ''), 10_000, 200);
+    const after = await s.api('GET', '/v1/devices/sensor-1/credentials');
+    expect(after.body.items.map((c: { status: string; revokeReason: string }) => [c.status, c.revokeReason])).toEqual([['revoked', 'keyCompromise']]);
+    const audit = (await s.api('GET', '/v1/audit')).body.items as { action: string }[];
+    expect(audit.some((a) => /revoke/.test(a.action))).toBe(true);
+  }, 45_000);
 
   test('console_7_a_viewer_sees_but_cannot_apply', async () => {
     const t = await s.api('POST', '/v1/tokens', { kind: 'api', role: 'viewer', ttl: '10m', name: 'console-viewer' });

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * Devices: the known ones (quarantine and release), the unknown sources (Admit
- * as a form, through POST /v1/admit, which applies a Device), and anomalies
- * with their evidence. Every button is a REST call; a viewer's is refused by
+ * Devices: the known ones (quarantine and release, credentials with their
+ * expiry and Revoke), the unknown sources (Admit as a form, through POST
+ * /v1/admit, which applies a Device), and anomalies with their evidence. Every button is a REST call; a viewer's is refused by
  * the controller and the refusal shown.
  */
 import { call, get } from '../api';
 import { h, replace } from '../dom';
 import type { ConsoleState } from '../state';
+import { credentialsPanel } from './credentials-panel';
 import { problemText } from './problem';
 import type { View } from './view';
 
@@ -35,6 +36,16 @@ export function devicesView(state: ConsoleState): View {
   const known = h('div', {});
   const unknownBox = h('div', {});
   const anomalies = h('div', {});
+  const credentials = h('div', { id: 'device-credentials' });
+  let credentialsOf: string | null = null;
+  const showCredentials = async (device: string) => {
+    credentialsOf = device;
+    try {
+      replace(credentials, await credentialsPanel(device, (id, reason) => void act(`revoke ${id}`, () => call('POST', `/v1/devices/${encodeURIComponent(device)}/credentials/revoke`, { id, reason }))));
+    } catch (e) {
+      replace(credentials, h('p', { class: 'message error' }, `credentials of ${device}: ${problemText(e)}`));
+    }
+  };
   const message = h('p', { class: 'message', role: 'status', id: 'devices-message' });
   let last = 0;
   const say = (text: string, ok: boolean) => {
@@ -47,6 +58,7 @@ export function devicesView(state: ConsoleState): View {
       say(`${what}: done`, true);
       last = 0;
       await draw(true);
+      if (credentialsOf) await showCredentials(credentialsOf);
     } catch (e) {
       say(`${what}: ${problemText(e)}`, false);
     }
@@ -93,6 +105,7 @@ export function devicesView(state: ConsoleState): View {
                 qd
                   ? h('button', { type: 'button', class: 'release', onclick: () => act(`release ${name}`, () => call('DELETE', `/v1/quarantine/${encodeURIComponent(name)}`)) }, 'Release')
                   : h('button', { type: 'button', class: 'quarantine', onclick: () => act(`quarantine ${name}`, () => call('POST', '/v1/quarantine', { device: name, reason: 'from the console' })) }, 'Quarantine'),
+                h('button', { type: 'button', class: 'show-credentials', onclick: () => void showCredentials(name) }, 'Credentials'),
               ),
             );
           }),
@@ -157,6 +170,6 @@ export function devicesView(state: ConsoleState): View {
           ),
     );
   }
-  const el = h('section', { id: 'view-devices', class: 'view' }, h('h2', {}, 'Devices'), message, known, unknownBox, anomalies);
+  const el = h('section', { id: 'view-devices', class: 'view' }, h('h2', {}, 'Devices'), message, known, credentials, unknownBox, anomalies);
   return { el, refresh: () => void draw().catch((e) => say(problemText(e), false)) };
 }
