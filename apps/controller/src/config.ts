@@ -1,6 +1,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
+import { LOG_LEVELS, type LogLevel } from '../../daemon/src/logger';
 
 /** What `cordon controller` accepts (flags) and startController() takes. */
 export interface ControllerOptions {
@@ -33,7 +34,7 @@ export interface ControllerConfig {
   grpcAddress: string;
   dataDir: string;
   databaseUrl?: string;
-  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  logLevel: LogLevel;
   /** How often to look for generations made by other controllers when NOTIFY is missed. */
   pollIntervalMs: number;
   /** `--cert-ttl`: lifetime of the enforcer certificates the CA signs, ms. */
@@ -108,9 +109,7 @@ const schema = z.object({
     .string()
     .regex(/^postgres(ql)?:\/\/.+/, '--database-url must be a postgres:// or postgresql:// URL')
     .optional(),
-  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
-    message: '--log-level must be one of fatal, error, warn, info, debug, trace, silent',
-  }),
+  logLevel: z.enum(LOG_LEVELS, { message: `--log-level must be one of ${LOG_LEVELS.join(', ')}` }),
   certTtl: z.string().transform((s, ctx): number => {
     const ms = parseDuration(s);
     // Below a few seconds an enforcer would spend its life renewing. Above 7 days a stolen key lives too

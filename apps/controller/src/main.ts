@@ -4,7 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { LoggerService } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { daemonLogger } from '../../daemon/src/logger';
+import { notifySystemdReady } from '../../daemon/src/sd-notify';
 import { AppModule } from './app.module';
 import { BundleService } from './bundles/bundle.service';
 import { ControlService } from './control/control.service';
@@ -58,7 +60,7 @@ class PinoNestLogger implements LoggerService {
  */
 export async function startController(opts: ControllerOptions): Promise<RunningController> {
   const config = validateConfig(opts);
-  const logger = pino({ level: config.logLevel, base: { svc: 'cordon-controller' }, redact: ['req.headers.authorization', 'token', '*.token'] }, pino.destination(2));
+  const logger = daemonLogger('cordon-controller', config.logLevel, { redact: ['req.headers.authorization', 'token', '*.token'] });
   fs.mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const store = await openStore({ dataDir: config.dataDir, databaseUrl: config.databaseUrl });
   let app: NestExpressApplication | undefined;
@@ -83,6 +85,8 @@ export async function startController(opts: ControllerOptions): Promise<RunningC
     const grpcHost = g === '0.0.0.0' ? '127.0.0.1' : g === '::' ? '[::1]' : g.includes(':') ? `[${g}]` : g;
     const grpcAddress = `${grpcHost}:${grpcPort}`;
     logger.info({ url, store: store.driver, dataDir: config.dataDir, grpc: grpcAddress, certTtlMs: config.certTtlMs }, 'controller started');
+    // Type=notify units count the controller as started from here (REST and gRPC listening).
+    await notifySystemdReady(`serving ${url}, gRPC ${grpcAddress}`, (err) => logger.warn({ err: err.message }, 'cannot report readiness to systemd'));
     let closed = false;
     const running = app;
     return {

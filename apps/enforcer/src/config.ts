@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Logger } from 'pino';
 import { ENFORCER_NAME } from '../../../proto/cordon/v1/control';
+import { isLogLevel, LOG_LEVELS, type LogLevel } from '../../daemon/src/logger';
 import type { DatapathPort } from './datapath.port';
 import { FailsafeSpec, parseFailsafe } from './failsafe';
 
@@ -26,6 +27,8 @@ export interface EnforcerFlags {
   /** --link-local pass|drop: 802.1X/EAPOL and LLDP frames. */
   linkLocal?: string;
   readyFile?: string;
+  /** --log-level: trace, debug, info (default), warn, error. */
+  logLevel?: string;
 }
 
 export interface EnforcerConfig {
@@ -60,6 +63,8 @@ export interface EnforcerConfig {
   readyFile?: string;
   /** How often this host's addresses (the `host` identity) are read again; a change re-applies the generation. */
   hostAddressIntervalMs: number;
+  /** Level of the logger made when `log` is not given (default info). */
+  logLevel?: LogLevel;
   /** For tests: a datapath instead of the native addon. */
   datapath?: DatapathPort;
   log?: Logger;
@@ -128,6 +133,8 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
   const linkLocal = f.linkLocal ?? 'pass';
   if (linkLocal !== 'pass' && linkLocal !== 'drop') problems.push(`--link-local must be pass or drop, got "${linkLocal}"`);
   if (f.readyFile !== undefined && !f.readyFile.startsWith('/')) problems.push(`--ready-file must be an absolute path, got "${f.readyFile}"`);
+  const logLevel = f.logLevel ?? 'info';
+  if (!isLogLevel(logLevel)) problems.push(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
   if (problems.length) throw new EnforcerConfigError(problems);
   return {
     controller: f.controller,
@@ -148,6 +155,7 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     linkLocal: linkLocal as 'pass' | 'drop',
     readyFile: f.readyFile,
     hostAddressIntervalMs: 2000,
+    logLevel: logLevel as LogLevel,
     ...extra,
   };
 }

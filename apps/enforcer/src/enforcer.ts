@@ -20,7 +20,9 @@
  */
 import { hostAddresses } from './host-addresses';
 import * as grpc from '@grpc/grpc-js';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
+import { daemonLogger } from '../../daemon/src/logger';
+import { notifySystemdReady } from '../../daemon/src/sd-notify';
 import { controlClient, rpc, RawControlClient } from '../../../proto/cordon/v1/client';
 import type { BundleUpdate, EnforcerStatus, FlowAck, WireReasonCount } from '../../../proto/cordon/v1/control';
 import { reasonToWire } from '../../../proto/cordon/v1/control';
@@ -84,7 +86,7 @@ export class Enforcer {
   constructor(readonly cfg: EnforcerConfig) {
     this.keeper = BundleKeeper.inDir(cfg.stateDir);
     this.identity = new IdentityStore(cfg.stateDir);
-    this.log = cfg.log ?? pino({ level: 'info', base: { svc: 'cordon-enforcer' } }, pino.destination(2));
+    this.log = cfg.log ?? daemonLogger('cordon-enforcer', cfg.logLevel ?? 'info');
     this.controllerAt = { addresses: [], port: Number(/:(\d+)$/.exec(cfg.controller)?.[1] ?? 0) };
   }
 
@@ -197,8 +199,9 @@ export class Enforcer {
     }
   }
 
-  /** Writes --ready-file: enforcement is attached (the systemd unit waits for it before the network comes up). */
+  /** Enforcement is attached: tells systemd (Type=notify; the network waits for it) and writes --ready-file. */
   private signalReady(): void {
+    void notifySystemdReady(`enforcing generation ${this.enforcedGeneration}`, (err) => this.log.warn({ err: err.message }, 'cannot report readiness to systemd'));
     if (!this.cfg.readyFile) return;
     try {
       fs.writeFileSync(this.cfg.readyFile, `${this.enforcedGeneration}\n`);

@@ -1,21 +1,33 @@
 import type { Command } from 'commander';
 import { DEFAULTS } from '../../../controller/src/config';
-import type { CliContext } from '../context';
+import { CONTROLLER_CONFIG, CONTROLLER_CONFIG_PATH } from '../../../controller/src/config-file';
+import { applyConfigFile, ConfigFileError } from '../../../daemon/src/config-file';
+import { CliContext, CliError } from '../context';
 
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('controller')
     .description('run the controller: REST API and /metrics, gRPC for enforcers, the policy store')
+    .option('--config <file>', `configuration file: these flags without their dashes, in YAML (default: ${CONTROLLER_CONFIG_PATH} when it exists); flags and CORDON_* variables win over it`)
     .option('--http <host:port>', 'REST and /metrics address', DEFAULTS.http)
     .option('--grpc <host:port>', 'gRPC address for enforcers', DEFAULTS.grpc)
     .option('--data-dir <dir>', 'state directory (PGlite database, admin.token, CA)', DEFAULTS.dataDir)
     .option('--database-url <url>', 'PostgreSQL URL, to share state between controllers (default: embedded PGlite)')
-    .option('--log-level <level>', 'fatal, error, warn, info, debug or trace', DEFAULTS.logLevel)
+    .option('--log-level <level>', 'trace, debug, info, warn or error (logs are JSON on stderr, human-readable on a terminal)', DEFAULTS.logLevel)
     .option('--cert-ttl <duration>', 'lifetime of enforcer certificates (enforcers renew them on their own), e.g. 24h, 30m', DEFAULTS.certTtl)
     .option('--learning-window <duration>', `how long device baselines learn before anomalies are raised, e.g. 7d, 12h, 30s (default: ${DEFAULTS.learningWindow}, or CORDON_LEARNING_WINDOW)`)
     .option('--syslog <url>', 'send security events to a syslog collector: udp://HOST:PORT or tcp://HOST:PORT')
     .option('--syslog-format <format>', `syslog message body: rfc5424 (ECS JSON) or cef (default: ${DEFAULTS.syslogFormat}, or CORDON_SYSLOG_FORMAT)`)
     .option('--max-body <size>', 'largest request body accepted (a whole site goes in one apply), e.g. 64MiB, 512KiB', DEFAULTS.maxBody)
+    // Before the device-CA flags' own hook (credential.ts) hands them over as CORDON_* variables;
+    // `controller ca seal` reads --data-dir and --kek-file from here too.
+    .hook('preAction', (cmd) => {
+      try {
+        applyConfigFile(cmd, CONTROLLER_CONFIG, ctx.env);
+      } catch (err) {
+        throw err instanceof ConfigFileError ? new CliError(err.message, 2) : err;
+      }
+    })
     .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string; maxBody: string }) => {
       // Loaded here, not at the top: every other command (the enforcer above all) stays light.
       const { startController } = await import('../../../controller/src/main');

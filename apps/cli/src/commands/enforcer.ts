@@ -8,6 +8,8 @@ import { ENFORCER_DEFAULTS, EnforcerConfigError, validateEnforcerConfig } from '
 import { Enforcer } from '../../../enforcer/src/enforcer';
 import { IdentityError } from '../../../enforcer/src/identity';
 import { FAILSAFE_DEFAULTS } from '../../../enforcer/src/failsafe';
+import { ENFORCER_CONFIG, ENFORCER_CONFIG_PATH } from '../../../enforcer/src/config-file';
+import { applyConfigFile, ConfigFileError } from '../../../daemon/src/config-file';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
@@ -15,6 +17,7 @@ export function register(program: Command, ctx: CliContext): void {
   const cmd = program
     .command('enforcer')
     .description('run the enforcer daemon on this host (needs root: loads eBPF), or manage enforcers')
+    .option('--config <file>', `configuration file: these flags without their dashes, in YAML (default: ${ENFORCER_CONFIG_PATH} when it exists); flags and CORDON_* variables win over it`)
     .option('--controller <host:port>', 'controller gRPC address')
     .option('--token <join>', 'the join string of `cordon token create` (TOKEN.CAHEX: one-time enrollment token and CA pin), needed only until a certificate is stored (env CORDON_ENROLL_TOKEN)')
     .option('--interface <if>', 'interface to enforce on (repeat for more)', collect, [] as string[])
@@ -38,11 +41,21 @@ export function register(program: Command, ctx: CliContext): void {
         .default([] as string[], FAILSAFE_DEFAULTS.join(', ')),
     )
     .option('--link-local <pass|drop>', 'link-local control frames (802.1X/EAPOL, LLDP): pass and count, or drop', 'pass')
-    .option('--ready-file <path>', 'written once enforcement is attached (the systemd unit waits for it)')
-    .action(async (o: { controller?: string; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; insecureSkipCaCheck?: boolean; flowInterval: string; detach?: boolean; netns?: string; datapathName: string; failsafe: string[]; linkLocal: string; readyFile?: string }) => {
+    .option('--ready-file <path>', 'written once enforcement is attached (with NOTIFY_SOCKET set, systemd is told too)')
+    .option('--log-level <level>', 'trace, debug, info, warn or error (logs are JSON on stderr, human-readable on a terminal)', 'info')
+    // The daemon only: `enforcer revoke` is a client command, and the file's enrollment token is no admin token.
+    .hook('preAction', (c, action) => {
+      if (action !== c) return;
+      try {
+        applyConfigFile(c, ENFORCER_CONFIG, ctx.env);
+      } catch (err) {
+        throw err instanceof ConfigFileError ? new CliError(err.message, 2) : err;
+      }
+    })
+    .action(async (o: { controller?: string; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; insecureSkipCaCheck?: boolean; flowInterval: string; detach?: boolean; netns?: string; datapathName: string; failsafe: string[]; linkLocal: string; readyFile?: string; logLevel: string }) => {
       let cfg;
       try {
-        cfg = validateEnforcerConfig({ ...o, controller: o.controller ?? '', token: o.token ?? ctx.env.CORDON_ENROLL_TOKEN });
+        cfg = validateEnforcerConfig({ ...o, controller: o.controller ?? '' });
       } catch (err) {
         if (err instanceof EnforcerConfigError) throw new CliError(err.message, 2);
         throw err;

@@ -54,13 +54,24 @@ function formatBytes(n: number | undefined): string {
   return n >= 1024 ** 2 ? `${+(n / 1024 ** 2).toFixed(1)} MiB` : `${+(n / 1024).toFixed(1)} KiB`;
 }
 
+/** Thrown on purpose with its status: a Problem, an HttpException, a document that does not validate. */
+function expected(err: unknown): boolean {
+  return err instanceof Problem || err instanceof HttpException || err instanceof DocumentValidationError;
+}
+
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   constructor(private readonly log: Logger) {}
 
   catch(err: unknown, host: ArgumentsHost): void {
     const p = toProblem(err);
-    if (p.status >= 500) this.log.error({ err }, 'request failed');
+    const req = host.switchToHttp().getRequest<{ method?: string; originalUrl?: string; url?: string }>();
+    const where = { method: req?.method, url: req?.originalUrl ?? req?.url, status: p.status };
+    // A refusal the controller meant (a Problem, a 4xx: bad input, no device CA configured) is the
+    // client's or the operator's to fix: one warn line that says what, no stack. Only a failure
+    // nobody anticipated is an error, with its stack.
+    if (p.status >= 500 && !expected(err)) this.log.error({ ...where, err }, 'request failed');
+    else this.log.warn({ ...where, title: p.title, detail: p.detail }, 'request refused');
     const res = host.switchToHttp().getResponse<ExpressLikeResponse>();
     if (res.headersSent) return;
     res.status(p.status);
