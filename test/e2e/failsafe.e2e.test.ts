@@ -253,7 +253,7 @@ const root = process.getuid?.() === 0;
   }, 120_000);
 
   test('hole_8e_the_systemd_unit_runs_before_the_network_comes_up_and_waits_until_it_enforces', () => {
-    const unit = fs.readFileSync(path.join(ROOT, 'apps', 'enforcer', 'cordon-enforcer.service'), 'utf8');
+    const unit = fs.readFileSync(path.join(ROOT, 'deploy', 'systemd', 'cordon-enforcer.service'), 'utf8');
     const values = (key: string) => [...unit.matchAll(new RegExp(`^${key}=(.*)$`, 'gm'))].flatMap((m) => m[1].split(/\s+/));
     expect(values('DefaultDependencies')).toEqual(['no']);
     expect(values('Before')).toContain('network-pre.target');
@@ -267,6 +267,6 @@ const root = process.getuid?.() === 0;
     } catch {
       return; // no systemd here: the text checks above are all we can do
     }
-    execFileSync(analyze, ['verify', path.join(ROOT, 'apps', 'enforcer', 'cordon-enforcer.service')], { encoding: 'utf8', stdio: 'pipe' });
+    execFileSync(analyze, ['verify', path.join(ROOT, 'deploy', 'systemd', 'cordon-enforcer.service')], { encoding: 'utf8', stdio: 'pipe' });
   });
 });
