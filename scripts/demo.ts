@@ -8,15 +8,20 @@
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { randomBytes } from 'node:crypto';
 import { down, gatewayInterfaces, gatewayNs, runIn, site, spawnIn, Topology, up } from './topology';
 
 const ROOT = path.resolve(__dirname, '..');
 const DIR = process.env.CORDON_DEMO_DIR ?? '/tmp/cordon-demo';
+/** The device CA's key-encryption key, kept apart from the controller's data (the controller refuses it beside the key it seals). */
+const SECRETS = `${DIR}-secrets`;
+const KEK = path.join(SECRETS, 'kek');
 const CLI = path.join(ROOT, 'bin', 'cordon.js');
 const AGENT = path.join(ROOT, 'test', 'support', 'traffic-agent.js');
 const HTTP = '127.0.0.1:7470';
 const GRPC = '127.0.0.1:7471';
 const METRICS = '127.0.0.1:7472';
+const EST = '127.0.0.1:7473';
 const topo: Topology = {
   prefix: 'cdemo',
   net: 77,
@@ -68,6 +73,7 @@ export function stopDemo(): void {
   down(topo);
   // the enforcer's pins (--datapath-name): a new demo starts from empty maps
   fs.rmSync('/sys/fs/bpf/cordon/demo-gateway', { recursive: true, force: true });
+  fs.rmSync(SECRETS, { recursive: true, force: true });
 }
 
 async function main() {
@@ -87,10 +93,14 @@ async function main() {
   const cameras = site(topo, 'cameras');
   const broker = site(topo, 'broker');
 
-  say(`2. the controller on its embedded store (REST and /metrics on ${HTTP}, gRPC on ${GRPC})`);
-  daemon('controller', ['controller', '--http', HTTP, '--grpc', GRPC, '--data-dir', path.join(DIR, 'controller')]);
+  say(`2. the controller on its embedded store (REST and /metrics on ${HTTP}, gRPC on ${GRPC}), with a device CA (EST on ${EST})`);
+  // A fresh key-encryption key seals the device CA's key; on a real site it lives on another disk or a secrets mount.
+  fs.mkdirSync(SECRETS, { recursive: true, mode: 0o700 });
+  fs.writeFileSync(KEK, randomBytes(32), { mode: 0o600 });
+  daemon('controller', ['controller', '--http', HTTP, '--grpc', GRPC, '--data-dir', path.join(DIR, 'controller'), '--kek-file', KEK, '--est', EST]);
   const tokenFile = path.join(DIR, 'controller', 'admin.token');
   await waitFor('the controller', async () => (await fetch(`http://${HTTP}/healthz`)).ok && fs.existsSync(tokenFile));
+  await waitFor('the device CA', async () => (await fetch(`http://${HTTP}/v1/ca/cert`)).ok);
   const admin = fs.readFileSync(tokenFile, 'utf8').trim();
   const env = { CORDON_TOKEN: admin };
 
@@ -148,13 +158,14 @@ async function main() {
   say(metrics.split('\n').filter((l) => l.startsWith('cordon_flow_packets_total')).map((l) => `   ${l}`).join('\n'));
 
   say(`
-The site is running. Try:
+The site is running. Try (in a root shell as they are; from a user's shell, put sudo before ip and npm run):
   export CORDON_SERVER=http://${HTTP} CORDON_TOKEN=$(cat ${tokenFile})
   npx cordon get segments;  npx cordon flows --watch
   npx cordon trace --from 10.77.2.2 --to 10.77.1.2 --protocol tcp --port 22
+  npx cordon credential issue temp-01 --key-out ${DIR}/temp-01.key --cert-out ${DIR}/temp-01.pem   # a device certificate from the demo's CA
   curl -s http://${HTTP}/metrics | grep cordon_;  curl -s http://${METRICS}/metrics | grep cordon_
-  sudo ip netns exec ${sensors.ns} ping ${broker.v4}
-Logs: ${DIR}/*.log.  Remove it all: sudo npm run demo:down`);
+  ip netns exec ${sensors.ns} ping ${broker.v4}
+Logs: ${DIR}/*.log.  Device CA key sealed with ${KEK}.  Remove it all: npm run demo:down`);
   if (wrong) throw new Error(`${wrong} result(s) differ from the policy`);
 }
 
