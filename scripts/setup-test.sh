@@ -3,7 +3,8 @@
 # peers (iperf3, iptables, nftables, ping, ethtool), PostgreSQL, rsyslog,
 # Mosquitto, SoftHSM and OpenSC for the key stores, Chromium for the console's
 # browser tests, promtool for the alerting rules, busybox udhcpc and dnsmasq for
-# the failsafe tests, dpkg-deb for the packaging test (Debian's dpkg, always there).
+# the failsafe tests, systemd-analyze (package systemd) and dpkg-deb (dpkg) for
+# the packaging test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/setup-lib.sh
@@ -14,7 +15,8 @@ ensure_packages "test tools" \
   postgresql rsyslog \
   python3 softhsm2 opensc mosquitto mosquitto-clients openssl curl \
   chromium prometheus \
-  busybox dnsmasq-base
+  busybox dnsmasq-base \
+  systemd
 
 # The Debian postgresql package starts a cluster; the tests start their own.
 if systemctl is-active --quiet postgresql 2>/dev/null; then systemctl stop postgresql || true; fi

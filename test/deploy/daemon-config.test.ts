@@ -4,7 +4,8 @@
  * variables win over them, a bad file stops the daemon with exit code 2 and says
  * what is wrong where; --log-level filters, logs are JSON off a terminal and
  * human-readable on one (a pty from util-linux `script`), and an expected refusal
- * (no device CA: 503) is one warn line without a stack. No kernel, no root.
+ * (no device CA: 503) is one warn line without a stack; with NOTIFY_SOCKET set the
+ * controller reports READY=1 (Type=notify). No kernel, no root.
  */
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -128,6 +129,25 @@ describe('daemon configuration files and logs (processes)', () => {
     expect(c.code).toBe(2);
     expect(c.stderr).toMatch(/--log-level must be one of trace, debug, info, warn, error/);
   });
+
+  test('ready_the_controller_tells_systemd_once_it_listens_when_NOTIFY_SOCKET_is_set', async () => {
+    // systemd's side of Type=notify: a datagram socket (python3: Node has no Unix datagram sockets).
+    const sock = path.join(dir, 'notify.sock');
+    const receiver = spawn('python3', ['-c', `import socket,sys\ns=socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\ns.bind(sys.argv[1])\nprint('bound', flush=True)\nprint(s.recv(4096).decode(), flush=True)`, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let got = '';
+    receiver.stdout!.on('data', (d) => (got += d));
+    try {
+      while (!got.includes('bound')) await sleep(20);
+      const ctl = await controller(['--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--data-dir', dataDir, '--log-level', 'warn'], { NOTIFY_SOCKET: sock });
+      const t0 = Date.now();
+      while (!got.includes('READY=1') && Date.now() - t0 < 10000) await sleep(20);
+      await ctl.stop();
+      expect(got).toMatch(/^READY=1$/m);
+      expect(got).toContain(`STATUS=serving ${ctl.url}`);
+    } finally {
+      receiver.kill();
+    }
+  }, 60_000);
 
   test('log_lines_are_human_readable_on_a_terminal', async () => {
     // `script` gives the controller a pty for stderr; it stops after a few seconds by itself.
