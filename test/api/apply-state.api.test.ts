@@ -8,7 +8,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startController, type RunningController } from '../../apps/controller/src/main';
-import { bundleHash, type Bundle } from '../../apps/controller/src/compiler/compile';
+import type { Bundle } from '../../model/generation/bundle';
+import { bundleHash } from '../../model/generation/digest';
 import { SITE } from './fixtures';
 
 describe('apply state across refusals, dry runs and restarts (PGlite)', () => {

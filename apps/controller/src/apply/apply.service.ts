@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Actor } from '../auth/roles';
 import { BundleService } from '../bundles/bundle.service';
 import type { Bundle } from '../compiler/compile';
-import type { BundleDelta } from '../compiler/delta';
+import type { BundleDelta } from '../../../../model/generation/bundle';
 import type { DocumentRef, IncrementalCompiler } from '../compiler/incremental';
 import { Problem } from '../http/problem';
 import { MetricsService } from '../metrics/metrics.service';

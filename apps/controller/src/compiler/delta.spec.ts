@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { Document, Policy } from '../policy/schema';
 import { makeScaleDocs, scalePolicy } from './bench-compile';
 import { compile } from './compile';
-import { applyDelta, DeltaMismatchError, diffBundles } from './delta';
+import { applyDelta, DeltaMismatchError, diffBundles } from '../../../../model/generation/delta';
 
 const SMALL = { segments: 12, devices: 40, policies: 30 };
 

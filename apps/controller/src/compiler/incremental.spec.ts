@@ -6,8 +6,9 @@
 import fc from 'fast-check';
 import { Device, Document, Policy, Rule, Segment } from '../policy/schema';
 import { Bundle, compile, RuleInfo } from './compile';
-import { applyDelta, BundleDelta, diffBundles } from './delta';
-import { bundleHash } from './hash';
+import type { BundleDelta } from '../../../../model/generation/bundle';
+import { applyDelta, diffBundles } from '../../../../model/generation/delta';
+import { bundleHash } from '../../../../model/generation/digest';
 import { CompileChange, IncrementalCompiler } from './incremental';
 
 const SEGS = ['s0', 's1', 's2', 's3', 's4'];

@@ -7,7 +7,7 @@
  *   - per policy: the identities of its `from` and `to`, its rules with their
  *     ids and port/type blocks (so a pair never re-parses a rule);
  *   - per identity pair: the policies covering it and its sorted entries, and
- *     per source identity the digest of its pairs (see hash.ts), so a change
+ *     per source identity the digest of its pairs (see model/generation/digest.ts), so a change
  *     recompiles only the pairs of the policies it touches and rehashes only
  *     their sources;
  *   - the ipcache rows and their owners (see ipcache.ts);
@@ -27,12 +27,14 @@
  */
 import type { PolicyEntry } from '../../../../native/lib/abi';
 import type { Device, Document, Policy, Segment } from '../policy/schema';
-import type { Bundle, CompileOptions, RuleInfo } from './compile';
-import { BundleDelta, diffBundles, policyKeyRef, PolicyKeyRef } from './delta';
-import { canonicalRule, combineDigests, identitiesDigest, policyDigest, RULE_BUCKET, ruleBucketDigest, rulesDigest, sourceDigest } from './hash';
+import type { Bundle, BundleDelta, PolicyKeyRef, RuleInfo } from '../../../../model/generation/bundle';
+import { diffBundles } from '../../../../model/generation/delta';
+import { canonicalRule, combineDigests, identitiesDigest, policyDigest, RULE_BUCKET, ruleBucketDigest, rulesDigest, sourceDigest } from '../../../../model/generation/digest';
+import { compareInnerKeys, entryInnerKey, policyKeyRef } from '../../../../model/generation/keys';
+import type { CompileOptions } from './compile-options';
 import { assignIdentities } from './identities';
 import { IpcacheState } from './ipcache';
-import { compareInnerKeys, entryInnerKey, ruleKeys } from './keys';
+import { ruleKeys } from './keys';
 import { compilePair, CompiledRule, RANK_ALLOW, RANK_AUDIT_DENY, RANK_DENY, sameDecision } from './pair';
 
 export interface DocumentRef {
@@ -106,7 +108,7 @@ export class IncrementalCompiler {
   /** The current policy list, built on first read (null: the pairs changed since). */
   private policyList: (() => PolicyEntry[]) | null = null;
   private policyDigestCache: string | null = null;
-  /** Digest of each source identity's pairs (see hash.ts). */
+  /** Digest of each source identity's pairs (see model/generation/digest.ts). */
   private sourceDigests = new Map<number, string>();
   private rulesCache: RuleInfo[] | null = null;
   /** Rule changes not yet merged into rulesCache (null: sort it afresh). */

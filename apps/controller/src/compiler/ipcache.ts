@@ -21,7 +21,7 @@ import { hostPrefix, MASKS, parseAddress, parseCidr, Prefix, prefixKey } from '.
 
 import type { Device, Segment } from '../policy/schema';
 import { selectorMatches } from '../policy/selectors';
-import { canonicalIpcacheEntry, ipcacheBucket, ipcacheBucketDigest, ipcacheDigest } from './hash';
+import { canonicalIpcacheEntry, ipcacheBucket, ipcacheBucketDigest, ipcacheDigest } from '../../../../model/generation/digest';
 
 interface Claim {
   name: string;
@@ -139,7 +139,7 @@ export class IpcacheState {
   private sorted: Row[] = [];
   private entriesCache: IpcacheEntry[] | null = [];
   private digestCache: string | null = null;
-  /** Canonical lines by hash bucket (see hash.ts), and the digests of buckets not changed since. */
+  /** Canonical lines by hash bucket (see model/generation/digest.ts), and the digests of buckets not changed since. */
   private readonly buckets = new Map<number, Map<string, string>>();
   private readonly bucketDigests = new Map<number, string>();
   private readonly dirty = new Set<string>();

@@ -17,7 +17,7 @@
  * incremental compiler recompile only the pairs a change touches.
  */
 import { PolicyEntry, VERDICT } from '../../../../native/lib/abi';
-import { decodeInnerKey, innerKey, portMask } from './keys';
+import { decodeInnerKey, innerKey, portMask } from '../../../../model/generation/keys';
 
 /** Above every inner key (< 2^30), so protocol * PROTO_STRIDE + key sorts by protocol first. */
 const PROTO_STRIDE = 2 ** 30;

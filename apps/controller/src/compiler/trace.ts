@@ -11,7 +11,8 @@ import { IDENTITY, IpcacheEntry, PolicyEntry, VERDICT } from '../../../../native
 import { Address, firstUsable, formatAddress, isV4MappedV6, MASKS, parseAddress, parseCidr, PrefixIndex } from '../policy/net';
 import { icmpType, isIcmp, protocolLabel, protocolNumber } from '../policy/protocols';
 import { Device, Document, PolicyTest, Segment } from '../policy/schema';
-import { Bundle, entryInnerKey, innerKey, portMask, RuleInfo } from './compile';
+import type { Bundle, RuleInfo } from '../../../../model/generation/bundle';
+import { entryInnerKey, innerKey, portMask } from '../../../../model/generation/keys';
 import { icmpValue } from './ports';
 
 export type Verdict = 'allow' | 'deny' | 'audit';

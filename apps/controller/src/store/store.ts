@@ -1,9 +1,9 @@
-import type { Bundle } from '../compiler/compile';
-import type { BundleDelta } from '../compiler/delta';
+import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
+import { replay } from '../../../../model/generation/delta';
 import { SqlDatabase, SqlExecutor } from './sql';
 import { MIGRATIONS } from './migrations';
 import { canonicalJson, sha256Hex } from './canonical';
-import { decodeJson, encodeJson, encodeJsonAsync, replay, SNAPSHOT_EVERY } from './bundle-codec';
+import { decodeJson, encodeJson, encodeJsonAsync, SNAPSHOT_EVERY } from './bundle-codec';
 import {
   AuditEntry,
   AuditEntryInput,

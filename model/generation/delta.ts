@@ -1,49 +1,18 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
- * Deltas between two bundles, for enforcers that already hold the previous
- * generation: only changed entries travel. applyDelta(prev, diffBundles(prev,
- * next)) reproduces next exactly (same entries, order and hash).
+ * The one delta between two generations: what the compiler emits with each
+ * step, what the store keeps per generation, and what the control channel
+ * forwards to an enforcer holding the base. applyDelta(prev, diffBundles(prev,
+ * next)) reproduces next exactly (same entries, order and digest), and checks
+ * the digest; foldDeltas merges a chain into one delta.
  */
-import { IpcacheEntry, PolicyEntry } from '../../../../native/lib/abi';
-import { parseCidr } from '../policy/net';
-import type { Bundle, RuleInfo } from './compile';
-import { bundleHash, canonicalIpcacheEntry, canonicalRule } from './hash';
-import { compareInnerKeys, entryInnerKey, portMask } from './keys';
-
-/** The key of a policy entry (what the datapath map is keyed by). */
-export interface PolicyKeyRef {
-  srcIdentity: number;
-  dstIdentity: number;
-  protocol: number | null;
-  port?: number;
-  portPrefixLen?: number;
-}
-
-export interface BundleDelta {
-  fromGeneration: number;
-  toGeneration: number;
-  /** Hash of the bundle the delta leads to; applyDelta checks it. */
-  hash: string;
-  identities: { upsert: Record<string, number>; remove: string[] };
-  ipcache: { upsert: IpcacheEntry[]; remove: string[] /* cidrs */ };
-  policy: { upsert: PolicyEntry[]; remove: PolicyKeyRef[] };
-  rules: { upsert: RuleInfo[]; remove: number[] /* rule ids */ };
-  warnings: string[];
-}
+import type { IpcacheEntry, PolicyEntry } from '../../native/lib/abi';
+import type { Bundle, BundleDelta, PolicyKeyRef, RuleInfo } from './bundle';
+import { bundleHash, canonicalIpcacheEntry, canonicalRule } from './digest';
+import { comparePolicy, entryInnerKey, policyKey, policyKeyRef } from './keys';
+import { sortIpcache } from './order';
 
 export class DeltaMismatchError extends Error {}
-
-function policyKey(e: PolicyKeyRef): string {
-  return `${e.srcIdentity}/${e.dstIdentity}/${entryInnerKey(e)}`;
-}
-
-export function policyKeyRef(e: PolicyKeyRef): PolicyKeyRef {
-  const ref: PolicyKeyRef = { srcIdentity: e.srcIdentity, dstIdentity: e.dstIdentity, protocol: e.protocol };
-  if (e.protocol !== null && e.portPrefixLen) {
-    ref.port = (e.port ?? 0) & portMask(e.portPrefixLen);
-    ref.portPrefixLen = e.portPrefixLen;
-  }
-  return ref;
-}
 
 function diffKeyed<T, K>(prev: readonly T[], next: readonly T[], key: (t: T) => K, canon: (t: T) => string): { upsert: T[]; remove: T[] } {
   const before = new Map<K, string>();
@@ -98,19 +67,8 @@ export function diffBundles(prev: Bundle, next: Bundle): BundleDelta {
     policy: { upsert: pol.upsert, remove: pol.remove.map(policyKeyRef) },
     rules: { upsert: rules.upsert, remove: rules.remove.map((r) => r.ruleId) },
     warnings: next.warnings,
+    ...(next.auditAll ? { auditAll: true } : {}),
   };
-}
-
-/** Same order as compile(): by address in the 128-bit space, then prefix length. */
-function sortIpcache(entries: IpcacheEntry[]): IpcacheEntry[] {
-  return entries
-    .map((e) => ({ e, p: parseCidr(e.cidr) }))
-    .sort((a, b) => (a.p.value < b.p.value ? -1 : a.p.value > b.p.value ? 1 : a.p.len - b.p.len))
-    .map((x) => x.e);
-}
-
-function comparePolicy(a: PolicyEntry, b: PolicyEntry): number {
-  return a.srcIdentity - b.srcIdentity || a.dstIdentity - b.dstIdentity || compareInnerKeys(entryInnerKey(a), entryInnerKey(b));
 }
 
 /** Applies a delta to the bundle it was computed from; throws DeltaMismatchError when it does not fit. */
@@ -144,7 +102,73 @@ export function applyDelta(prev: Bundle, delta: BundleDelta): Bundle {
     rules: [...rules.values()].sort((a, b) => a.ruleId - b.ruleId),
     warnings: delta.warnings,
   };
+  if (delta.auditAll) out.auditAll = true;
   out.hash = bundleHash(out);
   if (out.hash !== delta.hash) throw new DeltaMismatchError(`applying the delta to generation ${prev.generation} gives hash ${out.hash}, expected ${delta.hash}`);
   return out;
+}
+
+/**
+ * Folds consecutive deltas (each from the generation before it) into one from
+ * the first's base to the last's result: the later change of a key wins, a
+ * removal included. Applying it does what applying them one by one does.
+ */
+export function foldDeltas(deltas: readonly BundleDelta[]): BundleDelta {
+  if (deltas.length === 1) return deltas[0];
+  if (deltas.length === 0) throw new Error('no deltas to fold');
+  const ids = new Map<string, number | null>();
+  const ipc = new Map<string, IpcacheEntry | null>();
+  const pol = new Map<string, { ref: PolicyKeyRef; entry: PolicyEntry | null }>();
+  const rules = new Map<number, RuleInfo | null>();
+  for (let i = 0; i < deltas.length; i++) {
+    const d = deltas[i];
+    if (i > 0 && d.fromGeneration !== deltas[i - 1].toGeneration) {
+      throw new Error(`bundle delta chain broken: generation ${deltas[i - 1].toGeneration} then a delta from ${d.fromGeneration}`);
+    }
+    for (const n of d.identities.remove) ids.set(n, null);
+    for (const [n, id] of Object.entries(d.identities.upsert)) ids.set(n, id);
+    for (const c of d.ipcache.remove) ipc.set(c, null);
+    for (const e of d.ipcache.upsert) ipc.set(e.cidr, e);
+    for (const r of d.policy.remove) pol.set(policyKey(r), { ref: r, entry: null });
+    for (const e of d.policy.upsert) pol.set(policyKey(e), { ref: e, entry: e });
+    for (const id of d.rules.remove) rules.set(id, null);
+    for (const r of d.rules.upsert) rules.set(r.ruleId, r);
+  }
+  const last = deltas[deltas.length - 1];
+  const out: BundleDelta = {
+    fromGeneration: deltas[0].fromGeneration,
+    toGeneration: last.toGeneration,
+    hash: last.hash,
+    identities: { upsert: {}, remove: [] },
+    ipcache: { upsert: [], remove: [] },
+    policy: { upsert: [], remove: [] },
+    rules: { upsert: [], remove: [] },
+    warnings: last.warnings,
+    ...(last.auditAll ? { auditAll: true } : {}),
+  };
+  for (const [n, id] of ids) id === null ? out.identities.remove.push(n) : (out.identities.upsert[n] = id);
+  for (const [c, e] of ipc) e === null ? out.ipcache.remove.push(c) : out.ipcache.upsert.push(e);
+  for (const { ref, entry } of pol.values()) entry === null ? out.policy.remove.push(ref) : out.policy.upsert.push(entry);
+  for (const [id, r] of rules) r === null ? out.rules.remove.push(id) : out.rules.upsert.push(r);
+  return out;
+}
+
+/** The bundle of the last delta's generation, from the bundle of the first one's base. */
+export function replay(base: Bundle, deltas: readonly BundleDelta[]): Bundle {
+  if (deltas.length === 0) return base;
+  return applyDelta(base, foldDeltas(deltas));
+}
+
+/** How many keys a delta touches: the control channel sends a snapshot instead when it is most of the generation. */
+export function deltaSize(d: BundleDelta): number {
+  return (
+    Object.keys(d.identities.upsert).length +
+    d.identities.remove.length +
+    d.ipcache.upsert.length +
+    d.ipcache.remove.length +
+    d.policy.upsert.length +
+    d.policy.remove.length +
+    d.rules.upsert.length +
+    d.rules.remove.length
+  );
 }

@@ -1,5 +1,6 @@
+// SPDX-License-Identifier: Apache-2.0
 /**
- * The bundle hash: what a bundle is, independent of how it was computed
+ * The digest of a generation (Bundle.hash): what a bundle is, independent of how it was computed
  * (fresh or incrementally) and of its generation and warnings.
  *
  * It is a two-level hash tree so that a small change costs a small rehash:
@@ -12,13 +13,17 @@
  *                    whose CIDR text hashes (FNV-1a) to that bucket, of 1024
  *   ipcache digest = sha256 of "b bucket-digest" lines, in bucket order
  *   identities     = sha256 of "name id" lines, by name
- *   hash           = sha256 of "cordon-bundle-v2" and the four digests.
+ *   hash           = sha256 of "cordon-bundle-v2" and the four digests (and an
+ *                    "audit-all" line when global audit mode is on).
  * Every level is sha256 over an unambiguous encoding, so the tree is as
  * collision resistant as a flat hash (unlike xor- or sum-of-hashes schemes).
+ * The compiler keeps the tree's levels to rehash a change cheaply; the store
+ * checks a rebuilt generation against it; the enforcer checks every generation
+ * it builds from an update against it. There is no other digest.
  */
 import { createHash } from 'node:crypto';
-import type { IpcacheEntry, PolicyEntry } from '../../../../native/lib/abi';
-import type { Bundle, RuleInfo } from './compile';
+import type { IpcacheEntry, PolicyEntry } from '../../native/lib/abi';
+import type { Bundle, RuleInfo } from './bundle';
 import { portMask } from './keys';
 
 export const HASH_VERSION = 'cordon-bundle-v2';
@@ -42,7 +47,6 @@ export function canonicalRule(r: RuleInfo): string {
 function sha256(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
-
 
 /** Digest of one source identity's entries, given as its pairs' entry lists in dst order. */
 export function sourceDigest(pairs: Iterable<readonly PolicyEntry[]>): string {
@@ -106,12 +110,13 @@ export function identitiesDigest(ids: Readonly<Record<string, number>>): string 
   return sha256(s);
 }
 
-export function combineDigests(d: { identities: string; ipcache: string; policy: string; rules: string }): string {
-  return sha256(`${HASH_VERSION}\nidentities ${d.identities}\nipcache ${d.ipcache}\npolicy ${d.policy}\nrules ${d.rules}\n`);
+export function combineDigests(d: { identities: string; ipcache: string; policy: string; rules: string; auditAll?: boolean }): string {
+  const audit = d.auditAll ? 'audit-all\n' : '';
+  return sha256(`${HASH_VERSION}\nidentities ${d.identities}\nipcache ${d.ipcache}\npolicy ${d.policy}\nrules ${d.rules}\n${audit}`);
 }
 
 /** The hash of a whole bundle (policy entries grouped by pair and rules by id, as compile() orders them). */
-export function bundleHash(b: Pick<Bundle, 'identities' | 'ipcache' | 'policy' | 'rules'>): string {
+export function bundleHash(b: Pick<Bundle, 'identities' | 'ipcache' | 'policy' | 'rules' | 'auditAll'>): string {
   const sources: { src: number; digest: string }[] = [];
   for (let i = 0; i < b.policy.length; ) {
     const src = b.policy[i].srcIdentity;
@@ -140,5 +145,6 @@ export function bundleHash(b: Pick<Bundle, 'identities' | 'ipcache' | 'policy' |
     ipcache: ipcacheDigest([...ipc.keys()].sort((x, y) => x - y).map((bucket) => ({ bucket, digest: ipcacheBucketDigest(ipc.get(bucket)!) }))),
     policy: policyDigest(sources),
     rules: rulesDigest(buckets),
+    auditAll: b.auditAll === true,
   });
 }
