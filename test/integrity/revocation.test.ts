@@ -19,7 +19,7 @@ import { CertificateAuthority } from '../../apps/controller/src/control/ca/certi
 import { FlowAggregator } from '../../apps/controller/src/control/flows/flow-aggregator';
 import { ControlServer } from '../../apps/controller/src/control/grpc/control.server';
 import { Sessions } from '../../apps/controller/src/control/sessions';
-import { MemoryBundles, MemoryControlStore, keyAndCsr } from '../../apps/controller/src/control/testing/fakes';
+import { MemoryGenerations, MemoryControlStore, keyAndCsr } from '../../apps/controller/src/control/testing/fakes';
 import { controlClient, rpc, type RawControlClient } from '../../proto/cordon/v1/client';
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { until } from '../support/site';
@@ -63,7 +63,8 @@ describe('hole 12: a stream authenticating during a revoke', () => {
     }
     const store = new GatedStore();
     const registry = new Registry();
-    const server: ControlServer = new ControlServer({ ca, store, bundles: new MemoryBundles(), log: pino({ level: 'silent' }), flows: new FlowAggregator(registry, (id) => server.segmentOf(id)) });
+    const generations = new MemoryGenerations();
+    const server: ControlServer = new ControlServer({ ca, store, generations, log: pino({ level: 'silent' }), flows: new FlowAggregator(registry, generations) });
     const addr = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
     const clients: RawControlClient[] = [];
     try {

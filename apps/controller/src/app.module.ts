@@ -7,6 +7,7 @@ import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
 import { AuthGuard } from './auth/auth.guard';
 import { BundleService } from './bundles/bundle.service';
+import { CurrentGeneration } from './bundles/current-generation';
 import { BundlesController } from './bundles/bundles.controller';
 import type { ControllerConfig } from './config';
 import { ConsoleModule } from './console/console.module';
@@ -14,7 +15,7 @@ import { ControlModule } from './control/control.module';
 import { CredentialsModule } from './credentials/credentials.module';
 import { MonitoringModule } from './monitoring/monitoring.module';
 import { PlaintextModule } from './plaintext/plaintext.module';
-import { BUNDLE_SOURCE, CONTROL_CONFIG, CONTROL_STORE, type ControlConfig } from './control/control.ports';
+import { GENERATION_SOURCE, CONTROL_CONFIG, CONTROL_STORE, type ControlConfig } from './control/control.ports';
 import { DocumentsController } from './documents/documents.controller';
 import { EnforcersController } from './enforcers/enforcers.controller';
 import { OpenApiController } from './http/openapi';
@@ -35,13 +36,13 @@ export interface AppContext {
 
 /**
  * What every feature module may inject: STORE, CONFIG, LOGGER (symbols in ./tokens),
- * BundleService, TokensService, AuditService, ApplyService, MetricsService.
+ * BundleService, CurrentGeneration, TokensService, AuditService, ApplyService, MetricsService.
  */
 @Global()
 @Module({})
 export class CoreModule {
   static forRoot(ctx: AppContext): DynamicModule {
-    const services: Type[] = [BundleService, TokensService, AuditService, ApplyService, MetricsService];
+    const services: Type[] = [BundleService, CurrentGeneration, TokensService, AuditService, ApplyService, MetricsService];
     return {
       module: CoreModule,
       providers: [
@@ -51,10 +52,10 @@ export class CoreModule {
         ...services,
         // What the control channel asks for (control/control.ports.ts), from the same instances.
         { provide: CONTROL_STORE, useExisting: STORE },
-        { provide: BUNDLE_SOURCE, useExisting: BundleService },
+        { provide: GENERATION_SOURCE, useExisting: CurrentGeneration },
         { provide: CONTROL_CONFIG, useValue: { grpc: ctx.config.grpcAddress, dataDir: ctx.config.dataDir } satisfies ControlConfig },
       ],
-      exports: [STORE, CONFIG, LOGGER, ...services, CONTROL_STORE, BUNDLE_SOURCE, CONTROL_CONFIG],
+      exports: [STORE, CONFIG, LOGGER, ...services, CONTROL_STORE, GENERATION_SOURCE, CONTROL_CONFIG],
     };
   }
 }

@@ -9,7 +9,7 @@ import { CertificateAuthority } from '../../controller/src/control/ca/certificat
 import { FlowAggregator } from '../../controller/src/control/flows/flow-aggregator';
 import { ControlServer } from '../../controller/src/control/grpc/control.server';
 import { ControlFeeds, type FlowFeedItem, type SecurityEvent } from '../../controller/src/control/feeds';
-import { MemoryBundles, MemoryControlStore } from '../../controller/src/control/testing/fakes';
+import { MemoryGenerations, MemoryControlStore } from '../../controller/src/control/testing/fakes';
 import type { Datapath } from '../../../native/lib/datapath';
 import type { DatapathPort } from './datapath.port';
 import { validateEnforcerConfig } from './config';
@@ -37,7 +37,7 @@ const bundle = (generation: number, n = 1) => ({
     { srcIdentity: 256, dstIdentity: 257, protocol: 6, port: 8883, portPrefixLen: 16, verdict: 1 as const, ruleId: 1 },
     ...Array.from({ length: n }, (_, i) => ({ srcIdentity: 300 + i, dstIdentity: 1, protocol: null, verdict: 2 as const, ruleId: 2 + i })),
   ],
-  rules: [{ ruleId: 1, policy: 'sensors-to-broker' }],
+  rules: [{ ruleId: 1, policy: 'sensors-to-broker', action: 'allow' as const, index: 0, mode: 'enforce' as const }],
   warnings: [],
 });
 
@@ -53,7 +53,7 @@ describe('enforcer daemon against the real control server (recording datapath)',
   let dir: string;
   let ca: CertificateAuthority;
   let store: MemoryControlStore;
-  let bundles: MemoryBundles;
+  let bundles: MemoryGenerations;
   let server: ControlServer;
   let registry: Registry;
   const feeds = new ControlFeeds();
@@ -75,9 +75,9 @@ describe('enforcer daemon against the real control server (recording datapath)',
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-enf-'));
     ca = await CertificateAuthority.open(path.join(dir, 'ctl'));
     store = new MemoryControlStore();
-    bundles = new MemoryBundles();
+    bundles = new MemoryGenerations();
     registry = new Registry();
-    server = new ControlServer({ ca, store, bundles, log, flows: new FlowAggregator(registry, (id) => server.segmentOf(id)), feeds });
+    server = new ControlServer({ ca, store, generations: bundles, log, flows: new FlowAggregator(registry, bundles), feeds });
     controller = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
   });
   afterAll(async () => {
@@ -235,8 +235,8 @@ describe('enforcer flags that reach the datapath (recording datapath)', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-enf-ll-'));
     const ca = await CertificateAuthority.open(path.join(dir, 'ctl'));
     const store = new MemoryControlStore();
-    const bundles = new MemoryBundles();
-    const server: ControlServer = new ControlServer({ ca, store, bundles, log, flows: new FlowAggregator(new Registry(), (id): string => server.segmentOf(id)), feeds: new ControlFeeds() });
+    const bundles = new MemoryGenerations();
+    const server: ControlServer = new ControlServer({ ca, store, generations: bundles, log, flows: new FlowAggregator(new Registry(), bundles), feeds: new ControlFeeds() });
     const controller = `127.0.0.1:${await server.listen('127.0.0.1:0')}`;
     store.addToken('tok');
     const dp = Object.assign(new RecordingDatapath(), { linkLocalFrames: () => 7 });

@@ -14,7 +14,7 @@
  */
 import type { FlowBatch, WireFlowRecord, WirePairCounter, WireSecurityEvent } from '../../../proto/cordon/v1/control';
 import { FLOW_BATCH_MAX_EVENTS, FLOW_BATCH_MAX_RECORDS, VERDICT_TO_WIRE, reasonToWire } from '../../../proto/cordon/v1/control';
-import { segmentNames } from '../../../proto/cordon/v1/bundle';
+import { IdentityNames } from '../../../model/generation/names';
 import { decodeFlow, FLOW_ENTRY, FLOW_FLAG, readU64 } from '../../../native/lib/datapath';
 import type { RawFlows } from '../../../native/lib/datapath';
 import { REASON, REASON_NAME } from '../../../native/lib/abi';
@@ -363,8 +363,8 @@ export class FlowCollector {
     const objects = raw ? null : await this.dp.flows();
     const [pairs, reasons] = [this.dp.pairStats(), this.dp.reasonStats()];
     const now = Date.now();
-    const names = segmentNames(this.identities());
-    const seg = (id: number) => names.get(id) ?? 'unknown';
+    const names = new IdentityNames(this.identities());
+    const seg = (id: number) => names.segmentOf(id);
     const record = !this.baseline;
     this.baseline = false;
 

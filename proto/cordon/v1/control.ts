@@ -131,7 +131,9 @@ export interface WirePolicyKey {
   portPrefixLen: number;
 }
 export interface WirePolicyEntry { key: WirePolicyKey; verdict: WireVerdict; ruleId: number; encryptionRequired: boolean }
-export interface WireRuleInfo { id: number; policy: string; detailJson: string }
+export type WireRuleAction = 'RULE_ACTION_UNSPECIFIED' | 'RULE_ACTION_ALLOW' | 'RULE_ACTION_DENY';
+export type WireRuleMode = 'RULE_MODE_UNSPECIFIED' | 'RULE_MODE_ENFORCE' | 'RULE_MODE_AUDIT';
+export interface WireRuleInfo { id: number; policy: string; action: WireRuleAction; index: number; mode: WireRuleMode }
 export interface BundleSnapshot {
   identities: Record<string, number>;
   ipcache: WireIpcacheEntry[];
@@ -155,8 +157,8 @@ export interface BundleDelta {
 }
 export interface BundleUpdate {
   generation: number;
+  /** The generation's digest (model/generation/digest.ts). */
   hash: string;
-  digest: string;
   body?: 'snapshot' | 'delta';
   snapshot?: BundleSnapshot | null;
   delta?: BundleDelta | null;

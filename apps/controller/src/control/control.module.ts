@@ -7,7 +7,7 @@ import { ControlFeeds, FLOW_FEED, SECURITY_EVENTS } from './feeds';
 /**
  * The control channel: enforcer CA, the Control gRPC service (enroll, renew,
  * bundle watch, flow and status reports) and its REST endpoints.
- * Needs (from the global CoreModule): CONTROL_CONFIG, CONTROL_STORE, BUNDLE_SOURCE,
+ * Needs (from the global CoreModule): CONTROL_CONFIG, CONTROL_STORE, GENERATION_SOURCE,
  * LOGGER, MetricsService, AuditService.
  *
  * Global so that other features can inject FLOW_FEED and SECURITY_EVENTS

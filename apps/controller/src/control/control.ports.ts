@@ -2,14 +2,15 @@
 /**
  * What the control channel needs from the rest of the controller, as the
  * smallest interfaces it can live with. The store (apps/controller/src/store)
- * and the bundle service (apps/controller/src/bundles) satisfy them structurally.
+ * and the current generation (apps/controller/src/bundles/current-generation.ts)
+ * satisfy them structurally.
  */
 import type { Observable } from 'rxjs';
-import type { SourceBundle } from '../../../../proto/cordon/v1/bundle';
+import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
 import type { EnrollmentClaim, EnrollmentRefusal } from '../store/store';
 
 export const CONTROL_STORE = Symbol('CONTROL_STORE');
-export const BUNDLE_SOURCE = Symbol('BUNDLE_SOURCE');
+export const GENERATION_SOURCE = Symbol('GENERATION_SOURCE');
 export const CONTROL_CONFIG = Symbol('CONTROL_CONFIG');
 
 /** A subset of SqlStore. */
@@ -30,12 +31,21 @@ export interface ControlStore {
   listenRevocations?(cb: (enforcer: string) => void): Promise<() => Promise<void>>;
 }
 
-/** A subset of BundleService. */
-export interface BundleSource {
-  current(): Promise<SourceBundle | null>;
-  get(generation: number): Promise<SourceBundle | null>;
-  /** Emits each new generation number once it is stored. */
-  generation$: Observable<number>;
+/** Identity -> segment name in the current generation (model/generation/names.ts). */
+export interface SegmentNames {
+  segmentOf(identity: number): string;
+}
+
+/** A subset of CurrentGeneration. */
+export interface GenerationSource extends SegmentNames {
+  /** Each generation once loaded; replays the current one on subscribe (bundle null: none yet). */
+  published$: Observable<{ bundle: Bundle | null }>;
+  /** The newest generation known, once loaded. */
+  latest(): Promise<{ bundle: Bundle | null }>;
+  /** The stored delta from an enforcer's base (generation and hash) to `to`; null: send `to` whole. */
+  deltaTo(to: Bundle, base: { generation: number; hash: string }): Promise<BundleDelta | null>;
+  /** The Policy document a rule id of the current generation comes from; null for 0 or unknown. */
+  policyOf(ruleId: number): string | null;
 }
 
 export interface ControlConfig {

@@ -13,12 +13,13 @@ import { MetricsService } from '../metrics/metrics.service';
 import { AuditService } from '../audit/audit.service';
 import { CertificateAuthority } from './ca/certificate-authority';
 import { CREDENTIAL_ENV } from '../credentials/credentials.config';
-import { BUNDLE_SOURCE, BundleSource, CONTROL_CONFIG, CONTROL_STORE, ControlConfig, ControlStore } from './control.ports';
+import { CONTROL_CONFIG, CONTROL_STORE, ControlConfig, ControlStore, GENERATION_SOURCE, GenerationSource } from './control.ports';
 import { FlowAggregator } from './flows/flow-aggregator';
 import { ReportGuard } from './flows/report-guard';
 import { EnforcerScopes } from './scope.repo';
 import type { SqlExecutor } from '../store/sql';
 import type { Subscription } from 'rxjs';
+import type { Bundle } from '../../../../model/generation/bundle';
 import { ControlFeeds } from './feeds';
 import { ControlServer, DEFAULT_CERT_TTL_MS } from './grpc/control.server';
 
@@ -33,7 +34,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
   constructor(
     @Inject(CONTROL_CONFIG) private readonly config: ControlConfig,
     @Inject(CONTROL_STORE) private readonly store: ControlStore,
-    @Inject(BUNDLE_SOURCE) private readonly bundles: BundleSource,
+    @Inject(GENERATION_SOURCE) private readonly generations: GenerationSource,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(MetricsService) metrics: MetricsService,
     @Inject(ControlFeeds) readonly feeds: ControlFeeds,
@@ -42,7 +43,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
     @Optional() @Inject(AuditService) private readonly audit?: AuditService,
   ) {
     this.registry = metrics.registry;
-    this.flows = new FlowAggregator(this.registry, (id) => this.server?.segmentOf(id) ?? 'unknown');
+    this.flows = new FlowAggregator(this.registry, generations);
     this.connected =
       (this.registry.getSingleMetric('cordon_enforcers_connected') as Gauge | undefined) ??
       new Gauge({ name: 'cordon_enforcers_connected', help: 'Enforcers with an open policy stream', registers: [this.registry] });
@@ -56,8 +57,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
   private siteSub: Subscription | null = null;
 
   /** The site's own addresses (what an enforcer without a declared scope serves), from the newest generation. */
-  private async refreshSite(): Promise<void> {
-    const b = await this.bundles.current();
+  private refreshSite(b: Bundle | null): void {
     if (b) this.guard.setSite(b.ipcache.map((e) => e.cidr));
   }
 
@@ -74,7 +74,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
     this.server = new ControlServer({
       ca: this.ca,
       store: this.store,
-      bundles: this.bundles,
+      generations: this.generations,
       flows: this.flows,
       log: this.log.child({ feature: 'control' }),
       certTtlMs: this.config.certTtlMs ?? this.controller?.certTtlMs ?? DEFAULT_CERT_TTL_MS,
@@ -85,8 +85,9 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
       audit: this.audit ? (actor, action, target, diff) => this.audit!.record(actor, action, target, diff) : undefined,
       scopes: this.scopes ?? undefined,
     });
-    this.siteSub = this.bundles.generation$.subscribe(() => void this.refreshSite().catch((err: Error) => this.log.warn({ err: err.message }, 'could not read the site addresses')));
-    await this.refreshSite();
+    // The site is known before the first stream opens, and follows each generation.
+    this.refreshSite((await this.generations.latest()).bundle);
+    this.siteSub = this.generations.published$.subscribe((g) => this.refreshSite(g.bundle));
     await this.server.listen(this.config.grpc);
     const server = this.server;
     this.unlisten = (await this.store.listenRevocations?.((name) => {

@@ -13,10 +13,8 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
-import { toDocument } from '../apply/apply.service';
 import type { Actor } from '../auth/roles';
 import { BundleService } from '../bundles/bundle.service';
-import type { Bundle } from '../compiler/compile';
 import type { Store } from '../store/store';
 import { FLOW_FEED, SECURITY_EVENTS, type FlowFeed, type SecurityEvent as ControlSecurityEvent, type SecurityEventFeed } from '../control/feeds';
 import { CONFIG, LOGGER, STORE } from '../tokens';
@@ -29,7 +27,8 @@ import { FlowRecord, shortReason, shortVerdict, transportName } from './flow-rec
 import type { FlowSink } from './flow-sink';
 import { ObservedFlows } from './observed-flows';
 import { applyPatch, initialSettings, MonitoringSettings, segmentThresholds } from './settings';
-import { PolicyView } from './view';
+import { CurrentGeneration } from '../bundles/current-generation';
+import { GenerationView } from '../bundles/generation-view';
 
 /**
  * unknown_device events per tick at most; the rest of a storm (a scan from
@@ -76,7 +75,7 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
   private thresholds = new Map<string, Thresholds>();
   /** Last flow seen per device (ms), for posture's lastSeenWithin. */
   readonly lastSeen = new Map<string, number>();
-  view = new PolicyView([], null);
+  view = new GenerationView([], null);
   /** Set by PostureService: run after each new view and each tick. */
   onTick: Array<(reason: 'generation' | 'tick', generation: number) => Promise<void>> = [];
   actions: QuarantineActions | null = null;
@@ -101,6 +100,7 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
   constructor(
     @Inject(STORE) private readonly store: Store,
     @Inject(BundleService) private readonly bundles: BundleService,
+    @Inject(CurrentGeneration) private readonly generations: CurrentGeneration,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(CONFIG) config: Record<string, unknown>,
     @Optional() @Inject(FLOW_FEED) private readonly flowFeed?: FlowFeed,
@@ -232,13 +232,11 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
   }
 
   private async refreshView(): Promise<void> {
-    const gen = await this.store.latestGeneration();
-    if (gen === this.viewGeneration) return;
-    const rows = await this.store.listDocuments();
-    const latest = await this.store.latestBundle();
-    const since = new Map(rows.filter((d) => d.kind === 'Device').map((d) => [d.name, Date.parse(d.updatedAt)]));
-    this.view = new PolicyView(rows.map(toDocument), (latest?.bundle as Bundle | undefined) ?? null, since);
-    this.viewGeneration = gen;
+    // Published once per generation by CurrentGeneration (bundles/), not rebuilt here.
+    const view = await this.generations.latest();
+    if (view.generation === this.viewGeneration) return;
+    this.view = view;
+    this.viewGeneration = view.generation;
     this.rebuildThresholds();
     // An address a Device now claims is no longer unknown.
     for (const u of this.unknown.list()) if (this.view.deviceOf(u.address)) this.unknown.drop(u.address);

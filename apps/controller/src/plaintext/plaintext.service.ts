@@ -16,28 +16,22 @@ import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional }
 import type { Logger } from 'pino';
 import { Counter, Gauge } from 'prom-client';
 import type { Subscription } from 'rxjs';
-import { toDocument } from '../apply/apply.service';
-import { BundleService } from '../bundles/bundle.service';
-import type { Bundle } from '../compiler/compile';
+import { CurrentGeneration } from '../bundles/current-generation';
+import { GenerationView } from '../bundles/generation-view';
 import { FLOW_FEED, type FlowFeed } from '../control/feeds';
 import { MetricsService } from '../metrics/metrics.service';
-import { PolicyView } from '../monitoring/view';
-import type { Store } from '../store/store';
-import { LOGGER, STORE } from '../tokens';
+import { LOGGER } from '../tokens';
 import { EncryptionStats, type EncryptionFlowRecord, type SourceOf } from './encryption-stats';
 
 @Injectable()
 export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy {
   readonly stats: EncryptionStats;
-  private view = new PolicyView([], null);
-  private viewGeneration = -1;
-  private refreshing: Promise<void> | null = null;
+  private view = new GenerationView([], null);
   private readonly subs: Subscription[] = [];
   private readonly log: Logger;
 
   constructor(
-    @Inject(STORE) private readonly store: Store,
-    @Inject(BundleService) private readonly bundles: BundleService,
+    @Inject(CurrentGeneration) private readonly generations: CurrentGeneration,
     @Inject(MetricsService) metrics: MetricsService,
     @Inject(LOGGER) log: Logger,
     @Optional() @Inject(FLOW_FEED) private readonly flowFeed?: FlowFeed,
@@ -69,8 +63,9 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   async onApplicationBootstrap(): Promise<void> {
-    await this.refreshView().catch((err) => this.log.warn({ err: (err as Error).message }, 'plaintext: could not read the policy'));
-    this.subs.push(this.bundles.generation$.subscribe(() => void this.refreshView().catch((err) => this.log.warn({ err: (err as Error).message }, 'plaintext: could not read the policy'))));
+    // The policy view of each generation, as CurrentGeneration publishes it (the newest loaded before any flow is counted).
+    await this.generations.latest();
+    this.subs.push(this.generations.published$.subscribe((view) => (this.view = view)));
     if (this.flowFeed) {
       this.subs.push(
         this.flowFeed.subscribe((b) => {
@@ -99,20 +94,5 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
       return { device, segment: r.srcIdentity ? bySegment : device ? (view.segmentOfDevice.get(device) ?? bySegment) : bySegment };
     };
     this.stats.ingest(enforcer, flows, sourceOf, at.getTime());
-  }
-
-  /** The policy view: rebuilt when the generation moves, one refresh at a time. */
-  refreshView(): Promise<void> {
-    const run = async () => {
-      const gen = await this.store.latestGeneration();
-      if (gen === this.viewGeneration) return;
-      const rows = await this.store.listDocuments();
-      const latest = await this.store.latestBundle();
-      this.view = new PolicyView(rows.map(toDocument), (latest?.bundle as Bundle | undefined) ?? null);
-      this.viewGeneration = gen;
-    };
-    const p = (this.refreshing ?? Promise.resolve()).then(run, run);
-    this.refreshing = p;
-    return p;
   }
 }

@@ -40,6 +40,12 @@ export interface StoreReader {
   latestGeneration(): Promise<number>;
   getBundle(generation: number): Promise<StoredBundle | null>;
   latestBundle(): Promise<StoredBundle | null>;
+  /**
+   * Generations from..to as stored: each one's hash and the delta from the one
+   * before it (null where a generation was stored as a snapshot only). What the
+   * control channel forwards to an enforcer holding `from`.
+   */
+  generationChain(from: number, to: number): Promise<{ generation: number; hash: string; delta: BundleDelta | null }[]>;
   listQuarantined(): Promise<QuarantineRecord[]>;
   pageAudit(limit: number, afterId?: number): Promise<Page<AuditEntry>>;
   // Tokens are looked up by the sha256 of their secret; the secret itself is never stored.
@@ -406,6 +412,15 @@ class SqlRepo implements StoreWriter {
   async latestBundle() {
     const g = await this.latestGeneration();
     return g ? this.getBundle(g) : null;
+  }
+
+  async generationChain(from: number, to: number) {
+    const rows = await this.x.query<{ generation: number; hash: string; delta: Uint8Array | null }>(
+      'select generation, hash, delta from bundles where generation >= $1 and generation <= $2 order by generation',
+      [from, to],
+    );
+    // The base's own delta (from the generation before it) is not needed.
+    return rows.map((r) => ({ generation: Number(r.generation), hash: String(r.hash), delta: r.delta && Number(r.generation) > from ? decodeJson<BundleDelta>(r.delta) : null }));
   }
 
   /** A generation stored as a delta or a snapshot: the nearest base at or below it, then the deltas after it (see bundle-codec.ts). */

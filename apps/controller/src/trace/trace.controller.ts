@@ -1,6 +1,6 @@
 import { Body, Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/common';
-import { toDocument } from '../apply/apply.service';
-import { BundleService } from '../bundles/bundle.service';
+import { toDocument } from '../apply/site-state';
+import { CurrentGeneration } from '../bundles/current-generation';
 import { trace } from '../compiler/trace';
 import { badRequest, notFound } from '../http/problem';
 import type { Store } from '../store/store';
@@ -19,7 +19,7 @@ interface TraceQuery {
 export class TraceController {
   constructor(
     @Inject(STORE) private readonly store: Store,
-    @Inject(BundleService) private readonly bundles: BundleService,
+    @Inject(CurrentGeneration) private readonly generations: CurrentGeneration,
   ) {}
 
   @Get()
@@ -43,7 +43,7 @@ export class TraceController {
       port = Number(q.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw badRequest(`port must be 0-65535, got "${String(q.port)}"`);
     }
-    const bundle = await this.bundles.current();
+    const { bundle } = await this.generations.latest();
     if (!bundle) throw notFound('no bundle yet: apply some documents first (cordon apply -f FILE)');
     const docs = (await this.store.listDocuments()).map(toDocument);
     try {

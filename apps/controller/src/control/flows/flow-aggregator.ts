@@ -7,6 +7,7 @@
 import { Counter, Gauge, Registry } from 'prom-client';
 import { FlowBatch, FlowTuple, WIRE_TO_VERDICT, wireToReason } from '../../../../../proto/cordon/v1/control';
 import { REASON_NAME } from '../../../../../native/lib/abi';
+import type { SegmentNames } from '../control.ports';
 
 export interface FlowView extends FlowTuple {
   enforcer: string;
@@ -84,7 +85,7 @@ interface FlowEntry extends FlowTuple {
 const isoTime = (ms: number) => new Date(Math.abs(ms) <= 8.64e15 ? ms : 0).toISOString();
 
 /** Segment names are looked up when listed: a flow that arrived before its generation was known gets them too. */
-function view(e: FlowEntry, segmentOf: (identity: number) => string): FlowView {
+function view(e: FlowEntry, names: SegmentNames): FlowView {
   return {
     enforcer: e.enforcer,
     src: e.src,
@@ -95,8 +96,8 @@ function view(e: FlowEntry, segmentOf: (identity: number) => string): FlowView {
     family: e.family,
     srcIdentity: e.srcIdentity,
     dstIdentity: e.dstIdentity,
-    srcSegment: segmentOf(e.srcIdentity),
-    dstSegment: segmentOf(e.dstIdentity),
+    srcSegment: names.segmentOf(e.srcIdentity),
+    dstSegment: names.segmentOf(e.dstIdentity),
     verdict: WIRE_TO_VERDICT[e.verdict] ?? 'none',
     reason: wireToReason(e.reason),
     ruleId: e.ruleId,
@@ -119,8 +120,8 @@ export class FlowAggregator {
 
   constructor(
     registry: Registry,
-    /** Segment name of an identity number in the current generation. */
-    private readonly segmentOf: (identity: number) => string,
+    /** Segment names of the current generation (CurrentGeneration, in the controller). */
+    private readonly names: SegmentNames,
     private readonly maxFlows = 50_000,
   ) {
     this.m = flowMetrics(registry);
@@ -136,7 +137,7 @@ export class FlowAggregator {
     for (const p of b.pairs) {
       const verdict = WIRE_TO_VERDICT[p.verdict];
       if (verdict !== 'allow' && verdict !== 'deny' && verdict !== 'audit') continue;
-      const labels = { src_segment: this.segmentOf(p.srcIdentity), dst_segment: this.segmentOf(p.dstIdentity), verdict };
+      const labels = { src_segment: this.names.segmentOf(p.srcIdentity), dst_segment: this.names.segmentOf(p.dstIdentity), verdict };
       if (p.packets > 0) this.m.packets.inc(labels, p.packets);
       if (p.bytes > 0) this.m.bytes.inc(labels, p.bytes);
       if (verdict === 'deny' && p.packets > 0) this.m.drops.inc({ reason: wireToReason(p.reason) }, p.packets);
@@ -203,7 +204,7 @@ export class FlowAggregator {
     const all = [...this.flows.values()].reverse();
     for (const f of all) {
       if (q.since !== undefined && f.lastSeen <= q.since) continue;
-      const v = view(f, this.segmentOf);
+      const v = view(f, this.names);
       if (q.verdict && v.verdict !== q.verdict) continue;
       if (q.segment && v.srcSegment !== q.segment && v.dstSegment !== q.segment) continue;
       if (q.enforcer && f.enforcer !== q.enforcer) continue;

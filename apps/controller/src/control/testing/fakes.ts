@@ -1,10 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
-/** In-memory stand-ins for the store and bundle service, for the control channel's own tests. */
+/** In-memory stand-ins for the store and the current generation, for the control channel's own tests. */
 import { BehaviorSubject } from 'rxjs';
 import { createHash, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
-import type { SourceBundle } from '../../../../../proto/cordon/v1/bundle';
-import type { BundleSource, ControlStore } from '../control.ports';
+import type { Bundle, BundleDelta } from '../../../../../model/generation/bundle';
+import { diffBundles } from '../../../../../model/generation/delta';
+import { bundleHash } from '../../../../../model/generation/digest';
+import { comparePolicy } from '../../../../../model/generation/keys';
+import { IdentityNames } from '../../../../../model/generation/names';
+import { sortIpcache } from '../../../../../model/generation/order';
+import type { ControlStore, GenerationSource } from '../control.ports';
 import type { EnforcerRecord, EnrollmentClaim, EnrollmentRefusal } from '../../store/store';
 import { EC_ALG, toPem } from '../ca/certificate-authority';
 
@@ -50,24 +55,49 @@ export class MemoryControlStore implements ControlStore {
   }
 }
 
-export class MemoryBundles implements BundleSource {
-  bundles = new Map<number, SourceBundle>();
-  private gen = new BehaviorSubject<number>(0);
-  generation$ = this.gen.asObservable();
-  publish(b: Omit<SourceBundle, 'hash'> & { hash?: string }) {
-    const full = { ...b, hash: b.hash ?? createHash('sha256').update(JSON.stringify(b)).digest('hex') } as SourceBundle;
+/**
+ * Published generations in memory, as CurrentGeneration publishes them: each
+ * bundle in the order and with the digest the compiler gives it; deltas between
+ * them computed with the model's diff (what the store would hold).
+ */
+export class MemoryGenerations implements GenerationSource {
+  bundles = new Map<number, Bundle>();
+  private names = new IdentityNames();
+  private readonly subject = new BehaviorSubject<{ bundle: Bundle | null }>({ bundle: null });
+  published$ = this.subject.asObservable();
+  publish(b: Omit<Bundle, 'hash'>): Bundle {
+    const ordered = {
+      ...b,
+      identities: Object.fromEntries(Object.entries(b.identities).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))),
+      ipcache: sortIpcache([...b.ipcache]),
+      policy: [...b.policy].sort(comparePolicy),
+      rules: [...b.rules].sort((x, y) => x.ruleId - y.ruleId),
+    };
+    const full: Bundle = { ...ordered, hash: bundleHash(ordered) };
     this.bundles.set(b.generation, full);
-    this.gen.next(b.generation);
+    this.names = new IdentityNames(full.identities);
+    this.subject.next({ bundle: full });
     return full;
   }
-  async current() {
-    return this.bundles.get(this.gen.value) ?? null;
+  async latest() {
+    return this.subject.value;
   }
   async get(g: number) {
     return this.bundles.get(g) ?? null;
   }
+  async deltaTo(to: Bundle, base: { generation: number; hash: string }): Promise<BundleDelta | null> {
+    const from = this.bundles.get(base.generation);
+    if (!from || from.generation >= to.generation || (base.hash !== '' && base.hash !== from.hash)) return null;
+    return diffBundles(from, to);
+  }
+  segmentOf(identity: number): string {
+    return this.names.segmentOf(identity);
+  }
+  policyOf(ruleId: number): string | null {
+    return (ruleId && this.subject.value.bundle?.rules.find((r) => r.ruleId === ruleId)?.policy) || null;
+  }
   complete() {
-    this.gen.complete();
+    this.subject.complete();
   }
 }
 

@@ -1,22 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * What monitoring needs to know of the current policy, rebuilt on each
- * generation: which device owns an address, which segment a device is in and
- * what its anomalies do, identity names, rule infos.
+ * What the controller's features need to know of one generation, built once
+ * when it is published (current-generation.ts): the bundle, identity names
+ * (model/generation/names.ts, the one mapping), rule infos, which device owns
+ * an address, which segment a device is in and what its anomalies do.
  */
-import type { Bundle, RuleInfo } from '../compiler/compile';
+import type { Bundle, RuleInfo } from '../../../../model/generation/bundle';
+import { IdentityNames } from '../../../../model/generation/names';
 import { formatAddress, parseAddress, parseCidr, PrefixIndex } from '../policy/net';
 import type { Device, Document, PostureRule, Segment } from '../policy/schema';
 import { selectingSegments } from '../policy/selectors';
-import { trimOldest } from './bounded';
 
-export class PolicyView {
+/** Distinct address spellings remembered by deviceOf (records spell addresses canonically: this stays small). */
+const CANONICAL_MAX = 50_000;
+
+export class GenerationView {
+  readonly generation: number;
+  readonly names: IdentityNames;
   readonly deviceByAddress = new Map<string, string>();
   readonly devices = new Map<string, Device>();
   readonly segments = new Map<string, Segment>();
   readonly segmentOfDevice = new Map<string, string>();
   readonly postureRules: PostureRule[] = [];
-  readonly identityNames = new Map<number, string>();
   readonly rules = new Map<number, RuleInfo>();
 
   constructor(
@@ -25,6 +30,8 @@ export class PolicyView {
     /** When each device document was last written (ms): lastSeenWithin starts counting from it. */
     readonly deviceSince: Map<string, number> = new Map(),
   ) {
+    this.generation = bundle?.generation ?? 0;
+    this.names = new IdentityNames(bundle?.identities);
     const segs: Segment[] = [];
     for (const d of docs) {
       if (d.kind === 'Segment') {
@@ -47,7 +54,6 @@ export class PolicyView {
       }
       this.segmentOfDevice.set(d.metadata.name, seg ?? 'world');
     }
-    for (const [name, id] of Object.entries(bundle?.identities ?? {})) this.identityNames.set(id, name);
     for (const r of bundle?.rules ?? []) this.rules.set(r.ruleId, r);
   }
 
@@ -61,15 +67,26 @@ export class PolicyView {
     if (canonical === undefined) {
       const a = parseAddress(address);
       canonical = a ? formatAddress(a) : '';
+      if (this.canonical.size >= CANONICAL_MAX) this.canonical.clear();
       this.canonical.set(address, canonical);
-      trimOldest(this.canonical, 50_000);
     }
     return canonical && canonical !== address ? this.deviceByAddress.get(canonical) : undefined;
   }
   private readonly canonical = new Map<string, string>();
 
+  /** The segment name of an identity, `identity-N` when this generation does not know it (monitoring, reports). */
   identityName(id: number): string {
-    return this.identityNames.get(id) ?? (id === 1 ? 'world' : id === 2 ? 'host' : id === 3 ? 'quarantine' : `identity-${id}`);
+    return this.names.nameOf(id) ?? `identity-${id}`;
+  }
+
+  /** The segment name of an identity, `unknown` when this generation does not know it (flow counters, events). */
+  segmentOf(id: number): string {
+    return this.names.segmentOf(id);
+  }
+
+  /** The Policy document a rule id comes from; null for 0 (default deny) or unknown. */
+  policyOf(ruleId: number): string | null {
+    return ruleId ? (this.rules.get(ruleId)?.policy ?? null) : null;
   }
 
   onAnomaly(device: string): 'alert' | 'quarantine' {

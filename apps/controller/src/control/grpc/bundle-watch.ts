@@ -1,0 +1,96 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * WatchBundles: each generation the controller publishes goes to the enforcer
+ * as the stored delta from the generation it holds (CurrentGeneration.deltaTo),
+ * or whole when it holds none we know, with that hash, or the delta would be
+ * most of the generation. Generations published while one is being written
+ * coalesce: the newest is sent next.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { Bundle, BundleDelta } from '../../../../../model/generation/bundle';
+import { deltaSize } from '../../../../../model/generation/delta';
+import { bundleUpdate } from '../../../../../proto/cordon/v1/bundle';
+import type { BundleUpdate, WatchRequest } from '../../../../../proto/cordon/v1/control';
+import type { GenerationSource } from '../control.ports';
+import { Sessions } from '../sessions';
+import { invalid, Peer, PeerAuth, RpcError } from './peer-auth';
+import { checkWatch } from './validate';
+
+const S = grpc.status;
+
+/** A delta larger than half the generation is no saving: send it whole. */
+function worthSending(d: BundleDelta, to: Bundle): boolean {
+  return deltaSize(d) <= (to.ipcache.length + to.policy.length) / 2 + 16;
+}
+
+export class BundleWatch {
+  constructor(
+    private readonly d: { generations: GenerationSource; sessions: Sessions; auth: PeerAuth; log: Logger },
+  ) {}
+
+  async handle(call: grpc.ServerWritableStream<WatchRequest, BundleUpdate>): Promise<void> {
+    let closed = false;
+    const end = (code: grpc.status, details: string) => {
+      if (closed) return;
+      closed = true;
+      call.emit('error', { code, details });
+    };
+    let peer: Peer;
+    try {
+      const p = checkWatch(call.request);
+      if (p) throw invalid(p);
+      peer = await this.d.auth.authenticate(call);
+      if (call.request.enforcer !== peer.name) throw new RpcError(S.PERMISSION_DENIED, `enforcer "${call.request.enforcer}" does not match the certificate's "${peer.name}"`);
+    } catch (err) {
+      const s = this.d.auth.toStatus(err);
+      return end(s.code ?? S.INTERNAL, s.details ?? 'error');
+    }
+
+    let sub: { unsubscribe(): void } | null = null;
+    const unregister = this.d.sessions.add({ enforcer: peer.name, serial: peer.serial, kind: 'watch', cut: end }, peer.notAfter);
+    if (!(await this.d.auth.recheckRegistered(peer, end))) return unregister();
+    const cleanup = () => {
+      closed = true;
+      sub?.unsubscribe();
+      unregister();
+    };
+    call.on('cancelled', cleanup);
+    call.on('close', cleanup);
+    call.on('finish', cleanup);
+    call.on('error', cleanup);
+    // Headers now, so the enforcer knows it was accepted even when it is up to date and nothing follows.
+    call.sendMetadata(new grpc.Metadata());
+
+    // What the enforcer holds: the base it names (checked against the store when a delta is read), then what we sent.
+    const { lastGeneration, lastHash } = call.request;
+    let held: { generation: number; hash: string } | null = lastGeneration > 0 ? { generation: lastGeneration, hash: lastHash } : null;
+    let newest: Bundle | null = null;
+    let chain = Promise.resolve();
+    const push = () => {
+      chain = chain
+        .then(async () => {
+          const cur = newest;
+          if (closed || !cur) return;
+          // An empty hash names the generation only (as an enforcer without a hash would).
+          if (held && held.generation === cur.generation && (held.hash === cur.hash || held.hash === '')) return;
+          const delta = held ? await this.d.generations.deltaTo(cur, held) : null;
+          if (closed) return;
+          const update = bundleUpdate(cur, delta && worthSending(delta, cur) ? delta : null);
+          this.d.log.debug({ enforcer: peer.name, generation: cur.generation, body: update.delta ? 'delta' : 'snapshot' }, 'bundle sent');
+          held = { generation: cur.generation, hash: cur.hash };
+          if (!call.write(update)) await new Promise((r) => call.once('drain', r));
+        })
+        .catch((err) => end(S.INTERNAL, `bundle stream failed: ${(err as Error).message}`));
+    };
+    // published$ replays the current generation on subscribe, so the first push sends the snapshot (or delta).
+    sub = this.d.generations.published$.subscribe({
+      next: (g) => {
+        if (!g.bundle) return;
+        newest = g.bundle;
+        push();
+      },
+      complete: () => end(S.UNAVAILABLE, 'controller shutting down'),
+    });
+  }
+}

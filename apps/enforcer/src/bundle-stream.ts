@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The policy stream: WatchBundles from the generation the keeper holds, each
+ * update handed to the GenerationApplier, reopened with backoff when lost
+ * (enforcement never depends on it), and handed over to a new client without
+ * a gap when the certificate is renewed.
+ */
+import * as grpc from '@grpc/grpc-js';
+import type { Logger } from 'pino';
+import type { RawControlClient } from '../../../proto/cordon/v1/client';
+import type { BundleUpdate } from '../../../proto/cordon/v1/control';
+import { Backoff, sleep } from './backoff';
+import type { BundleKeeper } from './bundle-keeper';
+import type { GenerationApplier } from './generation-applier';
+import type { EnforcerMetrics } from './metrics';
+
+interface Watch {
+  call: grpc.ClientReadableStream<BundleUpdate>;
+  accepted: Promise<boolean>;
+  done: Promise<grpc.ServiceError | null>;
+}
+
+export interface BundleStreamDeps {
+  name: () => string;
+  client: () => RawControlClient;
+  keeper: BundleKeeper;
+  applier: GenerationApplier;
+  metrics: EnforcerMetrics;
+  log: Logger;
+  stopped: () => boolean;
+  abort: AbortSignal;
+  /** After a generation is applied and kept. */
+  onApplied: () => void;
+}
+
+export class BundleStream {
+  private watch: Watch | null = null;
+
+  constructor(private readonly d: BundleStreamDeps) {}
+
+  /** Runs until stopped. */
+  async run(): Promise<void> {
+    const backoff = new Backoff(500, 30_000);
+    while (!this.d.stopped()) {
+      if (!this.watch) this.watch = this.open(this.d.client());
+      const w = this.watch;
+      void w.accepted.then((ok) => {
+        if (ok && this.watch === w) {
+          backoff.reset();
+          this.d.metrics.connected.set(1);
+        }
+      });
+      const err = await w.done;
+      if (this.watch !== w) continue; // handed over to a new stream (renewal)
+      this.watch = null;
+      this.d.metrics.connected.set(0);
+      if (this.d.stopped()) break;
+      let ms = backoff.next();
+      if (err?.code === grpc.status.CANCELLED) ms = 0; // we cancelled it ourselves to re-sync
+      if (err?.code === grpc.status.PERMISSION_DENIED) ms = 30_000; // revoked: keep enforcing, poll slowly
+      if (err && err.code !== grpc.status.CANCELLED) {
+        this.d.log.warn({ code: grpc.status[err.code], err: err.details, retryInMs: ms }, 'policy stream lost; enforcing the last generation meanwhile');
+      }
+      await sleep(ms, this.d.abort);
+    }
+  }
+
+  /** Make before break: a stream on the new client must be accepted before the old one goes. */
+  async handOver(client: RawControlClient): Promise<void> {
+    const old = this.watch;
+    if (!old) return;
+    const w = this.open(client);
+    if (await Promise.race([w.accepted, sleep(10_000, this.d.abort).then(() => false)])) {
+      this.watch = w;
+      old.call.cancel();
+    } else {
+      w.call.cancel();
+    }
+  }
+
+  cancel(): void {
+    this.watch?.call.cancel();
+  }
+
+  private open(client: RawControlClient): Watch {
+    const cur = this.d.keeper.current;
+    const call = client.WatchBundles({ enforcer: this.d.name(), lastGeneration: cur?.generation ?? 0, lastHash: cur?.hash ?? '' });
+    let accept!: (ok: boolean) => void;
+    const accepted = new Promise<boolean>((r) => (accept = r));
+    const w: Watch = {
+      call,
+      accepted,
+      done: new Promise((resolve) => {
+        call.on('metadata', () => accept(true));
+        call.on('data', (u: BundleUpdate) => {
+          accept(true);
+          this.d.applier.onUpdate(u, () => this.watch === w, () => w.call.cancel(), this.d.onApplied);
+        });
+        call.on('error', (e: grpc.ServiceError) => {
+          accept(false);
+          resolve(e);
+        });
+        call.on('end', () => {
+          accept(false);
+          resolve(null);
+        });
+      }),
+    };
+    return w;
+  }
+}

@@ -1,0 +1,162 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Generations into the datapath, one at a time: the kept one (or the failsafe
+ * alone) at start, each update from the controller once the keeper has built
+ * it, and the same generation again when this host's addresses or the
+ * controller's move. Every generation carries the failsafe set (failsafe.ts)
+ * and this host's addresses; a failed apply leaves the previous one enforced.
+ */
+import type { Logger } from 'pino';
+import type { BundleUpdate } from '../../../proto/cordon/v1/control';
+import { BundleKeeper, ResyncNeeded } from './bundle-keeper';
+import type { EnforcerConfig } from './config';
+import { resolveController, type ControllerEndpoint } from './controller-address';
+import type { DatapathPort } from './datapath.port';
+import { describeFailsafe, withFailsafe, type GenerationEntries } from './failsafe';
+import { hostAddresses } from './host-addresses';
+import { isIP } from 'node:net';
+import type { EnforcerMetrics } from './metrics';
+
+/** What the datapath is given: a generation's entries, number and global audit flag. */
+export type AppliedEntries = GenerationEntries & { generation: number; auditAll?: boolean };
+
+/** The generation before the first bundle: default deny plus the failsafe set. */
+const FAILSAFE_ONLY: AppliedEntries = { generation: 0, ipcache: [], policy: [], identities: {} };
+/** A controller given by name is resolved again at most this often. */
+const RESOLVE_EVERY_MS = 30_000;
+
+export class GenerationApplier {
+  /** What the last applied generation was built with; a change re-applies it. */
+  private applied: { entries: AppliedEntries; inputs: string } | null = null;
+  private controllerAt: ControllerEndpoint;
+  private resolvedAt = 0;
+  private chain: Promise<void> = Promise.resolve();
+  /** Healthy unless the last apply (or a datapath read) failed; reported in the status. */
+  health = { healthy: true, detail: '' };
+
+  constructor(
+    private readonly cfg: EnforcerConfig,
+    private readonly dp: DatapathPort,
+    private readonly keeper: BundleKeeper,
+    private readonly metrics: EnforcerMetrics,
+    private readonly log: Logger,
+    private readonly stopped: () => boolean,
+  ) {
+    this.controllerAt = { addresses: [], port: Number(/:(\d+)$/.exec(cfg.controller)?.[1] ?? 0) };
+  }
+
+  /** Resolves once every apply queued so far has run. */
+  settled(): Promise<void> {
+    return this.chain.catch(() => undefined);
+  }
+
+  /**
+   * A generation in the datapath before anything is attached or asked of the
+   * controller: the kept one (re-applied even over adopted maps of the same
+   * generation, so the failsafe set, this host's addresses and --link-local are
+   * those of this run), else the failsafe alone. Maps adopted without a kept
+   * bundle.json stay as they are: they hold a real generation, and a
+   * snapshot follows.
+   */
+  async restore(): Promise<void> {
+    await this.resolveControllerAddresses();
+    const saved = this.keeper.load();
+    const live = this.dp.state();
+    if (saved) {
+      await this.apply(saved);
+    } else if (this.dp.adopted && live.generation > 0) {
+      this.metrics.generation.set(live.generation);
+      this.log.info({ generation: live.generation }, 'adopted a generation without a kept bundle: enforcing it until the controller sends a snapshot');
+    } else {
+      await this.apply(FAILSAFE_ONLY);
+      this.log.info({ failsafe: describeFailsafe(this.cfg.failsafe) }, 'no bundle yet: enforcing default deny plus the failsafe set');
+    }
+  }
+
+  /** Re-applies the generation when this host's addresses (or a named controller's) moved. */
+  async refreshAddresses(): Promise<void> {
+    const host = /^(?:\[([^\]]+)\]|([^:]+)):\d+$/.exec(this.cfg.controller);
+    if (host && !isIP(host[1] ?? host[2]) && Date.now() - this.resolvedAt >= RESOLVE_EVERY_MS) await this.resolveControllerAddresses();
+    const run = async () => {
+      if (this.stopped() || !this.applied) return;
+      if (this.inputs() === this.applied.inputs) return;
+      this.log.info('this host\'s or the controller\'s addresses changed: re-applying the generation with them');
+      await this.apply(this.applied.entries).catch((err) => this.log.error({ err: String(err) }, 're-applying the generation failed; the previous one stays enforced'));
+    };
+    this.chain = this.chain.then(run, run);
+    await this.chain;
+  }
+
+  /**
+   * One update, in order: resolve against what we hold, apply atomically, keep.
+   * `resync` is called when the stream must start over (with a snapshot, or from
+   * what the datapath enforces); `applied` after the generation is kept.
+   */
+  onUpdate(u: BundleUpdate, current: () => boolean, resync: () => void, applied: () => void): void {
+    this.chain = this.chain.then(async () => {
+      if (this.stopped() || !current()) return; // a stream being handed over, or gone
+      const cur = this.keeper.current;
+      if (cur && cur.generation === u.generation && cur.hash === u.hash) return;
+      let next;
+      try {
+        next = this.keeper.resolve(u);
+      } catch (err) {
+        if (!(err instanceof ResyncNeeded)) throw err;
+        this.log.warn({ err: err.message }, 'cannot build the generation from what we hold: asking for a snapshot');
+        this.keeper.forget();
+        return resync();
+      }
+      try {
+        await this.apply(next);
+      } catch (err) {
+        this.log.error({ generation: u.generation, err: String(err) }, 'applying the generation failed; the previous one stays enforced');
+        return resync(); // re-sync from what the datapath enforces
+      }
+      this.keeper.commit(next);
+      applied();
+    }).catch((err) => this.log.error({ err: String(err) }, 'bundle update failed'));
+  }
+
+  private async apply(s: AppliedEntries): Promise<void> {
+    const end = this.metrics.applyDuration.startTimer();
+    try {
+      const hostAddresses = this.ownAddresses();
+      const inputs = JSON.stringify([hostAddresses, this.controllerAt]);
+      const { ipcache, policy } = withFailsafe(s, this.cfg.failsafe, { hostAddresses, controllerAddresses: this.controllerAt.addresses, controllerPort: this.controllerAt.port });
+      const r = await this.dp.applyGeneration({ generation: s.generation, ipcache, policy, auditAll: s.auditAll === true, linkLocalDrop: this.cfg.linkLocal === 'drop' });
+      end();
+      this.applied = { entries: s, inputs };
+      this.metrics.generation.set(s.generation);
+      this.health = { healthy: true, detail: '' };
+      this.log.info({ generation: s.generation, epoch: r.epoch, ms: r.durationMs, ipcache: s.ipcache.length, policy: s.policy.length, failsafe: policy.length - s.policy.length }, 'generation applied');
+    } catch (err) {
+      this.health = { healthy: false, detail: `apply generation ${s.generation}: ${(err as Error).message}` };
+      throw err;
+    }
+  }
+
+  /** The controller's addresses, for the control channel's failsafe entry (a name is looked up; failure: none yet). */
+  private async resolveControllerAddresses(): Promise<void> {
+    this.resolvedAt = Date.now();
+    try {
+      this.controllerAt = await resolveController(this.cfg.controller);
+    } catch (err) {
+      this.log.warn({ controller: this.cfg.controller, err: String(err) }, 'cannot resolve the controller: its control channel is not in the failsafe set until it resolves');
+    }
+  }
+
+  /** Everything besides the bundle that a generation is built from. */
+  private inputs(): string {
+    return JSON.stringify([this.ownAddresses(), this.controllerAt]);
+  }
+
+  /** This host's addresses where the interfaces live (the `host` identity); none if they cannot be read. */
+  private ownAddresses(): string[] {
+    try {
+      return hostAddresses(this.cfg.netns);
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'cannot read this host\'s addresses: they will not carry the host identity');
+      return [];
+    }
+  }
+}
