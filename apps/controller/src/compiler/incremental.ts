@@ -7,7 +7,7 @@
  *   - per policy: the identities of its `from` and `to`, its rules with their
  *     ids and port/type blocks (so a pair never re-parses a rule);
  *   - per identity pair: the policies covering it and its sorted entries, and
- *     per source identity the digest of its pairs (see model/generation/digest.ts), so a change
+ *     per source identity the digest of its pairs (model/generation/digest.ts), so a change
  *     recompiles only the pairs of the policies it touches and rehashes only
  *     their sources;
  *   - the ipcache rows and their owners (see ipcache.ts);
@@ -19,23 +19,22 @@
  * bundle, hash included, as compile(docs2, { identities: history, rules:
  * previous rules }) (incremental.spec.ts checks it on random edit sequences).
  *
- * Rule ids are stable: a rule (policy, allow|deny, index) keeps the id it had
- * in the previous generation; new rules get, in (policy, action, index) order,
- * the lowest ids the previous generation did not hold. So per-rule counters keep
- * their meaning across generations, and a one-policy change does not renumber
- * every later policy.
+ * Rule ids are stable (rule-ids.ts); rules live in rule-table.ts, pairs and
+ * their entries in pair-table.ts, one compiled policy in policy-state.ts.
  */
-import type { PolicyEntry } from '../../../../native/lib/abi';
 import type { Device, Document, Policy, Segment } from '../policy/schema';
-import type { Bundle, BundleDelta, PolicyKeyRef, RuleInfo } from '../../../../model/generation/bundle';
+import type { PolicyEntry } from '../../../../native/lib/abi';
+import type { Bundle, BundleDelta, RuleInfo } from '../../../../model/generation/bundle';
 import { diffBundles } from '../../../../model/generation/delta';
-import { canonicalRule, combineDigests, identitiesDigest, policyDigest, RULE_BUCKET, ruleBucketDigest, rulesDigest, sourceDigest } from '../../../../model/generation/digest';
-import { compareInnerKeys, entryInnerKey, policyKeyRef } from '../../../../model/generation/keys';
+import { canonicalRule, combineDigests, identitiesDigest } from '../../../../model/generation/digest';
 import type { CompileOptions } from './compile-options';
 import { assignIdentities } from './identities';
 import { IpcacheState } from './ipcache';
-import { ruleKeys } from './keys';
-import { compilePair, CompiledRule, RANK_ALLOW, RANK_AUDIT_DENY, RANK_DENY, sameDecision } from './pair';
+import { compilePair } from './pair';
+import { compilePolicy, type PolicyState } from './policy-state';
+import { assignRuleIds, previousRuleIds, type PolicyRuleIds } from './rule-ids';
+import { PairState, PairTable } from './pair-table';
+import { RuleTable } from './rule-table';
 
 export interface DocumentRef {
   kind: Document['kind'];
@@ -55,32 +54,7 @@ export interface CompileStep {
   delta: BundleDelta;
 }
 
-interface PolicyState {
-  doc: Policy;
-  froms: number[];
-  tos: number[];
-  rules: CompiledRule[];
-  infos: RuleInfo[];
-  warnings: string[];
-}
-
-interface PairState {
-  key: string;
-  src: number;
-  dst: number;
-  policies: Set<string>;
-  entries: PolicyEntry[];
-}
-
 const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-const cmpPair = (a: { src: number; dst: number }, b: { src: number; dst: number }) => a.src - b.src || a.dst - b.dst;
-const pairKey = (src: number, dst: number) => `${src}/${dst}`;
-/** Rule ids of one policy, by action and index. */
-interface PolicyRuleIds {
-  allow: number[];
-  deny: number[];
-}
-const validRuleId = (id: unknown): id is number => Number.isInteger(id) && (id as number) >= 1 && (id as number) <= 0xffffffff;
 const COMPILED_KINDS = new Set(['Segment', 'Device', 'Policy']);
 
 export class IncrementalCompiler {
@@ -92,30 +66,17 @@ export class IncrementalCompiler {
   private known: Record<string, number> = {};
   private ipc = new IpcacheState();
 
-  private pairs = new Map<string, PairState>();
-  private sortedPairs: PairState[] = [];
+  private pairs = new PairTable();
   /** Segment name (known or not) -> policies naming it in from or to. */
   private refs = new Map<string, Set<string>>();
-  private rulesById = new Map<number, RuleInfo>();
+  private rules = new RuleTable();
   /** Rule ids held, by policy (what keeps a rule's id: its policy, action and index). */
   private ruleIds = new Map<string, PolicyRuleIds>();
-  private ruleBuckets = new Map<number, string>();
   /** Blocks of a rule by what it matches: sites repeat the same few rules thousands of times. */
   private blocks = new Map<string, readonly number[]>();
 
   private generation = 0;
   private current!: Bundle;
-  /** The current policy list, built on first read (null: the pairs changed since). */
-  private policyList: (() => PolicyEntry[]) | null = null;
-  private policyDigestCache: string | null = null;
-  /** Digest of each source identity's pairs (see model/generation/digest.ts). */
-  private sourceDigests = new Map<number, string>();
-  private rulesCache: RuleInfo[] | null = null;
-  /** Rule changes not yet merged into rulesCache (null: sort it afresh). */
-  private ruleEdits: { upsert: RuleInfo[]; remove: Set<number> } | null = null;
-  /** The highest rule id held: when every id up to it is held, the next free one is just above. */
-  private maxRuleId = 0;
-  private rulesDigestCache: string | null = null;
   private idsDigestCache: string | null = null;
   private policyWarnings: string[] | null = null;
   /** Policies with warnings (few, usually none): all that the warnings list needs. */
@@ -271,17 +232,12 @@ export class IncrementalCompiler {
     this.segments = new Map();
     this.devices = new Map();
     this.policies = new Map();
-    this.pairs = new Map();
-    this.sortedPairs = [];
+    this.pairs = new PairTable();
     this.refs = new Map();
-    this.rulesById = new Map();
+    this.rules = new RuleTable();
     this.ruleIds = new Map();
-    this.ruleBuckets = new Map();
     this.ipc = new IpcacheState();
-    this.policyList = this.policyDigestCache = this.rulesCache = this.rulesDigestCache = this.idsDigestCache = null;
-    this.ruleEdits = null;
-    this.maxRuleId = 0;
-    this.sourceDigests = new Map();
+    this.idsDigestCache = null;
     this.policyWarnings = null;
     this.warned = new Set();
     this.generation = opts.generation;
@@ -297,16 +253,7 @@ export class IncrementalCompiler {
     this.identities = assignIdentities([...this.segments.keys()], opts.identities);
     this.known = { ...opts.identities, ...this.identities };
 
-    // Rule ids of the previous generation, if given: the first entry of a key counts.
-    const prevIds = new Map<string, PolicyRuleIds>();
-    const used = new Set<number>();
-    for (const r of opts.rules ?? []) {
-      used.add(r.ruleId);
-      let ids = prevIds.get(r.policy);
-      if (!ids) prevIds.set(r.policy, (ids = { allow: [], deny: [] }));
-      const list = r.action === 'deny' ? ids.deny : ids.allow;
-      if (Number.isInteger(r.index) && r.index >= 0 && list[r.index] === undefined) list[r.index] = r.ruleId;
-    }
+    const { ids: prevIds, used } = previousRuleIds(opts.rules ?? []);
     const dirtyPairs = new Set<PairState>();
     this.recompilePolicies(policyDocs, new Set(policyDocs.keys()), dirtyPairs, { ids: prevIds, used });
     this.recompilePairs(dirtyPairs, true);
@@ -360,48 +307,7 @@ export class IncrementalCompiler {
     if (changes.size === 0) return { upsert: [], remove: [] };
     const names = [...changes.keys()].sort(cmpStr);
 
-    // Rule ids: kept by (policy, action, index); new ones get the lowest ids not held before.
-    // Until the second loop below, rulesById is the previous generation's.
-    const batch = new Set<number>();
-    const taken = (id: number) => {
-      if (batch.has(id)) return true;
-      const r = this.rulesById.get(id);
-      return r !== undefined && !docChanged.has(r.policy);
-    };
-    const wasUsed = used ? (id: number) => used.has(id) : (id: number) => this.rulesById.has(id);
-    const newIds = new Map<string, PolicyRuleIds>();
-    const fresh: { list: number[]; index: number }[] = [];
-    for (const n of names) {
-      const doc = changes.get(n);
-      if (!doc) continue;
-      if (!docChanged.has(n)) {
-        // Same rules, only re-resolving segment names: same ids.
-        newIds.set(n, this.ruleIds.get(n)!);
-        continue;
-      }
-      const before = prevIds.get(n);
-      const ids: PolicyRuleIds = { allow: [], deny: [] };
-      newIds.set(n, ids);
-      for (const action of ['allow', 'deny'] as const) {
-        const count = doc.spec[action]?.length ?? 0;
-        for (let index = 0; index < count; index++) {
-          const id = before?.[action][index];
-          if (validRuleId(id) && !taken(id)) {
-            batch.add(id);
-            ids[action][index] = id;
-          } else {
-            fresh.push({ list: ids[action], index });
-          }
-        }
-      }
-    }
-    // Ids 1..maxRuleId all held before (kept ones are among them): the first free one is above.
-    let next = !used && this.rulesById.size === this.maxRuleId ? this.maxRuleId + 1 : 1;
-    for (const f of fresh) {
-      while (wasUsed(next) || taken(next)) next++;
-      batch.add(next);
-      f.list[f.index] = next;
-    }
+    const newIds = assignRuleIds(names, changes, docChanged, { held: this.ruleIds, prev: prevIds, rules: this.rules, used });
 
     const upsert: RuleInfo[] = [];
     const removedIds = new Set<number>();
@@ -411,7 +317,7 @@ export class IncrementalCompiler {
       if (this.warned.delete(n)) this.policyWarnings = null;
       if (old) {
         this.forPairs(old, (src, dst) => {
-          const pair = this.pairs.get(pairKey(src, dst))!;
+          const pair = this.pairs.get(src, dst)!;
           pair.policies.delete(n);
           dirtyPairs.add(pair);
         });
@@ -421,7 +327,7 @@ export class IncrementalCompiler {
           if (set.size === 0) this.refs.delete(ref);
         }
         for (const r of old.infos) {
-          this.rulesById.delete(r.ruleId);
+          this.rules.delete(r.ruleId);
           removedIds.add(r.ruleId);
         }
       }
@@ -430,7 +336,7 @@ export class IncrementalCompiler {
         this.ruleIds.delete(n);
         continue;
       }
-      const st = this.compilePolicy(doc, newIds.get(n)!);
+      const st = compilePolicy(doc, newIds.get(n)!, this.identities, this.blocks);
       this.policies.set(n, st);
       this.ruleIds.set(n, newIds.get(n)!);
       if (st.warnings.length) {
@@ -438,9 +344,7 @@ export class IncrementalCompiler {
         this.policyWarnings = null;
       }
       this.forPairs(st, (src, dst) => {
-        const k = pairKey(src, dst);
-        let pair = this.pairs.get(k);
-        if (!pair) this.pairs.set(k, (pair = { key: k, src, dst, policies: new Set(), entries: [] }));
+        const pair = this.pairs.getOrCreate(src, dst);
         pair.policies.add(n);
         dirtyPairs.add(pair);
       });
@@ -453,56 +357,14 @@ export class IncrementalCompiler {
         const before = old?.infos.find((x) => x.ruleId === r.ruleId);
         if (!before || canonicalRule(before) !== canonicalRule(r)) upsert.push(r);
         removedIds.delete(r.ruleId);
-        this.rulesById.set(r.ruleId, r);
+        this.rules.set(r);
       }
     }
     // An id removed from one policy may have been kept by none and reused by another.
     for (const r of upsert) removedIds.delete(r.ruleId);
     upsert.sort((a, b) => a.ruleId - b.ruleId);
-    const touched = new Set<number>([...upsert.map((r) => r.ruleId), ...removedIds]);
-    if (touched.size) {
-      this.rulesDigestCache = null;
-      for (const id of touched) this.ruleBuckets.delete(Math.floor(id / RULE_BUCKET));
-      if (this.rulesCache && !this.ruleEdits && touched.size <= 1024) this.ruleEdits = { upsert, remove: removedIds };
-      else this.rulesCache = this.ruleEdits = null;
-      for (const r of upsert) if (r.ruleId > this.maxRuleId) this.maxRuleId = r.ruleId;
-      if (removedIds.has(this.maxRuleId)) {
-        this.maxRuleId = 0;
-        for (const id of this.rulesById.keys()) if (id > this.maxRuleId) this.maxRuleId = id;
-      }
-    }
+    this.rules.changed(upsert, removedIds);
     return { upsert, remove: [...removedIds].sort((a, b) => a - b) };
-  }
-
-  private compilePolicy(doc: Policy, ruleIds: PolicyRuleIds): PolicyState {
-    const name = doc.metadata.name;
-    const warnings: string[] = [];
-    const idsOf = (names: readonly string[], field: string): number[] => {
-      const out = new Set<number>();
-      for (const n of names) {
-        const id = this.identities[n];
-        if (id === undefined) warnings.push(`policy ${name}: ${field} names unknown segment ${n}; ignored`);
-        else out.add(id);
-      }
-      return [...out];
-    };
-    const froms = idsOf(doc.spec.from, 'from');
-    const tos = idsOf(doc.spec.to, 'to');
-    const rules: CompiledRule[] = [];
-    const infos: RuleInfo[] = [];
-    const mode = doc.spec.mode;
-    for (const action of ['allow', 'deny'] as const) {
-      (doc.spec[action] ?? []).forEach((rule, index) => {
-        const ruleId = ruleIds[action][index];
-        infos.push({ ruleId, policy: name, action, index, mode });
-        const rank = action === 'allow' ? RANK_ALLOW : mode === 'audit' ? RANK_AUDIT_DENY : RANK_DENY;
-        const sig = `${rule.protocol}|${rule.ports?.join(',') ?? ''}|${rule.types?.join(',') ?? ''}`;
-        let keys = this.blocks.get(sig);
-        if (!keys) this.blocks.set(sig, (keys = ruleKeys(rule)));
-        rules.push({ ruleId, rank, encrypt: action === 'allow' && rule.encryption === 'required', keys });
-      });
-    }
-    return { doc, froms, tos, rules, infos, warnings };
   }
 
   private forPairs(p: PolicyState, fn: (src: number, dst: number) => void) {
@@ -512,96 +374,13 @@ export class IncrementalCompiler {
 
   /** Recompiles pairs and returns the policy section of the delta. */
   private recompilePairs(dirty: Set<PairState>, fresh = false): BundleDelta['policy'] {
-    const upsert: PolicyEntry[] = [];
-    const remove: PolicyKeyRef[] = [];
-    if (dirty.size === 0) return { upsert, remove };
-    this.policyDigestCache = null;
-    const results: { pair: PairState; before: PolicyEntry[]; after: PolicyEntry[] }[] = [];
-    for (const pair of dirty) {
-      const before = pair.entries;
-      const after = pair.policies.size ? compilePair(pair.src, pair.dst, [...pair.policies].map((n) => this.policies.get(n)!.rules)) : [];
-      if (!fresh) diffEntries(before, after, upsert, remove);
-      results.push({ pair, before, after });
-      this.sourceDigests.delete(pair.src);
-    }
-
-    this.policyList = null;
-
-    const born: PairState[] = [];
-    const dead: PairState[] = [];
-    for (const { pair, before, after } of results) {
-      pair.entries = after;
-      if (pair.policies.size === 0) this.pairs.delete(pair.key);
-      if (!before.length && after.length) born.push(pair);
-      else if (before.length && !after.length) dead.push(pair);
-    }
-    if (fresh || born.length + dead.length > 64) {
-      this.sortedPairs = [...this.pairs.values()].filter((p) => p.entries.length).sort(cmpPair);
-    } else {
-      for (const p of dead) this.sortedPairs.splice(this.pairIndex(p), 1);
-      for (const p of born) this.sortedPairs.splice(this.pairIndex(p), 0, p);
-    }
-    return { upsert, remove };
-  }
-
-  private pairIndex(p: { src: number; dst: number }): number {
-    let lo = 0;
-    let hi = this.sortedPairs.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cmpPair(this.sortedPairs[mid], p) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
+    return this.pairs.recompile(dirty, (pair) => compilePair(pair.src, pair.dst, [...pair.policies].map((n) => this.policies.get(n)!.rules)), fresh);
   }
 
   // ---- output ---------------------------------------------------------------------
 
-  /** The policy digest from the cached source digests, recomputing those of changed sources. */
-  private computePolicyDigest(): string {
-    const sources: { src: number; digest: string }[] = [];
-    const pairs = this.sortedPairs;
-    for (let i = 0; i < pairs.length; ) {
-      const src = pairs[i].src;
-      let j = i + 1;
-      while (j < pairs.length && pairs[j].src === src) j++;
-      let digest = this.sourceDigests.get(src);
-      if (digest === undefined) this.sourceDigests.set(src, (digest = sourceDigest(pairs.slice(i, j).map((p) => p.entries))));
-      sources.push({ src, digest });
-      i = j;
-    }
-    return policyDigest(sources);
-  }
-
   private materialize(): Bundle {
-    if (!this.policyList) {
-      // Each pair's entries are replaced, never changed, when it is recompiled: the
-      // list of them now is this generation's policy, whatever later updates do.
-      const parts = this.sortedPairs.map((p) => p.entries);
-      let list: PolicyEntry[] | null = null;
-      this.policyList = () => (list ??= concatParts(parts));
-    }
-    this.policyDigestCache ??= this.computePolicyDigest();
-    if (this.rulesCache && this.ruleEdits) {
-      this.rulesCache = mergeRules(this.rulesCache, this.ruleEdits.upsert, this.ruleEdits.remove);
-    } else if (!this.rulesCache) {
-      this.rulesCache = [...this.rulesById.values()].sort((a, b) => a.ruleId - b.ruleId);
-    }
-    this.ruleEdits = null;
-    if (!this.rulesDigestCache) {
-      const buckets: { bucket: number; digest: string }[] = [];
-      const rules = this.rulesCache;
-      for (let i = 0; i < rules.length; ) {
-        const bucket = Math.floor(rules[i].ruleId / RULE_BUCKET);
-        let j = i + 1;
-        while (j < rules.length && Math.floor(rules[j].ruleId / RULE_BUCKET) === bucket) j++;
-        let digest = this.ruleBuckets.get(bucket);
-        if (digest === undefined) this.ruleBuckets.set(bucket, (digest = ruleBucketDigest(rules.slice(i, j))));
-        buckets.push({ bucket, digest });
-        i = j;
-      }
-      this.rulesDigestCache = rulesDigest(buckets);
-    }
+    const policyList = this.pairs.list();
     this.idsDigestCache ??= identitiesDigest(this.identities);
     if (!this.policyWarnings) {
       this.policyWarnings = [];
@@ -609,17 +388,16 @@ export class IncrementalCompiler {
     }
     const bundle = {
       generation: this.generation,
-      hash: combineDigests({ identities: this.idsDigestCache, ipcache: this.ipc.digest(), policy: this.policyDigestCache, rules: this.rulesDigestCache }),
+      hash: combineDigests({ identities: this.idsDigestCache, ipcache: this.ipc.digest(), policy: this.pairs.digest(), rules: this.rules.digest() }),
       identities: this.identities,
       ipcache: this.ipc.entries(),
       policy: [] as PolicyEntry[],
-      rules: this.rulesCache,
+      rules: this.rules.list(),
       warnings: [...this.ipc.warnings(), ...this.policyWarnings],
     };
     // The flat policy list (100,000+ entries) is built when first read: an update that
     // is only streamed as a delta never pays for it. It reads as a plain property
     // (JSON, spread, deep equality); assigning to it replaces it.
-    const policyList = this.policyList;
     Object.defineProperty(bundle, 'policy', {
       enumerable: true,
       configurable: true,
@@ -630,43 +408,5 @@ export class IncrementalCompiler {
     });
     this.current = bundle;
     return bundle;
-  }
-}
-
-function concatParts(parts: readonly PolicyEntry[][]): PolicyEntry[] {
-  let n = 0;
-  for (const p of parts) n += p.length;
-  const out: PolicyEntry[] = new Array(n);
-  let i = 0;
-  for (const p of parts) for (const e of p) out[i++] = e;
-  return out;
-}
-
-/** `rules` (by id) without the ids in `remove`, with `upsert` (by id) replacing or joining. */
-function mergeRules(rules: readonly RuleInfo[], upsert: readonly RuleInfo[], remove: ReadonlySet<number>): RuleInfo[] {
-  const out: RuleInfo[] = [];
-  let j = 0;
-  for (const r of rules) {
-    while (j < upsert.length && upsert[j].ruleId < r.ruleId) out.push(upsert[j++]);
-    if (j < upsert.length && upsert[j].ruleId === r.ruleId) out.push(upsert[j++]);
-    else if (!remove.has(r.ruleId)) out.push(r);
-  }
-  while (j < upsert.length) out.push(upsert[j++]);
-  return out;
-}
-
-/** Adds to upsert/remove what turns `before` into `after` (both in inner-key order, one pair). */
-function diffEntries(before: readonly PolicyEntry[], after: readonly PolicyEntry[], upsert: PolicyEntry[], remove: PolicyKeyRef[]) {
-  let i = 0;
-  let j = 0;
-  while (i < before.length || j < after.length) {
-    const c = i >= before.length ? 1 : j >= after.length ? -1 : compareInnerKeys(entryInnerKey(before[i]), entryInnerKey(after[j]));
-    if (c < 0) remove.push(policyKeyRef(before[i++]));
-    else if (c > 0) upsert.push(after[j++]);
-    else {
-      if (!sameDecision(before[i], after[j])) upsert.push(after[j]);
-      i++;
-      j++;
-    }
   }
 }

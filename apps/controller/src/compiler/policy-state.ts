@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * One Policy document compiled once, for every identity pair it covers: the
+ * identities of its `from` and `to`, its rules with their ids and port/type
+ * blocks (so a pair never re-parses a rule), and its warnings.
+ */
+import type { RuleInfo } from '../../../../model/generation/bundle';
+import type { Policy } from '../policy/schema';
+import { ruleKeys } from './keys';
+import { CompiledRule, RANK_ALLOW, RANK_AUDIT_DENY, RANK_DENY } from './pair';
+import type { PolicyRuleIds } from './rule-ids';
+
+export interface PolicyState {
+  doc: Policy;
+  froms: number[];
+  tos: number[];
+  rules: CompiledRule[];
+  infos: RuleInfo[];
+  warnings: string[];
+}
+
+/** `blocks`: the keys of each rule by what it matches, shared across policies (sites repeat the same few rules thousands of times). */
+export function compilePolicy(doc: Policy, ruleIds: PolicyRuleIds, identities: Readonly<Record<string, number>>, blocks: Map<string, readonly number[]>): PolicyState {
+  const name = doc.metadata.name;
+  const warnings: string[] = [];
+  const idsOf = (names: readonly string[], field: string): number[] => {
+    const out = new Set<number>();
+    for (const n of names) {
+      const id = identities[n];
+      if (id === undefined) warnings.push(`policy ${name}: ${field} names unknown segment ${n}; ignored`);
+      else out.add(id);
+    }
+    return [...out];
+  };
+  const froms = idsOf(doc.spec.from, 'from');
+  const tos = idsOf(doc.spec.to, 'to');
+  const rules: CompiledRule[] = [];
+  const infos: RuleInfo[] = [];
+  const mode = doc.spec.mode;
+  for (const action of ['allow', 'deny'] as const) {
+    (doc.spec[action] ?? []).forEach((rule, index) => {
+      const ruleId = ruleIds[action][index];
+      infos.push({ ruleId, policy: name, action, index, mode });
+      const rank = action === 'allow' ? RANK_ALLOW : mode === 'audit' ? RANK_AUDIT_DENY : RANK_DENY;
+      const sig = `${rule.protocol}|${rule.ports?.join(',') ?? ''}|${rule.types?.join(',') ?? ''}`;
+      let keys = blocks.get(sig);
+      if (!keys) blocks.set(sig, (keys = ruleKeys(rule)));
+      rules.push({ ruleId, rank, encrypt: action === 'allow' && rule.encryption === 'required', keys });
+    });
+  }
+  return { doc, froms, tos, rules, infos, warnings };
+}
