@@ -21,14 +21,10 @@ import { hostPrefix, MASKS, parseAddress, parseCidr, Prefix, prefixKey } from '.
 
 import type { Device, Segment } from '../policy/schema';
 import { selectorMatches } from '../policy/selectors';
-import { canonicalIpcacheEntry, ipcacheBucket, ipcacheBucketDigest, ipcacheDigest } from '../../../../model/generation/digest';
+import { canonicalIpcacheEntry } from '../../../../model/generation/digest';
+import { addClaim, type Claim, labelKey, Lpm, removeClaim } from './ipcache-claims';
+import { IpcacheRows, type IpcacheDelta, type Row } from './ipcache-rows';
 
-interface Claim {
-  name: string;
-  /** Index in the segment's cidrs or the device's addresses. */
-  idx: number;
-  prefix: Prefix;
-}
 
 interface SegState {
   doc: Segment;
@@ -50,73 +46,9 @@ interface DevState {
   addrs: DevAddr[];
 }
 
-interface Row {
-  key: string;
-  prefix: Prefix;
-  entry: IpcacheEntry;
-  line: string;
-}
-
-export interface IpcacheDelta {
-  upsert: IpcacheEntry[];
-  remove: string[];
-}
-
 const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
-const cmpClaim = (a: Claim, b: Claim) => cmpStr(a.name, b.name) || a.idx - b.idx;
-const cmpPrefix = (a: Prefix, b: Prefix) => (a.value < b.value ? -1 : a.value > b.value ? 1 : a.len - b.len);
 
 const NET_LEN = 120;
-
-function labelKey(k: string, v: string): string {
-  return `${k}\u0000${v}`;
-}
-
-/** Longest-prefix index over owned segment CIDRs, with removal. */
-class Lpm {
-  private readonly byLen = new Map<number, Map<bigint, string>>();
-  private lens: number[] = [];
-
-  set(p: Prefix, owner: string | undefined) {
-    let m = this.byLen.get(p.len);
-    if (owner === undefined) {
-      m?.delete(p.value);
-      return;
-    }
-    if (!m) {
-      this.byLen.set(p.len, (m = new Map()));
-      this.lens = [...this.byLen.keys()].sort((a, b) => b - a);
-    }
-    m.set(p.value, owner);
-  }
-
-  lookup(value: bigint): string | undefined {
-    for (const len of this.lens) {
-      const hit = this.byLen.get(len)!.get(value & MASKS[len]);
-      if (hit !== undefined) return hit;
-    }
-    return undefined;
-  }
-}
-
-function addClaim(map: Map<string, Claim[]>, key: string, c: Claim) {
-  const list = map.get(key);
-  if (!list) {
-    map.set(key, [c]);
-    return;
-  }
-  let i = list.length;
-  while (i > 0 && cmpClaim(list[i - 1], c) > 0) i--;
-  list.splice(i, 0, c);
-}
-
-function removeClaim(map: Map<string, Claim[]>, key: string, name: string, idx: number) {
-  const list = map.get(key);
-  if (!list) return;
-  const i = list.findIndex((c) => c.name === name && c.idx === idx);
-  if (i >= 0) list.splice(i, 1);
-  if (list.length === 0) map.delete(key);
-}
 
 export class IpcacheState {
   private readonly segments = new Map<string, SegState>();
@@ -135,13 +67,7 @@ export class IpcacheState {
   /** Devices by the /120 (IPv4: /24) holding each of their addresses, to find those inside a CIDR. */
   private readonly devByNet = new Map<bigint, Map<string, number>>();
 
-  private readonly rows = new Map<string, Row>();
-  private sorted: Row[] = [];
-  private entriesCache: IpcacheEntry[] | null = [];
-  private digestCache: string | null = null;
-  /** Canonical lines by hash bucket (see model/generation/digest.ts), and the digests of buckets not changed since. */
-  private readonly buckets = new Map<number, Map<string, string>>();
-  private readonly bucketDigests = new Map<number, string>();
+  private readonly rows = new IpcacheRows();
   private readonly dirty = new Set<string>();
 
   /** Warnings of the few segments and devices that have any, by name; recomputed for those marked. */
@@ -195,61 +121,24 @@ export class IpcacheState {
 
   /** Writes pending changes into the rows; returns what changed, as a bundle delta section. */
   flush(): IpcacheDelta {
-    const delta: IpcacheDelta = { upsert: [], remove: [] };
-    if (this.dirty.size === 0) return delta;
+    if (this.dirty.size === 0) return { upsert: [], remove: [] };
     for (const key of this.dirty) {
       // Who owns a key decides the warnings of everyone claiming it.
       for (const c of this.cidrClaims.get(key) ?? []) this.warnSegs.add(c.name);
       for (const c of this.hostClaims.get(key) ?? []) this.warnDevs.add(c.name);
     }
-    const added: Row[] = [];
-    const gone: Row[] = [];
-    for (const key of this.dirty) {
-      const old = this.rows.get(key);
-      const row = this.rowAt(key);
-      if (old && row && old.line === row.line) continue;
-      if (old) {
-        gone.push(old);
-        this.rows.delete(key);
-        this.unbucket(old);
-        if (!row || row.entry.cidr !== old.entry.cidr) delta.remove.push(old.entry.cidr);
-      }
-      if (row) {
-        added.push(row);
-        this.rows.set(key, row);
-        this.bucket(row);
-        delta.upsert.push(row.entry);
-      }
-    }
+    const delta = this.rows.apply(this.dirty, (key) => this.rowAt(key));
     this.dirty.clear();
-    if (added.length + gone.length === 0) return delta;
-    this.entriesCache = null;
-    this.digestCache = null;
-    if (added.length + gone.length > 64) {
-      this.sorted = [...this.rows.values()].sort((a, b) => cmpPrefix(a.prefix, b.prefix));
-    } else {
-      for (const r of gone) this.sorted.splice(this.indexOf(r.prefix), 1);
-      for (const r of added) this.sorted.splice(this.indexOf(r.prefix), 0, r);
-    }
     return delta;
   }
 
   /** Entries by address in the 128-bit space, then prefix length. */
   entries(): IpcacheEntry[] {
-    return (this.entriesCache ??= this.sorted.map((r) => r.entry));
+    return this.rows.entries();
   }
 
   digest(): string {
-    if (this.digestCache === null) {
-      const list: { bucket: number; digest: string }[] = [];
-      for (const b of [...this.buckets.keys()].sort((x, y) => x - y)) {
-        let digest = this.bucketDigests.get(b);
-        if (digest === undefined) this.bucketDigests.set(b, (digest = ipcacheBucketDigest(this.buckets.get(b)!.values())));
-        list.push({ bucket: b, digest });
-      }
-      this.digestCache = ipcacheDigest(list);
-    }
-    return this.digestCache;
+    return this.rows.digest();
   }
 
   /** Segments' CIDR clashes (by segment name), then devices' (by device name). */
@@ -273,22 +162,6 @@ export class IpcacheState {
       this.warningsCache = out;
     }
     return this.warningsCache;
-  }
-
-  private bucket(r: Row) {
-    const b = ipcacheBucket(r.entry.cidr);
-    let m = this.buckets.get(b);
-    if (!m) this.buckets.set(b, (m = new Map()));
-    m.set(r.entry.cidr, r.line);
-    this.bucketDigests.delete(b);
-  }
-
-  private unbucket(r: Row) {
-    const b = ipcacheBucket(r.entry.cidr);
-    const m = this.buckets.get(b)!;
-    m.delete(r.entry.cidr);
-    if (m.size === 0) this.buckets.delete(b);
-    this.bucketDigests.delete(b);
   }
 
   // ---- segments ---------------------------------------------------------------
@@ -502,17 +375,6 @@ export class IpcacheState {
       return { key, prefix: seg.prefix, entry, line: canonicalIpcacheEntry(entry) };
     }
     return undefined;
-  }
-
-  private indexOf(p: Prefix): number {
-    let lo = 0;
-    let hi = this.sorted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (cmpPrefix(this.sorted[mid].prefix, p) < 0) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
   }
 
   // ---- warnings ---------------------------------------------------------------
