@@ -13,6 +13,7 @@ import { icmpType, isIcmp, protocolLabel, protocolNumber } from '../policy/proto
 import { Device, Document, PolicyTest, Segment } from '../policy/schema';
 import type { Bundle, RuleInfo } from '../../../../model/generation/bundle';
 import { entryInnerKey, innerKey, portMask } from '../../../../model/generation/keys';
+import { IdentityNames } from '../../../../model/generation/names';
 import { icmpValue } from './ports';
 
 export type Verdict = 'allow' | 'deny' | 'audit';
@@ -59,7 +60,7 @@ export class BundleIndex {
   private readonly ipcache = new PrefixIndex<IpcacheEntry>();
   private readonly policy = new Map<string, Map<number, PolicyEntry>>();
   private readonly rules = new Map<number, RuleInfo>();
-  private readonly identityNames = new Map<number, string>();
+  private readonly names: IdentityNames;
   private readonly deviceByAddress = new Map<string, string>();
   private readonly devices = new Map<string, Device>();
   private readonly segments = new Map<string, Segment>();
@@ -73,7 +74,7 @@ export class BundleIndex {
       m.set(entryInnerKey(e), e);
     }
     for (const r of bundle.rules) this.rules.set(r.ruleId, r);
-    for (const [name, id] of Object.entries(bundle.identities)) this.identityNames.set(id, name);
+    this.names = new IdentityNames(bundle.identities);
     for (const d of docs) {
       if (d.kind === 'Device') {
         this.devices.set(d.metadata.name, d);
@@ -109,7 +110,7 @@ export class BundleIndex {
     const e = this.lookupAddress(a);
     const identity = e?.identity ?? IDENTITY.WORLD;
     const address = formatAddress(a);
-    return { address, identity, segment: this.identityNames.get(identity) ?? String(identity), device: this.deviceByAddress.get(address) ?? null };
+    return { address, identity, segment: this.names.nameOf(identity) ?? String(identity), device: this.deviceByAddress.get(address) ?? null };
   }
 
   /** Candidate addresses for a name: an address, a device, or a segment (its CIDRs' first usable addresses, then its devices). */
