@@ -24,11 +24,11 @@ import type { CaKey } from '../keys/ca-key';
 import { keyStoreConfigured, openCaKey } from '../keys/open-ca-key';
 import { parseAddress, parseCidr, prefixContains } from '../policy/net';
 import { selectorMatches } from '../policy/selectors';
-import type { Store } from '../store/store';
 import { parseDuration } from '../tokens/duration';
-import { CONFIG, LOGGER, STORE } from '../tokens';
+import { CONFIG, LOGGER } from '../di-tokens';
 import { credentialsConfig, LIFETIME_LABEL, type CredentialsConfig } from './credentials.config';
-import { CredentialsRepo, type CredentialKind, type CredentialRow } from './credentials.store';
+import { CredentialRepository, type CredentialKind, type CredentialRow } from '../store/credentials.repository';
+import { DocumentRepository } from '../store/documents.repository';
 import { CrlBuilder, REASON } from './crl';
 import { DeviceCa, deviceUris } from './device-ca';
 import { EstServer } from './est.server';
@@ -69,7 +69,6 @@ export class CredentialsService implements OnModuleInit, OnModuleDestroy {
   readonly cfg: CredentialsConfig;
   private ca: DeviceCa | null = null;
   private key: CaKey | null = null;
-  private readonly repo: CredentialsRepo;
   private psk: PskFile;
   private est: EstServer | null = null;
   private crl: { der: Buffer; pem: string; number: number; at: Date } | null = null;
@@ -82,14 +81,14 @@ export class CredentialsService implements OnModuleInit, OnModuleDestroy {
   private reconciling: Promise<void> = Promise.resolve();
 
   constructor(
-    @Inject(STORE) private readonly store: Store,
+    @Inject(CredentialRepository) private readonly repo: CredentialRepository,
+    @Inject(DocumentRepository) private readonly documents: DocumentRepository,
     @Inject(CONFIG) config: ControllerConfig,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(BundleService) private readonly bundles: BundleService,
   ) {
     this.cfg = credentialsConfig(config.dataDir);
-    this.repo = new CredentialsRepo(store.sql);
     this.psk = new PskFile(this.cfg.pskFile);
   }
 
@@ -333,7 +332,7 @@ export class CredentialsService implements OnModuleInit, OnModuleDestroy {
     if (!this.ca || this.closing) return [];
     const holders = await this.repo.liveDevices();
     if (!holders.length) return [];
-    const present = new Set((await this.store.listDocuments('Device')).map((d) => d.name));
+    const present = new Set((await this.documents.list('Device')).map((d) => d.name));
     const gone = holders.filter((d) => !present.has(d));
     for (const device of gone) {
       const revoked = await this.applyRevocation(await this.repo.live(device), 'cessationOfOperation');
@@ -416,7 +415,7 @@ export class CredentialsService implements OnModuleInit, OnModuleDestroy {
   // ---- helpers ----------------------------------------------------------------------
 
   private async device(name: string) {
-    const d = await this.store.getDocument('Device', name);
+    const d = await this.documents.get('Device', name);
     if (!d) throw new Problem(404, 'Not Found', `Device "${name}" does not exist (cordon get devices lists them)`);
     return d;
   }
@@ -431,7 +430,7 @@ export class CredentialsService implements OnModuleInit, OnModuleDestroy {
     }
     const addrs = (((doc.spec as { addresses?: string[] })?.addresses ?? []) as string[]).map(parseAddress).filter((a) => a !== null);
     let best: number | null = null;
-    for (const s of await this.store.listDocuments('Segment')) {
+    for (const s of await this.documents.list('Segment')) {
       const text = s.labels?.[LIFETIME_LABEL];
       if (!text) continue;
       const spec = s.spec as { cidrs?: string[]; selector?: Record<string, string> };

@@ -23,7 +23,7 @@ import { FLOW_FEED, type FlowFeed } from '../control/feeds';
 import { MetricsService } from '../metrics/metrics.service';
 import { PolicyView } from '../monitoring/view';
 import type { Store } from '../store/store';
-import { LOGGER, STORE } from '../tokens';
+import { LOGGER, STORE } from '../di-tokens';
 import { EncryptionStats, type EncryptionFlowRecord, type SourceOf } from './encryption-stats';
 
 @Injectable()
@@ -106,7 +106,7 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
     const run = async () => {
       const gen = await this.store.latestGeneration();
       if (gen === this.viewGeneration) return;
-      const rows = await this.store.listDocuments();
+      const rows = await this.store.documents.list();
       const latest = await this.store.latestBundle();
       this.view = new PolicyView(rows.map(toDocument), (latest?.bundle as Bundle | undefined) ?? null);
       this.viewGeneration = gen;

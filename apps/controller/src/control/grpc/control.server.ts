@@ -32,7 +32,7 @@ import { CaError, CertificateAuthority } from '../ca/certificate-authority';
 import type { BundleSource, ControlStore } from '../control.ports';
 import type { FlowAggregator } from '../flows/flow-aggregator';
 import type { ReportGuard } from '../flows/report-guard';
-import type { ControlFeeds, SecurityEvent } from '../feeds';
+import type { ControlFeeds, DropEvent } from '../feeds';
 import { Sessions } from '../sessions';
 import { OptionalClientCertCredentials } from './optional-client-cert.credentials';
 import { checkEnroll, checkFlowBatch, checkRenew, checkStatus, checkWatch } from './validate';
@@ -70,7 +70,7 @@ export interface ControlServerDeps {
   serverNames?: string[];
   /** Called when the set of connected enforcers changes. */
   onConnectedChange?: (names: string[]) => void;
-  /** FLOW_FEED and SECURITY_EVENTS (feeds.ts): every accepted batch and each of its events. */
+  /** FLOW_FEED and DROP_EVENTS (feeds.ts): every accepted batch and each of its events. */
   feeds?: ControlFeeds;
   /** Appends an audit entry (enroll, renew): AuditService.record. */
   audit?: (actor: { name: string; source: string | null }, action: string, target: string, diff: unknown) => Promise<unknown>;
@@ -429,7 +429,7 @@ export class ControlServer {
     call.resume();
   }
 
-  /** Hands an accepted batch to FLOW_FEED and its events to SECURITY_EVENTS; a failing subscriber never reaches the enforcer. */
+  /** Hands an accepted batch to FLOW_FEED and its events to DROP_EVENTS; a failing subscriber never reaches the enforcer. */
   private publish(enforcer: string, b: FlowBatch): void {
     const feeds = this.d.feeds;
     if (!feeds) return;
@@ -442,7 +442,7 @@ export class ControlServer {
     }
   }
 
-  private decodeEvent(enforcer: string, e: WireSecurityEvent): SecurityEvent {
+  private decodeEvent(enforcer: string, e: WireSecurityEvent): DropEvent {
     return {
       enforcer,
       at: new Date(e.at || Date.now()),
