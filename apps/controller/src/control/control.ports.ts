@@ -6,7 +6,7 @@
  */
 import type { Observable } from 'rxjs';
 import type { SourceBundle } from '../../../../proto/cordon/v1/bundle';
-import type { EnrollmentClaim, EnrollmentRefusal } from '../store/store';
+import type { EnrollmentClaim, EnrollmentRefusal } from '../store/enrollment-claim';
 
 export const CONTROL_STORE = Symbol('CONTROL_STORE');
 export const BUNDLE_SOURCE = Symbol('BUNDLE_SOURCE');

@@ -18,7 +18,6 @@ import { StoredBundle } from './types';
 export * from './types';
 export { AUDIT_GENESIS, auditEntryHash, type AuditVerifyResult } from './audit.repository';
 export { GENERATION_CHANNEL, REVOCATION_CHANNEL } from './notifications';
-export type { EnrollmentClaim, EnrollmentRefusal } from './enrollment-claim';
 
 /** Advisory lock key serialising every change (documents, bundles, audit) across controllers. */
 const CHANGE_LOCK = 7470_7471;

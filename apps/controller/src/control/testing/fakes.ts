@@ -5,7 +5,8 @@ import { createHash, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { SourceBundle } from '../../../../../proto/cordon/v1/bundle';
 import type { BundleSource, ControlStore } from '../control.ports';
-import type { EnforcerRecord, EnrollmentClaim, EnrollmentRefusal } from '../../store/store';
+import type { EnrollmentClaim, EnrollmentRefusal } from '../../store/enrollment-claim';
+import type { EnforcerRecord } from '../../store/store';
 import { EC_ALG, toPem } from '../ca/certificate-authority';
 
 export class MemoryControlStore implements ControlStore {
