@@ -32,13 +32,15 @@
 import { DistributedScans } from './distributed-scan';
 import { CappedHashSet, hash32, mix32 } from './sketch';
 import { FlowRecord, shortReason, shortVerdict, transportName } from './flow-record';
-import { addressPrefix, popcount } from './address-prefix';
 import { Anomaly, DEFAULT_DETECTOR, DetectorOptions, Thresholds } from './detector-options';
-import { DeviceState, SAMPLE, RING, F_PEER, F_PORT, F_LEARNED, F_SCANNED, F_WORLD, TIME_MASK, M_SEEN, M_FIELDS } from './device-state';
+import * as layout from './device-state';
+import { DeviceState } from './device-state';
 import { VolumeModel } from './volume';
 
+// Module-scope copies: read on every flow record, they must be constants here, not loads through another module's exports.
+const { SAMPLE, RING, F_PEER, F_PORT, F_LEARNED, F_SCANNED, F_WORLD, TIME_MASK, M_SEEN, M_FIELDS } = layout;
+
 export * from './detector-options';
-export { addressPrefix } from './address-prefix';
 
 /** What a scan counted in one window. */
 interface ScanCount {
@@ -417,4 +419,30 @@ export class AnomalyDetector {
     for (const [device, s] of this.devices) if (now >= s.bucketStart + this.options.intervalMs) this.vol.closeBuckets(s, now, thresholdsOf?.(device) ?? this.options);
     void out;
   }
+}
+
+/** A world address's prefix as a string key: the first /24 (three octets) or /48 (three groups). */
+export function addressPrefix(addr: string, v4: number, v6: number): string {
+  if (addr.includes(':')) {
+    const groups = Math.ceil(v6 / 16);
+    let n = 0;
+    for (let i = 0; i < addr.length; i++) {
+      if (addr.charCodeAt(i) === 58 /* : */) {
+        if (addr.charCodeAt(i + 1) === 58) return addr; // compressed early: the whole address
+        if (++n === groups) return addr.slice(0, i);
+      }
+    }
+    return addr;
+  }
+  const octets = Math.ceil(v4 / 8);
+  if (octets >= 4) return addr;
+  let n = 0;
+  for (let i = 0; i < addr.length; i++) if (addr.charCodeAt(i) === 46 /* . */ && ++n === octets) return addr.slice(0, i);
+  return addr;
+}
+
+function popcount(x: number): number {
+  let n = 0;
+  for (; x; x &= x - 1) n++;
+  return n;
 }

@@ -6,8 +6,12 @@
  * offsets in a DeviceState's arrays depend on the number of scales.
  */
 import type { Anomaly, DetectorOptions, Thresholds } from './detector-options';
-import { DeviceState, BUCKETS, HISTORY, MAX_SCALES, QUANTILE, M_CUR, M_HOUR, M_SEEN, M_ANOMALOUS, M_FIELDS } from './device-state';
+import * as layout from './device-state';
+import { DeviceState } from './device-state';
 import { robustStats } from './sketch';
+
+// Module-scope copies: read on every flow record, they must be constants here, not loads through another module's exports.
+const { BUCKETS, HISTORY, MAX_SCALES, QUANTILE, M_CUR, M_HOUR, M_SEEN, M_ANOMALOUS, M_FIELDS } = layout;
 
 export class VolumeModel {
   scaleBuckets: number[] = [];
