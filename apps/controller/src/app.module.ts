@@ -1,8 +1,7 @@
 import { DynamicModule, Global, Module, Type } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import type { Logger } from 'pino';
-import { ApplyController } from './apply/apply.controller';
-import { ApplyService } from './apply/apply.service';
+import { ApplyModule } from './apply/apply.module';
 import { AuditController } from './audit/audit.controller';
 import { AuditService } from './audit/audit.service';
 import { AuthGuard } from './auth/auth.guard';
@@ -65,7 +64,9 @@ function controlStore(store: Store): ControlStore & { readonly sql: Store['sql']
 /**
  * What every feature module may inject: STORE, CONFIG, LOGGER (symbols in ./di-tokens),
  * the store's repositories (one per aggregate, by class), BundleService,
- * TokensService, AuditService, ApplyService, MetricsService.
+ * TokensService, AuditService, MetricsService. Global: it is the process's context
+ * (the values main.ts opened before Nest starts), which a static feature module
+ * has no other way to import; features import each other explicitly.
  */
 const REPOSITORY_OF = new Map<Type, (s: Store) => unknown>([
   [DocumentRepository, (s) => s.documents],
@@ -84,7 +85,7 @@ const repositoryOf = (store: Store, r: Type) => REPOSITORY_OF.get(r)!(store);
 @Module({})
 export class CoreModule {
   static forRoot(ctx: AppContext): DynamicModule {
-    const services: Type[] = [BundleService, TokensService, AuditService, ApplyService, MetricsService];
+    const services: Type[] = [BundleService, TokensService, AuditService, MetricsService];
     return {
       module: CoreModule,
       providers: [
@@ -108,11 +109,10 @@ export class AppModule {
   static forRoot(ctx: AppContext): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(ctx), ControlModule, ConsoleModule, CredentialsModule, MonitoringModule, RecommendModule, MudModule, PlaintextModule],
+      imports: [CoreModule.forRoot(ctx), ControlModule, ApplyModule, ConsoleModule, CredentialsModule, MonitoringModule, RecommendModule, MudModule, PlaintextModule],
       controllers: [
         HealthController,
         OpenApiController,
-        ApplyController,
         DocumentsController,
         BundlesController,
         TraceController,

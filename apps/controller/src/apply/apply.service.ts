@@ -1,5 +1,4 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Actor } from '../auth/roles';
 import { BundleService } from '../bundles/bundle.service';
@@ -80,13 +79,13 @@ export class ApplyService {
     @Inject(BundleService) private readonly bundles: BundleService,
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(LOGGER) private readonly log: Logger,
-    @Optional() @Inject(ModuleRef) private readonly moduleRef?: ModuleRef,
+    @Inject(ControlService) private readonly control: ControlService,
   ) {}
 
-  /** The flows enforcers reported to this controller (none when the control channel is not part of this app). */
+  /** The flows enforcers reported to this controller. */
   private observedFlows(): ObservedFlowRow[] {
     try {
-      return this.moduleRef?.get(ControlService, { strict: false })?.flows.list({ limit: 10_000 }) ?? [];
+      return this.control.flows.list({ limit: 10_000 });
     } catch {
       return [];
     }

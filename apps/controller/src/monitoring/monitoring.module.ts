@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 import { Module } from '@nestjs/common';
+import { ApplyModule } from '../apply/apply.module';
 import { ControlModule } from '../control/control.module';
 import { SiemModule } from '../siem/siem.module';
 import { AnomaliesModule } from './anomalies.module';
@@ -19,7 +20,7 @@ import { SiteViewModule } from './site-view.module';
  * modules it imports, SiteView.
  */
 @Module({
-  imports: [ControlModule, SiteViewModule, EventsModule, DiscoveryModule, AnomaliesModule, PostureModule, SiemModule],
+  imports: [ApplyModule, ControlModule, SiteViewModule, EventsModule, DiscoveryModule, AnomaliesModule, PostureModule, SiemModule],
   providers: [MonitoringService, { provide: FLOW_SINK, useExisting: MonitoringService }],
   controllers: [MonitoringController],
   exports: [MonitoringService, FLOW_SINK, SiteViewModule],
