@@ -41,7 +41,7 @@ import { parseJoin } from '../../../../../proto/cordon/v1/join';
 import { enrollmentRefusal, reservedNameProblem } from '../../tokens/enrollment-binding';
 
 const S = grpc.status;
-const BUILTIN_SEGMENTS: Record<number, string> = { 1: 'world', 2: 'host', 3: 'quarantine' };
+const BUILTIN_IDENTITY_NAMES: Record<number, string> = { 1: 'world', 2: 'host', 3: 'quarantine' };
 export const DEFAULT_CERT_TTL_MS = 24 * 3600_000;
 
 export class RpcError extends Error {
@@ -287,7 +287,7 @@ export class ControlServer {
       this.names = new Map();
       for (const [n, id] of Object.entries(newest?.identities ?? {})) if (!this.names.has(id)) this.names.set(id, n);
     }
-    return this.names.get(identity) ?? BUILTIN_SEGMENTS[identity] ?? 'unknown';
+    return this.names.get(identity) ?? BUILTIN_IDENTITY_NAMES[identity] ?? 'unknown';
   };
   private namesOf: BundleState | undefined;
   private names = new Map<number, string>();
