@@ -1,3 +1,8 @@
+/**
+ * The store: one database (PGlite embedded, or PostgreSQL with --database-url),
+ * one repository per aggregate (*.repository.ts) over it or over one locked
+ * transaction (change()), and the generations' bundles, kept here.
+ */
 import type { Bundle } from '../compiler/compile';
 import type { BundleDelta } from '../compiler/delta';
 import { SqlDatabase, SqlExecutor } from './sql';
