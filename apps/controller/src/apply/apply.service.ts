@@ -1,5 +1,4 @@
-import { Inject, Injectable, Optional } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Actor } from '../auth/roles';
 import { BundleService } from '../bundles/bundle.service';
@@ -11,7 +10,7 @@ import { MetricsService } from '../metrics/metrics.service';
 import { DocumentValidationError, formatIssue, parseDocuments, type Issue } from '../policy/parse';
 import type { Document, PolicyTest } from '../policy/schema';
 import type { Store, StoreWriter } from '../store/store';
-import { LOGGER, STORE } from '../tokens';
+import { LOGGER, STORE } from '../di-tokens';
 import { BundleIndex } from '../compiler/trace';
 import { ControlService } from '../control/control.service';
 import { fieldDiff, type FieldChange } from './field-diff';
@@ -80,13 +79,13 @@ export class ApplyService {
     @Inject(BundleService) private readonly bundles: BundleService,
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(LOGGER) private readonly log: Logger,
-    @Optional() @Inject(ModuleRef) private readonly moduleRef?: ModuleRef,
+    @Inject(ControlService) private readonly control: ControlService,
   ) {}
 
-  /** The flows enforcers reported to this controller (none when the control channel is not part of this app). */
+  /** The flows enforcers reported to this controller. */
   private observedFlows(): ObservedFlowRow[] {
     try {
-      return this.moduleRef?.get(ControlService, { strict: false })?.flows.list({ limit: 10_000 }) ?? [];
+      return this.control.flows.list({ limit: 10_000 });
     } catch {
       return [];
     }
@@ -121,7 +120,7 @@ export class ApplyService {
           if (action !== 'unchanged') upsert.push(d);
         }
         const write = () =>
-          tx.upsertDocuments(upsert.map((d) => ({ apiVersion: d.apiVersion, kind: d.kind, name: d.metadata.name, labels: d.metadata.labels ?? {}, spec: d.spec })));
+          tx.documents.upsertMany(upsert.map((d) => ({ apiVersion: d.apiVersion, kind: d.kind, name: d.metadata.name, labels: d.metadata.labels ?? {}, spec: d.spec })));
         return { upsert, remove: [], named: new Set(seen.keys()), changes, write };
       });
     });
@@ -136,7 +135,7 @@ export class ApplyService {
           remove: [{ kind: kind as DocumentRef['kind'], name }],
           named: new Set([key(kind, name)]),
           changes: [{ kind, name, action: 'deleted', changes: [] }],
-          write: async () => void (await tx.deleteDocument(kind, name)),
+          write: async () => void (await tx.documents.delete(kind, name)),
         };
       }),
     );
@@ -158,8 +157,8 @@ export class ApplyService {
         named: new Set([key('Device', device)]),
         changes: isIn === on ? [] : [{ kind: 'Device', name: device, action: 'updated', changes: [{ path: 'quarantined', from: isIn, to: on }] }],
         write: async () => {
-          if (on) await tx.addQuarantine(device, opts.reason ?? null, opts.actor.name);
-          else await tx.removeQuarantine(device);
+          if (on) await tx.quarantine.add(device, opts.reason ?? null, opts.actor.name);
+          else await tx.quarantine.remove(device);
         },
       };
     });
@@ -245,9 +244,9 @@ export class ApplyService {
         if (!changed) return out;
         await p.write();
         const fresh = Object.fromEntries(Object.entries(bundle.identities).filter(([s]) => !Object.hasOwn(site.identities, s)));
-        await tx.insertIdentities(fresh);
+        await tx.identities.insert(fresh);
         await tx.insertBundle(prevGen + 1, bundle.hash, bundle, site.storedMatches && delta ? { delta, baseHash: site.hash } : null);
-        await tx.appendAudit({
+        await tx.audit.append({
           actor: actor.name,
           source: actor.source,
           action,

@@ -131,10 +131,10 @@ export interface SiteState {
 
 /** Reads the whole site from the store (inside the change transaction) and compiles it. */
 export async function loadSiteState(tx: StoreReader, generation: number): Promise<SiteState> {
-  const rows: StoredDocument[] = await tx.listDocuments();
+  const rows: StoredDocument[] = await tx.documents.list();
   const docs = new DocumentSet(rows.map(toDocument));
-  const quarantined = (await tx.listQuarantined()).map((q) => q.device);
-  const identities = await tx.getIdentities();
+  const quarantined = (await tx.quarantine.list()).map((q) => q.device);
+  const identities = await tx.identities.all();
   const stored = generation ? await tx.getBundle(generation) : null;
   const prev = stored?.bundle as Bundle | undefined;
   // The previous generation's rules, so that each rule keeps its id (per-rule counters keep their meaning).

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Bundle } from '../compiler/compile';
 import type { ControllerConfig } from '../config';
 import type { Store } from '../store/store';
-import { CONFIG, LOGGER, STORE } from '../tokens';
+import { CONFIG, LOGGER, STORE } from '../di-tokens';
 
 /**
  * The compiled policy bundles and the newest generation, as seen by this controller.
@@ -30,7 +30,7 @@ export class BundleService implements OnModuleInit, OnModuleDestroy {
   async onModuleInit() {
     this.gen.next(await this.store.latestGeneration());
     try {
-      this.unlisten = await this.store.listenGenerations((g) => this.announce(g));
+      this.unlisten = await this.store.notifications.listenGenerations((g) => this.announce(g));
     } catch (err) {
       this.log.warn({ err: String(err) }, 'LISTEN failed; relying on polling for other controllers\' changes');
     }

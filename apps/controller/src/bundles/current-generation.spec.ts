@@ -27,7 +27,7 @@ describe('CurrentGeneration over a real store (PGlite)', () => {
     store = await openStore({ dataDir: dir });
     const docs = makeScaleDocs(SIZE);
     await store.change(async (tx) => {
-      for (const d of docs) await tx.upsertDocument({ apiVersion: d.apiVersion, kind: d.kind, name: d.metadata.name, labels: d.metadata.labels ?? {}, spec: d.spec });
+      for (const d of docs) await tx.documents.upsert({ apiVersion: d.apiVersion, kind: d.kind, name: d.metadata.name, labels: d.metadata.labels ?? {}, spec: d.spec });
       await tx.insertBundle(1, inc.bundle.hash, inc.bundle);
     });
     bundles = new BundleService(store, { pollIntervalMs: 60_000 } as ControllerConfig, log);

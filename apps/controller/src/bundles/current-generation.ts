@@ -16,7 +16,7 @@ import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
 import { foldDeltas } from '../../../../model/generation/delta';
 import { toDocument } from '../apply/site-state';
 import type { Store } from '../store/store';
-import { LOGGER, STORE } from '../tokens';
+import { LOGGER, STORE } from '../di-tokens';
 import { BundleService } from './bundle.service';
 import { GenerationView } from './generation-view';
 
@@ -76,7 +76,7 @@ export class CurrentGeneration implements OnModuleInit, OnModuleDestroy {
     try {
       const bundle = await this.bundles.get(want);
       if (!bundle || bundle.generation <= this.subject.value.generation) return;
-      const rows = await this.store.listDocuments();
+      const rows = await this.store.documents.list();
       const since = new Map(rows.filter((d) => d.kind === 'Device').map((d) => [d.name, Date.parse(d.updatedAt)]));
       this.deltas = new Map();
       this.subject.next(new GenerationView(rows.map(toDocument), bundle, since));

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
-import { Global, Module } from '@nestjs/common';
+import { Module } from '@nestjs/common';
 import { ControlController } from './control.controller';
 import { ControlService } from './control.service';
-import { ControlFeeds, FLOW_FEED, SECURITY_EVENTS } from './feeds';
+import { ControlFeeds, FLOW_FEED, DROP_EVENTS } from './feeds';
 
 /**
  * The control channel: enforcer CA, the Control gRPC service (enroll, renew,
@@ -10,18 +10,16 @@ import { ControlFeeds, FLOW_FEED, SECURITY_EVENTS } from './feeds';
  * Needs (from the global CoreModule): CONTROL_CONFIG, CONTROL_STORE, GENERATION_SOURCE,
  * LOGGER, MetricsService, AuditService.
  *
- * Global so that other features can inject FLOW_FEED and SECURITY_EVENTS
- * (./feeds.ts documents them) without importing this module.
+ * Exports FLOW_FEED and DROP_EVENTS (./feeds.ts documents them) to the modules that import it.
  */
-@Global()
 @Module({
   providers: [
     ControlFeeds,
     { provide: FLOW_FEED, useFactory: (f: ControlFeeds) => f.flows, inject: [ControlFeeds] },
-    { provide: SECURITY_EVENTS, useFactory: (f: ControlFeeds) => f.events, inject: [ControlFeeds] },
+    { provide: DROP_EVENTS, useFactory: (f: ControlFeeds) => f.events, inject: [ControlFeeds] },
     ControlService,
   ],
   controllers: [ControlController],
-  exports: [ControlService, FLOW_FEED, SECURITY_EVENTS],
+  exports: [ControlService, FLOW_FEED, DROP_EVENTS],
 })
 export class ControlModule {}

@@ -7,7 +7,7 @@
  */
 import type { Observable } from 'rxjs';
 import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
-import type { EnrollmentClaim, EnrollmentRefusal } from '../store/store';
+import type { EnrollmentClaim, EnrollmentRefusal } from '../store/enrollment-claim';
 
 export const CONTROL_STORE = Symbol('CONTROL_STORE');
 export const GENERATION_SOURCE = Symbol('GENERATION_SOURCE');

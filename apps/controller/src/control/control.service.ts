@@ -7,7 +7,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { Gauge, Registry } from 'prom-client';
-import { CONFIG, LOGGER } from '../tokens';
+import { CONFIG, LOGGER } from '../di-tokens';
 import type { ControllerConfig } from '../config';
 import { MetricsService } from '../metrics/metrics.service';
 import { AuditService } from '../audit/audit.service';

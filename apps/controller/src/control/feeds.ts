@@ -4,7 +4,7 @@
  * Subjects behind Nest provider tokens. ControlModule is global, so any module
  * may inject them without importing it:
  *
- *   constructor(@Inject(FLOW_FEED) feed: FlowFeed, @Inject(SECURITY_EVENTS) events: SecurityEventFeed) {
+ *   constructor(@Inject(FLOW_FEED) feed: FlowFeed, @Inject(DROP_EVENTS) events: DropEventFeed) {
  *     feed.subscribe(({ enforcer, flows, events, at }) => ...);
  *     events.subscribe((e) => ...);
  *   }
@@ -16,7 +16,7 @@
  *   names `VERDICT_DENY`, `DROP_REASON_POLICY`; counters are increments since
  *   the enforcer's previous batch); `events` are the batch's SecurityEvents,
  *   same encoding; `at` is when the controller received the batch.
- * - SECURITY_EVENTS emits each drop/audit event, decoded (short verdict and
+ * - DROP_EVENTS emits each drop/audit event, decoded (short verdict and
  *   reason, segment names of the newest generation, the deciding policy).
  *
  * Both are hot and never replay: subscribe at bootstrap. A subscriber runs on
@@ -28,7 +28,7 @@ import { Subject } from 'rxjs';
 import type { FlowTuple, WireFlowRecord, WireSecurityEvent } from '../../../../proto/cordon/v1/control';
 
 export const FLOW_FEED = Symbol('cordon.control.flowFeed');
-export const SECURITY_EVENTS = Symbol('cordon.control.securityEvents');
+export const DROP_EVENTS = Symbol('cordon.control.dropEvents');
 
 export interface FlowFeedItem {
   /** The enforcer's name (its certificate's CN). */
@@ -40,7 +40,7 @@ export interface FlowFeedItem {
 }
 
 /** dport: the destination port, or ICMP type << 8 | code. */
-export interface SecurityEvent extends FlowTuple {
+export interface DropEvent extends FlowTuple {
   enforcer: string;
   /** When the datapath saw the packet. */
   at: Date;
@@ -60,12 +60,12 @@ export interface SecurityEvent extends FlowTuple {
 }
 
 export type FlowFeed = Subject<FlowFeedItem>;
-export type SecurityEventFeed = Subject<SecurityEvent>;
+export type DropEventFeed = Subject<DropEvent>;
 
-/** The two Subjects, one per controller (a provider; FLOW_FEED and SECURITY_EVENTS are its fields). */
+/** The two Subjects, one per controller (a provider; FLOW_FEED and DROP_EVENTS are its fields). */
 export class ControlFeeds {
   readonly flows: FlowFeed = new Subject<FlowFeedItem>();
-  readonly events: SecurityEventFeed = new Subject<SecurityEvent>();
+  readonly events: DropEventFeed = new Subject<DropEvent>();
   complete(): void {
     this.flows.complete();
     this.events.complete();

@@ -15,47 +15,29 @@ import * as path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
-import type { Actor } from '../auth/roles';
 import { AuditService } from '../audit/audit.service';
 import { BundleService } from '../bundles/bundle.service';
 import type { ControllerConfig } from '../config';
 import { Problem } from '../http/problem';
 import type { CaKey } from '../keys/ca-key';
 import { keyStoreConfigured, openCaKey } from '../keys/open-ca-key';
-import { parseAddress, parseCidr, prefixContains } from '../policy/net';
-import { selectorMatches } from '../policy/selectors';
-import type { Store } from '../store/store';
 import { parseDuration } from '../tokens/duration';
-import { CONFIG, LOGGER, STORE } from '../tokens';
-import { credentialsConfig, LIFETIME_LABEL, type CredentialsConfig } from './credentials.config';
-import { CredentialsRepo, type CredentialKind, type CredentialRow } from './credentials.store';
+import { CONFIG, LOGGER } from '../di-tokens';
+import { credentialsConfig, type CredentialsConfig } from './credentials.config';
+import { CredentialRepository, type CredentialKind, type CredentialRow } from '../store/credentials.repository';
+import { DocumentRepository } from '../store/documents.repository';
 import { CrlBuilder, REASON } from './crl';
 import { DeviceCa, deviceUris } from './device-ca';
 import { EstServer } from './est.server';
+import { rowStatus, statusOf } from './credential-status';
+import type { CredentialStatus, EstIssuer, IssuedCredential, Who } from './credential-types';
+import { parseCsr } from './csr';
+import { credentialLifetime } from './lifetime';
 import { PskFile } from './psk-file';
 
-export type CredentialStatus = 'valid' | 'expired' | 'revoked' | 'none';
-type Who = Pick<Actor, 'name' | 'source'>;
+export type { CredentialStatus, IssuedCredential } from './credential-types';
+
 const CONTROLLER: Who = { name: 'controller', source: null };
-
-export interface IssuedCredential {
-  device: string;
-  kind: CredentialKind;
-  /** Certificate serial (hex) or PSK identity. */
-  id: string;
-  notAfter: string | null;
-  certificate?: string;
-  caCertificate?: string;
-  /** Only when the controller generated the key (no CSR): shown this once. */
-  privateKey?: string;
-  /** PSKs: the identity and hex key, shown this once. */
-  identity?: string;
-  psk?: string;
-  pskFile?: string;
-  /** Credentials this rotation replaces, and when they stop working. */
-  retiring?: { ids: string[]; at: string };
-}
-
 const hashToken = (t: string) => createHash('sha256').update(t).digest('hex');
 const REASONS: Record<string, number> = {
   unspecified: REASON.unspecified,
@@ -65,11 +47,10 @@ const REASONS: Record<string, number> = {
 };
 
 @Injectable()
-export class CredentialsService implements OnModuleInit, OnModuleDestroy {
+export class CredentialsService implements EstIssuer, OnModuleInit, OnModuleDestroy {
   readonly cfg: CredentialsConfig;
   private ca: DeviceCa | null = null;
   private key: CaKey | null = null;
-  private readonly repo: CredentialsRepo;
   private psk: PskFile;
   private est: EstServer | null = null;
   private crl: { der: Buffer; pem: string; number: number; at: Date } | null = null;
@@ -82,14 +63,14 @@ export class CredentialsService implements OnModuleInit, OnModuleDestroy {
   private reconciling: Promise<void> = Promise.resolve();
 
   constructor(
-    @Inject(STORE) private readonly store: Store,
+    @Inject(CredentialRepository) private readonly repo: CredentialRepository,
+    @Inject(DocumentRepository) private readonly documents: DocumentRepository,
     @Inject(CONFIG) config: ControllerConfig,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(BundleService) private readonly bundles: BundleService,
   ) {
     this.cfg = credentialsConfig(config.dataDir);
-    this.repo = new CredentialsRepo(store.sql);
     this.psk = new PskFile(this.cfg.pskFile);
   }
 
@@ -333,7 +314,7 @@ export class CredentialsService implements OnModuleInit, OnModuleDestroy {
     if (!this.ca || this.closing) return [];
     const holders = await this.repo.liveDevices();
     if (!holders.length) return [];
-    const present = new Set((await this.store.listDocuments('Device')).map((d) => d.name));
+    const present = new Set((await this.documents.list('Device')).map((d) => d.name));
     const gone = holders.filter((d) => !present.has(d));
     for (const device of gone) {
       const revoked = await this.applyRevocation(await this.repo.live(device), 'cessationOfOperation');
@@ -416,70 +397,14 @@ export class CredentialsService implements OnModuleInit, OnModuleDestroy {
   // ---- helpers ----------------------------------------------------------------------
 
   private async device(name: string) {
-    const d = await this.store.getDocument('Device', name);
+    const d = await this.documents.get('Device', name);
     if (!d) throw new Problem(404, 'Not Found', `Device "${name}" does not exist (cordon get devices lists them)`);
     return d;
   }
 
   /** Device label, else the shortest among its segments' labels, else --credential-lifetime. */
   private async lifetimeFor(doc: { name: string; labels: Record<string, string>; spec: unknown }): Promise<number> {
-    const own = doc.labels[LIFETIME_LABEL];
-    if (own) {
-      const ms = parseDuration(own);
-      if (!ms) throw new Problem(400, 'Bad Request', `Device "${doc.name}": label ${LIFETIME_LABEL} must be a duration such as 7d, got "${own}"`);
-      return ms;
-    }
-    const addrs = (((doc.spec as { addresses?: string[] })?.addresses ?? []) as string[]).map(parseAddress).filter((a) => a !== null);
-    let best: number | null = null;
-    for (const s of await this.store.listDocuments('Segment')) {
-      const text = s.labels?.[LIFETIME_LABEL];
-      if (!text) continue;
-      const spec = s.spec as { cidrs?: string[]; selector?: Record<string, string> };
-      const member =
-        selectorMatches(spec.selector ?? {}, doc.labels) ||
-        (spec.cidrs ?? []).some((c) => {
-          try {
-            const p = parseCidr(c);
-            return addrs.some((a) => prefixContains(p, a));
-          } catch {
-            return false;
-          }
-        });
-      const ms = member ? parseDuration(text) : null;
-      if (ms && (best === null || ms < best)) best = ms;
-    }
-    return best ?? this.cfg.lifetimeMs;
+    return credentialLifetime(doc, await this.documents.list('Segment'), this.cfg.lifetimeMs);
   }
 }
 
-export async function parseCsr(text: string): Promise<x509.Pkcs10CertificateRequest> {
-  let csr: x509.Pkcs10CertificateRequest;
-  try {
-    const t = text.trim();
-    csr = t.startsWith('-----') ? new x509.Pkcs10CertificateRequest(t) : new x509.Pkcs10CertificateRequest(Buffer.from(t.replace(/\s+/g, ''), 'base64'));
-  } catch (err) {
-    throw new Problem(400, 'Bad Request', `csr is not a PKCS#10 request (PEM or base64 DER): ${(err as Error).message}`);
-  }
-  let ok = false;
-  try {
-    ok = await csr.verify();
-  } catch {
-    ok = false;
-  }
-  if (!ok) throw new Problem(400, 'Bad Request', 'the CSR signature does not verify: it must be signed by the key it carries');
-  return csr;
-}
-
-function rowStatus(r: CredentialRow, now: number): CredentialStatus {
-  if (r.revokedAt) return 'revoked';
-  if (r.notAfter && Date.parse(r.notAfter) <= now) return 'expired';
-  return 'valid';
-}
-
-function statusOf(rows: CredentialRow[], now: number): CredentialStatus {
-  if (!rows.length) return 'none';
-  const states = rows.map((r) => rowStatus(r, now));
-  if (states.includes('valid')) return 'valid';
-  // None works: say what happened to the newest one (rows come oldest first).
-  return states[states.length - 1];
-}

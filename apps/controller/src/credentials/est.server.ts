@@ -24,7 +24,7 @@ import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import type { Logger } from 'pino';
 import { Problem } from '../http/problem';
-import type { CredentialsService } from './credentials.service';
+import type { EstIssuer } from './credential-types';
 import type { DeviceCa } from './device-ca';
 import { base64Lines, certsOnly } from './pkcs7';
 
@@ -36,7 +36,7 @@ export class EstServer {
   address = '';
 
   constructor(
-    private readonly credentials: CredentialsService,
+    private readonly credentials: EstIssuer,
     private readonly ca: DeviceCa,
     private readonly log: Logger,
   ) {}

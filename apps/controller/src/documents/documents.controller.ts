@@ -4,8 +4,8 @@ import { CurrentActor } from '../auth/actor.decorator';
 import type { Actor } from '../auth/roles';
 import { parseLimit } from '../http/pagination';
 import { notFound } from '../http/problem';
-import type { Store, StoredDocument } from '../store/store';
-import { STORE } from '../tokens';
+import { DocumentRepository } from '../store/documents.repository';
+import type { StoredDocument } from '../store/store';
 import { COLLECTIONS, COLLECTION_NAMES } from './kinds';
 
 const one = COLLECTION_NAMES.map((c) => `${c}/:name`);
@@ -22,21 +22,21 @@ export function present(d: StoredDocument) {
 @Controller('v1')
 export class DocumentsController {
   constructor(
-    @Inject(STORE) private readonly store: Store,
+    @Inject(DocumentRepository) private readonly documents: DocumentRepository,
     @Inject(ApplyService) private readonly apply: ApplyService,
   ) {}
 
   @Get(COLLECTION_NAMES)
   async list(@Req() req: { path: string }, @Query('limit') limit?: string, @Query('cursor') cursor?: string) {
     const kind = COLLECTIONS[collectionOf(req.path)];
-    const page = await this.store.pageDocuments(kind, parseLimit(limit), cursor || null);
+    const page = await this.documents.page(kind, parseLimit(limit), cursor || null);
     return { items: page.items.map(present), nextCursor: page.nextCursor };
   }
 
   @Get(one)
   async get(@Req() req: { path: string }, @Param('name') name: string) {
     const kind = COLLECTIONS[collectionOf(req.path)];
-    const d = await this.store.getDocument(kind, name);
+    const d = await this.documents.get(kind, name);
     if (!d) throw notFound(`${kind} "${name}" does not exist`);
     return present(d);
   }

@@ -1,20 +1,19 @@
 import { Controller, Get, Inject, Param } from '@nestjs/common';
 import { notFound } from '../http/problem';
-import type { Store } from '../store/store';
-import { STORE } from '../tokens';
+import { EnforcerRepository } from '../store/enforcers.repository';
 
 @Controller('v1/enforcers')
 export class EnforcersController {
-  constructor(@Inject(STORE) private readonly store: Store) {}
+  constructor(@Inject(EnforcerRepository) private readonly enforcers: EnforcerRepository) {}
 
   @Get()
   async list() {
-    return { items: await this.store.listEnforcers(), nextCursor: null };
+    return { items: await this.enforcers.list(), nextCursor: null };
   }
 
   @Get(':name')
   async get(@Param('name') name: string) {
-    const e = await this.store.getEnforcer(name);
+    const e = await this.enforcers.get(name);
     if (!e) throw notFound(`enforcer "${name}" is not enrolled`);
     return e;
   }

@@ -2,7 +2,7 @@ import { Controller, Get, Inject, Res } from '@nestjs/common';
 import { Public } from '../auth/roles';
 import { BundleService } from '../bundles/bundle.service';
 import type { Store } from '../store/store';
-import { STORE } from '../tokens';
+import { STORE } from '../di-tokens';
 import { MetricsService } from './metrics.service';
 
 @Controller()

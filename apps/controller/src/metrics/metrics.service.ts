@@ -3,7 +3,7 @@ import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import { BundleService } from '../bundles/bundle.service';
 import type { Store } from '../store/store';
-import { STORE } from '../tokens';
+import { STORE } from '../di-tokens';
 import { KINDS } from '../policy/schema';
 
 /** One registry per controller instance (tests run several in one process). */
@@ -31,7 +31,7 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
       labelNames: ['kind'],
       registers: [this.registry],
       async collect() {
-        const counts = await store_.countDocuments();
+        const counts = await store_.documents.count();
         for (const k of KINDS) this.set({ kind: k }, counts[k] ?? 0);
       },
     });

@@ -30,183 +30,17 @@
  * when the learning window is short); scans and denied bursts from the first flow (distributed scans once the devices have learnt).
  */
 import { DistributedScans } from './distributed-scan';
-import { CappedHashSet, hash32, mix32, robustStats, UsageSet } from './sketch';
+import { CappedHashSet, hash32, mix32 } from './sketch';
 import { FlowRecord, shortReason, shortVerdict, transportName } from './flow-record';
+import { Anomaly, DEFAULT_DETECTOR, DetectorOptions, Thresholds } from './detector-options';
+import * as layout from './device-state';
+import { DeviceState } from './device-state';
+import { VolumeModel } from './volume';
 
-export const ANOMALY_KINDS = ['new_peer', 'new_port', 'volume', 'scan', 'denied_burst'] as const;
-export type AnomalyKind = (typeof ANOMALY_KINDS)[number];
-export type Severity = 'low' | 'medium' | 'high' | 'critical';
+// Module-scope copies: read on every flow record, they must be constants here, not loads through another module's exports.
+const { SAMPLE, RING, F_PEER, F_PORT, F_LEARNED, F_SCANNED, F_WORLD, TIME_MASK, M_SEEN, M_FIELDS } = layout;
 
-export interface Anomaly {
-  device: string;
-  kind: AnomalyKind;
-  severity: Severity;
-  evidence: Record<string, unknown>;
-  /** ISO time of the flow (or window end) that raised it. */
-  at: string;
-}
-
-/** What a segment may set for its own devices (Segment spec.monitoring); the rest is site-wide. */
-export interface Thresholds {
-  /** How long a device's baseline learns before novelty and volume are judged (default 7 days). */
-  learningWindowMs: number;
-  /** Per volume window: how many times the 95th percentile of past windows is anomalous (default 4, 3, 2). */
-  volumeRatios: number[];
-  /** ... and how many robust deviations (1.4826 x MAD) above the median (default 8). */
-  volumeScore: number;
-  /** Bytes in a window below which nothing is a volume anomaly (default 8 KiB). */
-  volumeFloorBytes: number;
-  /** Fast scan: distinct novel targets in scanWindowMs (default 16 in 10 s). */
-  scanDistinct: number;
-  scanWindowMs: number;
-  /** Slow scan (default 20 in 60 s: 30 addresses over 40 s is a scan). */
-  slowScanDistinct: number;
-  slowScanWindowMs: number;
-  /** Long scan (default 32 in 10 min). */
-  longScanDistinct: number;
-  longScanWindowMs: number;
-  /** Distinct novel targets of one segment's devices in slowScanWindowMs that make a distributed scan (default 24). */
-  distributedScanDistinct: number;
-  /** Devices of one segment that must share in it (default 3). */
-  distributedScanDevices: number;
-  /** Denied attempts in deniedWindowMs that make a denied burst (default 30 in 10 s). */
-  deniedBurst: number;
-  deniedWindowMs: number;
-  /** new_peer / new_port anomalies per device per incident window; the rest are counted into the incident (default 3). */
-  noveltyPerIncident: number;
-  /** A port on which the device learnt this many world peers accepts any world peer (an NTP pool; default 8). */
-  diversePeers: number;
-  /** Anomalies of one device less than this apart are one incident (default 10 min). */
-  incidentWindowMs: number;
-}
-
-export interface DetectorOptions extends Thresholds {
-  /** Volume bucket (default 10 s); volume windows are multiples of it. */
-  intervalMs: number;
-  /** Volume windows (default 10 s, 1 min, 5 min; at most 4, each at most 30 intervals). */
-  volumeWindowsMs: number[];
-  /** Windows of history needed before a volume scale is judged, at most (default 8). */
-  volumeMinSamples: number;
-  /** World addresses are compared by this prefix (default /24 and /48). */
-  peerPrefixV4: number;
-  peerPrefixV6: number;
-  peerCapacity: number;
-  portCapacity: number;
-  /** Devices tracked at once; the least recently created is forgotten first. */
-  maxDevices: number;
-}
-
-export const DEFAULT_THRESHOLDS: Thresholds = {
-  learningWindowMs: 7 * 24 * 3600_000,
-  volumeRatios: [4, 3, 2],
-  volumeScore: 8,
-  volumeFloorBytes: 8 * 1024,
-  scanDistinct: 16,
-  scanWindowMs: 10_000,
-  slowScanDistinct: 20,
-  slowScanWindowMs: 60_000,
-  longScanDistinct: 32,
-  longScanWindowMs: 600_000,
-  distributedScanDistinct: 24,
-  distributedScanDevices: 3,
-  deniedBurst: 30,
-  deniedWindowMs: 10_000,
-  noveltyPerIncident: 3,
-  diversePeers: 8,
-  incidentWindowMs: 600_000,
-};
-
-export const DEFAULT_DETECTOR: DetectorOptions = {
-  ...DEFAULT_THRESHOLDS,
-  intervalMs: 10_000,
-  volumeWindowsMs: [10_000, 60_000, 300_000],
-  volumeMinSamples: 8,
-  peerPrefixV4: 24,
-  peerPrefixV6: 48,
-  peerCapacity: 32,
-  portCapacity: 16,
-  maxDevices: 100_000,
-};
-
-const SAMPLE = 3;
-/** Recent buckets of volume (5 minutes at the default interval). */
-const BUCKETS = 30;
-/** Past windows kept per volume scale. */
-const HISTORY = 16;
-const MAX_SCALES = 4;
-/** Novel targets remembered for scan counting. */
-const RING = 40;
-const F_PEER = 1;
-const F_PORT = 2;
-const F_LEARNED = 4;
-const F_SCANNED = 8;
-const F_WORLD = 16;
-/** A ring entry's time (seconds since the device was first seen) shares its word with the flags. */
-const TIME_MASK = (1 << 27) - 1;
-const QUANTILE = 0.95;
-
-// Per track (world, local), in a device's Float32Array: recent buckets, history per
-// scale, threshold before the seasonal index per scale, 95th percentile per scale
-// (for clipping), bytes per hour of day. Offsets depend on the number of scales.
-// Per track in its Float64Array: quiet-until per scale, the sum of the scale's closed buckets
-// in the window (all but the open one) per scale, then these fields:
-const M_CUR = 0; // bytes of the open bucket
-const M_HOUR = 1; // bytes of the open hour
-const M_SEEN = 2; // hours of day learnt (bit mask)
-const M_ANOMALOUS = 3; // the open hour had a volume anomaly
-const M_FIELDS = 4;
-
-class DeviceState {
-  firstSeen: number;
-  lastSeen: number;
-  readonly peers: UsageSet;
-  readonly ports: UsageSet;
-  // --- novel-target ring: peerKey, portKey, dst hash, flags and time (seconds since firstSeen)
-  readonly ring: Uint32Array;
-  ringHead = 0;
-  ringSize = 0;
-  scanUntil = 0;
-  scanWindow = 0;
-  scanTargets = 0;
-  noveltyUntil = 0;
-  novelty = 0;
-  noveltySuppressed = 0;
-  /** The last few novel targets as text, for a scan's evidence (allocated on the first). */
-  novelSample: string[] | null = null;
-  // --- volume (layout above)
-  readonly vol: Float32Array;
-  readonly vmeta: Float64Array;
-  recentHead = 0;
-  bucketStart: number;
-  bucketIndex: number;
-  hourStart: number;
-  lastSrc = 0;
-  gap = 0;
-  // --- denied burst
-  deniedStart: number;
-  denied = 0;
-  deniedPackets = 0;
-  deniedTargets: CappedHashSet | null = null;
-  deniedSample: string[] | null = null;
-  deniedRaised = false;
-  constructor(t: number, o: DetectorOptions, scales: number, trackSize: number) {
-    this.firstSeen = this.lastSeen = t;
-    // One buffer for the volume state, one for the hash sets and the ring (views, not copies).
-    // Per track and scale at the end of vmeta: history count, next slot.
-    const metaLength = 2 * (2 * scales + M_FIELDS) + 2 * scales * 2;
-    const buf = new ArrayBuffer(metaLength * 8 + 2 * trackSize * 4);
-    this.vmeta = new Float64Array(buf, 0, metaLength);
-    this.vol = new Float32Array(buf, metaLength * 8, 2 * trackSize);
-    const words = new Uint32Array(2 * o.peerCapacity + 2 * o.portCapacity + RING * 4);
-    this.peers = new UsageSet(o.peerCapacity, words.subarray(0, 2 * o.peerCapacity));
-    this.ports = new UsageSet(o.portCapacity, words.subarray(2 * o.peerCapacity, 2 * o.peerCapacity + 2 * o.portCapacity));
-    this.ring = words.subarray(2 * o.peerCapacity + 2 * o.portCapacity);
-    this.bucketIndex = Math.floor(t / o.intervalMs);
-    this.bucketStart = this.bucketIndex * o.intervalMs;
-    this.hourStart = t - (t % 3600_000);
-    this.deniedStart = t;
-  }
-}
+export * from './detector-options';
 
 /** What a scan counted in one window. */
 interface ScanCount {
@@ -219,31 +53,15 @@ export class AnomalyDetector {
   readonly options: DetectorOptions;
   private readonly devices = new Map<string, DeviceState>();
   private readonly distributed = new DistributedScans();
-  private scaleBuckets: number[] = [];
-  private trackSize = 0;
-  private vHist = 0;
-  private vBase = 0;
-  private vQ = 0;
-  private vProfile = 0;
-  private histAt = 0;
+  /** Bytes per bucket, judged at several scales against their history (volume.ts). */
+  private readonly vol: VolumeModel;
 
   constructor(opts: Partial<DetectorOptions> = {}) {
     this.options = { ...DEFAULT_DETECTOR, ...opts };
-    this.configure();
+    this.vol = new VolumeModel(this.options);
   }
 
-  private configure(): void {
-    const o = this.options;
-    const ws = o.volumeWindowsMs.slice(0, MAX_SCALES);
-    this.scaleBuckets = ws.map((w) => Math.max(1, Math.min(BUCKETS, Math.round(w / o.intervalMs))));
-    const S = this.scaleBuckets.length;
-    this.vHist = BUCKETS;
-    this.vBase = this.vHist + HISTORY * S;
-    this.vQ = this.vBase + S;
-    this.vProfile = this.vQ + S;
-    this.trackSize = this.vProfile + 24;
-    this.histAt = 2 * (2 * S + M_FIELDS);
-  }
+
 
   get size(): number {
     return this.devices.size;
@@ -252,7 +70,7 @@ export class AnomalyDetector {
   /** Forget every baseline (e.g. after changing the options). */
   reset(opts: Partial<DetectorOptions> = {}): void {
     Object.assign(this.options, opts);
-    this.configure();
+    this.vol.configure();
     this.devices.clear();
     this.distributed.clear();
   }
@@ -287,12 +105,12 @@ export class AnomalyDetector {
         periodSeconds: Math.round(s.gap / 100) / 10,
         tracks: (['world', 'local'] as const).map((traffic, tr) => ({
           traffic,
-          seasonalHours: popcount(s.vmeta[tr * (2 * this.scaleBuckets.length + M_FIELDS) + 2 * this.scaleBuckets.length + M_SEEN]),
-          windows: this.scaleBuckets.map((k, i) => ({
+          seasonalHours: popcount(s.vmeta[tr * (2 * this.vol.scaleBuckets.length + M_FIELDS) + 2 * this.vol.scaleBuckets.length + M_SEEN]),
+          windows: this.vol.scaleBuckets.map((k, i) => ({
             seconds: (k * this.options.intervalMs) / 1000,
-            samples: s.vmeta[this.histAt + (tr * this.scaleBuckets.length + i) * 2],
-            judged: this.judged(s, tr, i, s.bucketStart, o),
-            thresholdBytes: Math.round(s.vol[tr * this.trackSize + this.vBase + i] * this.seasonalIndex(s, tr, s.bucketStart)),
+            samples: s.vmeta[this.vol.histAt + (tr * this.vol.scaleBuckets.length + i) * 2],
+            judged: this.vol.judged(s, tr, i, s.bucketStart, o),
+            thresholdBytes: Math.round(s.vol[tr * this.vol.trackSize + this.vol.vBase + i] * this.vol.seasonalIndex(s, tr, s.bucketStart)),
           })),
         })),
       },
@@ -303,7 +121,7 @@ export class AnomalyDetector {
     let s = this.devices.get(device);
     if (!s) {
       if (this.devices.size >= this.options.maxDevices) this.devices.delete(this.devices.keys().next().value as string);
-      s = new DeviceState(t, this.options, this.scaleBuckets.length, this.trackSize);
+      s = new DeviceState(t, this.options, this.vol.scaleBuckets.length, this.vol.trackSize);
       this.devices.set(device, s);
     }
     return s;
@@ -319,7 +137,7 @@ export class AnomalyDetector {
     const s = this.state(device, t);
     if (t > s.lastSeen) s.lastSeen = t;
     const bytes = (r.bytesFwd || 0) + (r.bytesRev || 0);
-    this.volume(device, s, t, bytes, r.dstIdentity === 1 || r.srcIdentity === 1, out, o);
+    this.vol.judge(device, s, t, bytes, r.dstIdentity === 1 || r.srcIdentity === 1, out, o);
     if (role !== 'src') return;
 
     if (t > s.lastSrc) {
@@ -596,211 +414,10 @@ export class AnomalyDetector {
     }
   }
 
-  // ---- volume ---------------------------------------------------------------
-  // Two tracks per device: bytes exchanged with the world (track 0) and with local
-  // peers (track 1), so a burst to the cloud is not hidden by a camera's local stream.
-
-  private volume(device: string, s: DeviceState, t: number, bytes: number, world: boolean, out: Anomaly[], o: Thresholds): void {
-    const io = this.options;
-    if (t >= s.bucketStart + io.intervalMs) this.closeBuckets(s, t, o);
-    if (bytes === 0) return;
-    const tr = world ? 0 : 1;
-    const S = this.scaleBuckets.length;
-    const m = tr * (2 * S + M_FIELDS);
-    s.vmeta[m + 2 * S + M_CUR] += bytes;
-    s.vmeta[m + 2 * S + M_HOUR] += bytes;
-    const cur = s.vmeta[m + 2 * S + M_CUR];
-    const k = this.scaleBuckets;
-    const v = tr * this.trackSize;
-    let index = -1;
-    for (let i = 0; i < S; i++) {
-      const base = s.vol[v + this.vBase + i];
-      if (base <= 0 || t < s.vmeta[m + i]) continue;
-      if (index < 0) index = this.seasonalIndex(s, tr, t);
-      const threshold = base * index;
-      const sum = s.vmeta[m + S + i] + cur;
-      if (sum <= threshold || sum < o.volumeFloorBytes) continue;
-      const windowMs = k[i] * io.intervalMs;
-      const usual = s.vol[v + this.vQ + i] * index;
-      // One anomaly per burst: every scale of the track is quiet until the longest window has let it go.
-      const quietUntil = s.bucketStart + io.intervalMs + k[S - 1] * io.intervalMs;
-      for (let j = 0; j < S; j++) s.vmeta[m + j] = Math.max(s.vmeta[m + j], quietUntil);
-      s.vmeta[m + 2 * S + M_ANOMALOUS] = 1;
-      const ratio = usual > 0 ? sum / usual : Infinity;
-      out.push({
-        device,
-        kind: 'volume',
-        severity: ratio > 4 * o.volumeRatios[Math.min(i, o.volumeRatios.length - 1)] ? 'critical' : 'high',
-        evidence: {
-          traffic: world ? 'world' : 'local',
-          bytes: Math.round(sum),
-          windowSeconds: windowMs / 1000,
-          windowStart: new Date(s.bucketStart - (k[i] - 1) * io.intervalMs).toISOString(),
-          usualBytes: Math.round(usual),
-          thresholdBytes: Math.round(threshold),
-          ratio: Number.isFinite(ratio) ? Math.round(ratio * 10) / 10 : null,
-          seasonalIndex: Math.round(index * 100) / 100,
-          periodSeconds: Math.round(s.gap / 100) / 10,
-        },
-        at: new Date(t).toISOString(),
-      });
-      return;
-    }
-  }
-
-  /** Sum of the last `n` closed buckets of a track. */
-  private windowSum(s: DeviceState, tr: number, n: number): number {
-    const v = tr * this.trackSize;
-    let sum = 0;
-    for (let i = 1; i <= n; i++) sum += s.vol[v + ((s.recentHead + BUCKETS - i) % BUCKETS)];
-    return sum;
-  }
-
   /** Closes every bucket that ended before `now` (call periodically so a quiet device is judged too). */
   flush(now: number, out: Anomaly[], thresholdsOf?: (device: string) => Thresholds): void {
-    for (const [device, s] of this.devices) if (now >= s.bucketStart + this.options.intervalMs) this.closeBuckets(s, now, thresholdsOf?.(device) ?? this.options);
+    for (const [device, s] of this.devices) if (now >= s.bucketStart + this.options.intervalMs) this.vol.closeBuckets(s, now, thresholdsOf?.(device) ?? this.options);
     void out;
-  }
-
-  private closeBuckets(s: DeviceState, t: number, o: Thresholds): void {
-    const io = this.options;
-    const S = this.scaleBuckets.length;
-    const n = Math.floor((t - s.bucketStart) / io.intervalMs);
-    const steps = Math.min(n, BUCKETS + 1);
-    let changed = 0;
-    for (let step = 0; step < steps; step++) {
-      const end = s.bucketStart + (step + 1) * io.intervalMs;
-      const head = (s.recentHead + 1) % BUCKETS;
-      for (let tr = 0; tr < 2; tr++) {
-        const m = tr * (2 * S + M_FIELDS);
-        const v = tr * this.trackSize;
-        const x = step === 0 ? s.vmeta[m + 2 * S + M_CUR] : 0;
-        s.vol[v + s.recentHead] = x;
-        // Each scale's sum of its closed buckets: the new one in, the k-th most recent out.
-        for (let i = 0; i < S; i++) {
-          const k = this.scaleBuckets[i];
-          if (k > 1) s.vmeta[m + S + i] += x - s.vol[v + ((head + BUCKETS - k) % BUCKETS)];
-        }
-      }
-      s.recentHead = head;
-      s.bucketIndex++;
-      for (let i = 0; i < S; i++) {
-        const k = this.scaleBuckets[i];
-        if (s.bucketIndex % k !== 0) continue;
-        for (let tr = 0; tr < 2; tr++) {
-          const v = tr * this.trackSize;
-          const m = tr * (2 * S + M_FIELDS);
-          let x = this.windowSum(s, tr, k) / this.seasonalIndex(s, tr, end - 1);
-          const hm = (tr * S + i) * 2;
-          // An anomalous window joins the history clipped to what was usual.
-          if (s.vmeta[m + i] > end - k * io.intervalMs && s.vmeta[this.histAt + hm] > 0) x = Math.min(x, s.vol[v + this.vQ + i]);
-          const c = s.vmeta[this.histAt + hm];
-          const next = s.vmeta[this.histAt + hm + 1];
-          s.vol[v + this.vHist + i * HISTORY + next] = x;
-          s.vmeta[this.histAt + hm + 1] = (next + 1) % HISTORY;
-          if (c < HISTORY) s.vmeta[this.histAt + hm] = c + 1;
-        }
-        // The 95th percentile of 24 windows moves slowly: short scales recompute it once a minute of buckets.
-        if ((s.bucketIndex / k) % Math.max(1, Math.ceil(6 / k)) === 0) changed |= 1 << i;
-      }
-      if (end >= s.hourStart + 3600_000) this.closeHour(s, end);
-    }
-    if (n > steps) s.hourStart = t - (t % 3600_000);
-    s.bucketStart += n * io.intervalMs;
-    s.bucketIndex = Math.floor(s.bucketStart / io.intervalMs);
-    for (let tr = 0; tr < 2; tr++) {
-      const m = tr * (2 * S + M_FIELDS);
-      s.vmeta[m + 2 * S + M_CUR] = 0;
-      // Now and then from scratch, so rounding never accumulates.
-      if (s.bucketIndex % BUCKETS === 0 || n > 1) for (let i = 0; i < S; i++) s.vmeta[m + S + i] = this.windowSum(s, tr, this.scaleBuckets[i] - 1);
-    }
-    for (let i = 0; i < S; i++) for (let tr = 0; tr < 2; tr++) if (changed & (1 << i) || s.vol[tr * this.trackSize + this.vBase + i] === 0) this.threshold(s, tr, i, o);
-  }
-
-  /** Whether scale i of a track is judged now: past learning, enough history, and not shorter than the device's period. */
-  private judged(s: DeviceState, tr: number, i: number, t: number, o: Thresholds): boolean {
-    const w = this.scaleBuckets[i] * this.options.intervalMs;
-    if (t < s.firstSeen + o.learningWindowMs) return false;
-    const need = Math.max(3, Math.min(this.options.volumeMinSamples, Math.floor(o.learningWindowMs / w)));
-    if (s.vmeta[this.histAt + (tr * this.scaleBuckets.length + i) * 2] < need) return false;
-    return s.gap === 0 || s.gap <= w;
-  }
-
-  private threshold(s: DeviceState, tr: number, i: number, o: Thresholds): void {
-    const v = tr * this.trackSize;
-    const count = s.vmeta[this.histAt + (tr * this.scaleBuckets.length + i) * 2];
-    if (count === 0) {
-      s.vol[v + this.vBase + i] = 0;
-      return;
-    }
-    let any = false;
-    for (let j = 0; j < count && !any; j++) any = s.vol[v + this.vHist + i * HISTORY + j] > 0;
-    if (!any) {
-      s.vol[v + this.vBase + i] = 0;
-      s.vol[v + this.vQ + i] = 0;
-      return;
-    }
-    const st = robustStats(s.vol, v + this.vHist + i * HISTORY, count, QUANTILE);
-    const { median, mad } = st;
-    // Sparse traffic (mostly empty windows): the largest window is the usual one.
-    const quantile = st.quantile > 0 ? st.quantile : st.max;
-    s.vol[v + this.vQ + i] = quantile;
-    // A track that never carried anything is novelty's business, not volume's.
-    if (quantile === 0 || !this.judged(s, tr, i, s.bucketStart, o)) {
-      s.vol[v + this.vBase + i] = 0;
-      return;
-    }
-    const ratio = o.volumeRatios[Math.min(i, o.volumeRatios.length - 1)];
-    s.vol[v + this.vBase + i] = Math.max(ratio * quantile, median + o.volumeScore * Math.max(1.4826 * mad, 0.1 * median), 1);
-  }
-
-  /** The track's load at this hour of day against its mean over the hours it has learnt (1 until it has). */
-  private seasonalIndex(s: DeviceState, tr: number, t: number): number {
-    const seen = s.vmeta[tr * (2 * this.scaleBuckets.length + M_FIELDS) + 2 * this.scaleBuckets.length + M_SEEN];
-    if (seen === 0) return 1;
-    let h = Math.floor(t / 3600_000) % 24;
-    // An hour not learnt yet (the partial first one) takes its nearest learnt neighbour's load.
-    for (let d = 1; d < 12 && !(seen & (1 << h)); d++) {
-      const before = (h + 24 - d) % 24;
-      const after = (h + d) % 24;
-      if (seen & (1 << before)) h = before;
-      else if (seen & (1 << after)) h = after;
-    }
-    if (!(seen & (1 << h))) return 1;
-    const p = tr * this.trackSize + this.vProfile;
-    let sum = 0;
-    let n = 0;
-    for (let i = 0; i < 24; i++) {
-      if (seen & (1 << i)) {
-        sum += s.vol[p + i];
-        n++;
-      }
-    }
-    const mean = sum / n;
-    if (mean <= 0) return 1;
-    return Math.max(0.1, Math.min(10, s.vol[p + h] / mean));
-  }
-
-  private closeHour(s: DeviceState, end: number): void {
-    const h = Math.floor(s.hourStart / 3600_000) % 24;
-    const S = this.scaleBuckets.length;
-    for (let tr = 0; tr < 2; tr++) {
-      const m = tr * (2 * S + M_FIELDS) + 2 * S;
-      // A partial first hour says nothing of the hour's load.
-      if (s.hourStart >= s.firstSeen) {
-        const p = tr * this.trackSize + this.vProfile + h;
-        const seenMask = s.vmeta[m + M_SEEN];
-        const seen = (seenMask & (1 << h)) !== 0;
-        const old = s.vol[p];
-        const bytes = s.vmeta[m + M_HOUR];
-        const x = seen && s.vmeta[m + M_ANOMALOUS] ? Math.min(bytes, 1.5 * old) : bytes;
-        s.vol[p] = seen ? old + 0.3 * (x - old) : x;
-        s.vmeta[m + M_SEEN] = seenMask | (1 << h);
-      }
-      s.vmeta[m + M_HOUR] = 0;
-      s.vmeta[m + M_ANOMALOUS] = 0;
-    }
-    s.hourStart = end - (end % 3600_000);
   }
 }
 

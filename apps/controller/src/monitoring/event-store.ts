@@ -14,15 +14,10 @@
  * the store is unreachable, and the overflow is counted and logged.
  */
 import type { Logger } from 'pino';
-import type { Store } from '../store/store';
+import type { SecurityEventQuery, SecurityEventRepository } from '../store/security-events.repository';
 import type { EventBus, SecurityEvent } from './events';
 
-export interface EventQuery {
-  after?: number;
-  limit?: number;
-  type?: string;
-  device?: string;
-}
+export type EventQuery = SecurityEventQuery;
 
 type NewEvent = Omit<SecurityEvent, 'id'>;
 interface Pending {
@@ -33,12 +28,6 @@ interface Pending {
 /** Rows per INSERT: large enough to amortise a statement, small enough not to hold the event loop long. */
 const BATCH = 500;
 
-const INSERT_BATCH = `insert into security_events (at, type, action, severity, device, body)
-select (x->>'at')::timestamptz, x->>'type', x->>'action', x->>'severity', x->>'device', x
-  from jsonb_array_elements($1::jsonb) with ordinality as t(x, n)
- order by n
-returning id`;
-
 export class EventStore {
   private pending: Pending[] = [];
   private flushing: Promise<void> | null = null;
@@ -46,7 +35,7 @@ export class EventStore {
   /** Events that went to the bus without being stored (queue full or store unreachable). */
   notStored = 0;
   constructor(
-    private readonly store: Store,
+    private readonly repo: SecurityEventRepository,
     private readonly bus: EventBus,
     private readonly log: Logger,
     private readonly maxPending = 20_000,
@@ -73,8 +62,7 @@ export class EventStore {
         const batch = this.pending.splice(0, BATCH);
         let ids: number[];
         try {
-          const rows = await this.store.sql.query<{ id: string | number }>(INSERT_BATCH, [JSON.stringify(batch.map((p) => p.e))]);
-          ids = rows.map((r) => Number(r.id)).sort((a, b) => a - b);
+          ids = await this.repo.insertBatch(batch.map((p) => p.e));
           if (ids.length !== batch.length) throw new Error(`stored ${ids.length} of ${batch.length} events`);
         } catch (err) {
           // The store is closing or unreachable: the events still go to the bus (and syslog).
@@ -106,32 +94,11 @@ export class EventStore {
     return this.pending.length;
   }
 
-  async query(q: EventQuery): Promise<SecurityEvent[]> {
-    const where = ['id > $1'];
-    const params: unknown[] = [q.after ?? 0];
-    if (q.type) {
-      params.push(q.type);
-      where.push(`type = $${params.length}`);
-    }
-    if (q.device) {
-      params.push(q.device);
-      where.push(`device = $${params.length}`);
-    }
-    params.push(Math.max(1, Math.min(q.limit ?? 500, 5000)));
-    const rows = await this.store.sql.query<{ id: string | number; body: unknown }>(
-      `select id, body from security_events where ${where.join(' and ')} order by id limit $${params.length}`,
-      params,
-    );
-    return rows.map((r) => {
-      const body = (typeof r.body === 'string' ? JSON.parse(r.body) : r.body) as SecurityEvent;
-      return { ...body, id: Number(r.id) };
-    });
+  query(q: EventQuery): Promise<SecurityEvent[]> {
+    return this.repo.query<SecurityEvent>(q);
   }
 
-  async maxAuditId(): Promise<number> {
-    const rows = await this.store.sql.query<{ m: number | string | null }>(
-      "select max((body->'data'->>'auditId')::int) as m from security_events where body->'data' ? 'auditId'",
-    );
-    return Number(rows[0]?.m ?? 0) || 0;
+  maxAuditId(): Promise<number> {
+    return this.repo.maxAuditId();
   }
 }

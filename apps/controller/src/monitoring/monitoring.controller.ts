@@ -13,8 +13,12 @@ import { toEcsLine } from '../siem/ecs';
 import { SiemService } from '../siem/siem.service';
 import { ANOMALY_KINDS } from './detector';
 import type { FlowRecord } from './flow-record';
+import { AnomalyService } from './anomalies.service';
+import { DiscoveryService } from './discovery.service';
 import { MonitoringService } from './monitoring.service';
 import { PostureService } from './posture.service';
+import { SecurityEvents } from './security-events.service';
+import { SiteView } from './site-view.service';
 
 const FlowIn = z.looseObject({
   src: z.string(),
@@ -57,6 +61,10 @@ function zodProblem(err: z.ZodError) {
 export class MonitoringController {
   constructor(
     @Inject(MonitoringService) private readonly monitoring: MonitoringService,
+    @Inject(SiteView) private readonly site: SiteView,
+    @Inject(DiscoveryService) private readonly discovery: DiscoveryService,
+    @Inject(AnomalyService) private readonly anomaly: AnomalyService,
+    @Inject(SecurityEvents) private readonly securityEvents: SecurityEvents,
     @Inject(PostureService) private readonly posture: PostureService,
     @Inject(SiemService) private readonly siem: SiemService,
     @Inject(ApplyService) private readonly apply: ApplyService,
@@ -65,7 +73,7 @@ export class MonitoringController {
 
   @Get('unknown-devices')
   unknown() {
-    return { items: this.monitoring.unknown.list(), nextCursor: null };
+    return { items: this.discovery.unknown.list(), nextCursor: null };
   }
 
   /** An unknown device becomes a Device, through the normal apply path (validated, compiled, audited). */
@@ -75,7 +83,7 @@ export class MonitoringController {
     const r = AdmitIn.safeParse(body ?? {});
     if (!r.success) throw zodProblem(r.error);
     const a = r.data;
-    const seen = this.monitoring.unknown.get(a.address);
+    const seen = this.discovery.unknown.get(a.address);
     const mac = a.mac ?? seen?.mac ?? undefined;
     const doc = {
       apiVersion: 'cordon/v1',
@@ -83,7 +91,7 @@ export class MonitoringController {
       metadata: { name: a.name, ...(a.labels && Object.keys(a.labels).length ? { labels: a.labels } : {}) },
       spec: { addresses: [a.address], ...(mac ? { mac } : {}), ...(a.firmware ? { firmware: a.firmware } : {}) },
     };
-    const existing = this.monitoring.view.devices.get(a.name);
+    const existing = this.site.view.devices.get(a.name);
     if (existing) throw badRequest(`Device "${a.name}" already exists; pick another name or edit it with apply`);
     const result = await this.apply.apply([doc], { dryRun: !!a.dryRun, actor, source: `admit ${a.address}` });
     if (!a.dryRun) await this.monitoring.runTick('generation');
@@ -93,8 +101,8 @@ export class MonitoringController {
   @Get('anomalies')
   async anomalies(@Query('device') device?: string, @Query('kind') kind?: string, @Query('after') after?: string, @Query('limit') limit?: string) {
     if (kind && !(ANOMALY_KINDS as readonly string[]).includes(kind)) throw badRequest(`kind is one of ${ANOMALY_KINDS.join(', ')}`);
-    await this.monitoring.events.drain();
-    const events = await this.monitoring.events.query({ type: 'anomaly', device: device || undefined, after: Number(after) || 0, limit: Number(limit) || 1000 });
+    await this.securityEvents.store.drain();
+    const events = await this.securityEvents.store.query({ type: 'anomaly', device: device || undefined, after: Number(after) || 0, limit: Number(limit) || 1000 });
     const items = events
       .map((e) => ({ id: e.id, ...(e.data?.anomaly as object), onAnomaly: e.data?.onAnomaly }))
       .filter((a) => !kind || (a as { kind?: string }).kind === kind);
@@ -104,14 +112,14 @@ export class MonitoringController {
   /** Incidents: one per device and window, with all its evidence, one severity, one action. */
   @Get('incidents')
   async incidents(@Query('device') device?: string, @Query('after') after?: string, @Query('limit') limit?: string) {
-    await this.monitoring.events.drain();
-    const items = this.monitoring.incidents.list({ device: device || undefined, after: Number(after) || 0, limit: Number(limit) || 1000 });
+    await this.securityEvents.store.drain();
+    const items = this.anomaly.incidents.list({ device: device || undefined, after: Number(after) || 0, limit: Number(limit) || 1000 });
     return { items, nextCursor: items.length ? String(items[items.length - 1].id) : null };
   }
 
   @Get('baselines/:device')
   baseline(@Param('device') device: string) {
-    const b = this.monitoring.detector.baseline(device, Date.now(), this.monitoring.thresholdsOf(device));
+    const b = this.anomaly.detector.baseline(device, Date.now(), this.anomaly.thresholdsOf(device));
     if (!b) throw notFound(`no flows seen from or to ${device} yet`);
     return b;
   }
@@ -131,8 +139,8 @@ export class MonitoringController {
     @Query('device') device?: string,
     @Query('format') format?: string,
   ) {
-    await this.monitoring.events.drain();
-    const items = await this.monitoring.events.query({ after: Number(after) || 0, limit: Number(limit) || 500, type: type || undefined, device: device || undefined });
+    await this.securityEvents.store.drain();
+    const items = await this.securityEvents.store.query({ after: Number(after) || 0, limit: Number(limit) || 500, type: type || undefined, device: device || undefined });
     if (format === 'ecs') {
       res.type('application/x-ndjson');
       return items.map((e) => toEcsLine(e) + '\n').join('');
@@ -148,27 +156,27 @@ export class MonitoringController {
     const r = FlowsIn.safeParse(body ?? {});
     if (!r.success) throw zodProblem(r.error);
     this.monitoring.ingest(r.data.enforcer, r.data.flows as FlowRecord[], new Date());
-    await this.monitoring.events.drain();
+    await this.securityEvents.store.drain();
     return { accepted: r.data.flows.length };
   }
 
   @Get('monitoring/settings')
   settings() {
-    return { ...this.monitoring.settings, siem: this.siem.status() };
+    return { ...this.site.settings, siem: this.siem.status() };
   }
 
   @Put('monitoring/settings')
   @MinRole('admin')
   async updateSettings(@Body() body: unknown, @CurrentActor() actor: Actor) {
-    const before = this.monitoring.settings;
+    const before = this.site.settings;
     try {
-      this.monitoring.updateSettings(body ?? {});
+      this.site.updateSettings(body ?? {});
     } catch (err) {
       if (err instanceof z.ZodError) throw zodProblem(err);
       throw err;
     }
     this.siem.reconfigure();
-    const after = this.monitoring.settings as unknown as Record<string, unknown>;
+    const after = this.site.settings as unknown as Record<string, unknown>;
     const changed: Record<string, { from: unknown; to: unknown }> = {};
     for (const [k, v] of Object.entries(before)) if (after[k] !== v) changed[k] = { from: v, to: after[k] };
     await this.audit.record(actor, 'monitoring.settings', 'monitoring/settings', { changed });
@@ -182,7 +190,7 @@ export class MonitoringController {
   async checkpoint() {
     const cp = await this.siem.checkpoints?.checkpoint(true);
     if (!cp) throw notFound('no audit checkpoint: the log is empty or the control channel key is not ready');
-    await this.monitoring.events.drain();
+    await this.securityEvents.store.drain();
     return cp;
   }
 
@@ -193,7 +201,7 @@ export class MonitoringController {
   async tick() {
     await this.monitoring.runTick('tick');
     await this.monitoring.flushDrops();
-    await this.monitoring.events.drain();
+    await this.securityEvents.store.drain();
     return { ok: true };
   }
 }

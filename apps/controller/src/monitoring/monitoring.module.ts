@@ -1,23 +1,28 @@
 // SPDX-License-Identifier: Apache-2.0
-import { Global, Module } from '@nestjs/common';
-import { MudController } from '../mud/mud.controller';
-import { RecommendController } from '../recommend/recommend.controller';
-import { SiemService } from '../siem/siem.service';
+import { Module } from '@nestjs/common';
+import { ApplyModule } from '../apply/apply.module';
+import { ControlModule } from '../control/control.module';
+import { SiemModule } from '../siem/siem.module';
+import { AnomaliesModule } from './anomalies.module';
+import { DiscoveryModule } from './discovery.module';
+import { EventsModule } from './events.module';
 import { FLOW_SINK } from './flow-sink';
 import { MonitoringController } from './monitoring.controller';
 import { MonitoringService } from './monitoring.service';
-import { PostureService } from './posture.service';
+import { PostureModule } from './posture.module';
+import { SiteViewModule } from './site-view.module';
 
 /**
- * Continuous verification (issue 6): discovery, baselines and anomalies,
- * posture and quarantine, SIEM export, least-privilege tooling.
- * Global so the control module can inject FLOW_SINK without importing this one.
- * Optional input: CREDENTIAL_STATUS_PROVIDER (monitoring/posture.ts).
+ * Continuous verification (issue 6): flow records from the control channel's
+ * FLOW_FEED into discovery, anomalies and observed flows; a tick that runs
+ * posture and tails the audit log; the REST endpoints of all of it.
+ * Exports MonitoringService (observed flows, FLOW_SINK) and, through the
+ * modules it imports, SiteView.
  */
-@Global()
 @Module({
-  providers: [MonitoringService, PostureService, SiemService, { provide: FLOW_SINK, useExisting: MonitoringService }],
-  controllers: [MonitoringController, RecommendController, MudController],
-  exports: [MonitoringService, FLOW_SINK],
+  imports: [ApplyModule, ControlModule, SiteViewModule, EventsModule, DiscoveryModule, AnomaliesModule, PostureModule, SiemModule],
+  providers: [MonitoringService, { provide: FLOW_SINK, useExisting: MonitoringService }],
+  controllers: [MonitoringController],
+  exports: [MonitoringService, FLOW_SINK, SiteViewModule],
 })
 export class MonitoringModule {}

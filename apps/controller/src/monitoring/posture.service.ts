@@ -8,18 +8,19 @@
  * an operator's (or the anomaly detector's) quarantine and its reason stay.
  * Every change of a device's posture is a security event.
  */
-import { Inject, Injectable, OnModuleInit, Optional } from '@nestjs/common';
-import { ModuleRef } from '@nestjs/core';
+import { Inject, Injectable } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { Histogram } from 'prom-client';
 import { ApplyService } from '../apply/apply.service';
 import type { Actor } from '../auth/roles';
+import { CredentialsService } from '../credentials/credentials.service';
+import { LOGGER } from '../di-tokens';
 import { MetricsService } from '../metrics/metrics.service';
 import type { Device } from '../policy/schema';
-import type { Store } from '../store/store';
-import { LOGGER, STORE } from '../tokens';
-import { MonitoringService } from './monitoring.service';
-import { CREDENTIAL_STATUS_PROVIDER, credentialFromSpec, CredentialStatus, CredentialStatusProvider, evaluateDevice, PostureVerdict } from './posture';
+import { QuarantineRepository } from '../store/quarantine.repository';
+import { CredentialStatus, CredentialStatusProvider, evaluateDevice, PostureVerdict } from './posture';
+import { SecurityEvents } from './security-events.service';
+import { SiteView } from './site-view.service';
 
 export const POSTURE_ACTOR: Actor = { name: 'posture', role: 'admin', tokenId: 0, source: 'controller' };
 
@@ -39,20 +40,21 @@ export interface QuarantineLatency {
 }
 
 @Injectable()
-export class PostureService implements OnModuleInit {
+export class PostureService {
   private readonly status = new Map<string, DevicePosture>();
   readonly latencies: QuarantineLatency[] = [];
   private readonly bootAt = Date.now();
   private readonly latencyHist: Histogram;
 
   constructor(
-    @Inject(MonitoringService) private readonly monitoring: MonitoringService,
+    @Inject(SiteView) private readonly site: SiteView,
+    @Inject(SecurityEvents) private readonly events: SecurityEvents,
     @Inject(ApplyService) private readonly apply: ApplyService,
-    @Inject(STORE) private readonly store: Store,
+    @Inject(QuarantineRepository) private readonly quarantine: QuarantineRepository,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(MetricsService) metrics: MetricsService,
-    @Optional() @Inject(CREDENTIAL_STATUS_PROVIDER) private credentials?: CredentialStatusProvider,
-    @Optional() @Inject(ModuleRef) private readonly moduleRef?: ModuleRef,
+    /** Answers PostureRule `credential: valid` (credentials/credentials.service.ts). */
+    @Inject(CredentialsService) private readonly credentials: CredentialStatusProvider,
   ) {
     this.latencyHist =
       (metrics.registry.getSingleMetric('cordon_posture_quarantine_seconds') as Histogram | undefined) ??
@@ -64,32 +66,11 @@ export class PostureService implements OnModuleInit {
       });
   }
 
-  onModuleInit(): void {
-    if (!this.credentials) {
-      try {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { CredentialsService } = require('../credentials/credentials.service');
-        this.credentials = this.moduleRef?.get(CredentialsService, { strict: false }) ?? undefined;
-      } catch {
-        // no credentials feature in this build: the Device's spec.credential decides
-      }
-    }
-    this.monitoring.onTick.push((_reason, generation) => this.evaluate(generation));
-    this.monitoring.actions = {
-      quarantine: async (device, reason, actor) => {
-        const q = await this.store.listQuarantined();
-        if (q.some((x) => x.device === device)) return;
-        await this.apply.quarantine(device, true, { actor, reason });
-      },
-    };
-  }
-
   list(): DevicePosture[] {
     return [...this.status.values()].sort((a, b) => (a.device < b.device ? -1 : 1));
   }
 
-  private async credentialOf(d: Device, now: number): Promise<CredentialStatus> {
-    if (!this.credentials) return credentialFromSpec(d, now);
+  private async credentialOf(d: Device): Promise<CredentialStatus> {
     try {
       return await this.credentials.credentialStatus(d.metadata.name);
     } catch (err) {
@@ -100,20 +81,20 @@ export class PostureService implements OnModuleInit {
 
   /** One pass over every device; `generation` is the one the view was built from. */
   async evaluate(generation: number): Promise<void> {
-    const view = this.monitoring.view;
+    const view = this.site.view;
     const rules = view.postureRules;
-    const quarantined = new Map((await this.store.listQuarantined()).map((q) => [q.device, q]));
+    const quarantined = new Map((await this.quarantine.list()).map((q) => [q.device, q]));
     for (const name of [...this.status.keys()]) if (!view.devices.has(name)) this.status.delete(name);
     if (rules.length === 0 && ![...quarantined.values()].some((q) => q.actor === POSTURE_ACTOR.name) && this.status.size === 0) return;
 
     const now = Date.now();
     for (const [name, device] of view.devices) {
       const needsCredential = rules.some((r) => r.spec.require.credential && Object.entries(r.spec.selector).every(([k, v]) => device.metadata.labels?.[k] === v));
-      const cred: CredentialStatus = needsCredential ? await this.credentialOf(device, now) : 'none';
+      const cred: CredentialStatus = needsCredential ? await this.credentialOf(device) : 'none';
       const v = evaluateDevice(device, rules, {
         now,
         credential: () => cred,
-        lastSeen: () => this.monitoring.lastSeen.get(name) ?? Math.max(view.deviceSince.get(name) ?? 0, this.bootAt),
+        lastSeen: () => this.site.lastSeen.get(name) ?? Math.max(view.deviceSince.get(name) ?? 0, this.bootAt),
       });
       const q = quarantined.get(name);
       const prev = this.status.get(name);
@@ -128,7 +109,7 @@ export class PostureService implements OnModuleInit {
       };
       this.status.set(name, entry);
       if (changed && (v.failures.length > 0 || (prev && !prev.compliant))) {
-        await this.monitoring.emit({
+        await this.events.emit({
           at: new Date(now).toISOString(),
           type: 'posture',
           action: v.compliant ? 'posture-compliant' : 'posture-failed',
@@ -148,7 +129,7 @@ export class PostureService implements OnModuleInit {
         if (quarantineFailures.length && !q) {
           const reason = `posture: ${quarantineFailures.map((f) => `${f.rule} requires ${f.requirement} ${f.expected}, is ${f.actual}`).join('; ')}`;
           const r = await this.apply.quarantine(name, true, { actor: POSTURE_ACTOR, reason });
-          const from = this.monitoring.announcedAt.get(generation);
+          const from = this.site.announcedAt.get(generation);
           if (from !== undefined && r.changed) {
             const ms = Date.now() - from;
             this.latencies.push({ device: name, fromGeneration: generation, toGeneration: r.generation, ms, at: new Date().toISOString() });

@@ -7,15 +7,10 @@ import type { Device, PostureRule } from '../policy/schema';
 
 export type CredentialStatus = 'valid' | 'expired' | 'revoked' | 'none';
 
-/**
- * Answers PostureRule `credential: valid`. Found as CREDENTIAL_STATUS_PROVIDER, else
- * the credentials feature's CredentialsService (same method), else the Device's
- * own spec.credential, else 'none'.
- */
+/** Answers PostureRule `credential: valid`: the credentials feature's CredentialsService (posture.module.ts). */
 export interface CredentialStatusProvider {
   credentialStatus(deviceName: string): CredentialStatus | Promise<CredentialStatus>;
 }
-export const CREDENTIAL_STATUS_PROVIDER = Symbol('cordon.credentialStatusProvider');
 
 export interface PostureFailure {
   rule: string;

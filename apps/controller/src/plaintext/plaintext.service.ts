@@ -20,7 +20,7 @@ import { CurrentGeneration } from '../bundles/current-generation';
 import { GenerationView } from '../bundles/generation-view';
 import { FLOW_FEED, type FlowFeed } from '../control/feeds';
 import { MetricsService } from '../metrics/metrics.service';
-import { LOGGER } from '../tokens';
+import { LOGGER } from '../di-tokens';
 import { EncryptionStats, type EncryptionFlowRecord, type SourceOf } from './encryption-stats';
 
 @Injectable()

@@ -3,19 +3,18 @@ import { ApplyService } from '../apply/apply.service';
 import { CurrentActor } from '../auth/actor.decorator';
 import type { Actor } from '../auth/roles';
 import { badRequest } from '../http/problem';
-import type { Store } from '../store/store';
-import { STORE } from '../tokens';
+import { QuarantineRepository } from '../store/quarantine.repository';
 
 @Controller('v1/quarantine')
 export class QuarantineController {
   constructor(
     @Inject(ApplyService) private readonly apply: ApplyService,
-    @Inject(STORE) private readonly store: Store,
+    @Inject(QuarantineRepository) private readonly quarantine: QuarantineRepository,
   ) {}
 
   @Get()
   async list() {
-    return { items: await this.store.listQuarantined(), nextCursor: null };
+    return { items: await this.quarantine.list(), nextCursor: null };
   }
 
   @Post()

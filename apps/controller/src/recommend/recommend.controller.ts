@@ -4,6 +4,7 @@ import { Controller, Get, Inject, Query, Res } from '@nestjs/common';
 type Response = { type(contentType: string): unknown };
 import { badRequest } from '../http/problem';
 import { MonitoringService } from '../monitoring/monitoring.service';
+import { SiteView } from '../monitoring/site-view.service';
 import { durationMs } from '../monitoring/posture';
 import { recommend } from './recommend';
 import { unusedRules } from './unused';
@@ -19,13 +20,16 @@ function windowMs(w: string | undefined, dflt: string): number {
 @Controller('v1')
 export class RecommendController {
   private readonly startedAt = Date.now();
-  constructor(@Inject(MonitoringService) private readonly monitoring: MonitoringService) {}
+  constructor(
+    @Inject(MonitoringService) private readonly monitoring: MonitoringService,
+    @Inject(SiteView) private readonly site: SiteView,
+  ) {}
 
   /** Policies allowing exactly the flows observed (allow and audit verdicts; `includeDenied=true` adds policy denials). */
   @Get('recommend')
   recommend(@Res({ passthrough: true }) res: Response, @Query('window') window?: string, @Query('includeDenied') includeDenied?: string, @Query('format') format?: string) {
     const since = Date.now() - windowMs(window, '7d');
-    const view = this.monitoring.view;
+    const view = this.site.view;
     const flows = this.monitoring.observed.list(since).filter((f) => f.verdict !== 'deny' || includeDenied === 'true');
     const r = recommend(flows, { segments: new Set(view.segments.keys()) });
     if (format === 'yaml') {
@@ -38,7 +42,7 @@ export class RecommendController {
   @Get('report/unused')
   unused(@Query('window') window?: string) {
     const since = Date.now() - windowMs(window, '7d');
-    const view = this.monitoring.view;
+    const view = this.site.view;
     const items = unusedRules(view.bundle?.rules ?? [], this.monitoring.observed.ruleUses(), view.docs, since);
     return {
       items,

@@ -8,7 +8,7 @@
  * rewritten from its first entry.
  */
 import type { Logger } from 'pino';
-import type { SqlExecutor } from '../store/sql';
+import type { AuditRepository } from '../store/audit.repository';
 import { checkpointMessage, type AuditCheckpoint } from '../audit/offline-verify';
 import type { SecurityEvent } from '../monitoring/events';
 
@@ -19,7 +19,7 @@ export class AuditCheckpoints {
   private timer: NodeJS.Timeout | null = null;
 
   constructor(
-    private readonly sql: SqlExecutor,
+    private readonly audit: Pick<AuditRepository, 'head'>,
     private readonly sign: (message: Buffer) => Promise<Buffer>,
     private readonly emit: (e: Omit<SecurityEvent, 'id'>) => Promise<unknown>,
     private readonly log: Logger,
@@ -37,11 +37,11 @@ export class AuditCheckpoints {
 
   /** Signs and sends the head when it moved since the last checkpoint (or when forced); returns it. */
   async checkpoint(force = false): Promise<AuditCheckpoint | null> {
-    const head = await this.sql.query<{ last_id: number; hash: string }>('select last_id, hash from audit_head');
-    if (!head.length) return null;
-    const lastId = Number(head[0].last_id);
+    const head = await this.audit.head();
+    if (!head) return null;
+    const lastId = head.lastId;
     if (!force && lastId === this.lastId) return null;
-    const c = { lastId, hash: String(head[0].hash), at: new Date().toISOString() };
+    const c = { lastId, hash: head.hash, at: new Date().toISOString() };
     const signature = (await this.sign(checkpointMessage(c))).toString('base64');
     const cp: AuditCheckpoint = { ...c, signature };
     await this.emit({

@@ -3,14 +3,14 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Subscription } from 'rxjs';
-import { MonitoringService } from '../monitoring/monitoring.service';
-import { LOGGER } from '../tokens';
 import { Optional } from '@nestjs/common';
-import { formatCef, formatRfc5424, parseSyslogUrl, SyslogSender } from './syslog';
-import { AuditCheckpoints } from './audit-checkpoints';
 import { ControlService } from '../control/control.service';
-import { STORE } from '../tokens';
-import type { Store } from '../store/store';
+import { LOGGER } from '../di-tokens';
+import { SecurityEvents } from '../monitoring/security-events.service';
+import { SiteView } from '../monitoring/site-view.service';
+import { AuditRepository } from '../store/audit.repository';
+import { AuditCheckpoints } from './audit-checkpoints';
+import { formatCef, formatRfc5424, parseSyslogUrl, SyslogSender } from './syslog';
 
 @Injectable()
 export class SiemService implements OnModuleInit, OnModuleDestroy {
@@ -19,27 +19,28 @@ export class SiemService implements OnModuleInit, OnModuleDestroy {
   private sub: Subscription | null = null;
 
   constructor(
-    @Inject(MonitoringService) private readonly monitoring: MonitoringService,
+    @Inject(SecurityEvents) private readonly events: SecurityEvents,
+    @Inject(SiteView) private readonly site: SiteView,
+    @Inject(AuditRepository) private readonly audit: AuditRepository,
     @Inject(LOGGER) private readonly log: Logger,
     @Optional() @Inject(ControlService) private readonly control?: ControlService,
-    @Optional() @Inject(STORE) private readonly store?: Store,
   ) {}
 
   /** Signed heads of the audit chain on the event stream (audit-checkpoints.ts); null without the control channel's key. */
   checkpoints: AuditCheckpoints | null = null;
 
   onModuleInit(): void {
-    if (this.control && this.store) {
+    if (this.control) {
       const control = this.control;
-      this.checkpoints = new AuditCheckpoints(this.store.sql, (m) => control.sign(m), (e) => this.monitoring.emit(e), this.log, Number(process.env.CORDON_AUDIT_CHECKPOINT_MS) || 300_000);
+      this.checkpoints = new AuditCheckpoints(this.audit, (m) => control.sign(m), (e) => this.events.emit(e), this.log, Number(process.env.CORDON_AUDIT_CHECKPOINT_MS) || 300_000);
       this.checkpoints.start();
     }
     this.reconfigure();
-    this.sub = this.monitoring.bus.events$.subscribe((e) => {
-      if (this.url !== this.monitoring.settings.syslog) this.reconfigure();
+    this.sub = this.events.bus.events$.subscribe((e) => {
+      if (this.url !== this.site.settings.syslog) this.reconfigure();
       if (!this.sender) return;
       try {
-        this.sender.send(this.monitoring.settings.syslogFormat === 'cef' ? formatCef(e) : formatRfc5424(e));
+        this.sender.send(this.site.settings.syslogFormat === 'cef' ? formatCef(e) : formatRfc5424(e));
       } catch (err) {
         this.log.warn({ err: (err as Error).message }, 'syslog export failed');
       }
@@ -48,7 +49,7 @@ export class SiemService implements OnModuleInit, OnModuleDestroy {
 
   /** Picks up settings.syslog (boot flags, or PUT /v1/monitoring/settings). */
   reconfigure(): void {
-    const url = this.monitoring.settings.syslog;
+    const url = this.site.settings.syslog;
     if (url === this.url) return;
     const old = this.sender;
     this.sender = null;
@@ -56,12 +57,12 @@ export class SiemService implements OnModuleInit, OnModuleDestroy {
     this.url = url;
     if (url) {
       this.sender = new SyslogSender(parseSyslogUrl(url));
-      this.log.info({ syslog: url, format: this.monitoring.settings.syslogFormat }, 'security events go to syslog');
+      this.log.info({ syslog: url, format: this.site.settings.syslogFormat }, 'security events go to syslog');
     }
   }
 
   status() {
-    return { format: this.monitoring.settings.syslogFormat, ...(this.sender?.status() ?? { target: null }) };
+    return { format: this.site.settings.syslogFormat, ...(this.sender?.status() ?? { target: null }) };
   }
 
   async onModuleDestroy(): Promise<void> {

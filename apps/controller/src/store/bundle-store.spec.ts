@@ -63,15 +63,15 @@ describe.each(['pglite', 'postgres'] as const)('bundles and the document cache o
   it('keeps documents in memory, folding committed changes in and noticing writes made behind its back', async () => {
     const store = await open();
     const doc = (name: string, cidr: string) => ({ apiVersion: 'cordon/v1', kind: 'Segment', name, labels: {}, spec: { cidrs: [cidr] } });
-    await store.change((tx) => tx.upsertDocuments([doc('a', '10.0.0.0/24'), doc('b', '10.0.1.0/24')]));
-    expect((await store.listDocuments()).map((d) => d.name)).toEqual(['a', 'b']);
+    await store.change((tx) => tx.documents.upsertMany([doc('a', '10.0.0.0/24'), doc('b', '10.0.1.0/24')]));
+    expect((await store.documents.list()).map((d) => d.name)).toEqual(['a', 'b']);
     await store.change(async (tx) => {
-      await tx.upsertDocuments([doc('c', '10.0.2.0/24'), doc('a', '10.0.9.0/24')]);
-      await tx.deleteDocument('Segment', 'b');
+      await tx.documents.upsertMany([doc('c', '10.0.2.0/24'), doc('a', '10.0.9.0/24')]);
+      await tx.documents.delete('Segment', 'b');
       // Inside, the transaction sees its own writes.
-      expect((await tx.listDocuments()).map((d) => d.name)).toEqual(['a', 'c']);
+      expect((await tx.documents.list()).map((d) => d.name)).toEqual(['a', 'c']);
     });
-    const after = await store.listDocuments('Segment');
+    const after = await store.documents.list('Segment');
     expect(after.map((d) => [d.name, d.version, (d.spec as { cidrs: string[] }).cidrs[0]])).toEqual([
       ['a', 2, '10.0.9.0/24'],
       ['c', 1, '10.0.2.0/24'],
@@ -79,13 +79,13 @@ describe.each(['pglite', 'postgres'] as const)('bundles and the document cache o
     // A rolled-back change leaves it as it was.
     await expect(
       store.change(async (tx) => {
-        await tx.upsertDocuments([doc('z', '10.0.3.0/24')]);
+        await tx.documents.upsertMany([doc('z', '10.0.3.0/24')]);
         throw new Error('no');
       }),
     ).rejects.toThrow('no');
-    expect((await store.listDocuments()).map((d) => d.name)).toEqual(['a', 'c']);
+    expect((await store.documents.list()).map((d) => d.name)).toEqual(['a', 'c']);
     await store.sql.query(`update documents set spec = '{"cidrs": ["10.7.0.0/16"]}'::jsonb where name = 'c'`);
-    expect(((await store.listDocuments()).find((d) => d.name === 'c')?.spec as { cidrs: string[] }).cidrs).toEqual(['10.7.0.0/16']);
+    expect(((await store.documents.list()).find((d) => d.name === 'c')?.spec as { cidrs: string[] }).cidrs).toEqual(['10.7.0.0/16']);
     await store.close();
   });
 });

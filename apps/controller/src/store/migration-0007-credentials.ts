@@ -1,4 +1,4 @@
-import type { Migration } from './migrations';
+import type { Migration } from './migration';
 
 /**
  * Device credentials (apps/controller/src/credentials): certificates and PSKs the

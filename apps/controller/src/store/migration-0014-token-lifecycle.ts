@@ -1,4 +1,4 @@
-import type { Migration } from './migrations';
+import type { Migration } from './migration';
 
 /**
  * Tokens get a life cycle (issue 11, holes 10 and 14):

@@ -9,11 +9,9 @@ import { BUNDLE_DELTAS_MIGRATION } from './migration-0008-bundle-deltas';
 import { TOKEN_LIFECYCLE_MIGRATION } from './migration-0014-token-lifecycle';
 import { ENFORCER_SCOPES_MIGRATION } from './migration-0111-enforcer-scopes';
 
-export interface Migration {
-  version: number;
-  name: string;
-  sql: string;
-}
+import type { Migration } from './migration';
+import type { SqlDatabase } from './sql';
+
 
 export const MIGRATIONS: Migration[] = [
   {
@@ -119,3 +117,17 @@ create index security_events_device on security_events (device, id);
   TOKEN_LIFECYCLE_MIGRATION,
   ENFORCER_SCOPES_MIGRATION,
 ];
+
+/** Applies pending migrations under the advisory lock `lock`; safe when several controllers start at once. */
+export async function migrate(db: SqlDatabase, lock: number): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query('select pg_advisory_xact_lock($1)', [lock]);
+    await tx.query('create table if not exists schema_migrations (version integer primary key, name text, applied_at timestamptz not null default now())');
+    const done = new Set((await tx.query<{ version: number }>('select version from schema_migrations')).map((r) => Number(r.version)));
+    for (const m of MIGRATIONS) {
+      if (done.has(m.version)) continue;
+      await tx.exec(m.sql);
+      await tx.query('insert into schema_migrations (version, name) values ($1, $2)', [m.version, m.name]);
+    }
+  });
+}

@@ -1,6 +1,6 @@
 /**
  * The few database operations both drivers provide. Everything above this line is
- * plain PostgreSQL, written once in SqlStore.
+ * plain PostgreSQL, written once in the repositories and SqlStore.
  */
 export interface SqlExecutor {
   query<T = Record<string, unknown>>(text: string, params?: unknown[]): Promise<T[]>;

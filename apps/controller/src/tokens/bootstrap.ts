@@ -17,21 +17,21 @@ export async function ensureAdminToken(store: Store, dataDir: string, announce: 
   const file = path.join(dataDir, 'admin.token');
   if (fs.existsSync(file)) {
     const secret = fs.readFileSync(file, 'utf8').trim();
-    const known = secret ? await store.getTokenByHash(hashToken(secret)) : null;
+    const known = secret ? await store.tokens.getByHash(hashToken(secret)) : null;
     if (known && !known.revoked && (!known.expiresAt || Date.parse(known.expiresAt) > Date.now())) return file;
     if (known?.revoked) {
       announce(`cordon: the admin token in ${file} was revoked; no new one is made (use the current admin token, or cordon token rotate-admin)\n`);
       return file;
     }
-    if (!known && (await store.countTokens('admin')) > 0) return file;
-  } else if ((await store.countTokens('admin')) > 0) {
+    if (!known && (await store.tokens.count('admin')) > 0) return file;
+  } else if ((await store.tokens.count('admin')) > 0) {
     return file;
   }
   const secret = generateSecret();
   const expiresAt = expiryFrom(API_DEFAULT_TTL);
   await store.change(async (tx) => {
-    const rec = await tx.insertToken({ hash: hashToken(secret), kind: 'api', role: 'admin', name: 'admin', expiresAt, bootstrap: true });
-    await tx.appendAudit({ actor: 'controller', action: 'token.create', target: 'admin', diff: { id: rec.id, kind: 'api', role: 'admin', bootstrap: true, expiresAt: rec.expiresAt } });
+    const rec = await tx.tokens.insert({ hash: hashToken(secret), kind: 'api', role: 'admin', name: 'admin', expiresAt, bootstrap: true });
+    await tx.audit.append({ actor: 'controller', action: 'token.create', target: 'admin', diff: { id: rec.id, kind: 'api', role: 'admin', bootstrap: true, expiresAt: rec.expiresAt } });
   });
   writeAdminTokenFile(dataDir, secret);
   announce(`cordon: created the initial admin token (also in ${file}, mode 0600; expires ${expiresAt.toISOString()}, cordon token rotate-admin replaces it):\n${secret}\n`);

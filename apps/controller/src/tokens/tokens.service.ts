@@ -3,7 +3,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { badRequest, notFound, Problem } from '../http/problem';
 import type { Actor } from '../auth/roles';
-import { CONFIG, LOGGER, STORE } from '../tokens';
+import { CONFIG, LOGGER, STORE } from '../di-tokens';
 import type { Role, Store, TokenRecord } from '../store/store';
 import { ENFORCER_NAME } from '../../../../proto/cordon/v1/control';
 import { parseDuration } from './duration';
@@ -81,7 +81,7 @@ export class TokensService {
   /** An API token's record when the secret is valid (known, unrevoked, unexpired); records the use. */
   async authenticate(secret: string): Promise<TokenRecord | null> {
     // Looked up on every request: a revoked or expired token is refused at once, on every controller.
-    const t = await this.store.findApiToken(hashToken(secret));
+    const t = await this.store.tokens.findApi(hashToken(secret));
     if (t) await this.recordUse(t.id);
     return t;
   }
@@ -90,15 +90,7 @@ export class TokensService {
     const now = Date.now();
     if (now - (this.lastWritten.get(id) ?? -Infinity) < TokensService.lastUsedEveryMs) return;
     this.lastWritten.set(id, now);
-    await this.store.touchToken(id).catch((err) => this.log?.warn({ err: String(err), token: id }, 'could not record the use of a token'));
-  }
-
-  /**
-   * For the control channel: spends a one-time enrollment token. Returns its record
-   * the first time a valid, unexpired token is presented, null ever after.
-   */
-  consumeEnrollmentToken(secret: string): Promise<TokenRecord | null> {
-    return this.store.consumeEnrollmentToken(hashToken(secret));
+    await this.store.tokens.touch(id).catch((err) => this.log?.warn({ err: String(err), token: id }, 'could not record the use of a token'));
   }
 
   async create(req: CreateTokenRequest, actor: Actor | null): Promise<CreatedToken> {
@@ -131,8 +123,8 @@ export class TokensService {
     const replace = req.replace === true;
     const secret = generateSecret();
     const rec = await this.store.change(async (tx) => {
-      const r = await tx.insertToken({ hash: hashToken(secret), kind, role: role as Role | 'enforcer', name, expiresAt, enforcer, replace });
-      await tx.appendAudit({
+      const r = await tx.tokens.insert({ hash: hashToken(secret), kind, role: role as Role | 'enforcer', name, expiresAt, enforcer, replace });
+      await tx.audit.append({
         actor: actor?.name ?? 'controller',
         source: actor?.source ?? null,
         action: 'token.create',
@@ -146,17 +138,17 @@ export class TokensService {
 
   async list(): Promise<TokenView[]> {
     const now = Date.now();
-    return (await this.store.listTokens()).map((t) => tokenView(t, now));
+    return (await this.store.tokens.list()).map((t) => tokenView(t, now));
   }
 
   /** A token by id (digits) or by name (when one unrevoked token has it). */
   async resolve(ref: string): Promise<TokenRecord> {
     if (/^\d{1,9}$/.test(ref)) {
-      const t = await this.store.getToken(Number(ref));
+      const t = await this.store.tokens.get(Number(ref));
       if (!t) throw notFound(`no token with id ${ref} (cordon token list)`);
       return t;
     }
-    const all = await this.store.listTokens();
+    const all = await this.store.tokens.list();
     const named = all.filter((t) => t.name === ref && !t.revoked);
     if (named.length === 0) throw notFound(`no unrevoked token is named "${ref}" (cordon token list)`);
     if (named.length > 1) throw new Problem(409, 'Conflict', `${named.length} tokens are named "${ref}" (ids ${named.map((t) => t.id).join(', ')}): revoke one by id`);
@@ -170,13 +162,13 @@ export class TokensService {
     return this.store.change(async (tx) => {
       if (t.kind === 'api' && t.role === 'admin') {
         const now = Date.now();
-        const admins = (await tx.listTokens()).filter((x) => x.kind === 'api' && x.role === 'admin' && !x.revoked && (!x.expiresAt || Date.parse(x.expiresAt) > now));
+        const admins = (await tx.tokens.list()).filter((x) => x.kind === 'api' && x.role === 'admin' && !x.revoked && (!x.expiresAt || Date.parse(x.expiresAt) > now));
         if (admins.length === 1 && admins[0].id === t.id) {
           throw new Problem(409, 'Conflict', `token ${t.id} ("${t.name}") is the last usable admin token: create another (cordon token create --role admin) or rotate it (cordon token rotate-admin)`);
         }
       }
-      await tx.revokeToken(t.id);
-      await tx.appendAudit({ actor: actor?.name ?? 'controller', source: actor?.source ?? null, action: 'token.revoke', target: t.name, diff: { id: t.id, kind: t.kind, role: t.role } });
+      await tx.tokens.revoke(t.id);
+      await tx.audit.append({ actor: actor?.name ?? 'controller', source: actor?.source ?? null, action: 'token.revoke', target: t.name, diff: { id: t.id, kind: t.kind, role: t.role } });
       return tokenView({ ...t, revoked: true });
     });
   }
@@ -189,9 +181,9 @@ export class TokensService {
     const expiresAt = expiryFrom(req.ttl ?? API_DEFAULT_TTL);
     const secret = generateSecret();
     const { rec, revoked } = await this.store.change(async (tx) => {
-      const revoked = await tx.revokeBootstrapTokens();
-      const rec = await tx.insertToken({ hash: hashToken(secret), kind: 'api', role: 'admin', name: 'admin', expiresAt, bootstrap: true });
-      await tx.appendAudit({ actor: actor?.name ?? 'controller', source: actor?.source ?? null, action: 'token.rotate-admin', target: 'admin', diff: { id: rec.id, revoked, expiresAt: rec.expiresAt } });
+      const revoked = await tx.tokens.revokeBootstrap();
+      const rec = await tx.tokens.insert({ hash: hashToken(secret), kind: 'api', role: 'admin', name: 'admin', expiresAt, bootstrap: true });
+      await tx.audit.append({ actor: actor?.name ?? 'controller', source: actor?.source ?? null, action: 'token.rotate-admin', target: 'admin', diff: { id: rec.id, revoked, expiresAt: rec.expiresAt } });
       return { rec, revoked };
     });
     const file = this.config?.dataDir ? writeAdminTokenFile(this.config.dataDir, secret) : null;

@@ -4,7 +4,7 @@ import { CurrentGeneration } from '../bundles/current-generation';
 import { trace } from '../compiler/trace';
 import { badRequest, notFound } from '../http/problem';
 import type { Store } from '../store/store';
-import { STORE } from '../tokens';
+import { STORE } from '../di-tokens';
 import { MinRole } from '../auth/roles';
 
 interface TraceQuery {
@@ -45,7 +45,7 @@ export class TraceController {
     }
     const { bundle } = await this.generations.latest();
     if (!bundle) throw notFound('no bundle yet: apply some documents first (cordon apply -f FILE)');
-    const docs = (await this.store.listDocuments()).map(toDocument);
+    const docs = (await this.store.documents.list()).map(toDocument);
     try {
       return trace(bundle, docs, {
         from: String(q.from),

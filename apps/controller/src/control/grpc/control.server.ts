@@ -52,7 +52,7 @@ export interface ControlServerDeps {
   serverNames?: string[];
   /** Called when the set of connected enforcers changes. */
   onConnectedChange?: (names: string[]) => void;
-  /** FLOW_FEED and SECURITY_EVENTS (feeds.ts): every accepted batch and each of its events. */
+  /** FLOW_FEED and DROP_EVENTS (feeds.ts): every accepted batch and each of its events. */
   feeds?: ControlFeeds;
   /** Appends an audit entry (enroll, renew): AuditService.record. */
   audit?: (actor: { name: string; source: string | null }, action: string, target: string, diff: unknown) => Promise<unknown>;

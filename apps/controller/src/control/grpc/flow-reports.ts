@@ -2,14 +2,14 @@
 /**
  * ReportFlows: an enforcer's stream of flow batches. Each batch is checked,
  * cut to what the enforcer serves (flows/report-guard.ts), counted by the
- * aggregator, and handed to FLOW_FEED and SECURITY_EVENTS (feeds.ts), events
+ * aggregator, and handed to FLOW_FEED and DROP_EVENTS (feeds.ts), events
  * named with the current generation's segment and policy names.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { FlowAck, FlowBatch, WIRE_TO_VERDICT, WireSecurityEvent, wireToReason } from '../../../../../proto/cordon/v1/control';
 import type { GenerationSource } from '../control.ports';
-import type { ControlFeeds, SecurityEvent } from '../feeds';
+import type { ControlFeeds, DropEvent } from '../feeds';
 import type { FlowAggregator } from '../flows/flow-aggregator';
 import type { ReportGuard } from '../flows/report-guard';
 import { Sessions } from '../sessions';
@@ -95,7 +95,7 @@ export class FlowReports {
     call.resume();
   }
 
-  /** Hands an accepted batch to FLOW_FEED and its events to SECURITY_EVENTS; a failing subscriber never reaches the enforcer. */
+  /** Hands an accepted batch to FLOW_FEED and its events to DROP_EVENTS; a failing subscriber never reaches the enforcer. */
   private publish(enforcer: string, b: FlowBatch): void {
     const feeds = this.d.feeds;
     if (!feeds) return;
@@ -108,7 +108,7 @@ export class FlowReports {
     }
   }
 
-  private decodeEvent(enforcer: string, e: WireSecurityEvent): SecurityEvent {
+  private decodeEvent(enforcer: string, e: WireSecurityEvent): DropEvent {
     const g = this.d.generations;
     return {
       enforcer,

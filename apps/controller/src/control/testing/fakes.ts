@@ -10,7 +10,8 @@ import { comparePolicy } from '../../../../../model/generation/keys';
 import { IdentityNames } from '../../../../../model/generation/names';
 import { sortIpcache } from '../../../../../model/generation/order';
 import type { ControlStore, GenerationSource } from '../control.ports';
-import type { EnforcerRecord, EnrollmentClaim, EnrollmentRefusal } from '../../store/store';
+import type { EnrollmentClaim, EnrollmentRefusal } from '../../store/enrollment-claim';
+import type { EnforcerRecord } from '../../store/store';
 import { EC_ALG, toPem } from '../ca/certificate-authority';
 
 export class MemoryControlStore implements ControlStore {

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-/** SQL over the tables of migration 7 (store/migration-0007-credentials.ts). */
-import type { SqlExecutor } from '../store/sql';
+/** Device credentials and EST enrollment tokens: the tables of migration 7 (migration-0007-credentials.ts). */
+import type { SqlExecutor } from './sql';
+import { isoOrNull } from './rows';
 
 export type CredentialKind = 'certificate' | 'psk';
 
@@ -17,8 +18,7 @@ export interface CredentialRow {
   certificate: string | null;
 }
 
-const isDate = (v: unknown): v is Date => Object.prototype.toString.call(v) === '[object Date]';
-const iso = (v: unknown): string | null => (v == null ? null : isDate(v) ? new Date(v.getTime()).toISOString() : new Date(String(v)).toISOString());
+const iso = isoOrNull;
 
 function row(r: Record<string, unknown>): CredentialRow {
   return {
@@ -35,7 +35,7 @@ function row(r: Record<string, unknown>): CredentialRow {
   };
 }
 
-export class CredentialsRepo {
+export class CredentialRepository {
   constructor(private readonly x: SqlExecutor) {}
 
   async insert(c: { id: string; device: string; kind: CredentialKind; fingerprint: string; notAfter: Date | null; certificate: string | null; actor: string }) {

@@ -1,0 +1,116 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Baselines and anomalies: each device's flows feed its baseline (detector.ts);
+ * an anomaly is grouped into the device's incident (incidents.ts), stored as an
+ * event, and the incident's action taken once, when it opens: a quarantine when
+ * the device's segment says onAnomaly: quarantine.
+ */
+import { Inject, Injectable } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { ApplyService } from '../apply/apply.service';
+import type { Actor } from '../auth/roles';
+import { LOGGER } from '../di-tokens';
+import { QuarantineRepository } from '../store/quarantine.repository';
+import { Anomaly, AnomalyDetector, Thresholds } from './detector';
+import { summariseEvidence } from './evidence';
+import type { FlowRecord } from './flow-record';
+import { Incidents } from './incidents';
+import { SecurityEvents } from './security-events.service';
+import { segmentThresholds } from './settings';
+import { SiteView } from './site-view.service';
+
+export const MONITOR_ACTOR: Actor = { name: 'anomaly-detector', role: 'admin', tokenId: 0, source: 'controller' };
+
+@Injectable()
+export class AnomalyService {
+  readonly detector: AnomalyDetector;
+  readonly incidents = new Incidents();
+  /** Thresholds per segment (its spec.monitoring over the site's), rebuilt with the view and the settings. */
+  private thresholds = new Map<string, Thresholds>();
+
+  constructor(
+    @Inject(SiteView) private readonly site: SiteView,
+    @Inject(SecurityEvents) private readonly events: SecurityEvents,
+    @Inject(ApplyService) private readonly apply: ApplyService,
+    @Inject(QuarantineRepository) private readonly quarantined: QuarantineRepository,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {
+    this.detector = new AnomalyDetector(site.settings);
+    site.onView(() => this.rebuildThresholds());
+    site.onSettings((next) => {
+      const opts = this.detector.options as unknown as Record<string, unknown>;
+      const detectorChanged = Object.keys(opts).some((k) => JSON.stringify(opts[k]) !== JSON.stringify((next as unknown as Record<string, unknown>)[k]));
+      if (detectorChanged) this.detector.reset(next);
+      this.rebuildThresholds();
+    });
+  }
+
+  private rebuildThresholds(): void {
+    const m = new Map<string, Thresholds>();
+    for (const [name, seg] of this.site.view.segments) {
+      const spec = (seg.spec as { monitoring?: Record<string, unknown> }).monitoring;
+      if (spec) m.set(name, segmentThresholds(this.site.settings, spec));
+    }
+    this.thresholds = m;
+  }
+
+  /** The thresholds that judge a device: its segment's, else the site's. */
+  thresholdsOf(device: string): Thresholds {
+    const seg = this.site.view.segmentOfDevice.get(device);
+    return (seg && this.thresholds.get(seg)) || this.site.settings;
+  }
+
+  /** One flow of a device, as source or destination; anomalies found go to `out`. */
+  observe(device: string, r: FlowRecord, side: 'src' | 'dst', t: number, out: Anomaly[]): void {
+    if (side === 'src') {
+      const seg = this.site.view.segmentOfDevice.get(device);
+      this.detector.observe(device, r, 'src', t, out, (seg && this.thresholds.get(seg)) || this.site.settings, seg);
+    } else {
+      this.detector.observe(device, r, 'dst', t, out, this.thresholdsOf(device));
+    }
+  }
+
+  /** A tick: closes volume intervals, expires incidents, raises what they found. */
+  async tick(now: number): Promise<void> {
+    const out: Anomaly[] = [];
+    this.detector.flush(now, out, (d) => this.thresholdsOf(d));
+    this.incidents.expire(now, this.site.settings.incidentWindowMs);
+    await Promise.all(out.map((a) => this.raise(a)));
+  }
+
+  /**
+   * One anomaly: grouped into its device's incident, stored as an event (the
+   * detail), and the incident's action taken once, when it opens.
+   */
+  async raise(a: Anomaly): Promise<void> {
+    const view = this.site.view;
+    const segment = view.segmentOfDevice.get(a.device);
+    const action = view.devices.has(a.device) ? view.onAnomaly(a.device) : 'alert';
+    const { incident, opened } = this.incidents.add(a, segment ?? 'world', action, this.thresholdsOf(a.device).incidentWindowMs);
+    const ev = a.evidence as { peer?: string; port?: number; protocol?: string };
+    await this.events.emit({
+      at: a.at,
+      type: 'anomaly',
+      action: `anomaly-${a.kind.replace('_', '-')}`,
+      severity: a.severity,
+      message: `${a.kind} from ${a.device}: ${summariseEvidence(a)}`,
+      device: a.device,
+      source: { segment },
+      destination: ev.peer ? { ip: ev.peer, port: ev.port } : undefined,
+      data: { anomaly: { device: a.device, kind: a.kind, severity: a.severity, evidence: a.evidence, at: a.at, incident: incident.id }, onAnomaly: action },
+    });
+    if (opened && action === 'quarantine') {
+      try {
+        await this.quarantine(a.device, `incident ${incident.id}, anomaly ${a.kind}: ${summariseEvidence(a)}`, MONITOR_ACTOR);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, device: a.device }, 'anomaly quarantine failed');
+      }
+    }
+  }
+
+  private async quarantine(device: string, reason: string, actor: Actor): Promise<void> {
+    const q = await this.quarantined.list();
+    if (q.some((x) => x.device === device)) return;
+    await this.apply.quarantine(device, true, { actor, reason });
+  }
+}

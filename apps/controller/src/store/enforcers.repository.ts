@@ -1,0 +1,59 @@
+/** Enrolled enforcers: certificate serial, revocation, last heartbeat and status (migration 1). */
+import { SqlExecutor } from './sql';
+import { iso, isoOrNull } from './rows';
+import type { EnforcerRecord } from './types';
+
+function toEnforcer(r: Record<string, unknown>): EnforcerRecord {
+  return {
+    name: String(r.name),
+    enrolledAt: iso(r.enrolled_at),
+    lastSeen: isoOrNull(r.last_seen),
+    generation: r.generation === null || r.generation === undefined ? null : Number(r.generation),
+    status: (r.status as Record<string, unknown>) ?? {},
+    certSerial: (r.cert_serial as string | null) ?? null,
+    revoked: Boolean(r.revoked),
+  };
+}
+
+export class EnforcerRepository {
+  constructor(private readonly x: SqlExecutor) {}
+
+  async list(): Promise<EnforcerRecord[]> {
+    return (await this.x.query('select * from enforcers order by name')).map(toEnforcer);
+  }
+
+  async get(name: string): Promise<EnforcerRecord | null> {
+    const rows = await this.x.query('select * from enforcers where name = $1', [name]);
+    return rows.length ? toEnforcer(rows[0]) : null;
+  }
+
+  /** Records a (re-)enrollment: clears `revoked`, sets the certificate serial. */
+  async upsert(name: string, certSerial: string | null): Promise<EnforcerRecord> {
+    const rows = await this.x.query(
+      `insert into enforcers (name, cert_serial) values ($1, $2)
+       on conflict (name) do update set cert_serial = excluded.cert_serial, enrolled_at = now(), revoked = false
+       returning *`,
+      [name, certSerial],
+    );
+    return toEnforcer(rows[0]);
+  }
+
+  async setCertSerial(name: string, certSerial: string): Promise<void> {
+    await this.x.query('update enforcers set cert_serial = $2 where name = $1', [name, certSerial]);
+  }
+
+  /** Heartbeat/status from a connected enforcer. */
+  async recordSeen(name: string, u: { generation?: number | null; status?: Record<string, unknown> }): Promise<void> {
+    await this.x.query(
+      `update enforcers set last_seen = now(),
+         generation = coalesce($2, generation),
+         status = coalesce($3::jsonb, status)
+       where name = $1`,
+      [name, u.generation ?? null, u.status ? JSON.stringify(u.status) : null],
+    );
+  }
+
+  async revoke(name: string): Promise<boolean> {
+    return (await this.x.query('update enforcers set revoked = true where name = $1 returning name', [name])).length > 0;
+  }
+}
