@@ -6,7 +6,7 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import { FlowBatch, FlowTuple, WIRE_TO_VERDICT, wireToReason } from '../../../../../proto/cordon/v1/control';
-import { REASON_NAME } from '../../../../../native/lib/abi';
+import { DROP_REASON_NAMES } from '../../../../../native/lib/abi';
 import type { SegmentNames } from '../control.ports';
 
 export interface FlowView extends FlowTuple {
@@ -36,7 +36,7 @@ export interface FlowQuery {
 }
 
 /** cordon_drops_total's reason label values (DESIGN.md): every drop reason of the kernel ABI. */
-export const DROP_REASONS: readonly string[] = Object.values(REASON_NAME).filter((r) => r !== 'none');
+export const DROP_REASONS: readonly string[] = DROP_REASON_NAMES;
 
 function reuse<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
