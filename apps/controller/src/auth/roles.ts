@@ -2,7 +2,6 @@ import { SetMetadata } from '@nestjs/common';
 import type { Role } from '../store/types';
 
 export const ROLE_RANK: Record<Role, number> = { viewer: 1, operator: 2, admin: 3 };
-export const ROLES = ['viewer', 'operator', 'admin'] as const;
 export const MIN_ROLE = 'cordon:minRole';
 export const PUBLIC = 'cordon:public';
 
@@ -17,8 +16,4 @@ export interface Actor {
   role: Role;
   tokenId: number;
   source: string | null;
-}
-
-export interface AuthedRequest {
-  actor?: Actor;
 }

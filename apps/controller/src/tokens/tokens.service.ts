@@ -93,14 +93,6 @@ export class TokensService {
     await this.store.touchToken(id).catch((err) => this.log?.warn({ err: String(err), token: id }, 'could not record the use of a token'));
   }
 
-  /**
-   * For the control channel: spends a one-time enrollment token. Returns its record
-   * the first time a valid, unexpired token is presented, null ever after.
-   */
-  consumeEnrollmentToken(secret: string): Promise<TokenRecord | null> {
-    return this.store.consumeEnrollmentToken(hashToken(secret));
-  }
-
   async create(req: CreateTokenRequest, actor: Actor | null): Promise<CreatedToken> {
     const kind = req.kind ?? (req.role ? 'api' : 'enrollment');
     if (kind !== 'api' && kind !== 'enrollment') throw badRequest(`kind must be "api" or "enrollment", got "${String(kind)}"`);
