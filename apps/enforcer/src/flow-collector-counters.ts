@@ -5,6 +5,7 @@
  * counters, and the last MAC drop events showed per source.
  */
 import { advanceCounters } from './raw-flow-counters';
+import { trimOldest } from '../../common/src/lru';
 
 /**
  * The counters each decoded flow (datapaths without flowsRaw()) had at the
@@ -96,14 +97,7 @@ export class SourceMacs {
     if (this.macs.get(src) === mac) return;
     this.macs.delete(src);
     this.macs.set(src, mac);
-    // Oldest out in one pass down to 7/8 (one delete per insert rescans the holes deletes leave).
-    if (this.macs.size > this.max) {
-      let n = this.macs.size - (this.max - (this.max >> 3));
-      for (const k of this.macs.keys()) {
-        if (n-- <= 0) break;
-        this.macs.delete(k);
-      }
-    }
+    trimOldest(this.macs, this.max);
   }
   get(src: string): string {
     return this.macs.get(src) ?? '';

@@ -25,7 +25,7 @@ import { keyStoreConfigured, openCaKey } from '../keys/open-ca-key';
 import { parseAddress, parseCidr, prefixContains } from '../policy/net';
 import { selectorMatches } from '../policy/selectors';
 import type { Store } from '../store/store';
-import { parseDuration } from '../tokens/duration';
+import { parsePositiveDuration as parseDuration } from '../../../common/src/duration';
 import { CONFIG, LOGGER, STORE } from '../tokens';
 import { credentialsConfig, LIFETIME_LABEL, type CredentialsConfig } from './credentials.config';
 import { CredentialsRepo, type CredentialKind, type CredentialRow } from './credentials.store';

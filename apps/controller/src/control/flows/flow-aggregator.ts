@@ -8,6 +8,7 @@ import { Counter, Gauge, Registry } from 'prom-client';
 import { FlowBatch, FlowTuple, WIRE_TO_VERDICT, wireToReason } from '../../../../../proto/cordon/v1/control';
 import { DROP_REASON_NAMES } from '../../../../../native/lib/abi';
 import type { SegmentNames } from '../control.ports';
+import { trimOldest } from '../../../../common/src/lru';
 
 export interface FlowView extends FlowTuple {
   enforcer: string;
@@ -186,15 +187,8 @@ export class FlowAggregator {
       }
       this.flows.set(key, v);
     }
-    // The least recently seen go in one pass, down to 7/8 of the bound: deleting the first key per
-    // insert scans the holes earlier deletes left in V8's table (~10 µs a record under churn).
-    if (this.flows.size > this.maxFlows) {
-      let n = this.flows.size - (this.maxFlows - (this.maxFlows >> 3));
-      for (const k of this.flows.keys()) {
-        if (n-- <= 0) break;
-        this.flows.delete(k);
-      }
-    }
+    // The least recently seen go in one pass, down to 7/8 of the bound.
+    trimOldest(this.flows, this.maxFlows);
   }
 
   /** Most recently seen first. */
