@@ -4,9 +4,12 @@
  * between the eBPF program (bpf/cordon.bpf.c) and user space.
  *
  * Mirrors (keep in step when anything here changes):
- *   - native/lib/abi.ts            (TypeScript encoders/decoders, constants)
+ *   - native/lib/abi.ts            (the one TypeScript statement: codes, flags,
+ *                                   limits, struct sizes and field offsets)
  *   - native/src/datapath.h        (includes this header directly)
  *   - proto/cordon/v1/control.proto     (Verdict and DropReason enums)
+ * native/lib/abi.spec.ts compiles this header and fails on any drift of the
+ * first and last (a new macro or struct must be mirrored or listed kernel-only).
  *
  * All multi-byte fields are host order unless typed __be*. IPv4 addresses are
  * stored everywhere as IPv4-mapped IPv6 (::ffff:a.b.c.d), so one LPM trie and

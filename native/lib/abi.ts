@@ -1,12 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The kernel ABI of bpf/cordon.h, seen from TypeScript: constants and the
- * byte layout of every map key and value user space writes or reads.
- * Keep in step with bpf/cordon.h (test/datapath/abi.test.ts checks sizes
- * against the compiled object's BTF).
+ * The kernel ABI of bpf/cordon.h, seen from TypeScript: its codes, flags and
+ * limits, and the byte layout of every struct user space writes or reads.
+ * This file is the only TypeScript statement of the header: everything else
+ * (the facade's decoders, the enforcer's flow collector, the wire's reason
+ * names) derives from it. test/abi/header-drift.test.ts compiles a program
+ * against bpf/cordon.h and fails on any difference: a value, an offset, a
+ * size, a field or a code that one side has and the other has not.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 
+/** CORDON_ID_*: reserved identities; segments get ids from FIRST_USER upwards. */
 export const IDENTITY = {
   UNKNOWN: 0,
   WORLD: 1,
@@ -15,15 +19,13 @@ export const IDENTITY = {
   FIRST_USER: 256,
 } as const;
 
+/** CORDON_VERDICT_*. */
 export const VERDICT = { NONE: 0, ALLOW: 1, DENY: 2, AUDIT: 3 } as const;
 export type VerdictCode = (typeof VERDICT)[keyof typeof VERDICT];
-export const VERDICT_NAME: Record<number, 'none' | 'allow' | 'deny' | 'audit'> = {
-  0: 'none',
-  1: 'allow',
-  2: 'deny',
-  3: 'audit',
-};
+export type VerdictName = Lowercase<keyof typeof VERDICT>;
+export const VERDICT_NAME: Record<number, VerdictName> = namesOf(VERDICT);
 
+/** CORDON_REASON_* (CORDON_REASON_MAX is REASON_COUNT). */
 export const REASON = {
   NONE: 0,
   POLICY: 1,
@@ -34,26 +36,24 @@ export const REASON = {
   PLAINTEXT: 6,
   FLOW_BUDGET: 7,
 } as const;
-export const REASON_NAME: Record<number, string> = {
-  0: 'none',
-  1: 'policy',
-  2: 'spoofed',
-  3: 'malformed',
-  4: 'fragment',
-  5: 'no_connection',
-  6: 'plaintext',
-  7: 'flow_budget',
-};
+export type ReasonName = Lowercase<keyof typeof REASON>;
+/** Reason codes are below this (the reason counters' array has this many entries). */
+export const REASON_COUNT = 8;
+export const REASON_NAME: Record<number, ReasonName> = namesOf(REASON);
+/** The names of the reasons a packet is dropped for (every reason but none): metric label values. */
+export const DROP_REASON_NAMES: readonly ReasonName[] = Object.values(REASON_NAME).filter((r) => r !== 'none');
 
-/** Classes of a flow's first payload (cordon_flow_value.encryption). */
+/** CORDON_ENC_*, by code: classes of a flow's first payload (cordon_flow_value.encryption). */
 export const ENCRYPTION_NAME = ['pending', 'tls', 'dtls', 'ssh', 'quic', 'plaintext', 'mqtt', 'http', 'coap'] as const;
 export type EncryptionClass = (typeof ENCRYPTION_NAME)[number];
-/** Classes that are traffic in clear. */
+/** Classes that are traffic in clear (CORDON_ENC_FIRST_PLAINTEXT and after). */
 export const PLAINTEXT_CLASSES: readonly EncryptionClass[] = ['plaintext', 'mqtt', 'http', 'coap'];
 
+/** CORDON_MAX_*: entries each map holds. */
 export const LIMITS = {
   IPCACHE: 262144,
   POLICY: 524288,
+  POLICY_MASKS: 262144,
   RULES: 262144,
   FLOWS: 262144,
   FRAGS: 16384,
@@ -61,29 +61,125 @@ export const LIMITS = {
   BUDGETS: 65536,
 } as const;
 
+/** CORDON_IPC_F_*, CORDON_POL_F_*, CORDON_STATE_F_*, CORDON_FLOW_F_*, CORDON_TCP_*, CORDON_ENC_S_*. */
 export const IPC_FLAG = { AUDIT: 0x1, MAC: 0x2, ROUTER: 0x4 } as const;
 export const POLICY_FLAG = { ENCRYPT_REQUIRED: 0x1 } as const;
 export const STATE_FLAG = { AUDIT_ALL: 0x1, LINK_LOCAL_DROP: 0x2 } as const;
-/** port_plen of an entry for every protocol. */
+export const FLOW_FLAG = { SRC_MAC: 0x1, DST_MAC: 0x2, SRC_AUDIT: 0x4, DST_AUDIT: 0x8, ENCRYPT_REQUIRED: 0x10 } as const;
+export const TCP_FLAG = { SYN_FWD: 0x01, SYN_REV: 0x02, FIN_FWD: 0x04, FIN_REV: 0x08, RST: 0x10 } as const;
+export const ENC_STATE = { REV_SEEN: 0x1, FWD_RECORD: 0x2 } as const;
+/** CORDON_PORT_PLEN_ANY_PROTO: port_plen of an entry for every protocol. */
 export const PORT_PLEN_ANY_PROTO = 0xff;
 
-export const SIZE = {
-  IPCACHE_KEY: 20,
-  HOST_KEY: 16,
-  IPCACHE_VALUE: 16,
-  POLICY_KEY: 12,
-  POLICY_VALUE: 8,
-  POLICY_MASK_KEY: 12,
-  POLICY_MASK: 4,
-  FLOW_KEY: 40,
-  FLOW_VALUE: 96,
-  PAIR_KEY: 12,
-  COUNTER: 16,
-  EVENT: 72,
-  STATE: 24,
-  BUDGET_KEY: 16,
-  BUDGET_VALUE: 16,
+/**
+ * Every struct of cordon.h that user space reads or writes: its size, and the
+ * byte offset of each field (pad fields left out), under the C names.
+ */
+export const LAYOUT = {
+  cordon_ipcache_key: { size: 20, prefixlen: 0, addr: 4 },
+  cordon_host_key: { size: 16, addr: 0 },
+  cordon_ipcache_value: { size: 16, identity: 0, flags: 4, mac: 8 },
+  cordon_policy_key: { size: 12, src_identity: 0, dst_identity: 4, protocol: 8, port_plen: 9, port: 10 },
+  cordon_policy_value: { size: 8, rule_id: 0, verdict: 4, flags: 5 },
+  cordon_policy_mask_key: { size: 12, src_identity: 0, dst_identity: 4, protocol: 8 },
+  cordon_policy_mask: { size: 4, port_plens: 0 },
+  cordon_state: { size: 24, epoch: 0, generation: 8, flags: 16 },
+  cordon_flow_key: { size: 40, saddr: 0, daddr: 16, sport: 32, dport: 34, protocol: 36, family: 37, kind: 38 },
+  cordon_flow_value: {
+    size: 96,
+    first_seen_ns: 0,
+    last_seen_ns: 8,
+    packets_fwd: 16,
+    bytes_fwd: 24,
+    packets_rev: 32,
+    bytes_rev: 40,
+    epoch: 48,
+    src_identity: 56,
+    dst_identity: 60,
+    rule_id: 64,
+    ifindex: 68,
+    verdict: 72,
+    reason: 73,
+    tcp_flags: 74,
+    encryption: 75,
+    policy_port: 76,
+    enc_state: 78,
+    flags: 79,
+    src_mac: 80,
+    dst_mac: 86,
+    enc_next_seq: 92,
+  },
+  cordon_budget_key: { size: 16, addr: 0 },
+  cordon_budget_value: { size: 16, tokens: 0, last_ns: 8 },
+  cordon_counter: { size: 16, packets: 0, bytes: 8 },
+  cordon_pair_key: { size: 12, src_identity: 0, dst_identity: 4, verdict: 8, reason: 9 },
+  cordon_event: {
+    size: 72,
+    ts_ns: 0,
+    saddr: 8,
+    daddr: 24,
+    sport: 40,
+    dport: 42,
+    protocol: 44,
+    family: 45,
+    verdict: 46,
+    reason: 47,
+    src_identity: 48,
+    dst_identity: 52,
+    rule_id: 56,
+    ifindex: 60,
+    smac: 64,
+  },
 } as const;
+
+/** Struct sizes, by the names the encoders use. */
+export const SIZE = {
+  IPCACHE_KEY: LAYOUT.cordon_ipcache_key.size,
+  HOST_KEY: LAYOUT.cordon_host_key.size,
+  IPCACHE_VALUE: LAYOUT.cordon_ipcache_value.size,
+  POLICY_KEY: LAYOUT.cordon_policy_key.size,
+  POLICY_VALUE: LAYOUT.cordon_policy_value.size,
+  POLICY_MASK_KEY: LAYOUT.cordon_policy_mask_key.size,
+  POLICY_MASK: LAYOUT.cordon_policy_mask.size,
+  FLOW_KEY: LAYOUT.cordon_flow_key.size,
+  FLOW_VALUE: LAYOUT.cordon_flow_value.size,
+  PAIR_KEY: LAYOUT.cordon_pair_key.size,
+  COUNTER: LAYOUT.cordon_counter.size,
+  EVENT: LAYOUT.cordon_event.size,
+  STATE: LAYOUT.cordon_state.size,
+  BUDGET_KEY: LAYOUT.cordon_budget_key.size,
+  BUDGET_VALUE: LAYOUT.cordon_budget_value.size,
+} as const;
+
+const FK = LAYOUT.cordon_flow_key;
+const FV = LAYOUT.cordon_flow_value;
+/**
+ * Where things are in one entry of a raw flow dump: the key (struct
+ * cordon_flow_key) then the value (struct cordon_flow_value), back to back,
+ * STRIDE bytes apart. Offsets are from the entry's start. Bytes
+ * [0, IDENTITY_END) are the 5-tuple and first_seen_ns: what tells one
+ * connection from another, also when a 5-tuple is reused later.
+ */
+export const FLOW_ENTRY = {
+  STRIDE: FK.size + FV.size,
+  IDENTITY_END: FK.size + FV.first_seen_ns + 8,
+  VALUE: FK.size,
+  FIRST_SEEN: FK.size + FV.first_seen_ns,
+  LAST_SEEN: FK.size + FV.last_seen_ns,
+  PACKETS_FWD: FK.size + FV.packets_fwd,
+  BYTES_FWD: FK.size + FV.bytes_fwd,
+  PACKETS_REV: FK.size + FV.packets_rev,
+  BYTES_REV: FK.size + FV.bytes_rev,
+  IFINDEX: FK.size + FV.ifindex,
+  FLAGS: FK.size + FV.flags,
+  SRC_MAC: FK.size + FV.src_mac,
+  DST_MAC: FK.size + FV.dst_mac,
+} as const;
+
+/** code -> lower-case name of a CORDON_* group (VERDICT, REASON). */
+function namesOf<K extends string>(group: Record<K, number>): Record<number, Lowercase<K>> {
+  return Object.fromEntries(Object.entries(group).map(([k, v]) => [v, k.toLowerCase()])) as Record<number, Lowercase<K>>;
+}
 
 /** An address -> identity entry of a generation (a segment CIDR or a device address). */
 export interface IpcacheEntry {
@@ -197,18 +293,20 @@ export function encodeIpcache(entries: readonly IpcacheEntry[]): { hosts: Packed
   const prefixList = parsed.filter((p) => p.plen < 128);
   const hosts = pack(hostList.length, SIZE.HOST_KEY, SIZE.IPCACHE_VALUE);
   const prefixes = pack(prefixList.length, SIZE.IPCACHE_KEY, SIZE.IPCACHE_VALUE);
+  const V = LAYOUT.cordon_ipcache_value;
   const value = (out: Buffer, o: number, e: IpcacheEntry) => {
-    out.writeUInt32LE(e.identity, o);
-    out.writeUInt32LE((e.audit ? IPC_FLAG.AUDIT : 0) | (e.mac ? IPC_FLAG.MAC : 0) | (e.router ? IPC_FLAG.ROUTER : 0), o + 4);
-    if (e.mac) macBytes(e.mac).copy(out, o + 8);
+    out.writeUInt32LE(e.identity, o + V.identity);
+    out.writeUInt32LE((e.audit ? IPC_FLAG.AUDIT : 0) | (e.mac ? IPC_FLAG.MAC : 0) | (e.router ? IPC_FLAG.ROUTER : 0), o + V.flags);
+    if (e.mac) macBytes(e.mac).copy(out, o + V.mac);
   };
   hostList.forEach((p, i) => {
-    p.bytes.copy(hosts.keys, i * SIZE.HOST_KEY);
+    p.bytes.copy(hosts.keys, i * SIZE.HOST_KEY + LAYOUT.cordon_host_key.addr);
     value(hosts.values, i * SIZE.IPCACHE_VALUE, p.e);
   });
+  const K = LAYOUT.cordon_ipcache_key;
   prefixList.forEach((p, i) => {
-    prefixes.keys.writeUInt32LE(p.plen, i * SIZE.IPCACHE_KEY);
-    p.bytes.copy(prefixes.keys, i * SIZE.IPCACHE_KEY + 4);
+    prefixes.keys.writeUInt32LE(p.plen, i * SIZE.IPCACHE_KEY + K.prefixlen);
+    p.bytes.copy(prefixes.keys, i * SIZE.IPCACHE_KEY + K.addr);
     value(prefixes.values, i * SIZE.IPCACHE_VALUE, p.e);
   });
   return { hosts, prefixes };
@@ -221,36 +319,39 @@ export function encodeIpcache(entries: readonly IpcacheEntry[]): { hosts: Packed
 export function encodePolicy(entries: readonly PolicyEntry[]): { policy: PackedEntries; masks: PackedEntries } {
   const policy = pack(entries.length, SIZE.POLICY_KEY, SIZE.POLICY_VALUE);
   const masks = new Map<string, { src: number; dst: number; protocol: number; bits: number }>();
+  const K = LAYOUT.cordon_policy_key;
+  const V = LAYOUT.cordon_policy_value;
   entries.forEach((e, i) => {
     const k = i * SIZE.POLICY_KEY;
-    policy.keys.writeUInt32LE(e.srcIdentity, k);
-    policy.keys.writeUInt32LE(e.dstIdentity, k + 4);
+    policy.keys.writeUInt32LE(e.srcIdentity, k + K.src_identity);
+    policy.keys.writeUInt32LE(e.dstIdentity, k + K.dst_identity);
     if (e.protocol === null) {
-      policy.keys.writeUInt8(PORT_PLEN_ANY_PROTO, k + 9);
+      policy.keys.writeUInt8(PORT_PLEN_ANY_PROTO, k + K.port_plen);
     } else {
       const plen = e.portPrefixLen ?? 0;
       if (!Number.isInteger(plen) || plen < 0 || plen > 16) throw new Error(`bad port prefix length ${plen}`);
       if (!Number.isInteger(e.protocol) || e.protocol < 0 || e.protocol > 255) throw new Error(`bad protocol ${e.protocol}`);
       const mask = plen === 0 ? 0 : (0xffff << (16 - plen)) & 0xffff;
-      policy.keys.writeUInt8(e.protocol, k + 8);
-      policy.keys.writeUInt8(plen, k + 9);
-      policy.keys.writeUInt16BE((e.port ?? 0) & mask, k + 10);
+      policy.keys.writeUInt8(e.protocol, k + K.protocol);
+      policy.keys.writeUInt8(plen, k + K.port_plen);
+      policy.keys.writeUInt16BE((e.port ?? 0) & mask, k + K.port);
       const id = `${e.srcIdentity}/${e.dstIdentity}/${e.protocol}`;
       const m = masks.get(id) ?? { src: e.srcIdentity, dst: e.dstIdentity, protocol: e.protocol, bits: 0 };
       m.bits |= 1 << plen;
       masks.set(id, m);
     }
     const o = i * SIZE.POLICY_VALUE;
-    policy.values.writeUInt32LE(e.ruleId, o);
-    policy.values.writeUInt8(e.verdict, o + 4);
-    policy.values.writeUInt8(e.encryptionRequired ? POLICY_FLAG.ENCRYPT_REQUIRED : 0, o + 5);
+    policy.values.writeUInt32LE(e.ruleId, o + V.rule_id);
+    policy.values.writeUInt8(e.verdict, o + V.verdict);
+    policy.values.writeUInt8(e.encryptionRequired ? POLICY_FLAG.ENCRYPT_REQUIRED : 0, o + V.flags);
   });
   const packed = pack(masks.size, SIZE.POLICY_MASK_KEY, SIZE.POLICY_MASK);
+  const MK = LAYOUT.cordon_policy_mask_key;
   [...masks.values()].forEach((m, i) => {
-    packed.keys.writeUInt32LE(m.src, i * SIZE.POLICY_MASK_KEY);
-    packed.keys.writeUInt32LE(m.dst, i * SIZE.POLICY_MASK_KEY + 4);
-    packed.keys.writeUInt8(m.protocol, i * SIZE.POLICY_MASK_KEY + 8);
-    packed.values.writeUInt32LE(m.bits >>> 0, i * SIZE.POLICY_MASK);
+    packed.keys.writeUInt32LE(m.src, i * SIZE.POLICY_MASK_KEY + MK.src_identity);
+    packed.keys.writeUInt32LE(m.dst, i * SIZE.POLICY_MASK_KEY + MK.dst_identity);
+    packed.keys.writeUInt8(m.protocol, i * SIZE.POLICY_MASK_KEY + MK.protocol);
+    packed.values.writeUInt32LE(m.bits >>> 0, i * SIZE.POLICY_MASK + LAYOUT.cordon_policy_mask.port_plens);
   });
   return { policy, masks: packed };
 }

@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { PackedEntries } from './abi';
-import type { DatapathOptions } from './datapath';
+import type { DatapathOptions } from './records';
 
 export interface RawHandle {
   readonly adopted: boolean;
@@ -21,10 +21,10 @@ export interface RawHandle {
   readState(): { epoch: number; generation: number; flags: number };
   setFlags(flags: number): void;
   dumpFlows(denied: boolean): Promise<Buffer>;
-  dumpPairStats(): Buffer;
+  dumpPairStats(): Promise<Buffer>;
   dumpReasonStats(): Buffer;
-  readRuleStats(ids: Uint32Array): Buffer;
-  countEntries(map: string): number;
+  readRuleStats(ids: Uint32Array): Promise<Buffer>;
+  countEntries(map: string): Promise<number>;
   suppressedEvents(): number;
   linkLocalFrames(): { packets: number; bytes: number };
   testRun(packet: Buffer, repeat: number, ingress: boolean): Promise<{ retval: number; durationNs: number }>;

@@ -64,7 +64,7 @@ run(async () => {
   const dp = await Datapath.open({ name: PIN_NAME }); // a second handle on the enforcer's pinned maps
   const before = await batchesAccepted(ctl, 'bench-mem');
   const fillMs = await touchFlows(dp, FLOWS, 0);
-  const tracked = dp.mapFill().flows.entries;
+  const tracked = (await dp.mapFill()).flows.entries;
   dp.close();
   const expected = Math.ceil(FLOWS / FLOW_BATCH_RECORDS);
   const t1 = Date.now();

@@ -64,7 +64,7 @@ run(async () => {
     rounds.push({ flows: FLOWS, batches: got, pollMs: +pollMs.toFixed(1), exportMs: +exportMs.toFixed(1), flowsPerSecond: Math.round(FLOWS / (exportMs / 1000)), fillMs: Math.round(fillMs) });
     log(`flow-throughput round ${r}: ${JSON.stringify(rounds.at(-1))}`);
   }
-  const fill = dp.mapFill();
+  const fill = await dp.mapFill();
   await enforcer.stop({ detach: true });
   const rates = rounds.map((r) => r.flowsPerSecond);
   return {

@@ -6,7 +6,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort } from '../support/postgres';
+import { freePort } from '../support/wait';
 import { SITE } from './fixtures';
 
 const ROOT = path.resolve(__dirname, '../..');

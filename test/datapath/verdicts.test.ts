@@ -132,18 +132,18 @@ describe('policy', () => {
   });
 
   test('policy_v4_7_audit_deny_passes_and_is_counted', async () => {
-    const before = dp.ruleStats([7]).get(7)!.packets;
+    const before = (await dp.ruleStats([7])).get(7)!.packets;
     expect(await passes(dp, { src: S, dst: B, protocol: 'tcp', sport: nextPort(), dport: 23 })).toBe(true);
-    expect(dp.ruleStats([7]).get(7)!.packets).toBe(before + 1);
+    expect((await dp.ruleStats([7])).get(7)!.packets).toBe(before + 1);
     const flows = await dp.flows();
     expect(flows.some((f) => f.dport === 23 && f.verdict === 'audit')).toBe(true);
   });
 
   test('policy_v4_8_audit_segment_passes_what_enforce_would_drop', async () => {
-    const pair = () => dp.pairStats().find((p) => p.srcIdentity === AUDITED && p.verdict === 'audit')?.packets ?? 0;
-    const before = pair();
+    const pair = async () => (await dp.pairStats()).find((p) => p.srcIdentity === AUDITED && p.verdict === 'audit')?.packets ?? 0;
+    const before = await pair();
     expect(await passes(dp, { src: '10.10.7.3', dst: B, protocol: 'tcp', sport: nextPort(), dport: 443 })).toBe(true);
-    expect(pair()).toBe(before + 1);
+    expect(await pair()).toBe(before + 1);
   });
 });
 
@@ -414,7 +414,7 @@ describe('generations', () => {
     try {
       await d3.applyGeneration({ generation: 1, ipcache, policy, auditAll: true });
       expect(await passes(d3, { src: B, dst: S, protocol: 'tcp', sport: 1, dport: 1 })).toBe(true);
-      expect(d3.pairStats().find((x) => x.srcIdentity === BROKER)?.verdict).toBe('audit');
+      expect((await d3.pairStats()).find((x) => x.srcIdentity === BROKER)?.verdict).toBe('audit');
     } finally {
       d3.unpin();
       d3.close();

@@ -18,21 +18,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import YAML from 'yaml';
 import { down, gatewayInterfaces, gatewayNs, runIn, site, spawnIn, Topology, up } from '../../scripts/topology';
+import { until } from '../support/wait';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const AGENT = path.join(ROOT, 'test', 'support', 'traffic-agent.js');
 const topo: Topology = { prefix: 'cpkg', net: 251, sites: [{ name: 'client', index: 1 }, { name: 'server', index: 2 }] };
 const client = site(topo, 'client');
 const server = site(topo, 'server');
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 15000, every = 100) {
-  const t0 = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(every);
-  }
-}
 
 /** A process with its output kept for the failure message. */
 class Proc {

@@ -18,6 +18,7 @@ import type { DatapathPort, Direction } from '../../apps/enforcer/src/datapath.p
 import { Enforcer } from '../../apps/enforcer/src/enforcer';
 import { Datapath } from '../../native/lib/datapath';
 import { down, gatewayInterfaces, gatewayNs, runIn, site, spawnIn, Topology, up } from '../../scripts/topology';
+import { until } from '../support/wait';
 
 const topo: Topology = { prefix: 'cde', net: 233, sites: [{ name: 'client', index: 1 }, { name: 'server', index: 2 }] };
 const client = site(topo, 'client');
@@ -47,13 +48,6 @@ async function serve(port: number) {
   const t0 = Date.now();
   while (!out.includes('ready') && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 20));
   return () => child.kill('SIGTERM');
-}
-async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 15000) {
-  const t0 = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
 }
 
 const root = process.getuid?.() === 0;

@@ -16,7 +16,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Datapath } from '../../native/lib/datapath';
 import { controlClient } from '../../proto/cordon/v1/client';
 import { down, gatewayInterfaces, gatewayNs, runIn, site, spawnIn, Topology, up } from '../../scripts/topology';
-import { freePort } from './helpers';
+import { freePort, until } from '../support/wait';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const CLI = path.join(ROOT, 'bin', 'cordon.js');
@@ -30,14 +30,6 @@ const PIN_NAME = 'e2e-processes';
 const APPLY_BOUND_MS = 3000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, fn: () => Promise<boolean> | boolean, ms = 15000, every = 50) {
-  const t0 = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(every);
-  }
-  return Date.now() - t0;
-}
 
 /** A daemon started from the CLI, with its stderr kept for the failure message. */
 class Daemon {

@@ -7,6 +7,7 @@
  */
 import { startTestController, type TestController } from '../api/harness';
 import { startRsyslog, type TestRsyslog } from './rsyslog';
+import { until } from '../support/wait';
 
 const SITE = [
   { apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'cameras' }, spec: { cidrs: ['10.10.2.0/24'], onAnomaly: 'quarantine' } },
@@ -42,15 +43,6 @@ const flow = (src: string, dst: string, dport: number, o: Record<string, unknown
   ...o,
 });
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, ms = 10_000): Promise<T> {
-  const end = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 describe('monitoring API', () => {
   let t: TestController;

@@ -5,11 +5,11 @@
  * file as `PRI|VERSION|APP|MSGID|SD|MSG`.
  */
 import { ChildProcess, spawn } from 'node:child_process';
-import * as dgram from 'node:dgram';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { freePort } from '../support/wait';
 
 export const RSYSLOGD = ['/usr/sbin/rsyslogd', '/sbin/rsyslogd'].find((p) => fs.existsSync(p)) ?? null;
 
@@ -31,20 +31,6 @@ export interface TestRsyslog {
   stop(): Promise<void>;
 }
 
-async function freePort(kind: 'tcp' | 'udp'): Promise<number> {
-  if (kind === 'tcp') {
-    const s = net.createServer();
-    await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-    const p = (s.address() as net.AddressInfo).port;
-    await new Promise((r) => s.close(r));
-    return p;
-  }
-  const u = dgram.createSocket('udp4');
-  await new Promise<void>((r) => u.bind(0, '127.0.0.1', r));
-  const p = u.address().port;
-  await new Promise<void>((r) => u.close(() => r()));
-  return p;
-}
 
 async function waitTcp(port: number, ms: number): Promise<void> {
   const end = Date.now() + ms;

@@ -19,28 +19,17 @@
  */
 import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { Datapath } from '../../native/lib/datapath';
+import { freePort, sleep, until } from './wait';
 import { down, gatewayInterfaces, gatewayNs, runIn, site, SiteAddresses, spawnIn, Topology, up } from '../../scripts/topology';
+
+export { freePort, until } from './wait';
 
 export const ROOT = path.resolve(__dirname, '..', '..');
 export const AGENT = path.join(ROOT, 'test', 'support', 'traffic-agent.js');
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Polls `fn` until it returns something truthy; throws naming `what` after `ms`. Returns the value. */
-type Falsy = undefined | null | false | 0 | '';
-export async function until<T>(what: string, fn: () => Promise<T | Falsy> | T | Falsy, ms = 15_000, every = 50): Promise<T> {
-  const t0 = Date.now();
-  for (;;) {
-    const v = await fn();
-    if (v) return v as T;
-    if (Date.now() - t0 > ms) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await sleep(every);
-  }
-}
 
 export const lastJson = (s: string): any => {
   const line = s.trim().split('\n').pop();
@@ -117,16 +106,6 @@ export function runCordon(args: string[], opts: { env?: NodeJS.ProcessEnv; timeo
   });
 }
 
-export async function freeTcpPort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-    s.on('error', reject);
-  });
-}
-
 export interface SiteOptions {
   topology: Topology;
   /** Enforcer name; also the --datapath-name of its pins (test-<name>). */
@@ -180,7 +159,7 @@ export class TestSite {
     try {
       up(opts.topology);
       Datapath.removePins(s.pinName);
-      s.metricsPort = await freeTcpPort();
+      s.metricsPort = await freePort();
       await s.startController();
       const tok = await s.cli(['token', 'create', '--ttl', '10m', '--output', 'json']);
       if (tok.code !== 0) throw new Error(`cordon token create failed (${tok.code}): ${tok.stderr}`);

@@ -9,12 +9,13 @@ import { z } from 'zod';
 import type { DaemonConfigSpec } from '../../daemon/src/config-file';
 import { LOG_LEVELS } from '../../daemon/src/logger';
 import { CREDENTIAL_ENV } from './credentials/credentials.config';
+import { DURATION_PATTERN } from '../../common/src/duration';
 
 export const CONTROLLER_CONFIG_PATH = '/etc/cordon/controller.yaml';
 
 const HOST_PORT = /^(?:\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/;
 const hostPort = z.string().regex(HOST_PORT, 'must be HOST:PORT, for example 127.0.0.1:7470');
-const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration such as 24h, 30m, 90s or 7d');
+const duration = z.string().regex(DURATION_PATTERN, 'must be a duration such as 24h, 30m, 90s or 7d');
 const file = z.string().min(1, 'must be a file path');
 
 const schema = z

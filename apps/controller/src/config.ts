@@ -2,6 +2,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../../daemon/src/logger';
+import { parseDuration } from '../../common/src/duration';
+import { parseHostPort, type HostPort } from '../../common/src/host-port';
 
 /** What `cordon controller` accepts (flags) and startController() takes. */
 export interface ControllerOptions {
@@ -22,10 +24,7 @@ export interface ControllerOptions {
   maxBody?: string;
 }
 
-export interface HostPort {
-  host: string;
-  port: number;
-}
+export type { HostPort };
 
 export interface ControllerConfig {
   http: HostPort;
@@ -75,13 +74,7 @@ export function parseSize(s: string): number | null {
   return unit === undefined ? null : Number(m[1]) * unit;
 }
 
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** `24h`, `30m`, `90s`, `1d`, `500ms` → ms; null when it is not such a duration. */
-export function parseDuration(text: string): number | null {
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text.trim());
-  return m ? Number(m[1]) * UNIT_MS[m[2]] : null;
-}
+export { parseDuration };
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -92,13 +85,12 @@ export class ConfigError extends Error {
 
 const hostPort = (flag: string) =>
   z.string().transform((s, ctx): HostPort => {
-    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(s.trim());
-    const port = m ? Number(m[3]) : NaN;
-    if (!m || port > 65535) {
+    const hp = parseHostPort(s);
+    if (!hp) {
       ctx.addIssue({ code: 'custom', message: `${flag} must be HOST:PORT (for example 127.0.0.1:7470), got "${s}"` });
       return z.NEVER;
     }
-    return { host: m[1] ?? m[2], port };
+    return hp;
   });
 
 const schema = z.object({

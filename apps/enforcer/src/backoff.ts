@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-/** Exponential backoff with full jitter (AWS architecture blog), reset after a success. */
+/**
+ * Exponential backoff with equal jitter (AWS architecture blog): half of the
+ * capped delay is fixed, half is random, so a retry never comes sooner than
+ * half the cap (full jitter would draw the whole delay from 0..cap). Reset
+ * after a success.
+ */
 export class Backoff {
   private attempt = 0;
   constructor(

@@ -8,10 +8,12 @@
 import { z } from 'zod';
 import type { DaemonConfigSpec } from '../../daemon/src/config-file';
 import { LOG_LEVELS } from '../../daemon/src/logger';
+import { parseDuration } from '../../common/src/duration';
+import { parseHostPort } from '../../common/src/host-port';
 
 export const ENFORCER_CONFIG_PATH = '/etc/cordon/enforcer.yaml';
 
-const hostPort = z.string().regex(/^(?:\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/, 'must be HOST:PORT, for example 10.0.0.1:7471');
+const hostPort = z.string().refine((s) => parseHostPort(s) !== null, { message: 'must be HOST:PORT, for example 10.0.0.1:7471' });
 const list = z.union([z.string().transform((s) => [s]), z.array(z.string())]);
 const absolute = z.string().startsWith('/', 'must be an absolute path');
 
@@ -25,7 +27,7 @@ const schema = z
     name: z.string().min(1),
     'ca-sha256': z.string().min(1),
     'insecure-skip-ca-check': z.boolean(),
-    'flow-interval': z.string().regex(/^\d+(ms|s|m)?$/, 'must be a duration such as 5s or 500ms'),
+    'flow-interval': z.string().refine((s) => parseDuration(s, { bareUnit: 's' }) !== null, { message: 'must be a duration such as 5s or 500ms' }),
     netns: absolute,
     'datapath-name': z.string().min(1),
     detach: z.boolean(),

@@ -7,6 +7,8 @@ import { ENFORCER_NAME } from '../../../proto/cordon/v1/control';
 import { isLogLevel, LOG_LEVELS, type LogLevel } from '../../daemon/src/logger';
 import type { DatapathPort } from './datapath.port';
 import { FailsafeSpec, parseFailsafe } from './failsafe';
+import { parseDuration } from '../../common/src/duration';
+import { parseHostPort } from '../../common/src/host-port';
 
 export interface EnforcerFlags {
   controller: string;
@@ -83,11 +85,8 @@ export function defaultName(): string {
   return n || 'enforcer';
 }
 
-function ms(text: string): number | null {
-  const m = /^(\d+)(ms|s|m)?$/.exec(text.trim());
-  if (!m) return null;
-  return Number(m[1]) * (m[2] === 'm' ? 60_000 : m[2] === 'ms' ? 1 : 1000);
-}
+/** A duration flag; a bare number is seconds. */
+const ms = (text: string) => parseDuration(text, { bareUnit: 's' });
 
 /** Why PATH cannot be the --netns of the managed interfaces, or null. */
 export function netnsProblem(p: string): string | null {
@@ -110,13 +109,12 @@ export function netnsProblem(p: string): string | null {
 
 export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<EnforcerConfig> = {}): EnforcerConfig {
   const problems: string[] = [];
-  const hp = /^(?:\[[0-9a-fA-F:.]+\]|[^:\s]+):\d{1,5}$/;
-  if (!f.controller || !hp.test(f.controller)) problems.push(`--controller must be HOST:PORT (for example 10.0.0.1:7471), got "${f.controller ?? ''}"`);
+  if (!f.controller || !parseHostPort(f.controller)) problems.push(`--controller must be HOST:PORT (for example 10.0.0.1:7471), got "${f.controller ?? ''}"`);
   const interfaces = f.interface ?? [];
   if (interfaces.length === 0) problems.push('--interface IF is required (once per interface to enforce on)');
   for (const i of interfaces) if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(i)) problems.push(`--interface "${i}" is not an interface name (at most 15 characters)`);
   const metrics = f.metrics ?? ENFORCER_DEFAULTS.metrics;
-  if (!hp.test(metrics)) problems.push(`--metrics must be HOST:PORT, got "${metrics}"`);
+  if (!parseHostPort(metrics)) problems.push(`--metrics must be HOST:PORT, got "${metrics}"`);
   const name = f.name ?? defaultName();
   if (!ENFORCER_NAME.test(name)) problems.push(`--name "${name}" must be 1-63 of [a-z0-9-], starting with a letter or digit`);
   if (f.caSha256 && !/^(sha256:)?[0-9a-fA-F:]{64,95}$/.test(f.caSha256)) problems.push('--ca-sha256 must be the hex SHA-256 of the CA certificate (GET /v1/control/ca.pem)');

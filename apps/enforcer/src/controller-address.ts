@@ -5,6 +5,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
+import { parseHostPort } from '../../common/src/host-port';
 
 export interface ControllerEndpoint {
   addresses: string[];
@@ -13,10 +14,9 @@ export interface ControllerEndpoint {
 
 /** HOST:PORT or [V6]:PORT to addresses and port; a name is resolved (all its addresses), bounded by timeoutMs. */
 export async function resolveController(controller: string, timeoutMs = 5000): Promise<ControllerEndpoint> {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(controller);
-  if (!m) throw new Error(`--controller must be HOST:PORT, got "${controller}"`);
-  const host = m[1] ?? m[2];
-  const port = Number(m[3]);
+  const hp = parseHostPort(controller);
+  if (!hp) throw new Error(`--controller must be HOST:PORT, got "${controller}"`);
+  const { host, port } = hp;
   if (isIP(host)) return { addresses: [host], port };
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {

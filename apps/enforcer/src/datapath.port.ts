@@ -32,11 +32,12 @@ export interface DatapathPort {
   applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean; linkLocalDrop?: boolean }): Promise<{ epoch: number; durationMs: number }>;
   state(): { epoch: number; generation: number; auditAll: boolean };
   flows(): Promise<DatapathFlow[]> | DatapathFlow[];
-  /** Both flow tables undecoded (native/lib/datapath.ts FLOW_ENTRY layout); the collector prefers it to flows(). */
+  /** Both flow tables undecoded (native/lib/abi.ts FLOW_ENTRY layout); the collector prefers it to flows(). */
   flowsRaw?(): Promise<RawFlows>;
-  pairStats(): DatapathPair[];
+  /** The real datapath reads pair counters and counts map entries on the addon's pool threads. */
+  pairStats(): Promise<DatapathPair[]> | DatapathPair[];
   reasonStats(): Record<string, { packets: number; bytes: number }>;
-  mapFill(): Record<string, { entries: number; max: number }>;
+  mapFill(): Promise<Record<string, { entries: number; max: number }>> | Record<string, { entries: number; max: number }>;
   /** Batches of drop/audit events (rate-limited in the kernel); returns a stop function. One subscriber. */
   onEvents?(cb: (events: DatapathEvent[]) => void, pollMs?: number): () => void;
   /** Events the kernel's rate limit held back, since load. */

@@ -19,6 +19,7 @@ import { BoundedQueue } from './flow-collector';
 import { RecordingDatapath } from './testing/recording-datapath';
 import { Backoff } from './backoff';
 import { FAILSAFE_RULE } from './failsafe';
+import { until } from '../../../test/support/wait';
 
 // The real facade must fit the port (compile-time check).
 const _fits: DatapathPort = null as unknown as Datapath;
@@ -41,13 +42,6 @@ const bundle = (generation: number, n = 1) => ({
   warnings: [],
 });
 
-async function until(what: string, fn: () => boolean | Promise<boolean>, ms = 8000) {
-  const t0 = Date.now();
-  while (!(await fn())) {
-    if (Date.now() - t0 > ms) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 describe('enforcer daemon against the real control server (recording datapath)', () => {
   let dir: string;

@@ -257,12 +257,12 @@ export class Enforcer {
 
   // ---- status ------------------------------------------------------------------
 
-  private status(): EnforcerStatus {
+  private async status(): Promise<EnforcerStatus> {
     let fill: Record<string, { entries: number; max: number }> = {};
     let drops: WireReasonCount[] = [];
     let epoch = 0;
     try {
-      fill = this.dp.mapFill();
+      fill = await this.dp.mapFill();
       drops = Object.entries(this.dp.reasonStats()).map(([r, c]) => ({ reason: reasonToWire(r), packets: c.packets, bytes: c.bytes }));
       epoch = this.dp.state().epoch;
     } catch (err) {
@@ -282,7 +282,7 @@ export class Enforcer {
 
   private async reportStatus(): Promise<void> {
     if (this.stopped || !this.client) return;
-    await rpc.reportStatus(this.client, this.status()).catch((err) => this.log.debug({ err: String((err as grpc.ServiceError).details ?? err) }, 'status report failed'));
+    await rpc.reportStatus(this.client, await this.status()).catch((err) => this.log.debug({ err: String((err as grpc.ServiceError).details ?? err) }, 'status report failed'));
   }
 
   private every(ms: number, fn: () => Promise<void>): void {

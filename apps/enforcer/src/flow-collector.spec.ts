@@ -7,7 +7,7 @@
  */
 import type { FlowBatch } from '../../../proto/cordon/v1/control';
 import { FLOW_BATCH_MAX_RECORDS } from '../../../proto/cordon/v1/control';
-import { FLOW_ENTRY } from '../../../native/lib/datapath';
+import { FLOW_ENTRY, FLOW_FLAG, LAYOUT } from '../../../native/lib/abi';
 import type { DatapathFlow, DatapathPort } from './datapath.port';
 import { FLOW_BATCH_RECORDS, FlowCollector, FlowCounters } from './flow-collector';
 import { InterfaceNames, NeighbourMacs } from './interface-names';
@@ -37,28 +37,30 @@ function entry(e: Entry): Buffer {
     b[o + 11] = 0xff;
     a.split('.').forEach((x, i) => (b[o + 12 + i] = Number(x)));
   };
-  v4(e.src, 0);
-  v4(e.dst, 16);
-  b.writeUInt16BE(e.sport, 32);
-  b.writeUInt16BE(e.dport, 34);
-  b[36] = 6;
-  b[37] = 4;
-  const v = 40;
-  b.writeBigUInt64LE(BigInt(e.firstSeenNs), v);
-  b.writeBigUInt64LE(BigInt(e.firstSeenNs + 1000), v + 8);
-  b.writeBigUInt64LE(BigInt(e.pf), v + 16);
-  b.writeBigUInt64LE(BigInt(e.bf), v + 24);
-  b.writeBigUInt64LE(BigInt(e.pr ?? 0), v + 32);
-  b.writeBigUInt64LE(BigInt(e.br ?? 0), v + 40);
-  b.writeUInt32LE(256, v + 56);
-  b.writeUInt32LE(257, v + 60);
-  b.writeUInt32LE(1, v + 64);
-  b.writeUInt32LE(e.ifindex ?? 3, v + 68);
-  b[v + 72] = e.verdict ?? 1;
-  b[v + 73] = e.reason ?? 0;
+  const K = LAYOUT.cordon_flow_key;
+  const V = LAYOUT.cordon_flow_value;
+  v4(e.src, K.saddr);
+  v4(e.dst, K.daddr);
+  b.writeUInt16BE(e.sport, K.sport);
+  b.writeUInt16BE(e.dport, K.dport);
+  b[K.protocol] = 6;
+  b[K.family] = 4;
+  const v = FLOW_ENTRY.VALUE;
+  b.writeBigUInt64LE(BigInt(e.firstSeenNs), v + V.first_seen_ns);
+  b.writeBigUInt64LE(BigInt(e.firstSeenNs + 1000), v + V.last_seen_ns);
+  b.writeBigUInt64LE(BigInt(e.pf), v + V.packets_fwd);
+  b.writeBigUInt64LE(BigInt(e.bf), v + V.bytes_fwd);
+  b.writeBigUInt64LE(BigInt(e.pr ?? 0), v + V.packets_rev);
+  b.writeBigUInt64LE(BigInt(e.br ?? 0), v + V.bytes_rev);
+  b.writeUInt32LE(256, v + V.src_identity);
+  b.writeUInt32LE(257, v + V.dst_identity);
+  b.writeUInt32LE(1, v + V.rule_id);
+  b.writeUInt32LE(e.ifindex ?? 3, v + V.ifindex);
+  b[v + V.verdict] = e.verdict ?? 1;
+  b[v + V.reason] = e.reason ?? 0;
   if (e.srcMac) {
-    b[v + 79] = 0x1;
-    e.srcMac.split(':').forEach((x, i) => (b[v + 80 + i] = parseInt(x, 16)));
+    b[v + V.flags] = FLOW_FLAG.SRC_MAC;
+    e.srcMac.split(':').forEach((x, i) => (b[v + V.src_mac + i] = parseInt(x, 16)));
   }
   return b;
 }

@@ -15,181 +15,37 @@
 import type { FlowBatch, WireFlowRecord, WirePairCounter, WireSecurityEvent } from '../../../proto/cordon/v1/control';
 import { FLOW_BATCH_MAX_EVENTS, FLOW_BATCH_MAX_RECORDS, VERDICT_TO_WIRE, reasonToWire } from '../../../proto/cordon/v1/control';
 import { IdentityNames } from '../../../model/generation/names';
-import { decodeFlow, FLOW_ENTRY, FLOW_FLAG, readU64 } from '../../../native/lib/datapath';
-import type { RawFlows } from '../../../native/lib/datapath';
-import { REASON, REASON_NAME } from '../../../native/lib/abi';
+import { decodeFlow, readU64 } from '../../../native/lib/decode';
+import type { RawFlows } from '../../../native/lib/records';
+import { DROP_REASON_NAMES, FLOW_ENTRY } from '../../../native/lib/abi';
 import type { DatapathEvent, DatapathFlow, DatapathPort } from './datapath.port';
 import type { InterfaceNames, NeighbourMacs } from './interface-names';
-import { advanceCounters, RawFlowCounters } from './raw-flow-counters';
+import { RawFlowCounters } from './raw-flow-counters';
 import type { EnforcerMetrics } from './metrics';
+import { BoundedQueue } from './flow-collector-queue';
+import { FlowCounters, PairCount, PairCounters, ReasonCounters, SourceMacs } from './flow-collector-counters';
+import { monoNsToEpochMs, monoToEpochMsNow, wireFlow, wirePair } from './flow-collector-wire';
 
-export class BoundedQueue<T> {
-  private items: T[] = [];
-  private waiters: Array<{ n: number; done: (ok: boolean) => void }> = [];
-  dropped = 0;
-  constructor(readonly max: number) {}
-  push(x: T): void {
-    this.items.push(x);
-    while (this.items.length > this.max) {
-      this.items.shift();
-      this.dropped++;
-    }
-  }
-  peek(): T | undefined {
-    return this.items[0];
-  }
-  shift(): T | undefined {
-    const x = this.items.shift();
-    this.wake();
-    return x;
-  }
-  /** Removes and returns up to n items, oldest first. */
-  take(n: number): T[] {
-    const out = this.items.splice(0, n);
-    this.wake();
-    return out;
-  }
-  get length(): number {
-    return this.items.length;
-  }
-  /** Resolves true once fewer than n items are queued, false when timeoutMs passes first. */
-  waitBelow(n: number, timeoutMs: number): Promise<boolean> {
-    if (this.items.length < n) return Promise.resolve(true);
-    return new Promise((resolve) => {
-      const w = {
-        n,
-        done: (ok: boolean) => {
-          clearTimeout(t);
-          this.waiters = this.waiters.filter((x) => x !== w);
-          resolve(ok);
-        },
-      };
-      const t = setTimeout(() => w.done(false), timeoutMs);
-      this.waiters.push(w);
-    });
-  }
-  private wake(): void {
-    for (const w of [...this.waiters]) if (this.items.length < w.n) w.done(true);
-  }
-}
-
-/** Monotonic ns (bpf_ktime_get_ns, CLOCK_MONOTONIC like process.hrtime) to wall-clock ms. */
-export function monoNsToEpochMs(ns: number): number {
-  if (!ns) return 0;
-  const nowNs = Number(process.hrtime.bigint());
-  return Math.max(0, Math.round(Date.now() - (nowNs - ns) / 1e6));
-}
+export { BoundedQueue } from './flow-collector-queue';
+export { FlowCounters } from './flow-collector-counters';
+export { monoNsToEpochMs } from './flow-collector-wire';
 
 /** A flow of a datapath without flowsRaw() (recording datapaths): its identity, first packet included. */
 const flowKey = (f: DatapathFlow) => `${f.family}|${f.protocol}|${f.src}|${f.sport}|${f.dst}|${f.dport}|${f.firstSeenNs}`;
-const pairKey = (p: { srcIdentity: number; dstIdentity: number; verdict: string; reason: string }) => `${p.srcIdentity}|${p.dstIdentity}|${p.verdict}|${p.reason}`;
 
-/**
- * The counters each decoded flow (datapaths without flowsRaw()) had at the
- * previous poll: a Map from the flow's identity string to a slot in typed
- * arrays. Raw dumps use RawFlowCounters, which needs no key object at all.
- * Flows absent from a poll are forgotten by sweep().
- */
-export class FlowCounters {
-  private readonly slots = new Map<string, number>();
-  private counters = new Float64Array(4 * 1024);
-  private marks = new Uint32Array(1024);
-  private free: number[] = [];
-  private used = 0;
-  private epoch = 0;
-
-  get size(): number {
-    return this.slots.size;
-  }
-
-  /** Starts a poll: every flow not seen() before sweep() is forgotten. */
-  begin(): void {
-    this.epoch = (this.epoch + 1) >>> 0 || 1;
-  }
-
-  /**
-   * Records a flow's cumulative counters; writes the increments since the
-   * previous poll into inc (a counter lower than before restarts from 0: the
-   * entry was evicted and re-created, count it whole). Returns true when new.
-   */
-  seen(key: string, pf: number, bf: number, pr: number, br: number, inc: Float64Array): boolean {
-    let slot = this.slots.get(key);
-    const fresh = slot === undefined;
-    if (slot === undefined) {
-      slot = this.free.pop() ?? this.grow();
-      this.slots.set(key, slot);
-    }
-    advanceCounters(this.counters, slot * 4, fresh, pf, bf, pr, br, inc);
-    this.marks[slot] = this.epoch;
-    return fresh;
-  }
-
-  /** Forgets the flows this poll did not see (expired or evicted in the kernel). */
-  sweep(): void {
-    for (const [k, slot] of this.slots) {
-      if (this.marks[slot] !== this.epoch) {
-        this.slots.delete(k);
-        this.free.push(slot);
-      }
-    }
-    // Shrink once most slots are free (a storm has passed), so memory follows the table.
-    if (this.used > 4096 && this.slots.size < this.used / 4) this.compact();
-  }
-
-  private grow(): number {
-    if (this.used === this.marks.length) {
-      const marks = new Uint32Array(this.marks.length * 2);
-      marks.set(this.marks);
-      this.marks = marks;
-      const counters = new Float64Array(this.counters.length * 2);
-      counters.set(this.counters);
-      this.counters = counters;
-    }
-    return this.used++;
-  }
-
-  private compact(): void {
-    const n = Math.max(1024, 1 << Math.ceil(Math.log2(this.slots.size * 2 || 1)));
-    const counters = new Float64Array(4 * n);
-    const marks = new Uint32Array(n);
-    let next = 0;
-    for (const [k, slot] of this.slots) {
-      counters.set(this.counters.subarray(slot * 4, slot * 4 + 4), next * 4);
-      marks[next] = this.marks[slot];
-      this.slots.set(k, next++);
-    }
-    this.counters = counters;
-    this.marks = marks;
-    this.used = next;
-    this.free = [];
-  }
+/** What one poll read of the datapath. */
+interface Reading {
+  /** Both flow tables undecoded, when the datapath has flowsRaw(); else objects. */
+  raw: RawFlows | null;
+  objects: DatapathFlow[] | null;
+  pairs: readonly PairCount[];
+  reasons: Record<string, { packets: number; bytes: number }>;
+  now: number;
 }
 
-/** The last MAC a drop event showed for a source address on this enforcer (flows of sources that no Device binds carry none). */
-class SourceMacs {
-  private readonly macs = new Map<string, string>();
-  constructor(private readonly max = 4096) {}
-  set(src: string, mac: string): void {
-    if (!mac || mac === '00:00:00:00:00:00') return;
-    if (this.macs.get(src) === mac) return;
-    this.macs.delete(src);
-    this.macs.set(src, mac);
-    // Oldest out in one pass down to 7/8 (one delete per insert rescans the holes deletes leave).
-    if (this.macs.size > this.max) {
-      let n = this.macs.size - (this.max - (this.max >> 3));
-      for (const k of this.macs.keys()) {
-        if (n-- <= 0) break;
-        this.macs.delete(k);
-      }
-    }
-  }
-  get(src: string): string {
-    return this.macs.get(src) ?? '';
-  }
-}
-
-/** Where the flows whose counters changed are (see poll()), and their increments, 4 a flow. */
+/** Where the flows whose counters changed are (in a Reading), and their increments, 4 a flow. */
 interface Changed {
+  /** Index into objects, or byte offset into raw.live (>= 0) or raw.denied (-1 - offset). */
   at: number[];
   inc: number[];
   ifindexes: Set<number>;
@@ -221,8 +77,8 @@ export class FlowCollector {
   private readonly ifnames: InterfaceNames | null;
   private readonly neighbours: NeighbourMacs | null;
   private lastMapFill = -Infinity;
-  private prevPairs = new Map<string, { packets: number; bytes: number }>();
-  private prevReasons = new Map<string, number>();
+  private readonly pairCounters = new PairCounters();
+  private readonly reasonCounters = new ReasonCounters();
   private seq = 0;
   private windowStart = Date.now();
   readonly queue: BoundedQueue<FlowBatch>;
@@ -359,16 +215,29 @@ export class FlowCollector {
    * on the wire while the next is built.
    */
   async poll(): Promise<void> {
-    const raw = this.dp.flowsRaw ? await this.dp.flowsRaw() : null;
-    const objects = raw ? null : await this.dp.flows();
-    const [pairs, reasons] = [this.dp.pairStats(), this.dp.reasonStats()];
-    const now = Date.now();
-    const names = new IdentityNames(this.identities());
-    const seg = (id: number) => names.segmentOf(id);
+    const reading = await this.read();
     const record = !this.baseline;
     this.baseline = false;
+    const changed = await this.diff(reading, record);
+    const pairs = await this.account(reading, record);
+    await this.report(reading, changed, pairs);
+  }
 
-    // 1. Diff every flow's counters against the previous poll; remember where the changed ones are.
+  /** 1. Read: both flow tables (raw when the datapath can), pair and reason counters. */
+  private async read(): Promise<Reading> {
+    const raw = this.dp.flowsRaw ? await this.dp.flowsRaw() : null;
+    const objects = raw ? null : await this.dp.flows();
+    const pairs = await this.dp.pairStats();
+    const reasons = this.dp.reasonStats();
+    return { raw, objects, pairs, reasons, now: Date.now() };
+  }
+
+  /**
+   * 2. Diff every flow's counters against the previous poll; remember where the
+   * changed ones are (none when record is false) and learn their interfaces'
+   * names and the neighbours' MACs they will be reported with.
+   */
+  private async diff(r: Reading, record: boolean): Promise<Changed> {
     const changed: Changed = { at: [], inc: [], ifindexes: new Set() };
     const inc = new Float64Array(4);
     const note = (at: number, ifindex: number) => {
@@ -377,10 +246,10 @@ export class FlowCollector {
       changed.inc.push(inc[0], inc[1], inc[2], inc[3]);
       changed.ifindexes.add(ifindex);
     };
-    if (raw) this.diffRaw(raw, inc, note);
-    if (objects) {
+    if (r.raw) this.diffRaw(r.raw, inc, note);
+    if (r.objects) {
       this.objects.begin();
-      objects.forEach((f, i) => {
+      r.objects.forEach((f, i) => {
         this.objects.seen(flowKey(f), f.packetsFwd, f.bytesFwd, f.packetsRev, f.bytesRev, inc);
         note(i, f.ifindex);
       });
@@ -388,106 +257,70 @@ export class FlowCollector {
     }
     if (this.ifnames && changed.ifindexes.size > 0) await this.ifnames.resolve(changed.ifindexes);
     if (this.neighbours && changed.at.length > 0) await this.neighbours.refresh();
+    return changed;
+  }
 
-    // 2. Decode only the changed flows, FLOW_BATCH_MAX_RECORDS at a time.
-    // Monotonic ns to wall-clock ms with one clock reading per poll, not two per flow.
-    const offsetMs = Date.now() - Number(process.hrtime.bigint()) / 1e6;
-    const epochMs = (ns: number) => (ns ? Math.max(0, Math.round(ns / 1e6 + offsetMs)) : 0);
-    const flowAt = (i: number): DatapathFlow => {
-      const at = changed.at[i];
-      if (objects) return objects[at];
-      return at >= 0 ? decodeFlow(raw!.live, at) : decodeFlow(raw!.denied, -1 - at);
-    };
-    const wireFlow = (i: number): WireFlowRecord => {
-      const f = flowAt(i);
-      const k = i * 4;
-      const w: WireFlowRecord = {
-        src: f.src,
-        dst: f.dst,
-        sport: f.sport,
-        dport: f.dport,
-        protocol: f.protocol,
-        family: f.family,
-        srcIdentity: f.srcIdentity,
-        dstIdentity: f.dstIdentity,
-        verdict: VERDICT_TO_WIRE[f.verdict] ?? 'VERDICT_NONE',
-        reason: f.verdict === 'allow' ? 'DROP_REASON_NONE' : reasonToWire(f.reason),
-        ruleId: f.ruleId,
-        packetsFwd: changed.inc[k],
-        bytesFwd: changed.inc[k + 1],
-        packetsRev: changed.inc[k + 2],
-        bytesRev: changed.inc[k + 3],
-        firstSeen: epochMs(f.firstSeenNs),
-        lastSeen: epochMs(f.lastSeenNs),
-        ifindex: f.ifindex,
-      };
-      // Optional strings only when known: an empty one still costs the encoder a field (proto3 reads it back as '').
-      const encryption = f.encryption;
-      if (encryption) w.encryption = encryption;
-      const srcMac = f.srcMac || this.macs.get(f.src) || (this.neighbours?.get(f.src) ?? '');
-      if (srcMac) w.srcMac = srcMac;
-      const ifname = this.ifnames?.get(f.ifindex);
-      if (ifname) w.interface = ifname;
-      return w;
-    };
-
+  /** 3. Account: pair, reason and map-fill metrics; returns the pair increments to report. */
+  private async account(r: Reading, record: boolean): Promise<WirePairCounter[]> {
+    const names = new IdentityNames(this.identities());
+    const seg = (id: number) => names.segmentOf(id);
     const wirePairs: WirePairCounter[] = [];
-    const nextPairs = new Map<string, { packets: number; bytes: number }>();
-    for (const p of pairs) {
-      const k = pairKey(p);
-      const prev = this.prevPairs.get(k);
-      nextPairs.set(k, { packets: p.packets, bytes: p.bytes });
-      // An LRU-evicted and re-created pair restarts from 0: count it whole.
-      const packets = prev && p.packets >= prev.packets ? p.packets - prev.packets : p.packets;
-      const bytes = prev && p.bytes >= prev.bytes ? p.bytes - prev.bytes : p.bytes;
+    for (const { pair: p, packets, bytes } of this.pairCounters.advance(r.pairs)) {
       if (!record || packets === 0) continue;
       const labels = { src_segment: seg(p.srcIdentity), dst_segment: seg(p.dstIdentity), verdict: p.verdict };
       this.metrics.packets.inc(labels, packets);
       this.metrics.bytes.inc(labels, bytes);
-      wirePairs.push({
-        srcIdentity: p.srcIdentity,
-        dstIdentity: p.dstIdentity,
-        srcSegment: labels.src_segment,
-        dstSegment: labels.dst_segment,
-        verdict: VERDICT_TO_WIRE[p.verdict] ?? 'VERDICT_NONE',
-        reason: p.verdict === 'allow' ? 'DROP_REASON_NONE' : reasonToWire(p.reason),
-        packets,
-        bytes,
-      });
+      wirePairs.push(wirePair(p, labels.src_segment, labels.dst_segment, packets, bytes));
     }
-    this.prevPairs = nextPairs;
-
-    for (const [reason, c] of Object.entries(reasons)) {
-      const prev = this.prevReasons.get(reason);
-      this.prevReasons.set(reason, c.packets);
-      const inc = prev !== undefined && c.packets >= prev ? c.packets - prev : c.packets;
-      if (record && inc > 0) this.metrics.drops.inc({ reason }, inc);
-    }
+    for (const [reason, packets] of this.reasonCounters.advance(r.reasons)) if (record && packets > 0) this.metrics.drops.inc({ reason }, packets);
     // Label sets exist from the start, so dashboards see 0 rather than nothing.
-    for (const [code, r] of Object.entries(REASON_NAME)) if (Number(code) !== REASON.NONE) this.metrics.drops.inc({ reason: r }, 0);
+    for (const reason of DROP_REASON_NAMES) this.metrics.drops.inc({ reason }, 0);
+    await this.accountMapFill(r);
+    this.metrics.eventsLost.set(this.eventsLost());
+    return wirePairs;
+  }
 
-    // Counting a map's entries walks its keys (a syscall each: 70 ms at 20,000 flows), so with
-    // raw dumps the flow tables are counted from them and the whole count runs now and then.
-    if (!raw || now - this.lastMapFill >= MAP_FILL_EVERY_MS) {
-      this.lastMapFill = now;
-      for (const [map, fill] of Object.entries(this.dp.mapFill())) {
+  /**
+   * Counting a map's entries walks its keys (a syscall each: 70 ms at 20,000 flows, on the
+   * addon's pool threads), so with raw dumps the flow tables are counted from them and the
+   * whole count runs now and then.
+   */
+  private async accountMapFill(r: Reading): Promise<void> {
+    if (!r.raw || r.now - this.lastMapFill >= MAP_FILL_EVERY_MS) {
+      this.lastMapFill = r.now;
+      for (const [map, fill] of Object.entries(await this.dp.mapFill())) {
         this.metrics.mapEntries.set({ map }, fill.entries);
         this.metrics.mapMax.set({ map }, fill.max);
       }
     }
-    if (raw) {
-      this.metrics.mapEntries.set({ map: 'flows' }, raw.live.length / FLOW_ENTRY.STRIDE);
-      this.metrics.mapEntries.set({ map: 'denied' }, raw.denied.length / FLOW_ENTRY.STRIDE);
+    if (r.raw) {
+      this.metrics.mapEntries.set({ map: 'flows' }, r.raw.live.length / FLOW_ENTRY.STRIDE);
+      this.metrics.mapEntries.set({ map: 'denied' }, r.raw.denied.length / FLOW_ENTRY.STRIDE);
     }
+  }
 
-    this.metrics.eventsLost.set(this.eventsLost());
-
-    // Batches are built as the stream takes them (at most BATCHES_AHEAD waiting), so a poll of
-    // 100,000 new flows holds a few thousand records, not all of them; a stream that does not
-    // move within STALL_MS (the controller is away) gets the rest at once, into the bounded queue.
+  /**
+   * 4. Report: batches of the changed flows (decoded only now), the pair
+   * increments and pending events. Batches are built as the stream takes them
+   * (at most BATCHES_AHEAD waiting), so a poll of 100,000 new flows holds a few
+   * thousand records, not all of them; a stream that does not move within
+   * STALL_MS (the controller is away) gets the rest at once, into the bounded queue.
+   */
+  private async report(r: Reading, changed: Changed, pairs: WirePairCounter[]): Promise<void> {
+    const epochMs = monoToEpochMsNow();
+    const flowAt = (i: number): DatapathFlow => {
+      const at = changed.at[i];
+      if (r.objects) return r.objects[at];
+      return at >= 0 ? decodeFlow(r.raw!.live, at) : decodeFlow(r.raw!.denied, -1 - at);
+    };
+    const record = (i: number): WireFlowRecord => {
+      const f = flowAt(i);
+      const srcMac = f.srcMac || this.macs.get(f.src) || (this.neighbours?.get(f.src) ?? '');
+      return wireFlow(f, changed.inc, i * 4, epochMs, srcMac, this.ifnames?.get(f.ifindex));
+    };
     const n = changed.at.length;
     let stalled = false;
-    for (let i = 0; i < Math.max(n, wirePairs.length); i += FLOW_BATCH_RECORDS) {
+    for (let i = 0; i < Math.max(n, pairs.length); i += FLOW_BATCH_RECORDS) {
       if (i > 0) {
         await yieldToIo();
         if (!stalled) stalled = !(await this.queue.waitBelow(BATCHES_AHEAD, STALL_MS));
@@ -495,12 +328,12 @@ export class FlowCollector {
       const end = Math.min(n, i + FLOW_BATCH_RECORDS);
       const flows = () => {
         const out: WireFlowRecord[] = [];
-        for (let k = i; k < end; k++) out.push(wireFlow(k));
+        for (let k = i; k < end; k++) out.push(record(k));
         return out;
       };
-      this.cut(flows, wirePairs.slice(i, i + FLOW_BATCH_RECORDS), this.events.take(FLOW_BATCH_MAX_EVENTS), this.windowStart, now);
+      this.cut(flows, pairs.slice(i, i + FLOW_BATCH_RECORDS), this.events.take(FLOW_BATCH_MAX_EVENTS), this.windowStart, r.now);
     }
     this.flushEvents();
-    this.windowStart = now;
+    this.windowStart = r.now;
   }
 }

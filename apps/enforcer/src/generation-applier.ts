@@ -16,6 +16,7 @@ import { describeFailsafe, withFailsafe, type GenerationEntries } from './failsa
 import { hostAddresses } from './host-addresses';
 import { isIP } from 'node:net';
 import type { EnforcerMetrics } from './metrics';
+import { parseHostPort } from '../../common/src/host-port';
 
 /** What the datapath is given: a generation's entries, number and global audit flag. */
 export type AppliedEntries = GenerationEntries & { generation: number; auditAll?: boolean };
@@ -42,7 +43,7 @@ export class GenerationApplier {
     private readonly log: Logger,
     private readonly stopped: () => boolean,
   ) {
-    this.controllerAt = { addresses: [], port: Number(/:(\d+)$/.exec(cfg.controller)?.[1] ?? 0) };
+    this.controllerAt = { addresses: [], port: parseHostPort(cfg.controller)?.port ?? 0 };
   }
 
   /** Resolves once every apply queued so far has run. */

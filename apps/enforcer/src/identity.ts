@@ -18,6 +18,7 @@ import * as x509 from '@peculiar/x509';
 import { controlClient, rpc } from '../../../proto/cordon/v1/client';
 import type { EnrollResponse } from '../../../proto/cordon/v1/control';
 import { normalizeCaHash, parseJoin } from '../../../proto/cordon/v1/join';
+import { parseHostPort } from '../../common/src/host-port';
 
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 const EC = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
@@ -184,10 +185,10 @@ function isCa(pem: string): boolean {
  * only used to find the pinned CA, which the Enroll connection then verifies against).
  */
 function probeServerChain(address: string): Promise<string[]> {
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(address);
-  if (!m) return Promise.reject(new IdentityError(`--controller must be HOST:PORT, got "${address}"`));
+  const hp = parseHostPort(address);
+  if (!hp) return Promise.reject(new IdentityError(`--controller must be HOST:PORT, got "${address}"`));
   return new Promise((resolve, reject) => {
-    const s = tls.connect({ host: m[1] ?? m[2], port: Number(m[3]), rejectUnauthorized: false, ALPNProtocols: ['h2'], servername: 'cordon-controller' }, () => {
+    const s = tls.connect({ host: hp.host, port: hp.port, rejectUnauthorized: false, ALPNProtocols: ['h2'], servername: 'cordon-controller' }, () => {
       const out: string[] = [];
       const seen = new Set<string>();
       for (let c: tls.DetailedPeerCertificate | undefined = s.getPeerCertificate(true); c?.raw && !seen.has(c.fingerprint256); c = c.issuerCertificate) {

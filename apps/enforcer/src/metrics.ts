@@ -2,6 +2,7 @@
 /** The enforcer's Prometheus metrics and the /metrics listener (up from the moment the daemon starts). */
 import * as http from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { parseHostPort } from '../../common/src/host-port';
 
 export class EnforcerMetrics {
   readonly registry = new Registry();
@@ -59,8 +60,8 @@ export class EnforcerMetrics {
 
   /** Serves /metrics (and /healthz) on host:port; resolves with the bound port. */
   async listen(address: string): Promise<{ port: number; close(): Promise<void> }> {
-    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(address);
-    if (!m) throw new Error(`--metrics must be HOST:PORT (for example 127.0.0.1:7472), got "${address}"`);
+    const hp = parseHostPort(address);
+    if (!hp) throw new Error(`--metrics must be HOST:PORT (for example 127.0.0.1:7472), got "${address}"`);
     const server = http.createServer((req, res) => {
       if (req.url === '/metrics') {
         this.registry.metrics().then(
@@ -83,7 +84,7 @@ export class EnforcerMetrics {
     });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (e) => reject(new Error(`--metrics ${address}: ${(e as Error).message}`)));
-      server.listen(Number(m[3]), m[1] ?? m[2], () => resolve());
+      server.listen(hp.port, hp.host, () => resolve());
     });
     const port = (server.address() as { port: number }).port;
     return { port, close: () => new Promise((r) => server.close(() => r())) };

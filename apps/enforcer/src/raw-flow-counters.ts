@@ -14,7 +14,9 @@
  * flows come and go keeps short probe sequences. Flows not seen since begin()
  * are forgotten by sweep().
  */
-const WORDS = 12; // FLOW_ENTRY.IDENTITY_END / 4
+import { FLOW_ENTRY } from '../../../native/lib/abi';
+
+const WORDS = FLOW_ENTRY.IDENTITY_END / 4;
 const MIN_CAP = 1024;
 
 /**

@@ -10,6 +10,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { REASON, type VERDICT, type VerdictName } from '../../../native/lib/abi';
 
 /** Found beside this file in the checkout, or from dist/proto/cordon/v1 after `npm run build:ts`. */
 export const CONTROL_PROTO_PATH = [
@@ -106,16 +107,8 @@ export function controlClientConstructor(): grpc.ServiceClientConstructor {
 
 // ---- wire shapes (camelCase, as proto-loader gives them with CONTROL_GRPC.loader) ----
 
-export type WireVerdict = 'VERDICT_NONE' | 'VERDICT_ALLOW' | 'VERDICT_DENY' | 'VERDICT_AUDIT';
-export type WireReason =
-  | 'DROP_REASON_NONE'
-  | 'DROP_REASON_POLICY'
-  | 'DROP_REASON_SPOOFED'
-  | 'DROP_REASON_MALFORMED'
-  | 'DROP_REASON_FRAGMENT'
-  | 'DROP_REASON_NO_CONNECTION'
-  | 'DROP_REASON_PLAINTEXT'
-  | 'DROP_REASON_FLOW_BUDGET';
+export type WireVerdict = `VERDICT_${keyof typeof VERDICT}`;
+export type WireReason = `DROP_REASON_${keyof typeof REASON}`;
 
 export interface EnrollRequest { token: string; csrPem: string; name: string }
 export interface EnrollResponse { certificatePem: string; caPem: string; expiresAt: number; serial: string }
@@ -242,7 +235,7 @@ export interface StatusAck { receivedAt: number }
 
 // ---- enums <-> the ABI's names ----------------------------------------------
 
-export type VerdictName = 'none' | 'allow' | 'deny' | 'audit';
+export type { VerdictName } from '../../../native/lib/abi';
 export const VERDICT_TO_WIRE: Record<VerdictName, WireVerdict> = {
   none: 'VERDICT_NONE',
   allow: 'VERDICT_ALLOW',
@@ -259,16 +252,8 @@ export function reasonToWire(reason: string): WireReason {
 export function wireToReason(w: string): string {
   return w.startsWith('DROP_REASON_') ? w.slice('DROP_REASON_'.length).toLowerCase() : 'none';
 }
-export const WIRE_REASONS = [
-  'DROP_REASON_NONE',
-  'DROP_REASON_POLICY',
-  'DROP_REASON_SPOOFED',
-  'DROP_REASON_MALFORMED',
-  'DROP_REASON_FRAGMENT',
-  'DROP_REASON_NO_CONNECTION',
-  'DROP_REASON_PLAINTEXT',
-  'DROP_REASON_FLOW_BUDGET',
-] as const;
+/** DropReason's names, from the ABI's codes (native/lib/abi.ts REASON): DROP_REASON_<NAME>, in code order. */
+export const WIRE_REASONS = (Object.keys(REASON) as Array<keyof typeof REASON>).map((k): WireReason => `DROP_REASON_${k}`);
 
 /** Enforcer names: the certificate CN, metric label values and REST path segments. */
 export const ENFORCER_NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;

@@ -10,7 +10,8 @@
  * listens. We do not generate a CA key in clear, nor a KEK beside the data.
  */
 import * as path from 'node:path';
-import { parseDuration } from '../tokens/duration';
+import { parsePositiveDuration as parseDuration } from '../../../common/src/duration';
+import { parseHostPort } from '../../../common/src/host-port';
 import type { KeyStoreConfig } from '../keys/open-ca-key';
 
 export const CREDENTIAL_ENV = {
@@ -60,9 +61,8 @@ export function credentialsConfig(dataDir: string, env: NodeJS.ProcessEnv = proc
   const estText = (env[CREDENTIAL_ENV.est] || CREDENTIAL_DEFAULTS.est).trim();
   let est: CredentialsConfig['est'] = null;
   if (estText !== 'off') {
-    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(estText);
-    if (!m || Number(m[3]) > 65535) problems.push(`--est must be HOST:PORT or off, got "${estText}"`);
-    else est = { host: m[1] ?? m[2], port: Number(m[3]) };
+    est = parseHostPort(estText);
+    if (!est) problems.push(`--est must be HOST:PORT or off, got "${estText}"`);
   }
   if (problems.length) throw new CredentialsConfigError(`invalid credential settings:\n  ${problems.join('\n  ')}`);
   return {

@@ -10,7 +10,7 @@ interface Response {
 import { CurrentActor } from '../auth/actor.decorator';
 import { Public, type Actor } from '../auth/roles';
 import { badRequest } from '../http/problem';
-import { parseDuration } from '../tokens/duration';
+import { parsePositiveDuration as parseDuration } from '../../../common/src/duration';
 import { CredentialsService } from './credentials.service';
 
 interface CredentialBody {

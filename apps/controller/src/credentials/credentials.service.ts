@@ -21,7 +21,7 @@ import type { ControllerConfig } from '../config';
 import { Problem } from '../http/problem';
 import type { CaKey } from '../keys/ca-key';
 import { keyStoreConfigured, openCaKey } from '../keys/open-ca-key';
-import { parseDuration } from '../tokens/duration';
+import { parsePositiveDuration as parseDuration } from '../../../common/src/duration';
 import { CONFIG, LOGGER } from '../di-tokens';
 import { credentialsConfig, type CredentialsConfig } from './credentials.config';
 import { CredentialRepository, type CredentialKind, type CredentialRow } from '../store/credentials.repository';

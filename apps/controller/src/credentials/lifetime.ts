@@ -3,7 +3,7 @@
 import { Problem } from '../http/problem';
 import { parseAddress, parseCidr, prefixContains } from '../policy/net';
 import { selectorMatches } from '../policy/selectors';
-import { parseDuration } from '../tokens/duration';
+import { parsePositiveDuration as parseDuration } from '../../../common/src/duration';
 import { LIFETIME_LABEL } from './credentials.config';
 
 type Doc = { name: string; labels: Record<string, string>; spec: unknown };

@@ -4,6 +4,7 @@
  * requirements it fails. The service (posture.service.ts) acts on the result.
  */
 import type { Device, PostureRule } from '../policy/schema';
+import { durationMs } from '../../../common/src/duration';
 
 export type CredentialStatus = 'valid' | 'expired' | 'revoked' | 'none';
 
@@ -77,11 +78,7 @@ export function satisfies(version: string, constraint: string): boolean {
   }
 }
 
-export function durationMs(s: string): number {
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(s.trim());
-  if (!m) throw new Error(`bad duration "${s}" (use 30s, 10m, 1h, 7d)`);
-  return Number(m[1]) * { ms: 1, s: 1000, m: 60_000, h: 3600_000, d: 86_400_000 }[m[2] as 'ms']!;
-}
+export { durationMs };
 
 export function selects(selector: Record<string, string>, labels: Record<string, string> | undefined): boolean {
   const l = labels ?? {};

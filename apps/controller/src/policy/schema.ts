@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { cidrError, parseAddress } from './net';
 import { icmpType, parsePortSpec, protocolNumber } from './protocols';
+import { DURATION_PATTERN } from '../../../common/src/duration';
 
 export const API_VERSION = 'cordon/v1';
 export const KINDS = ['Segment', 'Device', 'Policy', 'PolicyTest', 'PostureRule'] as const;
@@ -47,7 +48,7 @@ function doc<K extends Kind, S extends z.ZodType>(kind: K, spec: S) {
 }
 
 // ---- Segment ---------------------------------------------------------------
-const Duration = z.union([z.number().int().positive(), z.string().regex(/^\d+(ms|s|m|h|d)$/, { error: 'a duration looks like 500ms, 30s, 10m, 1h or 7d' })]);
+const Duration = z.union([z.number().int().positive(), z.string().regex(DURATION_PATTERN, { error: 'a duration looks like 500ms, 30s, 10m, 1h, 7d or 2w' })]);
 const Count = z.number().int().min(2).max(96);
 const SegmentMonitoring = z.strictObject({
   learningWindow: Duration.optional(),

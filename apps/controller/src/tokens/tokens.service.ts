@@ -6,7 +6,7 @@ import type { Actor } from '../auth/roles';
 import { CONFIG, LOGGER, STORE } from '../di-tokens';
 import type { Role, Store, TokenRecord } from '../store/store';
 import { ENFORCER_NAME } from '../../../../proto/cordon/v1/control';
-import { parseDuration } from './duration';
+import { parsePositiveDuration as parseDuration } from '../../../common/src/duration';
 import { reservedNameProblem } from './enrollment-binding';
 import { writeAdminTokenFile } from './admin-token-file';
 

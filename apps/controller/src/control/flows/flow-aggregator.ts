@@ -6,8 +6,9 @@
  */
 import { Counter, Gauge, Registry } from 'prom-client';
 import { FlowBatch, FlowTuple, WIRE_TO_VERDICT, wireToReason } from '../../../../../proto/cordon/v1/control';
-import { REASON_NAME } from '../../../../../native/lib/abi';
+import { DROP_REASON_NAMES } from '../../../../../native/lib/abi';
 import type { SegmentNames } from '../control.ports';
+import { trimOldest } from '../../../../common/src/lru';
 
 export interface FlowView extends FlowTuple {
   enforcer: string;
@@ -36,7 +37,7 @@ export interface FlowQuery {
 }
 
 /** cordon_drops_total's reason label values (DESIGN.md): every drop reason of the kernel ABI. */
-export const DROP_REASONS: readonly string[] = Object.values(REASON_NAME).filter((r) => r !== 'none');
+export const DROP_REASONS: readonly string[] = DROP_REASON_NAMES;
 
 function reuse<T>(registry: Registry, name: string, make: () => T): T {
   return (registry.getSingleMetric(name) as T | undefined) ?? make();
@@ -186,15 +187,8 @@ export class FlowAggregator {
       }
       this.flows.set(key, v);
     }
-    // The least recently seen go in one pass, down to 7/8 of the bound: deleting the first key per
-    // insert scans the holes earlier deletes left in V8's table (~10 µs a record under churn).
-    if (this.flows.size > this.maxFlows) {
-      let n = this.flows.size - (this.maxFlows - (this.maxFlows >> 3));
-      for (const k of this.flows.keys()) {
-        if (n-- <= 0) break;
-        this.flows.delete(k);
-      }
-    }
+    // The least recently seen go in one pass, down to 7/8 of the bound.
+    trimOldest(this.flows, this.maxFlows);
   }
 
   /** Most recently seen first. */
