@@ -424,6 +424,8 @@ export class FlowCollector {
       // Optional strings only when known: an empty one still costs the encoder a field (proto3 reads it back as '').
       const encryption = f.encryption;
       if (encryption) w.encryption = encryption;
+      // ICMP's type and code: its ports carry the echo identifier (issue 17: `cordon flows` names the message).
+      if ((f.protocol === 1 || f.protocol === 58) && f.policyPort) w.policyPort = f.policyPort;
       const srcMac = f.srcMac || this.macs.get(f.src) || (this.neighbours?.get(f.src) ?? '');
       if (srcMac) w.srcMac = srcMac;
       const ifname = this.ifnames?.get(f.ifindex);
