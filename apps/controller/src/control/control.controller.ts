@@ -73,7 +73,7 @@ export class ControlController {
 
   /**
    * Flows reported by enforcers, most recently received first, filtered the way `cordon flows` (hubble) does:
-   * `from`/`to` (addresses, CIDRs or segment names, comma-separated), `port`, `protocol`, `verdict`, `reason`,
+   * `from`/`to`/`endpoint` (either end) (addresses, CIDRs or segment names, comma-separated), `rule`, `port`, `protocol`, `verdict`, `reason`,
    * `encryption`, `enforcer`, `segment` (either end), `since` (last packet after: ms or ISO time), `limit`.
    * `after` takes the `cursor` of a previous answer and returns only flows received since: `cordon flows --watch`
    * polls with it, so a flow an enforcer reports a flow interval late (its last packet older than the previous

@@ -341,6 +341,8 @@ export const OPENAPI = {
           queryParam('reason', 'drop reason (policy, spoofed, plaintext, ...)'),
           queryParam('from', 'source: addresses, CIDRs or segment names, comma-separated'),
           queryParam('to', 'destination: addresses, CIDRs or segment names, comma-separated'),
+          queryParam('endpoint', 'either end: addresses, CIDRs or segment names, comma-separated'),
+          queryParam('rule', 'deciding rule ids, comma-separated (bundle rules)'),
           queryParam('port', 'destination port (tcp, udp)'),
           queryParam('protocol', 'tcp | udp | icmp | icmpv6 | a number'),
           queryParam('encryption', 'tls | dtls | ssh | quic | plaintext | mqtt | http | coap | pending | unknown'),

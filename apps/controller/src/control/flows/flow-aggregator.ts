@@ -279,6 +279,7 @@ function facts(f: FlowEntry, srcSegment: string, dstSegment: string): FlowFacts 
     protocol: f.protocol,
     verdict: WIRE_TO_VERDICT[f.verdict] ?? 'none',
     reason: wireToReason(f.reason),
+    ruleId: f.ruleId,
     encryption: f.encryption,
     lastSeen: f.lastSeen,
     srcSegment,

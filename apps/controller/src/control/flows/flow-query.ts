@@ -18,6 +18,7 @@ export interface FlowFacts {
   protocol: number;
   verdict: string;
   reason: string;
+  ruleId: number;
   encryption: string;
   lastSeen: number;
   srcSegment: string;
@@ -91,7 +92,7 @@ export function timeParam(param: string, text: string): number {
   return ms;
 }
 
-export type FlowParams = Partial<Record<'limit' | 'since' | 'after' | 'verdict' | 'segment' | 'enforcer' | 'from' | 'to' | 'port' | 'protocol' | 'reason' | 'encryption', string>>;
+export type FlowParams = Partial<Record<'limit' | 'since' | 'after' | 'verdict' | 'segment' | 'enforcer' | 'from' | 'to' | 'endpoint' | 'port' | 'protocol' | 'reason' | 'encryption' | 'rule', string>>;
 
 /** The query string of GET /v1/flows as a FlowQuery; throws FlowQueryError naming the bad parameter. */
 export function fromQuery(p: FlowParams): FlowQuery {
@@ -121,6 +122,19 @@ export function fromQuery(p: FlowParams): FlowQuery {
   if (given(p.to)) {
     const m = endpointMatcher('to', p.to);
     preds.push((f) => m(f.dst, f.dstSegment));
+  }
+  if (given(p.endpoint)) {
+    const m = endpointMatcher('endpoint', p.endpoint);
+    preds.push((f) => m(f.src, f.srcSegment) || m(f.dst, f.dstSegment));
+  }
+  if (given(p.rule)) {
+    const ids = new Set(
+      p.rule.split(',').map((s) => {
+        if (!/^\d+$/.test(s.trim())) throw new FlowQueryError(`rule takes rule ids (GET /v1/bundles/current rules), got "${s}"`);
+        return Number(s);
+      }),
+    );
+    preds.push((f) => ids.has(f.ruleId));
   }
   if (given(p.port)) {
     const ports = new Set(
