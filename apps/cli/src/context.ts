@@ -94,6 +94,8 @@ export class Client {
    * then CORDON_SERVER/CORDON_TOKEN, then the config file's current context, then the defaults.
    */
   constructor(o: ClientOptions, env: NodeJS.ProcessEnv) {
+    // An empty variable (`CORDON_SERVER=`) is no setting, as in kubectl's KUBECONFIG.
+    env = { ...env, CORDON_SERVER: env.CORDON_SERVER || undefined, CORDON_TOKEN: env.CORDON_TOKEN || undefined, CORDON_CONTEXT: env.CORDON_CONTEXT || undefined };
     const site = resolveContext(o.context, env);
     const fromSite = (explicit: boolean) => (site && site.explicit === explicit ? site : null);
     const server = (o.server ?? fromSite(true)?.server ?? env.CORDON_SERVER ?? fromSite(false)?.server ?? DEFAULT_SERVER).replace(/\/+$/, '');

@@ -22,7 +22,8 @@ const COLOURS: Record<string, [string, string]> = { '-': ['\x1b[31m', '\x1b[39m'
 const normalize = (d: Document): Document =>
   ({ apiVersion: d.apiVersion, kind: d.kind, metadata: Object.keys(d.metadata.labels ?? {}).length ? { name: d.metadata.name, labels: d.metadata.labels } : { name: d.metadata.name }, spec: d.spec }) as Document;
 
-const asYaml = (d: Document) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false });
+// Sorted keys: the stored spec (jsonb) and the file's may list the same fields in another order.
+const asYaml = (d: Document) => stringify(d, { lineWidth: 0, aliasDuplicateObjects: false, sortMapEntries: true });
 
 export function register(program: Command, ctx: CliContext): void {
   clientOptions(

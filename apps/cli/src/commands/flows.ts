@@ -90,7 +90,14 @@ export function register(program: Command, ctx: CliContext): void {
         if (after) q.set('after', after);
         return client.json<Page>('GET', `/v1/flows?${q}`);
       };
-      let page = await fetchPage();
+      let page: Page;
+      try {
+        page = await fetchPage();
+      } catch (err) {
+        // The controller names the bad filter; it came from a flag of this command line.
+        if (err instanceof ApiError && err.status === 400) throw new CliError(err.problem.detail ?? err.message, EXIT.USAGE);
+        throw err;
+      }
       if (!o.watch) return printList(ctx, format, FLOW_VIEW, page.items);
       // A stream reads oldest first: the page is newest first.
       const out = new StreamPrinter(ctx, format, FLOW_VIEW);
