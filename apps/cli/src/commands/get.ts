@@ -125,13 +125,14 @@ const BUNDLE_VIEW: ListView<BundleRow> = {
 type GetOptions = ClientOptions & { selector?: string; watch?: boolean; interval: string };
 
 /** Reads one kind: the items and how they print; `key` tells one item from another across a --watch. */
-async function read(client: Client, kind: string, name: string | undefined, o: GetOptions): Promise<{ items: any[]; view: ListView<any>; key: (i: any) => string }> {
+async function read(client: Client, kind: string, name: string | undefined, o: GetOptions): Promise<{ items: any[]; view: ListView<any>; key: (i: any) => string; single?: boolean }> {
   const k = kind.toLowerCase();
   const select = o.selector ? parseSelector(o.selector) : null;
   if (k === 'bundle' || k === 'bundles') {
     if (select) throw new CliError('-l selects documents by their labels; bundles have none', EXIT.USAGE);
     const b = await client.json<BundleRow>('GET', name ? `/v1/bundles/${encodeURIComponent(name)}` : '/v1/bundles/current');
-    return { items: [b], view: BUNDLE_VIEW, key: (x) => String(x.generation) };
+    // One bundle (the current one, or a generation): an object, as `get KIND NAME` prints.
+    return { items: [b], view: BUNDLE_VIEW, key: (x) => String(x.generation), single: true };
   }
   if (k === 'enforcers' || k === 'enforcer') {
     if (select) throw new CliError('-l selects documents by their labels; enforcers have none', EXIT.USAGE);
@@ -159,7 +160,7 @@ export function register(program: Command, ctx: CliContext): void {
     const format = outputFormat(o);
     const client = new Client(o, ctx.env);
     const first = await read(client, kind, name, o);
-    if (!o.watch) return printList(ctx, format, first.view, first.items, { single: !!name });
+    if (!o.watch) return printList(ctx, format, first.view, first.items, { single: !!name || first.single });
     const out = new StreamPrinter(ctx, format, first.view);
     out.print(first.items);
     const seen = new Map(first.items.map((i) => [first.key(i), JSON.stringify(i)]));
