@@ -205,6 +205,41 @@ describe('cordon CLI, kubectl-grade (issue 17)', () => {
     expect(parse(fs.readFileSync(file, 'utf8')).contexts).toHaveLength(2);
   }, 120_000);
 
+  test('a context with a CA reaches a controller behind https (a TLS proxy with a certificate of a private CA)', async () => {
+    const dir = path.join(t.dataDir, 'tls');
+    fs.mkdirSync(dir);
+    const ossl = (...a: string[]) => promisify(execFile)('openssl', a, { cwd: dir });
+    await ossl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=site test CA');
+    await ossl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'srv.key', '-out', 'srv.csr', '-subj', '/CN=localhost');
+    fs.writeFileSync(path.join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
+    await ossl('x509', '-req', '-in', 'srv.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'srv.pem', '-days', '1', '-extfile', 'ext.cnf');
+    const https = await import('node:https');
+    const http = await import('node:http');
+    const target = new URL(t.url);
+    const proxy = https.createServer({ key: fs.readFileSync(path.join(dir, 'srv.key')), cert: fs.readFileSync(path.join(dir, 'srv.pem')) }, (req, res) => {
+      const up = http.request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      req.pipe(up);
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', r));
+    const url = `https://localhost:${(proxy.address() as { port: number }).port}`;
+    try {
+      const ctxEnv = { HOME: home, CORDON_SERVER: '', CORDON_TOKEN: '', CORDON_CONFIG: path.join(dir, 'config.yaml') };
+      fs.writeFileSync(path.join(dir, 'token'), t.adminToken);
+      expect((await cordon(['config', 'set-context', 'tls', '--server', url, '--ca', path.join(dir, 'ca.pem'), '--token-file', path.join(dir, 'token')], { env: ctxEnv })).code).toBe(0);
+      expect(await cordon(['get', 'devices', '-o', 'name'], { env: ctxEnv })).toEqual({ code: 0, stdout: 'device/cam-07\n', stderr: '' });
+      // Without the CA the certificate is not trusted: unreachable, and said why.
+      expect((await cordon(['config', 'set-context', 'tls', '--server', url, '--ca', ''], { env: ctxEnv })).code).toBe(0);
+      const untrusted = await cordon(['get', 'devices', '--server', url], { env: { ...ctxEnv, CORDON_TOKEN: t.adminToken } });
+      expect(untrusted.code).toBe(4);
+      expect(untrusted.stderr).toMatch(/cannot reach the controller at https:\/\/localhost:\d+: .*(CERT|certificate|SELF_SIGNED|VERIFY)/i);
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
+  }, 60_000);
+
   test('completion: the bash script loads and completes commands, kinds, names and flag values', async () => {
     const script = path.join(t.dataDir, 'cordon.bash');
     const gen = await cordon(['completion', 'bash'], { env: { CORDON_COMPLETE_BIN: [process.execPath, ...cliCommand()].map((a) => `'${a}'`).join(' ') } });
