@@ -126,6 +126,8 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
     await page.waitForSelector(row, { timeout: 20_000 });
     // Filters narrow: the allowed sensor flow is not among the denied rows.
     expect(await page.locator(`#view-flows tr.flow[data-src="${A('sensor').v4}"]`).count()).toBe(0);
+    // Its encryption class as the datapath gave it (issue 17; was "—"): a denied SYN never carried a payload.
+    expect(await page.textContent(`${row} td.encryption`)).toBe('pending');
     await page.click(row);
     await page.waitForSelector('#flow-detail .explain');
     const text = await page.textContent('#flow-detail');

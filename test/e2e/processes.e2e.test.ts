@@ -221,7 +221,8 @@ const root = process.getuid?.() === 0;
     // No allowed flow between these segments was counted as denied the other way round.
     expect(metric(await scrapeController(), 'cordon_flow_packets_total', { src_segment: 'servers', dst_segment: 'clients', verdict: 'deny' })).toBe(0);
     const flows = await cli(['flows', '--server', url, '--token', admin, '--output', 'json', '--verdict', 'deny']);
-    expect(JSON.parse(flows.stdout).items.some((f: { dport: number; srcSegment: string }) => f.dport === 7001 && f.srcSegment === 'clients')).toBe(true);
+    // A list is a bare JSON array on every command since issue 17 (it was {items} here alone).
+    expect(JSON.parse(flows.stdout).some((f: { dport: number; srcSegment: string }) => f.dport === 7001 && f.srcSegment === 'clients')).toBe(true);
   });
 
   test('proc_b_controller_killed_enforcement_continues_and_the_enforcer_catches_up', async () => {

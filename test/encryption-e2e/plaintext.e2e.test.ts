@@ -265,4 +265,39 @@ const root = process.getuid?.() === 0;
     const o = (await s.api('GET', '/v1/openapi.json')).body;
     for (const p of ['/v1/report/plaintext', '/v1/ca/cert', '/v1/ca/crl', '/v1/devices/{name}/credentials', '/v1/devices/{name}/credentials/rotate', '/v1/devices/{name}/credentials/revoke']) expect(o.paths).toHaveProperty([p]);
   }, 60_000);
+
+  test('enc_e2e_3_cordon_flows_shows_each_flows_encryption_class_and_icmp_by_type_and_code', async () => {
+    // Issue 17: the class the datapath gave each flow, through the enforcer's report, in /v1/flows and `cordon flows`.
+    type Row = { src: string; dport: number; encryption: string; verdict: string; reason: string; protocol: number; icmpType: number | null; icmpCode: number | null };
+    const flows = async (...args: string[]) => {
+      const r = await s.cli(['flows', '-o', 'json', ...args]);
+      expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: '' });
+      return JSON.parse(r.stdout) as Row[];
+    };
+    const tls = await flows('--from', 'thermo-1', '--port', String(PORT));
+    expect(tls.length).toBeGreaterThanOrEqual(2);
+    for (const f of tls) expect(f).toMatchObject({ src: A('s1').v4, encryption: 'tls', verdict: 'allow' });
+    // legacy-2's two connections in clear (the refused one and the one the optional rule let through): class mqtt.
+    const clear = await flows('--from', 'legacy-2');
+    expect(clear.map((f) => ({ src: f.src, dport: f.dport, encryption: f.encryption }))).toEqual([
+      { src: A('s2').v4, dport: PORT, encryption: 'mqtt' },
+      { src: A('s2').v4, dport: PORT, encryption: 'mqtt' },
+    ]);
+    expect((await flows('--encryption', 'tls')).every((f) => f.src === A('s1').v4)).toBe(true);
+
+    // The table: an ENCRYPTION column, aligned with the rest.
+    const table = await s.cli(['flows', '--from', 'sensors', '--port', String(PORT)]);
+    const lines = table.stdout.split('\n').filter(Boolean);
+    expect(lines[0]).toMatch(/\bVERDICT\s+REASON\s+ENCRYPTION\s+PACKETS\s+BYTES$/);
+    const col = lines[0].indexOf('ENCRYPTION');
+    expect(lines.find((l) => l.includes(`${A('s1').v4}:`))!.slice(col)).toMatch(/^tls\s/);
+    expect(lines.find((l) => l.includes(`${A('s2').v4}:`))!.slice(col)).toMatch(/^mqtt\s/);
+
+    // A ping the policy denies: ICMP echo-request by type and code, never its identifier as a port.
+    await s.runIn('s1', ['ping', '-c', '1', '-W', '1', A('broker').v4], 5000);
+    const icmp = await until('the ping\'s flow to be reported', async () => (await flows('--from', 'thermo-1', '--protocol', 'icmp'))[0], 15_000, 300);
+    expect(icmp).toMatchObject({ protocol: 1, icmpType: 8, icmpCode: 0, verdict: 'deny' });
+    const row = (await s.cli(['flows', '--from', 'thermo-1', '--protocol', 'icmp'])).stdout.split('\n')[1];
+    expect(row).toMatch(new RegExp(`${A('s1').v4.replace(/\./g, '\\.')}\\s+${A('broker').v4.replace(/\./g, '\\.')}\\s+icmp 8/0 echo-request\\s`));
+  }, 60_000);
 });

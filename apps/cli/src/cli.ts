@@ -1,7 +1,16 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../../controller/src/config';
 import { ApiError, CliContext, CliError, formatProblem, RegisterCommands } from './context';
+import { CORDON_VERSION } from '../../controller/src/version/cordon-version';
+import { complete } from './completion/complete';
+import { EXIT } from './exit-codes';
 import { register as apply } from './commands/apply';
+import { register as completion } from './commands/completion';
+import { register as config } from './commands/config';
+import { register as describe } from './commands/describe';
+import { register as diff } from './commands/diff';
+import { register as flows } from './commands/flows';
+import { register as version } from './commands/version';
 import { register as audit } from './commands/audit';
 import { register as controller } from './commands/controller';
 import { register as del } from './commands/delete';
@@ -16,7 +25,7 @@ import { register as trace } from './commands/trace';
  * `register(program: Command, ctx: CliContext)` from `commands/<name>.ts` and add the
  * name to OPTIONAL_GROUPS.
  */
-const GROUPS: RegisterCommands[] = [controller, apply, get, del, trace, token, audit, quarantine];
+const GROUPS: RegisterCommands[] = [controller, apply, diff, get, describe, del, flows, trace, token, audit, quarantine, config, version];
 const OPTIONAL_GROUPS = ['enforcer', 'credential', 'monitoring', 'report-plaintext', 'controller-ca'];
 
 function optionalGroups(): RegisterCommands[] {
@@ -39,10 +48,13 @@ function optionalGroups(): RegisterCommands[] {
 export function buildProgram(ctx: CliContext): Command {
   const program = new Command('cordon')
     .description('Cordon: zero-trust network enforcement for IoT sites')
+    .version(CORDON_VERSION, '--version', "the client's version (cordon version: the controller's and the enforcers' too)")
     .showHelpAfterError()
     .exitOverride()
     .configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => ctx.err(s) });
   for (const g of [...GROUPS, ...optionalGroups()]) g(program, ctx);
+  // Last: completion reads the whole command tree.
+  completion(program, ctx);
   // Subcommands inherit output routing and exit behaviour.
   const walk = (c: Command) => {
     c.exitOverride().configureOutput({ writeOut: (s) => ctx.out(s), writeErr: (s) => ctx.err(s) });
@@ -75,9 +87,15 @@ export async function runCli(
     err: io.err ?? ((s) => void (stderr += s)),
     env: io.env ?? process.env,
     stopSignal: io.stopSignal ?? defaultStopSignal,
+    isTTY: io.isTTY ?? false,
   };
   let code = 0;
   try {
+    // Completion's words are not this command line's flags: commander must not parse them.
+    if (argv[0] === '__complete') {
+      for (const c of await complete(buildProgram(ctx), argv.slice(1), ctx)) ctx.out(c + '\n');
+      return { code, stdout, stderr };
+    }
     await buildProgram(ctx).parseAsync(argv, { from: 'user' });
   } catch (err) {
     code = exitCodeFor(err, ctx);
@@ -88,7 +106,7 @@ export async function runCli(
 function exitCodeFor(err: unknown, ctx: CliContext): number {
   if (err instanceof CommanderError) {
     // help and version exit 0; usage errors were already printed by commander.
-    return err.exitCode === 0 ? 0 : 2;
+    return err.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
   }
   if (err instanceof ApiError) {
     ctx.err(formatProblem(err.problem));
@@ -100,13 +118,13 @@ function exitCodeFor(err: unknown, ctx: CliContext): number {
   }
   if (err instanceof ConfigError) {
     ctx.err(`error: ${err.message}\n`);
-    return 2;
+    return EXIT.USAGE;
   }
   const e = err as NodeJS.ErrnoException;
   if (e?.code === 'EADDRINUSE' || e?.code === 'EACCES' || e?.code === 'EADDRNOTAVAIL') {
     ctx.err(`error: cannot listen: ${e.message} — pick another address with --http\n`);
-    return 1;
+    return EXIT.FAILURE;
   }
   ctx.err(`error: ${e?.message ?? String(err)}\n`);
-  return 1;
+  return EXIT.FAILURE;
 }

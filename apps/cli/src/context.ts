@@ -1,9 +1,15 @@
 import * as fs from 'node:fs';
+import * as https from 'node:https';
 import * as net from 'node:net';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import type { Command } from 'commander';
+import { resolveContext } from './config/contexts';
+import { EXIT, exitForStatus } from './exit-codes';
+import { FORMATS, parseFormat, type OutputFormat } from './output/format';
+
+export { table } from './output/table';
 
 /** Where a command writes, and the environment it reads: in-process tests swap these. */
 export interface CliContext {
@@ -12,6 +18,8 @@ export interface CliContext {
   env: NodeJS.ProcessEnv;
   /** Resolves when the process is asked to stop (SIGINT/SIGTERM); daemons await it. */
   stopSignal(): Promise<string>;
+  /** stdout is a terminal: tables may be coloured (never with NO_COLOR). */
+  isTTY?: boolean;
 }
 
 /** A command group file (apps/cli/src/commands/*.ts) exports `register(program, ctx)`. */
@@ -34,24 +42,26 @@ const GZIP_ABOVE = 256 * 1024;
 export interface ClientOptions {
   server?: string;
   token?: string;
+  /** A context of ~/.config/cordon/config.yaml (config/contexts.ts). */
+  context?: string;
   output?: string;
   /** Send the token over plain http:// to a host that is not this one. */
   insecure?: boolean;
 }
 
-/** --server/--token on every client command, plus --output on reads. */
+/** --server/--token/--context on every client command, plus --output on reads. */
 export function clientOptions(cmd: Command, read = true): Command {
-  cmd.option('--server <url>', `controller URL (env CORDON_SERVER, default ${DEFAULT_SERVER})`);
-  cmd.option('--token <token>', 'API token (env CORDON_TOKEN, default: ~/.cordon/admin.token)');
+  cmd.option('--server <url>', `controller URL (env CORDON_SERVER, else the context's, default ${DEFAULT_SERVER})`);
+  cmd.option('--token <token>', "API token (env CORDON_TOKEN, else the context's token file, default: ~/.cordon/admin.token)");
+  cmd.option('--context <name>', 'a site of ~/.config/cordon/config.yaml (env CORDON_CONTEXT; cordon config get-contexts)');
   cmd.option('--insecure', 'allow sending the token over plain http:// to a host other than this one (anyone on the path can read it)');
-  if (read) cmd.option('-o, --output <format>', 'json or table', 'table');
+  if (read) cmd.option('-o, --output <format>', FORMATS.join(', '), 'table');
   return cmd;
 }
 
-export function outputFormat(o: ClientOptions): 'json' | 'table' {
-  const f = o.output ?? 'table';
-  if (f !== 'json' && f !== 'table') throw new CliError(`--output must be json or table, got "${f}"`, 2);
-  return f;
+/** The -o of a command: table, wide, json, yaml or name (output/format.ts prints them). */
+export function outputFormat(o: ClientOptions): OutputFormat {
+  return parseFormat(o.output);
 }
 
 export interface Problem {
@@ -69,16 +79,26 @@ export class ApiError extends CliError {
     readonly status: number,
     readonly problem: Problem,
   ) {
-    super(problem.detail ?? problem.title ?? `HTTP ${status}`, 1);
+    super(problem.detail ?? problem.title ?? `HTTP ${status}`, exitForStatus(status));
   }
 }
 
 export class Client {
   readonly server: string;
   private readonly token: string | undefined;
+  /** PEM of the CA the server's certificate chains to (from the context), for https://. */
+  private readonly ca: string | undefined;
 
+  /**
+   * Where to and as whom: --server/--token first, then a context named by --context (or CORDON_CONTEXT),
+   * then CORDON_SERVER/CORDON_TOKEN, then the config file's current context, then the defaults.
+   */
   constructor(o: ClientOptions, env: NodeJS.ProcessEnv) {
-    const server = (o.server ?? env.CORDON_SERVER ?? DEFAULT_SERVER).replace(/\/+$/, '');
+    // An empty variable (`CORDON_SERVER=`) is no setting, as in kubectl's KUBECONFIG.
+    env = { ...env, CORDON_SERVER: env.CORDON_SERVER || undefined, CORDON_TOKEN: env.CORDON_TOKEN || undefined, CORDON_CONTEXT: env.CORDON_CONTEXT || undefined };
+    const site = resolveContext(o.context, env);
+    const fromSite = (explicit: boolean) => (site && site.explicit === explicit ? site : null);
+    const server = (o.server ?? fromSite(true)?.server ?? env.CORDON_SERVER ?? fromSite(false)?.server ?? DEFAULT_SERVER).replace(/\/+$/, '');
     try {
       const u = new URL(server);
       if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new Error();
@@ -86,7 +106,19 @@ export class Client {
       throw new CliError(`--server must be a URL such as ${DEFAULT_SERVER}, got "${server}"`, 2);
     }
     this.server = server;
-    this.token = o.token ?? env.CORDON_TOKEN ?? readDefaultToken(env);
+    const siteToken = (explicit: boolean) => {
+      const file = fromSite(explicit)?.tokenFile;
+      return file ? readTokenFile(file, site!.name) : undefined;
+    };
+    this.token = o.token ?? siteToken(true) ?? env.CORDON_TOKEN ?? siteToken(false) ?? readDefaultToken(env);
+    // The context's CA only for the context's own server: a --server elsewhere is not vouched for by it.
+    if (site?.ca && !o.server && server === site.server.replace(/\/+$/, '')) {
+      try {
+        this.ca = fs.readFileSync(site.ca, 'utf8');
+      } catch (err) {
+        throw new CliError(`context ${site.name}: cannot read the CA ${site.ca}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.USAGE);
+      }
+    }
     const u = new URL(server);
     if (this.token && u.protocol === 'http:' && !isLoopback(u.hostname) && !o.insecure) {
       throw new CliError(
@@ -108,10 +140,13 @@ export class Client {
     }
     let res: Response;
     try {
-      res = await fetch(this.server + p, { method, headers, body: payload });
+      res = this.ca && this.server.startsWith('https:') ? await requestWithCa(this.server + p, method, headers, payload, this.ca) : await fetch(this.server + p, { method, headers, body: payload });
     } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new CliError(`cannot reach the controller at ${this.server}: ${cause?.code ?? cause?.message ?? (err as Error).message} — is it running (cordon controller), and is --server right?`);
+      const cause = (err as { cause?: { code?: string; message?: string } }).cause ?? (err as { code?: string; message?: string });
+      throw new CliError(
+        `cannot reach the controller at ${this.server}: ${cause?.code ?? cause?.message ?? (err as Error).message} — is it running (cordon controller), and is --server (or the context) right?`,
+        EXIT.UNREACHABLE,
+      );
     }
     if (!res.ok) {
       const text = await res.text();
@@ -155,6 +190,37 @@ export function isLoopback(hostname: string): boolean {
   return false;
 }
 
+/** fetch's answer over https with a CA of the context's (fetch takes no CA without undici's dispatcher). */
+function requestWithCa(url: string, method: string, headers: Record<string, string>, body: string | Buffer | undefined, ca: string): Promise<Response> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, { method, headers, ca }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const h = new Headers();
+        for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) h.set(k, Array.isArray(v) ? v.join(', ') : v);
+        const status = res.statusCode ?? 500;
+        const noBody = status === 204 || status === 304;
+        resolve(new Response(noBody ? null : Buffer.concat(chunks), { status, statusText: res.statusMessage, headers: h }));
+      });
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.write(body);
+    req.end();
+  });
+}
+
+function readTokenFile(file: string, context: string): string {
+  try {
+    const t = fs.readFileSync(file, 'utf8').trim();
+    if (t) return t;
+  } catch (err) {
+    throw new CliError(`context ${context}: cannot read the token file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.USAGE);
+  }
+  throw new CliError(`context ${context}: the token file ${file} is empty`, EXIT.USAGE);
+}
+
 function readDefaultToken(env: NodeJS.ProcessEnv): string | undefined {
   const file = path.join(env.HOME ?? os.homedir(), '.cordon', 'admin.token');
   try {
@@ -162,13 +228,6 @@ function readDefaultToken(env: NodeJS.ProcessEnv): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** Fixed-width columns, header first. */
-export function table(headers: string[], rows: string[][]): string {
-  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (r: string[]) => r.map((c, i) => (i === r.length - 1 ? c : (c ?? '').padEnd(widths[i]))).join('  ').trimEnd();
-  return [line(headers), ...rows.map(line)].join('\n') + '\n';
 }
 
 /** A problem as the user reads it: title, detail, then every issue or failure on its own line. */

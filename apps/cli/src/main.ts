@@ -8,6 +8,7 @@ export { runCli } from './cli';
 runCli(process.argv.slice(2), {
   out: (s) => void process.stdout.write(s),
   err: (s) => void process.stderr.write(s),
+  isTTY: !!process.stdout.isTTY,
 }).then(
   ({ code }) => {
     process.exitCode = code;

@@ -21,8 +21,11 @@ export interface Flow {
   bytes: number;
   firstSeen: string;
   lastSeen: string;
-  /** The datapath's class of the first payload, where the controller reports it. */
+  /** The datapath's class of the first payload (unknown from an enforcer that does not send it). */
   encryption?: string;
+  /** ICMP: the message's type and code, when the enforcer sends them. */
+  icmpType?: number | null;
+  icmpCode?: number | null;
 }
 
 export interface FlowFilter {
@@ -42,6 +45,13 @@ export interface FlowFilter {
 const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58 };
 const NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
 export const protocolName = (n: number) => NAMES[n] ?? String(n);
+
+/** `tcp/443`, `icmp 8/0`: protocol by name, with the port or ICMP's type/code (never its echo identifier). */
+export function protocolText(f: Pick<Flow, 'protocol' | 'dport' | 'icmpType' | 'icmpCode'>): string {
+  if (f.protocol === 6 || f.protocol === 17) return `${protocolName(f.protocol)}/${f.dport}`;
+  if ((f.protocol === 1 || f.protocol === 58) && f.icmpType !== null && f.icmpType !== undefined) return `${protocolName(f.protocol)} ${f.icmpType}/${f.icmpCode ?? 0}`;
+  return protocolName(f.protocol);
+}
 
 export const flowKey = (f: Flow) => `${f.enforcer}|${f.protocol}|${f.src}|${f.sport}|${f.dst}|${f.dport}`;
 

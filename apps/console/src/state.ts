@@ -46,7 +46,8 @@ export class ConsoleState {
   /** Polls whose answer was cut at ROWS_PER_POLL (the counters on the map still count everything). */
   saturatedPolls = 0;
   lastPollRows = 0;
-  private since: number | undefined;
+  /** Where the next flows poll starts: the controller's receive order, so a flow reported late is not skipped. */
+  private cursor: string | undefined;
   private timers: number[] = [];
   private listeners = new Set<() => void>();
   error: string | null = null;
@@ -91,13 +92,12 @@ export class ConsoleState {
 
   async pollFlows(): Promise<void> {
     const q = new URLSearchParams({ limit: String(ROWS_PER_POLL) });
-    if (this.since !== undefined) q.set('since', String(this.since));
-    const r = await get<{ now: number; items: Flow[] }>(`/v1/flows?${q}`);
+    if (this.cursor !== undefined) q.set('after', this.cursor);
+    const r = await get<{ now: number; cursor: string; items: Flow[] }>(`/v1/flows?${q}`);
     this.flows.add(r.items);
     this.lastPollRows = r.items.length;
     if (r.items.length >= ROWS_PER_POLL) this.saturatedPolls++;
-    // A little overlap: a flow reported during this answer is seen on the next.
-    this.since = r.now - 2000;
+    this.cursor = r.cursor;
   }
 
   async pollSite(): Promise<void> {

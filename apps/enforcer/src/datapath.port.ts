@@ -16,6 +16,8 @@ export type { Direction, Verdict } from '../../../native/lib/datapath';
 export type DatapathFlow = Omit<FlowRecord, 'tcpFlags' | 'policyPort' | 'flags' | 'dstMac' | 'encryption' | 'srcMac'> & {
   encryption?: string;
   srcMac?: string;
+  /** ICMP: type << 8 | code of the message. */
+  policyPort?: number;
 };
 
 export type DatapathPair = PairStat;

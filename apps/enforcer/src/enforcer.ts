@@ -38,8 +38,8 @@ import { Credentials, IdentityError, IdentityStore, enroll, newKeyAndCsr, renewA
 import { EnforcerMetrics } from './metrics';
 import type { EnforcerConfig } from './config';
 import * as fs from 'node:fs';
+import { CORDON_VERSION as VERSION } from '../../controller/src/version/cordon-version';
 
-const VERSION = '0.1.0';
 const DIRECTIONS: Direction[] = ['ingress', 'egress'];
 const EVENT_POLL_MS = 200;
 const EVENT_FLUSH_MS = 1000;

@@ -45,6 +45,8 @@ export function wireFlow(f: DatapathFlow, inc: readonly number[], k: number, epo
   };
   // Optional strings only when known: an empty one still costs the encoder a field (proto3 reads it back as '').
   if (f.encryption) w.encryption = f.encryption;
+  // ICMP's type and code: its ports carry the echo identifier (`cordon flows` names the message).
+  if ((f.protocol === 1 || f.protocol === 58) && f.policyPort) w.policyPort = f.policyPort;
   if (srcMac) w.srcMac = srcMac;
   if (ifname) w.interface = ifname;
   return w;

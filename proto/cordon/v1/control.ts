@@ -185,6 +185,8 @@ export interface WireFlowRecord extends FlowTuple {
   interface?: string;
   /** The datapath's class of the first payload (EncryptionClass); optional when sending, always present when received. */
   encryption?: string;
+  /** ICMP/ICMPv6: type << 8 | code of the message; optional when sending (sent for ICMP only), always present when received (0 otherwise). */
+  policyPort?: number;
 }
 export interface WirePairCounter {
   srcIdentity: number;

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { Command } from 'commander';
 import { CliContext, CliError, Client, clientOptions, ClientOptions, outputFormat } from '../context';
+import { printValue } from '../output/format';
 import { formatChange, refuse } from './apply';
 
 const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -35,6 +36,6 @@ export function register(program: Command, ctx: CliContext): void {
     } catch (err) {
       refuse(ctx, err);
     }
-    ctx.out(format === 'json' ? JSON.stringify(r, null, 2) + '\n' : formatChange(r));
+    printValue(ctx, format, r, () => formatChange(r));
   });
 }

@@ -3,6 +3,8 @@ import type { Command } from 'commander';
 import type { FlowImpact, FlowImpactEntry } from '../../../controller/src/apply/flow-impact';
 import { parseDocuments } from '../../../controller/src/policy/parse';
 import { ApiError, CliContext, CliError, Client, clientOptions, ClientOptions, formatProblem, outputFormat } from '../context';
+import { EXIT } from '../exit-codes';
+import { printValue } from '../output/format';
 
 interface FieldChange {
   path: string;
@@ -51,39 +53,47 @@ export function formatImpact(impact: FlowImpact, dryRun: boolean): string[] {
   return lines;
 }
 
-/** Prints a refused change the user's way (file, document, field, reason) and exits non-zero. */
+/** Prints a refused change the user's way (file, document, field, reason) and exits non-zero (3 when refused). */
 export function refuse(ctx: CliContext, err: unknown, file?: string): never {
   if (err instanceof ApiError) {
     ctx.err(formatProblem(err.problem, file));
-    throw new CliError('', 1);
+    throw new CliError('', err.code);
   }
   throw err;
+}
+
+/** Reads FILE (or stdin for -) as text; unreadable is a usage error. */
+export function readInput(file: string): string {
+  try {
+    return fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, EXIT.USAGE);
+  }
+}
+
+/** Validates documents here first: the error then names the file and line, and nothing is sent. */
+export function validateLocally(ctx: CliContext, text: string, file: string): void {
+  try {
+    parseDocuments(text, file);
+  } catch (err) {
+    const issues = (err as { issues?: unknown[] }).issues;
+    if (!issues) throw err;
+    ctx.err(formatProblem({ title: 'Invalid documents', issues: issues as never }));
+    throw new CliError('', EXIT.REFUSED);
+  }
 }
 
 export function register(program: Command, ctx: CliContext): void {
   clientOptions(
     program
       .command('apply')
-      .description('create or update the documents in FILE (YAML, one or many); deletes nothing')
+      .description('create or update the documents in FILE (YAML, one or many; what get -o yaml prints); deletes nothing. A document carrying version is refused if it changed since')
       .requiredOption('-f, --filename <file>', 'YAML or JSON file of policy documents, - for stdin')
       .option('--dry-run', 'validate, compile and run every PolicyTest; show the diff; store nothing'),
   ).action(async (o: ClientOptions & { filename: string; dryRun?: boolean }) => {
     const format = outputFormat(o);
-    let text: string;
-    try {
-      text = fs.readFileSync(o.filename === '-' ? 0 : o.filename, 'utf8');
-    } catch (err) {
-      throw new CliError(`cannot read ${o.filename}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, 2);
-    }
-    // Validate here first: the error then names the file and line, and nothing is sent.
-    try {
-      parseDocuments(text, o.filename);
-    } catch (err) {
-      const issues = (err as { issues?: unknown[] }).issues;
-      if (!issues) throw err;
-      ctx.err(formatProblem({ title: 'Invalid documents', issues: issues as never }));
-      throw new CliError('', 1);
-    }
+    const text = readInput(o.filename);
+    validateLocally(ctx, text, o.filename);
     const client = new Client(o, ctx.env);
     let r: ChangeResult;
     try {
@@ -91,6 +101,6 @@ export function register(program: Command, ctx: CliContext): void {
     } catch (err) {
       refuse(ctx, err, o.filename);
     }
-    ctx.out(format === 'json' ? JSON.stringify(r, null, 2) + '\n' : formatChange(r));
+    printValue(ctx, format, r, () => formatChange(r));
   });
 }

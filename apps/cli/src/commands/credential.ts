@@ -2,6 +2,7 @@ import * as fs from 'node:fs';
 import type { Command } from 'commander';
 import { CREDENTIAL_DEFAULTS, CREDENTIAL_ENV } from '../../../controller/src/credentials/credentials.config';
 import { CliContext, CliError, Client, clientOptions, ClientOptions, outputFormat, table } from '../context';
+import { emitted, printValue } from '../output/format';
 
 /**
  * `cordon credential issue|rotate|revoke|status|enroll-token DEVICE`, and the
@@ -46,7 +47,7 @@ export function register(program: Command, ctx: CliContext): void {
         r.privateKey = `(written to ${o.keyOut})`;
       }
       if (o.certOut && r.certificate) fs.writeFileSync(o.certOut, r.certificate);
-      if (format === 'json') return ctx.out(JSON.stringify(r, null, 2) + '\n');
+      if (emitted(ctx, format, r)) return;
       const lines = [`${name === 'rotate' ? 'rotated' : 'issued'} ${r.kind} ${r.id} for ${r.device}${r.notAfter ? `, valid until ${r.notAfter}` : ''}`];
       if (r.retiring) lines.push(`the previous ${r.retiring.ids.length} keep working until ${r.retiring.at}`);
       if (r.psk) lines.push(`identity: ${r.identity}`, `psk:      ${r.psk}   (shown once; written to ${r.pskFile})`);
@@ -75,13 +76,13 @@ export function register(program: Command, ctx: CliContext): void {
       id: o.id,
       reason: o.reason,
     });
-    ctx.out(format === 'json' ? JSON.stringify(r, null, 2) + '\n' : `revoked ${r.revoked.length} credential(s) of ${r.device}${r.revoked.length ? ': ' + r.revoked.join(', ') : ''}\n`);
+    printValue(ctx, format, r, () => `revoked ${r.revoked.length} credential(s) of ${r.device}${r.revoked.length ? ': ' + r.revoked.join(', ') : ''}\n`);
   });
 
   clientOptions(c.command('status').argument('<device>').description('the credentials of a device and their state (no secrets)')).action(async (device: string, o: ClientOptions) => {
     const format = outputFormat(o);
     const r = await new Client(o, ctx.env).json('GET', `/v1/devices/${encodeURIComponent(device)}/credentials`);
-    if (format === 'json') return ctx.out(JSON.stringify(r, null, 2) + '\n');
+    if (emitted(ctx, format, r)) return;
     ctx.out(`${r.device}: ${r.status}\n`);
     ctx.out(table(['KIND', 'ID', 'STATUS', 'NOT AFTER', 'RETIRES', 'REVOKED'], r.items.map((i: any) => [i.kind, i.id, i.status, i.notAfter ?? '-', i.retireAt ?? '-', i.revokedAt ? `${i.revokedAt} (${i.revokeReason})` : '-'])));
   });
@@ -95,7 +96,7 @@ export function register(program: Command, ctx: CliContext): void {
   ).action(async (device: string, o: ClientOptions & { ttl: string }) => {
     const format = outputFormat(o);
     const r = await new Client(o, ctx.env).json('POST', `/v1/devices/${encodeURIComponent(device)}/enrollment-tokens`, { ttl: o.ttl });
-    ctx.out(format === 'json' ? JSON.stringify(r, null, 2) + '\n' : `user: ${r.username}\ntoken: ${r.token}   (one-time, until ${r.expiresAt})\nEST: ${r.est ?? '(EST is off)'}\n`);
+    printValue(ctx, format, r, () => `user: ${r.username}\ntoken: ${r.token}   (one-time, until ${r.expiresAt})\nEST: ${r.est ?? '(EST is off)'}\n`);
   });
 }
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CliContext, CliError, Client, clientOptions, ClientOptions, outputFormat } from '../context';
+import { printValue } from '../output/format';
 import { formatChange, refuse } from './apply';
 import { collectionOf } from './get';
 
@@ -22,6 +23,6 @@ export function register(program: Command, ctx: CliContext): void {
     } catch (err) {
       refuse(ctx, err);
     }
-    ctx.out(format === 'json' ? JSON.stringify(r, null, 2) + '\n' : formatChange(r));
+    printValue(ctx, format, r, () => formatChange(r));
   });
 }

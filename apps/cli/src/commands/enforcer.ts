@@ -4,6 +4,7 @@
  */
 import { Option, type Command } from 'commander';
 import { Client, CliContext, CliError, clientOptions, ClientOptions, outputFormat } from '../context';
+import { emitted } from '../output/format';
 import { ENFORCER_DEFAULTS, EnforcerConfigError, validateEnforcerConfig } from '../../../enforcer/src/config';
 import { Enforcer } from '../../../enforcer/src/enforcer';
 import { IdentityError } from '../../../enforcer/src/identity';
@@ -78,50 +79,7 @@ export function register(program: Command, ctx: CliContext): void {
       // `enforcer` has an enrollment --token of its own, and commander gives it `revoke NAME --token T`'s value: take it back.
       const client = new Client({ ...o, token: o.token ?? (cmd.opts() as { token?: string }).token }, ctx.env);
       const r = await client.json<{ name: string; serials: string[]; streamsCut: number }>('POST', `/v1/enforcers/${encodeURIComponent(name)}/revoke`);
-      if (outputFormat(o) === 'json') ctx.out(JSON.stringify(r) + '\n');
-      else ctx.out(`enforcer ${r.name} revoked (${r.serials.length} certificate(s), ${r.streamsCut} stream(s) cut)\n`);
+      if (!emitted(ctx, outputFormat(o), r)) ctx.out(`enforcer ${r.name} revoked (${r.serials.length} certificate(s), ${r.streamsCut} stream(s) cut)\n`);
     },
   );
-
-  // `cordon flows [--watch]`: the flows enforcers report (GET /v1/flows), here because the control channel serves them.
-  clientOptions(program.command('flows').description('flows reported by the enforcers, most recent first'), true)
-    .option('--watch', 'keep printing flows as they are seen')
-    .option('--verdict <v>', 'allow, deny or audit')
-    .option('--segment <name>', 'only flows from or to this segment')
-    .option('--limit <n>', 'at most this many', '100')
-    .option('--interval <ms>', 'poll interval with --watch', '2000')
-    .action(async (o: ClientOptions & { watch?: boolean; verdict?: string; segment?: string; limit: string; interval: string }) => {
-      const client = new Client(o, ctx.env);
-      const json = outputFormat(o) === 'json';
-      const q = (since?: number) => {
-        const p = new URLSearchParams({ limit: o.limit });
-        if (o.verdict) p.set('verdict', o.verdict);
-        if (o.segment) p.set('segment', o.segment);
-        if (since !== undefined) p.set('since', String(since));
-        return `/v1/flows?${p}`;
-      };
-      type Flow = { enforcer: string; src: string; sport: number; dst: string; dport: number; protocol: number; srcSegment: string; dstSegment: string; verdict: string; reason: string; packets: number; bytes: number; lastSeen: string };
-      const print = (items: Flow[], header: boolean) => {
-        if (json) {
-          if (o.watch) for (const f of items) ctx.out(JSON.stringify(f) + '\n');
-          else ctx.out(JSON.stringify({ items }, null, 2) + '\n');
-          return;
-        }
-        if (header) ctx.out(['LAST SEEN', 'ENFORCER', 'FROM', 'TO', 'PROTO', 'SEGMENTS', 'VERDICT', 'PACKETS', 'BYTES'].join('\t') + '\n');
-        for (const f of items) {
-          const verdict = f.verdict === 'allow' ? 'allow' : `${f.verdict}(${f.reason})`;
-          ctx.out([f.lastSeen, f.enforcer, `${f.src}:${f.sport}`, `${f.dst}:${f.dport}`, f.protocol, `${f.srcSegment}->${f.dstSegment}`, verdict, f.packets, f.bytes].join('\t') + '\n');
-        }
-      };
-      let page = await client.json<{ now: number; items: Flow[] }>('GET', q());
-      print(page.items, true);
-      if (!o.watch) return;
-      let stop = false;
-      void ctx.stopSignal().then(() => (stop = true));
-      while (!stop) {
-        await new Promise((r) => setTimeout(r, Math.max(200, Number(o.interval) || 2000)));
-        page = await client.json<{ now: number; items: Flow[] }>('GET', q(page.now));
-        print(page.items.reverse(), false);
-      }
-    });
 }

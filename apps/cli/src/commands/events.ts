@@ -1,52 +1,82 @@
 // SPDX-License-Identifier: Apache-2.0
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CliContext, CliError, Client, clientOptions, ClientOptions } from '../context';
+import { EXIT } from '../exit-codes';
+import { FORMATS, parseFormat, printList, StreamPrinter, type ListView } from '../output/format';
+import type { Style } from '../output/table';
+import { watchLoop } from '../watch';
 
-/** `cordon events [--follow]`: the security event stream as ECS JSON lines (or a table). */
+interface SecurityEvent {
+  id: number;
+  at: string;
+  severity: string;
+  type: string;
+  device?: string | null;
+  message: string;
+}
+
+const SEVERITY_STYLE: Record<string, Style> = { critical: 'red', high: 'red', error: 'red', warning: 'yellow', medium: 'yellow' };
+
+const EVENT_VIEW: ListView<SecurityEvent> = {
+  columns: [
+    { header: 'AT', cell: (e) => e.at },
+    { header: 'ID', cell: (e) => String(e.id) },
+    { header: 'SEVERITY', cell: (e) => (SEVERITY_STYLE[e.severity] ? { text: e.severity, style: SEVERITY_STYLE[e.severity] } : e.severity) },
+    { header: 'TYPE', cell: (e) => e.type },
+    { header: 'DEVICE', cell: (e) => e.device ?? '-', wide: true },
+    { header: 'MESSAGE', cell: (e) => e.message },
+  ],
+  name: (e) => `event/${e.id}`,
+};
+
+/** `cordon events [-w]`: the security event stream as ECS JSON lines (or any -o). */
 export function register(program: Command, ctx: CliContext): void {
   clientOptions(
     program
       .command('events')
       .description('security events (ECS JSON lines by default)')
-      .option('-f, --follow', 'keep printing new events until interrupted')
+      .option('-w, --watch', 'keep printing new events until interrupted')
+      // `--follow` was the spelling before `--watch` was the one everywhere (issue 17).
+      .addOption(new Option('-f, --follow', 'the same as --watch').hideHelp())
       .option('--type <type>', 'drop, spoofing, unknown_device, anomaly, quarantine, posture, audit, enrollment, revocation')
       .option('--device <name>')
       .option('--after <id>', 'only events after this id', '0')
-      .option('--interval <ms>', 'poll interval with --follow', '1000'),
+      .addOption(new Option('--interval <ms>', 'poll interval with --watch').default('1000').hideHelp()),
     false,
   )
-    .option('-o, --output <format>', 'ecs (JSON lines), json (raw events) or table', 'ecs')
-    .action(async (o: ClientOptions & { follow?: boolean; type?: string; device?: string; after: string; interval: string; output: string }) => {
-      if (!['ecs', 'json', 'table'].includes(o.output)) throw new CliError(`--output must be ecs, json or table, got "${o.output}"`, 2);
+    .option('-o, --output <format>', `ecs (JSON lines, the default), ${FORMATS.join(', ')}`, 'ecs')
+    .action(async (o: ClientOptions & { watch?: boolean; follow?: boolean; type?: string; device?: string; after: string; interval: string; output: string }) => {
+      const ecs = o.output === 'ecs';
+      const format = ecs ? 'json' : parseFormat(o.output, ['ecs', ...FORMATS]);
+      const watch = !!(o.watch || o.follow);
+      if (!/^\d+$/.test(o.after)) throw new CliError(`--after takes an event id, got "${o.after}"`, EXIT.USAGE);
       const client = new Client(o, ctx.env);
-      let after = Number(o.after) || 0;
+      let after = Number(o.after);
       const q = (extra: string) => {
         const p = new URLSearchParams({ after: String(after), limit: '1000' });
         if (o.type) p.set('type', o.type);
         if (o.device) p.set('device', o.device);
         return `/v1/events?${p}${extra}`;
       };
+      const stream = watch && !ecs ? new StreamPrinter(ctx, format, EVENT_VIEW) : null;
+      const collected: SecurityEvent[] = [];
+      /** One page after `after`: printed at once when streaming, else kept for the one list at the end. */
       const once = async () => {
-        const { items } = await client.json('GET', q(''));
+        const { items } = (await client.json('GET', q(''))) as { items: SecurityEvent[] };
         if (!items.length) return 0;
-        if (o.output === 'ecs') {
+        if (ecs) {
           const res = await client.request('GET', q('&format=ecs'));
           ctx.out(await res.text());
-        } else if (o.output === 'json') {
-          for (const e of items) ctx.out(JSON.stringify(e) + '\n');
-        } else {
-          for (const e of items) ctx.out(`${e.at}  ${String(e.id).padStart(6)}  ${e.severity.padEnd(8)}  ${e.type.padEnd(14)}  ${e.message}\n`);
-        }
+        } else if (stream) stream.print(items);
+        else collected.push(...items);
         after = items[items.length - 1].id;
         return items.length;
       };
       while ((await once()) >= 1000);
-      if (!o.follow) return;
-      let stop = false;
-      void ctx.stopSignal().then(() => (stop = true));
-      while (!stop) {
-        await new Promise((r) => setTimeout(r, Math.max(100, Number(o.interval) || 1000)));
-        if (!stop) await once();
+      if (!watch) {
+        if (!ecs) printList(ctx, format, EVENT_VIEW, collected);
+        return;
       }
+      await watchLoop(ctx, Number(o.interval) || 1000, async () => void (await once()));
     });
 }

@@ -1,5 +1,16 @@
-import type { Command } from 'commander';
-import { CliContext, CliError, Client, clientOptions, ClientOptions, outputFormat, table } from '../context';
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * `cordon get KIND [NAME] [-l SELECTOR] [-o table|wide|json|yaml|name] [-w]`.
+ * Documents print as GET returns them (the document plus version, createdAt,
+ * updatedAt): `get -o yaml` is what `apply -f` takes back, with `version` as an
+ * optimistic-concurrency check.
+ */
+import { Option, type Command } from 'commander';
+import { CliContext, CliError, Client, clientOptions, ClientOptions, outputFormat } from '../context';
+import { EXIT } from '../exit-codes';
+import { printList, StreamPrinter, type ListView } from '../output/format';
+import { parseSelector } from '../selector';
+import { watchLoop } from '../watch';
 
 const DOCUMENT_COLLECTIONS: Record<string, string> = {
   segment: 'segments',
@@ -18,21 +29,31 @@ export function collectionOf(kind: string): string | null {
   return DOCUMENT_COLLECTIONS[kind.toLowerCase()] ?? null;
 }
 
-const KINDS_HELP = 'segments|devices|policies|policytests|posturerules|enforcers|bundle';
+/** The kinds `get` (and completion, describe) know. */
+export const GET_KINDS = ['segments', 'devices', 'policies', 'policytests', 'posturerules', 'enforcers', 'bundle', 'anomalies', 'incidents'] as const;
+const KINDS_HELP = GET_KINDS.join('|');
 
-interface Doc {
+/** A document as GET returns it. */
+export interface Doc {
+  apiVersion: string;
   kind: string;
   metadata: { name: string; labels?: Record<string, string> };
   spec: any;
   version: number;
+  createdAt?: string;
   updatedAt: string;
 }
+
+export const labelText = (l?: Record<string, string>) =>
+  Object.entries(l ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
 
 function summary(d: Doc): string {
   const s = d.spec ?? {};
   switch (d.kind) {
     case 'Segment':
-      return [s.cidrs?.join(','), s.selector && Object.keys(s.selector).length ? `selector ${labels(s.selector)}` : '', s.mode !== 'enforce' ? s.mode : ''].filter(Boolean).join(' ');
+      return [s.cidrs?.join(','), s.selector && Object.keys(s.selector).length ? `selector ${labelText(s.selector)}` : '', s.mode !== 'enforce' ? s.mode : ''].filter(Boolean).join(' ');
     case 'Device':
       return [s.addresses?.join(','), s.mac].filter(Boolean).join(' ');
     case 'Policy':
@@ -44,7 +65,86 @@ function summary(d: Doc): string {
   }
 }
 
-const labels = (l?: Record<string, string>) => Object.entries(l ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+export const DOCUMENT_VIEW: ListView<Doc> = {
+  columns: [
+    { header: 'NAME', cell: (d) => d.metadata.name },
+    { header: 'LABELS', cell: (d) => labelText(d.metadata.labels) || '-' },
+    { header: 'VERSION', cell: (d) => String(d.version) },
+    { header: 'CREATED', cell: (d) => d.createdAt ?? '-', wide: true },
+    { header: 'UPDATED', cell: (d) => d.updatedAt },
+    { header: 'SPEC', cell: (d) => summary(d) },
+  ],
+  name: (d) => `${d.kind.toLowerCase()}/${d.metadata.name}`,
+};
+
+interface EnforcerRow {
+  name: string;
+  enrolledAt: string;
+  lastSeen: string | null;
+  generation: number | null;
+  certSerial: string | null;
+  revoked: boolean;
+  status?: { version?: string; health?: { healthy?: boolean; interfaces?: string[] } | null };
+}
+
+const ENFORCER_VIEW: ListView<EnforcerRow> = {
+  columns: [
+    { header: 'NAME', cell: (e) => e.name },
+    { header: 'GENERATION', cell: (e) => String(e.generation ?? '-') },
+    { header: 'LAST SEEN', cell: (e) => e.lastSeen ?? 'never' },
+    { header: 'REVOKED', cell: (e) => (e.revoked ? { text: 'yes', style: 'red' } : 'no') },
+    { header: 'ENROLLED', cell: (e) => e.enrolledAt, wide: true },
+    { header: 'VERSION', cell: (e) => e.status?.version ?? '-', wide: true },
+    { header: 'INTERFACES', cell: (e) => e.status?.health?.interfaces?.join(',') || '-', wide: true },
+    { header: 'CERTIFICATE', cell: (e) => e.certSerial ?? '-', wide: true },
+  ],
+  name: (e) => `enforcer/${e.name}`,
+};
+
+interface BundleRow {
+  generation: number;
+  hash: string;
+  identities?: Record<string, number>;
+  ipcache?: unknown[];
+  policy?: unknown[];
+  rules?: unknown[];
+}
+
+const BUNDLE_VIEW: ListView<BundleRow> = {
+  columns: [
+    { header: 'GENERATION', cell: (b) => String(b.generation) },
+    { header: 'HASH', cell: (b) => b.hash },
+    { header: 'SEGMENTS', cell: (b) => String(Object.keys(b.identities ?? {}).length) },
+    { header: 'IPCACHE', cell: (b) => String(b.ipcache?.length ?? 0) },
+    { header: 'POLICY', cell: (b) => String(b.policy?.length ?? 0) },
+    { header: 'RULES', cell: (b) => String(b.rules?.length ?? 0) },
+  ],
+  name: (b) => `bundle/${b.generation}`,
+};
+
+type GetOptions = ClientOptions & { selector?: string; watch?: boolean; interval: string };
+
+/** Reads one kind: the items and how they print; `key` tells one item from another across a --watch. */
+async function read(client: Client, kind: string, name: string | undefined, o: GetOptions): Promise<{ items: any[]; view: ListView<any>; key: (i: any) => string; single?: boolean }> {
+  const k = kind.toLowerCase();
+  const select = o.selector ? parseSelector(o.selector) : null;
+  if (k === 'bundle' || k === 'bundles') {
+    if (select) throw new CliError('-l selects documents by their labels; bundles have none', EXIT.USAGE);
+    const b = await client.json<BundleRow>('GET', name ? `/v1/bundles/${encodeURIComponent(name)}` : '/v1/bundles/current');
+    // One bundle (the current one, or a generation): an object, as `get KIND NAME` prints.
+    return { items: [b], view: BUNDLE_VIEW, key: (x) => String(x.generation), single: true };
+  }
+  if (k === 'enforcers' || k === 'enforcer') {
+    if (select) throw new CliError('-l selects documents by their labels; enforcers have none', EXIT.USAGE);
+    const items = name ? [await client.json<EnforcerRow>('GET', `/v1/enforcers/${encodeURIComponent(name)}`)] : await client.all<EnforcerRow>('/v1/enforcers');
+    return { items, view: ENFORCER_VIEW, key: (x) => x.name };
+  }
+  const col = collectionOf(k);
+  if (!col) throw new CliError(`unknown kind "${kind}"; one of ${KINDS_HELP}`, EXIT.USAGE);
+  let items = name ? [await client.json<Doc>('GET', `/v1/${col}/${encodeURIComponent(name)}`)] : await client.all<Doc>(`/v1/${col}`);
+  if (select) items = items.filter((d) => select(d.metadata.labels));
+  return { items, view: DOCUMENT_VIEW, key: (x) => `${x.kind}/${x.metadata.name}` };
+}
 
 export function register(program: Command, ctx: CliContext): void {
   clientOptions(
@@ -52,29 +152,23 @@ export function register(program: Command, ctx: CliContext): void {
       .command('get')
       .description(`show documents, enforcers or the current bundle (${KINDS_HELP})`)
       .argument('<kind>', KINDS_HELP)
-      .argument('[name]', 'one item by name (bundle: a generation)'),
-  ).action(async (kind: string, name: string | undefined, o: ClientOptions) => {
+      .argument('[name]', 'one item by name (bundle: a generation)')
+      .option('-l, --selector <selector>', 'only documents whose labels match (k=v, k!=v, k in (a,b), k, !k; comma: and)')
+      .option('-w, --watch', 'after the list, print items as they change until interrupted')
+      .addOption(new Option('--interval <ms>', 'poll interval with --watch').default('2000').hideHelp()),
+  ).action(async (kind: string, name: string | undefined, o: GetOptions) => {
     const format = outputFormat(o);
     const client = new Client(o, ctx.env);
-    const print = (v: unknown, tbl: () => string) => ctx.out(format === 'json' ? JSON.stringify(v, null, 2) + '\n' : tbl());
-    const k = kind.toLowerCase();
-    if (k === 'bundle' || k === 'bundles') {
-      const b = await client.json('GET', name ? `/v1/bundles/${encodeURIComponent(name)}` : '/v1/bundles/current');
-      return print(b, () =>
-        table(['GENERATION', 'HASH', 'SEGMENTS', 'IPCACHE', 'POLICY', 'RULES'], [[String(b.generation), b.hash, String(Object.keys(b.identities ?? {}).length), String(b.ipcache?.length ?? 0), String(b.policy?.length ?? 0), String(b.rules?.length ?? 0)]]),
-      );
-    }
-    if (k === 'enforcers' || k === 'enforcer') {
-      const items = name ? [await client.json('GET', `/v1/enforcers/${encodeURIComponent(name)}`)] : await client.all('/v1/enforcers');
-      return print(name ? items[0] : items, () =>
-        table(['NAME', 'GENERATION', 'LAST SEEN', 'REVOKED'], items.map((e) => [e.name, String(e.generation ?? '-'), e.lastSeen ?? 'never', e.revoked ? 'yes' : 'no'])),
-      );
-    }
-    const col = collectionOf(k);
-    if (!col) throw new CliError(`unknown kind "${kind}"; one of ${KINDS_HELP}`, 2);
-    const items: Doc[] = name ? [await client.json<Doc>('GET', `/v1/${col}/${encodeURIComponent(name)}`)] : await client.all<Doc>(`/v1/${col}`);
-    print(name ? items[0] : items, () =>
-      table(['NAME', 'LABELS', 'VERSION', 'UPDATED', 'SPEC'], items.map((d) => [d.metadata.name, labels(d.metadata.labels) || '-', String(d.version), d.updatedAt, summary(d)])),
-    );
+    const first = await read(client, kind, name, o);
+    if (!o.watch) return printList(ctx, format, first.view, first.items, { single: !!name || first.single });
+    const out = new StreamPrinter(ctx, format, first.view);
+    out.print(first.items);
+    const seen = new Map(first.items.map((i) => [first.key(i), JSON.stringify(i)]));
+    await watchLoop(ctx, Number(o.interval) || 2000, async () => {
+      const now = await read(client, kind, name, o);
+      const changed = now.items.filter((i) => seen.get(now.key(i)) !== JSON.stringify(i));
+      for (const i of changed) seen.set(now.key(i), JSON.stringify(i));
+      out.print(changed);
+    });
   });
 }

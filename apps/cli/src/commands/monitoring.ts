@@ -5,7 +5,9 @@
  * `mud import`. Registered through cli.ts OPTIONAL_GROUPS ('monitoring').
  */
 import type { Command } from 'commander';
-import { CliContext, Client, ClientOptions, outputFormat, table } from '../context';
+import { CliContext, Client, ClientOptions, outputFormat } from '../context';
+import { printList, type ListView } from '../output/format';
+import type { Cell, Style } from '../output/table';
 import { register as admit } from './admit';
 import { register as events } from './events';
 import { register as mud } from './mud';
@@ -39,17 +41,39 @@ function extendGet(program: Command, ctx: CliContext): void {
   });
 }
 
+const UNKNOWN_VIEW: ListView<any> = {
+  columns: [
+    { header: 'ADDRESS', cell: (u) => u.address },
+    { header: 'MAC', cell: (u) => u.mac ?? '-' },
+    { header: 'INTERFACE', cell: (u) => u.interface ?? '-' },
+    { header: 'ENFORCER', cell: (u) => u.enforcer },
+    { header: 'SEGMENT', cell: (u) => u.segment },
+    { header: 'FIRST SEEN', cell: (u) => u.firstSeen },
+    { header: 'LAST SEEN', cell: (u) => u.lastSeen },
+    { header: 'TRIED', cell: (u) => `${u.tried.slice(0, 3).join(', ')}${u.tried.length > 3 ? ` (+${u.tried.length - 3})` : ''}` },
+  ],
+  name: (u) => `unknown/${u.address}`,
+};
+
 async function getUnknown(ctx: CliContext, o: ClientOptions) {
   const format = outputFormat(o);
   const { items } = await new Client(o, ctx.env).json('GET', '/v1/unknown-devices');
-  if (format === 'json') return ctx.out(JSON.stringify(items, null, 2) + '\n');
-  ctx.out(
-    table(
-      ['ADDRESS', 'MAC', 'INTERFACE', 'ENFORCER', 'SEGMENT', 'FIRST SEEN', 'LAST SEEN', 'TRIED'],
-      items.map((u: any) => [u.address, u.mac ?? '-', u.interface ?? '-', u.enforcer, u.segment, u.firstSeen, u.lastSeen, `${u.tried.slice(0, 3).join(', ')}${u.tried.length > 3 ? ` (+${u.tried.length - 3})` : ''}`]),
-    ),
-  );
+  printList(ctx, format, UNKNOWN_VIEW, items);
 }
+
+const SEVERITY_STYLE: Record<string, Style> = { high: 'red', critical: 'red', medium: 'yellow' };
+const severity = (s: string): Cell => (SEVERITY_STYLE[s] ? { text: s, style: SEVERITY_STYLE[s] } : s);
+
+const ANOMALY_VIEW: ListView<any> = {
+  columns: [
+    { header: 'AT', cell: (a) => a.at },
+    { header: 'DEVICE', cell: (a) => a.device },
+    { header: 'KIND', cell: (a) => a.kind },
+    { header: 'SEVERITY', cell: (a) => severity(a.severity) },
+    { header: 'EVIDENCE', cell: (a) => JSON.stringify(a.evidence) },
+  ],
+  name: (a) => `anomaly/${a.id}`,
+};
 
 async function getAnomalies(ctx: CliContext, o: ClientOptions & { device?: string; kind?: string }) {
   const format = outputFormat(o);
@@ -57,9 +81,23 @@ async function getAnomalies(ctx: CliContext, o: ClientOptions & { device?: strin
   if (o.device) q.set('device', o.device);
   if (o.kind) q.set('kind', o.kind);
   const { items } = await new Client(o, ctx.env).json('GET', `/v1/anomalies${q.size ? `?${q}` : ''}`);
-  if (format === 'json') return ctx.out(JSON.stringify(items, null, 2) + '\n');
-  ctx.out(table(['AT', 'DEVICE', 'KIND', 'SEVERITY', 'EVIDENCE'], items.map((a: any) => [a.at, a.device, a.kind, a.severity, JSON.stringify(a.evidence)])));
+  printList(ctx, format, ANOMALY_VIEW, items);
 }
+
+const INCIDENT_VIEW: ListView<any> = {
+  columns: [
+    { header: 'ID', cell: (i) => String(i.id) },
+    { header: 'OPENED', cell: (i) => i.openedAt },
+    { header: 'DEVICE', cell: (i) => i.device },
+    { header: 'SEVERITY', cell: (i) => severity(i.severity) },
+    { header: 'KINDS', cell: (i) => i.kinds.join(',') },
+    { header: 'ANOMALIES', cell: (i) => String(i.anomalies) },
+    { header: 'ACTION', cell: (i) => i.action },
+    { header: 'OPEN', cell: (i) => (i.open ? 'yes' : 'no') },
+    { header: 'SUMMARY', cell: (i) => i.summary },
+  ],
+  name: (i) => `incident/${i.id}`,
+};
 
 /** Incidents: what to look at, one line each; `get anomalies` has the detail. */
 async function getIncidents(ctx: CliContext, o: ClientOptions & { device?: string }) {
@@ -67,11 +105,5 @@ async function getIncidents(ctx: CliContext, o: ClientOptions & { device?: strin
   const q = new URLSearchParams();
   if (o.device) q.set('device', o.device);
   const { items } = await new Client(o, ctx.env).json('GET', `/v1/incidents${q.size ? `?${q}` : ''}`);
-  if (format === 'json') return ctx.out(JSON.stringify(items, null, 2) + '\n');
-  ctx.out(
-    table(
-      ['ID', 'OPENED', 'DEVICE', 'SEVERITY', 'KINDS', 'ANOMALIES', 'ACTION', 'OPEN', 'SUMMARY'],
-      items.map((i: any) => [String(i.id), i.openedAt, i.device, i.severity, i.kinds.join(','), String(i.anomalies), i.action, i.open ? 'yes' : 'no', i.summary]),
-    ),
-  );
+  printList(ctx, format, INCIDENT_VIEW, items);
 }

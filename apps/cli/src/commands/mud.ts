@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 import * as fs from 'node:fs';
 import type { Command } from 'commander';
-import { CliContext, CliError, Client, clientOptions, ClientOptions, formatProblem, ApiError } from '../context';
+import { CliContext, CliError, Client, clientOptions, ClientOptions, formatProblem, ApiError, outputFormat } from '../context';
+import { emitted } from '../output/format';
 import { formatChange } from './apply';
 
 /** `cordon mud import FILE [--name TYPE] [--apply]`: RFC 8520 MUD JSON to Segment + Policy documents. */
@@ -37,7 +38,7 @@ export function register(program: Command, ctx: CliContext): void {
       }
       throw err;
     }
-    if (o.output === 'json') return ctx.out(JSON.stringify(r, null, 2) + '\n');
+    if (emitted(ctx, outputFormat(o), r)) return;
     for (const n of r.notes) ctx.out(`# ${n}\n`);
     ctx.out(r.yaml);
     ctx.out(`# ${formatChange(r.result).trim().split('\n').join('\n# ')}\n`);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CliContext, Client, clientOptions, ClientOptions, outputFormat } from '../context';
+import { printValue } from '../output/format';
 import { formatChange, refuse } from './apply';
 
 export function register(program: Command, ctx: CliContext): void {
@@ -12,7 +13,7 @@ export function register(program: Command, ctx: CliContext): void {
     } catch (err) {
       refuse(ctx, err);
     }
-    ctx.out(format === 'json' ? JSON.stringify(r, null, 2) + '\n' : formatChange(r));
+    printValue(ctx, format, r, () => formatChange(r));
   });
   clientOptions(q.command('release').argument('<device>')).action(async (device: string, o: ClientOptions) => {
     const format = outputFormat(o);
@@ -22,6 +23,6 @@ export function register(program: Command, ctx: CliContext): void {
     } catch (err) {
       refuse(ctx, err);
     }
-    ctx.out(format === 'json' ? JSON.stringify(r, null, 2) + '\n' : formatChange(r));
+    printValue(ctx, format, r, () => formatChange(r));
   });
 }

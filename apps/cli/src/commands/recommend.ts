@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { Command } from 'commander';
 import { CliContext, Client, clientOptions, ClientOptions, outputFormat, table } from '../context';
+import { emitted } from '../output/format';
 
 /** `cordon recommend` and `cordon report unused` (least privilege from what flows showed). */
 export function register(program: Command, ctx: CliContext): void {
@@ -11,10 +12,12 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--window <duration>', 'flows seen within this duration', '7d')
       .option('--include-denied', 'also flows the policy denied'),
   ).action(async (o: ClientOptions & { window: string; includeDenied?: boolean }) => {
-    const format = o.output === 'table' ? 'yaml' : outputFormat(o);
+    // The documents are YAML already: table, wide and yaml print them as they are, ready for `cordon apply -f -`.
+    const format = outputFormat(o);
     const q = `window=${encodeURIComponent(o.window)}${o.includeDenied ? '&includeDenied=true' : ''}`;
     const r = await new Client(o, ctx.env).json('GET', `/v1/recommend?${q}`);
-    if (format === 'json') return ctx.out(JSON.stringify(r, null, 2) + '\n');
+    if (format === 'json' && emitted(ctx, format, r)) return;
+    if (format === 'name') return ctx.out(r.documents.map((d: { kind: string; metadata: { name: string } }) => `${d.kind.toLowerCase()}/${d.metadata.name}\n`).join(''));
     ctx.out(`# ${r.documents.length} policy(ies) covering ${r.flows} observed flow tuple(s) since ${r.observedSince}\n`);
     for (const s of r.skipped) ctx.out(`# skipped ${s.tuple}: ${s.reason}\n`);
     ctx.out(r.yaml || '# no flows observed\n');
@@ -26,7 +29,7 @@ export function register(program: Command, ctx: CliContext): void {
     async (o: ClientOptions & { window: string }) => {
       const format = outputFormat(o);
       const r = await new Client(o, ctx.env).json('GET', `/v1/report/unused?window=${encodeURIComponent(o.window)}`);
-      if (format === 'json') return ctx.out(JSON.stringify(r, null, 2) + '\n');
+      if (emitted(ctx, format, r)) return;
       ctx.out(`# generation ${r.generation}; flows observed since ${r.observedSince}\n`);
       ctx.out(table(['POLICY', 'RULE', 'MODE', 'LAST USED', 'ALLOWS'], r.items.map((u: any) => [u.policy, `allow[${u.index}]`, u.mode, u.lastUsed ?? 'never', JSON.stringify(u.rule)])));
     },

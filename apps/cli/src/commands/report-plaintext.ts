@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 import type { Command } from 'commander';
 import { CliContext, CliError, Client, clientOptions, ClientOptions, outputFormat, table } from '../context';
+import { emitted } from '../output/format';
 
 /**
  * `cordon report plaintext [--segment S] [--device D] [--limit N]`: each
@@ -26,7 +27,7 @@ export function register(program: Command, ctx: CliContext): void {
     if (o.limit !== undefined) q.set('limit', o.limit);
     const qs = q.toString();
     const r = await new Client(o, ctx.env).json('GET', `/v1/report/plaintext${qs ? `?${qs}` : ''}`);
-    if (format === 'json') return ctx.out(JSON.stringify(r, null, 2) + '\n');
+    if (emitted(ctx, format, r)) return;
     const pct = (x: number | null) => (x === null ? '-' : `${(x * 100).toFixed(1)}%`);
     const classes = (b: Record<string, { flows: number }>) =>
       Object.entries(b)

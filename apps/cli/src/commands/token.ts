@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CliContext, Client, clientOptions, ClientOptions, outputFormat, table } from '../context';
+import { emitted } from '../output/format';
 
 interface TokenRow {
   id: number;
@@ -33,9 +34,7 @@ export function register(program: Command, ctx: CliContext): void {
       : { kind: 'enrollment', ttl: o.ttl ?? '1h', name: o.name, replace: o.replace };
     const r = await new Client(o, ctx.env).json('POST', '/v1/tokens', body);
     const enrollment = r.kind === 'enrollment';
-    if (format === 'json') {
-      return ctx.out(JSON.stringify(enrollment ? { token: r.token, expiresAt: r.expiresAt, caCertHash: r.caCertHash, join: r.join } : { token: r.token, expiresAt: r.expiresAt }) + '\n');
-    }
+    if (emitted(ctx, format, enrollment ? { token: r.token, expiresAt: r.expiresAt, caCertHash: r.caCertHash, join: r.join } : { token: r.token, expiresAt: r.expiresAt })) return;
     ctx.out(`${enrollment ? (r.join ?? r.token) : r.token}\n`);
     const what = enrollment
       ? `one-time enrollment token "${r.name}" for ${r.enforcer ? `the enforcer ${r.enforcer}${r.replace ? ' (replacing the live one)' : ''}` : 'a new enforcer name'}, pinned to the CA ${r.caCertHash}`
@@ -45,7 +44,7 @@ export function register(program: Command, ctx: CliContext): void {
 
   clientOptions(token.command('list').description('tokens: kind, role, state, expiry and last use (never the secrets)')).action(async (o: ClientOptions) => {
     const { items } = await new Client(o, ctx.env).json<{ items: TokenRow[] }>('GET', '/v1/tokens');
-    if (outputFormat(o) === 'json') return ctx.out(JSON.stringify(items, null, 2) + '\n');
+    if (emitted(ctx, outputFormat(o), items)) return;
     ctx.out(
       table(
         ['ID', 'NAME', 'KIND', 'ROLE', 'STATE', 'FOR', 'EXPIRES', 'LAST USED'],
@@ -65,7 +64,7 @@ export function register(program: Command, ctx: CliContext): void {
 
   clientOptions(token.command('revoke <id-or-name>').description('revoke a token: refused from its next request on')).action(async (ref: string, o: ClientOptions) => {
     const r = await new Client(o, ctx.env).json<TokenRow>('POST', `/v1/tokens/${encodeURIComponent(ref)}/revoke`);
-    if (outputFormat(o) === 'json') return ctx.out(JSON.stringify(r) + '\n');
+    if (emitted(ctx, outputFormat(o), r)) return;
     ctx.out(`token ${r.id} ("${r.name}", ${r.kind}${r.kind === 'api' ? ` ${r.role}` : ''}) revoked\n`);
   });
 
@@ -76,7 +75,7 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--ttl <duration>', 'lifetime of the new token', '90d'),
   ).action(async (o: ClientOptions & { ttl: string }) => {
     const r = await new Client(o, ctx.env).json<{ token: string; expiresAt: string; id: number; file: string | null; revoked: number[] }>('POST', '/v1/tokens/rotate-admin', { ttl: o.ttl });
-    if (outputFormat(o) === 'json') return ctx.out(JSON.stringify({ token: r.token, expiresAt: r.expiresAt }) + '\n');
+    if (emitted(ctx, outputFormat(o), { token: r.token, expiresAt: r.expiresAt })) return;
     ctx.out(`${r.token}\n`);
     ctx.err(`new admin token ${r.id}, expires ${r.expiresAt}${r.file ? `, written to ${r.file} on the controller` : ''}; revoked: ${r.revoked.length ? r.revoked.join(', ') : 'none'}; it is shown only now\n`);
   });

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CliContext, CliError, Client, clientOptions, ClientOptions, outputFormat } from '../context';
+import { emitted } from '../output/format';
 
 interface End {
   address: string;
@@ -27,7 +28,7 @@ export function register(program: Command, ctx: CliContext): void {
     const protocol = /^\d+$/.test(o.protocol) ? Number(o.protocol) : o.protocol;
     const type = o.type !== undefined && /^\d+$/.test(o.type) ? Number(o.type) : o.type;
     const r = await new Client(o, ctx.env).json('POST', '/v1/trace', { from: o.from, to: o.to, protocol, port, type });
-    if (format === 'json') return ctx.out(JSON.stringify(r, null, 2) + '\n');
+    if (emitted(ctx, format, r)) return;
     const end = (e: End) => `${e.address} (${e.device ? `device ${e.device}, ` : ''}segment ${e.segment})`;
     ctx.out(`${r.verdict}  ${r.packet ?? ''}\n  from ${end(r.from)}\n  to   ${end(r.to)}\n  decided by ${r.reason === 'malformed' ? 'the parser: an IPv6 packet between an IPv4-mapped and an IPv6 address is malformed' : r.policy ? `policy ${r.policy} (rule ${r.ruleId})` : 'the default deny'}\n`);
   });

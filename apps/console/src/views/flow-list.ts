@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /** A table of flows; a click on a row opens its explanation (the trace). Shared by the flow table and the map. */
 import { h } from '../dom';
-import { protocolName, type Flow } from '../flows';
+import { protocolText, type Flow } from '../flows';
 import type { ConsoleState } from '../state';
 import { explain } from './explain';
 
@@ -29,10 +29,10 @@ export function flowTable(state: ConsoleState, rows: readonly Flow[], detail: HT
           h('td', {}, new Date(f.lastSeen).toLocaleTimeString()),
           h('td', {}, `${f.src}${name(f.src) ? ` (${name(f.src)})` : ''}`, h('div', { class: 'seg' }, f.srcSegment)),
           h('td', {}, `${f.dst}${name(f.dst) ? ` (${name(f.dst)})` : ''}`, h('div', { class: 'seg' }, f.dstSegment)),
-          h('td', {}, `${protocolName(f.protocol)}${f.protocol === 6 || f.protocol === 17 ? `/${f.dport}` : ''}`),
+          h('td', {}, protocolText(f)),
           h('td', {}, h('span', { class: `badge ${f.verdict}` }, f.verdict)),
           h('td', {}, f.reason),
-          h('td', {}, f.encryption ?? '—'),
+          h('td', { class: 'encryption' }, f.encryption ?? 'unknown'),
           h('td', { class: 'num' }, String(f.packets)),
           h('td', {}, f.enforcer),
         ),

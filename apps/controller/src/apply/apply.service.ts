@@ -7,7 +7,7 @@ import type { BundleDelta } from '../../../../model/generation/bundle';
 import type { DocumentRef, IncrementalCompiler } from '../compiler/incremental';
 import { Problem } from '../http/problem';
 import { MetricsService } from '../metrics/metrics.service';
-import { DocumentValidationError, formatIssue, parseDocuments, type Issue } from '../policy/parse';
+import { DocumentValidationError, formatIssue, parseDocuments, readDocuments, type Issue } from '../policy/parse';
 import type { Document, PolicyTest } from '../policy/schema';
 import type { Store, StoreWriter } from '../store/store';
 import { LOGGER, STORE } from '../di-tokens';
@@ -53,6 +53,8 @@ interface ChangePlan {
   /** Keys of the documents the request named (their warnings are shown). */
   named: Set<string>;
   changes: DocumentChange[];
+  /** Checks against the store inside the change's transaction, before anything is compiled (the version check). */
+  verify?: () => Promise<void>;
   write: () => Promise<void>;
 }
 
@@ -98,7 +100,8 @@ export class ApplyService {
 
   async apply(input: string | unknown[], opts: { dryRun: boolean; actor: Actor; source?: string }): Promise<ChangeResult> {
     return this.timed(async () => {
-      const docs = this.parse(input, opts.source).map(normalize);
+      const read = readDocuments(input, opts.source);
+      const docs = read.map((r) => normalize(r.document));
       const seen = new Map<string, number>();
       docs.forEach((d, i) => {
         const k = key(d.kind, d.metadata.name);
@@ -119,9 +122,27 @@ export class ApplyService {
           changes.push({ kind: d.kind, name: d.metadata.name, action, changes: action === 'created' ? [] : diff });
           if (action !== 'unchanged') upsert.push(d);
         }
+        // Optimistic concurrency: a document read at `version` (cordon get -o yaml) is not applied over a newer one.
+        const checked = read.flatMap((r, i) => (r.version !== undefined && changes[i].action === 'updated' ? [{ d: docs[i], version: r.version, index: i }] : []));
+        const verify = async () => {
+          const stale: string[] = [];
+          for (const c of checked) {
+            const stored = await tx.documents.get(c.d.kind, c.d.metadata.name);
+            if (stored && stored.version !== c.version) stale.push(`${c.d.kind}/${c.d.metadata.name} (document ${c.index}): read at version ${c.version}, stored version ${stored.version}`);
+          }
+          if (stale.length) {
+            throw new Problem(
+              409,
+              'Conflict',
+              `changed since it was read, nothing was applied: ${stale.join('; ')} — get it again and redo the change, or remove its version field to apply regardless`,
+              undefined,
+              'https://cordon.dev/problems/version-conflict',
+            );
+          }
+        };
         const write = () =>
           tx.documents.upsertMany(upsert.map((d) => ({ apiVersion: d.apiVersion, kind: d.kind, name: d.metadata.name, labels: d.metadata.labels ?? {}, spec: d.spec })));
-        return { upsert, remove: [], named: new Set(seen.keys()), changes, write };
+        return { upsert, remove: [], named: new Set(seen.keys()), changes, verify, write };
       });
     });
   }
@@ -199,6 +220,7 @@ export class ApplyService {
         }
         const site = this.site;
         const p = plan(tx, site);
+        await p.verify?.();
 
         const refs = scopedReferenceCheck(site, p);
         if (refs.errors.length) throw new DocumentValidationError(refs.errors.map((e: Issue) => ({ ...e, document: e.document ?? -1 })));

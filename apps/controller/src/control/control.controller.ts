@@ -10,6 +10,7 @@ import { AuditService } from '../audit/audit.service';
 import { badRequest, notFound } from '../http/problem';
 import { ENFORCER_NAME } from '../../../../proto/cordon/v1/control';
 import { ControlService } from './control.service';
+import { fromQuery, FlowQueryError, type FlowParams } from './flows/flow-query';
 import { scopeError } from './flows/report-guard';
 
 @Controller('v1')
@@ -71,28 +72,27 @@ export class ControlController {
   }
 
   /**
-   * Flows reported by enforcers, most recently seen first.
-   * `since` (ms since the epoch or an ISO time) returns only flows seen after it: `cordon flows --watch` polls with the
-   * `now` of the previous answer.
+   * Flows reported by enforcers, most recently received first, filtered the way `cordon flows` (hubble) does:
+   * `from`/`to`/`endpoint` (either end) (addresses, CIDRs or segment names, comma-separated), `rule`, `port`, `protocol`, `verdict`, `reason`,
+   * `encryption`, `enforcer`, `segment` (either end), `since` (last packet after: ms or ISO time), `limit`.
+   * `after` takes the `cursor` of a previous answer and returns only flows received since: `cordon flows --watch`
+   * polls with it, so a flow an enforcer reports a flow interval late (its last packet older than the previous
+   * poll) still shows. `now` is kept for pollers by time.
    */
   @Get('flows')
-  flows(
-    @Query('limit') limit?: string,
-    @Query('since') since?: string,
-    @Query('verdict') verdict?: string,
-    @Query('segment') segment?: string,
-    @Query('enforcer') enforcer?: string,
-  ) {
+  flows(@Query() params: Record<string, string | string[]>) {
     const now = Date.now();
-    let sinceMs: number | undefined;
-    if (since !== undefined && since !== '') {
-      sinceMs = /^\d+$/.test(since) ? Number(since) : Date.parse(since);
-      if (!Number.isFinite(sinceMs)) throw badRequest(`since must be milliseconds since the epoch or an ISO time, got "${since}"`);
+    // A parameter given twice (`from=a&from=b`) means either, as `from=a,b` does.
+    const flat = Object.fromEntries(Object.entries(params ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v)])) as FlowParams;
+    let q;
+    try {
+      q = fromQuery(flat);
+    } catch (err) {
+      if (err instanceof FlowQueryError) throw badRequest(err.message);
+      throw err;
     }
-    const lim = limit === undefined ? undefined : Number(limit);
-    if (lim !== undefined && (!Number.isInteger(lim) || lim < 1 || lim > 10000)) throw badRequest('limit must be an integer from 1 to 10000');
-    if (verdict !== undefined && !['allow', 'deny', 'audit'].includes(verdict)) throw badRequest('verdict must be allow, deny or audit');
-    return { now, items: this.control.flows.list({ limit: lim, since: sinceMs, verdict, segment, enforcer }) };
+    const page = this.control.flows.page(q);
+    return { now, cursor: page.cursor, items: page.items };
   }
 
   /** The enforcer CA certificate (what `--ca-sha256` of `cordon enforcer` pins). */

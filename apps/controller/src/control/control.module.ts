@@ -3,6 +3,7 @@ import { Module } from '@nestjs/common';
 import { ControlController } from './control.controller';
 import { ControlService } from './control.service';
 import { ControlFeeds, FLOW_FEED, DROP_EVENTS } from './feeds';
+import { VersionController } from '../version/version.controller';
 
 /**
  * The control channel: enforcer CA, the Control gRPC service (enroll, renew,
@@ -19,7 +20,8 @@ import { ControlFeeds, FLOW_FEED, DROP_EVENTS } from './feeds';
     { provide: DROP_EVENTS, useFactory: (f: ControlFeeds) => f.events, inject: [ControlFeeds] },
     ControlService,
   ],
-  controllers: [ControlController],
+  // VersionController here: it reads the enforcers' reported versions from ControlService.
+  controllers: [ControlController, VersionController],
   exports: [ControlService, FLOW_FEED, DROP_EVENTS],
 })
 export class ControlModule {}

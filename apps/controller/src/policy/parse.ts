@@ -96,14 +96,32 @@ function readYaml(text: string, file: string | undefined, issues: DocumentIssue[
 }
 
 /**
+ * Fields the controller adds when it returns a stored document (GET /v1/segments/NAME, `cordon get -o yaml`):
+ * accepted on input so that what was read can be applied back, and not stored. `version` is the stored
+ * version the document was read at: apply refuses the document when the stored one has moved on since.
+ */
+export const SERVER_FIELDS = ['version', 'createdAt', 'updatedAt'] as const;
+
+/** A validated document and the stored `version` it was read at, when it carries one. */
+export interface ReadDocument {
+  document: Document;
+  version?: number;
+}
+
+/**
  * Parses and validates documents. `input` is a YAML stream (one or many
  * documents; JSON is YAML), or an array of objects as REST receives them.
  * Throws DocumentValidationError listing every problem of every document.
  */
 export function parseDocuments(input: string | unknown[], source?: string): Document[] {
+  return readDocuments(input, source).map((r) => r.document);
+}
+
+/** parseDocuments, keeping the `version` each document names (SERVER_FIELDS). */
+export function readDocuments(input: string | unknown[], source?: string): ReadDocument[] {
   const issues: DocumentIssue[] = [];
   const raws: RawDoc[] = typeof input === 'string' ? readYaml(input, source, issues) : input.map((value) => ({ value }));
-  const docs: Document[] = [];
+  const docs: ReadDocument[] = [];
   const seen = new Map<string, number>();
 
   raws.forEach((raw, index) => {
@@ -127,8 +145,17 @@ export function parseDocuments(input: string | unknown[], source?: string): Docu
       if (o.apiVersion !== API_VERSION) push(['apiVersion'], `apiVersion must be ${API_VERSION}`, undefined, name);
       return;
     }
+    const { version, createdAt, updatedAt, ...bare } = o;
+    let expected: number | undefined;
+    if (version !== undefined && version !== null) {
+      if (typeof version === 'number' && Number.isInteger(version) && version >= 1) expected = version;
+      else push(['version'], 'version is the stored version the document was read at (an integer from 1); remove it to apply regardless', kind, name);
+    }
+    for (const [field, t] of [['createdAt', createdAt], ['updatedAt', updatedAt]] as const) {
+      if (t !== undefined && t !== null && typeof t !== 'string' && !(t instanceof Date)) push([field], `${field} is set by the controller (a time); it is ignored on input`, kind, name);
+    }
     const schema = SCHEMAS[kind] as unknown as z.ZodType<Document>;
-    const r = schema.safeParse(v);
+    const r = schema.safeParse(bare);
     if (!r.success) {
       for (const iss of r.error.issues) push(iss.path, issueMessage(iss), kind, name);
       return;
@@ -140,7 +167,7 @@ export function parseDocuments(input: string | unknown[], source?: string): Docu
       return;
     }
     seen.set(key, index);
-    docs.push(r.data);
+    docs.push(expected === undefined ? { document: r.data } : { document: r.data, version: expected });
   });
 
   if (issues.length > 0) throw new DocumentValidationError(issues);

@@ -4,11 +4,15 @@
  * Prometheus counters (labels bounded by the segments the controller knows),
  * per flow into a bounded table behind GET /v1/flows.
  */
+import { randomBytes } from 'node:crypto';
 import { Counter, Gauge, Registry } from 'prom-client';
 import { FlowBatch, FlowTuple, WIRE_TO_VERDICT, wireToReason } from '../../../../../proto/cordon/v1/control';
 import { DROP_REASON_NAMES } from '../../../../../native/lib/abi';
 import type { SegmentNames } from '../control.ports';
 import { trimOldest } from '../../../../common/src/lru';
+import type { FlowFacts, FlowQuery } from './flow-query';
+
+export type { FlowQuery } from './flow-query';
 
 export interface FlowView extends FlowTuple {
   enforcer: string;
@@ -25,15 +29,20 @@ export interface FlowView extends FlowTuple {
   bytes: number;
   firstSeen: string;
   lastSeen: string;
+  /**
+   * The datapath's class of the flow's first payload: tls, dtls, ssh, quic (encrypted), plaintext, mqtt,
+   * http, coap (in clear), pending (no payload yet); unknown from an enforcer that does not send it.
+   */
+  encryption: string;
+  /** ICMP and ICMPv6: the message's type and code (null for other protocols, or when the enforcer did not send them). */
+  icmpType: number | null;
+  icmpCode: number | null;
 }
 
-export interface FlowQuery {
-  limit?: number;
-  /** Only flows seen after this instant (ms since epoch): `cordon flows --watch` polls with it. */
-  since?: number;
-  verdict?: string;
-  segment?: string;
-  enforcer?: string;
+/** A page of flows and where the next poll starts (`after`): the receive order, not the flows' own times. */
+export interface FlowPage {
+  items: FlowView[];
+  cursor: string;
 }
 
 /** cordon_drops_total's reason label values (DESIGN.md): every drop reason of the kernel ABI. */
@@ -80,6 +89,11 @@ interface FlowEntry extends FlowTuple {
   /** Unix ms. */
   firstSeen: number;
   lastSeen: number;
+  encryption: string;
+  /** ICMP: type << 8 | code; 0 unknown. */
+  policyPort: number;
+  /** Receive order: the aggregator's record counter when a record of this flow last arrived (unique per entry). */
+  seq: number;
 }
 
 /** A time as ISO text; one out of Date's range (which toISOString throws on) reads as the epoch rather than failing the list. */
@@ -110,11 +124,20 @@ function view(e: FlowEntry, names: SegmentNames): FlowView {
     bytes: e.bytesFwd + e.bytesRev,
     firstSeen: isoTime(e.firstSeen),
     lastSeen: isoTime(e.lastSeen),
+    encryption: e.encryption || 'unknown',
+    icmpType: icmp(e) ? e.policyPort >> 8 : null,
+    icmpCode: icmp(e) ? e.policyPort & 0xff : null,
   };
 }
 
+const icmp = (e: FlowEntry) => (e.protocol === 1 || e.protocol === 58) && e.policyPort !== 0;
+
 export class FlowAggregator {
   private flows = new Map<string, FlowEntry>();
+  /** Records received so far; with `epoch`, the cursor of GET /v1/flows. */
+  private seq = 0;
+  /** Tells this process's cursors from another's (a restarted or other controller). */
+  private readonly epoch = randomBytes(4).toString('hex');
   private readonly m: ReturnType<typeof flowMetrics>;
   readonly batches: Counter<'enforcer'>;
   readonly batchesDropped: Gauge<'enforcer'>;
@@ -149,6 +172,7 @@ export class FlowAggregator {
     const now = Date.now();
     for (let i = 0; i < flows.length; i++) {
       const f = flows[i];
+      const seq = ++this.seq;
       const key = `${enforcer}|${f.family}|${f.protocol}|${f.src}|${f.sport}|${f.dst}|${f.dport}`;
       let v = this.flows.get(key);
       if (v) {
@@ -163,6 +187,9 @@ export class FlowAggregator {
         v.packetsRev += f.packetsRev;
         v.bytesRev += f.bytesRev;
         v.lastSeen = f.lastSeen || b.windowEnd || now;
+        if (f.encryption) v.encryption = f.encryption;
+        if (f.policyPort) v.policyPort = f.policyPort;
+        v.seq = seq;
       } else {
         v = {
           enforcer,
@@ -183,6 +210,9 @@ export class FlowAggregator {
           bytesRev: f.bytesRev,
           firstSeen: f.firstSeen || b.windowStart || now,
           lastSeen: f.lastSeen || b.windowEnd || now,
+          encryption: f.encryption ?? '',
+          policyPort: f.policyPort ?? 0,
+          seq,
         };
       }
       this.flows.set(key, v);
@@ -191,20 +221,62 @@ export class FlowAggregator {
     trimOldest(this.flows, this.maxFlows);
   }
 
-  /** Most recently seen first. */
+  /** Most recently received first (the same as most recently seen, but for a flow reported late). */
   list(q: FlowQuery = {}): FlowView[] {
-    const out: FlowView[] = [];
-    const limit = Math.max(1, Math.min(q.limit ?? 1000, 10_000));
-    const all = [...this.flows.values()].reverse();
-    for (const f of all) {
-      if (q.since !== undefined && f.lastSeen <= q.since) continue;
-      const v = view(f, this.names);
-      if (q.verdict && v.verdict !== q.verdict) continue;
-      if (q.segment && v.srcSegment !== q.segment && v.dstSegment !== q.segment) continue;
-      if (q.enforcer && f.enforcer !== q.enforcer) continue;
-      out.push(v);
-      if (out.length >= limit) break;
-    }
-    return out;
+    return this.page(q).items;
   }
+
+  /**
+   * Most recently received first, and the cursor to poll on with `after`. With `after`, only flows whose
+   * records arrived since; when more matched than `limit`, the oldest of them, so that the next poll
+   * goes on from there instead of skipping what did not fit.
+   */
+  page(q: FlowQuery = {}): FlowPage {
+    const limit = Math.max(1, Math.min(q.limit ?? 1000, 10_000));
+    let after = 0;
+    if (q.after) {
+      const [epoch, n] = q.after.split('.');
+      // Another process's cursor (a restart, another controller of the site): everything it holds is new here.
+      after = epoch === this.epoch && /^\d+$/.test(n ?? '') ? Number(n) : 0;
+    }
+    const matched: FlowEntry[] = [];
+    const all = [...this.flows.values()];
+    for (let i = all.length - 1; i >= 0; i--) {
+      const f = all[i];
+      // The map is in receive order (an update re-inserts): older entries only follow.
+      if (f.seq <= after) break;
+      if (q.since !== undefined && f.lastSeen <= q.since) continue;
+      if (q.verdict && (WIRE_TO_VERDICT[f.verdict] ?? 'none') !== q.verdict) continue;
+      if (q.enforcer && f.enforcer !== q.enforcer) continue;
+      if (q.segment || q.match) {
+        const srcSegment = this.names.segmentOf(f.srcIdentity);
+        const dstSegment = this.names.segmentOf(f.dstIdentity);
+        if (q.segment && srcSegment !== q.segment && dstSegment !== q.segment) continue;
+        if (q.match && !q.match(facts(f, srcSegment, dstSegment))) continue;
+      }
+      matched.push(f);
+      if (!q.after && matched.length >= limit) break;
+    }
+    const kept = matched.length > limit ? matched.slice(matched.length - limit) : matched;
+    const last = matched.length > limit ? kept[0].seq : this.seq;
+    return { items: kept.map((f) => view(f, this.names)), cursor: `${this.epoch}.${last}` };
+  }
+}
+
+function facts(f: FlowEntry, srcSegment: string, dstSegment: string): FlowFacts {
+  return {
+    enforcer: f.enforcer,
+    src: f.src,
+    dst: f.dst,
+    sport: f.sport,
+    dport: f.dport,
+    protocol: f.protocol,
+    verdict: WIRE_TO_VERDICT[f.verdict] ?? 'none',
+    reason: wireToReason(f.reason),
+    ruleId: f.ruleId,
+    encryption: f.encryption,
+    lastSeen: f.lastSeen,
+    srcSegment,
+    dstSegment,
+  };
 }
