@@ -7,7 +7,8 @@ import * as zlib from 'node:zlib';
 import type { Command } from 'commander';
 import { resolveContext } from './config/contexts';
 import { EXIT, exitForStatus } from './exit-codes';
-import { FORMATS, parseFormat, type OutputFormat } from './output/format';
+import { CliError } from './cli-error';
+import { FORMATS, parseFormat, type OutputFormat } from './output/formats';
 
 export { table } from './output/table';
 
@@ -25,15 +26,7 @@ export interface CliContext {
 /** A command group file (apps/cli/src/commands/*.ts) exports `register(program, ctx)`. */
 export type RegisterCommands = (program: Command, ctx: CliContext) => void;
 
-/** An error meant for the user: printed without a stack, exits with `code`. */
-export class CliError extends Error {
-  constructor(
-    message: string,
-    readonly code = 1,
-  ) {
-    super(message);
-  }
-}
+export { CliError } from './cli-error';
 
 export const DEFAULT_SERVER = 'http://127.0.0.1:7470';
 /** Request bodies larger than this (bytes) are sent gzip-compressed. */

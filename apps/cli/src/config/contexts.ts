@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { parse, stringify } from 'yaml';
 import { z } from 'zod';
-import { CliError } from '../context';
+import { CliError } from '../cli-error';
 import { EXIT } from '../exit-codes';
 
 const ContextSchema = z.strictObject({

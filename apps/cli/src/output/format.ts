@@ -5,17 +5,12 @@
  * (`kind/name`, one a line). Commands build data; printers here print it.
  */
 import { stringify } from 'yaml';
-import { CliError, type CliContext } from '../context';
+import { CliError } from '../cli-error';
+import type { CliContext } from '../context';
+import { FORMATS, type OutputFormat } from './formats';
+
+export { FORMATS, parseFormat, type OutputFormat } from './formats';
 import { colorOn, renderTable, StreamingTable, type Cell } from './table';
-
-export const FORMATS = ['table', 'wide', 'json', 'yaml', 'name'] as const;
-export type OutputFormat = (typeof FORMATS)[number];
-
-export function parseFormat(f: string | undefined, allowed: readonly string[] = FORMATS): OutputFormat {
-  const v = (f ?? 'table') as OutputFormat;
-  if (!allowed.includes(v)) throw new CliError(`--output must be ${allowed.slice(0, -1).join(', ')} or ${allowed[allowed.length - 1]}, got "${f}"`, 2);
-  return v;
-}
 
 /** JSON (two-space indent) or YAML text of a value; undefined for the human formats. */
 export function structured(format: OutputFormat, value: unknown): string | undefined {

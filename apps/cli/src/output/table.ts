@@ -4,7 +4,6 @@
  * on the widest cell, two spaces apart, the last column unpadded. Colour only on a
  * terminal and never when NO_COLOR is set (https://no-color.org).
  */
-import type { CliContext } from '../context';
 
 export type Style = 'green' | 'red' | 'yellow' | 'dim' | 'bold';
 /** A cell: text, or text with a style (shown only when colour is on). */
@@ -19,7 +18,7 @@ const ANSI: Record<Style, [string, string]> = {
 };
 
 /** Colour when writing to a terminal, unless NO_COLOR is set to anything non-empty (or TERM is dumb). */
-export function colorOn(ctx: Pick<CliContext, 'env' | 'isTTY'>): boolean {
+export function colorOn(ctx: { env: NodeJS.ProcessEnv | Record<string, string | undefined>; isTTY?: boolean }): boolean {
   if (ctx.env.NO_COLOR) return false;
   if (ctx.env.TERM === 'dumb') return false;
   return !!ctx.isTTY;

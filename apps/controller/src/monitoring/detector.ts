@@ -38,9 +38,11 @@ import { DeviceState } from './device-state';
 import { VolumeModel } from './volume';
 
 // Module-scope copies: read on every flow record, they must be constants here, not loads through another module's exports.
-const { SAMPLE, RING, F_PEER, F_PORT, F_LEARNED, F_SCANNED, F_WORLD, TIME_MASK, M_SEEN, M_FIELDS } = layout;
+const { SAMPLE, RING, F_PEER, F_PORT, F_LEARNED, F_SCANNED, F_WORLD, TIME_MASK } = layout;
 
 export * from './detector-options';
+import { addressPrefix } from './address-prefix';
+export { addressPrefix };
 
 /** What a scan counted in one window. */
 interface ScanCount {
@@ -100,20 +102,7 @@ export class AnomalyDetector {
       portsEvicted: s.ports.evictions,
       novelTargets: s.ringSize,
       noveltySuppressed: s.noveltySuppressed,
-      volume: {
-        intervalSeconds: this.options.intervalMs / 1000,
-        periodSeconds: Math.round(s.gap / 100) / 10,
-        tracks: (['world', 'local'] as const).map((traffic, tr) => ({
-          traffic,
-          seasonalHours: popcount(s.vmeta[tr * (2 * this.vol.scaleBuckets.length + M_FIELDS) + 2 * this.vol.scaleBuckets.length + M_SEEN]),
-          windows: this.vol.scaleBuckets.map((k, i) => ({
-            seconds: (k * this.options.intervalMs) / 1000,
-            samples: s.vmeta[this.vol.histAt + (tr * this.vol.scaleBuckets.length + i) * 2],
-            judged: this.vol.judged(s, tr, i, s.bucketStart, o),
-            thresholdBytes: Math.round(s.vol[tr * this.vol.trackSize + this.vol.vBase + i] * this.vol.seasonalIndex(s, tr, s.bucketStart)),
-          })),
-        })),
-      },
+      volume: this.vol.describe(s, o),
     };
   }
 
@@ -419,30 +408,4 @@ export class AnomalyDetector {
     for (const [device, s] of this.devices) if (now >= s.bucketStart + this.options.intervalMs) this.vol.closeBuckets(s, now, thresholdsOf?.(device) ?? this.options);
     void out;
   }
-}
-
-/** A world address's prefix as a string key: the first /24 (three octets) or /48 (three groups). */
-export function addressPrefix(addr: string, v4: number, v6: number): string {
-  if (addr.includes(':')) {
-    const groups = Math.ceil(v6 / 16);
-    let n = 0;
-    for (let i = 0; i < addr.length; i++) {
-      if (addr.charCodeAt(i) === 58 /* : */) {
-        if (addr.charCodeAt(i + 1) === 58) return addr; // compressed early: the whole address
-        if (++n === groups) return addr.slice(0, i);
-      }
-    }
-    return addr;
-  }
-  const octets = Math.ceil(v4 / 8);
-  if (octets >= 4) return addr;
-  let n = 0;
-  for (let i = 0; i < addr.length; i++) if (addr.charCodeAt(i) === 46 /* . */ && ++n === octets) return addr.slice(0, i);
-  return addr;
-}
-
-function popcount(x: number): number {
-  let n = 0;
-  for (; x; x &= x - 1) n++;
-  return n;
 }

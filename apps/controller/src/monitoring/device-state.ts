@@ -83,3 +83,10 @@ export class DeviceState {
     this.deniedStart = t;
   }
 }
+
+/** Bits set in a flag word. */
+export function popcount(x: number): number {
+  let n = 0;
+  for (; x; x &= x - 1) n++;
+  return n;
+}

@@ -7,7 +7,7 @@
  */
 import type { Anomaly, DetectorOptions, Thresholds } from './detector-options';
 import * as layout from './device-state';
-import { DeviceState } from './device-state';
+import { DeviceState, popcount } from './device-state';
 import { robustStats } from './sketch';
 
 // Module-scope copies: read on every flow record, they must be constants here, not loads through another module's exports.
@@ -238,5 +238,23 @@ export class VolumeModel {
       s.vmeta[m + M_ANOMALOUS] = 0;
     }
     s.hourStart = end - (end % 3600_000);
+  }
+
+  /** What the volume model has learnt of a device (GET /v1/baselines). */
+  describe(s: DeviceState, o: Thresholds) {
+    return {
+      intervalSeconds: this.options.intervalMs / 1000,
+      periodSeconds: Math.round(s.gap / 100) / 10,
+      tracks: (['world', 'local'] as const).map((traffic, tr) => ({
+        traffic,
+        seasonalHours: popcount(s.vmeta[tr * (2 * this.scaleBuckets.length + M_FIELDS) + 2 * this.scaleBuckets.length + M_SEEN]),
+        windows: this.scaleBuckets.map((k, i) => ({
+          seconds: (k * this.options.intervalMs) / 1000,
+          samples: s.vmeta[this.histAt + (tr * this.scaleBuckets.length + i) * 2],
+          judged: this.judged(s, tr, i, s.bucketStart, o),
+          thresholdBytes: Math.round(s.vol[tr * this.trackSize + this.vBase + i] * this.seasonalIndex(s, tr, s.bucketStart)),
+        })),
+      })),
+    };
   }
 }
