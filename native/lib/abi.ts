@@ -48,6 +48,8 @@ export const ENCRYPTION_NAME = ['pending', 'tls', 'dtls', 'ssh', 'quic', 'plaint
 export type EncryptionClass = (typeof ENCRYPTION_NAME)[number];
 /** Classes that are traffic in clear (CORDON_ENC_FIRST_PLAINTEXT and after). */
 export const PLAINTEXT_CLASSES: readonly EncryptionClass[] = ['plaintext', 'mqtt', 'http', 'coap'];
+/** Classes that are encrypted (after pending, before CORDON_ENC_FIRST_PLAINTEXT). */
+export const ENCRYPTED_CLASSES = ['tls', 'dtls', 'ssh', 'quic'] as const satisfies readonly EncryptionClass[];
 
 /** CORDON_MAX_*: entries each map holds. */
 export const LIMITS = {

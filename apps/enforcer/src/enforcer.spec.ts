@@ -8,7 +8,7 @@ import { Registry } from 'prom-client';
 import { CertificateAuthority } from '../../controller/src/control/ca/certificate-authority';
 import { FlowAggregator } from '../../controller/src/control/flows/flow-aggregator';
 import { ControlServer } from '../../controller/src/control/grpc/control.server';
-import { ControlFeeds, type FlowFeedItem, type DropEvent } from '../../controller/src/control/feeds';
+import { ControlFeeds, type FlowFeedItem, type ReportedDropEvent } from '../../controller/src/control/feeds';
 import { MemoryGenerations, MemoryControlStore } from '../../controller/src/control/testing/fakes';
 import type { Datapath } from '../../../native/lib/datapath';
 import type { DatapathPort } from './datapath.port';
@@ -146,7 +146,7 @@ describe('enforcer daemon against the real control server (recording datapath)',
   it('forwards drop events to the controller within about a second: DROP_EVENTS, FLOW_FEED and metrics', async () => {
     const e = running[0];
     const dp = e.cfg.datapath as RecordingDatapath;
-    const got: DropEvent[] = [];
+    const got: ReportedDropEvent[] = [];
     const fed: FlowFeedItem[] = [];
     const subs = [feeds.events.subscribe((x) => got.push(x)), feeds.flows.subscribe((x) => fed.push(x))];
     dp.suppressed = 4;

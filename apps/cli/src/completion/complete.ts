@@ -5,6 +5,8 @@
  * `get`/`describe`/`delete KIND NAME`, from the controller. The shell scripts of
  * `cordon completion bash|zsh|fish` call it; `__files__` asks the shell for paths.
  */
+import { DROP_REASON_NAMES, ENCRYPTION_NAME } from '../../../../native/lib/abi';
+import { PROTOCOL_NUMBER } from '../../../controller/src/policy/protocols';
 import type { Command, Option } from 'commander';
 import { Client, type CliContext } from '../context';
 import { readConfig } from '../config/contexts';
@@ -15,10 +17,10 @@ export const FILES = '__files__';
 
 const VALUES: Record<string, readonly string[]> = {
   '--output': FORMATS,
-  '--protocol': ['tcp', 'udp', 'icmp', 'icmpv6'],
+  '--protocol': Object.keys(PROTOCOL_NUMBER),
   '--verdict': ['allow', 'deny', 'audit'],
-  '--reason': ['policy', 'spoofed', 'malformed', 'fragment', 'no_connection', 'plaintext', 'flow_budget'],
-  '--encryption': ['tls', 'dtls', 'ssh', 'quic', 'plaintext', 'mqtt', 'http', 'coap', 'pending', 'unknown'],
+  '--reason': DROP_REASON_NAMES,
+  '--encryption': [...ENCRYPTION_NAME, 'unknown'],
   '--role': ['viewer', 'operator', 'admin'],
 };
 const FILE_OPTIONS = new Set(['--filename', '--file', '--ca', '--token-file', '--checkpoints', '--key-out', '--cert-out', '--kek-file', '--ready-file']);

@@ -1,34 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /** How a flow row of GET /v1/flows prints: protocols by name, ICMP as type/code, verdicts coloured. */
-import { ICMP_TYPES, ICMPV6_TYPES } from '../../../controller/src/policy/protocols';
+import { ENCRYPTED_CLASSES, PLAINTEXT_CLASSES } from '../../../../native/lib/abi';
+import type { FlowView } from '../../../controller/src/control/flows/flow-aggregator';
+import { ICMP_TYPES, ICMPV6_TYPES, protocolName } from '../../../controller/src/policy/protocols';
 import type { ListView } from '../output/format';
 import type { Cell } from '../output/table';
 
-/** A row of GET /v1/flows (the controller's FlowView). */
-export interface FlowRow {
-  enforcer: string;
-  src: string;
-  sport: number;
-  dst: string;
-  dport: number;
-  protocol: number;
-  family: number;
-  srcSegment: string;
-  dstSegment: string;
-  verdict: string;
-  reason: string;
-  ruleId: number;
-  packets: number;
-  bytes: number;
-  firstSeen: string;
-  lastSeen: string;
-  encryption?: string;
-  icmpType?: number | null;
-  icmpCode?: number | null;
-}
+/** A row of GET /v1/flows: the controller's own FlowView. */
+export type FlowRow = FlowView;
 
-const NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
-export const protocolName = (n: number) => NAMES[n] ?? `proto-${n}`;
+export { protocolName };
 const isIcmp = (f: FlowRow) => f.protocol === 1 || f.protocol === 58;
 const hasPorts = (f: FlowRow) => f.protocol === 6 || f.protocol === 17;
 
@@ -56,8 +37,8 @@ function verdictCell(f: FlowRow): Cell {
   return { text: f.verdict, style };
 }
 
-const ENCRYPTED = new Set(['tls', 'dtls', 'ssh', 'quic']);
-const IN_CLEAR = new Set(['plaintext', 'mqtt', 'http', 'coap']);
+const ENCRYPTED = new Set<string>(ENCRYPTED_CLASSES);
+const IN_CLEAR = new Set<string>(PLAINTEXT_CLASSES);
 function encryptionCell(f: FlowRow): Cell {
   const e = f.encryption ?? 'unknown';
   return ENCRYPTED.has(e) ? { text: e, style: 'green' } : IN_CLEAR.has(e) ? { text: e, style: 'yellow' } : { text: e, style: 'dim' };

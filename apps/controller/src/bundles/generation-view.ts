@@ -5,6 +5,7 @@
  * (model/generation/names.ts, the one mapping), rule infos, which device owns
  * an address, which segment a device is in and what its anomalies do.
  */
+import { trimOldest } from '../../../common/src/lru';
 import type { Bundle, RuleInfo } from '../../../../model/generation/bundle';
 import { IdentityNames } from '../../../../model/generation/names';
 import { formatAddress, parseAddress, parseCidr, PrefixIndex } from '../policy/net';
@@ -67,8 +68,8 @@ export class GenerationView {
     if (canonical === undefined) {
       const a = parseAddress(address);
       canonical = a ? formatAddress(a) : '';
-      if (this.canonical.size >= CANONICAL_MAX) this.canonical.clear();
       this.canonical.set(address, canonical);
+      trimOldest(this.canonical, CANONICAL_MAX);
     }
     return canonical && canonical !== address ? this.deviceByAddress.get(canonical) : undefined;
   }

@@ -39,8 +39,12 @@ export interface FlowFeedItem {
   at: Date;
 }
 
-/** dport: the destination port, or ICMP type << 8 | code. */
-export interface DropEvent extends FlowTuple {
+/**
+ * A drop (or audit) event as an enforcer reported it, named with the
+ * controller's segments and policies (the datapath's own is native/lib's
+ * DropEvent). dport: the destination port, or ICMP type << 8 | code.
+ */
+export interface ReportedDropEvent extends FlowTuple {
   enforcer: string;
   /** When the datapath saw the packet. */
   at: Date;
@@ -60,12 +64,12 @@ export interface DropEvent extends FlowTuple {
 }
 
 export type FlowFeed = Subject<FlowFeedItem>;
-export type DropEventFeed = Subject<DropEvent>;
+export type DropEventFeed = Subject<ReportedDropEvent>;
 
 /** The two Subjects, one per controller (a provider; FLOW_FEED and DROP_EVENTS are its fields). */
 export class ControlFeeds {
   readonly flows: FlowFeed = new Subject<FlowFeedItem>();
-  readonly events: DropEventFeed = new Subject<DropEvent>();
+  readonly events: DropEventFeed = new Subject<ReportedDropEvent>();
   complete(): void {
     this.flows.complete();
     this.events.complete();

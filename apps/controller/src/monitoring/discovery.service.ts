@@ -5,7 +5,7 @@
  * at most UNKNOWN_EVENTS_PER_TICK a tick; the rest of a storm is one summary.
  */
 import { Inject, Injectable } from '@nestjs/common';
-import type { DropEvent } from '../control/feeds';
+import type { ReportedDropEvent } from '../control/feeds';
 import { UnknownDevices } from './discovery';
 import { SecurityEvent } from './events';
 import type { FlowRecord } from './flow-record';
@@ -47,7 +47,7 @@ export class DiscoveryService {
    * an unknown source gets its MAC and interface, and is listed even before the
    * flow records of its attempts arrive. Counters stay the flow records' job.
    */
-  observeDropEvent(e: DropEvent): void {
+  observeDropEvent(e: ReportedDropEvent): void {
     const view = this.site.view;
     if (e.srcIdentity === 2 /* host */ || view.deviceOf(e.src)) return;
     const fresh = this.unknown.observeEvent(e.enforcer, {

@@ -4,7 +4,7 @@
  * network saw of it. Bounded: at most `max` addresses (least recently seen
  * forgotten first), each with at most `maxTargets` distinct things it tried.
  */
-import { trimOldest } from './bounded';
+import { trimOldest } from '../../../common/src/lru';
 import { FlowRecord, shortVerdict, transportName } from './flow-record';
 
 export interface UnknownDevice {

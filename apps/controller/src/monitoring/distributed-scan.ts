@@ -9,7 +9,7 @@
  * such device gets a `scan` of type `distributed`. Bounded: one ring per
  * segment (a few KB), at most MAX_SEGMENTS segments.
  */
-import { trimOldest } from './bounded';
+import { trimOldest } from '../../../common/src/lru';
 import { hash32 } from './sketch';
 
 const RING = 96;

@@ -9,7 +9,7 @@
  * anomaly names its incident). Bounded: the last MAX incidents are kept.
  */
 import type { Anomaly, AnomalyKind, Severity } from './detector';
-import { trimOldest } from './bounded';
+import { trimOldest } from '../../../common/src/lru';
 
 const MAX = 10_000;
 /** Pieces of evidence kept per kind in one incident. */

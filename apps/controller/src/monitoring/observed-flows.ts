@@ -4,7 +4,7 @@
  * (source segment, destination segment, protocol, port) tuples with counters,
  * and when each policy rule last decided a packet. Bounded.
  */
-import { trimOldest } from './bounded';
+import { trimOldest } from '../../../common/src/lru';
 
 export interface ObservedFlow {
   srcSegment: string;

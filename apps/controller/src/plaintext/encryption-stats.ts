@@ -16,11 +16,10 @@
  * sources (beyond MAX_SOURCES new ones are counted only in their segment and
  * in `sourcesOverflow`), the destinations remembered per source.
  */
-import { PLAINTEXT_CLASSES } from '../../../../native/lib/abi';
-import { trimOldest } from '../monitoring/bounded';
+import { ENCRYPTED_CLASSES, PLAINTEXT_CLASSES } from '../../../../native/lib/abi';
+import { trimOldest } from '../../../common/src/lru';
 
-/** Encrypted classes (native/lib/abi.ts ENCRYPTION_NAME). */
-export const ENCRYPTED_CLASSES = ['tls', 'dtls', 'ssh', 'quic'] as const;
+export { ENCRYPTED_CLASSES };
 /** In-clear classes (PLAINTEXT_CLASSES of native/lib/abi.ts). */
 export const CLEAR_CLASSES = PLAINTEXT_CLASSES as readonly string[];
 /** `unknown`: an enforcer that does not send the class, or a name this controller does not know. */

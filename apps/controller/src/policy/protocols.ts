@@ -2,6 +2,11 @@
 
 export const PROTOCOL_NUMBER = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58 } as const;
 export type ProtocolName = keyof typeof PROTOCOL_NUMBER;
+/** The name of an IP protocol number; `proto-N` for one without a name here. */
+export function protocolName(n: number): string {
+  for (const [name, num] of Object.entries(PROTOCOL_NUMBER)) if (num === n) return name;
+  return `proto-${n}`;
+}
 
 export const ICMP_TYPES: Readonly<Record<string, number>> = {
   'echo-reply': 0,

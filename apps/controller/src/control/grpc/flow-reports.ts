@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { FlowAck, FlowBatch, WIRE_TO_VERDICT, WireSecurityEvent, wireToReason } from '../../../../../proto/cordon/v1/control';
 import type { GenerationSource } from '../control.ports';
-import type { ControlFeeds, DropEvent } from '../feeds';
+import type { ControlFeeds, ReportedDropEvent } from '../feeds';
 import type { FlowAggregator } from '../flows/flow-aggregator';
 import type { ReportGuard } from '../flows/report-guard';
 import { Sessions } from '../sessions';
@@ -108,7 +108,7 @@ export class FlowReports {
     }
   }
 
-  private decodeEvent(enforcer: string, e: WireSecurityEvent): DropEvent {
+  private decodeEvent(enforcer: string, e: WireSecurityEvent): ReportedDropEvent {
     const g = this.d.generations;
     return {
       enforcer,
