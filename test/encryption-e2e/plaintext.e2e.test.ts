@@ -201,6 +201,12 @@ const root = process.getuid?.() === 0;
       return d?.refusedInClear >= 1 ? d : undefined;
     }, 10_000, 200);
     expect(legacy).toMatchObject({ device: 'legacy-2', segment: 'sensors', byClass: { mqtt: expect.objectContaining({ flows: 1 }) } });
+    // and /v1/flows shows it as what it is, a plaintext drop (until a later policy re-judges it)
+    const refused = await until('the refused flow in /v1/flows', async () => {
+      const rows = (await s.api('GET', `/v1/flows?from=${A('s2').v4}`)).body.items as { verdict: string; reason: string; encryption: string }[];
+      return rows.find((f) => f.reason === 'plaintext');
+    }, 10_000, 200);
+    expect(refused).toMatchObject({ verdict: 'deny', reason: 'plaintext', encryption: 'mqtt' });
 
     // TLS on the same port still passes while the rule says required.
     expect((await pubTls()).code).toBe(0);
