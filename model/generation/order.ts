@@ -5,7 +5,8 @@
  * /n is /(96 + n)). The compiler emits this order; applyDelta restores it.
  */
 import { isIPv4 } from 'node:net';
-import { addressBytes, type IpcacheEntry } from '../../native/lib/abi';
+import type { IpcacheEntry } from '../../native/lib/abi';
+import { addressBytes } from '../../native/lib/encode';
 
 /** (hex of the 16 address bytes, prefix length in the 128-bit space): compares as the datapath's key. */
 function orderKey(cidr: string): { addr: string; len: number } {

@@ -2,7 +2,7 @@
 /** Loads the compiled addon; the only place that sees it untyped. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { PackedEntries } from './abi';
+import type { PackedEntries } from './encode';
 import type { DatapathOptions } from './records';
 
 export interface RawHandle {

@@ -5,7 +5,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { encodeIpcache, encodePolicy, LIMITS, REASON_COUNT, REASON_NAME, SIZE, STATE_FLAG } from './abi';
+import { LIMITS, REASON_COUNT, REASON_NAME, SIZE, STATE_FLAG } from './abi';
+import { encodeIpcache, encodePolicy } from './encode';
 import { binding, RawHandle } from './binding';
 import { decodeCounter, decodeEvents, decodeFlows, decodePairStats } from './decode';
 import type { DatapathOptions, DropEvent, FlowRecord, Generation, PairStat, RawFlows, TestRunResult, Direction } from './records';

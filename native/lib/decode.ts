@@ -3,7 +3,8 @@
  * Decoders of what the addon dumps (flow entries, drop events, pair and
  * reason counters), every offset taken from abi.ts's LAYOUT.
  */
-import { addressText, ENCRYPTION_NAME, FLOW_ENTRY, FLOW_FLAG, LAYOUT, macText, REASON_NAME, SIZE, VERDICT_NAME } from './abi';
+import { ENCRYPTION_NAME, FLOW_ENTRY, FLOW_FLAG, LAYOUT, REASON_NAME, SIZE, VERDICT_NAME } from './abi';
+import { addressText, macText } from './encode';
 import type { DropEvent, FlowRecord, PairStat, Verdict } from './records';
 
 const FK = LAYOUT.cordon_flow_key;

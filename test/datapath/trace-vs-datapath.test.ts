@@ -14,7 +14,7 @@
  * IP protocols, ICMP errors), so no packet is taken for the reply of another.
  */
 import fc from 'fast-check';
-import { addressBytes, addressText } from '../../native/lib/abi';
+import { addressBytes, addressText } from '../../native/lib/encode';
 import { Datapath, FlowRecord } from '../../native/lib/datapath';
 import { compile } from '../../apps/controller/src/compiler/compile';
 import { BundleIndex, TraceResult } from '../../apps/controller/src/compiler/trace';

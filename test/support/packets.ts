@@ -5,7 +5,7 @@
  * Checksums are left zero: the datapath does not verify them (the kernel does later).
  */
 import { isIPv4 } from 'node:net';
-import { addressBytes, macBytes } from '../../native/lib/abi';
+import { addressBytes, macBytes } from '../../native/lib/encode';
 
 export const PROTO = { ICMP: 1, TCP: 6, UDP: 17, ICMPV6: 58 } as const;
 export const TCP_FLAGS = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10 } as const;

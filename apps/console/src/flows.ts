@@ -4,6 +4,8 @@
  * at most `maxRows` of them (the least recently seen go first), and the
  * filters of the flow table. Pure: no DOM, tested in apps/console/src/flows.spec.ts.
  */
+import { PROTOCOL_NUMBER, protocolName } from '../../controller/src/policy/protocols';
+
 export interface Flow {
   enforcer: string;
   src: string;
@@ -42,9 +44,8 @@ export interface FlowFilter {
   windowMs?: number;
 }
 
-const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, icmpv6: 58 };
-const NAMES: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
-export const protocolName = (n: number) => NAMES[n] ?? String(n);
+const PROTOCOLS: Readonly<Record<string, number>> = PROTOCOL_NUMBER;
+export { protocolName };
 
 /** `tcp/443`, `icmp 8/0`: protocol by name, with the port or ICMP's type/code (never its echo identifier). */
 export function protocolText(f: Pick<Flow, 'protocol' | 'dport' | 'icmpType' | 'icmpCode'>): string {

@@ -4,6 +4,8 @@
  * entries (source identity, destination identity, protocol, port prefix,
  * verdict, encryption) read back into ports and protocols per pair.
  */
+import { protocolName } from '../../controller/src/policy/protocols';
+
 export interface BundleEntry {
   srcIdentity: number;
   dstIdentity: number;
@@ -29,11 +31,10 @@ export interface MatrixCell {
   policy: string | null;
 }
 
-const PROTO: Record<number, string> = { 1: 'icmp', 6: 'tcp', 17: 'udp', 58: 'icmpv6' };
 
 export function describeEntry(e: BundleEntry): string {
   if (e.protocol === null) return 'any';
-  const p = PROTO[e.protocol] ?? `proto ${e.protocol}`;
+  const p = protocolName(e.protocol);
   const len = e.portPrefixLen ?? 0;
   if (len === 0 || e.port === undefined) return p;
   if (e.protocol === 1 || e.protocol === 58) {

@@ -35,7 +35,8 @@
  * none` is how an operator says otherwise).
  */
 import { isIP } from 'node:net';
-import { IDENTITY, addressBytes, type IpcacheEntry, type PolicyEntry, LIMITS, VERDICT } from '../../../native/lib/abi';
+import { IDENTITY, type IpcacheEntry, type PolicyEntry, LIMITS, VERDICT } from '../../../native/lib/abi';
+import { addressBytes } from '../../../native/lib/encode';
 import { rangeToBlocks } from '../../controller/src/compiler/ports';
 import { withHostEntries } from './host-addresses';
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /** The live flow table with its filters; at most 200 rows are drawn, the rest counted. */
+import { DROP_REASON_NAMES, ENCRYPTION_NAME } from '../../../../native/lib/abi';
 import { h, replace } from '../dom';
 import type { FlowFilter } from '../flows';
 import { ROWS_PER_POLL, type ConsoleState } from '../state';
@@ -17,8 +18,8 @@ const FIELDS: [keyof FlowFilter, string][] = [
 ];
 const CHOICES: [keyof FlowFilter, string, string[]][] = [
   ['verdict', 'verdict', ['allow', 'deny', 'audit']],
-  ['reason', 'reason', ['none', 'policy', 'spoofed', 'malformed', 'fragment', 'no_connection', 'plaintext', 'flow_budget']],
-  ['encryption', 'encryption', ['tls', 'dtls', 'ssh', 'quic', 'plaintext', 'mqtt', 'http', 'coap', 'unknown']],
+  ['reason', 'reason', ['none', ...DROP_REASON_NAMES]],
+  ['encryption', 'encryption', [...ENCRYPTION_NAME, 'unknown']],
 ];
 const WINDOWS: [string, number][] = [['any time', 0], ['last minute', 60_000], ['last 5 minutes', 300_000], ['last hour', 3_600_000]];
 

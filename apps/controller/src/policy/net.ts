@@ -5,7 +5,7 @@
  * that "contains" and "longest prefix" mean the same thing everywhere.
  */
 import { isIPv4, isIPv6 } from 'node:net';
-import { addressBytes, addressText } from '../../../../native/lib/abi';
+import { addressBytes, addressText } from '../../../../native/lib/encode';
 
 export type Family = 4 | 6;
 
