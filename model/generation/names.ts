@@ -25,6 +25,17 @@ export class IdentityNames {
     return this.byId.get(id);
   }
 
+  /**
+   * Whether a name is one segmentOf can give for this generation: a segment's,
+   * a built-in's, or `unknown` (metric series of any other name are stale).
+   */
+  has(name: string): boolean {
+    if (name === 'unknown') return true;
+    if (!this.names) this.names = new Set(this.byId.values());
+    return this.names.has(name);
+  }
+  private names: Set<string> | null = null;
+
   /** The name, or `unknown` (identity 0, or one this generation does not hold). */
   segmentOf(id: number): string {
     return this.byId.get(id) ?? 'unknown';

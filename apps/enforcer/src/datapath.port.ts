@@ -39,6 +39,8 @@ export interface DatapathPort {
   /** The real datapath reads pair counters and counts map entries on the addon's pool threads. */
   pairStats(): Promise<DatapathPair[]> | DatapathPair[];
   reasonStats(): Record<string, { packets: number; bytes: number }>;
+  /** Packets and bytes counted per rule id (the policy hit counters); absent on recording datapaths. */
+  ruleStats?(ids: readonly number[]): Promise<Map<number, { packets: number; bytes: number }>>;
   mapFill(): Promise<Record<string, { entries: number; max: number }>> | Record<string, { entries: number; max: number }>;
   /** Batches of drop/audit events (rate-limited in the kernel); returns a stop function. One subscriber. */
   onEvents?(cb: (events: DatapathEvent[]) => void, pollMs?: number): () => void;

@@ -38,6 +38,7 @@ import { Credentials, IdentityError, IdentityStore, enroll, newKeyAndCsr, renewA
 import { EnforcerMetrics } from './metrics';
 import type { EnforcerConfig } from './config';
 import * as fs from 'node:fs';
+import { PolicyHits } from './policy-hits';
 import { CORDON_VERSION as VERSION } from '../../controller/src/version/cordon-version';
 
 const DIRECTIONS: Direction[] = ['ingress', 'egress'];
@@ -112,6 +113,10 @@ export class Enforcer {
       neighbours: new NeighbourMacs(this.cfg.netns),
     });
     this.every(this.cfg.flowIntervalMs, () => this.collector.poll());
+    if (typeof dp.ruleStats === 'function') {
+      const hits = new PolicyHits((ids) => dp.ruleStats!(ids), () => this.keeper.current?.rules ?? [], this.metrics, { adopted: dp.adopted });
+      this.every(this.cfg.flowIntervalMs, () => hits.poll());
+    }
     // Drop events: the datapath rate-limits them; the collector queues a bounded number and they
     // leave within EVENT_FLUSH_MS rather than waiting for the next counter poll.
     if (this.dp.onEvents) {

@@ -77,6 +77,8 @@ export class FlowCollector {
   private readonly ifnames: InterfaceNames | null;
   private readonly neighbours: NeighbourMacs | null;
   private lastMapFill = -Infinity;
+  /** The identities the pair series were last pruned to. */
+  private prunedFor: Readonly<Record<string, number>> | null = null;
   private readonly pairCounters = new PairCounters();
   private readonly reasonCounters = new ReasonCounters();
   private seq = 0;
@@ -159,7 +161,7 @@ export class FlowCollector {
         interface: this.ifnames?.get(e.ifindex) ?? '',
       });
     }
-    this.metrics.eventsLost.set(this.eventsLost());
+    this.metrics.eventsLostSinceStart(this.eventsLost());
   }
 
   /** Events lost since start: the kernel's rate limit plus our queue's overflow. */
@@ -262,8 +264,14 @@ export class FlowCollector {
 
   /** 3. Account: pair, reason and map-fill metrics; returns the pair increments to report. */
   private async account(r: Reading, record: boolean): Promise<WirePairCounter[]> {
-    const names = new IdentityNames(this.identities());
+    const identities = this.identities();
+    const names = new IdentityNames(identities);
     const seg = (id: number) => names.segmentOf(id);
+    // A generation without a segment: its series go (new counts of its old identity read as unknown).
+    if (identities !== this.prunedFor) {
+      this.prunedFor = identities;
+      await this.metrics.pruneSegments(names);
+    }
     const wirePairs: WirePairCounter[] = [];
     for (const { pair: p, packets, bytes } of this.pairCounters.advance(r.pairs)) {
       if (!record || packets === 0) continue;
@@ -276,7 +284,7 @@ export class FlowCollector {
     // Label sets exist from the start, so dashboards see 0 rather than nothing.
     for (const reason of DROP_REASON_NAMES) this.metrics.drops.inc({ reason }, 0);
     await this.accountMapFill(r);
-    this.metrics.eventsLost.set(this.eventsLost());
+    this.metrics.eventsLostSinceStart(this.eventsLost());
     return wirePairs;
   }
 

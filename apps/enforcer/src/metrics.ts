@@ -3,15 +3,19 @@
 import * as http from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { parseHostPort } from '../../common/src/host-port';
+import { CumulativeFeed, SHARED_HELP, pruneSeries, registerBuildInfo, segmentsIn } from '../../common/src/metric-catalog';
+
+const H = SHARED_HELP;
+const pairLabels = ['src_segment', 'dst_segment', 'verdict'] as const;
 
 export class EnforcerMetrics {
   readonly registry = new Registry();
-  readonly generation = new Gauge({ name: 'cordon_policy_generation', help: 'Policy generation the datapath enforces (0 until the first bundle)', registers: [this.registry] });
-  readonly packets = new Counter({ name: 'cordon_flow_packets_total', help: 'Packets by segment pair and verdict', labelNames: ['src_segment', 'dst_segment', 'verdict'], registers: [this.registry] });
-  readonly bytes = new Counter({ name: 'cordon_flow_bytes_total', help: 'Bytes by segment pair and verdict', labelNames: ['src_segment', 'dst_segment', 'verdict'], registers: [this.registry] });
-  readonly drops = new Counter({ name: 'cordon_drops_total', help: 'Packets dropped (or, in audit mode, that would be) by reason', labelNames: ['reason'], registers: [this.registry] });
+  readonly generation = new Gauge({ name: 'cordon_policy_generation', help: H.cordon_policy_generation, registers: [this.registry] });
+  readonly packets = new Counter({ name: 'cordon_flow_packets_total', help: H.cordon_flow_packets_total, labelNames: pairLabels, registers: [this.registry] });
+  readonly bytes = new Counter({ name: 'cordon_flow_bytes_total', help: H.cordon_flow_bytes_total, labelNames: pairLabels, registers: [this.registry] });
+  readonly drops = new Counter({ name: 'cordon_drops_total', help: H.cordon_drops_total, labelNames: ['reason'], registers: [this.registry] });
   readonly applyDuration = new Histogram({
-    name: 'cordon_apply_duration_seconds',
+    name: 'cordon_datapath_apply_duration_seconds',
     help: 'Time to write a generation into the datapath and swap it in',
     buckets: [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
     registers: [this.registry],
@@ -19,15 +23,26 @@ export class EnforcerMetrics {
   readonly mapEntries = new Gauge({ name: 'cordon_map_entries', help: 'Entries in each datapath map', labelNames: ['map'], registers: [this.registry] });
   readonly mapMax = new Gauge({ name: 'cordon_map_max_entries', help: 'Capacity of each datapath map', labelNames: ['map'], registers: [this.registry] });
   readonly connected = new Gauge({ name: 'cordon_controller_connected', help: '1 while the policy stream to the controller is open', registers: [this.registry] });
-  readonly batchesDropped = new Counter({ name: 'cordon_flow_batches_dropped_total', help: 'Flow batches dropped (oldest first) while the controller was away', registers: [this.registry] });
-  readonly events = new Counter({
-    name: 'cordon_security_events_total',
-    help: 'Drop and audit events read from the datapath (a rate-limited sample; cordon_drops_total has the exact counts)',
-    labelNames: ['verdict', 'reason'],
-    registers: [this.registry],
-  });
-  readonly eventsLost = new Gauge({ name: 'cordon_security_events_lost', help: 'Events lost since start: held back by the datapath rate limit or dropped from the full queue', registers: [this.registry] });
+  readonly batchesDropped = new Counter({ name: 'cordon_flow_batches_dropped_total', help: H.cordon_flow_batches_dropped_total, registers: [this.registry] });
+  readonly events = new Counter({ name: 'cordon_security_events_total', help: H.cordon_security_events_total, labelNames: ['verdict', 'reason'], registers: [this.registry] });
+  private readonly eventsLostTotal = new Counter({ name: 'cordon_security_events_lost_total', help: H.cordon_security_events_lost_total, registers: [this.registry] });
+  private readonly eventsLostFeed = new CumulativeFeed();
   readonly certExpiry = new Gauge({ name: 'cordon_certificate_expiry_timestamp_seconds', help: 'When the enforcer certificate expires', registers: [this.registry] });
+  /** Hits per Policy document, summed from the datapath's per-rule counters (policy-hits.ts). */
+  readonly policyPackets = new Counter({ name: 'cordon_policy_packets_total', help: 'Packets that matched a rule of the Policy document, by policy (the datapath counts per rule)', labelNames: ['policy'], registers: [this.registry] });
+  readonly policyBytes = new Counter({ name: 'cordon_policy_bytes_total', help: 'Bytes of the packets that matched a rule of the Policy document, by policy', labelNames: ['policy'], registers: [this.registry] });
+
+  /** The events lost since start (the collector's cumulative count), into cordon_security_events_lost_total. */
+  eventsLostSinceStart(sinceStart: number): void {
+    const d = this.eventsLostFeed.delta('', sinceStart);
+    if (d > 0) this.eventsLostTotal.inc(d);
+  }
+
+  /** Removes the pair series of segments the enforced generation no longer has. */
+  async pruneSegments(names: { has(name: string): boolean }): Promise<void> {
+    await pruneSeries(this.packets, segmentsIn(names));
+    await pruneSeries(this.bytes, segmentsIn(names));
+  }
 
   /**
    * cordon_link_local_frames_total, read from the datapath at each scrape; only
@@ -55,7 +70,10 @@ export class EnforcerMetrics {
   constructor() {
     this.generation.set(0);
     this.connected.set(0);
-    collectDefaultMetrics({ register: this.registry, prefix: 'cordon_enforcer_' });
+    this.eventsLostTotal.inc(0);
+    // Stock names (process_*, nodejs_*): the Node.js dashboards and alerts people already have use them.
+    collectDefaultMetrics({ register: this.registry });
+    registerBuildInfo(this.registry, 'enforcer');
   }
 
   /** Serves /metrics (and /healthz) on host:port; resolves with the bound port. */

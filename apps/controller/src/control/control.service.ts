@@ -20,6 +20,7 @@ import { EnforcerScopes } from './scope.repo';
 import type { SqlExecutor } from '../store/sql';
 import type { Subscription } from 'rxjs';
 import type { Bundle } from '../../../../model/generation/bundle';
+import { IdentityNames } from '../../../../model/generation/names';
 import { ControlFeeds } from './feeds';
 import { ControlServer, DEFAULT_CERT_TTL_MS } from './grpc/control.server';
 
@@ -58,7 +59,10 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
 
   /** The site's own addresses (what an enforcer without a declared scope serves), from the newest generation. */
   private refreshSite(b: Bundle | null): void {
-    if (b) this.guard.setSite(b.ipcache.map((e) => e.cidr));
+    if (!b) return;
+    this.guard.setSite(b.ipcache.map((e) => e.cidr));
+    // A deleted segment's series go with it (flows counted later under its old identity read as unknown).
+    this.flows.pruneSegments(new IdentityNames(b.identities)).catch((err) => this.log.warn({ err: String(err) }, 'could not prune the flow series of deleted segments'));
   }
 
   async onApplicationBootstrap(): Promise<void> {

@@ -5,12 +5,13 @@ import { BundleService } from '../bundles/bundle.service';
 import type { Store } from '../store/store';
 import { STORE } from '../di-tokens';
 import { KINDS } from '../policy/schema';
+import { SHARED_HELP, registerBuildInfo } from '../../../common/src/metric-catalog';
 
 /** One registry per controller instance (tests run several in one process). */
 @Injectable()
 export class MetricsService implements OnModuleInit, OnModuleDestroy {
   readonly registry = new Registry();
-  readonly generation = new Gauge({ name: 'cordon_policy_generation', help: 'Newest policy bundle generation', registers: [this.registry] });
+  readonly generation = new Gauge({ name: 'cordon_policy_generation', help: SHARED_HELP.cordon_policy_generation, registers: [this.registry] });
   readonly applyDuration = new Histogram({
     name: 'cordon_apply_duration_seconds',
     help: 'Time to validate, compile, test and store an apply (or delete)',
@@ -35,7 +36,9 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
         for (const k of KINDS) this.set({ kind: k }, counts[k] ?? 0);
       },
     });
-    collectDefaultMetrics({ register: this.registry, prefix: 'cordon_controller_' });
+    // Stock names (process_*, nodejs_*): the Node.js dashboards and alerts people already have use them.
+    collectDefaultMetrics({ register: this.registry });
+    registerBuildInfo(this.registry, 'controller');
   }
 
   onModuleInit() {

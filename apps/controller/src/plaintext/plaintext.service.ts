@@ -7,10 +7,12 @@
  *
  *   cordon_flows_by_encryption_total{src_segment,class}   flows, counted once
  *   cordon_bytes_by_encryption_total{src_segment,class}   bytes, both directions
- *   cordon_plaintext_share{src_segment,measure}           flows|bytes in clear / all
+ *   cordon_plaintext_flows_ratio{src_segment}             flows in clear / all (0..1)
+ *   cordon_plaintext_bytes_ratio{src_segment}             bytes in clear / all (0..1)
  *
  * Labels are bounded by the segments of the policy (and the fixed classes),
- * never by devices: per device numbers are in the report only.
+ * never by devices: per device numbers are in the report only. A segment the
+ * newest generation no longer has loses its series.
  */
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
@@ -22,6 +24,8 @@ import { FLOW_FEED, type FlowFeed } from '../control/feeds';
 import { MetricsService } from '../metrics/metrics.service';
 import { LOGGER } from '../di-tokens';
 import { EncryptionStats, type EncryptionFlowRecord, type SourceOf } from './encryption-stats';
+import type { ShareSummary } from './encryption-stats';
+import { pruneSeries, segmentsIn } from '../../../common/src/metric-catalog';
 
 @Injectable()
 export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -47,25 +51,38 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
       if (b) bytes.inc(labels, b);
     });
     const stats = this.stats;
-    new Gauge({
-      name: 'cordon_plaintext_share',
-      help: 'Share (0..1) of a source segment\'s flows or bytes sent in clear, since the controller started',
-      labelNames: ['src_segment', 'measure'],
-      registers: [registry],
-      collect() {
-        this.reset();
-        for (const [segment, s] of stats.segmentSummaries()) {
-          if (s.flowShareInClear !== null) this.set({ src_segment: segment, measure: 'flows' }, s.flowShareInClear);
-          if (s.bytesShareInClear !== null) this.set({ src_segment: segment, measure: 'bytes' }, s.bytesShareInClear);
-        }
-      },
-    });
+    const current = () => this.view.names;
+    const ratio = (name: string, what: string, of: (s: ShareSummary) => number | null) =>
+      new Gauge({
+        name,
+        help: `Share (0..1) of a source segment's ${what} sent in clear, since the controller started`,
+        labelNames: ['src_segment'],
+        registers: [registry],
+        collect() {
+          this.reset();
+          const names = current();
+          for (const [segment, s] of stats.segmentSummaries()) {
+            const v = of(s);
+            if (v !== null && names.has(segment)) this.set({ src_segment: segment }, v);
+          }
+        },
+      });
+    ratio('cordon_plaintext_flows_ratio', 'TCP and UDP flows', (s) => s.flowShareInClear);
+    ratio('cordon_plaintext_bytes_ratio', 'bytes of TCP and UDP flows', (s) => s.bytesShareInClear);
+    this.counters = [flows, bytes];
+  }
+  private readonly counters: Counter<'src_segment' | 'class'>[];
+
+  /** The generation's view; the series of segments it no longer has go. */
+  private published(view: GenerationView): void {
+    this.view = view;
+    for (const c of this.counters) pruneSeries(c, segmentsIn(view.names)).catch((err) => this.log.warn({ err: String(err) }, 'plaintext: could not prune the series of deleted segments'));
   }
 
   async onApplicationBootstrap(): Promise<void> {
     // The policy view of each generation, as CurrentGeneration publishes it (the newest loaded before any flow is counted).
     await this.generations.latest();
-    this.subs.push(this.generations.published$.subscribe((view) => (this.view = view)));
+    this.subs.push(this.generations.published$.subscribe((view) => this.published(view)));
     if (this.flowFeed) {
       this.subs.push(
         this.flowFeed.subscribe((b) => {

@@ -5,11 +5,12 @@
  * per flow into a bounded table behind GET /v1/flows.
  */
 import { randomBytes } from 'node:crypto';
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 import { FlowBatch, FlowTuple, WIRE_TO_VERDICT, wireToReason } from '../../../../../proto/cordon/v1/control';
 import { DROP_REASON_NAMES } from '../../../../../native/lib/abi';
 import type { SegmentNames } from '../control.ports';
 import { trimOldest } from '../../../../common/src/lru';
+import { CumulativeFeed, SHARED_HELP, pruneSeries, segmentsIn } from '../../../../common/src/metric-catalog';
 import type { FlowFacts, FlowQuery } from './flow-query';
 
 export type { FlowQuery } from './flow-query';
@@ -54,20 +55,14 @@ function reuse<T>(registry: Registry, name: string, make: () => T): T {
 
 export function flowMetrics(registry: Registry) {
   const labelNames = ['src_segment', 'dst_segment', 'verdict'] as const;
+  const H = SHARED_HELP;
   return {
-    packets: reuse(registry, 'cordon_flow_packets_total', () => new Counter({ name: 'cordon_flow_packets_total', help: 'Packets by segment pair and verdict', labelNames, registers: [registry] })),
-    bytes: reuse(registry, 'cordon_flow_bytes_total', () => new Counter({ name: 'cordon_flow_bytes_total', help: 'Bytes by segment pair and verdict', labelNames, registers: [registry] })),
-    drops: reuse(registry, 'cordon_drops_total', () => new Counter({ name: 'cordon_drops_total', help: 'Dropped packets by reason', labelNames: ['reason'], registers: [registry] })),
-    events: reuse(
-      registry,
-      'cordon_security_events_total',
-      () => new Counter({ name: 'cordon_security_events_total', help: 'Drop and audit events received from enforcers (a rate-limited sample; cordon_drops_total has the exact counts)', labelNames: ['verdict', 'reason'], registers: [registry] }),
-    ),
-    eventsLost: reuse(
-      registry,
-      'cordon_security_events_lost',
-      () => new Gauge({ name: 'cordon_security_events_lost', help: 'Events an enforcer lost since it started (datapath rate limit or its full queue)', labelNames: ['enforcer'], registers: [registry] }),
-    ),
+    packets: reuse(registry, 'cordon_flow_packets_total', () => new Counter({ name: 'cordon_flow_packets_total', help: H.cordon_flow_packets_total, labelNames, registers: [registry] })),
+    bytes: reuse(registry, 'cordon_flow_bytes_total', () => new Counter({ name: 'cordon_flow_bytes_total', help: H.cordon_flow_bytes_total, labelNames, registers: [registry] })),
+    drops: reuse(registry, 'cordon_drops_total', () => new Counter({ name: 'cordon_drops_total', help: H.cordon_drops_total, labelNames: ['reason'], registers: [registry] })),
+    events: reuse(registry, 'cordon_security_events_total', () => new Counter({ name: 'cordon_security_events_total', help: H.cordon_security_events_total, labelNames: ['verdict', 'reason'], registers: [registry] })),
+    eventsLost: reuse(registry, 'cordon_security_events_lost_total', () => new Counter({ name: 'cordon_security_events_lost_total', help: H.cordon_security_events_lost_total, labelNames: ['enforcer'], registers: [registry] })),
+    batchesDropped: reuse(registry, 'cordon_flow_batches_dropped_total', () => new Counter({ name: 'cordon_flow_batches_dropped_total', help: H.cordon_flow_batches_dropped_total, labelNames: ['enforcer'], registers: [registry] })),
   };
 }
 
@@ -140,7 +135,8 @@ export class FlowAggregator {
   private readonly epoch = randomBytes(4).toString('hex');
   private readonly m: ReturnType<typeof flowMetrics>;
   readonly batches: Counter<'enforcer'>;
-  readonly batchesDropped: Gauge<'enforcer'>;
+  /** The enforcers' cumulative counts (batches dropped, events lost) as last reported: the counters take what they moved by. */
+  private readonly reported = new CumulativeFeed();
 
   constructor(
     registry: Registry,
@@ -152,22 +148,29 @@ export class FlowAggregator {
     this.batches = reuse(registry, 'cordon_flow_batches_total', () => new Counter({ name: 'cordon_flow_batches_total', help: 'Flow batches received', labelNames: ['enforcer'], registers: [registry] }));
     // Every reason from the start, so dashboards and alerts see 0 rather than no series.
     for (const r of DROP_REASONS) this.m.drops.inc({ reason: r }, 0);
-    this.batchesDropped = reuse(registry, 'cordon_flow_batches_dropped', () => new Gauge({ name: 'cordon_flow_batches_dropped', help: 'Flow batches an enforcer dropped while the controller was away', labelNames: ['enforcer'], registers: [registry] }));
+  }
+
+  /** Removes the segment pair series of segments the generation no longer has (names: its IdentityNames). */
+  async pruneSegments(names: { has(name: string): boolean }): Promise<void> {
+    await pruneSeries(this.m.packets, segmentsIn(names));
+    await pruneSeries(this.m.bytes, segmentsIn(names));
   }
 
   ingest(enforcer: string, b: FlowBatch): void {
     this.batches.inc({ enforcer });
-    this.batchesDropped.set({ enforcer }, b.droppedBatches);
+    this.m.batchesDropped.inc({ enforcer }, this.reported.delta(`batches|${enforcer}`, b.droppedBatches));
     for (const p of b.pairs) {
       const verdict = WIRE_TO_VERDICT[p.verdict];
       if (verdict !== 'allow' && verdict !== 'deny' && verdict !== 'audit') continue;
       const labels = { src_segment: this.names.segmentOf(p.srcIdentity), dst_segment: this.names.segmentOf(p.dstIdentity), verdict };
       if (p.packets > 0) this.m.packets.inc(labels, p.packets);
       if (p.bytes > 0) this.m.bytes.inc(labels, p.bytes);
-      if (verdict === 'deny' && p.packets > 0) this.m.drops.inc({ reason: wireToReason(p.reason) }, p.packets);
+      // As the datapath counts them (cordon_reason_stats): every packet with a drop reason, refused or audited.
+      const reason = wireToReason(p.reason);
+      if (reason !== 'none' && p.packets > 0) this.m.drops.inc({ reason }, p.packets);
     }
     for (const e of b.events ?? []) this.m.events.inc({ verdict: WIRE_TO_VERDICT[e.verdict] ?? 'deny', reason: wireToReason(e.reason) });
-    if (b.eventsLost !== undefined) this.m.eventsLost.set({ enforcer }, b.eventsLost);
+    if (b.eventsLost !== undefined) this.m.eventsLost.inc({ enforcer }, this.reported.delta(`events|${enforcer}`, b.eventsLost));
     const flows = b.flows;
     const now = Date.now();
     for (let i = 0; i < flows.length; i++) {

@@ -1,5 +1,4 @@
 // SPDX-License-Identifier: Apache-2.0
-// PENDING (issue 17, metrics): not yet run by jest (the file name keeps it out of the suite); it fails until the metric names are fixed. Rename to .test.ts when they are.
 /**
  * The metrics of both daemons, scraped from a real controller and enforcer on
  * a namespace site with real traffic (issue 17): every family has HELP and
