@@ -1,9 +1,17 @@
 /** The CLI in-process (runCli) against a real controller on PGlite. */
 import * as fs from 'node:fs';
+import * as http from 'node:http';
 import * as path from 'node:path';
 import { runCli } from '../../apps/cli/src/cli';
 import { SITE_YAML } from './fixtures';
 import { startTestController, type TestController } from './harness';
+
+const until = async (ok: () => Promise<boolean>, ms: number) => {
+  for (const end = Date.now() + ms; !(await ok()); ) {
+    if (Date.now() > end) throw new Error('timed out');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+};
 
 describe('cordon CLI', () => {
   let t: TestController;
@@ -80,4 +88,67 @@ describe('cordon CLI', () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/--http must be HOST:PORT/);
   });
+
+  it('says "cannot listen" only for a listen error: an EACCES reading a file is reported as itself', async () => {
+    // Write-only for everyone, root included: reading it is refused with EACCES by open(2).
+    const r = await cli('audit', 'verify', '--offline', '--file', '/proc/sys/vm/compact_memory');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/EACCES: permission denied, open '\/proc\/sys\/vm\/compact_memory'/);
+    expect(r.stderr).not.toMatch(/cannot listen|--http/);
+  });
+
+  it('mud import: a file it cannot translate is refused (3), an unreadable one is a usage error (2)', async () => {
+    const notMud = path.join(t.dataDir, 'not-mud.json');
+    fs.writeFileSync(notMud, JSON.stringify({ hello: 'world' }));
+    const refused = await cli('mud', 'import', notMud);
+    expect({ code: refused.code, said: refused.stderr.length > 0 }).toEqual({ code: 3, said: true });
+    const notJson = path.join(t.dataDir, 'not-json.json');
+    fs.writeFileSync(notJson, '{ nope');
+    expect((await cli('mud', 'import', notJson)).code).toBe(3);
+    const missing = await cli('mud', 'import', path.join(t.dataDir, 'no-such-mud.json'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/cannot read/);
+  });
+
+  it('events -w -o ecs prints each event once, also one that arrives between two polls', async () => {
+    let n = 0;
+    const newEvent = async () => {
+      n++;
+      const flow = { src: `10.99.0.${n}`, dst: '10.99.9.1', sport: 40000, dport: 8883, protocol: 6, family: 4, srcIdentity: 0, dstIdentity: 0, verdict: 'VERDICT_ALLOW', reason: 'DROP_REASON_NONE', ruleId: 0, packetsFwd: 1, bytesFwd: 60, packetsRev: 0, bytesRev: 0, firstSeen: Date.now() - 100, lastSeen: Date.now(), ifindex: 4 };
+      expect((await t.call('POST', '/v1/monitoring/flows', { enforcer: 'gw-ecs', flows: [flow] })).status).toBe(202);
+    };
+    // In front of the controller: every answer to GET /v1/events waits until one more event is stored
+    // (an unknown device), so each poll's next request sees an event its previous answer did not have.
+    const proxy = http.createServer((req, res) => {
+      void (async () => {
+        const up = await fetch(t.url + req.url, { method: req.method, headers: { authorization: String(req.headers.authorization ?? '') } });
+        const body = Buffer.from(await up.arrayBuffer());
+        if (req.url?.startsWith('/v1/events') && n < 6) await newEvent();
+        res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'text/plain' });
+        res.end(body);
+      })().catch((err) => {
+        res.writeHead(502);
+        res.end(String(err));
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    try {
+      await newEvent();
+      const after = String(Math.max(0, ...((await t.call('GET', '/v1/events?limit=1000')).body.items as { id: number }[]).map((e) => e.id)) - 1);
+      let stop!: () => void;
+      const stopped = new Promise<string>((r) => (stop = () => r('SIGINT')));
+      const url = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+      const watching = runCli(['events', '-w', '-o', 'ecs', '--type', 'unknown_device', '--after', after, '--interval', '100'], { env: { ...env, CORDON_SERVER: url }, stopSignal: () => stopped });
+      await until(async () => n >= 6, 15_000);
+      await new Promise((r) => setTimeout(r, 600)); // two more polls: the last event printed too
+      stop();
+      const r = await watching;
+      expect(r.code).toBe(0);
+      const ids = r.stdout.trim().split('\n').map((l) => JSON.parse(l).event.id as string);
+      expect(ids.length).toBe(6);
+      expect(new Set(ids).size).toBe(ids.length);
+    } finally {
+      await new Promise((r) => proxy.close(() => r(undefined)));
+    }
+  }, 30_000);
 });

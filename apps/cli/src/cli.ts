@@ -121,7 +121,8 @@ function exitCodeFor(err: unknown, ctx: CliContext): number {
     return EXIT.USAGE;
   }
   const e = err as NodeJS.ErrnoException;
-  if (e?.code === 'EADDRINUSE' || e?.code === 'EACCES' || e?.code === 'EADDRNOTAVAIL') {
+  // Only the listen of a daemon started from here (an EACCES reading a file is not one).
+  if ((e?.syscall === 'listen' || e?.syscall === 'bind') && (e.code === 'EADDRINUSE' || e.code === 'EACCES' || e.code === 'EADDRNOTAVAIL')) {
     ctx.err(`error: cannot listen: ${e.message} — pick another address with --http\n`);
     return EXIT.FAILURE;
   }

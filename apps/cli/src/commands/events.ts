@@ -29,6 +29,16 @@ const EVENT_VIEW: ListView<SecurityEvent> = {
   name: (e) => `event/${e.id}`,
 };
 
+/** The event id of an ECS line (`event.id`); `fallback` when the line has none. */
+function ecsId(line: string, fallback: number): number {
+  try {
+    const id = Number((JSON.parse(line) as { event?: { id?: string } }).event?.id);
+    return Number.isSafeInteger(id) && id > fallback ? id : fallback;
+  } catch {
+    return fallback;
+  }
+}
+
 /** `cordon events [-w]`: the security event stream as ECS JSON lines (or any -o). */
 export function register(program: Command, ctx: CliContext): void {
   clientOptions(
@@ -62,12 +72,19 @@ export function register(program: Command, ctx: CliContext): void {
       const collected: SecurityEvent[] = [];
       /** One page after `after`: printed at once when streaming, else kept for the one list at the end. */
       const once = async () => {
+        if (ecs) {
+          // One request: the lines printed are the lines `after` moves past (a second, JSON request
+          // for the ids could see a newer event than the lines held, and print it again next poll).
+          const text = await (await client.request('GET', q('&format=ecs'))).text();
+          const lines = text.split('\n').filter((l) => l.trim() !== '');
+          if (!lines.length) return 0;
+          ctx.out(lines.map((l) => l + '\n').join(''));
+          after = ecsId(lines[lines.length - 1], after);
+          return lines.length;
+        }
         const { items } = (await client.json('GET', q(''))) as { items: SecurityEvent[] };
         if (!items.length) return 0;
-        if (ecs) {
-          const res = await client.request('GET', q('&format=ecs'));
-          ctx.out(await res.text());
-        } else if (stream) stream.print(items);
+        if (stream) stream.print(items);
         else collected.push(...items);
         after = items[items.length - 1].id;
         return items.length;

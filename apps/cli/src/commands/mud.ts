@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { CliContext, CliError, Client, clientOptions, ClientOptions, formatProblem, ApiError, outputFormat } from '../context';
 import { emitted } from '../output/format';
 import { formatChange } from './apply';
+import { EXIT } from '../exit-codes';
 
 /** `cordon mud import FILE [--name TYPE] [--apply]`: RFC 8520 MUD JSON to Segment + Policy documents. */
 export function register(program: Command, ctx: CliContext): void {
@@ -20,21 +21,22 @@ export function register(program: Command, ctx: CliContext): void {
     try {
       text = fs.readFileSync(file, 'utf8');
     } catch (err) {
-      throw new CliError(`cannot read ${file}: ${(err as Error).message}`, 2);
+      throw new CliError(`cannot read ${file}: ${(err as Error).message}`, EXIT.USAGE);
     }
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch (err) {
-      throw new CliError(`${file}: not JSON: ${(err as Error).message}`, 2);
+      // Read, but not a MUD file: refused like an invalid document (apply -f), not a usage error.
+      throw new CliError(`${file}: not JSON: ${(err as Error).message}`, EXIT.REFUSED);
     }
     let r;
     try {
       r = await new Client(o, ctx.env).json('POST', '/v1/mud/import', { mud: parsed, name: o.name, apply: !!o.apply, file });
     } catch (err) {
       if (err instanceof ApiError) {
-        ctx.err(formatProblem(err.problem));
-        throw new CliError('', err.status === 400 ? 2 : 1);
+        ctx.err(formatProblem(err.problem, file));
+        throw new CliError('', err.code); // a file it cannot translate (400/422): refused, 3
       }
       throw err;
     }
