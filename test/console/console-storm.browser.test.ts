@@ -54,7 +54,7 @@ async function scrape(url: string): Promise<string> {
   return fetch(`${url}/metrics`, { signal: AbortSignal.timeout(20_000) }).then((r) => r.text());
 }
 const metric = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
-const rss = async (url: string) => metric(await scrape(url), /^cordon_controller_process_resident_memory_bytes (\S+)$/m);
+const rss = async (url: string) => metric(await scrape(url), /^process_resident_memory_bytes (\S+)$/m);
 const allowedPackets = async (url: string) => metric(await scrape(url), /^cordon_flow_packets_total\{src_segment="clients",dst_segment="servers",verdict="allow"\} (\S+)$/m);
 
 /** Time for the page to switch to a tab and draw it. */

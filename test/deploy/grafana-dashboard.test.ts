@@ -37,7 +37,7 @@ function exportedMetrics(): Set<string> {
       else if (e.name.endsWith('.ts') && !e.name.endsWith('.spec.ts')) for (const m of fs.readFileSync(p, 'utf8').matchAll(/name: '(cordon_[a-z0-9_]+)'/g)) out.add(m[1]);
     }
   };
-  for (const app of ['controller', 'enforcer']) walk(path.join(ROOT, 'apps', app, 'src'));
+  for (const app of ['controller', 'enforcer', 'common']) walk(path.join(ROOT, 'apps', app, 'src'));
   return out;
 }
 
@@ -66,7 +66,7 @@ test('every metric the dashboard queries is one Cordon exports or one of its rec
   const known = (m: string) => exported.has(m) || recorded.has(m) || exported.has(m.replace(/_(bucket|count|sum)$/, ''));
   expect([...used].filter((m) => !known(m))).toEqual([]);
   // What the issue asks the dashboard to show.
-  for (const m of ['cordon_drops_total', 'cordon_flow_packets_total', 'cordon_policy_generation', 'cordon_enforcers_connected', 'cordon_apply_duration_seconds_bucket', 'cordon:plaintext_flow_share:rate1h', 'cordon_security_events_total', 'cordon_posture_quarantine_seconds_bucket', 'cordon_map_entries']) {
+  for (const m of ['cordon_drops_total', 'cordon_flow_packets_total', 'cordon_policy_generation', 'cordon_enforcers_connected', 'cordon_apply_duration_seconds_bucket', 'cordon:plaintext_flows_ratio:rate1h', 'cordon_security_events_total', 'cordon_posture_quarantine_seconds_bucket', 'cordon_map_entries']) {
     expect([m, used.has(m)]).toEqual([m, true]);
   }
 });

@@ -172,7 +172,7 @@ const CASES: Case[] = [
       { series: ctl('cordon_flows_by_encryption_total', 'src_segment="sensors",class="tls"'), values: '0+90x150' },
       { series: ctl('cordon_flows_by_encryption_total', 'src_segment="sensors",class="mqtt"'), values: '0+10x150' },
     ],
-    promql_expr_test: [{ expr: 'round(cordon:plaintext_flow_share:rate1h, 0.001)', eval_time: '150m', exp_samples: [{ labels: '{src_segment="cameras"}', value: 0.333 }, { labels: '{src_segment="sensors"}', value: 0.1 }] }],
+    promql_expr_test: [{ expr: 'round(cordon:plaintext_flows_ratio:rate1h, 0.001)', eval_time: '150m', exp_samples: [{ labels: '{src_segment="cameras"}', value: 0.333 }, { labels: '{src_segment="sensors"}', value: 0.1 }] }],
     alert_rule_test: [
       { eval_time: '50m', alertname: 'CordonPlaintextShareRising', exp_alerts: [] },
       {

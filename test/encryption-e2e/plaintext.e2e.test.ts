@@ -264,7 +264,8 @@ const root = process.getuid?.() === 0;
     expect(metric('cordon_flows_by_encryption_total', 'mqtt')).toBe(2);
     expect(metric('cordon_flows_by_encryption_total', 'tls')).toBe(thermo.flows);
     expect(metric('cordon_bytes_by_encryption_total', 'mqtt')).toBeGreaterThan(0);
-    expect(m).toMatch(/^cordon_plaintext_share\{src_segment="sensors",measure="flows"\} 0\.\d+/m);
+    expect(m).toMatch(/^cordon_plaintext_flows_ratio\{src_segment="sensors"\} 0\.\d+/m);
+    expect(m).toMatch(/^cordon_plaintext_bytes_ratio\{src_segment="sensors"\} (0\.\d+|1)$/m);
     expect(m).not.toMatch(/by_encryption_total\{[^}]*(legacy-2|thermo-1)/);
 
     // The OpenAPI description has the report and the credential routes.

@@ -136,7 +136,7 @@ describe('enforcer daemon against the real control server (recording datapath)',
     expect(text).toContain('cordon_flow_packets_total{src_segment="s0",dst_segment="world",verdict="deny"} 4');
     expect(text).toContain('cordon_drops_total{reason="policy"} 4');
     expect(text).toContain('cordon_drops_total{reason="spoofed"} 0');
-    expect(text).toMatch(/cordon_apply_duration_seconds_count 3/); // the failsafe generation 0, then 1 and 2
+    expect(text).toMatch(/cordon_datapath_apply_duration_seconds_count 3/); // the failsafe generation 0, then 1 and 2
     expect(text).toContain('cordon_map_entries{map="flows"} 1');
     await until('controller metrics', async () => (await registry.metrics()).includes('cordon_flow_packets_total{src_segment="sensors",dst_segment="broker",verdict="allow"} 15'));
     const flows = server['d'].flows.list();
@@ -166,7 +166,7 @@ describe('enforcer daemon against the real control server (recording datapath)',
     expect(withEvents.at).toBeInstanceOf(Date);
     const text = await registry.metrics();
     expect(text).toContain('cordon_security_events_total{verdict="deny",reason="policy"} 2');
-    expect(text).toContain('cordon_security_events_lost{enforcer="gw-1"} 4');
+    expect(text).toContain('cordon_security_events_lost_total{enforcer="gw-1"} 4');
     expect(await scrape(e)).toMatch(/cordon_security_events_total\{verdict="audit",reason="spoofed"\} 1/);
     for (const s of subs) s.unsubscribe();
   });

@@ -52,10 +52,9 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
     });
     const stats = this.stats;
     const current = () => this.view.names;
-    const ratio = (name: string, what: string, of: (s: ShareSummary) => number | null) =>
+    const ratio = (g: { name: string; help: string }, of: (s: ShareSummary) => number | null) =>
       new Gauge({
-        name,
-        help: `Share (0..1) of a source segment's ${what} sent in clear, since the controller started`,
+        ...g,
         labelNames: ['src_segment'],
         registers: [registry],
         collect() {
@@ -67,8 +66,8 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
           }
         },
       });
-    ratio('cordon_plaintext_flows_ratio', 'TCP and UDP flows', (s) => s.flowShareInClear);
-    ratio('cordon_plaintext_bytes_ratio', 'bytes of TCP and UDP flows', (s) => s.bytesShareInClear);
+    ratio({ name: 'cordon_plaintext_flows_ratio', help: "Share (0..1) of a source segment's TCP and UDP flows sent in clear, since the controller started" }, (s) => s.flowShareInClear);
+    ratio({ name: 'cordon_plaintext_bytes_ratio', help: "Share (0..1) of the bytes of a source segment's TCP and UDP flows sent in clear, since the controller started" }, (s) => s.bytesShareInClear);
     this.counters = [flows, bytes];
   }
   private readonly counters: Counter<'src_segment' | 'class'>[];
