@@ -37,6 +37,10 @@ import { TokensController } from './tokens/tokens.controller';
 import { TokensService } from './tokens/tokens.service';
 import { CONFIG, LOGGER, STORE } from './di-tokens';
 import { TraceController } from './trace/trace.controller';
+import { EnforcerLabels } from './placement/enforcer-labels.service';
+import { EnforcerPlacement } from './placement/placement.service';
+import { LabelsController } from './placement/labels.controller';
+import { PLACEMENT_SOURCE } from './control/placement.port';
 
 export interface AppContext {
   config: ControllerConfig;
@@ -86,7 +90,7 @@ const repositoryOf = (store: Store, r: Type) => REPOSITORY_OF.get(r)!(store);
 @Module({})
 export class CoreModule {
   static forRoot(ctx: AppContext): DynamicModule {
-    const services: Type[] = [BundleService, CurrentGeneration, TokensService, AuditService, MetricsService];
+    const services: Type[] = [BundleService, CurrentGeneration, TokensService, AuditService, MetricsService, EnforcerLabels, EnforcerPlacement];
     return {
       module: CoreModule,
       providers: [
@@ -98,9 +102,10 @@ export class CoreModule {
         // What the control channel asks for (control/control.ports.ts), from the same instances.
         { provide: CONTROL_STORE, useFactory: controlStore, inject: [STORE] },
         { provide: GENERATION_SOURCE, useExisting: CurrentGeneration },
+        { provide: PLACEMENT_SOURCE, useExisting: EnforcerPlacement },
         { provide: CONTROL_CONFIG, useValue: { grpc: ctx.config.grpcAddress, dataDir: ctx.config.dataDir } satisfies ControlConfig },
       ],
-      exports: [STORE, CONFIG, LOGGER, ...repositories, ...services, CONTROL_STORE, GENERATION_SOURCE, CONTROL_CONFIG],
+      exports: [STORE, CONFIG, LOGGER, ...repositories, ...services, CONTROL_STORE, GENERATION_SOURCE, PLACEMENT_SOURCE, CONTROL_CONFIG],
     };
   }
 }
@@ -120,6 +125,7 @@ export class AppModule {
         AuditController,
         TokensController,
         EnforcersController,
+        LabelsController,
         QuarantineController,
       ],
       providers: [{ provide: APP_GUARD, useClass: AuthGuard }],

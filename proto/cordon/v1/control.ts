@@ -113,7 +113,13 @@ export type WireReason = `DROP_REASON_${keyof typeof REASON}`;
 export interface EnrollRequest { token: string; csrPem: string; name: string }
 export interface EnrollResponse { certificatePem: string; caPem: string; expiresAt: number; serial: string }
 export interface RenewRequest { csrPem: string }
-export interface WatchRequest { enforcer: string; lastGeneration: number; lastHash: string }
+export interface WatchRequest {
+  enforcer: string;
+  lastGeneration: number;
+  lastHash: string;
+  /** The enforcer's --label flags (absent from an enforcer that predates labels). */
+  labels?: Record<string, string>;
+}
 export interface WireIpcacheEntry { cidr: string; identity: number; audit: boolean; mac: string }
 export interface WirePolicyKey {
   srcIdentity: number;

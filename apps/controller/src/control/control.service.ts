@@ -22,6 +22,7 @@ import type { Subscription } from 'rxjs';
 import type { Bundle } from '../../../../model/generation/bundle';
 import { IdentityNames } from '../../../../model/generation/names';
 import { ControlFeeds } from './feeds';
+import { PLACEMENT_SOURCE, type PlacementSource } from './placement.port';
 import { ControlServer, DEFAULT_CERT_TTL_MS } from './grpc/control.server';
 
 @Injectable()
@@ -42,6 +43,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
     // `--cert-ttl` lives in the controller's config; CONTROL_CONFIG (built in app.module) may not carry it.
     @Optional() @Inject(CONFIG) private readonly controller?: Pick<ControllerConfig, 'certTtlMs'>,
     @Optional() @Inject(AuditService) private readonly audit?: AuditService,
+    @Optional() @Inject(PLACEMENT_SOURCE) private readonly placement?: PlacementSource,
   ) {
     this.registry = metrics.registry;
     this.flows = new FlowAggregator(this.registry, generations);
@@ -88,6 +90,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
       guard: this.guard,
       audit: this.audit ? (actor, action, target, diff) => this.audit!.record(actor, action, target, diff) : undefined,
       scopes: this.scopes ?? undefined,
+      placement: this.placement,
     });
     // The site is known before the first stream opens, and follows each generation.
     this.refreshSite((await this.generations.latest()).bundle);

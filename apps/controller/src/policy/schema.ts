@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { cidrError, parseAddress } from './net';
 import { icmpType, parsePortSpec, protocolNumber } from './protocols';
 import { DURATION_PATTERN } from '../../../common/src/duration';
+import { EnforcerSelector } from './enforcer-selector';
 
 export const API_VERSION = 'cordon/v1';
 export const KINDS = ['Segment', 'Device', 'Policy', 'PolicyTest', 'PostureRule'] as const;
@@ -78,6 +79,8 @@ export const SegmentSpec = z
     onAnomaly: z.enum(['alert', 'quarantine'], { error: 'onAnomaly is alert or quarantine' }).default('alert'),
     /** Anomaly thresholds for this segment's devices (monitoring/detector.ts Thresholds; defaults in the README). */
     monitoring: SegmentMonitoring.optional(),
+    /** The enforcers this segment exists on (enforcer-selector.ts); omitted: every one. */
+    enforcers: EnforcerSelector.optional(),
   })
   .superRefine((s, ctx) => {
     if (s.cidrs.length === 0 && Object.keys(s.selector).length === 0) {
@@ -163,6 +166,8 @@ export const PolicySpec = z
     allow: z.array(Rule).optional(),
     deny: z.array(Rule).optional(),
     mode: Mode.default('enforce'),
+    /** The enforcers this policy applies on (enforcer-selector.ts); omitted: every one. */
+    enforcers: EnforcerSelector.optional(),
   })
   .superRefine((p, ctx) => {
     if (!p.allow?.length && !p.deny?.length) {

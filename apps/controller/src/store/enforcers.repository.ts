@@ -2,6 +2,9 @@
 import { SqlExecutor } from './sql';
 import { iso, isoOrNull } from './rows';
 import type { EnforcerRecord } from './types';
+import { effectiveLabels, type LabelOverrides, type Labels } from '../../../../model/placement/labels';
+
+const jsonMap = <T>(v: unknown): Record<string, T> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, T>) : {});
 
 function toEnforcer(r: Record<string, unknown>): EnforcerRecord {
   return {
@@ -12,6 +15,9 @@ function toEnforcer(r: Record<string, unknown>): EnforcerRecord {
     status: (r.status as Record<string, unknown>) ?? {},
     certSerial: (r.cert_serial as string | null) ?? null,
     revoked: Boolean(r.revoked),
+    labels: effectiveLabels(jsonMap<string>(r.reported_labels), jsonMap<string | null>(r.label_overrides)),
+    reportedLabels: jsonMap<string>(r.reported_labels),
+    labelOverrides: jsonMap<string | null>(r.label_overrides),
   };
 }
 
@@ -51,6 +57,17 @@ export class EnforcerRepository {
        where name = $1`,
       [name, u.generation ?? null, u.status ? JSON.stringify(u.status) : null],
     );
+  }
+
+  /** The labels an enforcer reports (when its bundle stream opens); false when it is not enrolled. */
+  async setReportedLabels(name: string, labels: Labels): Promise<boolean> {
+    return (await this.x.query('update enforcers set reported_labels = $2::jsonb where name = $1 returning name', [name, JSON.stringify(labels)])).length > 0;
+  }
+
+  /** Replaces the controller's overrides; null when the enforcer is not enrolled. */
+  async setLabelOverrides(name: string, overrides: LabelOverrides): Promise<EnforcerRecord | null> {
+    const rows = await this.x.query('update enforcers set label_overrides = $2::jsonb where name = $1 returning *', [name, JSON.stringify(overrides)]);
+    return rows.length ? toEnforcer(rows[0]) : null;
   }
 
   async revoke(name: string): Promise<boolean> {

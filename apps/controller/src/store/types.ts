@@ -91,6 +91,12 @@ export interface EnforcerRecord {
   status: Record<string, unknown>;
   certSerial: string | null;
   revoked: boolean;
+  /** Its labels: those it reports, with the controller's overrides applied (model/placement/labels.ts). */
+  labels: Record<string, string>;
+  /** What it reported with its last bundle stream (its --label flags). */
+  reportedLabels: Record<string, string>;
+  /** Set with `cordon label enforcer`: a value, or null to hide a reported key. */
+  labelOverrides: Record<string, string | null>;
 }
 
 export interface QuarantineRecord {

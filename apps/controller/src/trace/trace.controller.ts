@@ -2,10 +2,11 @@ import { Body, Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/co
 import { toDocument } from '../apply/site-state';
 import { CurrentGeneration } from '../bundles/current-generation';
 import { trace } from '../compiler/trace';
-import { badRequest, notFound } from '../http/problem';
+import { badRequest, notFound, Problem } from '../http/problem';
 import type { Store } from '../store/store';
 import { STORE } from '../di-tokens';
 import { MinRole } from '../auth/roles';
+import { EnforcerPlacement } from '../placement/placement.service';
 
 interface TraceQuery {
   from?: unknown;
@@ -13,6 +14,8 @@ interface TraceQuery {
   protocol?: unknown;
   port?: unknown;
   type?: unknown;
+  /** Judge as this enforcer would: with the view of the generation its labels give (placement/). */
+  enforcer?: unknown;
 }
 
 @Controller('v1/trace')
@@ -20,6 +23,7 @@ export class TraceController {
   constructor(
     @Inject(STORE) private readonly store: Store,
     @Inject(CurrentGeneration) private readonly generations: CurrentGeneration,
+    @Inject(EnforcerPlacement) private readonly placement: EnforcerPlacement,
   ) {}
 
   @Get()
@@ -43,22 +47,30 @@ export class TraceController {
       port = Number(q.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw badRequest(`port must be 0-65535, got "${String(q.port)}"`);
     }
-    const { bundle } = await this.generations.latest();
+    const at = q.enforcer !== undefined && q.enforcer !== '' ? await this.enforcerView(String(q.enforcer)) : null;
+    const bundle = at ? at.bundle : (await this.generations.latest()).bundle;
     if (!bundle) throw notFound('no bundle yet: apply some documents first (cordon apply -f FILE)');
-    const docs = (await this.store.documents.list()).map(toDocument);
+    const docs = at ? at.docs : (await this.store.documents.list()).map(toDocument);
     try {
-      return trace(bundle, docs, {
+      const r = trace(bundle, docs, {
         from: String(q.from),
         to: String(q.to),
         protocol: numeric(q.protocol),
         port,
         type: q.type === undefined || q.type === '' ? undefined : numeric(q.type),
       } as Parameters<typeof trace>[2]);
+      return at ? { ...r, enforcer: { name: String(q.enforcer), labels: at.labels } } : r;
     } catch (err) {
       // The tracer rejects unknown names and bad protocols with a plain message; those are the caller's to fix.
       if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) throw badRequest(err.message);
       throw err;
     }
+  }
+
+  private async enforcerView(name: string) {
+    const v = await this.placement.forEnforcer(name);
+    if (v.bundle === null && v.docs.length) throw new Problem(503, 'Service Unavailable', 'the generation is being published: try again in a moment');
+    return v;
   }
 }
 

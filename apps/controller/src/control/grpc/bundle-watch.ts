@@ -5,6 +5,10 @@
  * or whole when it holds none we know, with that hash, or the delta would be
  * most of the generation. Generations published while one is being written
  * coalesce: the newest is sent next.
+ *
+ * With a PlacementSource, each enforcer gets its own view of the generation
+ * (the labels it reports, with the controller's overrides: placement/), and a
+ * change of its labels re-sends what changed for it.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -13,6 +17,7 @@ import { deltaSize } from '../../../../../model/generation/delta';
 import { bundleUpdate } from '../../../../../proto/cordon/v1/bundle';
 import type { BundleUpdate, WatchRequest } from '../../../../../proto/cordon/v1/control';
 import type { GenerationSource } from '../control.ports';
+import type { PlacementSource } from '../placement.port';
 import { Sessions } from '../sessions';
 import { invalid, Peer, PeerAuth, RpcError } from './peer-auth';
 import { checkWatch } from './validate';
@@ -26,7 +31,7 @@ function worthSending(d: BundleDelta, to: Bundle): boolean {
 
 export class BundleWatch {
   constructor(
-    private readonly d: { generations: GenerationSource; sessions: Sessions; auth: PeerAuth; log: Logger },
+    private readonly d: { generations: GenerationSource; sessions: Sessions; auth: PeerAuth; log: Logger; placement?: PlacementSource },
   ) {}
 
   async handle(call: grpc.ServerWritableStream<WatchRequest, BundleUpdate>): Promise<void> {
@@ -65,19 +70,24 @@ export class BundleWatch {
     // What the enforcer holds: the base it names (checked against the store when a delta is read), then what we sent.
     const { lastGeneration, lastHash } = call.request;
     let held: { generation: number; hash: string } | null = lastGeneration > 0 ? { generation: lastGeneration, hash: lastHash } : null;
-    let newest: Bundle | null = null;
+    const placement = this.d.placement;
+    let published: { bundle: Bundle | null } | null = null;
+    let labels: Record<string, string> | null = placement ? null : {};
     let chain = Promise.resolve();
     const push = () => {
       chain = chain
         .then(async () => {
-          const cur = newest;
-          if (closed || !cur) return;
+          const at = published;
+          if (closed || !at?.bundle || !labels) return;
+          const cur = placement ? await placement.bundleFor(at, labels) : at.bundle;
+          if (closed || !cur || at !== published) return; // a newer generation (or labels) follows
+
           // An empty hash names the generation only (as an enforcer without a hash would).
           if (held && held.generation === cur.generation && (held.hash === cur.hash || held.hash === '')) return;
-          const delta = held ? await this.d.generations.deltaTo(cur, held) : null;
+          const delta = held ? await (placement ?? this.d.generations).deltaTo(cur, held) : null;
           if (closed) return;
           const update = bundleUpdate(cur, delta && worthSending(delta, cur) ? delta : null);
-          this.d.log.debug({ enforcer: peer.name, generation: cur.generation, body: update.delta ? 'delta' : 'snapshot' }, 'bundle sent');
+          this.d.log.debug({ enforcer: peer.name, generation: cur.generation, hash: cur.hash, body: update.delta ? 'delta' : 'snapshot' }, 'bundle sent');
           held = { generation: cur.generation, hash: cur.hash };
           if (!call.write(update)) await new Promise((r) => call.once('drain', r));
         })
@@ -87,10 +97,23 @@ export class BundleWatch {
     sub = this.d.generations.published$.subscribe({
       next: (g) => {
         if (!g.bundle) return;
-        newest = g.bundle;
+        published = g;
         push();
       },
       complete: () => end(S.UNAVAILABLE, 'controller shutting down'),
     });
+    if (placement) {
+      const labelSub = placement.labels(peer.name, call.request.labels ?? {}).subscribe({
+        next: (l) => {
+          labels = l;
+          // The same publication again: its view for the new labels.
+          if (published) published = { ...published };
+          push();
+        },
+        error: (err: Error) => end(S.INTERNAL, `reading the enforcer's labels failed: ${err.message}`),
+      });
+      const s0 = sub;
+      sub = { unsubscribe: () => (s0.unsubscribe(), labelSub.unsubscribe()) };
+    }
   }
 }

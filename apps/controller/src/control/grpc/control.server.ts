@@ -25,6 +25,7 @@ import {
 } from '../../../../../proto/cordon/v1/control';
 import { CertificateAuthority } from '../ca/certificate-authority';
 import type { ControlStore, GenerationSource } from '../control.ports';
+import type { PlacementSource } from '../placement.port';
 import type { FlowAggregator } from '../flows/flow-aggregator';
 import type { ReportGuard } from '../flows/report-guard';
 import type { ControlFeeds } from '../feeds';
@@ -58,6 +59,8 @@ export interface ControlServerDeps {
   audit?: (actor: { name: string; source: string | null }, action: string, target: string, diff: unknown) => Promise<unknown>;
   /** What each enforcer may report (flows/report-guard.ts); without it every record is taken. */
   guard?: ReportGuard;
+  /** Each enforcer's view of the generation by its labels (placement/); without it every enforcer gets the site's bundle. */
+  placement?: PlacementSource;
   /** Operator-declared scopes, read when a flow stream opens (so a change on any controller applies). */
   scopes?: { get(name: string): Promise<string[] | null> };
 }
@@ -81,7 +84,7 @@ export class ControlServer {
   constructor(private readonly d: ControlServerDeps) {
     this.sessions.onChange = () => d.onConnectedChange?.(this.sessions.connected());
     this.auth = new PeerAuth(d.ca, d.store, d.log);
-    this.watches = new BundleWatch({ generations: d.generations, sessions: this.sessions, auth: this.auth, log: d.log });
+    this.watches = new BundleWatch({ generations: d.generations, sessions: this.sessions, auth: this.auth, log: d.log, placement: d.placement });
     this.flowReports = new FlowReports({ ...d, sessions: this.sessions, auth: this.auth });
   }
 

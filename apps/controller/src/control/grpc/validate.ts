@@ -17,6 +17,7 @@ import {
   WatchRequest,
   isUndecodable,
 } from '../../../../../proto/cordon/v1/control';
+import { labelsProblem } from '../../../../../model/placement/labels';
 
 type Problem = string | null;
 
@@ -55,6 +56,11 @@ export function checkWatch(r: unknown): Problem {
   const q = r as WatchRequest;
   if (!uint(q.lastGeneration)) return 'last_generation: must be a non-negative integer';
   if (!str(q.lastHash, 128)) return 'last_hash: at most 128 characters';
+  if (q.labels !== undefined && q.labels !== null) {
+    if (typeof q.labels !== 'object' || Array.isArray(q.labels)) return 'labels: must be a map of strings';
+    const l = labelsProblem(q.labels);
+    if (l) return `labels: ${l}`;
+  }
   return name('enforcer', q.enforcer);
 }
 

@@ -1,0 +1,57 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The views of the generations (enforcer-view.ts), computed once per
+ * generation and placement and shared by every enforcer with that placement,
+ * and the bundles recently sent, so that the next one goes as a delta from
+ * what an enforcer holds (a relabelled enforcer gets the difference between
+ * its old and its new view of the same generation).
+ */
+import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
+import { diffBundles } from '../../../../model/generation/delta';
+import type { Labels } from '../../../../model/placement/labels';
+import { trimOldest } from '../../../common/src/lru';
+import type { Document } from '../policy/schema';
+import { placementOf, viewBundle } from './enforcer-view';
+
+/** Views kept (generation x placement): a few generations of a few places. */
+const VIEWS_MAX = 16;
+/** Bundles kept as bases for deltas, by generation and hash. */
+const BASES_MAX = 32;
+
+export class EnforcerViews {
+  private readonly views = new Map<string, Bundle>();
+  private readonly bases = new Map<string, Bundle>();
+
+  /** The view of `site` (compiled from `docs`) on an enforcer with `labels`. */
+  get(site: Bundle, docs: readonly Document[], labels: Labels): Bundle {
+    const p = placementOf(docs, labels);
+    const k = `${site.generation}:${site.hash}|${p.key}`;
+    let v = this.views.get(k);
+    if (!v) {
+      v = viewBundle(site, docs, p);
+      this.views.set(k, v);
+      trimOldest(this.views, VIEWS_MAX);
+    } else {
+      // Most recently used last, so trimOldest drops the views nobody asks for.
+      this.views.delete(k);
+      this.views.set(k, v);
+    }
+    this.remember(v);
+    return v;
+  }
+
+  /** Keeps a bundle as a possible base of the next delta. */
+  remember(b: Bundle): void {
+    const k = `${b.generation}:${b.hash}`;
+    this.bases.delete(k);
+    this.bases.set(k, b);
+    trimOldest(this.bases, BASES_MAX);
+  }
+
+  /** The delta from a bundle kept here to `to`; null when the base is not kept (or names no hash). */
+  deltaFromKept(to: Bundle, base: { generation: number; hash: string }): BundleDelta | null {
+    if (base.hash === '' || base.generation > to.generation) return null;
+    const from = this.bases.get(`${base.generation}:${base.hash}`);
+    return from ? diffBundles(from, to) : null;
+  }
+}
