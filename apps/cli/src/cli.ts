@@ -18,6 +18,7 @@ import { register as get } from './commands/get';
 import { register as quarantine } from './commands/quarantine';
 import { register as token } from './commands/token';
 import { register as trace } from './commands/trace';
+import { register as label } from './commands/label';
 
 /**
  * Command groups, one file each under ./commands. Groups written by other features
@@ -25,7 +26,7 @@ import { register as trace } from './commands/trace';
  * `register(program: Command, ctx: CliContext)` from `commands/<name>.ts` and add the
  * name to OPTIONAL_GROUPS.
  */
-const GROUPS: RegisterCommands[] = [controller, apply, diff, get, describe, del, flows, trace, token, audit, quarantine, config, version];
+const GROUPS: RegisterCommands[] = [controller, apply, diff, get, describe, del, flows, trace, token, audit, quarantine, label, config, version];
 const OPTIONAL_GROUPS = ['enforcer', 'credential', 'monitoring', 'report-plaintext', 'controller-ca'];
 
 function optionalGroups(): RegisterCommands[] {

@@ -22,6 +22,8 @@ interface Watch {
 
 export interface BundleStreamDeps {
   name: () => string;
+  /** Its --label flags (the controller selects what applies here by them). */
+  labels: () => Record<string, string>;
   client: () => RawControlClient;
   keeper: BundleKeeper;
   applier: GenerationApplier;
@@ -84,7 +86,7 @@ export class BundleStream {
 
   private open(client: RawControlClient): Watch {
     const cur = this.d.keeper.current;
-    const call = client.WatchBundles({ enforcer: this.d.name(), lastGeneration: cur?.generation ?? 0, lastHash: cur?.hash ?? '' });
+    const call = client.WatchBundles({ enforcer: this.d.name(), lastGeneration: cur?.generation ?? 0, lastHash: cur?.hash ?? '', labels: this.d.labels() });
     let accept!: (ok: boolean) => void;
     const accepted = new Promise<boolean>((r) => (accept = r));
     const w: Watch = {

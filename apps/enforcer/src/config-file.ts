@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
  * /etc/cordon/enforcer.yaml: every flag of `cordon enforcer` under its name
- * without dashes (`interface` and `failsafe` take a list), each also settable by
+ * without dashes (`interface`, `failsafe` and `label` take a list), each also settable by
  * its CORDON_* variable (CORDON_ENROLL_TOKEN for `token`). Types and formats are
  * checked here, the rest by validateEnforcerConfig() as for flags.
  */
@@ -35,6 +35,7 @@ const schema = z
     'link-local': z.enum(['pass', 'drop'], { message: 'must be pass or drop' }),
     'ready-file': absolute,
     'log-level': z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }),
+    label: list,
   })
   .partial()
   .strict();
@@ -46,6 +47,6 @@ export const ENFORCER_CONFIG: DaemonConfigSpec = {
   defaultPath: ENFORCER_CONFIG_PATH,
   schema,
   env: { ...Object.fromEntries(Object.keys(schema.shape).map((k) => [k, env(k)])), token: 'CORDON_ENROLL_TOKEN' },
-  lists: ['interface', 'failsafe'],
+  lists: ['interface', 'failsafe', 'label'],
   booleans: ['insecure-skip-ca-check', 'detach'],
 };

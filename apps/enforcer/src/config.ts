@@ -9,6 +9,7 @@ import type { DatapathPort } from './datapath.port';
 import { FailsafeSpec, parseFailsafe } from './failsafe';
 import { parseDuration } from '../../common/src/duration';
 import { parseHostPort } from '../../common/src/host-port';
+import { MAX_LABELS, parseLabelArg } from '../../../model/placement/labels';
 
 export interface EnforcerFlags {
   controller: string;
@@ -31,6 +32,8 @@ export interface EnforcerFlags {
   readyFile?: string;
   /** --log-level: trace, debug, info (default), warn, error. */
   logLevel?: string;
+  /** --label KEY=VALUE (repeatable): what this enforcer is, e.g. site=plant-1 (Policies and Segments select enforcers by it). */
+  label?: string[];
 }
 
 export interface EnforcerConfig {
@@ -65,6 +68,8 @@ export interface EnforcerConfig {
   readyFile?: string;
   /** How often this host's addresses (the `host` identity) are read again; a change re-applies the generation. */
   hostAddressIntervalMs: number;
+  /** Its --label flags, sent to the controller when the bundle stream opens (model/placement/labels.ts). */
+  labels: Record<string, string>;
   /** Level of the logger made when `log` is not given (default info). */
   logLevel?: LogLevel;
   /** For tests: a datapath instead of the native addon. */
@@ -133,6 +138,17 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
   if (f.readyFile !== undefined && !f.readyFile.startsWith('/')) problems.push(`--ready-file must be an absolute path, got "${f.readyFile}"`);
   const logLevel = f.logLevel ?? 'info';
   if (!isLogLevel(logLevel)) problems.push(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
+  const labels: Record<string, string> = {};
+  for (const arg of f.label ?? []) {
+    try {
+      const { key, value } = parseLabelArg(arg, false);
+      if (Object.hasOwn(labels, key) && labels[key] !== value) problems.push(`--label ${key} is given twice (${labels[key]} and ${value})`);
+      labels[key] = value!;
+    } catch (err) {
+      problems.push(`--label: ${(err as Error).message}`);
+    }
+  }
+  if (Object.keys(labels).length > MAX_LABELS) problems.push(`--label: at most ${MAX_LABELS} labels`);
   if (problems.length) throw new EnforcerConfigError(problems);
   return {
     controller: f.controller,
@@ -154,6 +170,7 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     readyFile: f.readyFile,
     hostAddressIntervalMs: 2000,
     logLevel: logLevel as LogLevel,
+    labels,
     ...extra,
   };
 }

@@ -127,6 +127,7 @@ export class Enforcer {
     const client = () => this.client!;
     this.bundles = new BundleStream({
       name: () => this.name,
+      labels: () => this.cfg.labels ?? {},
       client,
       keeper: this.keeper,
       applier: this.applier,

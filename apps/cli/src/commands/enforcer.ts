@@ -43,6 +43,7 @@ export function register(program: Command, ctx: CliContext): void {
     )
     .option('--link-local <pass|drop>', 'link-local control frames (802.1X/EAPOL, LLDP): pass and count, or drop', 'pass')
     .option('--ready-file <path>', 'written once enforcement is attached (with NOTIFY_SOCKET set, systemd is told too)')
+    .option('--label <key=value>', 'what this enforcer is, e.g. site=plant-1 (repeat for more): Policies and Segments with `enforcers:` apply only where their labels match; `cordon label enforcer` overrides them', collect, [] as string[])
     .option('--log-level <level>', 'trace, debug, info, warn or error (logs are JSON on stderr, human-readable on a terminal)', 'info')
     // The daemon only: `enforcer revoke` is a client command, and the file's enrollment token is no admin token.
     .hook('preAction', (c, action) => {
@@ -53,7 +54,7 @@ export function register(program: Command, ctx: CliContext): void {
         throw err instanceof ConfigFileError ? new CliError(err.message, 2) : err;
       }
     })
-    .action(async (o: { controller?: string; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; insecureSkipCaCheck?: boolean; flowInterval: string; detach?: boolean; netns?: string; datapathName: string; failsafe: string[]; linkLocal: string; readyFile?: string; logLevel: string }) => {
+    .action(async (o: { controller?: string; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; insecureSkipCaCheck?: boolean; flowInterval: string; detach?: boolean; netns?: string; datapathName: string; failsafe: string[]; linkLocal: string; readyFile?: string; logLevel: string; label: string[] }) => {
       let cfg;
       try {
         cfg = validateEnforcerConfig({ ...o, controller: o.controller ?? '' });

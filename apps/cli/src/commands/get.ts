@@ -84,12 +84,15 @@ interface EnforcerRow {
   generation: number | null;
   certSerial: string | null;
   revoked: boolean;
+  /** Its --label flags with the controller's overrides (cordon label enforcer). */
+  labels?: Record<string, string>;
   status?: { version?: string; health?: { healthy?: boolean; interfaces?: string[] } | null };
 }
 
 const ENFORCER_VIEW: ListView<EnforcerRow> = {
   columns: [
     { header: 'NAME', cell: (e) => e.name },
+    { header: 'LABELS', cell: (e) => labelText(e.labels) || '-' },
     { header: 'GENERATION', cell: (e) => String(e.generation ?? '-') },
     { header: 'LAST SEEN', cell: (e) => e.lastSeen ?? 'never' },
     { header: 'REVOKED', cell: (e) => (e.revoked ? { text: 'yes', style: 'red' } : 'no') },
@@ -135,8 +138,8 @@ async function read(client: Client, kind: string, name: string | undefined, o: G
     return { items: [b], view: BUNDLE_VIEW, key: (x) => String(x.generation), single: true };
   }
   if (k === 'enforcers' || k === 'enforcer') {
-    if (select) throw new CliError('-l selects documents by their labels; enforcers have none', EXIT.USAGE);
-    const items = name ? [await client.json<EnforcerRow>('GET', `/v1/enforcers/${encodeURIComponent(name)}`)] : await client.all<EnforcerRow>('/v1/enforcers');
+    let items = name ? [await client.json<EnforcerRow>('GET', `/v1/enforcers/${encodeURIComponent(name)}`)] : await client.all<EnforcerRow>('/v1/enforcers');
+    if (select) items = items.filter((e) => select(e.labels ?? {}));
     return { items, view: ENFORCER_VIEW, key: (x) => x.name };
   }
   const col = collectionOf(k);
@@ -153,7 +156,7 @@ export function register(program: Command, ctx: CliContext): void {
       .description(`show documents, enforcers or the current bundle (${KINDS_HELP})`)
       .argument('<kind>', KINDS_HELP)
       .argument('[name]', 'one item by name (bundle: a generation)')
-      .option('-l, --selector <selector>', 'only documents whose labels match (k=v, k!=v, k in (a,b), k, !k; comma: and)')
+      .option('-l, --selector <selector>', 'only documents (or enforcers) whose labels match (k=v, k!=v, k in (a,b), k, !k; comma: and)')
       .option('-w, --watch', 'after the list, print items as they change until interrupted')
       .addOption(new Option('--interval <ms>', 'poll interval with --watch').default('2000').hideHelp()),
   ).action(async (kind: string, name: string | undefined, o: GetOptions) => {

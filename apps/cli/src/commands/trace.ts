@@ -17,8 +17,9 @@ export function register(program: Command, ctx: CliContext): void {
       .requiredOption('--to <addr>', 'address, device or segment')
       .option('--protocol <proto>', 'tcp, udp, icmp, icmpv6 or a number', 'tcp')
       .option('--port <port>', 'destination port (tcp, udp)')
-      .option('--type <type>', 'icmp type (name or number)'),
-  ).action(async (o: ClientOptions & { from: string; to: string; protocol: string; port?: string; type?: string }) => {
+      .option('--type <type>', 'icmp type (name or number)')
+      .option('--enforcer <name>', 'judge as this enforcer would: only the policies and segments whose `enforcers:` match its labels'),
+  ).action(async (o: ClientOptions & { from: string; to: string; protocol: string; port?: string; type?: string; enforcer?: string }) => {
     const format = outputFormat(o);
     let port: number | undefined;
     if (o.port !== undefined) {
@@ -27,9 +28,10 @@ export function register(program: Command, ctx: CliContext): void {
     }
     const protocol = /^\d+$/.test(o.protocol) ? Number(o.protocol) : o.protocol;
     const type = o.type !== undefined && /^\d+$/.test(o.type) ? Number(o.type) : o.type;
-    const r = await new Client(o, ctx.env).json('POST', '/v1/trace', { from: o.from, to: o.to, protocol, port, type });
+    const r = await new Client(o, ctx.env).json('POST', '/v1/trace', { from: o.from, to: o.to, protocol, port, type, enforcer: o.enforcer });
     if (emitted(ctx, format, r)) return;
     const end = (e: End) => `${e.address} (${e.device ? `device ${e.device}, ` : ''}segment ${e.segment})`;
-    ctx.out(`${r.verdict}  ${r.packet ?? ''}\n  from ${end(r.from)}\n  to   ${end(r.to)}\n  decided by ${r.reason === 'malformed' ? 'the parser: an IPv6 packet between an IPv4-mapped and an IPv6 address is malformed' : r.policy ? `policy ${r.policy} (rule ${r.ruleId})` : 'the default deny'}\n`);
+    const on = r.enforcer ? `  on   enforcer ${r.enforcer.name} (${Object.entries(r.enforcer.labels as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',') || 'no labels'})\n` : '';
+    ctx.out(`${r.verdict}  ${r.packet ?? ''}\n${on}  from ${end(r.from)}\n  to   ${end(r.to)}\n  decided by ${r.reason === 'malformed' ? 'the parser: an IPv6 packet between an IPv4-mapped and an IPv6 address is malformed' : r.policy ? `policy ${r.policy} (rule ${r.ruleId})` : 'the default deny'}\n`);
   });
 }
