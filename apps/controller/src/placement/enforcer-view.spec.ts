@@ -1,0 +1,128 @@
+import { applyDelta, diffBundles } from '../../../../model/generation/delta';
+import { bundleHash } from '../../../../model/generation/digest';
+import { compile } from '../compiler/compile';
+import { trace } from '../compiler/trace';
+import { parseDocuments } from '../policy/parse';
+import { anyPlaced, placementOf, viewBundle } from './enforcer-view';
+import { EnforcerViews } from './enforcer-views';
+
+const SITE = `
+apiVersion: cordon/v1
+kind: Segment
+metadata: { name: clients }
+spec: { cidrs: [10.50.1.0/24] }
+---
+apiVersion: cordon/v1
+kind: Segment
+metadata: { name: servers }
+spec: { cidrs: [10.50.2.0/24] }
+---
+apiVersion: cordon/v1
+kind: Segment
+metadata: { name: cams-1 }
+spec: { cidrs: [10.50.3.0/24], selector: { type: cam-1 }, enforcers: { site: plant-1 } }
+---
+apiVersion: cordon/v1
+kind: Segment
+metadata: { name: cams-2 }
+spec: { cidrs: [10.50.4.0/24, 10.50.5.0/24], enforcers: { site: plant-2 } }
+---
+apiVersion: cordon/v1
+kind: Device
+metadata: { name: cam-a, labels: { type: cam-1 } }
+spec: { addresses: [10.50.9.7] }
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: clients-servers }
+spec: { from: [clients], to: [servers], allow: [{ protocol: tcp, ports: [7000] }] }
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: no-7000-at-plant-2 }
+spec: { from: [clients], to: [servers], deny: [{ protocol: tcp, ports: [7000] }], enforcers: { site: plant-2 } }
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: cams-1-servers }
+spec: { from: [cams-1], to: [servers], allow: [{ protocol: udp }] }
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: cams-2-servers }
+spec: { from: [cams-2], to: [servers], allow: [{ protocol: udp }] }
+`;
+
+const docs = parseDocuments(SITE);
+const site = compile(docs, { identities: {}, generation: 7 });
+const plant1 = viewBundle(site, docs, placementOf(docs, { site: 'plant-1' }));
+const plant2 = viewBundle(site, docs, placementOf(docs, { site: 'plant-2', rack: 'r1' }));
+const nowhere = viewBundle(site, docs, placementOf(docs, {}));
+const verdict = (b: typeof site, from: string, to: string, protocol: 'tcp' | 'udp', port?: number) => {
+  const r = trace(b, docs, { from, to, protocol, port });
+  return `${r.verdict}:${r.policy ?? '-'}`;
+};
+
+describe('placement: one enforcer\'s view of a generation', () => {
+  it('is the site bundle itself when no document is placed', () => {
+    const plain = parseDocuments(SITE.replace(/, enforcers: \{ site: plant-\d \}/g, ''));
+    expect(anyPlaced(plain)).toBe(false);
+    const b = compile(plain, { identities: {}, generation: 1 });
+    expect(placementOf(plain, { site: 'plant-1' }).key).toBe('');
+    expect(viewBundle(b, plain, placementOf(plain, { site: 'plant-1' }))).toBe(b);
+  });
+
+  it('leaves out a segment placed elsewhere: its identity, its CIDRs, its devices and the pairs from or to it', () => {
+    const ids = site.identities;
+    expect(plant1.identities).not.toHaveProperty('cams-2');
+    expect(plant1.identities['cams-1']).toBe(ids['cams-1']);
+    expect(plant1.ipcache.map((e) => e.cidr).sort()).toEqual(['10.50.1.0/24', '10.50.2.0/24', '10.50.3.0/24', '10.50.9.7/32']);
+    expect(plant2.ipcache.map((e) => e.cidr).sort()).toEqual(['10.50.1.0/24', '10.50.2.0/24', '10.50.4.0/24', '10.50.5.0/24']);
+    // cam-a's address is cams-1's: unknown (world) at plant 2.
+    expect(plant2.ipcache.some((e) => e.identity === ids['cams-1'])).toBe(false);
+    expect(plant1.policy.some((e) => e.srcIdentity === ids['cams-2'] || e.dstIdentity === ids['cams-2'])).toBe(false);
+    expect(plant1.policy.some((e) => e.srcIdentity === ids['cams-1'])).toBe(true);
+    expect(verdict(plant1, '10.50.3.9', '10.50.2.1', 'udp')).toBe('allow:cams-1-servers');
+    expect(verdict(plant2, '10.50.3.9', '10.50.2.1', 'udp')).toBe('deny:-');
+    expect(verdict(plant2, '10.50.4.9', '10.50.2.1', 'udp')).toBe('allow:cams-2-servers');
+    // No labels: only what is everywhere.
+    expect(nowhere.ipcache.map((e) => e.cidr).sort()).toEqual(['10.50.1.0/24', '10.50.2.0/24']);
+  });
+
+  it('compiles the pairs of a policy placed elsewhere from the others: a deny at plant 2 does not shadow the allow at plant 1', () => {
+    expect(verdict(site, '10.50.1.5', '10.50.2.1', 'tcp', 7000)).toBe('deny:no-7000-at-plant-2');
+    expect(verdict(plant2, '10.50.1.5', '10.50.2.1', 'tcp', 7000)).toBe('deny:no-7000-at-plant-2');
+    expect(verdict(plant1, '10.50.1.5', '10.50.2.1', 'tcp', 7000)).toBe('allow:clients-servers');
+    expect(plant1.rules.map((r) => r.policy)).not.toContain('no-7000-at-plant-2');
+  });
+
+  it('numbers identities and rules as the site does', () => {
+    for (const v of [plant1, plant2]) {
+      for (const r of v.rules) expect(site.rules.find((s) => s.ruleId === r.ruleId)).toEqual(r);
+      for (const [n, id] of Object.entries(v.identities)) expect(site.identities[n]).toBe(id);
+      expect(v.generation).toBe(site.generation);
+    }
+  });
+
+  it('carries its own digest, and the delta between two views of one generation applies (a relabelled enforcer)', () => {
+    expect(plant1.hash).toBe(bundleHash(plant1));
+    expect(plant1.hash).not.toBe(site.hash);
+    expect(plant1.hash).not.toBe(plant2.hash);
+    const moved = applyDelta(plant1, diffBundles(plant1, plant2));
+    expect(moved.hash).toBe(plant2.hash);
+    expect(moved.ipcache).toEqual(plant2.ipcache);
+  });
+
+  it('is shared by enforcers whose labels leave out the same documents', () => {
+    const a = placementOf(docs, { site: 'plant-2' });
+    const b = placementOf(docs, { site: 'plant-2', rack: 'r9' });
+    expect(a.key).toBe(b.key);
+    expect(a.key).not.toBe(placementOf(docs, { site: 'plant-1' }).key);
+    const views = new EnforcerViews();
+    expect(views.get(site, docs, { site: 'plant-2' })).toBe(views.get(site, docs, { site: 'plant-2', rack: 'r9' }));
+    // What was sent is a base for the next delta; an unknown one is not.
+    const d = views.deltaFromKept(plant1, { generation: 7, hash: plant2.hash });
+    expect(d && applyDelta(plant2, d).hash).toBe(plant1.hash);
+    expect(views.deltaFromKept(plant1, { generation: 7, hash: 'nope' })).toBeNull();
+  });
+});
