@@ -12,7 +12,7 @@ const paging = [
   { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500 } },
   { name: 'cursor', in: 'query', schema: { type: 'string' } },
 ];
-const traceParams = ['from', 'to', 'protocol', 'port', 'type'].map((n) => ({ name: n, in: 'query', required: ['from', 'to', 'protocol'].includes(n), schema: { type: 'string' } }));
+const traceParams = ['from', 'to', 'protocol', 'port', 'type', 'enforcer'].map((n) => ({ name: n, in: 'query', required: ['from', 'to', 'protocol'].includes(n), schema: { type: 'string' } }));
 
 function documentPaths() {
   const out: Record<string, object> = {};
@@ -156,7 +156,7 @@ export const OPENAPI = {
           join: { type: 'string', description: 'enrollment tokens: TOKEN.CAHEX, for cordon enforcer --token: the enforcer checks the CA pin before it sends the token' },
         },
       },
-      Enforcer: { type: 'object', properties: { name: { type: 'string' }, enrolledAt: { type: 'string' }, lastSeen: { type: 'string' }, generation: { type: 'integer' }, status: { type: 'object' }, certSerial: { type: 'string' }, revoked: { type: 'boolean' } } },
+      Enforcer: { type: 'object', properties: { name: { type: 'string' }, enrolledAt: { type: 'string' }, lastSeen: { type: 'string' }, generation: { type: 'integer' }, status: { type: 'object' }, certSerial: { type: 'string' }, revoked: { type: 'boolean' }, labels: { type: 'object', additionalProperties: { type: 'string' }, description: 'what it reports (--label) with the controller\'s overrides' }, reportedLabels: { type: 'object', additionalProperties: { type: 'string' } }, labelOverrides: { type: 'object', additionalProperties: { type: 'string', nullable: true } } } },
     },
   },
   security: [{ bearer: [] }],
@@ -184,7 +184,7 @@ export const OPENAPI = {
     '/v1/bundles/{generation}': { get: { summary: 'One bundle generation', tags: ['bundles'], parameters: [{ name: 'generation', in: 'path', required: true, schema: { type: 'integer' } }], responses: { 200: ok('Bundle'), 404: problem, ...errors } } },
     '/v1/trace': {
       get: { summary: 'Verdict for a packet', tags: ['trace'], parameters: traceParams, responses: { 200: ok('verdict, policy, ruleId, from, to'), 404: problem, ...errors } },
-      post: { summary: 'Verdict for a packet (body: from, to, protocol, port, type)', tags: ['trace'], requestBody: { content: { 'application/json': { schema: { type: 'object' } } } }, responses: { 200: ok('verdict, policy, ruleId, from, to'), 404: problem, ...errors } },
+      post: { summary: 'Verdict for a packet (body: from, to, protocol, port, type, enforcer)', tags: ['trace'], requestBody: { content: { 'application/json': { schema: { type: 'object' } } } }, responses: { 200: ok('verdict, policy, ruleId, from, to'), 404: problem, ...errors } },
     },
     '/v1/audit': { get: { summary: 'Audit log page, oldest first', tags: ['audit'], parameters: paging, responses: { 200: ok('A page', page('AuditEntry')), ...errors } } },
     '/v1/audit/export': { get: { summary: 'Whole audit log as JSON lines', tags: ['audit'], responses: { 200: { description: 'application/x-ndjson' }, ...errors } } },
@@ -329,6 +329,16 @@ export const OPENAPI = {
       },
     },
     '/v1/audit/checkpoint': { post: { summary: 'Sign the audit chain\'s head with the controller key and send it down the event stream now (admin)', tags: ['audit'], responses: { 200: ok('{lastId, hash, at, signature}'), 404: problem, ...errors } } },
+    '/v1/enforcers/{name}/labels': {
+      get: { summary: 'An enforcer\'s labels: what it reports (--label) with the controller\'s overrides', tags: ['enforcers'], parameters: [pathParam('name')], responses: { 200: ok('{name, labels}'), 404: problem, ...errors } },
+      patch: {
+        summary: 'Set (a value) or remove (null) labels of an enforcer over those it reports; reset drops every override first. Policies and Segments with `enforcers:` apply where the labels match; the enforcer gets what changed at once (operator; audited)',
+        tags: ['enforcers'],
+        parameters: [pathParam('name')],
+        requestBody: { content: { 'application/json': { schema: { type: 'object', properties: { set: { type: 'object', additionalProperties: { type: 'string', nullable: true } }, reset: { type: 'boolean' } } } } } },
+        responses: { 200: ok('{name, labels, reportedLabels, labelOverrides}'), 404: problem, ...errors },
+      },
+    },
     '/v1/enforcers-connected': { get: { summary: 'Enforcers with a live stream now', tags: ['enforcers'], responses: { 200: ok('[{name, since, generation}]'), ...errors } } },
     '/v1/flows': {
       get: {
