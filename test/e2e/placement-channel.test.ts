@@ -95,6 +95,9 @@ describe('placement in the running controller', () => {
     expect(h1.bundle!.hash).not.toBe(h2.bundle!.hash);
     const site = (await api('GET', '/v1/bundles/current')).body;
     expect(site.ipcache).toHaveLength(6);
+    // What the controller says each is sent is what each holds.
+    expect((await api('GET', '/v1/enforcers/gw-p1/bundle')).body).toMatchObject({ generation: gen, hash: h1.bundle!.hash });
+    expect((await api('GET', '/v1/enforcers/gw-p2/bundle')).body.ipcache).toHaveLength(3);
 
     // The store has what they reported; get enforcers shows it.
     const list = (await api('GET', '/v1/enforcers')).body.items;
@@ -106,6 +109,8 @@ describe('placement in the running controller', () => {
     expect((await api('POST', '/v1/trace', { ...q, enforcer: 'gw-p2' })).body).toMatchObject({ verdict: 'deny', policy: null });
     expect((await api('POST', '/v1/trace', { from: '10.61.11.5', to: '10.61.2.5', protocol: 'udp', enforcer: 'gw-p2' })).body).toMatchObject({ verdict: 'deny', from: { segment: 'world' } });
     expect((await api('POST', '/v1/trace', { ...q, enforcer: 'gw-nobody' })).status).toBe(404);
+    // Without --enforcer: every document counts, and the answer says so.
+    expect((await api('POST', '/v1/trace', q)).body).toMatchObject({ verdict: 'allow', note: expect.stringMatching(/--enforcer/) });
 
     // Relabel gw-p2 as plant-1: the open stream gets a delta of the same generation leading to plant-1's view.
     const before = h2.updates.length;

@@ -125,15 +125,18 @@ const BUNDLE_VIEW: ListView<BundleRow> = {
   name: (b) => `bundle/${b.generation}`,
 };
 
-type GetOptions = ClientOptions & { selector?: string; watch?: boolean; interval: string };
+type GetOptions = ClientOptions & { selector?: string; watch?: boolean; interval: string; enforcer?: string };
 
 /** Reads one kind: the items and how they print; `key` tells one item from another across a --watch. */
 async function read(client: Client, kind: string, name: string | undefined, o: GetOptions): Promise<{ items: any[]; view: ListView<any>; key: (i: any) => string; single?: boolean }> {
   const k = kind.toLowerCase();
   const select = o.selector ? parseSelector(o.selector) : null;
+  if (o.enforcer && k !== 'bundle' && k !== 'bundles') throw new CliError('--enforcer goes with `get bundle`', EXIT.USAGE);
   if (k === 'bundle' || k === 'bundles') {
     if (select) throw new CliError('-l selects documents by their labels; bundles have none', EXIT.USAGE);
-    const b = await client.json<BundleRow>('GET', name ? `/v1/bundles/${encodeURIComponent(name)}` : '/v1/bundles/current');
+    if (o.enforcer && name) throw new CliError('--enforcer shows the current generation as that enforcer holds it; name no generation with it', EXIT.USAGE);
+    const at = o.enforcer ? `/v1/enforcers/${encodeURIComponent(o.enforcer)}/bundle` : name ? `/v1/bundles/${encodeURIComponent(name)}` : '/v1/bundles/current';
+    const b = await client.json<BundleRow>('GET', at);
     // One bundle (the current one, or a generation): an object, as `get KIND NAME` prints.
     return { items: [b], view: BUNDLE_VIEW, key: (x) => String(x.generation), single: true };
   }
@@ -157,6 +160,7 @@ export function register(program: Command, ctx: CliContext): void {
       .argument('<kind>', KINDS_HELP)
       .argument('[name]', 'one item by name (bundle: a generation)')
       .option('-l, --selector <selector>', 'only documents (or enforcers) whose labels match (k=v, k!=v, k in (a,b), k, !k; comma: and)')
+      .option('--enforcer <name>', 'bundle: the current generation as this enforcer is sent it (the policies and segments its labels select)')
       .option('-w, --watch', 'after the list, print items as they change until interrupted')
       .addOption(new Option('--interval <ms>', 'poll interval with --watch').default('2000').hideHelp()),
   ).action(async (kind: string, name: string | undefined, o: GetOptions) => {

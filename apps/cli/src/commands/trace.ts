@@ -32,6 +32,6 @@ export function register(program: Command, ctx: CliContext): void {
     if (emitted(ctx, format, r)) return;
     const end = (e: End) => `${e.address} (${e.device ? `device ${e.device}, ` : ''}segment ${e.segment})`;
     const on = r.enforcer ? `  on   enforcer ${r.enforcer.name} (${Object.entries(r.enforcer.labels as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',') || 'no labels'})\n` : '';
-    ctx.out(`${r.verdict}  ${r.packet ?? ''}\n${on}  from ${end(r.from)}\n  to   ${end(r.to)}\n  decided by ${r.reason === 'malformed' ? 'the parser: an IPv6 packet between an IPv4-mapped and an IPv6 address is malformed' : r.policy ? `policy ${r.policy} (rule ${r.ruleId})` : 'the default deny'}\n`);
+    ctx.out(`${r.verdict}  ${r.packet ?? ''}\n${on}  from ${end(r.from)}\n  to   ${end(r.to)}\n  decided by ${r.reason === 'malformed' ? 'the parser: an IPv6 packet between an IPv4-mapped and an IPv6 address is malformed' : r.policy ? `policy ${r.policy} (rule ${r.ruleId})` : 'the default deny'}\n${r.note ? `  note: ${r.note}\n` : ''}`);
   });
 }

@@ -329,6 +329,7 @@ export const OPENAPI = {
       },
     },
     '/v1/audit/checkpoint': { post: { summary: 'Sign the audit chain\'s head with the controller key and send it down the event stream now (admin)', tags: ['audit'], responses: { 200: ok('{lastId, hash, at, signature}'), 404: problem, ...errors } } },
+    '/v1/enforcers/{name}/bundle': { get: { summary: 'The current generation as this enforcer is sent it: only the Policies and Segments whose `enforcers:` match its labels', tags: ['enforcers'], parameters: [pathParam('name')], responses: { 200: ok('A bundle'), 404: problem, ...errors } } },
     '/v1/enforcers/{name}/labels': {
       get: { summary: 'An enforcer\'s labels: what it reports (--label) with the controller\'s overrides', tags: ['enforcers'], parameters: [pathParam('name')], responses: { 200: ok('{name, labels}'), 404: problem, ...errors } },
       patch: {

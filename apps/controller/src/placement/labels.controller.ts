@@ -5,7 +5,8 @@
  * "reset": false}`. The controller's labels override the enforcer's own
  * (--label) key by key; null hides a key the enforcer reports; `reset` drops
  * every override first. Audited; the enforcer's open bundle stream gets what
- * changed for it at once.
+ * changed for it at once. And GET /v1/enforcers/NAME/bundle: what those
+ * labels give it of the current generation (`cordon get bundle --enforcer NAME`).
  */
 import { Body, Controller, Get, Inject, Param, Patch } from '@nestjs/common';
 import { ENFORCER_NAME } from '../../../../proto/cordon/v1/control';
@@ -13,10 +14,21 @@ import { CurrentActor } from '../auth/actor.decorator';
 import type { Actor } from '../auth/roles';
 import { badRequest, notFound } from '../http/problem';
 import { EnforcerLabels } from './enforcer-labels.service';
+import { EnforcerPlacement } from './placement.service';
 
 @Controller('v1/enforcers')
 export class LabelsController {
-  constructor(@Inject(EnforcerLabels) private readonly labels: EnforcerLabels) {}
+  constructor(
+    @Inject(EnforcerLabels) private readonly labels: EnforcerLabels,
+    @Inject(EnforcerPlacement) private readonly placement: EnforcerPlacement,
+  ) {}
+
+  @Get(':name/bundle')
+  async bundle(@Param('name') name: string) {
+    const v = await this.placement.forEnforcer(checkName(name));
+    if (!v.bundle) throw notFound(v.docs.length ? 'the generation is being published: try again in a moment' : 'no bundle yet: apply some documents first (cordon apply -f FILE)');
+    return v.bundle;
+  }
 
   @Get(':name/labels')
   async get(@Param('name') name: string) {

@@ -7,6 +7,9 @@ import type { Store } from '../store/store';
 import { STORE } from '../di-tokens';
 import { MinRole } from '../auth/roles';
 import { EnforcerPlacement } from '../placement/placement.service';
+import { anyPlaced } from '../placement/enforcer-view';
+
+const PLACED_NOTE = 'some Policies or Segments apply only on some enforcers (enforcers:): this verdict counts every document; --enforcer NAME judges as that enforcer would';
 
 interface TraceQuery {
   from?: unknown;
@@ -59,7 +62,8 @@ export class TraceController {
         port,
         type: q.type === undefined || q.type === '' ? undefined : numeric(q.type),
       } as Parameters<typeof trace>[2]);
-      return at ? { ...r, enforcer: { name: String(q.enforcer), labels: at.labels } } : r;
+      if (at) return { ...r, enforcer: { name: String(q.enforcer), labels: at.labels } };
+      return anyPlaced(docs) ? { ...r, note: PLACED_NOTE } : r;
     } catch (err) {
       // The tracer rejects unknown names and bad protocols with a plain message; those are the caller's to fix.
       if (err instanceof Error && !(err instanceof TypeError) && !(err instanceof RangeError)) throw badRequest(err.message);
