@@ -9,15 +9,11 @@ import 'reflect-metadata';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
-import type { Bundle } from '../../model/generation/bundle';
-import { applyDelta } from '../../model/generation/delta';
 import { startController } from '../../apps/controller/src/main';
 import { controlClient, rpc } from '../../proto/cordon/v1/client';
-import { deltaFromWire, fromSnapshot } from '../../proto/cordon/v1/bundle';
-import type { BundleUpdate } from '../../proto/cordon/v1/control';
 import { keyAndCsr } from '../../apps/controller/src/control/testing/fakes';
 import { until } from '../support/wait';
+import { Holder } from '../support/bundle-holder';
 
 const seg = (name: string, cidrs: string[], enforcers?: Record<string, string>) => ({ apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name }, spec: { cidrs, ...(enforcers ? { enforcers } : {}) } });
 const DOCS = [
@@ -28,28 +24,6 @@ const DOCS = [
   { apiVersion: 'cordon/v1', kind: 'Policy', metadata: { name: 'clients-servers' }, spec: { from: ['clients'], to: ['servers'], allow: [{ protocol: 'tcp', ports: [7000] }], enforcers: { site: 'plant-1' } } },
   { apiVersion: 'cordon/v1', kind: 'Policy', metadata: { name: 'cams-servers' }, spec: { from: ['plant1-cams', 'plant2-cams'], to: ['servers'], allow: [{ protocol: 'udp' }] } },
 ];
-
-/** A bundle stream as an enforcer holds it: snapshots and deltas applied with the model's own code. */
-class Holder {
-  bundle: Bundle | null = null;
-  updates: BundleUpdate[] = [];
-  readonly ended: Promise<grpc.ServiceError | null>;
-  readonly call: grpc.ClientReadableStream<BundleUpdate>;
-  constructor(client: ReturnType<typeof controlClient>, name: string, labels: Record<string, string>) {
-    this.call = client.WatchBundles({ enforcer: name, lastGeneration: 0, lastHash: '', labels });
-    this.call.on('data', (u: BundleUpdate) => {
-      this.updates.push(u);
-      this.bundle = u.snapshot ? fromSnapshot(u.generation, u.hash, u.snapshot) : applyDelta(this.bundle!, deltaFromWire(u.delta!, u.generation, u.hash));
-    });
-    this.ended = new Promise((resolve) => {
-      this.call.on('error', (e: grpc.ServiceError) => resolve(e));
-      this.call.on('end', () => resolve(null));
-    });
-  }
-  cidrs(): string[] {
-    return (this.bundle?.ipcache ?? []).map((e) => e.cidr).sort();
-  }
-}
 
 describe('placement in the running controller', () => {
   let dir: string;

@@ -3,16 +3,16 @@
  * Enforcer labels as the controller keeps them (model/placement/labels.ts):
  * what each enforcer reports when its bundle stream opens, the overrides set
  * with `cordon label enforcer` (stored and audited in one transaction), and
- * the changes made on this controller, so that an open stream re-sends what
- * changed for its enforcer at once. A change made on another controller
- * sharing the database reaches the streams it serves; those on this one take
- * it when they reopen.
+ * the changes, so that an open stream re-sends what changed for its enforcer
+ * at once: those made here, and (PostgreSQL NOTIFY) those made by another
+ * controller sharing the database.
  */
-import { Inject, Injectable, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import type { Logger } from 'pino';
 import { filter, Observable, Subject } from 'rxjs';
 import { effectiveLabels, formatLabels, labelsProblem, type LabelOverrides, type Labels } from '../../../../model/placement/labels';
 import type { Actor } from '../auth/roles';
-import { STORE } from '../di-tokens';
+import { LOGGER, STORE } from '../di-tokens';
 import { badRequest, notFound } from '../http/problem';
 import type { EnforcerRecord, Store } from '../store/store';
 
@@ -24,13 +24,36 @@ export interface LabelChange {
 }
 
 @Injectable()
-export class EnforcerLabels implements OnModuleDestroy {
+export class EnforcerLabels implements OnModuleInit, OnModuleDestroy {
   private readonly changes = new Subject<{ name: string; labels: Labels }>();
+  private unlisten: (() => Promise<void>) | null = null;
 
-  constructor(@Inject(STORE) private readonly store: Store) {}
+  constructor(
+    @Inject(STORE) private readonly store: Store,
+    @Inject(LOGGER) private readonly log: Logger,
+  ) {}
 
-  onModuleDestroy(): void {
+  async onModuleInit(): Promise<void> {
+    try {
+      this.unlisten = await this.store.notifications.listenLabels((name) => void this.announce(name));
+    } catch (err) {
+      this.log.warn({ err: String(err) }, 'LISTEN for label changes failed: other controllers\' relabels reach open streams when they reopen');
+    }
+  }
+
+  async onModuleDestroy(): Promise<void> {
+    await this.unlisten?.().catch(() => undefined);
     this.changes.complete();
+  }
+
+  /** A relabel announced by a controller sharing the database (this one included). */
+  private async announce(name: string): Promise<void> {
+    try {
+      const labels = await this.of(name);
+      if (labels) this.changes.next({ name, labels });
+    } catch (err) {
+      this.log.warn({ enforcer: name, err: String(err) }, 'could not read the labels of a relabelled enforcer');
+    }
   }
 
   /** The labels of an enforcer now (null: not enrolled). */
@@ -84,6 +107,7 @@ export class EnforcerLabels implements OnModuleDestroy {
     });
     if (!rec) throw notFound(`enforcer "${name}" is not enrolled`);
     this.changes.next({ name, labels: rec.labels });
+    await this.store.notifications.notifyLabels(this.store.sql, name).catch((err: Error) => this.log.error({ enforcer: name, err: err.message }, 'could not tell the other controllers of a relabel'));
     return rec;
   }
 }

@@ -9,6 +9,8 @@ import { SqlDatabase, SqlExecutor } from './sql';
 export const GENERATION_CHANNEL = 'cordon_generation';
 /** NOTIFY channel carrying the name of an enforcer just revoked, so every controller cuts its streams. */
 export const REVOCATION_CHANNEL = 'cordon_enforcer_revoked';
+/** NOTIFY channel carrying the name of an enforcer whose labels changed, so every controller re-sends its bundle. */
+export const LABELS_CHANNEL = 'cordon_enforcer_labels';
 
 /** Tells every controller sharing the database that `generation` is committed (sent at COMMIT when inside a transaction). */
 export async function notifyGeneration(x: SqlExecutor, generation: number): Promise<void> {
@@ -31,6 +33,18 @@ export class Notifications {
   async notifyRevocation(enforcer: string): Promise<void> {
     if (this.db.driver !== 'postgres') return;
     await this.db.query('select pg_notify($1, $2)', [REVOCATION_CHANNEL, enforcer]);
+  }
+
+  /** Tells every controller sharing the database that an enforcer's labels changed (at COMMIT inside a transaction; PostgreSQL only). */
+  async notifyLabels(x: SqlExecutor, enforcer: string): Promise<void> {
+    if (this.db.driver !== 'postgres') return;
+    await x.query('select pg_notify($1, $2)', [LABELS_CHANNEL, enforcer]);
+  }
+
+  /** Calls cb with each enforcer whose labels any controller changed (PostgreSQL only; else a no-op). */
+  async listenLabels(cb: (enforcer: string) => void): Promise<() => Promise<void>> {
+    if (!this.db.listen) return async () => undefined;
+    return this.db.listen(LABELS_CHANNEL, cb);
   }
 
   /** Calls cb with each enforcer name revoked by any controller (PostgreSQL only; else a no-op). */
