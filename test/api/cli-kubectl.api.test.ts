@@ -138,7 +138,9 @@ describe('cordon CLI, kubectl-grade (issue 17)', () => {
     const bad = await cordon(['get', 'devices', '-l', 'type=(']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/-l: "type=\(" is not a label requirement/);
-    expect((await cordon(['get', 'enforcers', '-l', 'a=b'])).code).toBe(2);
+    // Enforcers carry labels too (issue 15): none here matches.
+    expect((await cordon(['get', 'enforcers', '-l', 'a=b', '-o', 'json'])).stdout).toBe('[]\n');
+    expect((await cordon(['get', 'bundle', '-l', 'a=b'])).code).toBe(2);
 
     const table = (await cordon(['get', 'segments'])).stdout.split('\n');
     const wide = (await cordon(['get', 'segments', '-o', 'wide'])).stdout.split('\n');

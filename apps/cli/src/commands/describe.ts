@@ -13,6 +13,7 @@ import { FLOW_VIEW, type FlowRow } from '../flows/flow-view';
 import { emitted } from '../output/format';
 import { colorOn, renderTable, type Cell } from '../output/table';
 import { collectionOf, labelText, type Doc } from './get';
+import { selectorMatchesEnforcer } from '../../../../model/placement/labels';
 
 interface BundleLike {
   generation: number;
@@ -59,7 +60,7 @@ export function register(program: Command, ctx: CliContext): void {
     const doc = await client.json<Doc>('GET', `/v1/${col}/${encodeURIComponent(name)}`);
     const [bundle, enforcers, versions, tests] = await Promise.all([
       client.json<BundleLike>('GET', '/v1/bundles/current').catch(() => null),
-      client.all<{ name: string; generation: number | null; revoked: boolean; lastSeen: string | null }>('/v1/enforcers'),
+      client.all<{ name: string; generation: number | null; revoked: boolean; lastSeen: string | null; labels?: Record<string, string> }>('/v1/enforcers'),
       client.json<{ enforcers: Array<{ name: string; connected: boolean }> }>('GET', '/v1/version').catch(() => ({ enforcers: [] })),
       client.all<Doc>('/v1/policytests'),
     ]);
@@ -113,6 +114,8 @@ export function register(program: Command, ctx: CliContext): void {
       connected: connected.has(e.name),
       revoked: e.revoked,
       flows: flows.filter((f) => f.enforcer === e.name).length,
+      // A Segment or Policy with `enforcers:` is on the enforcers whose labels match only.
+      applies: selectorMatchesEnforcer(doc.spec?.enforcers, e.labels ?? {}),
     }));
 
     const result = { document: doc, generation: bundle?.generation ?? null, identity, enforcers: enforcerRows, policyTests: results, flows: flows.slice(0, FLOWS_SHOWN) };
@@ -129,7 +132,7 @@ export function register(program: Command, ctx: CliContext): void {
     out.push('', 'Enforcers:');
     out.push(
       enforcerRows.length
-        ? indent(renderTable(['NAME', 'GENERATION', 'IN SYNC', 'CONNECTED', 'FLOWS'], enforcerRows.map((e) => [e.name, String(e.generation ?? '-'), e.revoked ? { text: 'revoked', style: 'red' } : yes(e.inSync), yes(e.connected), String(e.flows)]), { color }))
+        ? indent(renderTable(['NAME', 'APPLIES', 'GENERATION', 'IN SYNC', 'CONNECTED', 'FLOWS'], enforcerRows.map((e) => [e.name, e.applies ? 'yes' : 'no', String(e.generation ?? '-'), e.revoked ? { text: 'revoked', style: 'red' } : yes(e.inSync), yes(e.connected), String(e.flows)]), { color }))
         : '  none enrolled',
     );
     out.push('', `PolicyTests:${candidates.length > MAX_CASES ? ` (the first ${MAX_CASES} of ${candidates.length} cases)` : ''}`);
