@@ -1,6 +1,8 @@
 import { applyDelta, diffBundles } from '../../../../model/generation/delta';
 import { bundleHash } from '../../../../model/generation/digest';
+import { makeScaleDocs } from '../compiler/bench-compile';
 import { compile } from '../compiler/compile';
+import type { Document } from '../policy/schema';
 import { trace } from '../compiler/trace';
 import { parseDocuments } from '../policy/parse';
 import { anyPlaced, placementOf, viewBundle } from './enforcer-view';
@@ -124,5 +126,26 @@ describe('placement: one enforcer\'s view of a generation', () => {
     const d = views.deltaFromKept(plant1, { generation: 7, hash: plant2.hash });
     expect(d && applyDelta(plant2, d).hash).toBe(plant1.hash);
     expect(views.deltaFromKept(plant1, { generation: 7, hash: 'nope' })).toBeNull();
+  });
+
+  it('equals a compilation of only what applies there, on a site of 400 policies with every tenth placed', () => {
+    const big = makeScaleDocs({ segments: 50, devices: 200, policies: 400 }) as Document[];
+    let n = 0;
+    for (const d of big) {
+      if ((d.kind === 'Policy' || d.kind === 'Segment') && n++ % 10 === 0) (d.spec as { enforcers?: Record<string, string> }).enforcers = { site: n % 20 === 1 ? 'plant-1' : 'plant-2' };
+    }
+    const whole = compile(big, { identities: {}, generation: 3 });
+    for (const labels of [{ site: 'plant-1' }, { site: 'plant-2' }, {}]) {
+      const p = placementOf(big, labels);
+      expect(p.policies.length).toBeGreaterThan(0);
+      const v = viewBundle(whole, big, p);
+      // The reference: compile the documents that apply there, with the site's numbering, then drop what is out.
+      const gone = new Set(p.segments.map((s) => whole.identities[s]));
+      const ref = compile(big.filter((d) => d.kind !== 'Policy' || !p.policies.includes(d.metadata.name)), { identities: whole.identities, generation: 3, rules: whole.rules });
+      expect(v.policy).toEqual(ref.policy.filter((e) => !gone.has(e.srcIdentity) && !gone.has(e.dstIdentity)));
+      expect(v.rules).toEqual(ref.rules);
+      expect(v.ipcache).toEqual(whole.ipcache.filter((e) => !gone.has(e.identity)));
+      expect(v.policy.length).toBeLessThan(whole.policy.length);
+    }
   });
 });

@@ -10,7 +10,8 @@
  *   - A Policy whose `enforcers:` does not match does not apply there: the
  *     pairs it covers are compiled from the other policies only (a deny of a
  *     policy that applies elsewhere does not shadow an allow here), and its
- *     rules are left out.
+ *     rules are left out. Only those pairs are compiled again, from the
+ *     policies covering them; the others are the site's entries as they are.
  *
  * Identity numbers and rule ids are the site's (the view compiles with the
  * generation's identities and rules), so flow counters and traces name the
@@ -18,7 +19,9 @@
  * documents left out, not by the labels themselves: enforcers whose labels
  * leave out the same documents share one view (placementKey).
  */
+import type { PolicyEntry } from '../../../../native/lib/abi';
 import type { Bundle } from '../../../../model/generation/bundle';
+import { comparePolicy } from '../../../../model/generation/keys';
 import { bundleHash } from '../../../../model/generation/digest';
 import { selectorMatchesEnforcer, type Labels } from '../../../../model/placement/labels';
 import { compile } from '../compiler/compile';
@@ -72,12 +75,9 @@ export function viewBundle(site: Bundle, docs: readonly Document[], p: Placement
   let policy = site.policy;
   let rules = site.rules;
   if (p.policies.length) {
-    // The pairs from the policies that apply here, numbered as the site numbers them.
     const gone = new Set(p.policies);
-    const kept = docs.filter((d): d is Segment | Policy => d.kind === 'Segment' || (d.kind === 'Policy' && !gone.has(d.metadata.name)));
-    const compiled = compile(kept, { identities: site.identities, generation: site.generation, rules: site.rules });
-    policy = compiled.policy;
-    rules = compiled.rules;
+    rules = site.rules.filter((r) => !gone.has(r.policy));
+    policy = recompilePairs(site, docs, gone);
   }
   const view: Bundle = {
     generation: site.generation,
@@ -91,4 +91,37 @@ export function viewBundle(site: Bundle, docs: readonly Document[], p: Placement
   if (site.auditAll !== undefined) view.auditAll = site.auditAll;
   view.hash = bundleHash(view);
   return view;
+}
+
+/**
+ * The site's policy entries with the pairs that `gone` (policies left out)
+ * cover compiled again from the other policies covering them, numbered as the
+ * site numbers them; every other pair is the site's as it is.
+ */
+function recompilePairs(site: Bundle, docs: readonly Document[], gone: ReadonlySet<string>): PolicyEntry[] {
+  const ids = (names: readonly string[]) => names.map((n) => site.identities[n]).filter((id): id is number => id !== undefined);
+  const pair = (src: number, dst: number) => src * 0x1_0000_0000 + dst;
+  const touched = new Set<number>();
+  const policies: Policy[] = [];
+  for (const d of docs) if (d.kind === 'Policy') policies.push(d);
+  for (const d of policies) {
+    if (!gone.has(d.metadata.name)) continue;
+    const tos = ids(d.spec.to);
+    for (const s of ids(d.spec.from)) for (const t of tos) touched.add(pair(s, t));
+  }
+  const covers = (d: Policy) => {
+    const tos = ids(d.spec.to);
+    return ids(d.spec.from).some((s) => tos.some((t) => touched.has(pair(s, t))));
+  };
+  // Those policies and the segments they name (identities come from the site's numbering).
+  const kept: Document[] = [];
+  const named = new Set<string>();
+  for (const d of policies) {
+    if (gone.has(d.metadata.name) || !covers(d)) continue;
+    kept.push(d);
+    for (const n of [...d.spec.from, ...d.spec.to]) named.add(n);
+  }
+  for (const d of docs) if (d.kind === 'Segment' && named.has(d.metadata.name)) kept.push(d);
+  const fresh = compile(kept, { identities: site.identities, generation: site.generation, rules: site.rules }).policy.filter((e) => touched.has(pair(e.srcIdentity, e.dstIdentity)));
+  return site.policy.filter((e) => !touched.has(pair(e.srcIdentity, e.dstIdentity))).concat(fresh).sort(comparePolicy);
 }
