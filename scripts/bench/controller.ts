@@ -12,6 +12,7 @@ import { promisify } from 'node:util';
 import YAML from 'yaml';
 import { startPostgres } from '../../test/support/postgres';
 import { benchCompile, makeScaleDocs, scalePolicy, SITE_SCALE } from '../../apps/controller/src/compiler/bench-compile';
+import { benchPlacement } from '../../apps/controller/src/placement/bench-placement';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const HTTP = `127.0.0.1:${17470 + (process.pid % 1000)}`;
@@ -65,6 +66,9 @@ async function main() {
   // CORDON_BENCH_SKIP_COMPILE=1: only the controller part (the compile bench is npm run bench's too).
   const compile = process.env.CORDON_BENCH_SKIP_COMPILE ? null : benchCompile();
   process.stderr.write(`compile: ${JSON.stringify(compile)}\n`);
+  // One enforcer's view of the site (placement/): what `enforcers:` costs per generation and place.
+  const placement = process.env.CORDON_BENCH_SKIP_COMPILE ? null : benchPlacement();
+  process.stderr.write(`placement: ${JSON.stringify(placement)}\n`);
 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-bench-'));
   let child: ChildProcess | undefined;
@@ -113,6 +117,7 @@ async function main() {
     process.stdout.write(
       JSON.stringify({
         compile,
+        placement,
         rest: { appliesPerSecond: Math.round(appliesPerSecond), siteDocuments: site.length, siteYamlMb, siteLoadOneApplyMs: Math.round(siteLoadMs), siteApplyOnePolicyMs: Math.round(siteApplyOneMs),
           siteApplyOnePolicyMedianMs: Math.round(median(steady)),
           siteDryRunOnePolicyMedianMs: Math.round(median(dry)),

@@ -135,7 +135,7 @@ describe('placement: one enforcer\'s view of a generation', () => {
       if ((d.kind === 'Policy' || d.kind === 'Segment') && n++ % 10 === 0) (d.spec as { enforcers?: Record<string, string> }).enforcers = { site: n % 20 === 1 ? 'plant-1' : 'plant-2' };
     }
     const whole = compile(big, { identities: {}, generation: 3 });
-    for (const labels of [{ site: 'plant-1' }, { site: 'plant-2' }, {}]) {
+    for (const labels of [{ site: 'plant-1' }, { site: 'plant-2' }, {}] as Record<string, string>[]) {
       const p = placementOf(big, labels);
       expect(p.policies.length).toBeGreaterThan(0);
       const v = viewBundle(whole, big, p);
