@@ -51,6 +51,12 @@ export const labelText = (l?: Record<string, string>) =>
 
 function summary(d: Doc): string {
   const s = d.spec ?? {};
+  // A placed Segment or Policy says where it applies.
+  const on = s.enforcers && typeof s.enforcers === 'object' ? ` on ${labelText(s.enforcers)}` : '';
+  return kindSummary(d, s) + on;
+}
+
+function kindSummary(d: Doc, s: any): string {
   switch (d.kind) {
     case 'Segment':
       return [s.cidrs?.join(','), s.selector && Object.keys(s.selector).length ? `selector ${labelText(s.selector)}` : '', s.mode !== 'enforce' ? s.mode : ''].filter(Boolean).join(' ');

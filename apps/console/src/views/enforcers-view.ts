@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/** Enforcers: connected or not, the generation each enforces against the controller's, certificate expiry, map fill, drops by reason. */
+/** Enforcers: their labels (where `enforcers:` documents apply), connected or not, the generation each enforces against the controller's, certificate expiry, map fill, drops by reason. */
 import { get } from '../api';
 import { h, replace } from '../dom';
 import type { ConsoleState } from '../state';
@@ -18,6 +18,7 @@ interface Enforcer {
   generation: number | null;
   status: Status;
   revoked: boolean;
+  labels?: Record<string, string>;
 }
 
 export function enforcersView(state: ConsoleState): View {
@@ -34,7 +35,7 @@ export function enforcersView(state: ConsoleState): View {
       h(
         'table',
         { class: 'enforcers' },
-        h('thead', {}, h('tr', {}, ['name', 'connected', 'generation', 'certificate expires', 'map fill', 'drops by reason', 'health'].map((c) => h('th', {}, c)))),
+        h('thead', {}, h('tr', {}, ['name', 'labels', 'connected', 'generation', 'certificate expires', 'map fill', 'drops by reason', 'health'].map((c) => h('th', {}, c)))),
         h(
           'tbody',
           {},
@@ -49,6 +50,7 @@ export function enforcersView(state: ConsoleState): View {
               'tr',
               { 'data-enforcer': e.name },
               h('td', {}, e.name, e.revoked ? h('span', { class: 'badge deny' }, 'revoked') : null),
+              h('td', { class: 'labels' }, Object.entries(e.labels ?? {}).map(([k, v]) => h('div', {}, `${k}=${v}`))),
               h('td', {}, c ? h('span', { class: 'badge allow' }, 'connected') : h('span', { class: 'badge deny' }, `no (last seen ${e.lastSeen ?? 'never'})`)),
               h('td', { class: inSync ? 'in-sync' : 'out-of-sync' }, `${gen ?? '—'} of ${want ?? '—'} ${inSync ? '(in sync)' : '(out of sync)'}`),
               h('td', {}, e.status?.certificateExpiresAt ? new Date(e.status.certificateExpiresAt).toISOString() : '—'),
