@@ -80,6 +80,10 @@ export class EnforcerLabels implements OnModuleInit, OnModuleDestroy {
   }
 
   private async report(name: string, reported: Labels): Promise<Labels> {
+    // Most streams open with the labels stored already: no transaction (nor the change lock) for them.
+    const known = await this.store.enforcers.get(name);
+    if (!known) return effectiveLabels(reported, {});
+    if (formatLabels(known.reportedLabels) === formatLabels(reported)) return known.labels;
     return this.store.change(async (tx) => {
       const before = await tx.enforcers.get(name);
       if (!before) return effectiveLabels(reported, {});
