@@ -1,0 +1,6 @@
+// SPDX-License-Identifier: Apache-2.0
+/** Schedules: parse (parse.ts), timezone math (zone.ts), open intervals (windows.ts), the state at an instant (state.ts). */
+export * from './parse';
+export * from './windows';
+export * from './state';
+export { timezoneError } from './zone';
