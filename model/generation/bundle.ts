@@ -7,6 +7,7 @@
  * digest (digest.ts), one identity -> name mapping (names.ts).
  */
 import type { IpcacheEntry, PolicyEntry } from '../../native/lib/abi';
+import type { ScheduleSpec } from '../schedule/parse';
 
 /** What a rule id stands for: the rule counters and traces name it by this. */
 export interface RuleInfo {
@@ -17,6 +18,8 @@ export interface RuleInfo {
   /** Index in the policy's allow or deny list. */
   index: number;
   mode: 'enforce' | 'audit';
+  /** An allow of a scheduled policy: when it holds (model/schedule/). */
+  schedule?: ScheduleSpec;
 }
 
 export interface Bundle {

@@ -44,12 +44,17 @@ function diffPolicy(prev: readonly PolicyEntry[], next: readonly PolicyEntry[]):
     const m = before.get(`${e.srcIdentity}/${e.dstIdentity}`);
     const k = entryInnerKey(e);
     const old = m?.get(k);
-    if (!old || old.verdict !== e.verdict || old.ruleId !== e.ruleId || !!old.encryptionRequired !== !!e.encryptionRequired) upsert.push(e);
+    if (!old || old.verdict !== e.verdict || old.ruleId !== e.ruleId || !!old.encryptionRequired !== !!e.encryptionRequired || sameSchedules(old, e) === false) upsert.push(e);
     if (old) m!.delete(k);
   }
   const remove: PolicyEntry[] = [];
   for (const m of before.values()) for (const e of m.values()) remove.push(e);
   return { upsert, remove };
+}
+
+/** Whether two entries of one key are opened by the same scheduled rules (none: always). */
+export function sameSchedules(a: PolicyEntry, b: PolicyEntry): boolean {
+  return (a.scheduleRules?.join(',') ?? '') === (b.scheduleRules?.join(',') ?? '');
 }
 
 export function diffBundles(prev: Bundle, next: Bundle): BundleDelta {

@@ -33,7 +33,8 @@ export const RULE_BUCKET = 256;
 export function canonicalPolicyEntry(e: PolicyEntry): string {
   // A template rather than [...].join(' '): this runs for every one of 100,000+ entries.
   const port = e.portPrefixLen ? `${(e.port ?? 0) & portMask(e.portPrefixLen)}/${e.portPrefixLen}` : '*';
-  return `${e.srcIdentity} ${e.dstIdentity} ${e.protocol ?? '*'} ${port} ${e.verdict} ${e.ruleId} ${e.encryptionRequired ? 'E' : ''}`;
+  const line = `${e.srcIdentity} ${e.dstIdentity} ${e.protocol ?? '*'} ${port} ${e.verdict} ${e.ruleId} ${e.encryptionRequired ? 'E' : ''}`;
+  return e.scheduleRules?.length ? `${line} S${e.scheduleRules.join(',')}` : line;
 }
 
 export function canonicalIpcacheEntry(e: IpcacheEntry): string {
@@ -41,7 +42,8 @@ export function canonicalIpcacheEntry(e: IpcacheEntry): string {
 }
 
 export function canonicalRule(r: RuleInfo): string {
-  return [r.ruleId, r.policy, r.action, r.index, r.mode].join(' ');
+  const line = [r.ruleId, r.policy, r.action, r.index, r.mode].join(' ');
+  return r.schedule ? `${line} ${JSON.stringify([r.schedule.timezone, r.schedule.windows])}` : line;
 }
 
 function sha256(text: string): string {

@@ -207,4 +207,10 @@ export interface PolicyEntry {
   verdict: typeof VERDICT.ALLOW | typeof VERDICT.DENY | typeof VERDICT.AUDIT;
   ruleId: number;
   encryptionRequired?: boolean;
+  /**
+   * Not in the kernel: an allow that holds only while a schedule is open names
+   * the rules whose schedules open it (RuleInfo.schedule); the enforcer leaves
+   * the entry out of the datapath while all of them are closed.
+   */
+  scheduleRules?: number[];
 }

@@ -160,7 +160,9 @@ export class Enforcer {
     this.bundles?.cancel();
     this.flowStream?.end();
     await Promise.race([Promise.allSettled(this.loops), sleep(2000)]);
+    this.applier?.stop();
     await this.applier?.settled();
+    this.applier?.stop();
     this.client?.close();
     if (this.dp) {
       if (opts.detach ?? this.cfg.detach) {

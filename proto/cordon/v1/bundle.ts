@@ -61,11 +61,12 @@ function policyKeyFromWire(k: WirePolicyKey): PolicyKeyRef {
   return out;
 }
 export function policyToWire(e: PolicyEntry): WirePolicyEntry {
-  return { key: policyKeyToWire(e), verdict: VERDICT_WIRE[e.verdict], ruleId: e.ruleId, encryptionRequired: e.encryptionRequired === true };
+  return { key: policyKeyToWire(e), verdict: VERDICT_WIRE[e.verdict], ruleId: e.ruleId, encryptionRequired: e.encryptionRequired === true, scheduleRules: e.scheduleRules ?? [] };
 }
 export function policyFromWire(w: WirePolicyEntry): PolicyEntry {
   const e: PolicyEntry = { ...policyKeyFromWire(w.key), verdict: WIRE_VERDICT[w.verdict], ruleId: w.ruleId };
   if (w.encryptionRequired) e.encryptionRequired = true;
+  if (w.scheduleRules?.length) e.scheduleRules = [...w.scheduleRules];
   return e;
 }
 
@@ -73,10 +74,14 @@ const ACTION_WIRE: Record<RuleInfo['action'], WireRuleAction> = { allow: 'RULE_A
 const MODE_WIRE: Record<RuleInfo['mode'], WireRuleMode> = { enforce: 'RULE_MODE_ENFORCE', audit: 'RULE_MODE_AUDIT' };
 
 export function ruleToWire(r: RuleInfo): WireRuleInfo {
-  return { id: r.ruleId, policy: r.policy, action: ACTION_WIRE[r.action], index: r.index, mode: MODE_WIRE[r.mode] };
+  const w: WireRuleInfo = { id: r.ruleId, policy: r.policy, action: ACTION_WIRE[r.action], index: r.index, mode: MODE_WIRE[r.mode] };
+  if (r.schedule) w.schedule = { timezone: r.schedule.timezone, windows: [...r.schedule.windows] };
+  return w;
 }
 export function ruleFromWire(w: WireRuleInfo): RuleInfo {
-  return { ruleId: w.id, policy: w.policy, action: w.action === 'RULE_ACTION_DENY' ? 'deny' : 'allow', index: w.index, mode: w.mode === 'RULE_MODE_AUDIT' ? 'audit' : 'enforce' };
+  const r: RuleInfo = { ruleId: w.id, policy: w.policy, action: w.action === 'RULE_ACTION_DENY' ? 'deny' : 'allow', index: w.index, mode: w.mode === 'RULE_MODE_AUDIT' ? 'audit' : 'enforce' };
+  if (w.schedule) r.schedule = { timezone: w.schedule.timezone, windows: [...(w.schedule.windows ?? [])] };
+  return r;
 }
 
 // ---- whole generations and deltas ----------------------------------------------------

@@ -129,10 +129,11 @@ export interface WirePolicyKey {
   port: number;
   portPrefixLen: number;
 }
-export interface WirePolicyEntry { key: WirePolicyKey; verdict: WireVerdict; ruleId: number; encryptionRequired: boolean }
+export interface WirePolicyEntry { key: WirePolicyKey; verdict: WireVerdict; ruleId: number; encryptionRequired: boolean; scheduleRules?: number[] }
 export type WireRuleAction = 'RULE_ACTION_UNSPECIFIED' | 'RULE_ACTION_ALLOW' | 'RULE_ACTION_DENY';
 export type WireRuleMode = 'RULE_MODE_UNSPECIFIED' | 'RULE_MODE_ENFORCE' | 'RULE_MODE_AUDIT';
-export interface WireRuleInfo { id: number; policy: string; action: WireRuleAction; index: number; mode: WireRuleMode }
+export interface WireSchedule { timezone: string; windows: string[] }
+export interface WireRuleInfo { id: number; policy: string; action: WireRuleAction; index: number; mode: WireRuleMode; schedule?: WireSchedule | null }
 export interface BundleSnapshot {
   identities: Record<string, number>;
   ipcache: WireIpcacheEntry[];

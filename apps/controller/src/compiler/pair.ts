@@ -18,6 +18,7 @@
  */
 import { PolicyEntry, VERDICT } from '../../../../native/lib/abi';
 import { decodeInnerKey, innerKey, portMask } from '../../../../model/generation/keys';
+import { sameSchedules } from '../../../../model/generation/delta';
 
 /** Above every inner key (< 2^30), so protocol * PROTO_STRIDE + key sorts by protocol first. */
 const PROTO_STRIDE = 2 ** 30;
@@ -32,24 +33,45 @@ export interface CompiledRule {
   rank: number;
   encrypt: boolean;
   keys: readonly number[];
+  /** An allow of a scheduled policy: it holds only while the schedule is open. */
+  scheduled?: boolean;
 }
 
 interface Rec {
   rank: number;
   ruleId: number;
   encrypt: boolean;
+  scheduled?: boolean;
+}
+
+/**
+ * Whether r decides a key over old: the higher rank; among allows one that
+ * always holds over a scheduled one (so a scheduled entry is one that no
+ * unscheduled allow shares); then the lowest rule id.
+ */
+function wins(r: Rec, old: Rec): boolean {
+  if (r.rank !== old.rank) return r.rank > old.rank;
+  if (!!r.scheduled !== !!old.scheduled) return !r.scheduled;
+  return r.ruleId < old.ruleId;
 }
 
 /** Sorted entries of the pair; the result does not depend on the order of `ruleSets`. */
 export function compilePair(src: number, dst: number, ruleSets: Iterable<readonly CompiledRule[]>): PolicyEntry[] {
   const entries = new Map<number, Rec>();
+  /** Per key, the scheduled allows there (the entry holds while any of their schedules is open). */
+  const scheduledAt = new Map<number, number[]>();
   let hasDeny = false;
   for (const rules of ruleSets) {
     for (const r of rules) {
       if (r.rank > RANK_ALLOW) hasDeny = true;
       for (const k of r.keys) {
         const old = entries.get(k);
-        if (!old || r.rank > old.rank || (r.rank === old.rank && r.ruleId < old.ruleId)) entries.set(k, r);
+        if (!old || wins(r, old)) entries.set(k, r);
+        if (r.scheduled) {
+          const at = scheduledAt.get(k);
+          if (at) at.push(r.ruleId);
+          else scheduledAt.set(k, [r.ruleId]);
+        }
       }
     }
   }
@@ -79,6 +101,7 @@ export function compilePair(src: number, dst: number, ruleSets: Iterable<readonl
       e.portPrefixLen = plen - 80;
     }
     if (rec.rank === RANK_ALLOW && rec.encrypt) e.encryptionRequired = true;
+    if (rec.rank === RANK_ALLOW && rec.scheduled) e.scheduleRules = [...new Set(scheduledAt.get(k))].sort((a, b) => a - b);
     out[i] = e;
   }
   return out;
@@ -104,5 +127,5 @@ function strongestCover(entries: Map<number, Rec>, k: number, own: Rec): Rec {
 
 /** True when two entries of the same key decide alike. */
 export function sameDecision(a: PolicyEntry, b: PolicyEntry): boolean {
-  return a.verdict === b.verdict && a.ruleId === b.ruleId && !!a.encryptionRequired === !!b.encryptionRequired;
+  return a.verdict === b.verdict && a.ruleId === b.ruleId && !!a.encryptionRequired === !!b.encryptionRequired && sameSchedules(a, b);
 }

@@ -40,12 +40,17 @@ export function compilePolicy(doc: Policy, ruleIds: PolicyRuleIds, identities: R
   for (const action of ['allow', 'deny'] as const) {
     (doc.spec[action] ?? []).forEach((rule, index) => {
       const ruleId = ruleIds[action][index];
-      infos.push({ ruleId, policy: name, action, index, mode });
+      const scheduled = action === 'allow' && doc.spec.schedule !== undefined;
+      const info: RuleInfo = { ruleId, policy: name, action, index, mode };
+      if (scheduled) info.schedule = { timezone: doc.spec.schedule!.timezone, windows: [...doc.spec.schedule!.windows] };
+      infos.push(info);
       const rank = action === 'allow' ? RANK_ALLOW : mode === 'audit' ? RANK_AUDIT_DENY : RANK_DENY;
       const sig = `${rule.protocol}|${rule.ports?.join(',') ?? ''}|${rule.types?.join(',') ?? ''}`;
       let keys = blocks.get(sig);
       if (!keys) blocks.set(sig, (keys = ruleKeys(rule)));
-      rules.push({ ruleId, rank, encrypt: action === 'allow' && rule.encryption === 'required', keys });
+      const compiled: CompiledRule = { ruleId, rank, encrypt: action === 'allow' && rule.encryption === 'required', keys };
+      if (scheduled) compiled.scheduled = true;
+      rules.push(compiled);
     });
   }
   return { doc, froms, tos, rules, infos, warnings };

@@ -8,6 +8,7 @@ import { cidrError, parseAddress } from './net';
 import { icmpType, parsePortSpec, protocolNumber } from './protocols';
 import { DURATION_PATTERN } from '../../../common/src/duration';
 import { EnforcerSelector } from './enforcer-selector';
+import { ScheduleField } from './schedule-field';
 
 export const API_VERSION = 'cordon/v1';
 export const KINDS = ['Segment', 'Device', 'Policy', 'PolicyTest', 'PostureRule'] as const;
@@ -168,6 +169,8 @@ export const PolicySpec = z
     mode: Mode.default('enforce'),
     /** The enforcers this policy applies on (enforcer-selector.ts); omitted: every one. */
     enforcers: EnforcerSelector.optional(),
+    /** When the allows hold (DESIGN.md "Context: when and where"); denies are never scheduled. */
+    schedule: ScheduleField.optional(),
   })
   .superRefine((p, ctx) => {
     if (!p.allow?.length && !p.deny?.length) {
