@@ -18,8 +18,9 @@ export function register(program: Command, ctx: CliContext): void {
       .option('--protocol <proto>', 'tcp, udp, icmp, icmpv6 or a number', 'tcp')
       .option('--port <port>', 'destination port (tcp, udp)')
       .option('--type <type>', 'icmp type (name or number)')
-      .option('--enforcer <name>', 'judge as this enforcer would: only the policies and segments whose `enforcers:` match its labels'),
-  ).action(async (o: ClientOptions & { from: string; to: string; protocol: string; port?: string; type?: string; enforcer?: string }) => {
+      .option('--enforcer <name>', 'judge as this enforcer would: only the policies and segments whose `enforcers:` match its labels')
+      .option('--at <time>', 'judge at this time, with its offset (2026-12-24T09:00+01:00, 2026-12-24T08:00Z); default now: scheduled policies as they are then'),
+  ).action(async (o: ClientOptions & { from: string; to: string; protocol: string; port?: string; type?: string; enforcer?: string; at?: string }) => {
     const format = outputFormat(o);
     let port: number | undefined;
     if (o.port !== undefined) {
@@ -28,10 +29,11 @@ export function register(program: Command, ctx: CliContext): void {
     }
     const protocol = /^\d+$/.test(o.protocol) ? Number(o.protocol) : o.protocol;
     const type = o.type !== undefined && /^\d+$/.test(o.type) ? Number(o.type) : o.type;
-    const r = await new Client(o, ctx.env).json('POST', '/v1/trace', { from: o.from, to: o.to, protocol, port, type, enforcer: o.enforcer });
+    const r = await new Client(o, ctx.env).json('POST', '/v1/trace', { from: o.from, to: o.to, protocol, port, type, enforcer: o.enforcer, at: o.at });
     if (emitted(ctx, format, r)) return;
     const end = (e: End) => `${e.address} (${e.device ? `device ${e.device}, ` : ''}segment ${e.segment})`;
     const on = r.enforcer ? `  on   enforcer ${r.enforcer.name} (${Object.entries(r.enforcer.labels as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',') || 'no labels'})\n` : '';
-    ctx.out(`${r.verdict}  ${r.packet ?? ''}\n${on}  from ${end(r.from)}\n  to   ${end(r.to)}\n  decided by ${r.reason === 'malformed' ? 'the parser: an IPv6 packet between an IPv4-mapped and an IPv6 address is malformed' : r.policy ? `policy ${r.policy} (rule ${r.ruleId})` : 'the default deny'}\n${r.note ? `  note: ${r.note}\n` : ''}`);
+    const closed = r.closedSchedule ? `  policy ${r.closedSchedule.policy} would ${r.closedSchedule.verdict}, but its schedule is closed (opens ${r.closedSchedule.nextChange ?? 'never'})\n` : '';
+    ctx.out(`${r.verdict}  ${r.packet ?? ''}\n${on}  from ${end(r.from)}\n  to   ${end(r.to)}\n  decided by ${r.reason === 'malformed' ? 'the parser: an IPv6 packet between an IPv4-mapped and an IPv6 address is malformed' : r.policy ? `policy ${r.policy} (rule ${r.ruleId})` : 'the default deny'}${r.schedule ? ` — schedule open, next change ${r.schedule.nextChange ?? 'none'}` : ''}\n  at ${r.at}\n${closed}${r.note ? `  note: ${r.note}\n` : ''}`);
   });
 }

@@ -15,6 +15,7 @@ import type { Bundle, RuleInfo } from '../../../../model/generation/bundle';
 import { entryInnerKey, innerKey, portMask } from '../../../../model/generation/keys';
 import { IdentityNames } from '../../../../model/generation/names';
 import { icmpValue } from './ports';
+import { gatePolicy } from '../../../../model/schedule/gate';
 
 export type Verdict = 'allow' | 'deny' | 'audit';
 
@@ -207,6 +208,12 @@ export class BundleIndex {
   }
 }
 
+/** The bundle as the datapath holds it at instant t: scheduled allows only while their schedule is open. */
+export function bundleAt(bundle: Bundle, t: number): Bundle {
+  if (!bundle.rules.some((r) => r.schedule)) return bundle;
+  return { ...bundle, policy: [...gatePolicy(bundle.policy, bundle.rules, t).policy] };
+}
+
 export function trace(bundle: Bundle, docs: readonly Document[], q: TraceQuery): TraceResult {
   return new BundleIndex(bundle, docs).trace(q);
 }
@@ -226,7 +233,15 @@ export interface PolicyTestFailure {
 
 /** Runs every case of every PolicyTest in docs against the bundle; lists every failure. */
 export function runPolicyTests(bundle: Bundle, docs: readonly Document[]): { failures: PolicyTestFailure[]; passed: number } {
-  const index = new BundleIndex(bundle, docs);
+  const always = new BundleIndex(bundle, docs);
+  /** Cases with `at` judge the bundle with the schedules as they are then (one index per instant). */
+  const atIndex = new Map<string, BundleIndex>();
+  const indexFor = (at: string | undefined) => {
+    if (at === undefined) return always;
+    let ix = atIndex.get(at);
+    if (!ix) atIndex.set(at, (ix = new BundleIndex(bundleAt(bundle, Date.parse(at)), docs)));
+    return ix;
+  };
   const failures: PolicyTestFailure[] = [];
   let passed = 0;
   const tests = docs.filter((d): d is PolicyTest => d.kind === 'PolicyTest');
@@ -235,7 +250,7 @@ export function runPolicyTests(bundle: Bundle, docs: readonly Document[]): { fai
       const describe = () =>
         `${c.from} -> ${c.to} ${protocolLabel(protocolNumber(c.protocol))}${c.port !== undefined ? `/${c.port}` : ''}${c.type !== undefined ? ` type ${c.type}` : ''}`;
       try {
-        const r = index.trace(c);
+        const r = indexFor(c.at).trace(c);
         if (r.verdict === c.expect) {
           passed++;
           return;

@@ -12,3 +12,10 @@ export const ScheduleField = z
     const r = parseSchedule(s);
     if ('errors' in r) for (const e of r.errors) ctx.addIssue({ code: 'custom', path: e.path, message: e.message });
   });
+
+/** An instant with its offset: 2026-12-24T09:00:00+01:00 or 2026-12-24T08:00:00Z. */
+export const Instant = z
+  .string({ error: 'at is a date and time with its offset, such as 2026-12-24T09:00:00+01:00 or 2026-12-24T08:00:00Z' })
+  .refine((s) => /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})$/.test(s) && Number.isFinite(Date.parse(s)), {
+    error: 'at is a date and time with its offset, such as 2026-12-24T09:00:00+01:00 or 2026-12-24T08:00:00Z',
+  });

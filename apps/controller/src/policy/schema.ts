@@ -8,7 +8,7 @@ import { cidrError, parseAddress } from './net';
 import { icmpType, parsePortSpec, protocolNumber } from './protocols';
 import { DURATION_PATTERN } from '../../../common/src/duration';
 import { EnforcerSelector } from './enforcer-selector';
-import { ScheduleField } from './schedule-field';
+import { Instant, ScheduleField } from './schedule-field';
 
 export const API_VERSION = 'cordon/v1';
 export const KINDS = ['Segment', 'Device', 'Policy', 'PolicyTest', 'PostureRule'] as const;
@@ -197,6 +197,8 @@ export const PolicyTestCase = z
     type: IcmpTypeField.optional(),
     code: z.number().int().min(0).max(255).optional(),
     expect: z.enum(['allow', 'deny', 'audit'], { error: 'expect is allow, deny or audit' }),
+    /** Judge at this instant (schedules as they are then); omitted: as if every schedule were open. */
+    at: Instant.optional(),
   })
   .superRefine((t, ctx) => {
     const proto = protocolNumber(t.protocol);

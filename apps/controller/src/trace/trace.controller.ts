@@ -2,6 +2,7 @@ import { Body, Controller, Get, HttpCode, Inject, Post, Query } from '@nestjs/co
 import { toDocument } from '../apply/site-state';
 import { CurrentGeneration } from '../bundles/current-generation';
 import { trace } from '../compiler/trace';
+import { parseAt, traceAt } from './trace-at';
 import { badRequest, notFound, Problem } from '../http/problem';
 import type { Store } from '../store/store';
 import { STORE } from '../di-tokens';
@@ -19,6 +20,8 @@ interface TraceQuery {
   type?: unknown;
   /** Judge as this enforcer would: with the view of the generation its labels give (placement/). */
   enforcer?: unknown;
+  /** The instant to judge at (default now): scheduled policies as they are then. */
+  at?: unknown;
 }
 
 @Controller('v1/trace')
@@ -50,19 +53,21 @@ export class TraceController {
       port = Number(q.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw badRequest(`port must be 0-65535, got "${String(q.port)}"`);
     }
-    const at = q.enforcer !== undefined && q.enforcer !== '' ? await this.enforcerView(String(q.enforcer)) : null;
-    const bundle = at ? at.bundle : (await this.generations.latest()).bundle;
+    const at = parseAt(q.at);
+    if (typeof at === 'string') throw badRequest(at);
+    const view = q.enforcer !== undefined && q.enforcer !== '' ? await this.enforcerView(String(q.enforcer)) : null;
+    const bundle = view ? view.bundle : (await this.generations.latest()).bundle;
     if (!bundle) throw notFound('no bundle yet: apply some documents first (cordon apply -f FILE)');
-    const docs = at ? at.docs : (await this.store.documents.list()).map(toDocument);
+    const docs = view ? view.docs : (await this.store.documents.list()).map(toDocument);
     try {
-      const r = trace(bundle, docs, {
+      const r = traceAt(bundle, docs, {
         from: String(q.from),
         to: String(q.to),
         protocol: numeric(q.protocol),
         port,
         type: q.type === undefined || q.type === '' ? undefined : numeric(q.type),
-      } as Parameters<typeof trace>[2]);
-      if (at) return { ...r, enforcer: { name: String(q.enforcer), labels: at.labels } };
+      } as Parameters<typeof trace>[2], at);
+      if (view) return { ...r, enforcer: { name: String(q.enforcer), labels: view.labels } };
       return anyPlaced(docs) ? { ...r, note: PLACED_NOTE } : r;
     } catch (err) {
       // The tracer rejects unknown names and bad protocols with a plain message; those are the caller's to fix.
