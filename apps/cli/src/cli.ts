@@ -19,6 +19,7 @@ import { register as quarantine } from './commands/quarantine';
 import { register as token } from './commands/token';
 import { register as trace } from './commands/trace';
 import { register as label } from './commands/label';
+import { register as grant } from './commands/grant';
 
 /**
  * Command groups, one file each under ./commands. Groups written by other features
@@ -26,7 +27,7 @@ import { register as label } from './commands/label';
  * `register(program: Command, ctx: CliContext)` from `commands/<name>.ts` and add the
  * name to OPTIONAL_GROUPS.
  */
-const GROUPS: RegisterCommands[] = [controller, apply, diff, get, describe, del, flows, trace, token, audit, quarantine, label, config, version];
+const GROUPS: RegisterCommands[] = [controller, apply, diff, get, describe, del, flows, trace, token, audit, quarantine, label, config, version, grant];
 const OPTIONAL_GROUPS = ['enforcer', 'credential', 'monitoring', 'report-plaintext', 'controller-ca'];
 
 function optionalGroups(): RegisterCommands[] {

@@ -14,6 +14,7 @@ import { ControlModule } from './control/control.module';
 import { CredentialsModule } from './credentials/credentials.module';
 import { MonitoringModule } from './monitoring/monitoring.module';
 import { MudModule } from './mud/mud.module';
+import { GrantsModule } from './grants/grants.module';
 import { RecommendModule } from './recommend/recommend.module';
 import { PlaintextModule } from './plaintext/plaintext.module';
 import { GENERATION_SOURCE, CONTROL_CONFIG, CONTROL_STORE, type ControlConfig, type ControlStore } from './control/control.ports';
@@ -115,7 +116,7 @@ export class AppModule {
   static forRoot(ctx: AppContext): DynamicModule {
     return {
       module: AppModule,
-      imports: [CoreModule.forRoot(ctx), ControlModule, ApplyModule, ConsoleModule, CredentialsModule, MonitoringModule, RecommendModule, MudModule, PlaintextModule],
+      imports: [CoreModule.forRoot(ctx), ControlModule, ApplyModule, ConsoleModule, CredentialsModule, MonitoringModule, RecommendModule, MudModule, PlaintextModule, GrantsModule],
       controllers: [
         HealthController,
         OpenApiController,

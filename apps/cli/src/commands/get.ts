@@ -11,6 +11,8 @@ import { EXIT } from '../exit-codes';
 import { printList, StreamPrinter, type ListView } from '../output/format';
 import { parseSelector } from '../selector';
 import { watchLoop } from '../watch';
+import { GRANT_VIEW, type GrantRow } from './grant';
+import { scheduleState } from '../../../../model/schedule/state';
 
 const DOCUMENT_COLLECTIONS: Record<string, string> = {
   segment: 'segments',
@@ -30,7 +32,7 @@ export function collectionOf(kind: string): string | null {
 }
 
 /** The kinds `get` (and completion, describe) know. */
-export const GET_KINDS = ['segments', 'devices', 'policies', 'policytests', 'posturerules', 'enforcers', 'bundle', 'anomalies', 'incidents'] as const;
+export const GET_KINDS = ['segments', 'devices', 'policies', 'policytests', 'posturerules', 'enforcers', 'bundle', 'anomalies', 'incidents', 'grants'] as const;
 const KINDS_HELP = GET_KINDS.join('|');
 
 /** A document as GET returns it. */
@@ -82,6 +84,21 @@ export const DOCUMENT_VIEW: ListView<Doc> = {
   ],
   name: (d) => `${d.kind.toLowerCase()}/${d.metadata.name}`,
 };
+
+/** A policy's schedule now: "open until T", "closed until T", "closed" (no window ahead), "-" (none). */
+export function scheduleCell(d: Doc, now = Date.now()): string {
+  const s = d.spec?.schedule;
+  if (!s) return '-';
+  try {
+    const st = scheduleState(s, now);
+    return `${st.open ? 'open' : 'closed'}${st.nextChange ? ` until ${st.nextChange.replace('.000Z', 'Z')}` : ''}`;
+  } catch {
+    return 'invalid';
+  }
+}
+
+/** Policies: the documents' columns and the schedule's state now. */
+const POLICY_VIEW: ListView<Doc> = { ...DOCUMENT_VIEW, columns: [...DOCUMENT_VIEW.columns.slice(0, -1), { header: 'SCHEDULE', cell: (d) => scheduleCell(d) }, DOCUMENT_VIEW.columns[DOCUMENT_VIEW.columns.length - 1]] };
 
 interface EnforcerRow {
   name: string;
@@ -151,11 +168,18 @@ async function read(client: Client, kind: string, name: string | undefined, o: G
     if (select) items = items.filter((e) => select(e.labels ?? {}));
     return { items, view: ENFORCER_VIEW, key: (x) => x.name };
   }
+  if (k === 'grants' || k === 'grant') {
+    if (select) throw new CliError('-l selects documents by their labels; list grants without it', EXIT.USAGE);
+    let items = (await client.json<{ items: GrantRow[] }>('GET', '/v1/grants')).items;
+    if (name) items = items.filter((g) => g.name === name);
+    if (name && !items.length) throw new CliError(`grant "${name}" does not exist`, EXIT.FAILURE);
+    return { items, view: GRANT_VIEW, key: (x) => x.name };
+  }
   const col = collectionOf(k);
   if (!col) throw new CliError(`unknown kind "${kind}"; one of ${KINDS_HELP}`, EXIT.USAGE);
   let items = name ? [await client.json<Doc>('GET', `/v1/${col}/${encodeURIComponent(name)}`)] : await client.all<Doc>(`/v1/${col}`);
   if (select) items = items.filter((d) => select(d.metadata.labels));
-  return { items, view: DOCUMENT_VIEW, key: (x) => `${x.kind}/${x.metadata.name}` };
+  return { items, view: col === 'policies' ? POLICY_VIEW : DOCUMENT_VIEW, key: (x) => `${x.kind}/${x.metadata.name}` };
 }
 
 export function register(program: Command, ctx: CliContext): void {

@@ -12,7 +12,7 @@ const paging = [
   { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500 } },
   { name: 'cursor', in: 'query', schema: { type: 'string' } },
 ];
-const traceParams = ['from', 'to', 'protocol', 'port', 'type', 'enforcer'].map((n) => ({ name: n, in: 'query', required: ['from', 'to', 'protocol'].includes(n), schema: { type: 'string' } }));
+const traceParams = ['from', 'to', 'protocol', 'port', 'type', 'enforcer', 'at'].map((n) => ({ name: n, in: 'query', required: ['from', 'to', 'protocol'].includes(n), schema: { type: 'string' } }));
 
 function documentPaths() {
   const out: Record<string, object> = {};
@@ -184,7 +184,7 @@ export const OPENAPI = {
     '/v1/bundles/{generation}': { get: { summary: 'One bundle generation', tags: ['bundles'], parameters: [{ name: 'generation', in: 'path', required: true, schema: { type: 'integer' } }], responses: { 200: ok('Bundle'), 404: problem, ...errors } } },
     '/v1/trace': {
       get: { summary: 'Verdict for a packet', tags: ['trace'], parameters: traceParams, responses: { 200: ok('verdict, policy, ruleId, from, to'), 404: problem, ...errors } },
-      post: { summary: 'Verdict for a packet (body: from, to, protocol, port, type, enforcer)', tags: ['trace'], requestBody: { content: { 'application/json': { schema: { type: 'object' } } } }, responses: { 200: ok('verdict, policy, ruleId, from, to'), 404: problem, ...errors } },
+      post: { summary: 'Verdict for a packet (body: from, to, protocol, port, type, enforcer, at: the instant to judge at, default now)', tags: ['trace'], requestBody: { content: { 'application/json': { schema: { type: 'object' } } } }, responses: { 200: ok('verdict, policy, ruleId, from, to'), 404: problem, ...errors } },
     },
     '/v1/audit': { get: { summary: 'Audit log page, oldest first', tags: ['audit'], parameters: paging, responses: { 200: ok('A page', page('AuditEntry')), ...errors } } },
     '/v1/audit/export': { get: { summary: 'Whole audit log as JSON lines', tags: ['audit'], responses: { 200: { description: 'application/x-ndjson' }, ...errors } } },
@@ -384,6 +384,11 @@ export const OPENAPI = {
     // Least privilege.
     '/v1/recommend': { get: { summary: 'The smallest set of Policy documents that allows exactly the observed flows', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d'), queryParam('includeDenied', 'also denied flows', 'boolean'), queryParam('format', 'json | yaml')], responses: { 200: ok('Policy documents'), ...errors } } },
     '/v1/report/unused': { get: { summary: 'Allow rules no packet used over the window', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d')], responses: { 200: ok('{observedSince, items}'), ...errors } } },
+    '/v1/grants': {
+      get: { summary: 'Temporary access grants: from, to, protocol, port, start, end, reason, grantedBy, open', tags: ['grants'], responses: { 200: ok('Grants', { type: 'object', properties: { items: { type: 'array', items: { type: 'object' } } } }), ...errors } },
+      post: { summary: 'Grant access for a while (operator; a Policy with a one-off window, audited with its reason)', tags: ['grants'], requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['from', 'to', 'for', 'reason'], properties: { from: { type: 'string', description: 'device or segment' }, to: { type: 'string', description: 'device or segment' }, protocol: { type: 'string', example: 'tcp' }, port: { type: 'integer' }, for: { type: 'string', example: '2h' }, reason: { type: 'string', example: 'ticket 4711' }, name: { type: 'string' } } } } } }, responses: { 201: ok('The grant and the change'), 409: problem, 422: problem, ...errors } },
+    },
+    '/v1/grants/{name}': { delete: { summary: 'Revoke a grant before it ends (operator; audited)', tags: ['grants'], parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: ok('The grant and the change'), 404: problem, ...errors } } },
     '/v1/mud/import': { post: { summary: 'Segments and policies from a Manufacturer Usage Description (RFC 8520); apply=true applies them', tags: ['least-privilege'], requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['mud'], properties: { mud: { type: 'object' }, name: { type: 'string' }, apply: { type: 'boolean' } } } } } }, responses: { 200: ok('Documents'), 422: problem, ...errors } } },
     // The web console (apps/console), public: it signs in with an API token held in the page's memory.
     '/': { get: { summary: 'The web console (HTML, strict Content-Security-Policy)', tags: ['console'], security: [], responses: { 200: { description: 'HTML' }, 503: problem } } },
