@@ -57,7 +57,7 @@ function parseDays(text: string): number[] | string {
     if (a < 0 || b < 0) return `bad day range "${part}": ${a < 0 ? m[1] : m[2]} is not a day (Mon Tue Wed Thu Fri Sat Sun)`;
     const ia = WEEK_ORDER.indexOf(a);
     const ib = WEEK_ORDER.indexOf(b);
-    if (ib < ia) return `bad day range "${part}": ${m[1]} comes after ${m[2]} in the week (Mon … Sun); write ${m[1]}-Sun,Mon-${m[2]}`;
+    if (ib < ia) return `bad day range "${part}": ${m[1]} comes after ${m[2]} in the week (Mon … Sun); write ${m[1]}-Sun,${b === 1 ? 'Mon' : `Mon-${m[2]}`}`;
     for (let i = ia; i <= ib; i++) out.add(WEEK_ORDER[i]);
   }
   return [...out].sort((x, y) => x - y);
