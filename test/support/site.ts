@@ -118,6 +118,8 @@ export interface SiteOptions {
   flowInterval?: string;
   /** Extra `cordon enforcer` flags, e.g. ['--failsafe', 'none']. */
   enforcerArgs?: string[];
+  /** Extra environment of the enforcer (e.g. the test-only CORDON_TEST_CLOCK_OFFSET_MS). */
+  enforcerEnv?: NodeJS.ProcessEnv;
 }
 
 /** A traffic-agent server in a namespace; stop() returns its counters. */
@@ -196,7 +198,7 @@ export class TestSite {
       '--name', this.opts.enforcer, '--flow-interval', this.opts.flowInterval ?? '300ms', '--datapath-name', this.pinName,
       ...(this.opts.enforcerArgs ?? []),
     ];
-    this.enf = new Daemon('enforcer', args);
+    this.enf = new Daemon('enforcer', args, this.opts.enforcerEnv);
     await this.enf.waitFor(new RegExp(`cordon enforcer ${this.opts.enforcer} running`));
   }
 
