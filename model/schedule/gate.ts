@@ -26,7 +26,12 @@ export interface GatedPolicy {
   closed: number;
 }
 
-export function gatePolicy(policy: readonly PolicyEntry[], rules: readonly RuleInfo[] | undefined, t: number): GatedPolicy {
+/**
+ * The entries open at t. With `alsoAt` (an instant after t), a schedule counts
+ * as open only if it is open at both: what closes then closes already, what
+ * opens then does not open yet (the enforcer applies a closing early, never an opening).
+ */
+export function gatePolicy(policy: readonly PolicyEntry[], rules: readonly RuleInfo[] | undefined, t: number, alsoAt?: number): GatedPolicy {
   const schedules = new Map<number, boolean>();
   let next: number | null = null;
   const seen = new Map<string, boolean>();
@@ -36,7 +41,7 @@ export function gatePolicy(policy: readonly PolicyEntry[], rules: readonly RuleI
     let open = seen.get(key);
     if (open === undefined) {
       const s = scheduleOf(r.schedule);
-      open = isOpen(s, t);
+      open = isOpen(s, t) && (alsoAt === undefined || isOpen(s, alsoAt));
       seen.set(key, open);
       const n = nextChange(s, t);
       if (n !== null && (next === null || n < next)) next = n;

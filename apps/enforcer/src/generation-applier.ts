@@ -6,8 +6,8 @@
  * controller's move. Every generation carries the failsafe set (failsafe.ts)
  * and this host's addresses; a failed apply leaves the previous one enforced.
  * A generation with scheduled allows is applied with those open now
- * (schedule-gate.ts), and applied again, by this process's own timer, at each
- * boundary: a new epoch, so flows a closing window no longer allows are
+ * (model/schedule/gate.ts), and applied again, by this process's own timer
+ * (schedule-boundaries.ts), at each boundary: a new epoch, so flows a closing window no longer allows are
  * judged again on their next packet and dropped, as after any change.
  */
 import type { Logger } from 'pino';
@@ -22,7 +22,7 @@ import { isIP } from 'node:net';
 import type { EnforcerMetrics } from './metrics';
 import { parseHostPort } from '../../common/src/host-port';
 import type { RuleInfo } from '../../../model/generation/bundle';
-import { gatePolicy } from '../../../model/schedule/gate';
+import { ScheduleBoundaries } from './schedule-boundaries';
 import { enforcerClock } from './clock';
 
 /** What the datapath is given: a generation's entries, number and global audit flag. */
@@ -32,13 +32,11 @@ export type AppliedEntries = GenerationEntries & { generation: number; auditAll?
 const FAILSAFE_ONLY: AppliedEntries = { generation: 0, ipcache: [], policy: [], identities: {} };
 /** A controller given by name is resolved again at most this often. */
 const RESOLVE_EVERY_MS = 30_000;
-/** The boundary timer looks again at least this often (a wall clock set by NTP moves under a timer). */
-const SCHEDULE_RECHECK_MS = 30_000;
 
 export class GenerationApplier {
   /** What the last applied generation was built with; a change re-applies it. */
   private applied: { entries: AppliedEntries; inputs: string; openKey: string } | null = null;
-  private boundaryTimer: NodeJS.Timeout | null = null;
+  private readonly boundaries: ScheduleBoundaries;
   private controllerAt: ControllerEndpoint;
   private resolvedAt = 0;
   private chain: Promise<void> = Promise.resolve();
@@ -55,6 +53,7 @@ export class GenerationApplier {
     private readonly now: () => number = enforcerClock(),
   ) {
     this.controllerAt = { addresses: [], port: parseHostPort(cfg.controller)?.port ?? 0 };
+    this.boundaries = new ScheduleBoundaries(now, () => this.onBoundary());
   }
 
   /** Resolves once every apply queued so far has run. */
@@ -131,8 +130,7 @@ export class GenerationApplier {
 
   /** Stops the boundary timer (the daemon is stopping). */
   stop(): void {
-    if (this.boundaryTimer) clearTimeout(this.boundaryTimer);
-    this.boundaryTimer = null;
+    this.boundaries.stop();
   }
 
   private async apply(s: AppliedEntries): Promise<void> {
@@ -140,12 +138,14 @@ export class GenerationApplier {
     try {
       const hostAddresses = this.ownAddresses();
       const inputs = JSON.stringify([hostAddresses, this.controllerAt]);
-      const gated = gatePolicy(s.policy, s.rules, this.now());
+      const t0 = performance.now();
+      const gated = this.boundaries.gate(s.policy, s.rules);
       const { ipcache, policy } = withFailsafe({ ...s, policy: gated.policy }, this.cfg.failsafe, { hostAddresses, controllerAddresses: this.controllerAt.addresses, controllerPort: this.controllerAt.port });
       const r = await this.dp.applyGeneration({ generation: s.generation, ipcache, policy, auditAll: s.auditAll === true, linkLocalDrop: this.cfg.linkLocal === 'drop' });
       end();
       this.applied = { entries: s, inputs, openKey: gated.openKey };
-      this.armBoundary(gated.next);
+      if (this.stopped()) this.boundaries.stop();
+      else this.boundaries.applied(performance.now() - t0, gated.next);
       this.metrics.generation.set(s.generation);
       this.health = { healthy: true, detail: '' };
       const scheduled = gated.open + gated.closed ? { scheduledOpen: gated.open, scheduledClosed: gated.closed, nextBoundary: gated.next === null ? null : new Date(gated.next).toISOString() } : {};
@@ -156,30 +156,17 @@ export class GenerationApplier {
     }
   }
 
-  /**
-   * A timer for the next schedule boundary (looking again every 30 s at most):
-   * when the scheduled rules open then differ from those applied, the same
-   * generation is applied again with them, in the apply chain.
-   */
-  private armBoundary(next: number | null): void {
-    if (this.boundaryTimer) clearTimeout(this.boundaryTimer);
-    this.boundaryTimer = null;
-    if (next === null || this.stopped()) return;
-    const delay = Math.max(0, Math.min(next - this.now(), SCHEDULE_RECHECK_MS));
-    this.boundaryTimer = setTimeout(() => this.onBoundary(), delay);
-    this.boundaryTimer.unref();
-  }
-
+  /** The boundary timer's call: apply the generation again when the entries open now differ from those applied. */
   private onBoundary(): void {
     const run = async () => {
       if (this.stopped() || !this.applied) return;
       const { entries, openKey } = this.applied;
-      const gated = gatePolicy(entries.policy, entries.rules, this.now());
-      if (gated.openKey === openKey) return this.armBoundary(gated.next); // early, or a recheck
+      const gated = this.boundaries.gate(entries.policy, entries.rules);
+      if (gated.openKey === openKey) return this.boundaries.arm(gated.next); // a recheck, or not yet
       this.log.info({ generation: entries.generation, scheduledOpen: gated.open, scheduledClosed: gated.closed }, 'schedule boundary: re-applying the generation');
       await this.apply(entries).catch((err) => {
         this.log.error({ err: String(err) }, 're-applying the generation at a schedule boundary failed; trying again in a second');
-        this.armBoundary(this.now() + 1000);
+        this.boundaries.arm(this.now() + 1000);
       });
     };
     this.chain = this.chain.then(run, run);

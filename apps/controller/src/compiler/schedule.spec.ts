@@ -115,5 +115,8 @@ describe('scheduled policies: compile + gate agree with the naive semantics', ()
     expect(gatePolicy(two.policy, two.rules, AT).policy[0].ruleId).toBe(two.rules.find((r) => r.policy === 'g2')!.ruleId);
     expect(gatePolicy(two.policy, two.rules, AT + 2000).policy).toHaveLength(0);
     expect(gatePolicy(two.policy, two.rules, AT).next).toBe(AT + 1000);
+    // Ahead of a boundary: open only what is open at both instants (a closing early, an opening not).
+    expect(gatePolicy(two.policy, two.rules, AT, AT + 1000).policy).toHaveLength(0);
+    expect(gatePolicy(two.policy, two.rules, AT - 3_600_000 - 500, AT - 3_600_000).policy).toHaveLength(0);
   });
 });
