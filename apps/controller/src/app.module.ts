@@ -104,7 +104,14 @@ export class CoreModule {
         { provide: CONTROL_STORE, useFactory: controlStore, inject: [STORE] },
         { provide: GENERATION_SOURCE, useExisting: CurrentGeneration },
         { provide: PLACEMENT_SOURCE, useExisting: EnforcerPlacement },
-        { provide: CONTROL_CONFIG, useValue: { grpc: ctx.config.grpcAddress, dataDir: ctx.config.dataDir } satisfies ControlConfig },
+        {
+          provide: CONTROL_CONFIG,
+          useValue: {
+            grpc: ctx.config.grpcAddress,
+            dataDir: ctx.config.dataDir,
+            stream: { rowsPerSecond: ctx.config.streamRowsPerSecond, perToken: ctx.config.streamsPerToken },
+          } satisfies ControlConfig,
+        },
       ],
       exports: [STORE, CONFIG, LOGGER, ...repositories, ...services, CONTROL_STORE, GENERATION_SOURCE, PLACEMENT_SOURCE, CONTROL_CONFIG],
     };

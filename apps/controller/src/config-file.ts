@@ -30,6 +30,8 @@ const schema = z
     syslog: z.string().regex(/^(udp|tcp):\/\/.+:\d{1,5}$/, 'must be udp://HOST:PORT or tcp://HOST:PORT'),
     'syslog-format': z.enum(['rfc5424', 'cef'], { message: 'must be rfc5424 or cef' }),
     'max-body': z.string().regex(/^\d+\s*[a-zA-Z]*$/, 'must be a size such as 64MiB or 512KiB'),
+    'stream-rows-per-second': z.union([z.number().int().positive(), z.string().regex(/^\d+$/, 'must be a whole number')]),
+    'streams-per-token': z.union([z.number().int().positive(), z.string().regex(/^\d+$/, 'must be a whole number')]),
     est: z.string().refine((s) => s === 'off' || HOST_PORT.test(s), 'must be HOST:PORT or off'),
     'kek-file': file,
     'pkcs11-module': file,

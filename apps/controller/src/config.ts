@@ -22,6 +22,10 @@ export interface ControllerOptions {
   syslogFormat?: string;
   /** Largest request body (after gzip is undone), a size such as 64MiB or 512KiB (default 64MiB). */
   maxBody?: string;
+  /** GET /v1/flows/stream: rows a stream sends in a second before it sends aggregate events (default 500). */
+  streamRowsPerSecond?: string | number;
+  /** GET /v1/flows/stream: streams open at once per API token (default 4). */
+  streamsPerToken?: string | number;
 }
 
 export type { HostPort };
@@ -48,6 +52,9 @@ export interface ControllerConfig {
   syslogFormat?: 'rfc5424' | 'cef';
   /** `--max-body` in bytes: a whole site (21,000 documents is ~4 MB of YAML) fits in one apply. */
   maxBodyBytes: number;
+  /** `--stream-rows-per-second`, `--streams-per-token`: the caps of GET /v1/flows/stream. */
+  streamRowsPerSecond: number;
+  streamsPerToken: number;
 }
 
 /** The longest --cert-ttl: 7 days. */
@@ -62,6 +69,8 @@ export const DEFAULTS = {
   learningWindow: '7d',
   syslogFormat: 'rfc5424',
   maxBody: '64MiB',
+  streamRowsPerSecond: 500,
+  streamsPerToken: 4,
 } as const;
 
 const SIZE_UNIT: Record<string, number> = { b: 1, kib: 1024, kb: 1000, mib: 1024 ** 2, mb: 1000 ** 2, gib: 1024 ** 3, gb: 1000 ** 3 };
@@ -91,6 +100,16 @@ const hostPort = (flag: string) =>
       return z.NEVER;
     }
     return hp;
+  });
+
+const intIn = (flag: string, min: number, max: number) =>
+  z.union([z.number(), z.string()]).transform((v, ctx): number => {
+    const n = typeof v === 'number' ? v : /^\d+$/.test(v.trim()) ? Number(v) : NaN;
+    if (!Number.isInteger(n) || n < min || n > max) {
+      ctx.addIssue({ code: 'custom', message: `${flag} must be a whole number from ${min} to ${max}, got "${v}"` });
+      return z.NEVER;
+    }
+    return n;
   });
 
 const schema = z.object({
@@ -132,6 +151,9 @@ const schema = z.object({
     }
     return n;
   }),
+  // Below 1 a stream sends nothing but aggregates; above 20,000 rows a second one browser tab could not keep up.
+  streamRowsPerSecond: intIn('--stream-rows-per-second', 1, 20_000),
+  streamsPerToken: intIn('--streams-per-token', 1, 64),
 });
 
 /** Validates the flags once, at boot, so a bad one stops the controller with a clear message. */
@@ -147,6 +169,8 @@ export function validateConfig(opts: ControllerOptions): ControllerConfig {
     syslog: opts.syslog || undefined,
     syslogFormat: opts.syslogFormat || undefined,
     maxBody: opts.maxBody ?? DEFAULTS.maxBody,
+    streamRowsPerSecond: opts.streamRowsPerSecond ?? DEFAULTS.streamRowsPerSecond,
+    streamsPerToken: opts.streamsPerToken ?? DEFAULTS.streamsPerToken,
   };
   const r = schema.safeParse(raw);
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => i.message));

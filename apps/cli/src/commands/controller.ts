@@ -19,6 +19,8 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--syslog <url>', 'send security events to a syslog collector: udp://HOST:PORT or tcp://HOST:PORT')
     .option('--syslog-format <format>', `syslog message body: rfc5424 (ECS JSON) or cef (default: ${DEFAULTS.syslogFormat}, or CORDON_SYSLOG_FORMAT)`)
     .option('--max-body <size>', 'largest request body accepted (a whole site goes in one apply), e.g. 64MiB, 512KiB', DEFAULTS.maxBody)
+    .option('--stream-rows-per-second <n>', 'flow rows GET /v1/flows/stream sends a client in a second; beyond, aggregate events', String(DEFAULTS.streamRowsPerSecond))
+    .option('--streams-per-token <n>', 'flow streams one API token may hold open at once', String(DEFAULTS.streamsPerToken))
     // Before the device-CA flags' own hook (credential.ts) hands them over as CORDON_* variables;
     // `controller ca seal` reads --data-dir and --kek-file from here too.
     .hook('preAction', (cmd) => {
@@ -28,7 +30,7 @@ export function register(program: Command, ctx: CliContext): void {
         throw err instanceof ConfigFileError ? new CliError(err.message, 2) : err;
       }
     })
-    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string; maxBody: string }) => {
+    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string; maxBody: string; streamRowsPerSecond: string; streamsPerToken: string }) => {
       // Loaded here, not at the top: every other command (the enforcer above all) stays light.
       const { startController } = await import('../../../controller/src/main');
       const ctl = await startController({
@@ -42,6 +44,8 @@ export function register(program: Command, ctx: CliContext): void {
         syslog: o.syslog,
         syslogFormat: o.syslogFormat,
         maxBody: o.maxBody,
+        streamRowsPerSecond: o.streamRowsPerSecond,
+        streamsPerToken: o.streamsPerToken,
       });
       // Scripts (and the e2e tests) read the bound addresses from this line, so --http/--grpc may ask for port 0.
       ctx.err(`cordon controller listening on ${ctl.url} grpc ${ctl.grpcAddress} (admin token: ${ctl.adminTokenPath})\n`);

@@ -10,7 +10,7 @@ import { AuditService } from '../audit/audit.service';
 import { badRequest, notFound } from '../http/problem';
 import { ENFORCER_NAME } from '../../../../proto/cordon/v1/control';
 import { ControlService } from './control.service';
-import { fromQuery, FlowQueryError, type FlowParams } from './flows/flow-query';
+import { flowQueryOf } from './flow-params';
 import { scopeError } from './flows/report-guard';
 
 @Controller('v1')
@@ -77,20 +77,12 @@ export class ControlController {
    * `encryption`, `enforcer`, `segment` (either end), `since` (last packet after: ms or ISO time), `limit`.
    * `after` takes the `cursor` of a previous answer and returns only flows received since: `cordon flows --watch`
    * polls with it, so a flow an enforcer reports a flow interval late (its last packet older than the previous
-   * poll) still shows. `now` is kept for pollers by time.
+   * poll) still shows. `now` is kept for pollers by time. GET /v1/flows/stream sends the same rows as they arrive.
    */
   @Get('flows')
   flows(@Query() params: Record<string, string | string[]>) {
     const now = Date.now();
-    // A parameter given twice (`from=a&from=b`) means either, as `from=a,b` does.
-    const flat = Object.fromEntries(Object.entries(params ?? {}).map(([k, v]) => [k, Array.isArray(v) ? v.join(',') : String(v)])) as FlowParams;
-    let q;
-    try {
-      q = fromQuery(flat);
-    } catch (err) {
-      if (err instanceof FlowQueryError) throw badRequest(err.message);
-      throw err;
-    }
+    const q = flowQueryOf(params);
     const page = this.control.flows.page(q);
     return { now, cursor: page.cursor, items: page.items };
   }

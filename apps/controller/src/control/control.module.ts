@@ -2,6 +2,8 @@
 import { Module } from '@nestjs/common';
 import { ControlController } from './control.controller';
 import { ControlService } from './control.service';
+import { FlowStreamController } from './flow-stream.controller';
+import { FlowStreamService } from './flow-stream.service';
 import { ControlFeeds, FLOW_FEED, DROP_EVENTS } from './feeds';
 import { VersionController } from '../version/version.controller';
 
@@ -19,9 +21,10 @@ import { VersionController } from '../version/version.controller';
     { provide: FLOW_FEED, useFactory: (f: ControlFeeds) => f.flows, inject: [ControlFeeds] },
     { provide: DROP_EVENTS, useFactory: (f: ControlFeeds) => f.events, inject: [ControlFeeds] },
     ControlService,
+    FlowStreamService,
   ],
   // VersionController here: it reads the enforcers' reported versions from ControlService.
-  controllers: [ControlController, VersionController],
+  controllers: [ControlController, FlowStreamController, VersionController],
   exports: [ControlService, FLOW_FEED, DROP_EVENTS],
 })
 export class ControlModule {}

@@ -8,6 +8,7 @@
 import type { Observable } from 'rxjs';
 import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
 import type { EnrollmentClaim, EnrollmentRefusal } from '../store/enrollment-claim';
+import type { StreamLimits } from './flows/flow-stream';
 
 export const CONTROL_STORE = Symbol('CONTROL_STORE');
 export const GENERATION_SOURCE = Symbol('GENERATION_SOURCE');
@@ -56,4 +57,6 @@ export interface ControlConfig {
   certTtlMs?: number;
   /** Extra DNS names / addresses for the server certificate. */
   serverNames?: string[];
+  /** GET /v1/flows/stream's caps (flows/flow-stream.ts STREAM_DEFAULTS for what is not given). */
+  stream?: Partial<StreamLimits>;
 }

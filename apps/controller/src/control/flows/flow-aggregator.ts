@@ -46,6 +46,24 @@ export interface FlowPage {
   cursor: string;
 }
 
+/** Flows summed by segment pair and verdict: what a stream sends instead of rows beyond its rate. */
+export interface PairCount {
+  srcSegment: string;
+  dstSegment: string;
+  verdict: string;
+  flows: number;
+  packets: number;
+  bytes: number;
+}
+
+export interface FlowChanges {
+  rows: FlowView[];
+  aggregated: number;
+  pairs: PairCount[];
+  restCursor: string;
+  cursor: string;
+}
+
 /** cordon_drops_total's reason label values (DESIGN.md): every drop reason of the kernel ABI. */
 export const DROP_REASONS: readonly string[] = DROP_REASON_NAMES;
 
@@ -236,13 +254,60 @@ export class FlowAggregator {
    */
   page(q: FlowQuery = {}): FlowPage {
     const limit = Math.max(1, Math.min(q.limit ?? 1000, 10_000));
+    const matched: FlowEntry[] = [];
+    for (const f of this.matching(q)) {
+      matched.push(f);
+      if (!q.after && matched.length >= limit) break;
+    }
+    const kept = matched.length > limit ? matched.slice(matched.length - limit) : matched;
+    const last = matched.length > limit ? kept[0].seq : this.seq;
+    return { items: kept.map((f) => view(f, this.names)), cursor: `${this.epoch}.${last}` };
+  }
+
+  /** The cursor of "now": a stream opened without `after` starts here. */
+  cursor(): string {
+    return `${this.epoch}.${this.seq}`;
+  }
+
+  /**
+   * What GET /v1/flows/stream sends on a tick: the flows received after `q.after` that match, the newest
+   * `maxRows` of them as rows (oldest first), the older rest only counted by segment pair and verdict.
+   * `restCursor` is where the counted part ends (the rows follow it), `cursor` where the rows end.
+   */
+  changes(q: FlowQuery, maxRows: number): FlowChanges {
+    const matched = [...this.matching(q)]; // newest first
+    const n = Math.max(0, Math.min(maxRows, matched.length));
+    const rest = matched.slice(n);
+    const pairs = new Map<string, PairCount>();
+    for (const f of rest) {
+      const srcSegment = this.names.segmentOf(f.srcIdentity);
+      const dstSegment = this.names.segmentOf(f.dstIdentity);
+      const verdict = WIRE_TO_VERDICT[f.verdict] ?? 'none';
+      const k = `${srcSegment}|${dstSegment}|${verdict}`;
+      let p = pairs.get(k);
+      if (!p) pairs.set(k, (p = { srcSegment, dstSegment, verdict, flows: 0, packets: 0, bytes: 0 }));
+      p.flows++;
+      p.packets += f.packetsFwd + f.packetsRev;
+      p.bytes += f.bytesFwd + f.bytesRev;
+    }
+    const rows = matched.slice(0, n).reverse();
+    return {
+      rows: rows.map((f) => view(f, this.names)),
+      aggregated: rest.length,
+      pairs: [...pairs.values()],
+      restCursor: `${this.epoch}.${rows.length ? rows[0].seq - 1 : this.seq}`,
+      cursor: this.cursor(),
+    };
+  }
+
+  /** Flows received after `q.after` (all without it) that pass the filters, most recently received first. */
+  private *matching(q: FlowQuery): Generator<FlowEntry> {
     let after = 0;
     if (q.after) {
       const [epoch, n] = q.after.split('.');
       // Another process's cursor (a restart, another controller of the site): everything it holds is new here.
       after = epoch === this.epoch && /^\d+$/.test(n ?? '') ? Number(n) : 0;
     }
-    const matched: FlowEntry[] = [];
     const all = [...this.flows.values()];
     for (let i = all.length - 1; i >= 0; i--) {
       const f = all[i];
@@ -257,12 +322,8 @@ export class FlowAggregator {
         if (q.segment && srcSegment !== q.segment && dstSegment !== q.segment) continue;
         if (q.match && !q.match(facts(f, srcSegment, dstSegment))) continue;
       }
-      matched.push(f);
-      if (!q.after && matched.length >= limit) break;
+      yield f;
     }
-    const kept = matched.length > limit ? matched.slice(matched.length - limit) : matched;
-    const last = matched.length > limit ? kept[0].seq : this.seq;
-    return { items: kept.map((f) => view(f, this.names)), cursor: `${this.epoch}.${last}` };
   }
 }
 
