@@ -34,6 +34,8 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
   let s: TestSite;
   let browser: Browser;
   let page: Page;
+  /** The main page's requests for flows: GET /v1/flows (the backlog, or polls) and the event stream. */
+  const requests = { flows: 0, stream: 0 };
   const A = (n: string) => s.addr(n);
   const policy = (ports: string[]) => ({
     apiVersion: 'cordon/v1',
@@ -64,6 +66,11 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
     await s.serve('broker', 7001);
     browser = await Browser.launch();
     page = await browser.page();
+    page.on('request', (r) => {
+      const p = new URL(r.url()).pathname;
+      if (p === '/v1/flows') requests.flows++;
+      if (p === '/v1/flows/stream') requests.stream++;
+    });
     await signIn(page, s.url, s.admin);
   }, 120_000);
 
@@ -241,6 +248,31 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
     expect(audit.some((a) => /revoke/.test(a.action))).toBe(true);
   }, 45_000);
 
+  /** Source ports of the sensor → broker rows the flow table holds. */
+  const sensorPorts = async (p: Page) => {
+    await p.fill('#view-flows input[name=address]', A('sensor').v4);
+    return new Set(await p.locator('#view-flows tr.flow').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-sport'))));
+  };
+
+  test('console_6d_a_flow_made_after_the_page_opened_arrives_over_the_event_stream_without_a_reload_or_a_poll', async () => {
+    await page.evaluate('window.__sameDocument = true');
+    await tab('flows');
+    await page.selectOption('#view-flows select[name=verdict]', '');
+    await page.fill('#view-flows input[name=device]', '');
+    await page.waitForSelector('#live-status[data-feed="stream"]');
+    expect(await page.textContent('#live-status')).toContain('streaming');
+    const before = await sensorPorts(page);
+    const polls = requests.flows;
+    expect(polls).toBe(1); // the backlog at sign-in; the stream has carried every flow since
+    expect(requests.stream).toBe(1);
+    expect(await s.connect('sensor', A('broker').v4, 7000)).toBe(true);
+    await until('a new sensor → broker row', async () => [...(await sensorPorts(page))].some((p) => !before.has(p)), 20_000, 200);
+    expect(requests.flows).toBe(polls); // not one GET /v1/flows: it came over the stream
+    expect(requests.stream).toBe(1);
+    expect(await page.evaluate('window.__sameDocument')).toBe(true); // no reload
+    await page.fill('#view-flows input[name=address]', '');
+  }, 45_000);
+
   test('console_7_a_viewer_sees_but_cannot_apply', async () => {
     const t = await s.api('POST', '/v1/tokens', { kind: 'api', role: 'viewer', ttl: '10m', name: 'console-viewer' });
     expect(t.status).toBe(201);
@@ -289,4 +321,32 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
     // No script error and no CSP violation on any page (the refusals the tests provoked are logged as failed loads).
     expect(browser.problems.filter((p) => !/Failed to load resource: the server responded with a status of (401|403)/.test(p))).toEqual([]);
   }, 60_000);
+
+  test('console_9_when_the_stream_fails_the_page_polls_and_reconnects_with_backoff', async () => {
+    const p = await browser.page();
+    let polls = 0;
+    let streams = 0;
+    p.on('request', (r) => {
+      const u = new URL(r.url()).pathname;
+      if (u === '/v1/flows') polls++;
+      if (u === '/v1/flows/stream') streams++;
+    });
+    await p.route('**/v1/flows/stream', (r) => r.abort('connectionrefused'));
+    await signIn(p, s.url, s.admin);
+    await p.waitForSelector('#live-status[data-feed="polling"]', { timeout: 10_000 });
+    await p.click('#tab-flows');
+    await p.waitForSelector('#view-flows');
+    await until('the page to poll /v1/flows', async () => polls >= 3, 10_000, 200);
+    const before = await sensorPorts(p);
+    expect(await s.connect('sensor', A('broker').v4, 7000)).toBe(true);
+    await until('the new flow, by polling', async () => [...(await sensorPorts(p))].some((x) => !before.has(x)), 20_000, 200);
+    const tries = streams;
+    expect(tries).toBeGreaterThanOrEqual(2); // it kept trying the stream
+    await p.unroute('**/v1/flows/stream');
+    await p.waitForSelector('#live-status[data-feed="stream"]', { timeout: 35_000 });
+    const settled = polls;
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(polls).toBeLessThanOrEqual(settled + 1); // polling stopped once the stream was back (one may have been in flight)
+    await p.close();
+  }, 90_000);
 });

@@ -24,9 +24,11 @@ export function signOut(): void {
 }
 export const signedIn = () => token !== null;
 
+/** The Authorization header of the signed-in token (the event stream sends it too). */
+export const authHeaders = (): Record<string, string> => (token ? { authorization: `Bearer ${token}` } : {});
+
 export async function call<T = any>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (token) headers.authorization = `Bearer ${token}`;
+  const headers: Record<string, string> = { accept: 'application/json', ...authHeaders() };
   let payload: string | undefined;
   if (body !== undefined) {
     headers['content-type'] = contentType;

@@ -84,8 +84,10 @@ function shell() {
     v.refresh();
   }
   state.onChange(() => {
-    replace(status, state.error ? `⚠ ${state.error}` : `live · ${state.flows.size} flows`);
+    const how = state.feed.mode === 'stream' ? 'streaming' : state.feed.mode === 'polling' ? 'polling (stream down, reconnecting)' : 'connecting';
+    replace(status, state.error ? `⚠ ${state.error}` : `live · ${how} · ${state.flows.size} flows`);
     status.className = state.error ? 'live error' : 'live';
+    status.setAttribute('data-feed', state.feed.mode);
     views.get(active)?.refresh();
   });
   replace(

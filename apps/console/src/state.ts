@@ -1,17 +1,21 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * What the views share: the flows (polled with back-pressure), the segment-pair
- * counters, the current bundle and the devices, refreshed on timers while
- * signed in.
+ * What the views share: the flows (from the controller's event stream, capped
+ * and aggregated beyond its rate; polled only while the stream is down: live.ts),
+ * the segment-pair counters, the current bundle and the devices (polled every
+ * 2 s), while signed in. Views redraw at most every REDRAW_MS however fast
+ * events come.
  */
 import { get, metricsText } from './api';
 import { FlowStore, type Flow } from './flows';
+import { FlowFeed, ROWS_PER_POLL, type Aggregate } from './live';
 import type { BundleLike } from './matrix';
 import { parsePairs, type PairTraffic } from './pairs';
 
-/** At most this many flow rows a poll, one poll a second: a busy site cannot flood the page. */
-export const ROWS_PER_POLL = 500;
-export const POLL_MS = 1000;
+export { ROWS_PER_POLL };
+export const REDRAW_MS = 300;
+/** What withRows reads of a row: an aggregate's pair counts are one too. */
+type PairRow = Pick<Flow, 'srcSegment' | 'dstSegment' | 'verdict' | 'packets' | 'bytes'>;
 
 export interface DeviceDoc {
   metadata: { name: string; labels?: Record<string, string> };
@@ -23,7 +27,7 @@ export interface DeviceDoc {
  * flow reported before its pair counter, or a verdict the enforcer counts per
  * flow only): an edge for every flow the page holds.
  */
-export function withRows(pairs: PairTraffic[], rows: readonly Flow[]): PairTraffic[] {
+export function withRows(pairs: PairTraffic[], rows: readonly PairRow[]): PairTraffic[] {
   const out = new Map(pairs.map((p) => [`${p.src}|${p.dst}|${p.verdict}`, p]));
   const extra = new Map<string, PairTraffic>();
   for (const f of rows) {
@@ -40,17 +44,35 @@ export function withRows(pairs: PairTraffic[], rows: readonly Flow[]): PairTraff
 export class ConsoleState {
   readonly flows = new FlowStore(5000);
   pairs: PairTraffic[] = [];
+  /** The pairs of /metrics, before the rows and aggregates the page holds are added. */
+  private counted: PairTraffic[] = [];
+  /** Aggregate events summed by pair (bounded by the segment pairs), so the map has an edge for them too. */
+  private aggregated = new Map<string, PairRow>();
   bundle: BundleLike | null = null;
   devices: DeviceDoc[] = [];
   private deviceByAddress = new Map<string, string>();
-  /** Polls whose answer was cut at ROWS_PER_POLL (the counters on the map still count everything). */
+  /** Polls cut at ROWS_PER_POLL (while the stream was down). */
   saturatedPolls = 0;
-  lastPollRows = 0;
-  /** Where the next flows poll starts: the controller's receive order, so a flow reported late is not skipped. */
-  private cursor: string | undefined;
+  /** Flows the stream only counted (beyond its rate): the map's counters still count them. */
+  aggregatedFlows = 0;
+  readonly feed = new FlowFeed({
+    rows: (items) => this.flows.add([...items].reverse()), // FlowStore takes newest first
+    aggregate: (a) => this.addAggregate(a),
+    saturated: () => this.saturatedPolls++,
+    changed: (error) => {
+      if (error !== undefined) this.flowError = error;
+      this.schedule();
+    },
+  });
+  private flowError: string | null = null;
+  private siteError: string | null = null;
   private timers: number[] = [];
+  private redraw: number | null = null;
   private listeners = new Set<() => void>();
-  error: string | null = null;
+
+  get error(): string | null {
+    return this.flowError ?? this.siteError;
+  }
 
   deviceOf = (address: string) => this.deviceByAddress.get(address);
 
@@ -58,46 +80,53 @@ export class ConsoleState {
     this.listeners.add(fn);
     return () => this.listeners.delete(fn);
   }
-  private changed() {
-    for (const fn of this.listeners) fn();
+  /** At most one redraw per REDRAW_MS, however many events arrive. */
+  private schedule() {
+    if (this.redraw !== null) return;
+    this.redraw = window.setTimeout(() => {
+      this.redraw = null;
+      this.pairs = withRows(this.counted, [...this.flows.values(), ...this.aggregated.values()]);
+      for (const fn of this.listeners) fn();
+    }, REDRAW_MS);
+  }
+
+  private addAggregate(a: Aggregate) {
+    this.aggregatedFlows += a.flows;
+    for (const p of a.pairs ?? []) {
+      const k = `${p.srcSegment}|${p.dstSegment}|${p.verdict}`;
+      const q = this.aggregated.get(k);
+      if (q) {
+        q.packets += p.packets;
+        q.bytes += p.bytes;
+      } else this.aggregated.set(k, { srcSegment: p.srcSegment, dstSegment: p.dstSegment, verdict: p.verdict, packets: p.packets, bytes: p.bytes });
+    }
   }
 
   start(): void {
-    const loop = (fn: () => Promise<void>, ms: number) => {
-      let busy = false;
-      const tick = async () => {
-        if (busy) return; // the previous call has not answered: skip, never pile up
-        busy = true;
-        try {
-          await fn();
-          this.error = null;
-        } catch (e) {
-          this.error = (e as Error).message;
-        } finally {
-          busy = false;
-        }
-        this.changed();
-      };
-      void tick();
-      this.timers.push(window.setInterval(tick, ms));
+    this.feed.start();
+    let busy = false;
+    const tick = async () => {
+      if (busy) return; // the previous call has not answered: skip, never pile up
+      busy = true;
+      try {
+        await this.pollSite();
+        this.siteError = null;
+      } catch (e) {
+        this.siteError = (e as Error).message;
+      } finally {
+        busy = false;
+      }
+      this.schedule();
     };
-    loop(() => this.pollFlows(), POLL_MS);
-    loop(() => this.pollSite(), 2000);
+    void tick();
+    this.timers.push(window.setInterval(tick, 2000));
   }
 
   stop(): void {
+    this.feed.stop();
     for (const t of this.timers) window.clearInterval(t);
     this.timers = [];
-  }
-
-  async pollFlows(): Promise<void> {
-    const q = new URLSearchParams({ limit: String(ROWS_PER_POLL) });
-    if (this.cursor !== undefined) q.set('after', this.cursor);
-    const r = await get<{ now: number; cursor: string; items: Flow[] }>(`/v1/flows?${q}`);
-    this.flows.add(r.items);
-    this.lastPollRows = r.items.length;
-    if (r.items.length >= ROWS_PER_POLL) this.saturatedPolls++;
-    this.cursor = r.cursor;
+    if (this.redraw !== null) window.clearTimeout(this.redraw);
   }
 
   async pollSite(): Promise<void> {
@@ -106,7 +135,7 @@ export class ConsoleState {
       get<BundleLike>('/v1/bundles/current').catch(() => null),
       get<{ items: DeviceDoc[] }>('/v1/devices?limit=500'),
     ]);
-    this.pairs = withRows(parsePairs(metrics), this.flows.values());
+    this.counted = parsePairs(metrics);
     this.bundle = bundle;
     this.devices = devices.items;
     this.deviceByAddress = new Map(devices.items.flatMap((d) => d.spec.addresses.map((a) => [a, d.metadata.name] as [string, string])));

@@ -21,6 +21,7 @@ export function flowTable(state: ConsoleState, rows: readonly Flow[], detail: HT
             class: `flow verdict-${f.verdict}`,
             'data-src': f.src,
             'data-dst': f.dst,
+            'data-sport': f.sport,
             'data-verdict': f.verdict,
             tabindex: 0,
             onclick: () => void explain(state, f, detail),

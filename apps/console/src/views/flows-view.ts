@@ -46,7 +46,10 @@ export function flowsView(state: ConsoleState): View {
   function draw() {
     const { rows, matched } = state.flows.list(filter, state.deviceOf, SHOWN);
     replace(body, flowTable(state, rows, detail));
-    const busy = state.saturatedPolls ? ` · busy site: ${state.saturatedPolls} poll(s) hit the ${ROWS_PER_POLL}-row limit, the map's counters still count every packet` : '';
+    const parts: string[] = [];
+    if (state.aggregatedFlows) parts.push(`${state.aggregatedFlows} flow(s) beyond the stream's ${state.feed.rowsPerSecond} rows a second were only counted`);
+    if (state.saturatedPolls) parts.push(`${state.saturatedPolls} poll(s) hit the ${ROWS_PER_POLL}-row limit`);
+    const busy = parts.length ? ` · busy site: ${parts.join(', ')}; the map's counters still count every packet` : '';
     replace(status, `${matched} matching flow(s)${matched > SHOWN ? `, the ${SHOWN} most recent shown` : ''} · ${state.flows.size} held${busy}`);
   }
   const el = h('section', { id: 'view-flows', class: 'view' }, h('h2', {}, 'Flows'), form, status, h('div', { class: 'split' }, body, detail));
