@@ -5,11 +5,13 @@
  * of 100,000 distinct allowed TCP flows each, created in the enforcer's pinned
  * datapath by running the real program on generated SYNs (BPF_PROG_TEST_RUN,
  * no packet leaves the kernel). The enforcer exports every flow record to the
- * controller; the page polls at most ROWS_PER_POLL rows a second.
+ * controller; the page reads them from GET /v1/flows/stream, which sends at
+ * most --stream-rows-per-second (500) rows a second and aggregate events beyond.
  *
  * Proves: the records reach the controller within the minute; the page stays
  * responsive (a tab switch and a filter answer within a bound while the storm
- * runs), holds a bounded number of rows and says it is sampling; the map's edge
+ * runs) on the one stream it opened (it never falls back to polling /v1/flows),
+ * holds a bounded number of rows and says it is sampling; the map's edge
  * counts every packet; the controller's resident memory stays bounded from the
  * first storm to the second (its flow table is bounded, not the page).
  */
@@ -85,9 +87,16 @@ async function tabSwitchMs(page: Page, id: string): Promise<number> {
 
   test('console_storm_two_storms_of_100000_flows_page_responsive_rows_bounded_controller_memory_bounded', async () => {
     const page = await browser.page();
+    const requests = { flows: 0, stream: 0 };
+    page.on('request', (r) => {
+      const p = new URL(r.url()).pathname;
+      if (p === '/v1/flows') requests.flows++;
+      if (p === '/v1/flows/stream') requests.stream++;
+    });
     await signIn(page, s.url, s.admin);
     await page.click('#tab-flows');
     await page.waitForSelector('#view-flows');
+    const streamOpened = Date.now();
     dp = await Datapath.open({ name: s.pinName }); // adopts the enforcer's pinned maps
     const rssBefore = await rss(s.url);
     const figures: Record<string, number> = { rssBeforeMB: Math.round(rssBefore / 2 ** 20) };
@@ -112,6 +121,17 @@ async function tabSwitchMs(page: Page, id: string): Promise<number> {
 
     // The page: a bounded sample, said so, and filters still answer at once.
     await page.waitForSelector('#view-flows .status:has-text("busy site")', { timeout: 10_000 });
+    expect(await page.textContent('#view-flows .status')).toMatch(/\d+ flow\(s\) beyond the stream's 500 rows a second were only counted/);
+    // All of it over the one stream: the backlog at sign-in was the only GET /v1/flows.
+    expect(requests).toEqual({ flows: 1, stream: 1 });
+    expect(await page.getAttribute('#live-status', 'data-feed')).toBe('stream');
+    const text = await scrape(s.url);
+    const sent = metric(text, /^cordon_flow_stream_rows_total\{kind="row"\} (\S+)$/m);
+    const counted = metric(text, /^cordon_flow_stream_rows_total\{kind="aggregated"\} (\S+)$/m);
+    figures.streamRows = sent;
+    figures.streamAggregated = counted;
+    expect(counted).toBeGreaterThan(sent); // most of the storm went as counts, not rows
+    expect(sent).toBeLessThanOrEqual(500 * Math.ceil((Date.now() - streamOpened) / 1000) + 500);
     const drawnBefore = await page.locator('#view-flows tr.flow').count();
     expect(drawnBefore).toBe(200); // more match than are drawn
     const one = (await page.locator('#view-flows tr.flow').first().getAttribute('data-src'))!;
