@@ -21,4 +21,12 @@ describe('validateConfig', () => {
     }
     expect(validateConfig({ http: '[::1]:0' }).http).toEqual({ host: '::1', port: 0 });
   });
+
+  it('takes the flow stream caps as whole numbers in range, 500 rows a second and 4 streams a token by default', () => {
+    expect(validateConfig({})).toMatchObject({ streamRowsPerSecond: 500, streamsPerToken: 4 });
+    expect(validateConfig({ streamRowsPerSecond: '50', streamsPerToken: 2 })).toMatchObject({ streamRowsPerSecond: 50, streamsPerToken: 2 });
+    expect(() => validateConfig({ streamRowsPerSecond: '0' })).toThrow(/--stream-rows-per-second must be a whole number from 1 to 20000, got "0"/);
+    expect(() => validateConfig({ streamRowsPerSecond: 'lots' })).toThrow(/--stream-rows-per-second/);
+    expect(() => validateConfig({ streamsPerToken: '65' })).toThrow(/--streams-per-token must be a whole number from 1 to 64/);
+  });
 });

@@ -8,7 +8,7 @@
 import type { Observable } from 'rxjs';
 import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
 import type { EnrollmentClaim, EnrollmentRefusal } from '../store/enrollment-claim';
-import type { StreamLimits } from './flows/flow-stream';
+import type { StreamLimits } from './flows/stream-limits';
 
 export const CONTROL_STORE = Symbol('CONTROL_STORE');
 export const GENERATION_SOURCE = Symbol('GENERATION_SOURCE');
