@@ -4,10 +4,14 @@
  * - rows arrive in the order the controller received them;
  * - a client resuming with Last-Event-ID (or after=) loses nothing and repeats nothing;
  * - beyond --stream-rows-per-second a burst becomes aggregate events that count every flow;
+ * - a client that stops reading gets no queue of rows: what arrived meanwhile
+ *   comes, once it reads again, as an aggregate (why: slow-client) and the
+ *   bytes it receives are a fraction of the rows' bytes;
  * - no token is a 401, a viewer token streams, a bad cursor is a 400, a token's
  *   --streams-per-token + 1st stream is a 429, and a closed client frees its slot.
  */
 import 'reflect-metadata';
+import * as net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { FlowAck, FlowBatch, WireFlowRecord } from '../../proto/cordon/v1/control';
 import type { RawControlClient } from '../../proto/cordon/v1/client';
@@ -18,8 +22,8 @@ import { startTestController, type TestController } from './harness';
 
 const RATE = 40;
 const ids: Record<string, number> = {};
-const flow = (sport: number): WireFlowRecord => ({
-  src: '10.10.1.5', dst: '10.10.9.1', sport, dport: 8883, protocol: 6, family: 4, srcIdentity: ids.sensors, dstIdentity: ids.broker, verdict: 'VERDICT_ALLOW', reason: 'DROP_REASON_NONE',
+const flow = (sport: number, dport = 8883): WireFlowRecord => ({
+  src: '10.10.1.5', dst: '10.10.9.1', sport, dport, protocol: 6, family: 4, srcIdentity: ids.sensors, dstIdentity: ids.broker, verdict: 'VERDICT_ALLOW', reason: 'DROP_REASON_NONE',
   ruleId: 0, packetsFwd: 3, bytesFwd: 300, packetsRev: 2, bytesRev: 200, firstSeen: Date.now() - 900, lastSeen: Date.now(), ifindex: 2,
 });
 
@@ -198,4 +202,56 @@ describe('GET /v1/flows/stream: server-sent flows with a rate cap, resumable', (
     expect(metrics).toMatch(/^cordon_flow_streams [1-9]/m);
     expect(metrics).toMatch(/^cordon_flow_stream_rows_total\{kind="aggregated"\} [1-9]/m);
   }, 60_000);
+});
+
+describe('GET /v1/flows/stream: a client that stops reading', () => {
+  let t: TestController;
+  let c: RawControlClient;
+
+  beforeAll(async () => {
+    t = await startTestController('pglite', undefined, { streamRowsPerSecond: 20_000 });
+    expect((await t.call('POST', '/v1/apply', { documents: SITE })).status).toBe(200);
+    Object.assign(ids, (await t.call('GET', '/v1/bundles/current')).body.identities);
+    c = (await enrollEnforcer({ url: t.url, grpcAddress: t.ctl.grpcAddress }, t.adminToken, 'gw-sse')).client();
+  }, 120_000);
+  afterAll(async () => {
+    c?.close();
+    await t?.close();
+  });
+
+  test('gets nothing queued while it does not read: arrivals are counted and come as one slow-client aggregate when it reads again', async () => {
+    const { port } = new URL(t.url);
+    const sock = net.connect(Number(port), '127.0.0.1');
+    sock.setNoDelay(true);
+    let received = 0;
+    let text = '';
+    sock.on('data', (d: Buffer) => {
+      received += d.length;
+      text += d.toString('latin1');
+      if (text.length > 4_000_000) text = text.slice(-1_000_000); // the end is what the test reads
+    });
+    await new Promise<void>((r) => sock.once('connect', () => r()));
+    sock.write(`GET /v1/flows/stream HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${t.adminToken}\r\nAccept: text/event-stream\r\n\r\n`);
+    await until('the stream to answer', async () => text.includes('event: ready'), 10_000, 20);
+    sock.pause(); // from here the client reads nothing: the kernel's buffers fill, then the controller's write() says so
+    const BATCHES = 100;
+    const PER = 1000;
+    for (let b = 0; b < BATCHES; b++) {
+      await report(c, sports(1000, PER).map((sp) => flow(sp, 10_000 + b)));
+      if (b % 10 === 9) await new Promise((r) => setTimeout(r, 300)); // a few stream ticks between
+    }
+    const oneRow = JSON.stringify((await t.call('GET', '/v1/flows?limit=1')).body.items[0]).length;
+    const allRows = oneRow * BATCHES * PER;
+    await new Promise((r) => setTimeout(r, 600));
+    sock.resume();
+    await until('a slow-client aggregate', async () => /event: aggregate\n[^\n]*\ndata: \{"flows":\d+,"why":"slow-client"/.test(text), 20_000, 50);
+    await new Promise((r) => setTimeout(r, 600));
+    sock.destroy();
+    const aggregated = [...text.matchAll(/"why":"slow-client"[^\n]*/g)].length;
+    expect(aggregated).toBeGreaterThanOrEqual(1);
+    // The rows it did get are what the socket's buffers held when it stopped, not the 100,000 rows (~30 MB).
+    expect(received).toBeLessThan(allRows / 3);
+    process.stderr.write(`slow client: received ${Math.round(received / 1024)} KiB of ${Math.round(allRows / 1024)} KiB of rows\n`);
+    await until('the stream gone from the gauge', async () => /^cordon_flow_streams 0/m.test((await t.call('GET', '/metrics', undefined, { token: null })).body), 10_000, 100);
+  }, 120_000);
 });
