@@ -15,12 +15,13 @@ import { CURSOR } from './flows/flow-stream';
 
 interface StreamRequest {
   headers: Record<string, string | string[] | undefined>;
-  on(event: 'close', fn: () => void): void;
 }
 interface SseResponse extends StreamResponse {
   writeHead(status: number, headers: Record<string, string>): void;
   flushHeaders?(): void;
   socket?: { setNoDelay?(on: boolean): void } | null;
+  /** The response ended or its connection was cut (the client went away). */
+  on(event: 'close', fn: () => void): void;
 }
 
 @Controller('v1')
@@ -49,6 +50,6 @@ export class FlowStreamController {
     });
     res.socket?.setNoDelay?.(true);
     const close = this.streams.start(actor.tokenId, q, after, res);
-    req.on('close', close);
+    res.on('close', close);
   }
 }
