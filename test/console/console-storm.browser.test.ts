@@ -137,9 +137,16 @@ async function tabSwitchMs(page: Page, id: string): Promise<number> {
     const one = (await page.locator('#view-flows tr.flow').first().getAttribute('data-src'))!;
     const t1 = Date.now();
     await page.fill('#view-flows input[name=address]', one);
+    // A function, not a string: a string predicate is eval()ed on every poll, which the page's CSP refuses.
+    // The address filter is a prefix (10.64.1.2 also shows 10.64.1.23), as the table documents.
     await page.waitForFunction(
-      `(() => { const r = [...document.querySelectorAll('#view-flows tr.flow')]; return r.length > 0 && r.length < 200 && r.every((x) => x.getAttribute('data-src') === ${JSON.stringify(one)}); })()`,
-      undefined,
+      (prefix) => {
+        // runs in the page (this file's tsconfig has no DOM types)
+        const doc = (globalThis as unknown as { document: { querySelectorAll(s: string): Iterable<{ getAttribute(n: string): string | null }> } }).document;
+        const r = [...doc.querySelectorAll('#view-flows tr.flow')];
+        return r.length > 0 && r.length < 200 && r.every((x) => (x.getAttribute('data-src') ?? '').startsWith(prefix));
+      },
+      one,
       { timeout: 10_000 },
     );
     figures.filterMs = Date.now() - t1;
