@@ -275,7 +275,11 @@ export class FlowAggregator {
    * `restCursor` is where the counted part ends (the rows follow it), `cursor` where the rows end.
    */
   changes(q: FlowQuery, maxRows: number): FlowChanges {
-    const matched = [...this.matching(q)]; // newest first
+    // Oldest first, in place: a stream ticks often, so no copy of the table as page() makes.
+    const after = this.afterSeq(q.after);
+    const matched: FlowEntry[] = [];
+    for (const f of this.flows.values()) if (f.seq > after && this.passes(f, q)) matched.push(f);
+    matched.reverse(); // newest first
     const n = Math.max(0, Math.min(maxRows, matched.length));
     const rest = matched.slice(n);
     const pairs = new Map<string, PairCount>();
@@ -302,28 +306,34 @@ export class FlowAggregator {
 
   /** Flows received after `q.after` (all without it) that pass the filters, most recently received first. */
   private *matching(q: FlowQuery): Generator<FlowEntry> {
-    let after = 0;
-    if (q.after) {
-      const [epoch, n] = q.after.split('.');
-      // Another process's cursor (a restart, another controller of the site): everything it holds is new here.
-      after = epoch === this.epoch && /^\d+$/.test(n ?? '') ? Number(n) : 0;
-    }
+    const after = this.afterSeq(q.after);
     const all = [...this.flows.values()];
     for (let i = all.length - 1; i >= 0; i--) {
       const f = all[i];
       // The map is in receive order (an update re-inserts): older entries only follow.
       if (f.seq <= after) break;
-      if (q.since !== undefined && f.lastSeen <= q.since) continue;
-      if (q.verdict && (WIRE_TO_VERDICT[f.verdict] ?? 'none') !== q.verdict) continue;
-      if (q.enforcer && f.enforcer !== q.enforcer) continue;
-      if (q.segment || q.match) {
-        const srcSegment = this.names.segmentOf(f.srcIdentity);
-        const dstSegment = this.names.segmentOf(f.dstIdentity);
-        if (q.segment && srcSegment !== q.segment && dstSegment !== q.segment) continue;
-        if (q.match && !q.match(facts(f, srcSegment, dstSegment))) continue;
-      }
-      yield f;
+      if (this.passes(f, q)) yield f;
     }
+  }
+
+  /** The receive sequence a cursor stands for; another process's cursor (a restart, another controller of the site) is 0: everything held is new here. */
+  private afterSeq(cursor: string | undefined): number {
+    if (!cursor) return 0;
+    const [epoch, n] = cursor.split('.');
+    return epoch === this.epoch && /^\d+$/.test(n ?? '') ? Number(n) : 0;
+  }
+
+  private passes(f: FlowEntry, q: FlowQuery): boolean {
+    if (q.since !== undefined && f.lastSeen <= q.since) return false;
+    if (q.verdict && (WIRE_TO_VERDICT[f.verdict] ?? 'none') !== q.verdict) return false;
+    if (q.enforcer && f.enforcer !== q.enforcer) return false;
+    if (q.segment || q.match) {
+      const srcSegment = this.names.segmentOf(f.srcIdentity);
+      const dstSegment = this.names.segmentOf(f.dstIdentity);
+      if (q.segment && srcSegment !== q.segment && dstSegment !== q.segment) return false;
+      if (q.match && !q.match(facts(f, srcSegment, dstSegment))) return false;
+    }
+    return true;
   }
 }
 
