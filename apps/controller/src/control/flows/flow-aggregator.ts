@@ -275,15 +275,23 @@ export class FlowAggregator {
    * `restCursor` is where the counted part ends (the rows follow it), `cursor` where the rows end.
    */
   changes(q: FlowQuery, maxRows: number): FlowChanges {
-    // Oldest first, in place: a stream ticks often, so no copy of the table as page() makes.
+    // Two passes over the table in place, oldest first: a stream ticks often under a storm, so
+    // nothing here is sized by the storm but the rows it sends (no copy of the table, no list of matches).
     const after = this.afterSeq(q.after);
-    const matched: FlowEntry[] = [];
-    for (const f of this.flows.values()) if (f.seq > after && this.passes(f, q)) matched.push(f);
-    matched.reverse(); // newest first
-    const n = Math.max(0, Math.min(maxRows, matched.length));
-    const rest = matched.slice(n);
+    let total = 0;
+    for (const f of this.flows.values()) if (f.seq > after && this.passes(f, q)) total++;
+    const skip = total - Math.max(0, Math.min(maxRows, total));
+    const rows: FlowView[] = [];
     const pairs = new Map<string, PairCount>();
-    for (const f of rest) {
+    let firstRowSeq = 0;
+    let i = 0;
+    for (const f of this.flows.values()) {
+      if (f.seq <= after || !this.passes(f, q)) continue;
+      if (i++ >= skip) {
+        if (!rows.length) firstRowSeq = f.seq;
+        rows.push(view(f, this.names));
+        continue;
+      }
       const srcSegment = this.names.segmentOf(f.srcIdentity);
       const dstSegment = this.names.segmentOf(f.dstIdentity);
       const verdict = WIRE_TO_VERDICT[f.verdict] ?? 'none';
@@ -294,12 +302,11 @@ export class FlowAggregator {
       p.packets += f.packetsFwd + f.packetsRev;
       p.bytes += f.bytesFwd + f.bytesRev;
     }
-    const rows = matched.slice(0, n).reverse();
     return {
-      rows: rows.map((f) => view(f, this.names)),
-      aggregated: rest.length,
+      rows,
+      aggregated: skip,
       pairs: [...pairs.values()],
-      restCursor: `${this.epoch}.${rows.length ? rows[0].seq - 1 : this.seq}`,
+      restCursor: `${this.epoch}.${rows.length ? firstRowSeq - 1 : this.seq}`,
       cursor: this.cursor(),
     };
   }
