@@ -367,22 +367,9 @@ export const OPENAPI = {
     '/v1/flows/stream': {
       get: {
         summary:
-          'The flows of /v1/flows as server-sent events (text/event-stream) as they are received: ready, flows ({items}, oldest first), aggregate (flows beyond --stream-rows-per-second or sent while the client was slow, counted by segment pair and verdict), and a keep-alive comment every 15 s. Each event id is a cursor: resume with Last-Event-ID or after. At most --streams-per-token open per token (429 beyond)',
+          'The flows of /v1/flows as server-sent events (text/event-stream) as they are received: ready, flows ({items}, oldest first), aggregate (flows beyond --stream-rows-per-second or sent while the client was slow, counted by segment pair and verdict), and a keep-alive comment every 15 s. Each event id is a cursor: resume with Last-Event-ID or after. At most --streams-per-token open per token (429 beyond). Takes the filters of /v1/flows but limit',
         tags: ['flows'],
-        parameters: [
-          queryParam('after', 'a cursor (an event id, or the cursor of /v1/flows): start after it (default: now); the Last-Event-ID header wins'),
-          queryParam('verdict', 'allow | deny | audit (comma-separated: any)'),
-          queryParam('reason', 'drop reason'),
-          queryParam('from', 'source: addresses, CIDRs or segment names, comma-separated'),
-          queryParam('to', 'destination: addresses, CIDRs or segment names, comma-separated'),
-          queryParam('endpoint', 'either end'),
-          queryParam('rule', 'deciding rule ids, comma-separated'),
-          queryParam('port', 'destination port (tcp, udp)'),
-          queryParam('protocol', 'tcp | udp | icmp | icmpv6 | a number'),
-          queryParam('encryption', 'encryption class'),
-          queryParam('enforcer', 'enforcer name'),
-          queryParam('segment', 'source or destination segment'),
-        ],
+        parameters: [queryParam('after', 'a cursor (an event id, or the cursor of /v1/flows): start after it (default: now); the Last-Event-ID header wins'), queryParam('verdict', 'allow | deny | audit'), queryParam('segment', 'source or destination segment')],
         responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, 429: problem, ...errors },
       },
     },
