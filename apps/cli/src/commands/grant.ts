@@ -7,19 +7,10 @@ import type { Command } from 'commander';
 import { CliContext, CliError, Client, clientOptions, ClientOptions, outputFormat } from '../context';
 import { EXIT } from '../exit-codes';
 import { printValue, type ListView } from '../output/format';
+import type { GrantView } from '../../../controller/src/grants/grant';
 
-export interface GrantRow {
-  name: string;
-  from: string;
-  to: string;
-  protocol: string | number;
-  port: number | null;
-  start: string;
-  end: string;
-  reason: string;
-  grantedBy: string;
-  open: boolean;
-}
+/** A row of GET /v1/grants: the controller's own GrantView. */
+export type GrantRow = GrantView;
 
 export const GRANT_VIEW: ListView<GrantRow> = {
   columns: [
