@@ -22,12 +22,13 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { daemonLogger } from '../../daemon/src/logger';
 import { notifySystemdReady } from '../../daemon/src/sd-notify';
-import { controlClient, rpc, RawControlClient } from '../../../proto/cordon/v1/client';
+import { rpc, RawControlClient } from '../../../proto/cordon/v1/client';
 import type { EnforcerStatus, WireReasonCount } from '../../../proto/cordon/v1/control';
 import { reasonToWire } from '../../../proto/cordon/v1/control';
-import { Backoff, sleep } from './backoff';
+import { sleep } from './backoff';
 import { BundleKeeper } from './bundle-keeper';
 import { BundleStream } from './bundle-stream';
+import { ControllerPool } from './controller-pool';
 import type { DatapathPort, Direction } from './datapath.port';
 import { openDatapath } from './datapath.port';
 import { FlowCollector } from './flow-collector';
@@ -51,7 +52,7 @@ export class Enforcer {
   private readonly identity: IdentityStore;
   private dp!: DatapathPort;
   private creds!: Credentials;
-  private client: RawControlClient | null = null;
+  private pool!: ControllerPool;
   private collector!: FlowCollector;
   private metricsServer: { port: number; close(): Promise<void> } | null = null;
   private attached = false;
@@ -96,6 +97,8 @@ export class Enforcer {
     this.signalReady();
     this.every(this.cfg.hostAddressIntervalMs, () => this.applier.refreshAddresses());
 
+    this.pool = new ControllerPool(this.cfg.controllers?.length ? this.cfg.controllers : [this.cfg.controller], { log: this.log });
+    await this.pool.resolve();
     let creds = this.identity.load();
     if (!usable(creds)) creds = await this.enrollLoop();
     if (this.cfg.name && creds.name !== this.cfg.name) {
@@ -124,7 +127,11 @@ export class Enforcer {
       this.every(Math.min(EVENT_FLUSH_MS, this.cfg.flowIntervalMs), async () => this.collector.flushEvents());
     }
     this.every(this.cfg.statusIntervalMs, () => this.reportStatus());
-    const client = () => this.client!;
+    const client = () => this.pool.client();
+    this.pool.onMove = () => {
+      this.metrics.controllerMoves.inc();
+      this.flowStream?.end(); // the flow loop reopens on the new controller
+    };
     this.bundles = new BundleStream({
       name: () => this.name,
       labels: () => this.cfg.labels ?? {},
@@ -136,11 +143,28 @@ export class Enforcer {
       stopped,
       abort: this.abort.signal,
       onApplied: () => void this.reportStatus(),
+      // A controller that accepts the watch is healthy; it hears our status at once (after a move too).
+      onAccepted: () => {
+        this.pool.ok();
+        void this.reportStatus();
+      },
+      onLost: (why) => this.pool.failed(why),
     });
-    this.flowStream = new FlowStream({ collector: () => this.collector, client, intervalMs: this.cfg.flowIntervalMs, log: this.log, stopped, abort: this.abort.signal });
+    this.flowStream = new FlowStream({
+      collector: () => this.collector,
+      client,
+      intervalMs: this.cfg.flowIntervalMs,
+      log: this.log,
+      stopped,
+      abort: this.abort.signal,
+      onAck: (duplicate, unacked) => {
+        this.metrics.batchesAcked.inc({ duplicate: String(duplicate) });
+        this.metrics.batchesUnacked.set(unacked);
+      },
+    });
     this.loops.push(this.bundles.run(), this.flowStream.run());
     this.scheduleRenewal();
-    this.log.info({ name: this.name, controller: this.cfg.controller, interfaces: this.cfg.interfaces, netns: this.cfg.netns, generation: this.enforcedGeneration }, 'enforcer started');
+    this.log.info({ name: this.name, controllers: this.pool.addresses, interfaces: this.cfg.interfaces, netns: this.cfg.netns, generation: this.enforcedGeneration }, 'enforcer started');
     return this;
   }
 
@@ -161,7 +185,7 @@ export class Enforcer {
     this.flowStream?.end();
     await Promise.race([Promise.allSettled(this.loops), sleep(2000)]);
     await this.applier?.settled();
-    this.client?.close();
+    this.pool?.close();
     if (this.dp) {
       if (opts.detach ?? this.cfg.detach) {
         for (const ifname of this.cfg.interfaces) for (const d of DIRECTIONS) await this.dp.detach(ifname, d, this.nsOpts).catch((e) => this.log.warn({ ifname, err: String(e) }, 'detach failed'));
@@ -205,10 +229,9 @@ export class Enforcer {
     if (!this.cfg.token) {
       throw new IdentityError(`no usable certificate in ${this.cfg.stateDir} and no --token: create one with \`cordon token create\` and pass --token`);
     }
-    const backoff = new Backoff(1000, 30_000);
     for (;;) {
       try {
-        const c = await enroll({ controller: this.cfg.controller, token: this.cfg.token, name: this.cfg.name, caSha256: this.cfg.caSha256, insecureSkipCaCheck: this.cfg.insecureSkipCaCheck, store: this.identity });
+        const c = await enroll({ controller: this.pool.current, token: this.cfg.token, name: this.cfg.name, caSha256: this.cfg.caSha256, insecureSkipCaCheck: this.cfg.insecureSkipCaCheck, store: this.identity });
         this.log.info({ name: c.name, serial: c.serial, expiresAt: c.notAfter }, 'enrolled');
         return c;
       } catch (err) {
@@ -217,17 +240,18 @@ export class Enforcer {
           throw new IdentityError(`enrollment refused: ${e.details ?? e.message}`);
         }
         if (this.stopped) throw err;
-        const ms = backoff.next();
-        this.log.warn({ err: e.details ?? e.message, retryInMs: ms }, 'controller not reachable for enrollment; retrying');
+        const at = this.pool.current;
+        const ms = this.pool.failed(`enrollment: ${e.details ?? e.message}`);
+        this.log.warn({ controller: at, err: e.details ?? e.message, retryInMs: ms }, 'controller not reachable for enrollment; retrying');
         await sleep(ms, this.abort.signal);
       }
     }
   }
 
-  private useCredentials(c: Credentials): void {
+  private useCredentials(c: Credentials): RawControlClient | null {
     this.creds = c;
     this.metrics.certExpiry.set(c.notAfter.getTime() / 1000);
-    this.client = controlClient(this.cfg.controller, { caPem: c.caPem, certPem: c.certPem, keyPem: c.keyPem });
+    return this.pool.useTls({ caPem: c.caPem, certPem: c.certPem, keyPem: c.keyPem });
   }
 
   private scheduleRenewal(): void {
@@ -239,17 +263,16 @@ export class Enforcer {
 
   /** Renews the certificate and moves every stream to the new one before closing the old (no gap). */
   async renew(): Promise<void> {
-    if (this.stopped || !this.client) return;
+    if (this.stopped || !this.creds) return;
     try {
       const { keyPem, csrPem } = await newKeyAndCsr(this.name);
-      const res = await rpc.renew(this.client, { csrPem });
+      const res = await rpc.renew(this.pool.client(), { csrPem });
       const creds = this.identity.save(keyPem, res);
-      const oldClient = this.client;
-      this.useCredentials(creds);
+      const oldClient = this.useCredentials(creds);
       // Make before break: the new watch must be accepted before the old one goes.
-      await this.bundles.handOver(this.client);
+      await this.bundles.handOver(this.pool.client());
       this.flowStream.end(); // the flow loop reopens on the new client
-      setTimeout(() => oldClient.close(), 5000).unref();
+      if (oldClient) setTimeout(() => oldClient.close(), 5000).unref();
       this.log.info({ serial: creds.serial, expiresAt: creds.notAfter }, 'certificate renewed');
     } catch (err) {
       this.log.warn({ err: String((err as grpc.ServiceError).details ?? err) }, 'certificate renewal failed; retrying in a minute');
@@ -287,8 +310,8 @@ export class Enforcer {
   }
 
   private async reportStatus(): Promise<void> {
-    if (this.stopped || !this.client) return;
-    await rpc.reportStatus(this.client, await this.status()).catch((err) => this.log.debug({ err: String((err as grpc.ServiceError).details ?? err) }, 'status report failed'));
+    if (this.stopped || !this.creds) return;
+    await rpc.reportStatus(this.pool.client(), await this.status()).catch((err) => this.log.debug({ err: String((err as grpc.ServiceError).details ?? err) }, 'status report failed'));
   }
 
   private every(ms: number, fn: () => Promise<void>): void {

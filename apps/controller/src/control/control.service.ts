@@ -17,6 +17,7 @@ import { CONTROL_CONFIG, CONTROL_STORE, ControlConfig, ControlStore, GENERATION_
 import { FlowAggregator } from './flows/flow-aggregator';
 import { ReportGuard } from './flows/report-guard';
 import { EnforcerScopes } from './scope.repo';
+import { SqlFlowSequences } from './flows/flow-sequences';
 import type { SqlExecutor } from '../store/sql';
 import type { Subscription } from 'rxjs';
 import type { Bundle } from '../../../../model/generation/bundle';
@@ -53,8 +54,10 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
     this.connected.set(0);
     this.guard = new ReportGuard(this.registry);
     const sql = (store as { sql?: SqlExecutor }).sql;
+    this.sql = sql ?? null;
     this.scopes = sql ? new EnforcerScopes(sql) : null;
   }
+  private readonly sql: SqlExecutor | null;
   readonly guard: ReportGuard;
   readonly scopes: EnforcerScopes | null;
   private siteSub: Subscription | null = null;
@@ -91,6 +94,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
       audit: this.audit ? (actor, action, target, diff) => this.audit!.record(actor, action, target, diff) : undefined,
       scopes: this.scopes ?? undefined,
       placement: this.placement,
+      sequences: this.sql ? new SqlFlowSequences(this.sql) : undefined,
     });
     // The site is known before the first stream opens, and follows each generation.
     this.refreshSite((await this.generations.latest()).bundle);

@@ -9,6 +9,7 @@ import { BUNDLE_DELTAS_MIGRATION } from './migration-0008-bundle-deltas';
 import { TOKEN_LIFECYCLE_MIGRATION } from './migration-0014-token-lifecycle';
 import { ENFORCER_SCOPES_MIGRATION } from './migration-0111-enforcer-scopes';
 import { ENFORCER_LABELS_MIGRATION } from './migration-1152-enforcer-labels';
+import { SITE_SHARING_MIGRATION } from './migration-0141-site-sharing';
 
 import type { Migration } from './migration';
 import type { SqlDatabase } from './sql';
@@ -118,6 +119,7 @@ create index security_events_device on security_events (device, id);
   TOKEN_LIFECYCLE_MIGRATION,
   ENFORCER_SCOPES_MIGRATION,
   ENFORCER_LABELS_MIGRATION,
+  SITE_SHARING_MIGRATION,
 ];
 
 /** Applies pending migrations under the advisory lock `lock`; safe when several controllers start at once. */
