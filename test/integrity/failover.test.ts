@@ -62,7 +62,7 @@ describe('issue 14: one enforcer CA for the site, in the database', () => {
   let pg: TestPostgres;
   const dirs: string[] = [];
   const ctls: RunningController[] = [];
-  const saved = { kek: process.env.CORDON_KEK_FILE, est: process.env.CORDON_EST };
+  const saved = { kek: process.env.CORDON_KEK_FILE, est: process.env.CORDON_EST, tick: process.env.CORDON_MONITORING_TICK };
   const dataDir = () => {
     const d = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-site-'));
     dirs.push(d);
@@ -72,10 +72,11 @@ describe('issue 14: one enforcer CA for the site, in the database', () => {
     pg = await startPostgres();
     process.env.CORDON_KEK_FILE = kekFile(); // both CAs sealed under it (the device CA too)
     process.env.CORDON_EST = 'off';
+    process.env.CORDON_MONITORING_TICK = '300ms';
   });
   afterAll(async () => {
     for (const c of ctls) await c.close().catch(() => undefined);
-    for (const [k, v] of [['CORDON_KEK_FILE', saved.kek], ['CORDON_EST', saved.est]] as const) {
+    for (const [k, v] of [['CORDON_KEK_FILE', saved.kek], ['CORDON_EST', saved.est], ['CORDON_MONITORING_TICK', saved.tick]] as const) {
       if (v === undefined) delete process.env[k];
       else process.env[k] = v;
     }
@@ -113,6 +114,78 @@ describe('issue 14: one enforcer CA for the site, in the database', () => {
     await expect(quietly(() => startController({ http: '127.0.0.1:0', grpc: '127.0.0.1:0', dataDir: own, databaseUrl, logLevel: 'silent' }))).rejects.toThrow(
       /holds another enforcer CA than the one of the site/,
     );
+  });
+});
+
+describe('issue 14: the audit tail (and its SIEM export) is led by one controller', () => {
+  let pg: TestPostgres;
+  const dirs: string[] = [];
+  const saved = { est: process.env.CORDON_EST, tick: process.env.CORDON_MONITORING_TICK };
+  beforeAll(async () => {
+    pg = await startPostgres();
+    process.env.CORDON_EST = 'off';
+    process.env.CORDON_MONITORING_TICK = '200ms';
+  });
+  afterAll(async () => {
+    for (const [k, v] of [['CORDON_EST', saved.est], ['CORDON_MONITORING_TICK', saved.tick]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    await pg?.stop();
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('14_audit_tail_leader: each audit entry becomes one security event across two controllers; when the leader goes, the other takes over', async () => {
+    const databaseUrl = await pg.createDatabase('leader');
+    const start = () => {
+      const d = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-lead-'));
+      dirs.push(d);
+      return quietly(() => startController({ http: '127.0.0.1:0', grpc: '127.0.0.1:0', dataDir: d, databaseUrl, logLevel: 'silent' }));
+    };
+    const a = await start();
+    const b = await start();
+    const admin = fs.readFileSync(a.adminTokenPath, 'utf8').trim();
+    const apply = (c: RunningController, n: number) =>
+      fetch(`${c.url}/v1/apply`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ documents: [{ apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: `lead${n}` }, spec: { cidrs: [`10.77.${n}.0/24`] } }] }),
+      }).then((r) => r.status);
+    const eventsOf = async () =>
+      (await a.store.sql.query<{ id: number; n: string }>(
+        "select (body->'data'->>'auditId')::int as id, count(*) as n from security_events where body->'data' ? 'auditId' group by 1 order by 1",
+      )).map((r) => ({ id: Number(r.id), n: Number(r.n) }));
+    const audits = async (c: RunningController = a) => (await c.store.sql.query<{ id: number }>('select id from audit order by id')).map((r) => Number(r.id));
+    try {
+      expect(await apply(a, 1)).toBe(200);
+      expect(await apply(b, 2)).toBe(200);
+      const ids = await audits();
+      await until('every audit entry an event', async () => (await eventsOf()).filter((e) => ids.includes(e.id)).length === ids.length, 10_000);
+      await sleep(1000); // several ticks of both: still once each
+      expect((await eventsOf()).every((e) => e.n === 1)).toBe(true);
+    } finally {
+      await a.close();
+    }
+    // A is gone (its lock with it): B leads, and resumes where A stopped.
+    try {
+      const before = await audits(b);
+      const r = await fetch(`${b.url}/v1/apply`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ documents: [{ apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'lead3' }, spec: { cidrs: ['10.77.3.0/24'] } }] }),
+      });
+      expect(r.status).toBe(200);
+      const after = (await audits(b)).filter((id) => !before.includes(id));
+      expect(after.length).toBeGreaterThan(0);
+      const q = async () =>
+        (await b.store.sql.query<{ id: number; n: string }>(
+          "select (body->'data'->>'auditId')::int as id, count(*) as n from security_events where body->'data' ? 'auditId' group by 1",
+        )).map((x) => ({ id: Number(x.id), n: Number(x.n) }));
+      await until('B to turn the new entry into an event', async () => (await q()).filter((x) => after.includes(x.id)).length === after.length, 10_000);
+      expect((await q()).every((x) => x.n === 1)).toBe(true);
+    } finally {
+      await b.close();
+    }
   });
 });
 
