@@ -110,7 +110,10 @@ export class Enforcer {
       queueBatches: this.cfg.flowQueueBatches,
       baseline: this.dp.adopted && !baselineFlows,
       baselineFlows,
-      onQueued: () => this.flowStream?.wake(),
+      onQueued: () => {
+        this.metrics.batchesUnacked.set(this.collector?.queue.length ?? 0);
+        this.flowStream?.wake();
+      },
       // Names of the interfaces flows arrive on, read where they live (--netns), once per ifindex.
       interfaceNames: new InterfaceNames(this.cfg.netns),
       neighbours: new NeighbourMacs(this.cfg.netns),
