@@ -185,9 +185,15 @@ const root = process.getuid?.() === 0;
 
       // The audit chain verifies on the survivor; an apply there reaches the enforcer.
       expect((await api('b', 'POST', '/v1/audit/verify')).body).toMatchObject({ ok: true });
-      const g2 = await api('b', 'POST', '/v1/apply', { documents: policy([7000, 7001]) });
-      expect(g2.status).toBe(200);
-      await until('generation 2 enforced', async () => value(await enforcerMetrics(), /^cordon_policy_generation (\d+)$/m) === Number(g2.body.generation), 10_000, 50);
+      // `cordon apply --wait` on B returns once the enforcer (connected to B) reports the new generation.
+      const file = path.join(dir, 'policy2.json');
+      fs.writeFileSync(file, policy([7000, 7001]).map((d) => JSON.stringify(d)).join('\n---\n'));
+      const w = await runCordon(['apply', '-f', file, '--wait', '--timeout', '15s'], { env: { CORDON_SERVER: urls.b, CORDON_TOKEN: admin } });
+      expect(w.stderr).toBe('');
+      expect(w.code).toBe(0);
+      expect(w.stdout).toMatch(new RegExp(`applied: generation (\\d+)[\\s\\S]*enforced by 1 enforcer\\(s\\) in [\\d.]+ s: ${NAME}`));
+      const g2 = Number(/applied: generation (\d+)/.exec(w.stdout)![1]);
+      expect(value(await enforcerMetrics(), /^cordon_policy_generation (\d+)$/m)).toBe(g2);
       await until('7001 allowed', () => connect(7001), 5000);
 
       // A back on the same database; a revocation made on A cuts the enforcer's stream on B.

@@ -41,6 +41,8 @@ export interface BundleStreamDeps {
 
 export class BundleStream {
   private watch: Watch | null = null;
+  /** A watch is open and the controller accepted it. */
+  connected = false;
 
   constructor(private readonly d: BundleStreamDeps) {}
 
@@ -54,12 +56,14 @@ export class BundleStream {
         if (ok && this.watch === w) {
           backoff.reset();
           this.d.onAccepted?.();
+          this.connected = true;
           this.d.metrics.connected.set(1);
         }
       });
       const err = await w.done;
       if (this.watch !== w) continue; // handed over to a new stream (renewal)
       this.watch = null;
+      this.connected = false;
       this.d.metrics.connected.set(0);
       if (this.d.stopped()) break;
       let ms: number;

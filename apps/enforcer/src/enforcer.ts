@@ -94,6 +94,7 @@ export class Enforcer {
     this.applier = new GenerationApplier(this.cfg, this.dp, this.keeper, this.metrics, this.log, stopped);
     await this.applier.restore();
     await this.attachAll();
+    this.metrics.health = () => this.health();
     this.signalReady();
     this.every(this.cfg.hostAddressIntervalMs, () => this.applier.refreshAddresses());
 
@@ -288,6 +289,22 @@ export class Enforcer {
   }
 
   // ---- status ------------------------------------------------------------------
+
+  /** /healthz: the datapath attached, the last apply good, and the kernel enforcing the generation kept. */
+  private health(): { ok: boolean; detail: string; generation: number; connected: boolean; controller: string | null } {
+    const generation = this.enforcedGeneration;
+    const connected = this.pool ? this.watchConnected() : false;
+    const base = { generation, connected, controller: this.pool?.current ?? null };
+    if (!this.attached) return { ok: false, detail: 'the datapath is not attached', ...base };
+    if (!this.applier.health.healthy) return { ok: false, detail: this.applier.health.detail, ...base };
+    const live = this.dp.state().generation;
+    if (live !== generation) return { ok: false, detail: `the kernel enforces generation ${live}, not ${generation} (the one kept)`, ...base };
+    return { ok: true, detail: connected ? 'enforcing' : 'enforcing the last generation; the controller is not reachable', ...base };
+  }
+
+  private watchConnected(): boolean {
+    return this.bundles?.connected ?? false;
+  }
 
   private async status(): Promise<EnforcerStatus> {
     let fill: Record<string, { entries: number; max: number }> = {};

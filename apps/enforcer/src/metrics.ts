@@ -70,6 +70,13 @@ export class EnforcerMetrics {
     });
   }
 
+  /**
+   * What /healthz answers: 200 when healthy, 503 with the reason when not
+   * (set by the daemon: datapath attached, last apply good, the generation in
+   * the kernel the one kept). Until set: starting, 503.
+   */
+  health: () => { ok: boolean; detail: string; [k: string]: unknown } = () => ({ ok: false, detail: 'starting' });
+
   constructor() {
     this.generation.set(0);
     this.connected.set(0);
@@ -96,8 +103,14 @@ export class EnforcerMetrics {
           },
         );
       } else if (req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end('ok\n');
+        let h: ReturnType<EnforcerMetrics['health']>;
+        try {
+          h = this.health();
+        } catch (err) {
+          h = { ok: false, detail: `health check failed: ${(err as Error).message}` };
+        }
+        res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(h) + '\n');
       } else {
         res.writeHead(404);
         res.end();
