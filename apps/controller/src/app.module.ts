@@ -50,7 +50,7 @@ export interface AppContext {
 }
 
 /** What the control channel asks of the store (control/control.ports.ts), from its repositories. */
-function controlStore(store: Store): ControlStore & { readonly sql: Store['sql'] } {
+function controlStore(store: Store): ControlStore & { readonly sql: Store['sql']; readonly driver: Store['driver'] } {
   return {
     claimEnrollment: (hash, name, refuse) => claimEnrollment(store, hash, name, refuse),
     getEnforcer: (name) => store.enforcers.get(name),
@@ -63,6 +63,10 @@ function controlStore(store: Store): ControlStore & { readonly sql: Store['sql']
     // control.service.ts keeps its enforcer scopes (migration 111) over the SQL itself.
     get sql() {
       return store.sql;
+    },
+    // A shared PostgreSQL holds the site's CAs (keys/site-ca.ts).
+    get driver() {
+      return store.driver;
     },
   };
 }

@@ -33,10 +33,16 @@ export interface BundleStreamDeps {
   abort: AbortSignal;
   /** After a generation is applied and kept. */
   onApplied: () => void;
+  /** The controller accepted the watch (controller-pool.ts: a healthy controller). */
+  onAccepted?: () => void;
+  /** The watch could not be opened or was lost: returns the wait before the next try (the pool moves to another controller). */
+  onLost?: (why: string) => number;
 }
 
 export class BundleStream {
   private watch: Watch | null = null;
+  /** A watch is open and the controller accepted it. */
+  connected = false;
 
   constructor(private readonly d: BundleStreamDeps) {}
 
@@ -49,17 +55,21 @@ export class BundleStream {
       void w.accepted.then((ok) => {
         if (ok && this.watch === w) {
           backoff.reset();
+          this.d.onAccepted?.();
+          this.connected = true;
           this.d.metrics.connected.set(1);
         }
       });
       const err = await w.done;
       if (this.watch !== w) continue; // handed over to a new stream (renewal)
       this.watch = null;
+      this.connected = false;
       this.d.metrics.connected.set(0);
       if (this.d.stopped()) break;
-      let ms = backoff.next();
+      let ms: number;
       if (err?.code === grpc.status.CANCELLED) ms = 0; // we cancelled it ourselves to re-sync
-      if (err?.code === grpc.status.PERMISSION_DENIED) ms = 30_000; // revoked: keep enforcing, poll slowly
+      else if (err?.code === grpc.status.PERMISSION_DENIED) ms = 30_000; // revoked (on every controller): keep enforcing, poll slowly
+      else ms = this.d.onLost ? this.d.onLost(err ? `${grpc.status[err.code]}: ${err.details}` : 'stream ended') : backoff.next();
       if (err && err.code !== grpc.status.CANCELLED) {
         this.d.log.warn({ code: grpc.status[err.code], err: err.details, retryInMs: ms }, 'policy stream lost; enforcing the last generation meanwhile');
       }

@@ -19,7 +19,7 @@ const absolute = z.string().startsWith('/', 'must be an absolute path');
 
 const schema = z
   .object({
-    controller: hostPort,
+    controller: z.union([hostPort.transform((s) => [s]), z.array(hostPort)]),
     token: z.string().min(1),
     interface: list,
     'state-dir': absolute,
@@ -47,6 +47,6 @@ export const ENFORCER_CONFIG: DaemonConfigSpec = {
   defaultPath: ENFORCER_CONFIG_PATH,
   schema,
   env: { ...Object.fromEntries(Object.keys(schema.shape).map((k) => [k, env(k)])), token: 'CORDON_ENROLL_TOKEN' },
-  lists: ['interface', 'failsafe', 'label'],
+  lists: ['controller', 'interface', 'failsafe', 'label'],
   booleans: ['insecure-skip-ca-check', 'detach'],
 };

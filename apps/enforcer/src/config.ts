@@ -12,7 +12,8 @@ import { parseHostPort } from '../../common/src/host-port';
 import { MAX_LABELS, parseLabelArg } from '../../../model/placement/labels';
 
 export interface EnforcerFlags {
-  controller: string;
+  /** --controller, repeatable: the controllers of the site, tried in turn (a name may resolve to several). */
+  controller: string | string[];
   token?: string;
   interface: string[];
   stateDir?: string;
@@ -37,7 +38,10 @@ export interface EnforcerFlags {
 }
 
 export interface EnforcerConfig {
+  /** The first of `controllers` (enrollment goes there first; logs). */
   controller: string;
+  /** Every --controller given, in order: the enforcer moves to the next when one fails. */
+  controllers: string[];
   token?: string;
   interfaces: string[];
   stateDir: string;
@@ -114,7 +118,9 @@ export function netnsProblem(p: string): string | null {
 
 export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<EnforcerConfig> = {}): EnforcerConfig {
   const problems: string[] = [];
-  if (!f.controller || !parseHostPort(f.controller)) problems.push(`--controller must be HOST:PORT (for example 10.0.0.1:7471), got "${f.controller ?? ''}"`);
+  const controllers = [...new Set((Array.isArray(f.controller) ? f.controller : [f.controller ?? '']).flatMap((c) => c.split(',')).map((c) => c.trim()).filter(Boolean))];
+  if (controllers.length === 0) problems.push('--controller must be HOST:PORT (for example 10.0.0.1:7471), got ""');
+  for (const c of controllers) if (!parseHostPort(c)) problems.push(`--controller must be HOST:PORT (for example 10.0.0.1:7471), got "${c}"`);
   const interfaces = f.interface ?? [];
   if (interfaces.length === 0) problems.push('--interface IF is required (once per interface to enforce on)');
   for (const i of interfaces) if (!/^[A-Za-z0-9_.:@-]{1,15}$/.test(i)) problems.push(`--interface "${i}" is not an interface name (at most 15 characters)`);
@@ -151,7 +157,8 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
   if (Object.keys(labels).length > MAX_LABELS) problems.push(`--label: at most ${MAX_LABELS} labels`);
   if (problems.length) throw new EnforcerConfigError(problems);
   return {
-    controller: f.controller,
+    controller: controllers[0],
+    controllers,
     token: f.token,
     interfaces: [...new Set(interfaces)],
     stateDir: f.stateDir ?? ENFORCER_DEFAULTS.stateDir,

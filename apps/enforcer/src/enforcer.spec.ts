@@ -211,6 +211,30 @@ describe('enforcer daemon against the real control server (recording datapath)',
     expect(dp3.ops().slice(0, 2)).toEqual(['apply:4', 'attach:eth1:ingress']);
   });
 
+  it('/healthz is true health: 200 while enforcing the kept generation, 503 with the reason when an apply fails', async () => {
+    const e = running[0];
+    const dp = e.cfg.datapath as RecordingDatapath;
+    const health = async () => {
+      const r = await fetch(`http://127.0.0.1:${e.metricsPort}/healthz`);
+      return { status: r.status, body: (await r.json()) as { ok: boolean; detail: string; generation: number; connected: boolean } };
+    };
+    await until('healthy and connected', async () => (await health()).body.connected);
+    expect(await health()).toMatchObject({ status: 200, body: { ok: true, generation: e.enforcedGeneration } });
+    const apply = dp.applyGeneration.bind(dp);
+    dp.applyGeneration = async () => {
+      throw new Error('policy map full');
+    };
+    const next = e.enforcedGeneration + 1;
+    bundles.publish(bundle(next));
+    await until('503', async () => (await health()).status === 503);
+    expect((await health()).body).toMatchObject({ ok: false, detail: expect.stringMatching(/policy map full/) });
+    dp.applyGeneration = apply;
+    await until('healthy again at the new generation', async () => {
+      const h = await health();
+      return h.status === 200 && h.body.generation === next;
+    });
+  });
+
   it('keeps enforcing when revoked, and detaches only with --detach', async () => {
     const e = running[0];
     const dp = e.cfg.datapath as RecordingDatapath;

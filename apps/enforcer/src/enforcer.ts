@@ -22,12 +22,13 @@ import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { daemonLogger } from '../../daemon/src/logger';
 import { notifySystemdReady } from '../../daemon/src/sd-notify';
-import { controlClient, rpc, RawControlClient } from '../../../proto/cordon/v1/client';
+import { rpc, RawControlClient } from '../../../proto/cordon/v1/client';
 import type { EnforcerStatus, WireReasonCount } from '../../../proto/cordon/v1/control';
 import { reasonToWire } from '../../../proto/cordon/v1/control';
-import { Backoff, sleep } from './backoff';
+import { sleep } from './backoff';
 import { BundleKeeper } from './bundle-keeper';
 import { BundleStream } from './bundle-stream';
+import { ControllerPool } from './controller-pool';
 import type { DatapathPort, Direction } from './datapath.port';
 import { openDatapath } from './datapath.port';
 import { FlowCollector } from './flow-collector';
@@ -51,7 +52,7 @@ export class Enforcer {
   private readonly identity: IdentityStore;
   private dp!: DatapathPort;
   private creds!: Credentials;
-  private client: RawControlClient | null = null;
+  private pool!: ControllerPool;
   private collector!: FlowCollector;
   private metricsServer: { port: number; close(): Promise<void> } | null = null;
   private attached = false;
@@ -93,9 +94,12 @@ export class Enforcer {
     this.applier = new GenerationApplier(this.cfg, this.dp, this.keeper, this.metrics, this.log, stopped);
     await this.applier.restore();
     await this.attachAll();
+    this.metrics.health = () => this.health();
     this.signalReady();
     this.every(this.cfg.hostAddressIntervalMs, () => this.applier.refreshAddresses());
 
+    this.pool = new ControllerPool(this.cfg.controllers?.length ? this.cfg.controllers : [this.cfg.controller], { log: this.log });
+    await this.pool.resolve();
     let creds = this.identity.load();
     if (!usable(creds)) creds = await this.enrollLoop();
     if (this.cfg.name && creds.name !== this.cfg.name) {
@@ -107,7 +111,10 @@ export class Enforcer {
       queueBatches: this.cfg.flowQueueBatches,
       baseline: this.dp.adopted && !baselineFlows,
       baselineFlows,
-      onQueued: () => this.flowStream?.wake(),
+      onQueued: () => {
+        this.metrics.batchesUnacked.set(this.collector?.queue.length ?? 0);
+        this.flowStream?.wake();
+      },
       // Names of the interfaces flows arrive on, read where they live (--netns), once per ifindex.
       interfaceNames: new InterfaceNames(this.cfg.netns),
       neighbours: new NeighbourMacs(this.cfg.netns),
@@ -124,7 +131,11 @@ export class Enforcer {
       this.every(Math.min(EVENT_FLUSH_MS, this.cfg.flowIntervalMs), async () => this.collector.flushEvents());
     }
     this.every(this.cfg.statusIntervalMs, () => this.reportStatus());
-    const client = () => this.client!;
+    const client = () => this.pool.client();
+    this.pool.onMove = () => {
+      this.metrics.controllerMoves.inc();
+      this.flowStream?.end(); // the flow loop reopens on the new controller
+    };
     this.bundles = new BundleStream({
       name: () => this.name,
       labels: () => this.cfg.labels ?? {},
@@ -136,11 +147,28 @@ export class Enforcer {
       stopped,
       abort: this.abort.signal,
       onApplied: () => void this.reportStatus(),
+      // A controller that accepts the watch is healthy; it hears our status at once (after a move too).
+      onAccepted: () => {
+        this.pool.ok();
+        void this.reportStatus();
+      },
+      onLost: (why) => this.pool.failed(why),
     });
-    this.flowStream = new FlowStream({ collector: () => this.collector, client, intervalMs: this.cfg.flowIntervalMs, log: this.log, stopped, abort: this.abort.signal });
+    this.flowStream = new FlowStream({
+      collector: () => this.collector,
+      client,
+      intervalMs: this.cfg.flowIntervalMs,
+      log: this.log,
+      stopped,
+      abort: this.abort.signal,
+      onAck: (duplicate, unacked) => {
+        this.metrics.batchesAcked.inc({ duplicate: String(duplicate) });
+        this.metrics.batchesUnacked.set(unacked);
+      },
+    });
     this.loops.push(this.bundles.run(), this.flowStream.run());
     this.scheduleRenewal();
-    this.log.info({ name: this.name, controller: this.cfg.controller, interfaces: this.cfg.interfaces, netns: this.cfg.netns, generation: this.enforcedGeneration }, 'enforcer started');
+    this.log.info({ name: this.name, controllers: this.pool.addresses, interfaces: this.cfg.interfaces, netns: this.cfg.netns, generation: this.enforcedGeneration }, 'enforcer started');
     return this;
   }
 
@@ -163,7 +191,7 @@ export class Enforcer {
     this.applier?.stop();
     await this.applier?.settled();
     this.applier?.stop();
-    this.client?.close();
+    this.pool?.close();
     if (this.dp) {
       if (opts.detach ?? this.cfg.detach) {
         for (const ifname of this.cfg.interfaces) for (const d of DIRECTIONS) await this.dp.detach(ifname, d, this.nsOpts).catch((e) => this.log.warn({ ifname, err: String(e) }, 'detach failed'));
@@ -207,10 +235,9 @@ export class Enforcer {
     if (!this.cfg.token) {
       throw new IdentityError(`no usable certificate in ${this.cfg.stateDir} and no --token: create one with \`cordon token create\` and pass --token`);
     }
-    const backoff = new Backoff(1000, 30_000);
     for (;;) {
       try {
-        const c = await enroll({ controller: this.cfg.controller, token: this.cfg.token, name: this.cfg.name, caSha256: this.cfg.caSha256, insecureSkipCaCheck: this.cfg.insecureSkipCaCheck, store: this.identity });
+        const c = await enroll({ controller: this.pool.current, token: this.cfg.token, name: this.cfg.name, caSha256: this.cfg.caSha256, insecureSkipCaCheck: this.cfg.insecureSkipCaCheck, store: this.identity });
         this.log.info({ name: c.name, serial: c.serial, expiresAt: c.notAfter }, 'enrolled');
         return c;
       } catch (err) {
@@ -219,17 +246,18 @@ export class Enforcer {
           throw new IdentityError(`enrollment refused: ${e.details ?? e.message}`);
         }
         if (this.stopped) throw err;
-        const ms = backoff.next();
-        this.log.warn({ err: e.details ?? e.message, retryInMs: ms }, 'controller not reachable for enrollment; retrying');
+        const at = this.pool.current;
+        const ms = this.pool.failed(`enrollment: ${e.details ?? e.message}`);
+        this.log.warn({ controller: at, err: e.details ?? e.message, retryInMs: ms }, 'controller not reachable for enrollment; retrying');
         await sleep(ms, this.abort.signal);
       }
     }
   }
 
-  private useCredentials(c: Credentials): void {
+  private useCredentials(c: Credentials): RawControlClient | null {
     this.creds = c;
     this.metrics.certExpiry.set(c.notAfter.getTime() / 1000);
-    this.client = controlClient(this.cfg.controller, { caPem: c.caPem, certPem: c.certPem, keyPem: c.keyPem });
+    return this.pool.useTls({ caPem: c.caPem, certPem: c.certPem, keyPem: c.keyPem });
   }
 
   private scheduleRenewal(): void {
@@ -241,17 +269,16 @@ export class Enforcer {
 
   /** Renews the certificate and moves every stream to the new one before closing the old (no gap). */
   async renew(): Promise<void> {
-    if (this.stopped || !this.client) return;
+    if (this.stopped || !this.creds) return;
     try {
       const { keyPem, csrPem } = await newKeyAndCsr(this.name);
-      const res = await rpc.renew(this.client, { csrPem });
+      const res = await rpc.renew(this.pool.client(), { csrPem });
       const creds = this.identity.save(keyPem, res);
-      const oldClient = this.client;
-      this.useCredentials(creds);
+      const oldClient = this.useCredentials(creds);
       // Make before break: the new watch must be accepted before the old one goes.
-      await this.bundles.handOver(this.client);
+      await this.bundles.handOver(this.pool.client());
       this.flowStream.end(); // the flow loop reopens on the new client
-      setTimeout(() => oldClient.close(), 5000).unref();
+      if (oldClient) setTimeout(() => oldClient.close(), 5000).unref();
       this.log.info({ serial: creds.serial, expiresAt: creds.notAfter }, 'certificate renewed');
     } catch (err) {
       this.log.warn({ err: String((err as grpc.ServiceError).details ?? err) }, 'certificate renewal failed; retrying in a minute');
@@ -264,6 +291,22 @@ export class Enforcer {
   }
 
   // ---- status ------------------------------------------------------------------
+
+  /** /healthz: the datapath attached, the last apply good, and the kernel enforcing the generation kept. */
+  private health(): { ok: boolean; detail: string; generation: number; connected: boolean; controller: string | null } {
+    const generation = this.enforcedGeneration;
+    const connected = this.pool ? this.watchConnected() : false;
+    const base = { generation, connected, controller: this.pool?.current ?? null };
+    if (!this.attached) return { ok: false, detail: 'the datapath is not attached', ...base };
+    if (!this.applier.health.healthy) return { ok: false, detail: this.applier.health.detail, ...base };
+    const live = this.dp.state().generation;
+    if (live !== generation) return { ok: false, detail: `the kernel enforces generation ${live}, not ${generation} (the one kept)`, ...base };
+    return { ok: true, detail: connected ? 'enforcing' : 'enforcing the last generation; the controller is not reachable', ...base };
+  }
+
+  private watchConnected(): boolean {
+    return this.bundles?.connected ?? false;
+  }
 
   private async status(): Promise<EnforcerStatus> {
     let fill: Record<string, { entries: number; max: number }> = {};
@@ -289,8 +332,8 @@ export class Enforcer {
   }
 
   private async reportStatus(): Promise<void> {
-    if (this.stopped || !this.client) return;
-    await rpc.reportStatus(this.client, await this.status()).catch((err) => this.log.debug({ err: String((err as grpc.ServiceError).details ?? err) }, 'status report failed'));
+    if (this.stopped || !this.creds) return;
+    await rpc.reportStatus(this.pool.client(), await this.status()).catch((err) => this.log.debug({ err: String((err as grpc.ServiceError).details ?? err) }, 'status report failed'));
   }
 
   private every(ms: number, fn: () => Promise<void>): void {

@@ -2,7 +2,7 @@ import { IDENTITY, VERDICT, type PolicyEntry } from '../../../native/lib/abi';
 import { validateEnforcerConfig } from './config';
 import { FAILSAFE_RULE, identityOf, parseFailsafe, withFailsafe } from './failsafe';
 
-const ctx = { hostAddresses: ['10.10.1.1', 'fd00::1'], controllerAddresses: ['10.10.9.5'], controllerPort: 7471 };
+const ctx = { hostAddresses: ['10.10.1.1', 'fd00::1'], controllers: [{ addresses: ['10.10.9.5'], port: 7471 }] };
 const bundle = {
   identities: { world: 1, host: 2, quarantine: 3, sensors: 256, ctl: 257 },
   ipcache: [

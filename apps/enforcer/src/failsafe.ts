@@ -110,9 +110,8 @@ export function describeFailsafe(spec: FailsafeSpec): string {
 export interface FailsafeContext {
   /** This host's addresses (the `host` identity). */
   hostAddresses: readonly string[];
-  /** The controller's addresses (resolved) and gRPC port: the control channel. */
-  controllerAddresses: readonly string[];
-  controllerPort: number;
+  /** Each controller's addresses (resolved) and gRPC port: the control channel (every --controller). */
+  controllers: readonly { addresses: readonly string[]; port: number }[];
 }
 
 export interface GenerationEntries {
@@ -188,8 +187,16 @@ export function failsafePolicy(spec: FailsafeSpec, ctx: FailsafeContext, g: Gene
     for (const dst of ids) out.push(allow(IDENTITY.HOST, dst, protocol, port, 16, rule));
   };
   if (spec.services.includes('control')) {
-    const dsts = new Set(ctx.controllerAddresses.map((a) => identityOf(ipcache, a)));
-    for (const dst of dsts) if (dst !== IDENTITY.QUARANTINE) out.push(allow(IDENTITY.HOST, dst, PROTO.tcp, ctx.controllerPort, 16, FAILSAFE_RULE.control));
+    const seen = new Set<string>();
+    for (const c of ctx.controllers) {
+      for (const a of c.addresses) {
+        const dst = identityOf(ipcache, a);
+        const key = `${dst}:${c.port}`;
+        if (dst === IDENTITY.QUARANTINE || seen.has(key)) continue;
+        seen.add(key);
+        out.push(allow(IDENTITY.HOST, dst, PROTO.tcp, c.port, 16, FAILSAFE_RULE.control));
+      }
+    }
   }
   if (spec.services.includes('dhcp')) {
     for (const port of [67, 547]) toHost(PROTO.udp, port, 16, FAILSAFE_RULE.dhcp);

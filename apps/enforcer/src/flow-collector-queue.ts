@@ -20,6 +20,20 @@ export class BoundedQueue<T> {
     this.wake();
     return x;
   }
+  /** The oldest item pred accepts. */
+  find(pred: (x: T) => boolean): T | undefined {
+    return this.items.find(pred);
+  }
+  /** Removes the oldest items while pred accepts them; returns how many. */
+  shiftWhile(pred: (x: T) => boolean): number {
+    let n = 0;
+    while (n < this.items.length && pred(this.items[n])) n++;
+    if (n) {
+      this.items.splice(0, n);
+      this.wake();
+    }
+    return n;
+  }
   /** Removes and returns up to n items, oldest first. */
   take(n: number): T[] {
     const out = this.items.splice(0, n);

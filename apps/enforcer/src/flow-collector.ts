@@ -12,6 +12,7 @@
  * last a drop event of that source showed, else the namespace's neighbour
  * table's) and the interface's name.
  */
+import { randomUUID } from 'node:crypto';
 import type { FlowBatch, WireFlowRecord, WirePairCounter, WireSecurityEvent } from '../../../proto/cordon/v1/control';
 import { FLOW_BATCH_MAX_EVENTS, FLOW_BATCH_MAX_RECORDS, VERDICT_TO_WIRE, reasonToWire } from '../../../proto/cordon/v1/control';
 import { IdentityNames } from '../../../model/generation/names';
@@ -82,6 +83,8 @@ export class FlowCollector {
   private readonly pairCounters = new PairCounters();
   private readonly reasonCounters = new ReasonCounters();
   private seq = 0;
+  /** This run of the daemon: seq counts from 1 in it (the controller deduplicates by enforcer, run and seq). */
+  readonly run = randomUUID();
   private windowStart = Date.now();
   readonly queue: BoundedQueue<FlowBatch>;
   /** Drop/audit events waiting for the next batch; bounded, oldest dropped (counted in events_lost). */
@@ -201,6 +204,7 @@ export class FlowCollector {
       droppedBatches: this.queue.dropped,
       events,
       eventsLost: this.eventsLost(),
+      run: this.run,
     };
     if (typeof flows === 'function') Object.defineProperty(batch, 'flows', { get: flows, enumerable: true });
     else batch.flows = flows;

@@ -1,15 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The flow stream: ReportFlows carrying the collector's queued batches, in
- * order; a batch leaves the queue only once written, so a lost stream (or a
- * client replaced on renewal) loses nothing but is reopened with backoff.
+ * The flow stream: StreamFlows carrying the collector's queued batches, in
+ * order. A batch leaves the queue only once the controller acknowledges it
+ * (it recorded the batch's sequence number in the site's database), so a
+ * stream lost mid-batch, a controller that died, or a client replaced on
+ * renewal loses nothing: the next stream, to whichever controller is current,
+ * sends every unacknowledged batch again, and the controller deduplicates by
+ * (enforcer, run, seq).
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { RawControlClient } from '../../../proto/cordon/v1/client';
-import type { FlowAck } from '../../../proto/cordon/v1/control';
+import type { FlowAck, FlowBatch } from '../../../proto/cordon/v1/control';
 import { Backoff, sleep } from './backoff';
 import type { FlowCollector } from './flow-collector';
+import type { BoundedQueue } from './flow-collector-queue';
 
 export interface FlowStreamDeps {
   collector: () => FlowCollector;
@@ -19,12 +24,17 @@ export interface FlowStreamDeps {
   log: Logger;
   stopped: () => boolean;
   abort: AbortSignal;
+  /** Each acknowledgement (duplicate: the controller had taken the batch before), and what is left unacknowledged. */
+  onAck?: (duplicate: boolean, unacknowledged: number) => void;
 }
 
 export class FlowStream {
-  private stream: grpc.ClientWritableStream<unknown> | null = null;
+  private stream: grpc.ClientDuplexStream<FlowBatch, FlowAck> | null = null;
   /** Wakes the loop when a batch is queued, so it does not sit out its idle wait. */
   private wakeUp: (() => void) | null = null;
+  /** Batches acknowledged, and of them those the controller had already taken (resends). */
+  acked = 0;
+  duplicates = 0;
 
   constructor(private readonly d: FlowStreamDeps) {}
 
@@ -35,6 +45,7 @@ export class FlowStream {
   /** Ends the open stream (the loop reopens it, on the current client). */
   end(): void {
     this.stream?.end();
+    this.wake();
   }
 
   async run(): Promise<void> {
@@ -45,34 +56,58 @@ export class FlowStream {
         await this.idle();
         continue;
       }
-      const client = this.d.client();
-      const result = await new Promise<grpc.ServiceError | FlowAck | undefined>((resolve) => {
-        const s = client.ReportFlows(new grpc.Metadata(), {}, (err, ack) => resolve(err ?? ack));
-        this.stream = s as unknown as grpc.ClientWritableStream<unknown>;
-        const pump = async () => {
-          while (!this.d.stopped() && this.stream === (s as unknown) && this.d.client() === client) {
-            const b = queue.peek();
-            if (!b) {
-              await this.idle();
-              continue;
-            }
-            const ok = await new Promise<boolean>((r) => s.write({ ...b, droppedBatches: queue.dropped }, (e: unknown) => r(!e)));
-            if (!ok) return;
-            if (queue.peek() === b) queue.shift();
-            backoff.reset();
-          }
-          s.end();
-        };
-        void pump();
-      });
+      const err = await this.session(this.d.client(), queue, backoff);
       this.stream = null;
       if (this.d.stopped()) break;
-      if (result && 'code' in result && result.code !== grpc.status.OK) {
+      if (err && err.code !== grpc.status.OK) {
         const ms = backoff.next();
-        this.d.log.debug({ err: result.details, retryInMs: ms }, 'flow stream lost; batches stay queued');
+        this.d.log.debug({ err: err.details, retryInMs: ms, unacknowledged: queue.length }, 'flow stream lost; unacknowledged batches stay queued and are sent again');
         await sleep(ms, this.d.abort);
       }
     }
+  }
+
+  /** One StreamFlows call: writes every queued batch not yet written on it, drops each from the queue when acknowledged. */
+  private session(client: RawControlClient, queue: BoundedQueue<FlowBatch>, backoff: Backoff): Promise<grpc.ServiceError | null> {
+    return new Promise((resolve) => {
+      const s = client.StreamFlows();
+      this.stream = s;
+      let closed = false;
+      let written = 0; // the last seq written on this stream
+      const finish = (e: grpc.ServiceError | null) => {
+        if (closed) return;
+        closed = true;
+        this.wake();
+        resolve(e);
+      };
+      s.on('data', (ack: FlowAck) => {
+        queue.shiftWhile((b) => b.seq <= ack.lastSeq);
+        this.acked++;
+        if (ack.duplicate) this.duplicates++;
+        this.d.onAck?.(ack.duplicate === true, queue.length);
+        backoff.reset();
+      });
+      s.on('error', (e: grpc.ServiceError) => finish(e));
+      s.on('end', () => finish(null));
+      const pump = async () => {
+        while (!closed && !this.d.stopped() && this.stream === s && this.d.client() === client) {
+          const b = queue.find((x) => x.seq > written);
+          if (!b) {
+            await this.idle();
+            continue;
+          }
+          const ok = await new Promise<boolean>((r) => s.write({ ...b, droppedBatches: queue.dropped }, (e: unknown) => r(!e)));
+          if (!ok) break;
+          written = b.seq;
+        }
+        // Half-close: the controller acknowledges what it has and ends the call.
+        if (!closed) s.end();
+        setTimeout(() => {
+          if (!closed) s.cancel();
+        }, 5000).unref();
+      };
+      void pump();
+    });
   }
 
   /** Waits for a queued batch (or a second at most, to notice a stop or a new client). */

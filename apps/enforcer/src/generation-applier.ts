@@ -37,7 +37,7 @@ export class GenerationApplier {
   /** What the last applied generation was built with; a change re-applies it. */
   private applied: { entries: AppliedEntries; inputs: string; openKey: string } | null = null;
   private readonly boundaries: ScheduleBoundaries;
-  private controllerAt: ControllerEndpoint;
+  private controllerAt: ControllerEndpoint[];
   private resolvedAt = 0;
   private chain: Promise<void> = Promise.resolve();
   /** Healthy unless the last apply (or a datapath read) failed; reported in the status. */
@@ -52,7 +52,7 @@ export class GenerationApplier {
     private readonly stopped: () => boolean,
     private readonly now: () => number = enforcerClock(),
   ) {
-    this.controllerAt = { addresses: [], port: parseHostPort(cfg.controller)?.port ?? 0 };
+    this.controllerAt = this.controllers().map((c) => ({ addresses: [], port: parseHostPort(c)?.port ?? 0 }));
     this.boundaries = new ScheduleBoundaries(now, () => this.onBoundary());
   }
 
@@ -86,8 +86,11 @@ export class GenerationApplier {
 
   /** Re-applies the generation when this host's addresses (or a named controller's) moved. */
   async refreshAddresses(): Promise<void> {
-    const host = /^(?:\[([^\]]+)\]|([^:]+)):\d+$/.exec(this.cfg.controller);
-    if (host && !isIP(host[1] ?? host[2]) && Date.now() - this.resolvedAt >= RESOLVE_EVERY_MS) await this.resolveControllerAddresses();
+    const named = this.controllers().some((c) => {
+      const host = parseHostPort(c)?.host;
+      return !!host && !isIP(host);
+    });
+    if (named && Date.now() - this.resolvedAt >= RESOLVE_EVERY_MS) await this.resolveControllerAddresses();
     const run = async () => {
       if (this.stopped() || !this.applied) return;
       if (this.inputs() === this.applied.inputs) return;
@@ -140,7 +143,7 @@ export class GenerationApplier {
       const inputs = JSON.stringify([hostAddresses, this.controllerAt]);
       const t0 = performance.now();
       const gated = this.boundaries.gate(s.policy, s.rules);
-      const { ipcache, policy } = withFailsafe({ ...s, policy: gated.policy }, this.cfg.failsafe, { hostAddresses, controllerAddresses: this.controllerAt.addresses, controllerPort: this.controllerAt.port });
+      const { ipcache, policy } = withFailsafe({ ...s, policy: gated.policy }, this.cfg.failsafe, { hostAddresses, controllers: this.controllerAt });
       const r = await this.dp.applyGeneration({ generation: s.generation, ipcache, policy, auditAll: s.auditAll === true, linkLocalDrop: this.cfg.linkLocal === 'drop' });
       end();
       this.applied = { entries: s, inputs, openKey: gated.openKey };
@@ -172,14 +175,24 @@ export class GenerationApplier {
     this.chain = this.chain.then(run, run);
   }
 
-  /** The controller's addresses, for the control channel's failsafe entry (a name is looked up; failure: none yet). */
+  private controllers(): string[] {
+    return this.cfg.controllers?.length ? this.cfg.controllers : [this.cfg.controller];
+  }
+
+  /** Every controller's addresses, for the control channel's failsafe entries (a name is looked up; failure: the last known). */
   private async resolveControllerAddresses(): Promise<void> {
     this.resolvedAt = Date.now();
-    try {
-      this.controllerAt = await resolveController(this.cfg.controller);
-    } catch (err) {
-      this.log.warn({ controller: this.cfg.controller, err: String(err) }, 'cannot resolve the controller: its control channel is not in the failsafe set until it resolves');
-    }
+    const list = this.controllers();
+    this.controllerAt = await Promise.all(
+      list.map(async (c, i) => {
+        try {
+          return await resolveController(c);
+        } catch (err) {
+          this.log.warn({ controller: c, err: String(err) }, 'cannot resolve the controller: its control channel is not in the failsafe set until it resolves');
+          return this.controllerAt[i] ?? { addresses: [], port: parseHostPort(c)?.port ?? 0 };
+        }
+      }),
+    );
   }
 
   /** Everything besides the bundle that a generation is built from. */

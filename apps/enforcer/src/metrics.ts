@@ -23,6 +23,9 @@ export class EnforcerMetrics {
   readonly mapEntries = new Gauge({ name: 'cordon_map_entries', help: 'Entries in each datapath map', labelNames: ['map'], registers: [this.registry] });
   readonly mapMax = new Gauge({ name: 'cordon_map_max_entries', help: 'Capacity of each datapath map', labelNames: ['map'], registers: [this.registry] });
   readonly connected = new Gauge({ name: 'cordon_controller_connected', help: '1 while the policy stream to the controller is open', registers: [this.registry] });
+  readonly batchesAcked = new Counter({ name: 'cordon_flow_batches_acked_total', help: 'Flow batches a controller acknowledged (duplicate="true": it had taken them before, a resend)', labelNames: ['duplicate'], registers: [this.registry] });
+  readonly batchesUnacked = new Gauge({ name: 'cordon_flow_batches_unacknowledged', help: 'Flow batches queued and not yet acknowledged by a controller', registers: [this.registry] });
+  readonly controllerMoves = new Counter({ name: 'cordon_controller_moves_total', help: 'Moves to another controller after the current one failed', registers: [this.registry] });
   readonly batchesDropped = new Counter({ name: 'cordon_flow_batches_dropped_total', help: H.cordon_flow_batches_dropped_total, registers: [this.registry] });
   readonly events = new Counter({ name: 'cordon_security_events_total', help: H.cordon_security_events_total, labelNames: ['verdict', 'reason'], registers: [this.registry] });
   private readonly eventsLostTotal = new Counter({ name: 'cordon_security_events_lost_total', help: H.cordon_security_events_lost_total, registers: [this.registry] });
@@ -67,6 +70,13 @@ export class EnforcerMetrics {
     });
   }
 
+  /**
+   * What /healthz answers: 200 when healthy, 503 with the reason when not
+   * (set by the daemon: datapath attached, last apply good, the generation in
+   * the kernel the one kept). Until set: starting, 503.
+   */
+  health: () => { ok: boolean; detail: string; [k: string]: unknown } = () => ({ ok: false, detail: 'starting' });
+
   constructor() {
     this.generation.set(0);
     this.connected.set(0);
@@ -93,8 +103,14 @@ export class EnforcerMetrics {
           },
         );
       } else if (req.url === '/healthz') {
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end('ok\n');
+        let h: ReturnType<EnforcerMetrics['health']>;
+        try {
+          h = this.health();
+        } catch (err) {
+          h = { ok: false, detail: `health check failed: ${(err as Error).message}` };
+        }
+        res.writeHead(h.ok ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify(h) + '\n');
       } else {
         res.writeHead(404);
         res.end();

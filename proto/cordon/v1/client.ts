@@ -40,6 +40,7 @@ export interface RawControlClient extends grpc.Client {
   Renew(req: RenewRequest, md: grpc.Metadata, opts: grpc.CallOptions, cb: Cb<EnrollResponse>): grpc.ClientUnaryCall;
   WatchBundles(req: WatchRequest, md?: grpc.Metadata, opts?: grpc.CallOptions): grpc.ClientReadableStream<BundleUpdate>;
   ReportFlows(md: grpc.Metadata, opts: grpc.CallOptions, cb: Cb<FlowAck>): grpc.ClientWritableStream<FlowBatch>;
+  StreamFlows(md?: grpc.Metadata, opts?: grpc.CallOptions): grpc.ClientDuplexStream<FlowBatch, FlowAck>;
   ReportStatus(req: EnforcerStatus, md: grpc.Metadata, opts: grpc.CallOptions, cb: Cb<StatusAck>): grpc.ClientUnaryCall;
 }
 

@@ -227,8 +227,10 @@ export interface FlowBatch {
   /** Optional when sending (proto3 default: none); always present when received. */
   events?: WireSecurityEvent[];
   eventsLost?: number;
+  /** The enforcer's run (StreamFlows deduplicates by enforcer, run and seq); empty: none. */
+  run?: string;
 }
-export interface FlowAck { batches: number; lastSeq: number }
+export interface FlowAck { batches: number; lastSeq: number; duplicate?: boolean }
 export interface WireReasonCount { reason: WireReason; packets: number; bytes: number }
 export interface EnforcerStatus {
   enforcer: string;

@@ -5,6 +5,8 @@ import { parseDocuments } from '../../../controller/src/policy/parse';
 import { ApiError, CliContext, CliError, Client, clientOptions, ClientOptions, formatProblem, outputFormat } from '../context';
 import { EXIT } from '../exit-codes';
 import { printValue } from '../output/format';
+import { parseDuration } from '../../../common/src/duration';
+import { formatWait, waitEnforced } from './apply-wait';
 
 interface FieldChange {
   path: string;
@@ -89,9 +91,13 @@ export function register(program: Command, ctx: CliContext): void {
       .command('apply')
       .description('create or update the documents in FILE (YAML, one or many; what get -o yaml prints); deletes nothing. A document carrying version is refused if it changed since')
       .requiredOption('-f, --filename <file>', 'YAML or JSON file of policy documents, - for stdin')
-      .option('--dry-run', 'validate, compile and run every PolicyTest; show the diff; store nothing'),
-  ).action(async (o: ClientOptions & { filename: string; dryRun?: boolean }) => {
+      .option('--dry-run', 'validate, compile and run every PolicyTest; show the diff; store nothing')
+      .option('--wait', 'then wait until every connected enforcer (of every controller of the site) enforces the new generation; exit 1 naming those that did not')
+      .option('--timeout <duration>', 'how long --wait waits', '60s'),
+  ).action(async (o: ClientOptions & { filename: string; dryRun?: boolean; wait?: boolean; timeout: string }) => {
     const format = outputFormat(o);
+    const timeoutMs = parseDuration(o.timeout, { bareUnit: 's' });
+    if (o.wait && (timeoutMs === null || timeoutMs <= 0)) throw new CliError(`--timeout must be a duration such as 30s or 2m, got "${o.timeout}"`, EXIT.USAGE);
     const text = readInput(o.filename);
     validateLocally(ctx, text, o.filename);
     const client = new Client(o, ctx.env);
@@ -101,6 +107,9 @@ export function register(program: Command, ctx: CliContext): void {
     } catch (err) {
       refuse(ctx, err, o.filename);
     }
-    printValue(ctx, format, r, () => formatChange(r));
+    if (!o.wait || o.dryRun) return printValue(ctx, format, r, () => formatChange(r));
+    const w = await waitEnforced(client, r.generation, timeoutMs!);
+    printValue(ctx, format, { ...r, wait: w }, () => formatChange(r) + formatWait(w));
+    if (w.timedOut) throw new CliError('', EXIT.FAILURE);
   });
 }

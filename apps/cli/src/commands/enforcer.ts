@@ -19,7 +19,7 @@ export function register(program: Command, ctx: CliContext): void {
     .command('enforcer')
     .description('run the enforcer daemon on this host (needs root: loads eBPF), or manage enforcers')
     .option('--config <file>', `configuration file: these flags without their dashes, in YAML (default: ${ENFORCER_CONFIG_PATH} when it exists); flags and CORDON_* variables win over it`)
-    .option('--controller <host:port>', 'controller gRPC address')
+    .option('--controller <host:port>', 'controller gRPC address; repeat for each controller of the site (or give a name with several addresses): the enforcer moves to another when one fails', collect, [] as string[])
     .option('--token <join>', 'the join string of `cordon token create` (TOKEN.CAHEX: one-time enrollment token and CA pin), needed only until a certificate is stored (env CORDON_ENROLL_TOKEN)')
     .option('--interface <if>', 'interface to enforce on (repeat for more)', collect, [] as string[])
     .option('--state-dir <dir>', 'key, certificate and last bundle', ENFORCER_DEFAULTS.stateDir)
@@ -54,10 +54,10 @@ export function register(program: Command, ctx: CliContext): void {
         throw err instanceof ConfigFileError ? new CliError(err.message, 2) : err;
       }
     })
-    .action(async (o: { controller?: string; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; insecureSkipCaCheck?: boolean; flowInterval: string; detach?: boolean; netns?: string; datapathName: string; failsafe: string[]; linkLocal: string; readyFile?: string; logLevel: string; label: string[] }) => {
+    .action(async (o: { controller: string[]; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; insecureSkipCaCheck?: boolean; flowInterval: string; detach?: boolean; netns?: string; datapathName: string; failsafe: string[]; linkLocal: string; readyFile?: string; logLevel: string; label: string[] }) => {
       let cfg;
       try {
-        cfg = validateEnforcerConfig({ ...o, controller: o.controller ?? '' });
+        cfg = validateEnforcerConfig({ ...o, controller: o.controller ?? [] });
       } catch (err) {
         if (err instanceof EnforcerConfigError) throw new CliError(err.message, 2);
         throw err;
@@ -69,7 +69,7 @@ export function register(program: Command, ctx: CliContext): void {
         if (err instanceof IdentityError) throw new CliError(err.message, 1);
         throw err;
       }
-      ctx.err(`cordon enforcer ${enforcer.name} running (metrics on ${cfg.metrics}, controller ${cfg.controller}${cfg.netns ? `, interfaces in ${cfg.netns}` : ''})\n`);
+      ctx.err(`cordon enforcer ${enforcer.name} running (metrics on ${cfg.metrics}, controller ${cfg.controllers.join(', ')}${cfg.netns ? `, interfaces in ${cfg.netns}` : ''})\n`);
       const sig = await ctx.stopSignal();
       ctx.err(`cordon enforcer: ${sig}, stopping${cfg.detach ? ' and detaching' : '; enforcement stays in place'}\n`);
       await enforcer.stop();

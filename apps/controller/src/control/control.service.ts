@@ -17,6 +17,9 @@ import { CONTROL_CONFIG, CONTROL_STORE, ControlConfig, ControlStore, GENERATION_
 import { FlowAggregator } from './flows/flow-aggregator';
 import { ReportGuard } from './flows/report-guard';
 import { EnforcerScopes } from './scope.repo';
+import { SqlFlowSequences } from './flows/flow-sequences';
+import { openSiteCa, siteDatabase } from '../keys/site-ca';
+import * as path from 'node:path';
 import type { SqlExecutor } from '../store/sql';
 import type { Subscription } from 'rxjs';
 import type { Bundle } from '../../../../model/generation/bundle';
@@ -53,8 +56,10 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
     this.connected.set(0);
     this.guard = new ReportGuard(this.registry);
     const sql = (store as { sql?: SqlExecutor }).sql;
+    this.sql = sql ?? null;
     this.scopes = sql ? new EnforcerScopes(sql) : null;
   }
+  private readonly sql: SqlExecutor | null;
   readonly guard: ReportGuard;
   readonly scopes: EnforcerScopes | null;
   private siteSub: Subscription | null = null;
@@ -70,13 +75,24 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
   async onApplicationBootstrap(): Promise<void> {
     // The enforcer CA key is kept like the device CA's: --kek-file seals it, a PKCS#11 token holds it.
     const env = process.env;
-    this.ca = await CertificateAuthority.open(this.config.dataDir, {
-      kekFile: env[CREDENTIAL_ENV.kekFile] || undefined,
-      pkcs11Module: env[CREDENTIAL_ENV.pkcs11Module] || undefined,
-      pkcs11Token: env[CREDENTIAL_ENV.pkcs11Token] || undefined,
-      pkcs11PinFile: env[CREDENTIAL_ENV.pkcs11PinFile] || undefined,
-      pkcs11Pin: env[CREDENTIAL_ENV.pkcs11Pin] || undefined,
-    });
+    const open = () =>
+      CertificateAuthority.open(this.config.dataDir, {
+        kekFile: env[CREDENTIAL_ENV.kekFile] || undefined,
+        pkcs11Module: env[CREDENTIAL_ENV.pkcs11Module] || undefined,
+        pkcs11Token: env[CREDENTIAL_ENV.pkcs11Token] || undefined,
+        pkcs11PinFile: env[CREDENTIAL_ENV.pkcs11PinFile] || undefined,
+        pkcs11Pin: env[CREDENTIAL_ENV.pkcs11Pin] || undefined,
+      });
+    // On a shared PostgreSQL the site has one enforcer CA, kept in the database (keys/site-ca.ts).
+    const db = (this.store as { driver?: string }).driver === 'postgres' ? siteDatabase(this.sql) : null;
+    if (db) {
+      const r = await openSiteCa(db, { dir: path.join(this.config.dataDir, 'ca'), purpose: 'enforcer-ca', what: 'enforcer CA' }, open);
+      this.ca = r.ca;
+      if (r.outcome === 'own') this.log.warn('the enforcer CA key is not sealed (no --kek-file): it stays this controller\'s own, and enforcers enrolled here cannot move to the other controllers of the site; give --kek-file (`cordon controller ca seal`) to share it');
+      else this.log.info({ outcome: r.outcome }, 'enforcer CA shared with the site through the database');
+    } else {
+      this.ca = await open();
+    }
     this.server = new ControlServer({
       ca: this.ca,
       store: this.store,
@@ -91,6 +107,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
       audit: this.audit ? (actor, action, target, diff) => this.audit!.record(actor, action, target, diff) : undefined,
       scopes: this.scopes ?? undefined,
       placement: this.placement,
+      sequences: this.sql ? new SqlFlowSequences(this.sql) : undefined,
     });
     // The site is known before the first stream opens, and follows each generation.
     this.refreshSite((await this.generations.latest()).bundle);

@@ -8,7 +8,7 @@
  *
  * For the posture engine: credentialStatus(device).
  */
-import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit, Optional } from '@nestjs/common';
 import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -22,7 +22,9 @@ import { Problem } from '../http/problem';
 import type { CaKey } from '../keys/ca-key';
 import { keyStoreConfigured, openCaKey } from '../keys/open-ca-key';
 import { parsePositiveDuration as parseDuration } from '../../../common/src/duration';
-import { CONFIG, LOGGER } from '../di-tokens';
+import { CONFIG, LOGGER, STORE } from '../di-tokens';
+import { openSiteCa, siteDatabase } from '../keys/site-ca';
+import type { Store } from '../store/store';
 import { credentialsConfig, type CredentialsConfig } from './credentials.config';
 import { CredentialRepository, type CredentialKind, type CredentialRow } from '../store/credentials.repository';
 import { DocumentRepository } from '../store/documents.repository';
@@ -69,6 +71,7 @@ export class CredentialsService implements EstIssuer, OnModuleInit, OnModuleDest
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(AuditService) private readonly audit: AuditService,
     @Inject(BundleService) private readonly bundles: BundleService,
+    @Optional() @Inject(STORE) private readonly store?: Pick<Store, 'driver' | 'sql'>,
   ) {
     this.cfg = credentialsConfig(config.dataDir);
     this.psk = new PskFile(this.cfg.pskFile);
@@ -88,9 +91,13 @@ export class CredentialsService implements EstIssuer, OnModuleInit, OnModuleDest
       this.log.info('device CA off: no --kek-file or --pkcs11-module');
       return;
     }
-    this.key = await openCaKey(this.cfg.keys);
+    const open = async () => {
+      this.key = await openCaKey(this.cfg.keys);
+      return DeviceCa.open(this.cfg.dir, this.key);
+    };
     try {
-      this.ca = await DeviceCa.open(this.cfg.dir, this.key);
+      const db = this.store?.driver === 'postgres' ? siteDatabase(this.store.sql) : null; // one device CA per site (keys/site-ca.ts)
+      this.ca = db ? (await openSiteCa(db, { dir: this.cfg.dir, purpose: 'device-ca', what: 'device CA' }, open)).ca : await open();
       this.crlBuilder = new CrlBuilder(this.ca);
       this.psk.load();
       await this.publishCrl();
@@ -103,7 +110,7 @@ export class CredentialsService implements EstIssuer, OnModuleInit, OnModuleDest
       await this.onModuleDestroy();
       throw err;
     }
-    this.log.info({ key: this.key.describe(), est: this.est?.address ?? 'off', pskFile: this.cfg.pskFile }, 'device CA ready');
+    this.log.info({ key: this.key?.describe(), est: this.est?.address ?? 'off', pskFile: this.cfg.pskFile }, 'device CA ready');
     // Deleting a Device revokes everything it holds: every new generation is checked.
     this.sub = this.bundles.generation$.subscribe(() => {
       this.reconciling = this.reconciling.then(async () => void (await this.revokeDeleted())).catch((err) => this.log.error({ err: String(err) }, 'revoking credentials of deleted devices failed'));

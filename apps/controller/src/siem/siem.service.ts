@@ -32,7 +32,7 @@ export class SiemService implements OnModuleInit, OnModuleDestroy {
   onModuleInit(): void {
     if (this.control) {
       const control = this.control;
-      this.checkpoints = new AuditCheckpoints(this.audit, (m) => control.sign(m), (e) => this.events.emit(e), this.log, Number(process.env.CORDON_AUDIT_CHECKPOINT_MS) || 300_000);
+      this.checkpoints = new AuditCheckpoints(this.audit, (m) => control.sign(m), (e) => (this.events.leader.isLeader ? this.events.emit(e) : Promise.resolve(null)), this.log, Number(process.env.CORDON_AUDIT_CHECKPOINT_MS) || 300_000);
       this.checkpoints.start();
     }
     this.reconfigure();

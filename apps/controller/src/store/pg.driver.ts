@@ -1,5 +1,5 @@
 import { Client, Pool } from 'pg';
-import { SqlDatabase, SqlExecutor } from './sql';
+import { SessionLock, SqlDatabase, SqlExecutor } from './sql';
 
 /** A PostgreSQL server shared by one or several controllers. */
 export async function openPostgres(url: string): Promise<SqlDatabase> {
@@ -40,6 +40,46 @@ export async function openPostgres(url: string): Promise<SqlDatabase> {
       } finally {
         client.release();
       }
+    },
+    sessionLock(key: number): SessionLock {
+      let client: Client | null = null;
+      let held = false;
+      const dropped = new WeakSet<Client>();
+      const drop = (c: Client) => {
+        if (dropped.has(c)) return;
+        dropped.add(c);
+        if (client === c) {
+          client = null;
+          held = false;
+        }
+        listeners.delete(c);
+        void c.end().catch(() => undefined);
+      };
+      return {
+        async tryAcquire() {
+          if (held && client) return true;
+          if (!client) {
+            const c = new Client({ connectionString: url });
+            c.on('error', () => drop(c));
+            c.on('end', () => drop(c));
+            await c.connect();
+            client = c;
+            listeners.add(c);
+          }
+          const c = client;
+          try {
+            const r = await c.query<{ ok: boolean }>('select pg_try_advisory_lock($1) as ok', [key]);
+            held = r.rows[0]?.ok === true;
+          } catch {
+            drop(c);
+          }
+          return held;
+        },
+        async release() {
+          const c = client;
+          if (c) drop(c); // closing the session releases its locks
+        },
+      };
     },
     async listen(channel, onNotify) {
       const client = new Client({ connectionString: url });

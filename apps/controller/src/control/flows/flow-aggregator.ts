@@ -166,6 +166,13 @@ export class FlowAggregator {
     this.batches = reuse(registry, 'cordon_flow_batches_total', () => new Counter({ name: 'cordon_flow_batches_total', help: 'Flow batches received', labelNames: ['enforcer'], registers: [registry] }));
     // Every reason from the start, so dashboards and alerts see 0 rather than no series.
     for (const r of DROP_REASONS) this.m.drops.inc({ reason: r }, 0);
+    this.duplicates = reuse(registry, 'cordon_flow_batches_duplicate_total', () => new Counter({ name: 'cordon_flow_batches_duplicate_total', help: 'Flow batches sent again (after a move or a lost acknowledgement) that a controller of the site had already taken: acknowledged, not counted', labelNames: ['enforcer'], registers: [registry] }));
+  }
+  private readonly duplicates: Counter;
+
+  /** A batch acknowledged without being counted: it was taken before. */
+  duplicate(enforcer: string): void {
+    this.duplicates.inc({ enforcer });
   }
 
   /** Removes the segment pair series of segments the generation no longer has (names: its IdentityNames). */

@@ -273,7 +273,7 @@ describe('Control gRPC server over mTLS on loopback', () => {
       s.write({ ...batch, seq: 2, flows: [], pairs: [batch.pairs[0]] });
       s.end();
     });
-    expect(ack).toEqual({ batches: 2, lastSeq: 2 });
+    expect(ack).toEqual({ batches: 2, lastSeq: 2, duplicate: false });
     const text = await registry.metrics();
     expect(text).toContain('cordon_flow_packets_total{src_segment="sensors",dst_segment="broker",verdict="allow"} 10');
     expect(text).toContain('cordon_flow_bytes_total{src_segment="sensors",dst_segment="world",verdict="deny"} 700');

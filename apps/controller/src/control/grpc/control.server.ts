@@ -28,6 +28,7 @@ import type { ControlStore, GenerationSource } from '../control.ports';
 import type { PlacementSource } from '../placement.port';
 import type { FlowAggregator } from '../flows/flow-aggregator';
 import type { ReportGuard } from '../flows/report-guard';
+import type { FlowSequences } from '../flows/flow-sequences';
 import type { ControlFeeds } from '../feeds';
 import { Sessions } from '../sessions';
 import { BundleWatch } from './bundle-watch';
@@ -63,6 +64,8 @@ export interface ControlServerDeps {
   placement?: PlacementSource;
   /** Operator-declared scopes, read when a flow stream opens (so a change on any controller applies). */
   scopes?: { get(name: string): Promise<string[] | null> };
+  /** Flow batches taken, shared by the site's controllers (flows/flow-sequences.ts); default: in memory. */
+  sequences?: FlowSequences;
 }
 
 /** Last statuses reported, by enforcer (for GET /v1/enforcers and tests). */
@@ -77,7 +80,7 @@ export class ControlServer {
   private server: grpc.Server | null = null;
   private readonly auth: PeerAuth;
   private readonly watches: BundleWatch;
-  private readonly flowReports: FlowReports;
+  readonly flowReports: FlowReports;
   /** The bound port (when listening on port 0). */
   port = 0;
 
@@ -99,6 +102,7 @@ export class ControlServer {
       Renew: this.unary((call) => this.renew(call)),
       WatchBundles: (call: grpc.ServerWritableStream<WatchRequest, BundleUpdate>) => void this.watches.handle(call),
       ReportFlows: (call: grpc.ServerReadableStream<FlowBatch, FlowAck>, cb: grpc.sendUnaryData<FlowAck>) => void this.flowReports.handle(call, cb),
+      StreamFlows: (call: grpc.ServerDuplexStream<FlowBatch, FlowAck>) => void this.flowReports.handleStream(call),
       ReportStatus: this.unary((call) => this.reportStatus(call)),
     });
     this.port = await new Promise<number>((resolve, reject) =>

@@ -1,9 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * ReportFlows: an enforcer's stream of flow batches. Each batch is checked,
- * cut to what the enforcer serves (flows/report-guard.ts), counted by the
- * aggregator, and handed to FLOW_FEED and DROP_EVENTS (feeds.ts), events
- * named with the current generation's segment and policy names.
+ * ReportFlows and StreamFlows: an enforcer's stream of flow batches. Each
+ * batch is checked, cut to what the enforcer serves (flows/report-guard.ts),
+ * counted by the aggregator, and handed to FLOW_FEED and DROP_EVENTS
+ * (feeds.ts), events named with the current generation's segment and policy
+ * names. StreamFlows first claims the batch's (enforcer, run, seq) in the
+ * site's database (flows/flow-sequences.ts) and acknowledges each batch once
+ * claimed: a batch resent after a move, to this controller or another, is
+ * acknowledged as a duplicate and not counted again.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -11,6 +15,7 @@ import { FlowAck, FlowBatch, WIRE_TO_VERDICT, WireSecurityEvent, wireToReason } 
 import type { GenerationSource } from '../control.ports';
 import type { ControlFeeds, ReportedDropEvent } from '../feeds';
 import type { FlowAggregator } from '../flows/flow-aggregator';
+import { MemoryFlowSequences, type FlowSequences } from '../flows/flow-sequences';
 import type { ReportGuard } from '../flows/report-guard';
 import { Sessions } from '../sessions';
 import { Peer, PeerAuth } from './peer-auth';
@@ -27,10 +32,72 @@ export interface FlowReportDeps {
   feeds?: ControlFeeds;
   guard?: ReportGuard;
   scopes?: { get(name: string): Promise<string[] | null> };
+  /** Batches taken, shared by the controllers of the site; default: in memory. */
+  sequences?: FlowSequences;
 }
 
 export class FlowReports {
-  constructor(private readonly d: FlowReportDeps) {}
+  private readonly sequences: FlowSequences;
+  constructor(private readonly d: FlowReportDeps) {
+    this.sequences = d.sequences ?? new MemoryFlowSequences();
+  }
+
+  /** Batches acknowledged as duplicates (resends), for tests and the metric. */
+  duplicates = 0;
+
+  /** StreamFlows: each batch claimed, counted once and acknowledged in order. */
+  async handleStream(call: grpc.ServerDuplexStream<FlowBatch, FlowAck>): Promise<void> {
+    let done = false;
+    const finish = (err: Partial<grpc.StatusObject> | null) => {
+      if (done) return;
+      done = true;
+      if (err) call.emit('error', err);
+      else call.end();
+    };
+    call.pause();
+    const peer = await this.open(call, finish);
+    if (!peer) return;
+    let acked = 0;
+    let chain = Promise.resolve();
+    let ending = false;
+    call.on('data', (b: FlowBatch) => {
+      if (done) return;
+      const p = checkFlowBatch(b);
+      if (p) return finish({ code: S.INVALID_ARGUMENT, details: p });
+      if (b.enforcer !== peer.name) return finish({ code: S.PERMISSION_DENIED, details: `enforcer "${b.enforcer}" does not match the certificate's "${peer.name}"` });
+      chain = chain.then(async () => {
+        if (done) return;
+        try {
+          const fresh = b.run ? await this.sequences.claim(peer.name, b.run, b.seq) : true;
+          if (fresh) this.take(peer.name, b);
+          else {
+            this.duplicates++;
+            this.d.flows.duplicate(peer.name);
+          }
+          acked++;
+          if (!done) call.write({ batches: acked, lastSeq: b.seq, duplicate: !fresh });
+        } catch (err) {
+          this.d.log.warn({ enforcer: peer.name, seq: b.seq, err: String(err) }, 'a flow batch could not be taken; the enforcer sends it again');
+          finish({ code: S.UNAVAILABLE, details: 'the batch could not be recorded; send it again' });
+        }
+      });
+    });
+    const close = () => {
+      peer.unregister();
+      done = true;
+    };
+    call.on('end', () => {
+      if (ending) return;
+      ending = true;
+      void chain.then(() => {
+        peer.unregister();
+        finish(null);
+      });
+    });
+    call.on('error', close);
+    call.on('cancelled', close);
+    call.resume();
+  }
 
   async handle(call: grpc.ServerReadableStream<FlowBatch, FlowAck>, cb: grpc.sendUnaryData<FlowAck>): Promise<void> {
     let done = false;
@@ -42,26 +109,8 @@ export class FlowReports {
       if (err) call.destroy();
     };
     call.pause(); // nothing is read before the caller is known
-    let peer: Peer;
-    try {
-      peer = await this.d.auth.authenticate(call);
-    } catch (err) {
-      return finish(this.d.auth.toStatus(err));
-    }
-    const unregister = this.d.sessions.add(
-      { enforcer: peer.name, serial: peer.serial, kind: 'flows', cut: (code, details) => finish({ code, details }) },
-      peer.notAfter,
-    );
-    if (!(await this.d.auth.recheckRegistered(peer, (code, details) => finish({ code, details })))) return unregister();
-    const guard = this.d.guard;
-    if (guard && this.d.scopes) {
-      try {
-        guard.setDeclared(peer.name, await this.d.scopes.get(peer.name));
-      } catch (err) {
-        unregister();
-        return finish(this.d.auth.toStatus(err));
-      }
-    }
+    const peer = await this.open(call, finish);
+    if (!peer) return;
     let batches = 0;
     let lastSeq = 0;
     call.on('data', (b: FlowBatch) => {
@@ -69,30 +118,67 @@ export class FlowReports {
       const p = checkFlowBatch(b);
       if (p) return finish({ code: S.INVALID_ARGUMENT, details: p });
       if (b.enforcer !== peer.name) return finish({ code: S.PERMISSION_DENIED, details: `enforcer "${b.enforcer}" does not match the certificate's "${peer.name}"` });
-      // Only what this enforcer serves, within its clock skew, goes on (flows/report-guard.ts).
-      const accepted = guard ? guard.filter(peer.name, b) : b;
       try {
-        this.d.flows.ingest(peer.name, accepted);
+        this.take(peer.name, b);
       } catch (err) {
         return finish(this.d.auth.toStatus(err));
       }
       batches++;
       lastSeq = b.seq;
-      this.publish(peer.name, accepted);
     });
     call.on('end', () => {
-      unregister();
+      peer.unregister();
       finish(null, { batches, lastSeq });
     });
     call.on('error', () => {
-      unregister();
+      peer.unregister();
       done = true;
     });
     call.on('cancelled', () => {
-      unregister();
+      peer.unregister();
       done = true;
     });
     call.resume();
+  }
+
+  /** Authenticates the caller and registers its session (a revocation cuts it); null: refused (finish was called). */
+  private async open(
+    call: grpc.ServerReadableStream<FlowBatch, FlowAck> | grpc.ServerDuplexStream<FlowBatch, FlowAck>,
+    finish: (err: Partial<grpc.StatusObject>) => void,
+  ): Promise<(Peer & { unregister: () => void }) | null> {
+    let peer: Peer;
+    try {
+      peer = await this.d.auth.authenticate(call);
+    } catch (err) {
+      finish(this.d.auth.toStatus(err));
+      return null;
+    }
+    const unregister = this.d.sessions.add(
+      { enforcer: peer.name, serial: peer.serial, kind: 'flows', cut: (code, details) => finish({ code, details }) },
+      peer.notAfter,
+    );
+    if (!(await this.d.auth.recheckRegistered(peer, (code, details) => finish({ code, details })))) {
+      unregister();
+      return null;
+    }
+    const guard = this.d.guard;
+    if (guard && this.d.scopes) {
+      try {
+        guard.setDeclared(peer.name, await this.d.scopes.get(peer.name));
+      } catch (err) {
+        unregister();
+        finish(this.d.auth.toStatus(err));
+        return null;
+      }
+    }
+    return { ...peer, unregister };
+  }
+
+  /** Counts a checked batch: only what this enforcer serves, within its clock skew, goes on (flows/report-guard.ts). */
+  private take(enforcer: string, b: FlowBatch): void {
+    const accepted = this.d.guard ? this.d.guard.filter(enforcer, b) : b;
+    this.d.flows.ingest(enforcer, accepted);
+    this.publish(enforcer, accepted);
   }
 
   /** Hands an accepted batch to FLOW_FEED and its events to DROP_EVENTS; a failing subscriber never reaches the enforcer. */

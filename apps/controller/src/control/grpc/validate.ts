@@ -93,6 +93,7 @@ export function checkFlowBatch(r: unknown): Problem {
   const events = b.events ?? [];
   if (!Array.isArray(events) || events.length > FLOW_BATCH_MAX_EVENTS) return `events: at most ${FLOW_BATCH_MAX_EVENTS} per batch`;
   if (b.eventsLost !== undefined && !uint(b.eventsLost)) return 'events_lost: must be a non-negative integer';
+  if (b.run !== undefined && !(typeof b.run === 'string' && /^[A-Za-z0-9-]{0,64}$/.test(b.run))) return 'run: at most 64 of [A-Za-z0-9-]';
   for (const [i, e] of events.entries()) {
     if (!str(e.src, 64) || !str(e.dst, 64) || !str(e.srcMac, 17)) return `events[${i}]: src/dst at most 64 characters, src_mac at most 17`;
     if (e.interface !== undefined && !str(e.interface, 64)) return `events[${i}].interface: at most 64 characters`;

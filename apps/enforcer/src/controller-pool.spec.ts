@@ -1,0 +1,70 @@
+import pino from 'pino';
+import type { RawControlClient } from '../../../proto/cordon/v1/client';
+import { Backoff } from './backoff';
+import { ControllerPool, MOVE_JITTER_MS } from './controller-pool';
+
+const log = pino({ level: 'silent' });
+
+/** Clients that only remember where they go and whether they were closed (no call is made on them here). */
+function pool(controllers: string[], random = () => 0.5) {
+  const made: { address: string; closed: boolean }[] = [];
+  const p = new ControllerPool(controllers, {
+    log,
+    random,
+    backoff: new Backoff(1000, 8000, random),
+    makeClient: (address) => {
+      const c = { address, closed: false };
+      made.push(c);
+      return { close: () => (c.closed = true) } as unknown as RawControlClient;
+    },
+  });
+  p.useTls({ caPem: 'ca', certPem: 'cert', keyPem: 'key' });
+  return { p, made };
+}
+
+describe('controller pool', () => {
+  it('moves to the next controller at once (a jitter under 250 ms), backs off after a whole round, and resets on success', () => {
+    const { p, made } = pool(['10.0.0.1:7471', '10.0.0.2:7471', '10.0.0.3:7471']);
+    const moves: string[] = [];
+    p.onMove = (from, to) => moves.push(`${from}>${to}`);
+    expect(p.current).toBe('10.0.0.1:7471');
+    const w1 = p.failed('UNAVAILABLE');
+    expect(p.current).toBe('10.0.0.2:7471');
+    expect(w1).toBeLessThan(MOVE_JITTER_MS);
+    expect(made.map((c) => c.address)).toEqual(['10.0.0.1:7471', '10.0.0.2:7471']);
+    expect(made[0].closed).toBe(true); // the old client goes: its calls end, their loops reopen on the new one
+    expect(p.failed('UNAVAILABLE')).toBeLessThan(MOVE_JITTER_MS);
+    // The third failure completes a round: backoff (equal jitter: between cap/2 and cap).
+    const w3 = p.failed('UNAVAILABLE');
+    expect(p.current).toBe('10.0.0.1:7471');
+    expect(w3).toBeGreaterThanOrEqual(500);
+    expect(p.failed('x')).toBeLessThan(MOVE_JITTER_MS);
+    p.failed('x');
+    expect(p.failed('x')).toBeGreaterThanOrEqual(1000); // the second round failed: longer
+    p.ok();
+    expect(p.failed('x')).toBeLessThan(MOVE_JITTER_MS);
+    expect(moves[0]).toBe('10.0.0.1:7471>10.0.0.2:7471');
+  });
+
+  it('with one controller, stays and backs off', () => {
+    const { p } = pool(['10.0.0.1:7471']);
+    expect(p.failed('x')).toBeGreaterThanOrEqual(500);
+    expect(p.current).toBe('10.0.0.1:7471');
+  });
+
+  it('renewal makes a new client on the current controller and hands back the old one, still open', () => {
+    const { p, made } = pool(['10.0.0.1:7471', '10.0.0.2:7471']);
+    p.client();
+    const old = p.useTls({ caPem: 'ca', certPem: 'cert2', keyPem: 'key2' });
+    expect(old).not.toBeNull();
+    expect(made.map((c) => [c.address, c.closed])).toEqual([['10.0.0.1:7471', false], ['10.0.0.1:7471', false]]);
+  });
+
+  it('a name is expanded to each of its addresses (localhost)', async () => {
+    const { p } = pool(['localhost:7471', '10.0.0.9:7471']);
+    await p.resolve();
+    expect(p.addresses).toContain('10.0.0.9:7471');
+    expect(p.addresses.some((a) => a === '127.0.0.1:7471' || a === '[::1]:7471')).toBe(true);
+    expect(p.addresses).not.toContain('localhost:7471');
+  });
+});

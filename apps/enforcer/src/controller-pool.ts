@@ -1,0 +1,150 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * The controllers of the site, as the enforcer reaches them: every --controller
+ * in order, a name expanded to each of its addresses. One is current; the
+ * streams run on its client. When the policy stream to it cannot be opened or
+ * is lost (the health check: a stream the controller accepted, kept alive by
+ * gRPC keepalives), the enforcer moves to the next one at once (a short random
+ * wait, so enforcers of a dead controller do not all land in the same
+ * millisecond), and once every controller failed in a row, waits with
+ * exponential backoff and jitter (backoff.ts) before the next round.
+ */
+import { isIP } from 'node:net';
+import type { Logger } from 'pino';
+import { parseHostPort } from '../../common/src/host-port';
+import { controlClient, type ControlTls, type RawControlClient } from '../../../proto/cordon/v1/client';
+import { Backoff } from './backoff';
+import { resolveController } from './controller-address';
+
+/** Upper bound of the random wait before trying the next controller of a round. */
+export const MOVE_JITTER_MS = 250;
+
+export interface ControllerPoolOptions {
+  log: Logger;
+  /** Builds a client (tests); default controlClient. */
+  makeClient?: (address: string, tls: ControlTls) => RawControlClient;
+  random?: () => number;
+  /** Backoff between rounds in which every controller failed. */
+  backoff?: Backoff;
+}
+
+export class ControllerPool {
+  private targets: string[];
+  private index = 0;
+  private tls: ControlTls | null = null;
+  private live: RawControlClient | null = null;
+  /** Failures since a controller last accepted a stream. */
+  private failuresInRow = 0;
+  private readonly backoff: Backoff;
+  private readonly random: () => number;
+  private readonly makeClient: (address: string, tls: ControlTls) => RawControlClient;
+  /** Called when the current controller changes (the flow stream reopens on the new one). */
+  onMove: (from: string, to: string) => void = () => undefined;
+
+  constructor(
+    readonly controllers: readonly string[],
+    private readonly o: ControllerPoolOptions,
+  ) {
+    if (controllers.length === 0) throw new Error('at least one controller address is needed');
+    this.targets = [...controllers];
+    this.random = o.random ?? Math.random;
+    this.backoff = o.backoff ?? new Backoff(500, 30_000, this.random);
+    this.makeClient = o.makeClient ?? controlClient;
+  }
+
+  /** Where the streams go now (HOST:PORT). */
+  get current(): string {
+    return this.targets[this.index];
+  }
+  /** Every address tried, in order. */
+  get addresses(): readonly string[] {
+    return this.targets;
+  }
+
+  /**
+   * Expands names to their addresses (a name with several is several
+   * controllers), keeping the current one current when it is still there.
+   */
+  async resolve(): Promise<void> {
+    const out: string[] = [];
+    for (const c of this.controllers) {
+      try {
+        if (isIP(parseHostPort(c)?.host ?? '')) {
+          out.push(c);
+          continue;
+        }
+        const ep = await resolveController(c);
+        if (ep.addresses.length === 0) out.push(c);
+        else for (const a of ep.addresses) out.push(a.includes(':') ? `[${a}]:${ep.port}` : `${a}:${ep.port}`);
+      } catch (err) {
+        this.o.log.warn({ controller: c, err: String(err) }, 'cannot resolve a controller: tried as it is');
+        out.push(c);
+      }
+    }
+    const next = [...new Set(out)];
+    if (next.join(',') === this.targets.join(',')) return;
+    const cur = this.current;
+    this.targets = next;
+    const at = next.indexOf(cur);
+    if (at >= 0) this.index = at;
+    else this.moveTo(0);
+  }
+
+  /**
+   * The credentials the clients present; a change (renewal) makes a new client
+   * on the current controller and returns the previous one, still open (the
+   * caller hands its streams over, then closes it).
+   */
+  useTls(tls: ControlTls): RawControlClient | null {
+    const old = this.live;
+    this.tls = tls;
+    this.live = this.makeClient(this.current, tls);
+    return old;
+  }
+
+  /** The client of the current controller. */
+  client(): RawControlClient {
+    if (!this.live) {
+      if (!this.tls) throw new Error('no credentials yet');
+      this.live = this.makeClient(this.current, this.tls);
+    }
+    return this.live;
+  }
+
+  /** A controller accepted a stream: the next failure moves on at once again. */
+  ok(): void {
+    this.failuresInRow = 0;
+    this.backoff.reset();
+  }
+
+  /**
+   * The current controller failed: move to the next and return how long to
+   * wait before using it (a short jitter within a round, backoff after a whole
+   * round failed).
+   */
+  failed(why: string): number {
+    this.failuresInRow++;
+    const from = this.current;
+    const wholeRound = this.failuresInRow % this.targets.length === 0;
+    if (this.targets.length > 1) this.moveTo((this.index + 1) % this.targets.length);
+    const ms = wholeRound ? this.backoff.next() : Math.floor(this.random() * MOVE_JITTER_MS);
+    if (this.targets.length > 1) this.o.log.warn({ from, to: this.current, why, inMs: ms }, 'controller lost: moving to the next one');
+    return ms;
+  }
+
+  close(): void {
+    const c = this.live;
+    this.live = null;
+    c?.close();
+  }
+
+  private moveTo(i: number): void {
+    const from = this.current;
+    this.index = i;
+    const old = this.live;
+    this.live = this.tls ? this.makeClient(this.current, this.tls) : null;
+    // Calls still open on the old client end with it; their loops reopen on the new one.
+    old?.close();
+    if (from !== this.current) this.onMove(from, this.current);
+  }
+}
