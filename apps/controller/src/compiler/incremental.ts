@@ -22,13 +22,14 @@
  * Rule ids are stable (rule-ids.ts); rules live in rule-table.ts, pairs and
  * their entries in pair-table.ts, one compiled policy in policy-state.ts.
  */
-import type { Device, Document, Policy, Segment } from '../policy/schema';
+import { targetRefs, type Device, type Document, type Policy, type Segment } from '../policy/schema';
 import type { PolicyEntry } from '../../../../native/lib/abi';
 import type { Bundle, BundleDelta, RuleInfo } from '../../../../model/generation/bundle';
 import { diffBundles } from '../../../../model/generation/delta';
 import { canonicalRule, combineDigests, identitiesDigest } from '../../../../model/generation/digest';
 import type { CompileOptions } from './compile-options';
 import { assignIdentities } from './identities';
+import { fqdnNames, fqdnRefs, sameFqdnSet } from './fqdn-refs';
 import { IpcacheState } from './ipcache';
 import { compilePair } from './pair';
 import { compilePolicy, type PolicyState } from './policy-state';
@@ -55,6 +56,7 @@ export interface CompileStep {
 }
 
 const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 const COMPILED_KINDS = new Set(['Segment', 'Device', 'Policy']);
 
 export class IncrementalCompiler {
@@ -133,6 +135,9 @@ export class IncrementalCompiler {
     }
     const quarantined = change.quarantined ? new Set(change.quarantined) : this.quarantined;
 
+    // Name selectors coming or going (rare: a policy edit) take the slow path, which gives them identities.
+    if (polUp.size && !sameFqdnSet(this.identities, this.refs, polUp)) return this.rebuild(prev, segUp, devUp, polUp, quarantined, generation);
+
     // Identities: only segments coming or going get or lose one.
     const added: string[] = [];
     const removed: string[] = [];
@@ -142,7 +147,7 @@ export class IncrementalCompiler {
     }
     let ids = this.identities;
     if (added.length || removed.length) {
-      const names = [...this.segments.keys()].filter((n) => !removed.includes(n)).concat(added);
+      const names = [...this.segments.keys()].filter((n) => !removed.includes(n)).concat(added, fqdnNames(this.identities));
       ids = assignIdentities(names, this.known);
       // A corrupt history can move a kept segment's id; then nothing incremental holds.
       if (names.some((n) => this.segments.has(n) && ids[n] !== this.identities[n])) {
@@ -250,7 +255,7 @@ export class IncrementalCompiler {
       else if (d.kind === 'Policy') policyDocs.set(d.metadata.name, d);
     }
     this.quarantined = new Set(opts.quarantined ?? []);
-    this.identities = assignIdentities([...this.segments.keys()], opts.identities);
+    this.identities = assignIdentities([...this.segments.keys(), ...fqdnRefs(policyDocs.values())], opts.identities);
     this.known = { ...opts.identities, ...this.identities };
 
     const { ids: prevIds, used } = previousRuleIds(opts.rules ?? []);
@@ -321,7 +326,7 @@ export class IncrementalCompiler {
           pair.policies.delete(n);
           dirtyPairs.add(pair);
         });
-        for (const ref of new Set([...old.doc.spec.from, ...old.doc.spec.to])) {
+        for (const ref of new Set([...old.doc.spec.from, ...targetRefs(old.doc.spec.to)])) {
           const set = this.refs.get(ref)!;
           set.delete(n);
           if (set.size === 0) this.refs.delete(ref);
@@ -348,7 +353,7 @@ export class IncrementalCompiler {
         pair.policies.add(n);
         dirtyPairs.add(pair);
       });
-      for (const ref of new Set([...doc.spec.from, ...doc.spec.to])) {
+      for (const ref of new Set([...doc.spec.from, ...targetRefs(doc.spec.to)])) {
         let set = this.refs.get(ref);
         if (!set) this.refs.set(ref, (set = new Set()));
         set.add(n);
