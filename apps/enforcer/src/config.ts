@@ -10,8 +10,9 @@ import { FailsafeSpec, parseFailsafe } from './failsafe';
 import { parseDuration } from '../../common/src/duration';
 import { parseHostPort } from '../../common/src/host-port';
 import { MAX_LABELS, parseLabelArg } from '../../../model/placement/labels';
+import { parseFqdnFlags, type FqdnConfig, type FqdnFlags } from './fqdn/fqdn-config';
 
-export interface EnforcerFlags {
+export interface EnforcerFlags extends FqdnFlags {
   controller: string;
   token?: string;
   interface: string[];
@@ -72,6 +73,8 @@ export interface EnforcerConfig {
   labels: Record<string, string>;
   /** Level of the logger made when `log` is not given (default info). */
   logLevel?: LogLevel;
+  /** Learning names from DNS answers (fqdn/fqdn-config.ts). */
+  fqdn: FqdnConfig;
   /** For tests: a datapath instead of the native addon. */
   datapath?: DatapathPort;
   log?: Logger;
@@ -149,6 +152,7 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     }
   }
   if (Object.keys(labels).length > MAX_LABELS) problems.push(`--label: at most ${MAX_LABELS} labels`);
+  const fqdn = parseFqdnFlags(f, problems);
   if (problems.length) throw new EnforcerConfigError(problems);
   return {
     controller: f.controller,
@@ -171,6 +175,7 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     hostAddressIntervalMs: 2000,
     logLevel: logLevel as LogLevel,
     labels,
+    fqdn,
     ...extra,
   };
 }

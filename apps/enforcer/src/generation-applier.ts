@@ -34,6 +34,8 @@ export class GenerationApplier {
   private chain: Promise<void> = Promise.resolve();
   /** Healthy unless the last apply (or a datapath read) failed; reported in the status. */
   health = { healthy: true, detail: '' };
+  /** Told of every generation once it is in the datapath (the learned names follow its selectors). */
+  onApplied: ((s: AppliedEntries) => void) | null = null;
 
   constructor(
     private readonly cfg: EnforcerConfig,
@@ -118,6 +120,11 @@ export class GenerationApplier {
     }).catch((err) => this.log.error({ err: String(err) }, 'bundle update failed'));
   }
 
+  /** The generation in the datapath now (before the first bundle: the failsafe alone). */
+  get current(): AppliedEntries {
+    return this.applied?.entries ?? FAILSAFE_ONLY;
+  }
+
   private async apply(s: AppliedEntries): Promise<void> {
     const end = this.metrics.applyDuration.startTimer();
     try {
@@ -129,6 +136,7 @@ export class GenerationApplier {
       this.applied = { entries: s, inputs };
       this.metrics.generation.set(s.generation);
       this.health = { healthy: true, detail: '' };
+      this.onApplied?.(s);
       this.log.info({ generation: s.generation, epoch: r.epoch, ms: r.durationMs, ipcache: s.ipcache.length, policy: s.policy.length, failsafe: policy.length - s.policy.length }, 'generation applied');
     } catch (err) {
       this.health = { healthy: false, detail: `apply generation ${s.generation}: ${(err as Error).message}` };
