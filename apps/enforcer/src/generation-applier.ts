@@ -19,7 +19,7 @@ import type { EnforcerMetrics } from './metrics';
 import { parseHostPort } from '../../common/src/host-port';
 
 /** What the datapath is given: a generation's entries, number and global audit flag. */
-export type AppliedEntries = GenerationEntries & { generation: number; auditAll?: boolean };
+export type AppliedEntries = GenerationEntries & { generation: number; auditAll?: boolean; dnsResolvers?: readonly string[] };
 
 /** The generation before the first bundle: default deny plus the failsafe set. */
 const FAILSAFE_ONLY: AppliedEntries = { generation: 0, ipcache: [], policy: [], identities: {} };

@@ -89,6 +89,7 @@ export function toSnapshot(b: Bundle): BundleSnapshot {
     rules: b.rules.map(ruleToWire),
     auditAll: b.auditAll === true,
     warnings: [...b.warnings],
+    dnsResolvers: [...(b.dnsResolvers ?? [])],
   };
 }
 
@@ -104,6 +105,7 @@ export function fromSnapshot(generation: number, hash: string, s: BundleSnapshot
     warnings: [...s.warnings],
   };
   if (s.auditAll) b.auditAll = true;
+  if (s.dnsResolvers?.length) b.dnsResolvers = [...s.dnsResolvers];
   return b;
 }
 
@@ -120,6 +122,7 @@ export function deltaToWire(d: BundleDelta): WireBundleDelta {
     rulesRemove: [...d.rules.remove],
     auditAll: d.auditAll === true,
     warnings: [...d.warnings],
+    dnsResolvers: [...(d.dnsResolvers ?? [])],
   };
 }
 
@@ -136,6 +139,7 @@ export function deltaFromWire(w: WireBundleDelta, toGeneration: number, hash: st
     warnings: [...w.warnings],
   };
   if (w.auditAll) d.auditAll = true;
+  if (w.dnsResolvers?.length) d.dnsResolvers = [...w.dnsResolvers];
   return d;
 }
 

@@ -140,6 +140,7 @@ export interface BundleSnapshot {
   rules: WireRuleInfo[];
   auditAll: boolean;
   warnings: string[];
+  dnsResolvers?: string[];
 }
 export interface BundleDelta {
   baseGeneration: number;
@@ -153,6 +154,7 @@ export interface BundleDelta {
   rulesRemove: number[];
   auditAll: boolean;
   warnings: string[];
+  dnsResolvers?: string[];
 }
 export interface BundleUpdate {
   generation: number;

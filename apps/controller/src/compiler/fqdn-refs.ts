@@ -5,7 +5,8 @@
  * held for as long as some policy names it.
  */
 import { FQDN_IDENTITY_PREFIX } from '../../../../model/generation/fqdn';
-import { targetRefs, type Policy } from '../policy/schema';
+import { addressBytes, addressText } from '../../../../native/lib/encode';
+import { targetRefs, type Policy, type Segment } from '../policy/schema';
 
 /** The name selectors (identity names) that policies name. */
 export function fqdnRefs(policies: Iterable<Policy>): string[] {
@@ -38,4 +39,19 @@ export function sameFqdnSet(ids: Readonly<Record<string, number>>, refs: Readonl
   for (const d of polUp.values()) if (d) for (const r of fqdnRefs([d])) next.add(r);
   const now = fqdnNames(ids);
   return next.size === now.length && now.every((n) => next.has(n));
+}
+
+/** The resolvers the segments declare (spec.dns), each once in canonical form, sorted; undefined when none. */
+export function segmentResolvers(segments: Iterable<Segment>): string[] | undefined {
+  const out = new Set<string>();
+  for (const s of segments) for (const a of s.spec.dns ?? []) out.add(canonicalAddress(a));
+  return out.size ? [...out].sort() : undefined;
+}
+
+function canonicalAddress(a: string): string {
+  try {
+    return addressText(addressBytes(a));
+  } catch {
+    return a; // the schema refuses these; never reached
+  }
 }

@@ -29,7 +29,7 @@ import { diffBundles } from '../../../../model/generation/delta';
 import { canonicalRule, combineDigests, identitiesDigest } from '../../../../model/generation/digest';
 import type { CompileOptions } from './compile-options';
 import { assignIdentities } from './identities';
-import { fqdnNames, fqdnRefs, sameFqdnSet } from './fqdn-refs';
+import { fqdnNames, fqdnRefs, sameFqdnSet, segmentResolvers } from './fqdn-refs';
 import { IpcacheState } from './ipcache';
 import { compilePair } from './pair';
 import { compilePolicy, type PolicyState } from './policy-state';
@@ -211,6 +211,7 @@ export class IncrementalCompiler {
         policy: policyDelta,
         rules: ruleChanges,
         warnings: bundle.warnings,
+        ...(bundle.dnsResolvers ? { dnsResolvers: bundle.dnsResolvers } : {}),
       },
     };
   }
@@ -391,14 +392,16 @@ export class IncrementalCompiler {
       this.policyWarnings = [];
       for (const n of [...this.warned].sort(cmpStr)) this.policyWarnings.push(...this.policies.get(n)!.warnings);
     }
-    const bundle = {
+    const dnsResolvers = segmentResolvers(this.segments.values());
+    const bundle: Bundle = {
       generation: this.generation,
-      hash: combineDigests({ identities: this.idsDigestCache, ipcache: this.ipc.digest(), policy: this.pairs.digest(), rules: this.rules.digest() }),
+      hash: combineDigests({ identities: this.idsDigestCache, ipcache: this.ipc.digest(), policy: this.pairs.digest(), rules: this.rules.digest(), dnsResolvers }),
       identities: this.identities,
       ipcache: this.ipc.entries(),
       policy: [] as PolicyEntry[],
       rules: this.rules.list(),
       warnings: [...this.ipc.warnings(), ...this.policyWarnings],
+      ...(dnsResolvers ? { dnsResolvers } : {}),
     };
     // The flat policy list (100,000+ entries) is built when first read: an update that
     // is only streamed as a delta never pays for it. It reads as a plain property
