@@ -39,7 +39,7 @@ const SITE = `
 apiVersion: cordon/v1
 kind: Segment
 metadata: { name: plugs }
-spec: { cidrs: [10.61.1.0/24, "fd00:61:1::/64"] }
+spec: { cidrs: [10.61.1.0/24, "fd00:61:1::/64"], dns: ["fd00:61:2::2"] }   # the IPv4 resolver comes from --dns-resolver
 ---
 apiVersion: cordon/v1
 kind: Segment
@@ -79,7 +79,7 @@ function startEnforcer(extra: string[] = []): void {
     process.execPath, '--import', 'tsx', path.join(ROOT, 'apps', 'cli', 'src', 'main.ts'), 'enforcer',
     '--controller', '127.0.0.1:1', '--token', `${'t'.repeat(32)}.${'a'.repeat(64)}`, '--name', 'gw-fqdn',
     '--interface', PLUGS.gwIf, '--state-dir', path.join(work, 'state'), '--metrics', METRICS, '--datapath-name', DP_NAME,
-    '--dns-resolver', WORLD.v4, '--dns-resolver', WORLD.v6, '--dns-proxy-address', PLUGS.gw4, '--dns-proxy-address', PLUGS.gw6,
+    '--dns-resolver', WORLD.v4, '--dns-proxy-address', PLUGS.gw4, '--dns-proxy-address', PLUGS.gw6,
     '--fqdn-min-ttl', '1s', '--fqdn-max-addresses', '1000', '--fqdn-max-per-name', '8', '--log-level', 'debug', ...extra,
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   enforcer.stdout!.on('data', (d) => (enforcerLog = (enforcerLog + d).slice(-100_000)));

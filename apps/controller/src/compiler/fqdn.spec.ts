@@ -5,6 +5,9 @@ import { VERDICT } from '../../../../native/lib/abi';
 import { parseDocuments } from '../policy/parse';
 import { compile } from './compile';
 import { IncrementalCompiler } from './incremental';
+import { bundleHash } from '../../../../model/generation/digest';
+import { applyDelta } from '../../../../model/generation/delta';
+import { deltaFromWire, deltaToWire, fromSnapshot, toSnapshot } from '../../../../proto/cordon/v1/bundle';
 
 const SEGS = `
 apiVersion: cordon/v1
@@ -96,5 +99,32 @@ describe('fqdn compilation', () => {
     expect(step.delta.identities.upsert).toEqual({ 'fqdn:*.example.net': expect.any(Number) });
     const step3 = c.replaceDocuments(docs1, { generation: 3 });
     expect(step3.delta.identities.remove).toEqual(['fqdn:*.example.net']);
+  });
+});
+
+describe('resolvers in the bundle', () => {
+  const dnsSeg = (dns: string) => `---\napiVersion: cordon/v1\nkind: Segment\nmetadata: { name: resolvers }\nspec: { cidrs: [10.10.53.0/24], dns: ${dns} }\n`;
+
+  it('carries the resolvers Segments declare, canonical and sorted, in the digest, the delta and on the wire', () => {
+    const plain = compile(parseDocuments(SEGS), { identities: {}, generation: 1 });
+    expect(plain.dnsResolvers).toBeUndefined();
+    const docs = parseDocuments(SEGS + dnsSeg('[10.10.53.2, "FD00:0:0::53", 10.10.53.2]'));
+    const b = compile(docs, { identities: {}, generation: 1 });
+    expect(b.dnsResolvers).toEqual(['10.10.53.2', 'fd00::53']);
+    expect(bundleHash(b)).toBe(b.hash);
+    expect(bundleHash({ ...b, dnsResolvers: undefined })).not.toBe(b.hash);
+    const c = new IncrementalCompiler(parseDocuments(SEGS + dnsSeg('[10.10.53.2]')), { identities: {}, generation: 1 });
+    const prev = c.bundle;
+    const step = c.replaceDocuments(docs, { generation: 2 });
+    expect(step.bundle.hash).toBe(compile(docs, { identities: c.identityHistory, generation: 2 }).hash);
+    expect(step.delta.dnsResolvers).toEqual(['10.10.53.2', 'fd00::53']);
+    expect(applyDelta(prev, step.delta)).toEqual(step.bundle);
+    const wire = fromSnapshot(step.bundle.generation, step.bundle.hash, toSnapshot(step.bundle));
+    expect(wire.dnsResolvers).toEqual(step.bundle.dnsResolvers);
+    expect(deltaFromWire(deltaToWire(step.delta), 2, step.bundle.hash).dnsResolvers).toEqual(['10.10.53.2', 'fd00::53']);
+  });
+
+  it('refuses a resolver that is not an address', () => {
+    expect(() => parseDocuments(SEGS + dnsSeg('[dns.example]'))).toThrow(/spec\.dns\[0\].*not an IPv4 or IPv6 address/s);
   });
 });
