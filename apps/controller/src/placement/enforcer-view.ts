@@ -25,6 +25,7 @@ import { comparePolicy } from '../../../../model/generation/keys';
 import { bundleHash } from '../../../../model/generation/digest';
 import { selectorMatchesEnforcer, type Labels } from '../../../../model/placement/labels';
 import { compile } from '../compiler/compile';
+import { segmentResolvers } from '../compiler/fqdn-refs';
 import type { Document, Policy, Segment } from '../policy/schema';
 
 export interface Placement {
@@ -89,6 +90,9 @@ export function viewBundle(site: Bundle, docs: readonly Document[], p: Placement
     warnings: site.warnings,
   };
   if (site.auditAll !== undefined) view.auditAll = site.auditAll;
+  // the resolvers of the segments that exist here
+  const dns = segmentResolvers(docs.filter((d): d is Segment => d.kind === 'Segment' && !goneSegments.has(d.metadata.name)));
+  if (dns) view.dnsResolvers = dns;
   view.hash = bundleHash(view);
   return view;
 }
