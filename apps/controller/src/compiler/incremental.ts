@@ -135,8 +135,7 @@ export class IncrementalCompiler {
     }
     const quarantined = change.quarantined ? new Set(change.quarantined) : this.quarantined;
 
-    // Name selectors coming or going (rare: a policy edit) take the slow path, which gives them identities.
-    if (polUp.size && !sameFqdnSet(this.identities, this.refs, polUp)) return this.rebuild(prev, segUp, devUp, polUp, quarantined, generation);
+    if (polUp.size && !sameFqdnSet(this.identities, this.refs, polUp)) return this.rebuild(prev, segUp, devUp, polUp, quarantined, generation); // name selectors came or went: the slow path numbers them
 
     // Identities: only segments coming or going get or lose one.
     const added: string[] = [];

@@ -26,7 +26,7 @@ import { bundleHash } from '../../../../model/generation/digest';
 import { selectorMatchesEnforcer, type Labels } from '../../../../model/placement/labels';
 import { compile } from '../compiler/compile';
 import { segmentResolvers } from '../compiler/fqdn-refs';
-import type { Document, Policy, Segment } from '../policy/schema';
+import { targetRefs, targetSegments, type Document, type Policy, type Segment } from '../policy/schema';
 
 export interface Placement {
   /** Segments that do not exist on this enforcer, sorted. */
@@ -110,11 +110,11 @@ function recompilePairs(site: Bundle, docs: readonly Document[], gone: ReadonlyS
   for (const d of docs) if (d.kind === 'Policy') policies.push(d);
   for (const d of policies) {
     if (!gone.has(d.metadata.name)) continue;
-    const tos = ids(d.spec.to);
+    const tos = ids(targetRefs(d.spec.to));
     for (const s of ids(d.spec.from)) for (const t of tos) touched.add(pair(s, t));
   }
   const covers = (d: Policy) => {
-    const tos = ids(d.spec.to);
+    const tos = ids(targetRefs(d.spec.to));
     return ids(d.spec.from).some((s) => tos.some((t) => touched.has(pair(s, t))));
   };
   // Those policies and the segments they name (identities come from the site's numbering).
@@ -123,7 +123,7 @@ function recompilePairs(site: Bundle, docs: readonly Document[], gone: ReadonlyS
   for (const d of policies) {
     if (gone.has(d.metadata.name) || !covers(d)) continue;
     kept.push(d);
-    for (const n of [...d.spec.from, ...d.spec.to]) named.add(n);
+    for (const n of [...d.spec.from, ...targetSegments(d.spec.to)]) named.add(n);
   }
   for (const d of docs) if (d.kind === 'Segment' && named.has(d.metadata.name)) kept.push(d);
   const fresh = compile(kept, { identities: site.identities, generation: site.generation, rules: site.rules }).policy.filter((e) => touched.has(pair(e.srcIdentity, e.dstIdentity)));
