@@ -17,6 +17,8 @@
 #include "lib/classify.h"
 #include "lib/related.h"
 #include "lib/budget.h"
+#include "lib/fqdn.h"
+#include "lib/dns.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -388,6 +390,66 @@ __noinline int cordon_policy_query(__u64 epoch, __u32 src_id, __u32 dst_id,
 	return 0;
 }
 
+/* Which verdict wins when a destination has several identities: an enforced deny, then audit, then allow, then default deny. */
+static __always_inline int decision_rank(const struct decision *d)
+{
+	if (d->verdict == CORDON_VERDICT_DENY)
+		return d->rule_id ? 3 : 0;
+	return d->verdict == CORDON_VERDICT_AUDIT ? 2 : 1;
+}
+
+/* A policy question about a connection and its answer (global functions take at most five arguments). */
+struct judgement {
+	__u64 epoch;
+	__u32 src_id;
+	__u32 dst_id;		/* the destination's ipcache identity */
+	__u32 proto_port;	/* protocol << 16 | port, as cordon_policy_query takes it */
+	__u32 tracked;		/* the connection is tracked already */
+	struct cordon_host_key dst_addr;
+	struct decision d;	/* out */
+	__u32 dst_identity;	/* out: the identity that decided (the ipcache's, or a name selector's) */
+	struct decision tmp;
+};
+
+/* Per CPU, off the stack: the judge's frame and those it calls share 512 bytes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct judgement);
+} cordon_judgement SEC(".maps");
+
+/*
+ * The policy of a connection to dst_addr: its ipcache identity first, then
+ * each name selector a learned answer gave the address (cordon.h "fqdn"),
+ * the strongest verdict winning. A learned address past its expiry counts
+ * only for connections already tracked (`tracked`). One call site, verified once.
+ */
+__noinline int cordon_policy_judge(struct judgement *j)
+{
+	const struct cordon_fqdn_value *f;
+	__u32 i, n;
+
+	if (!j)
+		return 0;
+	cordon_policy_query(j->epoch, j->src_id, j->dst_id, j->proto_port, &j->d);
+	j->dst_identity = j->dst_id;
+	f = bpf_map_lookup_elem(&cordon_fqdn, &j->dst_addr);
+	if (!f || (!j->tracked && f->expires_ns <= bpf_ktime_get_ns()))
+		return 0;
+	n = f->count;
+	for (i = 0; i < CORDON_FQDN_SELECTORS; i++) {
+		if (i >= n)
+			break;
+		cordon_policy_query(j->epoch, j->src_id, f->selectors[i], j->proto_port, &j->tmp);
+		if (decision_rank(&j->tmp) > decision_rank(&j->d)) {
+			j->d = j->tmp;
+			j->dst_identity = f->selectors[i];
+		}
+	}
+	return 0;
+}
+
 /* A binding says entry's address lives at another MAC than this frame's, or than the link-layer address it announces. */
 static __always_inline int nd_spoofed(const struct cordon_ipcache_value *entry,
 				      const struct cordon_pkt *p,
@@ -461,8 +523,10 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	struct cordon_flow_value *fv = NULL, *rv = NULL;
 	struct cordon_flow_key key;	/* this packet's flow, or its reverse while looking */
 	struct cordon_pkt p = {};
-	struct decision d;
+	struct decision *d;
+	struct judgement *j;
 	struct view view;
+	__u32 zero = 0;
 	__u64 now;
 	__u8 verdict;
 	int rc, audit;
@@ -553,14 +617,32 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	/* 4. ask the policy: for a new flow (or one whose epoch is stale), or,
 	 * for a reply of a connection judged under an older epoch, of its
 	 * original direction (one call site: the verifier walks it once) */
-	if (rv)
-		cordon_policy_query(view.epoch, dst.identity, src.identity,
-				    (__u32)p.protocol << 16 | rv->policy_port, &d);
-	else
-		cordon_policy_query(view.epoch, src.identity, dst.identity,
-				    (__u32)p.protocol << 16 | p.policy_port, &d);
+	j = bpf_map_lookup_elem(&cordon_judgement, &zero);
+	if (!j)
+		return TC_ACT_SHOT;	/* a per-CPU array always has its entry */
+	j->epoch = view.epoch;
 	if (rv) {
-		flow_decide(rv, &d, audited(d.verdict, audit), &dst, &src,
+		j->src_id = dst.identity;
+		j->dst_id = src.identity;
+		j->proto_port = (__u32)p.protocol << 16 | rv->policy_port;
+		j->tracked = 1;
+		addr_copy(j->dst_addr.addr, p.saddr);
+	} else {
+		j->src_id = src.identity;
+		j->dst_id = dst.identity;
+		j->proto_port = (__u32)p.protocol << 16 | p.policy_port;
+		j->tracked = fv != NULL;
+		addr_copy(j->dst_addr.addr, p.daddr);
+	}
+	cordon_policy_judge(j);
+	d = &j->d;
+	/* the connection's destination is the identity that decided (a name selector's, maybe) */
+	if (rv)
+		src.identity = j->dst_identity;
+	else
+		dst.identity = j->dst_identity;
+	if (rv) {
+		flow_decide(rv, d, audited(d->verdict, audit), &dst, &src,
 			    view.epoch);
 		require_encryption(rv, audit);
 		flow_payload(skb, &p, rv, 1, audit);
@@ -574,61 +656,66 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 
 	/* 5. a new flow (or one whose epoch is stale) */
 	flow_key_of(&key, &p);
-	if (d.verdict == CORDON_VERDICT_DENY && looks_like_reply(&p))
-		d.reason = CORDON_REASON_NO_CONNECTION;
-	verdict = audited(d.verdict, audit);
+	if (d->verdict == CORDON_VERDICT_DENY && looks_like_reply(&p))
+		d->reason = CORDON_REASON_NO_CONNECTION;
+	verdict = audited(d->verdict, audit);
 
 	if (fv) {
 		/* re-judged under the new epoch, counters and class kept */
-		flow_decide(fv, &d, verdict, &src, &dst, view.epoch);
+		flow_decide(fv, d, verdict, &src, &dst, view.epoch);
 		require_encryption(fv, audit);
 		flow_payload(skb, &p, fv, 0, audit);
 		flow_account(fv, &p, 0, now);
 		verdict = fv->verdict;
-		d.reason = fv->reason;
+		d->reason = fv->reason;
 	} else if (verdict != CORDON_VERDICT_DENY &&
 		   src.identity != CORDON_ID_HOST && !budget_take(p.saddr, now)) {
 		/* over its source's budget: refused, and not tracked */
 		verdict = audited(CORDON_VERDICT_DENY, audit);
-		d.reason = CORDON_REASON_FLOW_BUDGET;
+		d->reason = CORDON_REASON_FLOW_BUDGET;
 	} else if (verdict != CORDON_VERDICT_DENY) {
 		__u8 enc = classify(skb, &p);
 		__u32 next_seq = 0;
 
-		if ((d.flags & CORDON_POL_F_ENCRYPT_REQUIRED) && is_plaintext(enc)) {
+		if ((d->flags & CORDON_POL_F_ENCRYPT_REQUIRED) && is_plaintext(enc)) {
 			verdict = audited(CORDON_VERDICT_DENY, audit);
-			d.reason = CORDON_REASON_PLAINTEXT;
-		} else if (d.flags & CORDON_POL_F_ENCRYPT_REQUIRED) {
+			d->reason = CORDON_REASON_PLAINTEXT;
+		} else if (d->flags & CORDON_POL_F_ENCRYPT_REQUIRED) {
 			next_seq = tls_first_record_end(skb, &p, enc);
 		}
 		/* kept with the connections, so its next packets take the fast path */
-		flow_start(&cordon_flows, &key, skb, &p, &d, verdict, &src, &dst,
+		flow_start(&cordon_flows, &key, skb, &p, d, verdict, &src, &dst,
 			   enc, next_seq, view.epoch, now);
 	} else {
 		struct cordon_flow_value *dv = bpf_map_lookup_elem(&cordon_denied, &key);
 
 		if (dv) {
-			flow_decide(dv, &d, verdict, &src, &dst, view.epoch);
+			flow_decide(dv, d, verdict, &src, &dst, view.epoch);
 			flow_account(dv, &p, 0, now);
 		} else {
-			flow_start(&cordon_denied, &key, skb, &p, &d, verdict,
+			flow_start(&cordon_denied, &key, skb, &p, d, verdict,
 				   &src, &dst, CORDON_ENC_PENDING, 0, view.epoch, now);
 		}
 	}
 	if (p.frag_first && verdict != CORDON_VERDICT_DENY &&
-	    !frag_admit(&p, src.identity, dst.identity, d.rule_id, verdict,
+	    !frag_admit(&p, src.identity, dst.identity, d->rule_id, verdict,
 			src.identity, now)) {
 		verdict = audited(CORDON_VERDICT_DENY, audit);
-		d.reason = CORDON_REASON_FLOW_BUDGET;
+		d->reason = CORDON_REASON_FLOW_BUDGET;
 	}
-	return finish(skb, &p, src.identity, dst.identity, d.rule_id, verdict,
-		      d.reason, now);
+	return finish(skb, &p, src.identity, dst.identity, d->rule_id, verdict,
+		      d->reason, now);
 }
 
 SEC("tc")
 int cordon_ingress(struct __sk_buff *skb)
 {
-	return cordon_judge(skb, 1);
+	int rc = cordon_judge(skb, 1);
+
+	/* an allowed query to a declared resolver goes to the enforcer's DNS proxy */
+	if (rc == TC_ACT_OK)
+		dns_steer_query(skb);
+	return rc;
 }
 
 /*
@@ -640,5 +727,7 @@ int cordon_egress(struct __sk_buff *skb)
 {
 	if (skb->ingress_ifindex)
 		return TC_ACT_OK;
+	/* the DNS proxy's answers leave as their resolver's, then are judged as its replies */
+	dns_restore_answer(skb);
 	return cordon_judge(skb, 0);
 }

@@ -258,6 +258,49 @@ struct cordon_budget_value {
 	__u64 last_ns;
 };
 
+/* ---- fqdn: learned addresses -> name selectors (one hash, pinned) ------- */
+/*
+ * What the enforcer's DNS proxy learned: an address a device resolved through
+ * a declared resolver, with the identities of every name selector (policy
+ * `{ fqdn }` pattern) that a name of the answer matched. Not per slot: a
+ * pattern keeps its identity across generations, so entries outlive swaps
+ * (and, pinned, an enforcer restart). A new flow to the address is judged
+ * against its ipcache identity and each selector; the strongest verdict wins
+ * (enforced deny, then audit, then allow), and the winning identity is the
+ * flow's destination. After expires_ns only flows already tracked are
+ * re-judged with it; new ones are not.
+ */
+#define CORDON_MAX_FQDN 65536		/* learned addresses */
+#define CORDON_FQDN_SELECTORS 6		/* selectors per learned address */
+
+struct cordon_fqdn_value {
+	__u64 expires_ns;	/* bpf_ktime_get_ns() clock */
+	__u32 count;		/* selectors[0..count) hold identities */
+	__u32 selectors[CORDON_FQDN_SELECTORS];
+	__u32 pad;
+};
+
+/* ---- dns: device queries to declared resolvers, steered to the proxy ----- */
+/*
+ * An array of one entry. On ingress, an allowed UDP packet to port 53 of
+ * resolvers[i] has its destination rewritten to (proxy address of its
+ * family, port_base + i), where the enforcer's proxy listens; on egress the
+ * proxy's answer from (proxy, port_base + i) gets (resolvers[i], 53) back as
+ * its source, so the device sees its resolver answer, and only after the
+ * proxy has written what the answer teaches into cordon_fqdn. port_base 0:
+ * steering off.
+ */
+#define CORDON_MAX_RESOLVERS 16
+
+struct cordon_dns_config {
+	__u8 proxy4[16];	/* IPv4-mapped; all zero: IPv4 queries not steered */
+	__u8 proxy6[16];	/* all zero: IPv6 queries not steered */
+	__u8 resolvers[CORDON_MAX_RESOLVERS][16];
+	__u32 count;		/* resolvers[0..count) are declared */
+	__u16 port_base;	/* host order */
+	__u16 pad;
+};
+
 /* ---- counters ------------------------------------------------------------ */
 struct cordon_counter {
 	__u64 packets;

@@ -38,6 +38,11 @@ export interface Bundle {
   warnings: string[];
   /** Global audit mode (the datapath's flag): count what would be dropped, drop nothing. No document sets it yet. */
   auditAll?: boolean;
+  /**
+   * The resolvers devices use (Segments' spec.dns), sorted, absent when none:
+   * the enforcers learn names from their answers only (DESIGN.md "Names").
+   */
+  dnsResolvers?: string[];
 }
 
 /** The key of a policy entry (what the datapath map is keyed by). */
@@ -64,4 +69,6 @@ export interface BundleDelta {
   rules: { upsert: RuleInfo[]; remove: number[] /* rule ids */ };
   warnings: string[];
   auditAll?: boolean;
+  /** The new generation's resolvers (the whole list), absent when none. */
+  dnsResolvers?: string[];
 }

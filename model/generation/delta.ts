@@ -73,6 +73,7 @@ export function diffBundles(prev: Bundle, next: Bundle): BundleDelta {
     rules: { upsert: rules.upsert, remove: rules.remove.map((r) => r.ruleId) },
     warnings: next.warnings,
     ...(next.auditAll ? { auditAll: true } : {}),
+    ...(next.dnsResolvers?.length ? { dnsResolvers: [...next.dnsResolvers] } : {}),
   };
 }
 
@@ -108,6 +109,7 @@ export function applyDelta(prev: Bundle, delta: BundleDelta): Bundle {
     warnings: delta.warnings,
   };
   if (delta.auditAll) out.auditAll = true;
+  if (delta.dnsResolvers?.length) out.dnsResolvers = [...delta.dnsResolvers];
   out.hash = bundleHash(out);
   if (out.hash !== delta.hash) throw new DeltaMismatchError(`applying the delta to generation ${prev.generation} gives hash ${out.hash}, expected ${delta.hash}`);
   return out;
@@ -150,6 +152,7 @@ export function foldDeltas(deltas: readonly BundleDelta[]): BundleDelta {
     rules: { upsert: [], remove: [] },
     warnings: last.warnings,
     ...(last.auditAll ? { auditAll: true } : {}),
+    ...(last.dnsResolvers?.length ? { dnsResolvers: [...last.dnsResolvers] } : {}),
   };
   for (const [n, id] of ids) id === null ? out.identities.remove.push(n) : (out.identities.upsert[n] = id);
   for (const [c, e] of ipc) e === null ? out.ipcache.remove.push(c) : out.ipcache.upsert.push(e);

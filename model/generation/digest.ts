@@ -14,7 +14,8 @@
  *   ipcache digest = sha256 of "b bucket-digest" lines, in bucket order
  *   identities     = sha256 of "name id" lines, by name
  *   hash           = sha256 of "cordon-bundle-v2" and the four digests (and an
- *                    "audit-all" line when global audit mode is on).
+ *                    "audit-all" line when global audit mode is on, a "dns"
+ *                    line of the sorted resolvers when there are any).
  * Every level is sha256 over an unambiguous encoding, so the tree is as
  * collision resistant as a flat hash (unlike xor- or sum-of-hashes schemes).
  * The compiler keeps the tree's levels to rehash a change cheaply; the store
@@ -112,13 +113,14 @@ export function identitiesDigest(ids: Readonly<Record<string, number>>): string 
   return sha256(s);
 }
 
-export function combineDigests(d: { identities: string; ipcache: string; policy: string; rules: string; auditAll?: boolean }): string {
+export function combineDigests(d: { identities: string; ipcache: string; policy: string; rules: string; auditAll?: boolean; dnsResolvers?: readonly string[] }): string {
   const audit = d.auditAll ? 'audit-all\n' : '';
-  return sha256(`${HASH_VERSION}\nidentities ${d.identities}\nipcache ${d.ipcache}\npolicy ${d.policy}\nrules ${d.rules}\n${audit}`);
+  const dns = d.dnsResolvers?.length ? `dns ${d.dnsResolvers.join(' ')}\n` : '';
+  return sha256(`${HASH_VERSION}\nidentities ${d.identities}\nipcache ${d.ipcache}\npolicy ${d.policy}\nrules ${d.rules}\n${audit}${dns}`);
 }
 
 /** The hash of a whole bundle (policy entries grouped by pair and rules by id, as compile() orders them). */
-export function bundleHash(b: Pick<Bundle, 'identities' | 'ipcache' | 'policy' | 'rules' | 'auditAll'>): string {
+export function bundleHash(b: Pick<Bundle, 'identities' | 'ipcache' | 'policy' | 'rules' | 'auditAll' | 'dnsResolvers'>): string {
   const sources: { src: number; digest: string }[] = [];
   for (let i = 0; i < b.policy.length; ) {
     const src = b.policy[i].srcIdentity;
@@ -148,5 +150,6 @@ export function bundleHash(b: Pick<Bundle, 'identities' | 'ipcache' | 'policy' |
     policy: policyDigest(sources),
     rules: rulesDigest(buckets),
     auditAll: b.auditAll === true,
+    dnsResolvers: b.dnsResolvers,
   });
 }

@@ -32,6 +32,7 @@ const MIRRORED: Array<[prefix: string, mirror: Record<string, number>]> = [
   ['CORDON_STATE_F_', abi.STATE_FLAG],
   ['CORDON_TCP_', abi.TCP_FLAG],
   ['CORDON_PORT_PLEN_ANY_PROTO', { '': abi.PORT_PLEN_ANY_PROTO }],
+  ['CORDON_FQDN_SELECTORS', { '': abi.FQDN_SELECTORS }],
 ];
 /** Macros only the kernel program (or the C++ side) uses. */
 const KERNEL_ONLY_MACROS = ['CORDON_H', 'CORDON_SLOTS', 'CORDON_FLOW_KIND_', 'CORDON_ETH_P_'];
@@ -45,7 +46,7 @@ function headerStructs(): Map<string, string[]> {
   const out = new Map<string, string[]>();
   for (const m of HEADER.matchAll(/^struct\s+(cordon_\w+)\s*\{([\s\S]*?)^\};/gm)) {
     const body = m[2].replace(/\/\*[\s\S]*?\*\//g, '');
-    const fields = [...body.matchAll(/^\s*\w+\s+(\w+)(?:\[\w+\])?\s*;/gm)].map((f) => f[1]).filter((f) => !f.startsWith('pad'));
+    const fields = [...body.matchAll(/^\s*\w+\s+(\w+)(?:\[\w+\])*\s*;/gm)].map((f) => f[1]).filter((f) => !f.startsWith('pad'));
     out.set(m[1], fields);
   }
   return out;

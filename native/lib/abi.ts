@@ -60,7 +60,11 @@ export const LIMITS = {
   FRAGS: 16384,
   PAIRS: 65536,
   BUDGETS: 65536,
+  FQDN: 65536,
+  RESOLVERS: 16,
 } as const;
+/** CORDON_FQDN_SELECTORS: name selectors one learned address holds. */
+export const FQDN_SELECTORS = 6;
 
 /** CORDON_IPC_F_*, CORDON_POL_F_*, CORDON_STATE_F_*, CORDON_FLOW_F_*, CORDON_TCP_*, CORDON_ENC_S_*. */
 export const IPC_FLAG = { AUDIT: 0x1, MAC: 0x2, ROUTER: 0x4 } as const;
@@ -113,6 +117,8 @@ export const LAYOUT = {
   cordon_budget_key: { size: 16, addr: 0 },
   cordon_budget_value: { size: 16, tokens: 0, last_ns: 8 },
   cordon_counter: { size: 16, packets: 0, bytes: 8 },
+  cordon_fqdn_value: { size: 40, expires_ns: 0, count: 8, selectors: 12 },
+  cordon_dns_config: { size: 296, proxy4: 0, proxy6: 16, resolvers: 32, count: 288, port_base: 292 },
   cordon_pair_key: { size: 12, src_identity: 0, dst_identity: 4, verdict: 8, reason: 9 },
   cordon_event: {
     size: 72,
@@ -150,6 +156,8 @@ export const SIZE = {
   STATE: LAYOUT.cordon_state.size,
   BUDGET_KEY: LAYOUT.cordon_budget_key.size,
   BUDGET_VALUE: LAYOUT.cordon_budget_value.size,
+  FQDN_VALUE: LAYOUT.cordon_fqdn_value.size,
+  DNS_CONFIG: LAYOUT.cordon_dns_config.size,
 } as const;
 
 const FK = LAYOUT.cordon_flow_key;

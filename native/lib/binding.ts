@@ -27,6 +27,9 @@ export interface RawHandle {
   countEntries(map: string): Promise<number>;
   suppressedEvents(): number;
   linkLocalFrames(): { packets: number; bytes: number };
+  writeEntries(map: 'cordon_fqdn' | 'cordon_dns', keys: Buffer, values: Buffer, count: number): void;
+  deleteKeys(map: 'cordon_fqdn', keys: Buffer): number;
+  dumpUserMap(map: 'cordon_fqdn' | 'cordon_dns'): Promise<Buffer>;
   testRun(packet: Buffer, repeat: number, ingress: boolean): Promise<{ retval: number; durationNs: number }>;
   pollEvents(timeoutMs: number): Promise<Buffer>;
   unpin(): void;

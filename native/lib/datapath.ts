@@ -9,10 +9,12 @@ import { LIMITS, REASON_COUNT, REASON_NAME, SIZE, STATE_FLAG } from './abi';
 import { encodeIpcache, encodePolicy } from './encode';
 import { binding, RawHandle } from './binding';
 import { decodeCounter, decodeEvents, decodeFlows, decodePairStats } from './decode';
+import { decodeFqdn, encodeAddresses, encodeDnsSteering, encodeFqdn, type DnsSteering, type FqdnEntry } from './fqdn-maps';
 import type { DatapathOptions, DropEvent, FlowRecord, Generation, PairStat, RawFlows, TestRunResult, Direction } from './records';
 
 export type { DatapathOptions, Direction, DropEvent, FlowRecord, Generation, PairStat, RawFlows, TestRunResult, Verdict } from './records';
 export { FLOW_ENTRY, FLOW_FLAG } from './abi';
+export type { DnsSteering, FqdnEntry } from './fqdn-maps';
 export { decodeEvents, decodeFlow, decodeFlows, readU64 } from './decode';
 
 const TC_ACT_OK = 0;
@@ -184,6 +186,32 @@ export class Datapath {
     return () => {
       stopped = true;
     };
+  }
+
+  /**
+   * Learned addresses (cordon.h "fqdn"), written at once on the caller's
+   * thread: when this returns, a new flow to them is judged with their selectors.
+   */
+  writeFqdn(entries: readonly FqdnEntry[]): void {
+    if (entries.length === 0) return;
+    const e = encodeFqdn(entries);
+    this.raw.writeEntries('cordon_fqdn', e.keys, e.values, e.count);
+  }
+
+  /** Forgets learned addresses; returns how many were there. */
+  deleteFqdn(addresses: readonly string[]): number {
+    return addresses.length ? this.raw.deleteKeys('cordon_fqdn', encodeAddresses(addresses)) : 0;
+  }
+
+  /** Every learned address (pinned: those of an earlier run too). */
+  async fqdnEntries(): Promise<FqdnEntry[]> {
+    return decodeFqdn(await this.raw.dumpUserMap('cordon_fqdn'));
+  }
+
+  /** Steers device DNS queries to the resolvers to the proxy (or, with no resolvers, stops steering). */
+  setDnsSteering(s: DnsSteering): void {
+    const e = encodeDnsSteering(s);
+    this.raw.writeEntries('cordon_dns', e.keys, e.values, e.count);
   }
 
   /** Runs the real program on one packet through BPF_PROG_TEST_RUN. */

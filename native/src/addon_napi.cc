@@ -102,6 +102,9 @@ class Handle : public Napi::ObjectWrap<Handle> {
                         InstanceMethod("countEntries", &Handle::CountEntries),
                         InstanceMethod("suppressedEvents", &Handle::SuppressedEvents),
                         InstanceMethod("linkLocalFrames", &Handle::LinkLocalFrames),
+                        InstanceMethod("writeEntries", &Handle::WriteEntries),
+                        InstanceMethod("deleteKeys", &Handle::DeleteKeys),
+                        InstanceMethod("dumpUserMap", &Handle::DumpUserMap),
                         InstanceMethod("testRun", &Handle::TestRun), InstanceMethod("pollEvents", &Handle::PollEvents),
                         InstanceMethod("unpin", &Handle::Unpin), InstanceMethod("close", &Handle::Close),
                         InstanceAccessor("adopted", &Handle::Adopted, nullptr),
@@ -246,6 +249,34 @@ class Handle : public Napi::ObjectWrap<Handle> {
     return r;
   }
 
+  // A few syscalls, on the caller's thread: the DNS proxy releases an answer only once they are done.
+  Napi::Value WriteEntries(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    MapEntries e;
+    std::string map = StringOf(info[0], "map name");
+    e.keys = BytesOf(info[1], "keys");
+    e.values = BytesOf(info[2], "values");
+    e.count = info[3].IsNumber() ? info[3].As<Napi::Number>().Uint32Value() : 0;
+    Wrap(env, [&] { Dp(env)->WriteEntries(map, e); return 0; });
+    return env.Undefined();
+  }
+
+  Napi::Value DeleteKeys(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string map = StringOf(info[0], "map name");
+    std::vector<uint8_t> keys = BytesOf(info[1], "keys");
+    return Napi::Number::New(env, Wrap(env, [&] { return Dp(env)->DeleteKeys(map, keys); }));
+  }
+
+  Napi::Value DumpUserMap(const Napi::CallbackInfo& info) {
+    auto dp = Dp(info.Env());
+    std::string map = StringOf(info[0], "map name");
+    auto out = std::make_shared<std::vector<uint8_t>>();
+    return Queue(
+        info.Env(), "CordonDumpUserMap", [=] { *out = dp->DumpUserMap(map); },
+        [=](Napi::Env env) { return ToBuffer(env, *out); });
+  }
+
   Napi::Value TestRun(const Napi::CallbackInfo& info) {
     auto dp = Dp(info.Env());
     auto packet = std::make_shared<std::vector<uint8_t>>(BytesOf(info[0], "packet"));
@@ -348,6 +379,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   sizes.Set("state", sizeof(cordon_state));
   sizes.Set("budgetKey", sizeof(cordon_budget_key));
   sizes.Set("budgetValue", sizeof(cordon_budget_value));
+  sizes.Set("fqdnValue", sizeof(cordon_fqdn_value));
+  sizes.Set("dnsConfig", sizeof(cordon_dns_config));
   exports.Set("abiSizes", sizes);
   // Codes and flags of cordon.h that abi.ts mirrors (test/datapath/abi.test.ts).
   Napi::Object consts = Napi::Object::New(env);

@@ -90,6 +90,11 @@ class Datapath {
   // EAPOL and LLDP frames passed (packets, bytes), summed over CPUs.
   cordon_counter LinkLocalFrames() const;
 
+  // Maps user space writes entry by entry (cordon_fqdn, cordon_dns): user_maps.cc.
+  void WriteEntries(const std::string& map, const MapEntries& e);
+  uint32_t DeleteKeys(const std::string& map, const std::vector<uint8_t>& keys);  // returns how many were there
+  std::vector<uint8_t> DumpUserMap(const std::string& map) const;
+
   TestRunResult TestRun(const std::vector<uint8_t>& packet, uint32_t repeat, bool ingress) const;
 
   // Events: consumes what the ring buffer holds, waiting at most timeout_ms.
@@ -101,6 +106,7 @@ class Datapath {
 
  private:
   int MapFd(const char* name) const;
+  int UserMapFd(const std::string& map) const;
   void PinPrograms();
 
   cordon_bpf* skel_ = nullptr;

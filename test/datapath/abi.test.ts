@@ -21,6 +21,8 @@ test('abi_1_struct_sizes_match_the_c_header', () => {
     state: SIZE.STATE,
     budgetKey: SIZE.BUDGET_KEY,
     budgetValue: SIZE.BUDGET_VALUE,
+    fqdnValue: SIZE.FQDN_VALUE,
+    dnsConfig: SIZE.DNS_CONFIG,
   }).toEqual(c);
 });
 

@@ -485,7 +485,7 @@ function siteProbes(docs: readonly Document[], count: number, seed: number): Pro
     if (rnd() < 0.5) {
       const p = pick(policies);
       src = pick((SITE_ADDRS[pick(p.spec.from)] ?? []).filter(family));
-      dst = pick((SITE_ADDRS[pick(p.spec.to)] ?? []).filter(family));
+      dst = pick((SITE_ADDRS[pick(p.spec.to) as string] ?? []).filter(family));
     } else {
       src = pick(family === v4 ? SITE_V4 : SITE_V6);
       dst = pick(family === v4 ? SITE_V4 : SITE_V6);

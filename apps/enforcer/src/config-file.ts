@@ -36,6 +36,12 @@ const schema = z
     'ready-file': absolute,
     'log-level': z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }),
     label: list,
+    'dns-resolver': list,
+    'fqdn-min-ttl': z.string().refine((s) => parseDuration(s, { bareUnit: 's' }) !== null, { message: 'must be a duration such as 60s or 5m' }),
+    'dns-proxy-port': z.union([z.number().int(), z.string()]).transform(String),
+    'dns-proxy-address': list,
+    'fqdn-max-addresses': z.union([z.number().int(), z.string()]).transform(String),
+    'fqdn-max-per-name': z.union([z.number().int(), z.string()]).transform(String),
   })
   .partial()
   .strict();
@@ -47,6 +53,6 @@ export const ENFORCER_CONFIG: DaemonConfigSpec = {
   defaultPath: ENFORCER_CONFIG_PATH,
   schema,
   env: { ...Object.fromEntries(Object.keys(schema.shape).map((k) => [k, env(k)])), token: 'CORDON_ENROLL_TOKEN' },
-  lists: ['controller', 'interface', 'failsafe', 'label'],
+  lists: ['controller', 'interface', 'failsafe', 'label', 'dns-resolver', 'dns-proxy-address'],
   booleans: ['insecure-skip-ca-check', 'detach'],
 };

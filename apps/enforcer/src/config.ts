@@ -10,8 +10,9 @@ import { FailsafeSpec, parseFailsafe } from './failsafe';
 import { parseDuration } from '../../common/src/duration';
 import { parseHostPort } from '../../common/src/host-port';
 import { MAX_LABELS, parseLabelArg } from '../../../model/placement/labels';
+import { parseFqdnFlags, type FqdnConfig, type FqdnFlags } from './fqdn/fqdn-config';
 
-export interface EnforcerFlags {
+export interface EnforcerFlags extends FqdnFlags {
   /** --controller, repeatable: the controllers of the site, tried in turn (a name may resolve to several). */
   controller: string | string[];
   token?: string;
@@ -76,6 +77,8 @@ export interface EnforcerConfig {
   labels: Record<string, string>;
   /** Level of the logger made when `log` is not given (default info). */
   logLevel?: LogLevel;
+  /** Learning names from DNS answers (fqdn/fqdn-config.ts). */
+  fqdn: FqdnConfig;
   /** For tests: a datapath instead of the native addon. */
   datapath?: DatapathPort;
   log?: Logger;
@@ -155,6 +158,7 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     }
   }
   if (Object.keys(labels).length > MAX_LABELS) problems.push(`--label: at most ${MAX_LABELS} labels`);
+  const fqdn = parseFqdnFlags(f, problems);
   if (problems.length) throw new EnforcerConfigError(problems);
   return {
     controller: controllers[0],
@@ -178,6 +182,7 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     hostAddressIntervalMs: 2000,
     logLevel: logLevel as LogLevel,
     labels,
+    fqdn,
     ...extra,
   };
 }

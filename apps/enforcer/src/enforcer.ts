@@ -37,6 +37,8 @@ import { GenerationApplier } from './generation-applier';
 import { InterfaceNames, NeighbourMacs } from './interface-names';
 import { Credentials, IdentityError, IdentityStore, enroll, newKeyAndCsr, renewAt, usable } from './identity';
 import { EnforcerMetrics } from './metrics';
+import { FqdnService, type FqdnDatapath } from './fqdn/fqdn-service';
+import { hostAddresses } from './host-addresses';
 import type { EnforcerConfig } from './config';
 import * as fs from 'node:fs';
 import { PolicyHits } from './policy-hits';
@@ -64,6 +66,8 @@ export class Enforcer {
   private timers: NodeJS.Timeout[] = [];
   private loops: Promise<void>[] = [];
   private stopEvents: (() => void) | null = null;
+  /** Learning names from DNS answers; null where the datapath cannot (a test's) or the interfaces live in another namespace. */
+  fqdn: FqdnService | null = null;
   readonly log: Logger;
 
   constructor(readonly cfg: EnforcerConfig) {
@@ -95,6 +99,7 @@ export class Enforcer {
     await this.applier.restore();
     await this.attachAll();
     this.metrics.health = () => this.health();
+    await this.startFqdn();
     this.signalReady();
     this.every(this.cfg.hostAddressIntervalMs, () => this.applier.refreshAddresses());
 
@@ -185,6 +190,7 @@ export class Enforcer {
       // The event poll in flight on the addon's worker must end before the datapath's handles close.
       await sleep(EVENT_POLL_MS + 100);
     }
+    this.fqdn?.stop();
     this.bundles?.cancel();
     this.flowStream?.end();
     await Promise.race([Promise.allSettled(this.loops), sleep(2000)]);
@@ -227,6 +233,24 @@ export class Enforcer {
     if (this.attached) return;
     for (const ifname of this.cfg.interfaces) for (const d of DIRECTIONS) await this.dp.attach(ifname, d, this.nsOpts);
     this.attached = true;
+  }
+
+  /**
+   * The DNS proxy and what it learned, before the controller is asked anything:
+   * names are learned with or without it. Its sockets live in this process's
+   * namespace, so with --netns (the interfaces elsewhere) it does not run.
+   */
+  private async startFqdn(): Promise<void> {
+    const dp = this.dp as DatapathPort & Partial<FqdnDatapath>;
+    if (!dp.fqdnEntries || !dp.setDnsSteering || !dp.writeFqdn || !dp.deleteFqdn) return;
+    if (this.cfg.netns) {
+      if (this.cfg.fqdn.resolvers.length) this.log.warn('--netns: the DNS proxy runs only in the namespace of the interfaces; names are not learned');
+      return;
+    }
+    const fqdn = new FqdnService(this.cfg.fqdn, dp as FqdnDatapath, this.metrics.registry, this.log, this.cfg.stateDir, () => hostAddresses());
+    await fqdn.start(this.applier.current);
+    this.applier.onApplied = (s) => void fqdn.onGeneration(s).catch((err) => this.log.warn({ err: String(err) }, 'learned names: new generation'));
+    this.fqdn = fqdn;
   }
 
   // ---- identity -------------------------------------------------------------

@@ -26,7 +26,7 @@ import { ScheduleBoundaries } from './schedule-boundaries';
 import { enforcerClock } from './clock';
 
 /** What the datapath is given: a generation's entries, number and global audit flag. */
-export type AppliedEntries = GenerationEntries & { generation: number; auditAll?: boolean; rules?: readonly RuleInfo[] };
+export type AppliedEntries = GenerationEntries & { generation: number; auditAll?: boolean; rules?: readonly RuleInfo[]; dnsResolvers?: readonly string[] };
 
 /** The generation before the first bundle: default deny plus the failsafe set. */
 const FAILSAFE_ONLY: AppliedEntries = { generation: 0, ipcache: [], policy: [], identities: {} };
@@ -42,6 +42,8 @@ export class GenerationApplier {
   private chain: Promise<void> = Promise.resolve();
   /** Healthy unless the last apply (or a datapath read) failed; reported in the status. */
   health = { healthy: true, detail: '' };
+  /** Told of every generation once it is in the datapath (the learned names follow its selectors). */
+  onApplied: ((s: AppliedEntries) => void) | null = null;
 
   constructor(
     private readonly cfg: EnforcerConfig,
@@ -136,6 +138,11 @@ export class GenerationApplier {
     this.boundaries.stop();
   }
 
+  /** The generation in the datapath now (before the first bundle: the failsafe alone). */
+  get current(): AppliedEntries {
+    return this.applied?.entries ?? FAILSAFE_ONLY;
+  }
+
   private async apply(s: AppliedEntries): Promise<void> {
     const end = this.metrics.applyDuration.startTimer();
     try {
@@ -151,6 +158,7 @@ export class GenerationApplier {
       else this.boundaries.applied(performance.now() - t0, gated.next);
       this.metrics.generation.set(s.generation);
       this.health = { healthy: true, detail: '' };
+      this.onApplied?.(s);
       const scheduled = gated.open + gated.closed ? { scheduledOpen: gated.open, scheduledClosed: gated.closed, nextBoundary: gated.next === null ? null : new Date(gated.next).toISOString() } : {};
       this.log.info({ generation: s.generation, epoch: r.epoch, ms: r.durationMs, ipcache: s.ipcache.length, policy: gated.policy.length, failsafe: policy.length - gated.policy.length, ...scheduled }, 'generation applied');
     } catch (err) {

@@ -94,6 +94,7 @@ export function toSnapshot(b: Bundle): BundleSnapshot {
     rules: b.rules.map(ruleToWire),
     auditAll: b.auditAll === true,
     warnings: [...b.warnings],
+    dnsResolvers: [...(b.dnsResolvers ?? [])],
   };
 }
 
@@ -109,6 +110,7 @@ export function fromSnapshot(generation: number, hash: string, s: BundleSnapshot
     warnings: [...s.warnings],
   };
   if (s.auditAll) b.auditAll = true;
+  if (s.dnsResolvers?.length) b.dnsResolvers = [...s.dnsResolvers];
   return b;
 }
 
@@ -125,6 +127,7 @@ export function deltaToWire(d: BundleDelta): WireBundleDelta {
     rulesRemove: [...d.rules.remove],
     auditAll: d.auditAll === true,
     warnings: [...d.warnings],
+    dnsResolvers: [...(d.dnsResolvers ?? [])],
   };
 }
 
@@ -141,6 +144,7 @@ export function deltaFromWire(w: WireBundleDelta, toGeneration: number, hash: st
     warnings: [...w.warnings],
   };
   if (w.auditAll) d.auditAll = true;
+  if (w.dnsResolvers?.length) d.dnsResolvers = [...w.dnsResolvers];
   return d;
 }
 

@@ -141,6 +141,7 @@ export interface BundleSnapshot {
   rules: WireRuleInfo[];
   auditAll: boolean;
   warnings: string[];
+  dnsResolvers?: string[];
 }
 export interface BundleDelta {
   baseGeneration: number;
@@ -154,6 +155,7 @@ export interface BundleDelta {
   rulesRemove: number[];
   auditAll: boolean;
   warnings: string[];
+  dnsResolvers?: string[];
 }
 export interface BundleUpdate {
   generation: number;

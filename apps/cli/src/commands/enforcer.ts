@@ -44,6 +44,12 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--link-local <pass|drop>', 'link-local control frames (802.1X/EAPOL, LLDP): pass and count, or drop', 'pass')
     .option('--ready-file <path>', 'written once enforcement is attached (with NOTIFY_SOCKET set, systemd is told too)')
     .option('--label <key=value>', 'what this enforcer is, e.g. site=plant-1 (repeat for more): Policies and Segments with `enforcers:` apply only where their labels match; `cordon label enforcer` overrides them', collect, [] as string[])
+    .option('--dns-resolver <address>', 'a resolver devices use (repeat for more; Segments\' spec.dns and the controller\'s --dns-resolver add to them): queries to it go through the DNS proxy, which learns the names of fqdn policies', collect, [] as string[])
+    .option('--fqdn-min-ttl <duration>', 'the least time a learned address stays allowed for new connections, whatever the answer\'s TTL', '60s')
+    .option('--dns-proxy-port <port>', 'first port of the DNS proxy (resolver i: port + i)', '10053')
+    .option('--dns-proxy-address <address>', 'address of this host the proxy listens on (one IPv4, one IPv6; default: one of each of this host\'s)', collect, [] as string[])
+    .option('--fqdn-max-addresses <n>', 'learned addresses kept in all (the oldest go first)', '50000')
+    .option('--fqdn-max-per-name <n>', 'learned addresses kept per name (the oldest go first)', '64')
     .option('--log-level <level>', 'trace, debug, info, warn or error (logs are JSON on stderr, human-readable on a terminal)', 'info')
     // The daemon only: `enforcer revoke` is a client command, and the file's enrollment token is no admin token.
     .hook('preAction', (c, action) => {
@@ -54,7 +60,7 @@ export function register(program: Command, ctx: CliContext): void {
         throw err instanceof ConfigFileError ? new CliError(err.message, 2) : err;
       }
     })
-    .action(async (o: { controller: string[]; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; insecureSkipCaCheck?: boolean; flowInterval: string; detach?: boolean; netns?: string; datapathName: string; failsafe: string[]; linkLocal: string; readyFile?: string; logLevel: string; label: string[] }) => {
+    .action(async (o: { controller: string[]; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; insecureSkipCaCheck?: boolean; flowInterval: string; detach?: boolean; netns?: string; datapathName: string; failsafe: string[]; linkLocal: string; readyFile?: string; logLevel: string; label: string[]; dnsResolver: string[]; fqdnMinTtl: string; dnsProxyPort: string; dnsProxyAddress: string[]; fqdnMaxAddresses: string; fqdnMaxPerName: string }) => {
       let cfg;
       try {
         cfg = validateEnforcerConfig({ ...o, controller: o.controller ?? [] });

@@ -17,7 +17,7 @@
 import { checkReferences, type ReferenceReport } from '../policy/references';
 import { parseCidr, prefixContains, type Prefix } from '../policy/net';
 import { selectorMatches } from '../policy/selectors';
-import type { Device, Document, Policy, Segment } from '../policy/schema';
+import { targetSegments, type Device, type Document, type Policy, type Segment } from '../policy/schema';
 import { docKey, DocumentSet, type SiteState, DeviceAddresses } from './site-state';
 
 export interface ScopedChange {
@@ -92,7 +92,7 @@ export function scopedReferenceCheck(st: SiteState, change: ScopedChange): Refer
     if (gone.size) {
       for (const p of st.docs.of('Policy')) {
         if (up.get('Policy', p.metadata.name) || removed.has(docKey('Policy', p.metadata.name))) continue;
-        if (p.spec.from.some((n) => gone.has(n)) || p.spec.to.some((n) => gone.has(n))) policies.push(p);
+        if (p.spec.from.some((n) => gone.has(n)) || targetSegments(p.spec.to).some((n) => gone.has(n))) policies.push(p);
       }
     }
     // Devices PolicyTests name are checked for existence only: their warnings are not kept.

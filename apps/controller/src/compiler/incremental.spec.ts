@@ -58,7 +58,7 @@ const policyArb = (name: string): fc.Arbitrary<Policy> =>
   fc
     .record({
       from: fc.subarray([...SEGS, 'world', 'ghost'], { minLength: 1, maxLength: 3 }),
-      to: fc.subarray([...SEGS, 'world', 'host'], { minLength: 1, maxLength: 3 }),
+      to: fc.subarray<Policy['spec']['to'][number]>([...SEGS, 'world', 'host', { fqdn: 'api.example.com' }, { fqdn: '*.example.com' }, { fqdn: '*.iot.example.com' }], { minLength: 1, maxLength: 3 }),
       allow: fc.array(ruleArb, { maxLength: 3 }),
       deny: fc.array(ruleArb, { maxLength: 2 }),
       audit: fc.boolean(),

@@ -22,13 +22,14 @@
  * Rule ids are stable (rule-ids.ts); rules live in rule-table.ts, pairs and
  * their entries in pair-table.ts, one compiled policy in policy-state.ts.
  */
-import type { Device, Document, Policy, Segment } from '../policy/schema';
+import { targetRefs, type Device, type Document, type Policy, type Segment } from '../policy/schema';
 import type { PolicyEntry } from '../../../../native/lib/abi';
 import type { Bundle, BundleDelta, RuleInfo } from '../../../../model/generation/bundle';
 import { diffBundles } from '../../../../model/generation/delta';
 import { canonicalRule, combineDigests, identitiesDigest } from '../../../../model/generation/digest';
 import type { CompileOptions } from './compile-options';
 import { assignIdentities } from './identities';
+import { fqdnNames, fqdnRefs, sameFqdnSet, segmentResolvers } from './fqdn-refs';
 import { IpcacheState } from './ipcache';
 import { compilePair } from './pair';
 import { compilePolicy, type PolicyState } from './policy-state';
@@ -55,6 +56,7 @@ export interface CompileStep {
 }
 
 const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
 const COMPILED_KINDS = new Set(['Segment', 'Device', 'Policy']);
 
 export class IncrementalCompiler {
@@ -133,6 +135,8 @@ export class IncrementalCompiler {
     }
     const quarantined = change.quarantined ? new Set(change.quarantined) : this.quarantined;
 
+    if (polUp.size && !sameFqdnSet(this.identities, this.refs, polUp)) return this.rebuild(prev, segUp, devUp, polUp, quarantined, generation); // name selectors came or went: the slow path numbers them
+
     // Identities: only segments coming or going get or lose one.
     const added: string[] = [];
     const removed: string[] = [];
@@ -142,7 +146,7 @@ export class IncrementalCompiler {
     }
     let ids = this.identities;
     if (added.length || removed.length) {
-      const names = [...this.segments.keys()].filter((n) => !removed.includes(n)).concat(added);
+      const names = [...this.segments.keys()].filter((n) => !removed.includes(n)).concat(added, fqdnNames(this.identities));
       ids = assignIdentities(names, this.known);
       // A corrupt history can move a kept segment's id; then nothing incremental holds.
       if (names.some((n) => this.segments.has(n) && ids[n] !== this.identities[n])) {
@@ -206,6 +210,7 @@ export class IncrementalCompiler {
         policy: policyDelta,
         rules: ruleChanges,
         warnings: bundle.warnings,
+        ...(bundle.dnsResolvers ? { dnsResolvers: bundle.dnsResolvers } : {}),
       },
     };
   }
@@ -250,7 +255,7 @@ export class IncrementalCompiler {
       else if (d.kind === 'Policy') policyDocs.set(d.metadata.name, d);
     }
     this.quarantined = new Set(opts.quarantined ?? []);
-    this.identities = assignIdentities([...this.segments.keys()], opts.identities);
+    this.identities = assignIdentities([...this.segments.keys(), ...fqdnRefs(policyDocs.values())], opts.identities);
     this.known = { ...opts.identities, ...this.identities };
 
     const { ids: prevIds, used } = previousRuleIds(opts.rules ?? []);
@@ -321,7 +326,7 @@ export class IncrementalCompiler {
           pair.policies.delete(n);
           dirtyPairs.add(pair);
         });
-        for (const ref of new Set([...old.doc.spec.from, ...old.doc.spec.to])) {
+        for (const ref of new Set([...old.doc.spec.from, ...targetRefs(old.doc.spec.to)])) {
           const set = this.refs.get(ref)!;
           set.delete(n);
           if (set.size === 0) this.refs.delete(ref);
@@ -348,7 +353,7 @@ export class IncrementalCompiler {
         pair.policies.add(n);
         dirtyPairs.add(pair);
       });
-      for (const ref of new Set([...doc.spec.from, ...doc.spec.to])) {
+      for (const ref of new Set([...doc.spec.from, ...targetRefs(doc.spec.to)])) {
         let set = this.refs.get(ref);
         if (!set) this.refs.set(ref, (set = new Set()));
         set.add(n);
@@ -386,14 +391,16 @@ export class IncrementalCompiler {
       this.policyWarnings = [];
       for (const n of [...this.warned].sort(cmpStr)) this.policyWarnings.push(...this.policies.get(n)!.warnings);
     }
-    const bundle = {
+    const dnsResolvers = segmentResolvers(this.segments.values());
+    const bundle: Bundle = {
       generation: this.generation,
-      hash: combineDigests({ identities: this.idsDigestCache, ipcache: this.ipc.digest(), policy: this.pairs.digest(), rules: this.rules.digest() }),
+      hash: combineDigests({ identities: this.idsDigestCache, ipcache: this.ipc.digest(), policy: this.pairs.digest(), rules: this.rules.digest(), dnsResolvers }),
       identities: this.identities,
       ipcache: this.ipc.entries(),
       policy: [] as PolicyEntry[],
       rules: this.rules.list(),
       warnings: [...this.ipc.warnings(), ...this.policyWarnings],
+      ...(dnsResolvers ? { dnsResolvers } : {}),
     };
     // The flat policy list (100,000+ entries) is built when first read: an update that
     // is only streamed as a delta never pays for it. It reads as a plain property

@@ -5,7 +5,7 @@
  * blocks (so a pair never re-parses a rule), and its warnings.
  */
 import type { RuleInfo } from '../../../../model/generation/bundle';
-import type { Policy } from '../policy/schema';
+import { targetRefs, type Policy } from '../policy/schema';
 import { ruleKeys } from './keys';
 import { CompiledRule, RANK_ALLOW, RANK_AUDIT_DENY, RANK_DENY } from './pair';
 import type { PolicyRuleIds } from './rule-ids';
@@ -33,7 +33,7 @@ export function compilePolicy(doc: Policy, ruleIds: PolicyRuleIds, identities: R
     return [...out];
   };
   const froms = idsOf(doc.spec.from, 'from');
-  const tos = idsOf(doc.spec.to, 'to');
+  const tos = idsOf(targetRefs(doc.spec.to), 'to');
   const rules: CompiledRule[] = [];
   const infos: RuleInfo[] = [];
   const mode = doc.spec.mode;

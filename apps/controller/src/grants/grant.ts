@@ -116,7 +116,7 @@ export function grantView(p: { name: string; labels?: Record<string, string>; sp
   return {
     name: p.name,
     from: spec.from[0],
-    to: spec.to[0],
+    to: typeof spec.to[0] === 'string' ? spec.to[0] : spec.to[0].fqdn,
     protocol: rule?.protocol ?? 'any',
     port: rule?.ports?.[0] !== undefined ? Number(rule.ports[0]) : null,
     start: new Date(w.start).toISOString(),

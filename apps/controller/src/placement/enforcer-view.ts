@@ -25,7 +25,8 @@ import { comparePolicy } from '../../../../model/generation/keys';
 import { bundleHash } from '../../../../model/generation/digest';
 import { selectorMatchesEnforcer, type Labels } from '../../../../model/placement/labels';
 import { compile } from '../compiler/compile';
-import type { Document, Policy, Segment } from '../policy/schema';
+import { segmentResolvers } from '../compiler/fqdn-refs';
+import { targetRefs, targetSegments, type Document, type Policy, type Segment } from '../policy/schema';
 
 export interface Placement {
   /** Segments that do not exist on this enforcer, sorted. */
@@ -89,6 +90,9 @@ export function viewBundle(site: Bundle, docs: readonly Document[], p: Placement
     warnings: site.warnings,
   };
   if (site.auditAll !== undefined) view.auditAll = site.auditAll;
+  // the resolvers of the segments that exist here
+  const dns = segmentResolvers(docs.filter((d): d is Segment => d.kind === 'Segment' && !goneSegments.has(d.metadata.name)));
+  if (dns) view.dnsResolvers = dns;
   view.hash = bundleHash(view);
   return view;
 }
@@ -106,11 +110,11 @@ function recompilePairs(site: Bundle, docs: readonly Document[], gone: ReadonlyS
   for (const d of docs) if (d.kind === 'Policy') policies.push(d);
   for (const d of policies) {
     if (!gone.has(d.metadata.name)) continue;
-    const tos = ids(d.spec.to);
+    const tos = ids(targetRefs(d.spec.to));
     for (const s of ids(d.spec.from)) for (const t of tos) touched.add(pair(s, t));
   }
   const covers = (d: Policy) => {
-    const tos = ids(d.spec.to);
+    const tos = ids(targetRefs(d.spec.to));
     return ids(d.spec.from).some((s) => tos.some((t) => touched.has(pair(s, t))));
   };
   // Those policies and the segments they name (identities come from the site's numbering).
@@ -119,7 +123,7 @@ function recompilePairs(site: Bundle, docs: readonly Document[], gone: ReadonlyS
   for (const d of policies) {
     if (gone.has(d.metadata.name) || !covers(d)) continue;
     kept.push(d);
-    for (const n of [...d.spec.from, ...d.spec.to]) named.add(n);
+    for (const n of [...d.spec.from, ...targetSegments(d.spec.to)]) named.add(n);
   }
   for (const d of docs) if (d.kind === 'Segment' && named.has(d.metadata.name)) kept.push(d);
   const fresh = compile(kept, { identities: site.identities, generation: site.generation, rules: site.rules }).policy.filter((e) => touched.has(pair(e.srcIdentity, e.dstIdentity)));

@@ -85,7 +85,7 @@ export function checkReferences(docs: readonly Document[]): ReferenceReport {
   for (const p of policies) {
     for (const field of ['from', 'to'] as const) {
       p.spec[field].forEach((n, i) => {
-        if (!segmentNames.has(n)) errors.push(issue(p, `spec.${field}[${i}]`, `unknown segment ${n}`));
+        if (typeof n === 'string' && !segmentNames.has(n)) errors.push(issue(p, `spec.${field}[${i}]`, `unknown segment ${n}`));
       });
     }
     const allow = (p.spec.allow ?? []).map(ruleSignature);

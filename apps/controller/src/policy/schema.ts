@@ -9,6 +9,7 @@ import { icmpType, parsePortSpec, protocolNumber } from './protocols';
 import { DURATION_PATTERN } from '../../../common/src/duration';
 import { EnforcerSelector } from './enforcer-selector';
 import { Instant, ScheduleField } from './schedule-field';
+import { canonicalFqdn, fqdnIdentityName, fqdnPatternError } from '../../../../model/generation/fqdn';
 
 export const API_VERSION = 'cordon/v1';
 export const KINDS = ['Segment', 'Device', 'Policy', 'PolicyTest', 'PostureRule'] as const;
@@ -82,6 +83,8 @@ export const SegmentSpec = z
     monitoring: SegmentMonitoring.optional(),
     /** The enforcers this segment exists on (enforcer-selector.ts); omitted: every one. */
     enforcers: EnforcerSelector.optional(),
+    /** The resolvers this segment's devices use: the enforcers learn names from their answers only. */
+    dns: z.array(IpAddress).max(16, { error: 'at most 16 resolvers' }).optional(),
   })
   .superRefine((s, ctx) => {
     if (s.cidrs.length === 0 && Object.keys(s.selector).length === 0) {
@@ -160,10 +163,35 @@ export type Rule = z.output<typeof Rule>;
 
 const SegmentRefs = z.array(Name).min(1, { error: 'name at least one segment' });
 
+/** A DNS name or `*.domain` pattern as a `to` entry (DESIGN.md "Names: policy by DNS name"). */
+export const FqdnTarget = z.strictObject({
+  fqdn: z
+    .string({ error: 'fqdn is a DNS name such as api.example.com or a pattern such as *.example.com' })
+    .superRefine((v, ctx) => {
+      const err = fqdnPatternError(v);
+      if (err) ctx.addIssue({ code: 'custom', message: err });
+    })
+    .transform(canonicalFqdn),
+});
+export type FqdnTarget = z.output<typeof FqdnTarget>;
+const Target = z.union([Name, FqdnTarget], { error: 'a to entry is a segment name or { fqdn: NAME }' });
+const TargetRefs = z.array(Target).min(1, { error: 'name at least one segment or fqdn' });
+export type Target = z.output<typeof Target>;
+
+/** The identity names a `to` list stands for: segment names, and `fqdn:PATTERN` for each name selector. */
+export function targetRefs(to: readonly Target[]): string[] {
+  return to.map((t) => (typeof t === 'string' ? t : fqdnIdentityName(t.fqdn)));
+}
+
+/** The segments a `to` list names (its name selectors left out). */
+export function targetSegments(to: readonly Target[]): string[] {
+  return to.filter((t): t is string => typeof t === 'string');
+}
+
 export const PolicySpec = z
   .strictObject({
     from: SegmentRefs,
-    to: SegmentRefs,
+    to: TargetRefs,
     allow: z.array(Rule).optional(),
     deny: z.array(Rule).optional(),
     mode: Mode.default('enforce'),
