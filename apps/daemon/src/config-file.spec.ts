@@ -36,7 +36,7 @@ const write = (name: string, text: string) => {
 describe('daemon configuration files', () => {
   test('config_file_values_fill_what_no_flag_set_and_lists_and_booleans_keep_their_type', () => {
     const f = write('e.yaml', 'controller: 10.0.0.1:7471\ninterface: [eth1, eth2]\nmetrics: 127.0.0.1:9000\nlog-level: debug\ndetach: true\n');
-    expect(enforcer(['--config', f])).toMatchObject({ controller: '10.0.0.1:7471', interface: ['eth1', 'eth2'], metrics: '127.0.0.1:9000', logLevel: 'debug', detach: true });
+    expect(enforcer(['--config', f])).toMatchObject({ controller: ['10.0.0.1:7471'], interface: ['eth1', 'eth2'], metrics: '127.0.0.1:9000', logLevel: 'debug', detach: true });
     // One interface may be a bare string.
     expect(enforcer(['--config', write('one.yaml', 'interface: eth1\n')]).interface).toEqual(['eth1']);
   });
@@ -45,7 +45,7 @@ describe('daemon configuration files', () => {
     const f = write('p.yaml', 'controller: 10.0.0.1:7471\ninterface: [eth1]\nlog-level: debug\nmetrics: 127.0.0.1:9000\n');
     const env = { CORDON_LOG_LEVEL: 'warn', CORDON_INTERFACE: 'eth7, eth8', CORDON_ENROLL_TOKEN: 'cdn_x.ab', CORDON_METRICS: '127.0.0.1:9100' };
     const o = enforcer(['--config', f, '--metrics', '127.0.0.1:9200'], env);
-    expect(o).toMatchObject({ controller: '10.0.0.1:7471', logLevel: 'warn', interface: ['eth7', 'eth8'], token: 'cdn_x.ab', metrics: '127.0.0.1:9200' });
+    expect(o).toMatchObject({ controller: ['10.0.0.1:7471'], logLevel: 'warn', interface: ['eth7', 'eth8'], token: 'cdn_x.ab', metrics: '127.0.0.1:9200' });
     // Flags of a repeatable option replace the file's list rather than adding to it.
     expect(enforcer(['--config', f, '--interface', 'eth3']).interface).toEqual(['eth3']);
   });
