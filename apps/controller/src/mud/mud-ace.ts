@@ -235,7 +235,17 @@ export function parseAcl(acl: Json, ctx: AclContext, out: Entry[]): void {
  */
 export function resolveReplyLegs(entries: Entry[], issues: MudIssue[], notes: string[]): Entry[] {
   const key = (e: Entry) => `${JSON.stringify(e.peer)}|${e.rule.protocol}`;
+  const types = (e: Entry) => JSON.stringify((e.rule as { types?: number[] }).types ?? []);
   return entries.filter((e) => {
+    // An echo reply (ICMP 0, ICMPv6 129) answering the other direction's echo request (8, 128) to the same peer.
+    const echo = e.rule.protocol === 'icmp' ? [0, 8] : e.rule.protocol === 'icmpv6' ? [129, 128] : null;
+    if (echo && types(e) === `[${echo[0]}]` && e.action === 'allow') {
+      const req = entries.find((o) => o.dir !== e.dir && o.action === 'allow' && key(o) === key(e) && types(o) === `[${echo[1]}]`);
+      if (req) {
+        notes.push(`${e.where}: echo replies to ${req.where} — covered by connection tracking, no rule`);
+        return false;
+      }
+    }
     if (!e.sourcePorts) return true;
     const mirror = entries.find((o) => o.dir !== e.dir && !o.sourcePorts && key(o) === key(e) && JSON.stringify(o.rule.ports ?? []) === JSON.stringify(e.sourcePorts));
     const l4 = e.rule.protocol === 'tcp' ? 'tcp' : 'udp';

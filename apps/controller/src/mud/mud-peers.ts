@@ -8,9 +8,13 @@
  *   unless it is a reply leg, which needs no rule);
  * - `local-networks`: the site's own segments (every Segment not made for a
  *   MUD peer network) and the device type's own;
- * - `same-manufacturer`, `manufacturer`: a Segment selecting devices labelled
- *   `mud-manufacturer: AUTHORITY` (the MUD manager labels devices so);
- * - `model`: a Segment selecting devices labelled `mud-model: modelId(URL)`;
+ * - `same-manufacturer`, `manufacturer`: the Segments labelled
+ *   `mud-manufacturer: AUTHORITY` (every imported device type carries the
+ *   authority of its MUD URL; a site may label its own Segment so too);
+ * - `model`: the Segment labelled `mud-model: modelId(URL)` (the imported
+ *   device type of that MUD URL).
+ * A device is in one segment only (compiler/ipcache.ts), so abstractions name
+ * device-type segments rather than overlapping selector segments.
  * - `my-controller`, `controller`: the segment given by `--controller URI=SEGMENT`
  *   (`my-controller=SEGMENT` or the file's mud-url for my-controller), or a
  *   Segment labelled `mud-controller: URI` (`my-controller` for my-controller).
@@ -42,9 +46,18 @@ export class PeerMapper {
 
   constructor(
     private readonly name: string,
+    /** The labels of the device type's own Segment (mud-manufacturer, mud-model). */
+    private readonly ownLabels: Record<string, string>,
     private readonly site: SiteContext,
     private readonly issues: MudIssue[],
   ) {}
+
+  /** The segments (the site's, and the type's own) whose labels say key: value. */
+  private labelled(key: string, value: string): string[] {
+    const names = (this.site.segments ?? []).filter((s) => s.name !== this.name && s.labels?.[key] === value).map((s) => s.name);
+    if (this.ownLabels[key] === value) names.push(this.name);
+    return [...new Set(names)].sort();
+  }
 
   private segment(name: string, spec: { cidrs?: string[]; selector?: Record<string, string> }, labels: Record<string, string>): string {
     if (!this.segments.has(name)) {
@@ -78,14 +91,14 @@ export class PeerMapper {
         return { endpoints: [...new Set([this.name, ...local])].sort(), slug: 'local' };
       }
       case 'manufacturer': {
-        if (p.authority.length > 63) return issue(`the manufacturer ${p.authority} is longer than a label value (63 characters)`);
-        const seg = this.segment(`mud-mfr-${slugOf(p.authority, 50)}`, { selector: { [MUD_LABELS.manufacturer]: p.authority } }, { [MUD_LABELS.manufacturer]: p.authority });
-        return { endpoints: [seg], slug: p.same ? 'same-manufacturer' : `mfr-${slugOf(p.authority, 20)}` };
+        const segs = this.labelled(MUD_LABELS.manufacturer, p.authority);
+        if (!segs.length) return issue(`no device type of manufacturer ${p.authority} is known: import one of its MUD files first, or label a Segment ${MUD_LABELS.manufacturer}: "${p.authority}"`);
+        return { endpoints: segs, slug: p.same ? 'same-manufacturer' : `mfr-${slugOf(p.authority, 20)}` };
       }
       case 'model': {
-        const id = modelId(p.url);
-        const seg = this.segment(`mud-model-${slugOf(typeNameOfUrl(p.url), 40)}-${id.slice(0, 6)}`, { selector: { [MUD_LABELS.model]: id } }, { [MUD_LABELS.model]: id });
-        return { endpoints: [seg], slug: `model-${slugOf(typeNameOfUrl(p.url), 20)}` };
+        const segs = this.labelled(MUD_LABELS.model, modelId(p.url));
+        if (!segs.length) return issue(`the model ${p.url} is not known: import its MUD file first, or label a Segment ${MUD_LABELS.model}: "${modelId(p.url)}"`);
+        return { endpoints: segs, slug: `model-${slugOf(typeNameOfUrl(p.url), 20)}` };
       }
       case 'controller': {
         const flags = this.site.controllers ?? {};

@@ -78,6 +78,7 @@ export function importMud(input: string | unknown, opts: ImportOptions = {}): Mu
   if (!isObj(mud)) throw fail([{ where: 'mud', field: 'ietf-mud:mud', message: 'missing: an RFC 8520 MUD file has an "ietf-mud:mud" container' }]);
   const issues: MudIssue[] = [];
   const acls = readAcls(doc, issues);
+  if (issues.length) throw fail(issues);
   if (mud['mud-version'] !== undefined && mud['mud-version'] !== 1) issues.push({ where: 'mud', field: 'ietf-mud:mud.mud-version', message: `only version 1 is known, got ${mud['mud-version']}` });
   const mudUrl = typeof mud['mud-url'] === 'string' ? mud['mud-url'] : null;
   if (mudUrl !== null && !mudAuthority(mudUrl)) issues.push({ where: 'mud', field: 'ietf-mud:mud.mud-url', message: `a MUD URL is an https URL, got ${JSON.stringify(mudUrl)}` });
@@ -108,7 +109,13 @@ export function importMud(input: string | unknown, opts: ImportOptions = {}): Mu
   }
   entries = resolveReplyLegs(entries, issues, notes);
 
-  const peers = new PeerMapper(name, opts, issues);
+  const ownLabels: Record<string, string> = { [MUD_LABELS.type]: name };
+  if (mudUrl) {
+    const a = mudAuthority(mudUrl);
+    if (a && a.length <= 63) ownLabels[MUD_LABELS.manufacturer] = a;
+    ownLabels[MUD_LABELS.model] = modelId(mudUrl);
+  }
+  const peers = new PeerMapper(name, ownLabels, opts, issues);
   const policies = new Map<string, { apiVersion: string; kind: 'Policy'; metadata: { name: string; labels: Record<string, string> }; spec: { from: Endpoint[]; to: Endpoint[]; allow?: Json[]; deny?: Json[]; mode: 'enforce' } }>();
   const keys = new Map<string, string>(); // direction|peer|action -> policy name
   for (const e of entries) {
@@ -132,18 +139,12 @@ export function importMud(input: string | unknown, opts: ImportOptions = {}): Mu
   if (!policies.size) throw fail([{ where: 'mud', field: 'ietf-mud:mud', message: 'no from-device-policy or to-device-policy ACE that needs a rule: nothing to import' }]);
 
   const documents = [
-    { apiVersion: API_VERSION, kind: 'Segment', metadata: { name, labels: { [MUD_LABELS.type]: name } }, spec: { cidrs: [], selector: { [MUD_LABELS.type]: name }, mode: 'enforce', onAnomaly: 'alert' } },
+    { apiVersion: API_VERSION, kind: 'Segment', metadata: { name, labels: ownLabels }, spec: { cidrs: [], selector: { [MUD_LABELS.type]: name }, mode: 'enforce', onAnomaly: 'alert' } },
     ...peers.segments.values(),
     ...policies.values(),
   ] as Document[];
   if ([...policies.values()].some((p) => p.spec.from.includes('world') || p.spec.to.includes('world'))) {
     notes.push('ACEs without an address match became policies to or from `world` (every address no segment claims)');
   }
-  const deviceLabels: Record<string, string> = { [MUD_LABELS.type]: name };
-  if (mudUrl) {
-    const a = mudAuthority(mudUrl);
-    if (a && a.length <= 63) deviceLabels[MUD_LABELS.manufacturer] = a;
-    deviceLabels[MUD_LABELS.model] = modelId(mudUrl);
-  }
-  return { name, mudUrl, signatureUrl: typeof sig === 'string' ? sig : null, cacheValidityHours: Number.isInteger(cv) ? cv : 48, deviceLabels, documents, notes };
+  return { name, mudUrl, signatureUrl: typeof sig === 'string' ? sig : null, cacheValidityHours: Number.isInteger(cv) ? cv : 48, deviceLabels: { [MUD_LABELS.type]: name }, documents, notes };
 }
