@@ -31,7 +31,7 @@ function validate(docs: Document[]): Document[] {
 
 const HUB_MODEL = modelId('https://iot.plugco.example/devices/energy-hub-h200.json');
 /** The site: its own segments, an imported device type of the same manufacturer (the model the file names), a hub segment labelled by manufacturer. */
-const SITE_SEGMENTS = [
+const SITE_SEGMENTS: Array<{ name: string; labels: Record<string, string>; cidr?: string; selector?: Record<string, string> }> = [
   { name: 'lan', labels: {}, cidr: '10.20.0.0/24' },
   { name: 'lamp-hubs', labels: { 'mud-manufacturer': 'hub.lampco.example' }, cidr: '10.20.1.0/24' },
   { name: 'dns-servers', labels: { 'mud-controller': 'urn:ietf:params:mud:dns' }, cidr: '10.20.2.0/24' },
