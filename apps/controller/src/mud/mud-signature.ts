@@ -66,6 +66,22 @@ function oidOf(v: ArrayBuffer): string | null {
   return r.offset !== -1 && r.result instanceof asn1js.ObjectIdentifier ? r.result.valueBlock.toString() : null;
 }
 
+/**
+ * The signed attributes of each SignerInfo as they were encoded (the bytes
+ * the signature covers, RFC 5652 §5.4): ContentInfo [0] SignedData, whose
+ * last element is the SET of SignerInfos, each with its [0] IMPLICIT attributes.
+ */
+function rawSignedAttrs(sig: Buffer): Array<Uint8Array | null> {
+  const info = asn1js.fromBER(sig).result as asn1js.Sequence;
+  const explicit = (info.valueBlock.value[1] as asn1js.Constructed).valueBlock.value[0] as asn1js.Sequence;
+  const items = explicit.valueBlock.value;
+  const signers = (items[items.length - 1] as asn1js.Set).valueBlock.value as asn1js.Sequence[];
+  return signers.map((si) => {
+    const a = si.valueBlock.value.find((v) => v.idBlock.tagClass === 3 && v.idBlock.tagNumber === 0);
+    return a ? new Uint8Array(a.valueBeforeDecodeView) : null;
+  });
+}
+
 const eq = (a: ArrayBuffer | Uint8Array, b: ArrayBuffer | Uint8Array) => Buffer.from(a as ArrayBuffer).equals(Buffer.from(b as ArrayBuffer));
 
 function signerCert(si: SignerInfo, certs: Cert[]): Cert | undefined {
@@ -100,7 +116,7 @@ function checkChain(leaf: Cert, pool: Cert[], anchors: X509Certificate[], now: D
   throw new MudSignatureError('certificate chain too long');
 }
 
-function checkSigner(content: Buffer, si: SignerInfo, certs: Cert[], anchors: X509Certificate[], now: Date): string {
+function checkSigner(content: Buffer, si: SignerInfo, rawAttrs: Uint8Array | null, certs: Cert[], anchors: X509Certificate[], now: Date): string {
   const hash = DIGESTS[si.digestAlgorithm.algorithm];
   if (!hash) throw new MudSignatureError(`digest algorithm ${si.digestAlgorithm.algorithm} is not accepted (sha256, sha384, sha512)`);
   const mode = SIGNATURES[si.signatureAlgorithm.algorithm];
@@ -115,8 +131,8 @@ function checkSigner(content: Buffer, si: SignerInfo, certs: Cert[], anchors: X5
     if (!eq(AsnConvert.parse(md, OctetString).buffer, createHash(hash).update(content).digest())) throw new MudSignatureError('the file does not match its signature (messageDigest differs): it was changed after signing');
     const ct = attr(ID_CONTENT_TYPE);
     if (ct && oidOf(ct) !== ID_DATA) throw new MudSignatureError('the signed content type is not id-data');
-    if (!si.signedAttrsRaw) throw new MudSignatureError('the signed attributes cannot be read back');
-    signed = Buffer.from(si.signedAttrsRaw);
+    if (!rawAttrs) throw new MudSignatureError('the signed attributes cannot be read back');
+    signed = Buffer.from(rawAttrs);
     signed[0] = 0x31; // signed as a SET OF (RFC 5652 §5.4), carried as [0] IMPLICIT
   }
   const ok = verifySignature(mode === 'digest' ? hash : null, signed, cert.node.publicKey, Buffer.from(si.signature.buffer));
@@ -149,9 +165,10 @@ export function verifyMudSignature(content: Buffer, signature: Buffer, anchors: 
   }
   if (!sd.signerInfos.length) throw new MudSignatureError('the signature has no signer');
   const errors: string[] = [];
-  for (const si of sd.signerInfos) {
+  const raws = rawSignedAttrs(der(signature));
+  for (const [i, si] of sd.signerInfos.entries()) {
     try {
-      return checkSigner(content, si, certs, anchors, now);
+      return checkSigner(content, si, raws[i] ?? null, certs, anchors, now);
     } catch (err) {
       if (!(err instanceof MudSignatureError)) throw err;
       errors.push(err.message);
