@@ -2,7 +2,8 @@
 import { Module } from '@nestjs/common';
 import { ApplyModule } from '../apply/apply.module';
 import { MudController } from './mud.controller';
+import { MudManager } from './mud-manager.service';
 
-/** MUD (RFC 8520) files imported as policy: POST /v1/mud/import. */
-@Module({ imports: [ApplyModule], controllers: [MudController] })
+/** MUD (RFC 8520): files imported as policy, and the MUD manager's proposals for devices that announce a MUD URL. */
+@Module({ imports: [ApplyModule], controllers: [MudController], providers: [MudManager], exports: [MudManager] })
 export class MudModule {}

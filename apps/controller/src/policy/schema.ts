@@ -82,6 +82,8 @@ export const SegmentSpec = z
     monitoring: SegmentMonitoring.optional(),
     /** The enforcers this segment exists on (enforcer-selector.ts); omitted: every one. */
     enforcers: EnforcerSelector.optional(),
+    /** What a MUD announcement of one of its devices does: `review` (default: `cordon mud pending`) or `auto` (applied at once). */
+    mud: z.enum(['auto', 'review'], { error: 'mud is auto or review' }).optional(),
   })
   .superRefine((s, ctx) => {
     if (s.cidrs.length === 0 && Object.keys(s.selector).length === 0) {
