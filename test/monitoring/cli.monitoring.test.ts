@@ -82,7 +82,7 @@ describe('cordon monitoring commands', () => {
     fs.writeFileSync(file, JSON.stringify(bad));
     const r = await cli('mud', 'import', file);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain(`${file}: acl mud-76100-v4fr: ace cl0-frdev: matches.ipv4.dscp`);
+    expect(r.stderr).toContain(`${file}: acl mud-76100-v4fr ace cl0-frdev: matches.ipv4.dscp`);
     expect(r.stderr).toContain('dscp matches are not supported');
   });
 });
