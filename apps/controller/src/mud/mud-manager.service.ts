@@ -14,7 +14,9 @@
  */
 import * as fs from 'node:fs';
 import type { X509Certificate } from 'node:crypto';
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
+import type { Subscription } from 'rxjs';
+import { CredentialsService } from '../credentials/credentials.service';
 import type { Logger } from 'pino';
 import { ApplyService } from '../apply/apply.service';
 import type { Actor } from '../auth/roles';
@@ -39,19 +41,35 @@ export interface FetchedMud {
 
 const SOURCES = ['dhcpv4', 'dhcpv6', 'certificate', 'api'];
 
+/** Who announcements that no operator made act as (certificates, enforcers), in the audit log. */
+const systemActor = (name: string): Actor => ({ name, role: 'operator', tokenId: 0, source: null });
+
 @Injectable()
-export class MudManager {
+export class MudManager implements OnModuleInit, OnModuleDestroy {
   /** The clock (tests move it past a file's cache-validity). */
   now: () => Date = () => new Date();
   private anchors: X509Certificate[] | null = null;
   private fetchCa: string | undefined | null = null;
+  private sub: Subscription | null = null;
 
   constructor(
     @Inject(STORE) private readonly store: Store,
     @Inject(ApplyService) private readonly apply: ApplyService,
     @Inject(CONFIG) private readonly config: ControllerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
+    @Inject(CredentialsService) private readonly credentials: CredentialsService,
   ) {}
+
+  /** A device certificate issued for a CSR with id-pe-mud-url announces that URL for the device. */
+  onModuleInit() {
+    this.sub = this.credentials.mudUrls.subscribe(({ device, url }) => {
+      this.announce({ url, device, source: 'certificate' }, systemActor(`est:${device}`)).catch((err) => this.logger.warn({ device, url, err: String(err) }, 'mud: certificate announcement failed'));
+    });
+  }
+
+  onModuleDestroy() {
+    this.sub?.unsubscribe();
+  }
 
   get controllers(): Record<string, string> {
     return this.config.mud?.controllers ?? {};
@@ -110,7 +128,7 @@ export class MudManager {
     if (a.mac != null && !/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(a.mac)) throw badRequest(`mac ${JSON.stringify(a.mac)} is not a MAC address`);
     const devices = await this.store.documents.list('Device');
     const existing = findDevice(devices, a);
-    const device = existing?.name ?? newDeviceName(a);
+    const device = existing?.name ?? a.device ?? newDeviceName(a);
     if (!device) throw badRequest('an announcement names the device by its mac or address');
     const base = { device, mac: a.mac?.toLowerCase() ?? null, address: a.address ?? null, enforcer: a.enforcer ?? null, url: a.url, source: a.source };
     let file: FetchedMud | null = null;

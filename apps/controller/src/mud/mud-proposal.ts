@@ -16,6 +16,8 @@ import type { MudImport } from './mud';
 
 export interface Announcement {
   url: string;
+  /** The Device, when the announcement names it (a certificate issued to it). */
+  device?: string;
   mac?: string | null;
   address?: string | null;
   enforcer?: string | null;
@@ -33,6 +35,7 @@ interface DeviceSpecLike {
 export function findDevice(devices: StoredDocument[], a: Announcement): StoredDocument | null {
   const mac = a.mac?.toLowerCase();
   return (
+    (a.device ? devices.find((d) => d.name === a.device) : undefined) ??
     (mac ? devices.find((d) => (d.spec as DeviceSpecLike).mac === mac) : undefined) ??
     (a.address ? devices.find((d) => ((d.spec as DeviceSpecLike).addresses ?? []).includes(a.address!)) : undefined) ??
     null
