@@ -14,6 +14,11 @@ import { PolicySpec } from '../../apps/controller/src/policy/schema';
 import { startTestController, type TestController } from '../api/harness';
 import { LIGHTBULB_MUD } from '../monitoring/fixtures';
 import { makePki, mudServer, type MudPki } from './pki';
+import { dhcpv4 } from './dhcp';
+import { parseDhcpV4 } from '../../model/mud/announcement';
+import { rpc } from '../../proto/cordon/v1/client';
+import { enrollEnforcer } from '../integrity/enroll';
+import { until } from '../support/wait';
 
 const FQDN_SCHEMA = PolicySpec.safeParse({ from: ['a'], to: [{ fqdn: 'x.example.com' }], allow: [{ protocol: 'any' }] }).success;
 const PLUG = fs.readFileSync(path.join(__dirname, 'fixtures/mudmaker-smartplug.json'), 'utf8');
@@ -158,5 +163,25 @@ describe('MUD manager', () => {
     const gone = await cli('mud', 'import', `${srv.base}/nope.json`);
     expect(gone.code).toBe(2);
     expect(gone.stderr).toContain('HTTP 404');
+  });
+
+  it('an enforcer reports a DHCPv4 option 161 over the control channel (ReportMud): the manager proposes; bad reports are refused', async () => {
+    const e = await enrollEnforcer(t.ctl, t.adminToken, 'gw-mud');
+    const c = e.client();
+    try {
+      const seen = parseDhcpV4(dhcpv4({ type: 3, mac: '02:00:00:00:00:51', url: `${srv.base}/lightbulb2000.json`, requested: '10.40.0.51' }))!;
+      const report = { enforcer: 'gw-mud', url: seen.url, mac: seen.mac!, address: seen.address!, source: 'dhcpv4', interface: 'veth-dev' };
+      expect(await rpc.reportMud(c, report)).toMatchObject({ receivedAt: expect.any(Number) });
+      // a DHCP renewal a moment later is accepted too (the manager takes a device and URL once a minute)
+      await rpc.reportMud(c, report);
+      const p = await until('the proposal for mud-020000000051', async () => (await t.call('GET', '/v1/mud/pending')).body.items.find((i: any) => i.device === 'mud-020000000051'), 15_000);
+      expect(p).toMatchObject({ status: 'pending', source: 'dhcpv4', enforcer: 'gw-mud', mac: '02:00:00:00:00:51', address: '10.40.0.51' });
+      await expect(rpc.reportMud(c, { ...report, enforcer: 'gw-other' })).rejects.toMatchObject({ details: expect.stringContaining('does not match the certificate') });
+      await expect(rpc.reportMud(c, { ...report, url: 'http://127.0.0.1:1/x.json' })).rejects.toMatchObject({ details: 'url: must be an https URL of at most 255 characters' });
+      await expect(rpc.reportMud(c, { ...report, mac: '', address: '' })).rejects.toMatchObject({ details: 'an announcement names the device by mac or address' });
+      await expect(rpc.reportMud(c, { ...report, address: 'nope' })).rejects.toMatchObject({ details: 'address: nope is not an IP address' });
+    } finally {
+      c.close();
+    }
   });
 });

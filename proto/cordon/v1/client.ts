@@ -19,6 +19,8 @@ import {
   EnrollResponse,
   FlowAck,
   FlowBatch,
+  MudAck,
+  MudAnnouncement,
   RenewRequest,
   StatusAck,
   WatchRequest,
@@ -41,6 +43,7 @@ export interface RawControlClient extends grpc.Client {
   WatchBundles(req: WatchRequest, md?: grpc.Metadata, opts?: grpc.CallOptions): grpc.ClientReadableStream<BundleUpdate>;
   ReportFlows(md: grpc.Metadata, opts: grpc.CallOptions, cb: Cb<FlowAck>): grpc.ClientWritableStream<FlowBatch>;
   ReportStatus(req: EnforcerStatus, md: grpc.Metadata, opts: grpc.CallOptions, cb: Cb<StatusAck>): grpc.ClientUnaryCall;
+  ReportMud(req: MudAnnouncement, md: grpc.Metadata, opts: grpc.CallOptions, cb: Cb<MudAck>): grpc.ClientUnaryCall;
 }
 
 export function controlCredentials(tls: ControlTls): grpc.ChannelCredentials {
@@ -76,4 +79,5 @@ export const rpc = {
   enroll: (c: RawControlClient, req: EnrollRequest, timeoutMs = 15_000) => unaryCall(c.Enroll.bind(c), req, timeoutMs),
   renew: (c: RawControlClient, req: RenewRequest, timeoutMs = 15_000) => unaryCall(c.Renew.bind(c), req, timeoutMs),
   reportStatus: (c: RawControlClient, req: EnforcerStatus, timeoutMs = 10_000) => unaryCall(c.ReportStatus.bind(c), req, timeoutMs),
+  reportMud: (c: RawControlClient, req: MudAnnouncement, timeoutMs = 10_000) => unaryCall(c.ReportMud.bind(c), req, timeoutMs),
 };

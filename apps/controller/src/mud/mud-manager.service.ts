@@ -17,6 +17,7 @@ import type { X509Certificate } from 'node:crypto';
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
 import type { Subscription } from 'rxjs';
 import { CredentialsService } from '../credentials/credentials.service';
+import { MUD_ANNOUNCEMENTS, type MudAnnouncementFeed } from '../control/feeds';
 import type { Logger } from 'pino';
 import { ApplyService } from '../apply/apply.service';
 import type { Actor } from '../auth/roles';
@@ -50,7 +51,9 @@ export class MudManager implements OnModuleInit, OnModuleDestroy {
   now: () => Date = () => new Date();
   private anchors: X509Certificate[] | null = null;
   private fetchCa: string | undefined | null = null;
-  private sub: Subscription | null = null;
+  private subs: Subscription[] = [];
+  /** device|url -> when it was last taken from an enforcer: DHCP repeats itself (renewals), the manager need not. */
+  private readonly recent = new Map<string, number>();
 
   constructor(
     @Inject(STORE) private readonly store: Store,
@@ -58,17 +61,29 @@ export class MudManager implements OnModuleInit, OnModuleDestroy {
     @Inject(CONFIG) private readonly config: ControllerConfig,
     @Inject(LOGGER) private readonly logger: Logger,
     @Inject(CredentialsService) private readonly credentials: CredentialsService,
+    @Inject(MUD_ANNOUNCEMENTS) private readonly enforcerFeed: MudAnnouncementFeed,
   ) {}
 
   /** A device certificate issued for a CSR with id-pe-mud-url announces that URL for the device. */
   onModuleInit() {
-    this.sub = this.credentials.mudUrls.subscribe(({ device, url }) => {
-      this.announce({ url, device, source: 'certificate' }, systemActor(`est:${device}`)).catch((err) => this.logger.warn({ device, url, err: String(err) }, 'mud: certificate announcement failed'));
-    });
+    const run = (a: Announcement, who: string) => this.announce(a, systemActor(who)).catch((err) => this.logger.warn({ url: a.url, err: String(err) }, 'mud: announcement failed'));
+    this.subs.push(this.credentials.mudUrls.subscribe(({ device, url }) => void run({ url, device, source: 'certificate' }, `est:${device}`)));
+    // What enforcers saw in DHCP (ReportMud): once a minute per device and URL at most, a bounded memory of it.
+    this.subs.push(
+      this.enforcerFeed.subscribe((m) => {
+        const key = `${m.mac ?? m.address}|${m.url}`;
+        const now = m.at.getTime();
+        if ((this.recent.get(key) ?? -Infinity) > now - 60_000) return;
+        this.recent.delete(key);
+        this.recent.set(key, now);
+        if (this.recent.size > 4096) this.recent.delete(this.recent.keys().next().value!);
+        void run({ url: m.url, mac: m.mac, address: m.address, enforcer: m.enforcer, source: m.source }, `enforcer:${m.enforcer}`);
+      }),
+    );
   }
 
   onModuleDestroy() {
-    this.sub?.unsubscribe();
+    for (const s of this.subs) s.unsubscribe();
   }
 
   get controllers(): Record<string, string> {
