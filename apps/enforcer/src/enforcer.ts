@@ -36,6 +36,7 @@ import { GenerationApplier } from './generation-applier';
 import { InterfaceNames, NeighbourMacs } from './interface-names';
 import { Credentials, IdentityError, IdentityStore, enroll, newKeyAndCsr, renewAt, usable } from './identity';
 import { EnforcerMetrics } from './metrics';
+import { MudDhcpWatcher, nativeDhcpTap } from './mud-dhcp';
 import type { EnforcerConfig } from './config';
 import * as fs from 'node:fs';
 import { PolicyHits } from './policy-hits';
@@ -63,6 +64,7 @@ export class Enforcer {
   private timers: NodeJS.Timeout[] = [];
   private loops: Promise<void>[] = [];
   private stopEvents: (() => void) | null = null;
+  private mud: MudDhcpWatcher | null = null;
   readonly log: Logger;
 
   constructor(readonly cfg: EnforcerConfig) {
@@ -139,6 +141,12 @@ export class Enforcer {
     });
     this.flowStream = new FlowStream({ collector: () => this.collector, client, intervalMs: this.cfg.flowIntervalMs, log: this.log, stopped, abort: this.abort.signal });
     this.loops.push(this.bundles.run(), this.flowStream.run());
+    // MUD URLs devices announce in DHCP (option 161/112), reported to the controller's MUD manager.
+    const tap = this.cfg.dhcpTap ?? (this.cfg.datapath ? false : nativeDhcpTap());
+    if (tap) {
+      this.mud = new MudDhcpWatcher(tap, (r) => rpc.reportMud(client(), { enforcer: this.name, ...r }), this.log);
+      this.mud.start(this.cfg.interfaces, this.cfg.netns);
+    }
     this.scheduleRenewal();
     this.log.info({ name: this.name, controller: this.cfg.controller, interfaces: this.cfg.interfaces, netns: this.cfg.netns, generation: this.enforcedGeneration }, 'enforcer started');
     return this;
@@ -157,6 +165,7 @@ export class Enforcer {
       // The event poll in flight on the addon's worker must end before the datapath's handles close.
       await sleep(EVENT_POLL_MS + 100);
     }
+    await this.mud?.stop(); // its poll in flight ends within 200 ms
     this.bundles?.cancel();
     this.flowStream?.end();
     await Promise.race([Promise.allSettled(this.loops), sleep(2000)]);

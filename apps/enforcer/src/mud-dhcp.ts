@@ -17,6 +17,13 @@ export interface DhcpTap {
   pollDhcpTaps(fds: number[], timeoutMs: number): Promise<Buffer>;
 }
 
+/** The addon's tap, loaded when first needed (as openDatapath loads the datapath). */
+export function nativeDhcpTap(): DhcpTap {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { binding } = require('../../../native/lib/binding') as typeof import('../../../native/lib/binding');
+  return binding();
+}
+
 export interface MudReport {
   url: string;
   mac: string;
