@@ -68,10 +68,10 @@ export class MudManager implements OnModuleInit, OnModuleDestroy {
   onModuleInit() {
     const run = (a: Announcement, who: string) => this.announce(a, systemActor(who)).catch((err) => this.logger.warn({ url: a.url, err: String(err) }, 'mud: announcement failed'));
     this.subs.push(this.credentials.mudUrls.subscribe(({ device, url }) => void run({ url, device, source: 'certificate' }, `est:${device}`)));
-    // What enforcers saw in DHCP (ReportMud): once a minute per device and URL at most, a bounded memory of it.
+    // What enforcers saw in DHCP (ReportMud): once a minute per device, address and URL at most (a DISCOVER has no address yet, its REQUEST has), a bounded memory of it.
     this.subs.push(
       this.enforcerFeed.subscribe((m) => {
-        const key = `${m.mac ?? m.address}|${m.url}`;
+        const key = `${m.mac ?? ''}|${m.address ?? ''}|${m.url}`;
         const now = m.at.getTime();
         if ((this.recent.get(key) ?? -Infinity) > now - 60_000) return;
         this.recent.delete(key);
