@@ -11,7 +11,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { gatewayNs, runIn, site, spawnIn, Topology } from '../../scripts/topology';
-import { lastJson, TestSite, until } from '../support/site';
+import { TestSite, until } from '../support/site';
 import { LIGHTBULB_MUD } from '../monitoring/fixtures';
 import { makePki, mudServer, type MudPki } from './pki';
 
@@ -77,8 +77,6 @@ describe('MUD URL by DHCP option 161, through a real enforcer and controller', (
     await s.waitEnforced(await s.currentGeneration());
     const d = (await s.api('GET', `/v1/devices/${DEVICE}`)).body;
     expect(d).toMatchObject({ metadata: { labels: { 'mud-type': 'lightbulb2000' } }, spec: { mac: dev.mac, addresses: [leased] } });
-    const t = await s.cli(['trace', '--from', DEVICE, '--to', '198.51.100.7', '--protocol', 'tcp', '--port', '443', '--output', 'json']);
-    expect(lastJson(t.stdout)).toMatchObject({ verdict: 'allow', policy: 'lightbulb2000-to-peer-1' });
     expect(fs.existsSync(path.join(s.dir, 'leases'))).toBe(true);
   });
 });
