@@ -81,7 +81,7 @@ describe('cordon monitoring commands', () => {
     bad['ietf-access-control-list:acls'].acl[1].aces.ace[0].matches.ipv4 = { dscp: 46, protocol: 6 };
     fs.writeFileSync(file, JSON.stringify(bad));
     const r = await cli('mud', 'import', file);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(3);
     expect(r.stderr).toContain(`${file}: acl mud-76100-v4fr ace cl0-frdev: matches.ipv4.dscp`);
     expect(r.stderr).toContain('dscp matches are not supported');
   });

@@ -149,7 +149,7 @@ describe('MUD manager', () => {
 
   it('cordon mud import URL: fetched by the controller over https; a missing abstraction mapping is named', async () => {
     const r = await cli('mud', 'import', `${srv.base}/door.json`);
-    expect(r.code).toBe(FQDN_SCHEMA ? 0 : 2);
+    expect(r.code).toBe(FQDN_SCHEMA ? 0 : 3);
     if (FQDN_SCHEMA) expect(r.stdout).toContain('fqdn: mqtt.doorco-cloud.example');
     else expect(r.stderr).toContain(`${srv.base}/door.json: document 3: Policy/door-to-mqtt-doorco-cloud-example: spec.to[0]`);
     const plug = await cli('mud', 'import', `${srv.base}/plug.json`, '-o', 'json', '--controller', 'my-controller=lan');
@@ -161,7 +161,7 @@ describe('MUD manager', () => {
     expect(http).toMatchObject({ code: 2 });
     expect(http.stderr).toContain('fetched over https only');
     const gone = await cli('mud', 'import', `${srv.base}/nope.json`);
-    expect(gone.code).toBe(2);
+    expect(gone.code).toBe(3);
     expect(gone.stderr).toContain('HTTP 404');
   });
 
