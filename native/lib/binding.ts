@@ -41,6 +41,11 @@ export type RawOpenOptions = DatapathOptions;
 
 export interface Binding {
   open(opts: RawOpenOptions): Promise<RawHandle>;
+  /** A read-only tap of the DHCP client messages ifname receives (native/src/dhcp_tap.h), in netns (a path) if given; the fd. */
+  openDhcpTap(ifname: string, netns?: string): number;
+  closeDhcpTap(fd: number): void;
+  /** Records [u16 LE length][u8 fd index][u8 0][6 MAC][u16 LE ethertype][IP packet], each length counting from the index. */
+  pollDhcpTaps(fds: number[], timeoutMs: number): Promise<Buffer>;
   abiSizes: Record<string, number>;
   /** Codes and flags of bpf/cordon.h, as compiled into the addon. */
   abiConstants: Record<string, number>;

@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "datapath.h"
+#include "dhcp_tap.h"
 
 namespace cordon {
 namespace {
@@ -356,6 +357,35 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
       });
 }
 
+// The DHCP tap (dhcp_tap.h): open and close on the JS thread (cheap), poll on a worker.
+Napi::Value OpenDhcpTapJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw Napi::TypeError::New(env, "openDhcpTap(ifname, netns?)");
+  std::string netns = info[1].IsString() ? info[1].As<Napi::String>().Utf8Value() : "";
+  try {
+    return Napi::Number::New(env, OpenDhcpTap(info[0].As<Napi::String>().Utf8Value(), netns));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
+Napi::Value CloseDhcpTapJs(const Napi::CallbackInfo& info) {
+  if (info[0].IsNumber()) CloseDhcpTap(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
+Napi::Value PollDhcpTapsJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsArray()) throw Napi::TypeError::New(env, "pollDhcpTaps(fds, timeoutMs)");
+  auto arr = info[0].As<Napi::Array>();
+  std::vector<int> fds;
+  for (uint32_t i = 0; i < arr.Length() && i < 256; i++) fds.push_back(arr.Get(i).As<Napi::Number>().Int32Value());
+  int timeout = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 200;
+  auto out = std::make_shared<std::vector<uint8_t>>();
+  return Queue(
+      env, "CordonPollDhcpTaps", [=] { *out = PollDhcpTaps(fds, timeout); }, [=](Napi::Env e) { return ToBuffer(e, *out); });
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   // Map dumps are tens of MB built on pool threads; from the heap glibc keeps
   // them per thread arena long after they are freed (~150 MB of enforcer RSS at
@@ -363,6 +393,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   Handle::ctor = new Napi::FunctionReference(Napi::Persistent(Handle::Define(env)));
   exports.Set("open", Napi::Function::New(env, Open));
+  exports.Set("openDhcpTap", Napi::Function::New(env, OpenDhcpTapJs));
+  exports.Set("closeDhcpTap", Napi::Function::New(env, CloseDhcpTapJs));
+  exports.Set("pollDhcpTaps", Napi::Function::New(env, PollDhcpTapsJs));
   Napi::Object sizes = Napi::Object::New(env);
   sizes.Set("ipcacheKey", sizeof(cordon_ipcache_key));
   sizes.Set("ipcacheValue", sizeof(cordon_ipcache_value));

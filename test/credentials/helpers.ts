@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { startController, type RunningController } from '../../apps/controller/src/main';
 import { CREDENTIAL_ENV } from '../../apps/controller/src/credentials/credentials.config';
 import { freePort, until } from '../support/wait';
+import type { ControllerOptions } from '../../apps/controller/src/config';
 
 export { freePort } from '../support/wait';
 
@@ -58,7 +59,7 @@ export interface CaController {
 }
 
 /** Starts a controller whose device CA key is sealed by a KEK (default) or in a PKCS#11 token. */
-export async function startCaController(opts: { kekFile?: string; pkcs11?: { module: string; token: string; pinFile: string; conf: string }; dataDir?: string; overlap?: string; env?: Record<string, string> } = {}): Promise<CaController> {
+export async function startCaController(opts: { kekFile?: string; pkcs11?: { module: string; token: string; pinFile: string; conf: string }; dataDir?: string; overlap?: string; env?: Record<string, string>; controller?: ControllerOptions } = {}): Promise<CaController> {
   const dataDir = opts.dataDir ?? tmpDir('cordon-cred-');
   const estPort = await freePort();
   const pskFile = path.join(dataDir, 'psk_file');
@@ -83,7 +84,7 @@ export async function startCaController(opts: { kekFile?: string; pkcs11?: { mod
   process.stderr.write = (() => true) as typeof process.stderr.write;
   let ctl: RunningController;
   try {
-    ctl = await startController({ http: '127.0.0.1:0', grpc: '127.0.0.1:0', dataDir, logLevel: 'error' });
+    ctl = await startController({ http: '127.0.0.1:0', grpc: '127.0.0.1:0', dataDir, logLevel: 'error', ...opts.controller });
   } finally {
     process.stderr.write = stderr;
     for (const [k, v] of Object.entries(saved)) {

@@ -112,14 +112,14 @@ const root = process.getuid?.() === 0;
     const file = path.join(s.dir, 'bulb-bad.json');
     fs.writeFileSync(file, JSON.stringify(bad));
     const r = await s.cli(['mud', 'import', file]);
-    expect(r.code).toBe(2);
+    expect(r.code).toBe(3);
     expect(r.stderr).toContain('acl mud-76100-v4to ace mgmt-todev');
     expect(r.stderr).toMatch(/destination-port\.port/);
     expect(r.stderr).toContain('0-65535');
     const notJson = path.join(s.dir, 'bulb.txt');
     fs.writeFileSync(notJson, '{ "ietf-mud:mud": ');
     const nj = await s.cli(['mud', 'import', notJson]);
-    expect(nj.code).toBe(2);
+    expect(nj.code).toBe(3);
     expect(nj.stderr).toContain(`${notJson}: not JSON`);
     // Nothing was stored by either.
     expect(JSON.parse((await s.cli(['get', 'segments', '--output', 'json'])).stdout).map((d: { metadata: { name: string } }) => d.metadata.name).sort()).toEqual(['clients', 'servers']);

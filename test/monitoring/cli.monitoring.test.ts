@@ -78,11 +78,11 @@ describe('cordon monitoring commands', () => {
     const applied = await cli('mud', 'import', file, '--apply');
     expect(applied.stdout).toContain('applied: generation');
     const bad = JSON.parse(JSON.stringify(LIGHTBULB_MUD));
-    bad['ietf-access-control-list:acls'].acl[1].aces.ace[0].matches.ipv4 = { 'ietf-acldns:dst-dnsname': 'cloud.example.com', protocol: 6 };
+    bad['ietf-access-control-list:acls'].acl[1].aces.ace[0].matches.ipv4 = { dscp: 46, protocol: 6 };
     fs.writeFileSync(file, JSON.stringify(bad));
     const r = await cli('mud', 'import', file);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain('acl mud-76100-v4fr ace cl0-frdev: matches.ipv4.ietf-acldns:dst-dnsname');
-    expect(r.stderr).toContain('DNS names');
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain(`${file}: acl mud-76100-v4fr ace cl0-frdev: matches.ipv4.dscp`);
+    expect(r.stderr).toContain('dscp matches are not supported');
   });
 });

@@ -40,6 +40,9 @@ const schema = z
     'psk-file': file,
     'credential-lifetime': duration,
     'credential-overlap': duration,
+    'mud-trust-anchors': file,
+    'mud-ca': file,
+    'mud-fetch-timeout': duration,
   })
   .partial()
   .strict();

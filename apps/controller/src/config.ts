@@ -26,6 +26,14 @@ export interface ControllerOptions {
   streamRowsPerSecond?: string | number;
   /** GET /v1/flows/stream: streams open at once per API token (default 4). */
   streamsPerToken?: string | number;
+  /** PEM file of the CAs whose signers a MUD file's `mud-signature` may chain to (default: none, so a signed file is refused). */
+  mudTrustAnchors?: string;
+  /** PEM file of extra CAs trusted for the HTTPS servers MUD files are fetched from (default: the system's). */
+  mudCa?: string;
+  /** How long one MUD fetch may take, redirects included (default 10s). */
+  mudFetchTimeout?: string;
+  /** `URI=SEGMENT` (repeatable): the segment a MUD `controller` class (or `my-controller`) stands for. */
+  mudController?: string[];
 }
 
 export type { HostPort };
@@ -55,6 +63,8 @@ export interface ControllerConfig {
   /** `--stream-rows-per-second`, `--streams-per-token`: the caps of GET /v1/flows/stream. */
   streamRowsPerSecond: number;
   streamsPerToken: number;
+  /** The MUD manager (mud/mud-manager.service.ts): trust anchors and fetch CA files, fetch deadline, controller classes. */
+  mud: { trustAnchors?: string; ca?: string; fetchTimeoutMs: number; controllers: Record<string, string> };
 }
 
 /** The longest --cert-ttl: 7 days. */
@@ -71,6 +81,7 @@ export const DEFAULTS = {
   maxBody: '64MiB',
   streamRowsPerSecond: 500,
   streamsPerToken: 4,
+  mudFetchTimeout: '10s',
 } as const;
 
 const SIZE_UNIT: Record<string, number> = { b: 1, kib: 1024, kb: 1000, mib: 1024 ** 2, mb: 1000 ** 2, gib: 1024 ** 3, gb: 1000 ** 3 };
@@ -154,6 +165,17 @@ const schema = z.object({
   // Below 1 a stream sends nothing but aggregates; above 20,000 rows a second one browser tab could not keep up.
   streamRowsPerSecond: intIn('--stream-rows-per-second', 1, 20_000),
   streamsPerToken: intIn('--streams-per-token', 1, 64),
+  mudTrustAnchors: z.string().min(1).optional(),
+  mudCa: z.string().min(1).optional(),
+  mudFetchTimeout: z.string().transform((s, ctx): number => {
+    const ms = parseDuration(s);
+    if (ms === null || ms < 100 || ms > 120_000) {
+      ctx.addIssue({ code: 'custom', message: `--mud-fetch-timeout must be a duration between 100ms and 2m such as 10s, got "${s}"` });
+      return z.NEVER;
+    }
+    return ms;
+  }),
+  mudController: z.array(z.string().regex(/^[^=\s]+=[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, '--mud-controller must be URI=SEGMENT (for example urn:ietf:params:mud:dns=resolvers)')),
 });
 
 /** Validates the flags once, at boot, so a bad one stops the controller with a clear message. */
@@ -171,12 +193,22 @@ export function validateConfig(opts: ControllerOptions): ControllerConfig {
     maxBody: opts.maxBody ?? DEFAULTS.maxBody,
     streamRowsPerSecond: opts.streamRowsPerSecond ?? DEFAULTS.streamRowsPerSecond,
     streamsPerToken: opts.streamsPerToken ?? DEFAULTS.streamsPerToken,
+    mudTrustAnchors: opts.mudTrustAnchors || undefined,
+    mudCa: opts.mudCa || undefined,
+    mudFetchTimeout: opts.mudFetchTimeout ?? DEFAULTS.mudFetchTimeout,
+    mudController: opts.mudController ?? [],
   };
   const r = schema.safeParse(raw);
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => i.message));
-  const { certTtl, maxBody, ...rest } = r.data;
+  const { certTtl, maxBody, mudTrustAnchors, mudCa, mudFetchTimeout, mudController, ...rest } = r.data;
   return {
     ...rest,
+    mud: {
+      trustAnchors: mudTrustAnchors ? path.resolve(mudTrustAnchors) : undefined,
+      ca: mudCa ? path.resolve(mudCa) : undefined,
+      fetchTimeoutMs: mudFetchTimeout,
+      controllers: Object.fromEntries(mudController.map((c) => [c.slice(0, c.lastIndexOf('=')), c.slice(c.lastIndexOf('=') + 1)])),
+    },
     certTtlMs: certTtl,
     maxBodyBytes: maxBody,
     dataDir: path.resolve(r.data.dataDir),

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /** `cordon enforcer` flags, validated at start so a bad flag stops the daemon with a clear message. */
+import type { DhcpTap } from './mud-dhcp';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import type { Logger } from 'pino';
@@ -81,6 +82,8 @@ export interface EnforcerConfig {
   fqdn: FqdnConfig;
   /** For tests: a datapath instead of the native addon. */
   datapath?: DatapathPort;
+  /** The DHCP tap for MUD URLs (mud-dhcp.ts); default the addon's with the native datapath, none with a test datapath; false: none. */
+  dhcpTap?: DhcpTap | false;
   log?: Logger;
 }
 

@@ -39,6 +39,7 @@ import { Credentials, IdentityError, IdentityStore, enroll, newKeyAndCsr, renewA
 import { EnforcerMetrics } from './metrics';
 import { FqdnService, type FqdnDatapath } from './fqdn/fqdn-service';
 import { hostAddresses } from './host-addresses';
+import { MudDhcpWatcher, nativeDhcpTap } from './mud-dhcp';
 import type { EnforcerConfig } from './config';
 import * as fs from 'node:fs';
 import { PolicyHits } from './policy-hits';
@@ -68,6 +69,7 @@ export class Enforcer {
   private stopEvents: (() => void) | null = null;
   /** Learning names from DNS answers; null where the datapath cannot (a test's) or the interfaces live in another namespace. */
   fqdn: FqdnService | null = null;
+  private mud: MudDhcpWatcher | null = null;
   readonly log: Logger;
 
   constructor(readonly cfg: EnforcerConfig) {
@@ -172,6 +174,12 @@ export class Enforcer {
       },
     });
     this.loops.push(this.bundles.run(), this.flowStream.run());
+    // MUD URLs devices announce in DHCP (option 161/112), reported to the controller's MUD manager.
+    const tap = this.cfg.dhcpTap ?? (this.cfg.datapath ? false : nativeDhcpTap());
+    if (tap) {
+      this.mud = new MudDhcpWatcher(tap, (r) => rpc.reportMud(client(), { enforcer: this.name, ...r }), this.log);
+      this.mud.start(this.cfg.interfaces, this.cfg.netns);
+    }
     this.scheduleRenewal();
     this.log.info({ name: this.name, controllers: this.pool.addresses, interfaces: this.cfg.interfaces, netns: this.cfg.netns, generation: this.enforcedGeneration }, 'enforcer started');
     return this;
@@ -190,6 +198,7 @@ export class Enforcer {
       // The event poll in flight on the addon's worker must end before the datapath's handles close.
       await sleep(EVENT_POLL_MS + 100);
     }
+    await this.mud?.stop(); // its poll in flight ends within 200 ms
     this.fqdn?.stop();
     this.bundles?.cancel();
     this.flowStream?.end();

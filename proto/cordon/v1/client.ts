@@ -19,6 +19,8 @@ import {
   EnrollResponse,
   FlowAck,
   FlowBatch,
+  MudAck,
+  MudAnnouncement,
   RenewRequest,
   StatusAck,
   WatchRequest,
@@ -42,6 +44,7 @@ export interface RawControlClient extends grpc.Client {
   ReportFlows(md: grpc.Metadata, opts: grpc.CallOptions, cb: Cb<FlowAck>): grpc.ClientWritableStream<FlowBatch>;
   StreamFlows(md?: grpc.Metadata, opts?: grpc.CallOptions): grpc.ClientDuplexStream<FlowBatch, FlowAck>;
   ReportStatus(req: EnforcerStatus, md: grpc.Metadata, opts: grpc.CallOptions, cb: Cb<StatusAck>): grpc.ClientUnaryCall;
+  ReportMud(req: MudAnnouncement, md: grpc.Metadata, opts: grpc.CallOptions, cb: Cb<MudAck>): grpc.ClientUnaryCall;
 }
 
 export function controlCredentials(tls: ControlTls): grpc.ChannelCredentials {
@@ -77,4 +80,5 @@ export const rpc = {
   enroll: (c: RawControlClient, req: EnrollRequest, timeoutMs = 15_000) => unaryCall(c.Enroll.bind(c), req, timeoutMs),
   renew: (c: RawControlClient, req: RenewRequest, timeoutMs = 15_000) => unaryCall(c.Renew.bind(c), req, timeoutMs),
   reportStatus: (c: RawControlClient, req: EnforcerStatus, timeoutMs = 10_000) => unaryCall(c.ReportStatus.bind(c), req, timeoutMs),
+  reportMud: (c: RawControlClient, req: MudAnnouncement, timeoutMs = 10_000) => unaryCall(c.ReportMud.bind(c), req, timeoutMs),
 };

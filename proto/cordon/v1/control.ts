@@ -245,6 +245,8 @@ export interface EnforcerStatus {
   droppedBatches: number;
 }
 export interface StatusAck { receivedAt: number }
+export interface MudAnnouncement { enforcer: string; url: string; mac: string; address: string; source: string; interface: string }
+export interface MudAck { receivedAt: number }
 
 // ---- enums <-> the ABI's names ----------------------------------------------
 

@@ -21,6 +21,10 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--max-body <size>', 'largest request body accepted (a whole site goes in one apply), e.g. 64MiB, 512KiB', DEFAULTS.maxBody)
     .option('--stream-rows-per-second <n>', 'flow rows GET /v1/flows/stream sends a client in a second; beyond, aggregate events', String(DEFAULTS.streamRowsPerSecond))
     .option('--streams-per-token <n>', 'flow streams one API token may hold open at once', String(DEFAULTS.streamsPerToken))
+    .option('--mud-trust-anchors <file>', 'PEM CAs a MUD file\'s mud-signature must chain to (without it a signed MUD file is refused)')
+    .option('--mud-ca <file>', 'PEM CAs trusted for the HTTPS servers MUD files come from, beside the system\'s')
+    .option('--mud-fetch-timeout <duration>', 'deadline of one MUD fetch, redirects included', DEFAULTS.mudFetchTimeout)
+    .option('--mud-controller <uri=segment>', 'the segment a MUD controller class (or my-controller) stands for (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     // Before the device-CA flags' own hook (credential.ts) hands them over as CORDON_* variables;
     // `controller ca seal` reads --data-dir and --kek-file from here too.
     .hook('preAction', (cmd) => {
@@ -30,7 +34,7 @@ export function register(program: Command, ctx: CliContext): void {
         throw err instanceof ConfigFileError ? new CliError(err.message, 2) : err;
       }
     })
-    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string; maxBody: string; streamRowsPerSecond: string; streamsPerToken: string }) => {
+    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string; maxBody: string; streamRowsPerSecond: string; streamsPerToken: string; mudTrustAnchors?: string; mudCa?: string; mudFetchTimeout: string; mudController: string[] }) => {
       // Loaded here, not at the top: every other command (the enforcer above all) stays light.
       const { startController } = await import('../../../controller/src/main');
       const ctl = await startController({
@@ -46,6 +50,10 @@ export function register(program: Command, ctx: CliContext): void {
         maxBody: o.maxBody,
         streamRowsPerSecond: o.streamRowsPerSecond,
         streamsPerToken: o.streamsPerToken,
+        mudTrustAnchors: o.mudTrustAnchors,
+        mudCa: o.mudCa,
+        mudFetchTimeout: o.mudFetchTimeout,
+        mudController: o.mudController,
       });
       // Scripts (and the e2e tests) read the bound addresses from this line, so --http/--grpc may ask for port 0.
       ctx.err(`cordon controller listening on ${ctl.url} grpc ${ctl.grpcAddress} (admin token: ${ctl.adminTokenPath})\n`);

@@ -4,7 +4,7 @@ import { ControlController } from './control.controller';
 import { ControlService } from './control.service';
 import { FlowStreamController } from './flow-stream.controller';
 import { FlowStreamService } from './flow-stream.service';
-import { ControlFeeds, FLOW_FEED, DROP_EVENTS } from './feeds';
+import { ControlFeeds, FLOW_FEED, DROP_EVENTS, MUD_ANNOUNCEMENTS } from './feeds';
 import { VersionController } from '../version/version.controller';
 
 /**
@@ -13,18 +13,19 @@ import { VersionController } from '../version/version.controller';
  * Needs (from the global CoreModule): CONTROL_CONFIG, CONTROL_STORE, GENERATION_SOURCE,
  * LOGGER, MetricsService, AuditService.
  *
- * Exports FLOW_FEED and DROP_EVENTS (./feeds.ts documents them) to the modules that import it.
+ * Exports FLOW_FEED, DROP_EVENTS and MUD_ANNOUNCEMENTS (./feeds.ts documents them) to the modules that import it.
  */
 @Module({
   providers: [
     ControlFeeds,
     { provide: FLOW_FEED, useFactory: (f: ControlFeeds) => f.flows, inject: [ControlFeeds] },
     { provide: DROP_EVENTS, useFactory: (f: ControlFeeds) => f.events, inject: [ControlFeeds] },
+    { provide: MUD_ANNOUNCEMENTS, useFactory: (f: ControlFeeds) => f.mud, inject: [ControlFeeds] },
     ControlService,
     FlowStreamService,
   ],
   // VersionController here: it reads the enforcers' reported versions from ControlService.
   controllers: [ControlController, FlowStreamController, VersionController],
-  exports: [ControlService, FLOW_FEED, DROP_EVENTS],
+  exports: [ControlService, FLOW_FEED, DROP_EVENTS, MUD_ANNOUNCEMENTS],
 })
 export class ControlModule {}

@@ -29,6 +29,18 @@ import type { FlowTuple, WireFlowRecord, WireSecurityEvent } from '../../../../p
 
 export const FLOW_FEED = Symbol('cordon.control.flowFeed');
 export const DROP_EVENTS = Symbol('cordon.control.dropEvents');
+/** MUD_ANNOUNCEMENTS emits each MUD URL an enforcer reported a device announcing (ReportMud), validated. */
+export const MUD_ANNOUNCEMENTS = Symbol('cordon.control.mudAnnouncements');
+
+export interface MudAnnouncementItem {
+  enforcer: string;
+  url: string;
+  mac: string | null;
+  address: string | null;
+  source: 'dhcpv4' | 'dhcpv6';
+  interface: string;
+  at: Date;
+}
 
 export interface FlowFeedItem {
   /** The enforcer's name (its certificate's CN). */
@@ -65,13 +77,16 @@ export interface ReportedDropEvent extends FlowTuple {
 
 export type FlowFeed = Subject<FlowFeedItem>;
 export type DropEventFeed = Subject<ReportedDropEvent>;
+export type MudAnnouncementFeed = Subject<MudAnnouncementItem>;
 
 /** The two Subjects, one per controller (a provider; FLOW_FEED and DROP_EVENTS are its fields). */
 export class ControlFeeds {
   readonly flows: FlowFeed = new Subject<FlowFeedItem>();
   readonly events: DropEventFeed = new Subject<ReportedDropEvent>();
+  readonly mud: MudAnnouncementFeed = new Subject<MudAnnouncementItem>();
   complete(): void {
     this.flows.complete();
     this.events.complete();
+    this.mud.complete();
   }
 }

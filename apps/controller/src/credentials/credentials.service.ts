@@ -14,7 +14,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import type { Logger } from 'pino';
-import type { Subscription } from 'rxjs';
+import { Subject, type Subscription } from 'rxjs';
+import { ID_PE_MUD_URL, mudUrlOfExtension } from '../../../../model/mud/announcement';
 import { AuditService } from '../audit/audit.service';
 import { BundleService } from '../bundles/bundle.service';
 import type { ControllerConfig } from '../config';
@@ -63,6 +64,8 @@ export class CredentialsService implements EstIssuer, OnModuleInit, OnModuleDest
   private sub: Subscription | null = null;
   private closing = false;
   private reconciling: Promise<void> = Promise.resolve();
+  /** A certificate issued for a CSR naming a MUD URL (id-pe-mud-url): what the MUD manager hears. */
+  readonly mudUrls = new Subject<{ device: string; url: string }>();
 
   constructor(
     @Inject(CredentialRepository) private readonly repo: CredentialRepository,
@@ -190,8 +193,12 @@ export class CredentialsService implements EstIssuer, OnModuleInit, OnModuleDest
     const doc = await this.device(device);
     let publicKey: x509.PublicKey | webcrypto.CryptoKey;
     let privateKey: string | undefined;
+    let mudUrl: string | null = null;
     if (opts.csr) {
-      publicKey = (await parseCsr(opts.csr)).publicKey;
+      const req = await parseCsr(opts.csr);
+      publicKey = req.publicKey;
+      const ext = req.extensions.find((e) => e.type === ID_PE_MUD_URL);
+      mudUrl = ext ? mudUrlOfExtension(new Uint8Array(ext.value)) : null;
     } else {
       const pair = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
       publicKey = pair.publicKey;
@@ -213,6 +220,7 @@ export class CredentialsService implements EstIssuer, OnModuleInit, OnModuleDest
       ...(retiring ? { retiring } : {}),
     });
     this.log.info({ device, serial: cert.serialNumber, rotate: !!opts.rotate, via: opts.via ?? 'api' }, 'device certificate issued');
+    if (mudUrl) this.mudUrls.next({ device, url: mudUrl });
     return { device, kind: 'certificate', id: cert.serialNumber, notAfter: cert.notAfter.toISOString(), certificate: pem, caCertificate: ca.certificatePem, privateKey, retiring };
   }
 

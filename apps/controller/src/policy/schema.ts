@@ -85,6 +85,8 @@ export const SegmentSpec = z
     enforcers: EnforcerSelector.optional(),
     /** The resolvers this segment's devices use: the enforcers learn names from their answers only. */
     dns: z.array(IpAddress).max(16, { error: 'at most 16 resolvers' }).optional(),
+    /** What a MUD announcement of one of its devices does: `review` (default: `cordon mud pending`) or `auto` (applied at once). */
+    mud: z.enum(['auto', 'review'], { error: 'mud is auto or review' }).optional(),
   })
   .superRefine((s, ctx) => {
     if (s.cidrs.length === 0 && Object.keys(s.selector).length === 0) {

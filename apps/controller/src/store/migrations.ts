@@ -8,6 +8,7 @@ import { CREDENTIALS_MIGRATION } from './migration-0007-credentials';
 import { BUNDLE_DELTAS_MIGRATION } from './migration-0008-bundle-deltas';
 import { TOKEN_LIFECYCLE_MIGRATION } from './migration-0014-token-lifecycle';
 import { ENFORCER_SCOPES_MIGRATION } from './migration-0111-enforcer-scopes';
+import { MUD_PROPOSALS_MIGRATION } from './migration-0125-mud-proposals';
 import { SITE_SHARING_MIGRATION } from './migration-0141-site-sharing';
 import { ENFORCER_LABELS_MIGRATION } from './migration-1152-enforcer-labels';
 
@@ -118,6 +119,7 @@ create index security_events_device on security_events (device, id);
   BUNDLE_DELTAS_MIGRATION,
   TOKEN_LIFECYCLE_MIGRATION,
   ENFORCER_SCOPES_MIGRATION,
+  MUD_PROPOSALS_MIGRATION,
   SITE_SHARING_MIGRATION,
   ENFORCER_LABELS_MIGRATION,
 ];

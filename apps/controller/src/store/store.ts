@@ -10,6 +10,7 @@ import { migrate } from './migrations';
 import { decodeJson, encodeJson, encodeJsonAsync, SNAPSHOT_EVERY } from './bundle-codec';
 import { AuditRepository } from './audit.repository';
 import { CredentialRepository } from './credentials.repository';
+import { MudProposalRepository } from './mud-proposals.repository';
 import { DocumentCache, DocumentRepository, DocumentWrites, documentsVersion, noDocumentWrites } from './documents.repository';
 import { EnforcerRepository } from './enforcers.repository';
 import { IdentityRepository } from './identities.repository';
@@ -38,6 +39,7 @@ export interface Repositories {
   readonly enforcers: EnforcerRepository;
   readonly credentials: CredentialRepository;
   readonly securityEvents: SecurityEventRepository;
+  readonly mudProposals: MudProposalRepository;
 }
 
 export interface StoreReader extends Repositories {
@@ -123,6 +125,7 @@ class SqlRepo implements StoreWriter {
   readonly enforcers: EnforcerRepository;
   readonly credentials: CredentialRepository;
   readonly securityEvents: SecurityEventRepository;
+  readonly mudProposals: MudProposalRepository;
 
   constructor(
     protected readonly x: SqlExecutor,
@@ -140,6 +143,7 @@ class SqlRepo implements StoreWriter {
     this.enforcers = new EnforcerRepository(x);
     this.credentials = new CredentialRepository(x);
     this.securityEvents = new SecurityEventRepository(x);
+    this.mudProposals = new MudProposalRepository(x);
   }
 
   async latestGeneration() {

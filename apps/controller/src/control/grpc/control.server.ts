@@ -18,6 +18,8 @@ import {
   EnrollResponse,
   FlowAck,
   FlowBatch,
+  MudAck,
+  MudAnnouncement,
   RenewRequest,
   StatusAck,
   WatchRequest,
@@ -35,7 +37,8 @@ import { BundleWatch } from './bundle-watch';
 import { FlowReports } from './flow-reports';
 import { OptionalClientCertCredentials } from './optional-client-cert.credentials';
 import { invalid, PeerAuth, RpcError } from './peer-auth';
-import { checkEnroll, checkRenew, checkStatus } from './validate';
+import { checkEnroll, checkMud, checkRenew, checkStatus } from './validate';
+import { parseAddress } from '../../policy/net';
 import { hashToken } from './token-hash';
 import { parseJoin } from '../../../../../proto/cordon/v1/join';
 import { enrollmentRefusal, reservedNameProblem } from '../../tokens/enrollment-binding';
@@ -104,6 +107,7 @@ export class ControlServer {
       ReportFlows: (call: grpc.ServerReadableStream<FlowBatch, FlowAck>, cb: grpc.sendUnaryData<FlowAck>) => void this.flowReports.handle(call, cb),
       StreamFlows: (call: grpc.ServerDuplexStream<FlowBatch, FlowAck>) => void this.flowReports.handleStream(call),
       ReportStatus: this.unary((call) => this.reportStatus(call)),
+      ReportMud: this.unary((call) => this.reportMud(call)),
     });
     this.port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(address, creds, (err, port) => (err ? reject(new Error(`gRPC listen on ${address}: ${err.message}`)) : resolve(port))),
@@ -209,5 +213,20 @@ export class ControlServer {
       status: { ...s, certificateSerial: peer.serial } as unknown as Record<string, unknown>,
     });
     return { receivedAt: now.getTime() };
+  }
+
+  // ---- ReportMud: a device's MUD URL seen in DHCP, for the MUD manager (mud/mud-manager.service.ts) ----
+
+  private async reportMud(call: grpc.ServerUnaryCall<MudAnnouncement, MudAck>): Promise<MudAck> {
+    const p = checkMud(call.request);
+    if (p) throw invalid(p);
+    const peer = await this.auth.authenticate(call);
+    const m = call.request;
+    if (m.enforcer !== peer.name) throw new RpcError(S.PERMISSION_DENIED, `enforcer "${m.enforcer}" does not match the certificate's "${peer.name}"`);
+    if (m.address && !parseAddress(m.address)) throw invalid(`address: ${m.address} is not an IP address`);
+    if (!m.mac && !m.address) throw invalid('an announcement names the device by mac or address');
+    const at = new Date();
+    this.d.feeds?.mud.next({ enforcer: peer.name, url: m.url, mac: m.mac || null, address: m.address || null, source: m.source as 'dhcpv4' | 'dhcpv6', interface: m.interface, at });
+    return { receivedAt: at.getTime() };
   }
 }

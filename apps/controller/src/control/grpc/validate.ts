@@ -8,6 +8,7 @@ import {
   ENFORCER_NAME,
   EnforcerStatus,
   EnrollRequest,
+  MudAnnouncement,
   FLOW_BATCH_MAX_EVENTS,
   FLOW_BATCH_MAX_RECORDS,
   FlowBatch,
@@ -124,5 +125,19 @@ export function checkStatus(r: unknown): Problem {
   for (const d of s.drops ?? []) if (!REASONS.has(d.reason) || !uint(d.packets) || !uint(d.bytes)) return 'drops: unknown reason or bad counter';
   if (!str(s.version, 64)) return 'version: at most 64 characters';
   if (s.health && (!str(s.health.detail, 1024) || (s.health.interfaces ?? []).length > 256)) return 'health: detail at most 1 KiB, at most 256 interfaces';
+  return null;
+}
+
+export function checkMud(r: unknown): Problem {
+  const d = decodable(r);
+  if (d) return d;
+  const m = r as MudAnnouncement;
+  const n = name('enforcer', m.enforcer);
+  if (n) return n;
+  if (!str(m.url, 255) || !/^https:\/\/[\x21-\x7e]+$/.test(m.url)) return 'url: must be an https URL of at most 255 characters';
+  if (m.mac && !/^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/.test(m.mac)) return 'mac: must be aa:bb:cc:dd:ee:ff (lower case) or empty';
+  if (!str(m.address, 45)) return 'address: at most 45 characters';
+  if (m.source !== 'dhcpv4' && m.source !== 'dhcpv6') return 'source: must be dhcpv4 or dhcpv6';
+  if (!str(m.interface, 15)) return 'interface: at most 15 characters';
   return null;
 }
