@@ -24,6 +24,10 @@ export interface Thresholds {
   volumeScore: number;
   /** Bytes in a window below which nothing is a volume anomaly (default 8 KiB). */
   volumeFloorBytes: number;
+  /** Burst: the track's running sum of bytes above twice its usual rate (a CUSUM) is anomalous above this many times its learnt peak (default 1.5)... */
+  burstRatio: number;
+  /** ... and above this many bytes (default 2 KiB). */
+  burstFloorBytes: number;
   /** Fast scan: distinct novel targets in scanWindowMs (default 16 in 10 s). */
   scanDistinct: number;
   scanWindowMs: number;
@@ -69,6 +73,8 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   volumeRatios: [4, 3, 2],
   volumeScore: 8,
   volumeFloorBytes: 8 * 1024,
+  burstRatio: 1.5,
+  burstFloorBytes: 2048,
   scanDistinct: 16,
   scanWindowMs: 10_000,
   slowScanDistinct: 20,

@@ -102,6 +102,36 @@ describe('anomaly detector', () => {
     expect((v[0].evidence as { bytes: number }).bytes).toBeGreaterThan((v[0].evidence as { thresholdBytes: number }).thresholdBytes);
   });
 
+  it('a 20x burst from a device that sends one sync every 30 s (±30 %) is a burst within 5 s; its syncs alone raise nothing, and the burst does not raise the learnt peak', () => {
+    // The old bucket model needed two buckets of such a burst (9 s and more): a CUSUM judged on every record does not.
+    const d = new AnomalyDetector({ learningWindowMs: 2 * H });
+    const out: Anomaly[] = [];
+    let x = 3;
+    const rnd = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const sync = (t: number) => d.observe('dev', rec('52.94.7.1', 443, { dstIdentity: 1, bytesFwd: Math.round(3000 * (0.7 + 0.6 * rnd())), bytesRev: 0 }), 'src', t, out);
+    let t = T0;
+    for (; t < T0 + 5 * H; t += Math.round(30_000 * (0.7 + 0.6 * rnd()))) sync(t);
+    d.flush(t, out);
+    expect(out).toEqual([]);
+    const start = t + 10_000;
+    // 20x the usual 100 B/s, reported every second, for 30 s; the syncs go on.
+    for (let i = 0; i < 30; i++) d.observe('dev', rec('52.94.7.1', 443, { dstIdentity: 1, bytesFwd: 1900, bytesRev: 0 }), 'src', start + i * 1000, out);
+    sync(start + 20_000);
+    const v = out.filter((a) => a.kind === 'volume');
+    expect(v).toHaveLength(1);
+    expect(v[0].evidence).toMatchObject({ traffic: 'world', detector: 'burst' });
+    expect(Date.parse(v[0].at) - start).toBeLessThan(5000);
+    // An hour on, the usual syncs are still usual, and a second burst is caught as fast: the first taught nothing.
+    out.length = 0;
+    t = start + 60_000;
+    for (; t < start + 2 * H; t += Math.round(30_000 * (0.7 + 0.6 * rnd()))) sync(t);
+    expect(out).toEqual([]);
+    for (let i = 0; i < 10; i++) d.observe('dev', rec('52.94.7.1', 443, { dstIdentity: 1, bytesFwd: 1900, bytesRev: 0 }), 'src', t + 10_000 + i * 1000, out);
+    console.log(JSON.stringify(v[0]), JSON.stringify(out));
+    expect(out.map((a) => a.kind)).toEqual(['volume']);
+    expect(Date.parse(out[0].at) - (t + 10_000)).toBeLessThan(5000);
+  });
+
   it('a ramp to 5x over a minute is caught, and exfiltration at 3x over ten minutes within the window', () => {
     for (const [factor, ramp, hold] of [
       [5, 60_000, 120_000],

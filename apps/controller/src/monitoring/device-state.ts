@@ -29,7 +29,9 @@ export const M_CUR = 0; // bytes of the open bucket
 export const M_HOUR = 1; // bytes of the open hour
 export const M_SEEN = 2; // hours of day learnt (bit mask)
 export const M_ANOMALOUS = 3; // the open hour had a volume anomaly
-export const M_FIELDS = 4;
+export const M_BURST_AT = 4; // time of the burst sum's last update
+export const M_BURST_SINCE = 5; // when the burst sum last rose from zero
+export const M_FIELDS = 6;
 
 /** Everything the detector keeps for one device, in a few typed arrays (under 4 KB). */
 export class DeviceState {

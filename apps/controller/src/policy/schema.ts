@@ -70,6 +70,8 @@ const SegmentMonitoring = z.strictObject({
   volumeRatios: z.array(z.number().positive()).min(1).max(4).optional(),
   volumeScore: z.number().positive().optional(),
   volumeFloorBytes: z.number().min(0).optional(),
+  burstRatio: z.number().gt(1).optional(),
+  burstFloorBytes: z.number().min(0).optional(),
 });
 export const SegmentSpec = z
   .strictObject({
