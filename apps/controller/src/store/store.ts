@@ -13,6 +13,7 @@ import { CredentialRepository } from './credentials.repository';
 import { DocumentCache, DocumentRepository, DocumentWrites, documentsVersion, noDocumentWrites } from './documents.repository';
 import { EnforcerRepository } from './enforcers.repository';
 import { IdentityRepository } from './identities.repository';
+import { IncidentRepository } from './incidents.repository';
 import { Notifications, notifyGeneration } from './notifications';
 import { QuarantineRepository } from './quarantine.repository';
 import { iso } from './rows';
@@ -38,6 +39,7 @@ export interface Repositories {
   readonly enforcers: EnforcerRepository;
   readonly credentials: CredentialRepository;
   readonly securityEvents: SecurityEventRepository;
+  readonly incidents: IncidentRepository;
 }
 
 export interface StoreReader extends Repositories {
@@ -123,6 +125,7 @@ class SqlRepo implements StoreWriter {
   readonly enforcers: EnforcerRepository;
   readonly credentials: CredentialRepository;
   readonly securityEvents: SecurityEventRepository;
+  readonly incidents: IncidentRepository;
 
   constructor(
     protected readonly x: SqlExecutor,
@@ -140,6 +143,7 @@ class SqlRepo implements StoreWriter {
     this.enforcers = new EnforcerRepository(x);
     this.credentials = new CredentialRepository(x);
     this.securityEvents = new SecurityEventRepository(x);
+    this.incidents = new IncidentRepository(x);
   }
 
   async latestGeneration() {
