@@ -34,6 +34,12 @@ export interface Thresholds {
   /** Slow scan (default 20 in 60 s: 30 addresses over 40 s is a scan). */
   slowScanDistinct: number;
   slowScanWindowMs: number;
+  /**
+   * Early scan, once a device has learnt: failed attempts (refused or unanswered) to this many
+   * distinct novel targets in scanWindowMs, all on one port or all to one host; and, across a
+   * segment, from distributedScanDevices devices (default 4).
+   */
+  earlyScanDistinct: number;
   /** Long scan (default 32 in 10 min). */
   longScanDistinct: number;
   longScanWindowMs: number;
@@ -79,6 +85,7 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   scanWindowMs: 10_000,
   slowScanDistinct: 20,
   slowScanWindowMs: 60_000,
+  earlyScanDistinct: 4,
   longScanDistinct: 32,
   longScanWindowMs: 600_000,
   distributedScanDistinct: 24,

@@ -168,7 +168,8 @@ describe('anomaly detector', () => {
     steady(d, T0, T0 + 2 * H, out);
     for (let i = 0; i < 60; i++) d.observe('dev', rec(`10.0.5.${i}`, 22, { verdict: 'VERDICT_DENY', reason: 'DROP_REASON_POLICY', packetsFwd: 1, bytesFwd: 60, bytesRev: 0 }), 'src', T0 + 2 * H + i * 50, out);
     expect(out.map((a) => a.kind)).toEqual(['new_peer', 'new_port', 'new_peer', 'new_peer', 'scan']);
-    expect(out[4]).toMatchObject({ kind: 'scan', severity: 'high', evidence: { type: 'horizontal', distinctDestinations: 16, windowSeconds: 10 } });
+    // Refused attempts to four new hosts on one port: a sweep, from the early rule.
+    expect(out[4]).toMatchObject({ kind: 'scan', severity: 'high', evidence: { type: 'horizontal', distinctDestinations: 4, windowSeconds: 10, early: true } });
     expect((out[4].evidence as { sample: string[] }).sample).toContain('10.0.5.0:22/tcp');
   });
 
@@ -181,6 +182,25 @@ describe('anomaly detector', () => {
     expect(kinds.filter((k) => k === 'scan')).toHaveLength(1);
     expect(kinds.filter((k) => k === 'new_peer').length).toBeLessThanOrEqual(3);
     expect(out.find((a) => a.kind === 'scan')!.evidence).toMatchObject({ type: 'horizontal', windowSeconds: 60 });
+  });
+
+  it('a slow sweep of refused attempts is a scan from its fourth target (about 4 s), once; new peers that answer are not', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    steady(d, T0, T0 + 2 * H, out);
+    const start = T0 + 2 * H;
+    for (let i = 0; i < 30; i++) d.observe('dev', rec(`10.0.6.${i}`, 23, { verdict: 'VERDICT_DENY', bytesRev: 0, packetsRev: 0 }), 'src', start + Math.round((i * 40_000) / 30), out);
+    const scans = out.filter((a) => a.kind === 'scan');
+    expect(scans).toHaveLength(1);
+    expect(Date.parse(scans[0].at) - start).toBeLessThan(5000);
+    expect(scans[0].evidence).toMatchObject({ type: 'horizontal', distinctDestinations: 4, early: true });
+    // Three new peers that answer, 40 s apart, on another device: new peers, no scan.
+    const e = new AnomalyDetector(opts);
+    const seen: Anomaly[] = [];
+    steady(e, T0, T0 + 2 * H, seen);
+    for (let i = 0; i < 5; i++) e.observe('dev', rec(`203.0.${113 + i}.1`, 443, { dstIdentity: 1 }), 'src', start + i * 2000, seen);
+    expect(seen.map((a) => a.kind)).not.toContain('scan');
+    expect(seen.filter((a) => a.kind === 'new_peer')).toHaveLength(3);
   });
 
   it('a vertical scan (many ports on one host) is a scan, and does not blind the port baseline', () => {
@@ -219,6 +239,22 @@ describe('anomaly detector', () => {
     for (let i = 0; i < 10; i++) for (const dev of ['a', 'b', 'c']) d.observe(dev, rec(`10.0.7.${n++}`, 22), 'src', T0 + 2 * H + n * 1000, out, d.options, 'seg');
     const scans = out.filter((a) => a.kind === 'scan');
     expect(scans.map((a) => a.device).sort()).toEqual(['a', 'b', 'c']);
+    expect(scans[0].evidence).toMatchObject({ type: 'distributed', segment: 'seg' });
+    expect(out.filter((a) => a.device === 'e')).toEqual([]);
+  });
+
+  it('a distributed sweep of refused attempts, one target per device every 7 s, is a scan of each device within 5 s', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    const devs = ['a', 'b', 'c', 'f'];
+    for (const dev of [...devs, 'e']) steady(d, T0, T0 + 2 * H, out, dev.charCodeAt(0), dev);
+    const start = T0 + 2 * H;
+    devs.forEach((dev, j) => {
+      for (let k = 0; k < 8; k++) d.observe(dev, rec(`10.0.8.${j * 8 + k}`, 445, { verdict: 'VERDICT_DENY', bytesRev: 0, packetsRev: 0 }), 'src', start + j * 1500 + k * 7000, out, d.options, 'seg');
+    });
+    const scans = out.filter((a) => a.kind === 'scan');
+    expect(scans.map((a) => a.device).sort()).toEqual(devs);
+    for (const x of scans) expect(Date.parse(x.at) - start).toBeLessThan(5000);
     expect(scans[0].evidence).toMatchObject({ type: 'distributed', segment: 'seg' });
     expect(out.filter((a) => a.device === 'e')).toEqual([]);
   });

@@ -16,8 +16,11 @@ export const F_PORT = 2;
 export const F_LEARNED = 4;
 export const F_SCANNED = 8;
 export const F_WORLD = 16;
-/** A ring entry's time (seconds since the device was first seen) shares its word with the flags. */
-export const TIME_MASK = (1 << 27) - 1;
+/** Refused (denied) or unanswered: what most of a scan's attempts are. */
+export const F_FAILED = 32;
+/** A ring entry's time (seconds since the device was first seen, 26 bits: two years) shares its word with the flags. */
+export const FLAG_SHIFT = 26;
+export const TIME_MASK = (1 << FLAG_SHIFT) - 1;
 export const QUANTILE = 0.95;
 
 // Per track (world, local), in a device's Float32Array: recent buckets, history per

@@ -61,6 +61,7 @@ const SegmentMonitoring = z.strictObject({
   slowScanDistinct: Count.optional(),
   longScanWindow: Duration.optional(),
   longScanDistinct: Count.optional(),
+  earlyScanDistinct: Count.optional(),
   distributedScanDistinct: Count.optional(),
   distributedScanDevices: Count.optional(),
   deniedWindow: Duration.optional(),
