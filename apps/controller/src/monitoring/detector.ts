@@ -120,8 +120,11 @@ export class AnomalyDetector {
     const s = this.state(device, t);
     if (t > s.lastSeen) s.lastSeen = t;
     const bytes = (r.bytesFwd || 0) + (r.bytesRev || 0);
-    this.vol.judge(device, s, t, bytes, r.dstIdentity === 1 || r.srcIdentity === 1, out, o);
-    if (role !== 'src') return;
+    const worldTrack = r.dstIdentity === 1 || r.srcIdentity === 1;
+    if (role !== 'src') {
+      this.vol.judge(device, s, t, bytes, worldTrack, out, o, bytes);
+      return;
+    }
 
     if (t > s.lastSrc) {
       if (s.lastSrc) {
@@ -141,6 +144,9 @@ export class AnomalyDetector {
     const world = r.dstIdentity === 1;
     const novelPeer = peerSlot < 0 && !(world && portSlot >= 0 && s.ports.aux(portSlot) >= o.diversePeers);
     const novelPort = portSlot < 0;
+    // Once learnt, bytes to a target the baseline does not hold are novelty's (and a scan's) evidence,
+    // not a burst: the burst sum counts the usual peers and ports only (the buckets count everything).
+    this.vol.judge(device, s, t, bytes, worldTrack, out, o, (novelPeer || novelPort) && !learning ? 0 : bytes);
     let scanning = false;
     if (novelPeer || novelPort) scanning = this.novel(device, s, r, t, learning, novelPeer, novelPort, peerKey, portKey, verdict, out, o, segment);
     else if (peerSlot < 0 && learning) {

@@ -50,7 +50,8 @@ export class VolumeModel {
   // Two tracks per device: bytes exchanged with the world (track 0) and with local
   // peers (track 1), so a burst to the cloud is not hidden by a camera's local stream.
 
-  judge(device: string, s: DeviceState, t: number, bytes: number, world: boolean, out: Anomaly[], o: Thresholds): void {
+  /** `burstBytes`: what of `bytes` the burst sum counts (burst()). */
+  judge(device: string, s: DeviceState, t: number, bytes: number, world: boolean, out: Anomaly[], o: Thresholds, burstBytes = bytes): void {
     const io = this.options;
     if (t >= s.bucketStart + io.intervalMs) this.closeBuckets(s, t, o);
     if (bytes === 0) return;
@@ -63,7 +64,7 @@ export class VolumeModel {
     const k = this.scaleBuckets;
     const v = tr * this.trackSize;
     const index = this.seasonalIndex(s, tr, t);
-    if (this.burst(device, s, tr, t, bytes, index, world, out, o)) return;
+    if (this.burst(device, s, tr, t, burstBytes, index, world, out, o)) return;
     for (let i = 0; i < S; i++) {
       const base = s.vol[v + this.vBase + i];
       if (base <= 0 || t < s.vmeta[m + i]) continue;
