@@ -8,6 +8,7 @@
  */
 import { startPostgres, type TestPostgres } from '../support/postgres';
 import { startTestController, type TestController } from '../api/harness';
+import { until } from '../support/wait';
 
 const SITE = [
   { apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'cameras' }, spec: { cidrs: ['10.10.2.0/24'] } },
@@ -35,6 +36,7 @@ const denied = (dst: string, dport: number, ids: Record<string, number>) => ({
   lastSeen: Date.now(),
   ifindex: 4,
 });
+const usual = (ids: Record<string, number>) => ({ ...denied('10.10.1.5', 8883, ids), verdict: 'VERDICT_ALLOW', reason: 'DROP_REASON_NONE', packetsRev: 1, bytesRev: 60 });
 const scan = (net: number, ids: Record<string, number>) => Array.from({ length: 30 }, (_, i) => denied(`10.10.1.${net + i}`, 23, ids));
 
 type IncidentItem = { id: number; device: string; kinds: string[]; anomalies: number; open: boolean; action: string; evidence: { scans: unknown[] } };
@@ -63,6 +65,13 @@ describe('incidents in the store', () => {
     const call = (t: TestController, m: string, p: string, body?: unknown) => t.call(m, p, body, { token });
     expect((await call(a, 'POST', '/v1/apply', { documents: SITE, dryRun: false })).status).toBe(200);
     const ids = (await call(a, 'GET', '/v1/bundles/current')).body.identities;
+    // A controller's site view follows the store a moment after a change: cam-07 is a device once it has a baseline.
+    const known = (t: TestController) =>
+      until('cam-07 known to the controller', async () => {
+        await call(t, 'POST', '/v1/monitoring/flows', { enforcer: 'gw-1', flows: [usual(ids)] });
+        return (await call(t, 'GET', '/v1/baselines/cam-07')).status === 200;
+      });
+    await known(a);
 
     expect((await call(a, 'POST', '/v1/monitoring/flows', { enforcer: 'gw-1', flows: scan(100, ids) })).status).toBeLessThan(300);
     const onA: IncidentItem[] = (await call(a, 'GET', '/v1/incidents?device=cam-07')).body.items;
@@ -76,6 +85,7 @@ describe('incidents in the store', () => {
     await a.close();
     a = await startTestController('postgres', { pg, databaseUrl });
     expect((await call(a, 'GET', '/v1/incidents?device=cam-07')).body.items).toEqual(onA);
+    await known(a);
     expect((await call(a, 'POST', '/v1/monitoring/flows', { enforcer: 'gw-1', flows: scan(150, ids) })).status).toBeLessThan(300);
     const after: IncidentItem[] = (await call(a, 'GET', '/v1/incidents?device=cam-07')).body.items;
     expect(after).toEqual([expect.objectContaining({ id: onA[0].id, kinds: ['scan'], anomalies: 2, open: true })]);
