@@ -142,8 +142,10 @@ export class VolumeModel {
     const x = sum / index;
     if (t < s.firstSeen + o.learningWindowMs) {
       s.vol[v + this.vBurst] = sum;
-      // Learning, each hour is new: the nearest learnt hour's load is the best guess there is.
-      if (!quiet && sum / hourIndex > peak) s.vol[v + this.vBurst + 1] = sum / hourIndex;
+      // Learning, each hour is new: the nearest learnt hour's load is the best guess there is. Before a
+      // bucket has closed the usual rate is unknown and the sum does not drain: it is no peak of anything
+      // (a learning window shorter than a bucket leaves the peak to the first hour without anomaly).
+      if (!quiet && (span > 0 || this.profileMean > 0) && sum / hourIndex > peak) s.vol[v + this.vBurst + 1] = sum / hourIndex;
       return false;
     }
     const threshold = Math.max(o.burstRatio * peak * index, o.burstFloorBytes);
