@@ -7,7 +7,7 @@
  *   - steady-1 keeps its usual round trips all along: nothing, ever;
  *   - bulk-1 behaves, then sends 4 MB at once to its usual server: a volume
  *     anomaly, judged right after the short learning window;
- *   - slow-1 probes 30 addresses over 40 s: one scan, not 30 new_peer;
+ *   - slow-1 probes 30 addresses over 40 s: one scan (from its fourth refused attempt), not 30 new_peer;
  *   - audit-1 (a segment in audit mode) scans 100 ports of the server: one
  *     incident (scan and at most a few new_port), its port baseline not
  *     blinded (a new port well after the scan is still news);
@@ -118,7 +118,8 @@ const root = process.getuid?.() === 0;
 
     expect(lastJson((await slow).stdout)).toMatchObject({ attempted: 30 });
     const slowScan = await until('a scan for slow-1', async () => (await anomalies('slow-1')).find((a) => a.kind === 'scan'), 10_000, 250);
-    expect(slowScan.evidence).toMatchObject({ type: 'horizontal', windowSeconds: 60 });
+    // Refused attempts to four new hosts on one port within 10 s: a scan from the early rule, not after twenty.
+    expect(slowScan.evidence).toMatchObject({ type: 'horizontal', windowSeconds: 10, early: true, distinctDestinations: 4 });
     const slowAll = await anomalies('slow-1');
     expect(slowAll.filter((a) => a.kind === 'scan')).toHaveLength(1);
     expect(slowAll.filter((a) => a.kind === 'new_peer').length).toBeLessThanOrEqual(3);

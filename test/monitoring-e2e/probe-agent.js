@@ -7,6 +7,8 @@
 //   burst HOST PORT COUNT TIMEOUT_MS            COUNT TCP attempts to one port (each a new source port), 16 at a time: {"attempted","ok"}
 //   sweep PREFIX FROM TO PORT EVERY_MS TIMEOUT_MS  one TCP attempt to PREFIX.FROM .. PREFIX.TO, one every EVERY_MS: {"attempted","ok"}
 //   send HOST PORT BYTES TIMEOUT_MS             one connection sending BYTES (at most 64 MiB), waiting for the echo: {"sent","echoed"}
+//   jitter HOST PORT EVERY_MS COUNT BYTES TIMEOUT_MS  sequential round trips of BYTES ±30 % every EVERY_MS ±30 % (a periodic IoT flow), one JSON line each: {"t","ok","bytes"}
+//   stream HOST PORT BYTES_PER_S SECONDS        one connection sending BYTES_PER_S (at most 16 MiB/s) in tenths of a second for SECONDS (at most 60): {"t0","sent","echoed"}
 // PROBE_FROM=ADDRESS binds every attempt to that source address.
 'use strict';
 const net = require('node:net');
@@ -98,8 +100,52 @@ async function pool(jobs, width) {
     });
     out(r);
     process.exit(0);
+  } else if (mode === 'jitter') {
+    const [host, port, every, count, bytes, timeout] = [args[0], ...args.slice(1).map(Number)];
+    const j = () => 0.7 + 0.6 * Math.random();
+    for (let i = 0; i < Math.min(count, 5000); i++) {
+      const t = Date.now();
+      const n = Math.max(1, Math.round(Math.min(bytes, 1 << 20) * j()));
+      const ok = await new Promise((resolve) => {
+        const s = net.connect({ host, port });
+        let echoed = 0;
+        const timer = setTimeout(() => { s.destroy(); resolve(false); }, timeout);
+        s.on('connect', () => s.write(Buffer.alloc(n, 0x62)));
+        s.on('data', (d) => { echoed += d.length; if (echoed >= n) { clearTimeout(timer); s.destroy(); resolve(true); } });
+        s.on('error', () => { clearTimeout(timer); resolve(false); });
+      });
+      out({ t, ok, bytes: n });
+      const wait = t + every * j() - Date.now();
+      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    }
+    process.exit(0);
+  } else if (mode === 'stream') {
+    const [host, port, rate, seconds] = [args[0], Math.min(Number(args[1]), 65535), Math.min(Number(args[2]), 16 << 20), Math.min(Number(args[3]), 60)];
+    const r = await new Promise((resolve) => {
+      const s = net.connect({ host, port });
+      let sent = 0;
+      let echoed = 0;
+      let t0 = 0;
+      let ticker = null;
+      const finish = () => { clearInterval(ticker); s.destroy(); resolve({ t0, sent, echoed }); };
+      s.on('connect', () => {
+        t0 = Date.now();
+        const chunk = Buffer.alloc(Math.max(1, Math.round(rate / 10)), 0x63);
+        s.write(chunk);
+        sent += chunk.length;
+        ticker = setInterval(() => {
+          if (Date.now() - t0 >= seconds * 1000) { clearInterval(ticker); return setTimeout(finish, 500); }
+          s.write(chunk);
+          sent += chunk.length;
+        }, 100);
+      });
+      s.on('data', (d) => { echoed += d.length; });
+      s.on('error', () => finish());
+    });
+    out(r);
+    process.exit(0);
   } else {
-    process.stderr.write('usage: probe-agent probe|scan|burst|sweep|send ...\n');
+    process.stderr.write('usage: probe-agent probe|scan|burst|sweep|send|jitter|stream ...\n');
     process.exit(2);
   }
 })();

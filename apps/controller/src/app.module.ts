@@ -31,6 +31,7 @@ import { claimEnrollment } from './store/enrollment-claim';
 import { EnforcerRepository } from './store/enforcers.repository';
 import { IdentityRepository } from './store/identities.repository';
 import { QuarantineRepository } from './store/quarantine.repository';
+import { IncidentRepository } from './store/incidents.repository';
 import { SecurityEventRepository } from './store/security-events.repository';
 import type { Store } from './store/store';
 import { TokenRepository } from './store/tokens.repository';
@@ -87,6 +88,7 @@ const REPOSITORY_OF = new Map<Type, (s: Store) => unknown>([
   [EnforcerRepository, (s) => s.enforcers],
   [CredentialRepository, (s) => s.credentials],
   [SecurityEventRepository, (s) => s.securityEvents],
+  [IncidentRepository, (s) => s.incidents],
 ]);
 const repositories = [...REPOSITORY_OF.keys()];
 const repositoryOf = (store: Store, r: Type) => REPOSITORY_OF.get(r)!(store);

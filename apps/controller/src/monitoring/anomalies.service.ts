@@ -3,18 +3,21 @@
  * Baselines and anomalies: each device's flows feed its baseline (detector.ts);
  * an anomaly is grouped into the device's incident (incidents.ts), stored as an
  * event, and the incident's action taken once, when it opens: a quarantine when
- * the device's segment says onAnomaly: quarantine.
+ * the device's segment says onAnomaly: quarantine. Incidents are written to the
+ * store as they change (ids from it), so a restarted controller goes on with the
+ * open ones and every controller on the database lists them.
  */
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { ApplyService } from '../apply/apply.service';
 import type { Actor } from '../auth/roles';
 import { LOGGER } from '../di-tokens';
+import { IncidentRepository } from '../store/incidents.repository';
 import { QuarantineRepository } from '../store/quarantine.repository';
 import { Anomaly, AnomalyDetector, Thresholds } from './detector';
 import { summariseEvidence } from './evidence';
 import type { FlowRecord } from './flow-record';
-import { Incidents } from './incidents';
+import { Incident, Incidents } from './incidents';
 import { SecurityEvents } from './security-events.service';
 import { segmentThresholds } from './settings';
 import { SiteView } from './site-view.service';
@@ -22,9 +25,13 @@ import { SiteView } from './site-view.service';
 export const MONITOR_ACTOR: Actor = { name: 'anomaly-detector', role: 'admin', tokenId: 0, source: 'controller' };
 
 @Injectable()
-export class AnomalyService {
+export class AnomalyService implements OnApplicationBootstrap {
   readonly detector: AnomalyDetector;
   readonly incidents = new Incidents();
+  /** Incident grouping and its writes, one anomaly at a time, in order. */
+  private serial: Promise<unknown> = Promise.resolve();
+  /** Ids handed out when the store could not give one (never stored, never equal to a stored one). */
+  private localId = 0;
   /** Thresholds per segment (its spec.monitoring over the site's), rebuilt with the view and the settings. */
   private thresholds = new Map<string, Thresholds>();
 
@@ -33,6 +40,7 @@ export class AnomalyService {
     @Inject(SecurityEvents) private readonly events: SecurityEvents,
     @Inject(ApplyService) private readonly apply: ApplyService,
     @Inject(QuarantineRepository) private readonly quarantined: QuarantineRepository,
+    @Inject(IncidentRepository) readonly incidentStore: IncidentRepository,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
     this.detector = new AnomalyDetector(site.settings);
@@ -43,6 +51,37 @@ export class AnomalyService {
       if (detectorChanged) this.detector.reset(next);
       this.rebuildThresholds();
     });
+  }
+
+  /** The open incidents of the store: their devices' next anomalies join them (their action is not taken again). */
+  async onApplicationBootstrap(): Promise<void> {
+    try {
+      this.incidents.restore(await this.incidentStore.openSince(new Date(0).toISOString()));
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'could not load the open incidents');
+    }
+  }
+
+  /** Resolves once every incident change so far is written. */
+  async settled(): Promise<void> {
+    await this.serial;
+  }
+
+  private serially<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.serial.then(fn);
+    this.serial = run.catch(() => undefined);
+    return run;
+  }
+
+  private async persist(list: readonly Incident[]): Promise<void> {
+    for (const inc of list) {
+      if (inc.id <= 0) continue;
+      try {
+        await this.incidentStore.save(inc);
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message, incident: inc.id }, 'incident not stored');
+      }
+    }
   }
 
   private rebuildThresholds(): void {
@@ -74,7 +113,10 @@ export class AnomalyService {
   async tick(now: number): Promise<void> {
     const out: Anomaly[] = [];
     this.detector.flush(now, out, (d) => this.thresholdsOf(d));
-    this.incidents.expire(now, this.site.settings.incidentWindowMs);
+    const closed = this.incidents.expire(now, this.site.settings.incidentWindowMs).filter((i) => i.id > 0);
+    if (closed.length) {
+      await this.serially(() => this.incidentStore.close(closed.map((i) => i.id))).catch((err) => this.log.warn({ err: (err as Error).message }, 'closed incidents not stored'));
+    }
     await Promise.all(out.map((a) => this.raise(a)));
   }
 
@@ -86,7 +128,21 @@ export class AnomalyService {
     const view = this.site.view;
     const segment = view.segmentOfDevice.get(a.device);
     const action = view.devices.has(a.device) ? view.onAnomaly(a.device) : 'alert';
-    const { incident, opened } = this.incidents.add(a, segment ?? 'world', action, this.thresholdsOf(a.device).incidentWindowMs);
+    const windowMs = this.thresholdsOf(a.device).incidentWindowMs;
+    const { incident, opened } = await this.serially(async () => {
+      let id: number | undefined;
+      if (this.incidents.opens(a, windowMs)) {
+        try {
+          id = await this.incidentStore.nextId();
+        } catch (err) {
+          this.log.warn({ err: (err as Error).message, device: a.device }, 'no incident id from the store: this incident is kept in memory only');
+          id = --this.localId;
+        }
+      }
+      const r = this.incidents.add(a, segment ?? 'world', action, windowMs, id);
+      await this.persist(r.closed ? [r.closed, r.incident] : [r.incident]);
+      return r;
+    });
     const ev = a.evidence as { peer?: string; port?: number; protocol?: string };
     await this.events.emit({
       at: a.at,

@@ -24,12 +24,22 @@ export interface Thresholds {
   volumeScore: number;
   /** Bytes in a window below which nothing is a volume anomaly (default 8 KiB). */
   volumeFloorBytes: number;
+  /** Burst: the track's running sum of bytes above twice its usual rate (a CUSUM) is anomalous above this many times its learnt peak (default 1.5)... */
+  burstRatio: number;
+  /** ... and above this many bytes (default 2 KiB). */
+  burstFloorBytes: number;
   /** Fast scan: distinct novel targets in scanWindowMs (default 16 in 10 s). */
   scanDistinct: number;
   scanWindowMs: number;
   /** Slow scan (default 20 in 60 s: 30 addresses over 40 s is a scan). */
   slowScanDistinct: number;
   slowScanWindowMs: number;
+  /**
+   * Early scan, once a device has learnt: failed attempts (refused or unanswered) to this many
+   * distinct novel targets in scanWindowMs, all on one port or all to one host; and, across a
+   * segment, from distributedScanDevices devices (default 4).
+   */
+  earlyScanDistinct: number;
   /** Long scan (default 32 in 10 min). */
   longScanDistinct: number;
   longScanWindowMs: number;
@@ -69,10 +79,13 @@ export const DEFAULT_THRESHOLDS: Thresholds = {
   volumeRatios: [4, 3, 2],
   volumeScore: 8,
   volumeFloorBytes: 8 * 1024,
+  burstRatio: 1.5,
+  burstFloorBytes: 2048,
   scanDistinct: 16,
   scanWindowMs: 10_000,
   slowScanDistinct: 20,
   slowScanWindowMs: 60_000,
+  earlyScanDistinct: 4,
   longScanDistinct: 32,
   longScanWindowMs: 600_000,
   distributedScanDistinct: 24,

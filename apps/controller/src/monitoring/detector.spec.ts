@@ -102,6 +102,36 @@ describe('anomaly detector', () => {
     expect((v[0].evidence as { bytes: number }).bytes).toBeGreaterThan((v[0].evidence as { thresholdBytes: number }).thresholdBytes);
   });
 
+  it('a 20x burst from a device that sends one sync every 30 s (±30 %) is a burst within 5 s; its syncs alone raise nothing, and the burst does not raise the learnt peak', () => {
+    // The old bucket model needed two buckets of such a burst (9 s and more): a CUSUM judged on every record does not.
+    const d = new AnomalyDetector({ learningWindowMs: 2 * H });
+    const out: Anomaly[] = [];
+    let x = 3;
+    const rnd = () => (x = (x * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+    const sync = (t: number) => d.observe('dev', rec('52.94.7.1', 443, { dstIdentity: 1, bytesFwd: Math.round(3000 * (0.7 + 0.6 * rnd())), bytesRev: 0 }), 'src', t, out);
+    let t = T0;
+    for (; t < T0 + 5 * H; t += Math.round(30_000 * (0.7 + 0.6 * rnd()))) sync(t);
+    d.flush(t, out);
+    expect(out).toEqual([]);
+    const start = t + 10_000;
+    // 20x the usual 100 B/s, reported every second, for 30 s; the syncs go on.
+    for (let i = 0; i < 30; i++) d.observe('dev', rec('52.94.7.1', 443, { dstIdentity: 1, bytesFwd: 1900, bytesRev: 0 }), 'src', start + i * 1000, out);
+    sync(start + 20_000);
+    const v = out.filter((a) => a.kind === 'volume');
+    expect(v).toHaveLength(1);
+    expect(v[0].evidence).toMatchObject({ traffic: 'world', detector: 'burst' });
+    expect(Date.parse(v[0].at) - start).toBeLessThan(5000);
+    // An hour on, the usual syncs are still usual, and a second burst is caught as fast: the first taught nothing.
+    out.length = 0;
+    t = start + 60_000;
+    for (; t < start + 2 * H; t += Math.round(30_000 * (0.7 + 0.6 * rnd()))) sync(t);
+    expect(out).toEqual([]);
+    for (let i = 0; i < 10; i++) d.observe('dev', rec('52.94.7.1', 443, { dstIdentity: 1, bytesFwd: 1900, bytesRev: 0 }), 'src', t + 10_000 + i * 1000, out);
+    console.log(JSON.stringify(v[0]), JSON.stringify(out));
+    expect(out.map((a) => a.kind)).toEqual(['volume']);
+    expect(Date.parse(out[0].at) - (t + 10_000)).toBeLessThan(5000);
+  });
+
   it('a ramp to 5x over a minute is caught, and exfiltration at 3x over ten minutes within the window', () => {
     for (const [factor, ramp, hold] of [
       [5, 60_000, 120_000],
@@ -138,7 +168,8 @@ describe('anomaly detector', () => {
     steady(d, T0, T0 + 2 * H, out);
     for (let i = 0; i < 60; i++) d.observe('dev', rec(`10.0.5.${i}`, 22, { verdict: 'VERDICT_DENY', reason: 'DROP_REASON_POLICY', packetsFwd: 1, bytesFwd: 60, bytesRev: 0 }), 'src', T0 + 2 * H + i * 50, out);
     expect(out.map((a) => a.kind)).toEqual(['new_peer', 'new_port', 'new_peer', 'new_peer', 'scan']);
-    expect(out[4]).toMatchObject({ kind: 'scan', severity: 'high', evidence: { type: 'horizontal', distinctDestinations: 16, windowSeconds: 10 } });
+    // Refused attempts to four new hosts on one port: a sweep, from the early rule.
+    expect(out[4]).toMatchObject({ kind: 'scan', severity: 'high', evidence: { type: 'horizontal', distinctDestinations: 4, windowSeconds: 10, early: true } });
     expect((out[4].evidence as { sample: string[] }).sample).toContain('10.0.5.0:22/tcp');
   });
 
@@ -151,6 +182,25 @@ describe('anomaly detector', () => {
     expect(kinds.filter((k) => k === 'scan')).toHaveLength(1);
     expect(kinds.filter((k) => k === 'new_peer').length).toBeLessThanOrEqual(3);
     expect(out.find((a) => a.kind === 'scan')!.evidence).toMatchObject({ type: 'horizontal', windowSeconds: 60 });
+  });
+
+  it('a slow sweep of refused attempts is a scan from its fourth target (about 4 s), once; new peers that answer are not', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    steady(d, T0, T0 + 2 * H, out);
+    const start = T0 + 2 * H;
+    for (let i = 0; i < 30; i++) d.observe('dev', rec(`10.0.6.${i}`, 23, { verdict: 'VERDICT_DENY', bytesRev: 0, packetsRev: 0 }), 'src', start + Math.round((i * 40_000) / 30), out);
+    const scans = out.filter((a) => a.kind === 'scan');
+    expect(scans).toHaveLength(1);
+    expect(Date.parse(scans[0].at) - start).toBeLessThan(5000);
+    expect(scans[0].evidence).toMatchObject({ type: 'horizontal', distinctDestinations: 4, early: true });
+    // Three new peers that answer, 40 s apart, on another device: new peers, no scan.
+    const e = new AnomalyDetector(opts);
+    const seen: Anomaly[] = [];
+    steady(e, T0, T0 + 2 * H, seen);
+    for (let i = 0; i < 5; i++) e.observe('dev', rec(`203.0.${113 + i}.1`, 443, { dstIdentity: 1 }), 'src', start + i * 2000, seen);
+    expect(seen.map((a) => a.kind)).not.toContain('scan');
+    expect(seen.filter((a) => a.kind === 'new_peer')).toHaveLength(3);
   });
 
   it('a vertical scan (many ports on one host) is a scan, and does not blind the port baseline', () => {
@@ -189,6 +239,22 @@ describe('anomaly detector', () => {
     for (let i = 0; i < 10; i++) for (const dev of ['a', 'b', 'c']) d.observe(dev, rec(`10.0.7.${n++}`, 22), 'src', T0 + 2 * H + n * 1000, out, d.options, 'seg');
     const scans = out.filter((a) => a.kind === 'scan');
     expect(scans.map((a) => a.device).sort()).toEqual(['a', 'b', 'c']);
+    expect(scans[0].evidence).toMatchObject({ type: 'distributed', segment: 'seg' });
+    expect(out.filter((a) => a.device === 'e')).toEqual([]);
+  });
+
+  it('a distributed sweep of refused attempts, one target per device every 7 s, is a scan of each device within 5 s', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    const devs = ['a', 'b', 'c', 'f'];
+    for (const dev of [...devs, 'e']) steady(d, T0, T0 + 2 * H, out, dev.charCodeAt(0), dev);
+    const start = T0 + 2 * H;
+    devs.forEach((dev, j) => {
+      for (let k = 0; k < 8; k++) d.observe(dev, rec(`10.0.8.${j * 8 + k}`, 445, { verdict: 'VERDICT_DENY', bytesRev: 0, packetsRev: 0 }), 'src', start + j * 1500 + k * 7000, out, d.options, 'seg');
+    });
+    const scans = out.filter((a) => a.kind === 'scan');
+    expect(scans.map((a) => a.device).sort()).toEqual(devs);
+    for (const x of scans) expect(Date.parse(x.at) - start).toBeLessThan(5000);
     expect(scans[0].evidence).toMatchObject({ type: 'distributed', segment: 'seg' });
     expect(out.filter((a) => a.device === 'e')).toEqual([]);
   });

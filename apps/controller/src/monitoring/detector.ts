@@ -36,20 +36,14 @@ import { Anomaly, DEFAULT_DETECTOR, DetectorOptions, Thresholds } from './detect
 import * as layout from './device-state';
 import { DeviceState } from './device-state';
 import { VolumeModel } from './volume';
+import { count, expire, learn, markScan, push, targetsSince } from './target-ring';
 
 // Module-scope copies: read on every flow record, they must be constants here, not loads through another module's exports.
-const { SAMPLE, RING, F_PEER, F_PORT, F_LEARNED, F_SCANNED, F_WORLD, TIME_MASK } = layout;
+const { SAMPLE, RING, F_PEER, F_PORT, F_LEARNED, F_SCANNED, F_WORLD, F_FAILED, FLAG_SHIFT } = layout;
 
 export * from './detector-options';
 import { addressPrefix } from './address-prefix';
 export { addressPrefix };
-
-/** What a scan counted in one window. */
-interface ScanCount {
-  targets: number;
-  destinations: number;
-  ports: number;
-}
 
 export class AnomalyDetector {
   readonly options: DetectorOptions;
@@ -126,8 +120,11 @@ export class AnomalyDetector {
     const s = this.state(device, t);
     if (t > s.lastSeen) s.lastSeen = t;
     const bytes = (r.bytesFwd || 0) + (r.bytesRev || 0);
-    this.vol.judge(device, s, t, bytes, r.dstIdentity === 1 || r.srcIdentity === 1, out, o);
-    if (role !== 'src') return;
+    const worldTrack = r.dstIdentity === 1 || r.srcIdentity === 1;
+    if (role !== 'src') {
+      this.vol.judge(device, s, t, bytes, worldTrack, out, o, bytes);
+      return;
+    }
 
     if (t > s.lastSrc) {
       if (s.lastSrc) {
@@ -147,6 +144,9 @@ export class AnomalyDetector {
     const world = r.dstIdentity === 1;
     const novelPeer = peerSlot < 0 && !(world && portSlot >= 0 && s.ports.aux(portSlot) >= o.diversePeers);
     const novelPort = portSlot < 0;
+    // Once learnt, bytes to a target the baseline does not hold are novelty's (and a scan's) evidence,
+    // not a burst: the burst sum counts the usual peers and ports only (the buckets count everything).
+    this.vol.judge(device, s, t, bytes, worldTrack, out, o, (novelPeer || novelPort) && !learning ? 0 : bytes);
     let scanning = false;
     if (novelPeer || novelPort) scanning = this.novel(device, s, r, t, learning, novelPeer, novelPort, peerKey, portKey, verdict, out, o, segment);
     else if (peerSlot < 0 && learning) {
@@ -183,11 +183,11 @@ export class AnomalyDetector {
   ): boolean {
     const dstH = hash32(r.dst);
     const now = Math.floor((t - s.firstSeen) / 1000);
-    this.expire(s, now, o);
+    expire(s, now, o);
     // Already counted (a target tried twice): nothing new.
     for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
       j = (j + RING - 1) % RING;
-      if (s.ring[j * 4 + 2] === dstH && s.ring[j * 4 + 1] === portKey) return ((s.ring[j * 4 + 3] >>> 27) & F_SCANNED) !== 0;
+      if (s.ring[j * 4 + 2] === dstH && s.ring[j * 4 + 1] === portKey) return ((s.ring[j * 4 + 3] >>> FLAG_SHIFT) & F_SCANNED) !== 0;
     }
     // Was this peer or port already news in the ring (a second target of the same new peer)?
     let peerInRing = false;
@@ -197,14 +197,15 @@ export class AnomalyDetector {
       if (s.ring[j * 4] === peerKey) peerInRing = true;
       if (s.ring[j * 4 + 1] === portKey) portInRing = true;
     }
-    let flags = (novelPeer ? F_PEER : 0) | (novelPort ? F_PORT : 0) | (r.dstIdentity === 1 ? F_WORLD : 0);
+    const failed = verdict === 'deny' || !((r.packetsRev ?? 0) > 0);
+    let flags = (novelPeer ? F_PEER : 0) | (novelPort ? F_PORT : 0) | (r.dstIdentity === 1 ? F_WORLD : 0) | (failed ? F_FAILED : 0);
     const scanning = t < s.scanUntil;
     if (scanning) flags |= F_SCANNED;
     else if (learning && verdict !== 'deny') {
       flags |= F_LEARNED;
-      this.learn(s, peerKey, portKey, novelPeer && r.dstIdentity === 1);
+      learn(s, peerKey, portKey, novelPeer && r.dstIdentity === 1);
     }
-    this.push(s, peerKey, portKey, dstH, now, flags);
+    push(s, peerKey, portKey, dstH, now, flags);
     const target = `${r.dst}:${r.dport}/${transportName(r.protocol)}`;
     const sample = (s.novelSample ??= []);
     // The first targets, and the latest.
@@ -215,16 +216,21 @@ export class AnomalyDetector {
       s.scanUntil = Math.max(s.scanUntil, t + s.scanWindow);
       return true;
     }
-    // Scans, fastest scale first.
-    for (let sc = 0; sc < 3; sc++) {
-      const w = sc === 0 ? o.scanWindowMs : sc === 1 ? o.slowScanWindowMs : o.longScanWindowMs;
-      const distinct = sc === 0 ? o.scanDistinct : sc === 1 ? o.slowScanDistinct : o.longScanDistinct;
+    // Scans, fastest scale first; then, once the device has learnt (when novelty is rare), the early
+    // sign of a slow one: a few failed attempts (refused or unanswered) to novel targets within the fast
+    // window, all on one port (a sweep) or all to one host (a port scan).
+    for (let sc = 0; sc < 4; sc++) {
+      const early = sc === 3;
+      if (early && (learning || !failed)) break;
+      const w = sc === 0 || early ? o.scanWindowMs : sc === 1 ? o.slowScanWindowMs : o.longScanWindowMs;
+      const distinct = sc === 0 ? o.scanDistinct : sc === 1 ? o.slowScanDistinct : sc === 2 ? o.longScanDistinct : o.earlyScanDistinct;
+      const need = early ? F_FAILED : 0;
       // Cheap first: too few targets in the window for either kind of scan.
-      if (this.targetsSince(s, now - Math.ceil(w / 1000)) < distinct) continue;
-      const c = this.count(s, now - Math.ceil(w / 1000));
-      if (c.destinations < distinct && c.targets < distinct) continue;
+      if (targetsSince(s, now - Math.ceil(w / 1000), need) < distinct) continue;
+      const c = count(s, now - Math.ceil(w / 1000), need);
+      if (early ? !(c.destinations >= distinct && c.ports === 1) && !(c.ports >= distinct && c.destinations === 1) : c.destinations < distinct && c.targets < distinct) continue;
       const horizontal = c.destinations >= distinct;
-      this.markScan(s, now - Math.ceil(w / 1000));
+      markScan(s, now - Math.ceil(w / 1000));
       s.scanUntil = t + w;
       s.scanWindow = w;
       s.scanTargets = c.targets;
@@ -240,6 +246,7 @@ export class AnomalyDetector {
           distinctPorts: c.ports,
           distinctTargets: c.targets,
           windowSeconds: w / 1000,
+          ...(early ? { early: true } : {}),
           sample: sample.slice(),
           verdict,
         },
@@ -251,12 +258,12 @@ export class AnomalyDetector {
     // A learning device's first contacts are its baseline forming, not a share of a segment's scan
     // (a whole site comes up together when monitoring starts).
     if (segment !== undefined && !learning) {
-      const d = this.distributed.observe(segment, device, mix32(dstH, portKey), t, o.slowScanWindowMs, o.distributedScanDistinct, o.distributedScanDevices);
+      const d = this.distributed.observe(segment, device, mix32(dstH, portKey), t, failed, o);
       if (d) {
         for (const name of d.fresh) {
           const st = this.devices.get(name);
           if (!st) continue;
-          this.markScan(st, Math.floor((t - st.firstSeen) / 1000) - Math.ceil(o.slowScanWindowMs / 1000));
+          markScan(st, Math.floor((t - st.firstSeen) / 1000) - Math.ceil(o.slowScanWindowMs / 1000));
           st.scanUntil = t + o.slowScanWindowMs;
           st.scanWindow = o.slowScanWindowMs;
           out.push({
@@ -287,90 +294,6 @@ export class AnomalyDetector {
     if (raisePeer) out.push({ device, kind: 'new_peer', severity: r.dstIdentity === 1 ? 'high' : 'medium', evidence: { ...base, baselinePeers: s.peers.size }, at: new Date(t).toISOString() });
     if (raisePort) out.push({ device, kind: 'new_port', severity: 'medium', evidence: { ...base, baselinePorts: s.ports.size }, at: new Date(t).toISOString() });
     return false;
-  }
-
-  /** Into the baseline; `newWorldPeer` counts one more world peer learnt on the port. */
-  private learn(s: DeviceState, peerKey: number, portKey: number, newWorldPeer: boolean): void {
-    s.peers.add(peerKey);
-    const slot = s.ports.add(portKey);
-    if (newWorldPeer) s.ports.bumpAux(slot);
-  }
-
-  private push(s: DeviceState, peerKey: number, portKey: number, dstH: number, now: number, flags: number): void {
-    if (s.ringSize === RING) this.retire(s, s.ringHead); // full: the oldest sits where the next is written
-    const j = s.ringHead;
-    s.ring[j * 4] = peerKey;
-    s.ring[j * 4 + 1] = portKey;
-    s.ring[j * 4 + 2] = dstH;
-    s.ring[j * 4 + 3] = (now & TIME_MASK) | (flags << 27);
-    s.ringHead = (j + 1) % RING;
-    if (s.ringSize < RING) s.ringSize++;
-  }
-
-  /** The oldest entry leaves the ring: a target that was no scan joins the baseline now. */
-  private retire(s: DeviceState, j: number): void {
-    const f = (s.ring[j * 4 + 3] >>> 27);
-    if (!(f & (F_SCANNED | F_LEARNED))) this.learn(s, s.ring[j * 4], s.ring[j * 4 + 1], (f & F_PEER) !== 0 && (f & F_WORLD) !== 0);
-    // The sample shows the targets of what is in the ring now.
-    if (--s.ringSize === 0) s.novelSample = null;
-  }
-
-  /** Entries older than the longest scan window leave the ring. */
-  private expire(s: DeviceState, now: number, o: Thresholds): void {
-    const horizon = Math.ceil(Math.max(o.scanWindowMs, o.slowScanWindowMs, o.longScanWindowMs) / 1000);
-    while (s.ringSize > 0) {
-      const oldest = (s.ringHead + RING - s.ringSize) % RING;
-      if (now - (s.ring[oldest * 4 + 3] & TIME_MASK) <= horizon) break;
-      this.retire(s, oldest);
-    }
-  }
-
-  private targetsSince(s: DeviceState, from: number): number {
-    let n = 0;
-    for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
-      j = (j + RING - 1) % RING;
-      if ((s.ring[j * 4 + 3] & TIME_MASK) < from) break;
-      if (!((s.ring[j * 4 + 3] >>> 27) & F_SCANNED)) n++;
-    }
-    return n;
-  }
-
-  /** Distinct targets, destinations and ports among the ring's entries since `from`. */
-  private count(s: DeviceState, from: number): ScanCount {
-    let targets = 0;
-    let destinations = 0;
-    let ports = 0;
-    for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
-      j = (j + RING - 1) % RING;
-      if ((s.ring[j * 4 + 3] & TIME_MASK) < from) break;
-      // What a scan already reported is not evidence of another.
-      if ((s.ring[j * 4 + 3] >>> 27) & F_SCANNED) continue;
-      targets++;
-      let dupDst = false;
-      let dupPort = false;
-      for (let k = (j + 1) % RING; k !== s.ringHead && !(dupDst && dupPort); k = (k + 1) % RING) {
-        if ((s.ring[k * 4 + 3] >>> 27) & F_SCANNED) continue;
-        if (s.ring[k * 4 + 2] === s.ring[j * 4 + 2]) dupDst = true;
-        if (s.ring[k * 4 + 1] === s.ring[j * 4 + 1]) dupPort = true;
-      }
-      if (!dupDst) destinations++;
-      if (!dupPort) ports++;
-    }
-    return { targets, destinations, ports };
-  }
-
-  /** Marks the ring's entries since `from` as a scan; what they taught the baseline while learning is taken back. */
-  private markScan(s: DeviceState, from: number): void {
-    for (let i = 0, j = s.ringHead; i < s.ringSize; i++) {
-      j = (j + RING - 1) % RING;
-      if ((s.ring[j * 4 + 3] & TIME_MASK) < from) break;
-      const f = s.ring[j * 4 + 3] >>> 27;
-      if (f & F_LEARNED) {
-        if (f & F_PEER) s.peers.delete(s.ring[j * 4]);
-        if (f & F_PORT) s.ports.delete(s.ring[j * 4 + 1]);
-      }
-      s.ring[j * 4 + 3] = (s.ring[j * 4 + 3] & TIME_MASK) | (((f & ~F_LEARNED) | F_SCANNED) << 27);
-    }
   }
 
   private deniedAttempt(device: string, s: DeviceState, r: FlowRecord, t: number, scanning: boolean, out: Anomaly[], o: Thresholds): void {

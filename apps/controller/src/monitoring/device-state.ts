@@ -16,8 +16,11 @@ export const F_PORT = 2;
 export const F_LEARNED = 4;
 export const F_SCANNED = 8;
 export const F_WORLD = 16;
-/** A ring entry's time (seconds since the device was first seen) shares its word with the flags. */
-export const TIME_MASK = (1 << 27) - 1;
+/** Refused (denied) or unanswered: what most of a scan's attempts are. */
+export const F_FAILED = 32;
+/** A ring entry's time (seconds since the device was first seen, 26 bits: two years) shares its word with the flags. */
+export const FLAG_SHIFT = 26;
+export const TIME_MASK = (1 << FLAG_SHIFT) - 1;
 export const QUANTILE = 0.95;
 
 // Per track (world, local), in a device's Float32Array: recent buckets, history per
@@ -29,7 +32,9 @@ export const M_CUR = 0; // bytes of the open bucket
 export const M_HOUR = 1; // bytes of the open hour
 export const M_SEEN = 2; // hours of day learnt (bit mask)
 export const M_ANOMALOUS = 3; // the open hour had a volume anomaly
-export const M_FIELDS = 4;
+export const M_BURST_AT = 4; // time of the burst sum's last update
+export const M_BURST_SINCE = 5; // when the burst sum last rose from zero
+export const M_FIELDS = 6;
 
 /** Everything the detector keeps for one device, in a few typed arrays (under 4 KB). */
 export class DeviceState {

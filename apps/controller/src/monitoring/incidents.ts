@@ -45,16 +45,27 @@ export class Incidents {
   private readonly openByDevice = new Map<string, { id: number; last: number }>();
   private nextId = 1;
 
-  /** Groups an anomaly; `opened` is true when it opened a new incident (the one time its action is taken). */
-  add(a: Anomaly, segment: string, action: 'alert' | 'quarantine', windowMs: number): { incident: Incident; opened: boolean } {
+  /** Whether this anomaly would open a new incident (then add() wants an id for it, when ids come from a store). */
+  opens(a: Anomaly, windowMs: number): boolean {
+    const cur = this.openByDevice.get(a.device);
+    return !(cur && Date.parse(a.at) - cur.last < windowMs && this.byId.has(cur.id));
+  }
+
+  /**
+   * Groups an anomaly; `opened` is true when it opened a new incident (the one time
+   * its action is taken), with `id` if given (else the next of its own), and
+   * `closed` names the device's previous incident if that closed meanwhile.
+   */
+  add(a: Anomaly, segment: string, action: 'alert' | 'quarantine', windowMs: number, id?: number): { incident: Incident; opened: boolean; closed?: Incident } {
     const t = Date.parse(a.at);
     const cur = this.openByDevice.get(a.device);
     let inc = cur && t - cur.last < windowMs ? this.byId.get(cur.id) : undefined;
     const opened = !inc;
+    let closed: Incident | undefined;
     if (!inc) {
-      if (cur) this.close(cur.id);
+      if (cur) closed = this.close(cur.id);
       inc = {
-        id: this.nextId++,
+        id: id ?? this.nextId++,
         device: a.device,
         segment,
         openedAt: a.at,
@@ -97,21 +108,36 @@ export class Incidents {
         break;
     }
     inc.summary = summarise(inc);
-    return { incident: inc, opened };
+    return { incident: inc, opened, closed };
   }
 
-  /** Marks incidents whose device has been quiet for a window as closed. */
-  expire(now: number, windowMs: number): void {
+  /** Goes on with incidents kept elsewhere (a store), as they were: the open ones keep grouping their device's anomalies. */
+  restore(list: readonly Incident[]): void {
+    for (const inc of list) {
+      this.byId.set(inc.id, inc);
+      if (inc.id >= this.nextId) this.nextId = inc.id + 1;
+      const cur = this.openByDevice.get(inc.device);
+      if (inc.open && (!cur || cur.id < inc.id)) this.openByDevice.set(inc.device, { id: inc.id, last: Date.parse(inc.updatedAt) });
+    }
+    trimOldest(this.byId, MAX);
+  }
+
+  /** Marks incidents whose device has been quiet for a window as closed; returns them. */
+  expire(now: number, windowMs: number): Incident[] {
+    const closed: Incident[] = [];
     for (const [device, cur] of this.openByDevice) {
       if (now - cur.last < windowMs) continue;
-      this.close(cur.id);
+      const inc = this.close(cur.id);
+      if (inc) closed.push(inc);
       this.openByDevice.delete(device);
     }
+    return closed;
   }
 
-  private close(id: number): void {
+  private close(id: number): Incident | undefined {
     const inc = this.byId.get(id);
     if (inc) inc.open = false;
+    return inc;
   }
 
   get(id: number): Incident | undefined {

@@ -112,8 +112,9 @@ export class MonitoringController {
   /** Incidents: one per device and window, with all its evidence, one severity, one action. */
   @Get('incidents')
   async incidents(@Query('device') device?: string, @Query('after') after?: string, @Query('limit') limit?: string) {
-    await this.securityEvents.store.drain();
-    const items = this.anomaly.incidents.list({ device: device || undefined, after: Number(after) || 0, limit: Number(limit) || 1000 });
+    await this.anomaly.settled();
+    // From the store: what every controller on the database raised, and what this one did before a restart.
+    const items = await this.anomaly.incidentStore.query({ device: device || undefined, after: Number(after) || 0, limit: Number(limit) || 1000 });
     return { items, nextCursor: items.length ? String(items[items.length - 1].id) : null };
   }
 

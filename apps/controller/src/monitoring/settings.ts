@@ -80,6 +80,7 @@ export const SettingsPatch = z.strictObject({
   scanDistinct: int('scanDistinct', 2, 40).optional(),
   slowScanWindow: duration('slowScanWindow', SECOND, DAY).optional(),
   slowScanDistinct: int('slowScanDistinct', 2, 40).optional(),
+  earlyScanDistinct: int('earlyScanDistinct', 2, 40).optional(),
   longScanWindow: duration('longScanWindow', SECOND, DAY).optional(),
   longScanDistinct: int('longScanDistinct', 2, 40).optional(),
   distributedScanDistinct: int('distributedScanDistinct', 2, 96).optional(),
@@ -93,6 +94,8 @@ export const SettingsPatch = z.strictObject({
   volumeScore: num('volumeScore', 0, 1000, true).optional(),
   volumeMinSamples: int('volumeMinSamples', 3, 32).optional(),
   volumeFloorBytes: num('volumeFloorBytes', 0, Number.MAX_SAFE_INTEGER).optional(),
+  burstRatio: num('burstRatio', 1, 1000, true).optional(),
+  burstFloorBytes: num('burstFloorBytes', 0, Number.MAX_SAFE_INTEGER).optional(),
   syslog: SyslogUrl.optional(),
   syslogFormat: z.enum(['rfc5424', 'cef']).optional(),
 });
@@ -111,7 +114,7 @@ export function applyPatch(s: MonitoringSettings, raw: unknown): MonitoringSetti
   if (p.longScanWindow !== undefined) out.longScanWindowMs = p.longScanWindow;
   if (p.incidentWindow !== undefined) out.incidentWindowMs = p.incidentWindow;
   if (p.volumeWindows !== undefined) out.volumeWindowsMs = p.volumeWindows;
-  for (const k of ['scanDistinct', 'slowScanDistinct', 'longScanDistinct', 'distributedScanDistinct', 'distributedScanDevices', 'deniedBurst', 'noveltyPerIncident', 'diversePeers', 'volumeRatios', 'volumeScore', 'volumeMinSamples', 'volumeFloorBytes', 'syslogFormat'] as const) {
+  for (const k of ['scanDistinct', 'earlyScanDistinct', 'slowScanDistinct', 'longScanDistinct', 'distributedScanDistinct', 'distributedScanDevices', 'deniedBurst', 'noveltyPerIncident', 'diversePeers', 'volumeRatios', 'volumeScore', 'volumeMinSamples', 'volumeFloorBytes', 'burstRatio', 'burstFloorBytes', 'syslogFormat'] as const) {
     if (p[k] !== undefined) (out as Record<string, unknown>)[k] = p[k];
   }
   if (p.syslog !== undefined) out.syslog = p.syslog;

@@ -11,7 +11,12 @@ import { DeviceState, popcount } from './device-state';
 import { robustStats } from './sketch';
 
 // Module-scope copies: read on every flow record, they must be constants here, not loads through another module's exports.
-const { BUCKETS, HISTORY, MAX_SCALES, QUANTILE, M_CUR, M_HOUR, M_SEEN, M_ANOMALOUS, M_FIELDS } = layout;
+const { BUCKETS, HISTORY, MAX_SCALES, QUANTILE, M_CUR, M_HOUR, M_SEEN, M_ANOMALOUS, M_BURST_AT, M_BURST_SINCE, M_FIELDS } = layout;
+/** The burst sum drains at this many times the track's usual rate, and at least one learnt peak a minute. */
+const DRAIN = 2;
+const DRAIN_PEAK_MS = 60_000;
+/** A learnt burst peak forgets this share of itself per hour (so it follows a device that quietens). */
+const PEAK_DECAY = 0.995;
 
 export class VolumeModel {
   scaleBuckets: number[] = [];
@@ -20,6 +25,7 @@ export class VolumeModel {
   vBase = 0;
   vQ = 0;
   vProfile = 0;
+  vBurst = 0;
   histAt = 0;
 
   /** `options` is the detector's own object: reset() changes it in place, then calls configure(). */
@@ -36,14 +42,16 @@ export class VolumeModel {
     this.vBase = this.vHist + HISTORY * S;
     this.vQ = this.vBase + S;
     this.vProfile = this.vQ + S;
-    this.trackSize = this.vProfile + 24;
+    this.vBurst = this.vProfile + 24;
+    this.trackSize = this.vBurst + 3;
     this.histAt = 2 * (2 * S + M_FIELDS);
   }
   // ---- volume ---------------------------------------------------------------
   // Two tracks per device: bytes exchanged with the world (track 0) and with local
   // peers (track 1), so a burst to the cloud is not hidden by a camera's local stream.
 
-  judge(device: string, s: DeviceState, t: number, bytes: number, world: boolean, out: Anomaly[], o: Thresholds): void {
+  /** `burstBytes`: what of `bytes` the burst sum counts (burst()). */
+  judge(device: string, s: DeviceState, t: number, bytes: number, world: boolean, out: Anomaly[], o: Thresholds, burstBytes = bytes): void {
     const io = this.options;
     if (t >= s.bucketStart + io.intervalMs) this.closeBuckets(s, t, o);
     if (bytes === 0) return;
@@ -55,20 +63,17 @@ export class VolumeModel {
     const cur = s.vmeta[m + 2 * S + M_CUR];
     const k = this.scaleBuckets;
     const v = tr * this.trackSize;
-    let index = -1;
+    const index = this.seasonalIndex(s, tr, t);
+    if (this.burst(device, s, tr, t, burstBytes, index, world, out, o)) return;
     for (let i = 0; i < S; i++) {
       const base = s.vol[v + this.vBase + i];
       if (base <= 0 || t < s.vmeta[m + i]) continue;
-      if (index < 0) index = this.seasonalIndex(s, tr, t);
       const threshold = base * index;
       const sum = s.vmeta[m + S + i] + cur;
       if (sum <= threshold || sum < o.volumeFloorBytes) continue;
       const windowMs = k[i] * io.intervalMs;
       const usual = s.vol[v + this.vQ + i] * index;
-      // One anomaly per burst: every scale of the track is quiet until the longest window has let it go.
-      const quietUntil = s.bucketStart + io.intervalMs + k[S - 1] * io.intervalMs;
-      for (let j = 0; j < S; j++) s.vmeta[m + j] = Math.max(s.vmeta[m + j], quietUntil);
-      s.vmeta[m + 2 * S + M_ANOMALOUS] = 1;
+      this.quiet(s, m);
       const ratio = usual > 0 ? sum / usual : Infinity;
       out.push({
         device,
@@ -89,6 +94,95 @@ export class VolumeModel {
       });
       return;
     }
+  }
+
+  /** One anomaly per burst: every scale of the track is quiet until the longest window has let it go. */
+  private quiet(s: DeviceState, m: number): void {
+    const S = this.scaleBuckets.length;
+    const quietUntil = s.bucketStart + this.options.intervalMs + this.scaleBuckets[S - 1] * this.options.intervalMs;
+    for (let j = 0; j < S; j++) s.vmeta[m + j] = Math.max(s.vmeta[m + j], quietUntil);
+    s.vmeta[m + 2 * S + M_ANOMALOUS] = 1;
+  }
+
+  /**
+   * Bursts, judged on every record, whatever the bucket: a CUSUM of the track's
+   * bytes, S = max(0, S - drain x dt) + bytes, draining at twice the usual rate
+   * (the longest window's, or the hour of day's, whichever is higher). On
+   * periodic traffic it peaks at about one period's largest flow and falls back
+   * to zero before the next; a burst at N times the usual rate grows it by
+   * N - 2 usual rates a second, so it crosses burstRatio x its learnt peak (the
+   * largest sum seen on normal traffic, season-adjusted) within seconds.
+   * Returns whether it raised an anomaly.
+   */
+  private burst(device: string, s: DeviceState, tr: number, t: number, bytes: number, hourIndex: number, world: boolean, out: Anomaly[], o: Thresholds): boolean {
+    const S = this.scaleBuckets.length;
+    const m = tr * (2 * S + M_FIELDS);
+    // The peak is one flow's size more than an hour's load: it is scaled by the hour of day only once
+    // that very hour is learnt (a neighbour's load, or a partial hour's, says little of a flow's size).
+    const index = s.vmeta[m + 2 * S + M_SEEN] & (1 << Math.floor(t / 3600_000) % 24) ? hourIndex : 1;
+    const v = tr * this.trackSize;
+    const io = this.options;
+    const peak = s.vol[v + this.vBurst + 1];
+    const dt = t - s.vmeta[m + 2 * S + M_BURST_AT];
+    let sum = s.vol[v + this.vBurst];
+    const kl = this.scaleBuckets[S - 1];
+    // The longest window's closed buckets, over what of it the device has lived (a young device's rate is no zero).
+    const span = Math.min((kl - 1) * io.intervalMs, s.bucketStart - s.firstSeen);
+    let rate = kl > 1 && span > 0 ? s.vmeta[m + S + S - 1] / span : 0;
+    // ... or the hour of day's usual rate (its learnt load, or the nearest learnt hour's), if higher.
+    if (this.profileMean > 0) rate = Math.max(rate, (this.profileMean * hourIndex) / 3600_000);
+    const drain = Math.max(DRAIN * rate, (peak * index) / DRAIN_PEAK_MS);
+    if (dt > 0) {
+      s.vmeta[m + 2 * S + M_BURST_AT] = t;
+      sum = Math.max(0, sum - drain * dt);
+    }
+    if (sum === 0) s.vmeta[m + 2 * S + M_BURST_SINCE] = t;
+    sum += bytes;
+    const quiet = t < s.vmeta[m];
+    const x = sum / index;
+    if (t < s.firstSeen + o.learningWindowMs) {
+      s.vol[v + this.vBurst] = sum;
+      // Learning, each hour is new: the nearest learnt hour's load is the best guess there is. Before a
+      // bucket has closed the usual rate is unknown and the sum does not drain: it is no peak of anything
+      // (a learning window shorter than a bucket leaves the peak to the first hour without anomaly).
+      if (!quiet && (span > 0 || this.profileMean > 0) && sum / hourIndex > peak) s.vol[v + this.vBurst + 1] = sum / hourIndex;
+      return false;
+    }
+    const threshold = Math.max(o.burstRatio * peak * index, o.burstFloorBytes);
+    // Judged, the peak moves only when an hour closes without anomaly (closeHour): a burst rising
+    // towards the threshold does not drag it along. A track that carried nothing while the device
+    // learnt is judged from its first such hour.
+    if (quiet || peak === 0 || sum <= threshold) {
+      s.vol[v + this.vBurst] = sum;
+      if (!quiet && x > s.vol[v + this.vBurst + 2]) s.vol[v + this.vBurst + 2] = x;
+      return false;
+    }
+    const since = s.vmeta[m + 2 * S + M_BURST_SINCE];
+    // Raised once; the sum starts again (the windows stay quiet while this burst lasts).
+    s.vol[v + this.vBurst] = 0;
+    this.quiet(s, m);
+    const usual = peak * index;
+    const ratio = sum / usual;
+    out.push({
+      device,
+      kind: 'volume',
+      severity: ratio > 4 * o.burstRatio ? 'critical' : 'high',
+      evidence: {
+        traffic: world ? 'world' : 'local',
+        detector: 'burst',
+        bytes: Math.round(sum),
+        windowSeconds: Math.round((t - since) / 100) / 10,
+        windowStart: new Date(since).toISOString(),
+        usualBytes: Math.round(usual),
+        thresholdBytes: Math.round(threshold),
+        ratio: Math.round(ratio * 10) / 10,
+        drainBytesPerSecond: Math.round(drain * 1000),
+        seasonalIndex: Math.round(index * 100) / 100,
+        periodSeconds: Math.round(s.gap / 100) / 10,
+      },
+      at: new Date(t).toISOString(),
+    });
+    return true;
   }
 
   /** Sum of the last `n` closed buckets of a track. */
@@ -191,8 +285,12 @@ export class VolumeModel {
     s.vol[v + this.vBase + i] = Math.max(ratio * quantile, median + o.volumeScore * Math.max(1.4826 * mad, 0.1 * median), 1);
   }
 
+  /** The mean bytes per hour over the learnt hours that the last seasonalIndex() saw (0 when none). */
+  private profileMean = 0;
+
   /** The track's load at this hour of day against its mean over the hours it has learnt (1 until it has). */
   seasonalIndex(s: DeviceState, tr: number, t: number): number {
+    this.profileMean = 0;
     const seen = s.vmeta[tr * (2 * this.scaleBuckets.length + M_FIELDS) + 2 * this.scaleBuckets.length + M_SEEN];
     if (seen === 0) return 1;
     let h = Math.floor(t / 3600_000) % 24;
@@ -214,6 +312,7 @@ export class VolumeModel {
       }
     }
     const mean = sum / n;
+    this.profileMean = mean;
     if (mean <= 0) return 1;
     return Math.max(0.1, Math.min(10, s.vol[p + h] / mean));
   }
@@ -234,6 +333,9 @@ export class VolumeModel {
         s.vol[p] = seen ? old + 0.3 * (x - old) : x;
         s.vmeta[m + M_SEEN] = seenMask | (1 << h);
       }
+      const b = tr * this.trackSize + this.vBurst;
+      s.vol[b + 1] = Math.max(s.vol[b + 1] * PEAK_DECAY, s.vmeta[m + M_ANOMALOUS] ? 0 : s.vol[b + 2]);
+      s.vol[b + 2] = 0;
       s.vmeta[m + M_HOUR] = 0;
       s.vmeta[m + M_ANOMALOUS] = 0;
     }

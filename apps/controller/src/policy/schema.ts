@@ -62,6 +62,7 @@ const SegmentMonitoring = z.strictObject({
   slowScanDistinct: Count.optional(),
   longScanWindow: Duration.optional(),
   longScanDistinct: Count.optional(),
+  earlyScanDistinct: Count.optional(),
   distributedScanDistinct: Count.optional(),
   distributedScanDevices: Count.optional(),
   deniedWindow: Duration.optional(),
@@ -71,6 +72,8 @@ const SegmentMonitoring = z.strictObject({
   volumeRatios: z.array(z.number().positive()).min(1).max(4).optional(),
   volumeScore: z.number().positive().optional(),
   volumeFloorBytes: z.number().min(0).optional(),
+  burstRatio: z.number().gt(1).optional(),
+  burstFloorBytes: z.number().min(0).optional(),
 });
 export const SegmentSpec = z
   .strictObject({

@@ -11,6 +11,7 @@ import { ENFORCER_SCOPES_MIGRATION } from './migration-0111-enforcer-scopes';
 import { MUD_PROPOSALS_MIGRATION } from './migration-0125-mud-proposals';
 import { SITE_SHARING_MIGRATION } from './migration-0141-site-sharing';
 import { ENFORCER_LABELS_MIGRATION } from './migration-1152-enforcer-labels';
+import { INCIDENTS_MIGRATION } from './migration-0181-incidents';
 
 import type { Migration } from './migration';
 import type { SqlDatabase } from './sql';
@@ -122,6 +123,7 @@ create index security_events_device on security_events (device, id);
   MUD_PROPOSALS_MIGRATION,
   SITE_SHARING_MIGRATION,
   ENFORCER_LABELS_MIGRATION,
+  INCIDENTS_MIGRATION,
 ];
 
 /** Applies pending migrations under the advisory lock `lock`; safe when several controllers start at once. */

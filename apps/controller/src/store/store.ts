@@ -14,6 +14,7 @@ import { MudProposalRepository } from './mud-proposals.repository';
 import { DocumentCache, DocumentRepository, DocumentWrites, documentsVersion, noDocumentWrites } from './documents.repository';
 import { EnforcerRepository } from './enforcers.repository';
 import { IdentityRepository } from './identities.repository';
+import { IncidentRepository } from './incidents.repository';
 import { Notifications, notifyGeneration } from './notifications';
 import { QuarantineRepository } from './quarantine.repository';
 import { iso } from './rows';
@@ -40,6 +41,7 @@ export interface Repositories {
   readonly credentials: CredentialRepository;
   readonly securityEvents: SecurityEventRepository;
   readonly mudProposals: MudProposalRepository;
+  readonly incidents: IncidentRepository;
 }
 
 export interface StoreReader extends Repositories {
@@ -126,6 +128,7 @@ class SqlRepo implements StoreWriter {
   readonly credentials: CredentialRepository;
   readonly securityEvents: SecurityEventRepository;
   readonly mudProposals: MudProposalRepository;
+  readonly incidents: IncidentRepository;
 
   constructor(
     protected readonly x: SqlExecutor,
@@ -144,6 +147,7 @@ class SqlRepo implements StoreWriter {
     this.credentials = new CredentialRepository(x);
     this.securityEvents = new SecurityEventRepository(x);
     this.mudProposals = new MudProposalRepository(x);
+    this.incidents = new IncidentRepository(x);
   }
 
   async latestGeneration() {
