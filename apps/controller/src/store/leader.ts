@@ -24,9 +24,11 @@ export class Leader {
   /** Whether this controller leads now; `onTakeOver` runs once each time it becomes the leader. */
   async leading(onTakeOver?: () => Promise<void>): Promise<boolean> {
     const open = (this.db as SqlDatabase | null)?.sessionLock;
-    if (!open) return true;
-    this.lock ??= open.call(this.db, this.key);
-    const now = await this.lock.tryAcquire().catch(() => false);
+    let now = true; // embedded: the one controller leads
+    if (open) {
+      this.lock ??= open.call(this.db, this.key);
+      now = await this.lock.tryAcquire().catch(() => false);
+    }
     if (now && !this.was) await onTakeOver?.();
     this.was = now;
     return now;
