@@ -133,7 +133,7 @@ export class MudManager implements OnModuleInit, OnModuleDestroy {
   /** The documents a MUD file becomes on this site (its segments resolve local-networks and controller labels). */
   async translate(mud: unknown, opts: { file: string; name?: string; controllers?: Record<string, string> }): Promise<MudImport> {
     const segments = await this.store.documents.list('Segment');
-    const r = importMud(mud, { file: opts.file, name: opts.name, segments: segments.map((s) => ({ name: s.name, labels: s.labels })), controllers: { ...this.controllers, ...(opts.controllers ?? {}) } });
+    const r = importMud(mud, { file: opts.file, name: opts.name, segments: segments.map((s) => ({ name: s.name, labels: s.labels, cidrs: (s.spec as { cidrs?: string[] }).cidrs })), controllers: { ...this.controllers, ...(opts.controllers ?? {}) } });
     return { ...r, documents: keepSegmentChoices(r.documents, segments) };
   }
 

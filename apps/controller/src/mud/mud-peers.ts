@@ -26,7 +26,7 @@ export type Endpoint = string | { fqdn: string };
 
 export interface SiteContext {
   /** The site's segments (name and labels): local-networks and controller labels resolve against them. */
-  segments?: Array<{ name: string; labels?: Record<string, string> }>;
+  segments?: Array<{ name: string; labels?: Record<string, string>; cidrs?: readonly string[] }>;
   /** `--controller URI=SEGMENT`. */
   controllers?: Record<string, string>;
 }
@@ -76,6 +76,9 @@ export class PeerMapper {
       case 'world':
         return { endpoints: ['world'], slug: 'world' };
       case 'cidr': {
+        // A prefix belongs to one segment: one the site has already (another type's peer, or the site's own) is named, not claimed again.
+        const claimed = (this.site.segments ?? []).find((s) => s.name !== this.name && s.cidrs?.includes(p.cidr))?.name;
+        if (claimed) return { endpoints: [claimed], slug: claimed };
         let seg = this.cidrs.get(p.cidr);
         if (!seg) this.cidrs.set(p.cidr, (seg = this.segment(`${this.name}-peer-${this.cidrs.size + 1}`, { cidrs: [p.cidr] }, { 'mud-peer-of': this.name })));
         return { endpoints: [seg], slug: seg.slice(this.name.length + 1) };

@@ -187,6 +187,14 @@ describe('MUD import: files as the generators write them', () => {
     expect(idx.trace({ from: 'plug-1', to: '10.20.3.1', protocol: 'tcp', port: 22 })).toMatchObject({ verdict: 'allow', policy: 'smartplug-p110-to-ctl-plug-controller' });
   });
 
+  it('a network another segment of the site already claims is named, not claimed twice (a prefix belongs to one segment)', () => {
+    const segments = [{ name: 'lightbulb2000-peer-1', labels: { 'mud-peer-of': 'lightbulb2000' }, cidrs: ['198.51.100.0/24'] }];
+    const d = byName(importMud(fixture('osmud-doorsensor.json'), { segments }).documents);
+    const claims = Object.values(d).filter((x: any) => x.kind === 'Segment' && x.spec.cidrs?.includes('198.51.100.0/24'));
+    expect(claims).toEqual([]);
+    expect(Object.values(d).some((x: any) => x.kind === 'Policy' && x.spec.to?.includes('lightbulb2000-peer-1'))).toBe(true);
+  });
+
   it('NIST/osMUD style (ietf-access-control-list:access-lists): names, a network, a port range, ICMP, a protocol number, a drop', () => {
     const r = importMud(fixture('osmud-doorsensor.json'));
     expect(r.name).toBe('door-sensor-ds2');
