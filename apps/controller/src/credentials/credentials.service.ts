@@ -15,7 +15,6 @@ import * as path from 'node:path';
 import * as x509 from '@peculiar/x509';
 import type { Logger } from 'pino';
 import { Subject, type Subscription } from 'rxjs';
-import { ID_PE_MUD_URL, mudUrlOfExtension } from '../../../../model/mud/announcement';
 import { AuditService } from '../audit/audit.service';
 import { BundleService } from '../bundles/bundle.service';
 import type { ControllerConfig } from '../config';
@@ -34,7 +33,7 @@ import { DeviceCa, deviceUris } from './device-ca';
 import { EstServer } from './est.server';
 import { rowStatus, statusOf } from './credential-status';
 import type { CredentialStatus, EstIssuer, IssuedCredential, Who } from './credential-types';
-import { parseCsr } from './csr';
+import { deviceKey } from './device-key';
 import { credentialLifetime } from './lifetime';
 import { PskFile } from './psk-file';
 
@@ -191,19 +190,7 @@ export class CredentialsService implements EstIssuer, OnModuleInit, OnModuleDest
   async issueCertificate(device: string, opts: { csr?: string; actor: Who; rotate?: boolean; overlapMs?: number; via?: string; replaces?: string[] }): Promise<IssuedCredential> {
     const ca = this.requireCa();
     const doc = await this.device(device);
-    let publicKey: x509.PublicKey | webcrypto.CryptoKey;
-    let privateKey: string | undefined;
-    let mudUrl: string | null = null;
-    if (opts.csr) {
-      const req = await parseCsr(opts.csr);
-      publicKey = req.publicKey;
-      const ext = req.extensions.find((e) => e.type === ID_PE_MUD_URL);
-      mudUrl = ext ? mudUrlOfExtension(new Uint8Array(ext.value)) : null;
-    } else {
-      const pair = (await webcrypto.subtle.generateKey({ name: 'ECDSA', namedCurve: 'P-256' }, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
-      publicKey = pair.publicKey;
-      privateKey = x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', pair.privateKey), 'PRIVATE KEY') + '\n';
-    }
+    const { publicKey, privateKey, mudUrl } = await deviceKey(opts.csr);
     const lifetimeMs = await this.lifetimeFor(doc);
     const cert = await ca.issue({ commonName: device, publicKey, notAfter: new Date(Date.now() + lifetimeMs), uris: deviceUris(device, doc.labels) });
     const pem = cert.toString('pem') + '\n';
