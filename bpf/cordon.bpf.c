@@ -551,6 +551,9 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	}
 	if (rc == PARSE_ND)
 		return judge_nd(skb, &p, &view, ingress, now);
+	/* a UDP query to port 53: cordon_ingress steers it to the DNS proxy if allowed (no second parse for any other packet) */
+	if (ingress && p.protocol == IPPROTO_UDP && p.dport == bpf_htons(DNS_PORT))
+		skb->cb[0] = CB_DNS_QUERY;
 
 	/*
 	 * Fast path: a packet of a flow judged under this epoch, either way.
@@ -710,10 +713,12 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 SEC("tc")
 int cordon_ingress(struct __sk_buff *skb)
 {
-	int rc = cordon_judge(skb, 1);
+	int rc;
 
+	skb->cb[0] = 0;
+	rc = cordon_judge(skb, 1);
 	/* an allowed query to a declared resolver goes to the enforcer's DNS proxy */
-	if (rc == TC_ACT_OK)
+	if (rc == TC_ACT_OK && skb->cb[0] == CB_DNS_QUERY)
 		dns_steer_query(skb);
 	return rc;
 }

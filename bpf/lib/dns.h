@@ -15,6 +15,8 @@
 #include <linux/udp.h>
 
 #define DNS_PORT 53
+/* skb->cb[0] mark, set by cordon_judge on a parsed UDP packet to port 53 (ingress) */
+#define CB_DNS_QUERY 0xd5
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
