@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /** The enforcer's flags for learning names (DESIGN.md "Names: policy by DNS name"), validated with the others. */
+import { addressBytes, addressText } from '../../../../native/lib/encode';
 import { isIP } from 'node:net';
 import { LIMITS } from '../../../../native/lib/abi';
 import { parseDuration } from '../../../common/src/duration';
@@ -38,8 +39,9 @@ function integer(text: string | undefined, fallback: number, min: number, max: n
 }
 
 export function parseFqdnFlags(f: FqdnFlags, problems: string[]): FqdnConfig {
-  const resolvers = [...new Set(f.dnsResolver ?? [])];
-  for (const r of resolvers) if (!isIP(r)) problems.push(`--dns-resolver must be an IPv4 or IPv6 address, got "${r}"`);
+  for (const r of f.dnsResolver ?? []) if (!isIP(r)) problems.push(`--dns-resolver must be an IPv4 or IPv6 address, got "${r}"`);
+  // in the form Node reports an answer's source in (and the controller writes bundle resolvers in), so the proxy's check matches
+  const resolvers = [...new Set((f.dnsResolver ?? []).filter((r) => isIP(r)).map((r) => addressText(addressBytes(r))))];
   if (resolvers.length > LIMITS.RESOLVERS) problems.push(`--dns-resolver: at most ${LIMITS.RESOLVERS} resolvers, got ${resolvers.length}`);
   const ttl = parseDuration(f.fqdnMinTtl ?? FQDN_DEFAULTS.minTtl, { bareUnit: 's' });
   if (ttl === null || ttl < 1000) problems.push(`--fqdn-min-ttl must be a duration of at least 1s, such as 60s or 5m, got "${f.fqdnMinTtl}"`);

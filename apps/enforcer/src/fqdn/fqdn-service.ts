@@ -100,6 +100,9 @@ export class FqdnService {
   stop(): void {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    // queries go to their resolvers directly again rather than to a closed port: DNS works while the enforcer is away,
+    // and the pinned learned addresses keep their allows until they expire
+    if (this.proxy) this.dp.setDnsSteering({ resolvers: [], portBase: 0 });
     this.proxy?.close();
     this.proxy = null;
     this.snapshot();

@@ -83,6 +83,15 @@ describe('LearnedNames', () => {
     expect(sink.map.has('192.0.2.8')).toBe(false);
   });
 
+  it('a restart under a lower cap deletes the addresses it evicts from the pinned map too (no orphans the store forgets)', () => {
+    const a = store();
+    for (let i = 0; i < 5; i++) a.names.learn([`h${i}.cloud.example`], [{ address: `192.0.2.${20 + i}`, ttl: 60 }]);
+    const b = store({ maxAddresses: 3 });
+    for (const e of a.sink.map.values()) b.sink.map.set(e.address, e); // the pinned map survives the restart
+    b.names.restore(a.names.persisted(), [...a.sink.map.values()]);
+    expect([...b.sink.map.keys()].sort()).toEqual(['192.0.2.22', '192.0.2.23', '192.0.2.24']);
+  });
+
   it('restores its snapshot and adopts what the pinned map holds beyond it', () => {
     const a = store();
     a.names.learn(['a.cloud.example'], [{ address: '192.0.2.10', ttl: 60 }]);

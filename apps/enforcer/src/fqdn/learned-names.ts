@@ -196,8 +196,10 @@ export class LearnedNames {
     }
     const stale = pinned.filter((f) => !this.byAddress.has(f.address)).map((f) => f.address);
     this.sink.deleteFqdn(stale);
-    while (this.entries.size > this.opts.maxAddresses) this.evict(this.entries.keys().next().value!, new Set());
-    this.flush([...this.byAddress.keys()]);
+    // the addresses evicted here are in the pinned map too: the flush deletes them there
+    const evicted = new Set<string>();
+    while (this.entries.size > this.opts.maxAddresses) this.evict(this.entries.keys().next().value!, evicted);
+    this.flush([...new Set([...this.byAddress.keys(), ...evicted])]);
   }
 
   private index(m: Map<string, Set<string>>, k: string, key: string): void {
