@@ -35,7 +35,7 @@ export interface MudPki {
   signerCa: string;
   otherCa: string;
   /** A detached DER CMS signature of `content` by the signer (or by a signer of the untrusted CA). */
-  sign(content: Buffer, opts?: { untrusted?: boolean }): Buffer;
+  sign(content: Buffer, opts?: { untrusted?: boolean; minted?: boolean }): Buffer;
   cleanup(): void;
 }
 
@@ -47,6 +47,9 @@ export function makePki(): MudPki {
   leaf(dir, 'mud-signer', 'mud-signer-ca', ['keyUsage=critical,digitalSignature', 'extendedKeyUsage=codeSigning']);
   ca(dir, 'other-ca');
   leaf(dir, 'other-signer', 'other-ca', ['keyUsage=critical,digitalSignature']);
+  // an end-entity certificate under the anchor (no basicConstraints, no keyUsage) that signs a "signer" of its own
+  leaf(dir, 'plain-ee', 'mud-signer-ca', ['extendedKeyUsage=codeSigning']);
+  leaf(dir, 'minted-signer', 'plain-ee', ['keyUsage=critical,digitalSignature']);
   const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
   return {
     dir,
@@ -56,10 +59,10 @@ export function makePki(): MudPki {
     signerCa: read('mud-signer-ca.crt'),
     otherCa: read('other-ca.crt'),
     sign(content, opts = {}) {
-      const who = opts.untrusted ? 'other-signer' : 'mud-signer';
+      const who = opts.untrusted ? 'other-signer' : opts.minted ? 'minted-signer' : 'mud-signer';
       const inFile = path.join(dir, `in-${process.hrtime.bigint()}.json`);
       fs.writeFileSync(inFile, content);
-      const out = ssl(dir, 'cms', '-sign', '-binary', '-outform', 'DER', '-md', 'sha256', '-in', inFile, '-signer', `${who}.crt`, '-inkey', `${who}.key`);
+      const out = ssl(dir, 'cms', '-sign', '-binary', '-outform', 'DER', '-md', 'sha256', '-in', inFile, '-signer', `${who}.crt`, '-inkey', `${who}.key`, ...(opts.minted ? ['-certfile', 'plain-ee.crt'] : []));
       fs.rmSync(inFile);
       return out;
     },

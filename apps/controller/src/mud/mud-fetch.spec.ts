@@ -68,6 +68,8 @@ describe('mud-signature (CMS detached, RFC 8520 §13)', () => {
     flipped[flipped.length - 5] ^= 0x01; // inside the signature value, the last field of the SignerInfo
     expect(() => verifyMudSignature(PLUG, flipped, anchors)).toThrow("the signature does not verify with the signer's key");
     expect(() => verifyMudSignature(PLUG, pki.sign(PLUG, { untrusted: true }), anchors)).toThrow('does not chain to a trusted MUD signer CA');
+    // the chain's intermediate is an end-entity certificate under the anchor: not a CA, so it cannot make signers
+    expect(() => verifyMudSignature(PLUG, pki.sign(PLUG, { minted: true }), anchors)).toThrow('does not chain to a trusted MUD signer CA');
     expect(() => verifyMudSignature(PLUG, sig, [])).toThrow('no MUD signer trust anchors are configured');
     expect(() => verifyMudSignature(PLUG, Buffer.from('not a signature'), anchors)).toThrow(/not a CMS signature/);
   });

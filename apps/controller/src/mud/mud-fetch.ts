@@ -5,6 +5,7 @@
  * (a device names the URL, so the URL is untrusted input).
  */
 import * as https from 'node:https';
+import * as tls from 'node:tls';
 import type { SecureContextOptions } from 'node:tls';
 
 export interface FetchOptions {
@@ -72,7 +73,7 @@ function get(u: URL, opts: FetchOptions, timeoutMs: number, maxBytes: number): P
       req.destroy();
       reject(new MudFetchError(u.href, message));
     };
-    const req = https.get(u, { ca: opts.ca, agent: false, headers: { accept: opts.accept ?? 'application/mud+json, application/json' } }, (res) => {
+    const req = https.get(u, { ca: opts.ca ? [...tls.rootCertificates, ...[opts.ca].flat()] : undefined, agent: false, headers: { accept: opts.accept ?? 'application/mud+json, application/json' } }, (res) => {
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && status !== 304) {
         res.resume();

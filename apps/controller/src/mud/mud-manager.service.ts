@@ -26,7 +26,8 @@ import { CONFIG, LOGGER, STORE } from '../di-tokens';
 import { badRequest, notFound, Problem } from '../http/problem';
 import type { Store } from '../store/store';
 import type { MudProposal } from '../store/mud-proposals.repository';
-import type { Document } from '../policy/schema';
+import { DeviceSpec, type Document } from '../policy/schema';
+import { formatAddress, parseAddress } from '../policy/net';
 import { importMud, type MudImport } from './mud';
 import { fetchHttps } from './mud-fetch';
 import { isObj, mudAuthority } from './mud-model';
@@ -140,16 +141,33 @@ export class MudManager implements OnModuleInit, OnModuleDestroy {
   async announce(a: Announcement, actor: Actor): Promise<MudProposal> {
     if (typeof a.url !== 'string' || !mudAuthority(a.url)) throw badRequest(`a MUD URL is an https URL, got ${JSON.stringify(a.url)}`);
     if (!SOURCES.includes(a.source)) throw badRequest(`source is one of ${SOURCES.join(', ')}`);
-    if (a.mac != null && !/^[0-9a-fA-F]{2}([:-][0-9a-fA-F]{2}){5}$/.test(a.mac)) throw badRequest(`mac ${JSON.stringify(a.mac)} is not a MAC address`);
+    // in the forms Devices store them (DeviceSpec: lower case, colons; addresses canonical), so the device is found by either
+    if (a.mac != null) {
+      const mac = DeviceSpec.shape.mac.safeParse(a.mac);
+      if (!mac.success || !mac.data) throw badRequest(`mac ${JSON.stringify(a.mac)} is not a MAC address`);
+      a = { ...a, mac: mac.data };
+    }
+    if (a.address) {
+      const address = parseAddress(a.address);
+      if (!address) throw badRequest(`address ${JSON.stringify(a.address)} is not an IP address`);
+      a = { ...a, address: formatAddress(address) };
+    }
     const devices = await this.store.documents.list('Device');
     const existing = findDevice(devices, a);
     const device = existing?.name ?? a.device ?? newDeviceName(a);
     if (!device) throw badRequest('an announcement names the device by its mac or address');
-    const base = { device, mac: a.mac?.toLowerCase() ?? null, address: a.address ?? null, enforcer: a.enforcer ?? null, url: a.url, source: a.source };
+    const base = { device, mac: a.mac ?? null, address: a.address ?? null, enforcer: a.enforcer ?? null, url: a.url, source: a.source };
+    // DHCP renewals and certificate renewals announce again: an applied proposal whose file did not change stays applied
+    const stored = await this.store.mudProposals.get(device);
+    const applied = stored?.status === 'applied' ? stored : null;
     let file: FetchedMud | null = null;
     try {
       file = await this.store.mudProposals.validFile(a.url, this.now());
       if (!file) file = await this.fetch(a.url);
+      if (applied && applied.url === a.url && JSON.stringify(applied.mud) === JSON.stringify(file.mud)) {
+        await this.store.mudProposals.upsert({ ...base, status: 'applied', mud: file.mud, signedBy: file.signedBy, documents: applied.documents, notes: applied.notes, error: null, fetchedAt: file.fetchedAt, validUntil: file.validUntil });
+        return (await this.store.mudProposals.get(device))!;
+      }
       if (!existing && !a.address) throw new Error(`no Device has MAC ${a.mac} and its address is not known yet: it is proposed once the device's address is reported`);
       const r = await this.translate(file.mud, { file: a.url });
       const documents: Document[] = [...r.documents, deviceDocument(r, existing, a, device)];
@@ -167,7 +185,9 @@ export class MudManager implements OnModuleInit, OnModuleDestroy {
     } catch (err) {
       const error = (err as Error).message;
       this.logger.warn({ device, url: a.url, err: error }, 'mud: no proposal for %s', device);
-      await this.store.mudProposals.upsert({ ...base, status: 'failed', mud: file?.mud ?? null, signedBy: file?.signedBy ?? null, documents: [], notes: [], error, fetchedAt: file?.fetchedAt ?? null, validUntil: file?.validUntil ?? null });
+      // what was applied stays applied (and enforced): the failure is recorded beside it
+      if (applied) await this.store.mudProposals.setStatus(device, 'applied', error);
+      else await this.store.mudProposals.upsert({ ...base, status: 'failed', mud: file?.mud ?? null, signedBy: file?.signedBy ?? null, documents: [], notes: [], error, fetchedAt: file?.fetchedAt ?? null, validUntil: file?.validUntil ?? null });
     }
     return (await this.store.mudProposals.get(device))!;
   }

@@ -109,7 +109,8 @@ function checkChain(leaf: Cert, pool: Cert[], anchors: X509Certificate[], now: D
       if (!within(anchor)) throw new MudSignatureError(`trust anchor ${anchor.subject.replace(/\n/g, ', ')} is not valid now`);
       return;
     }
-    const next = pool.find((p) => p.node.fingerprint256 !== cur.fingerprint256 && cur.checkIssued(p.node) && cur.verify(p.node.publicKey));
+    // an intermediate must be a CA: an end-entity certificate under the anchor may not mint signers of its own
+    const next = pool.find((p) => p.node.ca && p.node.fingerprint256 !== cur.fingerprint256 && cur.checkIssued(p.node) && cur.verify(p.node.publicKey));
     if (!next) throw new MudSignatureError(`the signer ${leaf.node.subject.replace(/\n/g, ', ')} does not chain to a trusted MUD signer CA`);
     cur = next.node;
   }
