@@ -67,19 +67,27 @@ export class FlowReports {
       if (b.enforcer !== peer.name) return finish({ code: S.PERMISSION_DENIED, details: `enforcer "${b.enforcer}" does not match the certificate's "${peer.name}"` });
       chain = chain.then(async () => {
         if (done) return;
+        let fresh: boolean;
         try {
-          const fresh = b.run ? await this.sequences.claim(peer.name, b.run, b.seq) : true;
-          if (fresh) this.take(peer.name, b);
-          else {
-            this.duplicates++;
-            this.d.flows.duplicate(peer.name);
-          }
-          acked++;
-          if (!done) call.write({ batches: acked, lastSeq: b.seq, duplicate: !fresh });
+          fresh = b.run ? await this.sequences.claim(peer.name, b.run, b.seq) : true;
         } catch (err) {
-          this.d.log.warn({ enforcer: peer.name, seq: b.seq, err: String(err) }, 'a flow batch could not be taken; the enforcer sends it again');
-          finish({ code: S.UNAVAILABLE, details: 'the batch could not be recorded; send it again' });
+          // not claimed: the enforcer sends it again, here or to another controller
+          this.d.log.warn({ enforcer: peer.name, seq: b.seq, err: String(err) }, 'a flow batch could not be claimed; the enforcer sends it again');
+          return finish({ code: S.UNAVAILABLE, details: 'the batch could not be recorded; send it again' });
         }
+        if (fresh) {
+          try {
+            this.take(peer.name, b);
+          } catch (err) {
+            // claimed, so a resend would be a duplicate: this batch is lost, and said so
+            this.d.log.error({ enforcer: peer.name, seq: b.seq, err: String(err) }, 'a claimed flow batch could not be taken: its records are lost');
+          }
+        } else {
+          this.duplicates++;
+          this.d.flows.duplicate(peer.name);
+        }
+        acked++;
+        if (!done) call.write({ batches: acked, lastSeq: b.seq, duplicate: !fresh });
       });
     });
     const close = () => {
