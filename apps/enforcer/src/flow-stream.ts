@@ -32,9 +32,6 @@ export class FlowStream {
   private stream: grpc.ClientDuplexStream<FlowBatch, FlowAck> | null = null;
   /** Wakes the loop when a batch is queued, so it does not sit out its idle wait. */
   private wakeUp: (() => void) | null = null;
-  /** Batches acknowledged, and of them those the controller had already taken (resends). */
-  acked = 0;
-  duplicates = 0;
 
   constructor(private readonly d: FlowStreamDeps) {}
 
@@ -82,8 +79,6 @@ export class FlowStream {
       };
       s.on('data', (ack: FlowAck) => {
         queue.shiftWhile((b) => b.seq <= ack.lastSeq);
-        this.acked++;
-        if (ack.duplicate) this.duplicates++;
         this.d.onAck?.(ack.duplicate === true, queue.length);
         backoff.reset();
       });

@@ -8,6 +8,7 @@
  * memory of what was reported is bounded, and a tap that cannot be opened is
  * logged and skipped: MUD is never a reason for the enforcer not to enforce.
  */
+import { macText } from '../../../native/lib/encode';
 import type { Logger } from 'pino';
 import { parseDhcpV4, parseDhcpV6, type DhcpMudAnnouncement } from '../../../model/mud/announcement';
 
@@ -48,7 +49,7 @@ export function decodeTapRecords(buf: Buffer): TapRecord[] {
     const mac = buf.subarray(off + 4, off + 10);
     out.push({
       index: buf[off + 2],
-      mac: mac.some((b) => b !== 0) ? [...mac].map((b) => b.toString(16).padStart(2, '0')).join(':') : null,
+      mac: mac.some((b) => b !== 0) ? macText(mac) : null,
       ethertype: buf.readUInt16LE(off + 10),
       packet: buf.subarray(off + 12, off + 2 + len),
     });

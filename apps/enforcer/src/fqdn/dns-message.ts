@@ -1,3 +1,4 @@
+import { addressText as abiAddressText } from '../../../../native/lib/encode';
 // SPDX-License-Identifier: Apache-2.0
 /**
  * The few parts of a DNS message (RFC 1035 §4) the proxy needs: the header,
@@ -78,20 +79,9 @@ function readName(buf: Buffer, off: number): { name: string; next: number } {
   return { name: labels.join('.'), next };
 }
 
+/** An A or AAAA record's address as text (the 16-byte form by the ABI's own encoder). */
 function addressText(b: Buffer): string {
-  if (b.length === 4) return `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
-  const groups: string[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
-  // RFC 5952: the longest run (of two or more) of zero groups becomes "::".
-  let best = -1;
-  let bestLen = 1;
-  for (let i = 0; i < 8; ) {
-    let j = i;
-    while (j < 8 && groups[j] === '0') j++;
-    if (j - i > bestLen) [best, bestLen] = [i, j - i];
-    i = j > i ? j : i + 1;
-  }
-  return best < 0 ? groups.join(':') : `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+  return b.length === 4 ? `${b[0]}.${b[1]}.${b[2]}.${b[3]}` : abiAddressText(b);
 }
 
 export function parseMessage(buf: Buffer): DnsMessage {

@@ -51,10 +51,6 @@ export class DnsProxy {
     private readonly events: DnsProxyEvents = {},
   ) {}
 
-  get pendingQueries(): number {
-    return this.pending.size;
-  }
-
   /** Binds one socket per resolver and family; fails (closing what it bound) if one cannot be bound. */
   async start(): Promise<void> {
     try {

@@ -67,6 +67,15 @@ export class FqdnService {
         this.inc(names.evictions);
       },
     });
+    new Counter({
+      name: 'cordon_fqdn_selector_overflows_total',
+      help: 'Learned addresses that matched more name selectors than the datapath holds per address: denies kept, allows dropped first',
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(names.overflows);
+      },
+    });
     this.answers = new Counter({ name: 'cordon_dns_answers_total', help: 'DNS answers the proxy passed on, by what they taught', labelNames: ['outcome'], registers: [registry] });
   }
 

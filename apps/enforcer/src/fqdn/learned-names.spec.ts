@@ -2,6 +2,7 @@
 /** The learned-name store's bookkeeping: what it writes to the datapath, its caps and eviction order, expiry and restore. */
 import type { FqdnEntry } from '../../../../native/lib/fqdn-maps';
 import { LearnedNames, type FqdnSink } from './learned-names';
+import { FQDN_SELECTORS } from '../../../../native/lib/abi';
 
 class MapSink implements FqdnSink {
   readonly map = new Map<string, FqdnEntry>();
@@ -90,6 +91,17 @@ describe('LearnedNames', () => {
     for (const e of a.sink.map.values()) b.sink.map.set(e.address, e); // the pinned map survives the restart
     b.names.restore(a.names.persisted(), [...a.sink.map.values()]);
     expect([...b.sink.map.keys()].sort()).toEqual(['192.0.2.22', '192.0.2.23', '192.0.2.24']);
+  });
+
+  it('an address matching more selectors than the datapath holds keeps every deny and drops allows first, and counts it', () => {
+    const { sink, names } = store();
+    const chain = Array.from({ length: 8 }, (_, i) => `n${i}.chain.example`);
+    names.setSelectors(chain.map((pattern, i) => ({ pattern, identity: 500 + i })), new Set([506, 507]));
+    names.learn(chain, [{ address: '192.0.2.30', ttl: 60 }]);
+    const written = sink.map.get('192.0.2.30')!.selectors;
+    expect(written).toHaveLength(FQDN_SELECTORS);
+    expect(written.slice(0, 2)).toEqual([506, 507]);
+    expect(names.overflows).toBe(1);
   });
 
   it('restores its snapshot and adopts what the pinned map holds beyond it', () => {
