@@ -40,16 +40,23 @@ export interface Placement {
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Whether any document is placed at all: without one, every enforcer holds the site's bundle. */
+/** The Segments and Policies that say `enforcers:`, found once per set of documents (a generation's), not once per enforcer. */
+const placedOf = new WeakMap<readonly Document[], readonly (Segment | Policy)[]>();
+function placed(docs: readonly Document[]): readonly (Segment | Policy)[] {
+  let p = placedOf.get(docs);
+  if (!p) placedOf.set(docs, (p = docs.filter((d): d is Segment | Policy => (d.kind === 'Segment' || d.kind === 'Policy') && d.spec.enforcers !== undefined)));
+  return p;
+}
+
 export function anyPlaced(docs: readonly Document[]): boolean {
-  return docs.some((d) => (d.kind === 'Segment' || d.kind === 'Policy') && d.spec.enforcers !== undefined);
+  return placed(docs).length > 0;
 }
 
 /** What is left out on an enforcer with these labels. */
 export function placementOf(docs: readonly Document[], labels: Labels): Placement {
   const segments: string[] = [];
   const policies: string[] = [];
-  for (const d of docs) {
-    if (d.kind !== 'Segment' && d.kind !== 'Policy') continue;
+  for (const d of placed(docs)) {
     if (selectorMatchesEnforcer(d.spec.enforcers, labels)) continue;
     (d.kind === 'Segment' ? segments : policies).push(d.metadata.name);
   }
