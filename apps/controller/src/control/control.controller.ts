@@ -8,7 +8,7 @@ import { CurrentActor } from '../auth/actor.decorator';
 import { Actor, MinRole, Public } from '../auth/roles';
 import { AuditService } from '../audit/audit.service';
 import { badRequest, notFound } from '../http/problem';
-import { ENFORCER_NAME } from '../../../../proto/cordon/v1/control';
+import { enforcerNameOr400 } from '../http/enforcer-name';
 import { ControlService } from './control.service';
 import { flowQueryOf } from './flow-params';
 import { scopeError } from './flows/report-guard';
@@ -25,7 +25,7 @@ export class ControlController {
   @HttpCode(200)
   @MinRole('admin')
   async revoke(@Param('name') name: string, @CurrentActor() actor: Actor) {
-    if (!ENFORCER_NAME.test(name)) throw badRequest(`"${name}" is not an enforcer name ([a-z0-9-], at most 63)`);
+    enforcerNameOr400(name);
     const r = await this.control.revoke(name);
     if (!r.known) throw notFound(`enforcer "${name}" is not enrolled`);
     await this.audit.record(actor, 'enforcer.revoke', name, { serials: r.serials, callsCut: r.callsCut });
@@ -40,7 +40,7 @@ export class ControlController {
   @Put('enforcers/:name/scope')
   @MinRole('admin')
   async setScope(@Param('name') name: string, @Body() body: unknown, @CurrentActor() actor: Actor) {
-    if (!ENFORCER_NAME.test(name)) throw badRequest(`"${name}" is not an enforcer name ([a-z0-9-], at most 63)`);
+    enforcerNameOr400(name);
     const prefixes = (body as { prefixes?: unknown } | null)?.prefixes;
     if (prefixes !== null) {
       const p = scopeError(prefixes);
@@ -56,7 +56,7 @@ export class ControlController {
 
   @Get('enforcers/:name/scope')
   async getScope(@Param('name') name: string) {
-    if (!ENFORCER_NAME.test(name)) throw badRequest(`"${name}" is not an enforcer name ([a-z0-9-], at most 63)`);
+    enforcerNameOr400(name);
     return { name, prefixes: (await this.control.scopes?.get(name)) ?? null };
   }
 

@@ -9,7 +9,7 @@
  * labels give it of the current generation (`cordon get bundle --enforcer NAME`).
  */
 import { Body, Controller, Get, Inject, Param, Patch } from '@nestjs/common';
-import { ENFORCER_NAME } from '../../../../proto/cordon/v1/control';
+import { enforcerNameOr400 } from '../http/enforcer-name';
 import { CurrentActor } from '../auth/actor.decorator';
 import type { Actor } from '../auth/roles';
 import { badRequest, notFound } from '../http/problem';
@@ -25,14 +25,14 @@ export class LabelsController {
 
   @Get(':name/bundle')
   async bundle(@Param('name') name: string) {
-    const v = await this.placement.forEnforcer(checkName(name));
+    const v = await this.placement.forEnforcer(enforcerNameOr400(name));
     if (!v.bundle) throw notFound(v.docs.length ? 'the generation is being published: try again in a moment' : 'no bundle yet: apply some documents first (cordon apply -f FILE)');
     return v.bundle;
   }
 
   @Get(':name/labels')
   async get(@Param('name') name: string) {
-    const l = await this.labels.of(checkName(name));
+    const l = await this.labels.of(enforcerNameOr400(name));
     if (!l) throw notFound(`enforcer "${name}" is not enrolled`);
     return { name, labels: l };
   }
@@ -46,12 +46,7 @@ export class LabelsController {
     for (const [k, v] of Object.entries(set)) if (v !== null && typeof v !== 'string') throw badRequest(`set.${k}: a value is a string, or null to remove the key`);
     if (b.reset !== undefined && typeof b.reset !== 'boolean') throw badRequest('reset: true or false');
     if (Object.keys(set).length === 0 && !b.reset) throw badRequest('nothing to change: set a label (KEY=VALUE), remove one (KEY-) or reset');
-    const rec = await this.labels.label(checkName(name), { set: set as Record<string, string | null>, reset: b.reset === true }, actor);
+    const rec = await this.labels.label(enforcerNameOr400(name), { set: set as Record<string, string | null>, reset: b.reset === true }, actor);
     return { name, labels: rec.labels, reportedLabels: rec.reportedLabels, labelOverrides: rec.labelOverrides };
   }
-}
-
-function checkName(name: string): string {
-  if (!ENFORCER_NAME.test(name)) throw badRequest(`"${name}" is not an enforcer name ([a-z0-9-], at most 63)`);
-  return name;
 }
