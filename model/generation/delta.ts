@@ -44,7 +44,7 @@ function diffPolicy(prev: readonly PolicyEntry[], next: readonly PolicyEntry[]):
     const m = before.get(`${e.srcIdentity}/${e.dstIdentity}`);
     const k = entryInnerKey(e);
     const old = m?.get(k);
-    if (!old || old.verdict !== e.verdict || old.ruleId !== e.ruleId || !!old.encryptionRequired !== !!e.encryptionRequired || sameSchedules(old, e) === false) upsert.push(e);
+    if (!old || !sameDecision(old, e)) upsert.push(e);
     if (old) m!.delete(k);
   }
   const remove: PolicyEntry[] = [];
@@ -53,8 +53,13 @@ function diffPolicy(prev: readonly PolicyEntry[], next: readonly PolicyEntry[]):
 }
 
 /** Whether two entries of one key are opened by the same scheduled rules (none: always). */
-export function sameSchedules(a: PolicyEntry, b: PolicyEntry): boolean {
+function sameSchedules(a: PolicyEntry, b: PolicyEntry): boolean {
   return (a.scheduleRules?.join(',') ?? '') === (b.scheduleRules?.join(',') ?? '');
+}
+
+/** Whether two entries of one key decide alike (an entry that does not is written again). */
+export function sameDecision(a: PolicyEntry, b: PolicyEntry): boolean {
+  return a.verdict === b.verdict && a.ruleId === b.ruleId && !!a.encryptionRequired === !!b.encryptionRequired && sameSchedules(a, b);
 }
 
 export function diffBundles(prev: Bundle, next: Bundle): BundleDelta {

@@ -8,7 +8,7 @@ import type { PolicyEntry } from '../../../../native/lib/abi';
 import type { BundleDelta, PolicyKeyRef } from '../../../../model/generation/bundle';
 import { policyDigest, sourceDigest } from '../../../../model/generation/digest';
 import { compareInnerKeys, entryInnerKey, policyKeyRef } from '../../../../model/generation/keys';
-import { sameDecision } from './pair';
+import { sameDecision } from '../../../../model/generation/delta';
 
 export interface PairState {
   key: string;

@@ -18,7 +18,6 @@
  */
 import { PolicyEntry, VERDICT } from '../../../../native/lib/abi';
 import { decodeInnerKey, innerKey, portMask } from '../../../../model/generation/keys';
-import { sameSchedules } from '../../../../model/generation/delta';
 
 /** Above every inner key (< 2^30), so protocol * PROTO_STRIDE + key sorts by protocol first. */
 const PROTO_STRIDE = 2 ** 30;
@@ -123,9 +122,4 @@ function strongestCover(entries: Map<number, Rec>, k: number, own: Rec): Rec {
   if (plen > 72) consider(innerKey(72, proto, 0));
   if (plen > 64) consider(innerKey(64, 0, 0));
   return best;
-}
-
-/** True when two entries of the same key decide alike. */
-export function sameDecision(a: PolicyEntry, b: PolicyEntry): boolean {
-  return a.verdict === b.verdict && a.ruleId === b.ruleId && !!a.encryptionRequired === !!b.encryptionRequired && sameSchedules(a, b);
 }
