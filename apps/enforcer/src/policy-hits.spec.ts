@@ -51,4 +51,17 @@ describe('PolicyHits', () => {
     await hits.poll();
     expect(await series()).toEqual({ a: 3 });
   });
+
+  it('an adopted datapath whose rule table comes later (no kept bundle): its first reading of the rules is still the baseline', async () => {
+    rules = [];
+    set(1, 50);
+    const hits = new PolicyHits(read, () => rules, m, { adopted: true });
+    await hits.poll();
+    rules = [rule(1, 'a')];
+    await hits.poll();
+    expect(await series()).toEqual({ a: 0 });
+    set(1, 52);
+    await hits.poll();
+    expect(await series()).toEqual({ a: 2 });
+  });
 });

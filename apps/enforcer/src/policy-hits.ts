@@ -14,13 +14,14 @@
  */
 import type { RuleInfo } from '../../../model/generation/bundle';
 import type { EnforcerMetrics } from './metrics';
-import { pruneSeries } from '../../common/src/metric-catalog';
+import { CumulativeFeed, pruneSeries } from '../../common/src/metric-catalog';
 
 export type RuleStatsReader = (ids: readonly number[]) => Promise<Map<number, { packets: number; bytes: number }>>;
 
 export class PolicyHits {
-  /** Per rule id: packets and bytes at the last reading. */
-  private readonly last = new Map<number, { packets: number; bytes: number }>();
+  /** Per rule id: the datapath's cumulative packets and bytes, turned into increments. */
+  private readonly packets = new CumulativeFeed();
+  private readonly bytes = new CumulativeFeed();
   private baseline: boolean;
   private prunedFor: readonly RuleInfo[] | null = null;
 
@@ -38,16 +39,14 @@ export class PolicyHits {
     const rules = current.filter((r) => r.ruleId > 0);
     const stats = rules.length > 0 ? await this.read(rules.map((r) => r.ruleId)) : new Map<number, { packets: number; bytes: number }>();
     const record = !this.baseline;
-    this.baseline = false;
+    // the baseline is the first reading of an adopted datapath's rules (an empty rule table reads nothing)
+    if (rules.length > 0) this.baseline = false;
     const inc = new Map<string, { packets: number; bytes: number }>();
     for (const r of rules) {
       const now = stats.get(r.ruleId);
       if (!now) continue;
-      const prev = this.last.get(r.ruleId) ?? { packets: 0, bytes: 0 };
-      this.last.set(r.ruleId, now);
-      // a counter below its last reading: the datapath was reloaded, its counts start over
-      const dp = now.packets >= prev.packets ? now.packets - prev.packets : now.packets;
-      const db = now.bytes >= prev.bytes ? now.bytes - prev.bytes : now.bytes;
+      const dp = this.packets.delta(String(r.ruleId), now.packets);
+      const db = this.bytes.delta(String(r.ruleId), now.bytes);
       const t = inc.get(r.policy) ?? { packets: 0, bytes: 0 };
       t.packets += dp;
       t.bytes += db;
