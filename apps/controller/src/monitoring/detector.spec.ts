@@ -127,7 +127,6 @@ describe('anomaly detector', () => {
     for (; t < start + 2 * H; t += Math.round(30_000 * (0.7 + 0.6 * rnd()))) sync(t);
     expect(out).toEqual([]);
     for (let i = 0; i < 10; i++) d.observe('dev', rec('52.94.7.1', 443, { dstIdentity: 1, bytesFwd: 1900, bytesRev: 0 }), 'src', t + 10_000 + i * 1000, out);
-    console.log(JSON.stringify(v[0]), JSON.stringify(out));
     expect(out.map((a) => a.kind)).toEqual(['volume']);
     expect(Date.parse(out[0].at) - (t + 10_000)).toBeLessThan(5000);
   });
@@ -171,6 +170,18 @@ describe('anomaly detector', () => {
     // Refused attempts to four new hosts on one port: a sweep, from the early rule.
     expect(out[4]).toMatchObject({ kind: 'scan', severity: 'high', evidence: { type: 'horizontal', distinctDestinations: 4, windowSeconds: 10, early: true } });
     expect((out[4].evidence as { sample: string[] }).sample).toContain('10.0.5.0:22/tcp');
+  });
+
+  it('a fast scan of hosts that answer is a scan by the fast rule (16 targets in 10 s), not by the early one', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    steady(d, T0, T0 + 2 * H, out);
+    for (let i = 0; i < 30; i++) d.observe('dev', rec(`10.0.7.${i}`, 8883), 'src', T0 + 2 * H + i * 50, out);
+    const scans = out.filter((a) => a.kind === 'scan');
+    expect(scans).toHaveLength(1);
+    expect(scans[0].evidence).toMatchObject({ type: 'horizontal', windowSeconds: 10 });
+    expect((scans[0].evidence as { distinctDestinations: number }).distinctDestinations).toBeGreaterThanOrEqual(16);
+    expect((scans[0].evidence as { early?: boolean }).early).toBeUndefined();
   });
 
   it('a slow scan (30 addresses over 40 s) is one scan, not 30 new_peer', () => {
