@@ -119,9 +119,13 @@ async function metric(name: string): Promise<number> {
   return m ? Number(m[1]) : NaN;
 }
 
-function pinnedEntries(): number {
+/** The IPv4 addresses the pinned learned-name map holds (keys are IPv4-mapped 16-byte addresses). */
+function pinnedV4(): string[] {
   const out = execFileSync('bpftool', ['-j', 'map', 'dump', 'pinned', `/sys/fs/bpf/cordon/${DP_NAME}/cordon_fqdn`], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  return (JSON.parse(out) as unknown[]).length;
+  return (JSON.parse(out) as { key: string[] }[]).map((e) => e.key.slice(12, 16).map((b) => parseInt(b, 16)).join('.'));
+}
+function pinnedEntries(): number {
+  return pinnedV4().length;
 }
 
 beforeAll(async () => {
@@ -260,9 +264,12 @@ test('fqdn_e2e_7_a_burst_of_distinct_answers_stays_within_the_caps_oldest_first'
   expect(held).toBeLessThanOrEqual(1000);
   expect(pinnedEntries()).toBeLessThanOrEqual(1000);
   expect(evicted).toBeGreaterThan(BURST - 1000);
-  // the name with 20 addresses keeps 8 of them
+  // the name with 20 addresses keeps 8 of them (--fqdn-max-per-name 8)
   const multi = await device({ mode: 'resolve-connect', resolver: WORLD.v4, names: ['multi.burst.test'], type: 'A', port: 443, timeoutMs: 500 });
   expect(multi.results[0].address).toMatch(/^10\.63\.0\./);
-  // the oldest went first: the 200 cloud names learned before the burst are gone, the last burst names are held
+  const pinned = pinnedV4();
+  expect(pinned.filter((a) => a.startsWith('10.63.0.'))).toHaveLength(8);
+  // the oldest went first: the 200 cloud names learned before the burst are gone, the last burst name is held
   expect(await connects(v4(3))).toBe(false);
+  expect(pinned).toContain(`10.62.${BURST >> 8}.${BURST & 255}`);
 }, 180_000);
