@@ -253,7 +253,17 @@ export class Enforcer {
     const dp = this.dp as DatapathPort & Partial<FqdnDatapath>;
     if (!dp.fqdnEntries || !dp.setDnsSteering || !dp.writeFqdn || !dp.deleteFqdn) return;
     if (this.cfg.netns) {
-      if (this.cfg.fqdn.resolvers.length) this.log.warn('--netns: the DNS proxy runs only in the namespace of the interfaces; names are not learned');
+      // said once, whether the resolvers come from --dns-resolver or from a Segment's spec.dns
+      let said = false;
+      const say = () => {
+        if (said) return;
+        said = true;
+        this.log.warn("--netns: the DNS proxy would listen in the enforcer's own namespace, not the interfaces' one, so it does not run: names of fqdn policies are not learned here");
+      };
+      if (this.cfg.fqdn.resolvers.length) say();
+      this.applier.onApplied = (s) => {
+        if (s.dnsResolvers?.length) say();
+      };
       return;
     }
     const fqdn = new FqdnService(this.cfg.fqdn, dp as FqdnDatapath, this.metrics.registry, this.log, this.cfg.stateDir, () => hostAddresses());

@@ -44,7 +44,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--link-local <pass|drop>', 'link-local control frames (802.1X/EAPOL, LLDP): pass and count, or drop', 'pass')
     .option('--ready-file <path>', 'written once enforcement is attached (with NOTIFY_SOCKET set, systemd is told too)')
     .option('--label <key=value>', 'what this enforcer is, e.g. site=plant-1 (repeat for more): Policies and Segments with `enforcers:` apply only where their labels match; `cordon label enforcer` overrides them', collect, [] as string[])
-    .option('--dns-resolver <address>', 'a resolver devices use (repeat for more; Segments\' spec.dns and the controller\'s --dns-resolver add to them): queries to it go through the DNS proxy, which learns the names of fqdn policies', collect, [] as string[])
+    .option('--dns-resolver <address>', 'a resolver devices use (repeat for more; Segments\' spec.dns adds to them): queries to it go through the DNS proxy, which learns the names of fqdn policies', collect, [] as string[])
     .option('--fqdn-min-ttl <duration>', 'the least time a learned address stays allowed for new connections, whatever the answer\'s TTL', '60s')
     .option('--dns-proxy-port <port>', 'first port of the DNS proxy (resolver i: port + i)', '10053')
     .option('--dns-proxy-address <address>', 'address of this host the proxy listens on (one IPv4, one IPv6; default: one of each of this host\'s)', collect, [] as string[])
