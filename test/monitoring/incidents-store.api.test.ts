@@ -39,7 +39,7 @@ const denied = (dst: string, dport: number, ids: Record<string, number>) => ({
 const usual = (ids: Record<string, number>) => ({ ...denied('10.10.1.5', 8883, ids), verdict: 'VERDICT_ALLOW', reason: 'DROP_REASON_NONE', packetsRev: 1, bytesRev: 60 });
 const scan = (net: number, ids: Record<string, number>) => Array.from({ length: 30 }, (_, i) => denied(`10.10.1.${net + i}`, 23, ids));
 
-type IncidentItem = { id: number; device: string; kinds: string[]; anomalies: number; open: boolean; action: string; evidence: { scans: unknown[] } };
+type IncidentItem = { id: number; device: string; kinds: string[]; anomalies: number; open: boolean; action: string; updatedAt: string; evidence: { scans: unknown[] } };
 
 describe('incidents in the store', () => {
   let pg: TestPostgres;
@@ -93,5 +93,9 @@ describe('incidents in the store', () => {
     expect((await call(b, 'GET', '/v1/incidents')).body.items).toEqual(after);
     const anomalies = (await call(a, 'GET', '/v1/anomalies?device=cam-07')).body.items;
     expect(anomalies.map((x: { incident: number }) => x.incident)).toEqual([onA[0].id, onA[0].id]);
+
+    // b's own clock says the incident is quiet (b never saw it move): the store keeps it open, as a updated it since.
+    await b.ctl.store.incidents.close([onA[0].id], new Date(Date.parse(after[0].updatedAt) - 60_000).toISOString());
+    expect((await call(a, 'GET', '/v1/incidents?device=cam-07')).body.items[0]).toMatchObject({ id: onA[0].id, open: true });
   }, 120_000);
 });

@@ -56,7 +56,8 @@ export class AnomalyService implements OnApplicationBootstrap {
   /** The open incidents of the store: their devices' next anomalies join them (their action is not taken again). */
   async onApplicationBootstrap(): Promise<void> {
     try {
-      this.incidents.restore(await this.incidentStore.openSince(new Date(0).toISOString()));
+      // the incidents still within their window: an older one left open (its controller died) is over
+      this.incidents.restore(await this.incidentStore.openSince(new Date(Date.now() - this.site.settings.incidentWindowMs).toISOString()));
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not load the open incidents');
     }
@@ -115,7 +116,8 @@ export class AnomalyService implements OnApplicationBootstrap {
     this.detector.flush(now, out, (d) => this.thresholdsOf(d));
     const closed = this.incidents.expire(now, this.site.settings.incidentWindowMs).filter((i) => i.id > 0);
     if (closed.length) {
-      await this.serially(() => this.incidentStore.close(closed.map((i) => i.id))).catch((err) => this.log.warn({ err: (err as Error).message }, 'closed incidents not stored'));
+      const quietSince = new Date(now - this.site.settings.incidentWindowMs).toISOString();
+      await this.serially(() => this.incidentStore.close(closed.map((i) => i.id), quietSince)).catch((err) => this.log.warn({ err: (err as Error).message }, 'closed incidents not stored'));
     }
     await Promise.all(out.map((a) => this.raise(a)));
   }

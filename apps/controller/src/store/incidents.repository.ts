@@ -40,9 +40,10 @@ export class IncidentRepository {
   }
 
   /** Marks these incidents closed. */
-  async close(ids: readonly number[]): Promise<void> {
+  /** Closes those of `ids` nobody updated since `quietSince`: another controller of the site may be adding to one still. */
+  async close(ids: readonly number[], quietSince: string): Promise<void> {
     if (!ids.length) return;
-    await this.x.query(`update incidents set open = false, body = jsonb_set(body, '{open}', 'false'::jsonb) where id = any($1::bigint[])`, [ids.map(String)]);
+    await this.x.query(`update incidents set open = false, body = jsonb_set(body, '{open}', 'false'::jsonb) where id = any($1::bigint[]) and updated_at < $2::timestamptz`, [ids.map(String), quietSince]);
   }
 
   async query<I extends StorableIncident>(q: IncidentQuery = {}): Promise<I[]> {
