@@ -419,6 +419,14 @@ struct {
 	__type(value, struct judgement);
 } cordon_judgement SEC(".maps");
 
+/* Whether the live generation has name selectors (CORDON_STATE_F_NAMES). A frame of its own: the judge's chain has no byte to spare. */
+static __noinline int names_in_generation(void)
+{
+	const struct cordon_state *st = state_get();
+
+	return st && (st->flags & CORDON_STATE_F_NAMES);
+}
+
 /*
  * The policy of a connection to dst_addr: its ipcache identity first, then
  * each name selector a learned answer gave the address (cordon.h "fqdn"),
@@ -434,6 +442,9 @@ __noinline int cordon_policy_judge(struct judgement *j)
 		return 0;
 	cordon_policy_query(j->epoch, j->src_id, j->dst_id, j->proto_port, &j->d);
 	j->dst_identity = j->dst_id;
+	/* no name selectors in this generation: no learned address can matter (a swap racing this packet errs to deny) */
+	if (!names_in_generation())
+		return 0;
 	f = bpf_map_lookup_elem(&cordon_fqdn, &j->dst_addr);
 	if (!f || (!j->tracked && f->expires_ns <= bpf_ktime_get_ns()))
 		return 0;

@@ -134,6 +134,7 @@ struct cordon_policy_mask {
 /* ---- state: which slot is live (array, one entry) ------------------------ */
 #define CORDON_STATE_F_AUDIT_ALL 0x1	/* global audit mode: never drop */
 #define CORDON_STATE_F_LINK_LOCAL_DROP 0x2	/* drop EAPOL and LLDP frames (default: pass, counted) */
+#define CORDON_STATE_F_NAMES 0x4	/* the generation has name selectors: new flows look learned addresses up */
 
 struct cordon_state {
 	__u64 epoch;		/* bumped on every swap; live slot = epoch & 1 */

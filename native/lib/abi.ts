@@ -69,7 +69,7 @@ export const FQDN_SELECTORS = 6;
 /** CORDON_IPC_F_*, CORDON_POL_F_*, CORDON_STATE_F_*, CORDON_FLOW_F_*, CORDON_TCP_*, CORDON_ENC_S_*. */
 export const IPC_FLAG = { AUDIT: 0x1, MAC: 0x2, ROUTER: 0x4 } as const;
 export const POLICY_FLAG = { ENCRYPT_REQUIRED: 0x1 } as const;
-export const STATE_FLAG = { AUDIT_ALL: 0x1, LINK_LOCAL_DROP: 0x2 } as const;
+export const STATE_FLAG = { AUDIT_ALL: 0x1, LINK_LOCAL_DROP: 0x2, NAMES: 0x4 } as const;
 export const FLOW_FLAG = { SRC_MAC: 0x1, DST_MAC: 0x2, SRC_AUDIT: 0x4, DST_AUDIT: 0x8, ENCRYPT_REQUIRED: 0x10 } as const;
 export const TCP_FLAG = { SYN_FWD: 0x01, SYN_REV: 0x02, FIN_FWD: 0x04, FIN_REV: 0x08, RST: 0x10 } as const;
 export const ENC_STATE = { REV_SEEN: 0x1, FWD_RECORD: 0x2 } as const;

@@ -75,7 +75,7 @@ export class Datapath {
         policy: pol.policy,
         policyMasks: pol.masks,
         generation: g.generation,
-        flags: (g.auditAll ? STATE_FLAG.AUDIT_ALL : 0) | (g.linkLocalDrop ? STATE_FLAG.LINK_LOCAL_DROP : 0),
+        flags: (g.auditAll ? STATE_FLAG.AUDIT_ALL : 0) | (g.linkLocalDrop ? STATE_FLAG.LINK_LOCAL_DROP : 0) | (g.nameSelectors ? STATE_FLAG.NAMES : 0),
       });
       return { epoch: r.epoch, durationMs: r.durationNs / 1e6 };
     };

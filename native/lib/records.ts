@@ -39,6 +39,8 @@ export interface Generation {
   auditAll?: boolean;
   /** Drop link-local control frames that are not IP (EAPOL, LLDP); by default they pass and are counted. */
   linkLocalDrop?: boolean;
+  /** The generation has name selectors (fqdn policies): new flows look the learned addresses up; without, they skip that lookup. */
+  nameSelectors?: boolean;
 }
 
 export interface FlowRecord {

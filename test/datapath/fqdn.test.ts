@@ -36,7 +36,7 @@ let generation = 1;
 
 beforeAll(async () => {
   dp = await openTestDatapath('test-fqdn');
-  await dp.applyGeneration({ generation, ipcache, policy });
+  await dp.applyGeneration({ generation, ipcache, policy, nameSelectors: true });
 });
 afterAll(() => {
   dp.unpin();
@@ -87,13 +87,13 @@ test('fqdn_5_after_expiry_new_connections_drop_and_tracked_ones_live_on_even_acr
   const reply = () => passes(dp, { src: '192.0.2.40', dst: P, protocol: 'tcp', sport: 443, dport: port, tcpFlags: TCP_FLAGS.ACK });
   expect(await ack()).toBe(true);
   // a new epoch re-judges the tracked connection: still allowed with the expired entry
-  await dp.applyGeneration({ generation: ++generation, ipcache, policy });
+  await dp.applyGeneration({ generation: ++generation, ipcache, policy, nameSelectors: true });
   expect(await reply()).toBe(true);
-  await dp.applyGeneration({ generation: ++generation, ipcache, policy });
+  await dp.applyGeneration({ generation: ++generation, ipcache, policy, nameSelectors: true });
   expect(await ack()).toBe(true);
   // forgotten: the connection is judged like any other to an unnamed address
   expect(dp.deleteFqdn(['192.0.2.40'])).toBe(1);
-  await dp.applyGeneration({ generation: ++generation, ipcache, policy });
+  await dp.applyGeneration({ generation: ++generation, ipcache, policy, nameSelectors: true });
   expect(await ack()).toBe(false);
 });
 
@@ -103,4 +103,14 @@ test('fqdn_6_entries_read_back_and_bad_input_is_refused', async () => {
   expect(() => dp.writeFqdn([{ address: '192.0.2.50', expiresNs: inSeconds(1), selectors: [1, 2, 3, 4, 5, 6, 7] }])).toThrow(/7 selectors; the datapath holds 6/);
   expect(() => dp.writeFqdn([{ address: 'nope', expiresNs: 1n, selectors: [] }])).toThrow(/not an IP address/);
   expect(() => dp.setDnsSteering({ resolvers: Array(17).fill('10.0.0.1'), portBase: 10053 })).toThrow(/at most 16/);
+});
+
+test('fqdn_9_a_generation_without_name_selectors_does_not_look_learned_addresses_up', async () => {
+  dp.writeFqdn([{ address: '192.0.2.90', expiresNs: inSeconds(60), selectors: [CLOUD] }]);
+  expect(await syn(P, '192.0.2.90', 443)).toBe(true);
+  // the same entries, applied as a generation that names no fqdn: the learned address gives nothing
+  await dp.applyGeneration({ generation: ++generation, ipcache, policy });
+  expect(await syn(P, '192.0.2.90', 443)).toBe(false);
+  await dp.applyGeneration({ generation: ++generation, ipcache, policy, nameSelectors: true });
+  expect(await syn(P, '192.0.2.90', 443)).toBe(true);
 });

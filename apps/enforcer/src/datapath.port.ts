@@ -31,7 +31,7 @@ export interface DatapathPort {
   attach(ifname: string, direction: Direction, opts?: { netns?: string }): Promise<void>;
   detach(ifname: string, direction: Direction, opts?: { netns?: string }): Promise<void>;
   /** linkLocalDrop: refuse 802.1X/EAPOL and LLDP frames (a datapath that predates it ignores it: they drop as non-IP). */
-  applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean; linkLocalDrop?: boolean }): Promise<{ epoch: number; durationMs: number }>;
+  applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean; linkLocalDrop?: boolean; nameSelectors?: boolean }): Promise<{ epoch: number; durationMs: number }>;
   state(): { epoch: number; generation: number; auditAll: boolean };
   flows(): Promise<DatapathFlow[]> | DatapathFlow[];
   /** Both flow tables undecoded (native/lib/abi.ts FLOW_ENTRY layout); the collector prefers it to flows(). */

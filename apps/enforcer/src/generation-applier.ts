@@ -10,6 +10,7 @@
  * (schedule-boundaries.ts), at each boundary: a new epoch, so flows a closing window no longer allows are
  * judged again on their next packet and dropped, as after any change.
  */
+import { fqdnSelectors } from '../../../model/generation/fqdn';
 import type { Logger } from 'pino';
 import type { BundleUpdate } from '../../../proto/cordon/v1/control';
 import { BundleKeeper, ResyncNeeded } from './bundle-keeper';
@@ -151,7 +152,7 @@ export class GenerationApplier {
       const t0 = performance.now();
       const gated = this.boundaries.gate(s.policy, s.rules);
       const { ipcache, policy } = withFailsafe({ ...s, policy: gated.policy }, this.cfg.failsafe, { hostAddresses, controllers: this.controllerAt });
-      const r = await this.dp.applyGeneration({ generation: s.generation, ipcache, policy, auditAll: s.auditAll === true, linkLocalDrop: this.cfg.linkLocal === 'drop' });
+      const r = await this.dp.applyGeneration({ generation: s.generation, ipcache, policy, auditAll: s.auditAll === true, linkLocalDrop: this.cfg.linkLocal === 'drop', nameSelectors: fqdnSelectors(s.identities ?? {}).length > 0 });
       end();
       this.applied = { entries: s, inputs, openKey: gated.openKey };
       if (this.stopped()) this.boundaries.stop();
