@@ -273,3 +273,16 @@ test('fqdn_e2e_7_a_burst_of_distinct_answers_stays_within_the_caps_oldest_first'
   expect(await connects(v4(3))).toBe(false);
   expect(pinned).toContain(`10.62.${BURST >> 8}.${BURST & 255}`);
 }, 180_000);
+
+test('fqdn_e2e_8_a_restart_without_its_kept_bundle_keeps_the_learned_addresses_until_a_generation_names_selectors', async () => {
+  const before = pinnedEntries();
+  expect(before).toBeGreaterThan(0);
+  await killEnforcer('SIGKILL');
+  // neither the names' snapshot nor the kept bundle: the kernel goes on enforcing, the enforcer knows no selector yet
+  fs.rmSync(path.join(work, 'state', 'fqdn.json'), { force: true });
+  fs.rmSync(path.join(work, 'state', 'bundle.json'), { force: true });
+  startEnforcer();
+  await enforcerReady();
+  await sleep(1000);
+  expect(pinnedEntries()).toBe(before);
+}, 60_000);

@@ -294,7 +294,7 @@ describe('issue 14: an enforcer moves when its controller dies, and no flow batc
     expect(text).toMatch(/^cordon_flow_batches_unacknowledged 0$/m);
     const rows = await stores[1].sql.query<{ last_seq: string }>("select last_seq from flow_sequences where enforcer = 'gw-move'");
     expect(Number(rows[0].last_seq)).toBe(made);
-    // The packets counted across both controllers are exactly the datapath's.
+    // Every batch made was counted by exactly one of the two controllers (their sequences together are 1..made).
     expect(aggs.reduce((n, a) => n + a.seqs.length, 0)).toBe(made);
     process.stdout.write(`failover: moved in ${moveMs} ms; ${made} batches, ${aggs[0].seqs.length} on A, ${aggs[1].seqs.length} on B, ${servers[1].flowReports.duplicates} duplicate(s)\n`);
   });

@@ -205,7 +205,7 @@ describe('anomaly detector', () => {
     expect(scans).toHaveLength(1);
     expect(Date.parse(scans[0].at) - start).toBeLessThan(5000);
     expect(scans[0].evidence).toMatchObject({ type: 'horizontal', distinctDestinations: 4, early: true });
-    // Three new peers that answer, 40 s apart, on another device: new peers, no scan.
+    // Five new peers that answer, 2 s apart, on another device: new peers (the first three alarms), no scan.
     const e = new AnomalyDetector(opts);
     const seen: Anomaly[] = [];
     steady(e, T0, T0 + 2 * H, seen);

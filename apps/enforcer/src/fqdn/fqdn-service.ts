@@ -42,6 +42,8 @@ export class FqdnService {
   private proxy: DnsProxy | null = null;
   private resolvers: string[] = [];
   private timers: NodeJS.Timeout[] = [];
+  /** The snapshot to restore once the first generation names its selectors (see start). */
+  private deferred: PersistedEntry[] | null = null;
   private readonly file: string;
   private readonly answers: Counter<'outcome'>;
 
@@ -80,7 +82,7 @@ export class FqdnService {
   }
 
   /** Restores what was learned, then starts steering and the proxy for the generation enforced now. */
-  async start(g: GenerationEntries & { dnsResolvers?: readonly string[] }): Promise<void> {
+  async start(g: GenerationEntries & { generation: number; dnsResolvers?: readonly string[] }): Promise<void> {
     let saved: PersistedEntry[] = [];
     try {
       const j = JSON.parse(fs.readFileSync(this.file, 'utf8')) as { bootId?: string; entries?: PersistedEntry[] };
@@ -89,8 +91,10 @@ export class FqdnService {
       /* none yet, or unreadable: the pinned map alone */
     }
     this.setSelectors(g);
-    this.names.restore(saved, await this.dp.fqdnEntries());
-    this.log.info({ addresses: this.names.addressCount }, 'learned names restored');
+    // Before any generation (a datapath adopted without its kept bundle) no selector is known yet: restoring now
+    // would find every pinned address matching nothing and delete it. The first generation restores instead.
+    if (g.generation > 0) await this.restore(saved);
+    else this.deferred = saved;
     await this.steer(g.dnsResolvers ?? []);
     this.every(SNAPSHOT_MS, () => this.snapshot());
     this.every(COLLECT_MS, () => void this.names.collect());
@@ -99,7 +103,17 @@ export class FqdnService {
   /** A generation was applied: its selectors, and its resolvers if they changed. */
   async onGeneration(g: GenerationEntries & { dnsResolvers?: readonly string[] }): Promise<void> {
     this.setSelectors(g);
+    if (this.deferred) {
+      const saved = this.deferred;
+      this.deferred = null;
+      await this.restore(saved);
+    }
     await this.steer(g.dnsResolvers ?? []);
+  }
+
+  private async restore(saved: PersistedEntry[]): Promise<void> {
+    this.names.restore(saved, await this.dp.fqdnEntries());
+    this.log.info({ addresses: this.names.addressCount }, 'learned names restored');
   }
 
   list(): LearnedView[] {
