@@ -47,10 +47,11 @@ int OpenDhcpTap(const std::string& ifname, const std::string& netns) {
   NetnsGuard ns(netns);  // a socket stays in the namespace it was made in
   unsigned idx = if_nametoindex(ifname.c_str());
   if (!idx) throw DatapathError(ErrnoText("DHCP tap: no interface " + ifname, -errno));
-  int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, htons(ETH_P_ALL));
+  // Protocol 0: the socket receives nothing until bind names ETH_P_ALL, by which
+  // time the filter is attached, so no unfiltered packet is ever queued.
+  int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) throw DatapathError(ErrnoText("DHCP tap: open a packet socket", -errno));
   struct sock_fprog prog = {static_cast<unsigned short>(sizeof(kFilter) / sizeof(kFilter[0])), kFilter};
-  // The filter first, then bind: no packet passes unfiltered in between.
   if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog)) < 0) {
     int e = errno;
     close(fd);
@@ -65,10 +66,6 @@ int OpenDhcpTap(const std::string& ifname, const std::string& netns) {
     int e = errno;
     close(fd);
     throw DatapathError(ErrnoText("DHCP tap: bind to " + ifname, -e));
-  }
-  // What arrived before the filter was set (the kernel queues from socket()) is read and dropped.
-  uint8_t junk[64];
-  while (recv(fd, junk, sizeof(junk), MSG_DONTWAIT) >= 0) {
   }
   return fd;
 }
