@@ -113,6 +113,17 @@ describe('parseDocuments: rejection with precise paths', () => {
     }
   });
 
+  it('checks label keys with the enforcer labels\' rules; values may be URIs; at most 64', () => {
+    const dev = (labels: Record<string, string>) => ({ apiVersion: 'cordon/v1', kind: 'Device', metadata: { name: 'd', labels }, spec: { addresses: ['10.0.0.1'] } });
+    expect(issuesOf([dev({ 'Example.com/type': 'x', '-bad': 'y' })]).map((i) => `${i.path}: ${i.message}`)).toEqual([
+      expect.stringMatching(/^metadata\.labels: label key "Example\.com\/type": its prefix must be a DNS subdomain/),
+      expect.stringMatching(/^metadata\.labels: label key "-bad": a key is 1 to 63/),
+    ]);
+    expect(() => parseDocuments([dev({ 'mud-controller': 'urn:ietf:params:mud:dns' })])).not.toThrow();
+    const many = Object.fromEntries(Array.from({ length: 65 }, (_, i) => [`k${i}`, 'v']));
+    expect(issuesOf([dev(many)]).map((i) => i.message)).toEqual(['at most 64 labels']);
+  });
+
   it('reports every error of every document, not just the first', () => {
     const issues = issuesOf([
       seg({ cidrs: ['10.0.0.5/24', 'fd00::1/64', '300.0.0.0/8', '10.0.0.0/33'] }),

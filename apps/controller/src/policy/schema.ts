@@ -8,8 +8,11 @@ import { cidrError, parseAddress } from './net';
 import { icmpType, parsePortSpec, protocolNumber } from './protocols';
 import { DURATION_PATTERN } from '../../../common/src/duration';
 import { EnforcerSelector } from './enforcer-selector';
+import { Labels } from './labels-field';
 import { Instant, ScheduleField } from './schedule-field';
 import { canonicalFqdn, fqdnIdentityName, fqdnPatternError } from '../../../../model/generation/fqdn';
+
+export { Labels };
 
 export const API_VERSION = 'cordon/v1';
 export const KINDS = ['Segment', 'Device', 'Policy', 'PolicyTest', 'PostureRule'] as const;
@@ -21,12 +24,6 @@ const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 export const Name = z
   .string({ error: 'expected a name (string)' })
   .regex(NAME_RE, { error: 'a name is 1 to 63 lowercase letters, digits or "-", starting and ending with a letter or digit' });
-
-const LABEL_KEY_RE = /^([a-z0-9]([a-z0-9.-]*[a-z0-9])?\/)?[A-Za-z0-9]([A-Za-z0-9._-]{0,61}[A-Za-z0-9])?$/;
-export const Labels = z.record(
-  z.string().regex(LABEL_KEY_RE, { error: 'a label key is letters, digits, ".", "_" or "-" (optionally prefixed "domain/")' }),
-  z.string({ error: 'a label value is a string (quote numbers and booleans)' }).max(63),
-);
 
 const Metadata = z.strictObject({ name: Name, labels: Labels.optional() });
 
