@@ -9,6 +9,7 @@ import type { Observable } from 'rxjs';
 import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
 import type { EnrollmentClaim, EnrollmentRefusal } from '../store/enrollment-claim';
 import type { StreamLimits } from './flows/stream-limits';
+import type { Document } from '../policy/schema';
 
 export const CONTROL_STORE = Symbol('CONTROL_STORE');
 export const GENERATION_SOURCE = Symbol('GENERATION_SOURCE');
@@ -37,12 +38,18 @@ export interface SegmentNames {
   segmentOf(identity: number): string;
 }
 
+/** A published generation: its bundle and the documents it was compiled from. */
+export interface Published {
+  bundle: Bundle | null;
+  docs: readonly Document[];
+}
+
 /** A subset of CurrentGeneration. */
 export interface GenerationSource extends SegmentNames {
   /** Each generation once loaded; replays the current one on subscribe (bundle null: none yet). */
-  published$: Observable<{ bundle: Bundle | null }>;
+  published$: Observable<Published>;
   /** The newest generation known, once loaded. */
-  latest(): Promise<{ bundle: Bundle | null }>;
+  latest(): Promise<Published>;
   /** The stored delta from an enforcer's base (generation and hash) to `to`; null: send `to` whole. */
   deltaTo(to: Bundle, base: { generation: number; hash: string }): Promise<BundleDelta | null>;
   /** The Policy document a rule id of the current generation comes from; null for 0 or unknown. */

@@ -7,6 +7,9 @@
 import type { Observable } from 'rxjs';
 import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
 import type { Labels } from '../../../../model/placement/labels';
+import type { Published } from './control.ports';
+
+export type { Published };
 
 export const PLACEMENT_SOURCE = Symbol('PLACEMENT_SOURCE');
 
@@ -18,7 +21,7 @@ export interface PlacementSource {
    * (the site's own when nothing is left out there); null when it cannot be
    * told yet (the next publication will).
    */
-  bundleFor(published: { bundle: Bundle | null }, labels: Labels): Promise<Bundle | null>;
+  bundleFor(published: Published, labels: Labels): Promise<Bundle | null>;
   /** A delta from what an enforcer holds to `to`; null: send `to` whole. */
   deltaTo(to: Bundle, base: { generation: number; hash: string }): Promise<BundleDelta | null>;
 }

@@ -128,6 +128,22 @@ describe('placement: one enforcer\'s view of a generation', () => {
     expect(views.deltaFromKept(plant1, { generation: 7, hash: 'nope' })).toBeNull();
   });
 
+  it('keeps every placement of the newest generations: 20 places do not evict each other, an older generation goes', () => {
+    const placed = parseDocuments(
+      Array.from({ length: 20 }, (_, i) => ({ apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: `s${i}` }, spec: { cidrs: [`10.60.${i}.0/24`], enforcers: { site: `plant-${i}` } } })),
+    );
+    const g1 = compile(placed, { identities: {}, generation: 1 });
+    const views = new EnforcerViews();
+    const first = Array.from({ length: 20 }, (_, i) => views.get(g1, placed, { site: `plant-${i}` }));
+    expect(new Set(first.map((v) => v.hash)).size).toBe(20);
+    first.forEach((v, i) => expect(views.get(g1, placed, { site: `plant-${i}` })).toBe(v));
+    const g2 = compile(placed, { identities: g1.identities, generation: 2 });
+    const g3 = compile(placed, { identities: g1.identities, generation: 3 });
+    views.get(g2, placed, { site: 'plant-0' });
+    views.get(g3, placed, { site: 'plant-0' });
+    expect(views.get(g1, placed, { site: 'plant-0' })).not.toBe(first[0]);
+  });
+
   it('equals a compilation of only what applies there, on a site of 400 policies with every tenth placed', () => {
     const big = makeScaleDocs({ segments: 50, devices: 200, policies: 400 }) as Document[];
     let n = 0;

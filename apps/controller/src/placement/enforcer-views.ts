@@ -13,28 +13,35 @@ import { trimOldest } from '../../../common/src/lru';
 import type { Document } from '../policy/schema';
 import { placementOf, viewBundle } from './enforcer-view';
 
-/** Views kept (generation x placement): a few generations of a few places. */
-const VIEWS_MAX = 16;
+/**
+ * Generations whose views are kept: the newest and the one before (enforcers
+ * still catching up). Every placement of a kept generation stays, however
+ * many there are (at most one per distinct enforcer label set), so a site
+ * with many places never computes a view twice.
+ */
+const GENERATIONS_KEPT = 2;
 /** Bundles kept as bases for deltas, by generation and hash. */
 const BASES_MAX = 32;
 
 export class EnforcerViews {
-  private readonly views = new Map<string, Bundle>();
+  /** generation:hash -> placement key -> view. */
+  private readonly views = new Map<string, Map<string, Bundle>>();
   private readonly bases = new Map<string, Bundle>();
 
   /** The view of `site` (compiled from `docs`) on an enforcer with `labels`. */
   get(site: Bundle, docs: readonly Document[], labels: Labels): Bundle {
     const p = placementOf(docs, labels);
-    const k = `${site.generation}:${site.hash}|${p.key}`;
-    let v = this.views.get(k);
+    const g = `${site.generation}:${site.hash}`;
+    let ofGeneration = this.views.get(g);
+    if (!ofGeneration) {
+      ofGeneration = new Map();
+      this.views.set(g, ofGeneration);
+      trimOldest(this.views, GENERATIONS_KEPT);
+    }
+    let v = ofGeneration.get(p.key);
     if (!v) {
       v = viewBundle(site, docs, p);
-      this.views.set(k, v);
-      trimOldest(this.views, VIEWS_MAX);
-    } else {
-      // Most recently used last, so trimOldest drops the views nobody asks for.
-      this.views.delete(k);
-      this.views.set(k, v);
+      ofGeneration.set(p.key, v);
     }
     this.remember(v);
     return v;

@@ -18,8 +18,7 @@ import type { Observable } from 'rxjs';
 import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
 import type { Labels } from '../../../../model/placement/labels';
 import { CurrentGeneration } from '../bundles/current-generation';
-import type { GenerationView } from '../bundles/generation-view';
-import type { PlacementSource } from '../control/placement.port';
+import type { PlacementSource, Published } from '../control/placement.port';
 import { LOGGER, STORE } from '../di-tokens';
 import { notFound } from '../http/problem';
 import type { Document } from '../policy/schema';
@@ -47,10 +46,10 @@ export class EnforcerPlacement implements PlacementSource {
     return this.enforcerLabels.watch(enforcer, reported);
   }
 
-  async bundleFor(published: { bundle: Bundle | null }, labels: Labels): Promise<Bundle | null> {
+  async bundleFor(published: Published, labels: Labels): Promise<Bundle | null> {
     const site = published.bundle;
     if (!site) return null;
-    const docs: readonly Document[] = (published as Partial<GenerationView>).docs ?? [];
+    const docs = published.docs;
     this.site.add(site);
     if (!anyPlaced(docs)) {
       this.views.remember(site);

@@ -17,7 +17,7 @@ import { deltaSize } from '../../../../../model/generation/delta';
 import { bundleUpdate } from '../../../../../proto/cordon/v1/bundle';
 import type { BundleUpdate, WatchRequest } from '../../../../../proto/cordon/v1/control';
 import type { GenerationSource } from '../control.ports';
-import type { PlacementSource } from '../placement.port';
+import type { PlacementSource, Published } from '../placement.port';
 import { Sessions } from '../sessions';
 import { invalid, Peer, PeerAuth, RpcError } from './peer-auth';
 import { checkWatch } from './validate';
@@ -71,7 +71,7 @@ export class BundleWatch {
     const { lastGeneration, lastHash } = call.request;
     let held: { generation: number; hash: string } | null = lastGeneration > 0 ? { generation: lastGeneration, hash: lastHash } : null;
     const placement = this.d.placement;
-    let published: { bundle: Bundle | null } | null = null;
+    let published: Published | null = null;
     let labels: Record<string, string> | null = placement ? null : {};
     let chain = Promise.resolve();
     const push = () => {

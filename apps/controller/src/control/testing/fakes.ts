@@ -9,7 +9,7 @@ import { bundleHash } from '../../../../../model/generation/digest';
 import { comparePolicy } from '../../../../../model/generation/keys';
 import { IdentityNames } from '../../../../../model/generation/names';
 import { sortIpcache } from '../../../../../model/generation/order';
-import type { ControlStore, GenerationSource } from '../control.ports';
+import type { ControlStore, GenerationSource, Published } from '../control.ports';
 import type { EnrollmentClaim, EnrollmentRefusal } from '../../store/enrollment-claim';
 import type { EnforcerRecord } from '../../store/store';
 import { EC_ALG, toPem } from '../ca/certificate-authority';
@@ -64,7 +64,7 @@ export class MemoryControlStore implements ControlStore {
 export class MemoryGenerations implements GenerationSource {
   bundles = new Map<number, Bundle>();
   private names = new IdentityNames();
-  private readonly subject = new BehaviorSubject<{ bundle: Bundle | null }>({ bundle: null });
+  private readonly subject = new BehaviorSubject<Published>({ bundle: null, docs: [] });
   published$ = this.subject.asObservable();
   publish(b: Omit<Bundle, 'hash'>): Bundle {
     const ordered = {
@@ -77,7 +77,7 @@ export class MemoryGenerations implements GenerationSource {
     const full: Bundle = { ...ordered, hash: bundleHash(ordered) };
     this.bundles.set(b.generation, full);
     this.names = new IdentityNames(full.identities);
-    this.subject.next({ bundle: full });
+    this.subject.next({ bundle: full, docs: [] });
     return full;
   }
   async latest() {
