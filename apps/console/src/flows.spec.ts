@@ -21,11 +21,11 @@ test('every filter narrows: segment either side, device by name, address prefix,
 
 test('the store merges a flow by its 5-tuple, keeps at most maxRows (least recently seen go) and lists most recent first, counting all matches', () => {
   const st = new FlowStore(3);
-  st.add([flow({ sport: 2 }), flow({ sport: 1 })]); // the API answers most recent first
+  st.add([flow({ sport: 1 }), flow({ sport: 2 })]); // oldest first, as the feed gives rows
   st.add([flow({ sport: 1, packets: 9 })]);
   expect(st.size).toBe(2);
   expect(st.list({}, noDevice).rows.map((f) => [f.sport, f.packets])).toEqual([[1, 9], [2, 4]]);
-  st.add([flow({ sport: 5 }), flow({ sport: 4 }), flow({ sport: 3 })]);
+  st.add([flow({ sport: 3 }), flow({ sport: 4 }), flow({ sport: 5 })]);
   expect(st.size).toBe(3);
   expect(st.list({}, noDevice).rows.map((f) => f.sport)).toEqual([5, 4, 3]);
   const r = st.list({}, noDevice, 2);

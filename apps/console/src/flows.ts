@@ -88,11 +88,10 @@ export class FlowStore {
     return this.rows.size;
   }
 
-  /** Merges rows (a newer answer replaces a flow's counters); evicts the least recently seen beyond maxRows. */
+  /** Merges rows, oldest first (a newer answer replaces a flow's counters); evicts the least recently seen beyond maxRows. */
   add(batch: readonly Flow[]): void {
-    // The API lists most recent first: insert oldest first so the Map's order stays the LRU order.
-    for (let i = batch.length - 1; i >= 0; i--) {
-      const f = batch[i];
+    // Inserted in the order given, so the Map's order stays the LRU order.
+    for (const f of batch) {
       const k = flowKey(f);
       this.rows.delete(k);
       this.rows.set(k, f);

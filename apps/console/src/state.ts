@@ -56,7 +56,7 @@ export class ConsoleState {
   /** Flows the stream only counted (beyond its rate): the map's counters still count them. */
   aggregatedFlows = 0;
   readonly feed = new FlowFeed({
-    rows: (items) => this.flows.add([...items].reverse()), // FlowStore takes newest first
+    rows: (items) => this.flows.add(items),
     aggregate: (a) => this.addAggregate(a),
     saturated: () => this.saturatedPolls++,
     changed: (error) => {
