@@ -5,8 +5,10 @@
  * sending its MUD URL as option 161; the real `cordon enforcer` (its DHCP tap
  * on the gateway interface) reports it, the real `cordon controller` fetches
  * the file from a local HTTPS server (test/mud/pki.ts) and lists the proposal
- * in `cordon mud pending`; `cordon mud approve` applies it. The lease proves
- * the DHCP server still got the packets.
+ * in `cordon mud pending`; `cordon mud approve` applies it, and the file's
+ * rules then decide the device's packets: NTP (UDP 123) to a server outside
+ * every segment passes, UDP 125 stays dropped, and NTP was dropped before the
+ * approval. The lease proves the DHCP server still got the packets.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -17,8 +19,9 @@ import { makePki, mudServer, type MudPki } from './pki';
 
 jest.setTimeout(180_000);
 
-const topology: Topology = { prefix: 'i12m', net: 219, sites: [{ name: 'dev', index: 1 }] };
+const topology: Topology = { prefix: 'i12m', net: 219, sites: [{ name: 'dev', index: 1 }, { name: 'srv', index: 2 }] };
 const dev = site(topology, 'dev');
+const srv2 = site(topology, 'srv');
 const GW = gatewayNs(topology);
 const DEVICE = `mud-${dev.mac.replace(/:/g, '')}`;
 
@@ -55,12 +58,24 @@ describe('MUD URL by DHCP option 161, through a real enforcer and controller', (
     pki?.cleanup();
   });
 
-  it('udhcpc sends option 161: the lease is granted, the controller fetches the file and proposes it; approve applies it', async () => {
+  /** UDP datagrams from the device that reach a server on `port` of the srv namespace. */
+  const udpReceived = async (port: number, count = 20): Promise<number> => {
+    const server = await s.serve('srv', port, 60);
+    await s.udp('dev', srv2.v4, port, count);
+    await new Promise((r) => setTimeout(r, 300));
+    return (await server.stop()).udpDatagrams;
+  };
+
+  it('udhcpc sends option 161: the lease is granted, the controller fetches the file and proposes it; approve applies it and its rules judge the device\'s packets', async () => {
     const url = `${srv.base}/lightbulb2000.json`;
     await runIn(dev.ns, ['ip', '-4', 'addr', 'flush', 'dev', 'eth0']);
     const r = await runIn(dev.ns, ['busybox', 'udhcpc', '-B', '-i', 'eth0', '-f', '-q', '-n', '-t', '4', '-T', '1', '-s', '/bin/true', '-x', `0xa1:${Buffer.from(url).toString('hex')}`], 20_000);
     const leased = /lease of (\S+) obtained/.exec(r.stdout + r.stderr)?.[1];
     expect(leased).toMatch(new RegExp(`^10\\.${topology.net}\\.1\\.(5\\d|60)$`));
+    // udhcpc ran with no script: the device takes its lease by hand.
+    await runIn(dev.ns, ['ip', '-4', 'addr', 'add', `${leased}/24`, 'dev', 'eth0']);
+    await runIn(dev.ns, ['ip', '-4', 'route', 'replace', 'default', 'via', dev.gw4]);
+    expect(await udpReceived(123)).toBe(0); // no rule lets the devices segment out yet
     let p: any;
     await until('the MUD proposal of the device', async () => {
       p = (await s.api('GET', '/v1/mud/pending')).body.items?.find((i: any) => i.device === DEVICE && i.status === 'pending');
@@ -78,5 +93,8 @@ describe('MUD URL by DHCP option 161, through a real enforcer and controller', (
     const d = (await s.api('GET', `/v1/devices/${DEVICE}`)).body;
     expect(d).toMatchObject({ metadata: { labels: { 'mud-type': 'lightbulb2000' } }, spec: { mac: dev.mac, addresses: [leased] } });
     expect(fs.existsSync(path.join(s.dir, 'leases'))).toBe(true);
+    // The MUD file's from-device ACL allows UDP 123-124 anywhere, and nothing else there.
+    expect(await udpReceived(123)).toBeGreaterThanOrEqual(18);
+    expect(await udpReceived(125)).toBe(0);
   });
 });
