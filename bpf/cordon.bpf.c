@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * Cordon datapath: judges every packet of a managed interface on tc ingress
- * (and the host's own packets on tc egress) against the live generation of
+ * (and the host's own packets on tc egress; repeats of denied flows are
+ * dropped earlier, at XDP: lib/xdp.h) against the live generation of
  * identities and policy, tracks connections, counts every verdict and reports
  * drops. See ../shared/DESIGN.md "Semantics" for what each rule promises.
  */
@@ -19,6 +20,7 @@
 #include "lib/budget.h"
 #include "lib/fqdn.h"
 #include "lib/dns.h"
+#include "lib/xdp.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -94,21 +96,6 @@ static __always_inline __u8 audited(__u8 verdict, int audit)
 							  verdict;
 }
 
-/* A TCP SYN without ACK: the opening of a connection, whichever way it goes. */
-static __always_inline int tcp_opening(const struct cordon_pkt *p)
-{
-	return p->protocol == IPPROTO_TCP &&
-	       (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
-}
-
-/* A TCP packet other than an opening SYN, or an ICMP echo reply. */
-static __always_inline int looks_like_reply(const struct cordon_pkt *p)
-{
-	if (p->protocol == IPPROTO_TCP)
-		return (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN;
-	return p->icmp_kind == ICMP_KIND_ECHO_REPLY;
-}
-
 static __always_inline int finish(struct __sk_buff *skb,
 				  const struct cordon_pkt *p, __u32 src_id,
 				  __u32 dst_id, __u32 rule_id, __u8 verdict,
@@ -116,7 +103,7 @@ static __always_inline int finish(struct __sk_buff *skb,
 {
 	count_verdict(rule_id, src_id, dst_id, verdict, reason, p->len);
 	if (verdict != CORDON_VERDICT_ALLOW)
-		event_emit(skb, p, src_id, dst_id, rule_id, verdict, reason, now);
+		event_emit(skb->ifindex, p, src_id, dst_id, rule_id, verdict, reason, now);
 	return verdict == CORDON_VERDICT_DENY ? TC_ACT_SHOT : TC_ACT_OK;
 }
 
@@ -746,4 +733,11 @@ int cordon_egress(struct __sk_buff *skb)
 	/* the DNS proxy's answers leave as their resolver's, then are judged as its replies */
 	dns_restore_answer(skb);
 	return cordon_judge(skb, 0);
+}
+
+/* Before tc on ingress: drops repeats of flows denied under the live epoch, passes everything else (lib/xdp.h). */
+SEC("xdp")
+int cordon_xdp(struct xdp_md *ctx)
+{
+	return xdp_judge(ctx);
 }

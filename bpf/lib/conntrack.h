@@ -42,6 +42,21 @@ const volatile __u64 ct_timeout_other_ns = 60ULL * NSEC_PER_SEC;
 #define TCP_FLAG_RST 0x04
 #define TCP_FLAG_ACK 0x10
 
+/* A TCP SYN without ACK: the opening of a connection, whichever way it goes. */
+static __always_inline int tcp_opening(const struct cordon_pkt *p)
+{
+	return p->protocol == IPPROTO_TCP &&
+	       (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) == TCP_FLAG_SYN;
+}
+
+/* A TCP packet other than an opening SYN, or an ICMP echo reply. */
+static __always_inline int looks_like_reply(const struct cordon_pkt *p)
+{
+	if (p->protocol == IPPROTO_TCP)
+		return (p->tcp_flags & (TCP_FLAG_SYN | TCP_FLAG_ACK)) != TCP_FLAG_SYN;
+	return p->icmp_kind == ICMP_KIND_ECHO_REPLY;
+}
+
 static __always_inline __u8 flow_kind(const struct cordon_pkt *p)
 {
 	return p->icmp_kind == ICMP_KIND_OTHER ? CORDON_FLOW_KIND_ICMP_MESSAGE :

@@ -50,7 +50,7 @@ static __always_inline int event_take_token(__u64 now)
 	return 1;
 }
 
-static __always_inline void event_emit(struct __sk_buff *skb,
+static __always_inline void event_emit(__u32 ifindex,
 				       const struct cordon_pkt *p,
 				       __u32 src_id, __u32 dst_id,
 				       __u32 rule_id, __u8 verdict, __u8 reason,
@@ -75,7 +75,7 @@ static __always_inline void event_emit(struct __sk_buff *skb,
 	e->src_identity = src_id;
 	e->dst_identity = dst_id;
 	e->rule_id = rule_id;
-	e->ifindex = skb->ifindex;
+	e->ifindex = ifindex;
 	__builtin_memcpy(e->smac, p->smac, 6);
 	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);

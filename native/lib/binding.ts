@@ -8,8 +8,9 @@ import type { DatapathOptions } from './records';
 export interface RawHandle {
   readonly adopted: boolean;
   readonly pinDir: string;
-  attach(ifname: string, ingress: boolean, netns?: string): Promise<void>;
-  detach(ifname: string, ingress: boolean, netns?: string): Promise<void>;
+  /** Resolves with the XDP short-cut's state on ingress ("native", "off", "skipped: why"), "" on egress. */
+  attach(ifname: string, ingress: boolean, netns?: string, xdp?: boolean): Promise<string>;
+  detach(ifname: string, ingress: boolean, netns?: string): Promise<string>;
   applyGeneration(g: {
     hosts: PackedEntries;
     prefixes: PackedEntries;
@@ -30,7 +31,8 @@ export interface RawHandle {
   writeEntries(map: 'cordon_fqdn' | 'cordon_dns', keys: Buffer, values: Buffer, count: number): void;
   deleteKeys(map: 'cordon_fqdn', keys: Buffer): number;
   dumpUserMap(map: 'cordon_fqdn' | 'cordon_dns'): Promise<Buffer>;
-  testRun(packet: Buffer, repeat: number, ingress: boolean): Promise<{ retval: number; durationNs: number }>;
+  /** hook: 0 tc egress, 1 tc ingress, 2 XDP. */
+  testRun(packet: Buffer, repeat: number, hook: number): Promise<{ retval: number; durationNs: number }>;
   pollEvents(timeoutMs: number): Promise<Buffer>;
   unpin(): void;
   close(): void;

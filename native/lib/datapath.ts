@@ -18,6 +18,15 @@ export type { DnsSteering, FqdnEntry } from './fqdn-maps';
 export { decodeEvents, decodeFlow, decodeFlows, readU64 } from './decode';
 
 const TC_ACT_OK = 0;
+/** XDP verdicts (linux/bpf.h): the short-cut returns DROP or PASS. */
+export const XDP_DROP = 1;
+export const XDP_PASS = 2;
+const TEST_RUN_HOOK = { egress: 0, ingress: 1, xdp: 2 } as const;
+
+/** What an attach did with the XDP short-cut (ingress only). */
+export interface AttachResult {
+  xdp?: string;
+}
 const MAPS = ['cordon_flows', 'cordon_denied', 'cordon_frags', 'cordon_pair_stats'] as const;
 const MAP_MAX: Record<(typeof MAPS)[number], number> = {
   cordon_flows: LIMITS.FLOWS,
@@ -55,13 +64,21 @@ export class Datapath {
     return this.raw.pinDir;
   }
 
-  /** Attaches to tc clsact of an interface (atomically replacing an earlier Cordon program). */
-  attach(ifname: string, direction: Direction, opts: { netns?: string } = {}): Promise<void> {
-    return this.raw.attach(ifname, direction === 'ingress', opts.netns);
+  /**
+   * Attaches to tc clsact of an interface (atomically replacing an earlier
+   * Cordon program); on ingress also the XDP short-cut that drops repeats of
+   * denied flows before an skb is built (bpf/lib/xdp.h), unless opts.xdp is
+   * false (then one attached earlier is removed). `xdp` says how that went:
+   * 'native', 'off', or 'skipped: why' (tc alone judges: same verdicts).
+   */
+  async attach(ifname: string, direction: Direction, opts: { netns?: string; xdp?: boolean } = {}): Promise<AttachResult> {
+    const xdp = await this.raw.attach(ifname, direction === 'ingress', opts.netns, opts.xdp ?? true);
+    return direction === 'ingress' ? { xdp } : {};
   }
 
-  detach(ifname: string, direction: Direction, opts: { netns?: string } = {}): Promise<void> {
-    return this.raw.detach(ifname, direction === 'ingress', opts.netns);
+  /** Detaches the tc program (on ingress, the XDP short-cut first). */
+  async detach(ifname: string, direction: Direction, opts: { netns?: string } = {}): Promise<void> {
+    await this.raw.detach(ifname, direction === 'ingress', opts.netns);
   }
 
   /** Writes a whole generation into the idle slot and swaps it in; writes are serialised. */
@@ -215,9 +232,10 @@ export class Datapath {
   }
 
   /** Runs the real program on one packet through BPF_PROG_TEST_RUN. */
-  async testRun(packet: Buffer, opts: { repeat?: number; direction?: Direction } = {}): Promise<TestRunResult> {
-    const r = await this.raw.testRun(packet, opts.repeat ?? 1, (opts.direction ?? 'ingress') === 'ingress');
-    return { action: r.retval, passed: r.retval === TC_ACT_OK, durationNs: r.durationNs };
+  async testRun(packet: Buffer, opts: { repeat?: number; direction?: Direction | 'xdp' } = {}): Promise<TestRunResult> {
+    const hook = opts.direction ?? 'ingress';
+    const r = await this.raw.testRun(packet, opts.repeat ?? 1, TEST_RUN_HOOK[hook]);
+    return { action: r.retval, passed: r.retval === (hook === 'xdp' ? XDP_PASS : TC_ACT_OK), durationNs: r.durationNs };
   }
 
   /** Closes this process's handles; programs stay attached and maps pinned. */

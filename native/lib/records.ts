@@ -110,7 +110,7 @@ export interface DropEvent {
 }
 
 export interface TestRunResult {
-  /** tc action: 0 TC_ACT_OK (pass), 2 TC_ACT_SHOT (drop). */
+  /** tc action: 0 TC_ACT_OK (pass), 2 TC_ACT_SHOT (drop); XDP: 2 XDP_PASS, 1 XDP_DROP. */
   action: number;
   passed: boolean;
   /** Average in-kernel run time per repeat. */

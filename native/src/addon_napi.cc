@@ -85,8 +85,6 @@ Napi::Value Queue(Napi::Env env, const char* name, RunFn run, ResultFn result) {
   return p;
 }
 
-Napi::Value Undefined(Napi::Env env) { return env.Undefined(); }
-
 class Handle : public Napi::ObjectWrap<Handle> {
  public:
   static Napi::FunctionReference* ctor;
@@ -132,9 +130,12 @@ class Handle : public Napi::ObjectWrap<Handle> {
     std::string ifname = StringOf(info[0], "interface");
     bool ingress = info[1].ToBoolean();
     std::string netns = info[2].IsString() ? info[2].As<Napi::String>().Utf8Value() : "";
+    bool xdp = info[3].IsUndefined() ? true : info[3].ToBoolean();
+    auto out = std::make_shared<std::string>();
     return Queue(
         info.Env(), attach ? "CordonAttach" : "CordonDetach",
-        [=] { attach ? dp->Attach(ifname, ingress, netns) : dp->Detach(ifname, ingress, netns); }, Undefined);
+        [=] { attach ? void(*out = dp->Attach(ifname, ingress, netns, xdp)) : dp->Detach(ifname, ingress, netns); },
+        [=](Napi::Env env) { return Napi::String::New(env, *out); });
   }
 
   Napi::Value ApplyGeneration(const Napi::CallbackInfo& info) {
@@ -282,10 +283,12 @@ class Handle : public Napi::ObjectWrap<Handle> {
     auto dp = Dp(info.Env());
     auto packet = std::make_shared<std::vector<uint8_t>>(BytesOf(info[0], "packet"));
     uint32_t repeat = info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 1;
-    bool ingress = info[2].IsUndefined() ? true : info[2].ToBoolean();
+    // hook: 0 tc egress, 1 tc ingress (the default), 2 XDP
+    uint32_t hook = info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 1;
+    if (hook > 2) throw Napi::TypeError::New(info.Env(), "test run: hook is 0 (egress), 1 (ingress) or 2 (xdp)");
     auto res = std::make_shared<TestRunResult>();
     return Queue(
-        info.Env(), "CordonTestRun", [=] { *res = dp->TestRun(*packet, repeat, ingress); },
+        info.Env(), "CordonTestRun", [=] { *res = dp->TestRun(*packet, repeat, static_cast<Datapath::Hook>(hook)); },
         [=](Napi::Env env) {
           Napi::Object r = Napi::Object::New(env);
           r.Set("retval", Napi::Number::New(env, res->retval));

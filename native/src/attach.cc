@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-// tc clsact attach and detach, optionally inside another network namespace.
+// tc clsact attach and detach, optionally inside another network namespace;
+// on ingress the XDP short-cut with it (xdp_attach.cc).
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -31,10 +32,11 @@ int IfIndex(const std::string& ifname, const std::string& netns, const char* wha
 
 }  // namespace
 
-void Datapath::Attach(const std::string& ifname, bool ingress, const std::string& netns) {
+std::string Datapath::Attach(const std::string& ifname, bool ingress, const std::string& netns, bool xdp) {
   NetnsGuard ns(netns);
   const std::string what = std::string("attach to ") + ifname + (ingress ? " ingress" : " egress");
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = IfIndex(ifname, netns, "attach to"),
+  const int ifindex = IfIndex(ifname, netns, "attach to");
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
               .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
   int err = bpf_tc_hook_create(&hook);
   if (err && err != -EEXIST) throw DatapathError(ErrnoText(what + ": create clsact qdisc", err));
@@ -45,12 +47,22 @@ void Datapath::Attach(const std::string& ifname, bool ingress, const std::string
               .handle = kHandle, .priority = kPriority);
   err = bpf_tc_attach(&hook, &opts);
   if (err) throw DatapathError(ErrnoText(what, err));
+  // tc first: the short-cut only drops what tc has judged
+  if (!ingress) return "";
+  if (!xdp) {
+    DetachXdp(ifindex);
+    return "off";
+  }
+  return AttachXdp(ifindex, ifname);
 }
 
 void Datapath::Detach(const std::string& ifname, bool ingress, const std::string& netns) {
   NetnsGuard ns(netns);
   const std::string what = std::string("detach from ") + ifname + (ingress ? " ingress" : " egress");
-  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = IfIndex(ifname, netns, "detach from"),
+  const int ifindex = IfIndex(ifname, netns, "detach from");
+  // the short-cut goes first: it must never drop without tc behind it
+  if (ingress) DetachXdp(ifindex);
+  LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
               .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
   LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kHandle, .priority = kPriority);
   int err = bpf_tc_detach(&hook, &opts);

@@ -131,7 +131,8 @@ void Datapath::PinPrograms() {
     bpf_program* prog;
     const char* file;
   } progs[] = {{skel_->progs.cordon_ingress, "prog_ingress"},
-               {skel_->progs.cordon_egress, "prog_egress"}};
+               {skel_->progs.cordon_egress, "prog_egress"},
+               {skel_->progs.cordon_xdp, "prog_xdp"}};
   for (auto& p : progs) {
     std::string path = pin_dir_ + "/" + p.file;
     unlink(path.c_str());  // a previous daemon's program: the new one takes its place

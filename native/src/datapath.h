@@ -70,7 +70,10 @@ class Datapath {
 
   // tc clsact hook of an interface, optionally in another network namespace
   // (a path such as /run/netns/gw). Replaces a program already attached.
-  void Attach(const std::string& ifname, bool ingress, const std::string& netns);
+  // On ingress with xdp, also the XDP short-cut (bpf/lib/xdp.h); returns how
+  // it went: "native", "off" (not asked: detached if it was there), or
+  // "skipped: why" (tc alone judges). Egress returns "".
+  std::string Attach(const std::string& ifname, bool ingress, const std::string& netns, bool xdp);
   void Detach(const std::string& ifname, bool ingress, const std::string& netns);
 
   // Writes a whole generation into fresh tries in the idle slot and flips
@@ -95,7 +98,8 @@ class Datapath {
   uint32_t DeleteKeys(const std::string& map, const std::vector<uint8_t>& keys);  // returns how many were there
   std::vector<uint8_t> DumpUserMap(const std::string& map) const;
 
-  TestRunResult TestRun(const std::vector<uint8_t>& packet, uint32_t repeat, bool ingress) const;
+  enum class Hook { kEgress = 0, kIngress = 1, kXdp = 2 };
+  TestRunResult TestRun(const std::vector<uint8_t>& packet, uint32_t repeat, Hook hook) const;
 
   // Events: consumes what the ring buffer holds, waiting at most timeout_ms.
   std::vector<uint8_t> PollEvents(int timeout_ms);
@@ -108,6 +112,8 @@ class Datapath {
   int MapFd(const char* name) const;
   int UserMapFd(const std::string& map) const;
   void PinPrograms();
+  std::string AttachXdp(int ifindex, const std::string& ifname);  // xdp_attach.cc
+  void DetachXdp(int ifindex);
 
   cordon_bpf* skel_ = nullptr;
   ring_buffer* rb_ = nullptr;

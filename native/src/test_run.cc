@@ -12,10 +12,12 @@ extern "C" {
 
 namespace cordon {
 
-TestRunResult Datapath::TestRun(const std::vector<uint8_t>& packet, uint32_t repeat, bool ingress) const {
+TestRunResult Datapath::TestRun(const std::vector<uint8_t>& packet, uint32_t repeat, Hook hook) const {
   if (packet.size() < 14) throw DatapathError("test run: a packet needs at least an Ethernet header (14 bytes)");
   if (packet.size() > 9000) throw DatapathError("test run: packet larger than 9000 bytes");
-  bpf_program* prog = ingress ? skel_->progs.cordon_ingress : skel_->progs.cordon_egress;
+  bpf_program* prog = hook == Hook::kXdp       ? skel_->progs.cordon_xdp
+                      : hook == Hook::kIngress ? skel_->progs.cordon_ingress
+                                               : skel_->progs.cordon_egress;
   std::vector<uint8_t> out(packet.size() + 256);
   LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = packet.data(), .data_out = out.data(),
               .data_size_in = static_cast<uint32_t>(packet.size()),

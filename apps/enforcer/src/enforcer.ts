@@ -240,7 +240,12 @@ export class Enforcer {
 
   private async attachAll(): Promise<void> {
     if (this.attached) return;
-    for (const ifname of this.cfg.interfaces) for (const d of DIRECTIONS) await this.dp.attach(ifname, d, this.nsOpts);
+    for (const ifname of this.cfg.interfaces)
+      for (const d of DIRECTIONS) {
+        const r = await this.dp.attach(ifname, d, this.nsOpts);
+        // without the XDP short-cut tc judges every packet itself: same verdicts, a dearer denied flood
+        if (r?.xdp?.startsWith('skipped')) this.log.warn({ ifname, xdp: r.xdp }, 'XDP short-cut not attached; tc alone judges ingress');
+      }
     this.attached = true;
   }
 
