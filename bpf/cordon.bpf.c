@@ -103,7 +103,7 @@ static __always_inline int finish(struct __sk_buff *skb,
 {
 	count_verdict(rule_id, src_id, dst_id, verdict, reason, p->len);
 	if (verdict != CORDON_VERDICT_ALLOW)
-		event_emit(skb->ifindex, p, src_id, dst_id, rule_id, verdict, reason, now);
+		event_emit(skb, 0, p, src_id, dst_id, rule_id, verdict, reason, now);
 	return verdict == CORDON_VERDICT_DENY ? TC_ACT_SHOT : TC_ACT_OK;
 }
 

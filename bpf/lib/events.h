@@ -50,7 +50,12 @@ static __always_inline int event_take_token(__u64 now)
 	return 1;
 }
 
-static __always_inline void event_emit(__u32 ifindex,
+/*
+ * ctx: the tc program's skb, or with xdp set the XDP program's context (a
+ * constant, folded away). Its ifindex is read after the reservation: a value
+ * read before would live on the judge's stack, which has no byte to spare.
+ */
+static __always_inline void event_emit(void *ctx, int xdp,
 				       const struct cordon_pkt *p,
 				       __u32 src_id, __u32 dst_id,
 				       __u32 rule_id, __u8 verdict, __u8 reason,
@@ -75,7 +80,8 @@ static __always_inline void event_emit(__u32 ifindex,
 	e->src_identity = src_id;
 	e->dst_identity = dst_id;
 	e->rule_id = rule_id;
-	e->ifindex = ifindex;
+	e->ifindex = xdp ? ((struct xdp_md *)ctx)->ingress_ifindex :
+			   ((struct __sk_buff *)ctx)->ifindex;
 	__builtin_memcpy(e->smac, p->smac, 6);
 	e->pad = 0;
 	bpf_ringbuf_submit(e, 0);

@@ -160,7 +160,7 @@ static __always_inline int xdp_judge(struct xdp_md *ctx)
 	flow_account(dv, &p, 0, now);
 	count_verdict(dv->rule_id, dv->src_identity, dv->dst_identity,
 		      CORDON_VERDICT_DENY, reason, p.len);
-	event_emit(ctx->ingress_ifindex, &p, dv->src_identity, dv->dst_identity,
+	event_emit(ctx, 1, &p, dv->src_identity, dv->dst_identity,
 		   dv->rule_id, CORDON_VERDICT_DENY, reason, now);
 	return XDP_DROP;
 }
