@@ -31,6 +31,7 @@ const schema = z
     netns: absolute,
     'datapath-name': z.string().min(1),
     detach: z.boolean(),
+    xdp: z.boolean(),
     failsafe: list,
     'link-local': z.enum(['pass', 'drop'], { message: 'must be pass or drop' }),
     'ready-file': absolute,

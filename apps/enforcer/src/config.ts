@@ -22,6 +22,8 @@ export interface EnforcerFlags extends FqdnFlags {
   metrics?: string;
   name?: string;
   detach?: boolean;
+  /** --no-xdp: tc alone judges ingress (no XDP short-cut for repeats of denied flows). */
+  xdp?: boolean;
   caSha256?: string;
   /** Enroll without a CA pin (trust the first controller that answers). */
   insecureSkipCaCheck?: boolean;
@@ -50,6 +52,8 @@ export interface EnforcerConfig {
   metrics: string;
   name: string;
   detach: boolean;
+  /** Attach the XDP short-cut before tc on ingress (bpf/lib/xdp.h): false with --no-xdp. */
+  xdp: boolean;
   caSha256?: string;
   /** Enroll without a CA pin (the join string's or --ca-sha256): trust on first use. */
   insecureSkipCaCheck: boolean;
@@ -172,6 +176,7 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     metrics,
     name,
     detach: f.detach === true,
+    xdp: f.xdp !== false,
     caSha256: f.caSha256,
     insecureSkipCaCheck: f.insecureSkipCaCheck === true,
     flowIntervalMs: flowIntervalMs!,

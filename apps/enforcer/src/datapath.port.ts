@@ -29,7 +29,7 @@ export interface DatapathPort {
   readonly adopted: boolean;
   /** opts.netns: the namespace file the interface lives in (the addon enters it on its worker thread). */
   /** On ingress the real datapath also attaches its XDP short-cut and says how (`xdp`: 'native', 'off', 'skipped: why'). */
-  attach(ifname: string, direction: Direction, opts?: { netns?: string }): Promise<{ xdp?: string } | void>;
+  attach(ifname: string, direction: Direction, opts?: { netns?: string; xdp?: boolean }): Promise<{ xdp?: string } | void>;
   detach(ifname: string, direction: Direction, opts?: { netns?: string }): Promise<void>;
   /** linkLocalDrop: refuse 802.1X/EAPOL and LLDP frames (a datapath that predates it ignores it: they drop as non-IP). */
   applyGeneration(g: { generation: number; ipcache: readonly IpcacheEntry[]; policy: readonly PolicyEntry[]; auditAll?: boolean; linkLocalDrop?: boolean; nameSelectors?: boolean }): Promise<{ epoch: number; durationMs: number }>;

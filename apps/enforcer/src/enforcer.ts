@@ -242,7 +242,7 @@ export class Enforcer {
     if (this.attached) return;
     for (const ifname of this.cfg.interfaces)
       for (const d of DIRECTIONS) {
-        const r = await this.dp.attach(ifname, d, this.nsOpts);
+        const r = await this.dp.attach(ifname, d, { ...this.nsOpts, xdp: this.cfg.xdp });
         // without the XDP short-cut tc judges every packet itself: same verdicts, a dearer denied flood
         if (r?.xdp?.startsWith('skipped')) this.log.warn({ ifname, xdp: r.xdp }, 'XDP short-cut not attached; tc alone judges ingress');
       }

@@ -31,6 +31,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--netns <path>', 'network namespace holding the interfaces (e.g. /run/netns/gw); gRPC and /metrics stay in this one')
     .option('--datapath-name <name>', 'pins under /sys/fs/bpf/cordon/NAME; only for several enforcers on one host (tests, benches)', 'enforcer')
     .option('--detach', 'on SIGTERM, detach from the interfaces and remove the pins (default: enforcement stays)')
+    .option('--no-xdp', 'judge ingress with tc alone: no XDP short-cut dropping repeats of denied flows before tc (it costs passing packets a copy on veth)')
     .addOption(
       new Option(
         '--failsafe <entry>',
