@@ -67,7 +67,7 @@ export class Datapath {
   /**
    * Attaches to tc clsact of an interface (atomically replacing an earlier
    * Cordon program); on ingress also the XDP short-cut that drops repeats of
-   * denied flows before an skb is built (bpf/lib/xdp.h), unless opts.xdp is
+   * denied flows before tc (on a NIC, before an skb is built; bpf/lib/xdp.h), unless opts.xdp is
    * false (then one attached earlier is removed). `xdp` says how that went:
    * 'native', 'off', or 'skipped: why' (tc alone judges: same verdicts).
    */
