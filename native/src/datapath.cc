@@ -165,8 +165,7 @@ void Datapath::SetFlags(uint32_t flags) {
 
 void Datapath::Unpin() {
   bpf_object__unpin_maps(skel_->obj, nullptr);
-  unlink((pin_dir_ + "/prog_ingress").c_str());
-  unlink((pin_dir_ + "/prog_egress").c_str());
+  for (const char* prog : {"/prog_ingress", "/prog_egress", "/prog_xdp"}) unlink((pin_dir_ + prog).c_str());
   rmdir(pin_dir_.c_str());
 }
 

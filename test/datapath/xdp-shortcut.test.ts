@@ -5,6 +5,7 @@
  * denied under the live epoch, counted as tc counts it, and passes to tc
  * everything tc might judge otherwise. Names: xdp_number_scenario.
  */
+import * as fs from 'node:fs';
 import { IpcacheEntry, PolicyEntry, VERDICT } from '../../native/lib/abi';
 import { Datapath, DropEvent, FlowRecord, XDP_DROP, XDP_PASS } from '../../native/lib/datapath';
 import { openTestDatapath } from '../support/datapath';
@@ -195,5 +196,14 @@ describe('xdp short-cut', () => {
     expect(await xdp({ src: S, dst: B, protocol: 'icmp', icmpType: 8, icmpId: 1 })).toBe(XDP_PASS);
     const truncated = packet(base).subarray(0, 14 + 20 + 4);
     expect((await dp.testRun(truncated, { direction: 'xdp' })).action).toBe(XDP_PASS);
+  });
+
+  test('xdp_12_unpin_removes_the_short_cut_pin_with_the_others', async () => {
+    const other = await openTestDatapath('test-xdp-unpin');
+    const dir = other.pinDir;
+    expect(fs.readdirSync(dir)).toContain('prog_xdp');
+    other.unpin();
+    other.close();
+    expect(fs.existsSync(dir)).toBe(false); // nothing left holding the programs and their maps
   });
 });
