@@ -71,7 +71,7 @@ beforeAll(async () => {
   dp = await openTestDatapath('test-xdp-flood');
   await dp.applyGeneration({ generation: 1, ipcache, policy });
   for (const ifname of gatewayInterfaces(topo)) {
-    attached[ifname] = (await dp.attach(ifname, 'ingress', { netns })).xdp;
+    attached[ifname] = (await dp.attach(ifname, 'ingress', { netns, xdp: true })).xdp;
     await dp.attach(ifname, 'egress', { netns });
   }
 });
@@ -121,7 +121,7 @@ test('xdp_flood_2_detach_removes_the_short_cut_with_the_tc_program', async () =>
   await dp.detach(attacker.gwIf, 'ingress', { netns });
   expect(xdpAttached(attacker.gwIf)).toBe(false);
   // attach without it (the old path): tc alone, and an earlier short-cut is removed
-  expect((await dp.attach(attacker.gwIf, 'ingress', { netns })).xdp).toBe('native');
+  expect((await dp.attach(attacker.gwIf, 'ingress', { netns, xdp: true })).xdp).toBe('native');
   expect((await dp.attach(attacker.gwIf, 'ingress', { netns, xdp: false })).xdp).toBe('off');
   expect(xdpAttached(attacker.gwIf)).toBe(false);
 });

@@ -8,22 +8,22 @@ import { ENFORCER_CONFIG } from './config-file';
 
 const base = { controller: '127.0.0.1:7471', interface: ['eth1'] };
 
-describe('enforcer --no-xdp', () => {
-  test('the xdp short_cut is on unless --no-xdp or xdp: false in enforcer.yaml', () => {
-    expect(validateEnforcerConfig(base).xdp).toBe(true);
+describe('enforcer --xdp', () => {
+  test('the xdp short_cut is off unless --xdp or xdp: true in enforcer.yaml', () => {
+    expect(validateEnforcerConfig(base).xdp).toBe(false);
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-xdp-'));
     try {
       const f = path.join(dir, 'e.yaml');
-      fs.writeFileSync(f, 'xdp: false\n');
+      fs.writeFileSync(f, 'xdp: true\n');
       const run = (argv: string[]) => {
-        const cmd = new Command('enforcer').exitOverride().option('--config <file>').option('--no-xdp');
+        const cmd = new Command('enforcer').exitOverride().option('--config <file>').option('--xdp');
         cmd.parse(argv, { from: 'user' });
         applyConfigFile(cmd, { ...ENFORCER_CONFIG, defaultPath: path.join(dir, 'absent.yaml') }, {});
         return validateEnforcerConfig({ ...base, xdp: cmd.opts().xdp }).xdp;
       };
-      expect(run([])).toBe(true);
-      expect(run(['--no-xdp'])).toBe(false);
-      expect(run(['--config', f])).toBe(false);
+      expect(run([])).toBe(false);
+      expect(run(['--xdp'])).toBe(true);
+      expect(run(['--config', f])).toBe(true);
       fs.writeFileSync(f, 'xdp: "no"\n');
       expect(() => run(['--config', f])).toThrow(/xdp/);
     } finally {

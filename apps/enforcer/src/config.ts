@@ -22,7 +22,7 @@ export interface EnforcerFlags extends FqdnFlags {
   metrics?: string;
   name?: string;
   detach?: boolean;
-  /** --no-xdp: tc alone judges ingress (no XDP short-cut for repeats of denied flows). */
+  /** --xdp: the XDP short-cut drops repeats of denied flows before tc (off: tc alone judges ingress). */
   xdp?: boolean;
   caSha256?: string;
   /** Enroll without a CA pin (trust the first controller that answers). */
@@ -52,7 +52,7 @@ export interface EnforcerConfig {
   metrics: string;
   name: string;
   detach: boolean;
-  /** Attach the XDP short-cut before tc on ingress (bpf/lib/xdp.h): false with --no-xdp. */
+  /** Attach the XDP short-cut before tc on ingress (bpf/lib/xdp.h): true with --xdp. */
   xdp: boolean;
   caSha256?: string;
   /** Enroll without a CA pin (the join string's or --ca-sha256): trust on first use. */
@@ -176,7 +176,7 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     metrics,
     name,
     detach: f.detach === true,
-    xdp: f.xdp !== false,
+    xdp: f.xdp === true,
     caSha256: f.caSha256,
     insecureSkipCaCheck: f.insecureSkipCaCheck === true,
     flowIntervalMs: flowIntervalMs!,

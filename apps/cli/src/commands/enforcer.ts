@@ -31,7 +31,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--netns <path>', 'network namespace holding the interfaces (e.g. /run/netns/gw); gRPC and /metrics stay in this one')
     .option('--datapath-name <name>', 'pins under /sys/fs/bpf/cordon/NAME; only for several enforcers on one host (tests, benches)', 'enforcer')
     .option('--detach', 'on SIGTERM, detach from the interfaces and remove the pins (default: enforcement stays)')
-    .option('--no-xdp', 'judge ingress with tc alone: no XDP short-cut dropping repeats of denied flows before tc (it costs passing packets a copy on veth)')
+    .option('--xdp', 'attach an XDP short-cut that drops repeats of denied flows before tc (a flood costs less; on veth it costs passing traffic much more: use it on NICs with native XDP)')
     .addOption(
       new Option(
         '--failsafe <entry>',
