@@ -164,6 +164,24 @@ describe('monitoring API', () => {
     await t.call('DELETE', '/v1/quarantine/cam-07');
   });
 
+  it('takes an incident\'s action once: released by the operator, the device is not quarantined again by more anomalies of the same incident', async () => {
+    // The previous test's scan opened cam-07's incident and quarantined it; the operator released it.
+    expect(((await t.call('GET', '/v1/quarantine')).body.items as { device: string }[]).some((x) => x.device === 'cam-07')).toBe(false);
+    const before = (await t.call('GET', '/v1/anomalies?device=cam-07')).body.items.length;
+    // A second scan, after the first one's 10 s window (by the records' clock), within the incident's window.
+    const later = Date.now() + 12_000;
+    const scan = Array.from({ length: 40 }, (_, i) => flow('10.10.2.7', `10.10.1.${150 + i}`, 2323, { srcIdentity: ids.cameras, dstIdentity: ids.sensors, verdict: 'VERDICT_DENY', reason: 'DROP_REASON_POLICY', packetsFwd: 1, bytesFwd: 60, packetsRev: 0, bytesRev: 0, firstSeen: later - 100, lastSeen: later }));
+    await t.call('POST', '/v1/monitoring/flows', { enforcer: 'gw-1', flows: scan });
+    await until('more anomalies of cam-07', async () => (await t.call('GET', '/v1/anomalies?device=cam-07')).body.items.length > before);
+    const incidents = (await t.call('GET', '/v1/incidents?device=cam-07')).body.items as { id: number; action: string; anomalies: number }[];
+    expect(incidents).toHaveLength(1);
+    expect(incidents[0]).toMatchObject({ action: 'quarantine' });
+    await new Promise((r) => setTimeout(r, 1000)); // a few monitoring ticks
+    expect(((await t.call('GET', '/v1/quarantine')).body.items as { device: string }[]).some((x) => x.device === 'cam-07')).toBe(false);
+    const audit = (await t.call('GET', '/v1/audit?limit=200')).body.items as { actor: string; action: string; target: string }[];
+    expect(audit.filter((e) => e.actor === 'anomaly-detector' && /quarantine/.test(e.action) && e.target.includes('cam-07'))).toHaveLength(1);
+  });
+
   it('summarises drops per flow into events and serves ECS JSON lines', async () => {
     await t.call('POST', '/v1/monitoring/tick');
     const lines = (await t.call('GET', '/v1/events?format=ecs&type=drop')).body as string;
