@@ -349,4 +349,26 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
     expect(polls).toBeLessThanOrEqual(settled + 1); // polling stopped once the stream was back (one may have been in flight)
     await p.close();
   }, 90_000);
+
+  test('console_10_the_devices_view_lists_an_incident_with_its_kinds_and_action_above_the_anomalies_in_it', async () => {
+    // A vertical scan by sensor-1, reported on the monitoring ingest (REST) as an enforcer's flow records would be.
+    const ids = (await s.api('GET', '/v1/bundles/current')).body.identities as Record<string, number>;
+    const now = Date.now();
+    const flows = Array.from({ length: 40 }, (_, i) => ({
+      src: A('sensor').v4, dst: A('broker').v4, sport: 41000 + i, dport: 8000 + i, protocol: 6, family: 4, srcIdentity: ids.sensors, dstIdentity: ids.broker,
+      verdict: 'VERDICT_DENY', reason: 'DROP_REASON_POLICY', ruleId: 0, packetsFwd: 1, bytesFwd: 60, packetsRev: 0, bytesRev: 0, firstSeen: now - 500 + i, lastSeen: now + i, ifindex: 4,
+    }));
+    expect((await s.api('POST', '/v1/monitoring/flows', { enforcer: 'gw-console', flows })).status).toBeLessThan(300);
+    const incident = await until('an incident of sensor-1', async () => ((await s.api('GET', '/v1/incidents?device=sensor-1')).body.items as { id: number; kinds: string[] }[])[0], 15_000, 250);
+    expect(incident.kinds).toContain('scan');
+    await tab('devices');
+    const row = `#view-devices table.incidents tr[data-incident="${incident.id}"]`;
+    await page.waitForSelector(row, { timeout: 15_000 });
+    const text = (await page.textContent(row)) ?? '';
+    expect(text).toContain('sensor-1');
+    expect(text).toMatch(/open/);
+    expect(text).toMatch(/scan/);
+    expect(text).toMatch(/alert/); // the sensors segment says no onAnomaly: alert only
+    await shot(page, 'devices-incidents');
+  }, 60_000);
 });

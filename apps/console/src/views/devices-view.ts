@@ -2,7 +2,9 @@
 /**
  * Devices: the known ones (quarantine and release, credentials with their
  * expiry and Revoke), the unknown sources (Admit as a form, through POST
- * /v1/admit, which applies a Device), and anomalies with their evidence. Every button is a REST call; a viewer's is refused by
+ * /v1/admit, which applies a Device), the incidents (one per device and window,
+ * with its kinds, severity and the action taken once) and the anomalies in them
+ * with their evidence. Every button is a REST call; a viewer's is refused by
  * the controller and the refusal shown.
  */
 import { call, get } from '../api';
@@ -22,6 +24,20 @@ interface Unknown {
   lastSeen?: string;
 }
 
+/** An incident as GET /v1/incidents gives it (apps/controller/src/monitoring/incidents.ts). */
+interface Incident {
+  id: number;
+  device: string;
+  severity: string;
+  kinds: string[];
+  anomalies: number;
+  action: string;
+  open: boolean;
+  openedAt: string;
+  updatedAt: string;
+  summary: string;
+}
+
 export function labels(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const part of text.split(/[\s,]+/).filter(Boolean)) {
@@ -35,6 +51,7 @@ export function labels(text: string): Record<string, string> {
 export function devicesView(state: ConsoleState): View {
   const known = h('div', {});
   const unknownBox = h('div', {});
+  const incidents = h('div', {});
   const anomalies = h('div', {});
   const credentials = h('div', { id: 'device-credentials' });
   let credentialsOf: string | null = null;
@@ -67,9 +84,10 @@ export function devicesView(state: ConsoleState): View {
   async function draw(force = false) {
     if (!force && Date.now() - last < 3000) return;
     last = Date.now();
-    const [q, u, an, posture] = await Promise.all([
+    const [q, u, inc, an, posture] = await Promise.all([
       get<{ items: { device: string; reason: string | null }[] }>('/v1/quarantine'),
       get<{ items: Unknown[] }>('/v1/unknown-devices'),
+      get<{ items: Incident[] }>('/v1/incidents?limit=1000').catch(() => ({ items: [] as Incident[] })),
       get<{ items: { device?: string; kind?: string; severity?: string; evidence?: unknown; at?: string }[] }>('/v1/anomalies?limit=100').catch(() => ({ items: [] })),
       get<{ items?: { device: string; compliant: boolean; rules: string[]; failures: { rule: string; requirement: string; expected: string; actual: string }[] }[] }>('/v1/posture').catch(() => ({ items: [] })),
     ]);
@@ -157,9 +175,33 @@ export function devicesView(state: ConsoleState): View {
             ),
           ),
     );
+    // Newest first; the API lists them in id order.
+    const recent = inc.items.slice(-100).reverse();
+    replace(
+      incidents,
+      h('h3', {}, `Incidents (${recent.filter((i) => i.open).length} open)`),
+      recent.length === 0
+        ? h('p', { class: 'muted' }, 'none')
+        : h(
+            'table',
+            { class: 'incidents' },
+            h('thead', {}, h('tr', {}, ['#', 'device', 'state', 'severity', 'kinds', 'anomalies', 'action', 'opened', 'updated', 'summary'].map((c) => h('th', {}, c)))),
+            h(
+              'tbody',
+              {},
+              recent.map((i) =>
+                h(
+                  'tr',
+                  { 'data-incident': String(i.id) },
+                  [String(i.id), i.device, i.open ? 'open' : 'closed', i.severity, i.kinds.join(', '), String(i.anomalies), i.action, i.openedAt, i.updatedAt, i.summary].map((c) => h('td', {}, c)),
+                ),
+              ),
+            ),
+          ),
+    );
     replace(
       anomalies,
-      h('h3', {}, `Anomalies (${an.items.length})`),
+      h('h3', {}, `Anomalies (${an.items.length}, the incidents' detail)`),
       an.items.length === 0
         ? h('p', { class: 'muted' }, 'none')
         : h(
@@ -170,6 +212,6 @@ export function devicesView(state: ConsoleState): View {
           ),
     );
   }
-  const el = h('section', { id: 'view-devices', class: 'view' }, h('h2', {}, 'Devices'), message, known, credentials, unknownBox, anomalies);
+  const el = h('section', { id: 'view-devices', class: 'view' }, h('h2', {}, 'Devices'), message, known, credentials, unknownBox, incidents, anomalies);
   return { el, refresh: () => void draw().catch((e) => say(problemText(e), false)) };
 }
