@@ -117,8 +117,12 @@ export function parseDocuments(input: string | unknown[], source?: string): Docu
   return readDocuments(input, source).map((r) => r.document);
 }
 
-/** parseDocuments, keeping the `version` each document names (SERVER_FIELDS). */
-export function readDocuments(input: string | unknown[], source?: string): ReadDocument[] {
+/**
+ * parseDocuments, keeping the `version` each document names (SERVER_FIELDS). `values`, when given,
+ * receives each non-empty document as read (before validation), in order: what `cordon apply` then
+ * sends as JSON, so that the controller does not parse the YAML a second time.
+ */
+export function readDocuments(input: string | unknown[], source?: string, values?: unknown[]): ReadDocument[] {
   const issues: DocumentIssue[] = [];
   const raws: RawDoc[] = typeof input === 'string' ? readYaml(input, source, issues) : input.map((value) => ({ value }));
   const docs: ReadDocument[] = [];
@@ -130,6 +134,7 @@ export function readDocuments(input: string | unknown[], source?: string): ReadD
       if (typeof input !== 'string') issues.push({ file: source, document: index, path: '', message: 'empty document' });
       return;
     }
+    values?.push(v);
     const push = (path: readonly PropertyKey[], message: string, kind?: string, name?: string) =>
       issues.push({ file: source, document: index, kind, name, path: formatPath(path), message, line: raw.lineOf?.(path) });
     if (typeof v !== 'object' || Array.isArray(v)) {
