@@ -63,6 +63,20 @@ describe('cordon CLI', () => {
     expect(missing.stderr).toMatch(/cannot read .*nope\.yaml: ENOENT/);
   });
 
+  it('applies a file with empty documents as read (they are no documents), and the version each names still goes with it (a stale one is refused)', async () => {
+    const file = path.join(t.dataDir, 'empties.yaml');
+    const seg = (name: string, cidr: string, extra = '') => `apiVersion: cordon/v1\nkind: Segment\nmetadata: { name: ${name} }\n${extra}spec: { cidrs: [${cidr}] }\n`;
+    fs.writeFileSync(file, `---\n${seg('emp1', '10.77.0.0/16')}---\n# nothing here\n---\n${seg('emp2', '10.78.0.0/16')}---\n`);
+    const r = await cli('apply', '-f', file, '-o', 'json');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).documents.map((d: { name: string }) => d.name)).toEqual(['emp1', 'emp2']);
+    fs.writeFileSync(file, seg('emp1', '10.79.0.0/16', 'version: 99\n'));
+    const stale = await cli('apply', '-f', file);
+    expect(stale.code).not.toBe(0);
+    expect(stale.stderr).toMatch(/Segment\/emp1 \(document 0\): read at version 99, stored version 1/);
+  });
+
   it('creates tokens, verifies and exports the audit log', async () => {
     const e = JSON.parse((await cli('token', 'create', '--output', 'json')).stdout);
     expect(Object.keys(e).sort()).toEqual(['caCertHash', 'expiresAt', 'join', 'token']);
