@@ -34,15 +34,15 @@ export function register(program: Command, ctx: CliContext): void {
     false,
   ).action(async (o: ClientOptions & { filename: string }) => {
     const text = readInput(o.filename);
-    validateLocally(ctx, text, o.filename);
+    const documents = validateLocally(ctx, text, o.filename);
     const client = new Client(o, ctx.env);
     let plan: { documents: Array<{ kind: string; name: string; action: string }>; warnings: string[] };
     try {
-      plan = await client.json('POST', '/v1/apply?dryRun=true', text, 'application/yaml');
+      plan = await client.json('POST', '/v1/apply', { documents, dryRun: true });
     } catch (err) {
       refuse(ctx, err, o.filename);
     }
-    const wanted = new Map(parseDocuments(text, o.filename).map((d) => [`${d.kind}/${d.metadata.name}`, normalize(d)]));
+    const wanted = new Map(parseDocuments(documents, o.filename).map((d) => [`${d.kind}/${d.metadata.name}`, normalize(d)]));
     const paint = colorOn(ctx) ? (sign: string, line: string) => (COLOURS[sign] ? COLOURS[sign][0] + line + COLOURS[sign][1] : line) : undefined;
     let changed = 0;
     for (const d of plan.documents) {
