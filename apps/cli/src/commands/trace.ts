@@ -14,7 +14,7 @@ export function register(program: Command, ctx: CliContext): void {
       .command('trace')
       .description('the verdict for a packet, the segments and the policy that decided it')
       .requiredOption('--from <addr>', 'address, device or segment')
-      .requiredOption('--to <addr>', 'address, device or segment')
+      .requiredOption('--to <addr>', 'address, device, segment or DNS name (judged by the fqdn rules that match it)')
       .option('--protocol <proto>', 'tcp, udp, icmp, icmpv6 or a number', 'tcp')
       .option('--port <port>', 'destination port (tcp, udp)')
       .option('--type <type>', 'icmp type (name or number)')
@@ -34,6 +34,6 @@ export function register(program: Command, ctx: CliContext): void {
     const end = (e: End) => `${e.address} (${e.device ? `device ${e.device}, ` : ''}segment ${e.segment})`;
     const on = r.enforcer ? `  on   enforcer ${r.enforcer.name} (${Object.entries(r.enforcer.labels as Record<string, string>).map(([k, v]) => `${k}=${v}`).join(',') || 'no labels'})\n` : '';
     const closed = r.closedSchedule ? `  policy ${r.closedSchedule.policy} would ${r.closedSchedule.verdict}, but its schedule is closed (opens ${r.closedSchedule.nextChange ?? 'never'})\n` : '';
-    ctx.out(`${r.verdict}  ${r.packet ?? ''}\n${on}  from ${end(r.from)}\n  to   ${end(r.to)}\n  decided by ${r.reason === 'malformed' ? 'the parser: an IPv6 packet between an IPv4-mapped and an IPv6 address is malformed' : r.policy ? `policy ${r.policy} (rule ${r.ruleId})` : 'the default deny'}${r.schedule ? ` — schedule open, next change ${r.schedule.nextChange ?? 'none'}` : ''}\n  at ${r.at}\n${closed}${r.note ? `  note: ${r.note}\n` : ''}`);
+    ctx.out(`${r.verdict}  ${r.packet ?? ''}\n${on}  from ${end(r.from)}\n  to   ${end(r.to)}\n  decided by ${r.reason === 'malformed' ? 'the parser: an IPv6 packet between an IPv4-mapped and an IPv6 address is malformed' : r.policy ? `policy ${r.policy} (rule ${r.ruleId})` : 'the default deny'}${r.schedule ? ` — schedule open, next change ${r.schedule.nextChange ?? 'none'}` : ''}\n  at ${r.at}\n${closed}${r.name ? `  name ${r.name.name}: ${r.name.pattern ? `fqdn rule ${r.name.pattern}` : 'no fqdn rule decided'} — ${r.name.note}\n` : ''}${r.note ? `  note: ${r.note}\n` : ''}`);
   });
 }

@@ -16,6 +16,7 @@ import { entryInnerKey, innerKey, portMask } from '../../../../model/generation/
 import { IdentityNames } from '../../../../model/generation/names';
 import { icmpValue } from './ports';
 import { gatePolicy } from '../../../../model/schedule/gate';
+import { judgeName, traceNameError, type TraceName } from './trace-fqdn';
 
 export type Verdict = 'allow' | 'deny' | 'audit';
 
@@ -54,6 +55,8 @@ export interface TraceResult {
    * an IPv4-mapped address (::ffff:a.b.c.d) and a real IPv6 one is malformed.
    */
   reason?: 'malformed';
+  /** Set when `to` was a DNS name: the fqdn pattern that decided, or why none did (trace-fqdn.ts). */
+  name?: TraceName;
 }
 
 /** Lookup structures over one bundle's entries (built once per bundle and document set). */
@@ -152,7 +155,8 @@ export class BundleIndex {
 
   trace(q: TraceQuery): TraceResult {
     const froms = this.candidates(q.from);
-    const tos = this.candidates(q.to);
+    const named = this.isName(q.to);
+    const tos = this.candidates(named ? 'world' : q.to);
     const proto = protocolNumber(q.protocol) as number;
     // ICMP runs over IPv4 and ICMPv6 over IPv6 only (the datapath drops either on
     // the other family as malformed), so a name resolves to the family the protocol needs.
@@ -188,7 +192,8 @@ export class BundleIndex {
     const to = this.endpoint(ta);
     const srcEntry = this.lookupAddress(fa);
     const dstEntry = this.lookupAddress(ta);
-    const hit = this.lookupPolicy(from.identity, to.identity, proto, port);
+    const judged = named ? judgeName(this.bundle, q.to, (dst) => this.lookupPolicy(from.identity, dst, proto, port), to.identity) : undefined;
+    const hit = judged ? judged.hit : this.lookupPolicy(from.identity, to.identity, proto, port);
     let verdict: Verdict = !hit || hit.verdict === VERDICT.DENY ? 'deny' : hit.verdict === VERDICT.AUDIT ? 'audit' : 'allow';
     if (verdict === 'deny' && (srcEntry?.audit || dstEntry?.audit)) verdict = 'audit';
     const packet = `${from.address} -> ${to.address} ${protocolLabel(proto)}${portText}`;
@@ -204,7 +209,17 @@ export class BundleIndex {
       from,
       to,
       packet,
+      ...(judged ? { name: judged.info } : {}),
     };
+  }
+
+  /** A `to` that is no address, device or segment but a DNS name; a bad name gets the pattern error. */
+  private isName(to: string): boolean {
+    if (parseAddress(to) || this.devices.has(to) || Object.hasOwn(this.bundle.identities, to)) return false;
+    if (!to.includes('.')) return false;
+    const err = traceNameError(to);
+    if (err) throw new Error(`${to} is not an address, a device, a segment or a DNS name: ${err}`);
+    return true;
   }
 }
 
