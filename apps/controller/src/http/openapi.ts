@@ -183,8 +183,8 @@ export const OPENAPI = {
     '/v1/bundles/current': { get: { summary: 'The newest compiled bundle', tags: ['bundles'], responses: { 200: ok('Bundle'), 404: problem, ...errors } } },
     '/v1/bundles/{generation}': { get: { summary: 'One bundle generation', tags: ['bundles'], parameters: [{ name: 'generation', in: 'path', required: true, schema: { type: 'integer' } }], responses: { 200: ok('Bundle'), 404: problem, ...errors } } },
     '/v1/trace': {
-      get: { summary: 'Verdict for a packet', tags: ['trace'], parameters: traceParams, responses: { 200: ok('verdict, policy, ruleId, from, to'), 404: problem, ...errors } },
-      post: { summary: 'Verdict for a packet (body: from, to, protocol, port, type, enforcer, at: the instant to judge at, default now)', tags: ['trace'], requestBody: { content: { 'application/json': { schema: { type: 'object' } } } }, responses: { 200: ok('verdict, policy, ruleId, from, to'), 404: problem, ...errors } },
+      get: { summary: 'Verdict for a packet', tags: ['trace'], parameters: traceParams, responses: { 200: ok('verdict, policy, ruleId, from, to; name (when to is a DNS name: the fqdn pattern that decided, the patterns that match, a note)'), 404: problem, ...errors } },
+      post: { summary: 'Verdict for a packet (body: from, to (an address, device, segment or DNS name), protocol, port, type, enforcer, at: the instant to judge at, default now)', tags: ['trace'], requestBody: { content: { 'application/json': { schema: { type: 'object' } } } }, responses: { 200: ok('verdict, policy, ruleId, from, to; name (when to is a DNS name: the fqdn pattern that decided, the patterns that match, a note)'), 404: problem, ...errors } },
     },
     '/v1/audit': { get: { summary: 'Audit log page, oldest first', tags: ['audit'], parameters: paging, responses: { 200: ok('A page', page('AuditEntry')), ...errors } } },
     '/v1/audit/export': { get: { summary: 'Whole audit log as JSON lines', tags: ['audit'], responses: { 200: { description: 'application/x-ndjson' }, ...errors } } },
