@@ -21,6 +21,13 @@ export const CONTROL_PROTO_PATH = [
 const MiB = 1024 * 1024;
 
 /**
+ * HTTP/2 keepalive of the control channel, both ends: a ping every timeMs, the
+ * connection given up when its answer has not come timeoutMs later. One ping
+ * of 17 bytes every 4 s per enforcer is nothing next to its flow batches.
+ */
+export const KEEPALIVE = { timeMs: 4_000, timeoutMs: 4_000 } as const;
+
+/**
  * Shared by server, client and tests. Requests (enforcer -> controller) are
  * small by construction (flow batches are cut at FLOW_BATCH_MAX_RECORDS), so the
  * server refuses anything bigger than 4 MiB with RESOURCE_EXHAUSTED before
@@ -37,16 +44,20 @@ export const CONTROL_GRPC = {
   server: {
     'grpc.max_receive_message_length': 4 * MiB,
     'grpc.max_send_message_length': 128 * MiB,
-    'grpc.keepalive_time_ms': 30_000,
-    'grpc.keepalive_timeout_ms': 10_000,
+    // The controller pings its enforcers too: a silently dead enforcer host leaves the connected list within ~10 s.
+    'grpc.keepalive_time_ms': KEEPALIVE.timeMs,
+    'grpc.keepalive_timeout_ms': KEEPALIVE.timeoutMs,
     'grpc.keepalive_permit_without_calls': 1,
-    'grpc.http2.min_ping_interval_without_data_ms': 10_000,
+    // Permits the enforcers' pings (a server enforcing a longer interval would answer GOAWAY too_many_pings).
+    'grpc.http2.min_ping_interval_without_data_ms': KEEPALIVE.timeMs / 2,
   } satisfies grpc.ChannelOptions,
   client: {
     'grpc.max_receive_message_length': 128 * MiB,
     'grpc.max_send_message_length': 4 * MiB,
-    'grpc.keepalive_time_ms': 30_000,
-    'grpc.keepalive_timeout_ms': 10_000,
+    // A silently dead controller host (no RST: power cut, link cut, process stopped) ends the
+    // streams after at most time + timeout (~8 s), and the enforcer moves (issue 14: within 10 s).
+    'grpc.keepalive_time_ms': KEEPALIVE.timeMs,
+    'grpc.keepalive_timeout_ms': KEEPALIVE.timeoutMs,
     'grpc.keepalive_permit_without_calls': 1,
     // SNI: the server certificate's CN (what we check), not the dialled address (DEP0123 for IPs).
     'grpc.ssl_target_name_override': 'cordon-controller',
