@@ -34,8 +34,8 @@ export interface MudPki {
   /** The MUD signer CA (the trust anchor) and a CA nobody trusts. */
   signerCa: string;
   otherCa: string;
-  /** A detached DER CMS signature of `content` by the signer (or by a signer of the untrusted CA). */
-  sign(content: Buffer, opts?: { untrusted?: boolean; minted?: boolean }): Buffer;
+  /** A detached DER CMS signature of `content` by the signer (or its second signer CN=mud-signer-2, or a signer of the untrusted CA). */
+  sign(content: Buffer, opts?: { untrusted?: boolean; minted?: boolean; second?: boolean }): Buffer;
   cleanup(): void;
 }
 
@@ -45,6 +45,8 @@ export function makePki(): MudPki {
   leaf(dir, 'server', 'tls-ca', ['subjectAltName=IP:127.0.0.1,DNS:localhost', 'extendedKeyUsage=serverAuth']);
   ca(dir, 'mud-signer-ca');
   leaf(dir, 'mud-signer', 'mud-signer-ca', ['keyUsage=critical,digitalSignature', 'extendedKeyUsage=codeSigning']);
+  // a second signer under the same anchor (trusted too): the manufacturer's other key, or one an attacker got issued
+  leaf(dir, 'mud-signer-2', 'mud-signer-ca', ['keyUsage=critical,digitalSignature', 'extendedKeyUsage=codeSigning']);
   ca(dir, 'other-ca');
   leaf(dir, 'other-signer', 'other-ca', ['keyUsage=critical,digitalSignature']);
   // an end-entity certificate under the anchor (no basicConstraints, no keyUsage) that signs a "signer" of its own
@@ -59,7 +61,7 @@ export function makePki(): MudPki {
     signerCa: read('mud-signer-ca.crt'),
     otherCa: read('other-ca.crt'),
     sign(content, opts = {}) {
-      const who = opts.untrusted ? 'other-signer' : opts.minted ? 'minted-signer' : 'mud-signer';
+      const who = opts.untrusted ? 'other-signer' : opts.minted ? 'minted-signer' : opts.second ? 'mud-signer-2' : 'mud-signer';
       const inFile = path.join(dir, `in-${process.hrtime.bigint()}.json`);
       fs.writeFileSync(inFile, content);
       const out = ssl(dir, 'cms', '-sign', '-binary', '-outform', 'DER', '-md', 'sha256', '-in', inFile, '-signer', `${who}.crt`, '-inkey', `${who}.key`, ...(opts.minted ? ['-certfile', 'plain-ee.crt'] : []));

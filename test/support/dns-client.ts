@@ -8,13 +8,15 @@
  *
  *   {"mode":"resolve-connect","resolver":"10.0.0.53","names":["a.example"],"type":"A","port":443}
  *   {"mode":"burst","resolver":"10.0.0.53","names":[...],"type":"A","concurrency":64}
+ *   {"mode":"timed",...}: as resolve-connect, one name at a time, with each
+ *   query's time to its answer and to the connection (µs from the query sent)
  */
 import * as dgram from 'node:dgram';
 import * as net from 'node:net';
 import { parseMessage, resolution, TYPE } from '../../apps/enforcer/src/fqdn/dns-message';
 
 interface Args {
-  mode: 'resolve-connect' | 'burst';
+  mode: 'resolve-connect' | 'burst' | 'timed';
   resolver: string;
   names: string[];
   type: 'A' | 'AAAA';
@@ -89,6 +91,24 @@ async function main() {
       results.push({ name, address: addrs[0], ok: await connect(addrs[0], args.port ?? 443) });
     }
     process.stdout.write(JSON.stringify({ passed: results.filter((r) => r.ok).length, results }) + '\n');
+    return;
+  }
+  if (args.mode === 'timed') {
+    const answerUs: number[] = [];
+    const allowedUs: number[] = [];
+    let passed = 0;
+    const us = (t: bigint) => Number((process.hrtime.bigint() - t) / 1000n);
+    for (const name of args.names) {
+      if (Date.now() > deadline) break;
+      const t0 = process.hrtime.bigint();
+      const addrs = await resolve(name);
+      answerUs.push(us(t0));
+      if (addrs.length && (await connect(addrs[0], args.port ?? 443))) {
+        passed++;
+        allowedUs.push(us(t0));
+      }
+    }
+    process.stdout.write(JSON.stringify({ sent: answerUs.length, passed, answerUs, allowedUs }) + '\n');
     return;
   }
   let answered = 0;

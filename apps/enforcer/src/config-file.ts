@@ -34,6 +34,7 @@ const schema = z
     xdp: z.boolean(),
     failsafe: list,
     'link-local': z.enum(['pass', 'drop'], { message: 'must be pass or drop' }),
+    'mud-dhcp': z.enum(['on', 'off'], { message: 'must be on or off' }),
     'ready-file': absolute,
     'log-level': z.enum(LOG_LEVELS, { message: `must be one of ${LOG_LEVELS.join(', ')}` }),
     label: list,

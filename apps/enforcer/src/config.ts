@@ -34,6 +34,8 @@ export interface EnforcerFlags extends FqdnFlags {
   failsafe?: string[];
   /** --link-local pass|drop: 802.1X/EAPOL and LLDP frames. */
   linkLocal?: string;
+  /** --mud-dhcp on|off: read MUD URLs from DHCP (option 161/112) on the enforced interfaces; off: no DHCP tap at all. */
+  mudDhcp?: string;
   readyFile?: string;
   /** --log-level: trace, debug, info (default), warn, error. */
   logLevel?: string;
@@ -151,6 +153,8 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
   problems.push(...failsafe.problems);
   const linkLocal = f.linkLocal ?? 'pass';
   if (linkLocal !== 'pass' && linkLocal !== 'drop') problems.push(`--link-local must be pass or drop, got "${linkLocal}"`);
+  const mudDhcp = f.mudDhcp ?? 'on';
+  if (mudDhcp !== 'on' && mudDhcp !== 'off') problems.push(`--mud-dhcp must be on or off, got "${mudDhcp}"`);
   if (f.readyFile !== undefined && !f.readyFile.startsWith('/')) problems.push(`--ready-file must be an absolute path, got "${f.readyFile}"`);
   const logLevel = f.logLevel ?? 'info';
   if (!isLogLevel(logLevel)) problems.push(`--log-level must be one of ${LOG_LEVELS.join(', ')}, got "${logLevel}"`);
@@ -191,6 +195,7 @@ export function validateEnforcerConfig(f: EnforcerFlags, extra: Partial<Enforcer
     logLevel: logLevel as LogLevel,
     labels,
     fqdn,
+    ...(mudDhcp === 'off' ? { dhcpTap: false as const } : {}),
     ...extra,
   };
 }

@@ -43,6 +43,7 @@ export function register(program: Command, ctx: CliContext): void {
         .default([] as string[], FAILSAFE_DEFAULTS.join(', ')),
     )
     .option('--link-local <pass|drop>', 'link-local control frames (802.1X/EAPOL, LLDP): pass and count, or drop', 'pass')
+    .option('--mud-dhcp <on|off>', 'read the MUD URLs devices announce in DHCP (option 161, DHCPv6 112) on the enforced interfaces and report them to the controller; off: no DHCP tap', 'on')
     .option('--ready-file <path>', 'written once enforcement is attached (with NOTIFY_SOCKET set, systemd is told too)')
     .option('--label <key=value>', 'what this enforcer is, e.g. site=plant-1 (repeat for more): Policies and Segments with `enforcers:` apply only where their labels match; `cordon label enforcer` overrides them', collect, [] as string[])
     .option('--dns-resolver <address>', 'a resolver devices use (repeat for more; Segments\' spec.dns adds to them): queries to it go through the DNS proxy, which learns the names of fqdn policies', collect, [] as string[])
@@ -61,7 +62,7 @@ export function register(program: Command, ctx: CliContext): void {
         throw err instanceof ConfigFileError ? new CliError(err.message, 2) : err;
       }
     })
-    .action(async (o: { controller: string[]; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; insecureSkipCaCheck?: boolean; flowInterval: string; detach?: boolean; netns?: string; datapathName: string; failsafe: string[]; linkLocal: string; readyFile?: string; logLevel: string; label: string[]; dnsResolver: string[]; fqdnMinTtl: string; dnsProxyPort: string; dnsProxyAddress: string[]; fqdnMaxAddresses: string; fqdnMaxPerName: string }) => {
+    .action(async (o: { controller: string[]; token?: string; interface: string[]; stateDir: string; metrics: string; name?: string; caSha256?: string; insecureSkipCaCheck?: boolean; flowInterval: string; detach?: boolean; netns?: string; datapathName: string; failsafe: string[]; linkLocal: string; mudDhcp: string; readyFile?: string; logLevel: string; label: string[]; dnsResolver: string[]; fqdnMinTtl: string; dnsProxyPort: string; dnsProxyAddress: string[]; fqdnMaxAddresses: string; fqdnMaxPerName: string }) => {
       let cfg;
       try {
         cfg = validateEnforcerConfig({ ...o, controller: o.controller ?? [] });

@@ -10,7 +10,9 @@
  * (`cordon mud pending`, `cordon mud approve DEVICE`, through the normal
  * apply with its PolicyTests), or applied at once where a Segment says
  * `mud: auto`. A fetch, signature or translation that fails is stored as a
- * failed proposal with the reason; nothing is applied.
+ * failed proposal with the reason; nothing is applied. The signer of an
+ * accepted file is pinned for its URL: a later file signed by another is
+ * held pending with the reason, even where a Segment says `mud: auto`.
  */
 import * as fs from 'node:fs';
 import type { X509Certificate } from 'node:crypto';
@@ -171,9 +173,11 @@ export class MudManager implements OnModuleInit, OnModuleDestroy {
       if (!existing && !a.address) throw new Error(`no Device has MAC ${a.mac} and its address is not known yet: it is proposed once the device's address is reported`);
       const r = await this.translate(file.mud, { file: a.url });
       const documents: Document[] = [...r.documents, deviceDocument(r, existing, a, device)];
-      await this.store.mudProposals.upsert({ ...base, status: 'pending', mud: file.mud, signedBy: file.signedBy, documents, notes: r.notes, error: null, fetchedAt: file.fetchedAt, validUntil: file.validUntil });
+      const held = await this.signerChange(a.url, file.signedBy, device);
+      await this.store.mudProposals.upsert({ ...base, status: 'pending', mud: file.mud, signedBy: file.signedBy, documents, notes: r.notes, error: held, fetchedAt: file.fetchedAt, validUntil: file.validUntil });
       const segments = await this.store.documents.list('Segment');
-      const auto = autoSegment(segments, r.name, existing, a.address ?? null);
+      const auto = held ? null : autoSegment(segments, r.name, existing, a.address ?? null);
+      if (held) this.logger.warn({ device, url: a.url, signedBy: file.signedBy }, 'mud: %s', held);
       this.logger.info({ device, url: a.url, auto }, 'mud: proposal for %s', device);
       if (auto) {
         try {
@@ -192,6 +196,17 @@ export class MudManager implements OnModuleInit, OnModuleDestroy {
     return (await this.store.mudProposals.get(device))!;
   }
 
+  /**
+   * Signer pinning (RFC 8520 §13.2): once a URL's file was accepted signed by
+   * S, a file signed by anyone else (or unsigned) is held for review, never
+   * applied by itself (`mud: auto` included); the reason, or null.
+   */
+  private async signerChange(url: string, signedBy: string | null, device: string): Promise<string | null> {
+    const pinned = await this.store.mudProposals.pinnedSigner(url);
+    if (!pinned || signedBy === pinned) return null;
+    return `signer changed: this file is ${signedBy ? `signed by ${signedBy}` : 'unsigned'}, but ${url} was accepted signed by ${pinned}; held for review (RFC 8520 §13.2), \`cordon mud approve ${device}\` accepts it and its signer`;
+  }
+
   async list(all: boolean): Promise<MudProposal[]> {
     const items = await this.store.mudProposals.list();
     return all ? items : items.filter((p) => p.status !== 'applied');
@@ -204,6 +219,8 @@ export class MudManager implements OnModuleInit, OnModuleDestroy {
     if (p.status === 'failed') throw new Problem(409, 'Conflict', `the MUD proposal for ${device} failed, nothing to approve: ${p.error}`);
     if (p.status === 'applied') throw new Problem(409, 'Conflict', `the MUD proposal for ${device} is already applied`);
     const result = await this.apply.apply(p.documents, { dryRun: false, actor, source: `mud ${p.url}` });
+    // accepted signed: this URL's later files must come from the same signer (RFC 8520 §13.2), or be reviewed again
+    if (p.signedBy) await this.store.mudProposals.pinSigner(p.url, p.signedBy);
     await this.store.mudProposals.setStatus(device, 'applied');
     return { proposal: (await this.store.mudProposals.get(device))!, result };
   }

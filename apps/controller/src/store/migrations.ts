@@ -12,6 +12,7 @@ import { MUD_PROPOSALS_MIGRATION } from './migration-0125-mud-proposals';
 import { SITE_SHARING_MIGRATION } from './migration-0141-site-sharing';
 import { ENFORCER_LABELS_MIGRATION } from './migration-1152-enforcer-labels';
 import { INCIDENTS_MIGRATION } from './migration-0181-incidents';
+import { MUD_SIGNERS_MIGRATION } from './migration-1262-mud-signers';
 
 import type { Migration } from './migration';
 import type { SqlDatabase } from './sql';
@@ -124,6 +125,7 @@ create index security_events_device on security_events (device, id);
   SITE_SHARING_MIGRATION,
   ENFORCER_LABELS_MIGRATION,
   INCIDENTS_MIGRATION,
+  MUD_SIGNERS_MIGRATION,
 ];
 
 /** Applies pending migrations under the advisory lock `lock`; safe when several controllers start at once. */

@@ -90,4 +90,15 @@ export class MudProposalRepository {
     if (!rows.length || rows[0].mud === null) return null;
     return { mud: rows[0].mud, signedBy: (rows[0].signed_by as string | null) ?? null, fetchedAt: iso(rows[0].fetched_at), validUntil: iso(rows[0].valid_until) };
   }
+
+  /** The signer whose file for url was accepted (RFC 8520 §13.2 pinning), or null when none signed one yet. */
+  async pinnedSigner(url: string): Promise<string | null> {
+    const rows = await this.x.query('select signer from mud_signers where url = $1', [url]);
+    return rows.length ? (rows[0].signer as string) : null;
+  }
+
+  /** Pins url to signer: files signed by anyone else are held for review from now on. */
+  async pinSigner(url: string, signer: string): Promise<void> {
+    await this.x.query('insert into mud_signers (url, signer) values ($1, $2) on conflict (url) do update set signer = excluded.signer, accepted_at = now()', [url, signer]);
+  }
 }
