@@ -204,8 +204,6 @@ describe('hole 6', () => {
       // another sensor's connection, established and then idle through the flood
       expect(await passes(d, { ...v, sport: 41000, tcpFlags: TCP_FLAGS.SYN })).toBe(true);
       expect(await passes(d, { src: B, dst: S2, protocol: 'tcp', sport: 8883, dport: 41000, tcpFlags: TCP_FLAGS.SYN | TCP_FLAGS.ACK })).toBe(true);
-      // and a fragmented datagram of it whose later fragment is still on its way
-      expect(await passes(d, { src: S2, dst: B, protocol: 'udp', sport: 41001, dport: 5683, fragment: { id: 7, offset: 0, more: true } })).toBe(true);
       // a SYN flood from one sensor: more new flows than the connection table holds (bounded)
       const FLOOD = 280000;
       const t0 = Date.now();
@@ -216,6 +214,10 @@ describe('hole 6', () => {
         if ((await d.testRun(syn)).passed) passed++;
       }
       const seconds = (Date.now() - t0) / 1000;
+      // a fragmented datagram of the other sensor whose later fragment is still on its way (sent after
+      // the SYN flood: a later fragment more than 30 s behind its first is dropped, as the kernel's
+      // reassembly would, and the SYN flood alone can take that long on a loaded machine)
+      expect(await passes(d, { src: S2, dst: B, protocol: 'udp', sport: 41001, dport: 5683, fragment: { id: 7, offset: 0, more: true } })).toBe(true);
       // and a flood of first fragments from it (more than the fragment table holds)
       for (let i = 0; i < 20000; i++) await passes(d, { src: S, dst: B, protocol: 'udp', sport: 40999, dport: 5683, fragment: { id: 100 + i, offset: 0, more: true } });
       // the budget (8,192 unanswered at once, 1,000 a second) let through what it allows, and refused the rest
@@ -225,7 +227,9 @@ describe('hole 6', () => {
       expect(await passes(d, { src: B, dst: S2, protocol: 'tcp', sport: 8883, dport: 41000, tcpFlags: TCP_FLAGS.ACK })).toBe(true);
       expect(await passes(d, { ...v, sport: 41000, tcpFlags: TCP_FLAGS.ACK })).toBe(true);
       expect(await passes(d, { src: S2, dst: B, protocol: 'udp', fragment: { id: 7, offset: 1480, more: false } })).toBe(true);
-      expect((await d.mapFill()).flows.entries).toBeLessThan(100000);
+      const fill = await d.mapFill();
+      console.log(`hole 6: ${FLOOD} SYNs in ${seconds.toFixed(1)} s, ${passed} passed; tables: ${fill.flows.entries} flows, ${fill.frags.entries} fragments`);
+      expect(fill.flows.entries).toBeLessThan(100000);
     } finally {
       d.unpin();
       d.close();
