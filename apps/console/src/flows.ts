@@ -28,6 +28,8 @@ export interface Flow {
   /** ICMP: the message's type and code, when the enforcer sends them. */
   icmpType?: number | null;
   icmpCode?: number | null;
+  /** The DNS name the source resolved dst from (fqdn policies), when the enforcer learned one. */
+  dstName?: string | null;
 }
 
 export interface FlowFilter {

@@ -20,6 +20,7 @@ import { PlaintextModule } from './plaintext/plaintext.module';
 import { GENERATION_SOURCE, CONTROL_CONFIG, CONTROL_STORE, type ControlConfig, type ControlStore } from './control/control.ports';
 import { DocumentsController } from './documents/documents.controller';
 import { EnforcersController } from './enforcers/enforcers.controller';
+import { FqdnController } from './enforcers/fqdn.controller';
 import { OpenApiController } from './http/openapi';
 import { HealthController } from './metrics/health.controller';
 import { MetricsService } from './metrics/metrics.service';
@@ -29,6 +30,7 @@ import { CredentialRepository } from './store/credentials.repository';
 import { DocumentRepository } from './store/documents.repository';
 import { claimEnrollment } from './store/enrollment-claim';
 import { EnforcerRepository } from './store/enforcers.repository';
+import { LearnedNamesRepository } from './store/learned-names.repository';
 import { IdentityRepository } from './store/identities.repository';
 import { QuarantineRepository } from './store/quarantine.repository';
 import { IncidentRepository } from './store/incidents.repository';
@@ -58,6 +60,7 @@ function controlStore(store: Store): ControlStore & { readonly sql: Store['sql']
     upsertEnforcer: (name, certSerial) => store.enforcers.upsert(name, certSerial),
     setEnforcerCertSerial: (name, certSerial) => store.enforcers.setCertSerial(name, certSerial),
     recordEnforcerSeen: (name, update) => store.enforcers.recordSeen(name, update),
+    recordLearnedNames: (name, total, names) => store.learnedNames.replace(name, total, names),
     revokeEnforcer: (name) => store.enforcers.revoke(name),
     notifyRevocation: (enforcer) => store.notifications.notifyRevocation(enforcer),
     listenRevocations: (cb) => store.notifications.listenRevocations(cb),
@@ -89,6 +92,7 @@ const REPOSITORY_OF = new Map<Type, (s: Store) => unknown>([
   [CredentialRepository, (s) => s.credentials],
   [SecurityEventRepository, (s) => s.securityEvents],
   [IncidentRepository, (s) => s.incidents],
+  [LearnedNamesRepository, (s) => s.learnedNames],
 ]);
 const repositories = [...REPOSITORY_OF.keys()];
 const repositoryOf = (store: Store, r: Type) => REPOSITORY_OF.get(r)!(store);
@@ -139,6 +143,7 @@ export class AppModule {
         AuditController,
         TokensController,
         EnforcersController,
+        FqdnController,
         LabelsController,
         QuarantineController,
       ],

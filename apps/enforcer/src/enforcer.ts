@@ -38,6 +38,7 @@ import { InterfaceNames, NeighbourMacs } from './interface-names';
 import { Credentials, IdentityError, IdentityStore, enroll, newKeyAndCsr, renewAt, usable } from './identity';
 import { EnforcerMetrics } from './metrics';
 import { FqdnService, type FqdnDatapath } from './fqdn/fqdn-service';
+import { FqdnReporter } from './fqdn/fqdn-report';
 import { hostAddresses } from './host-addresses';
 import { MudDhcpWatcher, nativeDhcpTap } from './mud-dhcp';
 import type { EnforcerConfig } from './config';
@@ -48,6 +49,8 @@ import { CORDON_VERSION as VERSION } from '../../controller/src/version/cordon-v
 const DIRECTIONS: Direction[] = ['ingress', 'egress'];
 const EVENT_POLL_MS = 200;
 const EVENT_FLUSH_MS = 1000;
+/** How often the learned names are checked for a change to report (ReportFqdn): `cordon get fqdn` lags by at most this. */
+const FQDN_REPORT_MS = 2000;
 
 export class Enforcer {
   readonly metrics = new EnforcerMetrics();
@@ -69,6 +72,7 @@ export class Enforcer {
   private stopEvents: (() => void) | null = null;
   /** Learning names from DNS answers; null where the datapath cannot (a test's) or the interfaces live in another namespace. */
   fqdn: FqdnService | null = null;
+  private fqdnReporter: FqdnReporter | null = null;
   private mud: MudDhcpWatcher | null = null;
   readonly log: Logger;
 
@@ -125,6 +129,7 @@ export class Enforcer {
       // Names of the interfaces flows arrive on, read where they live (--netns), once per ifindex.
       interfaceNames: new InterfaceNames(this.cfg.netns),
       neighbours: new NeighbourMacs(this.cfg.netns),
+      dstName: this.fqdn ? (a) => this.fqdn!.names.nameOf(a) : undefined,
     });
     this.every(this.cfg.flowIntervalMs, () => this.collector.poll());
     if (typeof dp.ruleStats === 'function') {
@@ -142,7 +147,15 @@ export class Enforcer {
     this.pool.onMove = () => {
       this.metrics.controllerMoves.inc();
       this.flowStream?.end(); // the flow loop reopens on the new controller
+      this.fqdnReporter?.reset(); // and the new one hears every learned name
     };
+    if (this.fqdn) {
+      const reporter = new FqdnReporter(this.name, this.fqdn.names, (r) => rpc.reportFqdn(client(), r), () =>
+        this.log.warn('the controller does not take ReportFqdn (an older version): `cordon get fqdn` will not list this enforcer until it is upgraded'),
+      );
+      this.fqdnReporter = reporter;
+      this.every(FQDN_REPORT_MS, () => reporter.tick().catch((err) => this.log.debug({ err: String((err as grpc.ServiceError).details ?? err) }, 'fqdn report failed')));
+    }
     this.bundles = new BundleStream({
       name: () => this.name,
       labels: () => this.cfg.labels ?? {},

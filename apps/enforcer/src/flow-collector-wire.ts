@@ -22,7 +22,7 @@ export function monoToEpochMsNow(): (ns: number) => number {
  * A flow with the increments of its counters since the previous poll
  * (inc[k..k+3]: packets and bytes forward, packets and bytes back).
  */
-export function wireFlow(f: DatapathFlow, inc: readonly number[], k: number, epochMs: (ns: number) => number, srcMac: string, ifname: string | undefined): WireFlowRecord {
+export function wireFlow(f: DatapathFlow, inc: readonly number[], k: number, epochMs: (ns: number) => number, srcMac: string, ifname: string | undefined, dstName?: string): WireFlowRecord {
   const w: WireFlowRecord = {
     src: f.src,
     dst: f.dst,
@@ -49,6 +49,7 @@ export function wireFlow(f: DatapathFlow, inc: readonly number[], k: number, epo
   if ((f.protocol === 1 || f.protocol === 58) && f.policyPort) w.policyPort = f.policyPort;
   if (srcMac) w.srcMac = srcMac;
   if (ifname) w.interface = ifname;
+  if (dstName) w.dstName = dstName;
   return w;
 }
 

@@ -106,9 +106,12 @@ export class FlowCollector {
       onQueued?: () => void;
       interfaceNames?: InterfaceNames;
       neighbours?: NeighbourMacs;
+      /** The DNS name learned for a destination address (fqdn/learned-names.ts): flows' dst_name. */
+      dstName?: (address: string) => string | undefined;
     } = {},
   ) {
     this.ifnames = opts.interfaceNames ?? null;
+    this.dstName = opts.dstName ?? null;
     this.neighbours = opts.neighbours ?? null;
     this.onQueued = opts.onQueued ?? (() => undefined);
     this.queue = new BoundedQueue(opts.queueBatches ?? 120);
@@ -120,6 +123,7 @@ export class FlowCollector {
     }
   }
   private readonly onQueued: () => void;
+  private readonly dstName: ((address: string) => string | undefined) | null;
   /** When true, the first poll only records where counters stand (an adopted datapath's history was reported by the previous run). */
   private baseline: boolean;
 
@@ -328,7 +332,7 @@ export class FlowCollector {
     const record = (i: number): WireFlowRecord => {
       const f = flowAt(i);
       const srcMac = f.srcMac || this.macs.get(f.src) || (this.neighbours?.get(f.src) ?? '');
-      return wireFlow(f, changed.inc, i * 4, epochMs, srcMac, this.ifnames?.get(f.ifindex));
+      return wireFlow(f, changed.inc, i * 4, epochMs, srcMac, this.ifnames?.get(f.ifindex), this.dstName?.(f.dst));
     };
     const n = changed.at.length;
     let stalled = false;

@@ -19,6 +19,7 @@ import {
   EnrollResponse,
   FlowAck,
   FlowBatch,
+  FqdnReport,
   MudAck,
   MudAnnouncement,
   RenewRequest,
@@ -45,6 +46,7 @@ export interface RawControlClient extends grpc.Client {
   StreamFlows(md?: grpc.Metadata, opts?: grpc.CallOptions): grpc.ClientDuplexStream<FlowBatch, FlowAck>;
   ReportStatus(req: EnforcerStatus, md: grpc.Metadata, opts: grpc.CallOptions, cb: Cb<StatusAck>): grpc.ClientUnaryCall;
   ReportMud(req: MudAnnouncement, md: grpc.Metadata, opts: grpc.CallOptions, cb: Cb<MudAck>): grpc.ClientUnaryCall;
+  ReportFqdn(req: FqdnReport, md: grpc.Metadata, opts: grpc.CallOptions, cb: Cb<StatusAck>): grpc.ClientUnaryCall;
 }
 
 export function controlCredentials(tls: ControlTls): grpc.ChannelCredentials {
@@ -81,4 +83,5 @@ export const rpc = {
   renew: (c: RawControlClient, req: RenewRequest, timeoutMs = 15_000) => unaryCall(c.Renew.bind(c), req, timeoutMs),
   reportStatus: (c: RawControlClient, req: EnforcerStatus, timeoutMs = 10_000) => unaryCall(c.ReportStatus.bind(c), req, timeoutMs),
   reportMud: (c: RawControlClient, req: MudAnnouncement, timeoutMs = 10_000) => unaryCall(c.ReportMud.bind(c), req, timeoutMs),
+  reportFqdn: (c: RawControlClient, req: FqdnReport, timeoutMs = 10_000) => unaryCall(c.ReportFqdn.bind(c), req, timeoutMs),
 };

@@ -207,6 +207,8 @@ export interface WireFlowRecord extends FlowTuple {
   encryption?: string;
   /** ICMP/ICMPv6: type << 8 | code of the message; optional when sending (sent for ICMP only), always present when received (0 otherwise). */
   policyPort?: number;
+  /** The DNS name the enforcer learned dst from; optional when sending, always present when received ('' when none). */
+  dstName?: string;
 }
 export interface WirePairCounter {
   srcIdentity: number;
@@ -258,6 +260,8 @@ export interface EnforcerStatus {
 export interface StatusAck { receivedAt: number }
 export interface MudAnnouncement { enforcer: string; url: string; mac: string; address: string; source: string; interface: string }
 export interface MudAck { receivedAt: number }
+export interface LearnedName { name: string; address: string; expiresAt: number; selectors: string[] }
+export interface FqdnReport { enforcer: string; names: LearnedName[]; total: number }
 
 // ---- enums <-> the ABI's names ----------------------------------------------
 

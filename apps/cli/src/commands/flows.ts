@@ -39,11 +39,12 @@ export function sinceParam(v: string, now = Date.now()): string {
   throw new CliError(`--since takes a duration (30s, 5m, 2h, 1d), an ISO time or ms since the epoch, got "${v}"`, EXIT.USAGE);
 }
 
-/** Device names as their addresses (the API knows addresses, CIDRs and segments); the rest as given. */
+/** Device names as their addresses (the API knows addresses, CIDRs, segments and DNS names); the rest as given. */
 async function endpoints(client: Client, v: string): Promise<string> {
   const out: string[] = [];
   for (const part of v.split(',').map((s) => s.trim()).filter(Boolean)) {
-    if (part.includes('/') || isIP(part)) {
+    // document names have no dots: one with a dot is a DNS name (or a *.domain pattern), matched against dst_name
+    if (part.includes('/') || isIP(part) || part.includes('.')) {
       out.push(part);
       continue;
     }
@@ -62,7 +63,7 @@ export function register(program: Command, ctx: CliContext): void {
   clientOptions(program.command('flows').description('flows reported by the enforcers, most recent first (with --watch: as they arrive)'), true)
     .option('-w, --watch', 'keep printing flows as the controller receives them, until interrupted')
     .option('--from <endpoint>', 'source: address, CIDR, device or segment (comma: any)')
-    .option('--to <endpoint>', 'destination: address, CIDR, device or segment (comma: any)')
+    .option('--to <endpoint>', 'destination: address, CIDR, device, segment, or the DNS name (or *.domain) it was resolved from (comma: any)')
     .option('--port <port>', 'destination port (tcp, udp; comma: any)')
     .option('--protocol <proto>', 'tcp, udp, icmp, icmpv6 or a number (comma: any)')
     .option('--verdict <v>', 'allow, deny or audit (comma: any)')

@@ -32,7 +32,7 @@ export function collectionOf(kind: string): string | null {
 }
 
 /** The kinds `get` (and completion, describe) know. */
-export const GET_KINDS = ['segments', 'devices', 'policies', 'policytests', 'posturerules', 'enforcers', 'bundle', 'anomalies', 'incidents', 'grants'] as const;
+export const GET_KINDS = ['segments', 'devices', 'policies', 'policytests', 'posturerules', 'enforcers', 'bundle', 'fqdn', 'anomalies', 'incidents', 'grants'] as const;
 const KINDS_HELP = GET_KINDS.join('|');
 
 /** A document as GET returns it. */
@@ -148,13 +148,57 @@ const BUNDLE_VIEW: ListView<BundleRow> = {
   name: (b) => `bundle/${b.generation}`,
 };
 
+/** A row of GET /v1/fqdn: an address an enforcer learned for a name from a DNS answer. */
+interface FqdnRow {
+  enforcer: string;
+  name: string;
+  address: string;
+  expiresAt: string;
+  expired: boolean;
+  selectors: string[];
+}
+interface FqdnReportRow {
+  enforcer: string;
+  reportedAt: string;
+  total: number;
+  listed: number;
+}
+
+/** `in 42s`, `in 3m`, `expired 5m ago`. */
+function expiryText(at: string, now = Date.now()): string {
+  const s = Math.round((Date.parse(at) - now) / 1000);
+  const span = (n: number) => (n < 120 ? `${n}s` : n < 7200 ? `${Math.round(n / 60)}m` : `${Math.round(n / 3600)}h`);
+  return s > 0 ? `in ${span(s)}` : `expired ${span(-s)} ago`;
+}
+
+const FQDN_VIEW: ListView<FqdnRow> = {
+  columns: [
+    { header: 'NAME', cell: (r) => r.name || '(restored, name unknown)' },
+    { header: 'ADDRESS', cell: (r) => r.address },
+    { header: 'EXPIRES', cell: (r) => (r.expired ? { text: expiryText(r.expiresAt), style: 'dim' } : expiryText(r.expiresAt)) },
+    { header: 'SELECTORS', cell: (r) => r.selectors.join(',') || '-' },
+    { header: 'ENFORCER', cell: (r) => r.enforcer },
+    { header: 'EXPIRES AT', cell: (r) => r.expiresAt, wide: true },
+  ],
+  name: (r) => `fqdn/${r.enforcer}/${r.name}/${r.address}`,
+};
+
 type GetOptions = ClientOptions & { selector?: string; watch?: boolean; interval: string; enforcer?: string };
 
 /** Reads one kind: the items and how they print; `key` tells one item from another across a --watch. */
-async function read(client: Client, kind: string, name: string | undefined, o: GetOptions): Promise<{ items: any[]; view: ListView<any>; key: (i: any) => string; single?: boolean }> {
+async function read(client: Client, kind: string, name: string | undefined, o: GetOptions): Promise<{ items: any[]; view: ListView<any>; key: (i: any) => string; single?: boolean; notes?: string[] }> {
   const k = kind.toLowerCase();
   const select = o.selector ? parseSelector(o.selector) : null;
-  if (o.enforcer && k !== 'bundle' && k !== 'bundles') throw new CliError('--enforcer goes with `get bundle`', EXIT.USAGE);
+  if (o.enforcer && k !== 'bundle' && k !== 'bundles' && k !== 'fqdn') throw new CliError('--enforcer goes with `get bundle` and `get fqdn`', EXIT.USAGE);
+  if (k === 'fqdn' || k === 'fqdns') {
+    if (select) throw new CliError('-l selects documents by their labels; learned names have none (use --enforcer)', EXIT.USAGE);
+    const q = new URLSearchParams();
+    if (o.enforcer) q.set('enforcer', o.enforcer);
+    if (name) q.set('name', name);
+    const r = await client.json<{ items: FqdnRow[]; reports: FqdnReportRow[] }>('GET', `/v1/fqdn${q.size ? `?${q}` : ''}`);
+    const notes = r.reports.filter((p) => p.total > p.listed).map((p) => `enforcer ${p.enforcer} holds ${p.total} learned addresses; its report lists the ${p.listed} that expire last`);
+    return { items: r.items, view: FQDN_VIEW, key: (x) => `${x.enforcer}|${x.name}|${x.address}`, notes };
+  }
   if (k === 'bundle' || k === 'bundles') {
     if (select) throw new CliError('-l selects documents by their labels; bundles have none', EXIT.USAGE);
     if (o.enforcer && name) throw new CliError('--enforcer shows the current generation as that enforcer holds it; name no generation with it', EXIT.USAGE);
@@ -190,13 +234,14 @@ export function register(program: Command, ctx: CliContext): void {
       .argument('<kind>', KINDS_HELP)
       .argument('[name]', 'one item by name (bundle: a generation)')
       .option('-l, --selector <selector>', 'only documents (or enforcers) whose labels match (k=v, k!=v, k in (a,b), k, !k; comma: and)')
-      .option('--enforcer <name>', 'bundle: the current generation as this enforcer is sent it (the policies and segments its labels select)')
+      .option('--enforcer <name>', 'bundle: the current generation as this enforcer is sent it (the policies and segments its labels select); fqdn: what this enforcer learned')
       .option('-w, --watch', 'after the list, print items as they change until interrupted')
       .addOption(new Option('--interval <ms>', 'poll interval with --watch').default('2000').hideHelp()),
   ).action(async (kind: string, name: string | undefined, o: GetOptions) => {
     const format = outputFormat(o);
     const client = new Client(o, ctx.env);
     const first = await read(client, kind, name, o);
+    for (const n of first.notes ?? []) ctx.err(`note: ${n}\n`);
     if (!o.watch) return printList(ctx, format, first.view, first.items, { single: !!name || first.single });
     const out = new StreamPrinter(ctx, format, first.view);
     out.print(first.items);

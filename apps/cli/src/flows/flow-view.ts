@@ -50,7 +50,8 @@ export const FLOW_VIEW: ListView<FlowRow> = {
     { header: 'FIRST SEEN', cell: (f) => f.firstSeen, wide: true },
     { header: 'ENFORCER', cell: (f) => f.enforcer },
     { header: 'FROM', cell: (f) => endpoint(f.src, f.sport, f) },
-    { header: 'TO', cell: (f) => endpoint(f.dst, f.dport, f) },
+    // the name the source resolved, beside the address (Hubble's style): `93.184.216.34:443 (api.vendor.example)`
+    { header: 'TO', cell: (f) => endpoint(f.dst, f.dport, f) + (f.dstName ? ` (${f.dstName})` : '') },
     { header: 'PROTO', cell: (f) => protocolText(f) },
     { header: 'SEGMENTS', cell: (f) => `${f.srcSegment}->${f.dstSegment}` },
     { header: 'VERDICT', cell: verdictCell },

@@ -29,7 +29,7 @@ export function flowTable(state: ConsoleState, rows: readonly Flow[], detail: HT
           },
           h('td', {}, new Date(f.lastSeen).toLocaleTimeString()),
           h('td', {}, `${f.src}${name(f.src) ? ` (${name(f.src)})` : ''}`, h('div', { class: 'seg' }, f.srcSegment)),
-          h('td', {}, `${f.dst}${name(f.dst) ? ` (${name(f.dst)})` : ''}`, h('div', { class: 'seg' }, f.dstSegment)),
+          h('td', {}, `${f.dst}${f.dstName ? ` (${f.dstName})` : name(f.dst) ? ` (${name(f.dst)})` : ''}`, h('div', { class: 'seg' }, f.dstSegment)),
           h('td', {}, protocolText(f)),
           h('td', {}, h('span', { class: `badge ${f.verdict}` }, f.verdict)),
           h('td', {}, f.reason),

@@ -26,6 +26,8 @@ export interface ControlStore {
   upsertEnforcer(name: string, certSerial: string | null): Promise<unknown>;
   setEnforcerCertSerial(name: string, certSerial: string): Promise<void>;
   recordEnforcerSeen(name: string, update: { generation?: number | null; status?: Record<string, unknown> }): Promise<void>;
+  /** Replaces what an enforcer reported learning from DNS answers (ReportFqdn); without it the reports are taken and not kept. */
+  recordLearnedNames?(name: string, total: number, names: readonly { name: string; address: string; expiresAt: number; selectors: string[] }[]): Promise<void>;
   revokeEnforcer(name: string): Promise<boolean>;
   /** Tells every controller sharing the database (PostgreSQL) that an enforcer was revoked. */
   notifyRevocation?(enforcer: string): Promise<void>;

@@ -2,6 +2,7 @@
 import { Anomaly, AnomalyDetector, addressPrefix } from './detector';
 import type { FlowRecord } from './flow-record';
 import { Incidents } from './incidents';
+import { summariseEvidence } from './evidence';
 
 const T0 = Date.UTC(2026, 0, 1);
 const rec = (dst: string, dport: number, o: Partial<FlowRecord> = {}): FlowRecord => ({
@@ -59,6 +60,21 @@ describe('anomaly detector', () => {
     steady(d, T0, T0 + 2 * H, out);
     d.observe('dev', rec('10.0.9.9', 8883, { verdict: 'VERDICT_DENY', reason: 'DROP_REASON_POLICY' }), 'src', T0 + 2 * H, out);
     expect(out).toEqual([expect.objectContaining({ kind: 'new_peer', evidence: expect.objectContaining({ peer: '10.0.9.9', verdict: 'deny' }) })]);
+  });
+
+  it('a server known by name is one peer whatever address it moves to, and a new name is a new_peer naming it', () => {
+    const d = new AnomalyDetector(opts);
+    const out: Anomaly[] = [];
+    // learning: the vendor's cloud by name, from addresses in two unrelated /24s
+    for (let i = 0; i < 40; i++) d.observe('dev', rec(i % 2 ? `52.94.1.${i}` : `34.120.7.${i}`, 443, { dstIdentity: 1, dstName: 'api.vendor.example' }), 'src', T0 + i * 60_000, out);
+    expect(out).toEqual([]);
+    // after learning: the same name at an address of a third /24 is not new
+    d.observe('dev', rec('198.51.100.7', 443, { dstIdentity: 1, dstName: 'api.vendor.example' }), 'src', T0 + 2 * H, out);
+    expect(out).toEqual([]);
+    // another name is, and the anomaly says which server
+    d.observe('dev', rec('52.94.1.200', 443, { dstIdentity: 1, dstName: 'exfil.attacker.example' }), 'src', T0 + 2 * H + 1000, out);
+    expect(out).toEqual([expect.objectContaining({ kind: 'new_peer', evidence: expect.objectContaining({ peer: '52.94.1.200', peerName: 'exfil.attacker.example', port: 443 }) })]);
+    expect(summariseEvidence(out[0])).toBe('exfil.attacker.example (52.94.1.200) tcp/443 not in baseline');
   });
 
   it('novelty during learning is learnt, not raised', () => {

@@ -159,8 +159,7 @@ export class AnomalyDetector {
 
   /** The baseline's key of a peer: its name when the record has one, a world address's prefix, else the address. */
   private peerKey(r: FlowRecord): number {
-    const name = (r as { dstName?: string }).dstName;
-    if (name) return hash32(name, 0x2545f491);
+    if (r.dstName) return hash32(r.dstName, 0x2545f491);
     if (r.dstIdentity !== 1) return hash32(r.dst);
     return hash32(addressPrefix(r.dst, this.options.peerPrefixV4, this.options.peerPrefixV6));
   }
@@ -290,7 +289,8 @@ export class AnomalyDetector {
     const raisePort = novelPort && !portInRing;
     if (!raisePeer && !raisePort) return false;
     s.novelty++;
-    const base = { peer: r.dst, protocol: transportName(r.protocol), port: r.dport, verdict };
+    // the server by the name the device resolved (fqdn), beside its address: a new cloud name is what a reader looks for
+    const base = { peer: r.dst, ...(r.dstName ? { peerName: r.dstName } : {}), protocol: transportName(r.protocol), port: r.dport, verdict };
     if (raisePeer) out.push({ device, kind: 'new_peer', severity: r.dstIdentity === 1 ? 'high' : 'medium', evidence: { ...base, baselinePeers: s.peers.size }, at: new Date(t).toISOString() });
     if (raisePort) out.push({ device, kind: 'new_port', severity: 'medium', evidence: { ...base, baselinePorts: s.ports.size }, at: new Date(t).toISOString() });
     return false;

@@ -7,7 +7,7 @@ export function summariseEvidence(a: Anomaly): string {
   switch (a.kind) {
     case 'new_peer':
     case 'new_port':
-      return `${e.peer} ${e.protocol}/${e.port} not in baseline`;
+      return `${e.peerName ? `${e.peerName} (${e.peer})` : e.peer} ${e.protocol}/${e.port} not in baseline`;
     case 'volume':
       return `${e.bytes} bytes in ${e.windowSeconds}s (usual ${e.usualBytes}, threshold ${e.thresholdBytes})`;
     case 'scan':

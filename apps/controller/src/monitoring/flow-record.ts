@@ -31,6 +31,8 @@ export interface FlowRecord {
   srcMac?: string;
   /** FlowRecord.interface: the name of ifindex on the enforcer ('' when not resolved). */
   interface?: string;
+  /** FlowRecord.dst_name: the DNS name the enforcer learned dst from ('' or absent when none). */
+  dstName?: string;
   /** The source MAC as tests and replays may give it (srcMac is the wire's). */
   mac?: string;
 }

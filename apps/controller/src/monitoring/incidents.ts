@@ -95,7 +95,7 @@ export class Incidents {
         keep(inc.evidence.scans, e);
         break;
       case 'new_peer':
-        keep(inc.evidence.newPeers, `${e.peer} ${e.protocol}/${e.port} (${e.verdict})`);
+        keep(inc.evidence.newPeers, `${e.peerName ? `${e.peerName} (${e.peer})` : e.peer} ${e.protocol}/${e.port} (${e.verdict})`);
         break;
       case 'new_port':
         keep(inc.evidence.newPorts, `${e.protocol}/${e.port} to ${e.peer} (${e.verdict})`);

@@ -13,6 +13,7 @@ import { CredentialRepository } from './credentials.repository';
 import { MudProposalRepository } from './mud-proposals.repository';
 import { DocumentCache, DocumentRepository, DocumentWrites, documentsVersion, noDocumentWrites } from './documents.repository';
 import { EnforcerRepository } from './enforcers.repository';
+import { LearnedNamesRepository } from './learned-names.repository';
 import { IdentityRepository } from './identities.repository';
 import { IncidentRepository } from './incidents.repository';
 import { Notifications, notifyGeneration } from './notifications';
@@ -42,6 +43,7 @@ export interface Repositories {
   readonly securityEvents: SecurityEventRepository;
   readonly mudProposals: MudProposalRepository;
   readonly incidents: IncidentRepository;
+  readonly learnedNames: LearnedNamesRepository;
 }
 
 export interface StoreReader extends Repositories {
@@ -129,6 +131,7 @@ class SqlRepo implements StoreWriter {
   readonly securityEvents: SecurityEventRepository;
   readonly mudProposals: MudProposalRepository;
   readonly incidents: IncidentRepository;
+  readonly learnedNames: LearnedNamesRepository;
 
   constructor(
     protected readonly x: SqlExecutor,
@@ -148,6 +151,7 @@ class SqlRepo implements StoreWriter {
     this.securityEvents = new SecurityEventRepository(x);
     this.mudProposals = new MudProposalRepository(x);
     this.incidents = new IncidentRepository(x);
+    this.learnedNames = new LearnedNamesRepository(x);
   }
 
   async latestGeneration() {

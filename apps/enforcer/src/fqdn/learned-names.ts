@@ -68,6 +68,8 @@ export class LearnedNames {
   overflows = 0;
   /** Set on every change, for the owner's snapshot. */
   dirty = false;
+  /** Counts changes, for the report to the controller (fqdn-report.ts). */
+  changes = 0;
 
   constructor(
     private readonly sink: FqdnSink,
@@ -255,5 +257,6 @@ export class LearnedNames {
     this.sink.writeFqdn(write);
     this.sink.deleteFqdn(gone);
     this.dirty = true;
+    this.changes++;
   }
 }

@@ -38,6 +38,8 @@ export interface FlowView extends FlowTuple {
   /** ICMP and ICMPv6: the message's type and code (null for other protocols, or when the enforcer did not send them). */
   icmpType: number | null;
   icmpCode: number | null;
+  /** The DNS name the source resolved dst from, as the enforcer learned it (fqdn policies); null when none. */
+  dstName: string | null;
 }
 
 /** A page of flows and where the next poll starts (`after`): the receive order, not the flows' own times. */
@@ -105,6 +107,8 @@ interface FlowEntry extends FlowTuple {
   encryption: string;
   /** ICMP: type << 8 | code; 0 unknown. */
   policyPort: number;
+  /** '' when none. */
+  dstName: string;
   /** Receive order: the aggregator's record counter when a record of this flow last arrived (unique per entry). */
   seq: number;
 }
@@ -140,6 +144,7 @@ function view(e: FlowEntry, names: SegmentNames): FlowView {
     encryption: e.encryption || 'unknown',
     icmpType: icmp(e) ? e.policyPort >> 8 : null,
     icmpCode: icmp(e) ? e.policyPort & 0xff : null,
+    dstName: e.dstName || null,
   };
 }
 
@@ -217,6 +222,7 @@ export class FlowAggregator {
         v.lastSeen = f.lastSeen || b.windowEnd || now;
         if (f.encryption) v.encryption = f.encryption;
         if (f.policyPort) v.policyPort = f.policyPort;
+        if (f.dstName) v.dstName = f.dstName;
         v.seq = seq;
       } else {
         v = {
@@ -240,6 +246,7 @@ export class FlowAggregator {
           lastSeen: f.lastSeen || b.windowEnd || now,
           encryption: f.encryption ?? '',
           policyPort: f.policyPort ?? 0,
+          dstName: f.dstName ?? '',
           seq,
         };
       }
@@ -366,5 +373,6 @@ function facts(f: FlowEntry, srcSegment: string, dstSegment: string): FlowFacts 
     lastSeen: f.lastSeen,
     srcSegment,
     dstSegment,
+    dstName: f.dstName,
   };
 }

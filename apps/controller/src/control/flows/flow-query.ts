@@ -7,6 +7,7 @@
 import { parseAddress, parseCidr, prefixContains, type Prefix } from '../../policy/net';
 import { PROTOCOL_NUMBER } from '../../policy/protocols';
 import { ENCRYPTION_NAME, REASON_NAME } from '../../../../../native/lib/abi';
+import { canonicalFqdn, fqdnMatches, fqdnPatternError } from '../../../../../model/generation/fqdn';
 
 /** What a filter looks at: a flow row (FlowView) before its strings are built. */
 export interface FlowFacts {
@@ -23,6 +24,8 @@ export interface FlowFacts {
   lastSeen: number;
   srcSegment: string;
   dstSegment: string;
+  /** The DNS name dst was learned from ('' when none). */
+  dstName: string;
 }
 
 export interface FlowQuery {
@@ -49,10 +52,14 @@ const REASONS = Object.values(REASON_NAME) as string[];
 /** `unknown`: from an enforcer that does not send the class. */
 const CLASSES: string[] = [...ENCRYPTION_NAME, 'unknown'];
 
-/** `10.0.0.1`, `10.0.0.0/24` or a segment name; comma-separated: any of them. */
-function endpointMatcher(param: string, text: string): (addr: string, segment: string) => boolean {
+/**
+ * `10.0.0.1`, `10.0.0.0/24`, a segment name, or a DNS name or `*.domain` pattern (the name a destination was
+ * learned from); comma-separated: any of them.
+ */
+function endpointMatcher(param: string, text: string): (addr: string, segment: string, name?: string) => boolean {
   const prefixes: Prefix[] = [];
   const names = new Set<string>();
+  const patterns: string[] = [];
   for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
     if (part.includes('/') || parseAddress(part)) {
       try {
@@ -61,10 +68,12 @@ function endpointMatcher(param: string, text: string): (addr: string, segment: s
         throw new FlowQueryError(`${param}: ${(err as Error).message}`);
       }
     } else if (/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(part)) names.add(part);
-    else throw new FlowQueryError(`${param} must be addresses, CIDRs or segment names (comma-separated), got "${part}"`);
+    else if (part.includes('.') && !fqdnPatternError(part)) patterns.push(canonicalFqdn(part));
+    else throw new FlowQueryError(`${param} must be addresses, CIDRs, segment names or DNS names (comma-separated), got "${part}"`);
   }
-  return (addr, segment) => {
+  return (addr, segment, name) => {
     if (names.has(segment)) return true;
+    if (name && patterns.some((p) => fqdnMatches(p, name))) return true;
     if (!prefixes.length) return false;
     const a = parseAddress(addr);
     return !!a && prefixes.some((p) => prefixContains(p, a));
@@ -121,11 +130,11 @@ export function fromQuery(p: FlowParams): FlowQuery {
   }
   if (given(p.to)) {
     const m = endpointMatcher('to', p.to);
-    preds.push((f) => m(f.dst, f.dstSegment));
+    preds.push((f) => m(f.dst, f.dstSegment, f.dstName));
   }
   if (given(p.endpoint)) {
     const m = endpointMatcher('endpoint', p.endpoint);
-    preds.push((f) => m(f.src, f.srcSegment) || m(f.dst, f.dstSegment));
+    preds.push((f) => m(f.src, f.srcSegment) || m(f.dst, f.dstSegment, f.dstName));
   }
   if (given(p.rule)) {
     const ids = new Set(

@@ -20,6 +20,7 @@ import {
   FlowBatch,
   MudAck,
   MudAnnouncement,
+  FqdnReport,
   RenewRequest,
   StatusAck,
   WatchRequest,
@@ -37,7 +38,7 @@ import { BundleWatch } from './bundle-watch';
 import { FlowReports } from './flow-reports';
 import { OptionalClientCertCredentials } from './optional-client-cert.credentials';
 import { invalid, PeerAuth, RpcError } from './peer-auth';
-import { checkEnroll, checkMud, checkRenew, checkStatus } from './validate';
+import { checkEnroll, checkFqdnReport, checkMud, checkRenew, checkStatus } from './validate';
 import { parseAddress } from '../../policy/net';
 import { hashToken } from './token-hash';
 import { parseJoin } from '../../../../../proto/cordon/v1/join';
@@ -108,6 +109,7 @@ export class ControlServer {
       StreamFlows: (call: grpc.ServerDuplexStream<FlowBatch, FlowAck>) => void this.flowReports.handleStream(call),
       ReportStatus: this.unary((call) => this.reportStatus(call)),
       ReportMud: this.unary((call) => this.reportMud(call)),
+      ReportFqdn: this.unary((call) => this.reportFqdn(call)),
     });
     this.port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(address, creds, (err, port) => (err ? reject(new Error(`gRPC listen on ${address}: ${err.message}`)) : resolve(port))),
@@ -228,5 +230,17 @@ export class ControlServer {
     const at = new Date();
     this.d.feeds?.mud.next({ enforcer: peer.name, url: m.url, mac: m.mac || null, address: m.address || null, source: m.source as 'dhcpv4' | 'dhcpv6', interface: m.interface, at });
     return { receivedAt: at.getTime() };
+  }
+
+  // ---- ReportFqdn: the names an enforcer learned from DNS answers, for `cordon get fqdn` ----
+
+  private async reportFqdn(call: grpc.ServerUnaryCall<FqdnReport, StatusAck>): Promise<StatusAck> {
+    const p = checkFqdnReport(call.request);
+    if (p) throw invalid(p);
+    const peer = await this.auth.authenticate(call);
+    const r = call.request;
+    if (r.enforcer !== peer.name) throw new RpcError(S.PERMISSION_DENIED, `enforcer "${r.enforcer}" does not match the certificate's "${peer.name}"`);
+    await this.d.store.recordLearnedNames?.(peer.name, r.total, r.names.map((n) => ({ name: n.name, address: n.address, expiresAt: n.expiresAt, selectors: n.selectors ?? [] })));
+    return { receivedAt: Date.now() };
   }
 }

@@ -8,6 +8,7 @@ import {
   ENFORCER_NAME,
   EnforcerStatus,
   EnrollRequest,
+  FqdnReport,
   MudAnnouncement,
   FLOW_BATCH_MAX_EVENTS,
   FLOW_BATCH_MAX_RECORDS,
@@ -19,8 +20,14 @@ import {
   isUndecodable,
 } from '../../../../../proto/cordon/v1/control';
 import { labelsProblem } from '../../../../../model/placement/labels';
+import { parseAddress } from '../../policy/net';
 
 type Problem = string | null;
+
+/** A name as the enforcer's DNS parser gives it: lower case labels of letters, digits, '-' and '_', dot-separated. */
+const DNS_NAME = /^[a-z0-9_-]{1,63}(\.[a-z0-9_-]{1,63})*$/;
+/** What one ReportFqdn may list (the enforcer's fqdn-report.ts sends at most that). */
+export const FQDN_REPORT_MAX_NAMES = 20_000;
 
 const isObj = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null;
 const uint = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 0;
@@ -87,6 +94,7 @@ export function checkFlowBatch(r: unknown): Problem {
     if (f.family !== 4 && f.family !== 6) return `flows[${i}].family: must be 4 or 6`;
     if (f.sport > 65535 || f.dport > 65535 || f.protocol > 255) return `flows[${i}]: port or protocol out of range`;
     if ((f.srcMac !== undefined && !str(f.srcMac, 17)) || (f.interface !== undefined && !str(f.interface, 64))) return `flows[${i}]: src_mac at most 17 characters, interface at most 64`;
+    if (f.dstName !== undefined && (!str(f.dstName, 253) || (f.dstName !== '' && !DNS_NAME.test(f.dstName)))) return `flows[${i}].dst_name: a DNS name (lower case, at most 253 characters) or empty`;
     for (const k of FLOW_UINTS) {
       if (!uint(f[k])) return `flows[${i}].${k}: must be a non-negative integer`;
     }
@@ -139,5 +147,23 @@ export function checkMud(r: unknown): Problem {
   if (!str(m.address, 45)) return 'address: at most 45 characters';
   if (m.source !== 'dhcpv4' && m.source !== 'dhcpv6') return 'source: must be dhcpv4 or dhcpv6';
   if (!str(m.interface, 15)) return 'interface: at most 15 characters';
+  return null;
+}
+
+export function checkFqdnReport(r: unknown): Problem {
+  const d = decodable(r);
+  if (d) return d;
+  const q = r as FqdnReport;
+  const n = name('enforcer', q.enforcer);
+  if (n) return n;
+  if (!Array.isArray(q.names) || q.names.length > FQDN_REPORT_MAX_NAMES) return `names: at most ${FQDN_REPORT_MAX_NAMES}`;
+  if (!uint(q.total) || q.total < q.names.length) return 'total: must be an integer, at least the number of names';
+  for (let i = 0; i < q.names.length; i++) {
+    const e = q.names[i];
+    if (!str(e.name, 253) || (e.name !== '' && !DNS_NAME.test(e.name))) return `names[${i}].name: a DNS name (lower case, at most 253 characters) or empty`;
+    if (!str(e.address, 45) || !parseAddress(e.address)) return `names[${i}].address: not an IP address`;
+    if (!uint(e.expiresAt)) return `names[${i}].expires_at: must be a non-negative integer (Unix ms)`;
+    if (!Array.isArray(e.selectors) || e.selectors.length > 64 || e.selectors.some((s) => !str(s, 255))) return `names[${i}].selectors: at most 64 patterns of at most 255 characters`;
+  }
   return null;
 }
