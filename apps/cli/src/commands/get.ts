@@ -197,7 +197,8 @@ async function read(client: Client, kind: string, name: string | undefined, o: G
     if (name) q.set('name', name);
     const r = await client.json<{ items: FqdnRow[]; reports: FqdnReportRow[] }>('GET', `/v1/fqdn${q.size ? `?${q}` : ''}`);
     const notes = r.reports.filter((p) => p.total > p.listed).map((p) => `enforcer ${p.enforcer} holds ${p.total} learned addresses; its report lists the ${p.listed} that expire last`);
-    return { items: r.items, view: FQDN_VIEW, key: (x) => `${x.enforcer}|${x.name}|${x.address}`, notes };
+    // a name (or *.domain) filters the list: it can hold several addresses, several enforcers
+    return { items: r.items, view: FQDN_VIEW, key: (x) => `${x.enforcer}|${x.name}|${x.address}`, notes, single: false };
   }
   if (k === 'bundle' || k === 'bundles') {
     if (select) throw new CliError('-l selects documents by their labels; bundles have none', EXIT.USAGE);
@@ -242,7 +243,7 @@ export function register(program: Command, ctx: CliContext): void {
     const client = new Client(o, ctx.env);
     const first = await read(client, kind, name, o);
     for (const n of first.notes ?? []) ctx.err(`note: ${n}\n`);
-    if (!o.watch) return printList(ctx, format, first.view, first.items, { single: !!name || first.single });
+    if (!o.watch) return printList(ctx, format, first.view, first.items, { single: first.single ?? !!name });
     const out = new StreamPrinter(ctx, format, first.view);
     out.print(first.items);
     const seen = new Map(first.items.map((i) => [first.key(i), JSON.stringify(i)]));

@@ -340,17 +340,7 @@ export const OPENAPI = {
         responses: { 200: ok('{name, labels, reportedLabels, labelOverrides}'), 404: problem, ...errors },
       },
     },
-    '/v1/fqdn': {
-      get: {
-        summary: 'What the enforcers learned from DNS answers (cordon get fqdn): one row per enforcer, name and address, with its expiry and the policy patterns it matches; reports: when each enforcer last reported, and total vs listed when its report left the soonest-expiring out',
-        tags: ['enforcers'],
-        parameters: [
-          { name: 'enforcer', in: 'query', schema: { type: 'string' }, description: 'one enforcer' },
-          { name: 'name', in: 'query', schema: { type: 'string' }, description: 'a DNS name or a *.domain pattern' },
-        ],
-        responses: { 200: ok('{ items: [{enforcer, name, address, expiresAt, expired, selectors}], reports: [{enforcer, reportedAt, total, listed}] }'), 404: problem, ...errors },
-      },
-    },
+    '/v1/fqdn': { get: { summary: 'What the enforcers learned from DNS answers (cordon get fqdn): a row per enforcer, name and address, with its expiry and the policy patterns it matches; reports: when each enforcer last reported, total vs listed', tags: ['enforcers'], parameters: [{ name: 'enforcer', in: 'query', schema: { type: 'string' } }, { name: 'name', in: 'query', schema: { type: 'string' }, description: 'a DNS name or a *.domain pattern' }], responses: { 200: ok('{ items: [{enforcer, name, address, expiresAt, expired, selectors}], reports: [{enforcer, reportedAt, total, listed}] }'), 404: problem, ...errors } } },
     '/v1/enforcers-connected': { get: { summary: 'Enforcers with a live stream now', tags: ['enforcers'], responses: { 200: ok('[{name, since, generation}]'), ...errors } } },
     '/v1/flows': {
       get: {

@@ -168,6 +168,21 @@ describe('Control gRPC server over mTLS on loopback', () => {
     expect(await w2.ended).toMatchObject({ code: grpc.status.PERMISSION_DENIED });
   });
 
+  it('takes an enforcer\'s learned names (ReportFqdn) whole, and refuses a bad or foreign report without keeping any of it', async () => {
+    const { c } = await enroll('gw-1');
+    const names = [{ name: 'api.cloud.test', address: '192.0.2.10', expiresAt: Date.now() + 60_000, selectors: ['*.cloud.test'] }];
+    await expect(rpc.reportFqdn(c, { enforcer: 'gw-1', names, total: 1 })).resolves.toMatchObject({ receivedAt: expect.any(Number) });
+    expect(store.learnedNames.get('gw-1')).toEqual({ total: 1, names });
+    const bad = (n: object, problem: RegExp) => expect(rpc.reportFqdn(c, { enforcer: 'gw-1', names: [{ ...names[0], ...n }], total: 1 })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: expect.stringMatching(problem) });
+    await bad({ address: 'not-an-address' }, /names\[0\]\.address/);
+    await bad({ name: 'UPPER..case' }, /names\[0\]\.name/);
+    await bad({ selectors: Array.from({ length: 65 }, () => 'x') }, /selectors/);
+    await expect(rpc.reportFqdn(c, { enforcer: 'gw-1', names, total: 0 })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
+    await expect(rpc.reportFqdn(c, { enforcer: 'gw-2', names: [], total: 0 })).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    expect(store.learnedNames.get('gw-1')).toEqual({ total: 1, names });
+    expect(store.learnedNames.has('gw-2')).toBe(false);
+  });
+
   it('answers garbage with INVALID_ARGUMENT and oversized messages with RESOURCE_EXHAUSTED, and keeps serving', async () => {
     const anon = client({ caPem: ca.certificatePem });
     const { controlCredentials } = await import('../../../../../proto/cordon/v1/client');

@@ -44,6 +44,10 @@ export class MemoryControlStore implements ControlStore {
     const e = this.enforcers.get(name);
     if (e) e.certSerial = certSerial;
   }
+  readonly learnedNames = new Map<string, { total: number; names: readonly { name: string; address: string; expiresAt: number; selectors: string[] }[] }>();
+  async recordLearnedNames(name: string, total: number, names: readonly { name: string; address: string; expiresAt: number; selectors: string[] }[]) {
+    this.learnedNames.set(name, { total, names });
+  }
   async recordEnforcerSeen(name: string, u: { generation?: number | null; status?: Record<string, unknown> }) {
     const e = this.enforcers.get(name);
     if (e) Object.assign(e, u);
