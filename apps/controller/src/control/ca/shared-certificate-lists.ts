@@ -7,7 +7,7 @@
  * Verification runs on every call an enforcer makes, so it reads memory:
  * - the revoked list is held whole (it is small: what the CRL carries) and
  *   reloaded when another controller revokes — told by NOTIFY, and noticed by
- *   a poll every second that covers a missed notification;
+ *   a poll every half second that covers a missed notification;
  * - issued certificates are held as this controller issued or looked them up;
  *   one it does not know yet (issued by another controller a moment ago) is
  *   looked up in the store, so nothing waits for a notification.
@@ -19,7 +19,7 @@ import { iso } from '../../store/rows';
 import type { CertificateLists, IssuedCert, RevokedCert } from './certificate-lists';
 
 /** How often a controller on a shared PostgreSQL checks for revocations it was not told of. */
-export const REVOCATION_POLL_MS = 1000;
+export const REVOCATION_POLL_MS = 500;
 /** Certificates expired this long are forgotten (unless revoked: the CRL keeps those). */
 const FORGET_EXPIRED = "interval '7 days'";
 
