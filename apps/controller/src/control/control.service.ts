@@ -12,6 +12,7 @@ import type { ControllerConfig } from '../config';
 import { MetricsService } from '../metrics/metrics.service';
 import { AuditService } from '../audit/audit.service';
 import { CertificateAuthority } from './ca/certificate-authority';
+import { SharedCertificateLists } from './ca/shared-certificate-lists';
 import { CREDENTIAL_ENV } from '../credentials/credentials.config';
 import { CONTROL_CONFIG, CONTROL_STORE, ControlConfig, ControlStore, GENERATION_SOURCE, GenerationSource } from './control.ports';
 import { FlowAggregator } from './flows/flow-aggregator';
@@ -73,18 +74,32 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
   }
 
   async onApplicationBootstrap(): Promise<void> {
+    // The CA's issued and revoked lists are the store's (embedded or shared), never files of this controller.
+    const store = siteDatabase(this.sql);
+    if (!store) throw new Error('the control channel needs the SQL store for the enforcer CA\'s issued and revoked lists');
+    const lists = (ca: string) =>
+      SharedCertificateLists.open(store, ca, {
+        onFollowError: (err) =>
+          err
+            ? this.log.warn({ err: err.message }, 'cannot follow the revocations of the other controllers for now; retrying every second')
+            : this.log.info('following the revocations of the other controllers again'),
+      });
     // The enforcer CA key is kept like the device CA's: --kek-file seals it, a PKCS#11 token holds it.
     const env = process.env;
     const open = () =>
-      CertificateAuthority.open(this.config.dataDir, {
-        kekFile: env[CREDENTIAL_ENV.kekFile] || undefined,
-        pkcs11Module: env[CREDENTIAL_ENV.pkcs11Module] || undefined,
-        pkcs11Token: env[CREDENTIAL_ENV.pkcs11Token] || undefined,
-        pkcs11PinFile: env[CREDENTIAL_ENV.pkcs11PinFile] || undefined,
-        pkcs11Pin: env[CREDENTIAL_ENV.pkcs11Pin] || undefined,
-      });
+      CertificateAuthority.open(
+        this.config.dataDir,
+        {
+          kekFile: env[CREDENTIAL_ENV.kekFile] || undefined,
+          pkcs11Module: env[CREDENTIAL_ENV.pkcs11Module] || undefined,
+          pkcs11Token: env[CREDENTIAL_ENV.pkcs11Token] || undefined,
+          pkcs11PinFile: env[CREDENTIAL_ENV.pkcs11PinFile] || undefined,
+          pkcs11Pin: env[CREDENTIAL_ENV.pkcs11Pin] || undefined,
+        },
+        { lists, onCrlError: (err) => this.log.error({ err: err.message }, 'could not republish the enforcer CRL after another controller\'s revocation') },
+      );
     // On a shared PostgreSQL the site has one enforcer CA, kept in the database (keys/site-ca.ts).
-    const db = (this.store as { driver?: string }).driver === 'postgres' ? siteDatabase(this.sql) : null;
+    const db = (this.store as { driver?: string }).driver === 'postgres' ? store : null;
     if (db) {
       const r = await openSiteCa(db, { dir: path.join(this.config.dataDir, 'ca'), purpose: 'enforcer-ca', what: 'enforcer CA' }, open);
       this.ca = r.ca;
@@ -127,6 +142,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
     this.unlisten = null;
     await this.server?.close();
     this.server = null;
+    await this.ca?.close().catch(() => undefined);
     this.feeds.complete();
   }
 

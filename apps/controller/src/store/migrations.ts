@@ -14,6 +14,7 @@ import { ENFORCER_LABELS_MIGRATION } from './migration-1152-enforcer-labels';
 import { INCIDENTS_MIGRATION } from './migration-0181-incidents';
 import { MUD_SIGNERS_MIGRATION } from './migration-1262-mud-signers';
 import { LEARNED_NAMES_MIGRATION } from './migration-1270-learned-names';
+import { CA_LISTS_MIGRATION } from './migration-1290-ca-lists';
 
 import type { Migration } from './migration';
 import type { SqlDatabase } from './sql';
@@ -128,6 +129,7 @@ create index security_events_device on security_events (device, id);
   INCIDENTS_MIGRATION,
   MUD_SIGNERS_MIGRATION,
   LEARNED_NAMES_MIGRATION,
+  CA_LISTS_MIGRATION,
 ];
 
 /** Applies pending migrations under the advisory lock `lock`; safe when several controllers start at once. */

@@ -5,6 +5,11 @@ import * as path from 'node:path';
 import { webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { CertificateAuthority, EC_ALG } from './certificate-authority';
+import { SharedCertificateLists } from './shared-certificate-lists';
+import { openStore } from '../../store/open';
+import type { SqlDatabase } from '../../store/sql';
+
+jest.setTimeout(60_000);
 
 async function csr(name = 'whatever', alg: webcrypto.EcKeyGenParams & { hash: string } = EC_ALG) {
   const keys = (await webcrypto.subtle.generateKey(alg, true, ['sign', 'verify'])) as webcrypto.CryptoKeyPair;
@@ -31,17 +36,37 @@ describe('CertificateAuthority', () => {
     await expect(CertificateAuthority.open(dir)).rejects.toThrow(/chmod 600/);
   });
 
-  it('signs a CSR for the given name, records the serial, and verifies it', async () => {
-    const ca = await CertificateAuthority.open(dir);
-    const signed = await ca.signEnforcerCsr(await csr('evil-other-name'), 'gw-1', 24 * 3600_000);
-    const cert = new x509.X509Certificate(signed.certificatePem);
-    expect(cert.subjectName.getField('CN')).toEqual(['gw-1']);
-    expect(await cert.verify({ publicKey: ca.certificate.publicKey, signatureOnly: true })).toBe(true);
-    expect(ca.issuedTo(signed.serial)?.name).toBe('gw-1');
-    expect(await ca.check(signed.certificatePem)).toMatchObject({ ok: true, name: 'gw-1' });
-    // Serials survive a restart.
-    const again = await CertificateAuthority.open(dir);
-    expect(await again.check(signed.certificatePem)).toMatchObject({ ok: true });
+  it('signs a CSR for the given name, records the serial, and verifies it; the lists (in the embedded store) survive a restart', async () => {
+    const storeDir = path.join(dir, 'store');
+    const withStore = async <T>(fn: (ca: CertificateAuthority) => Promise<T>) => {
+      const store = await openStore({ dataDir: storeDir });
+      const ca = await CertificateAuthority.open(dir, undefined, { lists: (id) => SharedCertificateLists.open(store.sql as SqlDatabase, id) });
+      try {
+        return await fn(ca);
+      } finally {
+        await ca.close();
+        await store.close();
+      }
+    };
+    const [signed, revoked] = await withStore(async (ca) => {
+      const signed = await ca.signEnforcerCsr(await csr('evil-other-name'), 'gw-1', 24 * 3600_000);
+      const cert = new x509.X509Certificate(signed.certificatePem);
+      expect(cert.subjectName.getField('CN')).toEqual(['gw-1']);
+      expect(await cert.verify({ publicKey: ca.certificate.publicKey, signatureOnly: true })).toBe(true);
+      expect(ca.issuedTo(signed.serial)?.name).toBe('gw-1');
+      expect(await ca.check(signed.certificatePem)).toMatchObject({ ok: true, name: 'gw-1' });
+      const revoked = await ca.signEnforcerCsr(await csr(), 'gw-2', 24 * 3600_000);
+      expect(await ca.revokeName('gw-2')).toEqual([revoked.serial]);
+      expect(await ca.revokeName('gw-2')).toEqual([]); // idempotent
+      return [signed, revoked];
+    });
+    // Serials and revocations survive a restart; nothing is kept in files beside the CA.
+    await withStore(async (again) => {
+      expect(await again.check(signed.certificatePem)).toMatchObject({ ok: true, name: 'gw-1' });
+      expect(await again.check(revoked.certificatePem)).toEqual({ ok: false, why: 'revoked' });
+      expect(new x509.X509Crl(again.crl).entries.map((e) => e.serialNumber.toLowerCase())).toEqual([revoked.serial]);
+    });
+    expect(fs.readdirSync(path.join(dir, 'ca')).filter((f) => f.endsWith('.json'))).toEqual([]);
   });
 
   it('rejects garbage, foreign, expired and revoked certificates', async () => {

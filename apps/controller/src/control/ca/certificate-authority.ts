@@ -3,9 +3,12 @@
  * The enforcer CA: an ECDSA P-256 self-signed CA kept under DATA_DIR/ca/,
  * created on first start. It signs enforcer CSRs (the enforcer's key never
  * leaves the enforcer), issues the controller's own gRPC server certificate,
- * records every serial it issues, and keeps the revocation list.
+ * records every serial it issues, and keeps the revocation list. Both lists
+ * are in the store, shared by every controller of the site
+ * (shared-certificate-lists.ts); the issued.json and revoked.json kept here
+ * before are imported once (legacy-lists.ts).
  *
- * Files: ca.crt, issued.json, revoked.json, crl.pem, and the key: like the device
+ * Files: ca.crt, crl.pem (written from the shared revoked list), and the key: like the device
  * CA's (keys/), sealed with --kek-file in ca.key.sealed or kept in a PKCS#11 token
  * (label cordon-enforcer-ca); without either, a plain ca.key (PKCS#8 PEM, mode
  * 0600) as before, which `cordon controller ca seal` migrates.
@@ -14,10 +17,14 @@ import 'reflect-metadata'; // @peculiar/x509 uses tsyringe, which needs it loade
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { randomBytes, webcrypto } from 'node:crypto';
+import { createHash, randomBytes, webcrypto } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { signingCrypto, type CaKey } from '../../keys/ca-key';
 import { keyStoreConfigured, openCaKey, type KeyStoreConfig } from '../../keys/open-ca-key';
+import { MemoryCertificateLists, type CertificateLists, type IssuedCert, type RevokedCert } from './certificate-lists';
+import { importLegacyLists, type LegacyImporter } from './legacy-lists';
+
+export type { IssuedCert, RevokedCert } from './certificate-lists';
 
 type CryptoKeyPair = webcrypto.CryptoKeyPair;
 type EcKeyAlgorithm = webcrypto.EcKeyAlgorithm;
@@ -26,18 +33,6 @@ x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoPro
 export const EC_ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
 const subtle = webcrypto.subtle;
 
-export interface IssuedCert {
-  serial: string;
-  name: string;
-  kind: 'enforcer' | 'server';
-  issuedAt: string;
-  notAfter: string;
-}
-export interface RevokedCert {
-  serial: string;
-  name: string;
-  revokedAt: string;
-}
 export interface SignedCert {
   certificatePem: string;
   serial: string;
@@ -85,15 +80,25 @@ function writePrivate(file: string, data: string): void {
   fs.chmodSync(file + '.tmp', 0o600);
   fs.renameSync(file + '.tmp', file);
 }
-function writeJson(file: string, data: unknown): void {
-  fs.writeFileSync(file + '.tmp', JSON.stringify(data, null, 2));
-  fs.renameSync(file + '.tmp', file);
+
+/** Which lists a CA keeps (certificate-lists.ts), given the CA's id (caId()). */
+export type ListsFactory = (ca: string) => Promise<CertificateLists & LegacyImporter>;
+
+export interface CaOptions {
+  /** The store's lists; without it (test fixtures), lists in memory, and legacy files are left alone. */
+  lists?: ListsFactory;
+  /** Told when a CRL for another controller's revocation could not be made (this CA's previous one stays). */
+  onCrlError?: (err: Error) => void;
+}
+
+/** A CA's id in the store: SHA-256 hex of its certificate's DER. */
+export function caId(cert: x509.X509Certificate): string {
+  return createHash('sha256').update(Buffer.from(cert.rawData)).digest('hex');
 }
 
 export class CertificateAuthority {
-  private issued = new Map<string, IssuedCert>();
-  private revoked = new Map<string, RevokedCert>();
   private crlPem = '';
+  private crlQueue: Promise<unknown> = Promise.resolve();
 
   private readonly crypto: webcrypto.Crypto;
   private readonly keys: { publicKey: webcrypto.CryptoKey };
@@ -102,6 +107,7 @@ export class CertificateAuthority {
     readonly dir: string,
     readonly key: CaKey,
     readonly certificate: x509.X509Certificate,
+    private readonly lists: CertificateLists,
   ) {
     this.crypto = signingCrypto(key);
     // Signing goes through `crypto`, which signs with `key` when handed its public half.
@@ -111,9 +117,11 @@ export class CertificateAuthority {
   /**
    * Opens the CA under dataDir/ca, creating it on first start. With a key store
    * (keyStore.kekFile or a PKCS#11 token) the key lives there; a plain ca.key
-   * left from before is refused with the command that migrates it.
+   * left from before is refused with the command that migrates it. With
+   * opts.lists, the lists are the store's, and issued.json / revoked.json left
+   * from before are imported into it.
    */
-  static async open(dataDir: string, keyStore?: Omit<KeyStoreConfig, 'dir'>): Promise<CertificateAuthority> {
+  static async open(dataDir: string, keyStore?: Omit<KeyStoreConfig, 'dir'>, opts: CaOptions = {}): Promise<CertificateAuthority> {
     const dir = path.join(dataDir, 'ca');
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const keyFile = path.join(dir, 'ca.key');
@@ -171,9 +179,21 @@ export class CertificateAuthority {
       );
       fs.writeFileSync(certFile, cert.toString('pem') + '\n');
     }
-    const ca = new CertificateAuthority(dir, key, cert);
-    ca.load();
+    let lists: CertificateLists = new MemoryCertificateLists();
+    if (opts.lists) {
+      const shared = await opts.lists(caId(cert));
+      try {
+        await importLegacyLists(dir, shared);
+      } catch (err) {
+        await shared.close();
+        throw err;
+      }
+      lists = shared;
+    }
+    const ca = new CertificateAuthority(dir, key, cert, lists);
     await ca.publishCrl();
+    // Another controller's revocations are in this controller's CRL as soon as they reach its list.
+    lists.onRevokedChange(() => void ca.publishCrl().catch((err: Error) => opts.onCrlError?.(err)));
     return ca;
   }
 
@@ -195,16 +215,15 @@ export class CertificateAuthority {
     return this.crlPem;
   }
 
-  private load(): void {
-    const read = <T>(f: string): T[] => (fs.existsSync(path.join(this.dir, f)) ? JSON.parse(fs.readFileSync(path.join(this.dir, f), 'utf8')) : []);
-    for (const c of read<IssuedCert>('issued.json')) this.issued.set(c.serial, c);
-    for (const r of read<RevokedCert>('revoked.json')) this.revoked.set(r.serial, r);
+  /** Records an issuance in the lists (the store: every controller of the site then knows it). */
+  private recordIssued(c: IssuedCert): Promise<void> {
+    return this.lists.recordIssued(c);
   }
-  private saveIssued(): void {
-    // Certificates long expired are forgotten; revocations stay (the CRL is small).
-    const cutoff = Date.now() - 7 * 86400_000;
-    for (const [s, c] of this.issued) if (Date.parse(c.notAfter) < cutoff && !this.revoked.has(s)) this.issued.delete(s);
-    writeJson(path.join(this.dir, 'issued.json'), [...this.issued.values()]);
+
+  /** Stops following other controllers' revocations (the key stays open). */
+  async close(): Promise<void> {
+    await this.lists.close();
+    await this.crlQueue;
   }
 
   /**
@@ -232,8 +251,7 @@ export class CertificateAuthority {
         await x509.AuthorityKeyIdentifierExtension.create(this.key.publicKey, false, this.crypto),
       ],
     }, this.crypto);
-    this.issued.set(serial, { serial, name, kind: 'enforcer', issuedAt: new Date(now).toISOString(), notAfter: notAfter.toISOString() });
-    this.saveIssued();
+    await this.recordIssued({ serial, name, kind: 'enforcer', issuedAt: new Date(now).toISOString(), notAfter: notAfter.toISOString() });
     return { certificatePem: cert.toString('pem') + '\n', serial, notAfter };
   }
 
@@ -277,19 +295,20 @@ export class CertificateAuthority {
         await x509.AuthorityKeyIdentifierExtension.create(this.key.publicKey, false, this.crypto),
       ],
     }, this.crypto);
-    this.issued.set(serial, { serial, name: 'cordon-controller', kind: 'server', issuedAt: new Date(now).toISOString(), notAfter: notAfter.toISOString() });
-    this.saveIssued();
+    await this.recordIssued({ serial, name: 'cordon-controller', kind: 'server', issuedAt: new Date(now).toISOString(), notAfter: notAfter.toISOString() });
     return { certPem: cert.toString('pem') + '\n', keyPem: toPem(await subtle.exportKey('pkcs8', keys.privateKey), 'PRIVATE KEY') };
   }
 
+  /** What this controller knows was issued (check() also asks the store). */
   issuedTo(serial: string): IssuedCert | undefined {
-    return this.issued.get(serial.toLowerCase());
+    return this.lists.issuedKnown(serial.toLowerCase());
   }
+  /** Revoked by any controller of the site (as of the last refresh, a second at most behind on a shared PostgreSQL). */
   isRevoked(serial: string): boolean {
-    return this.revoked.has(serial.toLowerCase());
+    return this.lists.isRevoked(serial.toLowerCase());
   }
   revokedList(): RevokedCert[] {
-    return [...this.revoked.values()];
+    return this.lists.revoked();
   }
 
   /**
@@ -309,46 +328,45 @@ export class CertificateAuthority {
     }
     if (!(await cert.verify({ publicKey: this.keys.publicKey, signatureOnly: true }).catch(() => false))) return { ok: false, why: 'bad-signature' };
     const serial = cert.serialNumber.toLowerCase();
-    const rec = this.issued.get(serial);
+    const rec = await this.lists.lookupIssued(serial);
     if (!rec) {
       // Signed by this CA but issued by another controller sharing it: the caller may know it (the store).
       const cn = /CN=([a-z0-9-]+)/.exec(cert.subject)?.[1];
       const inDates = at >= cert.notBefore && at <= cert.notAfter;
       const enforcerCert = cert.subject.includes('O=Cordon enforcers');
-      return { ok: false, why: 'unknown', claimed: cn && inDates && enforcerCert && !this.revoked.has(serial) ? { name: cn, serial, notAfter: cert.notAfter } : undefined };
+      return { ok: false, why: 'unknown', claimed: cn && inDates && enforcerCert && !this.lists.isRevoked(serial) ? { name: cn, serial, notAfter: cert.notAfter } : undefined };
     }
     if (rec.kind !== 'enforcer') return { ok: false, why: 'wrong-kind' };
-    if (this.revoked.has(serial)) return { ok: false, why: 'revoked' };
+    if (this.lists.isRevoked(serial)) return { ok: false, why: 'revoked' };
     if (at < cert.notBefore) return { ok: false, why: 'not-yet-valid' };
     if (at > cert.notAfter) return { ok: false, why: 'expired' };
     return { ok: true, name: rec.name, serial, notAfter: cert.notAfter };
   }
 
-  /** Revokes every unexpired certificate issued to an enforcer name; returns the serials revoked now. */
+  /**
+   * Revokes every certificate issued to an enforcer name, by any controller of
+   * the site, not yet revoked; returns the serials revoked now (again: none).
+   */
   async revokeName(name: string): Promise<string[]> {
-    const now = new Date().toISOString();
-    const out: string[] = [];
-    for (const c of this.issued.values()) {
-      if (c.kind === 'enforcer' && c.name === name && !this.revoked.has(c.serial)) {
-        this.revoked.set(c.serial, { serial: c.serial, name, revokedAt: now });
-        out.push(c.serial);
-      }
-    }
-    if (out.length) {
-      writeJson(path.join(this.dir, 'revoked.json'), [...this.revoked.values()]);
-      await this.publishCrl();
-    }
-    return out;
+    const out = await this.lists.revokeName(name, new Date());
+    if (out.length) await this.publishCrl();
+    return out.map((r) => r.serial);
   }
 
-  /** Signs and writes the CRL (republished on every revocation). */
-  async publishCrl(): Promise<string> {
+  /** Signs and writes the CRL from the shared revoked list (republished on every revocation, here or elsewhere); one at a time. */
+  publishCrl(): Promise<string> {
+    const next = this.crlQueue.catch(() => undefined).then(() => this.makeCrl());
+    this.crlQueue = next.catch(() => undefined);
+    return next;
+  }
+
+  private async makeCrl(): Promise<string> {
     const now = new Date();
     const crl = await x509.X509CrlGenerator.create({
       issuer: this.certificate.subject,
       thisUpdate: now,
       nextUpdate: new Date(now.getTime() + 86400_000),
-      entries: [...this.revoked.values()].map((r) => ({ serialNumber: r.serial, revocationDate: new Date(r.revokedAt) })),
+      entries: this.lists.revoked().map((r) => ({ serialNumber: r.serial, revocationDate: new Date(r.revokedAt) })),
       signingKey: this.key.publicKey,
       signingAlgorithm: EC_ALG,
     }, this.crypto);
