@@ -9,8 +9,9 @@
  *   flow's TO column shows the name beside the address (dst_name);
  * - `cordon get fqdn [NAME] [--enforcer E]` lists what the enforcer learned:
  *   name, address, expiry, the pattern it matched;
- * - an address nobody resolved carries no name, and a name no policy matches
- *   is not learned, so it is listed nowhere.
+ * - a name no policy matches is not learned (its connection is dropped, and
+ *   get fqdn does not list it) but its flows still say which server; an
+ *   address nobody resolved carries no name.
  */
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -163,10 +164,12 @@ test('a device resolves and connects: its flows carry the name it resolved, and 
   // a pattern, and a CNAME: the name is the one the device asked for
   const vendor = (await json(['flows', '--to', '*.vendor.test'])).filter((f: any) => f.dport === 443);
   expect(vendor).toEqual([expect.objectContaining({ dst: EDGE_V4, verdict: 'allow', dstName: 'www.vendor.test' })]);
-  // the dropped connections: to a name no policy matches (not learned) and to an address nobody resolved
+  // the dropped connections: to a name no policy matches (not learned: dropped, but it says which server) and to an
+  // address nobody resolved (no name)
   const all = await json(['flows', '--port', '443']);
-  for (const dst of [OTHER_V4, UNNAMED_V4]) expect(all.filter((f: any) => f.dst === dst)).toEqual([expect.objectContaining({ verdict: 'deny', dstName: null })]);
-  expect((await json(['flows', '--to', 'other.test'])).filter((f: any) => f.dport === 443)).toEqual([]);
+  expect(all.filter((f: any) => f.dst === OTHER_V4)).toEqual([expect.objectContaining({ verdict: 'deny', dstName: 'other.test', dstSegment: 'world' })]);
+  expect(all.filter((f: any) => f.dst === UNNAMED_V4)).toEqual([expect.objectContaining({ verdict: 'deny', dstName: null })]);
+  expect((await json(['flows', '--to', 'other.test'])).filter((f: any) => f.dport === 443).map((f: any) => f.dst)).toEqual([OTHER_V4]);
   // the table shows the name beside the address
   const table = await cordon(['flows', '--to', 'api.cloud.test', '--port', '443']);
   expect(table.stdout).toContain(`${API_V4}:443 (api.cloud.test)`);

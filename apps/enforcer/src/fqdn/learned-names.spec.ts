@@ -104,6 +104,22 @@ describe('LearnedNames', () => {
     expect(names.overflows).toBe(1);
   });
 
+  it('an answer no pattern matches allows nothing and is not listed, but names the address for flow records (bounded)', () => {
+    const { sink, names } = store({ maxAddresses: 3 });
+    expect(names.learn(['other.example'], [{ address: '198.51.100.1', ttl: 300 }])).toBe(0);
+    expect(sink.map.size).toBe(0);
+    expect(names.addressCount).toBe(0);
+    expect(names.list()).toEqual([]);
+    expect(names.nameOf('198.51.100.1')).toBe('other.example');
+    // a learned name wins over a seen one for the same address
+    names.learn(['a.cloud.example'], [{ address: '198.51.100.1', ttl: 60 }]);
+    expect(names.nameOf('198.51.100.1')).toBe('a.cloud.example');
+    // bounded: the oldest seen go first
+    for (let i = 2; i <= 6; i++) names.learn([`n${i}.other.example`], [{ address: `198.51.100.${i}`, ttl: 300 }]);
+    expect(names.nameOf('198.51.100.2')).toBeUndefined();
+    expect(names.nameOf('198.51.100.6')).toBe('n6.other.example');
+  });
+
   it('restores its snapshot and adopts what the pinned map holds beyond it', () => {
     const a = store();
     a.names.learn(['a.cloud.example'], [{ address: '192.0.2.10', ttl: 60 }]);

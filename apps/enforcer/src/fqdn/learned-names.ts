@@ -12,6 +12,7 @@
 import { FQDN_SELECTORS } from '../../../../native/lib/abi';
 import type { FqdnEntry } from '../../../../native/lib/fqdn-maps';
 import { fqdnMatches, type FqdnSelector } from '../../../../model/generation/fqdn';
+import { SeenNames } from './seen-names';
 
 /** The part of the datapath this writes. */
 export interface FqdnSink {
@@ -76,7 +77,10 @@ export class LearnedNames {
     private readonly opts: LearnedOptions,
   ) {
     this.now = opts.now ?? (() => process.hrtime.bigint());
+    this.seen = new SeenNames(opts.maxAddresses, opts.minTtlS);
   }
+  /** Answers no pattern matched: names for flow records only. */
+  private readonly seen: SeenNames;
 
   get addressCount(): number {
     return this.byAddress.size;
@@ -100,10 +104,14 @@ export class LearnedNames {
   /**
    * Learns an answer: the addresses of `chain`'s last name, for chain[0].
    * Writes the datapath before returning (the proxy releases the answer
-   * after). Names no selector matches are not kept. Returns the addresses written.
+   * after). Names no selector matches are only remembered for flow records (SeenNames). Returns the addresses written.
    */
   learn(chain: readonly string[], addresses: readonly { address: string; ttl: number }[]): number {
-    if (chain.length === 0 || addresses.length === 0 || this.matching(chain).length === 0) return 0;
+    if (chain.length === 0 || addresses.length === 0) return 0;
+    if (this.matching(chain).length === 0) {
+      this.seen.remember(chain[0], addresses);
+      return 0;
+    }
     const name = chain[0];
     const now = this.now();
     const touched = new Set<string>();
@@ -156,13 +164,12 @@ export class LearnedNames {
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : a.address < b.address ? -1 : 1));
   }
 
-  /** The name most recently learned for an address (flows' dst_name), or undefined. */
+  /** The name most recently learned for an address (flows' dst_name), else the one it was seen answered for, or undefined. */
   nameOf(address: string): string | undefined {
     const keys = this.byAddress.get(address);
-    if (!keys) return undefined;
     let last: string | undefined;
-    for (const k of keys) last = this.entries.get(k)!.name;
-    return last || undefined;
+    if (keys) for (const k of keys) last = this.entries.get(k)!.name;
+    return last || this.seen.nameOf(address);
   }
 
   persisted(): PersistedEntry[] {
