@@ -197,3 +197,19 @@ test('cordon get fqdn lists what the enforcer learned: name, address, expiry, pa
   expect(unknown.code).not.toBe(0);
   expect(unknown.stderr).toMatch(/not enrolled/);
 });
+
+test('cordon recommend proposes rules by the names the devices resolved, never their addresses, and the proposal applies', async () => {
+  const r = await json(['recommend', '--include-denied']);
+  const toNames = (r.documents as any[]).filter((d) => d.spec.from.includes('plugs')).flatMap((d) => d.spec.to.map((t: any) => ({ to: t, allow: d.spec.allow })));
+  // the allowed servers by the exact names asked for (not the policy's pattern), the denied one by its name too
+  for (const name of ['api.cloud.test', 'www.vendor.test', 'other.test']) expect(toNames).toContainEqual({ to: { fqdn: name }, allow: [{ protocol: 'tcp', ports: ['443'] }] });
+  // the address nobody resolved stays an address of world: no name to propose
+  expect(JSON.stringify(r.documents)).not.toContain(OTHER_V4);
+  // the YAML is valid documents: a dry run takes it
+  const file = path.join(work, 'recommended.yaml');
+  const text = await cordon(['recommend', '--include-denied']);
+  fs.writeFileSync(file, text.stdout);
+  const dry = await cordon(['apply', '-f', file, '--dry-run']);
+  expect(dry.stderr).toBe('');
+  expect(dry.code).toBe(0);
+});

@@ -25,6 +25,7 @@ import { ObservedFlows } from './observed-flows';
 import { PostureService } from './posture.service';
 import { SecurityEvents } from './security-events.service';
 import { SiteView } from './site-view.service';
+import { FQDN_IDENTITY_PREFIX } from '../../../../model/generation/fqdn';
 
 interface DropSummary {
   enforcer: string;
@@ -186,7 +187,7 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
       if (verdict === 'allow' || verdict === 'audit' || (verdict === 'deny' && reason === 'policy')) {
         if (r.srcIdentity !== 3 && r.dstIdentity !== 3) {
           this.observed.observe(
-            { srcSegment, dstSegment, protocol: r.protocol, port: r.protocol === 6 || r.protocol === 17 ? r.dport : 0, verdict, reason, packets, bytes, sample: `${r.src} -> ${r.dst}` },
+            { srcSegment, dstSegment: observedTarget(dstSegment, r.dstName), protocol: r.protocol, port: r.protocol === 6 || r.protocol === 17 ? r.dport : 0, verdict, reason, packets, bytes, sample: `${r.src} -> ${r.dst}` },
             t,
           );
         }
@@ -255,4 +256,12 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
     await Promise.all(written);
   }
 
+}
+
+/**
+ * What recommend sees as a flow's destination: a server outside the site known by the name the device resolved
+ * (`fqdn:NAME`, the identity name of a name selector), so that the rule it proposes is by name, not by address.
+ */
+function observedTarget(dstSegment: string, dstName: string | undefined): string {
+  return dstName && (dstSegment === 'world' || dstSegment.startsWith(FQDN_IDENTITY_PREFIX)) ? FQDN_IDENTITY_PREFIX + dstName : dstSegment;
 }

@@ -7,11 +7,15 @@
  *   - pairs with identical rules merge into one policy only when the merge is a
  *     full cross product (from [a, b] to [c] is exactly a->c and b->c).
  * ICMP flows become echo-request (the only ICMP the datapath tracks as a flow).
+ * A server the devices reached by name (`fqdn:NAME`, from the flows' dst_name)
+ * becomes a `{ fqdn: NAME }` target: the exact name observed, never a pattern
+ * and never its addresses, which move.
  */
 import { createHash } from 'node:crypto';
 import { stringify } from 'yaml';
 import type { ObservedFlow } from '../monitoring/observed-flows';
 import { API_VERSION, BUILTIN_SEGMENTS, type Policy } from '../policy/schema';
+import { fqdnOfIdentityName } from '../../../../model/generation/fqdn';
 
 export interface RecommendOptions {
   /** Segment names that exist (documents) besides the built-ins; tuples naming others are skipped. */
@@ -60,7 +64,15 @@ function rulesFor(tuples: ObservedFlow[]): RuleOut[] {
   return out;
 }
 
-function policyName(prefix: string, from: string[], to: string[], taken: Set<string>): string {
+/** A target of a policy: a segment name, or `{ fqdn }` for a name selector's identity name. */
+const target = (name: string): string | { fqdn: string } => {
+  const fqdn = fqdnOfIdentityName(name);
+  return fqdn === null ? name : { fqdn };
+};
+
+function policyName(prefix: string, from: string[], toNames: string[], taken: Set<string>): string {
+  // a name's dots and a pattern's star are no characters of a document name
+  const to = toNames.map((t) => (fqdnOfIdentityName(t) ?? t).replace(/[^a-z0-9-]+/g, '-').replace(/^-+|-+$/g, ''));
   const base = `${prefix}-${from.length > 1 ? `${from[0]}-and-${from.length - 1}` : from[0]}-to-${to.length > 1 ? `${to[0]}-and-${to.length - 1}` : to[0]}`;
   let name = base.length <= 63 ? base : `${base.slice(0, 54).replace(/-+$/, '')}-${createHash('sha256').update(base).digest('hex').slice(0, 8)}`;
   for (let i = 2; taken.has(name); i++) name = `${name.slice(0, 60)}-${i}`;
@@ -69,7 +81,7 @@ function policyName(prefix: string, from: string[], to: string[], taken: Set<str
 }
 
 export function recommend(observed: readonly ObservedFlow[], opts: RecommendOptions): Recommendation {
-  const known = (s: string) => opts.segments.has(s) || (BUILTIN_SEGMENTS as readonly string[]).includes(s);
+  const known = (s: string) => opts.segments.has(s) || (BUILTIN_SEGMENTS as readonly string[]).includes(s) || fqdnOfIdentityName(s) !== null;
   const skipped: Recommendation['skipped'] = [];
   const pairs = new Map<string, ObservedFlow[]>();
   let flows = 0;
@@ -120,7 +132,7 @@ export function recommend(observed: readonly ObservedFlow[], opts: RecommendOpti
       apiVersion: API_VERSION,
       kind: 'Policy' as const,
       metadata: { name: policyName(opts.prefix ?? 'recommended', g.from, g.to, taken) },
-      spec: { from: g.from, to: g.to, allow: g.rules as Policy['spec']['allow'], mode: 'enforce' as const },
+      spec: { from: g.from, to: g.to.map(target), allow: g.rules as Policy['spec']['allow'], mode: 'enforce' as const },
     }));
   const yaml = documents.map((d) => stringify(d, { lineWidth: 0 })).join('---\n');
   return { documents, yaml, flows, skipped };
