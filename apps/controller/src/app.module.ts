@@ -20,6 +20,8 @@ import { PlaintextModule } from './plaintext/plaintext.module';
 import { GENERATION_SOURCE, CONTROL_CONFIG, CONTROL_STORE, type ControlConfig, type ControlStore } from './control/control.ports';
 import { DocumentsController } from './documents/documents.controller';
 import { EnforcersController } from './enforcers/enforcers.controller';
+import { FleetService } from './enforcers/fleet.service';
+import { FleetMetrics } from './metrics/fleet-metrics';
 import { OpenApiController } from './http/openapi';
 import { HealthController } from './metrics/health.controller';
 import { MetricsService } from './metrics/metrics.service';
@@ -142,7 +144,7 @@ export class AppModule {
         LabelsController,
         QuarantineController,
       ],
-      providers: [{ provide: APP_GUARD, useClass: AuthGuard }],
+      providers: [{ provide: APP_GUARD, useClass: AuthGuard }, FleetService, FleetMetrics],
     };
   }
 }
