@@ -18,7 +18,11 @@ import { FleetService } from '../enforcers/fleet.service';
 import type { FleetRow } from '../enforcers/fleet-row';
 import { MetricsService } from './metrics.service';
 
-/** One store read serves every gauge of a scrape. */
+/**
+ * One store read serves every gauge of a scrape: the first gauge registered
+ * (prom-client collects in that order) reads afresh, the others take that read
+ * when it is this recent.
+ */
 const SNAPSHOT_MS = 1000;
 
 @Injectable()
@@ -29,8 +33,11 @@ export class FleetMetrics {
     @Inject(FleetService) private readonly fleet: FleetService,
     @Inject(MetricsService) metrics: MetricsService,
   ) {
+    let first = true;
     const gauge = (name: string, help: string, value: (r: FleetRow) => number | null) => {
-      const rows = () => this.rows();
+      const fresh = first;
+      first = false;
+      const rows = () => this.rows(fresh);
       new Gauge({
         name,
         help,
@@ -53,10 +60,10 @@ export class FleetMetrics {
     gauge('cordon_enforcer_certificate_expiry_timestamp_seconds', 'When the enforcer\'s certificate expires, Unix time in seconds', (r) => (r.certExpiresAt ? Date.parse(r.certExpiresAt) / 1000 : null));
   }
 
-  /** The unrevoked enforcers' rows, read once per scrape. */
-  private rows(): Promise<FleetRow[]> {
+  /** The unrevoked enforcers' rows, read once per scrape (`fresh`: read now). */
+  private rows(fresh: boolean): Promise<FleetRow[]> {
     const now = Date.now();
-    if (!this.snapshot || now - this.snapshot.at > SNAPSHOT_MS) {
+    if (fresh || !this.snapshot || now - this.snapshot.at > SNAPSHOT_MS) {
       const rows = this.fleet.list().then((all) => all.filter((r) => !r.revoked));
       rows.catch(() => (this.snapshot = null));
       this.snapshot = { at: now, rows };
