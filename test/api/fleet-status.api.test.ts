@@ -175,6 +175,11 @@ describe('fleet status across the controllers of a site (issue 14)', () => {
     expect((await cli(['get', 'enforcers'])).stdout.trimEnd().split('\n')[1].split(/\s{2,}/)[1]).toBe('no (revoked)');
   }, 90_000);
 
+  it('describes the fleet fields in the OpenAPI document', async () => {
+    const doc = (await a.call('GET', '/v1/openapi.json', undefined, { token: null })).body;
+    expect(Object.keys(doc.components.schemas.Enforcer.properties)).toEqual(expect.arrayContaining(['connected', 'controller', 'currentGeneration', 'inSync', 'version', 'certExpiresAt', 'mapFill']));
+  });
+
   it('refuses a malformed --id with a clear error', async () => {
     await expect(startTestController('pglite', undefined, { id: 'two words' })).rejects.toThrow(/--id must be 1 to 128 letters/);
   });
