@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { Public } from '../auth/roles';
 import { COLLECTION_NAMES, COLLECTIONS } from '../documents/kinds';
-
+import { ENFORCER_SCHEMA } from './openapi-enforcer';
 const problem = { description: 'Problem details (RFC 7807)', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
 const ok = (description: string, schema: object = { type: 'object' }) => ({ description, content: { 'application/json': { schema } } });
 const errors = { 400: problem, 401: problem, 403: problem };
@@ -156,22 +156,7 @@ export const OPENAPI = {
           join: { type: 'string', description: 'enrollment tokens: TOKEN.CAHEX, for cordon enforcer --token: the enforcer checks the CA pin before it sends the token' },
         },
       },
-      Enforcer: { type: 'object', properties: { name: { type: 'string' }, enrolledAt: { type: 'string' }, lastSeen: { type: 'string' }, generation: { type: 'integer' }, status: { type: 'object' }, certSerial: { type: 'string' }, revoked: { type: 'boolean' }, labels: { type: 'object', additionalProperties: { type: 'string' }, description: 'what it reports (--label) with the controller\'s overrides' }, reportedLabels: { type: 'object', additionalProperties: { type: 'string' } }, labelOverrides: { type: 'object', additionalProperties: { type: 'string', nullable: true } },
-          // Fleet status (issue 14; enforcers/fleet-row.ts), the same on every controller of the site.
-          connected: { type: 'boolean', description: 'its bundle stream is open on a controller of the site (any controller sharing the database; never when revoked)' },
-          controller: { type: 'string', nullable: true, description: 'the id (`cordon controller --id`, default HOSTNAME:GRPC-PORT) of the controller serving that stream; null when not connected' },
-          currentGeneration: { type: 'integer', description: 'the site\'s current generation (generation is the one the enforcer enforces, null before its first status)' },
-          inSync: { type: 'boolean', description: 'it enforces the current generation' },
-          version: { type: 'string', nullable: true, description: 'its software version, as it last reported' },
-          certExpiresAt: { type: 'string', format: 'date-time', nullable: true, description: 'when its certificate expires (notAfter), as it last reported' },
-          mapFill: {
-            type: 'object',
-            nullable: true,
-            description: 'its fullest datapath map, as it last reported',
-            properties: { map: { type: 'string' }, entries: { type: 'integer' }, max: { type: 'integer' }, percent: { type: 'number', description: 'entries / max in percent, one decimal' } },
-          },
-        },
-      },
+      Enforcer: ENFORCER_SCHEMA,
     },
   },
   security: [{ bearer: [] }],
