@@ -7,7 +7,8 @@
  * certificate expiry and fullest map, in GET /v1/enforcers, in its per-enforcer
  * metrics and in `cordon get enforcers -o wide` (bin/cordon.js, from dist/).
  * A new apply puts the enforcer out of sync until it reports; a closed stream
- * or a stopped controller leaves it unconnected; a revocation removes its series.
+ * or a stopped controller leaves it unconnected, a dead controller's stale row does
+ * not count; a revocation removes its series.
  */
 import 'reflect-metadata';
 import { execFile } from 'node:child_process';
@@ -164,6 +165,13 @@ describe('fleet status across the controllers of a site (issue 14)', () => {
     // Open again, then ctl-b stops: its streams go with it.
     watch();
     await until('the reopened stream', async () => (await enforcerOnA()).controller === 'ctl-b');
+    // A controller that died without clearing its rows (its last refresh a minute ago) does not count,
+    // though its row is the newest; a live one elsewhere would be shown first (newest stream wins).
+    await a.ctl.store.sql.query(`insert into enforcer_streams (enforcer, controller, opened_at, refreshed_at) values ($1, 'ctl-dead', now() + interval '1 minute', now() - interval '1 minute')`, [NAME]);
+    expect((await enforcerOnA()).controller).toBe('ctl-b');
+    await a.ctl.store.sql.query(`update enforcer_streams set refreshed_at = now() where controller = 'ctl-dead'`);
+    expect((await enforcerOnA()).controller).toBe('ctl-dead');
+    await a.ctl.store.sql.query(`delete from enforcer_streams where controller = 'ctl-dead'`);
     await b.close();
     await until('ctl-b gone', async () => (await enforcerOnA()).connected === false, 5000);
 
