@@ -12,6 +12,7 @@
  */
 import 'reflect-metadata';
 import { execFile } from 'node:child_process';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { controlClient, rpc, type RawControlClient } from '../../proto/cordon/v1/client';
@@ -190,5 +191,30 @@ describe('fleet status across the controllers of a site (issue 14)', () => {
 
   it('refuses a malformed --id with a clear error', async () => {
     await expect(startTestController('pglite', undefined, { id: 'two words' })).rejects.toThrow(/--id must be 1 to 128 letters/);
+  });
+});
+
+describe('fleet status on the embedded store (PGlite), default controller id', () => {
+  let t: TestController;
+  beforeAll(async () => {
+    t = await startTestController('pglite');
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('lists the enforcer connected to HOSTNAME:GRPC-PORT while its stream is open', async () => {
+    const tok = await t.call('POST', '/v1/tokens', { kind: 'enrollment', ttl: '10m' });
+    const { keyPem, csrPem } = await keyAndCsr();
+    const res = await rpc.enroll(controlClient(t.ctl.grpcAddress, { caPem: null }), { token: tok.body.token, csrPem, name: NAME });
+    const c = controlClient(t.ctl.grpcAddress, { caPem: res.caPem, certPem: res.certificatePem, keyPem });
+    const call = c.WatchBundles({ enforcer: NAME, lastGeneration: 0, lastHash: '' });
+    call.on('error', () => undefined);
+    const id = `${os.hostname()}:${t.ctl.grpcPort}`;
+    await until('connected', async () => (await t.call('GET', `/v1/enforcers/${NAME}`)).body.controller === id);
+    expect((await t.call('GET', `/v1/enforcers/${NAME}`)).body).toMatchObject({ connected: true, generation: null, currentGeneration: 0, inSync: true, mapFill: null });
+    call.cancel();
+    await until('disconnected', async () => (await t.call('GET', `/v1/enforcers/${NAME}`)).body.connected === false);
+    c.close();
   });
 });
