@@ -21,6 +21,8 @@ import { GENERATION_SOURCE, CONTROL_CONFIG, CONTROL_STORE, type ControlConfig, t
 import { DocumentsController } from './documents/documents.controller';
 import { EnforcersController } from './enforcers/enforcers.controller';
 import { FqdnController } from './enforcers/fqdn.controller';
+import { FleetService } from './enforcers/fleet.service';
+import { FleetMetrics } from './metrics/fleet-metrics';
 import { OpenApiController } from './http/openapi';
 import { HealthController } from './metrics/health.controller';
 import { MetricsService } from './metrics/metrics.service';
@@ -147,7 +149,7 @@ export class AppModule {
         LabelsController,
         QuarantineController,
       ],
-      providers: [{ provide: APP_GUARD, useClass: AuthGuard }],
+      providers: [{ provide: APP_GUARD, useClass: AuthGuard }, FleetService, FleetMetrics],
     };
   }
 }

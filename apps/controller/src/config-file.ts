@@ -43,6 +43,7 @@ const schema = z
     'mud-trust-anchors': file,
     'mud-ca': file,
     'mud-fetch-timeout': duration,
+    id: z.string().min(1, 'must be a name'),
   })
   .partial()
   .strict();

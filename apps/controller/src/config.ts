@@ -34,6 +34,8 @@ export interface ControllerOptions {
   mudFetchTimeout?: string;
   /** `URI=SEGMENT` (repeatable): the segment a MUD `controller` class (or `my-controller`) stands for. */
   mudController?: string[];
+  /** This controller's name in the fleet status (`cordon get enforcers` CONNECTED); default HOSTNAME:GRPC-PORT. */
+  id?: string;
 }
 
 export type { HostPort };
@@ -65,6 +67,8 @@ export interface ControllerConfig {
   streamsPerToken: number;
   /** The MUD manager (mud/mud-manager.service.ts): trust anchors and fetch CA files, fetch deadline, controller classes. */
   mud: { trustAnchors?: string; ca?: string; fetchTimeoutMs: number; controllers: Record<string, string> };
+  /** `--id`: this controller's name where it serves an enforcer (control/stream-registry.ts); absent: HOSTNAME:GRPC-PORT. */
+  id?: string;
 }
 
 /** The longest --cert-ttl: 7 days. */
@@ -175,6 +179,7 @@ const schema = z.object({
     }
     return ms;
   }),
+  id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, '--id must be 1 to 128 letters, digits, ".", "_", ":", "@" or "-", starting with a letter or digit').optional(),
   mudController: z.array(z.string().regex(/^[^=\s]+=[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, '--mud-controller must be URI=SEGMENT (for example urn:ietf:params:mud:dns=resolvers)')),
 });
 
@@ -197,6 +202,7 @@ export function validateConfig(opts: ControllerOptions): ControllerConfig {
     mudCa: opts.mudCa || undefined,
     mudFetchTimeout: opts.mudFetchTimeout ?? DEFAULTS.mudFetchTimeout,
     mudController: opts.mudController ?? [],
+    id: opts.id || undefined,
   };
   const r = schema.safeParse(raw);
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => i.message));

@@ -11,6 +11,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--config <file>', `configuration file: these flags without their dashes, in YAML (default: ${CONTROLLER_CONFIG_PATH} when it exists); flags and CORDON_* variables win over it`)
     .option('--http <host:port>', 'REST and /metrics address', DEFAULTS.http)
     .option('--grpc <host:port>', 'gRPC address for enforcers', DEFAULTS.grpc)
+    .option('--id <name>', 'this controller\'s name where it serves an enforcer (`cordon get enforcers`, CONNECTED) (default: HOSTNAME:GRPC-PORT)')
     .option('--data-dir <dir>', 'state directory (PGlite database, admin.token, CA)', DEFAULTS.dataDir)
     .option('--database-url <url>', 'PostgreSQL URL, to share state between controllers (default: embedded PGlite)')
     .option('--log-level <level>', 'trace, debug, info, warn or error (logs are JSON on stderr, human-readable on a terminal)', DEFAULTS.logLevel)
@@ -34,7 +35,7 @@ export function register(program: Command, ctx: CliContext): void {
         throw err instanceof ConfigFileError ? new CliError(err.message, 2) : err;
       }
     })
-    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string; maxBody: string; streamRowsPerSecond: string; streamsPerToken: string; mudTrustAnchors?: string; mudCa?: string; mudFetchTimeout: string; mudController: string[] }) => {
+    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string; maxBody: string; streamRowsPerSecond: string; streamsPerToken: string; mudTrustAnchors?: string; mudCa?: string; mudFetchTimeout: string; mudController: string[]; id?: string }) => {
       // Loaded here, not at the top: every other command (the enforcer above all) stays light.
       const { startController } = await import('../../../controller/src/main');
       const ctl = await startController({
@@ -54,6 +55,7 @@ export function register(program: Command, ctx: CliContext): void {
         mudCa: o.mudCa,
         mudFetchTimeout: o.mudFetchTimeout,
         mudController: o.mudController,
+        id: o.id,
       });
       // Scripts (and the e2e tests) read the bound addresses from this line, so --http/--grpc may ask for port 0.
       ctx.err(`cordon controller listening on ${ctl.url} grpc ${ctl.grpcAddress} (admin token: ${ctl.adminTokenPath})\n`);

@@ -9,6 +9,7 @@ import { Option, type Command } from 'commander';
 import { CliContext, CliError, Client, clientOptions, ClientOptions, outputFormat } from '../context';
 import { EXIT } from '../exit-codes';
 import { printList, StreamPrinter, type ListView } from '../output/format';
+import type { Cell } from '../output/table';
 import { parseSelector } from '../selector';
 import { watchLoop } from '../watch';
 import { GRANT_VIEW, type GrantRow } from './grant';
@@ -110,18 +111,36 @@ interface EnforcerRow {
   /** Its --label flags with the controller's overrides (cordon label enforcer). */
   labels?: Record<string, string>;
   status?: { version?: string; health?: { healthy?: boolean; interfaces?: string[] } | null };
+  /** The fleet status (controller enforcers/fleet-row.ts); absent from older controllers. */
+  connected?: boolean;
+  controller?: string | null;
+  currentGeneration?: number;
+  inSync?: boolean;
+  version?: string | null;
+  certExpiresAt?: string | null;
+  mapFill?: { map: string; percent: number } | null;
 }
+
+/** CONNECTED: the controller serving it, `no`, or `no (revoked)`. */
+const connectedCell = (e: EnforcerRow): Cell =>
+  e.revoked ? { text: 'no (revoked)', style: 'red' } : e.controller ? { text: e.controller, style: 'green' } : { text: 'no', style: 'yellow' };
+
+/** GENERATION: enforced/current (an older controller gives the enforced one only). */
+const generationCell = (e: EnforcerRow): string => `${e.generation ?? 0}${e.currentGeneration === undefined ? '' : `/${e.currentGeneration}`}`;
 
 const ENFORCER_VIEW: ListView<EnforcerRow> = {
   columns: [
     { header: 'NAME', cell: (e) => e.name },
-    { header: 'LABELS', cell: (e) => labelText(e.labels) || '-' },
-    { header: 'GENERATION', cell: (e) => String(e.generation ?? '-') },
+    { header: 'CONNECTED', cell: connectedCell },
+    { header: 'GENERATION', cell: generationCell },
+    { header: 'IN SYNC', cell: (e) => (e.inSync === undefined ? '-' : e.inSync ? { text: 'yes', style: 'green' } : { text: 'no', style: 'red' }) },
     { header: 'LAST SEEN', cell: (e) => e.lastSeen ?? 'never' },
-    { header: 'REVOKED', cell: (e) => (e.revoked ? { text: 'yes', style: 'red' } : 'no') },
-    { header: 'ENROLLED', cell: (e) => e.enrolledAt, wide: true },
-    { header: 'VERSION', cell: (e) => e.status?.version ?? '-', wide: true },
+    { header: 'VERSION', cell: (e) => e.version ?? e.status?.version ?? '-', wide: true },
+    { header: 'CERT EXPIRES', cell: (e) => e.certExpiresAt ?? '-', wide: true },
+    { header: 'MAP FILL', cell: (e) => (e.mapFill ? `${e.mapFill.percent}% ${e.mapFill.map}` : '-'), wide: true },
+    { header: 'LABELS', cell: (e) => labelText(e.labels) || '-', wide: true },
     { header: 'INTERFACES', cell: (e) => e.status?.health?.interfaces?.join(',') || '-', wide: true },
+    { header: 'ENROLLED', cell: (e) => e.enrolledAt, wide: true },
     { header: 'CERTIFICATE', cell: (e) => e.certSerial ?? '-', wide: true },
   ],
   name: (e) => `enforcer/${e.name}`,

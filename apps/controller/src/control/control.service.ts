@@ -28,6 +28,9 @@ import { IdentityNames } from '../../../../model/generation/names';
 import { ControlFeeds } from './feeds';
 import { PLACEMENT_SOURCE, type PlacementSource } from './placement.port';
 import { ControlServer, DEFAULT_CERT_TTL_MS } from './grpc/control.server';
+import { EnforcerStreams } from './enforcer-streams.repo';
+import { StreamRegistry } from './stream-registry';
+import * as os from 'node:os';
 
 @Injectable()
 export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
@@ -45,7 +48,7 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
     @Inject(MetricsService) metrics: MetricsService,
     @Inject(ControlFeeds) readonly feeds: ControlFeeds,
     // `--cert-ttl` lives in the controller's config; CONTROL_CONFIG (built in app.module) may not carry it.
-    @Optional() @Inject(CONFIG) private readonly controller?: Pick<ControllerConfig, 'certTtlMs'>,
+    @Optional() @Inject(CONFIG) private readonly controller?: Pick<ControllerConfig, 'certTtlMs' | 'id'>,
     @Optional() @Inject(AuditService) private readonly audit?: AuditService,
     @Optional() @Inject(PLACEMENT_SOURCE) private readonly placement?: PlacementSource,
   ) {
@@ -116,7 +119,10 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
       log: this.log.child({ feature: 'control' }),
       certTtlMs: this.config.certTtlMs ?? this.controller?.certTtlMs ?? DEFAULT_CERT_TTL_MS,
       serverNames: this.config.serverNames,
-      onConnectedChange: (names) => this.connected.set(names.length),
+      onConnectedChange: (names) => {
+        this.connected.set(names.length);
+        this.streams?.update(names);
+      },
       feeds: this.feeds,
       guard: this.guard,
       audit: this.audit ? (actor, action, target, diff) => this.audit!.record(actor, action, target, diff) : undefined,
@@ -127,14 +133,23 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
     // The site is known before the first stream opens, and follows each generation.
     this.refreshSite((await this.generations.latest()).bundle);
     this.siteSub = this.generations.published$.subscribe((g) => this.refreshSite(g.bundle));
-    await this.server.listen(this.config.grpc);
+    const port = await this.server.listen(this.config.grpc);
     const server = this.server;
+    // Where each enforcer is connected, for every controller of the site (GET /v1/enforcers, per-enforcer metrics).
+    this.id = this.controller?.id ?? `${os.hostname()}:${port}`;
+    if (this.sql) {
+      this.streams = new StreamRegistry(new EnforcerStreams(this.sql), this.id, this.log.child({ feature: 'control' }));
+      this.streams.update(server.sessions.connected());
+      this.streams.start();
+    }
     this.unlisten = (await this.store.listenRevocations?.((name) => {
       const cut = server.cutRevoked(name);
       if (cut) this.log.warn({ enforcer: name, callsCut: cut }, 'enforcer revoked by another controller: streams cut');
     })) ?? null;
   }
   private unlisten: (() => Promise<void>) | null = null;
+  private streams: StreamRegistry | null = null;
+  private id: string | null = null;
 
   async onModuleDestroy(): Promise<void> {
     this.siteSub?.unsubscribe();
@@ -143,6 +158,8 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
     await this.server?.close();
     this.server = null;
     await this.ca?.close().catch(() => undefined);
+    await this.streams?.stop();
+    this.streams = null;
     this.feeds.complete();
   }
 
@@ -155,6 +172,14 @@ export class ControlService implements OnApplicationBootstrap, OnModuleDestroy {
   }
   get crlPem(): string | null {
     return this.ca?.crl ?? null;
+  }
+  /** This controller's id in the fleet status (--id; default HOSTNAME:GRPC-PORT); null before the channel listens. */
+  get controllerId(): string | null {
+    return this.id;
+  }
+  /** Resolves once the open streams are recorded in the store (tests; REST answers read the store). */
+  async streamsRecorded(): Promise<void> {
+    await this.streams?.flush();
   }
   connectedEnforcers(): string[] {
     return this.server?.sessions.connected() ?? [];

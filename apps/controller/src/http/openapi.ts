@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { Public } from '../auth/roles';
 import { COLLECTION_NAMES, COLLECTIONS } from '../documents/kinds';
-
+import { ENFORCER_SCHEMA } from './openapi-enforcer';
 const problem = { description: 'Problem details (RFC 7807)', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
 const ok = (description: string, schema: object = { type: 'object' }) => ({ description, content: { 'application/json': { schema } } });
 const errors = { 400: problem, 401: problem, 403: problem };
@@ -156,7 +156,7 @@ export const OPENAPI = {
           join: { type: 'string', description: 'enrollment tokens: TOKEN.CAHEX, for cordon enforcer --token: the enforcer checks the CA pin before it sends the token' },
         },
       },
-      Enforcer: { type: 'object', properties: { name: { type: 'string' }, enrolledAt: { type: 'string' }, lastSeen: { type: 'string' }, generation: { type: 'integer' }, status: { type: 'object' }, certSerial: { type: 'string' }, revoked: { type: 'boolean' }, labels: { type: 'object', additionalProperties: { type: 'string' }, description: 'what it reports (--label) with the controller\'s overrides' }, reportedLabels: { type: 'object', additionalProperties: { type: 'string' } }, labelOverrides: { type: 'object', additionalProperties: { type: 'string', nullable: true } } } },
+      Enforcer: ENFORCER_SCHEMA,
     },
   },
   security: [{ bearer: [] }],
@@ -230,7 +230,7 @@ export const OPENAPI = {
         responses: { 200: ok('{token, expiresAt, id, file, revoked}'), ...errors },
       },
     },
-    '/v1/enforcers': { get: { summary: 'Enrolled enforcers', tags: ['enforcers'], responses: { 200: ok('Enforcers', page('Enforcer')), ...errors } } },
+    '/v1/enforcers': { get: { summary: 'Enrolled enforcers with their fleet status: connected to which controller, generation enforced vs current, in sync, version, certificate expiry, map fill', tags: ['enforcers'], responses: { 200: ok('Enforcers', page('Enforcer')), ...errors } } },
     '/v1/enforcers/{name}': { get: { summary: 'One enforcer', tags: ['enforcers'], parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }], responses: { 200: ok('Enforcer'), 404: problem, ...errors } } },
     '/v1/quarantine': {
       get: { summary: 'Quarantined devices', tags: ['quarantine'], responses: { 200: ok('Devices'), ...errors } },

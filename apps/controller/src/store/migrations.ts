@@ -15,6 +15,7 @@ import { INCIDENTS_MIGRATION } from './migration-0181-incidents';
 import { MUD_SIGNERS_MIGRATION } from './migration-1262-mud-signers';
 import { LEARNED_NAMES_MIGRATION } from './migration-1270-learned-names';
 import { CA_LISTS_MIGRATION } from './migration-1290-ca-lists';
+import { ENFORCER_STREAMS_MIGRATION } from './migration-1280-enforcer-streams';
 
 import type { Migration } from './migration';
 import type { SqlDatabase } from './sql';
@@ -130,6 +131,7 @@ create index security_events_device on security_events (device, id);
   MUD_SIGNERS_MIGRATION,
   LEARNED_NAMES_MIGRATION,
   CA_LISTS_MIGRATION,
+  ENFORCER_STREAMS_MIGRATION,
 ];
 
 /** Applies pending migrations under the advisory lock `lock`; safe when several controllers start at once. */
