@@ -7,7 +7,8 @@
 #  4. the extras in scripts/bench/ (control latency, flow throughput, enforcer
 #     memory, device credentials: certs/s, revoke to CRL, CRL at 100,000, a denied
 #     flood: drops per CPU-second on the old tc path and with the XDP short-cut,
-#     fqdn: answer-to-allowed latency, answers learned/s, cost at 10,000 learned names)
+#     fqdn: answer-to-allowed latency, answers learned/s, cost at 10,000 learned names,
+#     controllers: 3 on one PostgreSQL serving 3,000 simulated enforcers, apply to all, take-over)
 # Results: bench-results/*.json; a summary on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +34,7 @@ console.log("payload classification, established flow with payload: on", r.class
 echo "== controller: compile at site scale (1,000 segments, 10,000 devices, 10,000 policies), REST apply, memory"
 npx tsx scripts/bench/controller.ts | tee "$out/controller.json"
 
-for extra in control-latency flow-throughput enforcer-memory monitoring credentials flood fqdn; do
+for extra in control-latency controllers flow-throughput enforcer-memory monitoring credentials flood fqdn; do
   if [ -f "scripts/bench/$extra.ts" ]; then
     echo "== $extra"
     npx tsx "scripts/bench/$extra.ts" | tee "$out/$extra.json"

@@ -28,7 +28,7 @@ import { keyAndCsr } from '../../apps/controller/src/control/testing/fakes';
 import { Datapath } from '../../native/lib/datapath';
 import { controlClient, rpc } from '../../proto/cordon/v1/client';
 import { CONTROL_GRPC, CONTROL_PROTO_PATH } from '../../proto/cordon/v1/control';
-import { apply, enrollmentToken, gatewayNamespace, log, onCleanup, percentile, requireRoot, run, sitePolicy, sleep, startController } from './control-support';
+import { apply, enrollmentToken, gatewayNamespace, log, onCleanup, percentile, pool, requireRoot, run, sitePolicy, sleep, startController } from './control-support';
 
 const APPLIES = Number(process.env.BENCH_APPLIES ?? 50);
 const SIM = Number(process.env.BENCH_SIM_ENFORCERS ?? 1000);
@@ -120,18 +120,6 @@ parentPort.on('message', (m) => {
   if (m.type === 'stop') { stopping = true; for (const c of clients) { c.call.cancel(); c.client.close(); } parentPort.close(); }
 });
 `;
-
-async function pool<T>(n: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
-  const out: T[] = new Array(n);
-  let next = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (next < n) {
-      const i = next++;
-      out[i] = await fn(i);
-    }
-  }));
-  return out;
-}
 
 async function simulated() {
   const ctl = await startController();

@@ -28,6 +28,21 @@ export function percentile(xs: number[], p: number): number {
   return +s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))].toFixed(2);
 }
 
+/** fn(0..n-1), at most `concurrency` at a time; the results in order. */
+export async function pool<T>(n: number, concurrency: number, fn: (i: number) => Promise<T>): Promise<T[]> {
+  const out: T[] = new Array(n);
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        const i = next++;
+        out[i] = await fn(i);
+      }
+    }),
+  );
+  return out;
+}
+
 export interface Controller {
   url: string;
   grpc: string;
@@ -38,12 +53,14 @@ export interface Controller {
 }
 
 /** `cordon controller` on loopback with fresh state, its addresses read from its start line. */
-export async function startController(extra: string[] = []): Promise<Controller> {
+/** adminToken: another controller's of a shared database (only the first one writes admin.token). */
+export async function startController(extra: string[] = [], env: NodeJS.ProcessEnv = {}, adminToken?: string): Promise<Controller> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-bench-ctl-'));
   // BENCH_CONTROLLER_PROF=DIR: a V8 CPU profile of the controller, to see where its time goes.
   const prof = process.env.BENCH_CONTROLLER_PROF ? ['--cpu-prof', '--cpu-prof-dir', process.env.BENCH_CONTROLLER_PROF] : [];
   const child = spawn(process.execPath, [...prof, '--import', 'tsx', path.join(ROOT, 'apps/cli/src/main.ts'), 'controller', '--http', '127.0.0.1:0', '--grpc', '127.0.0.1:0', '--data-dir', dir, '--log-level', 'warn', ...extra], {
     cwd: ROOT,
+    env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let err = '';
@@ -57,7 +74,7 @@ export async function startController(extra: string[] = []): Promise<Controller>
     if (child.exitCode !== null || Date.now() - t0 > 60_000) throw new Error(`the controller did not start:\n${err}`);
     await sleep(50);
   }
-  const admin = fs.readFileSync(path.join(dir, 'admin.token'), 'utf8').trim();
+  const admin = adminToken ?? fs.readFileSync(path.join(dir, 'admin.token'), 'utf8').trim();
   const url = m[1];
   const stop = async () => {
     if (child.exitCode === null) {
