@@ -20,7 +20,13 @@ export function runPolicyTestsScoped(bundle: Bundle, tests: readonly PolicyTest[
   if (tests.length === 0) return { failures: [], passed: 0 };
   const docs: Document[] = [...tests];
   const names = new Set<string>();
-  for (const t of tests) for (const c of t.spec) names.add(c.from).add(c.to);
+  // A `{ fqdn }` destination is a DNS name: no document to look up.
+  for (const t of tests) {
+    for (const c of t.spec) {
+      names.add(c.from);
+      if (typeof c.to === 'string') names.add(c.to);
+    }
+  }
   for (const n of names) {
     const dev = lookup('Device', n);
     if (dev) docs.push(dev);
