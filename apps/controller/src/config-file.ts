@@ -43,6 +43,7 @@ const schema = z
     'mud-trust-anchors': file,
     'mud-ca': file,
     'mud-fetch-timeout': duration,
+    'dns-resolver': z.union([z.string(), z.array(z.string(), { error: 'must be an address or a list of addresses' })]).transform((v) => (typeof v === 'string' ? [v] : v)),
   })
   .partial()
   .strict();
@@ -62,4 +63,6 @@ export const CONTROLLER_CONFIG: DaemonConfigSpec = {
     'credential-lifetime': CREDENTIAL_ENV.lifetime,
     'credential-overlap': CREDENTIAL_ENV.overlap,
   },
+  // CORDON_DNS_RESOLVER="10.10.53.2 fd00::53"
+  lists: ['dns-resolver'],
 };

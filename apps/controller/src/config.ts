@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../../daemon/src/logger';
 import { parseDuration } from '../../common/src/duration';
 import { parseHostPort, type HostPort } from '../../common/src/host-port';
+import { parseAddress } from './policy/net';
+import { canonicalAddress } from './compiler/fqdn-refs';
 
 /** What `cordon controller` accepts (flags) and startController() takes. */
 export interface ControllerOptions {
@@ -34,6 +36,8 @@ export interface ControllerOptions {
   mudFetchTimeout?: string;
   /** `URI=SEGMENT` (repeatable): the segment a MUD `controller` class (or `my-controller`) stands for. */
   mudController?: string[];
+  /** `--dns-resolver ADDRESS` (repeatable): the site's resolvers, for segments without spec.dns (DESIGN.md "Names"). */
+  dnsResolver?: string[];
 }
 
 export type { HostPort };
@@ -65,7 +69,16 @@ export interface ControllerConfig {
   streamsPerToken: number;
   /** The MUD manager (mud/mud-manager.service.ts): trust anchors and fetch CA files, fetch deadline, controller classes. */
   mud: { trustAnchors?: string; ca?: string; fetchTimeoutMs: number; controllers: Record<string, string> };
+  /**
+   * `--dns-resolver`, canonical, each once: compiled into every generation (the
+   * bundle's dnsResolvers) for segments without spec.dns; a restart with other
+   * resolvers makes a new generation (apply.service.ts).
+   */
+  dnsResolvers: string[];
 }
+
+/** As many as a Segment's spec.dns may list. */
+export const MAX_DNS_RESOLVERS = 16;
 
 /** The longest --cert-ttl: 7 days. */
 export const MAX_CERT_TTL_MS = 7 * 86_400_000;
@@ -175,6 +188,13 @@ const schema = z.object({
     }
     return ms;
   }),
+  dnsResolver: z
+    .array(
+      z.string().superRefine((a, ctx) => {
+        if (!parseAddress(a.trim())) ctx.addIssue({ code: 'custom', message: `--dns-resolver must be an IPv4 or IPv6 address (for example 10.10.53.2 or fd00::53), got "${a}"` });
+      }),
+    )
+    .max(MAX_DNS_RESOLVERS, `--dns-resolver may be given at most ${MAX_DNS_RESOLVERS} times`),
   mudController: z.array(z.string().regex(/^[^=\s]+=[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, '--mud-controller must be URI=SEGMENT (for example urn:ietf:params:mud:dns=resolvers)')),
 });
 
@@ -197,12 +217,14 @@ export function validateConfig(opts: ControllerOptions): ControllerConfig {
     mudCa: opts.mudCa || undefined,
     mudFetchTimeout: opts.mudFetchTimeout ?? DEFAULTS.mudFetchTimeout,
     mudController: opts.mudController ?? [],
+    dnsResolver: opts.dnsResolver ?? [],
   };
   const r = schema.safeParse(raw);
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => i.message));
-  const { certTtl, maxBody, mudTrustAnchors, mudCa, mudFetchTimeout, mudController, ...rest } = r.data;
+  const { certTtl, maxBody, mudTrustAnchors, mudCa, mudFetchTimeout, mudController, dnsResolver, ...rest } = r.data;
   return {
     ...rest,
+    dnsResolvers: [...new Set(dnsResolver.map((a) => canonicalAddress(a.trim())))],
     mud: {
       trustAnchors: mudTrustAnchors ? path.resolve(mudTrustAnchors) : undefined,
       ca: mudCa ? path.resolve(mudCa) : undefined,

@@ -14,4 +14,6 @@ export interface CompileOptions {
    * from 1 by policy name, allow before deny, then index.
    */
   rules?: readonly RuleInfo[];
+  /** The site's default resolvers (--dns-resolver), for segments without spec.dns (fqdn-refs.ts segmentResolvers). */
+  defaultResolvers?: readonly string[];
 }

@@ -83,6 +83,8 @@ export class IncrementalCompiler {
   private policyWarnings: string[] | null = null;
   /** Policies with warnings (few, usually none): all that the warnings list needs. */
   private warned = new Set<string>();
+  /** CompileOptions.defaultResolvers: kept for every later generation of this compiler. */
+  private defaultResolvers: readonly string[] = [];
 
   constructor(docs: readonly Document[], opts: CompileOptions) {
     this.reset(docs, opts);
@@ -246,6 +248,7 @@ export class IncrementalCompiler {
     this.policyWarnings = null;
     this.warned = new Set();
     this.generation = opts.generation;
+    this.defaultResolvers = opts.defaultResolvers ?? [];
 
     // A later document of the same kind and name replaces an earlier one.
     const policyDocs = new Map<string, Policy>();
@@ -289,7 +292,7 @@ export class IncrementalCompiler {
       }
     }
     const known = this.known;
-    this.reset([...docs.values()], { identities: known, generation, quarantined: [...quarantined], rules: prev.rules });
+    this.reset([...docs.values()], { identities: known, generation, quarantined: [...quarantined], rules: prev.rules, defaultResolvers: this.defaultResolvers });
     this.known = { ...known, ...this.identities };
     return { bundle: this.current, delta: diffBundles(prev, this.current) };
   }
@@ -391,7 +394,7 @@ export class IncrementalCompiler {
       this.policyWarnings = [];
       for (const n of [...this.warned].sort(cmpStr)) this.policyWarnings.push(...this.policies.get(n)!.warnings);
     }
-    const dnsResolvers = segmentResolvers(this.segments.values());
+    const dnsResolvers = segmentResolvers(this.segments.values(), this.defaultResolvers);
     const bundle: Bundle = {
       generation: this.generation,
       hash: combineDigests({ identities: this.idsDigestCache, ipcache: this.ipc.digest(), policy: this.pairs.digest(), rules: this.rules.digest(), dnsResolvers }),

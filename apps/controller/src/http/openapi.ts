@@ -1,7 +1,7 @@
 import { Controller, Get } from '@nestjs/common';
 import { Public } from '../auth/roles';
 import { COLLECTION_NAMES, COLLECTIONS } from '../documents/kinds';
-import { MAX_LABEL_LENGTH, MAX_NAME_LENGTH } from '../../../../model/generation/fqdn';
+import { documentSchemas } from './openapi-documents';
 
 const problem = { description: 'Problem details (RFC 7807)', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
 const ok = (description: string, schema: object = { type: 'object' }) => ({ description, content: { 'application/json': { schema } } });
@@ -34,58 +34,6 @@ function documentPaths() {
   return out;
 }
 
-/** One DNS label as fqdn.ts reads it: letters, digits, "-" and "_", not starting or ending with "-", 1 to 63 characters. */
-const LABEL = `[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,${MAX_LABEL_LENGTH - 2}}[A-Za-z0-9_])?`;
-/** At most 253 characters before an optional trailing dot, two labels or more, or `*.` before two or more (model/generation/fqdn.ts fqdnPatternError). */
-export const FQDN_PATTERN = `^(?=.{1,${MAX_NAME_LENGTH}}\\.?$)(?:\\*\\.)?(?:${LABEL}\\.)+${LABEL}\\.?$`;
-const FQDN_RULES = `at most ${MAX_NAME_LENGTH} characters (a trailing dot not counted), each label at most ${MAX_LABEL_LENGTH} (letters, digits, "-", "_"; no leading or trailing "-"), at least two labels; "*" only as a whole leading label ("*.example.com": every name under example.com, not example.com itself); matched case-insensitively, a trailing dot ignored`;
-
-/** The `to` entries of Policy documents (DESIGN.md "Names: policy by DNS name") and PolicyTest cases, described for clients. */
-const documentSchemas = {
-  FqdnPattern: { type: 'string', maxLength: MAX_NAME_LENGTH + 1, pattern: FQDN_PATTERN, example: '*.iot.i.tplinknbu.com', description: `A DNS name or pattern: ${FQDN_RULES}` },
-  FqdnTarget: { type: 'object', required: ['fqdn'], additionalProperties: false, properties: { fqdn: { $ref: '#/components/schemas/FqdnPattern' } } },
-  PolicyTarget: {
-    description: 'A segment name (built-in world, host, quarantine included), or { fqdn: PATTERN }: the addresses the enforcer learns for matching names from the DNS answers its source devices get',
-    oneOf: [{ type: 'string', pattern: '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$', example: 'broker' }, { $ref: '#/components/schemas/FqdnTarget' }],
-  },
-  PolicySpec: {
-    type: 'object',
-    required: ['from', 'to'],
-    additionalProperties: false,
-    properties: {
-      from: { type: 'array', minItems: 1, items: { type: 'string' }, description: 'segment names' },
-      to: { type: 'array', minItems: 1, items: { $ref: '#/components/schemas/PolicyTarget' } },
-      allow: { type: 'array', items: { type: 'object' } },
-      deny: { type: 'array', items: { type: 'object' } },
-      mode: { type: 'string', enum: ['enforce', 'audit'] },
-      enforcers: { type: 'object' },
-      schedule: { type: 'object' },
-    },
-  },
-  PolicyTestCase: {
-    type: 'object',
-    required: ['from', 'to', 'protocol', 'expect'],
-    additionalProperties: false,
-    properties: {
-      from: { type: 'string', description: 'a device, a segment or an address' },
-      to: {
-        description: 'a device, a segment, an address or a DNS name; or { fqdn: NAME }, the same DNS name said explicitly (one name, so no "*."): the expectation holds for the addresses learned for it, judged by the patterns that match it',
-        oneOf: [{ type: 'string' }, { $ref: '#/components/schemas/FqdnTarget' }],
-      },
-      protocol: { oneOf: [{ type: 'string', enum: ['tcp', 'udp', 'icmp', 'icmpv6'] }, { type: 'integer', minimum: 0, maximum: 255 }] },
-      port: { type: 'integer', minimum: 0, maximum: 65535 },
-      type: { oneOf: [{ type: 'string' }, { type: 'integer' }] },
-      code: { type: 'integer', minimum: 0, maximum: 255 },
-      expect: { type: 'string', enum: ['allow', 'deny', 'audit'] },
-      at: { type: 'string', format: 'date-time' },
-    },
-  },
-  PolicyDocument: { allOf: [{ $ref: '#/components/schemas/Document' }, { type: 'object', properties: { kind: { type: 'string', enum: ['Policy'] }, spec: { $ref: '#/components/schemas/PolicySpec' } } }] },
-  PolicyTestDocument: {
-    allOf: [{ $ref: '#/components/schemas/Document' }, { type: 'object', properties: { kind: { type: 'string', enum: ['PolicyTest'] }, spec: { type: 'array', minItems: 1, items: { $ref: '#/components/schemas/PolicyTestCase' } } } }],
-  },
-};
-
 export const OPENAPI = {
   openapi: '3.0.3',
   info: { title: 'Cordon controller', version: '1', description: 'Bearer tokens with roles viewer (reads), operator (changes), admin (tokens, enforcers).' },
@@ -93,7 +41,6 @@ export const OPENAPI = {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
     schemas: {
       Problem: { type: 'object', properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, issues: { type: 'array', items: { type: 'object' } }, failures: { type: 'array', items: { type: 'object' } } } },
-      Document: { type: 'object', required: ['apiVersion', 'kind', 'metadata', 'spec'], properties: { apiVersion: { type: 'string', example: 'cordon/v1' }, kind: { type: 'string', enum: Object.values(COLLECTIONS) }, metadata: { type: 'object', properties: { name: { type: 'string' }, labels: { type: 'object', additionalProperties: { type: 'string' } } } }, spec: { description: 'by kind: PolicyDocument and PolicyTestDocument describe those of Policy and PolicyTest' } } },
       ...documentSchemas,
       StoredDocument: { allOf: [{ $ref: '#/components/schemas/Document' }, { type: 'object', properties: { version: { type: 'integer' }, createdAt: { type: 'string' }, updatedAt: { type: 'string' } } }] },
       ChangeResult: { type: 'object', properties: { dryRun: { type: 'boolean' }, changed: { type: 'boolean' }, generation: { type: 'integer' }, hash: { type: 'string' }, documents: { type: 'array', items: { type: 'object' } }, warnings: { type: 'array', items: { type: 'string' } }, flows: { $ref: '#/components/schemas/FlowImpact' } } },
@@ -446,7 +393,7 @@ export const OPENAPI = {
     '/v1/monitoring/tick': { post: { summary: 'Run one monitoring pass now (admin)', tags: ['monitoring'], responses: { 200: ok('Done'), ...errors } } },
     // Least privilege.
     '/v1/recommend': { get: { summary: 'The smallest set of Policy documents that allows exactly the observed flows', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d'), queryParam('includeDenied', 'also denied flows', 'boolean'), queryParam('format', 'json | yaml')], responses: { 200: ok('Policy documents'), ...errors } } },
-    '/v1/report/unused': { get: { summary: 'Allow rules no packet used over the window', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d')], responses: { 200: ok('{observedSince, items}'), ...errors } } },
+    '/v1/report/unused': { get: { summary: 'Allow rules no packet used over the window', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d')], responses: { 200: ok('{observedSince, generation, window, items: [{policy, index, rule, mode, lastUsed, packets, fqdn (the DNS names and patterns of a policy by name)}]}'), ...errors } } },
     '/v1/grants': {
       get: { summary: 'Temporary access grants: from, to, protocol, port, start, end, reason, grantedBy, open', tags: ['grants'], responses: { 200: ok('Grants', { type: 'object', properties: { items: { type: 'array', items: { type: 'object' } } } }), ...errors } },
       post: { summary: 'Grant access for a while (operator; a Policy with a one-off window, audited with its reason)', tags: ['grants'], requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['from', 'to', 'for', 'reason'], properties: { from: { type: 'string', description: 'device or segment' }, to: { type: 'string', description: 'device or segment' }, protocol: { type: 'string', example: 'tcp' }, port: { type: 'integer' }, for: { type: 'string', example: '2h' }, reason: { type: 'string', example: 'ticket 4711' }, name: { type: 'string' } } } } } }, responses: { 201: ok('The grant and the change'), 409: problem, 422: problem, ...errors } },
