@@ -43,7 +43,7 @@ const schema = z
     'mud-trust-anchors': file,
     'mud-ca': file,
     'mud-fetch-timeout': duration,
-    'dns-resolver': z.union([z.string(), z.array(z.string(), { error: 'must be an address or a list of addresses' })]).transform((v) => (typeof v === 'string' ? [v] : v)),
+    'dns-resolver': z.union([z.string(), z.array(z.string())], { error: 'must be an address or a list of addresses' }).transform((v) => (typeof v === 'string' ? [v] : v)),
   })
   .partial()
   .strict();
