@@ -27,7 +27,8 @@ import type { PolicyEntry } from '../../../../native/lib/abi';
 import type { Bundle, BundleDelta, RuleInfo } from '../../../../model/generation/bundle';
 import { diffBundles } from '../../../../model/generation/delta';
 import { canonicalRule, combineDigests, identitiesDigest } from '../../../../model/generation/digest';
-import type { CompileOptions } from './compile-options';
+import type { CompileChange, CompileOptions, CompileStep, DocumentRef } from './compile-options';
+export type { CompileChange, CompileStep, DocumentRef } from './compile-options';
 import { assignIdentities } from './identities';
 import { fqdnNames, fqdnRefs, sameFqdnSet, segmentResolvers } from './fqdn-refs';
 import { IpcacheState } from './ipcache';
@@ -36,24 +37,6 @@ import { compilePolicy, type PolicyState } from './policy-state';
 import { assignRuleIds, previousRuleIds, type PolicyRuleIds } from './rule-ids';
 import { PairState, PairTable } from './pair-table';
 import { RuleTable } from './rule-table';
-
-export interface DocumentRef {
-  kind: Document['kind'];
-  name: string;
-}
-
-export interface CompileChange {
-  /** Documents created or replaced (by kind and name). */
-  upsert?: readonly Document[];
-  remove?: readonly DocumentRef[];
-  /** The whole new quarantine list; omitted: unchanged. */
-  quarantined?: readonly string[];
-}
-
-export interface CompileStep {
-  bundle: Bundle;
-  delta: BundleDelta;
-}
 
 const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 

@@ -17,6 +17,7 @@ const FQDN_RULES = `at most ${MAX_NAME_LENGTH} characters (a trailing dot not co
 /** Documents, and the `to` entries of Policy documents (DESIGN.md "Names: policy by DNS name") and PolicyTest cases, described for clients. */
 export const documentSchemas = {
   Document: { type: 'object', required: ['apiVersion', 'kind', 'metadata', 'spec'], properties: { apiVersion: { type: 'string', example: 'cordon/v1' }, kind: { type: 'string', enum: Object.values(COLLECTIONS) }, metadata: { type: 'object', properties: { name: { type: 'string' }, labels: { type: 'object', additionalProperties: { type: 'string' } } } }, spec: { description: 'by kind: PolicyDocument and PolicyTestDocument describe those of Policy and PolicyTest' } } },
+  StoredDocument: { allOf: [{ $ref: '#/components/schemas/Document' }, { type: 'object', properties: { version: { type: 'integer' }, createdAt: { type: 'string' }, updatedAt: { type: 'string' } } }] },
   FqdnPattern: { type: 'string', maxLength: MAX_NAME_LENGTH + 1, pattern: FQDN_PATTERN, example: '*.iot.i.tplinknbu.com', description: `A DNS name or pattern: ${FQDN_RULES}` },
   FqdnTarget: { type: 'object', required: ['fqdn'], additionalProperties: false, properties: { fqdn: { $ref: '#/components/schemas/FqdnPattern' } } },
   PolicyTarget: {
