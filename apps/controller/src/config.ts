@@ -5,6 +5,7 @@ import { LOG_LEVELS, type LogLevel } from '../../daemon/src/logger';
 import { parseDuration } from '../../common/src/duration';
 import { parseHostPort, type HostPort } from '../../common/src/host-port';
 import { parseAddress } from './policy/net';
+import { LIMITS } from '../../../native/lib/abi';
 import { canonicalAddress } from './compiler/fqdn-refs';
 
 /** What `cordon controller` accepts (flags) and startController() takes. */
@@ -77,8 +78,8 @@ export interface ControllerConfig {
   dnsResolvers: string[];
 }
 
-/** As many as a Segment's spec.dns may list. */
-export const MAX_DNS_RESOLVERS = 16;
+/** As many as the datapath holds (the enforcer takes no more from a bundle). */
+export const MAX_DNS_RESOLVERS = LIMITS.RESOLVERS;
 
 /** The longest --cert-ttl: 7 days. */
 export const MAX_CERT_TTL_MS = 7 * 86_400_000;
