@@ -46,6 +46,15 @@ export function fqdnPatternError(pattern: string): string | null {
   return null;
 }
 
+/**
+ * Why `name` is not one DNS name (a destination to judge: `cordon trace --to`,
+ * a PolicyTest's `to`), or null when it is: a pattern stands for many names.
+ */
+export function fqdnNameError(name: string): string | null {
+  if (name.trim().startsWith('*')) return `${JSON.stringify(name)} is a pattern; name a DNS name it matches, such as ${name.trim().replace(/^\*/, 'api')}`;
+  return fqdnPatternError(name);
+}
+
 /** The identity name of a pattern (canonical). */
 export function fqdnIdentityName(pattern: string): string {
   return FQDN_IDENTITY_PREFIX + canonicalFqdn(pattern);

@@ -44,6 +44,7 @@ const schema = z
     'mud-ca': file,
     'mud-fetch-timeout': duration,
     id: z.string().min(1, 'must be a name'),
+    'dns-resolver': z.union([z.string(), z.array(z.string())], { error: 'must be an address or a list of addresses' }).transform((v) => (typeof v === 'string' ? [v] : v)),
   })
   .partial()
   .strict();
@@ -63,4 +64,6 @@ export const CONTROLLER_CONFIG: DaemonConfigSpec = {
     'credential-lifetime': CREDENTIAL_ENV.lifetime,
     'credential-overlap': CREDENTIAL_ENV.overlap,
   },
+  // CORDON_DNS_RESOLVER="10.10.53.2 fd00::53"
+  lists: ['dns-resolver'],
 };

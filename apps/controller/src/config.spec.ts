@@ -29,4 +29,12 @@ describe('validateConfig', () => {
     expect(() => validateConfig({ streamRowsPerSecond: 'lots' })).toThrow(/--stream-rows-per-second/);
     expect(() => validateConfig({ streamsPerToken: '65' })).toThrow(/--streams-per-token must be a whole number from 1 to 64/);
   });
+
+  it('takes --dns-resolver as IPv4 or IPv6 addresses, canonical and each once, none by default', () => {
+    expect(validateConfig({}).dnsResolvers).toEqual([]);
+    expect(validateConfig({ dnsResolver: ['10.10.53.2', 'FD00:0:0::53', ' 10.10.53.2'] }).dnsResolvers).toEqual(['10.10.53.2', 'fd00::53']);
+    expect(() => validateConfig({ dnsResolver: ['10.10.53.2', 'resolver.lan'] })).toThrow(/--dns-resolver must be an IPv4 or IPv6 address \(for example 10\.10\.53\.2 or fd00::53\), got "resolver\.lan"/);
+    expect(() => validateConfig({ dnsResolver: ['10.10.53.0/24'] })).toThrow(/--dns-resolver must be an IPv4 or IPv6 address.*got "10\.10\.53\.0\/24"/);
+    expect(() => validateConfig({ dnsResolver: Array.from({ length: 17 }, (_, i) => `10.0.0.${i + 1}`) })).toThrow(/--dns-resolver may be given at most 16 times/);
+  });
 });

@@ -4,6 +4,9 @@ import { z } from 'zod';
 import { LOG_LEVELS, type LogLevel } from '../../daemon/src/logger';
 import { parseDuration } from '../../common/src/duration';
 import { parseHostPort, type HostPort } from '../../common/src/host-port';
+import { parseAddress } from './policy/net';
+import { LIMITS } from '../../../native/lib/abi';
+import { canonicalAddress } from './compiler/fqdn-refs';
 
 /** What `cordon controller` accepts (flags) and startController() takes. */
 export interface ControllerOptions {
@@ -36,6 +39,8 @@ export interface ControllerOptions {
   mudController?: string[];
   /** This controller's name in the fleet status (`cordon get enforcers` CONNECTED); default HOSTNAME:GRPC-PORT. */
   id?: string;
+  /** `--dns-resolver ADDRESS` (repeatable): the site's resolvers, for segments without spec.dns (DESIGN.md "Names"). */
+  dnsResolver?: string[];
 }
 
 export type { HostPort };
@@ -69,7 +74,16 @@ export interface ControllerConfig {
   mud: { trustAnchors?: string; ca?: string; fetchTimeoutMs: number; controllers: Record<string, string> };
   /** `--id`: this controller's name where it serves an enforcer (control/stream-registry.ts); absent: HOSTNAME:GRPC-PORT. */
   id?: string;
+  /**
+   * `--dns-resolver`, canonical, each once: compiled into every generation (the
+   * bundle's dnsResolvers) for segments without spec.dns; a restart with other
+   * resolvers makes a new generation (apply.service.ts).
+   */
+  dnsResolvers: string[];
 }
+
+/** As many as the datapath holds (the enforcer takes no more from a bundle). */
+export const MAX_DNS_RESOLVERS = LIMITS.RESOLVERS;
 
 /** The longest --cert-ttl: 7 days. */
 export const MAX_CERT_TTL_MS = 7 * 86_400_000;
@@ -180,6 +194,13 @@ const schema = z.object({
     return ms;
   }),
   id: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:@-]{0,127}$/, '--id must be 1 to 128 letters, digits, ".", "_", ":", "@" or "-", starting with a letter or digit').optional(),
+  dnsResolver: z
+    .array(
+      z.string().superRefine((a, ctx) => {
+        if (!parseAddress(a.trim())) ctx.addIssue({ code: 'custom', message: `--dns-resolver must be an IPv4 or IPv6 address (for example 10.10.53.2 or fd00::53), got "${a}"` });
+      }),
+    )
+    .max(MAX_DNS_RESOLVERS, `--dns-resolver may be given at most ${MAX_DNS_RESOLVERS} times`),
   mudController: z.array(z.string().regex(/^[^=\s]+=[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, '--mud-controller must be URI=SEGMENT (for example urn:ietf:params:mud:dns=resolvers)')),
 });
 
@@ -203,12 +224,14 @@ export function validateConfig(opts: ControllerOptions): ControllerConfig {
     mudFetchTimeout: opts.mudFetchTimeout ?? DEFAULTS.mudFetchTimeout,
     mudController: opts.mudController ?? [],
     id: opts.id || undefined,
+    dnsResolver: opts.dnsResolver ?? [],
   };
   const r = schema.safeParse(raw);
   if (!r.success) throw new ConfigError(r.error.issues.map((i) => i.message));
-  const { certTtl, maxBody, mudTrustAnchors, mudCa, mudFetchTimeout, mudController, ...rest } = r.data;
+  const { certTtl, maxBody, mudTrustAnchors, mudCa, mudFetchTimeout, mudController, dnsResolver, ...rest } = r.data;
   return {
     ...rest,
+    dnsResolvers: [...new Set(dnsResolver.map((a) => canonicalAddress(a.trim())))],
     mud: {
       trustAnchors: mudTrustAnchors ? path.resolve(mudTrustAnchors) : undefined,
       ca: mudCa ? path.resolve(mudCa) : undefined,

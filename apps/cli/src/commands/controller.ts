@@ -26,6 +26,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--mud-ca <file>', 'PEM CAs trusted for the HTTPS servers MUD files come from, beside the system\'s')
     .option('--mud-fetch-timeout <duration>', 'deadline of one MUD fetch, redirects included', DEFAULTS.mudFetchTimeout)
     .option('--mud-controller <uri=segment>', 'the segment a MUD controller class (or my-controller) stands for (repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--dns-resolver <address>', 'a resolver the site\'s devices use, for segments without spec.dns: enforcers learn names from its answers (repeatable; CORDON_DNS_RESOLVER lists them)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     // Before the device-CA flags' own hook (credential.ts) hands them over as CORDON_* variables;
     // `controller ca seal` reads --data-dir and --kek-file from here too.
     .hook('preAction', (cmd) => {
@@ -35,7 +36,7 @@ export function register(program: Command, ctx: CliContext): void {
         throw err instanceof ConfigFileError ? new CliError(err.message, 2) : err;
       }
     })
-    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string; maxBody: string; streamRowsPerSecond: string; streamsPerToken: string; mudTrustAnchors?: string; mudCa?: string; mudFetchTimeout: string; mudController: string[]; id?: string }) => {
+    .action(async (o: { http: string; grpc: string; dataDir: string; databaseUrl?: string; logLevel: string; certTtl: string; learningWindow?: string; syslog?: string; syslogFormat?: string; maxBody: string; streamRowsPerSecond: string; streamsPerToken: string; mudTrustAnchors?: string; mudCa?: string; mudFetchTimeout: string; mudController: string[]; id?: string; dnsResolver: string[] }) => {
       // Loaded here, not at the top: every other command (the enforcer above all) stays light.
       const { startController } = await import('../../../controller/src/main');
       const ctl = await startController({
@@ -56,6 +57,7 @@ export function register(program: Command, ctx: CliContext): void {
         mudFetchTimeout: o.mudFetchTimeout,
         mudController: o.mudController,
         id: o.id,
+        dnsResolver: o.dnsResolver,
       });
       // Scripts (and the e2e tests) read the bound addresses from this line, so --http/--grpc may ask for port 0.
       ctx.err(`cordon controller listening on ${ctl.url} grpc ${ctl.grpcAddress} (admin token: ${ctl.adminTokenPath})\n`);

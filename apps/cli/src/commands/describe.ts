@@ -94,7 +94,9 @@ export function register(program: Command, ctx: CliContext): void {
 
     // PolicyTest cases that concern it, traced against the current bundle.
     const cases: Array<TestCase & { test: string; index: number }> = [];
-    for (const t of tests) (t.spec as TestCase[]).forEach((c, index) => cases.push({ ...c, test: t.metadata.name, index }));
+    // A `to: { fqdn: NAME }` is traced as NAME (the same DNS name).
+    const toText = (to: string | { fqdn: string }) => (typeof to === 'string' ? to : to.fqdn);
+    for (const t of tests) (t.spec as Array<Omit<TestCase, 'to'> & { to: string | { fqdn: string } }>).forEach((c, index) => cases.push({ ...c, to: toText(c.to), test: t.metadata.name, index }));
     const candidates = doc.kind === 'PolicyTest' ? cases.filter((c) => c.test === name) : doc.kind === 'Policy' ? cases : cases.filter((c) => concerns(c, { policy: null }));
     const results: CaseResult[] = [];
     for (const c of candidates.slice(0, MAX_CASES)) {

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Logger } from 'pino';
 import type { Actor } from '../auth/roles';
 import { BundleService } from '../bundles/bundle.service';
@@ -10,7 +10,8 @@ import { MetricsService } from '../metrics/metrics.service';
 import { DocumentValidationError, formatIssue, parseDocuments, readDocuments, type Issue } from '../policy/parse';
 import type { Document, PolicyTest } from '../policy/schema';
 import type { Store, StoreWriter } from '../store/store';
-import { LOGGER, STORE } from '../di-tokens';
+import { CONFIG, LOGGER, STORE } from '../di-tokens';
+import type { ControllerConfig } from '../config';
 import { BundleIndex } from '../compiler/trace';
 import { ControlService } from '../control/control.service';
 import { fieldDiff, type FieldChange } from './field-diff';
@@ -18,6 +19,7 @@ import { flowImpact, type FlowImpact, type ObservedFlowRow } from './flow-impact
 import { runPolicyTestsScoped } from './policy-tests';
 import { scopedReferenceCheck } from './scoped-references';
 import { docKey, loadSiteState, normalize, type SiteState } from './site-state';
+import { storeResolverChange } from './resolver-change';
 
 export interface DocumentChange {
   kind: string;
@@ -71,7 +73,7 @@ interface ChangePlan {
  * applied) the site is read again from the store first.
  */
 @Injectable()
-export class ApplyService {
+export class ApplyService implements OnApplicationBootstrap {
   private site: SiteState | null = null;
   /** Changes from this process one at a time (the store's lock orders them across controllers). */
   private queue: Promise<unknown> = Promise.resolve();
@@ -82,7 +84,43 @@ export class ApplyService {
     @Inject(MetricsService) private readonly metrics: MetricsService,
     @Inject(LOGGER) private readonly log: Logger,
     @Inject(ControlService) private readonly control: ControlService,
+    /** dnsResolvers (--dns-resolver): compiled into every generation, for segments without spec.dns. */
+    @Inject(CONFIG) private readonly config: ControllerConfig,
   ) {}
+
+  /** A restart with other --dns-resolver addresses makes a new generation, so enforcers learn from the resolvers now given. */
+  async onApplicationBootstrap() {
+    try {
+      await this.publishResolvers();
+    } catch (err) {
+      this.log.error({ err: String(err) }, 'could not publish the --dns-resolver change; the next apply will');
+    }
+  }
+
+  /** The next generation if --dns-resolver changed what the newest one holds (resolver-change.ts), else null. */
+  publishResolvers(): Promise<number | null> {
+    const run = this.queue.then(async () => {
+      let published: Awaited<ReturnType<typeof storeResolverChange>> = null;
+      try {
+        published = await this.store.change(async (tx) => {
+          const prevGen = await tx.latestGeneration();
+          if (prevGen === 0) return null;
+          if (!this.site || this.site.generation !== prevGen) this.site = await loadSiteState(tx, prevGen, this.config.dnsResolvers);
+          return storeResolverChange(tx, this.site);
+        });
+      } catch (err) {
+        this.site = null; // its compiler may be at the next generation already
+        throw err;
+      }
+      if (!published) return null;
+      published.commit();
+      this.bundles.announce(published.generation);
+      this.log.info({ generation: published.generation, dnsResolvers: published.dnsResolvers }, 'default DNS resolvers changed: new generation');
+      return published.generation;
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
 
   /** The flows enforcers reported to this controller. */
   private observedFlows(): ObservedFlowRow[] {
@@ -215,7 +253,7 @@ export class ApplyService {
         const prevGen = await tx.latestGeneration();
         if (!this.site || this.site.generation !== prevGen) {
           const t0 = performance.now();
-          this.site = await loadSiteState(tx, prevGen);
+          this.site = await loadSiteState(tx, prevGen, this.config.dnsResolvers);
           this.log.info({ generation: prevGen, documents: this.site.docs.size, ms: Math.round(performance.now() - t0) }, 'site loaded from the store');
         }
         const site = this.site;
@@ -288,6 +326,7 @@ export class ApplyService {
           site.generation = prevGen + 1;
           site.hash = bundle.hash;
           site.storedMatches = true;
+          site.storedResolvers = bundle.dnsResolvers ?? [];
         };
         return out;
       });

@@ -2,6 +2,7 @@ import { makeScaleDocs } from '../compiler/bench-compile';
 import { compile } from '../compiler/compile';
 import { runPolicyTests } from '../compiler/trace';
 import type { Document, PolicyTest } from '../policy/schema';
+import { parseDocuments } from '../policy/parse';
 import { runPolicyTestsScoped } from './policy-tests';
 
 describe('runPolicyTestsScoped', () => {
@@ -29,6 +30,49 @@ describe('runPolicyTestsScoped', () => {
     expect(full.passed).toBeGreaterThan(10);
     expect(full.failures.some((f) => f.got === 'error')).toBe(true);
     expect(scoped).toEqual(full);
+  });
+
+  it('judges a destination named by DNS name (plain or { fqdn }) by the pairs of its patterns, as over the whole bundle', () => {
+    const docs = parseDocuments(`apiVersion: cordon/v1
+kind: Segment
+metadata: { name: plugs }
+spec: { cidrs: [10.10.1.0/24] }
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: plugs-to-cloud }
+spec: { from: [plugs], to: [ { fqdn: api.vendor.com }, { fqdn: "*.iot.vendor.com" } ], allow: [ { protocol: tcp, ports: ["443"] } ] }
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: no-bad }
+spec: { from: [plugs], to: [ { fqdn: bad.iot.vendor.com } ], deny: [ { protocol: any } ] }
+---
+apiVersion: cordon/v1
+kind: Policy
+metadata: { name: plugs-to-world-ntp }
+spec: { from: [plugs], to: [world], allow: [ { protocol: udp, ports: ["123"] } ] }
+---
+apiVersion: cordon/v1
+kind: PolicyTest
+metadata: { name: by-name }
+spec:
+  - { from: plugs, to: { fqdn: api.vendor.com }, protocol: tcp, port: 443, expect: allow }
+  - { from: plugs, to: cam.iot.vendor.com, protocol: tcp, port: 443, expect: allow }
+  - { from: plugs, to: { fqdn: bad.iot.vendor.com }, protocol: tcp, port: 443, expect: allow }
+  - { from: plugs, to: { fqdn: cam.iot.vendor.com }, protocol: udp, port: 123, expect: allow }
+  - { from: plugs, to: { fqdn: elsewhere.example.org }, protocol: tcp, port: 443, expect: allow }
+`);
+    const bundle = compile(docs, { identities: {}, generation: 1 });
+    const byName = new Map(docs.map((d) => [`${d.kind}/${d.metadata.name}`, d]));
+    const tests = docs.filter((d): d is PolicyTest => d.kind === 'PolicyTest');
+    const full = runPolicyTests(bundle, docs);
+    expect(full.passed).toBe(3);
+    expect(full.failures.map((f) => [f.index, f.got, f.policy])).toEqual([
+      [2, 'deny', 'no-bad'],
+      [4, 'deny', null],
+    ]);
+    expect(runPolicyTestsScoped(bundle, tests, (kind, name) => byName.get(`${kind}/${name}`))).toEqual(full);
   });
 
   it('runs nothing without tests', () => {

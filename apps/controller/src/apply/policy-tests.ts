@@ -13,6 +13,7 @@
 import type { Bundle } from '../compiler/compile';
 import { BundleIndex, runPolicyTests, type PolicyTestFailure } from '../compiler/trace';
 import type { Document, PolicyTest } from '../policy/schema';
+import { fqdnIdentityName } from '../../../../model/generation/fqdn';
 
 type Lookup = (kind: 'Device' | 'Segment', name: string) => Document | undefined;
 
@@ -20,7 +21,13 @@ export function runPolicyTestsScoped(bundle: Bundle, tests: readonly PolicyTest[
   if (tests.length === 0) return { failures: [], passed: 0 };
   const docs: Document[] = [...tests];
   const names = new Set<string>();
-  for (const t of tests) for (const c of t.spec) names.add(c.from).add(c.to);
+  // A `{ fqdn }` destination is a DNS name: no document to look up.
+  for (const t of tests) {
+    for (const c of t.spec) {
+      names.add(c.from);
+      if (typeof c.to === 'string') names.add(c.to);
+    }
+  }
   for (const n of names) {
     const dev = lookup('Device', n);
     if (dev) docs.push(dev);
@@ -36,10 +43,13 @@ export function runPolicyTestsScoped(bundle: Bundle, tests: readonly PolicyTest[
     for (const c of t.spec) {
       try {
         const r = probe.trace(c);
-        const k = `${r.from.identity}/${r.to.identity}`;
-        if (!seen.has(k)) {
+        // A DNS name is judged by the pairs of the patterns matching it, then as world.
+        const dsts = [r.to.identity, ...(r.name?.matched ?? []).map((p) => bundle.identities[fqdnIdentityName(p)])];
+        for (const dst of dsts) {
+          const k = `${r.from.identity}/${dst}`;
+          if (dst === undefined || seen.has(k)) continue;
           seen.add(k);
-          pairs.push({ src: r.from.identity, dst: r.to.identity });
+          pairs.push({ src: r.from.identity, dst });
         }
       } catch {
         // The real run below reports it, with the same error.

@@ -17,7 +17,7 @@
 import { checkReferences, type ReferenceReport } from '../policy/references';
 import { parseCidr, prefixContains, type Prefix } from '../policy/net';
 import { selectorMatches } from '../policy/selectors';
-import { targetSegments, type Device, type Document, type Policy, type Segment } from '../policy/schema';
+import { targetSegments, type Device, type Document, type Policy, type PolicyTestCase, type Segment } from '../policy/schema';
 import { docKey, DocumentSet, type SiteState, DeviceAddresses } from './site-state';
 
 export interface ScopedChange {
@@ -58,7 +58,7 @@ export function scopedReferenceCheck(st: SiteState, change: ScopedChange): Refer
   // PolicyTests naming a segment with no CIDR need that segment's devices (a test needs an address).
   for (const t of tests) {
     for (const c of t.spec) {
-      for (const n of [c.from, c.to]) {
+      for (const n of caseNames(c)) {
         const s = afterDoc('Segment', n) as Segment | undefined;
         if (s && s.spec.cidrs.length === 0) touchedSegments.push(s);
       }
@@ -97,7 +97,7 @@ export function scopedReferenceCheck(st: SiteState, change: ScopedChange): Refer
     }
     // Devices PolicyTests name are checked for existence only: their warnings are not kept.
     const checked = new Set(devices);
-    for (const t of tests) for (const c of t.spec) for (const n of [c.from, c.to]) if (afterDoc('Device', n)) checked.add(n);
+    for (const t of tests) for (const c of t.spec) for (const n of caseNames(c)) if (afterDoc('Device', n)) checked.add(n);
     // Changed devices last, so that an address clash is reported on the device that brings it.
     const devs: Device[] = [];
     for (const n of checked) {
@@ -114,4 +114,9 @@ export function scopedReferenceCheck(st: SiteState, change: ScopedChange): Refer
 function splitKey(k: string): [string, string] {
   const i = k.indexOf('/');
   return [k.slice(0, i), k.slice(i + 1)];
+}
+
+/** The documents a PolicyTest case may name: `from`, and `to` unless it is a `{ fqdn }` (a DNS name). */
+function caseNames(c: PolicyTestCase): string[] {
+  return typeof c.to === 'string' ? [c.from, c.to] : [c.from];
 }

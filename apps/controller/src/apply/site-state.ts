@@ -125,12 +125,14 @@ export interface SiteState {
   /** Identities as stored (every one ever handed out). */
   identities: Record<string, number>;
   compiler: IncrementalCompiler;
+  /** The resolvers of the stored bundle of `generation` (null: none stored), to see a change of --dns-resolver. */
+  storedResolvers: readonly string[] | null;
   /** Built on first use (reference checks of devices). */
   addresses?: DeviceAddresses;
 }
 
-/** Reads the whole site from the store (inside the change transaction) and compiles it. */
-export async function loadSiteState(tx: StoreReader, generation: number): Promise<SiteState> {
+/** Reads the whole site from the store (inside the change transaction) and compiles it, with the controller's default resolvers. */
+export async function loadSiteState(tx: StoreReader, generation: number, defaultResolvers: readonly string[] = []): Promise<SiteState> {
   const rows: StoredDocument[] = await tx.documents.list();
   const docs = new DocumentSet(rows.map(toDocument));
   const quarantined = (await tx.quarantine.list()).map((q) => q.device);
@@ -138,11 +140,12 @@ export async function loadSiteState(tx: StoreReader, generation: number): Promis
   const stored = generation ? await tx.getBundle(generation) : null;
   const prev = stored?.bundle as Bundle | undefined;
   // The previous generation's rules, so that each rule keeps its id (per-rule counters keep their meaning).
-  const compiler = new IncrementalCompiler(docs.all(), { identities, generation, quarantined, rules: prev?.rules });
+  const compiler = new IncrementalCompiler(docs.all(), { identities, generation, quarantined, rules: prev?.rules, defaultResolvers });
   return {
     generation,
     hash: compiler.bundle.hash,
     storedMatches: !!stored && stored.hash === compiler.bundle.hash,
+    storedResolvers: prev ? (prev.dnsResolvers ?? []) : null,
     docs,
     quarantined,
     identities,

@@ -41,14 +41,26 @@ export function sameFqdnSet(ids: Readonly<Record<string, number>>, refs: Readonl
   return next.size === now.length && now.every((n) => next.has(n));
 }
 
-/** The resolvers the segments declare (spec.dns), each once in canonical form, sorted; undefined when none. */
-export function segmentResolvers(segments: Iterable<Segment>): string[] | undefined {
+/**
+ * The resolvers the bundle carries, each once in canonical form, sorted;
+ * undefined when none: those the segments declare (spec.dns), and the site's
+ * defaults (the controller's --dns-resolver) when a segment declares none,
+ * since its devices use those. The enforcer takes one list for the site: it
+ * learns from answers of these addresses only.
+ */
+export function segmentResolvers(segments: Iterable<Segment>, defaults: readonly string[] = []): string[] | undefined {
   const out = new Set<string>();
-  for (const s of segments) for (const a of s.spec.dns ?? []) out.add(canonicalAddress(a));
+  let undeclared = false;
+  for (const s of segments) {
+    if (!s.spec.dns) undeclared = true;
+    for (const a of s.spec.dns ?? []) out.add(canonicalAddress(a));
+  }
+  if (undeclared) for (const a of defaults) out.add(canonicalAddress(a));
   return out.size ? [...out].sort() : undefined;
 }
 
-function canonicalAddress(a: string): string {
+/** An address as the bundle spells it (IPv4 dotted, IPv6 shortest, lower case). */
+export function canonicalAddress(a: string): string {
   try {
     return addressText(addressBytes(a));
   } catch {

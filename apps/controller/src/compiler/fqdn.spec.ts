@@ -105,6 +105,26 @@ describe('fqdn compilation', () => {
 describe('resolvers in the bundle', () => {
   const dnsSeg = (dns: string) => `---\napiVersion: cordon/v1\nkind: Segment\nmetadata: { name: resolvers }\nspec: { cidrs: [10.10.53.0/24], dns: ${dns} }\n`;
 
+  it('adds the controller\'s default resolvers for a segment without spec.dns, in the digest, and keeps them across updates', () => {
+    const defaults = ['192.0.2.53', '2001:DB8::53'];
+    const withDefaults = compile(parseDocuments(SEGS), { identities: {}, generation: 1, defaultResolvers: defaults });
+    expect(withDefaults.dnsResolvers).toEqual(['192.0.2.53', '2001:db8::53']);
+    expect(withDefaults.hash).not.toBe(compile(parseDocuments(SEGS), { identities: {}, generation: 1 }).hash);
+    expect(bundleHash(withDefaults)).toBe(withDefaults.hash);
+    // plugs declares none: the defaults stand for its resolvers, beside those the other segment declares.
+    const docs = parseDocuments(SEGS + dnsSeg('[10.10.53.2]'));
+    expect(compile(docs, { identities: {}, generation: 1, defaultResolvers: defaults }).dnsResolvers).toEqual(['10.10.53.2', '192.0.2.53', '2001:db8::53']);
+    // Every segment declares its own: the defaults are nobody's.
+    const declared = parseDocuments(SEGS.replace('spec: { cidrs: [10.10.1.0/24] }', 'spec: { cidrs: [10.10.1.0/24], dns: [10.10.1.53] }') + dnsSeg('[10.10.53.2]'));
+    expect(compile(declared, { identities: {}, generation: 1, defaultResolvers: defaults }).dnsResolvers).toEqual(['10.10.1.53', '10.10.53.2']);
+    const c = new IncrementalCompiler(docs, { identities: {}, generation: 1, defaultResolvers: defaults });
+    const step = c.replaceDocuments(declared, { generation: 2 });
+    expect(step.delta.dnsResolvers).toEqual(['10.10.1.53', '10.10.53.2']);
+    const back = c.replaceDocuments(parseDocuments(SEGS + dnsSeg('[10.10.53.2]') + policy('a', '[ { fqdn: api.example.com } ]')), { generation: 3 });
+    expect(back.bundle.dnsResolvers).toEqual(['10.10.53.2', '192.0.2.53', '2001:db8::53']);
+    expect(back.bundle.hash).toBe(compile(parseDocuments(SEGS + dnsSeg('[10.10.53.2]') + policy('a', '[ { fqdn: api.example.com } ]')), { identities: c.identityHistory, generation: 3, rules: step.bundle.rules, defaultResolvers: defaults }).hash);
+  });
+
   it('carries the resolvers Segments declare, canonical and sorted, in the digest, the delta and on the wire', () => {
     const plain = compile(parseDocuments(SEGS), { identities: {}, generation: 1 });
     expect(plain.dnsResolvers).toBeUndefined();

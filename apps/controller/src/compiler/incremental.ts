@@ -27,7 +27,8 @@ import type { PolicyEntry } from '../../../../native/lib/abi';
 import type { Bundle, BundleDelta, RuleInfo } from '../../../../model/generation/bundle';
 import { diffBundles } from '../../../../model/generation/delta';
 import { canonicalRule, combineDigests, identitiesDigest } from '../../../../model/generation/digest';
-import type { CompileOptions } from './compile-options';
+import type { CompileChange, CompileOptions, CompileStep, DocumentRef } from './compile-options';
+export type { CompileChange, CompileStep, DocumentRef } from './compile-options';
 import { assignIdentities } from './identities';
 import { fqdnNames, fqdnRefs, sameFqdnSet, segmentResolvers } from './fqdn-refs';
 import { IpcacheState } from './ipcache';
@@ -36,24 +37,6 @@ import { compilePolicy, type PolicyState } from './policy-state';
 import { assignRuleIds, previousRuleIds, type PolicyRuleIds } from './rule-ids';
 import { PairState, PairTable } from './pair-table';
 import { RuleTable } from './rule-table';
-
-export interface DocumentRef {
-  kind: Document['kind'];
-  name: string;
-}
-
-export interface CompileChange {
-  /** Documents created or replaced (by kind and name). */
-  upsert?: readonly Document[];
-  remove?: readonly DocumentRef[];
-  /** The whole new quarantine list; omitted: unchanged. */
-  quarantined?: readonly string[];
-}
-
-export interface CompileStep {
-  bundle: Bundle;
-  delta: BundleDelta;
-}
 
 const cmpStr = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
@@ -83,6 +66,8 @@ export class IncrementalCompiler {
   private policyWarnings: string[] | null = null;
   /** Policies with warnings (few, usually none): all that the warnings list needs. */
   private warned = new Set<string>();
+  /** CompileOptions.defaultResolvers: kept for every later generation of this compiler. */
+  private defaultResolvers: readonly string[] = [];
 
   constructor(docs: readonly Document[], opts: CompileOptions) {
     this.reset(docs, opts);
@@ -246,6 +231,7 @@ export class IncrementalCompiler {
     this.policyWarnings = null;
     this.warned = new Set();
     this.generation = opts.generation;
+    this.defaultResolvers = opts.defaultResolvers ?? [];
 
     // A later document of the same kind and name replaces an earlier one.
     const policyDocs = new Map<string, Policy>();
@@ -289,7 +275,7 @@ export class IncrementalCompiler {
       }
     }
     const known = this.known;
-    this.reset([...docs.values()], { identities: known, generation, quarantined: [...quarantined], rules: prev.rules });
+    this.reset([...docs.values()], { identities: known, generation, quarantined: [...quarantined], rules: prev.rules, defaultResolvers: this.defaultResolvers });
     this.known = { ...known, ...this.identities };
     return { bundle: this.current, delta: diffBundles(prev, this.current) };
   }
@@ -391,7 +377,7 @@ export class IncrementalCompiler {
       this.policyWarnings = [];
       for (const n of [...this.warned].sort(cmpStr)) this.policyWarnings.push(...this.policies.get(n)!.warnings);
     }
-    const dnsResolvers = segmentResolvers(this.segments.values());
+    const dnsResolvers = segmentResolvers(this.segments.values(), this.defaultResolvers);
     const bundle: Bundle = {
       generation: this.generation,
       hash: combineDigests({ identities: this.idsDigestCache, ipcache: this.ipc.digest(), policy: this.pairs.digest(), rules: this.rules.digest(), dnsResolvers }),

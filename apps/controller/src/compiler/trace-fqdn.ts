@@ -9,7 +9,7 @@
  * learned: its addresses are judged as world.
  */
 import { VERDICT, type PolicyEntry } from '../../../../native/lib/abi';
-import { canonicalFqdn, fqdnMatches, fqdnPatternError, fqdnSelectors } from '../../../../model/generation/fqdn';
+import { canonicalFqdn, fqdnMatches, fqdnNameError, fqdnSelectors } from '../../../../model/generation/fqdn';
 import type { Bundle } from '../../../../model/generation/bundle';
 
 export interface TraceName {
@@ -24,8 +24,7 @@ export interface TraceName {
 
 /** Is `s` a DNS name to trace (not an address, device or segment)? Else why not, or null when it is. */
 export function traceNameError(s: string): string | null {
-  if (s.startsWith('*')) return `${JSON.stringify(s)} is a pattern; trace a name it matches, such as ${s.replace(/^\*/, 'api')}`;
-  return fqdnPatternError(s);
+  return fqdnNameError(s);
 }
 
 type Lookup = (dst: number) => PolicyEntry | undefined;

@@ -10,7 +10,7 @@
 import { IDENTITY, IpcacheEntry, PolicyEntry, VERDICT } from '../../../../native/lib/abi';
 import { Address, firstUsable, formatAddress, isV4MappedV6, MASKS, parseAddress, parseCidr, PrefixIndex } from '../policy/net';
 import { icmpType, isIcmp, protocolLabel, protocolNumber } from '../policy/protocols';
-import { Device, Document, PolicyTest, Segment } from '../policy/schema';
+import { Device, Document, PolicyTest, Segment, testTargetText } from '../policy/schema';
 import type { Bundle, RuleInfo } from '../../../../model/generation/bundle';
 import { entryInnerKey, innerKey, portMask } from '../../../../model/generation/keys';
 import { IdentityNames } from '../../../../model/generation/names';
@@ -23,7 +23,8 @@ export type Verdict = 'allow' | 'deny' | 'audit';
 export interface TraceQuery {
   /** An address, a device name or a segment name. */
   from: string;
-  to: string;
+  /** The same, or a DNS name; `{ fqdn: NAME }` is always a DNS name (a PolicyTest's explicit form). */
+  to: string | { fqdn: string };
   protocol: 'tcp' | 'udp' | 'icmp' | 'icmpv6' | number;
   /** tcp/udp destination port; omitted: a port that no port-specific entry names. */
   port?: number;
@@ -155,8 +156,9 @@ export class BundleIndex {
 
   trace(q: TraceQuery): TraceResult {
     const froms = this.candidates(q.from);
-    const named = this.isName(q.to);
-    const tos = this.candidates(named ? 'world' : q.to);
+    const toText = typeof q.to === 'string' ? q.to : q.to.fqdn;
+    const named = typeof q.to === 'string' ? this.isName(q.to) : this.checkedName(q.to.fqdn);
+    const tos = this.candidates(named ? 'world' : toText);
     const proto = protocolNumber(q.protocol) as number;
     // ICMP runs over IPv4 and ICMPv6 over IPv6 only (the datapath drops either on
     // the other family as malformed), so a name resolves to the family the protocol needs.
@@ -170,8 +172,8 @@ export class BundleIndex {
         break;
       }
     }
-    if (!pair && family !== undefined) throw new Error(`${protocolLabel(proto)} runs over IPv${family} only, and ${q.from} and ${q.to} share no IPv${family} address`);
-    if (!pair) throw new Error(`${q.from} and ${q.to} share no address family`);
+    if (!pair && family !== undefined) throw new Error(`${protocolLabel(proto)} runs over IPv${family} only, and ${q.from} and ${toText} share no IPv${family} address`);
+    if (!pair) throw new Error(`${q.from} and ${toText} share no address family`);
     const [fa, ta] = pair;
 
     let port: number | undefined;
@@ -192,7 +194,7 @@ export class BundleIndex {
     const to = this.endpoint(ta);
     const srcEntry = this.lookupAddress(fa);
     const dstEntry = this.lookupAddress(ta);
-    const judged = named ? judgeName(this.bundle, q.to, (dst) => this.lookupPolicy(from.identity, dst, proto, port), to.identity) : undefined;
+    const judged = named ? judgeName(this.bundle, toText, (dst) => this.lookupPolicy(from.identity, dst, proto, port), to.identity) : undefined;
     const hit = judged ? judged.hit : this.lookupPolicy(from.identity, to.identity, proto, port);
     let verdict: Verdict = !hit || hit.verdict === VERDICT.DENY ? 'deny' : hit.verdict === VERDICT.AUDIT ? 'audit' : 'allow';
     if (verdict === 'deny' && (srcEntry?.audit || dstEntry?.audit)) verdict = 'audit';
@@ -219,6 +221,13 @@ export class BundleIndex {
     if (!to.includes('.')) return false;
     const err = traceNameError(to);
     if (err) throw new Error(`${to} is not an address, a device, a segment or a DNS name: ${err}`);
+    return true;
+  }
+
+  /** A `to` given as `{ fqdn }`: a DNS name whatever else it might look like; a bad one gets the pattern error. */
+  private checkedName(fqdn: string): true {
+    const err = traceNameError(fqdn);
+    if (err) throw new Error(`{ fqdn: ${fqdn} } is not a DNS name: ${err}`);
     return true;
   }
 }
@@ -262,17 +271,18 @@ export function runPolicyTests(bundle: Bundle, docs: readonly Document[]): { fai
   const tests = docs.filter((d): d is PolicyTest => d.kind === 'PolicyTest');
   for (const t of tests) {
     t.spec.forEach((c, i) => {
+      const to = testTargetText(c.to);
       const describe = () =>
-        `${c.from} -> ${c.to} ${protocolLabel(protocolNumber(c.protocol))}${c.port !== undefined ? `/${c.port}` : ''}${c.type !== undefined ? ` type ${c.type}` : ''}`;
+        `${c.from} -> ${to} ${protocolLabel(protocolNumber(c.protocol))}${c.port !== undefined ? `/${c.port}` : ''}${c.type !== undefined ? ` type ${c.type}` : ''}`;
       try {
         const r = indexFor(c.at).trace(c);
         if (r.verdict === c.expect) {
           passed++;
           return;
         }
-        failures.push({ test: t.metadata.name, index: i, from: c.from, to: c.to, packet: r.packet, expected: c.expect, got: r.verdict, policy: r.policy });
+        failures.push({ test: t.metadata.name, index: i, from: c.from, to, packet: r.packet, expected: c.expect, got: r.verdict, policy: r.policy });
       } catch (e) {
-        failures.push({ test: t.metadata.name, index: i, from: c.from, to: c.to, packet: describe(), expected: c.expect, got: 'error', policy: null, error: (e as Error).message });
+        failures.push({ test: t.metadata.name, index: i, from: c.from, to, packet: describe(), expected: c.expect, got: 'error', policy: null, error: (e as Error).message });
       }
     });
   }

@@ -3,6 +3,7 @@ import { PATH_METADATA, METHOD_METADATA, MODULE_METADATA } from '@nestjs/common/
 import { RequestMethod } from '@nestjs/common';
 import { AppModule } from '../app.module';
 import { OPENAPI } from './openapi';
+import { fqdnPatternError } from '../../../../model/generation/fqdn';
 
 /** Every route the app's controllers declare, as OpenAPI spells paths (/v1/x/{name}). */
 function routes(): string[] {
@@ -41,3 +42,50 @@ test('the OpenAPI description lists every route the controller serves', () => {
   );
   expect(found.filter((r) => !described.has(r))).toEqual([]);
 });
+
+describe('the Policy document schema', () => {
+  const schemas = OPENAPI.components.schemas as Record<string, any>;
+  const pattern = schemas.FqdnPattern;
+  /** What a client validating with the description accepts: the pattern and the length. */
+  const described = (p: string) => new RegExp(pattern.pattern).test(p) && p.length <= pattern.maxLength;
+
+  test('describes a to entry as a segment name or { fqdn: PATTERN }, in Policy documents and in the apply body', () => {
+    expect(schemas.PolicySpec.properties.to.items).toEqual({ $ref: '#/components/schemas/PolicyTarget' });
+    expect(schemas.PolicyTarget.oneOf).toEqual([expect.objectContaining({ type: 'string' }), { $ref: '#/components/schemas/FqdnTarget' }]);
+    expect(schemas.FqdnTarget).toMatchObject({ required: ['fqdn'], additionalProperties: false, properties: { fqdn: { $ref: '#/components/schemas/FqdnPattern' } } });
+    expect(pattern.description).toMatch(/at most 253 characters.*each label at most 63.*"\*" only as a whole leading label/);
+    expect(schemas.PolicyTestCase.properties.to.oneOf).toEqual([{ type: 'string' }, { $ref: '#/components/schemas/FqdnTarget' }]);
+    const body = (OPENAPI.paths['/v1/apply'] as any).post.requestBody.content['application/json'].schema;
+    expect(body.properties.documents.items.anyOf).toContainEqual({ $ref: '#/components/schemas/PolicyDocument' });
+  });
+
+  test.each([
+    'api.example.com',
+    'API.Example.COM.',
+    '*.iot.i.tplinknbu.com',
+    '_sip._udp.example.com',
+    'n-euw1-device-api.tplinkcloud.com',
+    'a.' + 'x'.repeat(63) + '.com',
+    Array.from({ length: 50 }, () => 'abcd').join('.') + '.xy',
+    // 253 characters, then 253 with a trailing dot, then 254.
+    Array.from({ length: 50 }, () => 'abcd').join('.') + '.xyz',
+    Array.from({ length: 50 }, () => 'abcd').join('.') + '.xyz.',
+    Array.from({ length: 50 }, () => 'abcd').join('.') + '.xyzw',
+    '*foo.com',
+    'a..b.com',
+    '.a.com',
+    'a.' + 'x'.repeat(64) + '.com',
+    Array.from({ length: 60 }, () => 'abcd').join('.'),
+    '*.com',
+    '*',
+    'foo.*.com',
+    'localhost',
+    'a b.com',
+    '-a.com',
+    'a-.com',
+    '',
+  ])('the pattern rules agree with the controller on %j', (p) => {
+    expect(described(p)).toBe(fqdnPatternError(p) === null);
+  });
+});
+

@@ -2,6 +2,7 @@ import { Controller, Get } from '@nestjs/common';
 import { Public } from '../auth/roles';
 import { COLLECTION_NAMES, COLLECTIONS } from '../documents/kinds';
 import { ENFORCER_SCHEMA } from './openapi-enforcer';
+import { documentSchemas } from './openapi-documents';
 const problem = { description: 'Problem details (RFC 7807)', content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } } };
 const ok = (description: string, schema: object = { type: 'object' }) => ({ description, content: { 'application/json': { schema } } });
 const errors = { 400: problem, 401: problem, 403: problem };
@@ -40,8 +41,7 @@ export const OPENAPI = {
     securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
     schemas: {
       Problem: { type: 'object', properties: { type: { type: 'string' }, title: { type: 'string' }, status: { type: 'integer' }, detail: { type: 'string' }, issues: { type: 'array', items: { type: 'object' } }, failures: { type: 'array', items: { type: 'object' } } } },
-      Document: { type: 'object', required: ['apiVersion', 'kind', 'metadata', 'spec'], properties: { apiVersion: { type: 'string', example: 'cordon/v1' }, kind: { type: 'string', enum: Object.values(COLLECTIONS) }, metadata: { type: 'object', properties: { name: { type: 'string' }, labels: { type: 'object', additionalProperties: { type: 'string' } } } }, spec: {} } },
-      StoredDocument: { allOf: [{ $ref: '#/components/schemas/Document' }, { type: 'object', properties: { version: { type: 'integer' }, createdAt: { type: 'string' }, updatedAt: { type: 'string' } } }] },
+      ...documentSchemas,
       ChangeResult: { type: 'object', properties: { dryRun: { type: 'boolean' }, changed: { type: 'boolean' }, generation: { type: 'integer' }, hash: { type: 'string' }, documents: { type: 'array', items: { type: 'object' } }, warnings: { type: 'array', items: { type: 'string' } }, flows: { $ref: '#/components/schemas/FlowImpact' } } },
       FlowImpact: {
         type: 'object',
@@ -172,7 +172,7 @@ export const OPENAPI = {
         requestBody: {
           required: true,
           content: {
-            'application/json': { schema: { type: 'object', required: ['documents'], properties: { documents: { type: 'array', items: { $ref: '#/components/schemas/Document' } }, dryRun: { type: 'boolean' } } } },
+            'application/json': { schema: { type: 'object', required: ['documents'], properties: { documents: { type: 'array', items: { anyOf: [{ $ref: '#/components/schemas/PolicyDocument' }, { $ref: '#/components/schemas/PolicyTestDocument' }, { $ref: '#/components/schemas/Document' }] } }, dryRun: { type: 'boolean' } } } },
             'application/yaml': { schema: { type: 'string' } },
           },
         },
@@ -393,7 +393,7 @@ export const OPENAPI = {
     '/v1/monitoring/tick': { post: { summary: 'Run one monitoring pass now (admin)', tags: ['monitoring'], responses: { 200: ok('Done'), ...errors } } },
     // Least privilege.
     '/v1/recommend': { get: { summary: 'The smallest set of Policy documents that allows exactly the observed flows', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d'), queryParam('includeDenied', 'also denied flows', 'boolean'), queryParam('format', 'json | yaml')], responses: { 200: ok('Policy documents'), ...errors } } },
-    '/v1/report/unused': { get: { summary: 'Allow rules no packet used over the window', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d')], responses: { 200: ok('{observedSince, items}'), ...errors } } },
+    '/v1/report/unused': { get: { summary: 'Allow rules no packet used over the window', tags: ['least-privilege'], parameters: [queryParam('window', 'e.g. 7d')], responses: { 200: ok('{observedSince, generation, window, items: [{policy, index, rule, mode, lastUsed, packets, fqdn (the DNS names and patterns of a policy by name)}]}'), ...errors } } },
     '/v1/grants': {
       get: { summary: 'Temporary access grants: from, to, protocol, port, start, end, reason, grantedBy, open', tags: ['grants'], responses: { 200: ok('Grants', { type: 'object', properties: { items: { type: 'array', items: { type: 'object' } } } }), ...errors } },
       post: { summary: 'Grant access for a while (operator; a Policy with a one-off window, audited with its reason)', tags: ['grants'], requestBody: { content: { 'application/json': { schema: { type: 'object', required: ['from', 'to', 'for', 'reason'], properties: { from: { type: 'string', description: 'device or segment' }, to: { type: 'string', description: 'device or segment' }, protocol: { type: 'string', example: 'tcp' }, port: { type: 'integer' }, for: { type: 'string', example: '2h' }, reason: { type: 'string', example: 'ticket 4711' }, name: { type: 'string' } } } } } }, responses: { 201: ok('The grant and the change'), 409: problem, 422: problem, ...errors } },

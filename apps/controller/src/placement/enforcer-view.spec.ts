@@ -74,6 +74,18 @@ describe('placement: one enforcer\'s view of a generation', () => {
     expect(viewBundle(b, plain, placementOf(plain, { site: 'plant-1' }))).toBe(b);
   });
 
+  it('keeps the controller\'s default resolvers in a view, for the segments there without spec.dns', () => {
+    // cams-2 (plant-2 only) declares its resolver; the others declare none, so the defaults are theirs.
+    const dnsDocs = parseDocuments(SITE.replace('spec: { cidrs: [10.50.4.0/24, 10.50.5.0/24], enforcers: { site: plant-2 } }', 'spec: { cidrs: [10.50.4.0/24, 10.50.5.0/24], enforcers: { site: plant-2 }, dns: [10.50.4.53, 192.0.2.53] }'));
+    const b = compile(dnsDocs, { identities: {}, generation: 1, defaultResolvers: ['192.0.2.53'] });
+    expect(b.dnsResolvers).toEqual(['10.50.4.53', '192.0.2.53']);
+    const v1 = viewBundle(b, dnsDocs, placementOf(dnsDocs, { site: 'plant-1' }), ['192.0.2.53']);
+    expect(v1.dnsResolvers).toEqual(['192.0.2.53']);
+    expect(v1.hash).toBe(bundleHash(v1));
+    expect(new EnforcerViews(['192.0.2.53']).get(b, dnsDocs, { site: 'plant-1' }).dnsResolvers).toEqual(['192.0.2.53']);
+    expect(viewBundle(b, dnsDocs, placementOf(dnsDocs, { site: 'plant-2' }), ['192.0.2.53']).dnsResolvers).toEqual(['10.50.4.53', '192.0.2.53']);
+  });
+
   it('leaves out a segment placed elsewhere: its identity, its CIDRs, its devices and the pairs from or to it', () => {
     const ids = site.identities;
     expect(plant1.identities).not.toHaveProperty('cams-2');

@@ -69,9 +69,10 @@ export function placementOf(docs: readonly Document[], labels: Labels): Placemen
 /**
  * The bundle an enforcer with placement `p` holds: `site` (the generation's
  * bundle, compiled from `docs`) when nothing is left out, else a new bundle
- * with its own digest and the same generation number.
+ * with its own digest and the same generation number. `defaultResolvers`: the
+ * --dns-resolver the site was compiled with.
  */
-export function viewBundle(site: Bundle, docs: readonly Document[], p: Placement): Bundle {
+export function viewBundle(site: Bundle, docs: readonly Document[], p: Placement, defaultResolvers: readonly string[] = []): Bundle {
   if (p.key === '') return site;
   const goneSegments = new Set(p.segments);
   const goneIds = new Set<number>();
@@ -97,8 +98,8 @@ export function viewBundle(site: Bundle, docs: readonly Document[], p: Placement
     warnings: site.warnings,
   };
   if (site.auditAll !== undefined) view.auditAll = site.auditAll;
-  // the resolvers of the segments that exist here
-  const dns = segmentResolvers(docs.filter((d): d is Segment => d.kind === 'Segment' && !goneSegments.has(d.metadata.name)));
+  // the resolvers of the segments that exist here, and the site's defaults (--dns-resolver) if one of them declares none
+  const dns = segmentResolvers(docs.filter((d): d is Segment => d.kind === 'Segment' && !goneSegments.has(d.metadata.name)), defaultResolvers);
   if (dns) view.dnsResolvers = dns;
   view.hash = bundleHash(view);
   return view;

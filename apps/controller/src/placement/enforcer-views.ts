@@ -28,6 +28,9 @@ export class EnforcerViews {
   private readonly views = new Map<string, Map<string, Bundle>>();
   private readonly bases = new Map<string, Bundle>();
 
+  /** `defaultResolvers`: the controller's --dns-resolver, which the site's bundles were compiled with. */
+  constructor(private readonly defaultResolvers: readonly string[] = []) {}
+
   /** The view of `site` (compiled from `docs`) on an enforcer with `labels`. */
   get(site: Bundle, docs: readonly Document[], labels: Labels): Bundle {
     const p = placementOf(docs, labels);
@@ -40,7 +43,7 @@ export class EnforcerViews {
     }
     let v = ofGeneration.get(p.key);
     if (!v) {
-      v = viewBundle(site, docs, p);
+      v = viewBundle(site, docs, p, this.defaultResolvers);
       ofGeneration.set(p.key, v);
     }
     this.remember(v);

@@ -19,7 +19,8 @@ import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
 import type { Labels } from '../../../../model/placement/labels';
 import { CurrentGeneration } from '../bundles/current-generation';
 import type { PlacementSource, Published } from '../control/placement.port';
-import { LOGGER, STORE } from '../di-tokens';
+import { CONFIG, LOGGER, STORE } from '../di-tokens';
+import type { ControllerConfig } from '../config';
 import { notFound } from '../http/problem';
 import type { Document } from '../policy/schema';
 import type { Store } from '../store/store';
@@ -29,7 +30,7 @@ import { EnforcerLabels } from './enforcer-labels.service';
 
 @Injectable()
 export class EnforcerPlacement implements PlacementSource {
-  private readonly views = new EnforcerViews();
+  private readonly views: EnforcerViews;
   /** The site bundles published: their deltas are the store's. */
   private readonly site = new WeakSet<Bundle>();
   /** Per published generation: whether its documents are its own (the store had not moved on when they were read). */
@@ -40,7 +41,10 @@ export class EnforcerPlacement implements PlacementSource {
     @Inject(EnforcerLabels) private readonly enforcerLabels: EnforcerLabels,
     @Inject(STORE) private readonly store: Store,
     @Inject(LOGGER) private readonly log: Logger,
-  ) {}
+    @Inject(CONFIG) config: ControllerConfig,
+  ) {
+    this.views = new EnforcerViews(config.dnsResolvers ?? []);
+  }
 
   labels(enforcer: string, reported: Labels): Observable<Labels> {
     return this.enforcerLabels.watch(enforcer, reported);

@@ -20,6 +20,22 @@ describe('checkReferences', () => {
     expect(checkReferences(docs)).toEqual({ errors: [], warnings: [] });
   });
 
+  it('takes a PolicyTest destination named by DNS name, plain or as { fqdn }, and refuses a bad plain name with the pattern error', () => {
+    const docs = parseDocuments([
+      seg('plugs', { cidrs: ['10.0.1.0/24'] }),
+      pol('p', { from: ['plugs'], to: [{ fqdn: 'api.vendor.com' }], allow: [{ protocol: 'tcp', ports: [443] }] }),
+      test('t', [
+        { from: 'plugs', to: 'api.vendor.com', protocol: 'tcp', port: 443, expect: 'allow' },
+        { from: 'plugs', to: { fqdn: 'api.vendor.com' }, protocol: 'tcp', port: 443, expect: 'allow' },
+        { from: 'plugs', to: 'nobody-resolved.example.org', protocol: 'tcp', port: 443, expect: 'deny' },
+        { from: 'plugs', to: 'a..vendor.com', protocol: 'tcp', port: 443, expect: 'deny' },
+      ]),
+    ]);
+    expect(checkReferences(docs).errors.map(line)).toEqual([
+      'PolicyTest/t spec[3].to: a..vendor.com is not a device, a segment, an address or a DNS name: "a..vendor.com" has an empty label (two dots in a row, or a leading dot)',
+    ]);
+  });
+
   it('sees one prefix in its IPv4 and IPv4-mapped IPv6 spellings (one kernel key)', () => {
     const docs = parseDocuments([seg('a', { cidrs: ['10.0.0.0/24'] }), seg('b', { cidrs: ['::ffff:10.0.0.0/120'] })]);
     expect(checkReferences(docs).errors.map(line)).toEqual([

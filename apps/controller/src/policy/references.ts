@@ -7,6 +7,7 @@ import { hostPrefix, parseAddress, parseCidr, Prefix, prefixContains, prefixKey 
 import type { Issue } from './parse';
 import { BUILTIN_SEGMENTS, Device, Document, Policy, PolicyTest, Rule, Segment } from './schema';
 import { protocolNumber } from './protocols';
+import { fqdnNameError } from '../../../../model/generation/fqdn';
 import { selectingSegments, selectorMatches } from './selectors';
 
 export interface ReferenceReport {
@@ -107,8 +108,16 @@ export function checkReferences(docs: readonly Document[]): ReferenceReport {
     t.spec.forEach((c, i) => {
       for (const field of ['from', 'to'] as const) {
         const v = c[field];
+        // `{ fqdn }`: a DNS name, checked by the schema.
+        if (typeof v !== 'string') continue;
         if (parseAddress(v)) continue;
         if (deviceNames.has(v)) continue;
+        // A `to` with a dot is a DNS name (no device or segment name has one): judged by the fqdn patterns.
+        if (field === 'to' && v.includes('.')) {
+          const err = fqdnNameError(v);
+          if (err) errors.push(issue(t, `spec[${i}].to`, `${v} is not a device, a segment, an address or a DNS name: ${err}`));
+          continue;
+        }
         if (v === 'host' || v === 'quarantine') {
           errors.push(issue(t, `spec[${i}].${field}`, `${v} has no address the controller knows; name an address instead`));
         } else if (!segmentNames.has(v)) {

@@ -10,7 +10,7 @@ import { DURATION_PATTERN } from '../../../common/src/duration';
 import { EnforcerSelector } from './enforcer-selector';
 import { Labels } from './labels-field';
 import { Instant, ScheduleField } from './schedule-field';
-import { canonicalFqdn, fqdnIdentityName, fqdnPatternError } from '../../../../model/generation/fqdn';
+import { canonicalFqdn, fqdnIdentityName, fqdnNameError, fqdnPatternError } from '../../../../model/generation/fqdn';
 
 export { Labels };
 
@@ -216,10 +216,34 @@ export const PolicySchema = doc('Policy', PolicySpec);
 
 // ---- PolicyTest ------------------------------------------------------------
 const Endpoint = z.string({ error: 'name a device, a segment or an address' }).min(1);
+
+/**
+ * `to: { fqdn: NAME }` in a PolicyTest: the same as `to: NAME` (judged as an
+ * address learned for NAME; trace-fqdn.ts), said explicitly. A test states one
+ * destination, so a pattern is refused here (name one it matches), and so is an
+ * address, which is no DNS name.
+ */
+export const FqdnTestTarget = z.strictObject({
+  fqdn: z
+    .string({ error: 'fqdn is a DNS name such as api.example.com' })
+    .superRefine((v, ctx) => {
+      const err = parseAddress(v) ? `${JSON.stringify(v)} is an address, not a DNS name; write it as to: ${v}` : fqdnNameError(v);
+      if (err) ctx.addIssue({ code: 'custom', message: err });
+    })
+    .transform(canonicalFqdn),
+});
+const TestTarget = z.union([Endpoint, FqdnTestTarget], { error: 'to names a device, a segment, an address or a DNS name, or is { fqdn: NAME }' });
+export type TestTarget = z.output<typeof TestTarget>;
+
+/** What a PolicyTest case's `to` names, as text (the DNS name of `{ fqdn }`). */
+export function testTargetText(to: TestTarget): string {
+  return typeof to === 'string' ? to : to.fqdn;
+}
+
 export const PolicyTestCase = z
   .strictObject({
     from: Endpoint,
-    to: Endpoint,
+    to: TestTarget,
     protocol: z.union([z.enum(['tcp', 'udp', 'icmp', 'icmpv6']), z.number().int().min(0).max(255)], {
       error: 'protocol is tcp, udp, icmp, icmpv6 or an IP protocol number 0-255',
     }),
