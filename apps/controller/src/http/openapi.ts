@@ -9,10 +9,7 @@ const errors = { 400: problem, 401: problem, 403: problem };
 const pathParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
 const queryParam = (name: string, description: string, type = 'string') => ({ name, in: 'query', schema: { type }, description });
 const page = (item: string) => ({ type: 'object', properties: { items: { type: 'array', items: { $ref: `#/components/schemas/${item}` } }, nextCursor: { type: 'string', nullable: true } } });
-const paging = [
-  { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500 } },
-  { name: 'cursor', in: 'query', schema: { type: 'string' } },
-];
+const paging = [{ name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 500 } }, { name: 'cursor', in: 'query', schema: { type: 'string' } }];
 const traceParams = ['from', 'to', 'protocol', 'port', 'type', 'enforcer', 'at'].map((n) => ({ name: n, in: 'query', required: ['from', 'to', 'protocol'].includes(n), schema: { type: 'string' } }));
 
 function documentPaths() {
