@@ -13,6 +13,7 @@ import { SITE_SHARING_MIGRATION } from './migration-0141-site-sharing';
 import { ENFORCER_LABELS_MIGRATION } from './migration-1152-enforcer-labels';
 import { INCIDENTS_MIGRATION } from './migration-0181-incidents';
 import { MUD_SIGNERS_MIGRATION } from './migration-1262-mud-signers';
+import { MONITORING_STATE_MIGRATION } from './migration-1300-monitoring-state';
 
 import type { Migration } from './migration';
 import type { SqlDatabase } from './sql';
@@ -126,6 +127,7 @@ create index security_events_device on security_events (device, id);
   ENFORCER_LABELS_MIGRATION,
   INCIDENTS_MIGRATION,
   MUD_SIGNERS_MIGRATION,
+  MONITORING_STATE_MIGRATION,
 ];
 
 /** Applies pending migrations under the advisory lock `lock`; safe when several controllers start at once. */
