@@ -12,13 +12,11 @@ import 'reflect-metadata';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as grpc from '@grpc/grpc-js';
 import { startController, type RunningController } from '../../apps/controller/src/main';
-import type { FlowAck, FlowBatch, WireFlowRecord } from '../../proto/cordon/v1/control';
-import type { RawControlClient } from '../../proto/cordon/v1/client';
 import { enrollEnforcer } from '../integrity/enroll';
 import { SITE } from '../api/fixtures';
 import { until } from '../support/wait';
+import { reportFlows, unknownSensorFlows } from './state-fixtures';
 
 const UNKNOWN = '10.10.1.77';
 
@@ -30,26 +28,6 @@ async function start(dataDir: string): Promise<RunningController> {
   } finally {
     process.stderr.write = w;
   }
-}
-
-let seq = 0;
-export function reportFlows(c: RawControlClient, enforcer: string, flows: WireFlowRecord[]): Promise<FlowAck> {
-  return new Promise((resolve, reject) => {
-    const s = c.ReportFlows(new grpc.Metadata(), {}, (err, res) => (err ? reject(err) : resolve(res!)));
-    const b: FlowBatch = { enforcer, seq: ++seq, generation: 1, windowStart: Date.now() - 1000, windowEnd: Date.now(), droppedBatches: 0, pairs: [], flows, events: [] };
-    s.write(b);
-    s.end();
-  });
-}
-
-/** An unclaimed sensor: MQTT in clear to the broker, TLS to it, and a denied try at telnet. */
-export function unknownSensorFlows(ids: Record<string, number>, src = UNKNOWN): WireFlowRecord[] {
-  const base = { src, dst: '10.10.9.1', protocol: 6, family: 4, srcIdentity: ids.sensors, dstIdentity: ids.broker, ruleId: 0, firstSeen: Date.now() - 900, lastSeen: Date.now(), ifindex: 3 };
-  return [
-    { ...base, sport: 40001, dport: 1883, verdict: 'VERDICT_ALLOW', reason: 'DROP_REASON_NONE', packetsFwd: 4, bytesFwd: 400, packetsRev: 2, bytesRev: 100, encryption: 'mqtt' },
-    { ...base, sport: 40002, dport: 8883, verdict: 'VERDICT_ALLOW', reason: 'DROP_REASON_NONE', packetsFwd: 5, bytesFwd: 1000, packetsRev: 5, bytesRev: 1000, encryption: 'tls' },
-    { ...base, sport: 40003, dport: 23, verdict: 'VERDICT_DENY', reason: 'DROP_REASON_POLICY', packetsFwd: 1, bytesFwd: 60, packetsRev: 0, bytesRev: 0, encryption: 'pending' },
-  ];
 }
 
 describe('monitoring state in the embedded store', () => {
@@ -72,7 +50,7 @@ describe('monitoring state in the embedded store', () => {
     const gw = await enrollEnforcer(ctl, token, 'gw-state');
     const client = gw.client();
     try {
-      await reportFlows(client, 'gw-state', unknownSensorFlows(ids));
+      await reportFlows(client, 'gw-state', unknownSensorFlows(ids, UNKNOWN));
     } finally {
       client.close();
     }

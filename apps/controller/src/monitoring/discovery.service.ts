@@ -7,10 +7,11 @@
  * The table is the site's (issue 14): loaded from the store at start, and
  * every STATE_FLUSH_MS (and at shutdown) this controller's deltas go to the
  * store in one transaction, which hands back every row any controller changed
- * since the last flush. Reads stay in memory (synchronous, as the API and the
- * event path want them), at most one flush interval behind the other
- * controllers; an unknown device another controller already listed is not
- * announced again here once merged.
+ * since the last flush (on a shared PostgreSQL; an embedded store has this one
+ * writer, so it is read at start only). Reads stay in memory (synchronous, as
+ * the API and the event path want them, and cheaper than a query per read),
+ * at most one flush interval behind the other controllers; an unknown device
+ * another controller already listed is not announced again here once merged.
  */
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from 'pino';
@@ -79,7 +80,7 @@ export class DiscoveryService implements OnApplicationBootstrap, OnModuleDestroy
     const since = this.pulledAt && new Date(this.pulledAt.getTime() - STATE_PULL_OVERLAP_MS);
     let result;
     try {
-      result = await this.stored.sync({ ...taken, since, max: MAX_UNKNOWN, maxTargets: MAX_TARGETS });
+      result = await this.stored.sync({ ...taken, pull: this.pulledAt === null || this.stored.shared, since, max: MAX_UNKNOWN, maxTargets: MAX_TARGETS });
     } catch (err) {
       this.unknown.restoreChanges(taken);
       throw err;

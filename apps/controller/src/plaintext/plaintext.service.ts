@@ -17,8 +17,8 @@
  * The report and the ratios are the site's (issue 14): loaded from the store at
  * start, and every STATE_FLUSH_MS (and at shutdown) this controller's deltas go
  * to the store in one transaction, which hands back every tally any controller
- * changed since; reads stay in memory, at most a flush interval behind the
- * others. The counters stay this process's own (Prometheus sums instances).
+ * changed since (on a shared PostgreSQL; an embedded store is read at start
+ * only); reads stay in memory, at most a flush interval behind the others. The counters stay this process's own (Prometheus sums instances).
  */
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
@@ -101,7 +101,7 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
     const since = this.pulledAt && new Date(this.pulledAt.getTime() - STATE_PULL_OVERLAP_MS);
     let result;
     try {
-      result = await this.stored.sync({ changes, since, maxSources: MAX_SOURCES, maxClearTo: MAX_CLEAR_TO, maxAddresses: MAX_ADDRESSES });
+      result = await this.stored.sync({ changes, pull: this.pulledAt === null || this.stored.shared, since, maxSources: MAX_SOURCES, maxClearTo: MAX_CLEAR_TO, maxAddresses: MAX_ADDRESSES });
     } catch (err) {
       this.stats.restoreChanges(changes);
       throw err;

@@ -35,19 +35,26 @@ export interface TallyRow {
 
 export interface TallySync {
   changes: TallyRow[];
+  /** Read back the rows changed since `since` (null: every row); false: write only (nobody else writes). */
+  pull: boolean;
   since: Date | null;
   maxSources: number;
   maxClearTo: number;
   maxAddresses: number;
 }
 
-/** Distinct text elements of two jsonb arrays, `first`'s before `second`'s, in order, at most `limit`. */
-const mergeList = (first: string, second: string, limit: string) => `(select coalesce(jsonb_agg(v order by o), '[]'::jsonb) from (
+/**
+ * Distinct text elements of two jsonb arrays, `first`'s before `second`'s, in
+ * order, at most `limit`; `stored` as it is when `keepWhen` (the usual case: the
+ * steady state brings new counts, rarely new names).
+ */
+const mergeList = (first: string, second: string, limit: string, keepWhen: string, stored: string) => `case when ${keepWhen} then ${stored} else
+  (select coalesce(jsonb_agg(v order by o), '[]'::jsonb) from (
     select v, min(o) as o from (
       select v, o from jsonb_array_elements_text(${first}) with ordinality a(v, o)
       union all
       select v, o + 1000000 from jsonb_array_elements_text(${second}) with ordinality b(v, o)
-    ) t group by v order by min(o) limit ${limit}) s)`;
+    ) t group by v order by min(o) limit ${limit}) s) end`;
 
 const UPSERT = `
 insert into plaintext_tallies as p (scope, key, device, segment, addresses, by_class, refused, last_seen, clear_to, overflow, updated_at)
@@ -59,7 +66,7 @@ select d.scope, d.key, d.device, d.segment, coalesce(d.addresses, '[]'::jsonb), 
 on conflict (scope, key) do update set
   device    = coalesce(excluded.device, p.device),
   segment   = coalesce(excluded.segment, p.segment),
-  addresses = ${mergeList('p.addresses', 'excluded.addresses', '$3')},
+  addresses = ${mergeList('p.addresses', 'excluded.addresses', '$3', 'excluded.addresses <@ p.addresses', 'p.addresses')},
   by_class  = (select coalesce(jsonb_object_agg(k, jsonb_build_object('flows', f, 'bytes', b)), '{}'::jsonb) from (
                  select k, sum(f) as f, sum(b) as b from (
                    select key as k, (value->>'flows')::bigint as f, (value->>'bytes')::bigint as b from jsonb_each(p.by_class)
@@ -68,7 +75,7 @@ on conflict (scope, key) do update set
                  ) c group by k) s),
   refused   = p.refused + excluded.refused,
   last_seen = greatest(p.last_seen, excluded.last_seen),
-  clear_to  = ${mergeList('excluded.clear_to', 'p.clear_to', '$2')},
+  clear_to  = ${mergeList('excluded.clear_to', 'p.clear_to', '$2', "excluded.clear_to = '[]'::jsonb", 'p.clear_to')},
   overflow  = p.overflow + excluded.overflow,
   updated_at = now()`;
 
@@ -77,6 +84,11 @@ const COLUMNS = `scope, key, device, segment, addresses, by_class as "byClass", 
 
 export class PlaintextTallyRepository {
   constructor(private readonly db: SqlDatabase) {}
+
+  /** Whether other controllers may write these rows too (a shared PostgreSQL). */
+  get shared(): boolean {
+    return this.db.driver === 'postgres';
+  }
 
   /** One flush, one transaction (see the file's comment). */
   sync(s: TallySync): Promise<SyncResult<TallyRow>> {
@@ -89,7 +101,9 @@ export class PlaintextTallyRepository {
           [s.maxSources],
         );
       }
-      const rows = s.since
+      const rows = !s.pull
+        ? []
+        : s.since
         ? await tx.query<TallyRow>(`select ${COLUMNS} from plaintext_tallies where updated_at >= $1::timestamptz order by last_seen desc`, [s.since.toISOString()])
         : await tx.query<TallyRow>(`select ${COLUMNS} from plaintext_tallies order by last_seen desc`);
       return { rows: rows.map(decodeRow), at };

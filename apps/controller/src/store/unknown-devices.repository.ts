@@ -29,6 +29,8 @@ export interface UnknownDeviceRow {
 export interface UnknownDeviceSync {
   changes: UnknownDeviceRow[];
   dropped: string[];
+  /** Read back rows; false: write only (nobody else writes: the embedded store once loaded). */
+  pull: boolean;
   /** Rows changed at or after this time (the database's clock) come back; null: every row (a start). */
   since: Date | null;
   max: number;
@@ -59,12 +61,12 @@ on conflict (address) do update set
   packets    = u.packets + excluded.packets,
   bytes      = u.bytes + excluded.bytes,
   denied     = u.denied + excluded.denied,
-  tried      = (select coalesce(jsonb_agg(v order by o), '[]'::jsonb) from (
+  tried      = case when excluded.tried <@ u.tried then u.tried else (select coalesce(jsonb_agg(v order by o), '[]'::jsonb) from (
                   select v, min(o) as o from (
                     select v, o from jsonb_array_elements_text(u.tried) with ordinality a(v, o)
                     union all
                     select v, o + 1000000 from jsonb_array_elements_text(excluded.tried) with ordinality b(v, o)
-                  ) t group by v order by min(o) limit $2) s),
+                  ) t group by v order by min(o) limit $2) s) end,
   updated_at = now()`;
 
 const COLUMNS = `address, mac, interface, enforcer, segment, first_seen::float8 as "firstMs", last_seen::float8 as "lastMs",
@@ -72,6 +74,11 @@ const COLUMNS = `address, mac, interface, enforcer, segment, first_seen::float8 
 
 export class UnknownDeviceRepository {
   constructor(private readonly db: SqlDatabase) {}
+
+  /** Whether other controllers may write these rows too (a shared PostgreSQL). */
+  get shared(): boolean {
+    return this.db.driver === 'postgres';
+  }
 
   /** One flush, one transaction (see the file's comment). */
   sync(s: UnknownDeviceSync): Promise<SyncResult<UnknownDeviceRow>> {
@@ -82,7 +89,9 @@ export class UnknownDeviceRepository {
         await tx.query(UPSERT, [JSON.stringify(s.changes), s.maxTargets]);
         await tx.query('delete from unknown_devices where address in (select address from unknown_devices order by last_seen desc offset $1)', [s.max]);
       }
-      const rows = s.since
+      const rows = !s.pull
+        ? []
+        : s.since
         ? await tx.query<UnknownDeviceRow>(`select ${COLUMNS} from unknown_devices where updated_at >= $1::timestamptz order by last_seen desc limit $2`, [s.since.toISOString(), s.max])
         : await tx.query<UnknownDeviceRow>(`select ${COLUMNS} from unknown_devices order by last_seen desc limit $1`, [s.max]);
       return { rows: rows.map(decodeRow), at };
