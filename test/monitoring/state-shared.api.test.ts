@@ -16,6 +16,7 @@ import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { startController, type RunningController } from '../../apps/controller/src/main';
 import { UnknownDevices } from '../../apps/controller/src/monitoring/discovery';
 import type { FlowRecord } from '../../apps/controller/src/monitoring/flow-record';
@@ -179,9 +180,15 @@ describe('monitoring state shared through PostgreSQL', () => {
         const first = await flush(null); // every row new
         const rounds = [];
         let at = first.at;
+        // The longest the event loop (the gRPC receive path) waited while a flush ran: PGlite runs on this thread.
+        let stallMs = 0;
         for (let round = 1; round <= 3; round++) {
           feed(round);
+          const loop = monitorEventLoopDelay({ resolution: 5 });
+          loop.enable();
           const f = await flush(new Date(at.getTime() - 30_000));
+          loop.disable();
+          stallMs = Math.max(stallMs, loop.max / 1e6);
           at = f.at;
           rounds.push(f);
         }
@@ -198,6 +205,7 @@ describe('monitoring state shared through PostgreSQL', () => {
           rowsPerSecondAt2s: Math.round(written / (STATE_FLUSH_MS / 1000)),
           rowsPerSecondWhileFlushing: Math.round(written / (ms / 1000)),
           busyShareOf2s: Math.round((ms / STATE_FLUSH_MS) * 1000) / 1000,
+          longestEventLoopStallMs: Math.round(stallMs),
         });
         // The store holds the sums: 4 rounds of 10 flows from each source.
         const stored = await store.unknownDevices.list(10);

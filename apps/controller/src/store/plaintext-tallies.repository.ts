@@ -10,7 +10,7 @@
  */
 import { iso } from './rows';
 import type { SqlDatabase } from './sql';
-import { dbNow, type SyncResult } from './unknown-devices.repository';
+import { chunks, dbNow, type SyncResult } from './unknown-devices.repository';
 
 export type TallyScope = 'total' | 'segment' | 'source';
 
@@ -62,7 +62,7 @@ select d.scope, d.key, d.device, d.segment, coalesce(d.addresses, '[]'::jsonb), 
        coalesce(d."clearTo", '[]'::jsonb), d.overflow, now()
   from jsonb_to_recordset($1::jsonb) as d(scope text, key text, device text, segment text, addresses jsonb, "byClass" jsonb, refused bigint,
                                           "lastSeen" bigint, "clearTo" jsonb, overflow bigint)
- order by d.scope, d.key
+ order by d.scope collate "C", d.key collate "C"
 on conflict (scope, key) do update set
   device    = coalesce(excluded.device, p.device),
   segment   = coalesce(excluded.segment, p.segment),
@@ -95,7 +95,10 @@ export class PlaintextTallyRepository {
     return this.db.transaction(async (tx) => {
       const at = await dbNow(tx);
       if (s.changes.length) {
-        await tx.query(UPSERT, [JSON.stringify(s.changes), s.maxClearTo, s.maxAddresses]);
+        // In key order (no deadlock between two controllers' flushes), a chunk a statement (unknown-devices.repository.ts).
+        const key = (r: TallyRow) => `${r.scope}\u0000${r.key}`;
+        const sorted = [...s.changes].sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
+        for (const part of chunks(sorted)) await tx.query(UPSERT, [JSON.stringify(part), s.maxClearTo, s.maxAddresses]);
         await tx.query(
           "delete from plaintext_tallies where scope = 'source' and key in (select key from plaintext_tallies where scope = 'source' order by last_seen desc offset $1)",
           [s.maxSources],
