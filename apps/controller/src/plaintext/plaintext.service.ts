@@ -79,8 +79,8 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
           }
         },
       });
-    ratio({ name: 'cordon_plaintext_flows_ratio', help: "Share (0..1) of a source segment's TCP and UDP flows sent in clear, since the controller started" }, (s) => s.flowShareInClear);
-    ratio({ name: 'cordon_plaintext_bytes_ratio', help: "Share (0..1) of the bytes of a source segment's TCP and UDP flows sent in clear, since the controller started" }, (s) => s.bytesShareInClear);
+    ratio({ name: 'cordon_plaintext_flows_ratio', help: "Share (0..1) of a source segment's TCP and UDP flows sent in clear, since the site began counting" }, (s) => s.flowShareInClear);
+    ratio({ name: 'cordon_plaintext_bytes_ratio', help: "Share (0..1) of the bytes of a source segment's TCP and UDP flows sent in clear, since the site began counting" }, (s) => s.bytesShareInClear);
     this.counters = [flows, bytes];
   }
   private readonly counters: Counter<'src_segment' | 'class'>[];
