@@ -98,7 +98,7 @@ export class PlaintextTallyRepository {
         // In key order (no deadlock between two controllers' flushes), a chunk a statement (unknown-devices.repository.ts).
         const key = (r: TallyRow) => `${r.scope}\u0000${r.key}`;
         const sorted = [...s.changes].sort((x, y) => (key(x) < key(y) ? -1 : key(x) > key(y) ? 1 : 0));
-        for (const part of chunks(sorted)) await tx.query(UPSERT, [JSON.stringify(part), s.maxClearTo, s.maxAddresses]);
+        for await (const part of chunks(sorted)) await tx.query(UPSERT, [JSON.stringify(part), s.maxClearTo, s.maxAddresses]);
         await tx.query(
           "delete from plaintext_tallies where scope = 'source' and key in (select key from plaintext_tallies where scope = 'source' order by last_seen desc offset $1)",
           [s.maxSources],
