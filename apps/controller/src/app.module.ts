@@ -37,6 +37,8 @@ import { IdentityRepository } from './store/identities.repository';
 import { QuarantineRepository } from './store/quarantine.repository';
 import { IncidentRepository } from './store/incidents.repository';
 import { SecurityEventRepository } from './store/security-events.repository';
+import { PlaintextTallyRepository } from './store/plaintext-tallies.repository';
+import { UnknownDeviceRepository } from './store/unknown-devices.repository';
 import type { Store } from './store/store';
 import { TokenRepository } from './store/tokens.repository';
 import { TokensController } from './tokens/tokens.controller';
@@ -95,6 +97,8 @@ const REPOSITORY_OF = new Map<Type, (s: Store) => unknown>([
   [SecurityEventRepository, (s) => s.securityEvents],
   [IncidentRepository, (s) => s.incidents],
   [LearnedNamesRepository, (s) => s.learnedNames],
+  [UnknownDeviceRepository, (s) => s.unknownDevices],
+  [PlaintextTallyRepository, (s) => s.plaintextTallies],
 ]);
 const repositories = [...REPOSITORY_OF.keys()];
 const repositoryOf = (store: Store, r: Type) => REPOSITORY_OF.get(r)!(store);

@@ -14,7 +14,7 @@ export function register(program: Command, ctx: CliContext): void {
   clientOptions(
     report
       .command('plaintext')
-      .description('share of flows and bytes each device and segment sent in clear (MQTT, HTTP, CoAP, other plaintext) since the controller started')
+      .description('share of flows and bytes each device and segment sent in clear (MQTT, HTTP, CoAP, other plaintext) since the site began counting')
       .option('--segment <name>', 'only this source segment')
       .option('--device <name>', 'only this device (or source address)')
       .option('--limit <n>', 'at most this many devices'),

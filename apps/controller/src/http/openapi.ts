@@ -82,7 +82,7 @@ export const OPENAPI = {
       PlaintextReport: {
         type: 'object',
         properties: {
-          since: { type: 'string', description: 'counted since the controller started' },
+          since: { type: 'string', description: 'counted since (the site began counting: the figures are kept in the store)' },
           total: { $ref: '#/components/schemas/ShareSummary' },
           segments: { type: 'array', items: { allOf: [{ $ref: '#/components/schemas/ShareSummary' }, { type: 'object', properties: { segment: { type: 'string' } } }] } },
           devices: {
@@ -235,7 +235,7 @@ export const OPENAPI = {
     },
     '/v1/report/plaintext': {
       get: {
-        summary: 'Share of flows and bytes sent in clear, per source device and segment, since the controller started (cordon report plaintext)',
+        summary: 'Share of flows and bytes sent in clear, per source device and segment, since the site began counting (cordon report plaintext)',
         tags: ['reports'],
         parameters: [
           { name: 'segment', in: 'query', schema: { type: 'string' }, description: 'only this source segment' },

@@ -15,9 +15,16 @@
  * Everything is bounded: the flows being tracked (oldest forgotten first), the
  * sources (beyond MAX_SOURCES new ones are counted only in their segment and
  * in `sourcesOverflow`), the destinations remembered per source.
+ *
+ * The tallies are the site's (issue 14): each change is also kept as a delta
+ * since the last flush (takeChanges()), which the store adds up with the
+ * other controllers'; merge() takes the store's rows back with the deltas
+ * that arrived meanwhile on top (plaintext.service.ts). The flows being
+ * tracked stay this controller's own.
  */
 import { ENCRYPTED_CLASSES, PLAINTEXT_CLASSES } from '../../../../native/lib/abi';
 import { trimOldest } from '../../../common/src/lru';
+import type { TallyRow, TallyScope } from '../store/plaintext-tallies.repository';
 
 export { ENCRYPTED_CLASSES };
 /** In-clear classes (PLAINTEXT_CLASSES of native/lib/abi.ts). */
@@ -106,7 +113,7 @@ export interface SegmentShare extends ShareSummary {
 }
 
 export interface PlaintextReport {
-  /** Counting since (this controller's start: the numbers live in memory). */
+  /** Counting since (the site's first count in the store, else this controller's start). */
   since: string;
   total: ShareSummary;
   segments: SegmentShare[];
@@ -143,6 +150,18 @@ class Tally {
     if (this.clearTo.length > MAX_CLEAR_TO) this.clearTo.length = MAX_CLEAR_TO;
   }
 
+  /** A stored row or a delta on top of this tally. */
+  addRow(r: TallyRow): void {
+    for (const [cls, c] of Object.entries(r.byClass)) this.add(CLASS_SET.has(cls) ? (cls as CountedClass) : 'unknown', c.flows, c.bytes, 0);
+    this.refusedInClear += r.refused;
+    if (r.lastSeen > this.lastSeen) this.lastSeen = r.lastSeen;
+    for (const dest of [...r.clearTo].reverse()) this.noteClearTo(dest);
+  }
+  toRow(scope: TallyScope, key: string): TallyRow {
+    const byClass: TallyRow['byClass'] = {};
+    for (const [cls, c] of this.byClass) byClass[cls] = { ...c };
+    return { scope, key, device: null, segment: null, addresses: [], byClass, refused: this.refusedInClear, lastSeen: this.lastSeen, clearTo: [...this.clearTo], overflow: 0 };
+  }
   summary(): ShareSummary {
     let flows = 0, flowsInClear = 0, flowsEncrypted = 0, bytes = 0, bytesInClear = 0, bytesEncrypted = 0;
     const byClass: Partial<Record<CountedClass, ClassCount>> = {};
@@ -181,11 +200,30 @@ class Tally {
 class SourceTally extends Tally {
   readonly addresses: string[] = [];
   constructor(
+    readonly key: string,
     readonly device: string | null,
     public segment: string,
   ) {
     super();
   }
+  noteAddress(address: string): void {
+    if (!this.addresses.includes(address) && this.addresses.length < MAX_ADDRESSES) this.addresses.push(address);
+  }
+  override addRow(r: TallyRow): void {
+    super.addRow(r);
+    if (r.segment) this.segment = r.segment;
+    for (const a of r.addresses) this.noteAddress(a);
+  }
+  override toRow(scope: TallyScope, key: string): TallyRow {
+    return { ...super.toRow(scope, key), device: this.device, segment: this.segment, addresses: [...this.addresses] };
+  }
+}
+const sourceKey = (device: string | null, address: string) => (device !== null ? `device:${device}` : `address:${address}`);
+/** A row's tally, as new. */
+function tallyOf(r: TallyRow): Tally {
+  const t = r.scope === 'source' ? new SourceTally(r.key, r.device, r.segment ?? 'world') : new Tally();
+  t.addRow(r);
+  return t;
 }
 
 interface TrackedFlow {
@@ -202,12 +240,16 @@ export type OnCount = (segment: string, cls: CountedClass, flows: number, bytes:
 const TRANSPORT: Record<number, string> = { 6: 'tcp', 17: 'udp' };
 
 export class EncryptionStats {
-  readonly startedAt = Date.now();
+  /** This controller's start, until merge() gives the site's first count. */
+  startedAt = Date.now();
   private readonly flows = new Map<string, TrackedFlow>();
   private readonly sources = new Map<string, SourceTally>();
   private readonly segments = new Map<string, Tally>();
-  private readonly total = new Tally();
+  private total = new Tally();
   sourcesOverflow = 0;
+  /** What changed since the last flush, by `scope|key`: tallies of increments. */
+  private pending = new Map<string, Tally>();
+  private pendingOverflow = 0;
 
   constructor(
     private readonly onCount: OnCount = () => undefined,
@@ -247,9 +289,14 @@ export class EncryptionStats {
       const t = r.lastSeen || at;
       const dest = `${r.dst}:${r.dport}/${TRANSPORT[r.protocol]}`;
       const refused = newFlow && CLEAR_SET.has(cls) && shortReason(r.reason) === 'plaintext';
-      const tallies: Tally[] = [this.total, this.segment(who.segment)];
+      const tallies: Tally[] = [this.total, this.segment(who.segment), this.delta('total', ''), this.delta('segment', who.segment)];
       const src = this.source(who, r.src);
-      if (src) tallies.push(src);
+      if (src) {
+        const d = this.delta('source', src.key, src) as SourceTally;
+        d.segment = src.segment;
+        d.noteAddress(r.src);
+        tallies.push(src, d);
+      }
       for (const x of tallies) {
         x.add(cls, newFlow ? 1 : 0, addBytes, t);
         if (newFlow && CLEAR_SET.has(cls)) x.noteClearTo(dest);
@@ -305,18 +352,59 @@ export class EncryptionStats {
   }
 
   private source(who: SourceOf, address: string): SourceTally | null {
-    const key = who.device !== null ? `device:${who.device}` : `address:${address}`;
+    const key = sourceKey(who.device, address);
     let s = this.sources.get(key);
     if (!s) {
       if (this.sources.size >= this.limits.sources) {
         this.sourcesOverflow++;
+        this.pendingOverflow++;
         return null;
       }
-      this.sources.set(key, (s = new SourceTally(who.device, who.segment)));
+      this.sources.set(key, (s = new SourceTally(key, who.device, who.segment)));
     }
     s.segment = who.segment;
-    if (!s.addresses.includes(address) && s.addresses.length < MAX_ADDRESSES) s.addresses.push(address);
+    s.noteAddress(address);
     return s;
+  }
+  /** The pending delta of a tally (created empty). */
+  private delta(scope: TallyScope, key: string, source?: SourceTally): Tally {
+    const k = `${scope}|${key}`;
+    let d = this.pending.get(k);
+    if (!d) this.pending.set(k, (d = source ? new SourceTally(key, source.device, source.segment) : new Tally()));
+    return d;
+  }
+  /** The deltas since the last flush, as rows; new deltas start from zero. */
+  takeChanges(): TallyRow[] {
+    const rows = [...this.pending].map(([k, t]) => t.toRow(k.slice(0, k.indexOf('|')) as TallyScope, k.slice(k.indexOf('|') + 1)));
+    if (this.pendingOverflow) {
+      const total = rows.find((r) => r.scope === 'total') ?? new Tally().toRow('total', '');
+      total.overflow = this.pendingOverflow;
+      if (!rows.includes(total)) rows.push(total);
+    }
+    this.pending = new Map();
+    this.pendingOverflow = 0;
+    return rows;
+  }
+  /** A flush that failed: its deltas go back with the ones that came since. */
+  restoreChanges(rows: readonly TallyRow[]): void {
+    for (const r of rows) {
+      this.pendingOverflow += r.overflow;
+      this.delta(r.scope, r.key, r.scope === 'source' ? new SourceTally(r.key, r.device, r.segment ?? 'world') : undefined).addRow(r);
+    }
+  }
+  /** Rows of the store (the site's sums): each replaces its tally, with this controller's unflushed deltas on top. */
+  merge(rows: readonly TallyRow[]): void {
+    for (const r of rows) {
+      const t = tallyOf(r);
+      const d = this.pending.get(`${r.scope}|${r.key}`);
+      if (d) t.addRow(d.toRow(r.scope, r.key));
+      if (r.scope === 'total') {
+        this.total = t;
+        this.sourcesOverflow = r.overflow + this.pendingOverflow;
+        if (r.createdAt) this.startedAt = Math.min(this.startedAt, Date.parse(r.createdAt));
+      } else if (r.scope === 'segment') this.segments.set(r.key, t);
+      else if (this.sources.has(r.key) || this.sources.size < this.limits.sources) this.sources.set(r.key, t as SourceTally);
+    }
   }
 }
 

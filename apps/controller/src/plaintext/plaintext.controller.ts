@@ -9,7 +9,7 @@ export class PlaintextController {
 
   /**
    * Share of flows and bytes sent in clear, per source device and per source
-   * segment, since the controller started; devices most in clear first.
+   * segment, since the site began counting (the store keeps them); devices most in clear first.
    * `segment` and `device` filter, `limit` caps the device list.
    */
   @Get('report/plaintext')

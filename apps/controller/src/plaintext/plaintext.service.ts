@@ -13,6 +13,12 @@
  * Labels are bounded by the segments of the policy (and the fixed classes),
  * never by devices: per device numbers are in the report only. A segment the
  * newest generation no longer has loses its series.
+ *
+ * The report and the ratios are the site's (issue 14): loaded from the store at
+ * start, and every STATE_FLUSH_MS (and at shutdown) this controller's deltas go
+ * to the store in one transaction, which hands back every tally any controller
+ * changed since (on a shared PostgreSQL; an embedded store is read at start
+ * only); reads stay in memory, at most a flush interval behind the others. The counters stay this process's own (Prometheus sums instances).
  */
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
@@ -23,7 +29,9 @@ import { GenerationView } from '../bundles/generation-view';
 import { FLOW_FEED, type FlowFeed } from '../control/feeds';
 import { MetricsService } from '../metrics/metrics.service';
 import { LOGGER } from '../di-tokens';
-import { EncryptionStats, type EncryptionFlowRecord, type SourceOf } from './encryption-stats';
+import { PlaintextTallyRepository } from '../store/plaintext-tallies.repository';
+import { STATE_FLUSH_MS, STATE_PULL_OVERLAP_MS, WriteBehind } from '../store/write-behind';
+import { EncryptionStats, MAX_ADDRESSES, MAX_CLEAR_TO, MAX_SOURCES, type EncryptionFlowRecord, type SourceOf } from './encryption-stats';
 import type { ShareSummary } from './encryption-stats';
 import { pruneSeries, segmentsIn } from '../../../common/src/metric-catalog';
 
@@ -33,14 +41,19 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
   private view = new GenerationView([], null);
   private readonly subs: Subscription[] = [];
   private readonly log: Logger;
+  private readonly writeBehind: WriteBehind;
+  /** The store's time at the last flush that read back; null until the first (a start reads every row). */
+  private pulledAt: Date | null = null;
 
   constructor(
     @Inject(CurrentGeneration) private readonly generations: CurrentGeneration,
     @Inject(MetricsService) metrics: MetricsService,
     @Inject(LOGGER) log: Logger,
+    @Inject(PlaintextTallyRepository) private readonly stored: PlaintextTallyRepository,
     @Optional() @Inject(FLOW_FEED) private readonly flowFeed?: FlowFeed,
   ) {
     this.log = log.child({ feature: 'plaintext' });
+    this.writeBehind = new WriteBehind(() => this.flushOnce(), STATE_FLUSH_MS, (err) => this.log.warn({ err: err.message }, 'plaintext tallies not written to the store; kept for the next flush'));
     const registry = metrics.registry;
     const labelNames = ['src_segment', 'class'] as const;
     const flows = new Counter({ name: 'cordon_flows_by_encryption_total', help: 'TCP and UDP flows by source segment and the class of their first payload (tls, dtls, ssh, quic; in clear: plaintext, mqtt, http, coap; unknown)', labelNames, registers: [registry] });
@@ -66,8 +79,8 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
           }
         },
       });
-    ratio({ name: 'cordon_plaintext_flows_ratio', help: "Share (0..1) of a source segment's TCP and UDP flows sent in clear, since the controller started" }, (s) => s.flowShareInClear);
-    ratio({ name: 'cordon_plaintext_bytes_ratio', help: "Share (0..1) of the bytes of a source segment's TCP and UDP flows sent in clear, since the controller started" }, (s) => s.bytesShareInClear);
+    ratio({ name: 'cordon_plaintext_flows_ratio', help: "Share (0..1) of a source segment's TCP and UDP flows sent in clear, since the site began counting" }, (s) => s.flowShareInClear);
+    ratio({ name: 'cordon_plaintext_bytes_ratio', help: "Share (0..1) of the bytes of a source segment's TCP and UDP flows sent in clear, since the site began counting" }, (s) => s.bytesShareInClear);
     this.counters = [flows, bytes];
   }
   private readonly counters: Counter<'src_segment' | 'class'>[];
@@ -78,7 +91,29 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
     for (const c of this.counters) pruneSeries(c, segmentsIn(view.names)).catch((err) => this.log.warn({ err: String(err) }, 'plaintext: could not prune the series of deleted segments'));
   }
 
+  /** Writes this controller's deltas and merges what the site's controllers changed since the last flush. */
+  flush(): Promise<void> {
+    return this.writeBehind.flush();
+  }
+
+  private async flushOnce(): Promise<void> {
+    const changes = this.stats.takeChanges();
+    const since = this.pulledAt && new Date(this.pulledAt.getTime() - STATE_PULL_OVERLAP_MS);
+    let result;
+    try {
+      result = await this.stored.sync({ changes, pull: this.pulledAt === null || this.stored.shared, since, maxSources: MAX_SOURCES, maxClearTo: MAX_CLEAR_TO, maxAddresses: MAX_ADDRESSES });
+    } catch (err) {
+      this.stats.restoreChanges(changes);
+      throw err;
+    }
+    this.stats.merge(result.rows);
+    this.pulledAt = result.at;
+  }
+
   async onApplicationBootstrap(): Promise<void> {
+    // The site's tallies first, then a flush every STATE_FLUSH_MS.
+    await this.flush();
+    this.writeBehind.start();
     // The policy view of each generation, as CurrentGeneration publishes it (the newest loaded before any flow is counted).
     await this.generations.latest();
     this.subs.push(this.generations.published$.subscribe((view) => this.published(view)));
@@ -95,8 +130,10 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
     }
   }
 
-  onModuleDestroy(): void {
+  /** The last deltas go to the store before it closes. */
+  async onModuleDestroy(): Promise<void> {
     for (const s of this.subs) s.unsubscribe();
+    await this.writeBehind.stop();
   }
 
   /** Counts one batch with the policy known now (device names, segments). Synchronous: runs on the gRPC receive path. */

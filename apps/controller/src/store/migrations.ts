@@ -16,6 +16,7 @@ import { MUD_SIGNERS_MIGRATION } from './migration-1262-mud-signers';
 import { LEARNED_NAMES_MIGRATION } from './migration-1270-learned-names';
 import { CA_LISTS_MIGRATION } from './migration-1290-ca-lists';
 import { ENFORCER_STREAMS_MIGRATION } from './migration-1280-enforcer-streams';
+import { MONITORING_STATE_MIGRATION } from './migration-1300-monitoring-state';
 
 import type { Migration } from './migration';
 import type { SqlDatabase } from './sql';
@@ -132,6 +133,7 @@ create index security_events_device on security_events (device, id);
   LEARNED_NAMES_MIGRATION,
   CA_LISTS_MIGRATION,
   ENFORCER_STREAMS_MIGRATION,
+  MONITORING_STATE_MIGRATION,
 ];
 
 /** Applies pending migrations under the advisory lock `lock`; safe when several controllers start at once. */

@@ -21,6 +21,8 @@ import { QuarantineRepository } from './quarantine.repository';
 import { iso } from './rows';
 import { SecurityEventRepository } from './security-events.repository';
 import { TokenRepository } from './tokens.repository';
+import { PlaintextTallyRepository } from './plaintext-tallies.repository';
+import { UnknownDeviceRepository } from './unknown-devices.repository';
 import { StoredBundle } from './types';
 
 export * from './types';
@@ -75,6 +77,9 @@ export interface Store extends StoreWriter {
   change<T>(fn: (tx: StoreWriter) => Promise<T>): Promise<T>;
   /** NOTIFY/LISTEN between controllers sharing PostgreSQL (no-ops on PGlite). */
   readonly notifications: Notifications;
+  /** Monitoring state written behind, one transaction a flush of their own (not under the change lock: the deltas commute). */
+  readonly unknownDevices: UnknownDeviceRepository;
+  readonly plaintextTallies: PlaintextTallyRepository;
   /** The underlying SQL, for tests and maintenance. */
   readonly sql: SqlExecutor;
   close(): Promise<void>;
@@ -254,10 +259,14 @@ class SqlRepo implements StoreWriter {
 export class SqlStore extends SqlRepo implements Store {
   private snapshots: Promise<void> = Promise.resolve();
   readonly notifications: Notifications;
+  readonly unknownDevices: UnknownDeviceRepository;
+  readonly plaintextTallies: PlaintextTallyRepository;
 
   constructor(private readonly db: SqlDatabase) {
     super(db, new Caches());
     this.notifications = new Notifications(db);
+    this.unknownDevices = new UnknownDeviceRepository(db);
+    this.plaintextTallies = new PlaintextTallyRepository(db);
   }
 
   get driver() {

@@ -1,0 +1,49 @@
+/**
+ * Write-behind: state kept in memory and flushed to the store every
+ * `intervalMs` (and once more at stop()), one flush at a time — a flush asked
+ * for while one runs waits for it. A failed flush is only logged: the caller
+ * keeps what it could not write and sends it with the next one.
+ */
+export class WriteBehind {
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> = Promise.resolve();
+  private stopped = false;
+
+  constructor(
+    private readonly flushOnce: () => Promise<void>,
+    private readonly intervalMs: number,
+    private readonly onError: (err: Error) => void,
+  ) {}
+
+  start(): void {
+    if (this.stopped || this.timer) return;
+    this.timer = setInterval(() => void this.flush(), this.intervalMs);
+    this.timer.unref?.();
+  }
+
+  /** Resolves once a flush started now (after any running one) is done. */
+  flush(): Promise<void> {
+    const run = this.running.then(() => this.flushOnce()).catch((err: Error) => this.onError(err));
+    this.running = run;
+    return run;
+  }
+
+  /** The last flush; no more after it. */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    if (this.stopped) return this.running;
+    this.stopped = true;
+    await this.flush();
+  }
+}
+
+/** How often the monitoring state (unknown devices, plaintext tallies) is flushed to the store. */
+export const STATE_FLUSH_MS = 2000;
+/**
+ * A pull reads the rows changed since the last one's start less this: a row's
+ * updated_at is its writer's transaction start, and that transaction may commit
+ * after a pull that started later, so some overlap (far over a flush's
+ * duration) keeps such a row from being missed. Rows read twice merge the same.
+ */
+export const STATE_PULL_OVERLAP_MS = 30_000;
