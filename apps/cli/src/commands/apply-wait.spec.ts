@@ -2,7 +2,7 @@ import type { Client } from '../context';
 import { formatWait, waitEnforced } from './apply-wait';
 
 /** GET /v1/enforcers answers, one per poll (the last repeats). */
-function answering(pages: Array<Array<{ name: string; lastSeen: string | null; generation: number | null; revoked?: boolean }>>): Client {
+function answering(pages: Array<Array<{ name: string; lastSeen: string | null; generation: number | null; revoked?: boolean; connected?: boolean }>>): Client {
   let i = 0;
   return {
     json: async () => ({ items: pages[Math.min(i++, pages.length - 1)].map((e) => ({ revoked: false, ...e })) }),
@@ -27,6 +27,12 @@ describe('cordon apply --wait', () => {
     const w = await waitEnforced(c, 5, 100, 10);
     expect(w).toMatchObject({ timedOut: true, enforced: ['gw-a'], behind: [{ name: 'gw-slow', generation: 3 }] });
     expect(formatWait(w)).toMatch(/not every connected enforcer enforces generation 5 after [\d.]+ s:\n  gw-slow: generation 3\nenforced by: gw-a\n/);
+  });
+
+  it('from a controller with the fleet status: only enforcers whose stream is open are waited for, however recent their last status', async () => {
+    const c = answering([[{ name: 'gw-a', lastSeen: now, generation: 5, connected: true }, { name: 'gw-just-gone', lastSeen: now, generation: 3, connected: false }]]);
+    const w = await waitEnforced(c, 5, 5000, 10);
+    expect(w).toMatchObject({ timedOut: false, enforced: ['gw-a'], behind: [] });
   });
 
   it('with no enforcer connected, says so and does not wait', async () => {

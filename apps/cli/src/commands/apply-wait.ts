@@ -3,9 +3,10 @@
  * `cordon apply --wait`: after the change, waits until every connected
  * enforcer of the site reports the new generation (GET /v1/enforcers: the
  * shared store, so enforcers served by any controller count), and says which
- * did not when --timeout passes. Connected: not revoked, and a status within
- * CONNECTED_WITHIN_MS (enforcers report at least every 15 s, and at once after
- * each generation they apply).
+ * did not when --timeout passes. Connected: its bundle stream open on a
+ * controller of the site (the fleet status's `connected`); from a controller
+ * that predates it, not revoked and a status within CONNECTED_WITHIN_MS
+ * (enforcers report at least every 15 s, and at once after each generation).
  */
 import type { Client } from '../context';
 
@@ -16,6 +17,8 @@ interface EnforcerRow {
   lastSeen: string | null;
   generation: number | null;
   revoked: boolean;
+  /** The fleet status (absent from older controllers). */
+  connected?: boolean;
 }
 
 export interface WaitResult {
@@ -32,7 +35,7 @@ export async function waitEnforced(client: Client, generation: number, timeoutMs
   for (;;) {
     const { items } = await client.json<{ items: EnforcerRow[] }>('GET', '/v1/enforcers');
     const t = now();
-    const live = items.filter((e) => !e.revoked && e.lastSeen && t - Date.parse(e.lastSeen) <= CONNECTED_WITHIN_MS);
+    const live = items.filter((e) => (e.connected !== undefined ? e.connected : !e.revoked && e.lastSeen && t - Date.parse(e.lastSeen) <= CONNECTED_WITHIN_MS));
     const enforced = live.filter((e) => (e.generation ?? 0) >= generation).map((e) => e.name).sort();
     const behind = live.filter((e) => (e.generation ?? 0) < generation).map((e) => ({ name: e.name, generation: e.generation })).sort((a, b) => a.name.localeCompare(b.name));
     const timedOut = t - t0 >= timeoutMs;
