@@ -23,6 +23,17 @@ import { signingCrypto, type CaKey } from '../../keys/ca-key';
 import { keyStoreConfigured, openCaKey, type KeyStoreConfig } from '../../keys/open-ca-key';
 import { MemoryCertificateLists, type CertificateLists, type IssuedCert, type RevokedCert } from './certificate-lists';
 import { importLegacyLists, type LegacyImporter } from './legacy-lists';
+import { trimOldest } from '../../../../common/src/lru';
+
+/** What check() needs of a certificate whose signature this CA made. */
+interface VerifiedCert {
+  serial: string;
+  subject: string;
+  notBefore: Date;
+  notAfter: Date;
+}
+/** Certificates remembered as verified: a site's enforcers, and their renewals. */
+const VERIFIED_CACHE = 50_000;
 
 export type { IssuedCert, RevokedCert } from './certificate-lists';
 
@@ -99,6 +110,8 @@ export function caId(cert: x509.X509Certificate): string {
 export class CertificateAuthority {
   private crlPem = '';
   private crlQueue: Promise<unknown> = Promise.resolve();
+  /** verified(): by DER digest, the most recently added last. */
+  private readonly verifiedCerts = new Map<string, VerifiedCert>();
 
   private readonly crypto: webcrypto.Crypto;
   private readonly keys: { publicKey: webcrypto.CryptoKey };
@@ -320,14 +333,10 @@ export class CertificateAuthority {
     certPemOrDer: string | Buffer,
     at = new Date(),
   ): Promise<{ ok: true; name: string; serial: string; notAfter: Date } | { ok: false; why: CertRefusal; claimed?: { name: string; serial: string; notAfter: Date } }> {
-    let cert: x509.X509Certificate;
-    try {
-      cert = new x509.X509Certificate(certPemOrDer);
-    } catch {
-      return { ok: false, why: 'unknown' };
-    }
-    if (!(await cert.verify({ publicKey: this.keys.publicKey, signatureOnly: true }).catch(() => false))) return { ok: false, why: 'bad-signature' };
-    const serial = cert.serialNumber.toLowerCase();
+    const cert = await this.verified(certPemOrDer);
+    if (cert === 'unparsable') return { ok: false, why: 'unknown' };
+    if (cert === 'bad-signature') return { ok: false, why: 'bad-signature' };
+    const serial = cert.serial;
     const rec = await this.lists.lookupIssued(serial);
     if (!rec) {
       // Signed by this CA but issued by another controller sharing it: the caller may know it (the store).
@@ -341,6 +350,31 @@ export class CertificateAuthority {
     if (at < cert.notBefore) return { ok: false, why: 'not-yet-valid' };
     if (at > cert.notAfter) return { ok: false, why: 'expired' };
     return { ok: true, name: rec.name, serial, notAfter: cert.notAfter };
+  }
+
+  /**
+   * A certificate parsed and its signature checked against this CA, or why not:
+   * once per certificate (by its DER's digest), since every stream and call an
+   * enforcer opens presents the same one, and parsing and verifying cost a few
+   * ms of the controller's thread (what bounded how fast a dead controller's
+   * enforcers were taken over). What changes (revocation, dates) is checked by
+   * the caller each time.
+   */
+  private async verified(certPemOrDer: string | Buffer): Promise<VerifiedCert | 'unparsable' | 'bad-signature'> {
+    const key = createHash('sha256').update(certPemOrDer).digest('base64');
+    const hit = this.verifiedCerts.get(key);
+    if (hit) return hit;
+    let cert: x509.X509Certificate;
+    try {
+      cert = new x509.X509Certificate(certPemOrDer);
+    } catch {
+      return 'unparsable';
+    }
+    if (!(await cert.verify({ publicKey: this.keys.publicKey, signatureOnly: true }).catch(() => false))) return 'bad-signature';
+    const v = { serial: cert.serialNumber.toLowerCase(), subject: cert.subject, notBefore: cert.notBefore, notAfter: cert.notAfter };
+    this.verifiedCerts.set(key, v);
+    trimOldest(this.verifiedCerts, VERIFIED_CACHE);
+    return v;
   }
 
   /**

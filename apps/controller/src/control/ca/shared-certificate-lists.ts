@@ -99,7 +99,8 @@ export class SharedCertificateLists implements CertificateLists {
       [this.ca, c.serial, c.name, c.kind, c.issuedAt, c.notAfter],
     );
     this.issued.set(c.serial, c);
-    await this.forgetExpired();
+    // at most hourly: on every issuance it was a DELETE scan per enrollment
+    if (Date.now() - this.forgotAt > 3600_000) await this.forgetExpired();
   }
 
   async revokeName(name: string, at: Date): Promise<RevokedCert[]> {
@@ -198,7 +199,9 @@ export class SharedCertificateLists implements CertificateLists {
     this.mark = `${rows.length}:${rows.length ? String(rows[rows.length - 1].seq) : '0'}`;
   }
 
+  private forgotAt = 0;
   private async forgetExpired(): Promise<void> {
+    this.forgotAt = Date.now();
     await this.db.query(
       `delete from ca_issued_certs i where i.ca = $1 and i.not_after < now() - ${FORGET_EXPIRED}
        and not exists (select 1 from ca_revoked_certs r where r.ca = i.ca and r.serial = i.serial)`,

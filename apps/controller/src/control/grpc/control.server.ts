@@ -89,7 +89,16 @@ export class ControlServer {
   port = 0;
 
   constructor(private readonly d: ControlServerDeps) {
-    this.sessions.onChange = () => d.onConnectedChange?.(this.sessions.connected());
+    // Coalesced: a storm of streams opening (a dead controller's enforcers moving here) is one list, not one per stream.
+    let told = false;
+    this.sessions.onChange = () => {
+      if (told) return;
+      told = true;
+      setImmediate(() => {
+        told = false;
+        d.onConnectedChange?.(this.sessions.connected());
+      });
+    };
     this.auth = new PeerAuth(d.ca, d.store, d.log);
     this.watches = new BundleWatch({ generations: d.generations, sessions: this.sessions, auth: this.auth, log: d.log, placement: d.placement });
     this.flowReports = new FlowReports({ ...d, sessions: this.sessions, auth: this.auth });
