@@ -189,6 +189,8 @@ test('cordon get fqdn lists what the enforcer learned: name, address, expiry, pa
   const table = await cordon(['get', 'fqdn']);
   expect(table.stdout).toMatch(/NAME\s+ADDRESS\s+EXPIRES\s+SELECTORS\s+ENFORCER/);
   expect(table.stdout).toMatch(new RegExp(`api\\.cloud\\.test\\s+${API_V4.replace(/\./g, '\\.')}\\s+in \\d+[sm]\\s+\\*\\.cloud\\.test\\s+${ENFORCER}`));
+  // the policy by name lists its targets as written
+  expect((await cordon(['get', 'policies'])).stdout).toMatch(/plugs-to-cloud .*plugs -> fqdn:\*\.cloud\.test,fqdn:www\.vendor\.test allow 1/);
   // bad input: a clear refusal, not an empty list
   const bad = await cordon(['get', 'fqdn', 'a..b']);
   expect(bad.code).not.toBe(0);

@@ -66,7 +66,8 @@ function kindSummary(d: Doc, s: any): string {
     case 'Device':
       return [s.addresses?.join(','), s.mac].filter(Boolean).join(' ');
     case 'Policy':
-      return `${s.from?.join(',')} -> ${s.to?.join(',')}${s.allow ? ` allow ${s.allow.length}` : ''}${s.deny ? ` deny ${s.deny.length}` : ''}`;
+      // a name selector as it is written: fqdn:*.vendor.example
+      return `${s.from?.join(',')} -> ${s.to?.map((t: string | { fqdn: string }) => (typeof t === 'string' ? t : `fqdn:${t.fqdn}`)).join(',')}${s.allow ? ` allow ${s.allow.length}` : ''}${s.deny ? ` deny ${s.deny.length}` : ''}`;
     case 'PolicyTest':
       return `${Array.isArray(s) ? s.length : 0} case(s)`;
     default:
