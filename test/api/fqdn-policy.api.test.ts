@@ -175,6 +175,17 @@ describe('policy by DNS name through bin/cordon.js', () => {
     expect(JSON.parse((await cli('get', 'policytests', 'cloud-by-name', '-o', 'json')).stdout).spec).toHaveLength(5);
   });
 
+  it('traces to { fqdn: NAME } as to the plain name, and refuses a malformed object', async () => {
+    const plain = await call('POST', '/v1/trace', { from: '10.10.1.5', to: 'api.vendor.com', protocol: 'tcp', port: 443 });
+    const obj = await call('POST', '/v1/trace', { from: '10.10.1.5', to: { fqdn: 'api.vendor.com' }, protocol: 'tcp', port: 443 });
+    expect(plain.status).toBe(200);
+    expect({ ...obj.body, at: null }).toEqual({ ...plain.body, at: null });
+    expect(obj.body).toMatchObject({ verdict: 'allow', policy: 'plugs-to-cloud' });
+    const bad = await call('POST', '/v1/trace', { from: '10.10.1.5', to: { fqdn: 'api.vendor.com', extra: 1 }, protocol: 'tcp', port: 443 });
+    expect(bad.status).toBe(400);
+    expect(bad.body.detail).toMatch(/\{ fqdn: NAME \}/);
+  });
+
   it('refuses a bad { fqdn } in a PolicyTest with the pattern error, naming the file, document and field', async () => {
     const f = file('test-bad.yaml', policyTest('  - { from: plugs, to: { fqdn: "api..vendor.com" }, protocol: tcp, port: 443, expect: allow }\n  - { from: plugs, to: { fqdn: "*.iot.vendor.com" }, protocol: tcp, port: 443, expect: allow }\n'));
     const r = await cli('apply', '-f', f);

@@ -62,7 +62,7 @@ export class TraceController {
     try {
       const r = traceAt(bundle, docs, {
         from: String(q.from),
-        to: String(q.to),
+        to: targetText(q.to),
         protocol: numeric(q.protocol),
         port,
         type: q.type === undefined || q.type === '' ? undefined : numeric(q.type),
@@ -86,4 +86,14 @@ export class TraceController {
 /** Query strings carry numbers as text: "6" is protocol 6, "tcp" stays a name. */
 function numeric(v: unknown): string | number {
   return typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : (v as string | number);
+}
+
+/** `to` as the tracer takes it: a string, or `{ fqdn: NAME }` as a policy writes a name (the same as the plain name). */
+function targetText(to: unknown): string {
+  if (to && typeof to === 'object' && !Array.isArray(to)) {
+    const fqdn = (to as { fqdn?: unknown }).fqdn;
+    if (typeof fqdn === 'string' && Object.keys(to).length === 1) return fqdn;
+    throw badRequest('to is an address, a device, a segment, a DNS name, or { fqdn: NAME }');
+  }
+  return String(to);
 }
