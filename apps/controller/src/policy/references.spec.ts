@@ -20,6 +20,16 @@ describe('checkReferences', () => {
     expect(checkReferences(docs)).toEqual({ errors: [], warnings: [] });
   });
 
+  it('refuses a site whose segments name more distinct resolvers than the datapath steers, naming the first one too many', () => {
+    const docs = parseDocuments([
+      seg('a', { cidrs: ['10.0.1.0/24'], dns: Array.from({ length: 10 }, (_, i) => `10.9.0.${i + 1}`) }),
+      seg('b', { cidrs: ['10.0.2.0/24'], dns: ['10.9.0.1', ...Array.from({ length: 7 }, (_, i) => `10.9.1.${i + 1}`)] }),
+    ]);
+    expect(checkReferences(docs).errors.map(line)).toEqual(['Segment/b spec.dns[7]: 10.9.1.7 would make more than 16 distinct resolvers across the site\'s segments; the enforcer steers DNS to at most 16']);
+    // the same resolver named by two segments counts once
+    expect(checkReferences(parseDocuments([seg('a', { cidrs: ['10.0.1.0/24'], dns: ['10.9.0.1'] }), seg('b', { cidrs: ['10.0.2.0/24'], dns: ['10.9.0.1'] })])).errors).toEqual([]);
+  });
+
   it('takes a PolicyTest destination named by DNS name, plain or as { fqdn }, and refuses a bad plain name with the pattern error', () => {
     const docs = parseDocuments([
       seg('plugs', { cidrs: ['10.0.1.0/24'] }),

@@ -9,6 +9,7 @@ import { BUILTIN_SEGMENTS, Device, Document, Policy, PolicyTest, Rule, Segment }
 import { protocolNumber } from './protocols';
 import { fqdnNameError } from '../../../../model/generation/fqdn';
 import { selectingSegments, selectorMatches } from './selectors';
+import { LIMITS } from '../../../../native/lib/abi';
 
 export interface ReferenceReport {
   errors: Issue[];
@@ -50,6 +51,17 @@ export function checkReferences(docs: readonly Document[]): ReferenceReport {
       else errors.push(issue(s, `spec.cidrs[${i}]`, `${p.text} is also claimed by segment ${owner}; a prefix belongs to one segment`));
     });
     segPrefixes.set(s, list);
+  }
+
+  // The site's resolvers (every spec.dns): the datapath steers DNS to at most LIMITS.RESOLVERS of them; more would be
+  // dropped silently on the enforcer, and names answered by the rest never learned.
+  const resolvers = new Map<string, Segment>();
+  for (const s of segments) {
+    (s.spec.dns ?? []).forEach((a, i) => {
+      const key = parseAddress(a) ? hostPrefix(parseAddress(a)!).text : a;
+      if (!resolvers.has(key) && resolvers.size === LIMITS.RESOLVERS) errors.push(issue(s, `spec.dns[${i}]`, `${a} would make more than ${LIMITS.RESOLVERS} distinct resolvers across the site's segments; the enforcer steers DNS to at most ${LIMITS.RESOLVERS}`));
+      else resolvers.set(key, s);
+    });
   }
 
   const selectingOf = selectingSegments(segments);
