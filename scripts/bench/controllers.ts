@@ -18,7 +18,11 @@
  *     again (its watch accepted by another controller), p50/p99/max (goal < 10 s);
  *  3. a controller frozen (SIGSTOP: a dead host whose sockets send nothing):
  *     the same, found by the keepalive;
- *  4. an apply after both, to every enforcer on the one survivor.
+ *  4. an apply after both, to every enforcer on the one survivor;
+ *  5. (first, on a database of its own) the site of 21,000 documents on two
+ *     controllers: a one-policy apply on a controller whose site the other
+ *     changed, caught up incrementally, beside the same on a controller that
+ *     loads the site afresh (its first change).
  *
  * Prints one JSON line; progress on stderr.
  */
@@ -32,6 +36,7 @@ import { keyAndCsr } from '../../apps/controller/src/control/testing/fakes';
 import { controlClient, rpc } from '../../proto/cordon/v1/client';
 import { CONTROL_GRPC, CONTROL_PROTO_PATH } from '../../proto/cordon/v1/control';
 import { startPostgres } from '../../test/support/postgres';
+import { makeScaleDocs, scalePolicy, SITE_SCALE } from '../../apps/controller/src/compiler/bench-compile';
 import { apply, enrollmentToken, log, onCleanup, percentile, pool, run, sitePolicy, sleep, startController, type Controller } from './control-support';
 
 const CONTROLLERS = Number(process.env.BENCH_CONTROLLERS ?? 3);
@@ -180,6 +185,30 @@ class Fleet {
   }
 }
 
+/** Ms of a one-policy apply on `ctl` (the REST call), and how the controller read the site for it. */
+async function timedApply(ctl: Controller, documents: unknown[]): Promise<number> {
+  const t = performance.now();
+  await apply(ctl, documents);
+  return Math.round(performance.now() - t);
+}
+
+/** 5: the site at scale on two controllers, applies alternating between them. */
+async function catchUp(databaseUrl: string, env: NodeJS.ProcessEnv) {
+  const a = await startController(['--database-url', databaseUrl, '--id', 'catchup-a'], env);
+  const b = await startController(['--database-url', databaseUrl, '--id', 'catchup-b'], env, a.admin);
+  const r = await a.api('POST', '/v1/apply', { documents: makeScaleDocs(SITE_SCALE), dryRun: false });
+  if (r.status !== 200) throw new Error(`site apply: ${r.status}`);
+  // b's first change: no site held, compiled afresh from the store
+  const fullMs = await timedApply(b, [scalePolicy(1, SITE_SCALE, 31001)]);
+  const incremental: number[] = [];
+  for (let i = 0; i < 6; i++) incremental.push(await timedApply(i % 2 ? b : a, [scalePolicy(2 + i, SITE_SCALE, 31002 + i)]));
+  const loads = async (c: Controller, how: string) => Number(new RegExp(`^cordon_site_loads_total\\{how="${how}"\\} (\\d+)`, 'm').exec(await (await fetch(`${c.url}/metrics`)).text())?.[1] ?? 0);
+  const siteLoads = { incremental: (await loads(a, 'incremental')) + (await loads(b, 'incremental')), full: (await loads(a, 'full')) + (await loads(b, 'full')) };
+  await a.stop();
+  await b.stop();
+  return { documents: makeScaleDocs(SITE_SCALE).length, firstApplyLoadingTheSiteMs: fullMs, applyAfterTheOthersChangeMs: { median: percentile(incremental, 50), all: incremental }, siteLoads };
+}
+
 const stats = (xs: number[]) => ({ n: xs.length, p50Ms: percentile(xs, 50), p99Ms: percentile(xs, 99), maxMs: percentile(xs, 100) });
 
 run(async () => {
@@ -191,6 +220,8 @@ run(async () => {
   fs.writeFileSync(path.join(dir, 'kek'), randomBytes(32), { mode: 0o600 });
   // one site: the CAs sealed under the KEK in the shared database, so every controller serves every enforcer
   const env = { CORDON_KEK_FILE: path.join(dir, 'kek'), CORDON_EST: 'off' };
+  const catchup = await catchUp(await pg.createDatabase('catchup'), env);
+  log(`controllers: site of ${catchup.documents} documents: an apply loading it afresh ${catchup.firstApplyLoadingTheSiteMs} ms, after the other controller's change ${catchup.applyAfterTheOthersChangeMs.median} ms (median; loads ${JSON.stringify(catchup.siteLoads)})`);
   const ctls: Controller[] = [];
   for (let i = 0; i < CONTROLLERS; i++) ctls.push(await startController(['--database-url', pg.url, '--id', `bench-ctl-${i}`], env, ctls[0]?.admin));
   let port = 40000;
@@ -250,6 +281,7 @@ run(async () => {
     sigkill: { ...stats(killed), servedByAfter: afterKill },
     sigstop: frozen.length ? { ...stats(frozen), servedByAfter: afterFreeze } : null,
     applyOnSurvivorToAllMs: Math.round(Math.max(...survivor)),
+    siteCatchUp: catchup,
     targetServedAgainMs: 10_000,
     ok: p99 < 2000 && served < 10_000,
   };

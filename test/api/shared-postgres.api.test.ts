@@ -47,4 +47,41 @@ describe('two controllers on one PostgreSQL', () => {
     expect(new Set(results.map((x) => x.body.generation)).size).toBe(6);
     expect((await call(a, 'POST', '/v1/audit/verify')).body).toMatchObject({ ok: true });
   });
+
+  it('a controller whose site another changed catches up by the documents that differ, and stores exactly what a full compile gives', async () => {
+    const call = (t: TestController, m: string, p: string, body?: unknown) => t.call(m, p, body, { token: a.adminToken });
+    const loads = async (t: TestController, how: string) => Number(new RegExp(`^cordon_site_loads_total\\{how="${how}"\\} (\\d+)$`, 'm').exec((await t.call('GET', '/metrics', undefined, { token: null })).body)?.[1] ?? 0);
+    const devices = (from: number, n: number, seg: string, net: number) =>
+      Array.from({ length: n }, (_, i) => ({ apiVersion: 'cordon/v1', kind: 'Device', metadata: { name: `d${from + i}` }, spec: { addresses: [`10.${net}.${(from + i) >> 8}.${(from + i) & 255}`] }, seg }));
+    const site = [
+      { apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'plugs' }, spec: { cidrs: ['10.60.0.0/16'] } },
+      ...devices(0, 500, 'plugs', 60).map(({ seg: _s, ...d }) => d),
+      { apiVersion: 'cordon/v1', kind: 'Policy', metadata: { name: 'plugs-out' }, spec: { from: ['plugs'], to: ['world'], allow: [{ protocol: 'tcp', ports: ['443'] }] } },
+    ];
+    expect((await call(a, 'POST', '/v1/apply', { documents: site })).status).toBe(200);
+    expect((await call(b, 'POST', '/v1/apply', { documents: [{ apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'cams' }, spec: { cidrs: ['10.61.0.0/16'] } }] })).status).toBe(200);
+    // a changes a device, a policy, and adds a segment (a new identity that b must number as a did); then b applies
+    const before = await loads(b, 'incremental');
+    const full = await loads(b, 'full');
+    const r1 = await call(a, 'POST', '/v1/apply', {
+      documents: [
+        { apiVersion: 'cordon/v1', kind: 'Device', metadata: { name: 'd7' }, spec: { addresses: ['10.60.9.9'] } },
+        { apiVersion: 'cordon/v1', kind: 'Segment', metadata: { name: 'meters' }, spec: { cidrs: ['10.62.0.0/16'] } },
+        { apiVersion: 'cordon/v1', kind: 'Policy', metadata: { name: 'plugs-out' }, spec: { from: ['plugs'], to: ['world', 'meters'], allow: [{ protocol: 'tcp', ports: ['443', '8883'] }] } },
+      ],
+    });
+    expect(r1.status).toBe(200);
+    const r2 = await call(b, 'POST', '/v1/apply', { documents: [{ apiVersion: 'cordon/v1', kind: 'Policy', metadata: { name: 'cams-out' }, spec: { from: ['cams'], to: ['meters'], allow: [{ protocol: 'udp', ports: ['5683'] }] } }] });
+    expect(r2.status).toBe(200);
+    expect(await loads(b, 'incremental')).toBe(before + 1);
+    expect(await loads(b, 'full')).toBe(full);
+    // what b stored is the site compiled whole (with the stored rule numbers, as a controller loading it afresh compiles it)
+    const stored = (await call(b, 'GET', '/v1/bundles/current')).body;
+    const { compile } = await import('../../apps/controller/src/compiler/compile');
+    const { toDocument } = await import('../../apps/controller/src/apply/site-state');
+    const docs = (await b.ctl.store.documents.list()).map(toDocument);
+    const identities = await b.ctl.store.identities.all();
+    expect(stored.generation).toBe(r2.body.generation);
+    expect(compile(docs, { identities, generation: stored.generation, rules: stored.rules }).hash).toBe(stored.hash);
+  });
 });

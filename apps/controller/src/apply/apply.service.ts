@@ -9,7 +9,7 @@ import { Problem } from '../http/problem';
 import { MetricsService } from '../metrics/metrics.service';
 import { DocumentValidationError, formatIssue, parseDocuments, readDocuments, type Issue } from '../policy/parse';
 import type { Document, PolicyTest } from '../policy/schema';
-import type { Store, StoreWriter } from '../store/store';
+import type { Store, StoreReader, StoreWriter } from '../store/store';
 import { CONFIG, LOGGER, STORE } from '../di-tokens';
 import type { ControllerConfig } from '../config';
 import { BundleIndex } from '../compiler/trace';
@@ -18,7 +18,7 @@ import { fieldDiff, type FieldChange } from './field-diff';
 import { flowImpact, type FlowImpact, type ObservedFlowRow } from './flow-impact';
 import { runPolicyTestsScoped } from './policy-tests';
 import { scopedReferenceCheck } from './scoped-references';
-import { docKey, loadSiteState, normalize, type SiteState } from './site-state';
+import { catchUpSiteState, docKey, loadSiteState, normalize, type SiteState } from './site-state';
 import { storeResolverChange } from './resolver-change';
 
 export interface DocumentChange {
@@ -105,7 +105,7 @@ export class ApplyService implements OnApplicationBootstrap {
         published = await this.store.change(async (tx) => {
           const prevGen = await tx.latestGeneration();
           if (prevGen === 0) return null;
-          if (!this.site || this.site.generation !== prevGen) this.site = await loadSiteState(tx, prevGen, this.config.dnsResolvers);
+          if (!this.site || this.site.generation !== prevGen) this.site = await this.siteAt(tx, prevGen);
           return storeResolverChange(tx, this.site);
         });
       } catch (err) {
@@ -120,6 +120,22 @@ export class ApplyService implements OnApplicationBootstrap {
     });
     this.queue = run.catch(() => undefined);
     return run;
+  }
+
+  /**
+   * The site at the store's newest generation: the one held, brought forward by what another controller
+   * changed (catchUpSiteState), else compiled afresh from the store.
+   */
+  private async siteAt(tx: StoreReader, generation: number): Promise<SiteState> {
+    const t0 = performance.now();
+    const held = this.site;
+    this.site = null; // a throw half-way leaves no half-updated site behind
+    const caught = held ? await catchUpSiteState(tx, held, generation).catch(() => null) : null;
+    const site = caught ?? (await loadSiteState(tx, generation, this.config.dnsResolvers));
+    const how = caught ? 'incremental' : 'full';
+    this.metrics.siteLoads.inc({ how });
+    this.log.info({ generation, from: held?.generation ?? null, how, documents: site.docs.size, ms: Math.round(performance.now() - t0) }, 'site loaded from the store');
+    return site;
   }
 
   /** The flows enforcers reported to this controller. */
@@ -251,11 +267,7 @@ export class ApplyService implements OnApplicationBootstrap {
     try {
       result = await this.store.change(async (tx) => {
         const prevGen = await tx.latestGeneration();
-        if (!this.site || this.site.generation !== prevGen) {
-          const t0 = performance.now();
-          this.site = await loadSiteState(tx, prevGen, this.config.dnsResolvers);
-          this.log.info({ generation: prevGen, documents: this.site.docs.size, ms: Math.round(performance.now() - t0) }, 'site loaded from the store');
-        }
+        if (!this.site || this.site.generation !== prevGen) this.site = await this.siteAt(tx, prevGen);
         const site = this.site;
         const p = plan(tx, site);
         await p.verify?.();

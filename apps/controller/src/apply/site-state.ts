@@ -153,4 +153,29 @@ export async function loadSiteState(tx: StoreReader, generation: number, default
   };
 }
 
+/**
+ * Brings a site state at an older generation to `generation` (another
+ * controller of the site applied meanwhile) by the documents that differ,
+ * as an apply would, instead of compiling the whole site again. Null when the
+ * result is not exactly the stored generation (several changes compiled as
+ * one may number rules differently, say): the caller loads it afresh then.
+ */
+export async function catchUpSiteState(tx: StoreReader, site: SiteState, generation: number): Promise<SiteState | null> {
+  const [stored] = await tx.generationChain(generation, generation);
+  if (!stored || site.generation > generation) return null;
+  const rows: StoredDocument[] = await tx.documents.list();
+  const quarantined = (await tx.quarantine.list()).map((q) => q.device);
+  const identities = await tx.identities.all();
+  const docs = new DocumentSet(rows.map(toDocument));
+  site.compiler.learnIdentities(identities);
+  let bundle: Bundle;
+  try {
+    bundle = site.compiler.replaceDocuments(docs.all(), { generation, quarantined }).bundle;
+  } catch {
+    return null;
+  }
+  if (bundle.hash !== stored.hash) return null;
+  return { generation, hash: bundle.hash, storedMatches: true, storedResolvers: bundle.dnsResolvers ?? [], docs, quarantined, identities, compiler: site.compiler };
+}
+
 export type { Policy, PolicyTest, Segment, Device };

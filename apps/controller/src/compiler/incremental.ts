@@ -91,6 +91,15 @@ export class IncrementalCompiler {
     return { ...this.known };
   }
 
+  /**
+   * Identities another controller of the site handed out (the store's): a
+   * segment that comes with a later change gets the number it was given there,
+   * as a compiler built from the store would give it.
+   */
+  learnIdentities(stored: Readonly<Record<string, number>>): void {
+    for (const [n, id] of Object.entries(stored)) if (!Object.hasOwn(this.identities, n)) this.known[n] = id;
+  }
+
   /** The compiled documents (segments, devices, policies) as they stand. */
   documents(): Document[] {
     return [...this.segments.values(), ...this.devices.values(), ...[...this.policies.values()].map((p) => p.doc)];

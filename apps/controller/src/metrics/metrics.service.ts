@@ -1,5 +1,5 @@
 import { Inject, Injectable, OnModuleDestroy, OnModuleInit } from '@nestjs/common';
-import { Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import { BundleService } from '../bundles/bundle.service';
 import type { Store } from '../store/store';
@@ -17,6 +17,12 @@ export class MetricsService implements OnModuleInit, OnModuleDestroy {
     help: 'Time to validate, compile, test and store an apply (or delete)',
     labelNames: ['result'],
     buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [this.registry],
+  });
+  readonly siteLoads = new Counter({
+    name: 'cordon_site_loads_total',
+    help: 'Times a change found the site changed by another controller (or not yet loaded) and read it from the store: incremental (by the documents that differ) or full (compiled afresh)',
+    labelNames: ['how'],
     registers: [this.registry],
   });
   private sub?: Subscription;
