@@ -329,6 +329,8 @@ export class ApplyService implements OnApplicationBootstrap {
         commit = () => {
           for (const d of p.upsert) site.docs.set(d);
           for (const r of p.remove) site.docs.delete(r.kind, r.name);
+          // their new versions are the store's: a later catch-up reads them again
+          for (const d of [...p.upsert.map((u) => ({ kind: u.kind, name: u.metadata.name })), ...p.remove]) site.versions.delete(docKey(d.kind, d.name));
           if (site.addresses) {
             for (const d of p.upsert) if (d.kind === 'Device') site.addresses.set(d);
             for (const r of p.remove) if (r.kind === 'Device') site.addresses.remove(r.name);

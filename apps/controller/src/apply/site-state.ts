@@ -129,12 +129,19 @@ export interface SiteState {
   storedResolvers: readonly string[] | null;
   /** Built on first use (reference checks of devices). */
   addresses?: DeviceAddresses;
+  /**
+   * The stored version of each document held, by docKey; absent for those this
+   * controller wrote since (their next version is the store's to say): what
+   * catchUpSiteState compares with the store to read only what changed.
+   */
+  versions: Map<string, number>;
 }
 
 /** Reads the whole site from the store (inside the change transaction) and compiles it, with the controller's default resolvers. */
 export async function loadSiteState(tx: StoreReader, generation: number, defaultResolvers: readonly string[] = []): Promise<SiteState> {
   const rows: StoredDocument[] = await tx.documents.list();
   const docs = new DocumentSet(rows.map(toDocument));
+  const versions = new Map(rows.map((r) => [docKey(r.kind, r.name), r.version]));
   const quarantined = (await tx.quarantine.list()).map((q) => q.device);
   const identities = await tx.identities.all();
   const stored = generation ? await tx.getBundle(generation) : null;
@@ -150,6 +157,7 @@ export async function loadSiteState(tx: StoreReader, generation: number, default
     quarantined,
     identities,
     compiler,
+    versions,
   };
 }
 
@@ -163,19 +171,35 @@ export async function loadSiteState(tx: StoreReader, generation: number, default
 export async function catchUpSiteState(tx: StoreReader, site: SiteState, generation: number): Promise<SiteState | null> {
   const [stored] = await tx.generationChain(generation, generation);
   if (!stored || site.generation > generation) return null;
-  const rows: StoredDocument[] = await tx.documents.list();
+  const now = await tx.documents.versions();
+  const present = new Set<string>();
+  const changed: { kind: string; name: string }[] = [];
+  for (const v of now) {
+    const k = docKey(v.kind, v.name);
+    present.add(k);
+    if (site.versions.get(k) !== v.version) changed.push(v);
+  }
+  const remove = site.docs.all().filter((d) => !present.has(docKey(d.kind, d.metadata.name))).map((d) => ({ kind: d.kind, name: d.metadata.name }));
+  const upsert = (await tx.documents.getMany(changed)).map((r) => ({ doc: toDocument(r), version: r.version }));
   const quarantined = (await tx.quarantine.list()).map((q) => q.device);
   const identities = await tx.identities.all();
-  const docs = new DocumentSet(rows.map(toDocument));
   site.compiler.learnIdentities(identities);
   let bundle: Bundle;
   try {
-    bundle = site.compiler.replaceDocuments(docs.all(), { generation, quarantined }).bundle;
+    bundle = site.compiler.update({ upsert: upsert.map((u) => u.doc), remove, quarantined }, generation).bundle;
   } catch {
     return null;
   }
   if (bundle.hash !== stored.hash) return null;
-  return { generation, hash: bundle.hash, storedMatches: true, storedResolvers: bundle.dnsResolvers ?? [], docs, quarantined, identities, compiler: site.compiler };
+  for (const r of remove) {
+    site.docs.delete(r.kind, r.name);
+    site.versions.delete(docKey(r.kind, r.name));
+  }
+  for (const u of upsert) {
+    site.docs.set(u.doc);
+    site.versions.set(docKey(u.doc.kind, u.doc.metadata.name), u.version);
+  }
+  return { ...site, generation, hash: bundle.hash, storedMatches: true, storedResolvers: bundle.dnsResolvers ?? [], quarantined, identities, addresses: undefined };
 }
 
 export type { Policy, PolicyTest, Segment, Device };

@@ -112,6 +112,19 @@ export class DocumentRepository {
     return rows.length ? toDoc(rows[0]) : null;
   }
 
+  /** Every document's version: what a controller compares with what it holds, to read only what changed. */
+  async versions(): Promise<{ kind: string; name: string; version: number }[]> {
+    const rows = await this.x.query<{ kind: string; name: string; version: number }>('select kind, name, version from documents');
+    return rows.map((r) => ({ kind: String(r.kind), name: String(r.name), version: Number(r.version) }));
+  }
+
+  /** These documents (by kind and name), those that exist. */
+  async getMany(keys: readonly { kind: string; name: string }[]): Promise<StoredDocument[]> {
+    if (!keys.length) return [];
+    const rows = await this.x.query('select d.* from documents d join unnest($1::text[], $2::text[]) k(kind, name) on d.kind = k.kind and d.name = k.name', [keys.map((k) => k.kind), keys.map((k) => k.name)]);
+    return rows.map(toDoc);
+  }
+
   async count(): Promise<Record<string, number>> {
     const rows = await this.x.query<{ kind: string; n: number }>('select kind, count(*)::int as n from documents group by kind');
     return Object.fromEntries(rows.map((r) => [r.kind, Number(r.n)]));
