@@ -2,7 +2,13 @@
 /**
  * What `recommend` and `report unused` need from the flows: distinct
  * (source segment, destination segment, protocol, port) tuples with counters,
- * and when each policy rule last decided a packet. Bounded.
+ * and when each policy rule last decided a packet. Bounded: at most `max`
+ * tuples and `maxRules` rules, least recently seen forgotten first.
+ *
+ * Both are the site's (issue 14): what this controller saw is also kept as
+ * deltas since its last flush (takeChanges()), which the store adds up with
+ * the other controllers'; merge() then takes the store's rows, with the
+ * deltas that arrived meanwhile on top (observed-flows.service.ts).
  */
 import { trimOldest } from '../../../common/src/lru';
 
@@ -27,34 +33,55 @@ export interface RuleUse {
   action: 'allow' | 'deny';
   index: number;
   packets: number;
+  firstUsed: number;
   lastUsed: number;
+}
+
+export const MAX_OBSERVED_TUPLES = 50_000;
+export const MAX_RULE_USES = 50_000;
+
+const tupleKey = (f: Pick<ObservedFlow, 'srcSegment' | 'dstSegment' | 'protocol' | 'port' | 'verdict'>) => `${f.srcSegment}|${f.dstSegment}|${f.protocol}|${f.port}|${f.verdict}`;
+const ruleKey = (u: Pick<RuleUse, 'policy' | 'action' | 'index'>) => `${u.policy}#${u.action}#${u.index}`;
+
+/** Moves `key` to the end of `map` (the most recently seen) with `value`. */
+function touch<V>(map: Map<string, V>, key: string, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  trimOldest(map, max);
 }
 
 export class ObservedFlows {
   private readonly tuples = new Map<string, ObservedFlow>();
   private readonly rules = new Map<string, RuleUse>();
-  constructor(private readonly max = 50_000) {}
+  /** What this controller saw since its last flush: counters as increments, times as seen. */
+  private tupleChanges = new Map<string, ObservedFlow>();
+  private ruleChanges = new Map<string, RuleUse>();
+  /** Since when the answers can know: this controller's start, until merge() gives the site's. */
+  observedSince = Date.now();
+
+  constructor(
+    private readonly max = MAX_OBSERVED_TUPLES,
+    private readonly maxRules = MAX_RULE_USES,
+  ) {}
 
   observe(f: Omit<ObservedFlow, 'firstSeen' | 'lastSeen'>, t: number): void {
-    const key = `${f.srcSegment}|${f.dstSegment}|${f.protocol}|${f.port}|${f.verdict}`;
+    const key = tupleKey(f);
+    const seen: ObservedFlow = { ...f, firstSeen: t, lastSeen: t };
     const v = this.tuples.get(key);
-    if (v) {
-      v.packets += f.packets;
-      v.bytes += f.bytes;
-      if (t > v.lastSeen) v.lastSeen = t;
-      return;
-    }
-    this.tuples.set(key, { ...f, firstSeen: t, lastSeen: t });
-    trimOldest(this.tuples, this.max);
+    const entry = v ? addTuple(v, seen) : seen;
+    touch(this.tuples, key, entry, this.max);
+    const d = this.tupleChanges.get(key);
+    // A store out of reach for long: the oldest deltas go, like the table's entries.
+    touch(this.tupleChanges, key, d ? addTuple(d, seen) : { ...seen, firstSeen: entry.firstSeen }, this.max);
   }
 
   useRule(policy: string, action: 'allow' | 'deny', index: number, packets: number, t: number): void {
-    const key = `${policy}#${action}#${index}`;
+    const use: RuleUse = { policy, action, index, packets, firstUsed: t, lastUsed: t };
+    const key = ruleKey(use);
     const u = this.rules.get(key);
-    if (u) {
-      u.packets += packets;
-      if (t > u.lastUsed) u.lastUsed = t;
-    } else this.rules.set(key, { policy, action, index, packets, lastUsed: t });
+    touch(this.rules, key, u ? addUse(u, use) : use, this.maxRules);
+    const d = this.ruleChanges.get(key);
+    touch(this.ruleChanges, key, d ? addUse(d, use) : { ...use, firstUsed: Math.min(t, u?.firstUsed ?? t) }, this.maxRules);
   }
 
   list(since = 0): ObservedFlow[] {
@@ -64,4 +91,60 @@ export class ObservedFlows {
   ruleUses(): RuleUse[] {
     return [...this.rules.values()];
   }
+
+  /** The deltas since the last flush; from now on new deltas start from zero. */
+  takeChanges(): { tuples: ObservedFlow[]; rules: RuleUse[] } {
+    const out = { tuples: [...this.tupleChanges.values()], rules: [...this.ruleChanges.values()] };
+    this.tupleChanges = new Map();
+    this.ruleChanges = new Map();
+    return out;
+  }
+
+  /** A flush that failed: its deltas go back, under the ones that came since. */
+  restoreChanges(taken: { tuples: readonly ObservedFlow[]; rules: readonly RuleUse[] }): void {
+    this.tupleChanges = underneath(taken.tuples, this.tupleChanges, tupleKey, addTuple, this.max);
+    this.ruleChanges = underneath(taken.rules, this.ruleChanges, ruleKey, addUse, this.maxRules);
+  }
+
+  /** Rows of the store (the site's sums): each replaces its entry, with this controller's unflushed deltas on top. */
+  merge(rows: { tuples: readonly ObservedFlow[]; rules: readonly RuleUse[]; startedMs: number | null }): void {
+    // Oldest first, so that the Maps' order stays least recently seen first.
+    for (const row of [...rows.tuples].sort((a, b) => a.lastSeen - b.lastSeen)) {
+      const key = tupleKey(row);
+      const d = this.tupleChanges.get(key);
+      touch(this.tuples, key, d ? addTuple({ ...row }, d) : { ...row }, this.max);
+    }
+    for (const row of [...rows.rules].sort((a, b) => a.lastUsed - b.lastUsed)) {
+      const key = ruleKey(row);
+      const d = this.ruleChanges.get(key);
+      touch(this.rules, key, d ? addUse({ ...row }, d) : { ...row }, this.maxRules);
+    }
+    if (rows.startedMs !== null) this.observedSince = Math.min(this.observedSince, rows.startedMs);
+  }
+}
+
+/** `base` with `d` on top: counters added, times widened; the reason and sample first seen kept. */
+function addTuple(base: ObservedFlow, d: ObservedFlow): ObservedFlow {
+  base.packets += d.packets;
+  base.bytes += d.bytes;
+  base.firstSeen = Math.min(base.firstSeen, d.firstSeen);
+  base.lastSeen = Math.max(base.lastSeen, d.lastSeen);
+  return base;
+}
+
+function addUse(base: RuleUse, d: RuleUse): RuleUse {
+  base.packets += d.packets;
+  base.firstUsed = Math.min(base.firstUsed, d.firstUsed);
+  base.lastUsed = Math.max(base.lastUsed, d.lastUsed);
+  return base;
+}
+
+/** Deltas `older` with the `newer` ones added on top, in the newer's order after the older's. */
+function underneath<T>(older: readonly T[], newer: Map<string, T>, key: (x: T) => string, add: (base: T, d: T) => T, max: number): Map<string, T> {
+  const out = new Map(older.map((x) => [key(x), x]));
+  for (const [k, d] of newer) {
+    const c = out.get(k);
+    touch(out, k, c ? add(c, d) : d, max);
+  }
+  return out;
 }
