@@ -3,7 +3,7 @@
  * What `recommend` and `report unused` need from the flows: distinct
  * (source segment, destination segment, protocol, port) tuples with counters,
  * and when each policy rule last decided a packet. Bounded: at most `max`
- * tuples and `maxRules` rules, least recently seen forgotten first.
+ * tuples and `maxRules` rules, the oldest first seen (here, or in the store) forgotten first.
  *
  * Both are the site's (issue 14): what this controller saw is also kept as
  * deltas since its last flush (takeChanges()), which the store adds up with
@@ -64,24 +64,38 @@ export class ObservedFlows {
     private readonly maxRules = MAX_RULE_USES,
   ) {}
 
+  /** On the gRPC receive path: updates in place (no copy, no reordering) when the tuple is known. */
   observe(f: Omit<ObservedFlow, 'firstSeen' | 'lastSeen'>, t: number): void {
     const key = tupleKey(f);
-    const seen: ObservedFlow = { ...f, firstSeen: t, lastSeen: t };
-    const v = this.tuples.get(key);
-    const entry = v ? addTuple(v, seen) : seen;
-    touch(this.tuples, key, entry, this.max);
+    let v = this.tuples.get(key);
+    if (v) addSeen(v, f.packets, f.bytes, t);
+    else {
+      this.tuples.set(key, (v = { ...f, firstSeen: t, lastSeen: t }));
+      trimOldest(this.tuples, this.max);
+    }
     const d = this.tupleChanges.get(key);
-    // A store out of reach for long: the oldest deltas go, like the table's entries.
-    touch(this.tupleChanges, key, d ? addTuple(d, seen) : { ...seen, firstSeen: entry.firstSeen }, this.max);
+    if (d) addSeen(d, f.packets, f.bytes, t);
+    else {
+      this.tupleChanges.set(key, { ...f, firstSeen: v.firstSeen, lastSeen: t });
+      // A store out of reach for long: the oldest deltas go, like the table's entries.
+      trimOldest(this.tupleChanges, this.max);
+    }
   }
 
   useRule(policy: string, action: 'allow' | 'deny', index: number, packets: number, t: number): void {
-    const use: RuleUse = { policy, action, index, packets, firstUsed: t, lastUsed: t };
-    const key = ruleKey(use);
-    const u = this.rules.get(key);
-    touch(this.rules, key, u ? addUse(u, use) : use, this.maxRules);
+    const key = `${policy}#${action}#${index}`;
+    let u = this.rules.get(key);
+    if (u) addUsed(u, packets, t);
+    else {
+      this.rules.set(key, (u = { policy, action, index, packets, firstUsed: t, lastUsed: t }));
+      trimOldest(this.rules, this.maxRules);
+    }
     const d = this.ruleChanges.get(key);
-    touch(this.ruleChanges, key, d ? addUse(d, use) : { ...use, firstUsed: Math.min(t, u?.firstUsed ?? t) }, this.maxRules);
+    if (d) addUsed(d, packets, t);
+    else {
+      this.ruleChanges.set(key, { policy, action, index, packets, firstUsed: u.firstUsed, lastUsed: t });
+      trimOldest(this.ruleChanges, this.maxRules);
+    }
   }
 
   list(since = 0): ObservedFlow[] {
@@ -123,19 +137,28 @@ export class ObservedFlows {
   }
 }
 
+function addSeen(x: ObservedFlow, packets: number, bytes: number, t: number): void {
+  x.packets += packets;
+  x.bytes += bytes;
+  if (t > x.lastSeen) x.lastSeen = t;
+  if (t < x.firstSeen) x.firstSeen = t;
+}
+function addUsed(x: RuleUse, packets: number, t: number): void {
+  x.packets += packets;
+  if (t > x.lastUsed) x.lastUsed = t;
+  if (t < x.firstUsed) x.firstUsed = t;
+}
+
 /** `base` with `d` on top: counters added, times widened; the reason and sample first seen kept. */
 function addTuple(base: ObservedFlow, d: ObservedFlow): ObservedFlow {
-  base.packets += d.packets;
-  base.bytes += d.bytes;
-  base.firstSeen = Math.min(base.firstSeen, d.firstSeen);
-  base.lastSeen = Math.max(base.lastSeen, d.lastSeen);
+  addSeen(base, d.packets, d.bytes, d.lastSeen);
+  if (d.firstSeen < base.firstSeen) base.firstSeen = d.firstSeen;
   return base;
 }
 
 function addUse(base: RuleUse, d: RuleUse): RuleUse {
-  base.packets += d.packets;
-  base.firstUsed = Math.min(base.firstUsed, d.firstUsed);
-  base.lastUsed = Math.max(base.lastUsed, d.lastUsed);
+  addUsed(base, d.packets, d.lastUsed);
+  if (d.firstUsed < base.firstUsed) base.firstUsed = d.firstUsed;
   return base;
 }
 

@@ -10,6 +10,13 @@ import type { Migration } from './migration';
  * unused that another saw used. Times seen are Unix ms; `updated_at` (the
  * database's clock) is what a controller pulls by; observation_start is
  * since when the answers can know (their observedSince).
+ *
+ * No index but the key, and room left in each page: every row may change
+ * every flush (each tuple's counters), and an index on updated_at or
+ * last_seen would make each of those updates write every index and a new
+ * row version elsewhere; without them PostgreSQL updates in place (HOT).
+ * Measured at 50,000 rows a flush, this halves the flush on both drivers; a
+ * pull or a trim then scans at most the table's bound (50,000 rows).
  */
 export const OBSERVED_FLOWS_MIGRATION: Migration = {
   version: 1320,
@@ -29,9 +36,7 @@ create table observed_tuples (
   sample      text not null,
   updated_at  timestamptz not null default now(),
   primary key (src_segment, dst_segment, protocol, port, verdict)
-);
-create index observed_tuples_updated on observed_tuples (updated_at);
-create index observed_tuples_last_seen on observed_tuples (last_seen);
+) with (fillfactor = 70);
 
 create table rule_uses (
   policy     text not null,
@@ -42,9 +47,7 @@ create table rule_uses (
   last_used  bigint not null,
   updated_at timestamptz not null default now(),
   primary key (policy, action, rule_index)
-);
-create index rule_uses_updated on rule_uses (updated_at);
-create index rule_uses_last_used on rule_uses (last_used);
+) with (fillfactor = 70);
 
 -- when the site began observing (the earliest start of a controller that flushed): the answers' observedSince
 create table observation_start (
