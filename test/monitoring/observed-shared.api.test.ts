@@ -20,6 +20,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { startController, type RunningController } from '../../apps/controller/src/main';
 import { MAX_OBSERVED_TUPLES, MAX_RULE_USES, ObservedFlows } from '../../apps/controller/src/monitoring/observed-flows';
+import { mergeInSlices } from '../../apps/controller/src/monitoring/observed-flows.service';
 import { openStore } from '../../apps/controller/src/store/open';
 import type { SqlStore } from '../../apps/controller/src/store/store';
 import { STATE_FLUSH_MS } from '../../apps/controller/src/store/write-behind';
@@ -162,7 +163,7 @@ describe('observed flows and rule uses shared through PostgreSQL', () => {
           const t0 = process.hrtime.bigint();
           const r = await store.observedFlows.sync({ ...taken, pull: pull(since), since, maxTuples: MAX_OBSERVED_TUPLES, maxRules: MAX_RULE_USES, startedMs });
           const t1 = process.hrtime.bigint();
-          observed.merge(r.rows);
+          await mergeInSlices(observed, r.rows);
           const t2 = process.hrtime.bigint();
           return { written: taken.tuples.length + taken.rules.length, read: r.rows.tuples.length + r.rows.rules.length, storeMs: Number(t1 - t0) / 1e6, mergeMs: Number(t2 - t1) / 1e6, at: r.at };
         };
