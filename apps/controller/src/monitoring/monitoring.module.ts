@@ -9,6 +9,7 @@ import { EventsModule } from './events.module';
 import { FLOW_SINK } from './flow-sink';
 import { MonitoringController } from './monitoring.controller';
 import { MonitoringService } from './monitoring.service';
+import { ObservedFlowsService } from './observed-flows.service';
 import { PostureModule } from './posture.module';
 import { SiteViewModule } from './site-view.module';
 
@@ -21,7 +22,7 @@ import { SiteViewModule } from './site-view.module';
  */
 @Module({
   imports: [ApplyModule, ControlModule, SiteViewModule, EventsModule, DiscoveryModule, AnomaliesModule, PostureModule, SiemModule],
-  providers: [MonitoringService, { provide: FLOW_SINK, useExisting: MonitoringService }],
+  providers: [MonitoringService, ObservedFlowsService, { provide: FLOW_SINK, useExisting: MonitoringService }],
   controllers: [MonitoringController],
   exports: [MonitoringService, FLOW_SINK, SiteViewModule],
 })

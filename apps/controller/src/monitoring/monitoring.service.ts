@@ -21,7 +21,8 @@ import type { Anomaly } from './detector';
 import { DiscoveryService } from './discovery.service';
 import { FlowRecord, shortReason, shortVerdict, transportName } from './flow-record';
 import type { FlowSink } from './flow-sink';
-import { ObservedFlows } from './observed-flows';
+import type { ObservedFlows } from './observed-flows';
+import { ObservedFlowsService } from './observed-flows.service';
 import { PostureService } from './posture.service';
 import { SecurityEvents } from './security-events.service';
 import { SiteView } from './site-view.service';
@@ -47,7 +48,6 @@ interface DropSummary {
 
 @Injectable()
 export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnModuleDestroy {
-  readonly observed = new ObservedFlows();
   private readonly seenBatches = new WeakSet<object>();
   private drops = new Map<string, DropSummary>();
   private dropsOverflow = 0;
@@ -65,6 +65,7 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
     @Inject(PostureService) private readonly posture: PostureService,
     @Inject(SecurityEvents) private readonly events: SecurityEvents,
     @Inject(BundleService) private readonly bundles: BundleService,
+    @Inject(ObservedFlowsService) private readonly observedFlows: ObservedFlowsService,
     @Inject(LOGGER) private readonly log: Logger,
     @Optional() @Inject(FLOW_FEED) private readonly flowFeed?: FlowFeed,
     @Optional() @Inject(DROP_EVENTS) private readonly dropEvents?: DropEventFeed,
@@ -75,6 +76,11 @@ export class MonitoringService implements FlowSink, OnApplicationBootstrap, OnMo
         this.schedule();
       }
     });
+  }
+
+  /** The site's observed tuples and rule uses (observed-flows.service.ts writes them behind). */
+  get observed(): ObservedFlows {
+    return this.observedFlows.table;
   }
 
   async onApplicationBootstrap(): Promise<void> {

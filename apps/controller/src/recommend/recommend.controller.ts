@@ -19,7 +19,6 @@ function windowMs(w: string | undefined, dflt: string): number {
 
 @Controller('v1')
 export class RecommendController {
-  private readonly startedAt = Date.now();
   constructor(
     @Inject(MonitoringService) private readonly monitoring: MonitoringService,
     @Inject(SiteView) private readonly site: SiteView,
@@ -36,7 +35,7 @@ export class RecommendController {
       res.type('application/yaml');
       return r.yaml;
     }
-    return { ...r, observedSince: new Date(Math.max(this.startedAt, since)).toISOString() };
+    return { ...r, observedSince: new Date(Math.max(this.monitoring.observed.observedSince, since)).toISOString() };
   }
 
   @Get('report/unused')
@@ -48,8 +47,8 @@ export class RecommendController {
       items,
       window: window || '7d',
       generation: view.bundle?.generation ?? 0,
-      // What the answer can know: flows seen since this controller started.
-      observedSince: new Date(Math.max(this.startedAt, since)).toISOString(),
+      // What the answer can know: flows seen since the site began observing (the store's, else this controller's start).
+      observedSince: new Date(Math.max(this.monitoring.observed.observedSince, since)).toISOString(),
     };
   }
 }

@@ -36,7 +36,7 @@ const now = Date.now();
 
 describe('unused fqdn rules', () => {
   it('counts an fqdn allow rule that decided packets as used, and names the patterns of one that never did', () => {
-    const items = unusedRules(bundle.rules, [{ policy: 'plugs-to-cloud', action: 'allow', index: 0, packets: 12, lastUsed: now }], DOCS, now - 3_600_000);
+    const items = unusedRules(bundle.rules, [{ policy: 'plugs-to-cloud', action: 'allow', index: 0, packets: 12, firstUsed: now, lastUsed: now }], DOCS, now - 3_600_000);
     expect(items).toEqual([
       { policy: 'plugs-to-broker', index: 0, rule: { protocol: 'tcp', ports: ['8883'] }, mode: 'enforce', lastUsed: null, packets: 0 },
       { policy: 'plugs-to-cloud', index: 1, rule: { protocol: 'udp', ports: ['123'] }, mode: 'enforce', lastUsed: null, packets: 0, fqdn: ['api.vendor.com', '*.iot.vendor.com'] },
@@ -45,7 +45,7 @@ describe('unused fqdn rules', () => {
 
   it('a use older than the window leaves the fqdn rule unused, with when it was last used', () => {
     const old = now - 2 * 3_600_000;
-    const items = unusedRules(bundle.rules, [{ policy: 'plugs-to-cloud', action: 'allow', index: 0, packets: 3, lastUsed: old }], DOCS, now - 3_600_000);
+    const items = unusedRules(bundle.rules, [{ policy: 'plugs-to-cloud', action: 'allow', index: 0, packets: 3, firstUsed: old, lastUsed: old }], DOCS, now - 3_600_000);
     expect(items.find((i) => i.policy === 'plugs-to-cloud' && i.index === 0)).toEqual({
       policy: 'plugs-to-cloud',
       index: 0,

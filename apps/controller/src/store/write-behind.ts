@@ -1,12 +1,14 @@
 /**
  * Write-behind: state kept in memory and flushed to the store every
  * `intervalMs` (and once more at stop()), one flush at a time — a flush asked
- * for while one runs waits for it. A failed flush is only logged: the caller
+ * for while one runs waits for it (one at most). A failed flush is only logged: the caller
  * keeps what it could not write and sends it with the next one.
  */
 export class WriteBehind {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> = Promise.resolve();
+  /** A flush asked for, not started yet. */
+  private waiting: Promise<void> | null = null;
   private stopped = false;
 
   constructor(
@@ -21,10 +23,21 @@ export class WriteBehind {
     this.timer.unref?.();
   }
 
-  /** Resolves once a flush started now (after any running one) is done. */
+  /**
+   * Resolves once a flush started now (after any running one) is done. One
+   * already waiting for the running one is that flush: it takes what changed
+   * until it starts, so a flush slower than the interval (a worst-case load)
+   * makes them run back to back, never a growing queue of them.
+   */
   flush(): Promise<void> {
-    const run = this.running.then(() => this.flushOnce()).catch((err: Error) => this.onError(err));
-    this.running = run;
+    if (this.waiting) return this.waiting;
+    const run = this.running
+      .then(() => {
+        this.waiting = null;
+        return this.flushOnce();
+      })
+      .catch((err: Error) => this.onError(err));
+    this.running = this.waiting = run;
     return run;
   }
 
