@@ -39,6 +39,7 @@ import { IncidentRepository } from './store/incidents.repository';
 import { SecurityEventRepository } from './store/security-events.repository';
 import { PlaintextTallyRepository } from './store/plaintext-tallies.repository';
 import { UnknownDeviceRepository } from './store/unknown-devices.repository';
+import { BaselineRepository } from './store/baselines.repository';
 import type { Store } from './store/store';
 import { TokenRepository } from './store/tokens.repository';
 import { TokensController } from './tokens/tokens.controller';
@@ -99,6 +100,7 @@ const REPOSITORY_OF = new Map<Type, (s: Store) => unknown>([
   [LearnedNamesRepository, (s) => s.learnedNames],
   [UnknownDeviceRepository, (s) => s.unknownDevices],
   [PlaintextTallyRepository, (s) => s.plaintextTallies],
+  [BaselineRepository, (s) => s.baselines],
 ]);
 const repositories = [...REPOSITORY_OF.keys()];
 const repositoryOf = (store: Store, r: Type) => REPOSITORY_OF.get(r)!(store);

@@ -93,7 +93,8 @@ export function decodeDeviceState(data: Uint8Array, l: StateLayout, o: DetectorO
   const bad = (why: string): never => {
     throw new BaselineStateError(`stored baseline refused: ${why}`);
   };
-  if (!(data instanceof Uint8Array)) bad('not bytes');
+  // Not instanceof: a driver may hand back bytes from another realm.
+  if (!ArrayBuffer.isView(data)) bad('not bytes');
   if (data.byteLength < HEADER) bad(`${data.byteLength} bytes, shorter than the header`);
   const v = new DataView(data.buffer, data.byteOffset, data.byteLength);
   if (v.getUint16(0, true) !== MAGIC) bad('not a baseline (bad magic)');

@@ -17,6 +17,7 @@ import { LEARNED_NAMES_MIGRATION } from './migration-1270-learned-names';
 import { CA_LISTS_MIGRATION } from './migration-1290-ca-lists';
 import { ENFORCER_STREAMS_MIGRATION } from './migration-1280-enforcer-streams';
 import { MONITORING_STATE_MIGRATION } from './migration-1300-monitoring-state';
+import { DEVICE_BASELINES_MIGRATION } from './migration-1330-device-baselines';
 
 import type { Migration } from './migration';
 import type { SqlDatabase } from './sql';
@@ -134,6 +135,7 @@ create index security_events_device on security_events (device, id);
   CA_LISTS_MIGRATION,
   ENFORCER_STREAMS_MIGRATION,
   MONITORING_STATE_MIGRATION,
+  DEVICE_BASELINES_MIGRATION,
 ];
 
 /** Applies pending migrations under the advisory lock `lock`; safe when several controllers start at once. */

@@ -23,6 +23,7 @@ import { SecurityEventRepository } from './security-events.repository';
 import { TokenRepository } from './tokens.repository';
 import { PlaintextTallyRepository } from './plaintext-tallies.repository';
 import { UnknownDeviceRepository } from './unknown-devices.repository';
+import { BaselineRepository } from './baselines.repository';
 import { StoredBundle } from './types';
 
 export * from './types';
@@ -80,6 +81,7 @@ export interface Store extends StoreWriter {
   /** Monitoring state written behind, one transaction a flush of their own (not under the change lock: the deltas commute). */
   readonly unknownDevices: UnknownDeviceRepository;
   readonly plaintextTallies: PlaintextTallyRepository;
+  readonly baselines: BaselineRepository;
   /** The underlying SQL, for tests and maintenance. */
   readonly sql: SqlExecutor;
   close(): Promise<void>;
@@ -261,12 +263,14 @@ export class SqlStore extends SqlRepo implements Store {
   readonly notifications: Notifications;
   readonly unknownDevices: UnknownDeviceRepository;
   readonly plaintextTallies: PlaintextTallyRepository;
+  readonly baselines: BaselineRepository;
 
   constructor(private readonly db: SqlDatabase) {
     super(db, new Caches());
     this.notifications = new Notifications(db);
     this.unknownDevices = new UnknownDeviceRepository(db);
     this.plaintextTallies = new PlaintextTallyRepository(db);
+    this.baselines = new BaselineRepository(db);
   }
 
   get driver() {
