@@ -1,0 +1,158 @@
+// SPDX-License-Identifier: Apache-2.0
+/**
+ * Issue 14, one site in a shared PostgreSQL: cam-07's baseline is learned on
+ * controller A (the real bin/cordon.js process, 3 s learning window) from flow
+ * batches over the real ReportFlows gRPC stream; once A's write-behind has put
+ * it in the database, A is killed (SIGKILL: no shutdown flush). Controller B,
+ * started before any flow and so with nothing of cam-07 loaded at its start,
+ * then takes cam-07's flows (the enforcer failed over): its first flows wait
+ * for the stored baseline, so a known peer raises nothing, a new peer raises
+ * new_peer at once, and B's baseline is A's (same first seen, past learning).
+ */
+import 'reflect-metadata';
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { startController, type RunningController } from '../../apps/controller/src/main';
+import { BASELINE_FLUSH_MS } from '../../apps/controller/src/monitoring/baseline-sync';
+import { enrollEnforcer } from '../integrity/enroll';
+import { SITE } from '../api/fixtures';
+import { startPostgres, type TestPostgres } from '../support/postgres';
+import { freePort, until } from '../support/wait';
+import { cameraFlows, reportFlows } from './state-fixtures';
+
+const ROOT = path.resolve(__dirname, '../..');
+const BIN = path.join(ROOT, 'bin/cordon.js');
+const LEARNING_WINDOW = '3s';
+
+async function startChild(dataDir: string, databaseUrl: string): Promise<{ child: ChildProcess; url: string; grpcAddress: string }> {
+  const port = await freePort();
+  const grpcPort = await freePort();
+  const args = [BIN, 'controller', '--http', `127.0.0.1:${port}`, '--grpc', `127.0.0.1:${grpcPort}`, '--data-dir', dataDir, '--database-url', databaseUrl, '--log-level', 'warn', '--learning-window', LEARNING_WINDOW];
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, HOME: dataDir }, stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`controller did not start in 60s:\n${stderr}`)), 60_000);
+    child.stderr!.on('data', (b: Buffer) => {
+      stderr += b.toString();
+      if (stderr.includes('listening on')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`controller exited (${code}):\n${stderr}`));
+    });
+  });
+  child.removeAllListeners('exit');
+  return { child, url: `http://127.0.0.1:${port}`, grpcAddress: `127.0.0.1:${grpcPort}` };
+}
+
+const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+
+describe('device baselines shared through PostgreSQL', () => {
+  let pg: TestPostgres;
+  let a: ChildProcess | undefined;
+  let b: RunningController | undefined;
+  const dirs: string[] = [];
+  const dir = () => {
+    const d = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-shared-baselines-'));
+    dirs.push(d);
+    return d;
+  };
+  const saved = { kek: process.env.CORDON_KEK_FILE, est: process.env.CORDON_EST };
+
+  beforeAll(async () => {
+    try {
+      execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
+    } catch (err) {
+      if (!fs.existsSync(path.join(ROOT, 'dist/apps/cli/src/main.js'))) throw err;
+    }
+    // One enforcer CA for the site, sealed in the database under a KEK both controllers hold (A inherits the environment).
+    const kek = path.join(dir(), 'kek');
+    fs.writeFileSync(kek, randomBytes(32), { mode: 0o600 });
+    process.env.CORDON_KEK_FILE = kek;
+    process.env.CORDON_EST = 'off';
+    pg = await startPostgres();
+  }, 180_000);
+  afterAll(async () => {
+    if (a && a.exitCode === null && a.signalCode === null) {
+      a.kill('SIGKILL');
+      await exited(a);
+    }
+    await b?.close();
+    await pg?.stop();
+    for (const [k, v] of [['CORDON_KEK_FILE', saved.kek], ['CORDON_EST', saved.est]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+    for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+  });
+
+  it('baseline learned on A, A killed after its flush: on B a new peer is new_peer at once, no relearning', async () => {
+    const databaseUrl = await pg.createDatabase('baselines');
+    const aDir = dir();
+    const A = await startChild(aDir, databaseUrl);
+    a = A.child;
+    const w = process.stderr.write;
+    process.stderr.write = (() => true) as typeof process.stderr.write;
+    try {
+      b = await startController({ http: '127.0.0.1:0', grpc: '127.0.0.1:0', dataDir: dir(), databaseUrl, logLevel: 'error', learningWindow: LEARNING_WINDOW });
+    } finally {
+      process.stderr.write = w;
+    }
+    const token = fs.readFileSync(path.join(aDir, 'admin.token'), 'utf8').trim();
+    const get = async (url: string, p: string) => {
+      const r = await fetch(url + p, { headers: { authorization: `Bearer ${token}` } });
+      return { status: r.status, body: (await r.json()) as any };
+    };
+    const post = (url: string, p: string, body: unknown) => fetch(url + p, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    expect((await post(A.url, '/v1/apply', { documents: SITE })).status).toBe(200);
+    const ids = (await get(A.url, '/v1/bundles/current')).body.identities;
+    // One site, one enforcer CA: the certificate A issued is good on B too.
+    const gw = await enrollEnforcer({ url: A.url, grpcAddress: A.grpcAddress }, token, 'gw-failover');
+    const send = async (grpcAddress: string, peers: string[]) => {
+      const client = gw.client(grpcAddress);
+      try {
+        await reportFlows(client, 'gw-failover', cameraFlows(ids, peers));
+      } finally {
+        client.close();
+      }
+    };
+    const newPeers = async (url: string) => (await get(url, '/v1/anomalies?device=cam-07&kind=new_peer')).body.items as { evidence: { peer: string } }[];
+
+    await send(A.grpcAddress, ['10.10.2.20', '10.10.2.21']);
+    const learning = await until('cam-07 has a baseline on A', async () => {
+      const r = await get(A.url, '/v1/baselines/cam-07');
+      return r.status === 200 ? r.body : undefined;
+    });
+    expect(learning).toMatchObject({ learning: true, peers: 2, ports: 1 });
+    await new Promise((r) => setTimeout(r, Date.parse(learning.learningUntil) - Date.now() + 200));
+    const lastOnA = Date.now();
+    await send(A.grpcAddress, ['10.10.2.21']); // a known peer, past learning
+    const onA = (await get(A.url, '/v1/baselines/cam-07')).body;
+    expect(onA).toMatchObject({ learning: false, peers: 2, ports: 1 });
+
+    // A's write-behind reaches the database within a flush interval (with that last flow); then A dies without a word.
+    await until('A flushed the learnt baseline', async () => {
+      const rows = await b!.store.sql.query<{ last_seen: string }>("select last_seen::text from device_baselines where device = 'cam-07'");
+      return rows.length && Number(rows[0].last_seen) >= lastOnA;
+    }, 2 * BASELINE_FLUSH_MS + 5000);
+    a.kill('SIGKILL');
+    await exited(a);
+
+    // The enforcer moves to B: a known peer, then a new one, in one batch.
+    await send(b.grpcAddress, ['10.10.2.20', '10.10.2.99']);
+    const raised = await until('B raises new_peer', async () => {
+      const items = await newPeers(b!.url);
+      return items.length ? items : undefined;
+    });
+    expect(raised.map((x) => x.evidence.peer)).toEqual(['10.10.2.99']);
+    const onB = (await get(b.url, '/v1/baselines/cam-07')).body;
+    expect(onB).toMatchObject({ learning: false, firstSeen: onA.firstSeen, learningUntil: onA.learningUntil, ports: 1 });
+    expect(onB.peers).toBeGreaterThanOrEqual(2);
+  }, 180_000);
+});
