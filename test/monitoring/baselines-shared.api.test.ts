@@ -20,7 +20,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { startController, type RunningController } from '../../apps/controller/src/main';
-import { BASELINE_FLUSH_MS } from '../../apps/controller/src/monitoring/baseline-sync';
+import pino from 'pino';
+import { BASELINE_FLUSH_MS, BaselineSync } from '../../apps/controller/src/monitoring/baseline-sync';
 import { Anomaly, AnomalyDetector } from '../../apps/controller/src/monitoring/detector';
 import type { FlowRecord } from '../../apps/controller/src/monitoring/flow-record';
 import { openStore } from '../../apps/controller/src/store/open';
@@ -180,9 +181,11 @@ describe('device baselines shared through PostgreSQL', () => {
     };
     for (const driver of ['postgres', 'pglite'] as const) {
       const store: SqlStore = await openStore({ dataDir: dir(), databaseUrl: driver === 'postgres' ? await pg.createDatabase('baseline_cost') : undefined });
+      // The controller's own write-behind on this store (its flush: encode in turns of the loop, one transaction).
+      const sync = new BaselineSync(detector, store.baselines, pino({ level: 'silent' }), () => undefined);
       try {
-        const rounds = [];
-        let bytes = 0;
+        await sync.start();
+        const rounds: number[] = [];
         let stallMs = 0;
         for (let round = 0; round < 3; round++) {
           feed(t0 + round * 120_000);
@@ -193,30 +196,25 @@ describe('device baselines shared through PostgreSQL', () => {
             gap = Math.max(gap, now - last);
             last = now;
           }, 1);
-          const e0 = performance.now();
-          const changes = detector.takeChanged();
-          const e1 = performance.now();
-          const res = await store.baselines.sync({ changes, since: driver === 'postgres' ? new Date(Date.now() - 30_000) : null, max: 100_000 });
-          const e2 = performance.now();
+          const f0 = performance.now();
+          await sync.flush();
+          rounds.push(performance.now() - f0);
           clearInterval(ticker);
           if (round > 0) stallMs = Math.max(stallMs, gap, performance.now() - last);
-          bytes = changes.reduce((n, c) => n + c.state.byteLength, 0);
-          expect(changes).toHaveLength(DEVICES);
-          if (driver === 'postgres') expect(res.rows).toHaveLength(DEVICES);
-          rounds.push({ encodeMs: e1 - e0, writeMs: e2 - e1 });
+          expect(detector.takeChanged()).toEqual([]); // all written
         }
-        // Steady state: rounds that update rows already stored.
-        const steady = rounds.slice(1).sort((x, y) => x.writeMs - y.writeMs)[0];
+        const bytes = (await store.sql.query<{ n: string }>('select sum(octet_length(state))::text as n from device_baselines'))[0].n;
+        // Steady state: the faster of the rounds that update rows already stored.
+        const flushMs = Math.min(rounds[1], rounds[2]);
         figures.push({
           driver,
           devices: DEVICES,
-          bytesPerDevice: Math.round(bytes / DEVICES),
-          bytesPerFlush: bytes,
-          firstFlushMs: Math.round(rounds[0].encodeMs + rounds[0].writeMs),
-          encodeMs: Math.round(steady.encodeMs),
-          writeMs: Math.round(steady.writeMs),
-          bytesPerSecondAtFlushInterval: Math.round(bytes / (BASELINE_FLUSH_MS / 1000)),
-          busyShareOfInterval: Math.round(((steady.encodeMs + steady.writeMs) / BASELINE_FLUSH_MS) * 1000) / 1000,
+          bytesPerDevice: Math.round(Number(bytes) / DEVICES),
+          bytesPerFlush: Number(bytes),
+          firstFlushMs: Math.round(rounds[0]),
+          flushMs: Math.round(flushMs),
+          bytesPerSecondAtFlushInterval: Math.round(Number(bytes) / (BASELINE_FLUSH_MS / 1000)),
+          busyShareOfInterval: Math.round((flushMs / BASELINE_FLUSH_MS) * 1000) / 1000,
           longestEventLoopStallMs: Math.round(stallMs),
         });
         const stored = await store.sql.query<{ n: string }>('select count(*)::text as n from device_baselines');
@@ -227,10 +225,11 @@ describe('device baselines shared through PostgreSQL', () => {
         back.restore('dev-42', row.state);
         expect(back.baseline('dev-42', t0)).toEqual(detector.baseline('dev-42', t0));
       } finally {
+        await sync.stop();
         await store.close();
       }
     }
     process.stdout.write(`device baselines write cost (10,000 devices, all changed each flush):\n${figures.map((f) => JSON.stringify(f)).join('\n')}\n`);
-    for (const f of figures) expect((f.encodeMs as number) + (f.writeMs as number)).toBeLessThan(BASELINE_FLUSH_MS);
+    for (const f of figures) expect(f.flushMs as number).toBeLessThan(BASELINE_FLUSH_MS);
   }, 300_000);
 });

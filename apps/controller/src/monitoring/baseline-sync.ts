@@ -30,10 +30,12 @@ import type { Anomaly, AnomalyDetector } from './detector';
  * writes stay small: one ~2 KB row per device that sent a flow in the interval.
  */
 export const BASELINE_FLUSH_MS = 15_000;
-/** Flows of one device queued while its stored state loads; beyond, they are counted and not observed. */
-export const MAX_QUEUED_FLOWS = 512;
+/** Flows queued, all devices together, while their stored states load; beyond, they are counted and not observed. */
+export const MAX_QUEUED_FLOWS = 50_000;
 /** Devices loading at once; beyond, a device learns afresh rather than grow the queue without bound. */
 export const MAX_LOADING = 10_000;
+/** States encoded between two turns of the event loop (~8 ms: the gRPC receive path is not held for a whole flush). */
+export const ENCODE_PER_TURN = 1000;
 
 type Replay = (out: Anomaly[]) => void;
 
@@ -49,8 +51,10 @@ export class BaselineSync {
   private readonly loading = new Map<string, Loading>();
   private batch: string[] = [];
   private batchDone: Promise<void> | null = null;
+  private queued = 0;
   /** Flows not observed because their device's queue was full while its state loaded. */
   droppedFlows = 0;
+  private droppedLogged = 0;
   /** Stored states refused as malformed (or laid out for other options). */
   refused = 0;
 
@@ -96,8 +100,12 @@ export class BaselineSync {
     if (!this.repo.shared || this.detector.has(device)) return false;
     const l = this.loading.get(device) ?? this.request(device);
     if (!l) return false;
-    if (l.queue.length >= MAX_QUEUED_FLOWS) this.droppedFlows++;
-    else l.queue.push(replay);
+    if (this.queued >= MAX_QUEUED_FLOWS) {
+      this.droppedFlows++;
+    } else {
+      l.queue.push(replay);
+      this.queued++;
+    }
     return true;
   }
 
@@ -139,8 +147,13 @@ export class BaselineSync {
       const row = stored.get(device);
       if (row && !this.detector.has(device)) this.install(row);
       for (const replay of l?.queue ?? []) replay(out);
+      this.queued -= l?.queue.length ?? 0;
     }
     if (out.length) this.raise(out);
+    if (this.droppedFlows > this.droppedLogged) {
+      this.log.warn({ flows: this.droppedFlows - this.droppedLogged }, 'flows not observed: too many queued while their devices\' stored baselines loaded');
+      this.droppedLogged = this.droppedFlows;
+    }
   }
 
   private install(row: StoredBaseline): void {
@@ -154,7 +167,13 @@ export class BaselineSync {
   }
 
   private async flushOnce(): Promise<void> {
-    const changes = this.detector.takeChanged();
+    const devices = this.detector.takeChanged();
+    const changes: StoredBaseline[] = [];
+    for (let i = 0; i < devices.length; i++) {
+      if (i > 0 && i % ENCODE_PER_TURN === 0) await new Promise<void>((resolve) => setImmediate(resolve));
+      const x = this.detector.exportState(devices[i]);
+      if (x) changes.push({ device: devices[i], ...x });
+    }
     const since = this.repo.shared && this.pulledAt ? new Date(this.pulledAt.getTime() - STATE_PULL_OVERLAP_MS) : null;
     let result;
     try {

@@ -91,16 +91,21 @@ export class AnomalyDetector {
     return { peerCapacity: o.peerCapacity, portCapacity: o.portCapacity, intervalMs: o.intervalMs, scaleBuckets: this.vol.scaleBuckets, trackSize: this.vol.trackSize };
   }
 
-  /** The devices observed since the last call, each with its state encoded (baseline-codec.ts). */
-  takeChanged(): { device: string; lastSeen: number; state: Buffer }[] {
-    const out: { device: string; lastSeen: number; state: Buffer }[] = [];
-    const layout = this.layout;
+  /** The devices observed since the last call (each counts as written from now: markChanged() if its write fails). */
+  takeChanged(): string[] {
+    const out: string[] = [];
     for (const [device, s] of this.devices) {
       if (!s.changed) continue;
       s.changed = false;
-      out.push({ device, lastSeen: s.lastSeen, state: encodeDeviceState(s, layout) });
+      out.push(device);
     }
     return out;
+  }
+
+  /** The device's state encoded for the store (baseline-codec.ts), or null when it has none here. */
+  exportState(device: string): { lastSeen: number; state: Buffer } | null {
+    const s = this.devices.get(device);
+    return s ? { lastSeen: s.lastSeen, state: encodeDeviceState(s, this.layout) } : null;
   }
 
   /** Marks devices as changed again (their write failed: the next flush takes them). */

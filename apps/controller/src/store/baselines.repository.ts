@@ -29,6 +29,12 @@ export interface BaselineSync {
   max: number;
 }
 
+/**
+ * Rows a statement: a baseline is ~1.8 KB (2.4 KB base64 in the statement's JSON), some ten times an
+ * unknown device's row, so fewer a statement than ROWS_PER_STATEMENT to hold PGlite's thread as briefly.
+ */
+export const BASELINES_PER_STATEMENT = 50;
+
 const UPSERT = `
 insert into device_baselines as b (device, state, last_seen, updated_at)
 select d.device, decode(d.state, 'base64'), d."lastSeen", now()
@@ -52,7 +58,7 @@ export class BaselineRepository {
       if (s.changes.length) {
         // In key order (two controllers' flushes lock shared rows in the same order: no deadlock), a chunk a statement.
         const sorted = [...s.changes].sort((x, y) => (x.device < y.device ? -1 : x.device > y.device ? 1 : 0));
-        for await (const part of chunks(sorted)) {
+        for await (const part of chunks(sorted, BASELINES_PER_STATEMENT)) {
           await tx.query(UPSERT, [JSON.stringify(part.map((c) => ({ device: c.device, lastSeen: c.lastSeen, state: c.state.toString('base64') })))]);
         }
         await tx.query('delete from device_baselines where device in (select device from device_baselines order by last_seen desc offset $1)', [s.max]);
