@@ -146,8 +146,12 @@ export class BaselineSync {
       this.loading.delete(device);
       const row = stored.get(device);
       if (row && !this.detector.has(device)) this.install(row);
-      for (const replay of l?.queue ?? []) replay(out);
       this.queued -= l?.queue.length ?? 0;
+      try {
+        for (const replay of l?.queue ?? []) replay(out);
+      } catch (err) {
+        this.log.warn({ device, err: (err as Error).message }, 'flows replayed after a baseline load could not be observed');
+      }
     }
     if (out.length) this.raise(out);
     if (this.droppedFlows > this.droppedLogged) {
@@ -160,9 +164,9 @@ export class BaselineSync {
     try {
       this.detector.restore(row.device, row.state);
     } catch (err) {
-      if (!(err instanceof BaselineStateError)) throw err;
       this.refused++;
-      this.log.warn({ device: row.device, err: err.message }, 'stored baseline refused: the device learns again');
+      const why = err instanceof BaselineStateError ? err.message : `stored baseline refused: ${(err as Error).message}`;
+      this.log.warn({ device: row.device, err: why }, 'stored baseline refused: the device learns again');
     }
   }
 
