@@ -14,8 +14,8 @@
  *   ring     the live novel targets, oldest first, 4 x u32 each      (<= 40 x 16)
  *   volume   vmeta f64 then vol f32, as laid out for these scales
  *
- * At the defaults (32 peers, 16 ports, 3 scales) that is 1,728 bytes plus 16 a
- * novel target in the ring: 2,368 at most. The denied-burst window (seconds
+ * At the defaults (32 peers, 16 ports, 3 scales) that is 1,704 bytes plus 16 a
+ * novel target in the ring: 2,344 at most (1,800 on average in the cost test). The denied-burst window (seconds
  * long) and the text samples of evidence are not kept: a loaded state starts
  * them empty. Whatever does not match — magic, version, layout (the options
  * that size the arrays changed: the device learns again), length, checksum,
