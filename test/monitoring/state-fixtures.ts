@@ -23,3 +23,11 @@ export function unknownSensorFlows(ids: Record<string, number>, src: string): Wi
     { ...base, sport: 40003, dport: 23, verdict: 'VERDICT_DENY', reason: 'DROP_REASON_POLICY', packetsFwd: 1, bytesFwd: 60, packetsRev: 0, bytesRev: 0, encryption: 'pending' },
   ];
 }
+
+/** Camera cam-07 (10.10.2.7) streaming RTSP to each of `peers` (addresses in the cameras segment), one flow each, seen now. */
+export function cameraFlows(ids: Record<string, number>, peers: string[]): WireFlowRecord[] {
+  return peers.map((dst, i) => ({
+    src: '10.10.2.7', dst, sport: 41000 + i, dport: 554, protocol: 6, family: 4, srcIdentity: ids.cameras, dstIdentity: ids.cameras, ruleId: 0,
+    verdict: 'VERDICT_ALLOW', reason: 'DROP_REASON_NONE', packetsFwd: 20, bytesFwd: 20_000, packetsRev: 10, bytesRev: 800, firstSeen: Date.now() - 500, lastSeen: Date.now(), ifindex: 3, encryption: 'pending',
+  }));
+}

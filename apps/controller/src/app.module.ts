@@ -40,6 +40,7 @@ import { SecurityEventRepository } from './store/security-events.repository';
 import { PlaintextTallyRepository } from './store/plaintext-tallies.repository';
 import { UnknownDeviceRepository } from './store/unknown-devices.repository';
 import { ObservedFlowRepository } from './store/observed-flows.repository';
+import { BaselineRepository } from './store/baselines.repository';
 import type { Store } from './store/store';
 import { TokenRepository } from './store/tokens.repository';
 import { TokensController } from './tokens/tokens.controller';
@@ -101,6 +102,7 @@ const REPOSITORY_OF = new Map<Type, (s: Store) => unknown>([
   [UnknownDeviceRepository, (s) => s.unknownDevices],
   [PlaintextTallyRepository, (s) => s.plaintextTallies],
   [ObservedFlowRepository, (s) => s.observedFlows],
+  [BaselineRepository, (s) => s.baselines],
 ]);
 const repositories = [...REPOSITORY_OF.keys()];
 const repositoryOf = (store: Store, r: Type) => REPOSITORY_OF.get(r)!(store);

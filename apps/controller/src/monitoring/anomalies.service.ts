@@ -5,15 +5,18 @@
  * event, and the incident's action taken once, when it opens: a quarantine when
  * the device's segment says onAnomaly: quarantine. Incidents are written to the
  * store as they change (ids from it), so a restarted controller goes on with the
- * open ones and every controller on the database lists them.
+ * open ones and every controller on the database lists them. The baselines
+ * themselves are in the store too (baseline-sync.ts).
  */
-import { Inject, Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { ApplyService } from '../apply/apply.service';
 import type { Actor } from '../auth/roles';
 import { LOGGER } from '../di-tokens';
+import { BaselineRepository } from '../store/baselines.repository';
 import { IncidentRepository } from '../store/incidents.repository';
 import { QuarantineRepository } from '../store/quarantine.repository';
+import { BaselineSync } from './baseline-sync';
 import { Anomaly, AnomalyDetector, Thresholds } from './detector';
 import { summariseEvidence } from './evidence';
 import type { FlowRecord } from './flow-record';
@@ -25,8 +28,10 @@ import { SiteView } from './site-view.service';
 export const MONITOR_ACTOR: Actor = { name: 'anomaly-detector', role: 'admin', tokenId: 0, source: 'controller' };
 
 @Injectable()
-export class AnomalyService implements OnApplicationBootstrap {
+export class AnomalyService implements OnApplicationBootstrap, OnModuleDestroy {
   readonly detector: AnomalyDetector;
+  /** The detector's baselines written behind to the store, loaded at start and on a device's first flow here. */
+  readonly baselines: BaselineSync;
   readonly incidents = new Incidents();
   /** Incident grouping and its writes, one anomaly at a time, in order. */
   private serial: Promise<unknown> = Promise.resolve();
@@ -41,9 +46,13 @@ export class AnomalyService implements OnApplicationBootstrap {
     @Inject(ApplyService) private readonly apply: ApplyService,
     @Inject(QuarantineRepository) private readonly quarantined: QuarantineRepository,
     @Inject(IncidentRepository) readonly incidentStore: IncidentRepository,
+    @Inject(BaselineRepository) baselineStore: BaselineRepository,
     @Inject(LOGGER) private readonly log: Logger,
   ) {
     this.detector = new AnomalyDetector(site.settings);
+    this.baselines = new BaselineSync(this.detector, baselineStore, log, (list) => {
+      for (const a of list) void this.raise(a);
+    });
     site.onView(() => this.rebuildThresholds());
     site.onSettings((next) => {
       const opts = this.detector.options as unknown as Record<string, unknown>;
@@ -53,14 +62,20 @@ export class AnomalyService implements OnApplicationBootstrap {
     });
   }
 
-  /** The open incidents of the store: their devices' next anomalies join them (their action is not taken again). */
+  /** The stored baselines; the open incidents of the store: their devices' next anomalies join them (their action is not taken again). */
   async onApplicationBootstrap(): Promise<void> {
+    await this.baselines.start();
     try {
       // the incidents still within their window: an older one left open (its controller died) is over
       this.incidents.restore(await this.incidentStore.openSince(new Date(Date.now() - this.site.settings.incidentWindowMs).toISOString()));
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'could not load the open incidents');
     }
+  }
+
+  /** The baselines changed since the last flush go to the store before it closes. */
+  async onModuleDestroy(): Promise<void> {
+    await this.baselines.stop();
   }
 
   /** Resolves once every incident change so far is written. */
@@ -102,6 +117,12 @@ export class AnomalyService implements OnApplicationBootstrap {
 
   /** One flow of a device, as source or destination; anomalies found go to `out`. */
   observe(device: string, r: FlowRecord, side: 'src' | 'dst', t: number, out: Anomaly[]): void {
+    // A device with no state here may have one in the store (another controller served it): judged once it is loaded.
+    if (this.baselines.defer(device, (later) => this.observeNow(device, r, side, t, later))) return;
+    this.observeNow(device, r, side, t, out);
+  }
+
+  private observeNow(device: string, r: FlowRecord, side: 'src' | 'dst', t: number, out: Anomaly[]): void {
     if (side === 'src') {
       const seg = this.site.view.segmentOfDevice.get(device);
       this.detector.observe(device, r, 'src', t, out, (seg && this.thresholds.get(seg)) || this.site.settings, seg);

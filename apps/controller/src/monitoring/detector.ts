@@ -36,6 +36,7 @@ import { Anomaly, DEFAULT_DETECTOR, DetectorOptions, Thresholds } from './detect
 import * as layout from './device-state';
 import { DeviceState } from './device-state';
 import { VolumeModel } from './volume';
+import { decodeDeviceState, encodeDeviceState, StateLayout } from './baseline-codec';
 import { count, expire, learn, markScan, push, targetsSince } from './target-ring';
 
 // Module-scope copies: read on every flow record, they must be constants here, not loads through another module's exports.
@@ -73,6 +74,53 @@ export class AnomalyDetector {
 
   forget(device: string): void {
     this.devices.delete(device);
+  }
+
+  has(device: string): boolean {
+    return this.devices.has(device);
+  }
+
+  /** When the device's last flow was (ms), or null when it has no state here. */
+  lastSeenOf(device: string): number | null {
+    return this.devices.get(device)?.lastSeen ?? null;
+  }
+
+  /** What sizes a device's state now (a stored state is loaded only into the same). */
+  get layout(): StateLayout {
+    const o = this.options;
+    return { peerCapacity: o.peerCapacity, portCapacity: o.portCapacity, intervalMs: o.intervalMs, scaleBuckets: this.vol.scaleBuckets, trackSize: this.vol.trackSize };
+  }
+
+  /** The devices observed since the last call (each counts as written from now: markChanged() if its write fails). */
+  takeChanged(): string[] {
+    const out: string[] = [];
+    for (const [device, s] of this.devices) {
+      if (!s.changed) continue;
+      s.changed = false;
+      out.push(device);
+    }
+    return out;
+  }
+
+  /** The device's state encoded for the store (baseline-codec.ts), or null when it has none here. */
+  exportState(device: string): { lastSeen: number; state: Buffer } | null {
+    const s = this.devices.get(device);
+    return s ? { lastSeen: s.lastSeen, state: encodeDeviceState(s, this.layout) } : null;
+  }
+
+  /** Marks devices as changed again (their write failed: the next flush takes them). */
+  markChanged(devices: readonly string[]): void {
+    for (const d of devices) {
+      const s = this.devices.get(d);
+      if (s) s.changed = true;
+    }
+  }
+
+  /** The device's state from its stored bytes, replacing any here; throws BaselineStateError (and changes nothing) when they are refused. */
+  restore(device: string, data: Uint8Array): void {
+    const s = decodeDeviceState(data, this.layout, this.options);
+    if (!this.devices.has(device) && this.devices.size >= this.options.maxDevices) this.devices.delete(this.devices.keys().next().value as string);
+    this.devices.set(device, s);
   }
 
   learning(device: string, now: number, o: Thresholds = this.options): boolean | null {
@@ -118,6 +166,7 @@ export class AnomalyDetector {
    */
   observe(device: string, r: FlowRecord, role: 'src' | 'dst', t: number, out: Anomaly[], o: Thresholds = this.options, segment?: string): void {
     const s = this.state(device, t);
+    s.changed = true;
     if (t > s.lastSeen) s.lastSeen = t;
     const bytes = (r.bytesFwd || 0) + (r.bytesRev || 0);
     const worldTrack = r.dstIdentity === 1 || r.srcIdentity === 1;

@@ -40,6 +40,10 @@ export const M_FIELDS = 6;
 export class DeviceState {
   firstSeen: number;
   lastSeen: number;
+  /** Observed since the last write to the store (baseline-sync.ts writes only these). */
+  changed = true;
+  /** The peers', the ports' and the ring's words in one array (what baseline-codec.ts copies). */
+  readonly words: Uint32Array;
   readonly peers: UsageSet;
   readonly ports: UsageSet;
   // --- novel-target ring: peerKey, portKey, dst hash, flags and time (seconds since firstSeen)
@@ -78,7 +82,7 @@ export class DeviceState {
     const buf = new ArrayBuffer(metaLength * 8 + 2 * trackSize * 4);
     this.vmeta = new Float64Array(buf, 0, metaLength);
     this.vol = new Float32Array(buf, metaLength * 8, 2 * trackSize);
-    const words = new Uint32Array(2 * o.peerCapacity + 2 * o.portCapacity + RING * 4);
+    const words = (this.words = new Uint32Array(2 * o.peerCapacity + 2 * o.portCapacity + RING * 4));
     this.peers = new UsageSet(o.peerCapacity, words.subarray(0, 2 * o.peerCapacity));
     this.ports = new UsageSet(o.portCapacity, words.subarray(2 * o.peerCapacity, 2 * o.peerCapacity + 2 * o.portCapacity));
     this.ring = words.subarray(2 * o.peerCapacity + 2 * o.portCapacity);

@@ -119,7 +119,9 @@ export class MonitoringController {
   }
 
   @Get('baselines/:device')
-  baseline(@Param('device') device: string) {
+  async baseline(@Param('device') device: string) {
+    // Served by another controller until now: its stored baseline, if any.
+    await this.anomaly.baselines.ensure(device);
     const b = this.anomaly.detector.baseline(device, Date.now(), this.anomaly.thresholdsOf(device));
     if (!b) throw notFound(`no flows seen from or to ${device} yet`);
     return b;

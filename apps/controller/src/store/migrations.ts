@@ -18,6 +18,7 @@ import { CA_LISTS_MIGRATION } from './migration-1290-ca-lists';
 import { ENFORCER_STREAMS_MIGRATION } from './migration-1280-enforcer-streams';
 import { MONITORING_STATE_MIGRATION } from './migration-1300-monitoring-state';
 import { OBSERVED_FLOWS_MIGRATION } from './migration-1320-observed-flows';
+import { DEVICE_BASELINES_MIGRATION } from './migration-1330-device-baselines';
 
 import type { Migration } from './migration';
 import type { SqlDatabase } from './sql';
@@ -136,6 +137,7 @@ create index security_events_device on security_events (device, id);
   ENFORCER_STREAMS_MIGRATION,
   MONITORING_STATE_MIGRATION,
   OBSERVED_FLOWS_MIGRATION,
+  DEVICE_BASELINES_MIGRATION,
 ];
 
 /** Applies pending migrations under the advisory lock `lock`; safe when several controllers start at once. */

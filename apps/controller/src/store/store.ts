@@ -24,6 +24,7 @@ import { TokenRepository } from './tokens.repository';
 import { PlaintextTallyRepository } from './plaintext-tallies.repository';
 import { UnknownDeviceRepository } from './unknown-devices.repository';
 import { ObservedFlowRepository } from './observed-flows.repository';
+import { BaselineRepository } from './baselines.repository';
 import { StoredBundle } from './types';
 
 export * from './types';
@@ -82,6 +83,7 @@ export interface Store extends StoreWriter {
   readonly unknownDevices: UnknownDeviceRepository;
   readonly plaintextTallies: PlaintextTallyRepository;
   readonly observedFlows: ObservedFlowRepository;
+  readonly baselines: BaselineRepository;
   /** The underlying SQL, for tests and maintenance. */
   readonly sql: SqlExecutor;
   close(): Promise<void>;
@@ -264,6 +266,7 @@ export class SqlStore extends SqlRepo implements Store {
   readonly unknownDevices: UnknownDeviceRepository;
   readonly plaintextTallies: PlaintextTallyRepository;
   readonly observedFlows: ObservedFlowRepository;
+  readonly baselines: BaselineRepository;
 
   constructor(private readonly db: SqlDatabase) {
     super(db, new Caches());
@@ -271,6 +274,7 @@ export class SqlStore extends SqlRepo implements Store {
     this.unknownDevices = new UnknownDeviceRepository(db);
     this.plaintextTallies = new PlaintextTallyRepository(db);
     this.observedFlows = new ObservedFlowRepository(db);
+    this.baselines = new BaselineRepository(db);
   }
 
   get driver() {
