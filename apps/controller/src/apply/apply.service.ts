@@ -14,7 +14,7 @@ import { CONFIG, LOGGER, STORE } from '../di-tokens';
 import type { ControllerConfig } from '../config';
 import { BundleIndex } from '../compiler/trace';
 import { ControlService } from '../control/control.service';
-import { fieldDiff, type FieldChange } from './field-diff';
+import { fieldDiff } from './field-diff';
 import { flowImpact, type FlowImpact, type ObservedFlowRow } from './flow-impact';
 import { runPolicyTestsScoped } from './policy-tests';
 import { scopedReferenceCheck } from './scoped-references';
