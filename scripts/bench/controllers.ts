@@ -170,12 +170,21 @@ class Fleet {
     return (await reached).flatMap((m) => m.at).map((t) => Math.max(0, t - ackEpoch));
   }
 
-  /** Stops controller `dead` with `signal` at once; the ms until each of its enforcers was served by another. */
-  async takeOver(ctls: Controller[], dead: number, signal: NodeJS.Signals): Promise<number[]> {
+  /**
+   * Stops controller `dead` with `signal` at once; the ms until each of its enforcers was served by another, and
+   * the CPU the surviving controllers and this process (the simulated enforcers' TLS and gRPC) spent meanwhile:
+   * on 2 cores shared by everything, the wall time is bounded by both, so the controllers' share says what a
+   * controller would need with its enforcers on hosts of their own.
+   */
+  async takeOver(ctls: Controller[], dead: number, signal: NodeJS.Signals, alive: number[]): Promise<{ ms: number[]; controllerCpuMs: number; enforcersCpuMs: number }> {
     const since = performance.timeOrigin + performance.now();
+    const cpu0 = alive.map((i) => cpuMs(ctls[i].child.pid!));
+    const own0 = process.cpuUsage();
     ctls[dead].child.kill(signal);
     const served = await this.all<{ at: number[] }>('served', { type: 'served', since, dead }, 60_000);
-    return served.flatMap((m) => m.at).map((t) => t - since);
+    const own = process.cpuUsage(own0);
+    const controllerCpuMs = Math.round(alive.reduce((n, i, k) => n + cpuMs(ctls[i].child.pid!) - cpu0[k], 0));
+    return { ms: served.flatMap((m) => m.at).map((t) => t - since), controllerCpuMs, enforcersCpuMs: Math.round((own.user + own.system) / 1000) };
   }
 
   async stop(): Promise<void> {
@@ -210,6 +219,12 @@ async function catchUp(databaseUrl: string, env: NodeJS.ProcessEnv) {
   await a.stop();
   await b.stop();
   return { documents: makeScaleDocs(SITE_SCALE).length, firstApplyLoadingTheSiteMs: fullMs, applyAfterTheOthersChangeMs: { median: percentile(incremental, 50), all: incremental }, applyAfterItsOwnChangeMs: { median: percentile(same.slice(1), 50), all: same }, siteLoads };
+}
+
+/** A process's user + system CPU time so far, ms (/proc/PID/stat, clock ticks of 10 ms). */
+function cpuMs(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
 }
 
 const stats = (xs: number[]) => ({ n: xs.length, p50Ms: percentile(xs, 50), p99Ms: percentile(xs, 99), maxMs: percentile(xs, 100) });
@@ -259,11 +274,13 @@ run(async () => {
     await sleep(300);
   }
 
-  const killed = await fleet.takeOver(ctls, 1, 'SIGKILL');
-  log(`controllers: controller 1 SIGKILLed: its ${killed.length} enforcers served again, p99 ${percentile(killed, 99)} ms, max ${percentile(killed, 100)} ms`);
+  const k = await fleet.takeOver(ctls, 1, 'SIGKILL', [0, 2].filter((i) => i < CONTROLLERS));
+  const killed = k.ms;
+  log(`controllers: controller 1 SIGKILLed: its ${killed.length} enforcers served again, p99 ${percentile(killed, 99)} ms, max ${percentile(killed, 100)} ms; CPU meanwhile: controllers ${k.controllerCpuMs} ms, simulated enforcers ${k.enforcersCpuMs} ms`);
   const afterKill = await fleet.spread();
-  const frozen = CONTROLLERS > 2 ? await fleet.takeOver(ctls, 2, 'SIGSTOP') : [];
-  if (frozen.length) log(`controllers: controller 2 frozen (SIGSTOP): its ${frozen.length} enforcers served again, p99 ${percentile(frozen, 99)} ms, max ${percentile(frozen, 100)} ms`);
+  const f = CONTROLLERS > 2 ? await fleet.takeOver(ctls, 2, 'SIGSTOP', [0]) : null;
+  const frozen = f?.ms ?? [];
+  if (f) log(`controllers: controller 2 frozen (SIGSTOP): its ${frozen.length} enforcers served again, p99 ${percentile(frozen, 99)} ms, max ${percentile(frozen, 100)} ms; CPU meanwhile: controller ${f.controllerCpuMs} ms, simulated enforcers ${f.enforcersCpuMs} ms`);
   const afterFreeze = await fleet.spread();
   const survivor = await fleet.applyAndWait(ctls[0], port++);
   log(`controllers: an apply on the survivor at all ${SIM} after ${Math.max(...survivor).toFixed(0)} ms`);
@@ -281,8 +298,8 @@ run(async () => {
     servedBy: spread,
     applyToAll: { applies: APPLIES, ...stats(atAll), targetP99Ms: 2000 },
     applyPerEnforcer: stats(each),
-    sigkill: { ...stats(killed), servedByAfter: afterKill },
-    sigstop: frozen.length ? { ...stats(frozen), servedByAfter: afterFreeze } : null,
+    sigkill: { ...stats(killed), servedByAfter: afterKill, controllerCpuMs: k.controllerCpuMs, controllerCpuMsPerEnforcer: +(k.controllerCpuMs / Math.max(1, killed.length)).toFixed(2), simulatedEnforcersCpuMs: k.enforcersCpuMs },
+    sigstop: f ? { ...stats(frozen), servedByAfter: afterFreeze, controllerCpuMs: f.controllerCpuMs, controllerCpuMsPerEnforcer: +(f.controllerCpuMs / Math.max(1, frozen.length)).toFixed(2), simulatedEnforcersCpuMs: f.enforcersCpuMs } : null,
     applyOnSurvivorToAllMs: Math.round(Math.max(...survivor)),
     siteCatchUp: catchup,
     targetServedAgainMs: 10_000,
