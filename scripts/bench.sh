@@ -41,6 +41,10 @@ for extra in control-latency controllers flow-throughput enforcer-memory monitor
   fi
 done
 
+echo "== monitoring state write cost: the write-behind flushes at their worst case (every row changed each interval), PostgreSQL and PGlite"
+CORDON_WRITE_COST=1 npx jest --runInBand test/monitoring/state-shared.api.test.ts test/monitoring/observed-shared.api.test.ts test/monitoring/baselines-shared.api.test.ts -t 'write cost' 2>&1 \
+  | grep -E '^\{|write cost' | tee "$out/monitoring-writes.txt" || echo "bench: the write-cost runs failed (see above)" >&2
+
 NETBENCH=../shared/bench/netbench
 if [ -x "$NETBENCH" ] || [ -f "$NETBENCH" ]; then
   echo "== gateway: netbench compare --rules $RULES (about 3 minutes)"

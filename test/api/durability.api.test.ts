@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort } from '../support/wait';
 import { SITE } from './fixtures';
+import { ensureCliBuilt } from '../support/cli-build';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/cordon.js');
@@ -46,12 +47,7 @@ describe('controller process (bin/cordon.js)', () => {
   let child: ChildProcess | undefined;
 
   beforeAll(() => {
-    try {
-      execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-    } catch (err) {
-      // Type errors elsewhere in the tree still emit JavaScript; only a missing CLI is fatal.
-      if (!fs.existsSync(path.join(ROOT, 'dist/apps/cli/src/main.js'))) throw err;
-    }
+    ensureCliBuilt();
   }, 120_000);
 
   afterAll(async () => {

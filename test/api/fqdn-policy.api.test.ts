@@ -16,6 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { freePort, until } from '../support/wait';
+import { ensureCliBuilt } from '../support/cli-build';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/cordon.js');
@@ -127,12 +128,7 @@ describe('policy by DNS name through bin/cordon.js', () => {
   const current = async () => (await call('GET', '/v1/bundles/current')).body as { generation: number; dnsResolvers?: string[]; identities: Record<string, number>; rules: { ruleId: number; policy: string; action: string; index: number }[] };
 
   beforeAll(async () => {
-    try {
-      execFileSync(process.execPath, [path.join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', 'tsconfig.build.json'], { cwd: ROOT, stdio: 'pipe' });
-    } catch (err) {
-      // Type errors elsewhere in the tree still emit JavaScript; only a missing CLI is fatal.
-      if (!fs.existsSync(path.join(ROOT, 'dist/apps/cli/src/main.js'))) throw err;
-    }
+    ensureCliBuilt();
     fs.writeFileSync(configFile, 'dns-resolver: [192.0.2.53]\n');
     ctl = await startController(dataDir, ['--config', configFile]);
     token = fs.readFileSync(path.join(dataDir, 'admin.token'), 'utf8').trim();

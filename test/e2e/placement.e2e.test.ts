@@ -141,8 +141,10 @@ const root = process.getuid?.() === 0;
     const got = await s.cli(['get', 'enforcers', '-l', 'site=plant-2', '-o', 'json']);
     expect(got.code).toBe(0);
     expect(JSON.parse(got.stdout)).toMatchObject([{ name: 'gw-pl2', labels: { site: 'plant-2', rack: 'r7' } }]);
-    const table = await s.cli(['get', 'enforcers']);
-    expect(table.stdout).toMatch(/gw-pl1\s+site=plant-1/);
+    // labels are a wide column (as kubectl shows them with --show-labels); the default table is the fleet status
+    const table = await s.cli(['get', 'enforcers', '-o', 'wide']);
+    expect(table.stdout).toMatch(/gw-pl1\s.*site=plant-1/);
+    expect((await s.cli(['get', 'enforcers'])).stdout).toMatch(/gw-pl1\s+\S+\s+\d+\/\d+\s+yes/);
     const t1 = await s.cli(['trace', '--from', client.v4, '--to', server.v4, '--protocol', 'tcp', '--port', String(PORT), '--enforcer', 'gw-pl1']);
     const t2 = await s.cli(['trace', '--from', client.v4, '--to', server.v4, '--protocol', 'tcp', '--port', String(PORT), '--enforcer', 'gw-pl2']);
     expect(t1.stdout).toMatch(/^allow/);
