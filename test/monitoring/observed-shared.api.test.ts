@@ -30,35 +30,13 @@ import { freePort, until } from '../support/wait';
 import { brokerFlows, OBSERVED_SITE, type CurrentBundle } from './observed-fixtures';
 import { reportFlows } from './state-fixtures';
 import { ensureCliBuilt } from '../support/cli-build';
+import { exited, startControllerProcess } from '../support/controller-process';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/cordon.js');
 
-async function startChild(dataDir: string, databaseUrl: string): Promise<{ child: ChildProcess; url: string; grpcAddress: string }> {
-  const port = await freePort();
-  const grpcPort = await freePort();
-  const args = [BIN, 'controller', '--http', `127.0.0.1:${port}`, '--grpc', `127.0.0.1:${grpcPort}`, '--data-dir', dataDir, '--database-url', databaseUrl, '--log-level', 'warn'];
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, HOME: dataDir }, stdio: ['ignore', 'ignore', 'pipe'] });
-  let stderr = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`controller did not start in 60s:\n${stderr}`)), 60_000);
-    child.stderr!.on('data', (b: Buffer) => {
-      stderr += b.toString();
-      if (stderr.includes('listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`controller exited (${code}):\n${stderr}`));
-    });
-  });
-  child.removeAllListeners('exit');
-  return { child, url: `http://127.0.0.1:${port}`, grpcAddress: `127.0.0.1:${grpcPort}` };
-}
+const startChild = (dataDir: string, databaseUrl: string) => startControllerProcess(dataDir, databaseUrl);
 
-const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
 
 
 const writeCost = process.env.CORDON_WRITE_COST ? it : it.skip;
