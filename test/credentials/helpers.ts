@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { startController, type RunningController } from '../../apps/controller/src/main';
 import { CREDENTIAL_ENV } from '../../apps/controller/src/credentials/credentials.config';
 import { freePort, until } from '../support/wait';
+import { ensureCliBuilt } from '../support/cli-build';
 import type { ControllerOptions } from '../../apps/controller/src/config';
 
 export { freePort } from '../support/wait';
@@ -286,11 +287,12 @@ export function publishWithPsk(b: Broker, identity: string, psk: string, id = 'p
 // ---- controller as a process -----------------------------------------------------------
 
 const ROOT = path.resolve(__dirname, '../..');
-const CLI = path.join(ROOT, 'apps/cli/src/main.ts');
+const CLI = path.join(ROOT, 'bin/cordon.js');
 
-/** Runs the cordon CLI from source (node --import tsx), as a separate process. */
+/** Runs the built cordon CLI (bin/cordon.js; dist/ built first when a source is newer), as a separate process: it starts in a second where compiling the sources with tsx took up to tens on a busy machine. */
 export function cordonArgs(args: string[]): [string, string[]] {
-  return [process.execPath, ['--import', 'tsx', CLI, ...args]];
+  ensureCliBuilt();
+  return [process.execPath, [CLI, ...args]];
 }
 
 export interface ControllerProcess {

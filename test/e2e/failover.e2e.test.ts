@@ -10,6 +10,8 @@
  *  - every flow batch is accounted once: the enforcer got one acknowledgement
  *    per batch it made (none lost, none dropped), the site's database holds
  *    the last one, and B counted what A had not (resends as duplicates);
+ *  - the client, a source no Device claims, is an unknown device of the site:
+ *    B lists what A learnt of it before A dies, and still after;
  *  - the audit chain verifies on B, and an apply on B reaches the enforcer;
  *  - A restarted on the same database revokes the enforcer: B cuts its stream.
  * Needs root, bpffs, the built addon and PostgreSQL 15.
@@ -149,6 +151,12 @@ const root = process.getuid?.() === 0;
       const loops = [loop(7000), loop(7001), loop(7000)];
       await until('batches on A', async () => value(await scrape(`${urls.a}/metrics`), new RegExp(`^cordon_flow_batches_total\\{enforcer="${NAME}"\\} (\\d+)$`, 'm')) >= 3, 15_000);
 
+      // What A learnt of the client (a source no Device claims) is the site's: B lists it from the store before A dies.
+      type Unknown = { address: string; firstSeen: string; flows: number };
+      const unknownOn = async (which: 'a' | 'b') => ((await api(which, 'GET', '/v1/unknown-devices')).body.items as Unknown[]).find((u) => u.address === client.v4);
+      const before = await until('B to list the client A saw', () => unknownOn('b'), 15_000, 200);
+      expect(before.flows).toBeGreaterThan(0);
+
       const killedAt = Date.now();
       ctl.a!.child.kill('SIGKILL');
       await ctl.a!.exited;
@@ -182,6 +190,11 @@ const root = process.getuid?.() === 0;
       expect(takenB).toBeGreaterThan(0);
       expect(takenB).toBeLessThan(last); // A took the first ones; B did not count them again
       expect(value(em, /^cordon_controller_moves_total (\d+)$/m)).toBeGreaterThanOrEqual(1);
+
+      // The unknown device survived A: the same first sighting, and counted on from there.
+      const after = await unknownOn('b');
+      expect(after?.firstSeen).toBe(before.firstSeen);
+      expect(after!.flows).toBeGreaterThanOrEqual(before.flows);
 
       // The audit chain verifies on the survivor; an apply there reaches the enforcer.
       expect((await api('b', 'POST', '/v1/audit/verify')).body).toMatchObject({ ok: true });
