@@ -4,10 +4,11 @@
 #     credentials and integrity tests, each on its own ports, data dirs and
 #     PostgreSQL server): two files at a time.
 #  2. Tests that share the kernel (network namespaces, tc and XDP attachments,
-#     bpffs pins, traffic, timing against real clocks): one file at a time.
+#     bpffs pins, traffic), and the enforcer's specs (timed to the 100 ms):
+#     one file at a time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-NO_KERNEL=('/apps/' '/model/' '/native/lib/' '/test/api/' '/test/monitoring/' '/test/integrity/' '/test/credentials/' '/test/architecture/'
+NO_KERNEL=('/apps/(?!enforcer/)' '/model/' '/native/lib/' '/test/api/' '/test/monitoring/' '/test/integrity/' '/test/credentials/' '/test/architecture/'
   '/test/e2e/(control-channel|enrollment|placement-channel)\.test\.ts$' '/test/mud/mud-' '/test/deploy/(daemon-config|grafana-dashboard|prometheus-rules)\.test\.ts$')
 npx tsc --noEmit -p tsconfig.json
 npx jest --ci --maxWorkers=2 --passWithNoTests --testPathPatterns "${NO_KERNEL[@]/#/$PWD}"
