@@ -39,6 +39,11 @@ export interface BundleStreamDeps {
   onLost?: (why: string) => number;
 }
 
+/** TLS errors of a controller whose CA is not the one this enforcer's certificate trusts. */
+const FOREIGN_CHAIN = /self[- ]signed certificate|unable to get local issuer|unable to verify the first certificate|certificate verify failed|unknown ca/i;
+const FOREIGN_CHAIN_HINT =
+  ': the controller presents a CA this enforcer was not enrolled under (a reinstalled controller, a moved gateway?); restart the enforcer with a join string from `cordon token create` on that controller as --token, and it enrolls anew';
+
 export class BundleStream {
   private watch: Watch | null = null;
   /** A watch is open and the controller accepted it. */
@@ -71,7 +76,7 @@ export class BundleStream {
       else if (err?.code === grpc.status.PERMISSION_DENIED) ms = 30_000; // revoked (on every controller): keep enforcing, poll slowly
       else ms = this.d.onLost ? this.d.onLost(err ? `${grpc.status[err.code]}: ${err.details}` : 'stream ended') : backoff.next();
       if (err && err.code !== grpc.status.CANCELLED) {
-        this.d.log.warn({ code: grpc.status[err.code], err: err.details, retryInMs: ms }, 'policy stream lost; enforcing the last generation meanwhile');
+        this.d.log.warn({ code: grpc.status[err.code], err: err.details, retryInMs: ms }, `policy stream lost; enforcing the last generation meanwhile${FOREIGN_CHAIN.test(err.details ?? '') ? FOREIGN_CHAIN_HINT : ''}`);
       }
       await sleep(ms, this.d.abort);
     }

@@ -35,7 +35,7 @@ import { FlowCollector } from './flow-collector';
 import { FlowStream } from './flow-stream';
 import { GenerationApplier } from './generation-applier';
 import { InterfaceNames, NeighbourMacs } from './interface-names';
-import { Credentials, IdentityError, IdentityStore, enroll, newKeyAndCsr, renewAt, usable } from './identity';
+import { Credentials, IdentityError, IdentityStore, enroll, newKeyAndCsr, renewAt, tokenPinsAnotherCa, usable } from './identity';
 import { EnforcerMetrics } from './metrics';
 import { FqdnService, type FqdnDatapath } from './fqdn/fqdn-service';
 import { FqdnReporter } from './fqdn/fqdn-report';
@@ -112,7 +112,11 @@ export class Enforcer {
     this.pool = new ControllerPool(this.cfg.controllers?.length ? this.cfg.controllers : [this.cfg.controller], { log: this.log });
     await this.pool.resolve();
     let creds = this.identity.load();
-    if (!usable(creds)) creds = await this.enrollLoop();
+    const otherCa = usable(creds) ? tokenPinsAnotherCa(creds, this.cfg.token, this.cfg.caSha256) : null;
+    if (otherCa) {
+      this.log.warn({ storedCa: `sha256:${otherCa.stored}`, pinnedCa: `sha256:${otherCa.pinned}` }, 'the stored certificate was issued under another CA than the one --token pins (a reinstalled controller, a moved gateway): enrolling anew with the token; the kept generation is enforced meanwhile');
+    }
+    if (!usable(creds) || otherCa) creds = await this.enrollLoop();
     if (this.cfg.name && creds.name !== this.cfg.name) {
       this.log.warn({ stored: creds.name, flag: this.cfg.name }, 'the stored certificate names another enforcer; using the stored name (remove the state directory to enroll anew)');
     }

@@ -172,6 +172,22 @@ export async function enroll(opts: { controller: string; token: string; name: st
   return opts.store.save(keyPem, res);
 }
 
+/**
+ * The CA pin of the --token (or --ca-sha256) when it is not the CA the stored
+ * certificate was issued under (a reinstalled controller, a gateway moved to
+ * another site): the enforcer then enrolls anew with that token rather than
+ * retrying a TLS chain the controller will never accept. Null otherwise
+ * (no token, no pin, or the same CA: a token left in the configuration
+ * after its enrollment changes nothing).
+ */
+export function tokenPinsAnotherCa(stored: Credentials, token: string | undefined, caSha256?: string): { stored: string; pinned: string } | null {
+  if (!token) return null;
+  const pinned = parseJoin(token).caHex ?? (caSha256 ? normalizeCaHash(caSha256) : null);
+  if (!pinned) return null;
+  const have = fingerprint(stored.caPem);
+  return have === pinned ? null : { stored: have, pinned };
+}
+
 function isCa(pem: string): boolean {
   try {
     return new X509Certificate(pem).ca;
