@@ -6,6 +6,8 @@
  */
 import type { IpcacheEntry, PolicyEntry } from '../../../native/lib/abi';
 import type { Direction, DropEvent, FlowRecord, PairStat, RawFlows } from '../../../native/lib/datapath';
+import type { Logger } from 'pino';
+import { bpffsWarning } from './bpffs-check';
 
 export type { Direction, Verdict } from '../../../native/lib/datapath';
 
@@ -55,8 +57,10 @@ export interface DatapathPort {
   unpin(): void;
 }
 
-/** Opens the real datapath (the native addon is loaded only here, only when asked). */
-export async function openDatapath(name: string, pinRoot?: string): Promise<DatapathPort> {
+/** Opens the real datapath (the native addon is loaded only here, only when asked), saying first when its pins will not outlive the process. */
+export async function openDatapath(name: string, pinRoot: string | undefined, log: Pick<Logger, 'warn'>): Promise<DatapathPort> {
+  const pins = bpffsWarning(pinRoot);
+  if (pins) log.warn({ pinsOutliveProcess: false }, pins);
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const { Datapath } = require('../../../native/lib/datapath') as typeof import('../../../native/lib/datapath');
   return Datapath.open({ name, pinRoot });

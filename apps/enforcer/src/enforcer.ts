@@ -94,7 +94,7 @@ export class Enforcer {
 
   async start(): Promise<this> {
     this.metricsServer = await this.metrics.listen(this.cfg.metrics);
-    this.dp = this.cfg.datapath ?? (await openDatapath(this.cfg.datapathName, this.cfg.pinRoot));
+    this.dp = this.cfg.datapath ?? (await openDatapath(this.cfg.datapathName, this.cfg.pinRoot, this.log));
     // An adopted datapath's counters as they stand now: the previous run reported up to
     // here (give or take its last interval); everything after, enrollment included, is ours.
     const baselineFlows = this.dp.adopted && this.dp.flowsRaw ? await this.dp.flowsRaw() : undefined;
