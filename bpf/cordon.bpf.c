@@ -21,6 +21,7 @@
 #include "lib/fqdn.h"
 #include "lib/dns.h"
 #include "lib/xdp.h"
+#include "lib/denied.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -574,6 +575,15 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 			if (rv && rv->epoch == view.epoch)
 				return judge_known(skb, &p, rv, 1, ingress, view.audit_all, now);
 		}
+		/* no connection either way: a flow denied under this epoch is denied again (lib/denied.h) */
+		if (!fv && !rv && !p.icmp_error && cordon_denied_hinted(&p)) {
+			rc = cordon_denied_repeat(skb, &p, view.epoch,
+						  (ingress ? DENIED_F_INGRESS : 0) |
+						  (view.audit_all ? DENIED_F_AUDIT_ALL : 0), now);
+			if (rc >= 0)
+				return rc;
+			rc = PARSE_IP;
+		}
 	}
 
 	view_load_maps(&view);
@@ -697,6 +707,7 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 			flow_start(&cordon_denied, &key, skb, &p, d, verdict,
 				   &src, &dst, CORDON_ENC_PENDING, 0, view.epoch, now);
 		}
+		cordon_denied_remember(&p);	/* its repeats look the entry up (lib/denied.h) */
 	}
 	if (p.frag_first && verdict != CORDON_VERDICT_DENY &&
 	    !frag_admit(&p, src.identity, dst.identity, d->rule_id, verdict,
