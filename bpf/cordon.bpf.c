@@ -16,11 +16,13 @@
 #include "lib/counters.h"
 #include "lib/events.h"
 #include "lib/classify.h"
+#include "lib/encryption.h"
 #include "lib/related.h"
 #include "lib/budget.h"
 #include "lib/fqdn.h"
 #include "lib/dns.h"
 #include "lib/xdp.h"
+#include "lib/denied.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -87,13 +89,6 @@ static __always_inline void view_load_maps(struct view *v)
 	view_read(v, st);
 	if (*(volatile const __u64 *)&st->epoch != v->epoch)
 		view_read(v, st);
-}
-
-/* Audit mode turns a drop into a pass that is still counted and reported. */
-static __always_inline __u8 audited(__u8 verdict, int audit)
-{
-	return verdict == CORDON_VERDICT_DENY && audit ? CORDON_VERDICT_AUDIT :
-							  verdict;
 }
 
 static __always_inline int finish(struct __sk_buff *skb,
@@ -176,135 +171,6 @@ static __always_inline void flow_start(void *map, const struct cordon_flow_key *
 			v.tcp_flags |= CORDON_TCP_RST;
 	}
 	bpf_map_update_elem(map, k, &v, BPF_ANY);
-}
-
-/*
- * A flow whose rule requires encryption and whose first payload is in clear
- * is dropped from that packet on (in audit mode: reported, passed).
- */
-static __always_inline void refuse_plaintext(struct cordon_flow_value *f, int audit)
-{
-	f->verdict = audited(CORDON_VERDICT_DENY, audit);
-	f->reason = CORDON_REASON_PLAINTEXT;
-}
-
-static __always_inline void require_encryption(struct cordon_flow_value *f, int audit)
-{
-	if ((f->flags & CORDON_FLOW_F_ENCRYPT_REQUIRED) && is_plaintext(f->encryption) &&
-	    f->verdict != CORDON_VERDICT_DENY)
-		refuse_plaintext(f, audit);
-}
-
-/* Where the TLS record this first payload starts ends (0: not a TLS record over TCP). */
-static __always_inline __u32 tls_first_record_end(struct __sk_buff *skb,
-						  const struct cordon_pkt *p, __u8 enc)
-{
-	__u32 len;
-
-	if (enc != CORDON_ENC_TLS || p->protocol != IPPROTO_TCP ||
-	    !tls_record_at(skb, p, 0, &len))
-		return 0;
-	return (p->tcp_seq + 5 + len) ?: 1;
-}
-
-#define TLS_RECORDS_PER_SEGMENT 4
-
-/*
- * A later forward TCP payload of a TLS flow whose server has not answered
- * yet: its bytes must continue the records already seen, and every record
- * that starts in it must be a TLS record. A segment past a gap cannot be
- * told from a plaintext one, so it is refused too.
- */
-static __always_inline int tls_continues(struct __sk_buff *skb,
-					 const struct cordon_pkt *p,
-					 struct cordon_flow_value *f)
-{
-	__u32 end = p->tcp_seq + p->payload_len, next = f->enc_next_seq, len;
-	int i;
-
-	if ((__s32)(end - next) <= 0)
-		return 1;		/* inside what was judged (a retransmission, or
-					 * the rest of the first record) */
-	if ((__s32)(p->tcp_seq - next) > 0)
-		return 0;
-	for (i = 0; i < TLS_RECORDS_PER_SEGMENT; i++) {
-		if (!tls_record_at(skb, p, next - p->tcp_seq, &len))
-			return 0;
-		next += 5 + len;
-		if ((__s32)(end - next) <= 0) {
-			f->enc_next_seq = next;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-/*
- * Every payload of a flow whose rule requires encryption is judged until its
- * handshake is established both ways: the first forward payload is of an
- * encrypted class, the first reverse one answers with one too. Until then a
- * later forward payload continues TLS records (TCP) or is itself of an
- * encrypted class (DTLS, QUIC); anything in clear drops the flow.
- */
-__noinline int cordon_judge_encryption(struct __sk_buff *skb,
-				       const struct cordon_pkt *p,
-				       struct cordon_flow_value *f,
-				       int reply, int audit)
-{
-	__u8 c;
-
-	/* a function of its own, verified once: its paths do not multiply the caller's */
-	if (!p || !f)
-		return 0;
-	if (reply) {
-		if (f->enc_state & CORDON_ENC_S_REV_SEEN)
-			return 0;
-		if (is_plaintext(classify(skb, p)))
-			refuse_plaintext(f, audit);
-		else
-			f->enc_state |= CORDON_ENC_S_REV_SEEN;
-		return 0;
-	}
-	if (f->encryption == CORDON_ENC_PENDING) {
-		c = classify(skb, p);
-		f->encryption = c;
-		if (is_plaintext(c)) {
-			refuse_plaintext(f, audit);
-			return 0;
-		}
-		f->enc_next_seq = tls_first_record_end(skb, p, c);
-		if (f->enc_next_seq)
-			f->enc_state |= CORDON_ENC_S_FWD_RECORD;
-		return 0;
-	}
-	if (f->enc_state & CORDON_ENC_S_FWD_RECORD) {
-		if (!tls_continues(skb, p, f))
-			refuse_plaintext(f, audit);
-		return 0;
-	}
-	if (is_plaintext(classify(skb, p)))
-		refuse_plaintext(f, audit);
-	return 0;
-}
-
-/* The payload of a packet of a known flow: classified, and judged where encryption is required. */
-static __always_inline void flow_payload(struct __sk_buff *skb,
-					 const struct cordon_pkt *p,
-					 struct cordon_flow_value *f, int reply,
-					 int audit)
-{
-	if (!p->payload_len)
-		return;
-	if (f->flags & CORDON_FLOW_F_ENCRYPT_REQUIRED) {
-		if (f->verdict == CORDON_VERDICT_DENY || f->reason == CORDON_REASON_PLAINTEXT)
-			return;
-		if ((f->enc_state & CORDON_ENC_S_REV_SEEN) &&
-		    f->encryption != CORDON_ENC_PENDING)
-			return;		/* established both ways */
-		cordon_judge_encryption(skb, p, f, reply, audit);
-	} else if (!reply && f->encryption == CORDON_ENC_PENDING) {
-		f->encryption = classify(skb, p);
-	}
 }
 
 /* Remembers a first fragment for its later ones, within the source's budget. */
@@ -574,6 +440,15 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 			if (rv && rv->epoch == view.epoch)
 				return judge_known(skb, &p, rv, 1, ingress, view.audit_all, now);
 		}
+		/* no connection either way: a flow denied under this epoch is denied again (lib/denied.h) */
+		if (!fv && !rv && !p.icmp_error && cordon_denied_hinted(&p)) {
+			rc = cordon_denied_repeat(skb, &p, view.epoch,
+						  (ingress ? DENIED_F_INGRESS : 0) |
+						  (view.audit_all ? DENIED_F_AUDIT_ALL : 0), now);
+			if (rc >= 0)
+				return rc;
+			rc = PARSE_IP;
+		}
 	}
 
 	view_load_maps(&view);
@@ -697,6 +572,7 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 			flow_start(&cordon_denied, &key, skb, &p, d, verdict,
 				   &src, &dst, CORDON_ENC_PENDING, 0, view.epoch, now);
 		}
+		cordon_denied_remember(&p);	/* its repeats look the entry up (lib/denied.h) */
 	}
 	if (p.frag_first && verdict != CORDON_VERDICT_DENY &&
 	    !frag_admit(&p, src.identity, dst.identity, d->rule_id, verdict,

@@ -23,12 +23,12 @@ echo "== datapath: in-kernel cost per packet (BPF_PROG_TEST_RUN), ratios to 10 e
 npx tsx scripts/bench/datapath-cost.ts > "$out/datapath-cost.json"
 node -e '
 const r = require("./'"$out"'/datapath-cost.json");
-console.log("entries   established ns  decision ns  new-conn ns  apply ms | ratios est/dec/new");
+console.log("entries   established ns  decision ns  denied-repeat ns  new-conn ns  apply ms | ratios est/dec/rep/new");
 r.sizes.forEach((s, i) => { const q = r.ratiosTo10Entries[i];
   console.log(String(s.entries).padEnd(9), String(s.establishedNs).padStart(14), String(s.decisionNs).padStart(12),
-    String(s.newConnNs).padStart(12), String(s.applyMs).padStart(9), "|", q.established, q.decision, q.newConn); });
-console.log("reference program (parse, one hash lookup, one counter):", r.reference.repeatedNs, "ns repeated,", r.reference.singleRunNs, "ns single run; ratios to it (est/dec/new):");
-r.ratiosToReference.forEach((q) => console.log("  " + String(q.entries).padEnd(9), q.established, q.decision, q.newConn));
+    String(s.deniedRepeatNs).padStart(17), String(s.newConnNs).padStart(12), String(s.applyMs).padStart(9), "|", q.established, q.decision, q.deniedRepeat, q.newConn); });
+console.log("reference program (parse, one hash lookup, one counter):", r.reference.repeatedNs, "ns repeated,", r.reference.singleRunNs, "ns single run; ratios to it (est/dec/rep/new):");
+r.ratiosToReference.forEach((q) => console.log("  " + String(q.entries).padEnd(9), q.established, q.decision, q.deniedRepeat, q.newConn));
 console.log("payload classification, established flow with payload: on", r.classification.onNs, "ns, off", r.classification.offNs, "ns, ratio", r.classification.ratioOnToOff);'
 
 echo "== controller: compile at site scale (1,000 segments, 10,000 devices, 10,000 policies), REST apply, memory"

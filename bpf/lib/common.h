@@ -47,4 +47,11 @@ static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
 	       *(const __u16 *)(a + 4) == *(const __u16 *)(b + 4);
 }
 
+/* Audit mode turns a drop into a pass that is still counted and reported. */
+static __always_inline __u8 audited(__u8 verdict, int audit)
+{
+	return verdict == CORDON_VERDICT_DENY && audit ? CORDON_VERDICT_AUDIT :
+							  verdict;
+}
+
 #endif

@@ -51,11 +51,7 @@ static __always_inline struct decision
 policy_decide(void *entries, void *masks, __u32 src_id, __u32 dst_id,
 	      __u8 protocol, __be16 port)
 {
-	struct cordon_policy_mask_key mk = {
-		.src_identity = src_id,
-		.dst_identity = dst_id,
-		.protocol = protocol,
-	};
+	/* one key for both maps: a mask key is an entry key's first 9 bytes, then zeros */
 	struct cordon_policy_key key = {
 		.src_identity = src_id,
 		.dst_identity = dst_id,
@@ -73,7 +69,11 @@ policy_decide(void *entries, void *masks, __u32 src_id, __u32 dst_id,
 
 	if (!entries || !masks)
 		return d;			/* 2. nothing loaded */
-	m = bpf_map_lookup_elem(masks, &mk);
+	_Static_assert(sizeof(struct cordon_policy_mask_key) == sizeof(key) &&
+		       __builtin_offsetof(struct cordon_policy_mask_key, protocol) ==
+		       __builtin_offsetof(struct cordon_policy_key, protocol),
+		       "a policy key with port_plen and port 0 is its mask key");
+	m = bpf_map_lookup_elem(masks, &key);
 	plens = m ? m->port_plens : 0;
 	for (n = 16; n >= 0 && plens; n--) {	/* 1. longest block first */
 		if (!(plens & (1U << n)))

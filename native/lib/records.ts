@@ -22,6 +22,12 @@ export interface DatapathOptions {
   /** Classify each flow's first payload (encrypted or plaintext); default on. */
   classifyPayload?: boolean;
   /**
+   * Deny repeats of a flow denied under the live epoch from its entry, without
+   * the ipcache and the policy (bpf/lib/denied.h); default on. Off, every denied
+   * packet takes the full judge (the bench compares both).
+   */
+  deniedShortcut?: boolean;
+  /**
    * Budget of new tracked flows (and remembered fragments) per source address:
    * a token bucket of this rate per second (default 1000; 0 = no budget) and
    * burst (default 8192). A flow over it is dropped, reason `flow_budget`.

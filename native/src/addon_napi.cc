@@ -348,6 +348,7 @@ Napi::Value Open(const Napi::CallbackInfo& info) {
   opts.event_rate = NumberOf(o, "eventRate", opts.event_rate);
   opts.event_burst = NumberOf(o, "eventBurst", opts.event_burst);
   if (!o.Get("classifyPayload").IsUndefined()) opts.classify_payload = o.Get("classifyPayload").ToBoolean();
+  if (!o.Get("deniedShortcut").IsUndefined()) opts.denied_shortcut = o.Get("deniedShortcut").ToBoolean();
   opts.flow_budget_rate = NumberOf(o, "newFlowsPerSecond", opts.flow_budget_rate);
   opts.flow_budget_burst = NumberOf(o, "newFlowBurst", opts.flow_budget_burst);
   auto made = std::make_shared<DatapathPtr>();

@@ -104,6 +104,7 @@ Datapath::Datapath(const LoadOptions& opts) {
   ro->event_rate_per_sec = opts.event_rate;
   ro->event_burst = opts.event_burst;
   ro->classify_payload = opts.classify_payload ? 1 : 0;
+  ro->denied_shortcut = opts.denied_shortcut ? 1 : 0;
   ro->flow_budget_rate = opts.flow_budget_rate;
   ro->flow_budget_burst = opts.flow_budget_burst;
 

@@ -34,6 +34,7 @@ struct LoadOptions {
   uint64_t event_rate = 1000;
   uint64_t event_burst = 1000;
   bool classify_payload = true;
+  bool denied_shortcut = true;        // tc denies repeats of denied flows from their entry (bpf/lib/denied.h)
   uint64_t flow_budget_rate = 1000;   // new flows per second per source; 0 = no budget
   uint64_t flow_budget_burst = 8192;
 };

@@ -4,7 +4,9 @@
  * 100,000 policy entries, and the time to write and swap a generation, each
  * also as a ratio to the reference program (bpf/bench/reference.bpf.c: parse,
  * one hash lookup, one counter) run on the same packet in the same run.
- * Prints JSON on stdout: { sizes: [{entries, establishedNs, decisionNs, newConnNs, applyMs}], ratios, reference }.
+ * decision is a denied packet through the full judge (ipcache and policy every time: the tc denied-repeat
+ * short-cut off); deniedRepeat the same packet with the short-cut on (bpf/lib/denied.h), as a flood's repeats are.
+ * Prints JSON on stdout: { sizes: [{entries, establishedNs, decisionNs, deniedRepeatNs, newConnNs, applyMs}], ratios, reference }.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,17 +23,22 @@ const NEW_CONNS = Number(process.env.BENCH_NEW_CONNS ?? 20000);
 async function measure(entries: number) {
   const name = `bench-cost-${entries}`;
   Datapath.removePins(name);
+  Datapath.removePins(`${name}-full`);
   const dp = await Datapath.open({ name, eventRate: 1000, eventBurst: 1000 });
+  const full = await Datapath.open({ name: `${name}-full`, eventRate: 1000, eventBurst: 1000, deniedShortcut: false });
   try {
     const gen = benchGeneration(entries, { client4: '10.1.0.0/16', server4: '10.2.0.0/16' });
     const applyMs = (await dp.applyGeneration(gen)).durationMs;
+    await full.applyGeneration(gen);
     // established: an allowed TCP flow's forward packets, after the first
     const est = packet({ src: '10.1.0.5', dst: '10.2.0.9', protocol: 'tcp', sport: 40000, dport: 5201, tcpFlags: TCP_FLAGS.ACK });
     await dp.testRun(est);
     const established = await dp.testRun(est, { repeat: REPEAT });
-    // decision: a denied packet is judged against the policy every time
+    // decision: a denied packet is judged against the policy every time (the full judge: short-cut off)
     const denied = packet({ src: '10.2.0.9', dst: '10.1.0.5', protocol: 'udp', sport: 53, dport: 40000 });
-    const decision = await dp.testRun(denied, { repeat: REPEAT });
+    const decision = await full.testRun(denied, { repeat: REPEAT });
+    // denied repeat: the same packet, denied again from its flow's entry
+    const deniedRepeat = await dp.testRun(denied, { repeat: REPEAT });
     // new connections: distinct SYNs, each inserted into the flow table
     // (one run each, so the median resists the page faults and timer ticks a single run can catch)
     const runs: number[] = [];
@@ -46,11 +53,13 @@ async function measure(entries: number) {
     for (let i = 0; i < 301; i++) singles.push((await dp.testRun(est)).durationNs);
     singles.sort((a, b) => a - b);
     const singleRunOverheadNs = Math.max(0, singles[singles.length >> 1] - established.durationNs);
-    if (!established.passed || decision.passed) throw new Error('benchmark packets got the wrong verdict');
-    return { entries, establishedNs: established.durationNs, decisionNs: decision.durationNs, newConnNs: runs[runs.length >> 1], singleRunOverheadNs, applyMs: Math.round(applyMs * 10) / 10 };
+    if (!established.passed || decision.passed || deniedRepeat.passed) throw new Error('benchmark packets got the wrong verdict');
+    return { entries, establishedNs: established.durationNs, decisionNs: decision.durationNs, deniedRepeatNs: deniedRepeat.durationNs, newConnNs: runs[runs.length >> 1], singleRunOverheadNs, applyMs: Math.round(applyMs * 10) / 10 };
   } finally {
-    dp.unpin();
-    dp.close();
+    for (const d of [dp, full]) {
+      d.unpin();
+      d.close();
+    }
   }
 }
 
@@ -115,6 +124,7 @@ async function main() {
     entries: s.entries,
     established: +(s.establishedNs / reference.repeatedNs).toFixed(2),
     decision: +(s.decisionNs / reference.repeatedNs).toFixed(2),
+    deniedRepeat: +(s.deniedRepeatNs / reference.repeatedNs).toFixed(2),
     // a single run carries a fixed overhead, measured through the addon as the new connections are (the
     // reference's own single runs go through a bpftool process each, whose overhead is another's): taken off first
     newConn: +((s.newConnNs - s.singleRunOverheadNs) / reference.repeatedNs).toFixed(2),
@@ -124,6 +134,7 @@ async function main() {
     entries: s.entries,
     established: +(s.establishedNs / base.establishedNs).toFixed(3),
     decision: +(s.decisionNs / base.decisionNs).toFixed(3),
+    deniedRepeat: +(s.deniedRepeatNs / base.deniedRepeatNs).toFixed(3),
     newConn: +(s.newConnNs / base.newConnNs).toFixed(3),
   }));
   process.stdout.write(JSON.stringify({ repeat: REPEAT, newConnections: NEW_CONNS, sizes, ratiosTo10Entries: ratios, reference, ratiosToReference: toReference, classification }) + '\n');
