@@ -59,6 +59,20 @@ export interface DocumentWrites {
 
 export const noDocumentWrites = (): DocumentWrites => ({ before: null, upsert: [], remove: [] });
 
+/**
+ * A document's stamp: its version and when it was created. The version alone
+ * does not tell a document deleted and created again (both at version 1); its
+ * creation time does (microseconds, as the table keeps it).
+ */
+const STAMP = "version::text || ' ' || (extract(epoch from created_at) * 1000000)::bigint::text";
+
+/** A document's stamp as it was written in a transaction. */
+export interface DocumentStamp {
+  kind: string;
+  name: string;
+  stamp: string;
+}
+
 export async function documentsVersion(x: SqlExecutor): Promise<number> {
   const rows = await x.query<{ v: number | string }>('select v from documents_version');
   return Number(rows[0]?.v ?? 0);
@@ -112,10 +126,19 @@ export class DocumentRepository {
     return rows.length ? toDoc(rows[0]) : null;
   }
 
-  /** Every document's version: what a controller compares with what it holds, to read only what changed. */
-  async versions(): Promise<{ kind: string; name: string; version: number }[]> {
-    const rows = await this.x.query<{ kind: string; name: string; version: number }>('select kind, name, version from documents');
-    return rows.map((r) => ({ kind: String(r.kind), name: String(r.name), version: Number(r.version) }));
+  /** Every document's version and stamp: what a controller compares with what it holds, to read only what changed (document-changes.ts). */
+  async versions(): Promise<{ kind: string; name: string; version: number; stamp: string }[]> {
+    const rows = await this.x.query<{ kind: string; name: string; version: number; stamp: string }>(`select kind, name, version, ${STAMP} as stamp from documents`);
+    return rows.map((r) => ({ kind: String(r.kind), name: String(r.name), version: Number(r.version), stamp: String(r.stamp) }));
+  }
+
+  /** The stamps of the documents this transaction wrote (the last write of each), so that what it wrote need not be read again. */
+  written(): DocumentStamp[] {
+    return [...this.stamps.values()];
+  }
+  private readonly stamps = new Map<string, DocumentStamp>();
+  private noteStamp(r: Record<string, unknown>) {
+    if (this.writes) this.stamps.set(docCacheKey(String(r.kind), String(r.name)), { kind: String(r.kind), name: String(r.name), stamp: String(r.stamp) });
   }
 
   /** These documents (by kind and name), those that exist. */
@@ -138,10 +161,11 @@ export class DocumentRepository {
        on conflict (kind, name) do update set
          api_version = excluded.api_version, labels = excluded.labels, spec = excluded.spec,
          version = documents.version + 1, updated_at = now()
-       returning *`,
+       returning *, ${STAMP} as stamp`,
       [d.kind, d.name, d.apiVersion, JSON.stringify(d.labels ?? {}), JSON.stringify(d.spec ?? null)],
     );
     this.writes?.upsert.push(toDoc(rows[0]));
+    this.noteStamp(rows[0]);
   }
 
   /** Several documents in one statement (an apply of a few thousand documents is one round trip). */
@@ -152,16 +176,17 @@ export class DocumentRepository {
       const batch = docs.slice(i, i + 1000);
       const rows = batch.map((d) => ({ kind: d.kind, name: d.name, api_version: d.apiVersion, labels: d.labels ?? {}, spec: d.spec ?? null }));
       // Only the bookkeeping comes back: the documents themselves are what was sent.
-      const back = await this.x.query<{ kind: string; name: string; version: number; created_at: unknown; updated_at: unknown }>(
+      const back = await this.x.query<{ kind: string; name: string; version: number; created_at: unknown; updated_at: unknown; stamp: string }>(
         `insert into documents (kind, name, api_version, labels, spec)
          select kind, name, api_version, labels, spec
            from jsonb_to_recordset($1::jsonb) as x(kind text, name text, api_version text, labels jsonb, spec jsonb)
          on conflict (kind, name) do update set
            api_version = excluded.api_version, labels = excluded.labels, spec = excluded.spec,
            version = documents.version + 1, updated_at = now()
-         returning kind, name, version, created_at, updated_at`,
+         returning kind, name, version, created_at, updated_at, ${STAMP} as stamp`,
         [JSON.stringify(rows)],
       );
+      for (const r of back) this.noteStamp(r);
       if (this.writes) {
         const sent = new Map(batch.map((d) => [docCacheKey(d.kind, d.name), d]));
         for (const r of back) {
@@ -176,6 +201,7 @@ export class DocumentRepository {
   async delete(kind: string, name: string): Promise<boolean> {
     await this.noteWrite();
     this.writes?.remove.push([kind, name]);
+    this.stamps.delete(docCacheKey(kind, name));
     const rows = await this.x.query('delete from documents where kind = $1 and name = $2 returning name', [kind, name]);
     return rows.length > 0;
   }
