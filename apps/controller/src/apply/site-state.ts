@@ -12,9 +12,9 @@ import { IncrementalCompiler } from '../compiler/incremental';
 import { hostPrefix, parseAddress, type Address } from '../policy/net';
 import type { Document, Policy, PolicyTest, Segment, Device } from '../policy/schema';
 import type { StoredDocument, StoreReader } from '../store/store';
-import { docKey, readDocumentChanges } from './document-changes';
+import { docKey } from '../store/document-changes';
 
-export { docKey } from './document-changes';
+export { docKey } from '../store/document-changes';
 
 export type Kind = Document['kind'];
 
@@ -142,8 +142,7 @@ export interface SiteState {
 export async function loadSiteState(tx: StoreReader, generation: number, defaultResolvers: readonly string[] = []): Promise<SiteState> {
   const rows: StoredDocument[] = await tx.documents.list();
   const docs = new DocumentSet(rows.map(toDocument));
-  const stamps = new Map((await tx.documents.versions()).map((v) => [docKey(v.kind, v.name), v.stamp]));
-  for (const r of rows) if (!stamps.has(docKey(r.kind, r.name))) stamps.set(docKey(r.kind, r.name), '');
+  const stamps = new Map((await tx.documents.changesSince(new Map())).upsert.map((u) => [docKey(u.row.kind, u.row.name), u.stamp]));
   const quarantined = (await tx.quarantine.list()).map((q) => q.device);
   const identities = await tx.identities.all();
   const stored = generation ? await tx.getBundle(generation) : null;
@@ -173,7 +172,7 @@ export async function loadSiteState(tx: StoreReader, generation: number, default
 export async function catchUpSiteState(tx: StoreReader, site: SiteState, generation: number): Promise<SiteState | null> {
   const [stored] = await tx.generationChain(generation, generation);
   if (!stored || site.generation > generation) return null;
-  const changes = await readDocumentChanges(tx, site.stamps);
+  const changes = await tx.documents.changesSince(site.stamps);
   const remove = changes.remove as { kind: Kind; name: string }[];
   const upsert = changes.upsert.map((u) => ({ doc: toDocument(u.row), stamp: u.stamp }));
   const quarantined = (await tx.quarantine.list()).map((q) => q.device);

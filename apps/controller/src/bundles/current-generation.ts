@@ -16,7 +16,7 @@ import type { Logger } from 'pino';
 import { BehaviorSubject, Observable, Subscription } from 'rxjs';
 import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
 import { foldDeltas } from '../../../../model/generation/delta';
-import { docKey, readDocumentChanges } from '../apply/document-changes';
+import { docKey } from '../store/document-changes';
 import { toDocument } from '../apply/site-state';
 import type { Store, StoredDocument } from '../store/store';
 import { LOGGER, STORE } from '../di-tokens';
@@ -100,7 +100,7 @@ export class CurrentGeneration implements OnModuleInit, OnModuleDestroy {
     const held = prev.generation > 0 ? this.stamps : null;
     this.stamps = null; // until this view is built: a throw half-way reads everything next time
     const stamps = held ?? new Map<string, string>();
-    const changes = await readDocumentChanges(this.store, stamps);
+    const changes = await this.store.documents.changesSince(stamps);
     for (const r of changes.remove) stamps.delete(docKey(r.kind, r.name));
     for (const u of changes.upsert) stamps.set(docKey(u.row.kind, u.row.name), u.stamp);
     let view: GenerationView;

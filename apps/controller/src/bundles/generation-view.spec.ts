@@ -16,7 +16,8 @@ import type { ControllerConfig } from '../config';
 import { toDocument } from '../apply/site-state';
 import type { Device, Document } from '../policy/schema';
 import { openStore } from '../store/open';
-import type { SqlStore } from '../store/store';
+import { DocumentCache, DocumentRepository } from '../store/documents.repository';
+import type { DocumentWrite, SqlStore } from '../store/store';
 import { BundleService } from './bundle.service';
 import { CurrentGeneration } from './current-generation';
 import { GenerationView } from './generation-view';
@@ -80,17 +81,28 @@ describe('GenerationView brought forward by what changed', () => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  /** Writes a change as another controller would (straight to the store), publishes its generation, and compares. */
-  async function step(upsert: Document[], remove: DocumentRef[] = [], deletedFirst = false) {
+  /** Another controller's writes: the same table, not through this store's document cache. */
+  const other = () => new DocumentRepository(store.sql, new DocumentCache());
+  const write = (d: Document): DocumentWrite => ({ apiVersion: d.apiVersion, kind: d.kind, name: d.metadata.name, labels: d.metadata.labels ?? {}, spec: d.spec });
+
+  /** Writes a change as another controller would, publishes its generation, and compares with a view read afresh. */
+  async function step(upsert: Document[], remove: DocumentRef[] = [], how: 'other' | 'deleted first' | 'own' = 'other') {
     const g = ++generation;
     const { bundle } = inc.update({ upsert, remove }, g);
     // deleted (and committed) before being written again: created anew, at version 1 again
-    if (deletedFirst) await store.change(async (tx) => void (await Promise.all(upsert.map((d) => tx.documents.delete(d.kind, d.metadata.name)))));
-    await store.change(async (tx) => {
-      for (const r of remove) await tx.documents.delete(r.kind, r.name);
-      for (const d of upsert) await tx.documents.upsert({ apiVersion: d.apiVersion, kind: d.kind, name: d.metadata.name, labels: d.metadata.labels ?? {}, spec: d.spec });
-      await tx.insertBundle(g, bundle.hash, bundle);
-    });
+    if (how === 'deleted first') for (const d of upsert) await other().delete(d.kind, d.metadata.name);
+    if (how === 'own') {
+      // this controller's own change: folded into its document cache, nothing read again
+      await store.change(async (tx) => {
+        for (const r of remove) await tx.documents.delete(r.kind, r.name);
+        await tx.documents.upsertMany(upsert.map(write));
+        await tx.insertBundle(g, bundle.hash, bundle);
+      });
+    } else {
+      for (const r of remove) await other().delete(r.kind, r.name);
+      if (upsert.length) await other().upsertMany(upsert.map(write));
+      await store.change((tx) => tx.insertBundle(g, bundle.hash, bundle));
+    }
     const getMany = jest.spyOn(store.documents, 'getMany');
     const seen = firstValueFrom(current.published$.pipe(filter((v) => v.generation === g)));
     bundles.announce(g);
@@ -98,9 +110,9 @@ describe('GenerationView brought forward by what changed', () => {
     // only what changed was read
     const read = getMany.mock.calls.flatMap((c) => c[0]);
     getMany.mockRestore();
-    expect(read.length).toBe(upsert.length);
+    expect(read.length).toBe(how === 'own' ? 0 : upsert.length);
 
-    const rows = await store.documents.list();
+    const rows = await other().list();
     const since = new Map(rows.filter((d) => d.kind === 'Device').map((d) => [d.name, Date.parse(d.updatedAt)]));
     const afresh = new GenerationView(rows.map(toDocument), view.bundle, since);
     expect(facts(view)).toEqual(facts(afresh));
@@ -123,7 +135,10 @@ describe('GenerationView brought forward by what changed', () => {
     // deleted, then created again with other addresses: between two generations, and within one (version 1 both times)
     await step([], [{ kind: 'Device', name: 'dev-new' }]);
     await step([device('dev-new', ['10.0.5.50'])]);
-    await step([device('dev-new', ['10.0.5.51'])], [], true);
+    await step([device('dev-new', ['10.0.5.51'])], [], 'deleted first');
+    // this controller's own changes
+    await step([device('dev-00007', ['10.0.1.77'])], [{ kind: 'Device', name: 'dev-00008' }], 'own');
+    await step([scalePolicy(5, SIZE, 31001)], [], 'own');
     // a segment's CIDRs changed: devices may move segment
     const seg = docs.find((d) => d.kind === 'Segment' && d.metadata.name === 'seg-0001')!;
     await step([{ ...seg, spec: { ...seg.spec, cidrs: ['10.0.3.0/24'], onAnomaly: 'quarantine' } } as Document]);

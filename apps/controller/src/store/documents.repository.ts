@@ -2,6 +2,7 @@
 import { SqlExecutor } from './sql';
 import { decodeCursor, encodeCursor, iso } from './rows';
 import type { DocumentKind, DocumentWrite, Page, StoredDocument } from './types';
+import { diffDocuments, docKey, readDocumentChanges, type DocumentChanges } from './document-changes';
 
 function toDoc(r: Record<string, unknown>): StoredDocument {
   return {
@@ -20,11 +21,15 @@ function toDoc(r: Record<string, unknown>): StoredDocument {
  * Every stored document, as of one documents_version (see migration 8): several
  * services re-read the whole set when the generation moves (21,000 rows, ~1 s
  * through PGlite at site scale); they now get it from memory, and a change
- * made through this store is folded in after it commits.
+ * made through this store is folded in after it commits. A change made by
+ * another controller is read by the documents' stamps (document-changes.ts):
+ * only the documents it changed.
  */
 interface DocumentSet {
   v: number;
   byKey: Map<string, StoredDocument>;
+  /** Each document's stamp, by docKey ('' when not known: read again). */
+  stamps: Map<string, string>;
   sorted: StoredDocument[] | null;
 }
 
@@ -39,14 +44,19 @@ export class DocumentCache {
       if (c && c.v < after) this.current = null;
       return;
     }
-    for (const [kind, name] of w.remove) c.byKey.delete(docCacheKey(kind, name));
-    for (const d of w.upsert) c.byKey.set(docCacheKey(d.kind, d.name), d);
+    for (const [kind, name] of w.remove) {
+      c.byKey.delete(docKey(kind, name));
+      c.stamps.delete(docKey(kind, name));
+    }
+    for (const d of w.upsert) {
+      c.byKey.set(docKey(d.kind, d.name), d);
+      c.stamps.set(docKey(d.kind, d.name), w.stamps.get(docKey(d.kind, d.name))?.stamp ?? '');
+    }
     c.sorted = null;
     c.v = after;
   }
 }
 
-const docCacheKey = (kind: string, name: string) => `${kind}\u0000${name}`;
 const byKindName = (a: StoredDocument, b: StoredDocument) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
 /** Document writes of one transaction, to fold into the cache once it commits. */
@@ -55,9 +65,11 @@ export interface DocumentWrites {
   before: number | null;
   upsert: StoredDocument[];
   remove: [string, string][];
+  /** The stamp each document was last written with, by docKey. */
+  stamps: Map<string, DocumentStamp>;
 }
 
-export const noDocumentWrites = (): DocumentWrites => ({ before: null, upsert: [], remove: [] });
+export const noDocumentWrites = (): DocumentWrites => ({ before: null, upsert: [], remove: [], stamps: new Map() });
 
 /**
  * A document's stamp: its version and when it was created. The version alone
@@ -88,23 +100,76 @@ export class DocumentRepository {
 
   async list(kind?: string): Promise<StoredDocument[]> {
     // A transaction that wrote documents sees its own writes: not the cache's business.
-    if (this.writes && (this.writes.upsert.length || this.writes.remove.length)) {
+    if (this.ownWrites()) {
       const rows = kind
         ? await this.x.query('select * from documents where kind = $1 order by name', [kind])
         : await this.x.query('select * from documents order by kind, name');
       return rows.map(toDoc).sort(byKindName);
     }
+    const c = await this.currentSet();
+    c.sorted ??= [...c.byKey.values()].sort(byKindName);
+    return kind ? c.sorted.filter((d) => d.kind === kind) : [...c.sorted];
+  }
+
+  /**
+   * The documents changed since the ones held (their stamps by docKey; '': read
+   * again): compared with the cache in memory, brought up to date first, so
+   * the store is read once per change however many ask.
+   */
+  async changesSince(held: ReadonlyMap<string, string>): Promise<DocumentChanges> {
+    if (this.ownWrites()) return readDocumentChanges(this, held);
+    const c = await this.currentSet();
+    return diffDocuments(held, c.stamps, c.byKey);
+  }
+
+  private ownWrites(): boolean {
+    return !!this.writes && (this.writes.upsert.length > 0 || this.writes.remove.length > 0);
+  }
+
+  /** The cache at the store's documents_version: brought forward by what changed, or read whole. */
+  private async currentSet(): Promise<DocumentSet> {
     // The version first: rows read after it are at least as new, so a cache is never labelled newer than it is.
     const v = await documentsVersion(this.x);
     let c = this.cache.current;
     if (!c || c.v !== v) {
-      const rows = (await this.x.query('select * from documents')).map(toDoc);
-      c = { v, byKey: new Map(rows.map((d) => [docCacheKey(d.kind, d.name), d])), sorted: null };
+      c = (c && c.v < v ? await this.caughtUp(c, v) : null) ?? (await this.readAll(v));
       if (!this.writes) this.cache.current = c;
       else if (!this.cache.current || this.cache.current.v < v) this.cache.current = c;
     }
-    c.sorted ??= [...c.byKey.values()].sort(byKindName);
-    return kind ? c.sorted.filter((d) => d.kind === kind) : [...c.sorted];
+    return c;
+  }
+
+  private async readAll(v: number): Promise<DocumentSet> {
+    const rows = await this.x.query(`select *, ${STAMP} as stamp from documents`);
+    const byKey = new Map<string, StoredDocument>();
+    const stamps = new Map<string, string>();
+    for (const r of rows) {
+      const d = toDoc(r);
+      byKey.set(docKey(d.kind, d.name), d);
+      stamps.set(docKey(d.kind, d.name), String(r.stamp));
+    }
+    return { v, byKey, stamps, sorted: null };
+  }
+
+  /**
+   * The copy `c` brought to version `v` by the documents changed since (a copy:
+   * `c` may be in use); null when no stamp moved although the documents did (a
+   * write that left the version as it was, by hand say): read whole then.
+   */
+  private async caughtUp(c: DocumentSet, v: number): Promise<DocumentSet | null> {
+    const changes = await readDocumentChanges(this, c.stamps);
+    if (!changes.upsert.length && !changes.remove.length) return null;
+    const byKey = new Map(c.byKey);
+    const stamps = new Map(c.stamps);
+    for (const r of changes.remove) {
+      byKey.delete(docKey(r.kind, r.name));
+      stamps.delete(docKey(r.kind, r.name));
+    }
+    for (const u of changes.upsert) {
+      byKey.set(docKey(u.row.kind, u.row.name), u.row);
+      stamps.set(docKey(u.row.kind, u.row.name), u.stamp);
+    }
+    return { v, byKey, stamps, sorted: null };
   }
 
   private async noteWrite() {
@@ -134,11 +199,10 @@ export class DocumentRepository {
 
   /** The stamps of the documents this transaction wrote (the last write of each), so that what it wrote need not be read again. */
   written(): DocumentStamp[] {
-    return [...this.stamps.values()];
+    return [...(this.writes?.stamps.values() ?? [])];
   }
-  private readonly stamps = new Map<string, DocumentStamp>();
   private noteStamp(r: Record<string, unknown>) {
-    if (this.writes) this.stamps.set(docCacheKey(String(r.kind), String(r.name)), { kind: String(r.kind), name: String(r.name), stamp: String(r.stamp) });
+    this.writes?.stamps.set(docKey(String(r.kind), String(r.name)), { kind: String(r.kind), name: String(r.name), stamp: String(r.stamp) });
   }
 
   /** These documents (by kind and name), those that exist. */
@@ -188,9 +252,9 @@ export class DocumentRepository {
       );
       for (const r of back) this.noteStamp(r);
       if (this.writes) {
-        const sent = new Map(batch.map((d) => [docCacheKey(d.kind, d.name), d]));
+        const sent = new Map(batch.map((d) => [docKey(d.kind, d.name), d]));
         for (const r of back) {
-          const d = sent.get(docCacheKey(r.kind, r.name))!;
+          const d = sent.get(docKey(r.kind, r.name))!;
           // Through JSON like the table gives them back (undefined dropped), so the cache reads like the table.
           this.writes.upsert.push(toDoc({ ...r, api_version: d.apiVersion, labels: JSON.parse(JSON.stringify(d.labels ?? {})), spec: JSON.parse(JSON.stringify(d.spec ?? null)) }));
         }
@@ -201,7 +265,7 @@ export class DocumentRepository {
   async delete(kind: string, name: string): Promise<boolean> {
     await this.noteWrite();
     this.writes?.remove.push([kind, name]);
-    this.stamps.delete(docCacheKey(kind, name));
+    this.writes?.stamps.delete(docKey(kind, name));
     const rows = await this.x.query('delete from documents where kind = $1 and name = $2 returning name', [kind, name]);
     return rows.length > 0;
   }
