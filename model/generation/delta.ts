@@ -8,10 +8,10 @@
  */
 import type { IpcacheEntry, PolicyEntry } from '../../native/lib/abi';
 import type { Bundle, BundleDelta, PolicyKeyRef, RuleInfo } from './bundle';
-import { canonicalIpcacheEntry, canonicalRule } from './digest';
+import { bundleHash, canonicalIpcacheEntry, canonicalRule } from './digest';
 import { comparePolicy, entryInnerKey, policyKey, policyKeyRef } from './keys';
 import { sortIpcache } from './order';
-import { hashAfterDelta, mergeIpcache, mergePolicy, mergeRules } from './patch';
+import { forgetLevels, hashAfterDelta, mergeIpcache, mergePolicy, mergeRules } from './patch';
 
 export class DeltaMismatchError extends Error {}
 
@@ -110,6 +110,11 @@ export function applyDelta(prev: Bundle, delta: BundleDelta): Bundle {
   if (delta.auditAll) out.auditAll = true;
   if (delta.dnsResolvers?.length) out.dnsResolvers = [...delta.dnsResolvers];
   out.hash = hashAfterDelta(prev, delta, out);
+  // levels that were not the bundle's would only cost this: the whole bundle hashed, as it was before
+  if (out.hash !== delta.hash) {
+    forgetLevels(out);
+    out.hash = bundleHash(out);
+  }
   if (out.hash !== delta.hash) throw new DeltaMismatchError(`applying the delta to generation ${prev.generation} gives hash ${out.hash}, expected ${delta.hash}`);
   return out;
 }

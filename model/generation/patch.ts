@@ -112,6 +112,18 @@ interface Levels {
 /** Levels of the bundles hashed or built here (bundles are values: never changed once made). */
 const levels = new WeakMap<object, Levels>();
 
+/** A bundle's levels as its compiler hashed them (compiler/incremental.ts), so that a delta from it rehashes only what it touches. */
+export function rememberLevels(b: object, l: Levels): void {
+  levels.set(b, l);
+}
+
+/** Drops the levels kept for a bundle (they did not give its hash); counted, as that should never happen. */
+export function forgetLevels(b: object): void {
+  levels.delete(b);
+  levelMisses.count++;
+}
+export const levelMisses = { count: 0 };
+
 function levelsOf(b: Pick<Bundle, 'policy' | 'rules' | 'ipcache'>): Levels {
   const hit = levels.get(b);
   if (hit) return hit;
