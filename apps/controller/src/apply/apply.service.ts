@@ -314,6 +314,9 @@ export class ApplyService implements OnApplicationBootstrap {
           // the stamps they were written with, so that a later catch-up does not read them again ('': read again)
           for (const d of p.upsert) site.stamps.set(docKey(d.kind, d.metadata.name), written.get(docKey(d.kind, d.metadata.name)) ?? '');
           for (const r of p.remove) site.stamps.delete(docKey(r.kind, r.name));
+          // as of the version its writes left: if it was at the one they started from (else compared whole next time)
+          const v = tx.documents.committedVersions();
+          if (p.upsert.length || p.remove.length) site.documentsVersion = v && v.before === site.documentsVersion ? v.after : -1;
           if (site.addresses) {
             for (const d of p.upsert) if (d.kind === 'Device') site.addresses.set(d);
             for (const r of p.remove) if (r.kind === 'Device') site.addresses.remove(r.name);

@@ -136,13 +136,16 @@ export interface SiteState {
    * changed (document-changes.ts).
    */
   stamps: Map<string, string>;
+  /** The documents_version `stamps` are as of (-1: not known): changesSince then compares only what changed since. */
+  documentsVersion: number;
 }
 
 /** Reads the whole site from the store (inside the change transaction) and compiles it, with the controller's default resolvers. */
 export async function loadSiteState(tx: StoreReader, generation: number, defaultResolvers: readonly string[] = []): Promise<SiteState> {
   const rows: StoredDocument[] = await tx.documents.list();
   const docs = new DocumentSet(rows.map(toDocument));
-  const stamps = new Map((await tx.documents.changesSince(new Map())).upsert.map((u) => [docKey(u.row.kind, u.row.name), u.stamp]));
+  const all = await tx.documents.changesSince(new Map());
+  const stamps = new Map(all.upsert.map((u) => [docKey(u.row.kind, u.row.name), u.stamp]));
   const quarantined = (await tx.quarantine.list()).map((q) => q.device);
   const identities = await tx.identities.all();
   const stored = generation ? await tx.getBundle(generation) : null;
@@ -159,6 +162,7 @@ export async function loadSiteState(tx: StoreReader, generation: number, default
     identities,
     compiler,
     stamps,
+    documentsVersion: all.version,
   };
 }
 
@@ -172,7 +176,7 @@ export async function loadSiteState(tx: StoreReader, generation: number, default
 export async function catchUpSiteState(tx: StoreReader, site: SiteState, generation: number): Promise<SiteState | null> {
   const [stored] = await tx.generationChain(generation, generation);
   if (!stored || site.generation > generation) return null;
-  const changes = await tx.documents.changesSince(site.stamps);
+  const changes = await tx.documents.changesSince(site.stamps, site.documentsVersion);
   const remove = changes.remove as { kind: Kind; name: string }[];
   const upsert = changes.upsert.map((u) => ({ doc: toDocument(u.row), stamp: u.stamp }));
   const quarantined = (await tx.quarantine.list()).map((q) => q.device);
@@ -196,7 +200,7 @@ export async function catchUpSiteState(tx: StoreReader, site: SiteState, generat
     site.stamps.set(docKey(u.doc.kind, u.doc.metadata.name), u.stamp);
     if (u.doc.kind === 'Device') site.addresses?.set(u.doc);
   }
-  return { ...site, generation, hash: bundle.hash, storedMatches: true, storedResolvers: bundle.dnsResolvers ?? [], quarantined, identities };
+  return { ...site, generation, hash: bundle.hash, storedMatches: true, storedResolvers: bundle.dnsResolvers ?? [], quarantined, identities, documentsVersion: changes.version };
 }
 
 export type { Policy, PolicyTest, Segment, Device };

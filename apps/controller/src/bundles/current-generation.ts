@@ -35,6 +35,8 @@ export class CurrentGeneration implements OnModuleInit, OnModuleDestroy {
   private deltas = new Map<string, Promise<BundleDelta | null>>();
   /** The stamp of each document of the published view, by docKey: what the next one reads again (null: every document). */
   private stamps: Map<string, string> | null = null;
+  /** The documents_version the stamps are as of (-1: compare them all). */
+  private stampsAt = -1;
 
   /** Each generation once it is loaded; replays the current one on subscribe (generation 0: none yet). */
   readonly published$: Observable<GenerationView> = this.subject.asObservable();
@@ -100,7 +102,7 @@ export class CurrentGeneration implements OnModuleInit, OnModuleDestroy {
     const held = prev.generation > 0 ? this.stamps : null;
     this.stamps = null; // until this view is built: a throw half-way reads everything next time
     const stamps = held ?? new Map<string, string>();
-    const changes = await this.store.documents.changesSince(stamps);
+    const changes = await this.store.documents.changesSince(stamps, held ? this.stampsAt : -1);
     for (const r of changes.remove) stamps.delete(docKey(r.kind, r.name));
     for (const u of changes.upsert) stamps.set(docKey(u.row.kind, u.row.name), u.stamp);
     let view: GenerationView;
@@ -119,6 +121,7 @@ export class CurrentGeneration implements OnModuleInit, OnModuleDestroy {
       view = prev.next({ upsert: changes.upsert.map((u) => toDocument(u.row)), remove: changes.remove }, bundle, since);
     }
     this.stamps = stamps;
+    this.stampsAt = changes.version;
     return view;
   }
 

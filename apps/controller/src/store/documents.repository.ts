@@ -2,7 +2,7 @@
 import { SqlExecutor } from './sql';
 import { decodeCursor, encodeCursor, iso } from './rows';
 import type { DocumentKind, DocumentWrite, Page, StoredDocument } from './types';
-import { diffDocuments, docKey, readDocumentChanges, type DocumentChanges } from './document-changes';
+import { diffDocuments, docKey, readDocumentChanges, splitDocKey, type DocumentChanges } from './document-changes';
 
 function toDoc(r: Record<string, unknown>): StoredDocument {
   return {
@@ -30,6 +30,8 @@ interface DocumentSet {
   byKey: Map<string, StoredDocument>;
   /** Each document's stamp, by docKey ('' when not known: read again). */
   stamps: Map<string, string>;
+  /** The docKeys changed from one version to the next, the last LOG_MAX steps: what changesSince(…, since) looks at. */
+  log: { from: number; to: number; keys: string[] }[];
   sorted: StoredDocument[] | null;
 }
 
@@ -53,8 +55,17 @@ export class DocumentCache {
       c.stamps.set(docKey(d.kind, d.name), w.stamps.get(docKey(d.kind, d.name))?.stamp ?? '');
     }
     c.sorted = null;
+    logStep(c, after, [...w.remove.map(([kind, name]) => docKey(kind, name)), ...w.upsert.map((d) => docKey(d.kind, d.name))]);
     c.v = after;
   }
+}
+
+const LOG_MAX = 64;
+
+/** Notes in the log that `keys` changed from c.v to `to`. */
+function logStep(c: DocumentSet, to: number, keys: string[]) {
+  c.log.push({ from: c.v, to, keys });
+  if (c.log.length > LOG_MAX) c.log.shift();
 }
 
 const byKindName = (a: StoredDocument, b: StoredDocument) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
@@ -67,6 +78,8 @@ export interface DocumentWrites {
   remove: [string, string][];
   /** The stamp each document was last written with, by docKey. */
   stamps: Map<string, DocumentStamp>;
+  /** documents_version once committed. */
+  after?: number | null;
 }
 
 export const noDocumentWrites = (): DocumentWrites => ({ before: null, upsert: [], remove: [], stamps: new Map() });
@@ -116,10 +129,22 @@ export class DocumentRepository {
    * again): compared with the cache in memory, brought up to date first, so
    * the store is read once per change however many ask.
    */
-  async changesSince(held: ReadonlyMap<string, string>): Promise<DocumentChanges> {
-    if (this.ownWrites()) return readDocumentChanges(this, held);
+  async changesSince(held: ReadonlyMap<string, string>, since = -1): Promise<DocumentChanges & { version: number }> {
+    if (this.ownWrites()) return { ...(await readDocumentChanges(this, held)), version: -1 };
     const c = await this.currentSet();
-    return diffDocuments(held, c.stamps, c.byKey);
+    // Held as of a version the log goes back to: only the documents changed since are compared.
+    const at = since === c.v ? c.log.length : c.log.findIndex((s) => s.from === since);
+    if (since < 0 || at < 0) return { ...diffDocuments(held, c.stamps, c.byKey), version: c.v };
+    const keys = new Set<string>();
+    for (const s of c.log.slice(at)) for (const k of s.keys) keys.add(k);
+    const out: DocumentChanges = { upsert: [], remove: [] };
+    for (const k of keys) {
+      const stamp = c.stamps.get(k);
+      if (stamp === undefined) {
+        if (held.has(k)) out.remove.push(splitDocKey(k));
+      } else if (stamp === '' || held.get(k) !== stamp) out.upsert.push({ row: c.byKey.get(k)!, stamp });
+    }
+    return { ...out, version: c.v };
   }
 
   private ownWrites(): boolean {
@@ -148,7 +173,7 @@ export class DocumentRepository {
       byKey.set(docKey(d.kind, d.name), d);
       stamps.set(docKey(d.kind, d.name), String(r.stamp));
     }
-    return { v, byKey, stamps, sorted: null };
+    return { v, byKey, stamps, sorted: null, log: [] };
   }
 
   /**
@@ -169,7 +194,10 @@ export class DocumentRepository {
       byKey.set(docKey(u.row.kind, u.row.name), u.row);
       stamps.set(docKey(u.row.kind, u.row.name), u.stamp);
     }
-    return { v, byKey, stamps, sorted: null };
+    const next: DocumentSet = { v: c.v, byKey, stamps, sorted: null, log: [...c.log] };
+    logStep(next, v, [...changes.remove.map((r) => docKey(r.kind, r.name)), ...changes.upsert.map((u) => docKey(u.row.kind, u.row.name))]);
+    next.v = v;
+    return next;
   }
 
   private async noteWrite() {
@@ -201,6 +229,12 @@ export class DocumentRepository {
   written(): DocumentStamp[] {
     return [...(this.writes?.stamps.values() ?? [])];
   }
+  /** Once this transaction committed: the documents_version before its first document write and after its last (null: none). */
+  committedVersions(): { before: number; after: number } | null {
+    const w = this.writes;
+    return w && w.before !== null && typeof w.after === 'number' ? { before: w.before, after: w.after } : null;
+  }
+
   private noteStamp(r: Record<string, unknown>) {
     this.writes?.stamps.set(docKey(String(r.kind), String(r.name)), { kind: String(r.kind), name: String(r.name), stamp: String(r.stamp) });
   }
