@@ -41,7 +41,10 @@ export interface DocumentChanges {
  * second read is removed; one changed again is held with the older stamp, so
  * the next call reads it again.
  */
-export async function readDocumentChanges(docs: DocumentReads, held: ReadonlyMap<string, string>): Promise<DocumentChanges> {
+export async function readDocumentChanges(docs: DocumentReads, held: ReadonlyMap<string, string>): Promise<DocumentChanges>;
+/** …or null when more than `most` of the documents changed (reading them all at once is cheaper then). */
+export async function readDocumentChanges(docs: DocumentReads, held: ReadonlyMap<string, string>, most: number): Promise<DocumentChanges | null>;
+export async function readDocumentChanges(docs: DocumentReads, held: ReadonlyMap<string, string>, most = 1): Promise<DocumentChanges | null> {
   const now = await docs.versions();
   const present = new Set<string>();
   const changed: { kind: string; name: string; stamp: string }[] = [];
@@ -50,6 +53,7 @@ export async function readDocumentChanges(docs: DocumentReads, held: ReadonlyMap
     present.add(k);
     if (held.get(k) !== v.stamp) changed.push(v);
   }
+  if (changed.length > 256 && changed.length > now.length * most) return null;
   const remove: { kind: string; name: string }[] = [];
   for (const k of held.keys()) if (!present.has(k)) remove.push(splitDocKey(k));
   const rows = changed.length ? await docs.getMany(changed) : [];

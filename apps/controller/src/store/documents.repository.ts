@@ -179,11 +179,12 @@ export class DocumentRepository {
   /**
    * The copy `c` brought to version `v` by the documents changed since (a copy:
    * `c` may be in use); null when no stamp moved although the documents did (a
-   * write that left the version as it was, by hand say): read whole then.
+   * write that left the version as it was, by hand say), or when most
+   * documents changed (one read of them all is cheaper): read whole then.
    */
   private async caughtUp(c: DocumentSet, v: number): Promise<DocumentSet | null> {
-    const changes = await readDocumentChanges(this, c.stamps);
-    if (!changes.upsert.length && !changes.remove.length) return null;
+    const changes = await readDocumentChanges(this, c.stamps, 0.25);
+    if (!changes || (!changes.upsert.length && !changes.remove.length)) return null;
     const byKey = new Map(c.byKey);
     const stamps = new Map(c.stamps);
     for (const r of changes.remove) {
