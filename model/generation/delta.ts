@@ -11,6 +11,7 @@ import type { Bundle, BundleDelta, PolicyKeyRef, RuleInfo } from './bundle';
 import { bundleHash, canonicalIpcacheEntry, canonicalRule } from './digest';
 import { comparePolicy, entryInnerKey, policyKey, policyKeyRef } from './keys';
 import { sortIpcache } from './order';
+import { forgetLevels, hashAfterDelta, mergeIpcache, mergePolicy, mergeRules } from './patch';
 
 export class DeltaMismatchError extends Error {}
 
@@ -92,32 +93,51 @@ export function applyDelta(prev: Bundle, delta: BundleDelta): Bundle {
   Object.assign(identities, delta.identities.upsert);
   const sortedIds = Object.fromEntries(Object.entries(identities).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 
-  const ipc = new Map(prev.ipcache.map((e) => [e.cidr, e] as const));
-  for (const c of delta.ipcache.remove) ipc.delete(c);
-  for (const e of delta.ipcache.upsert) ipc.set(e.cidr, e);
-
-  const pol = new Map(prev.policy.map((e) => [policyKey(e), e] as const));
-  for (const k of delta.policy.remove) pol.delete(policyKey(k));
-  for (const e of delta.policy.upsert) pol.set(policyKey(e), e);
-
-  const rules = new Map(prev.rules.map((r) => [r.ruleId, r] as const));
-  for (const id of delta.rules.remove) rules.delete(id);
-  for (const r of delta.rules.upsert) rules.set(r.ruleId, r);
+  // Patched in order (patch.ts); the plain way where the bundle is not in the order it should be.
+  const ipcache = mergeIpcache(prev.ipcache, delta.ipcache) ?? plainIpcache(prev.ipcache, delta.ipcache);
+  const policy = mergePolicy(prev.policy, delta.policy) ?? plainPolicy(prev.policy, delta.policy);
+  const rules = mergeRules(prev.rules, delta.rules) ?? plainRules(prev.rules, delta.rules);
 
   const out: Bundle = {
     generation: delta.toGeneration,
     hash: '',
     identities: sortedIds,
-    ipcache: sortIpcache([...ipc.values()]),
-    policy: [...pol.values()].sort(comparePolicy),
-    rules: [...rules.values()].sort((a, b) => a.ruleId - b.ruleId),
+    ipcache,
+    policy,
+    rules,
     warnings: delta.warnings,
   };
   if (delta.auditAll) out.auditAll = true;
   if (delta.dnsResolvers?.length) out.dnsResolvers = [...delta.dnsResolvers];
-  out.hash = bundleHash(out);
+  out.hash = hashAfterDelta(prev, delta, out);
+  // levels that were not the bundle's would only cost this: the whole bundle hashed, as it was before
+  if (out.hash !== delta.hash) {
+    forgetLevels(out);
+    out.hash = bundleHash(out);
+  }
   if (out.hash !== delta.hash) throw new DeltaMismatchError(`applying the delta to generation ${prev.generation} gives hash ${out.hash}, expected ${delta.hash}`);
   return out;
+}
+
+function plainIpcache(prev: readonly IpcacheEntry[], d: BundleDelta['ipcache']): IpcacheEntry[] {
+  const ipc = new Map(prev.map((e) => [e.cidr, e] as const));
+  for (const c of d.remove) ipc.delete(c);
+  for (const e of d.upsert) ipc.set(e.cidr, e);
+  return sortIpcache([...ipc.values()]);
+}
+
+function plainPolicy(prev: readonly PolicyEntry[], d: BundleDelta['policy']): PolicyEntry[] {
+  const pol = new Map(prev.map((e) => [policyKey(e), e] as const));
+  for (const k of d.remove) pol.delete(policyKey(k));
+  for (const e of d.upsert) pol.set(policyKey(e), e);
+  return [...pol.values()].sort(comparePolicy);
+}
+
+function plainRules(prev: readonly RuleInfo[], d: BundleDelta['rules']): RuleInfo[] {
+  const rules = new Map(prev.map((r) => [r.ruleId, r] as const));
+  for (const id of d.remove) rules.delete(id);
+  for (const r of d.upsert) rules.set(r.ruleId, r);
+  return [...rules.values()].sort((a, b) => a.ruleId - b.ruleId);
 }
 
 /**

@@ -9,16 +9,19 @@ import type { IpcacheEntry } from '../../native/lib/abi';
 import { addressBytes } from '../../native/lib/encode';
 
 /** (hex of the 16 address bytes, prefix length in the 128-bit space): compares as the datapath's key. */
-function orderKey(cidr: string): { addr: string; len: number } {
+export function orderKey(cidr: string): { addr: string; len: number } {
   const [a, l] = cidr.split('/');
   const v4 = isIPv4(a);
   const n = l === undefined ? (v4 ? 32 : 128) : Number(l);
   return { addr: addressBytes(a).toString('hex'), len: v4 ? n + 96 : n };
 }
 
+/** Compares two orderKeys. */
+export const compareOrderKeys = (x: { addr: string; len: number }, y: { addr: string; len: number }) => (x.addr < y.addr ? -1 : x.addr > y.addr ? 1 : x.len - y.len);
+
 export function sortIpcache(entries: IpcacheEntry[]): IpcacheEntry[] {
   return entries
     .map((e) => ({ e, k: orderKey(e.cidr) }))
-    .sort((x, y) => (x.k.addr < y.k.addr ? -1 : x.k.addr > y.k.addr ? 1 : x.k.len - y.k.len))
+    .sort((x, y) => compareOrderKeys(x.k, y.k))
     .map((x) => x.e);
 }

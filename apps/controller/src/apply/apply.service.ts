@@ -296,6 +296,7 @@ export class ApplyService implements OnApplicationBootstrap {
         }
         if (!changed) return out;
         await p.write();
+        const written = new Map(tx.documents.written().map((w) => [docKey(w.kind, w.name), w.stamp]));
         const fresh = Object.fromEntries(Object.entries(bundle.identities).filter(([s]) => !Object.hasOwn(site.identities, s)));
         await tx.identities.insert(fresh);
         await tx.insertBundle(prevGen + 1, bundle.hash, bundle, site.storedMatches && delta ? { delta, baseHash: site.hash } : null);
@@ -310,8 +311,12 @@ export class ApplyService implements OnApplicationBootstrap {
         commit = () => {
           for (const d of p.upsert) site.docs.set(d);
           for (const r of p.remove) site.docs.delete(r.kind, r.name);
-          // their new versions are the store's: a later catch-up reads them again
-          for (const d of [...p.upsert.map((u) => ({ kind: u.kind, name: u.metadata.name })), ...p.remove]) site.versions.delete(docKey(d.kind, d.name));
+          // the stamps they were written with, so that a later catch-up does not read them again ('': read again)
+          for (const d of p.upsert) site.stamps.set(docKey(d.kind, d.metadata.name), written.get(docKey(d.kind, d.metadata.name)) ?? '');
+          for (const r of p.remove) site.stamps.delete(docKey(r.kind, r.name));
+          // as of the version its writes left: if it was at the one they started from (else compared whole next time)
+          const v = tx.documents.committedVersions();
+          if (p.upsert.length || p.remove.length) site.documentsVersion = v && v.before === site.documentsVersion ? v.after : -1;
           if (site.addresses) {
             for (const d of p.upsert) if (d.kind === 'Device') site.addresses.set(d);
             for (const r of p.remove) if (r.kind === 'Device') site.addresses.remove(r.name);

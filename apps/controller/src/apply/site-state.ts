@@ -12,6 +12,9 @@ import { IncrementalCompiler } from '../compiler/incremental';
 import { hostPrefix, parseAddress, type Address } from '../policy/net';
 import type { Document, Policy, PolicyTest, Segment, Device } from '../policy/schema';
 import type { StoredDocument, StoreReader } from '../store/store';
+import { docKey } from '../store/document-changes';
+
+export { docKey } from '../store/document-changes';
 
 export type Kind = Document['kind'];
 
@@ -29,8 +32,6 @@ export function toDocument(d: { apiVersion: string; kind: string; name: string; 
 export function normalize(d: Document): Document {
   return toDocument({ apiVersion: d.apiVersion, kind: d.kind, name: d.metadata.name, labels: d.metadata.labels ?? {}, spec: d.spec });
 }
-
-export const docKey = (kind: string, name: string) => `${kind}/${name}`;
 
 /** Documents by kind, then name. */
 export class DocumentSet {
@@ -130,18 +131,21 @@ export interface SiteState {
   /** Built on first use (reference checks of devices). */
   addresses?: DeviceAddresses;
   /**
-   * The stored version of each document held, by docKey; absent for those this
-   * controller wrote since (their next version is the store's to say): what
-   * catchUpSiteState compares with the store to read only what changed.
+   * The stored stamp of each document held, by docKey ('' when not known: read
+   * again): what catchUpSiteState compares with the store to read only what
+   * changed (document-changes.ts).
    */
-  versions: Map<string, number>;
+  stamps: Map<string, string>;
+  /** The documents_version `stamps` are as of (-1: not known): changesSince then compares only what changed since. */
+  documentsVersion: number;
 }
 
 /** Reads the whole site from the store (inside the change transaction) and compiles it, with the controller's default resolvers. */
 export async function loadSiteState(tx: StoreReader, generation: number, defaultResolvers: readonly string[] = []): Promise<SiteState> {
   const rows: StoredDocument[] = await tx.documents.list();
   const docs = new DocumentSet(rows.map(toDocument));
-  const versions = new Map(rows.map((r) => [docKey(r.kind, r.name), r.version]));
+  const all = await tx.documents.changesSince(new Map());
+  const stamps = new Map(all.upsert.map((u) => [docKey(u.row.kind, u.row.name), u.stamp]));
   const quarantined = (await tx.quarantine.list()).map((q) => q.device);
   const identities = await tx.identities.all();
   const stored = generation ? await tx.getBundle(generation) : null;
@@ -157,7 +161,8 @@ export async function loadSiteState(tx: StoreReader, generation: number, default
     quarantined,
     identities,
     compiler,
-    versions,
+    stamps,
+    documentsVersion: all.version,
   };
 }
 
@@ -171,16 +176,9 @@ export async function loadSiteState(tx: StoreReader, generation: number, default
 export async function catchUpSiteState(tx: StoreReader, site: SiteState, generation: number): Promise<SiteState | null> {
   const [stored] = await tx.generationChain(generation, generation);
   if (!stored || site.generation > generation) return null;
-  const now = await tx.documents.versions();
-  const present = new Set<string>();
-  const changed: { kind: string; name: string }[] = [];
-  for (const v of now) {
-    const k = docKey(v.kind, v.name);
-    present.add(k);
-    if (site.versions.get(k) !== v.version) changed.push(v);
-  }
-  const remove = site.docs.all().filter((d) => !present.has(docKey(d.kind, d.metadata.name))).map((d) => ({ kind: d.kind, name: d.metadata.name }));
-  const upsert = (await tx.documents.getMany(changed)).map((r) => ({ doc: toDocument(r), version: r.version }));
+  const changes = await tx.documents.changesSince(site.stamps, site.documentsVersion);
+  const remove = changes.remove as { kind: Kind; name: string }[];
+  const upsert = changes.upsert.map((u) => ({ doc: toDocument(u.row), stamp: u.stamp }));
   const quarantined = (await tx.quarantine.list()).map((q) => q.device);
   const identities = await tx.identities.all();
   site.compiler.learnIdentities(identities);
@@ -191,15 +189,18 @@ export async function catchUpSiteState(tx: StoreReader, site: SiteState, generat
     return null;
   }
   if (bundle.hash !== stored.hash) return null;
+  // The device addresses (reference checks) follow the documents, rather than being parsed again for all of them.
   for (const r of remove) {
     site.docs.delete(r.kind, r.name);
-    site.versions.delete(docKey(r.kind, r.name));
+    site.stamps.delete(docKey(r.kind, r.name));
+    if (r.kind === 'Device') site.addresses?.remove(r.name);
   }
   for (const u of upsert) {
     site.docs.set(u.doc);
-    site.versions.set(docKey(u.doc.kind, u.doc.metadata.name), u.version);
+    site.stamps.set(docKey(u.doc.kind, u.doc.metadata.name), u.stamp);
+    if (u.doc.kind === 'Device') site.addresses?.set(u.doc);
   }
-  return { ...site, generation, hash: bundle.hash, storedMatches: true, storedResolvers: bundle.dnsResolvers ?? [], quarantined, identities, addresses: undefined };
+  return { ...site, generation, hash: bundle.hash, storedMatches: true, storedResolvers: bundle.dnsResolvers ?? [], quarantined, identities, documentsVersion: changes.version };
 }
 
 export type { Policy, PolicyTest, Segment, Device };

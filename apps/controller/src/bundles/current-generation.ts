@@ -3,7 +3,9 @@
  * The current generation, published once per generation for every feature of
  * this controller (control channel, trace, monitoring, plaintext): the bundle
  * and its GenerationView (identity names, rule infos, devices by address),
- * read from the store once when the generation moves, not by each feature.
+ * read from the store once when the generation moves, not by each feature:
+ * the view before brought forward by the documents changed since, not built
+ * from every document again.
  *
  * And the one way a generation reaches an enforcer holding an older one: the
  * deltas the store keeps (the compiler's own), folded, when the enforcer's base
@@ -14,8 +16,9 @@ import type { Logger } from 'pino';
 import { BehaviorSubject, Observable, Subscription } from 'rxjs';
 import type { Bundle, BundleDelta } from '../../../../model/generation/bundle';
 import { foldDeltas } from '../../../../model/generation/delta';
+import { docKey } from '../store/document-changes';
 import { toDocument } from '../apply/site-state';
-import type { Store } from '../store/store';
+import type { Store, StoredDocument } from '../store/store';
 import { LOGGER, STORE } from '../di-tokens';
 import { BundleService } from './bundle.service';
 import { GenerationView } from './generation-view';
@@ -30,6 +33,10 @@ export class CurrentGeneration implements OnModuleInit, OnModuleDestroy {
   private sub: Subscription | null = null;
   /** Deltas to the current generation, by base generation and hash (shared by every enforcer at that base). */
   private deltas = new Map<string, Promise<BundleDelta | null>>();
+  /** The stamp of each document of the published view, by docKey: what the next one reads again (null: every document). */
+  private stamps: Map<string, string> | null = null;
+  /** The documents_version the stamps are as of (-1: compare them all). */
+  private stampsAt = -1;
 
   /** Each generation once it is loaded; replays the current one on subscribe (generation 0: none yet). */
   readonly published$: Observable<GenerationView> = this.subject.asObservable();
@@ -76,13 +83,46 @@ export class CurrentGeneration implements OnModuleInit, OnModuleDestroy {
     try {
       const bundle = await this.bundles.get(want);
       if (!bundle || bundle.generation <= this.subject.value.generation) return;
-      const rows = await this.store.documents.list();
-      const since = new Map(rows.filter((d) => d.kind === 'Device').map((d) => [d.name, Date.parse(d.updatedAt)]));
+      const view = await this.nextView(bundle);
       this.deltas = new Map();
-      this.subject.next(new GenerationView(rows.map(toDocument), bundle, since));
+      this.subject.next(view);
     } catch (err) {
+      this.stamps = null; // read every document again next time
       this.log.warn({ generation: want, err: (err as Error).message }, 'could not load the current generation; the previous one stays published');
     }
+  }
+
+  /**
+   * The view of `bundle`: the published one brought forward by the documents
+   * changed since (document-changes.ts, the way the apply path catches up);
+   * with none published yet, built from every document.
+   */
+  private async nextView(bundle: Bundle): Promise<GenerationView> {
+    const prev = this.subject.value;
+    const held = prev.generation > 0 ? this.stamps : null;
+    this.stamps = null; // until this view is built: a throw half-way reads everything next time
+    const stamps = held ?? new Map<string, string>();
+    const changes = await this.store.documents.changesSince(stamps, held ? this.stampsAt : -1);
+    for (const r of changes.remove) stamps.delete(docKey(r.kind, r.name));
+    for (const u of changes.upsert) stamps.set(docKey(u.row.kind, u.row.name), u.stamp);
+    let view: GenerationView;
+    if (!held) {
+      const rows = changes.upsert.map((u) => u.row).sort(byKindName);
+      const since = new Map(rows.filter((d) => d.kind === 'Device').map((d) => [d.name, Date.parse(d.updatedAt)]));
+      view = new GenerationView(rows.map(toDocument), bundle, since);
+    } else {
+      let since = prev.deviceSince;
+      const devices = changes.upsert.filter((u) => u.row.kind === 'Device');
+      if (devices.length || changes.remove.some((r) => r.kind === 'Device')) {
+        since = new Map(since);
+        for (const r of changes.remove) if (r.kind === 'Device') since.delete(r.name);
+        for (const u of devices) since.set(u.row.name, Date.parse(u.row.updatedAt));
+      }
+      view = prev.next({ upsert: changes.upsert.map((u) => toDocument(u.row)), remove: changes.remove }, bundle, since);
+    }
+    this.stamps = stamps;
+    this.stampsAt = changes.version;
+    return view;
   }
 
   /**
@@ -117,3 +157,5 @@ export class CurrentGeneration implements OnModuleInit, OnModuleDestroy {
     return d.fromGeneration === base.generation && d.toGeneration === to.generation && d.hash === to.hash ? d : null;
   }
 }
+
+const byKindName = (a: StoredDocument, b: StoredDocument) => (a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : a.name < b.name ? -1 : a.name > b.name ? 1 : 0);

@@ -27,6 +27,7 @@ import type { PolicyEntry } from '../../../../native/lib/abi';
 import type { Bundle, BundleDelta, RuleInfo } from '../../../../model/generation/bundle';
 import { diffBundles } from '../../../../model/generation/delta';
 import { canonicalRule, combineDigests, identitiesDigest } from '../../../../model/generation/digest';
+import { rememberLevels } from '../../../../model/generation/patch';
 import type { CompileChange, CompileOptions, CompileStep, DocumentRef } from './compile-options';
 export type { CompileChange, CompileStep, DocumentRef } from './compile-options';
 import { assignIdentities } from './identities';
@@ -408,6 +409,8 @@ export class IncrementalCompiler {
         Object.defineProperty(bundle, 'policy', { value: v, enumerable: true, configurable: true, writable: true });
       },
     });
+    // Its digest tree, for applyDelta from it (the store reads the next generation back so).
+    rememberLevels(bundle, { sources: this.pairs.sourceLevels(), rules: this.rules.bucketLevels(), ipcache: this.ipc.bucketLevels() });
     this.current = bundle;
     return bundle;
   }

@@ -81,8 +81,16 @@ export class IpcacheRows {
         list.push({ bucket: b, digest });
       }
       this.digestCache = ipcacheDigest(list);
+      this.levels = list;
     }
     return this.digestCache;
+  }
+  private levels: { bucket: number; digest: string }[] = [];
+
+  /** The bucket digests the ipcache digest is of. */
+  bucketLevels(): Map<number, string> {
+    this.digest();
+    return new Map(this.levels.map((b) => [b.bucket, b.digest]));
   }
 
   private bucket(r: Row) {

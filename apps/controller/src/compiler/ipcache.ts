@@ -141,6 +141,10 @@ export class IpcacheState {
     return this.rows.digest();
   }
 
+  bucketLevels(): Map<number, string> {
+    return this.rows.bucketLevels();
+  }
+
   /** Segments' CIDR clashes (by segment name), then devices' (by device name). */
   warnings(): string[] {
     const update = (marked: Set<string>, store: Map<string, string[]>, compute: (n: string) => string[]) => {

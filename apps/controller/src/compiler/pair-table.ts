@@ -92,7 +92,15 @@ export class PairTable {
       sources.push({ src, digest });
       i = j;
     }
+    this.levels = sources;
     return (this.digestCache = policyDigest(sources));
+  }
+  private levels: { src: number; digest: string }[] = [];
+
+  /** The source digests the policy digest is of (model/generation/patch.ts keeps them with the bundle). */
+  sourceLevels(): Map<number, string> {
+    this.digest();
+    return new Map(this.levels.map((s) => [s.src, s.digest]));
   }
 
   /**

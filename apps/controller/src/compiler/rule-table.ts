@@ -71,7 +71,15 @@ export class RuleTable {
       buckets.push({ bucket, digest });
       i = j;
     }
+    this.levels = buckets;
     return (this.digestCache = rulesDigest(buckets));
+  }
+  private levels: { bucket: number; digest: string }[] = [];
+
+  /** The bucket digests the rules digest is of. */
+  bucketLevels(): Map<number, string> {
+    this.digest();
+    return new Map(this.levels.map((b) => [b.bucket, b.digest]));
   }
 }
 

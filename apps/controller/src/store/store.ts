@@ -301,7 +301,10 @@ export class SqlStore extends SqlRepo implements Store {
       if (writes.before !== null) after = await documentsVersion(tx);
       return r;
     });
-    if (writes.before !== null) this.caches.documents.fold(writes, after!);
+    if (writes.before !== null) {
+      writes.after = after;
+      this.caches.documents.fold(writes, after!);
+    }
     for (const p of pending) {
       this.bundleCache.put(p.stored);
       if (p.snapshot) this.snapshotLater(p.stored);
