@@ -11,6 +11,8 @@ export interface OpenCall {
   kind: 'watch' | 'flows';
   /** Ends the call with this status. */
   cut(code: Status, details: string): void;
+  /** Registered (a revocation cuts it) but not yet admitted (PeerAuth.admitRegistered): not counted as connected. */
+  pending?: boolean;
 }
 
 export class Sessions {
@@ -43,6 +45,13 @@ export class Sessions {
   }
   static MAX_TIMER_MS = 86_400_000;
 
+  /** A pending call was admitted: counted as connected from now on. */
+  admitted(call: OpenCall): void {
+    if (!call.pending) return;
+    call.pending = false;
+    if (this.calls.has(call)) this.onChange();
+  }
+
   /** Whether a call is still registered (not cut, not ended). */
   has(call: OpenCall): boolean {
     return this.calls.has(call);
@@ -67,7 +76,7 @@ export class Sessions {
 
   /** Names of enforcers with an open bundle watch. */
   connected(): string[] {
-    return [...new Set([...this.calls].filter((c) => c.kind === 'watch').map((c) => c.enforcer))].sort();
+    return [...new Set([...this.calls].filter((c) => c.kind === 'watch' && !c.pending).map((c) => c.enforcer))].sort();
   }
 
   cutAll(code: Status, details: string): void {
