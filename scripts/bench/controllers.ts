@@ -188,12 +188,12 @@ class Fleet {
 
   /** Streams given up so far (every failed attempt moves to the next controller), all enforcers. */
   async moves(): Promise<number> {
-    return (await this.all<{ moves: number }>('count', { type: 'count' }, 10_000)).reduce((n, m) => n + m.moves, 0);
+    return (await this.all<{ moves: number }>('count', { type: 'count' }, 60_000)).reduce((n, m) => n + m.moves, 0);
   }
 
   /** How many enforcers each controller serves now. */
   async spread(): Promise<number[]> {
-    const on = (await this.all<{ on: number[] }>('count', { type: 'count' }, 10_000)).flatMap((m) => m.on);
+    const on = (await this.all<{ on: number[] }>('count', { type: 'count' }, 60_000)).flatMap((m) => m.on);
     return Array.from({ length: CONTROLLERS }, (_, i) => on.filter((a) => a === i).length);
   }
 
@@ -304,7 +304,8 @@ run(async () => {
   await fleet.all('ready', null, 180_000);
   const connectMs = Date.now() - t1;
   const spread = await fleet.spread();
-  log(`controllers: ${SIM} watches open with their snapshot in ${connectMs} ms, served by ${spread.join(' / ')}`);
+  const connectMoves = await fleet.moves();
+  log(`controllers: ${SIM} watches open with their snapshot in ${connectMs} ms, served by ${spread.join(' / ')}; ${connectMoves} streams given up meanwhile`);
 
   const atAll: number[] = [];
   let each: number[] = [];
@@ -372,6 +373,7 @@ run(async () => {
     workers: WORKERS,
     enrollMs,
     connectMs,
+    connectMoves,
     servedBy: spread,
     applyToAll: { applies: APPLIES, ...stats(atAll), targetP99Ms: 2000 },
     applyPerEnforcer: stats(each),
