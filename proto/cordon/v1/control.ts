@@ -31,10 +31,10 @@ const MiB = 1024 * 1024;
  * The timeout is what tolerates a peer that is alive but does not read its
  * sockets for a while: a controller's event loop held by one long turn (a site
  * of 21,000 documents compiled: ~2.4 s on a loaded 2-core machine), or a busy
- * enforcer's. It stays 4 s: 2 s is less than such a turn, and with 3 s the
- * 3,000 simulated enforcers of scripts/bench/controllers.ts connecting at once
- * to 3 controllers on 2 loaded cores took 164 s to be served instead of 73 s
- * (one run each, not shown to be live controllers given up). The interval is
+ * enforcer's. It stays 4 s, the margin it had: 2 s is less than such a turn
+ * and 3 s little more; a peer lagging past it gives up a live controller, and
+ * a busy fleet moving onto the others can cascade (seen in the bench when its
+ * simulated enforcers' threads lagged). The interval is
  * what costs: one 17-byte PING and its ACK every 2 s per enforcer (1,500 a
  * second at 3,000 enforcers; the bench prints the controllers' idle CPU).
  */
