@@ -5,8 +5,11 @@
  * BENCH_FLEET_ENFORCERS simulated enforcers (default 3,000): gRPC clients with
  * their own key and certificate, each enrolled with its own token, watching
  * bundles over their own mTLS connection with the enforcer's channel options
- * (keepalive 4 s + 4 s), given every controller's address and starting on one
- * of them in turn; on a failed stream they move to the next after a random wait
+ * (proto/cordon/v1/control.ts KEEPALIVE), given every controller's address in
+ * an order of their own (`--controller` given in that order; the orders spread
+ * evenly, so that a failed controller's enforcers spread over the survivors:
+ * with one order for all they would all move to the same next one), starting
+ * on the first; on a failed stream they move to the next after a random wait
  * under 250 ms and resume from the generation they hold, as the enforcer's
  * controller pool does. Spread over worker threads.
  *
@@ -14,15 +17,24 @@
  *     enforcer: the time until the last of them, p50/p99 over
  *     BENCH_FLEET_APPLIES applies (goal p99 < 2 s), and every enforcer's own
  *     time for one apply;
+ *  0. the controllers' CPU with every watch open and nothing to send: the
+ *     keepalive pings' cost;
  *  2. a controller SIGKILLed: how long until each of its enforcers is served
- *     again (its watch accepted by another controller), p50/p99/max (goal < 10 s);
- *  3. a controller frozen (SIGSTOP: a dead host whose sockets send nothing):
- *     the same, found by the keepalive;
- *  4. an apply after both, to every enforcer on the one survivor;
+ *     again (its watch accepted by another controller), p50/p99/max (goal < 10 s),
+ *     and the surviving controllers' CPU per enforcer taken over; then it is
+ *     started again on the same database and address, and the enforcers it
+ *     had are sent back to it (each to the first of its order: the fleet as
+ *     it started);
+ *  3. another controller frozen (SIGSTOP: a dead host whose sockets send
+ *     nothing), a single failure with two survivors: the same, found by the
+ *     keepalive (goal < 10 s);
+ *  3b. (BENCH_SECOND_FAILURE=0 skips it) the frozen one killed, and one of the
+ *     two left frozen: a second failure in a row, on the one survivor;
+ *  4. an apply after all that, to every enforcer on the one survivor;
  *  5. (first, on a database of its own) the site of 21,000 documents on two
  *     controllers: a one-policy apply on a controller whose site the other
  *     changed, caught up incrementally, beside the same on a controller that
- *     loads the site afresh (its first change).
+ *     loads the site afresh (its first change); BENCH_SITE_CATCHUP=0 skips it.
  *
  * Prints one JSON line; progress on stderr.
  */
@@ -34,7 +46,7 @@ import * as path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { keyAndCsr } from '../../apps/controller/src/control/testing/fakes';
 import { controlClient, rpc } from '../../proto/cordon/v1/client';
-import { CONTROL_GRPC, CONTROL_PROTO_PATH } from '../../proto/cordon/v1/control';
+import { CONTROL_GRPC, CONTROL_PROTO_PATH, KEEPALIVE, SERVER_KEEPALIVE } from '../../proto/cordon/v1/control';
 import { startPostgres } from '../../test/support/postgres';
 import { makeScaleDocs, scalePolicy, SITE_SCALE } from '../../apps/controller/src/compiler/bench-compile';
 import { apply, enrollmentToken, log, onCleanup, percentile, pool, run, sitePolicy, sleep, startController, type Controller } from './control-support';
@@ -42,7 +54,12 @@ import { apply, enrollmentToken, log, onCleanup, percentile, pool, run, sitePoli
 const CONTROLLERS = Number(process.env.BENCH_CONTROLLERS ?? 3);
 const SIM = Number(process.env.BENCH_FLEET_ENFORCERS ?? 3000);
 const APPLIES = Number(process.env.BENCH_FLEET_APPLIES ?? 10);
-const WORKERS = Math.max(1, Math.min(8, Number(process.env.BENCH_SIM_WORKERS ?? Math.min(4, os.cpus().length))));
+const SITE_CATCHUP = process.env.BENCH_SITE_CATCHUP !== '0';
+const SECOND_FAILURE = process.env.BENCH_SECOND_FAILURE !== '0';
+// 4 threads even on 2 cores: with 2, each thread's 1,500 simulated enforcers lagged its event loop past the 4 s
+// keepalive timeout during a take-over, and they gave up live controllers (2,404 streams given up for 1,029
+// enforcers of a killed one; 0 extra with 4). A real enforcer is one per host.
+const WORKERS = Math.max(1, Math.min(8, Number(process.env.BENCH_SIM_WORKERS ?? 4)));
 
 /** The simulated enforcers' worker: plain JS (no loader needed in the thread). */
 const WORKER_JS = `
@@ -55,7 +72,10 @@ const now = () => performance.timeOrigin + performance.now();
 let stopping = false;
 const sims = workerData.creds.map((c, i) => {
   const creds = grpc.credentials.createSsl(Buffer.from(c.caPem), Buffer.from(c.keyPem), Buffer.from(c.certPem), { checkServerIdentity: () => undefined });
-  const me = { name: c.name, creds, at: (workerData.offset + i) % workerData.addresses.length, client: null, call: null, gen: 0, history: [], served: [] };
+  // Its own order of the controllers: every start, forwards or backwards (the 6 orders of 3 alike).
+  const n = workerData.addresses.length, g = workerData.offset + i, dir = Math.floor(g / n) % 2 ? n - 1 : 1;
+  const order = Array.from({ length: n }, (_, k) => (g + k * dir) % n);
+  const me = { name: c.name, creds, order, k: 0, at: order[0], moves: 0, client: null, call: null, gen: 0, history: [], served: [] };
   watch(me);
   return me;
 });
@@ -67,9 +87,11 @@ function watch(me) {
   me.call = call;
   let failed = false;
   const fail = () => {
-    if (failed || stopping) return;
+    if (failed || stopping || me.call !== call) return; // a call given up for a new one (rebalance) moves nothing
     failed = true;
-    me.at = (me.at + 1) % workerData.addresses.length;
+    me.moves++;
+    me.k = (me.k + 1) % me.order.length;
+    me.at = me.order[me.k];
     setTimeout(() => watch(me), Math.random() * 250);
   };
   // the controller accepted the watch: served (again)
@@ -110,9 +132,11 @@ function check() {
 }
 parentPort.on('message', (m) => {
   if (m.type === 'target') { target = m.generation; check(); }
-  if (m.type === 'count') parentPort.postMessage({ type: 'count', on: sims.map((c) => c.at) });
+  if (m.type === 'count') parentPort.postMessage({ type: 'count', on: sims.map((c) => c.at), moves: sims.reduce((n, c) => n + c.moves, 0), first: sims.filter((c) => c.at === c.order[0]).length });
   // the enforcers on controller m.dead now: when is each served by another?
   if (m.type === 'served') { served = { since: m.since, dead: m.dead, of: sims.filter((c) => c.at === m.dead) }; check(); }
+  // back to its first controller (after a restart): the fleet as it started
+  if (m.type === 'rebalance') for (const c of sims) if (c.at !== c.order[0]) { const old = c.call; c.k = 0; c.at = c.order[0]; watch(c); old.cancel(); }
   if (m.type === 'stop') { stopping = true; for (const c of sims) { c.call.cancel(); c.client.close(); } parentPort.close(); }
 });
 `;
@@ -155,9 +179,26 @@ class Fleet {
     return Promise.race([Promise.all(got), sleep(timeoutMs).then(() => Promise.reject(new Error(`${type}: not every worker answered within ${timeoutMs} ms`)))]);
   }
 
+  /**
+   * Every enforcer back on the first controller of its order (after a restart), as the fleet started: until 98%
+   * of them are (a few may have moved on again on a busy controller), at most 60 s; the spread then.
+   */
+  async rebalance(): Promise<number[]> {
+    for (const w of this.workers) w.postMessage({ type: 'rebalance' });
+    const t = Date.now();
+    const first = async () => (await this.all<{ first: number }>('count', { type: 'count' }, 60_000)).reduce((n, m) => n + m.first, 0);
+    while ((await first()) < 0.98 * SIM && Date.now() - t < 60_000) await sleep(500);
+    return this.spread();
+  }
+
+  /** Streams given up so far (every failed attempt moves to the next controller), all enforcers. */
+  async moves(): Promise<number> {
+    return (await this.all<{ moves: number }>('count', { type: 'count' }, 60_000)).reduce((n, m) => n + m.moves, 0);
+  }
+
   /** How many enforcers each controller serves now. */
   async spread(): Promise<number[]> {
-    const on = (await this.all<{ on: number[] }>('count', { type: 'count' }, 10_000)).flatMap((m) => m.on);
+    const on = (await this.all<{ on: number[] }>('count', { type: 'count' }, 60_000)).flatMap((m) => m.on);
     return Array.from({ length: CONTROLLERS }, (_, i) => on.filter((a) => a === i).length);
   }
 
@@ -176,15 +217,21 @@ class Fleet {
    * on 2 cores shared by everything, the wall time is bounded by both, so the controllers' share says what a
    * controller would need with its enforcers on hosts of their own.
    */
-  async takeOver(ctls: Controller[], dead: number, signal: NodeJS.Signals, alive: number[]): Promise<{ ms: number[]; controllerCpuMs: number; enforcersCpuMs: number }> {
+  async takeOver(ctls: Controller[], dead: number, signal: NodeJS.Signals, alive: number[]): Promise<{ ms: number[]; controllerCpuMs: number; enforcersCpuMs: number; moves: number }> {
+    const moves0 = await this.moves();
     const since = performance.timeOrigin + performance.now();
     const cpu0 = alive.map((i) => cpuMs(ctls[i].child.pid!));
     const own0 = process.cpuUsage();
     ctls[dead].child.kill(signal);
-    const served = await this.all<{ at: number[] }>('served', { type: 'served', since, dead }, 60_000);
+    const served = await this.all<{ at: number[] }>('served', { type: 'served', since, dead }, 120_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}; served by ${(await this.spread().catch(() => []))?.join(' / ')}`);
+    });
     const own = process.cpuUsage(own0);
     const controllerCpuMs = Math.round(alive.reduce((n, i, k) => n + cpuMs(ctls[i].child.pid!) - cpu0[k], 0));
-    return { ms: served.flatMap((m) => m.at).map((t) => t - since), controllerCpuMs, enforcersCpuMs: Math.round((own.user + own.system) / 1000) };
+    // Every stream given up meanwhile: the dead one's, any attempt that failed after (on a dead controller), and
+    // any enforcer that gave up a live but busy controller (a keepalive answer late: what must not happen).
+    const moves = (await this.moves()) - moves0;
+    return { ms: served.flatMap((m) => m.at).map((t) => t - since), controllerCpuMs, enforcersCpuMs: Math.round((own.user + own.system) / 1000), moves };
   }
 
   async stop(): Promise<void> {
@@ -238,8 +285,8 @@ run(async () => {
   fs.writeFileSync(path.join(dir, 'kek'), randomBytes(32), { mode: 0o600 });
   // one site: the CAs sealed under the KEK in the shared database, so every controller serves every enforcer
   const env = { CORDON_KEK_FILE: path.join(dir, 'kek'), CORDON_EST: 'off' };
-  const catchup = await catchUp(await pg.createDatabase('catchup'), env);
-  log(`controllers: site of ${catchup.documents} documents: an apply loading it afresh ${catchup.firstApplyLoadingTheSiteMs} ms, after the other controller's change ${catchup.applyAfterTheOthersChangeMs.median} ms, after its own ${catchup.applyAfterItsOwnChangeMs.median} ms (medians; loads ${JSON.stringify(catchup.siteLoads)})`);
+  const catchup = SITE_CATCHUP ? await catchUp(await pg.createDatabase('catchup'), env) : null;
+  if (catchup) log(`controllers: site of ${catchup.documents} documents: an apply loading it afresh ${catchup.firstApplyLoadingTheSiteMs} ms, after the other controller's change ${catchup.applyAfterTheOthersChangeMs.median} ms, after its own ${catchup.applyAfterItsOwnChangeMs.median} ms (medians; loads ${JSON.stringify(catchup.siteLoads)})`);
   const ctls: Controller[] = [];
   for (let i = 0; i < CONTROLLERS; i++) ctls.push(await startController(['--database-url', pg.url, '--id', `bench-ctl-${i}`], env, ctls[0]?.admin));
   let port = 40000;
@@ -259,10 +306,11 @@ run(async () => {
 
   const t1 = Date.now();
   const fleet = new Fleet(ctls.map((c) => c.grpc), creds);
-  await fleet.all('ready', null, 180_000);
+  await fleet.all('ready', null, 600_000); // 3,000 connecting at once on 2 loaded cores took over 180 s (main's code too)
   const connectMs = Date.now() - t1;
   const spread = await fleet.spread();
-  log(`controllers: ${SIM} watches open with their snapshot in ${connectMs} ms, served by ${spread.join(' / ')}`);
+  const connectMoves = await fleet.moves();
+  log(`controllers: ${SIM} watches open with their snapshot in ${connectMs} ms, served by ${spread.join(' / ')}; ${connectMoves} streams given up meanwhile`);
 
   const atAll: number[] = [];
   let each: number[] = [];
@@ -274,20 +322,56 @@ run(async () => {
     await sleep(300);
   }
 
-  const k = await fleet.takeOver(ctls, 1, 'SIGKILL', [0, 2].filter((i) => i < CONTROLLERS));
+  // 0: keepalive pings (and nothing else) for IDLE_MS
+  const IDLE_MS = 10_000;
+  const idle0 = ctls.map((c) => cpuMs(c.child.pid!));
+  await sleep(IDLE_MS);
+  const idleCpuMsPerS = +((ctls.reduce((n, c, i) => n + cpuMs(c.child.pid!) - idle0[i], 0) / IDLE_MS) * 1000).toFixed(1);
+  const pingsPerS = Math.round(SIM * (1000 / KEEPALIVE.timeMs + 1000 / SERVER_KEEPALIVE.timeMs));
+  log(`controllers: idle, every watch open: the ${CONTROLLERS} controllers spend ${idleCpuMsPerS} ms of CPU a second (keepalive ${KEEPALIVE.timeMs / 1000} s + ${KEEPALIVE.timeoutMs / 1000} s, the controllers' ${SERVER_KEEPALIVE.timeMs / 1000} s + ${SERVER_KEEPALIVE.timeoutMs / 1000} s: about ${pingsPerS} pings a second, each answered)`);
+
+  const alive = (...dead: number[]) => ctls.map((_, i) => i).filter((i) => !dead.includes(i));
+  const perEnforcer = (t: { controllerCpuMs: number }, n: number) => +(t.controllerCpuMs / Math.max(1, n)).toFixed(2);
+  const k = await fleet.takeOver(ctls, 1, 'SIGKILL', alive(1));
   const killed = k.ms;
-  log(`controllers: controller 1 SIGKILLed: its ${killed.length} enforcers served again, p99 ${percentile(killed, 99)} ms, max ${percentile(killed, 100)} ms; CPU meanwhile: controllers ${k.controllerCpuMs} ms, simulated enforcers ${k.enforcersCpuMs} ms`);
+  log(`controllers: controller 1 SIGKILLed: its ${killed.length} enforcers served again, p50 ${percentile(killed, 50)} ms, p99 ${percentile(killed, 99)} ms, max ${percentile(killed, 100)} ms; CPU meanwhile: controllers ${k.controllerCpuMs} ms (${perEnforcer(k, killed.length)} ms per enforcer taken over), simulated enforcers ${k.enforcersCpuMs} ms`);
   const afterKill = await fleet.spread();
-  const f = CONTROLLERS > 2 ? await fleet.takeOver(ctls, 2, 'SIGSTOP', [0]) : null;
+  log(`controllers: served by ${afterKill.join(' / ')}; ${k.moves} streams given up meanwhile (failed attempts included)`);
+  let f: Awaited<ReturnType<Fleet['takeOver']>> | null = null;
+  let second: Awaited<ReturnType<Fleet['takeOver']>> | null = null;
+  let afterFreeze: number[] = [];
+  let afterSecond: number[] = [];
+  if (CONTROLLERS > 2) {
+    // The killed controller restarted on the same database and address, and its enforcers back on it: each
+    // failure below starts from the fleet as it started (a third on each), a single failure of one of three.
+    ctls[1] = await startController(['--database-url', pg.url, '--id', 'bench-ctl-1', '--grpc', ctls[1].grpc], env, ctls[0].admin);
+    const rebalanced = await fleet.rebalance();
+    log(`controllers: controller 1 restarted, its enforcers back: served by ${rebalanced.join(' / ')}`);
+    await sleep(2000);
+    f = await fleet.takeOver(ctls, 2, 'SIGSTOP', alive(2));
+    log(`controllers: controller 2 frozen (SIGSTOP), controllers 0 and 1 up: its ${f.ms.length} enforcers served again, p50 ${percentile(f.ms, 50)} ms, p99 ${percentile(f.ms, 99)} ms, max ${percentile(f.ms, 100)} ms; CPU meanwhile: controllers ${f.controllerCpuMs} ms (${perEnforcer(f, f.ms.length)} ms per enforcer taken over), simulated enforcers ${f.enforcersCpuMs} ms`);
+    afterFreeze = await fleet.spread();
+    log(`controllers: served by ${afterFreeze.join(' / ')}; ${f.moves} streams given up meanwhile (failed attempts included)`);
+    if (SECOND_FAILURE) {
+      // A second failure in a row: the frozen one dies for good, then controller 1 freezes; 0 is the one left.
+      ctls[2].child.kill('SIGKILL');
+      await sleep(1000);
+      second = await fleet.takeOver(ctls, 1, 'SIGSTOP', [0]);
+      log(`controllers: then controller 1 frozen too, controller 0 the one left: its ${second.ms.length} enforcers served again, p50 ${percentile(second.ms, 50)} ms, p99 ${percentile(second.ms, 99)} ms, max ${percentile(second.ms, 100)} ms; CPU meanwhile: controller ${second.controllerCpuMs} ms (${perEnforcer(second, second.ms.length)} ms per enforcer), simulated enforcers ${second.enforcersCpuMs} ms`);
+      afterSecond = await fleet.spread();
+      log(`controllers: served by ${afterSecond.join(' / ')}; ${second.moves} streams given up meanwhile (failed attempts included)`);
+    }
+  }
   const frozen = f?.ms ?? [];
-  if (f) log(`controllers: controller 2 frozen (SIGSTOP): its ${frozen.length} enforcers served again, p99 ${percentile(frozen, 99)} ms, max ${percentile(frozen, 100)} ms; CPU meanwhile: controller ${f.controllerCpuMs} ms, simulated enforcers ${f.enforcersCpuMs} ms`);
-  const afterFreeze = await fleet.spread();
   const survivor = await fleet.applyAndWait(ctls[0], port++);
-  log(`controllers: an apply on the survivor at all ${SIM} after ${Math.max(...survivor).toFixed(0)} ms`);
+  log(`controllers: an apply on controller 0 at all ${SIM} after ${Math.max(...survivor).toFixed(0)} ms`);
   await fleet.stop();
-  if (frozen.length) ctls[2].child.kill('SIGKILL');
+  // the frozen ones (still there, stopped)
+  if (f) ctls[2].child.kill('SIGKILL');
+  if (second) ctls[1].child.kill('SIGKILL');
   const p99 = percentile(atAll, 99);
   const served = Math.max(percentile(killed, 100), frozen.length ? percentile(frozen, 100) : 0);
+  const phase = (t: Awaited<ReturnType<Fleet['takeOver']>>, after: number[]) => ({ ...stats(t.ms), servedByAfter: after, moves: t.moves, controllerCpuMs: t.controllerCpuMs, controllerCpuMsPerEnforcer: perEnforcer(t, t.ms.length), simulatedEnforcersCpuMs: t.enforcersCpuMs });
   return {
     bench: 'controllers',
     controllers: CONTROLLERS,
@@ -295,11 +379,16 @@ run(async () => {
     workers: WORKERS,
     enrollMs,
     connectMs,
+    connectMoves,
     servedBy: spread,
     applyToAll: { applies: APPLIES, ...stats(atAll), targetP99Ms: 2000 },
     applyPerEnforcer: stats(each),
-    sigkill: { ...stats(killed), servedByAfter: afterKill, controllerCpuMs: k.controllerCpuMs, controllerCpuMsPerEnforcer: +(k.controllerCpuMs / Math.max(1, killed.length)).toFixed(2), simulatedEnforcersCpuMs: k.enforcersCpuMs },
-    sigstop: f ? { ...stats(frozen), servedByAfter: afterFreeze, controllerCpuMs: f.controllerCpuMs, controllerCpuMsPerEnforcer: +(f.controllerCpuMs / Math.max(1, frozen.length)).toFixed(2), simulatedEnforcersCpuMs: f.enforcersCpuMs } : null,
+    keepalive: { ...KEEPALIVE, server: SERVER_KEEPALIVE, pingsPerS, idleControllersCpuMsPerS: idleCpuMsPerS },
+    sigkill: phase(k, afterKill),
+    // a single failure: two controllers left (the killed one restarted)
+    sigstop: f ? phase(f, afterFreeze) : null,
+    // then a second in a row: one left
+    sigstopSecondFailure: second ? phase(second, afterSecond) : null,
     applyOnSurvivorToAllMs: Math.round(Math.max(...survivor)),
     siteCatchUp: catchup,
     targetServedAgainMs: 10_000,

@@ -4,8 +4,9 @@
  * cut link or a DROP rule look the same to the enforcer). Two `cordon
  * controller` processes on one PostgreSQL, `cordon enforcer --netns` given
  * both: the enforcer's gRPC keepalive (proto/cordon/v1/control.ts KEEPALIVE)
- * gives the stopped one up and the enforcer is served by the other within
- * 10 s (the default keepalive was 30 s + 10 s: 40 s), enforcing throughout.
+ * gives the stopped one up (within 4 to 6 s) and the enforcer is served by the
+ * other within 10 s (the default keepalive was 30 s + 10 s: 40 s), enforcing
+ * throughout.
  * Needs root, bpffs, the built addon and PostgreSQL 15.
  */
 import 'reflect-metadata';

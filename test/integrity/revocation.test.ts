@@ -1,6 +1,7 @@
 /**
  * Hole 12: revocation races. Real gRPC over mTLS with real enforcer certificates:
- * - a stream that authenticates while a revoke runs does not survive it;
+ * - a stream that authenticates while a revoke runs does not survive it (it
+ *   registers before it reads the store, so the revoke finds it to cut);
  * - a revoke on one controller cuts the enforcer's stream on another controller
  *   sharing the PostgreSQL database (LISTEN/NOTIFY);
  * - every certificate gets its expiry cut (the timer re-arms instead of
@@ -43,8 +44,9 @@ describe('hole 12: a stream authenticating during a revoke', () => {
   it('12_revoke_during_authentication: the stream is cut once it registers', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-race-'));
     const ca = await CertificateAuthority.open(dir);
-    // The real server with a store whose enforcer lookup can be held: the revoke lands between
-    // the stream's authentication and its registration, the window the race is about.
+    // The real server with a store whose enforcer lookup can be held: the revoke lands after the
+    // stream's one read of the store began (it reads "not revoked") and before it answered, the
+    // window the race is about. The stream registered before that read, so the revoke cuts it.
     let hold: Promise<void> | null = null;
     let entered!: () => void;
     const inLookup = new Promise<void>((r) => (entered = r));
@@ -79,9 +81,10 @@ describe('hole 12: a stream authenticating during a revoke', () => {
       let release!: () => void;
       hold = new Promise<void>((r) => (release = r));
       const w = openWatch(c, 'gw-race');
-      await inLookup; // authenticate() has read "not revoked" and waits
+      await inLookup; // admit() has read "not revoked" and waits
+      expect(server.sessions.connected()).toEqual([]); // registered, not yet admitted: not connected
       const r = await server.revoke('gw-race');
-      expect(r.callsCut).toBe(0); // nothing registered yet to cut
+      expect(r.callsCut).toBe(1); // registered before the read: found and cut
       release();
       expect(await within(w.ended, 5000)).toMatchObject({ code: Status.PERMISSION_DENIED });
       expect(server.sessions.connected()).toEqual([]);

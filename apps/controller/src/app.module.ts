@@ -62,7 +62,7 @@ export interface AppContext {
 function controlStore(store: Store): ControlStore & { readonly sql: Store['sql']; readonly driver: Store['driver'] } {
   return {
     claimEnrollment: (hash, name, refuse) => claimEnrollment(store, hash, name, refuse),
-    getEnforcer: (name) => store.enforcers.get(name),
+    getEnforcer: (name) => store.enforcers.getAuth(name),
     upsertEnforcer: (name, certSerial) => store.enforcers.upsert(name, certSerial),
     setEnforcerCertSerial: (name, certSerial) => store.enforcers.setCertSerial(name, certSerial),
     recordEnforcerSeen: (name, update) => store.enforcers.recordSeen(name, update),

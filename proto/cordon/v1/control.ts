@@ -21,11 +21,29 @@ export const CONTROL_PROTO_PATH = [
 const MiB = 1024 * 1024;
 
 /**
- * HTTP/2 keepalive of the control channel, both ends: a ping every timeMs, the
- * connection given up when its answer has not come timeoutMs later. One ping
- * of 17 bytes every 4 s per enforcer is nothing next to its flow batches.
+ * HTTP/2 keepalive of the enforcer's side of the control channel: a ping
+ * timeMs after the last answer, the connection given up when an answer has not
+ * come timeoutMs later. A silently dead controller host (no RST: power cut,
+ * link cut, process stopped) is found within timeout + time (4 to 6 s; it was
+ * 4 s + 4 s: 4 to 8 s), and the enforcer moves (issue 14: served again within
+ * 10 s).
+ *
+ * The timeout is what tolerates a peer that is alive but does not read its
+ * sockets for a while: a controller's event loop held by one long turn (a site
+ * of 21,000 documents compiled: ~2.4 s on a loaded 2-core machine), or a busy
+ * enforcer's. It stays 4 s, the margin it had: 2 s is less than such a turn
+ * and 3 s little more; a peer lagging past it gives up a live controller, and
+ * a busy fleet moving onto the others can cascade (seen in the bench when its
+ * simulated enforcers' threads lagged). The interval is
+ * what costs: one 17-byte PING and its ACK every 2 s per enforcer (1,500 a
+ * second at 3,000 enforcers; the bench prints the controllers' idle CPU).
  */
-export const KEEPALIVE = { timeMs: 4_000, timeoutMs: 4_000 } as const;
+export const KEEPALIVE = { timeMs: 2_000, timeoutMs: 4_000 } as const;
+/**
+ * The controller's pings of its enforcers: a silently dead enforcer host leaves
+ * the connected list within ~8 s. No failover waits on it, so it stays longer.
+ */
+export const SERVER_KEEPALIVE = { timeMs: 4_000, timeoutMs: 4_000 } as const;
 
 /**
  * Shared by server, client and tests. Requests (enforcer -> controller) are
@@ -44,18 +62,19 @@ export const CONTROL_GRPC = {
   server: {
     'grpc.max_receive_message_length': 4 * MiB,
     'grpc.max_send_message_length': 128 * MiB,
-    // The controller pings its enforcers too: a silently dead enforcer host leaves the connected list within ~10 s.
-    'grpc.keepalive_time_ms': KEEPALIVE.timeMs,
-    'grpc.keepalive_timeout_ms': KEEPALIVE.timeoutMs,
+    // The controller pings its enforcers too: a silently dead enforcer host leaves the connected list within ~8 s.
+    'grpc.keepalive_time_ms': SERVER_KEEPALIVE.timeMs,
+    'grpc.keepalive_timeout_ms': SERVER_KEEPALIVE.timeoutMs,
     'grpc.keepalive_permit_without_calls': 1,
-    // Permits the enforcers' pings (a server enforcing a longer interval would answer GOAWAY too_many_pings).
+    // Permits the enforcers' pings: at most the client's interval, or a server enforcing it (C-core does;
+    // grpc-js does not) would answer GOAWAY too_many_pings.
     'grpc.http2.min_ping_interval_without_data_ms': KEEPALIVE.timeMs / 2,
   } satisfies grpc.ChannelOptions,
   client: {
     'grpc.max_receive_message_length': 128 * MiB,
     'grpc.max_send_message_length': 4 * MiB,
     // A silently dead controller host (no RST: power cut, link cut, process stopped) ends the
-    // streams after at most time + timeout (~8 s), and the enforcer moves (issue 14: within 10 s).
+    // streams after at most time + timeout (~6 s), and the enforcer moves (issue 14: within 10 s).
     'grpc.keepalive_time_ms': KEEPALIVE.timeMs,
     'grpc.keepalive_timeout_ms': KEEPALIVE.timeoutMs,
     'grpc.keepalive_permit_without_calls': 1,

@@ -33,6 +33,12 @@ export class EnforcerRepository {
     return rows.length ? toEnforcer(rows[0]) : null;
   }
 
+  /** What authenticating a call needs of the row (PeerAuth.admit: once per stream), without its status and labels. */
+  async getAuth(name: string): Promise<{ name: string; revoked: boolean; certSerial: string | null } | null> {
+    const rows = await this.x.query('select name, revoked, cert_serial from enforcers where name = $1', [name]);
+    return rows.length ? { name: String(rows[0].name), revoked: Boolean(rows[0].revoked), certSerial: (rows[0].cert_serial as string | null) ?? null } : null;
+  }
+
   /** Records a (re-)enrollment: clears `revoked`, sets the certificate serial. */
   async upsert(name: string, certSerial: string | null): Promise<EnforcerRecord> {
     const rows = await this.x.query(

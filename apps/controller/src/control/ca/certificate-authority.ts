@@ -17,7 +17,8 @@ import 'reflect-metadata'; // @peculiar/x509 uses tsyringe, which needs it loade
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { createHash, randomBytes, webcrypto } from 'node:crypto';
+import { createHash, type KeyObject, randomBytes, webcrypto, X509Certificate as NodeX509 } from 'node:crypto';
+import { readVerified, type VerifiedCert } from './verify-cert';
 import * as x509 from '@peculiar/x509';
 import { signingCrypto, type CaKey } from '../../keys/ca-key';
 import { keyStoreConfigured, openCaKey, type KeyStoreConfig } from '../../keys/open-ca-key';
@@ -25,13 +26,6 @@ import { MemoryCertificateLists, type CertificateLists, type IssuedCert, type Re
 import { importLegacyLists, type LegacyImporter } from './legacy-lists';
 import { trimOldest } from '../../../../common/src/lru';
 
-/** What check() needs of a certificate whose signature this CA made. */
-interface VerifiedCert {
-  serial: string;
-  subject: string;
-  notBefore: Date;
-  notAfter: Date;
-}
 /** Certificates remembered as verified: a site's enforcers, and their renewals. */
 const VERIFIED_CACHE = 50_000;
 
@@ -114,7 +108,8 @@ export class CertificateAuthority {
   private readonly verifiedCerts = new Map<string, VerifiedCert>();
 
   private readonly crypto: webcrypto.Crypto;
-  private readonly keys: { publicKey: webcrypto.CryptoKey };
+  /** The CA's public key for node:crypto's X509Certificate.verify (verified()). */
+  private readonly verifyKey: KeyObject;
 
   private constructor(
     readonly dir: string,
@@ -124,7 +119,7 @@ export class CertificateAuthority {
   ) {
     this.crypto = signingCrypto(key);
     // Signing goes through `crypto`, which signs with `key` when handed its public half.
-    this.keys = { publicKey: key.publicKey };
+    this.verifyKey = new NodeX509(Buffer.from(certificate.rawData)).publicKey;
   }
 
   /**
@@ -355,23 +350,17 @@ export class CertificateAuthority {
   /**
    * A certificate parsed and its signature checked against this CA, or why not:
    * once per certificate (by its DER's digest), since every stream and call an
-   * enforcer opens presents the same one, and parsing and verifying cost a few
-   * ms of the controller's thread (what bounded how fast a dead controller's
-   * enforcers were taken over). What changes (revocation, dates) is checked by
-   * the caller each time.
+   * enforcer opens presents the same one; a controller taking over a dead one's
+   * enforcers meets each for the first time, so the miss is node:crypto's
+   * (verify-cert.ts). What changes (revocation, dates) is checked by the caller
+   * each time.
    */
   private async verified(certPemOrDer: string | Buffer): Promise<VerifiedCert | 'unparsable' | 'bad-signature'> {
     const key = createHash('sha256').update(certPemOrDer).digest('base64');
     const hit = this.verifiedCerts.get(key);
     if (hit) return hit;
-    let cert: x509.X509Certificate;
-    try {
-      cert = new x509.X509Certificate(certPemOrDer);
-    } catch {
-      return 'unparsable';
-    }
-    if (!(await cert.verify({ publicKey: this.keys.publicKey, signatureOnly: true }).catch(() => false))) return 'bad-signature';
-    const v = { serial: cert.serialNumber.toLowerCase(), subject: cert.subject, notBefore: cert.notBefore, notAfter: cert.notAfter };
+    const v = readVerified(certPemOrDer, this.verifyKey);
+    if (typeof v === 'string') return v;
     this.verifiedCerts.set(key, v);
     trimOldest(this.verifiedCerts, VERIFIED_CACHE);
     return v;

@@ -19,7 +19,7 @@ import type { BundleUpdate, WatchRequest } from '../../../../../proto/cordon/v1/
 import type { GenerationSource } from '../control.ports';
 import type { PlacementSource, Published } from '../placement.port';
 import { Sessions } from '../sessions';
-import { invalid, Peer, PeerAuth, RpcError } from './peer-auth';
+import { invalid, type Identified, PeerAuth, RpcError } from './peer-auth';
 import { checkWatch } from './validate';
 
 const S = grpc.status;
@@ -41,20 +41,24 @@ export class BundleWatch {
       closed = true;
       call.emit('error', { code, details });
     };
-    let peer: Peer;
+    let id: Identified;
     try {
       const p = checkWatch(call.request);
       if (p) throw invalid(p);
-      peer = await this.d.auth.authenticate(call);
-      if (call.request.enforcer !== peer.name) throw new RpcError(S.PERMISSION_DENIED, `enforcer "${call.request.enforcer}" does not match the certificate's "${peer.name}"`);
+      id = await this.d.auth.identify(call);
+      if (call.request.enforcer !== id.peer.name) throw new RpcError(S.PERMISSION_DENIED, `enforcer "${call.request.enforcer}" does not match the certificate's "${id.peer.name}"`);
     } catch (err) {
       const s = this.d.auth.toStatus(err);
       return end(s.code ?? S.INTERNAL, s.details ?? 'error');
     }
 
+    const peer = id.peer;
     let sub: { unsubscribe(): void } | null = null;
-    const unregister = this.d.sessions.add({ enforcer: peer.name, serial: peer.serial, kind: 'watch', cut: end }, peer.notAfter);
-    if (!(await this.d.auth.recheckRegistered(peer, end))) return unregister();
+    const session = { enforcer: peer.name, serial: peer.serial, kind: 'watch' as const, cut: end, pending: true };
+    const unregister = this.d.sessions.add(session, peer.notAfter);
+    if (!(await this.d.auth.admitRegistered(id, end))) return unregister();
+    if (closed) return unregister(); // cut while the store answered (a revocation that found it registered)
+    this.d.sessions.admitted(session);
     const cleanup = () => {
       closed = true;
       sub?.unsubscribe();

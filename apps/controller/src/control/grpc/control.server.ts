@@ -46,6 +46,8 @@ import { enrollmentRefusal, reservedNameProblem } from '../../tokens/enrollment-
 
 const S = grpc.status;
 export const DEFAULT_CERT_TTL_MS = 24 * 3600_000;
+/** How long changes of the connected set are gathered before they are told (onConnectedChange). */
+const CONNECTED_COALESCE_MS = 50;
 
 export interface ControlServerDeps {
   ca: CertificateAuthority;
@@ -89,15 +91,16 @@ export class ControlServer {
   port = 0;
 
   constructor(private readonly d: ControlServerDeps) {
-    // Coalesced: a storm of streams opening (a dead controller's enforcers moving here) is one list, not one per stream.
+    // Coalesced: a storm of streams opening (a dead controller's enforcers moving here) is a list every
+    // CONNECTED_COALESCE_MS, not one per stream (each is a gauge and a write of the list to the store).
     let told = false;
     this.sessions.onChange = () => {
       if (told) return;
       told = true;
-      setImmediate(() => {
+      setTimeout(() => {
         told = false;
         d.onConnectedChange?.(this.sessions.connected());
-      });
+      }, CONNECTED_COALESCE_MS).unref();
     };
     this.auth = new PeerAuth(d.ca, d.store, d.log);
     this.watches = new BundleWatch({ generations: d.generations, sessions: this.sessions, auth: this.auth, log: d.log, placement: d.placement });

@@ -18,7 +18,7 @@ import type { FlowAggregator } from '../flows/flow-aggregator';
 import { MemoryFlowSequences, type FlowSequences } from '../flows/flow-sequences';
 import type { ReportGuard } from '../flows/report-guard';
 import { Sessions } from '../sessions';
-import { Peer, PeerAuth } from './peer-auth';
+import { type Identified, Peer, PeerAuth } from './peer-auth';
 import { checkFlowBatch } from './validate';
 
 const S = grpc.status;
@@ -154,18 +154,19 @@ export class FlowReports {
     call: grpc.ServerReadableStream<FlowBatch, FlowAck> | grpc.ServerDuplexStream<FlowBatch, FlowAck>,
     finish: (err: Partial<grpc.StatusObject>) => void,
   ): Promise<(Peer & { unregister: () => void }) | null> {
-    let peer: Peer;
+    let id: Identified;
     try {
-      peer = await this.d.auth.authenticate(call);
+      id = await this.d.auth.identify(call);
     } catch (err) {
       finish(this.d.auth.toStatus(err));
       return null;
     }
+    const peer = id.peer;
     const unregister = this.d.sessions.add(
       { enforcer: peer.name, serial: peer.serial, kind: 'flows', cut: (code, details) => finish({ code, details }) },
       peer.notAfter,
     );
-    if (!(await this.d.auth.recheckRegistered(peer, (code, details) => finish({ code, details })))) {
+    if (!(await this.d.auth.admitRegistered(id, (code, details) => finish({ code, details })))) {
       unregister();
       return null;
     }
