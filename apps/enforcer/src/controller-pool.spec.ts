@@ -1,7 +1,7 @@
 import pino from 'pino';
 import type { RawControlClient } from '../../../proto/cordon/v1/client';
 import { Backoff } from './backoff';
-import { ControllerPool, MOVE_JITTER_MS } from './controller-pool';
+import { ControllerPool, MOVE_JITTER_MS, spreadOrder } from './controller-pool';
 
 const log = pino({ level: 'silent' });
 
@@ -66,5 +66,26 @@ describe('controller pool', () => {
     expect(p.addresses).toContain('10.0.0.9:7471');
     expect(p.addresses.some((a) => a === '127.0.0.1:7471' || a === '[::1]:7471')).toBe(true);
     expect(p.addresses).not.toContain('localhost:7471');
+  });
+
+  it("starts on the first controller given, and moves on in an order of the enforcer's own, so a dead controller's enforcers spread over the survivors", () => {
+    const list = ['10.0.0.1:7471', '10.0.0.2:7471', '10.0.0.3:7471', '10.0.0.4:7471'];
+    const landed = new Map<string, number>();
+    for (let i = 0; i < 300; i++) {
+      const order = spreadOrder(list, `gw-${i}`);
+      expect(order[0]).toBe(list[0]); // the operator's first choice stays first
+      expect([...order].sort()).toEqual(list); // every controller, once
+      expect(spreadOrder(list, `gw-${i}`)).toEqual(order); // the same at every start
+      landed.set(order[1], (landed.get(order[1]) ?? 0) + 1);
+    }
+    // The first one dies: its 300 enforcers land on the three others, each about a third (binomial 300, 1/3: 100 +- 8).
+    expect([...landed.keys()].sort()).toEqual(list.slice(1));
+    for (const n of landed.values()) expect(n).toBeGreaterThan(70);
+    expect(spreadOrder(list, undefined)).toEqual(list);
+    const p = new ControllerPool(list, { log, seed: 'gw-7', makeClient: () => ({ close: () => undefined }) as unknown as RawControlClient });
+    expect(p.addresses).toEqual(spreadOrder(list, 'gw-7'));
+    p.useTls({ caPem: 'ca', certPem: 'cert', keyPem: 'key' });
+    p.failed('UNAVAILABLE');
+    expect(p.current).toBe(spreadOrder(list, 'gw-7')[1]);
   });
 });

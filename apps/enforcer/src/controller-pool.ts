@@ -1,14 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The controllers of the site, as the enforcer reaches them: every --controller
- * in order, a name expanded to each of its addresses. One is current; the
- * streams run on its client. When the policy stream to it cannot be opened or
- * is lost (the health check: a stream the controller accepted, kept alive by
- * gRPC keepalives), the enforcer moves to the next one at once (a short random
- * wait, so enforcers of a dead controller do not all land in the same
- * millisecond), and once every controller failed in a row, waits with
- * exponential backoff and jitter (backoff.ts) before the next round.
+ * The controllers of the site, as the enforcer reaches them: every --controller,
+ * a name expanded to each of its addresses. The first is where it starts (the
+ * operator's choice: the nearest one, say); the others follow in an order of
+ * this enforcer's own (shuffled, seeded by its name: the same at every start),
+ * so the enforcers of a dead controller spread over the survivors instead of
+ * all moving to the same next one (that one would take the whole load, and
+ * the take-over would last twice as long with three controllers). One is
+ * current; the streams run on its client. When the policy stream to it cannot
+ * be opened or is lost (the health check: a stream the controller accepted,
+ * kept alive by gRPC keepalives), the enforcer moves to the next one at once
+ * (a short random wait, so enforcers of a dead controller do not all land in
+ * the same millisecond), and once every controller failed in a row, waits
+ * with exponential backoff and jitter (backoff.ts) before the next round.
  */
+import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { parseHostPort } from '../../common/src/host-port';
@@ -26,6 +32,26 @@ export interface ControllerPoolOptions {
   random?: () => number;
   /** Backoff between rounds in which every controller failed. */
   backoff?: Backoff;
+  /** Seeds this enforcer's order of the controllers after the first (its name); none: as given. */
+  seed?: string;
+}
+
+/** The first as given, the rest shuffled by a generator seeded from `seed` (the same order for the same seed). */
+export function spreadOrder(targets: readonly string[], seed: string | undefined): string[] {
+  const [first, ...rest] = targets;
+  if (seed === undefined || rest.length < 2) return [...targets];
+  let state = createHash('sha256').update(seed).digest().readUInt32LE(0) || 1;
+  const next = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) / 2 ** 32;
+  };
+  for (let i = rest.length - 1; i > 0; i--) {
+    const j = Math.floor(next() * (i + 1));
+    [rest[i], rest[j]] = [rest[j], rest[i]];
+  }
+  return [first, ...rest];
 }
 
 export class ControllerPool {
@@ -46,7 +72,7 @@ export class ControllerPool {
     private readonly o: ControllerPoolOptions,
   ) {
     if (controllers.length === 0) throw new Error('at least one controller address is needed');
-    this.targets = [...controllers];
+    this.targets = spreadOrder(controllers, o.seed);
     this.random = o.random ?? Math.random;
     this.backoff = o.backoff ?? new Backoff(500, 30_000, this.random);
     this.makeClient = o.makeClient ?? controlClient;
@@ -81,7 +107,7 @@ export class ControllerPool {
         out.push(c);
       }
     }
-    const next = [...new Set(out)];
+    const next = spreadOrder([...new Set(out)], this.o.seed);
     if (next.join(',') === this.targets.join(',')) return;
     const cur = this.current;
     this.targets = next;

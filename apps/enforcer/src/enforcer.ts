@@ -109,7 +109,7 @@ export class Enforcer {
     this.signalReady();
     this.every(this.cfg.hostAddressIntervalMs, () => this.applier.refreshAddresses());
 
-    this.pool = new ControllerPool(this.cfg.controllers?.length ? this.cfg.controllers : [this.cfg.controller], { log: this.log });
+    this.pool = new ControllerPool(this.cfg.controllers?.length ? this.cfg.controllers : [this.cfg.controller], { log: this.log, seed: this.cfg.name });
     await this.pool.resolve();
     let creds = this.identity.load();
     const otherCa = usable(creds) ? tokenPinsAnotherCa(creds, this.cfg.token, this.cfg.caSha256) : null;
