@@ -89,7 +89,10 @@ export class ReportGuard {
 
   /** The site's own addresses (each segment CIDR and device address of the current generation). */
   setSite(cidrs: readonly string[]): void {
-    this.site = new AddressScope(cidrs);
+    // Most generations (a policy changed) keep every address: building the scope of a site's 21,000 is what costs.
+    const prev = this.site?.prefixes;
+    if (prev && prev.length === cidrs.length && prev.every((c, i) => c === cidrs[i])) return;
+    this.site = new AddressScope([...cidrs]);
   }
 
   /** An operator-declared scope for an enforcer; null returns it to the site's addresses. */
