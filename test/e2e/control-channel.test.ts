@@ -12,6 +12,7 @@ import { startController } from '../../apps/controller/src/main';
 import { controlClient, rpc } from '../../proto/cordon/v1/client';
 import { BundleUpdate } from '../../proto/cordon/v1/control';
 import { keyAndCsr } from '../../apps/controller/src/control/testing/fakes';
+import { until } from '../support/wait';
 
 describe('control channel in the running controller', () => {
   let dir: string;
@@ -71,7 +72,11 @@ describe('control channel in the running controller', () => {
     expect(Object.keys(got[0].snapshot!.identities)).toEqual(expect.arrayContaining(['sensors', 'broker']));
     expect(got[0].snapshot!.policy.length).toBeGreaterThan(0);
 
-    const metrics = await fetch(`${ctl.url}/metrics`).then((r) => r.text());
+    // The connected set is told every 50 ms (control/sessions.ts), not at each stream.
+    const metrics = await until('the stream counted connected', async () => {
+      const m = await fetch(`${ctl.url}/metrics`).then((r) => r.text());
+      return /cordon_enforcers_connected 1/.test(m) ? m : undefined;
+    }, 2000);
     expect(metrics).toMatch(/cordon_enforcers_connected 1/);
 
     const rv = await api('POST', '/v1/enforcers/gw-e2e/revoke');
