@@ -13,6 +13,6 @@ NO_KERNEL=('/apps/(?!enforcer/)' '/model/' '/native/lib/' '/test/api/' '/test/mo
 npx tsc --noEmit -p tsconfig.json
 # Both phases run whatever the first gives, so one run reports every failure.
 status=0
-npx jest --ci --maxWorkers=2 --passWithNoTests --testPathPatterns "${NO_KERNEL[@]/#/$PWD}" || status=$?
-npx jest --ci --runInBand --passWithNoTests --testPathIgnorePatterns '/node_modules/' "${NO_KERNEL[@]/#/$PWD}" || status=$?
+npx jest --ci --forceExit --maxWorkers=2 --passWithNoTests --testPathPatterns "${NO_KERNEL[@]/#/$PWD}" || status=$?
+npx jest --ci --forceExit --runInBand --passWithNoTests --testPathIgnorePatterns '/node_modules/' "${NO_KERNEL[@]/#/$PWD}" || status=$?
 exit "$status"
