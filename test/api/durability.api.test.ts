@@ -2,45 +2,19 @@
  * The real `cordon` executable (bin/cordon.js after `tsc -p tsconfig.build.json`):
  * an apply that was acknowledged survives SIGKILL of the controller right after.
  */
-import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort } from '../support/wait';
 import { SITE } from './fixtures';
 import { ensureCliBuilt } from '../support/cli-build';
+import { exited, startControllerProcess } from '../support/controller-process';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/cordon.js');
 
-async function startChild(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const port = await freePort();
-  const grpc = await freePort();
-  const child = spawn(process.execPath, [BIN, 'controller', '--http', `127.0.0.1:${port}`, '--grpc', `127.0.0.1:${grpc}`, '--data-dir', dataDir, '--log-level', 'warn'], {
-    cwd: ROOT,
-    env: { ...process.env, HOME: dataDir },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`controller did not start in 60s:\n${stderr}`)), 60_000);
-    child.stderr!.on('data', (b: Buffer) => {
-      stderr += b.toString();
-      if (stderr.includes('listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`controller exited (${code}):\n${stderr}`));
-    });
-  });
-  child.removeAllListeners('exit');
-  return { child, url: `http://127.0.0.1:${port}` };
-}
-
-const killed = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
+const startChild = (dataDir: string) => startControllerProcess(dataDir, null);
+const killed = exited;
 
 describe('controller process (bin/cordon.js)', () => {
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-proc-'));

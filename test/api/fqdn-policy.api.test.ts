@@ -11,12 +11,13 @@
  *   - `cordon report unused` counts an fqdn allow rule that decided packets as
  *     used and lists the one that never did with its patterns.
  */
-import { ChildProcess, execFile, execFileSync, spawn } from 'node:child_process';
+import { ChildProcess, execFile, spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { freePort, until } from '../support/wait';
+import { until } from '../support/wait';
 import { ensureCliBuilt } from '../support/cli-build';
+import { exited, startControllerProcess } from '../support/controller-process';
 
 const ROOT = path.resolve(__dirname, '../..');
 const BIN = path.join(ROOT, 'bin/cordon.js');
@@ -56,7 +57,6 @@ interface Controller {
   stderr: () => string;
 }
 
-const exited = (c: ChildProcess) => new Promise<void>((r) => (c.exitCode !== null || c.signalCode !== null ? r() : c.once('exit', () => r())));
 
 function spawnController(dataDir: string, args: string[], env: NodeJS.ProcessEnv) {
   return spawn(process.execPath, [BIN, 'controller', '--data-dir', dataDir, '--log-level', 'warn', ...args], {
@@ -66,28 +66,9 @@ function spawnController(dataDir: string, args: string[], env: NodeJS.ProcessEnv
   });
 }
 
-async function startController(dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Controller> {
-  const port = await freePort();
-  const grpc = await freePort();
-  const child = spawnController(dataDir, ['--http', `127.0.0.1:${port}`, '--grpc', `127.0.0.1:${grpc}`, ...args], env);
-  let stderr = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`controller did not start in 60s:\n${stderr}`)), 60_000);
-    child.stderr!.on('data', (b: Buffer) => {
-      stderr += b.toString();
-      if (stderr.includes('listening on')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`controller exited (${code}):\n${stderr}`));
-    });
-  });
-  child.removeAllListeners('exit');
-  return { child, url: `http://127.0.0.1:${port}`, stderr: () => stderr };
-}
+/** CORDON_DNS_RESOLVER emptied: the caller's shell says nothing of resolvers unless a test does. */
+const startController = (dataDir: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Controller> =>
+  startControllerProcess(dataDir, null, args, { CORDON_DNS_RESOLVER: '', ...env });
 
 /** A controller that must refuse to start: its exit code and what it said. */
 async function refusedStart(dataDir: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stderr: string }> {

@@ -16,13 +16,17 @@ export interface ControllerProcess {
   child: ChildProcess;
   url: string;
   grpcAddress: string;
+  /** What it wrote on stderr so far. */
+  stderr(): string;
 }
 
-export async function startControllerProcess(dataDir: string, databaseUrl: string, extra: string[] = []): Promise<ControllerProcess> {
+/** databaseUrl null: the embedded store under dataDir. */
+export async function startControllerProcess(dataDir: string, databaseUrl: string | null, extra: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<ControllerProcess> {
   const port = await freePort();
   const grpcPort = await freePort();
-  const args = [BIN, 'controller', '--http', `127.0.0.1:${port}`, '--grpc', `127.0.0.1:${grpcPort}`, '--data-dir', dataDir, '--database-url', databaseUrl, '--log-level', 'warn', ...extra];
-  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, HOME: dataDir }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const store = databaseUrl === null ? [] : ['--database-url', databaseUrl];
+  const args = [BIN, 'controller', '--http', `127.0.0.1:${port}`, '--grpc', `127.0.0.1:${grpcPort}`, '--data-dir', dataDir, ...store, '--log-level', 'warn', ...extra];
+  const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, HOME: dataDir, ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`controller did not start in 60s:\n${stderr}`)), 60_000);
@@ -39,7 +43,7 @@ export async function startControllerProcess(dataDir: string, databaseUrl: strin
     });
   });
   child.removeAllListeners('exit');
-  return { child, url: `http://127.0.0.1:${port}`, grpcAddress: `127.0.0.1:${grpcPort}` };
+  return { child, url: `http://127.0.0.1:${port}`, grpcAddress: `127.0.0.1:${grpcPort}`, stderr: () => stderr };
 }
 
 /** Resolves when the process has exited (at once if it has). */
