@@ -59,14 +59,17 @@ const root = process.getuid?.() === 0;
 
   test('14_bpffs_ip_netns_exec: warned at start, and the pins are gone with the process', async () => {
     const e = enforcer(['ip', 'netns', 'exec', NS], []);
-    await until('the warning', () => /is not a bpffs here/.test(e.out()) || e.child.exitCode !== null, 30_000);
-    const line = JSON.parse(e.out().split('\n').find((l) => l.includes('is not a bpffs here'))!) as { msg: string; level: number; pinsOutliveProcess: boolean };
-    expect(line.pinsOutliveProcess).toBe(false);
-    expect(line.msg).toMatch(/filesystem type 0x62656572/); // sysfs: what ip netns exec mounted over /sys
-    expect(line.msg).toMatch(/--netns \/run\/netns\/NAME instead of `ip netns exec`/);
-    await until('the datapath attached', () => /running|enroll/.test(e.out()), 30_000);
-    expect(fs.existsSync(PINS)).toBe(false); // its bpffs is not the host's
-    await killed(e.child);
+    try {
+      await until('the warning', () => /is not a bpffs here/.test(e.out()) || e.child.exitCode !== null, 30_000);
+      const line = JSON.parse(e.out().split('\n').find((l) => l.includes('is not a bpffs here'))!) as { msg: string; level: number; pinsOutliveProcess: boolean };
+      expect(line.pinsOutliveProcess).toBe(false);
+      expect(line.msg).toMatch(/filesystem type 0x62656572/); // sysfs: what ip netns exec mounted over /sys
+      expect(line.msg).toMatch(/--netns \/run\/netns\/NAME instead of `ip netns exec`/);
+      await until('the datapath attached', () => /running|enroll/.test(e.out()), 30_000);
+      expect(fs.existsSync(PINS)).toBe(false); // its bpffs is not the host's
+    } finally {
+      await killed(e.child); // a failure here must not leave it attached for the next test
+    }
     expect(fs.existsSync(PINS)).toBe(false);
   }, 90_000);
 

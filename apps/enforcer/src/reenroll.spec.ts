@@ -93,6 +93,7 @@ describe('an enforcer enrolled under another CA, given a join string of the new 
     lines.length = 0;
     const second = await start(fresh, formatJoin('tok-new', caCertSha256(fresh.ca.certificatePem)));
     await until('generation 1 from the new controller', () => second.dp.applied().includes(1));
+    expect(second.dp.applied()[0]).toBe(3); // the kept generation was enforced while it enrolled anew
     expect(storedCa()).toBe(caCertSha256(fresh.ca.certificatePem));
     const warned = lines.map((l) => JSON.parse(l) as { msg: string; storedCa?: string; pinnedCa?: string }).find((l) => /another CA than the one --token pins/.test(l.msg));
     expect(warned).toMatchObject({ storedCa: `sha256:${caCertSha256(old.ca.certificatePem)}`, pinnedCa: `sha256:${caCertSha256(fresh.ca.certificatePem)}` });
