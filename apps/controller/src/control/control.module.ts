@@ -4,7 +4,7 @@ import { ControlController } from './control.controller';
 import { ControlService } from './control.service';
 import { FlowStreamController } from './flow-stream.controller';
 import { FlowStreamService } from './flow-stream.service';
-import { ControlFeeds, FLOW_FEED, DROP_EVENTS, MUD_ANNOUNCEMENTS } from './feeds';
+import { ControlFeeds, DERIVED_STATE, FLOW_FEED, DROP_EVENTS, MUD_ANNOUNCEMENTS } from './feeds';
 import { VersionController } from '../version/version.controller';
 
 /**
@@ -13,7 +13,7 @@ import { VersionController } from '../version/version.controller';
  * Needs (from the global CoreModule): CONTROL_CONFIG, CONTROL_STORE, GENERATION_SOURCE,
  * LOGGER, MetricsService, AuditService.
  *
- * Exports FLOW_FEED, DROP_EVENTS and MUD_ANNOUNCEMENTS (./feeds.ts documents them) to the modules that import it.
+ * Exports FLOW_FEED, DROP_EVENTS, MUD_ANNOUNCEMENTS and DERIVED_STATE (./feeds.ts documents them) to the modules that import it.
  */
 @Module({
   providers: [
@@ -21,11 +21,12 @@ import { VersionController } from '../version/version.controller';
     { provide: FLOW_FEED, useFactory: (f: ControlFeeds) => f.flows, inject: [ControlFeeds] },
     { provide: DROP_EVENTS, useFactory: (f: ControlFeeds) => f.events, inject: [ControlFeeds] },
     { provide: MUD_ANNOUNCEMENTS, useFactory: (f: ControlFeeds) => f.mud, inject: [ControlFeeds] },
+    { provide: DERIVED_STATE, useFactory: (f: ControlFeeds) => f.derivedState, inject: [ControlFeeds] },
     ControlService,
     FlowStreamService,
   ],
   // VersionController here: it reads the enforcers' reported versions from ControlService.
   controllers: [ControlController, FlowStreamController, VersionController],
-  exports: [ControlService, FLOW_FEED, DROP_EVENTS, MUD_ANNOUNCEMENTS],
+  exports: [ControlService, FLOW_FEED, DROP_EVENTS, MUD_ANNOUNCEMENTS, DERIVED_STATE],
 })
 export class ControlModule {}

@@ -25,12 +25,15 @@
  * when the controller stops. Treat them as read-only (do not call next()).
  */
 import { Subject } from 'rxjs';
+import { DerivedStateWriters } from './derived-state';
 import type { FlowTuple, WireFlowRecord, WireSecurityEvent } from '../../../../proto/cordon/v1/control';
 
 export const FLOW_FEED = Symbol('cordon.control.flowFeed');
 export const DROP_EVENTS = Symbol('cordon.control.dropEvents');
 /** MUD_ANNOUNCEMENTS emits each MUD URL an enforcer reported a device announcing (ReportMud), validated. */
 export const MUD_ANNOUNCEMENTS = Symbol('cordon.control.mudAnnouncements');
+/** DERIVED_STATE: where a FLOW_FEED subscriber that writes behind adds its durable() (derived-state.ts). */
+export const DERIVED_STATE = Symbol('cordon.control.derivedState');
 
 export interface MudAnnouncementItem {
   enforcer: string;
@@ -79,11 +82,12 @@ export type FlowFeed = Subject<FlowFeedItem>;
 export type DropEventFeed = Subject<ReportedDropEvent>;
 export type MudAnnouncementFeed = Subject<MudAnnouncementItem>;
 
-/** The two Subjects, one per controller (a provider; FLOW_FEED and DROP_EVENTS are its fields). */
+/** The Subjects, one per controller (a provider; FLOW_FEED, DROP_EVENTS, MUD_ANNOUNCEMENTS and DERIVED_STATE are its fields). */
 export class ControlFeeds {
   readonly flows: FlowFeed = new Subject<FlowFeedItem>();
   readonly events: DropEventFeed = new Subject<ReportedDropEvent>();
   readonly mud: MudAnnouncementFeed = new Subject<MudAnnouncementItem>();
+  readonly derivedState = new DerivedStateWriters();
   complete(): void {
     this.flows.complete();
     this.events.complete();

@@ -13,9 +13,10 @@
  * at most one flush interval behind the other controllers; an unknown device
  * another controller already listed is not announced again here once merged.
  */
-import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
-import type { ReportedDropEvent } from '../control/feeds';
+import type { DerivedStateWriters } from '../control/derived-state';
+import { DERIVED_STATE, type ReportedDropEvent } from '../control/feeds';
 import { LOGGER } from '../di-tokens';
 import { UnknownDeviceRepository } from '../store/unknown-devices.repository';
 import { STATE_FLUSH_MS, STATE_PULL_OVERLAP_MS, WriteBehind } from '../store/write-behind';
@@ -51,8 +52,10 @@ export class DiscoveryService implements OnApplicationBootstrap, OnModuleDestroy
     @Inject(SecurityEvents) private readonly events: SecurityEvents,
     @Inject(UnknownDeviceRepository) private readonly stored: UnknownDeviceRepository,
     @Inject(LOGGER) private readonly log: Logger,
+    @Optional() @Inject(DERIVED_STATE) derived?: DerivedStateWriters,
   ) {
     this.writeBehind = new WriteBehind(() => this.flushOnce(), STATE_FLUSH_MS, (err) => this.log.warn({ err: err.message }, 'unknown devices not written to the store; kept for the next flush'));
+    derived?.add(() => this.writeBehind.durable());
     // An address a Device now claims is no longer unknown.
     site.onView((view) => {
       for (const u of this.unknown.list()) if (view.deviceOf(u.address)) this.unknown.drop(u.address);

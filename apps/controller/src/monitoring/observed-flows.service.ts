@@ -10,7 +10,9 @@
  * other controllers — so a rule one controller saw used is not called unused
  * by another, nor after a restart.
  */
-import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy, Optional } from '@nestjs/common';
+import type { DerivedStateWriters } from '../control/derived-state';
+import { DERIVED_STATE } from '../control/feeds';
 import type { Logger } from 'pino';
 import { LOGGER } from '../di-tokens';
 import { ObservedFlowRepository, type ObservedFlowsRows } from '../store/observed-flows.repository';
@@ -32,8 +34,10 @@ export class ObservedFlowsService implements OnApplicationBootstrap, OnModuleDes
   constructor(
     @Inject(ObservedFlowRepository) private readonly stored: ObservedFlowRepository,
     @Inject(LOGGER) private readonly log: Logger,
+    @Optional() @Inject(DERIVED_STATE) derived?: DerivedStateWriters,
   ) {
     this.writeBehind = new WriteBehind(() => this.flushOnce(), STATE_FLUSH_MS, (err) => this.log.warn({ err: err.message }, 'observed flows and rule uses not written to the store; kept for the next flush'));
+    derived?.add(() => this.writeBehind.durable());
   }
 
   /** The site's tuples and rule uses from the store, then a flush every STATE_FLUSH_MS. */

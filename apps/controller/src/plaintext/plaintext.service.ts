@@ -26,7 +26,8 @@ import { Counter, Gauge } from 'prom-client';
 import type { Subscription } from 'rxjs';
 import { CurrentGeneration } from '../bundles/current-generation';
 import { GenerationView } from '../bundles/generation-view';
-import { FLOW_FEED, type FlowFeed } from '../control/feeds';
+import type { DerivedStateWriters } from '../control/derived-state';
+import { DERIVED_STATE, FLOW_FEED, type FlowFeed } from '../control/feeds';
 import { MetricsService } from '../metrics/metrics.service';
 import { LOGGER } from '../di-tokens';
 import { PlaintextTallyRepository } from '../store/plaintext-tallies.repository';
@@ -51,9 +52,11 @@ export class PlaintextService implements OnApplicationBootstrap, OnModuleDestroy
     @Inject(LOGGER) log: Logger,
     @Inject(PlaintextTallyRepository) private readonly stored: PlaintextTallyRepository,
     @Optional() @Inject(FLOW_FEED) private readonly flowFeed?: FlowFeed,
+    @Optional() @Inject(DERIVED_STATE) derived?: DerivedStateWriters,
   ) {
     this.log = log.child({ feature: 'plaintext' });
     this.writeBehind = new WriteBehind(() => this.flushOnce(), STATE_FLUSH_MS, (err) => this.log.warn({ err: err.message }, 'plaintext tallies not written to the store; kept for the next flush'));
+    derived?.add(() => this.writeBehind.durable());
     const registry = metrics.registry;
     const labelNames = ['src_segment', 'class'] as const;
     const flows = new Counter({ name: 'cordon_flows_by_encryption_total', help: 'TCP and UDP flows by source segment and the class of their first payload (tls, dtls, ssh, quic; in clear: plaintext, mqtt, http, coap; unknown)', labelNames, registers: [registry] });

@@ -19,6 +19,7 @@ import { ENFORCER_STREAMS_MIGRATION } from './migration-1280-enforcer-streams';
 import { MONITORING_STATE_MIGRATION } from './migration-1300-monitoring-state';
 import { OBSERVED_FLOWS_MIGRATION } from './migration-1320-observed-flows';
 import { DEVICE_BASELINES_MIGRATION } from './migration-1330-device-baselines';
+import { FLOW_STATE_MARKS_MIGRATION } from './migration-1340-flow-state-marks';
 
 import type { Migration } from './migration';
 import type { SqlDatabase } from './sql';
@@ -138,6 +139,7 @@ create index security_events_device on security_events (device, id);
   MONITORING_STATE_MIGRATION,
   OBSERVED_FLOWS_MIGRATION,
   DEVICE_BASELINES_MIGRATION,
+  FLOW_STATE_MARKS_MIGRATION,
 ];
 
 /** Applies pending migrations under the advisory lock `lock`; safe when several controllers start at once. */

@@ -60,4 +60,42 @@ describe('WriteBehind', () => {
     expect(seen).toEqual([0, 1]);
     await w.stop();
   });
+
+  it('durable(): resolves after a flush that started after the call succeeded; not on a flush already running, not on a failed one', async () => {
+    const written: number[] = [];
+    let value = 0;
+    let fail = false;
+    const w = new WriteBehind(
+      async () => {
+        const v = value; // the snapshot, at the flush's start
+        await sleep(30);
+        if (fail) throw new Error('store down');
+        written.push(v);
+      },
+      60_000,
+      () => undefined,
+    );
+    const running = w.flush();
+    await sleep(5);
+    value = 1; // fed after the running flush took its snapshot
+    let settled = false;
+    const d = w.durable();
+    void d.then(() => (settled = true));
+    expect(w.durable()).toBe(d); // every caller until the next flush starts shares one promise
+    await running;
+    await sleep(0);
+    expect(written).toEqual([0]);
+    expect(settled).toBe(false); // the running flush did not write value 1
+
+    fail = true;
+    await w.flush();
+    await sleep(0);
+    expect(settled).toBe(false); // a failed flush settles nothing
+
+    fail = false;
+    await w.flush();
+    await d;
+    expect(written).toEqual([0, 1]);
+    await w.stop();
+  });
 });

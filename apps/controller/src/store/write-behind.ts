@@ -2,7 +2,9 @@
  * Write-behind: state kept in memory and flushed to the store every
  * `intervalMs` (and once more at stop()), one flush at a time — a flush asked
  * for while one runs waits for it (one at most). A failed flush is only logged: the caller
- * keeps what it could not write and sends it with the next one.
+ * keeps what it could not write and sends it with the next one. durable()
+ * says when what was fed so far is in the store (the flow stream acknowledges
+ * a batch only then, control/derived-state.ts).
  */
 export class WriteBehind {
   private timer: NodeJS.Timeout | null = null;
@@ -10,6 +12,12 @@ export class WriteBehind {
   /** A flush asked for, not started yet. */
   private waiting: Promise<void> | null = null;
   private stopped = false;
+  /** Flushes started so far; a flush snapshots its state after it is counted. */
+  private started = 0;
+  /** The promise of durable() for the next flush to start, shared by every caller until it starts. */
+  private next: { flush: number; promise: Promise<void>; resolve: () => void } | null = null;
+  /** durable() promises of flushes started, oldest first, until one of them or a later one succeeds. */
+  private unsettled: Array<{ flush: number; resolve: () => void }> = [];
 
   constructor(
     private readonly flushOnce: () => Promise<void>,
@@ -32,13 +40,34 @@ export class WriteBehind {
   flush(): Promise<void> {
     if (this.waiting) return this.waiting;
     const run = this.running
-      .then(() => {
+      .then(async () => {
         this.waiting = null;
-        return this.flushOnce();
+        const n = ++this.started;
+        if (this.next) {
+          this.unsettled.push(this.next);
+          this.next = null;
+        }
+        await this.flushOnce();
+        while (this.unsettled.length > 0 && this.unsettled[0].flush <= n) this.unsettled.shift()!.resolve();
       })
       .catch((err: Error) => this.onError(err));
     this.running = this.waiting = run;
     return run;
+  }
+
+  /**
+   * Resolves once a flush that started after this call has succeeded: what
+   * the caller fed before it is in the store. A failed flush leaves it waiting
+   * for the next (which writes what the failed one kept). Never resolves once
+   * stopped (the last flush is stop()'s).
+   */
+  durable(): Promise<void> {
+    if (!this.next) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => (resolve = r));
+      this.next = { flush: this.started + 1, promise, resolve };
+    }
+    return this.next.promise;
   }
 
   /** The last flush; no more after it. */

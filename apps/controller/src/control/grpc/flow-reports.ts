@@ -5,9 +5,14 @@
  * counted by the aggregator, and handed to FLOW_FEED and DROP_EVENTS
  * (feeds.ts), events named with the current generation's segment and policy
  * names. StreamFlows first claims the batch's (enforcer, run, seq) in the
- * site's database (flows/flow-sequences.ts) and acknowledges each batch once
- * claimed: a batch resent after a move, to this controller or another, is
- * acknowledged as a duplicate and not counted again.
+ * site's database (flows/flow-sequences.ts): a batch resent after a move, to
+ * this controller or another, is acknowledged as a duplicate and not counted
+ * again. It acknowledges a batch once what it fed is written behind
+ * (control/derived-state.ts): a controller that dies before its flush loses
+ * none of it, since the batch comes again and, its state not marked stored,
+ * is fed again (not counted again). One case feeds it twice: a controller
+ * that lost an enforcer's stream but not the database, and flushes the batch
+ * after the enforcer sent it to another controller (within a flush interval).
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
@@ -44,8 +49,13 @@ export class FlowReports {
 
   /** Batches acknowledged as duplicates (resends), for tests and the metric. */
   duplicates = 0;
+  /** Batches taken here whose derived state is not yet stored: their promise of it, by unstoredKey(). */
+  private readonly unstored = new Map<string, Promise<void>>();
 
-  /** StreamFlows: each batch claimed, counted once and acknowledged in order. */
+  /**
+   * StreamFlows: each batch claimed and counted once, then acknowledged, in
+   * order, once its derived state is in the store (afterStored()).
+   */
   async handleStream(call: grpc.ServerDuplexStream<FlowBatch, FlowAck>): Promise<void> {
     let done = false;
     const finish = (err: Partial<grpc.StatusObject> | null) => {
@@ -59,6 +69,7 @@ export class FlowReports {
     if (!peer) return;
     let acked = 0;
     let chain = Promise.resolve();
+    let acks = Promise.resolve();
     let ending = false;
     call.on('data', (b: FlowBatch) => {
       if (done) return;
@@ -68,26 +79,21 @@ export class FlowReports {
       chain = chain.then(async () => {
         if (done) return;
         let fresh: boolean;
+        let stored: Promise<void>;
         try {
           fresh = b.run ? await this.sequences.claim(peer.name, b.run, b.seq) : true;
+          stored = fresh || !b.run ? this.takeFresh(peer.name, b) : (await this.takeResent(peer.name, b.run, b)).stored;
         } catch (err) {
-          // not claimed: the enforcer sends it again, here or to another controller
+          // not claimed (or not known whether its state was stored): the enforcer sends it again, here or to another controller
           this.d.log.warn({ enforcer: peer.name, seq: b.seq, err: String(err) }, 'a flow batch could not be claimed; the enforcer sends it again');
           return finish({ code: S.UNAVAILABLE, details: 'the batch could not be recorded; send it again' });
         }
-        if (fresh) {
-          try {
-            this.take(peer.name, b);
-          } catch (err) {
-            // claimed, so a resend would be a duplicate: this batch is lost, and said so
-            this.d.log.error({ enforcer: peer.name, seq: b.seq, err: String(err) }, 'a claimed flow batch could not be taken: its records are lost');
-          }
-        } else {
-          this.duplicates++;
-          this.d.flows.duplicate(peer.name);
-        }
-        acked++;
-        if (!done) call.write({ batches: acked, lastSeq: b.seq, duplicate: !fresh });
+        acks = acks
+          .then(() => stored)
+          .then(() => {
+            acked++;
+            if (!done) call.write({ batches: acked, lastSeq: b.seq, duplicate: !fresh });
+          });
       });
     });
     const close = () => {
@@ -97,14 +103,63 @@ export class FlowReports {
     call.on('end', () => {
       if (ending) return;
       ending = true;
-      void chain.then(() => {
-        peer.unregister();
-        finish(null);
-      });
+      void chain
+        .then(() => acks)
+        .then(() => {
+          peer.unregister();
+          finish(null);
+        });
     });
     call.on('error', close);
     call.on('cancelled', close);
     call.resume();
+  }
+
+  /** A batch first taken: counted, fed to the derived state; resolves once that state is stored. */
+  private takeFresh(enforcer: string, b: FlowBatch): Promise<void> {
+    try {
+      this.take(enforcer, b);
+    } catch (err) {
+      // claimed, so a resend would be a duplicate: this batch is lost, and said so
+      this.d.log.error({ enforcer, seq: b.seq, err: String(err) }, 'a claimed flow batch could not be taken: its records are lost');
+    }
+    return this.afterStored(enforcer, b);
+  }
+
+  /**
+   * A batch claimed before, sent again: not counted again. Its derived state
+   * is fed again only when the controller that took it lost it (it died
+   * before its flush): not stored, and not waiting for a flush here.
+   */
+  private async takeResent(enforcer: string, run: string, b: FlowBatch): Promise<{ stored: Promise<void> }> {
+    this.duplicates++;
+    this.d.flows.duplicate(enforcer);
+    const here = this.unstored.get(unstoredKey(enforcer, b));
+    if (here) return { stored: here };
+    if (await this.sequences.stored(enforcer, run, b.seq)) return { stored: Promise.resolve() };
+    this.d.log.debug({ enforcer, run, seq: b.seq }, 'a batch its first controller took and did not store is fed to the monitoring state again');
+    this.publish(enforcer, this.accepted(enforcer, b));
+    return { stored: this.afterStored(enforcer, b) };
+  }
+
+  /**
+   * Resolves once every writer of derived state (control/derived-state.ts) has
+   * stored what the batch fed it, and the batch is marked so (a resend after
+   * that is not fed again). A mark that fails is only logged: the
+   * acknowledgement follows, and only a batch sent again despite it would
+   * be fed twice.
+   */
+  private afterStored(enforcer: string, b: FlowBatch): Promise<void> {
+    const settled = this.d.feeds?.derivedState.settled() ?? Promise.resolve();
+    const run = b.run;
+    if (!run) return settled;
+    const key = unstoredKey(enforcer, b);
+    const p = settled
+      .then(() => this.sequences.markStored(enforcer, run, b.seq))
+      .catch((err) => this.d.log.warn({ enforcer, seq: b.seq, err: String(err) }, 'a flow batch\'s stored state could not be marked'))
+      .finally(() => this.unstored.delete(key));
+    this.unstored.set(key, p);
+    return p;
   }
 
   async handle(call: grpc.ServerReadableStream<FlowBatch, FlowAck>, cb: grpc.sendUnaryData<FlowAck>): Promise<void> {
@@ -183,11 +238,16 @@ export class FlowReports {
     return { ...peer, unregister };
   }
 
-  /** Counts a checked batch: only what this enforcer serves, within its clock skew, goes on (flows/report-guard.ts). */
+  /** Counts a checked batch and feeds it on. */
   private take(enforcer: string, b: FlowBatch): void {
-    const accepted = this.d.guard ? this.d.guard.filter(enforcer, b) : b;
+    const accepted = this.accepted(enforcer, b);
     this.d.flows.ingest(enforcer, accepted);
     this.publish(enforcer, accepted);
+  }
+
+  /** Only what this enforcer serves, within its clock skew, goes on (flows/report-guard.ts). */
+  private accepted(enforcer: string, b: FlowBatch): FlowBatch {
+    return this.d.guard ? this.d.guard.filter(enforcer, b) : b;
   }
 
   /** Hands an accepted batch to FLOW_FEED and its events to DROP_EVENTS; a failing subscriber never reaches the enforcer. */
@@ -227,4 +287,8 @@ export class FlowReports {
       interface: e.interface ?? '',
     };
   }
+}
+
+function unstoredKey(enforcer: string, b: FlowBatch): string {
+  return `${enforcer}\0${b.run}\0${b.seq}`;
 }
