@@ -8,15 +8,12 @@
  * flow_sequences, written with the controller's own code.
  */
 import 'reflect-metadata';
-import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
-import { startController, type RunningController } from '../../apps/controller/src/main';
 import { SqlFlowSequences } from '../../apps/controller/src/control/flows/flow-sequences';
 import type { FlowAck, FlowBatch, WireFlowRecord } from '../../proto/cordon/v1/control';
 import type { RawControlClient } from '../../proto/cordon/v1/client';
 import { SITE } from '../api/fixtures';
+import { startTestController, type TestController } from '../api/harness';
 import { sleep } from '../support/wait';
 import { enrollEnforcer } from './enroll';
 
@@ -48,38 +45,23 @@ function stream(c: RawControlClient) {
 }
 
 describe('issue 14: a batch is acknowledged once its derived state is stored', () => {
-  let dir: string;
-  let ctl: RunningController;
-  let admin: string;
+  let t: TestController;
   let c: RawControlClient;
-  const api = async (method: string, p: string, body?: unknown) => {
-    const r = await fetch(`${ctl.url}${p}`, { method, headers: { authorization: `Bearer ${admin}`, 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });
-    return { status: r.status, body: (await r.json()) as { items?: Array<{ src: string; dport: number; packets: number }> } };
-  };
   /** The unknown device's row in the store (what survives this controller), or null. */
   const stored = async (address: string) => {
-    const row = (await ctl.store.sql.query<{ flows: string | number }>('select flows from unknown_devices where address = $1', [address]))[0];
+    const row = (await t.ctl.store.sql.query<{ flows: string | number }>('select flows from unknown_devices where address = $1', [address]))[0];
     return row ? { flows: Number(row.flows) } : null;
   };
-  const counted = async (dport: number) => ((await api('GET', '/v1/flows')).body.items ?? []).filter((f) => f.dport === dport).length;
+  const counted = async (dport: number) => (((await t.call('GET', '/v1/flows')).body.items ?? []) as Array<{ dport: number }>).filter((f) => f.dport === dport).length;
 
   beforeAll(async () => {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-flowstate-'));
-    const quiet = process.stderr.write;
-    process.stderr.write = (() => true) as typeof process.stderr.write;
-    try {
-      ctl = await startController({ http: '127.0.0.1:0', grpc: '127.0.0.1:0', dataDir: dir, logLevel: 'silent' });
-    } finally {
-      process.stderr.write = quiet;
-    }
-    admin = fs.readFileSync(ctl.adminTokenPath, 'utf8').trim();
-    expect((await api('POST', '/v1/apply', { documents: SITE })).status).toBe(200);
-    c = (await enrollEnforcer(ctl, admin, NAME)).client();
+    t = await startTestController('pglite', undefined, { logLevel: 'silent' });
+    expect((await t.call('POST', '/v1/apply', { documents: SITE })).status).toBe(200);
+    c = (await enrollEnforcer(t.ctl, t.adminToken, NAME)).client();
   });
   afterAll(async () => {
     c?.close();
-    await ctl?.close();
-    fs.rmSync(dir, { recursive: true, force: true });
+    await t?.close();
   });
 
   it('14_ack_after_state: the acknowledgement of a new batch comes after its unknown device is in the store', async () => {
@@ -94,7 +76,7 @@ describe('issue 14: a batch is acknowledged once its derived state is stored', (
   });
 
   it('14_resend_unstored: a batch claimed by a controller that died before its flush is fed again, not counted again', async () => {
-    await new SqlFlowSequences(ctl.store.sql).claim(NAME, RUN, 2); // taken there, its state never stored
+    await new SqlFlowSequences(t.ctl.store.sql).claim(NAME, RUN, 2); // taken there, its state never stored
     const s = stream(c);
     const ack = await s.send(batch(2, '10.10.1.72', 7002));
     expect(ack).toMatchObject({ lastSeq: 2, duplicate: true });
@@ -104,7 +86,7 @@ describe('issue 14: a batch is acknowledged once its derived state is stored', (
   });
 
   it('14_resend_stored: a batch whose state was stored before its controller died is not fed again', async () => {
-    const seqs = new SqlFlowSequences(ctl.store.sql);
+    const seqs = new SqlFlowSequences(t.ctl.store.sql);
     await seqs.claim(NAME, RUN, 3);
     await seqs.markStored(NAME, RUN, 3);
     const s = stream(c);
