@@ -195,10 +195,12 @@ const ready = process.getuid?.() === 0 && haveChromium() && fs.existsSync(BUNDLE
     await tab('enforcers');
     const row = page.locator('#view-enforcers tr[data-enforcer="gw-console"]');
     const gen = await s.currentGeneration();
-    await until('gw-console connected and in sync', async () => {
+    const serving = (await s.api('GET', '/v1/enforcers/gw-console')).body.controller as string;
+    expect(serving).toBeTruthy();
+    await until('gw-console connected (to which controller) and in sync', async () => {
       await page.click('#tab-enforcers');
       const t = (await row.textContent().catch(() => '')) ?? '';
-      return t.includes('connected') && t.includes(`${gen} of ${gen} (in sync)`) && /%/.test(t);
+      return t.includes(`connected to ${serving}`) && t.includes(`${gen} of ${gen} (in sync)`) && /%/.test(t);
     }, 15_000, 1000);
     await shot(page, 'enforcers');
   }, 30_000);

@@ -39,6 +39,16 @@ export interface BundleStreamDeps {
   onLost?: (why: string) => number;
 }
 
+/**
+ * How long a watch may wait for its connection to be up (TLS done, HTTP/2
+ * session open). A frozen controller (stopped, swapped out, a hung host)
+ * still accepts TCP in its kernel and never answers the TLS handshake, and
+ * gRPC would wait on it for ever; once the session is up, keepalives tell a
+ * frozen controller. A live one under a take-over finishes handshakes in a
+ * few seconds.
+ */
+export const CONNECT_TIMEOUT_MS = 8000;
+
 /** TLS errors of a controller whose CA is not the one this enforcer's certificate trusts. */
 const FOREIGN_CHAIN = /self[- ]signed certificate|unable to get local issuer|unable to verify the first certificate|certificate verify failed|unknown ca/i;
 const FOREIGN_CHAIN_HINT =
@@ -103,24 +113,34 @@ export class BundleStream {
     const cur = this.d.keeper.current;
     const call = client.WatchBundles({ enforcer: this.d.name(), lastGeneration: cur?.generation ?? 0, lastHash: cur?.hash ?? '', labels: this.d.labels() });
     let accept!: (ok: boolean) => void;
-    const accepted = new Promise<boolean>((r) => (accept = r));
+    let isAccepted = false;
+    const accepted = new Promise<boolean>((r) => (accept = r)).then((ok) => (isAccepted = ok));
     const w: Watch = {
       call,
       accepted,
       done: new Promise((resolve) => {
+        let ended = false;
+        const end = (e: grpc.ServiceError | null) => {
+          if (ended) return;
+          ended = true;
+          clearTimeout(unanswered);
+          accept(false);
+          resolve(e);
+        };
+        const unanswered = setTimeout(() => {
+          if (isAccepted || client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY) return;
+          const details = `the controller took the connection but did not finish the TLS handshake in ${CONNECT_TIMEOUT_MS / 1000} s (a frozen or hung controller)`;
+          end(Object.assign(new Error(details), { code: grpc.status.UNAVAILABLE, details, metadata: new grpc.Metadata() }));
+          call.cancel();
+        }, CONNECT_TIMEOUT_MS);
+        unanswered.unref();
         call.on('metadata', () => accept(true));
         call.on('data', (u: BundleUpdate) => {
           accept(true);
           this.d.applier.onUpdate(u, () => this.watch === w, () => w.call.cancel(), this.d.onApplied);
         });
-        call.on('error', (e: grpc.ServiceError) => {
-          accept(false);
-          resolve(e);
-        });
-        call.on('end', () => {
-          accept(false);
-          resolve(null);
-        });
+        call.on('error', (e: grpc.ServiceError) => end(e));
+        call.on('end', () => end(null));
       }),
     };
     return w;

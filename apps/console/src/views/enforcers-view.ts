@@ -1,5 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-/** Enforcers: their labels (where `enforcers:` documents apply), connected or not, the generation each enforces against the controller's, certificate expiry, map fill, drops by reason. */
+/**
+ * Enforcers: their labels (where `enforcers:` documents apply), connected or
+ * not and to which controller of the site (GET /v1/enforcers reads the streams
+ * every controller records), the generation each enforces against the site's,
+ * version, certificate expiry, map fill, drops by reason.
+ */
 import { get } from '../api';
 import { h, replace } from '../dom';
 import type { ConsoleState } from '../state';
@@ -19,6 +24,11 @@ interface Enforcer {
   status: Status;
   revoked: boolean;
   labels?: Record<string, string>;
+  /** The fleet status (controller enforcers/fleet-row.ts). */
+  connected: boolean;
+  controller: string | null;
+  currentGeneration: number;
+  version: string | null;
 }
 
 export function enforcersView(state: ConsoleState): View {
@@ -28,21 +38,21 @@ export function enforcersView(state: ConsoleState): View {
     if (Date.now() - last < 2000) return;
     last = Date.now();
     const [list, live] = await Promise.all([get<{ items: Enforcer[] }>('/v1/enforcers'), get<{ items: { name: string; generation: number | null }[] }>('/v1/enforcers-connected')]);
-    const connected = new Map(live.items.map((x) => [x.name, x]));
-    const want = state.bundle?.generation ?? null;
+    // This controller's own streams tell a generation applied since the last status report.
+    const here = new Map(live.items.map((x) => [x.name, x]));
     replace(
       body,
       h(
         'table',
         { class: 'enforcers' },
-        h('thead', {}, h('tr', {}, ['name', 'labels', 'connected', 'generation', 'certificate expires', 'map fill', 'drops by reason', 'health'].map((c) => h('th', {}, c)))),
+        h('thead', {}, h('tr', {}, ['name', 'labels', 'connected', 'generation', 'version', 'certificate expires', 'map fill', 'drops by reason', 'health'].map((c) => h('th', {}, c)))),
         h(
           'tbody',
           {},
           list.items.map((e) => {
-            const c = connected.get(e.name);
-            const gen = c?.generation ?? e.status?.generation ?? e.generation;
-            const inSync = gen !== null && gen !== undefined && want !== null && gen === want;
+            const gen = here.get(e.name)?.generation ?? e.status?.generation ?? e.generation;
+            const want = Math.max(e.currentGeneration ?? 0, state.bundle?.generation ?? 0) || null;
+            const inSync = gen !== null && gen !== undefined && want !== null && gen >= want;
             const fill = Object.entries(e.status?.mapFill ?? {})
               .map(([m, f]) => [m, f.max ? f.entries / f.max : 0] as const)
               .sort((a, b) => b[1] - a[1]);
@@ -51,8 +61,9 @@ export function enforcersView(state: ConsoleState): View {
               { 'data-enforcer': e.name },
               h('td', {}, e.name, e.revoked ? h('span', { class: 'badge deny' }, 'revoked') : null),
               h('td', { class: 'labels' }, Object.entries(e.labels ?? {}).map(([k, v]) => h('div', {}, `${k}=${v}`))),
-              h('td', {}, c ? h('span', { class: 'badge allow' }, 'connected') : h('span', { class: 'badge deny' }, `no (last seen ${e.lastSeen ?? 'never'})`)),
+              h('td', {}, e.connected ? h('span', { class: 'badge allow' }, `connected to ${e.controller}`) : h('span', { class: 'badge deny' }, `no (last seen ${e.lastSeen ?? 'never'})`)),
               h('td', { class: inSync ? 'in-sync' : 'out-of-sync' }, `${gen ?? '—'} of ${want ?? '—'} ${inSync ? '(in sync)' : '(out of sync)'}`),
+              h('td', {}, e.version ?? '—'),
               h('td', {}, e.status?.certificateExpiresAt ? new Date(e.status.certificateExpiresAt).toISOString() : '—'),
               h('td', {}, fill.slice(0, 4).map(([m, f]) => h('div', { class: f > 0.8 ? 'warn' : '' }, `${m} ${(f * 100).toFixed(1)} %`))),
               h('td', {}, (e.status?.drops ?? []).filter((d) => (d.count ?? d.packets ?? 0) > 0).map((d) => h('div', {}, `${d.reason.replace(/^DROP_REASON_/, '').toLowerCase()}: ${d.count ?? d.packets}`))),
