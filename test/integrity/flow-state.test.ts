@@ -10,6 +10,7 @@
 import 'reflect-metadata';
 import * as grpc from '@grpc/grpc-js';
 import { SqlFlowSequences } from '../../apps/controller/src/control/flows/flow-sequences';
+import { RESENT_GRACE_MS } from '../../apps/controller/src/control/grpc/flow-reports';
 import type { FlowAck, FlowBatch, WireFlowRecord } from '../../proto/cordon/v1/control';
 import type { RawControlClient } from '../../proto/cordon/v1/client';
 import { SITE } from '../api/fixtures';
@@ -20,6 +21,7 @@ import { enrollEnforcer } from './enroll';
 jest.setTimeout(60_000);
 
 const NAME = 'gw-state';
+/** One run for the whole file: each case's seq is above the previous ones'. */
 const RUN = 'run-1';
 
 /** A flow from an address no Device of SITE claims (an unknown sensor) to the broker; dport tells the cases apart. */
@@ -78,8 +80,10 @@ describe('issue 14: a batch is acknowledged once its derived state is stored', (
   it('14_resend_unstored: a batch claimed by a controller that died before its flush is fed again, not counted again', async () => {
     await new SqlFlowSequences(t.ctl.store.sql).claim(NAME, RUN, 2); // taken there, its state never stored
     const s = stream(c);
+    const t0 = Date.now();
     const ack = await s.send(batch(2, '10.10.1.72', 7002));
     expect(ack).toMatchObject({ lastSeq: 2, duplicate: true });
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(RESENT_GRACE_MS); // it gave the first controller its flush
     expect(await stored('10.10.1.72')).toEqual({ flows: 1 });
     expect(await counted(7002)).toBe(0); // the dead controller counted it
     s.cancel();
@@ -106,5 +110,18 @@ describe('issue 14: a batch is acknowledged once its derived state is stored', (
     expect(await stored('10.10.1.74')).toEqual({ flows: 1 });
     expect(await counted(7004)).toBe(1);
     again.cancel();
+  });
+
+  it('14_resend_first_alive: a batch whose first controller lost the stream but lives, and marks it stored within the grace, is not fed again', async () => {
+    const seqs = new SqlFlowSequences(t.ctl.store.sql);
+    await seqs.claim(NAME, RUN, 5);
+    const s = stream(c);
+    const ack = s.send(batch(5, '10.10.1.75', 7005));
+    await sleep(1000);
+    await seqs.markStored(NAME, RUN, 5); // the first controller's flush, after the enforcer moved
+    expect(await ack).toMatchObject({ lastSeq: 5, duplicate: true });
+    await sleep(2500);
+    expect(await stored('10.10.1.75')).toBeNull();
+    s.cancel();
   });
 });

@@ -9,11 +9,11 @@
  * this controller or another, is acknowledged as a duplicate and not counted
  * again. It acknowledges a batch once what it fed is written behind
  * (control/derived-state.ts): a controller that dies before its flush loses
- * none of it, since the batch comes again and, its state not marked stored,
- * is fed again (not counted again). One case feeds it twice: a controller
- * that lost an enforcer's stream but not the database, and flushes the batch
- * after the enforcer sent it to another controller (within a flush interval).
+ * none of it, since the batch comes again and, its state still not marked
+ * stored after RESENT_GRACE_MS, is fed again (not counted again). Only a first
+ * controller stalled longer than that, which then resumes, feeds it twice.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import { FlowAck, FlowBatch, WIRE_TO_VERDICT, WireSecurityEvent, wireToReason } from '../../../../../proto/cordon/v1/control';
@@ -25,6 +25,7 @@ import type { ReportGuard } from '../flows/report-guard';
 import { Sessions } from '../sessions';
 import { type Identified, Peer, PeerAuth } from './peer-auth';
 import { checkFlowBatch } from './validate';
+import { STATE_FLUSH_MS } from '../../store/write-behind';
 
 const S = grpc.status;
 
@@ -39,18 +40,29 @@ export interface FlowReportDeps {
   scopes?: { get(name: string): Promise<string[] | null> };
   /** Batches taken, shared by the controllers of the site; default: in memory. */
   sequences?: FlowSequences;
+  /** Default RESENT_GRACE_MS. */
+  resentGraceMs?: number;
 }
+
+/**
+ * How long a resent batch whose state is not marked stored waits for its first
+ * controller's mark before it is fed again: two write-behind intervals and the
+ * time of a slow flush (store/write-behind.ts).
+ */
+export const RESENT_GRACE_MS = 2 * STATE_FLUSH_MS + 2000;
 
 export class FlowReports {
   private readonly sequences: FlowSequences;
   constructor(private readonly d: FlowReportDeps) {
     this.sequences = d.sequences ?? new MemoryFlowSequences();
+    this.resentGraceMs = d.resentGraceMs ?? RESENT_GRACE_MS;
   }
 
   /** Batches acknowledged as duplicates (resends), for tests and the metric. */
   duplicates = 0;
   /** Batches taken here whose derived state is not yet stored: their promise of it, by unstoredKey(). */
   private readonly unstored = new Map<string, Promise<void>>();
+  private readonly resentGraceMs: number;
 
   /**
    * StreamFlows: each batch claimed and counted once, then acknowledged, in
@@ -90,10 +102,17 @@ export class FlowReports {
         }
         acks = acks
           .then(() => stored)
-          .then(() => {
-            acked++;
-            if (!done) call.write({ batches: acked, lastSeq: b.seq, duplicate: !fresh });
-          });
+          .then(
+            () => {
+              acked++;
+              if (!done) call.write({ batches: acked, lastSeq: b.seq, duplicate: !fresh });
+            },
+            (err) => {
+              // not known whether its state is stored: not acknowledged, so it comes again
+              this.d.log.warn({ enforcer: peer.name, seq: b.seq, err: String(err) }, 'a resent flow batch could not be checked; the enforcer sends it again');
+              finish({ code: S.UNAVAILABLE, details: 'the batch could not be recorded; send it again' });
+            },
+          );
       });
     });
     const close = () => {
@@ -123,13 +142,17 @@ export class FlowReports {
       // claimed, so a resend would be a duplicate: this batch is lost, and said so
       this.d.log.error({ enforcer, seq: b.seq, err: String(err) }, 'a claimed flow batch could not be taken: its records are lost');
     }
-    return this.afterStored(enforcer, b);
+    const run = b.run;
+    if (!run) return this.d.feeds?.derivedState.settled() ?? Promise.resolve();
+    return this.track(enforcer, b, this.storeAndMark(enforcer, run, b.seq));
   }
 
   /**
    * A batch claimed before, sent again: not counted again. Its derived state
-   * is fed again only when the controller that took it lost it (it died
-   * before its flush): not stored, and not waiting for a flush here.
+   * is fed again only when the controller that took it lost it: not marked
+   * stored, not waiting for a flush here, and still not marked after
+   * RESENT_GRACE_MS (a controller that lost the enforcer's stream but lives
+   * flushes and marks it within that; one that died never does).
    */
   private async takeResent(enforcer: string, run: string, b: FlowBatch): Promise<{ stored: Promise<void> }> {
     this.duplicates++;
@@ -137,27 +160,33 @@ export class FlowReports {
     const here = this.unstored.get(unstoredKey(enforcer, b));
     if (here) return { stored: here };
     if (await this.sequences.stored(enforcer, run, b.seq)) return { stored: Promise.resolve() };
-    this.d.log.debug({ enforcer, run, seq: b.seq }, 'a batch its first controller took and did not store is fed to the monitoring state again');
-    this.publish(enforcer, this.accepted(enforcer, b));
-    return { stored: this.afterStored(enforcer, b) };
+    const refed = sleep(this.resentGraceMs, undefined, { ref: false }).then(async () => {
+      if (await this.sequences.stored(enforcer, run, b.seq)) return;
+      this.d.log.debug({ enforcer, run, seq: b.seq }, 'a batch its first controller took and did not store is fed to the monitoring state again');
+      this.publish(enforcer, this.accepted(enforcer, b));
+      await this.storeAndMark(enforcer, run, b.seq);
+    });
+    return { stored: this.track(enforcer, b, refed) };
   }
 
   /**
    * Resolves once every writer of derived state (control/derived-state.ts) has
-   * stored what the batch fed it, and the batch is marked so (a resend after
+   * stored what was fed so far, and the batch is marked so (a resend after
    * that is not fed again). A mark that fails is only logged: the
    * acknowledgement follows, and only a batch sent again despite it would
    * be fed twice.
    */
-  private afterStored(enforcer: string, b: FlowBatch): Promise<void> {
+  private storeAndMark(enforcer: string, run: string, seq: number): Promise<void> {
     const settled = this.d.feeds?.derivedState.settled() ?? Promise.resolve();
-    const run = b.run;
-    if (!run) return settled;
+    return settled.then(() =>
+      this.sequences.markStored(enforcer, run, seq).catch((err) => this.d.log.warn({ enforcer, seq, err: String(err) }, "a flow batch's stored state could not be marked")),
+    );
+  }
+
+  /** Until `stored` settles, a resend of the batch to this controller waits for it instead of feeding it again. */
+  private track(enforcer: string, b: FlowBatch, stored: Promise<void>): Promise<void> {
     const key = unstoredKey(enforcer, b);
-    const p = settled
-      .then(() => this.sequences.markStored(enforcer, run, b.seq))
-      .catch((err) => this.d.log.warn({ enforcer, seq: b.seq, err: String(err) }, 'a flow batch\'s stored state could not be marked'))
-      .finally(() => this.unstored.delete(key));
+    const p = stored.finally(() => this.unstored.delete(key));
     this.unstored.set(key, p);
     return p;
   }
