@@ -479,7 +479,7 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 
 	view_load_maps(&view);
 	now = bpf_ktime_get_ns();
-	ipcache_lookup(view.hosts, view.prefixes, p.saddr, &src);
+	cordon_ipcache_query(view.epoch, (const struct cordon_host_key *)p.saddr, &src);
 
 	/* 1. anti-spoofing: a bound address from another MAC is dropped */
 	if (ingress && spoofed(src.mac, src.flags & CORDON_IPC_F_MAC, &p))
@@ -501,7 +501,7 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 				      rel->rule_id, rel->verdict, CORDON_REASON_NONE, now);
 	}
 
-	ipcache_lookup(view.hosts, view.prefixes, p.daddr, &dst);
+	cordon_ipcache_query(view.epoch, (const struct cordon_host_key *)p.daddr, &dst);
 	audit = view.audit_all || ((src.flags | dst.flags) & CORDON_IPC_F_AUDIT);
 
 	/* 3. a later fragment passes only after its first fragment passed */
