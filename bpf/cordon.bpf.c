@@ -270,6 +270,23 @@ static __always_inline int decision_rank(const struct decision *d)
 	return d->verdict == CORDON_VERDICT_AUDIT ? 2 : 1;
 }
 
+/*
+ * The policy's answers of the live epoch, per CPU (in struct judgement), by
+ * (source, destination, protocol and port): a small direct-mapped cache in
+ * front of cordon_policy_query. The policy maps of an epoch never change once
+ * live (state.h), so an answer of the packet's epoch is the one it would look
+ * up; a flood of one device's packets to one port pays the lookups once.
+ */
+struct policy_cached {
+	__u64 epoch;		/* 0: empty */
+	__u32 src_id;
+	__u32 dst_id;
+	__u32 proto_port;
+	struct decision d;
+};
+
+#define POLICY_CACHE_BITS 4
+
 /* A policy question about a connection and its answer (global functions take at most five arguments). */
 struct judgement {
 	__u64 epoch;
@@ -282,6 +299,7 @@ struct judgement {
 	__u32 dst_identity;	/* out: the identity that decided (the ipcache's, or a name selector's) */
 	struct decision tmp;
 	struct cordon_flow_value entry;	/* a new flow's entry, built here (flow_start) */
+	struct policy_cached cache[1 << POLICY_CACHE_BITS];
 };
 
 /* Per CPU, off the stack: the judge's frame and those it calls share 512 bytes. */
@@ -311,9 +329,23 @@ __noinline int cordon_policy_judge(struct judgement *j)
 	const struct cordon_fqdn_value *f;
 	__u32 i, n;
 
+	struct policy_cached *c;
+
 	if (!j)
 		return 0;
-	cordon_policy_query(j->epoch, j->src_id, j->dst_id, j->proto_port, &j->d);
+	i = ((j->src_id * 0x9e3779b1) ^ (j->dst_id * 0x85ebca6b) ^ j->proto_port) * 0xc2b2ae35;
+	c = &j->cache[i >> (32 - POLICY_CACHE_BITS)];
+	if (j->epoch && c->epoch == j->epoch && c->src_id == j->src_id &&
+	    c->dst_id == j->dst_id && c->proto_port == j->proto_port) {
+		j->d = c->d;
+	} else {
+		cordon_policy_query(j->epoch, j->src_id, j->dst_id, j->proto_port, &j->d);
+		c->epoch = j->epoch;
+		c->src_id = j->src_id;
+		c->dst_id = j->dst_id;
+		c->proto_port = j->proto_port;
+		c->d = j->d;
+	}
 	j->dst_identity = j->dst_id;
 	/* no name selectors in this generation: no learned address can matter (a swap racing this packet errs to deny) */
 	if (!names_in_generation())

@@ -8,7 +8,8 @@
  * connection rate of a device whose peers answer. One device flooding new
  * flows then fills neither the connection table nor the fragment table, and
  * the connections of others are not evicted. The buckets are approximate
- * under races between CPUs (a few tokens either way).
+ * under races between CPUs (a few tokens either way). A source's bucket
+ * enters the table with its second flow (below: "first flow").
  */
 #ifndef CORDON_LIB_BUDGET_H
 #define CORDON_LIB_BUDGET_H
