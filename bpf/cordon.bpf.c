@@ -102,6 +102,21 @@ static __always_inline int finish(struct __sk_buff *skb,
 	return verdict == CORDON_VERDICT_DENY ? TC_ACT_SHOT : TC_ACT_OK;
 }
 
+/*
+ * A packet of a tracked connection judged from its entry: its pair figure is
+ * counted in the entry (cordon.h "counters"), not in cordon_pair_stats.
+ */
+static __always_inline int finish_known(struct __sk_buff *skb,
+					const struct cordon_pkt *p,
+					const struct cordon_flow_value *f, __u64 now)
+{
+	count_rule_reason(f->rule_id, f->reason, p->len);
+	if (f->verdict != CORDON_VERDICT_ALLOW)
+		event_emit(skb, 0, p, f->src_identity, f->dst_identity, f->rule_id,
+			   f->verdict, f->reason, now);
+	return f->verdict == CORDON_VERDICT_DENY ? TC_ACT_SHOT : TC_ACT_OK;
+}
+
 /* The sender's address is bound to another MAC than the frame's. */
 static __always_inline int spoofed(const __u8 *bound_mac, int bound,
 				   const struct cordon_pkt *p)
@@ -140,7 +155,9 @@ static __always_inline void flow_decide(struct cordon_flow_value *v,
 	__builtin_memcpy(v->dst_mac, dst->mac, 6);
 }
 
+/* v: where the entry is built (per CPU, off the judge's stack: struct judgement). */
 static __always_inline void flow_start(void *map, const struct cordon_flow_key *k,
+				       struct cordon_flow_value *v,
 				       struct __sk_buff *skb,
 				       const struct cordon_pkt *p,
 				       const struct decision *d, __u8 verdict,
@@ -149,28 +166,28 @@ static __always_inline void flow_start(void *map, const struct cordon_flow_key *
 				       __u8 encryption, __u32 enc_next_seq,
 				       __u64 epoch, __u64 now)
 {
-	struct cordon_flow_value v = {
-		.first_seen_ns = now,
-		.last_seen_ns = now,
-		.packets_fwd = 1,
-		.bytes_fwd = p->len,
-		.ifindex = skb->ifindex,
-		.policy_port = p->policy_port,
-		.encryption = encryption,
-		.enc_next_seq = enc_next_seq,
-		.enc_state = enc_next_seq ? CORDON_ENC_S_FWD_RECORD : 0,
-	};
-
-	flow_decide(&v, d, verdict, src, dst, epoch);
+	__builtin_memset(v, 0, sizeof(*v));
+	v->first_seen_ns = now;
+	v->last_seen_ns = now;
+	v->packets_fwd = 1;
+	v->bytes_fwd = p->len;
+	v->paired_packets = 1;	/* finish() counts the first packet in its pair */
+	v->paired_bytes = p->len;
+	v->ifindex = skb->ifindex;
+	v->policy_port = p->policy_port;
+	v->encryption = encryption;
+	v->enc_next_seq = enc_next_seq;
+	v->enc_state = enc_next_seq ? CORDON_ENC_S_FWD_RECORD : 0;
+	flow_decide(v, d, verdict, src, dst, epoch);
 	if (p->protocol == IPPROTO_TCP) {
 		if (p->tcp_flags & TCP_FLAG_SYN)
-			v.tcp_flags |= CORDON_TCP_SYN_FWD;
+			v->tcp_flags |= CORDON_TCP_SYN_FWD;
 		if (p->tcp_flags & TCP_FLAG_FIN)
-			v.tcp_flags |= CORDON_TCP_FIN_FWD;
+			v->tcp_flags |= CORDON_TCP_FIN_FWD;
 		if (p->tcp_flags & TCP_FLAG_RST)
-			v.tcp_flags |= CORDON_TCP_RST;
+			v->tcp_flags |= CORDON_TCP_RST;
 	}
-	bpf_map_update_elem(map, k, &v, BPF_ANY);
+	bpf_map_update_elem(map, k, v, BPF_ANY);
 }
 
 /* Remembers a first fragment for its later ones, within the source's budget. */
@@ -207,14 +224,16 @@ static __always_inline int judge_known(struct __sk_buff *skb,
 		budget_refund(p->daddr);
 	flow_account(f, p, reply, now);
 	/* 3. a first fragment, either way, vouches for its later ones */
+	/* (budgets and fragments keep the precise clock: now is the coarse one here) */
 	if (p->frag_first && f->verdict != CORDON_VERDICT_DENY &&
 	    !frag_admit(p, f->src_identity, f->dst_identity, f->rule_id, f->verdict,
-			reply ? f->dst_identity : f->src_identity, now))
+			reply ? f->dst_identity : f->src_identity, bpf_ktime_get_ns())) {
+		flow_paired(f, p->len);
 		return finish(skb, p, f->src_identity, f->dst_identity, f->rule_id,
 			      audited(CORDON_VERDICT_DENY, audit),
 			      CORDON_REASON_FLOW_BUDGET, now);
-	return finish(skb, p, f->src_identity, f->dst_identity, f->rule_id,
-		      f->verdict, f->reason, now);
+	}
+	return finish_known(skb, p, f, now);
 }
 
 /*
@@ -251,6 +270,23 @@ static __always_inline int decision_rank(const struct decision *d)
 	return d->verdict == CORDON_VERDICT_AUDIT ? 2 : 1;
 }
 
+/*
+ * The policy's answers of the live epoch, per CPU (in struct judgement), by
+ * (source, destination, protocol and port): a small direct-mapped cache in
+ * front of cordon_policy_query. The policy maps of an epoch never change once
+ * live (state.h), so an answer of the packet's epoch is the one it would look
+ * up; a flood of one device's packets to one port pays the lookups once.
+ */
+struct policy_cached {
+	__u64 epoch;		/* 0: empty */
+	__u32 src_id;
+	__u32 dst_id;
+	__u32 proto_port;
+	struct decision d;
+};
+
+#define POLICY_CACHE_BITS 4
+
 /* A policy question about a connection and its answer (global functions take at most five arguments). */
 struct judgement {
 	__u64 epoch;
@@ -262,6 +298,8 @@ struct judgement {
 	struct decision d;	/* out */
 	__u32 dst_identity;	/* out: the identity that decided (the ipcache's, or a name selector's) */
 	struct decision tmp;
+	struct cordon_flow_value entry;	/* a new flow's entry, built here (flow_start) */
+	struct policy_cached cache[1 << POLICY_CACHE_BITS];
 };
 
 /* Per CPU, off the stack: the judge's frame and those it calls share 512 bytes. */
@@ -291,9 +329,23 @@ __noinline int cordon_policy_judge(struct judgement *j)
 	const struct cordon_fqdn_value *f;
 	__u32 i, n;
 
+	struct policy_cached *c;
+
 	if (!j)
 		return 0;
-	cordon_policy_query(j->epoch, j->src_id, j->dst_id, j->proto_port, &j->d);
+	i = ((j->src_id * 0x9e3779b1) ^ (j->dst_id * 0x85ebca6b) ^ j->proto_port) * 0xc2b2ae35;
+	c = &j->cache[i >> (32 - POLICY_CACHE_BITS)];
+	if (j->epoch && c->epoch == j->epoch && c->src_id == j->src_id &&
+	    c->dst_id == j->dst_id && c->proto_port == j->proto_port) {
+		j->d = c->d;
+	} else {
+		cordon_policy_query(j->epoch, j->src_id, j->dst_id, j->proto_port, &j->d);
+		c->epoch = j->epoch;
+		c->src_id = j->src_id;
+		c->dst_id = j->dst_id;
+		c->proto_port = j->proto_port;
+		c->d = j->d;
+	}
 	j->dst_identity = j->dst_id;
 	/* no name selectors in this generation: no learned address can matter (a swap racing this packet errs to deny) */
 	if (!names_in_generation())
@@ -398,7 +450,13 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	rc = parse_packet(skb, &p);
 	if (rc == PARSE_PASS)
 		return TC_ACT_OK;
-	now = bpf_ktime_get_ns();
+	/*
+	 * Until the packet needs the ipcache, the coarse clock (a tick's
+	 * precision, a fraction of the precise one's cost): enough for flow
+	 * timeouts, last_seen_ns and event times. Everything from the ipcache on
+	 * (new entries, budgets, fragments) reads the precise one.
+	 */
+	now = bpf_ktime_get_coarse_ns();
 	view_begin(&view);
 
 	if (rc == PARSE_MALFORMED)
@@ -452,7 +510,8 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	}
 
 	view_load_maps(&view);
-	ipcache_lookup(view.hosts, view.prefixes, p.saddr, &src);
+	now = bpf_ktime_get_ns();
+	cordon_ipcache_query(view.epoch, (const struct cordon_host_key *)p.saddr, &src);
 
 	/* 1. anti-spoofing: a bound address from another MAC is dropped */
 	if (ingress && spoofed(src.mac, src.flags & CORDON_IPC_F_MAC, &p))
@@ -474,7 +533,7 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 				      rel->rule_id, rel->verdict, CORDON_REASON_NONE, now);
 	}
 
-	ipcache_lookup(view.hosts, view.prefixes, p.daddr, &dst);
+	cordon_ipcache_query(view.epoch, (const struct cordon_host_key *)p.daddr, &dst);
 	audit = view.audit_all || ((src.flags | dst.flags) & CORDON_IPC_F_AUDIT);
 
 	/* 3. a later fragment passes only after its first fragment passed */
@@ -518,11 +577,13 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	else
 		dst.identity = j->dst_identity;
 	if (rv) {
+		flow_redecided(rv);
 		flow_decide(rv, d, audited(d->verdict, audit), &dst, &src,
 			    view.epoch);
 		require_encryption(rv, audit);
 		flow_payload(skb, &p, rv, 1, audit);
 		flow_account(rv, &p, 1, now);
+		flow_paired(rv, p.len);
 		if (p.frag_first && rv->verdict != CORDON_VERDICT_DENY)
 			frag_admit(&p, rv->src_identity, rv->dst_identity, rv->rule_id,
 				   rv->verdict, rv->dst_identity, now);
@@ -538,10 +599,12 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 
 	if (fv) {
 		/* re-judged under the new epoch, counters and class kept */
+		flow_redecided(fv);
 		flow_decide(fv, d, verdict, &src, &dst, view.epoch);
 		require_encryption(fv, audit);
 		flow_payload(skb, &p, fv, 0, audit);
 		flow_account(fv, &p, 0, now);
+		flow_paired(fv, p.len);
 		verdict = fv->verdict;
 		d->reason = fv->reason;
 	} else if (verdict != CORDON_VERDICT_DENY &&
@@ -560,7 +623,7 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 			next_seq = tls_first_record_end(skb, &p, enc);
 		}
 		/* kept with the connections, so its next packets take the fast path */
-		flow_start(&cordon_flows, &key, skb, &p, d, verdict, &src, &dst,
+		flow_start(&cordon_flows, &key, &j->entry, skb, &p, d, verdict, &src, &dst,
 			   enc, next_seq, view.epoch, now);
 	} else {
 		struct cordon_flow_value *dv = bpf_map_lookup_elem(&cordon_denied, &key);
@@ -569,7 +632,7 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 			flow_decide(dv, d, verdict, &src, &dst, view.epoch);
 			flow_account(dv, &p, 0, now);
 		} else {
-			flow_start(&cordon_denied, &key, skb, &p, d, verdict,
+			flow_start(&cordon_denied, &key, &j->entry, skb, &p, d, verdict,
 				   &src, &dst, CORDON_ENC_PENDING, 0, view.epoch, now);
 		}
 		cordon_denied_remember(&p);	/* its repeats look the entry up (lib/denied.h) */

@@ -192,6 +192,17 @@ struct cordon_flow_value {
 	__u8 dst_mac[6];	/* of a known flow are checked without the ipcache */
 	__u32 enc_next_seq;	/* TCP: sequence number where the next TLS record of
 				 * the forward direction starts (CORDON_ENC_S_FWD_RECORD) */
+	/*
+	 * Pair figures of a connection (cordon_flows only; see "counters"):
+	 * of the packets counted above, those also counted in cordon_pair_stats
+	 * by the kernel (a connection's first packet, the packet that re-judged
+	 * it, a refused fragment), and, of the others, how many were counted
+	 * before the decision now recorded (at its epoch) was made.
+	 */
+	__u64 paired_packets;
+	__u64 paired_bytes;
+	__u64 decided_packets;	/* (packets - paired_packets) when the decision was made */
+	__u64 decided_bytes;
 };
 
 /*
@@ -315,7 +326,14 @@ struct cordon_counter {
 #define CORDON_ETH_P_EAPOL 0x888E
 #define CORDON_ETH_P_LLDP 0x88CC
 
-/* Per identity pair and outcome (LRU per-CPU hash). */
+/*
+ * Per identity pair and outcome (LRU per-CPU hash). A packet of a tracked
+ * connection (cordon_flows) judged from its entry is not counted here but in
+ * its entry: its pair figure is the entry's packets - paired_packets, under
+ * the entry's identities, verdict and reason, from decided_packets on for the
+ * decision of the entry's epoch (the part before belongs to the decision it
+ * replaced). The enforcer's flow collector adds the increments of both.
+ */
 struct cordon_pair_key {
 	__u32 src_identity;
 	__u32 dst_identity;

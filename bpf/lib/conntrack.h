@@ -109,10 +109,29 @@ static __always_inline __u64 flow_timeout(const struct cordon_flow_value *v,
 	return ct_timeout_other_ns;
 }
 
+/*
+ * now may be the coarse clock (bpf_ktime_get_coarse_ns: the fast path's), up
+ * to a tick behind a last_seen_ns another packet set from the precise one:
+ * the difference is signed, and such an entry is not expired.
+ */
 static __always_inline int flow_expired(const struct cordon_flow_value *v,
 					__u8 protocol, __u64 now)
 {
-	return now - v->last_seen_ns > flow_timeout(v, protocol);
+	return (__s64)(now - v->last_seen_ns) > (__s64)flow_timeout(v, protocol);
+}
+
+/* The packet just counted in v was also counted in cordon_pair_stats (cordon.h "counters"). */
+static __always_inline void flow_paired(struct cordon_flow_value *v, __u32 len)
+{
+	__sync_fetch_and_add(&v->paired_packets, 1);
+	__sync_fetch_and_add(&v->paired_bytes, len);
+}
+
+/* A new decision is about to be recorded in v: the pair figures so far were the old one's. */
+static __always_inline void flow_redecided(struct cordon_flow_value *v)
+{
+	v->decided_packets = v->packets_fwd + v->packets_rev - v->paired_packets;
+	v->decided_bytes = v->bytes_fwd + v->bytes_rev - v->paired_bytes;
 }
 
 /* Counters and TCP state of one packet; entries are shared by all CPUs. */
@@ -141,7 +160,8 @@ static __always_inline void flow_account(struct cordon_flow_value *v,
 		__sync_fetch_and_add(&v->packets_fwd, 1);
 		__sync_fetch_and_add(&v->bytes_fwd, p->len);
 	}
-	if (v->last_seen_ns != now)
+	/* written once a tick at most on the coarse clock, and never backwards */
+	if ((__s64)(now - v->last_seen_ns) > 0)
 		v->last_seen_ns = now;
 }
 

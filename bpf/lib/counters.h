@@ -48,6 +48,17 @@ static __always_inline void counter_add(void *map, const void *key, __u32 len)
 	}
 }
 
+/* Per rule and per drop reason; the pair is counted by the caller (or in a connection's entry). */
+static __always_inline void count_rule_reason(__u32 rule_id, __u8 reason, __u32 len)
+{
+	__u32 r = reason;
+
+	if (rule_id < CORDON_MAX_RULES)
+		counter_add(&cordon_rule_stats, &rule_id, len);
+	if (reason != CORDON_REASON_NONE)
+		counter_add(&cordon_reason_stats, &r, len);
+}
+
 static __always_inline void count_verdict(__u32 rule_id, __u32 src_id,
 					  __u32 dst_id, __u8 verdict,
 					  __u8 reason, __u32 len)
@@ -59,12 +70,8 @@ static __always_inline void count_verdict(__u32 rule_id, __u32 src_id,
 		.reason = reason,
 	};
 	struct cordon_counter *c;
-	__u32 r = reason;
 
-	if (rule_id < CORDON_MAX_RULES)
-		counter_add(&cordon_rule_stats, &rule_id, len);
-	if (reason != CORDON_REASON_NONE)
-		counter_add(&cordon_reason_stats, &r, len);
+	count_rule_reason(rule_id, reason, len);
 
 	c = bpf_map_lookup_elem(&cordon_pair_stats, &pk);
 	if (c) {

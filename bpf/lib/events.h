@@ -35,10 +35,12 @@ static __always_inline int event_take_token(__u64 now)
 
 	if (!b)
 		return 0;
-	elapsed = now - b->last_ns;
+	/* now may be the coarse clock, a tick behind a precise last_ns: no time passed */
+	elapsed = (__s64)(now - b->last_ns) > 0 ? now - b->last_ns : 0;
 	if (elapsed > 10 * NSEC_PER_SEC)
 		elapsed = 10 * NSEC_PER_SEC;
-	b->last_ns = now;
+	if (elapsed)
+		b->last_ns = now;
 	b->tokens += elapsed * event_rate_per_sec;
 	if (b->tokens > cap)
 		b->tokens = cap;

@@ -133,7 +133,7 @@ export class Datapath {
   /**
    * Both flow tables undecoded, for readers that look at a few bytes of every
    * entry and decode only some (the enforcer diffing counters between polls):
-   * 136 bytes a flow instead of an object of twenty-odd fields and strings.
+   * 168 bytes a flow instead of an object of twenty-odd fields and strings.
    */
   async flowsRaw(): Promise<RawFlows> {
     // One after the other: each dump grows a vector on a pool thread, and two at once keep two

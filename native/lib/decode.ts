@@ -22,8 +22,8 @@ export function readU64(b: Buffer, off: number): number {
   return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 0x1_0000_0000;
 }
 
-const verdictOf = (code: number) => (VERDICT_NAME[code] ?? 'deny') as Verdict;
-const reasonOf = (code: number): string => REASON_NAME[code] ?? 'unknown';
+export const verdictOf = (code: number) => (VERDICT_NAME[code] ?? 'deny') as Verdict;
+export const reasonOf = (code: number): string => REASON_NAME[code] ?? 'unknown';
 
 export function decodeFlows(buf: Buffer): FlowRecord[] {
   const out: FlowRecord[] = [];

@@ -10,7 +10,9 @@
  * the kernel's tables are read as raw dumps and only the flows whose counters
  * moved are decoded and sent. Records carry the source's MAC (bound, else the
  * last a drop event of that source showed, else the namespace's neighbour
- * table's) and the interface's name.
+ * table's) and the interface's name. Pair figures are the kernel's pair
+ * counters plus what connection entries counted for their pair
+ * (flow-collector-pairs.ts: the fast path leaves them there).
  */
 import { randomUUID } from 'node:crypto';
 import type { FlowBatch, WireFlowRecord, WirePairCounter, WireSecurityEvent } from '../../../proto/cordon/v1/control';
@@ -21,7 +23,8 @@ import type { RawFlows } from '../../../native/lib/records';
 import { DROP_REASON_NAMES, FLOW_ENTRY } from '../../../native/lib/abi';
 import type { DatapathEvent, DatapathFlow, DatapathPort } from './datapath.port';
 import type { InterfaceNames, NeighbourMacs } from './interface-names';
-import { RawFlowCounters } from './raw-flow-counters';
+import { PAIR_INCREMENTS, RawFlowCounters } from './raw-flow-counters';
+import { FlowPairSums } from './flow-collector-pairs';
 import type { EnforcerMetrics } from './metrics';
 import { BoundedQueue } from './flow-collector-queue';
 import { FlowCounters, PairCount, PairCounters, ReasonCounters, SourceMacs } from './flow-collector-counters';
@@ -71,8 +74,11 @@ const yieldToIo = () => new Promise<void>((r) => setImmediate(r));
 
 export class FlowCollector {
   /** Previous counters: of the live and denied tables of a raw dump, or of flows() objects. */
-  private readonly live = new RawFlowCounters();
+  private readonly live = new RawFlowCounters(true);
   private readonly denied = new RawFlowCounters();
+  /** This poll's pair increments of connection entries (flow-collector-pairs.ts). */
+  private readonly flowPairs = new FlowPairSums();
+  private readonly pairInc = new Float64Array(PAIR_INCREMENTS);
   private readonly objects = new FlowCounters();
   private readonly macs = new SourceMacs();
   private readonly ifnames: InterfaceNames | null;
@@ -130,14 +136,20 @@ export class FlowCollector {
   /**
    * Diffs both raw flow tables against the previous poll, calling note(at,
    * ifindex) after each entry with its increments in inc; live and denied
-   * entries are told apart by the sign of at.
+   * entries are told apart by the sign of at. Connection entries' pair
+   * increments go into flowPairs when record is set.
    */
-  private diffRaw(raw: RawFlows, inc: Float64Array, note: (at: number, ifindex: number) => void): void {
+  private diffRaw(raw: RawFlows, inc: Float64Array, note: (at: number, ifindex: number) => void, record = false): void {
     const tables: Array<[RawFlowCounters, Buffer]> = [[this.live, raw.live], [this.denied, raw.denied]];
+    const pi = this.pairInc;
     for (const [t, buf] of tables) {
       t.begin();
       for (let o = 0; o + FLOW_ENTRY.STRIDE <= buf.length; o += FLOW_ENTRY.STRIDE) {
-        t.seen(buf, o, readU64(buf, o + FLOW_ENTRY.PACKETS_FWD), readU64(buf, o + FLOW_ENTRY.BYTES_FWD), readU64(buf, o + FLOW_ENTRY.PACKETS_REV), readU64(buf, o + FLOW_ENTRY.BYTES_REV), inc);
+        const fresh = t.seen(buf, o, readU64(buf, o + FLOW_ENTRY.PACKETS_FWD), readU64(buf, o + FLOW_ENTRY.BYTES_FWD), readU64(buf, o + FLOW_ENTRY.PACKETS_REV), readU64(buf, o + FLOW_ENTRY.BYTES_REV), inc);
+        if (t === this.live) {
+          t.pairIncrements(buf, o, fresh, pi);
+          if (record) this.flowPairs.add(pi, buf.readUInt32LE(o + FLOW_ENTRY.SRC_IDENTITY) * 256 + buf[o + FLOW_ENTRY.VERDICT], buf.readUInt32LE(o + FLOW_ENTRY.DST_IDENTITY) * 256 + buf[o + FLOW_ENTRY.REASON]);
+        }
         note(t === this.live ? o : -1 - o, buf.readUInt32LE(o + FLOW_ENTRY.IFINDEX));
       }
       t.sweep();
@@ -256,7 +268,7 @@ export class FlowCollector {
       changed.inc.push(inc[0], inc[1], inc[2], inc[3]);
       changed.ifindexes.add(ifindex);
     };
-    if (r.raw) this.diffRaw(r.raw, inc, note);
+    if (r.raw) this.diffRaw(r.raw, inc, note, record);
     if (r.objects) {
       this.objects.begin();
       r.objects.forEach((f, i) => {
@@ -281,7 +293,7 @@ export class FlowCollector {
       await this.metrics.pruneSegments(names);
     }
     const wirePairs: WirePairCounter[] = [];
-    for (const { pair: p, packets, bytes } of this.pairCounters.advance(r.pairs)) {
+    for (const { pair: p, packets, bytes } of this.flowPairs.mergeInto(this.pairCounters.advance(r.pairs))) {
       if (!record || packets === 0) continue;
       const labels = { src_segment: seg(p.srcIdentity), dst_segment: seg(p.dstIdentity), verdict: p.verdict };
       this.metrics.packets.inc(labels, packets);

@@ -15,9 +15,21 @@
  * are forgotten by sweep().
  */
 import { FLOW_ENTRY } from '../../../native/lib/abi';
+import { readU64 } from '../../../native/lib/decode';
 
 const WORDS = FLOW_ENTRY.IDENTITY_END / 4;
 const MIN_CAP = 1024;
+/** Per flow, with pair figures on: packets and bytes of its pair figure, its epoch, src << 8 | verdict, dst << 8 | reason. */
+const PAIR = 5;
+
+/**
+ * A connection's pair increments since the previous poll (cordon.h
+ * "counters"): [packets, bytes] for its pair now, and [packets, bytes, src <<
+ * 8 | verdict, dst << 8 | reason] for the pair of the decision an epoch
+ * change replaced since (the packets judged under it after the previous poll).
+ */
+export type PairIncrements = Float64Array;
+export const PAIR_INCREMENTS = 6;
 
 /**
  * Stores a flow's cumulative counters at counters[o..o+3] and writes the
@@ -42,11 +54,20 @@ export class RawFlowCounters {
   private cap = MIN_CAP;
   private keys = new Uint32Array(MIN_CAP * WORDS);
   private counters = new Float64Array(MIN_CAP * 4);
+  /** With pair figures (the live table): PAIR numbers a slot, else none. */
+  private pairs: Float64Array;
+  /** The slot of the flow seen() last. */
+  private last = -1;
   /** The poll that last saw each slot; 0: empty. */
   private marks = new Uint32Array(MIN_CAP);
   private count = 0;
   private epoch = 1;
   private readonly scratch = new Uint32Array(WORDS);
+
+  /** pairFigures: remember what pairIncrements() needs (the connection table's entries carry pair figures). */
+  constructor(private readonly pairFigures = false) {
+    this.pairs = new Float64Array(pairFigures ? MIN_CAP * PAIR : 0);
+  }
 
   get size(): number {
     return this.count;
@@ -76,7 +97,47 @@ export class RawFlowCounters {
     }
     advanceCounters(this.counters, slot * 4, fresh, pf, bf, pr, br, inc);
     this.marks[slot] = this.epoch;
+    this.last = slot;
     return fresh;
+  }
+
+  /**
+   * After seen() of the entry at o of buf (fresh: what it returned), with pair
+   * figures on: writes the entry's pair increments since the previous poll
+   * into out (PairIncrements). Its pair figure is packets - paired_packets;
+   * the part from decided_packets on is its decision's; when the epoch moved,
+   * the part before is the replaced decision's (exact unless two epochs
+   * passed between polls: then the middle one's packets go to the older).
+   * A fresh entry counts whole, under its decision.
+   */
+  pairIncrements(buf: Buffer, o: number, fresh: boolean, out: PairIncrements): void {
+    const P = this.pairs;
+    const b = this.last * PAIR;
+    const fp = readU64(buf, o + FLOW_ENTRY.PACKETS_FWD) + readU64(buf, o + FLOW_ENTRY.PACKETS_REV) - readU64(buf, o + FLOW_ENTRY.PAIRED_PACKETS);
+    const fb = readU64(buf, o + FLOW_ENTRY.BYTES_FWD) + readU64(buf, o + FLOW_ENTRY.BYTES_REV) - readU64(buf, o + FLOW_ENTRY.PAIRED_BYTES);
+    const epoch = readU64(buf, o + FLOW_ENTRY.EPOCH);
+    out.fill(0);
+    if (fresh) {
+      out[0] = fp;
+      out[1] = fb;
+    } else if (epoch === P[b + 2]) {
+      out[0] = Math.max(0, fp - P[b]);
+      out[1] = Math.max(0, fb - P[b + 1]);
+    } else {
+      const dp = readU64(buf, o + FLOW_ENTRY.DECIDED_PACKETS);
+      const db = readU64(buf, o + FLOW_ENTRY.DECIDED_BYTES);
+      out[0] = Math.max(0, fp - dp);
+      out[1] = Math.max(0, fb - db);
+      out[2] = Math.max(0, dp - P[b]);
+      out[3] = Math.max(0, db - P[b + 1]);
+      out[4] = P[b + 3];
+      out[5] = P[b + 4];
+    }
+    P[b] = fp;
+    P[b + 1] = fb;
+    P[b + 2] = epoch;
+    P[b + 3] = buf.readUInt32LE(o + FLOW_ENTRY.SRC_IDENTITY) * 256 + buf[o + FLOW_ENTRY.VERDICT];
+    P[b + 4] = buf.readUInt32LE(o + FLOW_ENTRY.DST_IDENTITY) * 256 + buf[o + FLOW_ENTRY.REASON];
   }
 
   /** Forgets the flows this poll did not see (expired or evicted in the kernel); shrinks after a storm. */
@@ -117,17 +178,19 @@ export class RawFlowCounters {
       } while (i <= j ? i < home && home <= j : i < home || home <= j);
       this.keys.copyWithin(i * WORDS, j * WORDS, j * WORDS + WORDS);
       this.counters.copyWithin(i * 4, j * 4, j * 4 + 4);
+      if (this.pairFigures) this.pairs.copyWithin(i * PAIR, j * PAIR, j * PAIR + PAIR);
       this.marks[i] = this.marks[j];
       i = j;
     }
   }
 
   private resize(cap: number): void {
-    const { keys, counters, marks } = this;
+    const { keys, counters, marks, pairs } = this;
     const old = this.cap;
     this.cap = cap;
     this.keys = new Uint32Array(cap * WORDS);
     this.counters = new Float64Array(cap * 4);
+    this.pairs = new Float64Array(this.pairFigures ? cap * PAIR : 0);
     this.marks = new Uint32Array(cap);
     for (let s = 0; s < old; s++) {
       if (marks[s] === 0) continue;
@@ -135,6 +198,7 @@ export class RawFlowCounters {
       const d = ~this.find(k);
       this.keys.set(k, d * WORDS);
       this.counters.set(counters.subarray(s * 4, s * 4 + 4), d * 4);
+      if (this.pairFigures) this.pairs.set(pairs.subarray(s * PAIR, s * PAIR + PAIR), d * PAIR);
       this.marks[d] = marks[s];
     }
   }
