@@ -82,7 +82,10 @@ const sims = workerData.creds.map((c, i) => {
 function watch(me) {
   if (stopping) return;
   if (me.client) me.client.close();
-  me.client = new Control(workerData.addresses[me.at], me.creds, workerData.clientOptions);
+  // A subchannel pool of its own, as a real enforcer (one process per host, one channel) has: in grpc-js's
+  // process-wide pool, each new channel compared its options with every other simulated enforcer's subchannel
+  // (O(n): 10% of the simulator's CPU during a take-over, a cost no real enforcer pays).
+  me.client = new Control(workerData.addresses[me.at], me.creds, { ...workerData.clientOptions, 'grpc.use_local_subchannel_pool': 1 });
   const call = me.client.WatchBundles({ enforcer: me.name, lastGeneration: me.gen, lastHash: '' });
   me.call = call;
   let failed = false;
@@ -146,7 +149,7 @@ class Fleet {
   private readonly waiting = new Map<string, ((m: any) => void)[]>();
   errors = 0;
 
-  constructor(addresses: string[], creds: { name: string; keyPem: string; certPem: string; caPem: string }[]) {
+  constructor(addresses: string[], creds: { name: string; keyPem: string; certPem: string; caPem: string }[], private readonly pgPort: number) {
     const per = Math.ceil(creds.length / WORKERS);
     for (let w = 0; w < WORKERS; w++) {
       const worker = new Worker(WORKER_JS, {
@@ -217,21 +220,23 @@ class Fleet {
    * on 2 cores shared by everything, the wall time is bounded by both, so the controllers' share says what a
    * controller would need with its enforcers on hosts of their own.
    */
-  async takeOver(ctls: Controller[], dead: number, signal: NodeJS.Signals, alive: number[]): Promise<{ ms: number[]; controllerCpuMs: number; enforcersCpuMs: number; moves: number }> {
+  async takeOver(ctls: Controller[], dead: number, signal: NodeJS.Signals, alive: number[]): Promise<{ ms: number[]; controllerCpuMs: number; enforcersCpuMs: number; postgresCpuMs: number; moves: number }> {
     const moves0 = await this.moves();
     const since = performance.timeOrigin + performance.now();
     const cpu0 = alive.map((i) => cpuMs(ctls[i].child.pid!));
+    const pg0 = postgresCpuMs(this.pgPort);
     const own0 = process.cpuUsage();
     ctls[dead].child.kill(signal);
     const served = await this.all<{ at: number[] }>('served', { type: 'served', since, dead }, 120_000).catch(async (err: Error) => {
       throw new Error(`${err.message}; served by ${(await this.spread().catch(() => []))?.join(' / ')}`);
     });
     const own = process.cpuUsage(own0);
+    const pgMs = postgresCpuMs(this.pgPort) - pg0;
     const controllerCpuMs = Math.round(alive.reduce((n, i, k) => n + cpuMs(ctls[i].child.pid!) - cpu0[k], 0));
     // Every stream given up meanwhile: the dead one's, any attempt that failed after (on a dead controller), and
     // any enforcer that gave up a live but busy controller (a keepalive answer late: what must not happen).
     const moves = (await this.moves()) - moves0;
-    return { ms: served.flatMap((m) => m.at).map((t) => t - since), controllerCpuMs, enforcersCpuMs: Math.round((own.user + own.system) / 1000), moves };
+    return { ms: served.flatMap((m) => m.at).map((t) => t - since), controllerCpuMs, enforcersCpuMs: Math.round((own.user + own.system) / 1000), postgresCpuMs: pgMs, moves };
   }
 
   async stop(): Promise<void> {
@@ -274,6 +279,36 @@ function cpuMs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * 10;
 }
 
+/**
+ * CPU time so far of this bench's PostgreSQL, ms: its postmaster (found by its port) with the backends it reaped
+ * (cutime, cstime), and its live children. On the same 2 cores, its work per stream counts too.
+ */
+function postgresCpuMs(port: number): number {
+  const stat = (pid: string) => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const procs: { pid: string; ppid: string }[] = [];
+  let master = '';
+  for (const d of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== 'postgres') continue;
+      procs.push({ pid: d, ppid: stat(d)[1] });
+      if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').includes(`-p ${port}`)) master = d;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  let ticks = 0;
+  for (const p of procs) {
+    try {
+      const f = stat(p.pid);
+      if (p.pid === master) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      else if (p.ppid === master) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return ticks * 10;
+}
+
 const stats = (xs: number[]) => ({ n: xs.length, p50Ms: percentile(xs, 50), p99Ms: percentile(xs, 99), maxMs: percentile(xs, 100) });
 
 run(async () => {
@@ -305,7 +340,7 @@ run(async () => {
   log(`controllers: ${SIM} enforcers enrolled in ${enrollMs} ms`);
 
   const t1 = Date.now();
-  const fleet = new Fleet(ctls.map((c) => c.grpc), creds);
+  const fleet = new Fleet(ctls.map((c) => c.grpc), creds, pg.port);
   await fleet.all('ready', null, 600_000); // 3,000 connecting at once on 2 loaded cores took over 180 s (main's code too)
   const connectMs = Date.now() - t1;
   const spread = await fleet.spread();
@@ -334,7 +369,7 @@ run(async () => {
   const perEnforcer = (t: { controllerCpuMs: number }, n: number) => +(t.controllerCpuMs / Math.max(1, n)).toFixed(2);
   const k = await fleet.takeOver(ctls, 1, 'SIGKILL', alive(1));
   const killed = k.ms;
-  log(`controllers: controller 1 SIGKILLed: its ${killed.length} enforcers served again, p50 ${percentile(killed, 50)} ms, p99 ${percentile(killed, 99)} ms, max ${percentile(killed, 100)} ms; CPU meanwhile: controllers ${k.controllerCpuMs} ms (${perEnforcer(k, killed.length)} ms per enforcer taken over), simulated enforcers ${k.enforcersCpuMs} ms`);
+  log(`controllers: controller 1 SIGKILLed: its ${killed.length} enforcers served again, p50 ${percentile(killed, 50)} ms, p99 ${percentile(killed, 99)} ms, max ${percentile(killed, 100)} ms; CPU meanwhile: controllers ${k.controllerCpuMs} ms (${perEnforcer(k, killed.length)} ms per enforcer taken over), simulated enforcers ${k.enforcersCpuMs} ms, PostgreSQL ${k.postgresCpuMs} ms`);
   const afterKill = await fleet.spread();
   log(`controllers: served by ${afterKill.join(' / ')}; ${k.moves} streams given up meanwhile (failed attempts included)`);
   let f: Awaited<ReturnType<Fleet['takeOver']>> | null = null;
@@ -349,7 +384,7 @@ run(async () => {
     log(`controllers: controller 1 restarted, its enforcers back: served by ${rebalanced.join(' / ')}`);
     await sleep(2000);
     f = await fleet.takeOver(ctls, 2, 'SIGSTOP', alive(2));
-    log(`controllers: controller 2 frozen (SIGSTOP), controllers 0 and 1 up: its ${f.ms.length} enforcers served again, p50 ${percentile(f.ms, 50)} ms, p99 ${percentile(f.ms, 99)} ms, max ${percentile(f.ms, 100)} ms; CPU meanwhile: controllers ${f.controllerCpuMs} ms (${perEnforcer(f, f.ms.length)} ms per enforcer taken over), simulated enforcers ${f.enforcersCpuMs} ms`);
+    log(`controllers: controller 2 frozen (SIGSTOP), controllers 0 and 1 up: its ${f.ms.length} enforcers served again, p50 ${percentile(f.ms, 50)} ms, p99 ${percentile(f.ms, 99)} ms, max ${percentile(f.ms, 100)} ms; CPU meanwhile: controllers ${f.controllerCpuMs} ms (${perEnforcer(f, f.ms.length)} ms per enforcer taken over), simulated enforcers ${f.enforcersCpuMs} ms, PostgreSQL ${f.postgresCpuMs} ms`);
     afterFreeze = await fleet.spread();
     log(`controllers: served by ${afterFreeze.join(' / ')}; ${f.moves} streams given up meanwhile (failed attempts included)`);
     if (SECOND_FAILURE) {
@@ -357,7 +392,7 @@ run(async () => {
       ctls[2].child.kill('SIGKILL');
       await sleep(1000);
       second = await fleet.takeOver(ctls, 1, 'SIGSTOP', [0]);
-      log(`controllers: then controller 1 frozen too, controller 0 the one left: its ${second.ms.length} enforcers served again, p50 ${percentile(second.ms, 50)} ms, p99 ${percentile(second.ms, 99)} ms, max ${percentile(second.ms, 100)} ms; CPU meanwhile: controller ${second.controllerCpuMs} ms (${perEnforcer(second, second.ms.length)} ms per enforcer), simulated enforcers ${second.enforcersCpuMs} ms`);
+      log(`controllers: then controller 1 frozen too, controller 0 the one left: its ${second.ms.length} enforcers served again, p50 ${percentile(second.ms, 50)} ms, p99 ${percentile(second.ms, 99)} ms, max ${percentile(second.ms, 100)} ms; CPU meanwhile: controller ${second.controllerCpuMs} ms (${perEnforcer(second, second.ms.length)} ms per enforcer), simulated enforcers ${second.enforcersCpuMs} ms, PostgreSQL ${second.postgresCpuMs} ms`);
       afterSecond = await fleet.spread();
       log(`controllers: served by ${afterSecond.join(' / ')}; ${second.moves} streams given up meanwhile (failed attempts included)`);
     }
@@ -371,7 +406,7 @@ run(async () => {
   if (second) ctls[1].child.kill('SIGKILL');
   const p99 = percentile(atAll, 99);
   const served = Math.max(percentile(killed, 100), frozen.length ? percentile(frozen, 100) : 0);
-  const phase = (t: Awaited<ReturnType<Fleet['takeOver']>>, after: number[]) => ({ ...stats(t.ms), servedByAfter: after, moves: t.moves, controllerCpuMs: t.controllerCpuMs, controllerCpuMsPerEnforcer: perEnforcer(t, t.ms.length), simulatedEnforcersCpuMs: t.enforcersCpuMs });
+  const phase = (t: Awaited<ReturnType<Fleet['takeOver']>>, after: number[]) => ({ ...stats(t.ms), servedByAfter: after, moves: t.moves, controllerCpuMs: t.controllerCpuMs, controllerCpuMsPerEnforcer: perEnforcer(t, t.ms.length), simulatedEnforcersCpuMs: t.enforcersCpuMs, postgresCpuMs: t.postgresCpuMs });
   return {
     bench: 'controllers',
     controllers: CONTROLLERS,
