@@ -48,6 +48,7 @@ import { keyAndCsr } from '../../apps/controller/src/control/testing/fakes';
 import { controlClient, rpc } from '../../proto/cordon/v1/client';
 import { CONTROL_GRPC, CONTROL_PROTO_PATH, KEEPALIVE, SERVER_KEEPALIVE } from '../../proto/cordon/v1/control';
 import { startPostgres } from '../../test/support/postgres';
+import { CONNECT_TIMEOUT_MS } from '../../apps/enforcer/src/bundle-stream';
 import { makeScaleDocs, scalePolicy, SITE_SCALE } from '../../apps/controller/src/compiler/bench-compile';
 import { apply, enrollmentToken, log, onCleanup, percentile, pool, run, sitePolicy, sleep, startController, type Controller } from './control-support';
 
@@ -75,7 +76,7 @@ const sims = workerData.creds.map((c, i) => {
   // Its own order of the controllers: every start, forwards or backwards (the 6 orders of 3 alike).
   const n = workerData.addresses.length, g = workerData.offset + i, dir = Math.floor(g / n) % 2 ? n - 1 : 1;
   const order = Array.from({ length: n }, (_, k) => (g + k * dir) % n);
-  const me = { name: c.name, creds, order, k: 0, at: order[0], moves: 0, client: null, call: null, gen: 0, history: [], served: [] };
+  const me = { name: c.name, creds, order, k: 0, at: order[0], moves: 0, client: null, call: null, accepted: false, gen: 0, history: [], served: [] };
   watch(me);
   return me;
 });
@@ -88,6 +89,7 @@ function watch(me) {
   me.client = new Control(workerData.addresses[me.at], me.creds, { ...workerData.clientOptions, 'grpc.use_local_subchannel_pool': 1 });
   const call = me.client.WatchBundles({ enforcer: me.name, lastGeneration: me.gen, lastHash: '' });
   me.call = call;
+  me.accepted = false;
   let failed = false;
   const fail = () => {
     if (failed || stopping || me.call !== call) return; // a call given up for a new one (rebalance) moves nothing
@@ -98,7 +100,7 @@ function watch(me) {
     setTimeout(() => watch(me), Math.random() * 250);
   };
   // the controller accepted the watch: served (again)
-  call.on('metadata', () => { me.served.push([now(), me.at]); if (me.served.length > 16) me.served.shift(); check(); });
+  call.on('metadata', () => { me.accepted = true; me.served.push([now(), me.at]); if (me.served.length > 16) me.served.shift(); check(); });
   call.on('data', (u) => {
     me.gen = Math.max(me.gen, Number(u.generation));
     me.history.push([me.gen, now()]);
@@ -107,6 +109,13 @@ function watch(me) {
   });
   call.on('error', fail);
   call.on('end', fail);
+  // as the enforcer's policy stream (bundle-stream.ts CONNECT_TIMEOUT_MS): no connection in time, the controller is lost
+  const client = me.client;
+  setTimeout(() => {
+    if (me.call !== call || me.accepted || client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY) return;
+    fail();
+    call.cancel();
+  }, workerData.connectTimeoutMs).unref();
 }
 let target = 0;
 let served = null;
@@ -135,7 +144,7 @@ function check() {
 }
 parentPort.on('message', (m) => {
   if (m.type === 'target') { target = m.generation; check(); }
-  if (m.type === 'count') parentPort.postMessage({ type: 'count', on: sims.map((c) => c.at), moves: sims.reduce((n, c) => n + c.moves, 0), first: sims.filter((c) => c.at === c.order[0]).length });
+  if (m.type === 'count') parentPort.postMessage({ type: 'count', on: sims.map((c) => c.at), moves: sims.reduce((n, c) => n + c.moves, 0), first: sims.filter((c) => c.at === c.order[0] && c.accepted).length, pending: sims.filter((c) => !c.accepted).length });
   // the enforcers on controller m.dead now: when is each served by another?
   if (m.type === 'served') { served = { since: m.since, dead: m.dead, of: sims.filter((c) => c.at === m.dead) }; check(); }
   // back to its first controller (after a restart): the fleet as it started
@@ -160,6 +169,7 @@ class Fleet {
           protoPath: CONTROL_PROTO_PATH,
           loader: { ...CONTROL_GRPC.loader, longs: undefined, enums: undefined },
           clientOptions: CONTROL_GRPC.client,
+          connectTimeoutMs: CONNECT_TIMEOUT_MS,
           addresses,
           offset: w * per,
           creds: creds.slice(w * per, (w + 1) * per),
@@ -184,13 +194,15 @@ class Fleet {
 
   /**
    * Every enforcer back on the first controller of its order (after a restart), as the fleet started: until 98%
-   * of them are (a few may have moved on again on a busy controller), at most 60 s; the spread then.
+   * of them are served there (a few may have moved on again on a busy controller) and none is still connecting
+   * anywhere (one connecting to a controller that then freezes would wait on a handshake, not on what the next
+   * phase measures), at most 60 s; the spread then.
    */
   async rebalance(): Promise<number[]> {
     for (const w of this.workers) w.postMessage({ type: 'rebalance' });
     const t = Date.now();
-    const first = async () => (await this.all<{ first: number }>('count', { type: 'count' }, 60_000)).reduce((n, m) => n + m.first, 0);
-    while ((await first()) < 0.98 * SIM && Date.now() - t < 60_000) await sleep(500);
+    const count = async () => (await this.all<{ first: number; pending: number }>('count', { type: 'count' }, 60_000)).reduce((n, m) => ({ first: n.first + m.first, pending: n.pending + m.pending }), { first: 0, pending: 0 });
+    for (let c = await count(); (c.first < 0.98 * SIM || c.pending > 0) && Date.now() - t < 60_000; c = await count()) await sleep(500);
     return this.spread();
   }
 

@@ -18,7 +18,18 @@ interface Watch {
   call: grpc.ClientReadableStream<BundleUpdate>;
   accepted: Promise<boolean>;
   done: Promise<grpc.ServiceError | null>;
+  /** Given up: no connection to the controller within connectTimeoutMs (cancelled by us, but a lost controller). */
+  unanswered?: boolean;
 }
+
+/**
+ * How long a watch may wait for its connection (TCP, TLS, HTTP/2) before the controller counts as lost. Once the
+ * connection is up, gRPC keepalive (proto/cordon/v1/control.ts KEEPALIVE) finds a silent controller; before, nothing
+ * does: grpc-js has no connect timeout, and a controller that froze (or a host that died) after the TCP handshake
+ * left the watch waiting on a TLS answer for ever. Longer than a keepalive's time + timeout: a controller taking
+ * over a dead one's enforcers answers handshakes late, and giving it up would move the load on.
+ */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 export interface BundleStreamDeps {
   name: () => string;
@@ -37,6 +48,14 @@ export interface BundleStreamDeps {
   onAccepted?: () => void;
   /** The watch could not be opened or was lost: returns the wait before the next try (the pool moves to another controller). */
   onLost?: (why: string) => number;
+  /** CONNECT_TIMEOUT_MS unless given (tests). */
+  connectTimeoutMs?: number;
+}
+
+/** Whether a client's connection is up (a fake client without a channel counts as up: nothing to time out). */
+function connected(client: RawControlClient): boolean {
+  const channel = (client as Partial<grpc.Client>).getChannel?.();
+  return !channel || channel.getConnectivityState(false) === grpc.connectivityState.READY;
 }
 
 /** TLS errors of a controller whose CA is not the one this enforcer's certificate trusts. */
@@ -72,10 +91,14 @@ export class BundleStream {
       this.d.metrics.connected.set(0);
       if (this.d.stopped()) break;
       let ms: number;
-      if (err?.code === grpc.status.CANCELLED) ms = 0; // we cancelled it ourselves to re-sync
+      const connectTimeoutMs = this.d.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+      if (w.unanswered) ms = this.d.onLost ? this.d.onLost(`no connection within ${connectTimeoutMs} ms`) : backoff.next();
+      else if (err?.code === grpc.status.CANCELLED) ms = 0; // we cancelled it ourselves to re-sync
       else if (err?.code === grpc.status.PERMISSION_DENIED) ms = 30_000; // revoked (on every controller): keep enforcing, poll slowly
       else ms = this.d.onLost ? this.d.onLost(err ? `${grpc.status[err.code]}: ${err.details}` : 'stream ended') : backoff.next();
-      if (err && err.code !== grpc.status.CANCELLED) {
+      if (w.unanswered) {
+        this.d.log.warn({ retryInMs: ms }, `policy stream: no connection to the controller within ${connectTimeoutMs} ms; enforcing the last generation meanwhile`);
+      } else if (err && err.code !== grpc.status.CANCELLED) {
         this.d.log.warn({ code: grpc.status[err.code], err: err.details, retryInMs: ms }, `policy stream lost; enforcing the last generation meanwhile${FOREIGN_CHAIN.test(err.details ?? '') ? FOREIGN_CHAIN_HINT : ''}`);
       }
       await sleep(ms, this.d.abort);
@@ -104,6 +127,14 @@ export class BundleStream {
     const call = client.WatchBundles({ enforcer: this.d.name(), lastGeneration: cur?.generation ?? 0, lastHash: cur?.hash ?? '', labels: this.d.labels() });
     let accept!: (ok: boolean) => void;
     const accepted = new Promise<boolean>((r) => (accept = r));
+    // No answer and no connection after connectTimeoutMs: given up (run() moves on). Connected: keepalive's case.
+    const timer = setTimeout(() => {
+      if (connected(client)) return;
+      w.unanswered = true;
+      call.cancel();
+    }, this.d.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
+    timer.unref();
+    void accepted.then(() => clearTimeout(timer));
     const w: Watch = {
       call,
       accepted,

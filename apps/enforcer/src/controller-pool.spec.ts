@@ -109,7 +109,7 @@ describe('controller pool', () => {
       expect(p.current).toBe('127.0.0.1:2');
       expect(p.credentialsFor(tls)).toBe(first);
       const renewed = { ...tls };
-      p.useTls(renewed).close(); // a renewal: new credentials
+      p.useTls(renewed)?.close(); // a renewal: new credentials
       expect(p.credentialsFor(renewed)).not.toBe(first);
       p.close();
     } finally {
