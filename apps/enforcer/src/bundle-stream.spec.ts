@@ -12,7 +12,7 @@ import { BundleStream, type BundleStreamDeps } from './bundle-stream';
 jest.setTimeout(30_000);
 
 describe('policy stream', () => {
-  it('gives up a controller that took the TCP connection and never answers the TLS handshake (frozen), and moves on', async () => {
+  it('gives up (after connectTimeoutMs) a controller that took the TCP connection and never answers the TLS handshake (frozen), and moves on', async () => {
     // A listener that accepts and says nothing: what a frozen controller (SIGSTOP, a hung host) looks like after
     // the kernel's TCP handshake. gRPC keepalive only runs on an established connection: without the connect
     // timeout, the watch waited for ever.
