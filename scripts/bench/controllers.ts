@@ -50,7 +50,7 @@ import { CONTROL_GRPC, CONTROL_PROTO_PATH, KEEPALIVE, SERVER_KEEPALIVE } from '.
 import { startPostgres } from '../../test/support/postgres';
 import { CONNECT_TIMEOUT_MS } from '../../apps/enforcer/src/bundle-stream';
 import { makeScaleDocs, scalePolicy, SITE_SCALE } from '../../apps/controller/src/compiler/bench-compile';
-import { apply, enrollmentToken, log, onCleanup, percentile, pool, run, sitePolicy, sleep, startController, type Controller } from './control-support';
+import { apply, cpuMs, enrollmentToken, log, onCleanup, percentile, pool, postgresCpuMs, run, sitePolicy, sleep, startController, type Controller } from './control-support';
 
 const CONTROLLERS = Number(process.env.BENCH_CONTROLLERS ?? 3);
 const SIM = Number(process.env.BENCH_FLEET_ENFORCERS ?? 3000);
@@ -283,42 +283,6 @@ async function catchUp(databaseUrl: string, env: NodeJS.ProcessEnv) {
   await a.stop();
   await b.stop();
   return { documents: makeScaleDocs(SITE_SCALE).length, firstApplyLoadingTheSiteMs: fullMs, applyAfterTheOthersChangeMs: { median: percentile(incremental, 50), all: incremental }, applyAfterItsOwnChangeMs: { median: percentile(same.slice(1), 50), all: same }, siteLoads };
-}
-
-/** A process's user + system CPU time so far, ms (/proc/PID/stat, clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
-
-/**
- * CPU time so far of this bench's PostgreSQL, ms: its postmaster (found by its port) with the backends it reaped
- * (cutime, cstime), and its live children. On the same 2 cores, its work per stream counts too.
- */
-function postgresCpuMs(port: number): number {
-  const stat = (pid: string) => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  const procs: { pid: string; ppid: string }[] = [];
-  let master = '';
-  for (const d of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
-    try {
-      if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== 'postgres') continue;
-      procs.push({ pid: d, ppid: stat(d)[1] });
-      if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').includes(`-p ${port}`)) master = d;
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  let ticks = 0;
-  for (const p of procs) {
-    try {
-      const f = stat(p.pid);
-      if (p.pid === master) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
-      else if (p.ppid === master) ticks += Number(f[11]) + Number(f[12]);
-    } catch {
-      /* gone meanwhile */
-    }
-  }
-  return ticks * 10;
 }
 
 const stats = (xs: number[]) => ({ n: xs.length, p50Ms: percentile(xs, 50), p99Ms: percentile(xs, 99), maxMs: percentile(xs, 100) });
