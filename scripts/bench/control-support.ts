@@ -206,3 +206,38 @@ export async function batchesAccepted(ctl: Controller, enforcer: string): Promis
   return Number(new RegExp(`^cordon_flow_batches_total\\{enforcer="${enforcer}"\\} (\\d+)`, 'm').exec(text)?.[1] ?? 0);
 }
 
+/** A process's user + system CPU time so far, ms (/proc/PID/stat, clock ticks of 10 ms). */
+export function cpuMs(pid: number): number {
+  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) * 10;
+}
+
+/**
+ * CPU time so far of this bench's PostgreSQL, ms: its postmaster (found by its port) with the backends it reaped
+ * (cutime, cstime), and its live children. On the same 2 cores, its work per stream counts too.
+ */
+export function postgresCpuMs(port: number): number {
+  const stat = (pid: string) => fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  const procs: { pid: string; ppid: string }[] = [];
+  let master = '';
+  for (const d of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x))) {
+    try {
+      if (fs.readFileSync(`/proc/${d}/comm`, 'utf8').trim() !== 'postgres') continue;
+      procs.push({ pid: d, ppid: stat(d)[1] });
+      if (fs.readFileSync(`/proc/${d}/cmdline`, 'utf8').split('\0').join(' ').includes(`-p ${port}`)) master = d;
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  let ticks = 0;
+  for (const p of procs) {
+    try {
+      const f = stat(p.pid);
+      if (p.pid === master) ticks += Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+      else if (p.ppid === master) ticks += Number(f[11]) + Number(f[12]);
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return ticks * 10;
+}

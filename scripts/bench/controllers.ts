@@ -48,8 +48,9 @@ import { keyAndCsr } from '../../apps/controller/src/control/testing/fakes';
 import { controlClient, rpc } from '../../proto/cordon/v1/client';
 import { CONTROL_GRPC, CONTROL_PROTO_PATH, KEEPALIVE, SERVER_KEEPALIVE } from '../../proto/cordon/v1/control';
 import { startPostgres } from '../../test/support/postgres';
+import { CONNECT_TIMEOUT_MS } from '../../apps/enforcer/src/bundle-stream';
 import { makeScaleDocs, scalePolicy, SITE_SCALE } from '../../apps/controller/src/compiler/bench-compile';
-import { apply, enrollmentToken, log, onCleanup, percentile, pool, run, sitePolicy, sleep, startController, type Controller } from './control-support';
+import { apply, cpuMs, enrollmentToken, log, onCleanup, percentile, pool, postgresCpuMs, run, sitePolicy, sleep, startController, type Controller } from './control-support';
 
 const CONTROLLERS = Number(process.env.BENCH_CONTROLLERS ?? 3);
 const SIM = Number(process.env.BENCH_FLEET_ENFORCERS ?? 3000);
@@ -75,16 +76,20 @@ const sims = workerData.creds.map((c, i) => {
   // Its own order of the controllers: every start, forwards or backwards (the 6 orders of 3 alike).
   const n = workerData.addresses.length, g = workerData.offset + i, dir = Math.floor(g / n) % 2 ? n - 1 : 1;
   const order = Array.from({ length: n }, (_, k) => (g + k * dir) % n);
-  const me = { name: c.name, creds, order, k: 0, at: order[0], moves: 0, client: null, call: null, gen: 0, history: [], served: [] };
+  const me = { name: c.name, creds, order, k: 0, at: order[0], moves: 0, client: null, call: null, accepted: false, gen: 0, history: [], served: [] };
   watch(me);
   return me;
 });
 function watch(me) {
   if (stopping) return;
   if (me.client) me.client.close();
-  me.client = new Control(workerData.addresses[me.at], me.creds, workerData.clientOptions);
+  // A subchannel pool of its own, as a real enforcer (one process per host, one channel) has: in grpc-js's
+  // process-wide pool, each new channel compared its options with every other simulated enforcer's subchannel
+  // (O(n): 10% of the simulator's CPU during a take-over, a cost no real enforcer pays).
+  me.client = new Control(workerData.addresses[me.at], me.creds, { ...workerData.clientOptions, 'grpc.use_local_subchannel_pool': 1 });
   const call = me.client.WatchBundles({ enforcer: me.name, lastGeneration: me.gen, lastHash: '' });
   me.call = call;
+  me.accepted = false;
   let failed = false;
   const fail = () => {
     if (failed || stopping || me.call !== call) return; // a call given up for a new one (rebalance) moves nothing
@@ -95,7 +100,7 @@ function watch(me) {
     setTimeout(() => watch(me), Math.random() * 250);
   };
   // the controller accepted the watch: served (again)
-  call.on('metadata', () => { me.served.push([now(), me.at]); if (me.served.length > 16) me.served.shift(); check(); });
+  call.on('metadata', () => { me.accepted = true; me.served.push([now(), me.at]); if (me.served.length > 16) me.served.shift(); check(); });
   call.on('data', (u) => {
     me.gen = Math.max(me.gen, Number(u.generation));
     me.history.push([me.gen, now()]);
@@ -104,6 +109,13 @@ function watch(me) {
   });
   call.on('error', fail);
   call.on('end', fail);
+  // as the enforcer's policy stream (bundle-stream.ts CONNECT_TIMEOUT_MS): no connection in time, the controller is lost
+  const client = me.client;
+  setTimeout(() => {
+    if (me.call !== call || me.accepted || client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY) return;
+    fail();
+    call.cancel();
+  }, workerData.connectTimeoutMs).unref();
 }
 let target = 0;
 let served = null;
@@ -132,7 +144,7 @@ function check() {
 }
 parentPort.on('message', (m) => {
   if (m.type === 'target') { target = m.generation; check(); }
-  if (m.type === 'count') parentPort.postMessage({ type: 'count', on: sims.map((c) => c.at), moves: sims.reduce((n, c) => n + c.moves, 0), first: sims.filter((c) => c.at === c.order[0]).length });
+  if (m.type === 'count') parentPort.postMessage({ type: 'count', on: sims.map((c) => c.at), moves: sims.reduce((n, c) => n + c.moves, 0), first: sims.filter((c) => c.at === c.order[0] && c.accepted).length, pending: sims.filter((c) => !c.accepted).length });
   // the enforcers on controller m.dead now: when is each served by another?
   if (m.type === 'served') { served = { since: m.since, dead: m.dead, of: sims.filter((c) => c.at === m.dead) }; check(); }
   // back to its first controller (after a restart): the fleet as it started
@@ -146,7 +158,7 @@ class Fleet {
   private readonly waiting = new Map<string, ((m: any) => void)[]>();
   errors = 0;
 
-  constructor(addresses: string[], creds: { name: string; keyPem: string; certPem: string; caPem: string }[]) {
+  constructor(addresses: string[], creds: { name: string; keyPem: string; certPem: string; caPem: string }[], private readonly pgPort: number) {
     const per = Math.ceil(creds.length / WORKERS);
     for (let w = 0; w < WORKERS; w++) {
       const worker = new Worker(WORKER_JS, {
@@ -157,6 +169,7 @@ class Fleet {
           protoPath: CONTROL_PROTO_PATH,
           loader: { ...CONTROL_GRPC.loader, longs: undefined, enums: undefined },
           clientOptions: CONTROL_GRPC.client,
+          connectTimeoutMs: CONNECT_TIMEOUT_MS,
           addresses,
           offset: w * per,
           creds: creds.slice(w * per, (w + 1) * per),
@@ -181,13 +194,15 @@ class Fleet {
 
   /**
    * Every enforcer back on the first controller of its order (after a restart), as the fleet started: until 98%
-   * of them are (a few may have moved on again on a busy controller), at most 60 s; the spread then.
+   * of them are served there (a few may have moved on again on a busy controller) and none is still connecting
+   * anywhere (one connecting to a controller that then freezes would wait on a handshake, not on what the next
+   * phase measures), at most 60 s; the spread then.
    */
   async rebalance(): Promise<number[]> {
     for (const w of this.workers) w.postMessage({ type: 'rebalance' });
     const t = Date.now();
-    const first = async () => (await this.all<{ first: number }>('count', { type: 'count' }, 60_000)).reduce((n, m) => n + m.first, 0);
-    while ((await first()) < 0.98 * SIM && Date.now() - t < 60_000) await sleep(500);
+    const count = async () => (await this.all<{ first: number; pending: number }>('count', { type: 'count' }, 60_000)).reduce((n, m) => ({ first: n.first + m.first, pending: n.pending + m.pending }), { first: 0, pending: 0 });
+    for (let c = await count(); (c.first < 0.98 * SIM || c.pending > 0) && Date.now() - t < 60_000; c = await count()) await sleep(500);
     return this.spread();
   }
 
@@ -217,21 +232,23 @@ class Fleet {
    * on 2 cores shared by everything, the wall time is bounded by both, so the controllers' share says what a
    * controller would need with its enforcers on hosts of their own.
    */
-  async takeOver(ctls: Controller[], dead: number, signal: NodeJS.Signals, alive: number[]): Promise<{ ms: number[]; controllerCpuMs: number; enforcersCpuMs: number; moves: number }> {
+  async takeOver(ctls: Controller[], dead: number, signal: NodeJS.Signals, alive: number[]): Promise<{ ms: number[]; controllerCpuMs: number; enforcersCpuMs: number; postgresCpuMs: number; moves: number }> {
     const moves0 = await this.moves();
     const since = performance.timeOrigin + performance.now();
     const cpu0 = alive.map((i) => cpuMs(ctls[i].child.pid!));
+    const pg0 = postgresCpuMs(this.pgPort);
     const own0 = process.cpuUsage();
     ctls[dead].child.kill(signal);
     const served = await this.all<{ at: number[] }>('served', { type: 'served', since, dead }, 120_000).catch(async (err: Error) => {
       throw new Error(`${err.message}; served by ${(await this.spread().catch(() => []))?.join(' / ')}`);
     });
     const own = process.cpuUsage(own0);
+    const pgMs = postgresCpuMs(this.pgPort) - pg0;
     const controllerCpuMs = Math.round(alive.reduce((n, i, k) => n + cpuMs(ctls[i].child.pid!) - cpu0[k], 0));
     // Every stream given up meanwhile: the dead one's, any attempt that failed after (on a dead controller), and
     // any enforcer that gave up a live but busy controller (a keepalive answer late: what must not happen).
     const moves = (await this.moves()) - moves0;
-    return { ms: served.flatMap((m) => m.at).map((t) => t - since), controllerCpuMs, enforcersCpuMs: Math.round((own.user + own.system) / 1000), moves };
+    return { ms: served.flatMap((m) => m.at).map((t) => t - since), controllerCpuMs, enforcersCpuMs: Math.round((own.user + own.system) / 1000), postgresCpuMs: pgMs, moves };
   }
 
   async stop(): Promise<void> {
@@ -268,12 +285,6 @@ async function catchUp(databaseUrl: string, env: NodeJS.ProcessEnv) {
   return { documents: makeScaleDocs(SITE_SCALE).length, firstApplyLoadingTheSiteMs: fullMs, applyAfterTheOthersChangeMs: { median: percentile(incremental, 50), all: incremental }, applyAfterItsOwnChangeMs: { median: percentile(same.slice(1), 50), all: same }, siteLoads };
 }
 
-/** A process's user + system CPU time so far, ms (/proc/PID/stat, clock ticks of 10 ms). */
-function cpuMs(pid: number): number {
-  const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) * 10;
-}
-
 const stats = (xs: number[]) => ({ n: xs.length, p50Ms: percentile(xs, 50), p99Ms: percentile(xs, 99), maxMs: percentile(xs, 100) });
 
 run(async () => {
@@ -305,7 +316,7 @@ run(async () => {
   log(`controllers: ${SIM} enforcers enrolled in ${enrollMs} ms`);
 
   const t1 = Date.now();
-  const fleet = new Fleet(ctls.map((c) => c.grpc), creds);
+  const fleet = new Fleet(ctls.map((c) => c.grpc), creds, pg.port);
   await fleet.all('ready', null, 600_000); // 3,000 connecting at once on 2 loaded cores took over 180 s (main's code too)
   const connectMs = Date.now() - t1;
   const spread = await fleet.spread();
@@ -334,7 +345,7 @@ run(async () => {
   const perEnforcer = (t: { controllerCpuMs: number }, n: number) => +(t.controllerCpuMs / Math.max(1, n)).toFixed(2);
   const k = await fleet.takeOver(ctls, 1, 'SIGKILL', alive(1));
   const killed = k.ms;
-  log(`controllers: controller 1 SIGKILLed: its ${killed.length} enforcers served again, p50 ${percentile(killed, 50)} ms, p99 ${percentile(killed, 99)} ms, max ${percentile(killed, 100)} ms; CPU meanwhile: controllers ${k.controllerCpuMs} ms (${perEnforcer(k, killed.length)} ms per enforcer taken over), simulated enforcers ${k.enforcersCpuMs} ms`);
+  log(`controllers: controller 1 SIGKILLed: its ${killed.length} enforcers served again, p50 ${percentile(killed, 50)} ms, p99 ${percentile(killed, 99)} ms, max ${percentile(killed, 100)} ms; CPU meanwhile: controllers ${k.controllerCpuMs} ms (${perEnforcer(k, killed.length)} ms per enforcer taken over), simulated enforcers ${k.enforcersCpuMs} ms, PostgreSQL ${k.postgresCpuMs} ms`);
   const afterKill = await fleet.spread();
   log(`controllers: served by ${afterKill.join(' / ')}; ${k.moves} streams given up meanwhile (failed attempts included)`);
   let f: Awaited<ReturnType<Fleet['takeOver']>> | null = null;
@@ -349,7 +360,7 @@ run(async () => {
     log(`controllers: controller 1 restarted, its enforcers back: served by ${rebalanced.join(' / ')}`);
     await sleep(2000);
     f = await fleet.takeOver(ctls, 2, 'SIGSTOP', alive(2));
-    log(`controllers: controller 2 frozen (SIGSTOP), controllers 0 and 1 up: its ${f.ms.length} enforcers served again, p50 ${percentile(f.ms, 50)} ms, p99 ${percentile(f.ms, 99)} ms, max ${percentile(f.ms, 100)} ms; CPU meanwhile: controllers ${f.controllerCpuMs} ms (${perEnforcer(f, f.ms.length)} ms per enforcer taken over), simulated enforcers ${f.enforcersCpuMs} ms`);
+    log(`controllers: controller 2 frozen (SIGSTOP), controllers 0 and 1 up: its ${f.ms.length} enforcers served again, p50 ${percentile(f.ms, 50)} ms, p99 ${percentile(f.ms, 99)} ms, max ${percentile(f.ms, 100)} ms; CPU meanwhile: controllers ${f.controllerCpuMs} ms (${perEnforcer(f, f.ms.length)} ms per enforcer taken over), simulated enforcers ${f.enforcersCpuMs} ms, PostgreSQL ${f.postgresCpuMs} ms`);
     afterFreeze = await fleet.spread();
     log(`controllers: served by ${afterFreeze.join(' / ')}; ${f.moves} streams given up meanwhile (failed attempts included)`);
     if (SECOND_FAILURE) {
@@ -357,7 +368,7 @@ run(async () => {
       ctls[2].child.kill('SIGKILL');
       await sleep(1000);
       second = await fleet.takeOver(ctls, 1, 'SIGSTOP', [0]);
-      log(`controllers: then controller 1 frozen too, controller 0 the one left: its ${second.ms.length} enforcers served again, p50 ${percentile(second.ms, 50)} ms, p99 ${percentile(second.ms, 99)} ms, max ${percentile(second.ms, 100)} ms; CPU meanwhile: controller ${second.controllerCpuMs} ms (${perEnforcer(second, second.ms.length)} ms per enforcer), simulated enforcers ${second.enforcersCpuMs} ms`);
+      log(`controllers: then controller 1 frozen too, controller 0 the one left: its ${second.ms.length} enforcers served again, p50 ${percentile(second.ms, 50)} ms, p99 ${percentile(second.ms, 99)} ms, max ${percentile(second.ms, 100)} ms; CPU meanwhile: controller ${second.controllerCpuMs} ms (${perEnforcer(second, second.ms.length)} ms per enforcer), simulated enforcers ${second.enforcersCpuMs} ms, PostgreSQL ${second.postgresCpuMs} ms`);
       afterSecond = await fleet.spread();
       log(`controllers: served by ${afterSecond.join(' / ')}; ${second.moves} streams given up meanwhile (failed attempts included)`);
     }
@@ -371,7 +382,7 @@ run(async () => {
   if (second) ctls[1].child.kill('SIGKILL');
   const p99 = percentile(atAll, 99);
   const served = Math.max(percentile(killed, 100), frozen.length ? percentile(frozen, 100) : 0);
-  const phase = (t: Awaited<ReturnType<Fleet['takeOver']>>, after: number[]) => ({ ...stats(t.ms), servedByAfter: after, moves: t.moves, controllerCpuMs: t.controllerCpuMs, controllerCpuMsPerEnforcer: perEnforcer(t, t.ms.length), simulatedEnforcersCpuMs: t.enforcersCpuMs });
+  const phase = (t: Awaited<ReturnType<Fleet['takeOver']>>, after: number[]) => ({ ...stats(t.ms), servedByAfter: after, moves: t.moves, controllerCpuMs: t.controllerCpuMs, controllerCpuMsPerEnforcer: perEnforcer(t, t.ms.length), simulatedEnforcersCpuMs: t.enforcersCpuMs, postgresCpuMs: t.postgresCpuMs });
   return {
     bench: 'controllers',
     controllers: CONTROLLERS,

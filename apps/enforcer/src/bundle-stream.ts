@@ -18,7 +18,20 @@ interface Watch {
   call: grpc.ClientReadableStream<BundleUpdate>;
   accepted: Promise<boolean>;
   done: Promise<grpc.ServiceError | null>;
+  /** Given up: no connection to the controller within connectTimeoutMs (cancelled by us, but a lost controller). */
+  unanswered?: boolean;
 }
+
+/**
+ * How long a watch may wait for its connection (TCP, TLS, HTTP/2) before the controller counts as lost. Once the
+ * connection is up, gRPC keepalive (proto/cordon/v1/control.ts KEEPALIVE) finds a silent controller; before, nothing
+ * does: grpc-js has no connect timeout, and a controller that froze (or a host that died) after the TCP handshake
+ * left the watch waiting on a TLS answer for ever. Far longer than a keepalive's time + timeout: a controller
+ * taking over a dead one's enforcers (or 3,000 of them starting at once) answers handshakes late, and giving it up
+ * moves the load on and adds to it (with 10 s, the controllers bench's 3,000 simulated enforcers connecting on 2
+ * cores gave up 29,074 streams instead of ~100, and a take-over 2,366 instead of the 966 moved).
+ */
+export const CONNECT_TIMEOUT_MS = 30_000;
 
 export interface BundleStreamDeps {
   name: () => string;
@@ -37,17 +50,15 @@ export interface BundleStreamDeps {
   onAccepted?: () => void;
   /** The watch could not be opened or was lost: returns the wait before the next try (the pool moves to another controller). */
   onLost?: (why: string) => number;
+  /** CONNECT_TIMEOUT_MS unless given (tests). */
+  connectTimeoutMs?: number;
 }
 
-/**
- * How long a watch may wait for its connection to be up (TLS done, HTTP/2
- * session open). A frozen controller (stopped, swapped out, a hung host)
- * still accepts TCP in its kernel and never answers the TLS handshake, and
- * gRPC would wait on it for ever; once the session is up, keepalives tell a
- * frozen controller. A live one under a take-over finishes handshakes in a
- * few seconds.
- */
-export const CONNECT_TIMEOUT_MS = 8000;
+/** Whether a client's connection is up (a fake client without a channel counts as up: nothing to time out). */
+function connected(client: RawControlClient): boolean {
+  const channel = (client as Partial<grpc.Client>).getChannel?.();
+  return !channel || channel.getConnectivityState(false) === grpc.connectivityState.READY;
+}
 
 /** TLS errors of a controller whose CA is not the one this enforcer's certificate trusts. */
 const FOREIGN_CHAIN = /self[- ]signed certificate|unable to get local issuer|unable to verify the first certificate|certificate verify failed|unknown ca/i;
@@ -82,10 +93,14 @@ export class BundleStream {
       this.d.metrics.connected.set(0);
       if (this.d.stopped()) break;
       let ms: number;
-      if (err?.code === grpc.status.CANCELLED) ms = 0; // we cancelled it ourselves to re-sync
+      const connectTimeoutMs = this.d.connectTimeoutMs ?? CONNECT_TIMEOUT_MS;
+      if (w.unanswered) ms = this.d.onLost ? this.d.onLost(`no connection within ${connectTimeoutMs} ms`) : backoff.next();
+      else if (err?.code === grpc.status.CANCELLED) ms = 0; // we cancelled it ourselves to re-sync
       else if (err?.code === grpc.status.PERMISSION_DENIED) ms = 30_000; // revoked (on every controller): keep enforcing, poll slowly
       else ms = this.d.onLost ? this.d.onLost(err ? `${grpc.status[err.code]}: ${err.details}` : 'stream ended') : backoff.next();
-      if (err && err.code !== grpc.status.CANCELLED) {
+      if (w.unanswered) {
+        this.d.log.warn({ retryInMs: ms }, `policy stream: no connection to the controller within ${connectTimeoutMs} ms; enforcing the last generation meanwhile`);
+      } else if (err && err.code !== grpc.status.CANCELLED) {
         this.d.log.warn({ code: grpc.status[err.code], err: err.details, retryInMs: ms }, `policy stream lost; enforcing the last generation meanwhile${FOREIGN_CHAIN.test(err.details ?? '') ? FOREIGN_CHAIN_HINT : ''}`);
       }
       await sleep(ms, this.d.abort);
@@ -113,34 +128,32 @@ export class BundleStream {
     const cur = this.d.keeper.current;
     const call = client.WatchBundles({ enforcer: this.d.name(), lastGeneration: cur?.generation ?? 0, lastHash: cur?.hash ?? '', labels: this.d.labels() });
     let accept!: (ok: boolean) => void;
-    let isAccepted = false;
-    const accepted = new Promise<boolean>((r) => (accept = r)).then((ok) => (isAccepted = ok));
+    const accepted = new Promise<boolean>((r) => (accept = r));
+    // No answer and no connection after connectTimeoutMs: given up (run() moves on). Connected: keepalive's case.
+    const timer = setTimeout(() => {
+      if (connected(client)) return;
+      w.unanswered = true;
+      call.cancel();
+    }, this.d.connectTimeoutMs ?? CONNECT_TIMEOUT_MS);
+    timer.unref();
+    void accepted.then(() => clearTimeout(timer));
     const w: Watch = {
       call,
       accepted,
       done: new Promise((resolve) => {
-        let ended = false;
-        const end = (e: grpc.ServiceError | null) => {
-          if (ended) return;
-          ended = true;
-          clearTimeout(unanswered);
-          accept(false);
-          resolve(e);
-        };
-        const unanswered = setTimeout(() => {
-          if (isAccepted || client.getChannel().getConnectivityState(false) === grpc.connectivityState.READY) return;
-          const details = `the controller took the connection but did not finish the TLS handshake in ${CONNECT_TIMEOUT_MS / 1000} s (a frozen or hung controller)`;
-          end(Object.assign(new Error(details), { code: grpc.status.UNAVAILABLE, details, metadata: new grpc.Metadata() }));
-          call.cancel();
-        }, CONNECT_TIMEOUT_MS);
-        unanswered.unref();
         call.on('metadata', () => accept(true));
         call.on('data', (u: BundleUpdate) => {
           accept(true);
           this.d.applier.onUpdate(u, () => this.watch === w, () => w.call.cancel(), this.d.onApplied);
         });
-        call.on('error', (e: grpc.ServiceError) => end(e));
-        call.on('end', () => end(null));
+        call.on('error', (e: grpc.ServiceError) => {
+          accept(false);
+          resolve(e);
+        });
+        call.on('end', () => {
+          accept(false);
+          resolve(null);
+        });
       }),
     };
     return w;

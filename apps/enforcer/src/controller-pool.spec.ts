@@ -1,7 +1,13 @@
+import 'reflect-metadata';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import pino from 'pino';
 import type { RawControlClient } from '../../../proto/cordon/v1/client';
 import { Backoff } from './backoff';
 import { ControllerPool, MOVE_JITTER_MS, spreadOrder } from './controller-pool';
+import { CertificateAuthority } from '../../controller/src/control/ca/certificate-authority';
+import { keyAndCsr } from '../../controller/src/control/testing/fakes';
 
 const log = pino({ level: 'silent' });
 
@@ -87,5 +93,27 @@ describe('controller pool', () => {
     p.useTls({ caPem: 'ca', certPem: 'cert', keyPem: 'key' });
     p.failed('UNAVAILABLE');
     expect(p.current).toBe(spreadOrder(list, 'gw-7')[1]);
+  });
+
+  it('makes the channel credentials once per certificate, not at every move', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-pool-'));
+    try {
+      const ca = await CertificateAuthority.open(dir);
+      const { keyPem, csrPem } = await keyAndCsr('gw-1');
+      const signed = await ca.signEnforcerCsr(csrPem, 'gw-1', 3600_000);
+      const p = new ControllerPool(['127.0.0.1:1', '127.0.0.1:2'], { log, random: () => 0 });
+      const tls = { caPem: ca.certificatePem, certPem: signed.certificatePem, keyPem };
+      p.useTls(tls);
+      const first = p.credentialsFor(tls);
+      p.failed('UNAVAILABLE'); // a move: a new client, the same credentials
+      expect(p.current).toBe('127.0.0.1:2');
+      expect(p.credentialsFor(tls)).toBe(first);
+      const renewed = { ...tls };
+      p.useTls(renewed)?.close(); // a renewal: new credentials
+      expect(p.credentialsFor(renewed)).not.toBe(first);
+      p.close();
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

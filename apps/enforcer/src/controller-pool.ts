@@ -18,7 +18,9 @@ import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { parseHostPort } from '../../common/src/host-port';
-import { controlClient, type ControlTls, type RawControlClient } from '../../../proto/cordon/v1/client';
+import type { ChannelCredentials } from '@grpc/grpc-js';
+import { controlCredentials, type ControlTls, type RawControlClient } from '../../../proto/cordon/v1/client';
+import { CONTROL_GRPC, controlClientConstructor } from '../../../proto/cordon/v1/control';
 import { Backoff } from './backoff';
 import { resolveController } from './controller-address';
 
@@ -27,7 +29,7 @@ export const MOVE_JITTER_MS = 250;
 
 export interface ControllerPoolOptions {
   log: Logger;
-  /** Builds a client (tests); default controlClient. */
+  /** Builds a client (tests); default: a Control client on the credentials of `tls`, made once per tls (credentialsFor). */
   makeClient?: (address: string, tls: ControlTls) => RawControlClient;
   random?: () => number;
   /** Backoff between rounds in which every controller failed. */
@@ -75,7 +77,17 @@ export class ControllerPool {
     this.targets = spreadOrder(controllers, o.seed);
     this.random = o.random ?? Math.random;
     this.backoff = o.backoff ?? new Backoff(500, 30_000, this.random);
-    this.makeClient = o.makeClient ?? controlClient;
+    this.makeClient = o.makeClient ?? ((address, tls) => new (controlClientConstructor())(address, this.credentialsFor(tls), CONTROL_GRPC.client) as unknown as RawControlClient);
+  }
+
+  private creds: { tls: ControlTls; creds: ChannelCredentials } | null = null;
+  /**
+   * The channel credentials of `tls`, made once for each certificate (useTls) rather than at every move: each is a
+   * TLS SecureContext, the key and both certificates parsed again (OpenSSL 3's decoders: about a millisecond).
+   */
+  credentialsFor(tls: ControlTls): ChannelCredentials {
+    if (this.creds?.tls !== tls) this.creds = { tls, creds: controlCredentials(tls) };
+    return this.creds.creds;
   }
 
   /** Where the streams go now (HOST:PORT). */

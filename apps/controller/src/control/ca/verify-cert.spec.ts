@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { webcrypto, X509Certificate } from 'node:crypto';
 import * as x509 from '@peculiar/x509';
 import { CertificateAuthority, EC_ALG } from './certificate-authority';
-import { readVerified, serialHex } from './verify-cert';
+import { readSignedDer, readVerified, serialHex } from './verify-cert';
 
 jest.setTimeout(60_000);
 
@@ -39,6 +39,46 @@ describe('readVerified (node:crypto on the stream-accepting path)', () => {
     }
     const server = await ca.issueServerCertificate();
     expect(readVerified(server.certPem, key)).toEqual((await peculiar(server.certPem, ca)).v);
+  });
+
+  it('reads the DER of the certificates the CA issues without X509Certificate, as the general path does', async () => {
+    const ca = await open();
+    const key = new X509Certificate(ca.certificatePem).publicKey;
+    for (let i = 0; i < 10; i++) {
+      const s = await ca.signEnforcerCsr(await csr(), `gw-${i}`, 3600_000 + i * 86_400_000 * 3000); // some past 2050: GeneralizedTime
+      const der = Buffer.from(new x509.X509Certificate(s.certificatePem).rawData);
+      const general = readVerified(s.certificatePem, key); // a PEM string: node:crypto's X509Certificate
+      expect(readSignedDer(der, key)).toEqual(general);
+      expect(general).toEqual((await peculiar(s.certificatePem, ca)).v);
+    }
+    const server = Buffer.from(new x509.X509Certificate((await ca.issueServerCertificate()).certPem).rawData);
+    expect(readSignedDer(server, key)).toEqual(readVerified(new X509Certificate(server).toString(), key));
+  });
+
+  it('the DER reader leaves to the general path what it does not read, and never accepts a bad signature', async () => {
+    const [ca, other] = [await open(), await open()];
+    const key = new X509Certificate(ca.certificatePem).publicKey;
+    const der = Buffer.from(new x509.X509Certificate((await ca.signEnforcerCsr(await csr(), 'gw-1', 3600_000)).certificatePem).rawData);
+    expect(readSignedDer(der, key)).not.toBeNull();
+    // another CA's certificate, a signature or a signed octet altered, truncated, trailing octets: not read
+    expect(readSignedDer(Buffer.from(new x509.X509Certificate((await other.signEnforcerCsr(await csr(), 'gw-1', 3600_000)).certificatePem).rawData), key)).toBeNull();
+    for (const at of [der.length - 5, 40, 60, 100]) {
+      const bad = Buffer.from(der);
+      bad[at] ^= 0x01;
+      expect(readSignedDer(bad, key)).toBeNull();
+      expect(['bad-signature', 'unparsable']).toContain(readVerified(bad, key));
+    }
+    expect(readSignedDer(der.subarray(0, der.length - 1), key)).toBeNull();
+    expect(readSignedDer(Buffer.concat([der, Buffer.from([0])]), key)).toBeNull();
+    expect(readSignedDer(Buffer.from('garbage'), key)).toBeNull();
+    // a subject attribute the CA does not write (OU) or a value OpenSSL would escape: the general path reads it
+    for (const name of ['CN=a, OU=b', 'CN=a\\,b, O=c']) {
+      const k = await keys();
+      const c = await x509.X509CertificateGenerator.createSelfSigned({ serialNumber: '01', name, keys: k, signingAlgorithm: EC_ALG });
+      const d = Buffer.from(c.rawData);
+      expect(readSignedDer(d, new X509Certificate(d).publicKey)).toBeNull();
+      expect(readVerified(d, new X509Certificate(d).publicKey)).toMatchObject({ serial: '01' });
+    }
   });
 
   it('serials as @peculiar/x509 gives them, a sign octet or not', async () => {

@@ -48,6 +48,13 @@ const S = grpc.status;
 export const DEFAULT_CERT_TTL_MS = 24 * 3600_000;
 /** How long changes of the connected set are gathered before they are told (onConnectedChange). */
 const CONNECTED_COALESCE_MS = 50;
+/**
+ * And at most this often: each telling is the gauge and a write of the whole list to the store
+ * (stream-registry.ts: a delete and an upsert of every connected enforcer), which during a take-over ran back to
+ * back, PostgreSQL busy on the same cores as the streams it was recording. A change after a quiet spell is told
+ * within CONNECTED_COALESCE_MS; a burst, once a second with the newest set.
+ */
+const CONNECTED_MIN_INTERVAL_MS = 1000;
 
 export interface ControlServerDeps {
   ca: CertificateAuthority;
@@ -92,15 +99,17 @@ export class ControlServer {
 
   constructor(private readonly d: ControlServerDeps) {
     // Coalesced: a storm of streams opening (a dead controller's enforcers moving here) is a list every
-    // CONNECTED_COALESCE_MS, not one per stream (each is a gauge and a write of the list to the store).
-    let told = false;
+    // CONNECTED_MIN_INTERVAL_MS, not one per stream (each is a gauge and a write of the list to the store).
+    let pending = false;
+    let toldAt = -Infinity;
     this.sessions.onChange = () => {
-      if (told) return;
-      told = true;
+      if (pending) return;
+      pending = true;
       setTimeout(() => {
-        told = false;
+        pending = false;
+        toldAt = Date.now();
         d.onConnectedChange?.(this.sessions.connected());
-      }, CONNECTED_COALESCE_MS).unref();
+      }, Math.max(CONNECTED_COALESCE_MS, toldAt + CONNECTED_MIN_INTERVAL_MS - Date.now())).unref();
     };
     this.auth = new PeerAuth(d.ca, d.store, d.log);
     this.watches = new BundleWatch({ generations: d.generations, sessions: this.sessions, auth: this.auth, log: d.log, placement: d.placement });
