@@ -17,7 +17,8 @@ export interface PairIncrement {
   bytes: number;
 }
 
-const keyOf = (p: Pick<PairCount, 'srcIdentity' | 'dstIdentity' | 'verdict' | 'reason'>) => `${p.srcIdentity}|${p.dstIdentity}|${p.verdict}|${p.reason}`;
+const key = (srcIdentity: number, dstIdentity: number, verdict: string, reason: string) => `${srcIdentity}|${dstIdentity}|${verdict}|${reason}`;
+const keyOf = (p: PairCount) => key(p.srcIdentity, p.dstIdentity, p.verdict, p.reason);
 
 /** One poll's pair increments of connection entries, by pair and outcome. */
 export class FlowPairSums {
@@ -32,20 +33,17 @@ export class FlowPairSums {
   private one(srcVerdict: number, dstReason: number, packets: number, bytes: number): void {
     if (packets === 0 && bytes === 0) return;
     // the outcome as the kernel would have keyed the packets in its pair counters: the entry's
-    const pair: PairCount = {
-      srcIdentity: Math.floor(srcVerdict / 256),
-      dstIdentity: Math.floor(dstReason / 256),
-      verdict: verdictOf(srcVerdict % 256),
-      reason: reasonOf(dstReason % 256),
-      packets: 0,
-      bytes: 0,
-    };
-    const k = keyOf(pair);
+    const srcIdentity = Math.floor(srcVerdict / 256);
+    const dstIdentity = Math.floor(dstReason / 256);
+    const verdict = verdictOf(srcVerdict % 256);
+    const reason = reasonOf(dstReason % 256);
+    const k = key(srcIdentity, dstIdentity, verdict, reason);
     const s = this.sums.get(k);
     if (s) {
+      // the per-flow loop: a pair already summed this poll costs no allocation
       s.packets += packets;
       s.bytes += bytes;
-    } else this.sums.set(k, { pair, packets, bytes });
+    } else this.sums.set(k, { pair: { srcIdentity, dstIdentity, verdict, reason, packets: 0, bytes: 0 }, packets, bytes });
   }
 
   /** The kernel counters' increments with this poll's sums added (one figure a pair); empties the sums. */
@@ -54,9 +52,10 @@ export class FlowPairSums {
     this.sums = new Map();
     if (sums.size === 0) return kernel;
     const out = kernel.map((k) => {
-      const s = sums.get(keyOf(k.pair));
+      const kk = keyOf(k.pair);
+      const s = sums.get(kk);
       if (!s) return k;
-      sums.delete(keyOf(k.pair));
+      sums.delete(kk);
       return { pair: k.pair, packets: k.packets + s.packets, bytes: k.bytes + s.bytes };
     });
     for (const s of sums.values()) out.push(s);
