@@ -11,7 +11,10 @@
  * with one order for all they would all move to the same next one), starting
  * on the first; on a failed stream they move to the next after a random wait
  * under 250 ms and resume from the generation they hold, as the enforcer's
- * controller pool does. Spread over worker threads.
+ * controller pool does, over the standby connection each holds to the next
+ * controller of its order when it is up (apps/enforcer/src/standby.ts;
+ * BENCH_STANDBY=0: none, every move a TLS handshake). Spread over worker
+ * threads.
  *
  *  1. apply (REST, on the first controller) -> the generation at every
  *     enforcer: the time until the last of them, p50/p99 over
@@ -49,6 +52,7 @@ import { controlClient, rpc } from '../../proto/cordon/v1/client';
 import { CONTROL_GRPC, CONTROL_PROTO_PATH, KEEPALIVE, SERVER_KEEPALIVE } from '../../proto/cordon/v1/control';
 import { startPostgres } from '../../test/support/postgres';
 import { CONNECT_TIMEOUT_MS } from '../../apps/enforcer/src/bundle-stream';
+import { STANDBY_AFTER_MOVE_MS, STANDBY_AT_START_MS } from '../../apps/enforcer/src/standby';
 import { makeScaleDocs, scalePolicy, SITE_SCALE } from '../../apps/controller/src/compiler/bench-compile';
 import { apply, cpuMs, enrollmentToken, log, onCleanup, percentile, pool, postgresCpuMs, run, sitePolicy, sleep, startController, type Controller } from './control-support';
 
@@ -60,6 +64,8 @@ const SECOND_FAILURE = process.env.BENCH_SECOND_FAILURE !== '0';
 // 4 threads even on 2 cores: with 2, each thread's 1,500 simulated enforcers lagged its event loop past the 4 s
 // keepalive timeout during a take-over, and they gave up live controllers (2,404 streams given up for 1,029
 // enforcers of a killed one; 0 extra with 4). A real enforcer is one per host.
+// BENCH_STANDBY=0: no standby connection (every move a TLS handshake), to compare.
+const STANDBY = process.env.BENCH_STANDBY !== '0';
 const WORKERS = Math.max(1, Math.min(8, Number(process.env.BENCH_SIM_WORKERS ?? 4)));
 
 /** The simulated enforcers' worker: plain JS (no loader needed in the thread). */
@@ -71,22 +77,52 @@ const def = protoLoader.loadSync(workerData.protoPath, { ...workerData.loader, l
 const Control = grpc.loadPackageDefinition(def).cordon.v1.Control;
 const now = () => performance.timeOrigin + performance.now();
 let stopping = false;
+const READY = grpc.connectivityState.READY, CONNECTING = grpc.connectivityState.CONNECTING;
+const newClient = (me, at) =>
+  // A subchannel pool of its own, as a real enforcer (one process per host, one channel) has: in grpc-js's
+  // process-wide pool, each new channel compared its options with every other simulated enforcer's subchannel
+  // (O(n): 10% of the simulator's CPU during a take-over, a cost no real enforcer pays).
+  new Control(workerData.addresses[at], me.creds, { ...workerData.clientOptions, 'grpc.use_local_subchannel_pool': 1 });
 const sims = workerData.creds.map((c, i) => {
   const creds = grpc.credentials.createSsl(Buffer.from(c.caPem), Buffer.from(c.keyPem), Buffer.from(c.certPem), { checkServerIdentity: () => undefined });
   // Its own order of the controllers: every start, forwards or backwards (the 6 orders of 3 alike).
   const n = workerData.addresses.length, g = workerData.offset + i, dir = Math.floor(g / n) % 2 ? n - 1 : 1;
   const order = Array.from({ length: n }, (_, k) => (g + k * dir) % n);
-  const me = { name: c.name, creds, order, k: 0, at: order[0], moves: 0, client: null, call: null, accepted: false, gen: 0, history: [], served: [] };
-  watch(me);
+  const me = { name: c.name, creds, order, k: 0, at: order[0], moves: 0, viaStandby: 0, client: null, standby: null, standbyTimer: null, call: null, accepted: false, gen: 0, history: [], served: [] };
+  watch(me, false);
   return me;
 });
-function watch(me) {
+// As the enforcer's standby (controller-pool.ts): a connection to the next controller of its order, made after
+// delayMs and kept up, so that a move opens a stream on it instead of a TLS handshake.
+function keepStandby(me, delayMs) {
+  const at = me.order[(me.k + 1) % me.order.length];
+  if (!workerData.standby || me.order.length < 2 || me.standby?.at === at) return;
+  clearTimeout(me.standbyTimer);
+  me.standby?.client.close();
+  me.standby = null;
+  me.standbyTimer = setTimeout(() => {
+    if (stopping) return;
+    const s = { at, client: newClient(me, at) };
+    me.standby = s;
+    const ch = s.client.getChannel();
+    const kick = () => {
+      if (me.standby !== s || stopping) return;
+      ch.watchConnectivityState(ch.getConnectivityState(true), Date.now() + 3_600_000, kick);
+    };
+    kick();
+  }, delayMs);
+}
+function watch(me, moved) {
   if (stopping) return;
   if (me.client) me.client.close();
-  // A subchannel pool of its own, as a real enforcer (one process per host, one channel) has: in grpc-js's
-  // process-wide pool, each new channel compared its options with every other simulated enforcer's subchannel
-  // (O(n): 10% of the simulator's CPU during a take-over, a cost no real enforcer pays).
-  me.client = new Control(workerData.addresses[me.at], me.creds, { ...workerData.clientOptions, 'grpc.use_local_subchannel_pool': 1 });
+  const s = me.standby;
+  if (s && s.at === me.at && [READY, CONNECTING].includes(s.client.getChannel().getConnectivityState(false))) {
+    me.client = s.client;
+    me.standby = null;
+    me.viaStandby++;
+  } else me.client = newClient(me, me.at);
+  // after a move, later and spread: the connections a take-over's survivors accept, not during it
+  if (moved) keepStandby(me, workerData.standbyAfterMoveMs[0] + Math.random() * workerData.standbyAfterMoveMs[1]);
   const call = me.client.WatchBundles({ enforcer: me.name, lastGeneration: me.gen, lastHash: '' });
   me.call = call;
   me.accepted = false;
@@ -97,10 +133,10 @@ function watch(me) {
     me.moves++;
     me.k = (me.k + 1) % me.order.length;
     me.at = me.order[me.k];
-    setTimeout(() => watch(me), Math.random() * 250);
+    setTimeout(() => watch(me, true), Math.random() * 250);
   };
   // the controller accepted the watch: served (again)
-  call.on('metadata', () => { me.accepted = true; me.served.push([now(), me.at]); if (me.served.length > 16) me.served.shift(); check(); });
+  call.on('metadata', () => { keepStandby(me, Math.random() * workerData.standbyAtStartMs); me.accepted = true; me.served.push([now(), me.at]); if (me.served.length > 16) me.served.shift(); check(); });
   call.on('data', (u) => {
     me.gen = Math.max(me.gen, Number(u.generation));
     me.history.push([me.gen, now()]);
@@ -144,12 +180,12 @@ function check() {
 }
 parentPort.on('message', (m) => {
   if (m.type === 'target') { target = m.generation; check(); }
-  if (m.type === 'count') parentPort.postMessage({ type: 'count', on: sims.map((c) => c.at), moves: sims.reduce((n, c) => n + c.moves, 0), first: sims.filter((c) => c.at === c.order[0] && c.accepted).length, pending: sims.filter((c) => !c.accepted).length });
+  if (m.type === 'count') parentPort.postMessage({ type: 'count', on: sims.map((c) => c.at), moves: sims.reduce((n, c) => n + c.moves, 0), first: sims.filter((c) => c.at === c.order[0] && c.accepted).length, pending: sims.filter((c) => !c.accepted).length, standby: sims.filter((c) => c.standby?.client.getChannel().getConnectivityState(false) === READY).length, viaStandby: sims.reduce((n, c) => n + c.viaStandby, 0) });
   // the enforcers on controller m.dead now: when is each served by another?
   if (m.type === 'served') { served = { since: m.since, dead: m.dead, of: sims.filter((c) => c.at === m.dead) }; check(); }
   // back to its first controller (after a restart): the fleet as it started
-  if (m.type === 'rebalance') for (const c of sims) if (c.at !== c.order[0]) { const old = c.call; c.k = 0; c.at = c.order[0]; watch(c); old.cancel(); }
-  if (m.type === 'stop') { stopping = true; for (const c of sims) { c.call.cancel(); c.client.close(); } parentPort.close(); }
+  if (m.type === 'rebalance') for (const c of sims) if (c.at !== c.order[0]) { const old = c.call; c.k = 0; c.at = c.order[0]; watch(c, false); old.cancel(); }
+  if (m.type === 'stop') { stopping = true; for (const c of sims) { c.call.cancel(); c.client.close(); c.standby?.client.close(); clearTimeout(c.standbyTimer); } parentPort.close(); }
 });
 `;
 
@@ -170,6 +206,9 @@ class Fleet {
           loader: { ...CONTROL_GRPC.loader, longs: undefined, enums: undefined },
           clientOptions: CONTROL_GRPC.client,
           connectTimeoutMs: CONNECT_TIMEOUT_MS,
+          standby: STANDBY,
+          standbyAfterMoveMs: [STANDBY_AFTER_MOVE_MS.min, STANDBY_AFTER_MOVE_MS.spread],
+          standbyAtStartMs: STANDBY_AT_START_MS,
           addresses,
           offset: w * per,
           creds: creds.slice(w * per, (w + 1) * per),
@@ -203,12 +242,30 @@ class Fleet {
     const t = Date.now();
     const count = async () => (await this.all<{ first: number; pending: number }>('count', { type: 'count' }, 60_000)).reduce((n, m) => ({ first: n.first + m.first, pending: n.pending + m.pending }), { first: 0, pending: 0 });
     for (let c = await count(); (c.first < 0.98 * SIM || c.pending > 0) && Date.now() - t < 60_000; c = await count()) await sleep(500);
+    await this.standbys();
     return this.spread();
+  }
+
+  /** With standbys: until 98% of the enforcers hold one, connected, at most 60 s; how many do. */
+  async standbys(): Promise<number> {
+    const count = async () => (await this.all<{ standby: number }>('count', { type: 'count' }, 60_000)).reduce((n, m) => n + m.standby, 0);
+    const t = Date.now();
+    let n = await count();
+    while (STANDBY && n < 0.98 * SIM && Date.now() - t < 60_000) {
+      await sleep(500);
+      n = await count();
+    }
+    return n;
   }
 
   /** Streams given up so far (every failed attempt moves to the next controller), all enforcers. */
   async moves(): Promise<number> {
     return (await this.all<{ moves: number }>('count', { type: 'count' }, 60_000)).reduce((n, m) => n + m.moves, 0);
+  }
+
+  /** Moves made onto a standby connection so far. */
+  async viaStandby(): Promise<number> {
+    return (await this.all<{ viaStandby: number }>('count', { type: 'count' }, 60_000)).reduce((n, m) => n + m.viaStandby, 0);
   }
 
   /** How many enforcers each controller serves now. */
@@ -232,8 +289,9 @@ class Fleet {
    * on 2 cores shared by everything, the wall time is bounded by both, so the controllers' share says what a
    * controller would need with its enforcers on hosts of their own.
    */
-  async takeOver(ctls: Controller[], dead: number, signal: NodeJS.Signals, alive: number[]): Promise<{ ms: number[]; controllerCpuMs: number; enforcersCpuMs: number; postgresCpuMs: number; moves: number }> {
+  async takeOver(ctls: Controller[], dead: number, signal: NodeJS.Signals, alive: number[]): Promise<{ ms: number[]; controllerCpuMs: number; enforcersCpuMs: number; postgresCpuMs: number; moves: number; viaStandby: number }> {
     const moves0 = await this.moves();
+    const standby0 = await this.viaStandby();
     const since = performance.timeOrigin + performance.now();
     const cpu0 = alive.map((i) => cpuMs(ctls[i].child.pid!));
     const pg0 = postgresCpuMs(this.pgPort);
@@ -248,7 +306,8 @@ class Fleet {
     // Every stream given up meanwhile: the dead one's, any attempt that failed after (on a dead controller), and
     // any enforcer that gave up a live but busy controller (a keepalive answer late: what must not happen).
     const moves = (await this.moves()) - moves0;
-    return { ms: served.flatMap((m) => m.at).map((t) => t - since), controllerCpuMs, enforcersCpuMs: Math.round((own.user + own.system) / 1000), postgresCpuMs: pgMs, moves };
+    const viaStandby = (await this.viaStandby()) - standby0;
+    return { ms: served.flatMap((m) => m.at).map((t) => t - since), controllerCpuMs, enforcersCpuMs: Math.round((own.user + own.system) / 1000), postgresCpuMs: pgMs, moves, viaStandby };
   }
 
   async stop(): Promise<void> {
@@ -322,6 +381,9 @@ run(async () => {
   const spread = await fleet.spread();
   const connectMoves = await fleet.moves();
   log(`controllers: ${SIM} watches open with their snapshot in ${connectMs} ms, served by ${spread.join(' / ')}; ${connectMoves} streams given up meanwhile`);
+  // the fleet as it runs: every standby made (within STANDBY_AT_START_MS of its watch accepted)
+  const standbys = await fleet.standbys();
+  if (STANDBY) log(`controllers: ${standbys} enforcers hold a standby connection to the next controller of their order`);
 
   const atAll: number[] = [];
   let each: number[] = [];
@@ -347,7 +409,7 @@ run(async () => {
   const killed = k.ms;
   log(`controllers: controller 1 SIGKILLed: its ${killed.length} enforcers served again, p50 ${percentile(killed, 50)} ms, p99 ${percentile(killed, 99)} ms, max ${percentile(killed, 100)} ms; CPU meanwhile: controllers ${k.controllerCpuMs} ms (${perEnforcer(k, killed.length)} ms per enforcer taken over), simulated enforcers ${k.enforcersCpuMs} ms, PostgreSQL ${k.postgresCpuMs} ms`);
   const afterKill = await fleet.spread();
-  log(`controllers: served by ${afterKill.join(' / ')}; ${k.moves} streams given up meanwhile (failed attempts included)`);
+  log(`controllers: served by ${afterKill.join(' / ')}; ${k.moves} streams given up meanwhile (failed attempts included), ${k.viaStandby} moves onto a standby connection`);
   let f: Awaited<ReturnType<Fleet['takeOver']>> | null = null;
   let second: Awaited<ReturnType<Fleet['takeOver']>> | null = null;
   let afterFreeze: number[] = [];
@@ -362,7 +424,7 @@ run(async () => {
     f = await fleet.takeOver(ctls, 2, 'SIGSTOP', alive(2));
     log(`controllers: controller 2 frozen (SIGSTOP), controllers 0 and 1 up: its ${f.ms.length} enforcers served again, p50 ${percentile(f.ms, 50)} ms, p99 ${percentile(f.ms, 99)} ms, max ${percentile(f.ms, 100)} ms; CPU meanwhile: controllers ${f.controllerCpuMs} ms (${perEnforcer(f, f.ms.length)} ms per enforcer taken over), simulated enforcers ${f.enforcersCpuMs} ms, PostgreSQL ${f.postgresCpuMs} ms`);
     afterFreeze = await fleet.spread();
-    log(`controllers: served by ${afterFreeze.join(' / ')}; ${f.moves} streams given up meanwhile (failed attempts included)`);
+    log(`controllers: served by ${afterFreeze.join(' / ')}; ${f.moves} streams given up meanwhile (failed attempts included), ${f.viaStandby} moves onto a standby connection`);
     if (SECOND_FAILURE) {
       // A second failure in a row: the frozen one dies for good, then controller 1 freezes; 0 is the one left.
       ctls[2].child.kill('SIGKILL');
@@ -370,7 +432,7 @@ run(async () => {
       second = await fleet.takeOver(ctls, 1, 'SIGSTOP', [0]);
       log(`controllers: then controller 1 frozen too, controller 0 the one left: its ${second.ms.length} enforcers served again, p50 ${percentile(second.ms, 50)} ms, p99 ${percentile(second.ms, 99)} ms, max ${percentile(second.ms, 100)} ms; CPU meanwhile: controller ${second.controllerCpuMs} ms (${perEnforcer(second, second.ms.length)} ms per enforcer), simulated enforcers ${second.enforcersCpuMs} ms, PostgreSQL ${second.postgresCpuMs} ms`);
       afterSecond = await fleet.spread();
-      log(`controllers: served by ${afterSecond.join(' / ')}; ${second.moves} streams given up meanwhile (failed attempts included)`);
+      log(`controllers: served by ${afterSecond.join(' / ')}; ${second.moves} streams given up meanwhile (failed attempts included), ${second.viaStandby} moves onto a standby connection`);
     }
   }
   const frozen = f?.ms ?? [];
@@ -382,12 +444,13 @@ run(async () => {
   if (second) ctls[1].child.kill('SIGKILL');
   const p99 = percentile(atAll, 99);
   const served = Math.max(percentile(killed, 100), frozen.length ? percentile(frozen, 100) : 0);
-  const phase = (t: Awaited<ReturnType<Fleet['takeOver']>>, after: number[]) => ({ ...stats(t.ms), servedByAfter: after, moves: t.moves, controllerCpuMs: t.controllerCpuMs, controllerCpuMsPerEnforcer: perEnforcer(t, t.ms.length), simulatedEnforcersCpuMs: t.enforcersCpuMs, postgresCpuMs: t.postgresCpuMs });
+  const phase = (t: Awaited<ReturnType<Fleet['takeOver']>>, after: number[]) => ({ ...stats(t.ms), servedByAfter: after, moves: t.moves, viaStandby: t.viaStandby, controllerCpuMs: t.controllerCpuMs, controllerCpuMsPerEnforcer: perEnforcer(t, t.ms.length), simulatedEnforcersCpuMs: t.enforcersCpuMs, postgresCpuMs: t.postgresCpuMs });
   return {
     bench: 'controllers',
     controllers: CONTROLLERS,
     enforcers: SIM,
     workers: WORKERS,
+    standby: STANDBY,
     enrollMs,
     connectMs,
     connectMoves,

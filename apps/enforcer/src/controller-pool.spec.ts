@@ -1,7 +1,9 @@
 import 'reflect-metadata';
 import * as fs from 'node:fs';
+import * as http2 from 'node:http2';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { connectivityState } from '@grpc/grpc-js';
 import pino from 'pino';
 import type { RawControlClient } from '../../../proto/cordon/v1/client';
 import { Backoff } from './backoff';
@@ -10,6 +12,40 @@ import { CertificateAuthority } from '../../controller/src/control/ca/certificat
 import { keyAndCsr } from '../../controller/src/control/testing/fakes';
 
 const log = pino({ level: 'silent' });
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(what: string, ok: () => boolean, ms = 5000): Promise<void> {
+  const t = Date.now();
+  while (!ok()) {
+    if (Date.now() - t > ms) throw new Error(`not within ${ms} ms: ${what}`);
+    await sleep(20);
+  }
+}
+
+/** A TLS listener that speaks HTTP/2 with a controller's certificate, counting the handshakes it completes. */
+async function tlsController(ca: CertificateAuthority) {
+  const { certPem, keyPem } = await ca.issueServerCertificate();
+  const server = http2.createSecureServer({ key: keyPem, cert: certPem + ca.certificatePem, ca: ca.certificatePem, requestCert: true, rejectUnauthorized: false });
+  const s = { handshakes: 0, address: '', close: () => new Promise<void>((r) => server.close(() => r())) };
+  server.on('secureConnection', () => s.handshakes++);
+  server.on('session', (session) => server.once('close', () => session.destroy()));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  s.address = `127.0.0.1:${(server.address() as { port: number }).port}`;
+  return s;
+}
+
+/** An enrolled enforcer's credentials from `ca`. */
+async function enforcerTls(ca: CertificateAuthority) {
+  const { keyPem, csrPem } = await keyAndCsr('gw-1');
+  const signed = await ca.signEnforcerCsr(csrPem, 'gw-1', 3600_000);
+  return { caPem: ca.certificatePem, certPem: signed.certificatePem, keyPem };
+}
+
+/** A client whose channel stays idle (a standby made of it is never taken); no call is made on it. */
+function idleClient(close = () => undefined as unknown): RawControlClient {
+  const channel = { getConnectivityState: () => connectivityState.IDLE, watchConnectivityState: () => undefined };
+  return { close, getChannel: () => channel } as unknown as RawControlClient;
+}
 
 /** Clients that only remember where they go and whether they were closed (no call is made on them here). */
 function pool(controllers: string[], random = () => 0.5) {
@@ -21,7 +57,7 @@ function pool(controllers: string[], random = () => 0.5) {
     makeClient: (address) => {
       const c = { address, closed: false };
       made.push(c);
-      return { close: () => (c.closed = true) } as unknown as RawControlClient;
+      return idleClient(() => (c.closed = true));
     },
   });
   p.useTls({ caPem: 'ca', certPem: 'cert', keyPem: 'key' });
@@ -88,11 +124,64 @@ describe('controller pool', () => {
     expect([...landed.keys()].sort()).toEqual(list.slice(1));
     for (const n of landed.values()) expect(n).toBeGreaterThan(70);
     expect(spreadOrder(list, undefined)).toEqual(list);
-    const p = new ControllerPool(list, { log, seed: 'gw-7', makeClient: () => ({ close: () => undefined }) as unknown as RawControlClient });
+    const p = new ControllerPool(list, { log, seed: 'gw-7', makeClient: () => idleClient() });
     expect(p.addresses).toEqual(spreadOrder(list, 'gw-7'));
     p.useTls({ caPem: 'ca', certPem: 'cert', keyPem: 'key' });
     p.failed('UNAVAILABLE');
     expect(p.current).toBe(spreadOrder(list, 'gw-7')[1]);
+    p.close();
+  });
+
+  it('keeps a connection to the next controller, and a move opens its streams on it: no TLS handshake at the move', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-pool-'));
+    const ca = await CertificateAuthority.open(dir);
+    const [a, b] = [await tlsController(ca), await tlsController(ca)];
+    const p = new ControllerPool([a.address, b.address], { log, random: () => 0 });
+    try {
+      p.useTls(await enforcerTls(ca));
+      p.client().getChannel().getConnectivityState(true);
+      expect(p.standby.address).toBeNull(); // not before a controller accepted a stream
+      p.ok();
+      await until('connected to the first, a standby to the second', () => a.handshakes === 1 && b.handshakes === 1 && p.standby.ready());
+      expect(p.standby.address).toBe(b.address);
+      p.failed('UNAVAILABLE');
+      expect(p.current).toBe(b.address);
+      expect(p.standby.taken).toBe(1);
+      // connected before the move: the standby's own connection, no new one
+      expect(p.client().getChannel().getConnectivityState(false)).toBe(connectivityState.READY);
+      // the next standby (back to the first) waits STANDBY_AFTER_MOVE_MS: none during a take-over
+      expect(p.standby.address).toBe(a.address);
+      await sleep(300);
+      expect([a.handshakes, b.handshakes]).toEqual([1, 1]);
+    } finally {
+      p.close();
+      await Promise.all([a.close(), b.close()]);
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a standby that is not up when a move needs it is not used: the move makes a fresh client', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cordon-pool-'));
+    const ca = await CertificateAuthority.open(dir);
+    const [a, b] = [await tlsController(ca), await tlsController(ca)];
+    await b.close(); // nothing listens there now
+    const p = new ControllerPool([a.address, b.address], { log, random: () => 0 });
+    try {
+      p.useTls(await enforcerTls(ca));
+      p.client().getChannel().getConnectivityState(true);
+      p.ok();
+      await until('connected to the first', () => a.handshakes === 1);
+      await sleep(300); // the standby's attempt refused
+      expect(p.standby.ready()).toBe(false);
+      p.failed('UNAVAILABLE');
+      expect(p.current).toBe(b.address);
+      expect(p.standby.taken).toBe(0);
+      expect(p.client().getChannel().getConnectivityState(false)).not.toBe(connectivityState.READY);
+    } finally {
+      p.close();
+      await a.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('makes the channel credentials once per certificate, not at every move', async () => {

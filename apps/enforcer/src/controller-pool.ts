@@ -13,6 +13,8 @@
  * (a short random wait, so enforcers of a dead controller do not all land in
  * the same millisecond), and once every controller failed in a row, waits
  * with exponential backoff and jitter (backoff.ts) before the next round.
+ * The next controller of the order has a standby connection (standby.ts): a
+ * move is a stream on it, not a TLS handshake.
  */
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
@@ -23,6 +25,7 @@ import { controlCredentials, type ControlTls, type RawControlClient } from '../.
 import { CONTROL_GRPC, controlClientConstructor } from '../../../proto/cordon/v1/control';
 import { Backoff } from './backoff';
 import { resolveController } from './controller-address';
+import { Standby, STANDBY_AFTER_MOVE_MS, STANDBY_AT_START_MS } from './standby';
 
 /** Upper bound of the random wait before trying the next controller of a round. */
 export const MOVE_JITTER_MS = 250;
@@ -66,6 +69,7 @@ export class ControllerPool {
   private readonly backoff: Backoff;
   private readonly random: () => number;
   private readonly makeClient: (address: string, tls: ControlTls) => RawControlClient;
+  readonly standby: Standby;
   /** Called when the current controller changes (the flow stream reopens on the new one). */
   onMove: (from: string, to: string) => void = () => undefined;
 
@@ -78,6 +82,7 @@ export class ControllerPool {
     this.random = o.random ?? Math.random;
     this.backoff = o.backoff ?? new Backoff(500, 30_000, this.random);
     this.makeClient = o.makeClient ?? ((address, tls) => new (controlClientConstructor())(address, this.credentialsFor(tls), CONTROL_GRPC.client) as unknown as RawControlClient);
+    this.standby = new Standby((address) => this.makeClient(address, this.tls!));
   }
 
   private creds: { tls: ControlTls; creds: ChannelCredentials } | null = null;
@@ -126,6 +131,7 @@ export class ControllerPool {
     const at = next.indexOf(cur);
     if (at >= 0) this.index = at;
     else this.moveTo(0);
+    if (this.live) this.keepStandby(this.random() * STANDBY_AT_START_MS);
   }
 
   /**
@@ -137,6 +143,10 @@ export class ControllerPool {
     const old = this.live;
     this.tls = tls;
     this.live = this.makeClient(this.current, tls);
+    // made with the old certificate: again with the new one (the first one waits for an accepted stream: ok())
+    const had = this.standby.address !== null;
+    this.standby.drop();
+    if (had) this.keepStandby(this.random() * STANDBY_AT_START_MS);
     return old;
   }
 
@@ -149,10 +159,14 @@ export class ControllerPool {
     return this.live;
   }
 
-  /** A controller accepted a stream: the next failure moves on at once again. */
+  /**
+   * A controller accepted a stream: the next failure moves on at once again; the standby to the next one is made
+   * (after a random wait: a fleet starting at once does not double its handshakes' storm) unless it is there.
+   */
   ok(): void {
     this.failuresInRow = 0;
     this.backoff.reset();
+    this.keepStandby(this.random() * STANDBY_AT_START_MS);
   }
 
   /**
@@ -164,9 +178,10 @@ export class ControllerPool {
     this.failuresInRow++;
     const from = this.current;
     const wholeRound = this.failuresInRow % this.targets.length === 0;
+    const taken = this.standby.taken;
     if (this.targets.length > 1) this.moveTo((this.index + 1) % this.targets.length);
     const ms = wholeRound ? this.backoff.next() : Math.floor(this.random() * MOVE_JITTER_MS);
-    if (this.targets.length > 1) this.o.log.warn({ from, to: this.current, why, inMs: ms }, 'controller lost: moving to the next one');
+    if (this.targets.length > 1) this.o.log.warn({ from, to: this.current, why, inMs: ms, overStandby: this.standby.taken > taken }, 'controller lost: moving to the next one');
     return ms;
   }
 
@@ -174,15 +189,23 @@ export class ControllerPool {
     const c = this.live;
     this.live = null;
     c?.close();
+    this.standby.drop();
   }
 
   private moveTo(i: number): void {
     const from = this.current;
     this.index = i;
     const old = this.live;
-    this.live = this.tls ? this.makeClient(this.current, this.tls) : null;
+    this.live = this.tls ? (this.standby.take(this.current) ?? this.makeClient(this.current, this.tls)) : null;
     // Calls still open on the old client end with it; their loops reopen on the new one.
     old?.close();
+    if (this.live) this.keepStandby(STANDBY_AFTER_MOVE_MS.min + this.random() * STANDBY_AFTER_MOVE_MS.spread);
     if (from !== this.current) this.onMove(from, this.current);
+  }
+
+  /** A standby to the controller after the current one (none with one controller), in `delayMs` unless one is there. */
+  private keepStandby(delayMs: number): void {
+    const next = this.targets[(this.index + 1) % this.targets.length];
+    this.standby.keep(next === this.current ? null : next, delayMs);
   }
 }

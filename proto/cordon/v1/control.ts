@@ -77,7 +77,9 @@ export const CONTROL_GRPC = {
     // streams after at most time + timeout (~6 s), and the enforcer moves (issue 14: within 10 s).
     'grpc.keepalive_time_ms': KEEPALIVE.timeMs,
     'grpc.keepalive_timeout_ms': KEEPALIVE.timeoutMs,
-    'grpc.keepalive_permit_without_calls': 1,
+    // Pings only while a call is open: the policy watch always is on the current controller's connection; the
+    // standby connection to the next controller (standby.ts) costs no pings until a move puts the watch on it.
+    'grpc.keepalive_permit_without_calls': 0,
     // SNI: the server certificate's CN (what we check), not the dialled address (DEP0123 for IPs).
     'grpc.ssl_target_name_override': 'cordon-controller',
     // Reconnection is ours (exponential backoff with jitter in the enforcer).

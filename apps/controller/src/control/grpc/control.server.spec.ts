@@ -128,6 +128,21 @@ describe('Control gRPC server over mTLS on loopback', () => {
     await expect(rpc.reportStatus(c2, status('gw-1'))).resolves.toBeDefined();
   });
 
+  it('sends no TLS session ticket that carries the session (no client resumes one; each costs a copy of the session)', async () => {
+    const tickets = await new Promise<number[]>((resolve, reject) => {
+      const sizes: number[] = [];
+      const s = tls.connect({ host: '127.0.0.1', port: Number(addr.split(':')[1]), ca: ca.certificatePem, servername: 'cordon-controller', ALPNProtocols: ['h2'], checkServerIdentity: () => undefined });
+      s.on('session', () => sizes.push(s.getTLSTicket()?.length ?? 0));
+      s.on('error', reject);
+      // TLS 1.3 tickets come after the handshake, with the server's first flight of data (its HTTP/2 settings)
+      s.on('secureConnect', () => s.once('data', () => setTimeout(() => (s.destroy(), resolve(sizes)), 200)));
+    });
+    // SSL_OP_NO_TICKET: in TLS 1.3 OpenSSL still sends tickets, but stateful ones (a session id, 32 bytes), not the
+    // session encrypted (an i2d and a d2i of it, the certificate's key decoded again: 150+ bytes)
+    expect(tickets.length).toBeGreaterThan(0);
+    for (const t of tickets) expect(t).toBeLessThanOrEqual(32);
+  });
+
   it('refuses calls without a certificate, with a certificate from another CA, or expired', async () => {
     const anon = client({ caPem: ca.certificatePem });
     await expect(rpc.reportStatus(anon, status('gw-1'))).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });

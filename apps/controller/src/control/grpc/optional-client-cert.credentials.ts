@@ -16,7 +16,16 @@
  * (grpc-js >= 1.10 server-interceptors.js getAuthContext; grpc/grpc-node#2730).
  * Every non-Enroll handler then checks that certificate itself (control.auth.ts):
  * present, issued by this CA to an enforcer, not revoked.
+ *
+ * SSL_OP_NO_TICKET: no client of ours resumes a session (grpc-js offers none),
+ * and OpenSSL 3 builds each of the two tickets it sends after a TLS 1.3
+ * handshake by copying the session through DER, the peer certificate's key
+ * decoded again: 8% of a controller's CPU when a dead controller's enforcers
+ * moved to it (perf, scripts/bench/controllers.ts), 0.6-0.9 ms of its ~3 ms
+ * handshake. With the option, TLS 1.3 tickets are stateful: a session id, no
+ * copy (control.server.spec.ts checks their size).
  */
+import { constants } from 'node:crypto';
 import { ServerCredentials } from '@grpc/grpc-js';
 
 export class OptionalClientCertCredentials extends ServerCredentials {
@@ -25,7 +34,8 @@ export class OptionalClientCertCredentials extends ServerCredentials {
     private readonly certPem: Buffer,
     private readonly keyPem: Buffer,
   ) {
-    super({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, { ca: caPem, cert: certPem, key: keyPem });
+    // secureOptions among the context's options: grpc-js re-applies those (and only those) on a rotation.
+    super({ requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.2' }, { ca: caPem, cert: certPem, key: keyPem, secureOptions: constants.SSL_OP_NO_TICKET });
   }
 
   _equals(other: ServerCredentials): boolean {
