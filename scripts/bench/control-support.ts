@@ -212,6 +212,11 @@ export function cpuMs(pid: number): number {
   return (Number(f[11]) + Number(f[12])) * 10;
 }
 
+/** Resident memory of a process now, MB. */
+export function rssMb(pid: number): number {
+  return Math.round(Number(/^VmRSS:\s+(\d+) kB/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024);
+}
+
 /**
  * CPU time so far of this bench's PostgreSQL, ms: its postmaster (found by its port) with the backends it reaped
  * (cutime, cstime), and its live children. On the same 2 cores, its work per stream counts too.

@@ -54,7 +54,7 @@ import { startPostgres } from '../../test/support/postgres';
 import { CONNECT_TIMEOUT_MS } from '../../apps/enforcer/src/bundle-stream';
 import { STANDBY_AFTER_MOVE_MS, STANDBY_AT_START_MS } from '../../apps/enforcer/src/standby';
 import { makeScaleDocs, scalePolicy, SITE_SCALE } from '../../apps/controller/src/compiler/bench-compile';
-import { apply, cpuMs, enrollmentToken, log, onCleanup, percentile, pool, postgresCpuMs, run, sitePolicy, sleep, startController, type Controller } from './control-support';
+import { apply, cpuMs, enrollmentToken, rssMb, log, onCleanup, percentile, pool, postgresCpuMs, run, sitePolicy, sleep, startController, type Controller } from './control-support';
 
 const CONTROLLERS = Number(process.env.BENCH_CONTROLLERS ?? 3);
 const SIM = Number(process.env.BENCH_FLEET_ENFORCERS ?? 3000);
@@ -400,8 +400,10 @@ run(async () => {
   const idle0 = ctls.map((c) => cpuMs(c.child.pid!));
   await sleep(IDLE_MS);
   const idleCpuMsPerS = +((ctls.reduce((n, c, i) => n + cpuMs(c.child.pid!) - idle0[i], 0) / IDLE_MS) * 1000).toFixed(1);
-  const pingsPerS = Math.round(SIM * (1000 / KEEPALIVE.timeMs + 1000 / SERVER_KEEPALIVE.timeMs));
-  log(`controllers: idle, every watch open: the ${CONTROLLERS} controllers spend ${idleCpuMsPerS} ms of CPU a second (keepalive ${KEEPALIVE.timeMs / 1000} s + ${KEEPALIVE.timeoutMs / 1000} s, the controllers' ${SERVER_KEEPALIVE.timeMs / 1000} s + ${SERVER_KEEPALIVE.timeoutMs / 1000} s: about ${pingsPerS} pings a second, each answered)`);
+  // the enforcers ping their current controller (a call open); the controllers ping every connection, the standbys too
+  const pingsPerS = Math.round(SIM * (1000 / KEEPALIVE.timeMs + (STANDBY ? 2 : 1) * (1000 / SERVER_KEEPALIVE.timeMs)));
+  const idleRssMb = ctls.map((c) => rssMb(c.child.pid!));
+  log(`controllers: idle, every watch open: the ${CONTROLLERS} controllers spend ${idleCpuMsPerS} ms of CPU a second (keepalive ${KEEPALIVE.timeMs / 1000} s + ${KEEPALIVE.timeoutMs / 1000} s, the controllers' ${SERVER_KEEPALIVE.timeMs / 1000} s + ${SERVER_KEEPALIVE.timeoutMs / 1000} s: about ${pingsPerS} pings a second, each answered); their RSS ${idleRssMb.join(' / ')} MB`);
 
   const alive = (...dead: number[]) => ctls.map((_, i) => i).filter((i) => !dead.includes(i));
   const perEnforcer = (t: { controllerCpuMs: number }, n: number) => +(t.controllerCpuMs / Math.max(1, n)).toFixed(2);
@@ -458,6 +460,7 @@ run(async () => {
     applyToAll: { applies: APPLIES, ...stats(atAll), targetP99Ms: 2000 },
     applyPerEnforcer: stats(each),
     keepalive: { ...KEEPALIVE, server: SERVER_KEEPALIVE, pingsPerS, idleControllersCpuMsPerS: idleCpuMsPerS },
+    idleControllersRssMb: idleRssMb,
     sigkill: phase(k, afterKill),
     // a single failure: two controllers left (the killed one restarted)
     sigstop: f ? phase(f, afterFreeze) : null,
