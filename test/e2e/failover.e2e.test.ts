@@ -17,6 +17,7 @@
  * Needs root, bpffs, the built addon and PostgreSQL 15.
  */
 import 'reflect-metadata';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -157,11 +158,17 @@ const root = process.getuid?.() === 0;
       const before = await until('B to list the client A saw', () => unknownOn('b'), 15_000, 200);
       expect(before.flows).toBeGreaterThan(0);
 
+      // The enforcer's standby connection to B (standby.ts), made within 10 s of A accepting its watch: the only
+      // connection it has to B before the move, which then opens the watch on it (no TLS handshake).
+      const toB = () => execFileSync('ss', ['-Htn', 'state', 'established', `( dport = :${grpc.b.split(':').pop()} )`], { encoding: 'utf8' }).trim().split('\n').filter(Boolean).length;
+      await until('the standby connection to B', () => toB() >= 1, 15_000, 100);
+
       const killedAt = Date.now();
       ctl.a!.child.kill('SIGKILL');
       await ctl.a!.exited;
       await until('the enforcer on B', async () => (await connected('b')) === 1, 10_000, 50);
       const movedMs = Date.now() - killedAt;
+      expect(enf!.log).toMatch(/"overStandby":true[^\n]*controller lost: moving to the next one/);
       await sleep(3000);
       traffic = false;
       await Promise.all(loops);
