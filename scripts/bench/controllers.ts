@@ -88,7 +88,7 @@ const sims = workerData.creds.map((c, i) => {
   // Its own order of the controllers: every start, forwards or backwards (the 6 orders of 3 alike).
   const n = workerData.addresses.length, g = workerData.offset + i, dir = Math.floor(g / n) % 2 ? n - 1 : 1;
   const order = Array.from({ length: n }, (_, k) => (g + k * dir) % n);
-  const me = { name: c.name, creds, order, k: 0, at: order[0], moves: 0, viaStandby: 0, client: null, standby: null, standbyTimer: null, call: null, accepted: false, gen: 0, history: [], served: [] };
+  const me = { name: c.name, creds, order, k: 0, at: order[0], moves: 0, viaStandby: 0, client: null, standby: null, standbyAt: null, standbyTimer: null, call: null, accepted: false, gen: 0, history: [], served: [] };
   watch(me, false);
   return me;
 });
@@ -96,10 +96,12 @@ const sims = workerData.creds.map((c, i) => {
 // delayMs and kept up, so that a move opens a stream on it instead of a TLS handshake.
 function keepStandby(me, delayMs) {
   const at = me.order[(me.k + 1) % me.order.length];
-  if (!workerData.standby || me.order.length < 2 || me.standby?.at === at) return;
+  // one to it already, or waiting to be made: kept (as Standby.keep)
+  if (!workerData.standby || me.order.length < 2 || me.standbyAt === at) return;
   clearTimeout(me.standbyTimer);
   me.standby?.client.close();
   me.standby = null;
+  me.standbyAt = at;
   me.standbyTimer = setTimeout(() => {
     if (stopping) return;
     const s = { at, client: newClient(me, at) };
@@ -116,11 +118,18 @@ function watch(me, moved) {
   if (stopping) return;
   if (me.client) me.client.close();
   const s = me.standby;
+  if (me.standbyAt === me.at) {
+    clearTimeout(me.standbyTimer);
+    me.standby = null;
+    me.standbyAt = null;
+  }
   if (s && s.at === me.at && [READY, CONNECTING].includes(s.client.getChannel().getConnectivityState(false))) {
     me.client = s.client;
-    me.standby = null;
     me.viaStandby++;
-  } else me.client = newClient(me, me.at);
+  } else {
+    if (s && s.at === me.at) s.client.close();
+    me.client = newClient(me, me.at);
+  }
   // after a move, later and spread: the connections a take-over's survivors accept, not during it
   if (moved) keepStandby(me, workerData.standbyAfterMoveMs[0] + Math.random() * workerData.standbyAfterMoveMs[1]);
   const call = me.client.WatchBundles({ enforcer: me.name, lastGeneration: me.gen, lastHash: '' });
