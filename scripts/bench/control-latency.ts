@@ -28,7 +28,7 @@ import { keyAndCsr } from '../../apps/controller/src/control/testing/fakes';
 import { Datapath } from '../../native/lib/datapath';
 import { controlClient, rpc } from '../../proto/cordon/v1/client';
 import { CONTROL_GRPC, CONTROL_PROTO_PATH } from '../../proto/cordon/v1/control';
-import { apply, enrollmentToken, gatewayNamespace, log, onCleanup, percentile, pool, requireRoot, run, sitePolicy, sleep, startController } from './control-support';
+import { apply, enrollmentToken, gatewayNamespace, rssMb, log, onCleanup, percentile, pool, requireRoot, run, sitePolicy, sleep, startController } from './control-support';
 
 const APPLIES = Number(process.env.BENCH_APPLIES ?? 50);
 const SIM = Number(process.env.BENCH_SIM_ENFORCERS ?? 1000);
@@ -190,7 +190,7 @@ async function simulated() {
   await Promise.all(workers.map((w) => w.terminate()));
   const rss = (() => {
     try {
-      return Math.round(Number(/VmRSS:\s+(\d+)/.exec(fs.readFileSync(`/proc/${ctl.child.pid}/status`, 'utf8'))![1]) / 1024);
+      return rssMb(ctl.child.pid!);
     } catch {
       return null;
     }

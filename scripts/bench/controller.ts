@@ -13,15 +13,11 @@ import YAML from 'yaml';
 import { startPostgres } from '../../test/support/postgres';
 import { benchCompile, makeScaleDocs, scalePolicy, SITE_SCALE } from '../../apps/controller/src/compiler/bench-compile';
 import { benchPlacement } from '../../apps/controller/src/placement/bench-placement';
+import { rssMb } from './control-support';
 
 const ROOT = path.resolve(__dirname, '..', '..');
 const HTTP = `127.0.0.1:${17470 + (process.pid % 1000)}`;
 const GRPC = `127.0.0.1:${18470 + (process.pid % 1000)}`;
-
-function rssMb(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Math.round(Number(m[1]) / 1024) : NaN;
-}
 
 async function apply(token: string, documents: unknown[], dryRun = false): Promise<void> {
   const r = await fetch(`http://${HTTP}/v1/apply`, {
