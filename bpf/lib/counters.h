@@ -74,13 +74,21 @@ static __always_inline void count_verdict(__u32 rule_id, __u32 src_id,
 	count_rule_reason(rule_id, reason, len);
 
 	c = bpf_map_lookup_elem(&cordon_pair_stats, &pk);
+	if (!c) {
+		struct cordon_counter first = { .packets = 1, .bytes = len };
+
+		if (bpf_map_update_elem(&cordon_pair_stats, &pk, &first, BPF_NOEXIST) == 0)
+			return;
+		/*
+		 * Another CPU created the pair between the lookup and the insert
+		 * (the first packets of a pair on two CPUs at once): count in this
+		 * CPU's value of its entry, or the packet is lost to the pair.
+		 */
+		c = bpf_map_lookup_elem(&cordon_pair_stats, &pk);
+	}
 	if (c) {
 		c->packets++;
 		c->bytes += len;
-	} else {
-		struct cordon_counter first = { .packets = 1, .bytes = len };
-
-		bpf_map_update_elem(&cordon_pair_stats, &pk, &first, BPF_NOEXIST);
 	}
 }
 
