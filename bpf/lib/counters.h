@@ -38,6 +38,14 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } cordon_link_local SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__type(key, __u32);
+	__type(value, struct cordon_pair_slot);
+	__uint(max_entries, CORDON_PAIR_SLOTS);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} cordon_pair_slots SEC(".maps");
+
 static __always_inline void counter_add(void *map, const void *key, __u32 len)
 {
 	struct cordon_counter *c = bpf_map_lookup_elem(map, key);
@@ -69,9 +77,26 @@ static __always_inline void count_verdict(__u32 rule_id, __u32 src_id,
 		.verdict = verdict,
 		.reason = reason,
 	};
+	struct cordon_pair_slot *s;
 	struct cordon_counter *c;
+	__u32 slot;
 
 	count_rule_reason(rule_id, reason, len);
+
+	/* this CPU's slot of the pair (cordon.h "Per identity pair") */
+	slot = ((src_id * 0x9e3779b1) ^ (dst_id * 0x85ebca6b) ^
+		((__u32)verdict << 8 | reason)) * 0xc2b2ae35 >> (32 - CORDON_PAIR_SLOT_BITS);
+	s = bpf_map_lookup_elem(&cordon_pair_slots, &slot);
+	if (s && !s->used) {
+		s->key = pk;
+		s->used = 1;
+	}
+	if (s && s->key.src_identity == src_id && s->key.dst_identity == dst_id &&
+	    s->key.verdict == verdict && s->key.reason == reason) {
+		s->c.packets++;
+		s->c.bytes += len;
+		return;
+	}
 
 	c = bpf_map_lookup_elem(&cordon_pair_stats, &pk);
 	if (!c) {

@@ -35,9 +35,9 @@ const MIRRORED: Array<[prefix: string, mirror: Record<string, number>]> = [
   ['CORDON_FQDN_SELECTORS', { '': abi.FQDN_SELECTORS }],
 ];
 /** Macros only the kernel program (or the C++ side) uses. */
-const KERNEL_ONLY_MACROS = ['CORDON_H', 'CORDON_SLOTS', 'CORDON_FLOW_KIND_', 'CORDON_ETH_P_'];
-/** Structs user space reads only from C++ (the suppressed-event counter) or never. */
-const KERNEL_ONLY_STRUCTS = ['cordon_frag_key', 'cordon_frag_value', 'cordon_event_budget'];
+const KERNEL_ONLY_MACROS = ['CORDON_H', 'CORDON_SLOTS', 'CORDON_PAIR_SLOT', 'CORDON_FLOW_KIND_', 'CORDON_ETH_P_'];
+/** Structs user space reads only from C++ (the suppressed-event counter, the pair slots) or never. */
+const KERNEL_ONLY_STRUCTS = ['cordon_frag_key', 'cordon_frag_value', 'cordon_event_budget', 'cordon_pair_slot'];
 
 const headerMacros = () => [...HEADER.matchAll(/^#define\s+(CORDON_\w+)/gm)].map((m) => m[1]);
 

@@ -3,6 +3,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include <array>
+#include <map>
+
 #include "datapath.h"
 
 extern "C" {
@@ -63,16 +66,34 @@ std::vector<uint8_t> Datapath::DumpFlows(bool denied) const {
   return out;
 }
 
+// A pair's counters are in this CPU's slot of cordon_pair_slots or in cordon_pair_stats (cordon.h
+// "Per identity pair"): summed here into one record a pair.
 std::vector<uint8_t> Datapath::DumpPairStats() const {
   int fd = bpf_map__fd(skel_->maps.cordon_pair_stats), ncpu = NumCpus();
-  std::vector<uint8_t> out;
+  std::map<std::array<uint8_t, sizeof(cordon_pair_key)>, cordon_counter> sums;
+  auto add = [&](const cordon_pair_key& k, uint64_t packets, uint64_t bytes) {
+    std::array<uint8_t, sizeof(cordon_pair_key)> a;
+    memcpy(a.data(), &k, sizeof(k));
+    cordon_counter& c = sums[a];
+    c.packets += packets;
+    c.bytes += bytes;
+  };
   ForEachKey<cordon_pair_key>(fd, [&](const cordon_pair_key& k) {
     cordon_counter c;
-    if (SumPerCpu(fd, &k, &c, ncpu)) {
-      Append(out, &k, sizeof(k));
-      Append(out, &c, sizeof(c));
-    }
+    if (SumPerCpu(fd, &k, &c, ncpu)) add(k, c.packets, c.bytes);
   });
+  int slots = bpf_map__fd(skel_->maps.cordon_pair_slots);
+  std::vector<cordon_pair_slot> vals(ncpu);
+  for (uint32_t i = 0; i < CORDON_PAIR_SLOTS; i++) {
+    if (bpf_map_lookup_elem(slots, &i, vals.data()) < 0) throw DatapathError(ErrnoText("read cordon_pair_slots", errno));
+    for (const auto& v : vals)
+      if (v.used) add(v.key, v.c.packets, v.c.bytes);
+  }
+  std::vector<uint8_t> out;
+  for (const auto& [k, c] : sums) {
+    Append(out, k.data(), k.size());
+    Append(out, &c, sizeof(c));
+  }
   return out;
 }
 
