@@ -282,7 +282,15 @@ describe('issue 14: an enforcer moves when its controller dies, and no flow batc
     traffic = false;
     await drive;
     const collector = enforcer['collector'];
-    await until('every batch acknowledged', () => collector.queue.length === 0, 20_000);
+    // The traffic's last change is cut by a poll after it stopped (every 100 ms): settled once no batch was
+    // made for 500 ms and none is queued (an empty queue alone can come just before that last cut).
+    let seqSeen = -1;
+    let seqSince = Date.now();
+    await until('every batch cut and acknowledged', () => {
+      const seq = collector['seq'] as number;
+      if (seq !== seqSeen) [seqSeen, seqSince] = [seq, Date.now()];
+      return collector.queue.length === 0 && Date.now() - seqSince >= 500;
+    }, 20_000);
     const made = collector['seq'] as number;
     const all = [...aggs[0].seqs, ...aggs[1].seqs].sort((x, y) => x - y);
     expect(collector.queue.dropped).toBe(0);
