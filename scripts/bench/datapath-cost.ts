@@ -6,21 +6,24 @@
  * one hash lookup, one counter) run on the same packet in the same run.
  * decision is a denied packet through the full judge (ipcache and policy every time: the tc denied-repeat
  * short-cut off); deniedRepeat the same packet with the short-cut on (bpf/lib/denied.h), as a flood's repeats are.
+ * newConn is a new connection from a new source (scripts/bench/new-source-driver.ts), its driver's cost taken off.
  * Prints JSON on stdout: { sizes: [{entries, establishedNs, decisionNs, deniedRepeatNs, newConnNs, applyMs}], ratios, reference }.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { rmSync } from 'node:fs';
 import { Datapath } from '../../native/lib/datapath';
 import { packet, TCP_FLAGS } from '../../test/support/packets';
+import { load, packetFile, runPinned } from './bpftool-prog';
 import { benchGeneration } from './fixtures';
+import { NewSourceDriver } from './new-source-driver';
 
 const SIZES = [10, 1000, 10000, 100000];
 const REPEAT = Number(process.env.BENCH_REPEAT ?? 1000000);
-const NEW_CONNS = Number(process.env.BENCH_NEW_CONNS ?? 20000);
+// new connections: NEW_CONN_RUNS runs of NEW_CONN_REPEAT into one flow table (262,144 entries): newConn is the
+// first run's (the table filling), newConnFullTable the median of those that found it full (each evicts the oldest)
+const NEW_CONN_REPEAT = Number(process.env.BENCH_NEW_CONN_REPEAT ?? 100000);
+const NEW_CONN_RUNS = Number(process.env.BENCH_NEW_CONN_RUNS ?? 6);
 
-async function measure(entries: number) {
+async function measure(entries: number, driver: NewSourceDriver, driverNs: number) {
   const name = `bench-cost-${entries}`;
   Datapath.removePins(name);
   Datapath.removePins(`${name}-full`);
@@ -39,22 +42,11 @@ async function measure(entries: number) {
     const decision = await full.testRun(denied, { repeat: REPEAT });
     // denied repeat: the same packet, denied again from its flow's entry
     const deniedRepeat = await dp.testRun(denied, { repeat: REPEAT });
-    // new connections: distinct SYNs, each inserted into the flow table
-    // (one run each, so the median resists the page faults and timer ticks a single run can catch)
-    const runs: number[] = [];
-    for (let i = 0; i < NEW_CONNS; i++) {
-      const syn = packet({ src: `10.1.${(i >> 8) & 255}.${i & 255}`, dst: '10.2.0.9', protocol: 'tcp', sport: 10000 + (i % 50000), dport: 5201 });
-      runs.push((await dp.testRun(syn)).durationNs);
-    }
-    runs.sort((a, b) => a - b);
-    // A single run's fixed overhead, measured the way the new connections are (one run each, through the addon):
-    // the established packet run once, less its repeated cost.
-    const singles: number[] = [];
-    for (let i = 0; i < 301; i++) singles.push((await dp.testRun(est)).durationNs);
-    singles.sort((a, b) => a - b);
-    const singleRunOverheadNs = Math.max(0, singles[singles.length >> 1] - established.durationNs);
+    // new connections: a new source and port at every repeat (bpf/bench/new-source.bpf.c), the driver's cost taken off
+    const syn = packet({ src: '10.1.0.0', dst: '10.2.0.9', protocol: 'tcp', sport: 10000, dport: 5201 });
+    const newConn = await driver.connectionNs(dp, syn);
     if (!established.passed || decision.passed || deniedRepeat.passed) throw new Error('benchmark packets got the wrong verdict');
-    return { entries, establishedNs: established.durationNs, decisionNs: decision.durationNs, deniedRepeatNs: deniedRepeat.durationNs, newConnNs: runs[runs.length >> 1], singleRunOverheadNs, applyMs: Math.round(applyMs * 10) / 10 };
+    return { entries, establishedNs: established.durationNs, decisionNs: decision.durationNs, deniedRepeatNs: deniedRepeat.durationNs, newConnNs: newConn.fillingNs - driverNs, newConnFullTableNs: newConn.fullNs === null ? null : newConn.fullNs - driverNs, applyMs: Math.round(applyMs * 10) / 10 };
   } finally {
     for (const d of [dp, full]) {
       d.unpin();
@@ -86,37 +78,34 @@ async function classificationCost() {
 
 const REFERENCE_PIN = '/sys/fs/bpf/cordon-bench-reference';
 
-/** The reference program's cost on a packet: repeated (as established and decision are) and the median of single runs (as new connections are). */
+/** The reference program's cost on a packet, repeated as established and decision are. */
 function referenceCost(pkt: Buffer) {
-  const dir = mkdtempSync(join(tmpdir(), 'cordon-ref-'));
-  const file = join(dir, 'packet');
-  writeFileSync(file, pkt);
-  rmSync(REFERENCE_PIN, { force: true });
-  execFileSync('bpftool', ['prog', 'load', join(__dirname, '../../bpf/bench/reference.bpf.o'), REFERENCE_PIN, 'type', 'classifier']);
-  const run = (repeat: number) => {
-    const out = execFileSync('bpftool', ['prog', 'run', 'pinned', REFERENCE_PIN, 'data_in', file, 'repeat', String(repeat)], { encoding: 'utf8' });
-    const m = /duration(?: \(average\))?: (\d+)ns/.exec(out);
-    if (!m) throw new Error(`bpftool prog run printed no duration: ${out}`);
-    return Number(m[1]);
-  };
+  const f = packetFile(pkt);
+  load('reference.bpf.o', REFERENCE_PIN);
   try {
-    const repeatedNs = run(REPEAT);
-    const singles = Array.from({ length: 301 }, () => run(1)).sort((a, b) => a - b);
-    return { repeatedNs, singleRunNs: singles[singles.length >> 1] };
+    return { repeatedNs: runPinned(REFERENCE_PIN, f.file, REPEAT) };
   } finally {
     rmSync(REFERENCE_PIN, { force: true });
-    rmSync(dir, { recursive: true, force: true });
+    f.remove();
   }
 }
 
 async function main() {
   const classification = await classificationCost();
   process.stderr.write(`classification: ${JSON.stringify(classification)}\n`);
-  await measure(SIZES[0]); // warm-up: the kernel's map allocators and caches, not recorded
+  const driver = NewSourceDriver.load(NEW_CONN_REPEAT, NEW_CONN_RUNS);
   const sizes = [];
-  for (const n of SIZES) {
-    sizes.push(await measure(n));
-    process.stderr.write(`datapath cost: ${JSON.stringify(sizes[sizes.length - 1])}\n`);
+  let driverNs: number;
+  try {
+    driverNs = driver.driverNs(packet({ src: '10.1.0.0', dst: '10.2.0.9', protocol: 'tcp', sport: 10000, dport: 5201 }));
+    process.stderr.write(`new-source driver: ${driverNs} ns\n`);
+    await measure(SIZES[0], driver, driverNs); // warm-up: the kernel's map allocators and caches, not recorded
+    for (const n of SIZES) {
+      sizes.push(await measure(n, driver, driverNs));
+      process.stderr.write(`datapath cost: ${JSON.stringify(sizes[sizes.length - 1])}\n`);
+    }
+  } finally {
+    driver.close();
   }
   const reference = referenceCost(packet({ src: '10.1.0.5', dst: '10.2.0.9', protocol: 'tcp', sport: 40000, dport: 5201, tcpFlags: TCP_FLAGS.ACK }));
   process.stderr.write(`reference program: ${JSON.stringify(reference)}\n`);
@@ -125,9 +114,8 @@ async function main() {
     established: +(s.establishedNs / reference.repeatedNs).toFixed(2),
     decision: +(s.decisionNs / reference.repeatedNs).toFixed(2),
     deniedRepeat: +(s.deniedRepeatNs / reference.repeatedNs).toFixed(2),
-    // a single run carries a fixed overhead, measured through the addon as the new connections are (the
-    // reference's own single runs go through a bpftool process each, whose overhead is another's): taken off first
-    newConn: +((s.newConnNs - s.singleRunOverheadNs) / reference.repeatedNs).toFixed(2),
+    newConn: +(s.newConnNs / reference.repeatedNs).toFixed(2),
+    newConnFullTable: s.newConnFullTableNs === null ? null : +(s.newConnFullTableNs / reference.repeatedNs).toFixed(2),
   }));
   const base = sizes[0];
   const ratios = sizes.map((s) => ({
@@ -137,7 +125,7 @@ async function main() {
     deniedRepeat: +(s.deniedRepeatNs / base.deniedRepeatNs).toFixed(3),
     newConn: +(s.newConnNs / base.newConnNs).toFixed(3),
   }));
-  process.stdout.write(JSON.stringify({ repeat: REPEAT, newConnections: NEW_CONNS, sizes, ratiosTo10Entries: ratios, reference, ratiosToReference: toReference, classification }) + '\n');
+  process.stdout.write(JSON.stringify({ repeat: REPEAT, newConnections: { repeat: NEW_CONN_REPEAT, runs: NEW_CONN_RUNS, driverNs }, sizes, ratiosTo10Entries: ratios, reference, ratiosToReference: toReference, classification }) + '\n');
 }
 
 main().catch((e) => {
