@@ -7,7 +7,7 @@
  * decision is a denied packet through the full judge (ipcache and policy every time: the tc denied-repeat
  * short-cut off); deniedRepeat the same packet with the short-cut on (bpf/lib/denied.h), as a flood's repeats are.
  * newConn is a new connection from a new source (scripts/bench/new-source-driver.ts), its driver's cost taken off.
- * Prints JSON on stdout: { sizes: [{entries, establishedNs, decisionNs, deniedRepeatNs, newConnNs, applyMs}], ratios, reference }.
+ * Prints JSON on stdout: { sizes: [{entries, establishedNs, decisionNs, deniedRepeatNs, newConnNs, newConnFullTableNs, applyMs}], ratios, reference }.
  */
 import { rmSync } from 'node:fs';
 import { Datapath } from '../../native/lib/datapath';
@@ -22,6 +22,8 @@ const REPEAT = Number(process.env.BENCH_REPEAT ?? 1000000);
 // first run's (the table filling), newConnFullTable the median of those that found it full (each evicts the oldest)
 const NEW_CONN_REPEAT = Number(process.env.BENCH_NEW_CONN_REPEAT ?? 100000);
 const NEW_CONN_RUNS = Number(process.env.BENCH_NEW_CONN_RUNS ?? 6);
+// the SYN the driver gives a new source (in the client /16) and port at every repeat
+const NEW_SOURCE_SYN = packet({ src: '10.1.0.0', dst: '10.2.0.9', protocol: 'tcp', sport: 10000, dport: 5201 });
 
 async function measure(entries: number, driver: NewSourceDriver, driverNs: number) {
   const name = `bench-cost-${entries}`;
@@ -43,8 +45,7 @@ async function measure(entries: number, driver: NewSourceDriver, driverNs: numbe
     // denied repeat: the same packet, denied again from its flow's entry
     const deniedRepeat = await dp.testRun(denied, { repeat: REPEAT });
     // new connections: a new source and port at every repeat (bpf/bench/new-source.bpf.c), the driver's cost taken off
-    const syn = packet({ src: '10.1.0.0', dst: '10.2.0.9', protocol: 'tcp', sport: 10000, dport: 5201 });
-    const newConn = await driver.connectionNs(dp, syn);
+    const newConn = await driver.connectionNs(dp, NEW_SOURCE_SYN);
     if (!established.passed || decision.passed || deniedRepeat.passed) throw new Error('benchmark packets got the wrong verdict');
     return { entries, establishedNs: established.durationNs, decisionNs: decision.durationNs, deniedRepeatNs: deniedRepeat.durationNs, newConnNs: newConn.fillingNs - driverNs, newConnFullTableNs: newConn.fullNs === null ? null : newConn.fullNs - driverNs, applyMs: Math.round(applyMs * 10) / 10 };
   } finally {
@@ -97,7 +98,7 @@ async function main() {
   const sizes = [];
   let driverNs: number;
   try {
-    driverNs = driver.driverNs(packet({ src: '10.1.0.0', dst: '10.2.0.9', protocol: 'tcp', sport: 10000, dport: 5201 }));
+    driverNs = driver.driverNs(NEW_SOURCE_SYN);
     process.stderr.write(`new-source driver: ${driverNs} ns\n`);
     await measure(SIZES[0], driver, driverNs); // warm-up: the kernel's map allocators and caches, not recorded
     for (const n of SIZES) {
