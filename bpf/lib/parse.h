@@ -3,8 +3,8 @@
  * Packet parsing: Ethernet, ARP, IPv4 (options, fragments), IPv6 (extension
  * header chain, fragments), TCP, UDP, ICMP, ICMPv6.
  *
- * The common TCP and UDP packets are read straight from the linear data
- * (parse_direct); everything else header by header with bpf_skb_load_bytes(),
+ * The common TCP, UDP and ICMP echo packets are read straight from the
+ * linear data (parse_direct); everything else header by header with bpf_skb_load_bytes(),
  * which bounds-checks against the whole skb (linear or not), so a truncated
  * packet fails the read and gets the one safe verdict for it: PARSE_MALFORMED
  * (dropped, reason malformed).
@@ -125,32 +125,48 @@ static __always_inline int icmp_is_error(__u8 family, __u8 type)
 	return type >= 1 && type <= 4;
 }
 
-static __always_inline int parse_icmp(struct __sk_buff *skb, __u32 off,
-				      struct cordon_pkt *p, __u8 echo_req,
-				      __u8 echo_reply)
-{
-	struct { __u8 type; __u8 code; __be16 csum; __be16 id; __be16 seq; } h;
+struct icmp_head {
+	__u8 type;
+	__u8 code;
+	__be16 csum;
+	__be16 id;
+	__be16 seq;
+};
 
-	if (bpf_skb_load_bytes(skb, off, &h, sizeof(h)) < 0)
-		return PARSE_MALFORMED;
-	p->policy_port = bpf_htons(((__u16)h.type << 8) | h.code);
-	if (h.type == echo_req) {
+/* The ICMP fields of p from the header at off; parse_direct shares it. */
+static __always_inline void set_icmp(struct cordon_pkt *p,
+				     const struct icmp_head *h, __u32 off,
+				     __u8 echo_req, __u8 echo_reply)
+{
+	p->policy_port = bpf_htons(((__u16)h->type << 8) | h->code);
+	if (h->type == echo_req) {
 		p->icmp_kind = ICMP_KIND_ECHO_REQUEST;
-		p->sport = h.id;
+		p->sport = h->id;
 		p->dport = 0;
-	} else if (h.type == echo_reply) {
+	} else if (h->type == echo_reply) {
 		p->icmp_kind = ICMP_KIND_ECHO_REPLY;
 		p->sport = 0;
-		p->dport = h.id;
+		p->dport = h->id;
 	} else {
 		p->icmp_kind = ICMP_KIND_OTHER;
 		p->sport = p->policy_port;
 		p->dport = 0;
-		if (icmp_is_error(p->family, h.type)) {
+		if (icmp_is_error(p->family, h->type)) {
 			p->icmp_error = 1;
-			p->inner_off = off + sizeof(h);
+			p->inner_off = off + sizeof(*h);
 		}
 	}
+}
+
+static __always_inline int parse_icmp(struct __sk_buff *skb, __u32 off,
+				      struct cordon_pkt *p, __u8 echo_req,
+				      __u8 echo_reply)
+{
+	struct icmp_head h;
+
+	if (bpf_skb_load_bytes(skb, off, &h, sizeof(h)) < 0)
+		return PARSE_MALFORMED;
+	set_icmp(p, &h, off, echo_req, echo_reply);
 	return PARSE_IP;
 }
 

@@ -5,8 +5,10 @@
 
 /*
  * The common case straight from the linear data, without a helper call per
- * header: TCP or UDP over IPv4 without options or fragmentation, or over
- * IPv6 without extension headers, all of it well formed. It fills p exactly
+ * header: TCP, UDP or an ICMP echo request or reply over IPv4 without options
+ * or fragmentation, or over IPv6 without extension headers, all of it well
+ * formed. (Other ICMP types take the general parse, which knows errors and
+ * neighbour discovery.) It fills p exactly
  * as the general parse below would; anything else (or a header past the
  * linear part) returns 0 and is parsed by the general parse, so verdicts
  * never depend on which of the two read the packet. p comes in all zero.
@@ -59,6 +61,7 @@ static __always_inline int parse_direct(struct __sk_buff *skb,
 			goto general;
 		p->sport = th->source;
 		p->dport = th->dest;
+		p->policy_port = th->dest;
 		p->tcp_flags = ((__u8 *)th)[13];
 		p->tcp_seq = bpf_ntohl(th->seq);
 		set_payload(p, (l4 - data) + th->doff * 4, dgram_end);
@@ -70,10 +73,23 @@ static __always_inline int parse_direct(struct __sk_buff *skb,
 		p->sport = uh->source;
 		p->dport = uh->dest;
 		set_payload(p, (l4 - data) + sizeof(*uh), dgram_end);
+		p->policy_port = p->dport;
+	} else if (p->protocol == (p->family == 4 ? IPPROTO_ICMP : IPPROTO_ICMPV6)) {
+		struct icmp_head *h = l4;
+		__u8 echo_req = p->family == 4 ? ICMP_ECHO : ICMPV6_ECHO_REQUEST;
+		__u8 echo_reply = p->family == 4 ? ICMP_ECHOREPLY : ICMPV6_ECHO_REPLY;
+
+		if ((void *)(h + 1) > end ||
+		    (h->type != echo_req && h->type != echo_reply))
+			goto general;
+		set_icmp(p, h, l4 - data, echo_req, echo_reply);
+		if (p->family == 6) {	/* as parse_l4 does for ICMPv6 */
+			p->payload_off = l4 - data;
+			p->inner_off = dgram_end;
+		}
 	} else {
 		goto general;
 	}
-	p->policy_port = p->dport;
 	p->has_l4 = 1;
 	__builtin_memcpy(p->smac, eth->h_source, 6);
 	p->len = skb->len;

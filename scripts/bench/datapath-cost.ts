@@ -4,10 +4,11 @@
  * 100,000 policy entries, and the time to write and swap a generation, each
  * also as a ratio to the reference program (bpf/bench/reference.bpf.c: parse,
  * one hash lookup, one counter) run on the same packet in the same run.
+ * establishedEcho is the same for an allowed ICMP echo request's flow (ping's packets).
  * decision is a denied packet through the full judge (ipcache and policy every time: the tc denied-repeat
  * short-cut off); deniedRepeat the same packet with the short-cut on (bpf/lib/denied.h), as a flood's repeats are.
  * newConn is a new connection from a new source (scripts/bench/new-source-driver.ts), its driver's cost taken off.
- * Prints JSON on stdout: { sizes: [{entries, establishedNs, decisionNs, deniedRepeatNs, newConnNs, newConnFullTableNs, applyMs}], ratios, reference }.
+ * Prints JSON on stdout: { sizes: [{entries, establishedNs, establishedEchoNs, decisionNs, deniedRepeatNs, newConnNs, newConnFullTableNs, applyMs}], ratios, reference }.
  */
 import { rmSync } from 'node:fs';
 import { Datapath } from '../../native/lib/datapath';
@@ -39,6 +40,9 @@ async function measure(entries: number, driver: NewSourceDriver, driverNs: numbe
     const est = packet({ src: '10.1.0.5', dst: '10.2.0.9', protocol: 'tcp', sport: 40000, dport: 5201, tcpFlags: TCP_FLAGS.ACK });
     await dp.testRun(est);
     const established = await dp.testRun(est, { repeat: REPEAT });
+    const echo = packet({ src: '10.1.0.5', dst: '10.2.0.9', protocol: 'icmp', icmpType: 8, icmpId: 7 });
+    await dp.testRun(echo);
+    const establishedEcho = await dp.testRun(echo, { repeat: REPEAT });
     // decision: a denied packet is judged against the policy every time (the full judge: short-cut off)
     const denied = packet({ src: '10.2.0.9', dst: '10.1.0.5', protocol: 'udp', sport: 53, dport: 40000 });
     const decision = await full.testRun(denied, { repeat: REPEAT });
@@ -46,8 +50,8 @@ async function measure(entries: number, driver: NewSourceDriver, driverNs: numbe
     const deniedRepeat = await dp.testRun(denied, { repeat: REPEAT });
     // new connections: a new source and port at every repeat (bpf/bench/new-source.bpf.c), the driver's cost taken off
     const newConn = await driver.connectionNs(dp, NEW_SOURCE_SYN);
-    if (!established.passed || decision.passed || deniedRepeat.passed) throw new Error('benchmark packets got the wrong verdict');
-    return { entries, establishedNs: established.durationNs, decisionNs: decision.durationNs, deniedRepeatNs: deniedRepeat.durationNs, newConnNs: newConn.fillingNs - driverNs, newConnFullTableNs: newConn.fullNs === null ? null : newConn.fullNs - driverNs, applyMs: Math.round(applyMs * 10) / 10 };
+    if (!established.passed || !establishedEcho.passed || decision.passed || deniedRepeat.passed) throw new Error('benchmark packets got the wrong verdict');
+    return { entries, establishedNs: established.durationNs, establishedEchoNs: establishedEcho.durationNs, decisionNs: decision.durationNs, deniedRepeatNs: deniedRepeat.durationNs, newConnNs: newConn.fillingNs - driverNs, newConnFullTableNs: newConn.fullNs === null ? null : newConn.fullNs - driverNs, applyMs: Math.round(applyMs * 10) / 10 };
   } finally {
     for (const d of [dp, full]) {
       d.unpin();
@@ -113,6 +117,7 @@ async function main() {
   const toReference = sizes.map((s) => ({
     entries: s.entries,
     established: +(s.establishedNs / reference.repeatedNs).toFixed(2),
+    establishedEcho: +(s.establishedEchoNs / reference.repeatedNs).toFixed(2),
     decision: +(s.decisionNs / reference.repeatedNs).toFixed(2),
     deniedRepeat: +(s.deniedRepeatNs / reference.repeatedNs).toFixed(2),
     newConn: +(s.newConnNs / reference.repeatedNs).toFixed(2),
@@ -122,6 +127,7 @@ async function main() {
   const ratios = sizes.map((s) => ({
     entries: s.entries,
     established: +(s.establishedNs / base.establishedNs).toFixed(3),
+    establishedEcho: +(s.establishedEchoNs / base.establishedEchoNs).toFixed(3),
     decision: +(s.decisionNs / base.decisionNs).toFixed(3),
     deniedRepeat: +(s.deniedRepeatNs / base.deniedRepeatNs).toFixed(3),
     newConn: +(s.newConnNs / base.newConnNs).toFixed(3),

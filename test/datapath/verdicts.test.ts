@@ -172,6 +172,26 @@ describe('stateful', () => {
     expect(await passes(dp, { src: B, dst: S, protocol: 'icmp', icmpType: 0, icmpId: 4243 })).toBe(false);
   });
 
+  test('ct_x_1_an_echo_is_one_flow_whichever_parse_reads_it', async () => {
+    // Plain echoes are read straight from the linear data, ones with IPv4 options or an IPv6
+    // extension header by the general parse: a request read by one and its reply by the other
+    // must meet on one flow.
+    const cases = [
+      { src: S, dst: B, protocol: 'icmp' as const, request: 8, reply: 0, shaped: { ipv4OptionsLen: 8 } },
+      { src: S6, dst: B6, protocol: 'icmpv6' as const, request: 128, reply: 129, shaped: { extHeaders: [60] } },
+    ];
+    for (const c of cases) {
+      for (const [id, requestShape, replyShape] of [[0x5101, {}, c.shaped], [0x5102, c.shaped, {}]] as const) {
+        expect(await passes(dp, { src: c.src, dst: c.dst, protocol: c.protocol, icmpType: c.request, icmpId: id, ...requestShape })).toBe(true);
+        expect(await passes(dp, { src: c.dst, dst: c.src, protocol: c.protocol, icmpType: c.reply, icmpId: id, ...replyShape })).toBe(true);
+        expect(await passes(dp, { src: c.dst, dst: c.src, protocol: c.protocol, icmpType: c.reply, icmpId: id + 0x100, ...replyShape })).toBe(false);
+        const f = (await dp.flows()).filter((x) => x.src === c.src && x.sport === id);
+        expect(f).toHaveLength(1);
+        expect(f[0]).toMatchObject({ dst: c.dst, dport: 0, packetsFwd: 1, packetsRev: 1, verdict: 'allow', ruleId: 3 });
+      }
+    }
+  });
+
   test('ct_v6_1_tcp_reply_passes', async () => {
     const p = nextPort();
     expect(await passes(dp, { src: S6, dst: B6, protocol: 'tcp', sport: p, dport: 8883 })).toBe(true);
@@ -309,6 +329,17 @@ describe('malformed packets get a safe verdict', () => {
   test('malformed_v4_5_ip_options_are_skipped_not_misread', async () => {
     expect(await passes(dp, { src: S, dst: B, protocol: 'tcp', sport: nextPort(), dport: 8883, ipv4OptionsLen: 12 })).toBe(true);
     expect(await passes(dp, { src: S, dst: B, protocol: 'tcp', sport: nextPort(), dport: 22, ipv4OptionsLen: 12 })).toBe(false);
+  });
+
+  test('malformed_x_2_truncated_icmp_echo_header', async () => {
+    // 4 of the echo header's 8 bytes, the IP length saying so: neither parse may read past them
+    for (const spec of [{ src: S, dst: B, protocol: 'icmp' as const }, { src: S6, dst: B6, protocol: 'icmpv6' as const }]) {
+      const p = packet({ ...spec, icmpId: 0x5201 });
+      const cut = Buffer.from(p.subarray(0, p.length - 4));
+      if (spec.protocol === 'icmp') cut.writeUInt16BE(20 + 4, 16);
+      else cut.writeUInt16BE(4, 14 + 4);
+      expect((await dp.testRun(cut)).passed).toBe(false);
+    }
   });
 
   test('malformed_v6_1_payload_length_beyond_packet', async () => {
