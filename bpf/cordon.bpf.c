@@ -155,8 +155,11 @@ static __always_inline void flow_decide(struct cordon_flow_value *v,
 	__builtin_memcpy(v->dst_mac, dst->mac, 6);
 }
 
-/* v: where the entry is built (per CPU, off the judge's stack: struct judgement). */
-static __always_inline void flow_start(void *map, const struct cordon_flow_key *k,
+/*
+ * v: where the entry is built (per CPU, off the judge's stack: struct
+ * judgement). flags: the map update's; non-zero when it failed.
+ */
+static __always_inline long flow_start(void *map, const struct cordon_flow_key *k,
 				       struct cordon_flow_value *v,
 				       struct __sk_buff *skb,
 				       const struct cordon_pkt *p,
@@ -164,7 +167,7 @@ static __always_inline void flow_start(void *map, const struct cordon_flow_key *
 				       const struct cordon_ipcache_value *src,
 				       const struct cordon_ipcache_value *dst,
 				       __u8 encryption, __u32 enc_next_seq,
-				       __u64 epoch, __u64 now)
+				       __u64 epoch, __u64 now, __u64 flags)
 {
 	__builtin_memset(v, 0, sizeof(*v));
 	v->first_seen_ns = now;
@@ -187,7 +190,7 @@ static __always_inline void flow_start(void *map, const struct cordon_flow_key *
 		if (p->tcp_flags & TCP_FLAG_RST)
 			v->tcp_flags |= CORDON_TCP_RST;
 	}
-	bpf_map_update_elem(map, k, v, BPF_ANY);
+	return bpf_map_update_elem(map, k, v, flags);
 }
 
 /* Remembers a first fragment for its later ones, within the source's budget. */
@@ -445,7 +448,7 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	__u32 zero = 0;
 	__u64 now;
 	__u8 verdict;
-	int rc, audit;
+	int rc, audit, replaces = BPF_NOEXIST;	/* BPF_ANY: over an expired entry */
 
 	rc = parse_packet(skb, &p);
 	if (rc == PARSE_PASS)
@@ -486,8 +489,10 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	if (rc == PARSE_IP && !p.frag_later) {
 		flow_key_of(&key, &p);
 		fv = bpf_map_lookup_elem(&cordon_flows, &key);
-		if (fv && flow_expired(fv, p.protocol, now))
+		if (fv && flow_expired(fv, p.protocol, now)) {
 			fv = NULL;
+			replaces = BPF_ANY;
+		}
 		if (fv && fv->epoch == view.epoch)
 			return judge_known(skb, &p, fv, 0, ingress, view.audit_all, now);
 		/* a SYN the other way is a new connection, for the policy to judge */
@@ -625,8 +630,20 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 				next_seq = tls_first_record_end(skb, &p, enc);
 			}
 			/* kept with the connections, so its next packets take the fast path */
-			flow_start(&cordon_flows, &key, &j->entry, skb, &p, d, verdict, &src, &dst,
-				   enc, next_seq, view.epoch, now);
+			if (flow_start(&cordon_flows, &key, &j->entry, skb, &p, d, verdict, &src,
+				       &dst, enc, next_seq, view.epoch, now, replaces)) {
+				/*
+				 * Another CPU started this flow since the lookup above
+				 * (its first packets on two CPUs at once): the packet
+				 * is counted in that entry, or its counters are lost.
+				 */
+				struct cordon_flow_value *won = bpf_map_lookup_elem(&cordon_flows, &key);
+
+				if (won) {
+					flow_account(won, &p, 0, now);
+					flow_paired(won, p.len);
+				}
+			}
 		}
 	} else {
 		struct cordon_flow_value *dv = bpf_map_lookup_elem(&cordon_denied, &key);
@@ -637,7 +654,7 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 		} else {
 			now = bpf_ktime_get_ns();
 			flow_start(&cordon_denied, &key, &j->entry, skb, &p, d, verdict,
-				   &src, &dst, CORDON_ENC_PENDING, 0, view.epoch, now);
+				   &src, &dst, CORDON_ENC_PENDING, 0, view.epoch, now, BPF_ANY);
 		}
 		cordon_denied_remember(&p);	/* its repeats look the entry up (lib/denied.h) */
 	}

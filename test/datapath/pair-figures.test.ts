@@ -117,3 +117,24 @@ test('pair_3_the_first_packets_of_a_new_pair_on_several_cpus_at_once_are_all_cou
   }
   expect(short).toEqual([]);
 });
+
+test('pair_4_the_first_packets_of_one_new_flow_on_several_cpus_at_once_are_all_in_its_entry', async () => {
+  // The same first SYN 4 times at the same instant: each that misses the flow table judges it and
+  // starts the flow, and one that loses the insert to another CPU counts its packet in the winner's
+  // entry (it overwrote it, and one packet's flow counters were lost, before).
+  const TRIALS = 2000;
+  const AT_ONCE = 4;
+  await dp.applyGeneration({ generation: 4, ipcache, policy: allow });
+  const spec = (k: number) => ({ src: `10.10.1.${1 + (k % 250)}`, dst: '10.10.9.1', protocol: 'tcp' as const, sport: 20000 + k, dport: 8883, tcpFlags: TCP_FLAGS.SYN });
+  for (let k = 0; k < TRIALS; k++) {
+    const passed = await Promise.all(Array.from({ length: AT_ONCE }, () => passes(dp, spec(k))));
+    expect(passed.every(Boolean)).toBe(true);
+  }
+  const flows = new Map((await dp.flows()).filter((f) => f.dport === 8883 && f.sport >= 20000 && f.sport < 20000 + TRIALS).map((f) => [`${f.src} ${f.sport}`, f]));
+  const short: string[] = [];
+  for (let k = 0; k < TRIALS; k++) {
+    const f = flows.get(`${spec(k).src} ${spec(k).sport}`);
+    if (f?.packetsFwd !== AT_ONCE) short.push(`${spec(k).src}:${spec(k).sport} ${f?.packetsFwd ?? 'no flow'}`);
+  }
+  expect(short).toEqual([]);
+});
