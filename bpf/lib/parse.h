@@ -4,10 +4,10 @@
  * header chain, fragments), TCP, UDP, ICMP, ICMPv6.
  *
  * The common TCP, UDP and ICMP echo packets are read straight from the
- * linear data (parse_direct); everything else header by header with bpf_skb_load_bytes(),
- * which bounds-checks against the whole skb (linear or not), so a truncated
- * packet fails the read and gets the one safe verdict for it: PARSE_MALFORMED
- * (dropped, reason malformed).
+ * linear data (parse_direct); everything else header by header with
+ * bpf_skb_load_bytes(), which bounds-checks against the whole skb (linear or
+ * not), so a truncated packet fails the read and gets the one safe verdict
+ * for it: PARSE_MALFORMED (dropped, reason malformed).
  */
 #ifndef CORDON_LIB_PARSE_H
 #define CORDON_LIB_PARSE_H

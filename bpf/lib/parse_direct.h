@@ -7,11 +7,10 @@
  * The common case straight from the linear data, without a helper call per
  * header: TCP, UDP or an ICMP echo request or reply over IPv4 without options
  * or fragmentation, or over IPv6 without extension headers, all of it well
- * formed. (Other ICMP types take the general parse, which knows errors and
- * neighbour discovery.) It fills p exactly
- * as the general parse below would; anything else (or a header past the
- * linear part) returns 0 and is parsed by the general parse, so verdicts
- * never depend on which of the two read the packet. p comes in all zero.
+ * formed. It fills p exactly as the general parse below would; anything else
+ * (other ICMP types: errors, neighbour discovery; a header past the linear
+ * part) returns 0 and is parsed by the general parse, so verdicts never
+ * depend on which of the two read the packet. p comes in all zero.
  */
 static __always_inline int parse_direct(struct __sk_buff *skb,
 					struct cordon_pkt *p)
