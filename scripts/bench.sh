@@ -3,8 +3,10 @@
 #  1. the datapath's in-kernel cost per packet at 10..100,000 entries (BPF_PROG_TEST_RUN)
 #  2. the controller's compile time at site scale and for a one-policy delta
 #  3. the namespace gateway through ../shared/bench/netbench: no filter,
-#     iptables, nftables and Cordon with the same rule count, BENCH_GATEWAY_ROUNDS
-#     runs (3), judged on the medians (scripts/bench/gateway-summary.ts)
+#     iptables, nftables and Cordon with the same rule count (BENCH_GATEWAY_COMPARES
+#     runs, 1); then no filter, nft-set and Cordon in turn, the order rotated every
+#     round (BENCH_GATEWAY_ROUNDS, 4), the goals judged on the medians
+#     (scripts/bench/gateway-alternate.ts, gateway-summary.ts)
 #  4. the extras in scripts/bench/ (control latency, flow throughput, enforcer
 #     memory, device credentials: certs/s, revoke to CRL, CRL at 100,000, a denied
 #     flood: drops per CPU-second on the old tc path and with the XDP short-cut,
@@ -15,7 +17,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RULES=${BENCH_RULES:-10000}
 DURATION=${BENCH_DURATION:-5}
-ROUNDS=${BENCH_GATEWAY_ROUNDS:-3}
+COMPARES=${BENCH_GATEWAY_COMPARES:-1}
+ROUNDS=${BENCH_GATEWAY_ROUNDS:-4}
 out=bench-results
 mkdir -p "$out"
 if [ "$(id -u)" != 0 ]; then echo "bench: run as root (it loads eBPF programs and makes namespaces)" >&2; exit 1; fi
@@ -50,19 +53,22 @@ CORDON_WRITE_COST=1 npx jest --runInBand test/monitoring/state-shared.api.test.t
 
 NETBENCH=../shared/bench/netbench
 if [ -x "$NETBENCH" ] || [ -f "$NETBENCH" ]; then
-  echo "== gateway: netbench compare --rules $RULES, $ROUNDS runs (about 2.5 minutes each)"
+  echo "== gateway: netbench compare --rules $RULES, $COMPARES run(s) (about 2.5 minutes each)"
   tsx="$(pwd)/node_modules/.bin/tsx"
   filter="$(pwd)/scripts/bench/netbench-filter.ts"
   bash "$NETBENCH" deps
   compares=()
-  for round in $(seq 1 "$ROUNDS"); do
+  for run in $(seq 1 "$COMPARES"); do
     bash "$NETBENCH" compare --rules "$RULES" --duration "$DURATION" --label cordon --json \
-      --custom-up "$tsx $filter up $RULES" --custom-down "$tsx $filter down" > "$out/netbench-$round.json" || {
-        echo "bench: netbench reported a failed metric or an error (see $out/netbench-$round.json)" >&2; }
-    compares+=("$out/netbench-$round.json")
+      --custom-up "$tsx $filter up $RULES" --custom-down "$tsx $filter down" > "$out/netbench-$run.json" || {
+        echo "bench: netbench reported a failed metric or an error (see $out/netbench-$run.json)" >&2; }
+    compares+=("$out/netbench-$run.json")
   done
-  # one run drifts more than it measures: the goals are judged on the medians over the runs
   npx tsx scripts/bench/gateway-summary.ts "${compares[@]}" > "$out/gateway.json" || echo "bench: no gateway summary (see above)" >&2
+  # compare measures nft-set always just before Cordon: the goals are judged with the order rotated
+  echo "== gateway: no filter, nft-set and Cordon in turn, the order rotated, $ROUNDS rounds (about 75 s each)"
+  npx tsx scripts/bench/gateway-alternate.ts "$ROUNDS" "$RULES" "$DURATION" > "$out/gateway-alternate.json" \
+    || echo "bench: the alternated gateway rounds failed (see above)" >&2
 else
   echo "== gateway: ../shared/bench/netbench is not here (a user's clone): skipped"
 fi

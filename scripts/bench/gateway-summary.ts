@@ -1,24 +1,30 @@
 // SPDX-License-Identifier: Apache-2.0
 /**
- * The gateway goals of issue 13 over several `netbench compare` runs: one run
- * drifts more than the differences it measures (its two no-filter runs often
- * differ by 0.3 or more), so each metric is taken per run, as Cordon's ratio to
- * that run's no-filter baseline and to nft-set's figure measured just before
- * Cordon's, and the median over the runs is what is judged.
+ * The gateway goals of issue 13 over several rounds: one round drifts more
+ * than the differences it measures (the two no-filter runs of one `netbench
+ * compare` often differ by 0.3 or more), so each metric is taken per round, as
+ * Cordon's ratio to that round's no filter and to nft-set's, and the median
+ * over the rounds is what is judged.
+ *
+ * A round is a `netbench compare` (its baseline: the mean of its two no-filter
+ * runs; nft-set always just before Cordon) or one rotation of
+ * scripts/bench/gateway-alternate.ts (no filter, nft-set and Cordon each in
+ * another place of the order every round).
  *
  * Usage: tsx gateway-summary.ts netbench-1.json netbench-2.json ...
  * Prints a table on stderr and JSON on stdout.
  */
 import { readFileSync } from 'node:fs';
 
-interface NetbenchRun {
-  label: string;
-  mode: string;
-  metrics: Record<string, number | null>;
-  ratio_to_baseline: Record<string, number | null>;
-}
-interface NetbenchCompare {
-  runs: NetbenchRun[];
+export type Metrics = Record<string, number | null>;
+
+/** One round: each filter's figures, measured in the same few minutes. */
+export interface Round {
+  none: Metrics;
+  nftSet: Metrics;
+  cordon: Metrics;
+  /** |first no-filter run - last| as ratios to their mean, where the round had two */
+  noneDrift?: Metrics;
 }
 
 const METRICS = [
@@ -35,34 +41,23 @@ const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const round = (x: number) => Math.round(x * 1000) / 1000;
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 
-function runOf(c: NetbenchCompare, pick: (r: NetbenchRun) => boolean, file: string): NetbenchRun {
-  const r = c.runs.find(pick);
-  if (!r) throw new Error(`${file}: no such run (labels: ${c.runs.map((x) => x.label).join(', ')})`);
-  return r;
-}
-
-function main() {
-  const files = process.argv.slice(2);
-  if (files.length === 0) throw new Error('usage: gateway-summary.ts netbench-1.json [...]');
-  const compares = files.map((f) => ({ file: f, c: JSON.parse(readFileSync(f, 'utf8')) as NetbenchCompare }));
+/** Medians over the rounds, per metric, and whether each goal is met; the table goes to stderr. */
+export function summarize(rounds: Round[], title: string) {
   const rows = METRICS.map((m) => {
     const toNone: number[] = [];
     const nftSetToNone: number[] = [];
     const toNftSet: number[] = [];
     const drift: number[] = [];
-    for (const { file, c } of compares) {
-      const cordon = runOf(c, (r) => r.mode === 'custom', file);
-      const nftSet = runOf(c, (r) => r.mode === 'nft-set', file);
-      const nones = c.runs.filter((r) => r.mode === 'none');
-      const a = cordon.metrics[m.key];
-      const b = nftSet.metrics[m.key];
-      if (a === null || b === null || cordon.ratio_to_baseline[m.key] == null) continue; // a failed measure
-      toNone.push(cordon.ratio_to_baseline[m.key]!);
-      nftSetToNone.push(nftSet.ratio_to_baseline[m.key]!);
-      toNftSet.push(a / b);
-      if (nones.length === 2) drift.push(Math.abs(nones[0].ratio_to_baseline[m.key]! - nones[1].ratio_to_baseline[m.key]!));
+    for (const r of rounds) {
+      const [c, n, base] = [r.cordon[m.key], r.nftSet[m.key], r.none[m.key]];
+      if (c == null || n == null || base == null || base === 0) continue; // a failed measure
+      toNone.push(c / base);
+      nftSetToNone.push(n / base);
+      toNftSet.push(c / n);
+      const d = r.noneDrift?.[m.key];
+      if (d != null) drift.push(d);
     }
     const vsNftSet = median(toNftSet);
     const cordonToNone = median(toNone);
@@ -71,27 +66,57 @@ function main() {
     return {
       metric: m.key,
       name: m.name,
-      runs: toNftSet.length,
-      cordonToNone: round(cordonToNone),
-      nftSetToNone: round(median(nftSetToNone)),
-      cordonToNftSet: round(vsNftSet),
-      cordonToNftSetPerRun: toNftSet.map(round),
-      noneDrift: round(median(drift)),
+      rounds: toNftSet.length,
+      cordonToNone: round3(cordonToNone),
+      nftSetToNone: round3(median(nftSetToNone)),
+      cordonToNftSet: round3(vsNftSet),
+      cordonToNftSetPerRound: toNftSet.map(round3),
+      noneDrift: drift.length ? round3(median(drift)) : null,
       goal: m.key === 'tcp_gbps' ? null : meetsNftSet && meetsNone,
     };
   });
-  process.stderr.write(`gateway over ${compares.length} netbench compare runs (medians; Cordon / nft-set: rates higher is better, latencies lower):\n`);
-  process.stderr.write('metric        Cordon/none  nft-set/none  Cordon/nft-set  per run              none drift  goal\n');
+  process.stderr.write(`${title} (medians; Cordon / nft-set: rates higher is better, latencies lower):\n`);
+  process.stderr.write('metric        Cordon/none  nft-set/none  Cordon/nft-set  per round            none drift  goal\n');
   for (const r of rows)
     process.stderr.write(
-      `${r.name.padEnd(13)} ${String(r.cordonToNone).padStart(11)} ${String(r.nftSetToNone).padStart(13)} ${String(r.cordonToNftSet).padStart(15)}  ${r.cordonToNftSetPerRun.join(' ').padEnd(20)} ${String(r.noneDrift).padStart(10)}  ${r.goal === null ? '-' : r.goal ? 'met' : 'not met'}\n`,
+      `${r.name.padEnd(13)} ${String(r.cordonToNone).padStart(11)} ${String(r.nftSetToNone).padStart(13)} ${String(r.cordonToNftSet).padStart(15)}  ${r.cordonToNftSetPerRound.join(' ').padEnd(20)} ${String(r.noneDrift ?? '-').padStart(10)}  ${r.goal === null ? '-' : r.goal ? 'met' : 'not met'}\n`,
     );
-  process.stdout.write(JSON.stringify({ compares: files.length, metrics: rows }) + '\n');
+  return { rounds: rounds.length, metrics: rows };
 }
 
-try {
-  main();
-} catch (e) {
-  process.stderr.write(`gateway-summary: ${(e as Error).message}\n`);
-  process.exit(1);
+interface NetbenchRun {
+  label: string;
+  mode: string;
+  metrics: Metrics;
+  ratio_to_baseline: Metrics;
+}
+
+/** A `netbench compare --json` result as a round. */
+function compareRound(file: string): Round {
+  const c = JSON.parse(readFileSync(file, 'utf8')) as { baseline_metrics: Metrics; runs: NetbenchRun[] };
+  const run = (mode: string) => {
+    const r = c.runs.find((x) => x.mode === mode);
+    if (!r) throw new Error(`${file}: no ${mode} run (labels: ${c.runs.map((x) => x.label).join(', ')})`);
+    return r;
+  };
+  const nones = c.runs.filter((r) => r.mode === 'none');
+  const noneDrift: Metrics = {};
+  if (nones.length === 2)
+    for (const k of Object.keys(c.baseline_metrics)) {
+      const [a, b] = [nones[0].ratio_to_baseline[k], nones[1].ratio_to_baseline[k]];
+      noneDrift[k] = a == null || b == null ? null : Math.abs(a - b);
+    }
+  return { none: c.baseline_metrics, nftSet: run('nft-set').metrics, cordon: run('custom').metrics, noneDrift };
+}
+
+if (require.main === module) {
+  try {
+    const files = process.argv.slice(2);
+    if (files.length === 0) throw new Error('usage: gateway-summary.ts netbench-1.json [...]');
+    const out = summarize(files.map(compareRound), `gateway over ${files.length} netbench compare runs`);
+    process.stdout.write(JSON.stringify(out) + '\n');
+  } catch (e) {
+    process.stderr.write(`gateway-summary: ${(e as Error).message}\n`);
+    process.exit(1);
+  }
 }
