@@ -58,7 +58,7 @@ function measure(duration: number): Metrics {
 function main() {
   const [rounds, rules, duration] = [Number(process.argv[2] ?? 3), Number(process.argv[3] ?? 10000), Number(process.argv[4] ?? 5)];
   if (!existsSync(NETBENCH)) throw new Error(`${NETBENCH} is not here (a user's clone)`);
-  const env = { ...process.env, ...topology(execFileSync('bash', [NETBENCH, 'up'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }) + '') };
+  const env = { ...process.env, ...topology(netbench('up')) };
   const filter = (cmd: 'up' | 'down') => execFileSync(TSX, [FILTER, cmd, String(rules)], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const out: Round[] = [];
   try {
