@@ -26,6 +26,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 // first run's (the table filling), newConnFullTable the median of those that found it full (each evicts the oldest)
 const NEW_CONN_REPEAT = Number(process.env.BENCH_NEW_CONN_REPEAT ?? 100000);
 const NEW_CONN_RUNS = Number(process.env.BENCH_NEW_CONN_RUNS ?? 6);
+// an allowed TCP flow's forward packet, after its first: established, and the reference program's packet
+const ESTABLISHED_ACK = packet({ src: '10.1.0.5', dst: '10.2.0.9', protocol: 'tcp', sport: 40000, dport: 5201, tcpFlags: TCP_FLAGS.ACK });
 // the SYN the driver gives a new source (in the client /16) and port at every repeat
 const NEW_SOURCE_SYN = packet({ src: '10.1.0.0', dst: '10.2.0.9', protocol: 'tcp', sport: 10000, dport: 5201 });
 
@@ -46,10 +48,8 @@ async function measure(entries: number, driver: NewSourceDriver, driverNs: numbe
     const gen = benchGeneration(entries, { client4: '10.1.0.0/16', server4: '10.2.0.0/16' });
     const applyMs = (await dp.applyGeneration(gen)).durationMs;
     await full.applyGeneration(gen);
-    // established: an allowed TCP flow's forward packets, after the first
-    const est = packet({ src: '10.1.0.5', dst: '10.2.0.9', protocol: 'tcp', sport: 40000, dport: 5201, tcpFlags: TCP_FLAGS.ACK });
-    await dp.testRun(est);
-    const established = await fastest(dp, est);
+    await dp.testRun(ESTABLISHED_ACK);
+    const established = await fastest(dp, ESTABLISHED_ACK);
     const echo = packet({ src: '10.1.0.5', dst: '10.2.0.9', protocol: 'icmp', icmpType: 8, icmpId: 7 });
     await dp.testRun(echo);
     const establishedEcho = await fastest(dp, echo);
@@ -99,7 +99,7 @@ const REFERENCE_PIN = '/sys/fs/bpf/cordon-bench-reference';
  * measured again beside each size, so a size's ratios come from the same minute as its figures.
  */
 class Reference {
-  private readonly pkt = packetFile(packet({ src: '10.1.0.5', dst: '10.2.0.9', protocol: 'tcp', sport: 40000, dport: 5201, tcpFlags: TCP_FLAGS.ACK }));
+  private readonly pkt = packetFile(ESTABLISHED_ACK);
 
   constructor() {
     load('reference.bpf.o', REFERENCE_PIN);
