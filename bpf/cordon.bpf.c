@@ -193,14 +193,17 @@ static __always_inline long flow_start(void *map, const struct cordon_flow_key *
 	return bpf_map_update_elem(map, k, v, flags);
 }
 
-/* Remembers a first fragment for its later ones, within the source's budget. */
+/*
+ * Remembers a first fragment for its later ones, within the source's budget.
+ * now: the coarse clock (the budget's); the fragment table keeps precise time.
+ */
 static __always_inline int frag_admit(const struct cordon_pkt *p, __u32 src_id,
 				      __u32 dst_id, __u32 rule_id, __u8 verdict,
 				      __u32 sender_id, __u64 now)
 {
 	if (sender_id != CORDON_ID_HOST && !budget_take(p->saddr, now))
 		return 0;
-	frag_remember(p, src_id, dst_id, rule_id, verdict, now);
+	frag_remember(p, src_id, dst_id, rule_id, verdict, bpf_ktime_get_ns());
 	return 1;
 }
 
@@ -227,10 +230,9 @@ static __always_inline int judge_known(struct __sk_buff *skb,
 		budget_refund(p->daddr);
 	flow_account(f, p, reply, now);
 	/* 3. a first fragment, either way, vouches for its later ones */
-	/* (budgets and fragments keep the precise clock: now is the coarse one here) */
 	if (p->frag_first && f->verdict != CORDON_VERDICT_DENY &&
 	    !frag_admit(p, f->src_identity, f->dst_identity, f->rule_id, f->verdict,
-			reply ? f->dst_identity : f->src_identity, bpf_ktime_get_ns())) {
+			reply ? f->dst_identity : f->src_identity, now)) {
 		flow_paired(f, p->len);
 		return finish(skb, p, f->src_identity, f->dst_identity, f->rule_id,
 			      audited(CORDON_VERDICT_DENY, audit),
@@ -455,10 +457,10 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 		return TC_ACT_OK;
 	/*
 	 * The coarse clock (a tick's precision, a fraction of the precise one's
-	 * cost: ~35 ns of a decision here): enough for flow timeouts,
-	 * last_seen_ns and event times. What keeps time of its own (a new
-	 * entry's first_seen_ns, budgets, fragments) reads the precise clock
-	 * where it is needed, so a denied packet of a known flow never does.
+	 * cost: ~35 ns here): enough for flow timeouts, first_seen_ns and
+	 * last_seen_ns (as conntrack's jiffies are), new-flow budgets and
+	 * event times. Only the fragment table reads the precise clock, where
+	 * it is needed (frag_admit, frag_lookup).
 	 */
 	now = bpf_ktime_get_coarse_ns();
 	view_begin(&view);
@@ -591,7 +593,7 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 		flow_paired(rv, p.len);
 		if (p.frag_first && rv->verdict != CORDON_VERDICT_DENY)
 			frag_admit(&p, rv->src_identity, rv->dst_identity, rv->rule_id,
-				   rv->verdict, rv->dst_identity, bpf_ktime_get_ns());
+				   rv->verdict, rv->dst_identity, now);
 		return finish(skb, &p, rv->src_identity, rv->dst_identity,
 			      rv->rule_id, rv->verdict, rv->reason, now);
 	}
@@ -613,8 +615,6 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 		verdict = fv->verdict;
 		d->reason = fv->reason;
 	} else if (verdict != CORDON_VERDICT_DENY) {
-		/* a new connection: its entry and its source's budget keep precise time */
-		now = bpf_ktime_get_ns();
 		if (src.identity != CORDON_ID_HOST && !budget_take(p.saddr, now)) {
 			/* over its source's budget: refused, and not tracked */
 			verdict = audited(CORDON_VERDICT_DENY, audit);
@@ -652,7 +652,6 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 			flow_decide(dv, d, verdict, &src, &dst, view.epoch);
 			flow_account(dv, &p, 0, now);
 		} else {
-			now = bpf_ktime_get_ns();
 			flow_start(&cordon_denied, &key, &j->entry, skb, &p, d, verdict,
 				   &src, &dst, CORDON_ENC_PENDING, 0, view.epoch, now, BPF_ANY);
 		}
@@ -660,7 +659,7 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	}
 	if (p.frag_first && verdict != CORDON_VERDICT_DENY &&
 	    !frag_admit(&p, src.identity, dst.identity, d->rule_id, verdict,
-			src.identity, bpf_ktime_get_ns())) {
+			src.identity, now)) {
 		verdict = audited(CORDON_VERDICT_DENY, audit);
 		d->reason = CORDON_REASON_FLOW_BUDGET;
 	}
