@@ -23,9 +23,10 @@ const REPEAT = Number(process.env.BENCH_REPEAT ?? 1000000);
 // neighbours and kdamond only ever add time: one run differed from the next by up to 1.5x)
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 // new connections: NEW_CONN_RUNS runs of NEW_CONN_REPEAT into one flow table (262,144 entries): newConn is the
-// first run's (the table filling), newConnFullTable the median of those that found it full (each evicts the oldest)
-const NEW_CONN_REPEAT = Number(process.env.BENCH_NEW_CONN_REPEAT ?? 100000);
-const NEW_CONN_RUNS = Number(process.env.BENCH_NEW_CONN_RUNS ?? 6);
+// median of the runs with the table filling (0 -> 250,000), newConnFullTable of those that found it full (each
+// evicts the oldest)
+const NEW_CONN_REPEAT = Number(process.env.BENCH_NEW_CONN_REPEAT ?? 50000);
+const NEW_CONN_RUNS = Number(process.env.BENCH_NEW_CONN_RUNS ?? 10);
 // an allowed TCP flow's forward packet, after its first: established, and the reference program's packet
 const ESTABLISHED_ACK = packet({ src: '10.1.0.5', dst: '10.2.0.9', protocol: 'tcp', sport: 40000, dport: 5201, tcpFlags: TCP_FLAGS.ACK });
 // the SYN the driver gives a new source (in the client /16) and port at every repeat
