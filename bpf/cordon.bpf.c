@@ -26,14 +26,18 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* The generation a packet is judged by, read once at its start. */
+/*
+ * The generation a packet is judged by: its epoch, read once at its start.
+ * The ipcache and policy lookups take it and look that epoch's slot maps up
+ * themselves (cordon_ipcache_query, cordon_policy_query). User space writes
+ * only the idle slot, the live epoch's predecessor's, so they are the maps
+ * the packet's epoch named, even if the next one went live since (a packet
+ * would have to outlast a whole apply to see another's).
+ */
 struct view {
 	__u64 epoch;
-	void *hosts;
-	void *prefixes;
 	int audit_all;
 	int link_local_drop;
-	int maps_loaded;
 };
 
 static __always_inline const struct cordon_state *state_get(void)
@@ -43,24 +47,6 @@ static __always_inline const struct cordon_state *state_get(void)
 	return bpf_map_lookup_elem(&cordon_state, &zero);
 }
 
-static __always_inline void view_read(struct view *v,
-				      const struct cordon_state *st)
-{
-	__u32 slot;
-
-	v->epoch = *(volatile const __u64 *)&st->epoch;
-	v->audit_all = st->flags & CORDON_STATE_F_AUDIT_ALL;
-	v->hosts = NULL;
-	v->prefixes = NULL;
-	v->maps_loaded = 1;
-	if (!v->epoch)
-		return;		/* nothing loaded: world everywhere, default deny */
-	slot = v->epoch & 1;
-	v->hosts = bpf_map_lookup_elem(&cordon_hosts, &slot);
-	v->prefixes = bpf_map_lookup_elem(&cordon_prefixes, &slot);
-}
-
-/* The epoch alone: enough for packets of flows judged under it. */
 static __always_inline void view_begin(struct view *v)
 {
 	const struct cordon_state *st = state_get();
@@ -71,24 +57,6 @@ static __always_inline void view_begin(struct view *v)
 		v->audit_all = st->flags & CORDON_STATE_F_AUDIT_ALL;
 		v->link_local_drop = st->flags & CORDON_STATE_F_LINK_LOCAL_DROP;
 	}
-}
-
-/*
- * The maps of the live slot, for packets that need identities or policy.
- * User space fills the idle slot, then bumps the epoch; it touches a slot
- * again only after the epoch has moved past it. So if the epoch is the same
- * before and after the lookups, all four maps belong to one generation; if
- * not, the generation changed under us and one more read is enough.
- */
-static __always_inline void view_load_maps(struct view *v)
-{
-	const struct cordon_state *st = state_get();
-
-	if (!st || v->maps_loaded)
-		return;
-	view_read(v, st);
-	if (*(volatile const __u64 *)&st->epoch != v->epoch)
-		view_read(v, st);
 }
 
 static __always_inline int finish(struct __sk_buff *skb,
@@ -412,8 +380,7 @@ static __always_inline int judge_nd(struct __sk_buff *skb, const struct cordon_p
 			      CORDON_REASON_MALFORMED, now);
 	if (!ingress)
 		return TC_ACT_OK;
-	view_load_maps(view);
-	ipcache_lookup(view->hosts, view->prefixes, p->saddr, &who);
+	cordon_ipcache_query(view->epoch, (const struct cordon_host_key *)p->saddr, &who);
 	audit = view->audit_all || (who.flags & CORDON_IPC_F_AUDIT);
 	if (who.identity == CORDON_ID_HOST ||
 	    nd_spoofed(&who, p, &c, type != ND_NEIGHBOUR_ADVERT))
@@ -425,7 +392,7 @@ static __always_inline int judge_nd(struct __sk_buff *skb, const struct cordon_p
 			      CORDON_REASON_POLICY, now);
 	if (c.has_target && (type == ND_NEIGHBOUR_ADVERT ||
 			     (type == ND_NEIGHBOUR_SOLICIT && addr_unspecified(p->saddr)))) {
-		ipcache_lookup(view->hosts, view->prefixes, c.target, &who);
+		cordon_ipcache_query(view->epoch, (const struct cordon_host_key *)c.target, &who);
 		if (who.identity == CORDON_ID_HOST ||
 		    nd_spoofed(&who, p, &c, type == ND_NEIGHBOUR_ADVERT))
 			return finish_spoofed(skb, p, who.identity,
@@ -517,7 +484,6 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 		}
 	}
 
-	view_load_maps(&view);
 	cordon_ipcache_query(view.epoch, (const struct cordon_host_key *)p.saddr, &src);
 
 	/* 1. anti-spoofing: a bound address from another MAC is dropped */
