@@ -104,7 +104,7 @@ uint64_t Datapath::ApplyGeneration(const GenerationInput& in) {
                                                  p.ksz, p.vsz, LiveSize(p.type, p.entries.count, p.max))));
     Fill(fds.back()->get(), p.name, p.entries, p.ksz, p.vsz, p.max);
   }
-  // The idle slot: no packet reads it (its epoch is past), see view_load().
+  // The idle slot: no packet reads it (its epoch is past; struct view in bpf/cordon.bpf.c).
   for (size_t i = 0; i < fds.size(); i++) {
     int fd = fds[i]->get();
     if (bpf_map_update_elem(bpf_map__fd(parts[i].outer), &slot, &fd, BPF_ANY) < 0)
