@@ -56,10 +56,11 @@ async function scrape(url: string): Promise<string> {
   return fetch(`${url}/metrics`, { signal: AbortSignal.timeout(20_000) }).then((r) => r.text());
 }
 const metric = (text: string, re: RegExp) => Number(re.exec(text)?.[1] ?? NaN);
-const rss = async (url: string) => metric(await scrape(url), /^process_resident_memory_bytes (\S+)$/m);
+const RSS = /^process_resident_memory_bytes (\S+)$/m;
+const rss = async (url: string) => metric(await scrape(url), RSS);
 // The controller's memory after each storm: the process, V8's heap (used and reserved), memory outside it (PGlite's WASM).
 const MEMORY_METRICS = [
-  ['Rss', /^process_resident_memory_bytes (\S+)$/m],
+  ['Rss', RSS],
   ['HeapUsed', /^nodejs_heap_size_used_bytes (\S+)$/m],
   ['HeapTotal', /^nodejs_heap_size_total_bytes (\S+)$/m],
   ['External', /^nodejs_external_memory_bytes (\S+)$/m],
