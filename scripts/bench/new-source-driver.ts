@@ -45,11 +45,12 @@ export class NewSourceDriver {
     const filling: number[] = [];
     const full: number[] = [];
     try {
+      const { max } = (await dp.mapFill()).flows;
+      const isFull = (n: number) => n >= max * 0.99; // an LRU holds a little under max: its free lists are per CPU
       for (let i = 0; i < this.runs; i++) {
-        const { entries: before, max } = (await dp.mapFill()).flows;
+        const before = (await dp.mapFill()).flows.entries;
         const ns = runPinned(DRIVER, f.file, this.repeat);
         const after = (await dp.mapFill()).flows.entries;
-        const isFull = (n: number) => n >= max * 0.99; // an LRU holds a little under max: its free lists are per CPU
         // the table filling shows the connections allowed and tracked (a full one evicts one for each)
         if (!isFull(before) && after - before < Math.min(this.repeat, max - before) * 0.9)
           throw new Error(`new connections were not tracked: flows ${before} -> ${after} after ${this.repeat}`);
