@@ -127,7 +127,7 @@ static __always_inline void flow_decide(struct cordon_flow_value *v,
  * v: where the entry is built (per CPU, off the judge's stack: struct
  * judgement). flags: the map update's; non-zero when it failed.
  */
-static __always_inline long flow_start(void *map, const struct cordon_flow_key *k,
+static __always_inline long flow_start(enum flow_table t, const union flow_key *k,
 				       struct cordon_flow_value *v,
 				       struct __sk_buff *skb,
 				       const struct cordon_pkt *p,
@@ -158,7 +158,7 @@ static __always_inline long flow_start(void *map, const struct cordon_flow_key *
 		if (p->tcp_flags & TCP_FLAG_RST)
 			v->tcp_flags |= CORDON_TCP_RST;
 	}
-	return bpf_map_update_elem(map, k, v, flags);
+	return flow_insert(t, p->family, k, v, flags);
 }
 
 /*
@@ -271,6 +271,7 @@ struct judgement {
 	struct decision d;	/* out */
 	__u32 dst_identity;	/* out: the identity that decided (the ipcache's, or a name selector's) */
 	struct decision tmp;
+	union flow_key key;	/* the packet's flow, or its reverse while looking */
 	struct cordon_flow_value entry;	/* a new flow's entry, built here (flow_start) */
 	struct policy_cached cache[1 << POLICY_CACHE_BITS];
 };
@@ -409,10 +410,10 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 {
 	struct cordon_ipcache_value src, dst;
 	struct cordon_flow_value *fv = NULL, *rv = NULL;
-	struct cordon_flow_key key;	/* this packet's flow, or its reverse while looking */
 	struct cordon_pkt p = {};
 	struct decision *d;
 	struct judgement *j;
+	union flow_key *key;	/* in j: the judge's stack has no room for it */
 	struct view view;
 	__u32 zero = 0;
 	__u64 now;
@@ -431,6 +432,10 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	 */
 	now = bpf_ktime_get_coarse_ns();
 	view_begin(&view);
+	j = bpf_map_lookup_elem(&cordon_judgement, &zero);
+	if (!j)
+		return TC_ACT_SHOT;	/* a per-CPU array always has its entry */
+	key = &j->key;
 
 	if (rc == PARSE_MALFORMED)
 		return finish(skb, &p, CORDON_ID_UNKNOWN, CORDON_ID_UNKNOWN, 0,
@@ -456,8 +461,8 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	 * judged with, so the ipcache and policy are not consulted.
 	 */
 	if (rc == PARSE_IP && !p.frag_later) {
-		flow_key_of(&key, &p);
-		fv = bpf_map_lookup_elem(&cordon_flows, &key);
+		flow_key_of(key, &p);
+		fv = flow_lookup(FLOWS, p.family, key);
 		if (fv && flow_expired(fv, p.protocol, now)) {
 			fv = NULL;
 			replaces = BPF_ANY;
@@ -466,8 +471,8 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 			return judge_known(skb, &p, fv, 0, ingress, view.audit_all, now);
 		/* a SYN the other way is a new connection, for the policy to judge */
 		if (!fv && !tcp_opening(&p)) {
-			flow_key_reverse(&key, &p);
-			rv = bpf_map_lookup_elem(&cordon_flows, &key);
+			flow_key_reverse(key, &p);
+			rv = flow_lookup(FLOWS, p.family, key);
 			if (rv && flow_expired(rv, p.protocol, now))
 				rv = NULL;
 			if (rv && rv->epoch == view.epoch)
@@ -525,9 +530,6 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	/* 4. ask the policy: for a new flow (or one whose epoch is stale), or,
 	 * for a reply of a connection judged under an older epoch, of its
 	 * original direction (one call site: the verifier walks it once) */
-	j = bpf_map_lookup_elem(&cordon_judgement, &zero);
-	if (!j)
-		return TC_ACT_SHOT;	/* a per-CPU array always has its entry */
 	j->epoch = view.epoch;
 	if (rv) {
 		j->src_id = dst.identity;
@@ -565,7 +567,7 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 	}
 
 	/* 5. a new flow (or one whose epoch is stale) */
-	flow_key_of(&key, &p);
+	flow_key_of(key, &p);
 	if (d->verdict == CORDON_VERDICT_DENY && looks_like_reply(&p))
 		d->reason = CORDON_REASON_NO_CONNECTION;
 	verdict = audited(d->verdict, audit);
@@ -596,14 +598,14 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 				next_seq = tls_first_record_end(skb, &p, enc);
 			}
 			/* kept with the connections, so its next packets take the fast path */
-			if (flow_start(&cordon_flows, &key, &j->entry, skb, &p, d, verdict, &src,
+			if (flow_start(FLOWS, key, &j->entry, skb, &p, d, verdict, &src,
 				       &dst, enc, next_seq, view.epoch, now, replaces)) {
 				/*
 				 * Another CPU started this flow since the lookup above
 				 * (its first packets on two CPUs at once): the packet
 				 * is counted in that entry, or its counters are lost.
 				 */
-				struct cordon_flow_value *won = bpf_map_lookup_elem(&cordon_flows, &key);
+				struct cordon_flow_value *won = flow_lookup(FLOWS, p.family, key);
 
 				if (won) {
 					flow_account(won, &p, 0, now);
@@ -612,13 +614,13 @@ __noinline int cordon_judge(struct __sk_buff *skb, int ingress)
 			}
 		}
 	} else {
-		struct cordon_flow_value *dv = bpf_map_lookup_elem(&cordon_denied, &key);
+		struct cordon_flow_value *dv = flow_lookup(DENIED, p.family, key);
 
 		if (dv) {
 			flow_decide(dv, d, verdict, &src, &dst, view.epoch);
 			flow_account(dv, &p, 0, now);
 		} else {
-			flow_start(&cordon_denied, &key, &j->entry, skb, &p, d, verdict,
+			flow_start(DENIED, key, &j->entry, skb, &p, d, verdict,
 				   &src, &dst, CORDON_ENC_PENDING, 0, view.epoch, now, BPF_ANY);
 		}
 		cordon_denied_remember(&p);	/* its repeats look the entry up (lib/denied.h) */

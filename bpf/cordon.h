@@ -143,7 +143,26 @@ struct cordon_state {
 	__u32 pad;
 };
 
-/* ---- flows: connection tracking and per-flow counters (LRU hash) -------- */
+/*
+ * ---- flows: connection tracking and per-flow counters (LRU hash) --------
+ * A table per family, as Cilium's ct4 and ct6: an IPv4 flow's key is 16
+ * bytes (struct cordon_flow_key4, in cordon_flows4 and cordon_denied4), an
+ * IPv6 flow's 40 (struct cordon_flow_key, in cordon_flows and
+ * cordon_denied). The kernel hashes the whole key on every lookup: a
+ * 16-byte key costs a third of a 40-byte one's hash. User space reads both
+ * as struct cordon_flow_key, an IPv4 flow's addresses IPv4-mapped
+ * (native/src/read_maps.cc).
+ */
+struct cordon_flow_key4 {
+	__be32 saddr;
+	__be32 daddr;
+	__be16 sport;		/* as in struct cordon_flow_key */
+	__be16 dport;
+	__u8 protocol;
+	__u8 kind;		/* CORDON_FLOW_KIND_* */
+	__u8 pad[2];
+};
+
 struct cordon_flow_key {
 	__u8 saddr[16];
 	__u8 daddr[16];

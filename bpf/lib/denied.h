@@ -31,7 +31,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct cordon_flow_key);
+	__type(value, union flow_key);
 } cordon_denied_key SEC(".maps");
 
 /*
@@ -102,7 +102,7 @@ __noinline int cordon_denied_repeat(struct __sk_buff *skb, const struct cordon_p
 {
 	const struct cordon_state *st;
 	struct cordon_flow_value *dv;
-	struct cordon_flow_key *key;
+	union flow_key *key;
 	__u32 idx = 0;
 	__u8 reason;
 
@@ -115,7 +115,7 @@ __noinline int cordon_denied_repeat(struct __sk_buff *skb, const struct cordon_p
 	if (!key)
 		return -1;
 	flow_key_of(key, p);
-	dv = bpf_map_lookup_elem(&cordon_denied, key);
+	dv = flow_lookup(DENIED, p->family, key);
 	if (!dv || dv->epoch != epoch || dv->verdict != CORDON_VERDICT_DENY ||
 	    (dv->reason != CORDON_REASON_POLICY && dv->reason != CORDON_REASON_NO_CONNECTION) ||
 	    (dv->flags & (CORDON_FLOW_F_SRC_AUDIT | CORDON_FLOW_F_DST_AUDIT)))

@@ -18,7 +18,7 @@
 #include "parse.h"
 #include "conntrack.h"
 
-/* The quoted packet's flow key: addresses, protocol and ports (or echo id). */
+/* The quoted packet's tuple: addresses (IPv4-mapped), protocol and ports (or echo id), kind. */
 static __always_inline int quoted_flow_key(struct __sk_buff *skb,
 					   const struct cordon_pkt *p,
 					   struct cordon_flow_key *k)
@@ -86,34 +86,30 @@ static __always_inline struct cordon_flow_value *
 related_flow(struct __sk_buff *skb, const struct cordon_pkt *p, __u32 sender_id,
 	     __u64 now)
 {
-	struct cordon_flow_key k, r;
+	struct cordon_flow_key q;	/* the quoted packet's tuple, addresses as in struct cordon_pkt */
 	struct cordon_flow_value *f;
+	union flow_key k;
 	__u32 peer_id;
 
-	if (quoted_flow_key(skb, p, &k) < 0)
+	if (quoted_flow_key(skb, p, &q) < 0)
 		return NULL;
-	if (!addr_eq(k.saddr, p->daddr))	/* not about a packet this host sent */
+	if (!addr_eq(q.saddr, p->daddr))	/* not about a packet this host sent */
 		return NULL;
-	f = bpf_map_lookup_elem(&cordon_flows, &k);	/* the quoted packet went forward */
+	flow_key_fill(&k, p->family, q.protocol, q.kind, q.saddr, q.daddr, q.sport, q.dport);
+	f = flow_lookup(FLOWS, p->family, &k);	/* the quoted packet went forward */
 	if (f) {
 		peer_id = f->dst_identity;
 	} else {
-		addr_copy(r.saddr, k.daddr);		/* or it was a reply */
-		addr_copy(r.daddr, k.saddr);
-		r.sport = k.dport;
-		r.dport = k.sport;
-		r.protocol = k.protocol;
-		r.family = k.family;
-		r.kind = k.kind;
-		r.pad = 0;
-		f = bpf_map_lookup_elem(&cordon_flows, &r);
+		/* or it was a reply */
+		flow_key_fill(&k, p->family, q.protocol, q.kind, q.daddr, q.saddr, q.dport, q.sport);
+		f = flow_lookup(FLOWS, p->family, &k);
 		if (!f)
 			return NULL;
 		peer_id = f->src_identity;
 	}
-	if (flow_expired(f, k.protocol, now) || f->verdict == CORDON_VERDICT_DENY)
+	if (flow_expired(f, q.protocol, now) || f->verdict == CORDON_VERDICT_DENY)
 		return NULL;
-	if (!addr_eq(p->saddr, k.daddr) && sender_id != CORDON_ID_HOST &&
+	if (!addr_eq(p->saddr, q.daddr) && sender_id != CORDON_ID_HOST &&
 	    !(sender_id == CORDON_ID_WORLD && peer_id == CORDON_ID_WORLD))
 		return NULL;
 	return f;

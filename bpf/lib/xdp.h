@@ -87,16 +87,16 @@ static __always_inline int xdp_parse(struct xdp_md *ctx, struct cordon_pkt *p)
 
 /* A tracked connection tc would find for this packet, in either direction (as cordon_judge looks). */
 static __always_inline int xdp_tracked(const struct cordon_pkt *p,
-				       struct cordon_flow_key *k, __u64 now)
+				       union flow_key *k, __u64 now)
 {
-	struct cordon_flow_value *f = bpf_map_lookup_elem(&cordon_flows, k);
+	struct cordon_flow_value *f = flow_lookup(FLOWS, p->family, k);
 
 	if (f && !flow_expired(f, p->protocol, now))
 		return 1;
 	if (tcp_opening(p))
 		return 0;
 	flow_key_reverse(k, p);
-	f = bpf_map_lookup_elem(&cordon_flows, k);
+	f = flow_lookup(FLOWS, p->family, k);
 	return f && !flow_expired(f, p->protocol, now);
 }
 
@@ -111,7 +111,7 @@ xdp_denied_flow(const struct cordon_pkt *p, __u64 now)
 {
 	const struct cordon_state *st;
 	struct cordon_flow_value *dv;
-	struct cordon_flow_key key;
+	union flow_key key;
 	struct cordon_host_key dst;
 	__u32 zero = 0;
 	__u64 epoch;
@@ -123,7 +123,7 @@ xdp_denied_flow(const struct cordon_pkt *p, __u64 now)
 	if (!epoch)
 		return NULL;
 	flow_key_of(&key, p);
-	dv = bpf_map_lookup_elem(&cordon_denied, &key);
+	dv = flow_lookup(DENIED, p->family, &key);
 	if (!dv || dv->epoch != epoch || dv->verdict != CORDON_VERDICT_DENY ||
 	    (dv->reason != CORDON_REASON_POLICY && dv->reason != CORDON_REASON_NO_CONNECTION) ||
 	    (dv->flags & (CORDON_FLOW_F_SRC_AUDIT | CORDON_FLOW_F_DST_AUDIT)))

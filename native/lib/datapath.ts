@@ -27,12 +27,12 @@ const TEST_RUN_HOOK = { egress: 0, ingress: 1, xdp: 2 } as const;
 export interface AttachResult {
   xdp?: string;
 }
-const MAPS = ['cordon_flows', 'cordon_denied', 'cordon_frags', 'cordon_pair_stats'] as const;
-const MAP_MAX: Record<(typeof MAPS)[number], number> = {
-  cordon_flows: LIMITS.FLOWS,
-  cordon_denied: LIMITS.FLOWS,
-  cordon_frags: LIMITS.FRAGS,
-  cordon_pair_stats: LIMITS.PAIRS,
+/** The tables that fill with traffic, by the name mapFill gives them, each a map or one map per family (bpf/cordon.h "flows"). */
+const FILLING: Record<string, { maps: string[]; max: number }> = {
+  flows: { maps: ['cordon_flows4', 'cordon_flows'], max: LIMITS.FLOWS },
+  denied: { maps: ['cordon_denied4', 'cordon_denied'], max: LIMITS.FLOWS },
+  frags: { maps: ['cordon_frags'], max: LIMITS.FRAGS },
+  pair_stats: { maps: ['cordon_pair_stats'], max: LIMITS.PAIRS },
 };
 
 export class Datapath {
@@ -167,12 +167,14 @@ export class Datapath {
     return out;
   }
 
-  /** Entries and capacity of the tables that fill with traffic; counting walks every key, on pool threads. */
+  /**
+   * Entries and capacity of the tables that fill with traffic; counting walks every key, on pool threads.
+   * A table kept per family is as full as its fuller family's map (each holds max entries): the one that evicts first.
+   */
   async mapFill(): Promise<Record<string, { entries: number; max: number }>> {
-    const counts = await Promise.all(MAPS.map((m) => this.raw.countEntries(m)));
-    const out: Record<string, { entries: number; max: number }> = {};
-    MAPS.forEach((m, i) => (out[m.replace('cordon_', '')] = { entries: counts[i], max: MAP_MAX[m] }));
-    return out;
+    const tables = Object.entries(FILLING);
+    const counts = await Promise.all(tables.map(([, t]) => Promise.all(t.maps.map((m) => this.raw.countEntries(m)))));
+    return Object.fromEntries(tables.map(([name, t], i) => [name, { entries: Math.max(...counts[i]), max: t.max }]));
   }
 
   /** Events the rate limit held back. */

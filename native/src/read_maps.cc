@@ -51,14 +51,37 @@ bool SumPerCpu(int fd, const void* key, cordon_counter* out, int ncpu) {
   return true;
 }
 
+// An IPv4 flow's key (cordon_flows4, cordon_denied4) in the one layout user space reads.
+cordon_flow_key Widened(const cordon_flow_key4& k) {
+  cordon_flow_key w{};
+  w.saddr[10] = w.saddr[11] = w.daddr[10] = w.daddr[11] = 0xff;
+  memcpy(w.saddr + 12, &k.saddr, 4);
+  memcpy(w.daddr + 12, &k.daddr, 4);
+  w.sport = k.sport;
+  w.dport = k.dport;
+  w.protocol = k.protocol;
+  w.family = 4;
+  w.kind = k.kind;
+  return w;
+}
+
 }  // namespace
 
+// Both families' tables (cordon.h "flows"), IPv4 first, each record a struct cordon_flow_key and its value.
 std::vector<uint8_t> Datapath::DumpFlows(bool denied) const {
-  int fd = bpf_map__fd(denied ? skel_->maps.cordon_denied : skel_->maps.cordon_flows);
+  int fd4 = bpf_map__fd(denied ? skel_->maps.cordon_denied4 : skel_->maps.cordon_flows4);
+  int fd6 = bpf_map__fd(denied ? skel_->maps.cordon_denied : skel_->maps.cordon_flows);
   std::vector<uint8_t> out;
-  ForEachKey<cordon_flow_key>(fd, [&](const cordon_flow_key& k) {
-    cordon_flow_value v;
-    if (bpf_map_lookup_elem(fd, &k, &v) == 0) {
+  cordon_flow_value v;
+  ForEachKey<cordon_flow_key4>(fd4, [&](const cordon_flow_key4& k) {
+    if (bpf_map_lookup_elem(fd4, &k, &v) == 0) {
+      cordon_flow_key w = Widened(k);
+      Append(out, &w, sizeof(w));
+      Append(out, &v, sizeof(v));
+    }
+  });
+  ForEachKey<cordon_flow_key>(fd6, [&](const cordon_flow_key& k) {
+    if (bpf_map_lookup_elem(fd6, &k, &v) == 0) {
       Append(out, &k, sizeof(k));
       Append(out, &v, sizeof(v));
     }

@@ -5,7 +5,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import { IDENTITY, IpcacheEntry, PolicyEntry, VERDICT } from '../../native/lib/abi';
+import { IDENTITY, IpcacheEntry, LIMITS, PolicyEntry, VERDICT } from '../../native/lib/abi';
 import { Datapath, DropEvent } from '../../native/lib/datapath';
 import { openTestDatapath, passes } from '../support/datapath';
 import { arp, nd, ND, packet, TCP_FLAGS } from '../support/packets';
@@ -207,6 +207,30 @@ describe('stateful', () => {
     expect(f).toMatchObject({ src: S, dst: B, packetsFwd: 3, packetsRev: 2, verdict: 'allow', ruleId: 1, srcIdentity: SENSORS, dstIdentity: BROKER });
     expect(f.bytesFwd).toBe(3 * 54);
     expect(f.lastSeenNs).toBeGreaterThanOrEqual(f.firstSeenNs);
+  });
+
+  // bpf/cordon.h "flows": a table per family; the fill is the fuller family's, the flows of both read as one list
+  test('ct_x_2_each_family_in_its_own_table_read_as_one', async () => {
+    const fam = await openTestDatapath('test-families');
+    try {
+      await fam.applyGeneration({ generation: 1, ipcache, policy });
+      for (const p of [30001, 30002, 30003]) expect(await passes(fam, { src: S, dst: B, protocol: 'tcp', sport: p, dport: 8883 })).toBe(true);
+      expect(await passes(fam, { src: S6, dst: B6, protocol: 'tcp', sport: 30001, dport: 8883 })).toBe(true);
+      for (const p of [30001, 30002]) expect(await passes(fam, { src: S, dst: B, protocol: 'tcp', sport: p, dport: 8884 })).toBe(false);
+      const fill = await fam.mapFill();
+      expect(fill.flows).toEqual({ entries: 3, max: LIMITS.FLOWS });
+      expect(fill.denied).toEqual({ entries: 2, max: LIMITS.FLOWS });
+      const flows = await fam.flows();
+      expect(flows.filter((f) => f.dport === 8883).map((f) => `${f.src}>${f.dst}:${f.sport}`).sort()).toEqual([`${S6}>${B6}:30001`, `${S}>${B}:30001`, `${S}>${B}:30002`, `${S}>${B}:30003`].sort());
+      expect(flows.filter((f) => f.dport === 8884).map((f) => `${f.src}:${f.sport}:${f.verdict}`).sort()).toEqual([`${S}:30001:deny`, `${S}:30002:deny`]);
+      // the same ports in the other family are another connection: each reply finds its own
+      expect(await passes(fam, { src: B, dst: S, protocol: 'tcp', sport: 8883, dport: 30001, tcpFlags: 0x12 })).toBe(true);
+      expect(await passes(fam, { src: B6, dst: S6, protocol: 'tcp', sport: 8883, dport: 30001, tcpFlags: 0x12 })).toBe(true);
+      expect(await passes(fam, { src: B6, dst: S6, protocol: 'tcp', sport: 8883, dport: 30002, tcpFlags: 0x12 })).toBe(false);
+    } finally {
+      fam.unpin();
+      fam.close();
+    }
   });
 });
 
