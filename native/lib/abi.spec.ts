@@ -36,8 +36,8 @@ const MIRRORED: Array<[prefix: string, mirror: Record<string, number>]> = [
 ];
 /** Macros only the kernel program (or the C++ side) uses. */
 const KERNEL_ONLY_MACROS = ['CORDON_H', 'CORDON_SLOTS', 'CORDON_PAIR_SLOT', 'CORDON_FLOW_KIND_', 'CORDON_ETH_P_'];
-/** Structs user space reads only from C++ (the suppressed-event counter, the pair slots) or never. */
-const KERNEL_ONLY_STRUCTS = ['cordon_frag_key', 'cordon_frag_value', 'cordon_event_budget', 'cordon_pair_slot'];
+/** Structs user space reads only from C++ (the suppressed-event counter, the pair slots, IPv4 flow keys: widened there) or never. */
+const KERNEL_ONLY_STRUCTS = ['cordon_frag_key', 'cordon_frag_value', 'cordon_event_budget', 'cordon_pair_slot', 'cordon_flow_key4'];
 
 const headerMacros = () => [...HEADER.matchAll(/^#define\s+(CORDON_\w+)/gm)].map((m) => m[1]);
 
