@@ -72,28 +72,11 @@ static __always_inline int budget_first_is(const struct budget_first *f, const _
 	return a[0] == b[0] && a[1] == b[1];
 }
 
-/*
- * Refills a bucket for the time since last_ns, then takes one token; 0 when
- * it is empty. now: the coarse clock. A bucket a build before it stamped on
- * the precise clock (the table is pinned) can be a tick ahead: no time passed.
- */
+/* One token of a source's bucket (common.h token_take); now: the coarse clock. */
 static __always_inline int budget_spend(__u64 *tokens, __u64 *last_ns, __u64 now)
 {
-	__u64 cap = flow_budget_burst * NSEC_PER_SEC, elapsed = 0;
-
-	if ((__s64)(now - *last_ns) > 0) {
-		elapsed = now - *last_ns;
-		*last_ns = now;
-	}
-	if (elapsed > BUDGET_MAX_REFILL_NS)
-		elapsed = BUDGET_MAX_REFILL_NS;
-	*tokens += elapsed * flow_budget_rate;
-	if (*tokens > cap)
-		*tokens = cap;
-	if (*tokens < NSEC_PER_SEC)
-		return 0;
-	*tokens -= NSEC_PER_SEC;
-	return 1;
+	return token_take(tokens, last_ns, now, flow_budget_rate, flow_budget_burst,
+			  BUDGET_MAX_REFILL_NS);
 }
 
 /* Takes one token of saddr's bucket; 0 when it is empty (the flow is refused). */

@@ -47,6 +47,34 @@ static __always_inline int mac_eq(const __u8 *a, const __u8 *b)
 	       *(const __u16 *)(a + 4) == *(const __u16 *)(b + 4);
 }
 
+/*
+ * A token bucket counted in nanoseconds (a token is NSEC_PER_SEC of them):
+ * refilled at rate tokens a second for the time since *last_ns (at most
+ * max_refill_ns of it), up to burst tokens, then one token taken; 0 when it
+ * is empty. now may be the coarse clock, up to a tick behind a *last_ns an
+ * older build stamped on the precise one (pinned maps): then no time
+ * passed, and *last_ns never moves back.
+ */
+static __always_inline int token_take(__u64 *tokens, __u64 *last_ns, __u64 now,
+				      __u64 rate, __u64 burst, __u64 max_refill_ns)
+{
+	__u64 cap = burst * NSEC_PER_SEC, elapsed = 0;
+
+	if ((__s64)(now - *last_ns) > 0) {
+		elapsed = now - *last_ns;
+		*last_ns = now;
+	}
+	if (elapsed > max_refill_ns)
+		elapsed = max_refill_ns;
+	*tokens += elapsed * rate;
+	if (*tokens > cap)
+		*tokens = cap;
+	if (*tokens < NSEC_PER_SEC)
+		return 0;
+	*tokens -= NSEC_PER_SEC;
+	return 1;
+}
+
 /* Audit mode turns a drop into a pass that is still counted and reported. */
 static __always_inline __u8 audited(__u8 verdict, int audit)
 {

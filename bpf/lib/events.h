@@ -31,25 +31,14 @@ static __always_inline int event_take_token(__u64 now)
 {
 	__u32 zero = 0;
 	struct cordon_event_budget *b = bpf_map_lookup_elem(&cordon_event_budget, &zero);
-	__u64 elapsed, cap = event_burst * NSEC_PER_SEC;
 
 	if (!b)
 		return 0;
-	/* now may be the coarse clock, a tick behind a precise last_ns: no time passed */
-	elapsed = (__s64)(now - b->last_ns) > 0 ? now - b->last_ns : 0;
-	if (elapsed > 10 * NSEC_PER_SEC)
-		elapsed = 10 * NSEC_PER_SEC;
-	if (elapsed)
-		b->last_ns = now;
-	b->tokens += elapsed * event_rate_per_sec;
-	if (b->tokens > cap)
-		b->tokens = cap;
-	if (b->tokens < NSEC_PER_SEC) {
-		b->suppressed++;
-		return 0;
-	}
-	b->tokens -= NSEC_PER_SEC;
-	return 1;
+	if (token_take(&b->tokens, &b->last_ns, now, event_rate_per_sec, event_burst,
+		       10 * NSEC_PER_SEC))
+		return 1;
+	b->suppressed++;
+	return 0;
 }
 
 /*
