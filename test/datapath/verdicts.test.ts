@@ -603,6 +603,18 @@ describe('encryption', () => {
   });
 });
 
+describe('the loaded program', () => {
+  // bpf/lib/conntrack.h MAP_CALL: a helper call whose map the verifier cannot tell (clang merged two maps' calls)
+  // is neither inlined nor called directly; every call names its map, and the names bpftool prints show it
+  test('prog_1_every_map_call_names_its_map', () => {
+    for (const prog of ['prog_ingress', 'prog_egress', 'prog_xdp']) {
+      const xlated = execFileSync('bpftool', ['prog', 'dump', 'xlated', 'pinned', `${dp.pinDir}/${prog}`], { encoding: 'utf8' });
+      expect(xlated).toMatch(/call __htab_map_lookup_elem#/);
+      expect({ prog, generic: xlated.match(/call bpf_map_\w+_elem#/g) ?? [] }).toEqual({ prog, generic: [] });
+    }
+  });
+});
+
 describe('events and errors', () => {
   test('events_1_drops_are_reported_with_their_reason', async () => {
     const got: DropEvent[] = [];
